@@ -1,0 +1,142 @@
+import { z } from 'zod';
+import { ERROR_CODES } from './errors.js';
+import { GpuInfo, GpuSample, ToolFailure } from './gpu.js';
+import { HostFacts, HostSample } from './host.js';
+import { isLabelKey, isLabelValue } from './selector.js';
+
+/** Every 4xx/5xx body: `{ "error": { "code", "message", "details" } }`. */
+export const ErrorBody = z.object({
+  error: z.object({ code: z.enum(ERROR_CODES), message: z.string(), details: z.unknown().optional() }),
+});
+export type ErrorBody = z.infer<typeof ErrorBody>;
+
+export const LabelKey = z.string().refine(isLabelKey, { message: 'not a valid label key (letters, digits, . _ / -; at most 254)' });
+export const LabelValue = z.string().refine(isLabelValue, { message: 'not a valid label value (letters, digits, . _ : / + -; at most 254)' });
+export const LabelMap = z.record(LabelKey, LabelValue).refine((m) => Object.keys(m).length <= 64, { message: 'at most 64 labels' });
+
+export const ROLES = ['admin', 'operator', 'viewer'] as const;
+export const Role = z.enum(ROLES);
+export type Role = z.infer<typeof Role>;
+
+/** Durations as people write them: `90s`, `15m`, `24h`, `7d`. */
+export const DurationText = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as 90s, 15m, 24h or 7d');
+
+export function parseDurationMs(text: string): number {
+  const m = /^(\d+)(ms|s|m|h|d)$/.exec(text.trim());
+  if (!m) throw new Error(`'${text}' is not a duration such as 90s, 15m, 24h or 7d`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return Number(m[1]) * unit;
+}
+
+// ---- join tokens ----
+export const CreateJoinTokenRequest = z.strictObject({
+  description: z.string().max(200).optional(),
+  labels: LabelMap.optional(),
+  reusable: z.boolean().optional(),
+  needsApproval: z.boolean().optional(),
+  expiresIn: DurationText.optional(),
+});
+export type CreateJoinTokenRequest = z.infer<typeof CreateJoinTokenRequest>;
+
+export const JoinTokenView = z.object({
+  id: z.string(),
+  description: z.string(),
+  labels: z.record(z.string(), z.string()),
+  reusable: z.boolean(),
+  needsApproval: z.boolean(),
+  createdAt: z.string(),
+  expiresAt: z.string().nullable(),
+  revokedAt: z.string().nullable(),
+  uses: z.number().int(),
+  state: z.enum(['active', 'expired', 'revoked', 'used']),
+});
+export type JoinTokenView = z.infer<typeof JoinTokenView>;
+export const CreatedJoinToken = JoinTokenView.extend({ token: z.string() });
+
+// ---- enrollment (unauthenticated by API token: the join token is the credential) ----
+export const EnrollRequest = z.strictObject({
+  tokenId: z.string().min(1).max(64),
+  secret: z.string().min(1).max(128),
+  nodeId: z.string().startsWith('did:key:z').max(128),
+  /** Signature over enrollmentMessage(tokenId, nodeId) by the node's key. */
+  signature: z.string().max(256),
+  host: HostFacts,
+  gpus: z.array(GpuInfo).max(64),
+});
+export type EnrollRequest = z.infer<typeof EnrollRequest>;
+export const EnrollResponse = z.object({ nodeId: z.string(), status: z.string(), heartbeatMs: z.number().int() });
+
+// ---- nodes ----
+export const NODE_STATUSES = ['PENDING', 'READY', 'OFFLINE', 'CORDONED', 'DECOMMISSIONED'] as const;
+export const NodeStatus = z.enum(NODE_STATUSES);
+export type NodeStatus = z.infer<typeof NodeStatus>;
+
+export const GpuView = GpuInfo.extend({
+  sample: GpuSample.nullable(),
+});
+export type GpuView = z.infer<typeof GpuView>;
+
+export const NodeView = z.object({
+  id: z.string(),
+  hostname: z.string(),
+  status: NodeStatus,
+  connected: z.boolean(),
+  labels: z.record(z.string(), z.string()),
+  userLabels: z.record(z.string(), z.string()),
+  enrolledAt: z.string(),
+  lastSeenAt: z.string().nullable(),
+  agentVersion: z.string(),
+  simulated: z.boolean(),
+  facts: HostFacts,
+  gpus: z.array(GpuView),
+  host: HostSample.nullable(),
+  toolFailures: z.array(ToolFailure),
+});
+export type NodeView = z.infer<typeof NodeView>;
+
+export const NodeList = z.object({ items: z.array(NodeView), total: z.number().int() });
+
+export const PatchLabelsRequest = z.strictObject({
+  set: LabelMap.optional(),
+  remove: z.array(LabelKey).max(64).optional(),
+});
+export type PatchLabelsRequest = z.infer<typeof PatchLabelsRequest>;
+
+export const FleetGpuRow = z.object({
+  nodeId: z.string(),
+  hostname: z.string(),
+  nodeStatus: NodeStatus,
+  gpu: GpuView,
+  health: z.enum(['healthy', 'degraded', 'unhealthy', 'unknown']),
+});
+export type FleetGpuRow = z.infer<typeof FleetGpuRow>;
+
+// ---- API tokens ----
+export const CreateApiTokenRequest = z.strictObject({ name: z.string().min(1).max(100), role: Role });
+export const ApiTokenView = z.object({
+  id: z.string(),
+  name: z.string(),
+  role: Role,
+  createdAt: z.string(),
+  lastUsedAt: z.string().nullable(),
+  revokedAt: z.string().nullable(),
+});
+export type ApiTokenView = z.infer<typeof ApiTokenView>;
+
+// ---- metrics ----
+export const MetricPoint = z.tuple([z.number(), z.number().nullable()]);
+export const MetricSeries = z.object({ name: z.string(), gpu: z.string().nullable(), points: z.array(MetricPoint) });
+export const NodeMetrics = z.object({ nodeId: z.string(), series: z.array(MetricSeries) });
+export type NodeMetrics = z.infer<typeof NodeMetrics>;
+
+// ---- audit ----
+export const AuditRecord = z.object({
+  id: z.number().int(),
+  at: z.string(),
+  actor: z.string(),
+  action: z.string(),
+  target: z.string().nullable(),
+  result: z.enum(['ok', 'error']),
+  details: z.unknown(),
+});
+export type AuditRecord = z.infer<typeof AuditRecord>;

@@ -1,0 +1,141 @@
+import type { GpuInfo, HostFacts, Role, ToolFailure } from '@gpufleet/protocol';
+
+/** Node administrative state; liveness (online/offline) is kept in memory, not here. */
+export type AdminState = 'pending' | 'active' | 'cordoned' | 'decommissioned';
+
+/** Times are epoch milliseconds throughout the store. */
+export interface NodeRecord {
+  id: string; // did:key of the node's Ed25519 public key
+  hostname: string;
+  adminState: AdminState;
+  /** Labels from the join token used to enroll. */
+  tokenLabels: Record<string, string>;
+  /** Labels set by operators; they win over token labels and never over built-in ones. */
+  userLabels: Record<string, string>;
+  facts: HostFacts;
+  gpus: GpuInfo[];
+  toolFailures: ToolFailure[];
+  agentVersion: string;
+  simulated: boolean;
+  joinTokenId: string | null;
+  enrolledAt: number;
+  lastSeenAt: number | null;
+  /** Highest outbox seq stored for this node: everything at or below it is applied. */
+  ackedSeq: number;
+  cordonReason: string | null;
+}
+
+export type NodePatch = Partial<Omit<NodeRecord, 'id' | 'enrolledAt'>>;
+
+export interface JoinTokenRecord {
+  id: string;
+  /** SHA-256 hex of the secret; the secret itself is never stored. */
+  secretHash: string;
+  description: string;
+  labels: Record<string, string>;
+  reusable: boolean;
+  needsApproval: boolean;
+  createdAt: number;
+  expiresAt: number | null;
+  revokedAt: number | null;
+  uses: number;
+  createdBy: string;
+}
+
+export interface ApiTokenRecord {
+  id: string;
+  /** SHA-256 hex of the secret part of `gft_<id>_<secret>`. */
+  secretHash: string;
+  name: string;
+  role: Role;
+  createdAt: number;
+  lastUsedAt: number | null;
+  revokedAt: number | null;
+}
+
+/** An outbox item as stored: de-duplicated by (nodeId, seq). */
+export interface AgentEventRecord {
+  nodeId: string;
+  seq: number;
+  id: string;
+  ts: number;
+  kind: string;
+  gpuUuid: string | null;
+  pciBusId: string | null;
+  message: string;
+  data: Record<string, unknown>;
+  receivedAt: number;
+}
+
+export interface AuditInput {
+  at: number;
+  actor: string;
+  action: string;
+  target: string | null;
+  result: 'ok' | 'error';
+  details: unknown;
+}
+
+export interface AuditEntry extends AuditInput {
+  id: number;
+}
+
+export interface ListAuditQuery {
+  since?: number;
+  actor?: string;
+  action?: string;
+  limit?: number; // default 100, newest first
+}
+
+export interface ListAgentEventsQuery {
+  nodeId?: string;
+  since?: number;
+  kind?: string;
+  limit?: number; // default 100, newest first
+}
+
+/**
+ * Everything the control plane keeps durably. Two implementations (SQLite via better-sqlite3
+ * and PostgreSQL via pg, both through Kysely with one set of migrations) pass one contract suite.
+ */
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Applies pending migrations; safe to call on every start. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  insertNode(node: NodeRecord): Promise<void>; // already_exists FleetError when the id is taken
+  getNode(id: string): Promise<NodeRecord | undefined>;
+  listNodes(): Promise<NodeRecord[]>;
+  updateNode(id: string, patch: NodePatch): Promise<void>; // not_found FleetError when absent
+  /** Many lastSeenAt updates in one transaction (hot path: heartbeats are batched). */
+  touchNodes(seen: ReadonlyArray<{ id: string; lastSeenAt: number }>): Promise<void>;
+  deleteNode(id: string): Promise<void>;
+
+  insertJoinToken(token: JoinTokenRecord): Promise<void>;
+  getJoinToken(id: string): Promise<JoinTokenRecord | undefined>;
+  listJoinTokens(): Promise<JoinTokenRecord[]>;
+  revokeJoinToken(id: string, at: number): Promise<boolean>; // false when absent or already revoked
+  /**
+   * Atomically counts one use. For a single-use token it succeeds only while uses = 0, so two
+   * hosts racing with the same token cannot both enroll. Returns whether the use was granted.
+   */
+  consumeJoinToken(id: string): Promise<boolean>;
+
+  insertApiToken(token: ApiTokenRecord): Promise<void>;
+  getApiToken(id: string): Promise<ApiTokenRecord | undefined>;
+  listApiTokens(): Promise<ApiTokenRecord[]>;
+  revokeApiToken(id: string, at: number): Promise<boolean>;
+  touchApiToken(id: string, at: number): Promise<void>;
+
+  /** Inserts outbox items, ignoring any (nodeId, seq) already stored; returns how many were new. */
+  insertAgentEvents(events: ReadonlyArray<AgentEventRecord>): Promise<number>;
+  listAgentEvents(query: ListAgentEventsQuery): Promise<AgentEventRecord[]>;
+
+  appendAudit(entry: AuditInput): Promise<number>;
+  listAudit(query: ListAuditQuery): Promise<AuditEntry[]>;
+
+  /** Small durable settings (server key, first-start flags). */
+  getSetting(key: string): Promise<string | undefined>;
+  setSetting(key: string, value: string): Promise<void>;
+}
