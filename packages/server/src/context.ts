@@ -1,0 +1,32 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { ServerConfig } from './config/server-config.js';
+import type { Store } from './store/store.js';
+import type { Clock } from './clock.js';
+import type { EventHub } from './events/event-hub.js';
+import type { NodeRegistry } from './services/node-registry.js';
+import type { ApiTokenService } from './auth/api-tokens.js';
+import type { JoinTokenService } from './services/join-tokens.js';
+import type { EnrollmentService } from './services/enrollment.js';
+import type { AuditLog } from './services/audit-log.js';
+import type { AgentGateway } from './gateway/agent-gateway.js';
+import type { GatewayStats } from './gateway/gateway-stats.js';
+import type { MetricStore } from './metrics/metric-store.js';
+
+/** Everything the adapters (REST routes, agent gateway) need; built once in server.ts. */
+export interface ServerContext {
+  config: ServerConfig;
+  store: Store;
+  clock: Clock;
+  hub: EventHub;
+  registry: NodeRegistry;
+  apiTokens: ApiTokenService;
+  joinTokens: JoinTokenService;
+  enrollment: EnrollmentService;
+  audit: AuditLog;
+  gateway: AgentGateway;
+  stats: GatewayStats;
+  metrics: MetricStore;
+  caPem: string | null;
+  log: FastifyBaseLogger;
+  startedAt: number;
+}

@@ -1,0 +1,33 @@
+/** What the control plane announces to live listeners (SSE streams, later the NATS bus). */
+export type HubEvent =
+  | { type: 'node'; nodeId: string; change: 'enrolled' | 'status' | 'labels' | 'inventory' | 'removed' }
+  | { type: 'metrics'; nodeId: string; ts: number };
+
+export type HubListener = (event: HubEvent) => void;
+
+/**
+ * The in-process bus. A listener that throws is removed rather than allowed to break
+ * publishing for everyone else.
+ */
+export class EventHub {
+  private readonly listeners = new Set<HubListener>();
+
+  subscribe(listener: HubListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  publish(event: HubEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch {
+        this.listeners.delete(listener);
+      }
+    }
+  }
+
+  get size(): number {
+    return this.listeners.size;
+  }
+}

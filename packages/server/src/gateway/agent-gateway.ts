@@ -1,0 +1,213 @@
+import { randomBytes } from 'node:crypto';
+import type { WebSocket, RawData } from 'ws';
+import {
+  AGENT_FRAME_TYPES,
+  AgentFrame,
+  CLOSE_CODES,
+  MAX_FRAME_BYTES,
+  PROTOCOL_VERSION,
+  challengeMessage,
+  verifyEd25519,
+  type ErrorCode,
+  type ServerFrame,
+} from '@gpufleet/protocol';
+import type { Clock } from '../clock.js';
+import type { NodeRegistry } from '../services/node-registry.js';
+import type { EventWriter } from './event-writer.js';
+import type { GatewayStats } from './gateway-stats.js';
+import type { MetricsBody } from '@gpufleet/protocol';
+
+export interface GatewayOptions {
+  registry: NodeRegistry;
+  events: EventWriter;
+  stats: GatewayStats;
+  clock: Clock;
+  heartbeatMs: number;
+  metricsIntervalMs: number;
+  ingestMetrics: (nodeId: string, body: MetricsBody) => void;
+  log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+  /** Violations a session may commit before it is closed. */
+  maxViolations?: number;
+  helloTimeoutMs?: number;
+}
+
+interface Session {
+  socket: WebSocket;
+  nonce: string;
+  nodeId: string | null;
+  /** Highest seq applied or in flight; the next outbox frame must carry lastSeq + 1. */
+  lastSeq: number;
+  /** False until the first outbox item after hello: the stored ackedSeq may lag after a crash. */
+  resynced: boolean;
+  violations: number;
+  chain: Promise<void>;
+  helloTimer: NodeJS.Timeout | null;
+}
+
+/**
+ * The agent end of the WebSocket protocol (DESIGN.md §4): challenge-response with the node's
+ * Ed25519 key, version check, per-frame validation and size limit, in-order de-duplicated
+ * outbox items acknowledged only after they are stored. One bad agent never affects another.
+ */
+export class AgentGateway {
+  private readonly sessions = new Map<string, Session>();
+  private readonly maxViolations: number;
+
+  constructor(private readonly o: GatewayOptions) {
+    this.maxViolations = o.maxViolations ?? 5;
+  }
+
+  hasSession(nodeId: string): boolean {
+    return this.sessions.has(nodeId);
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** Closes a node's session, e.g. when an operator removes the node. */
+  disconnect(nodeId: string, code: number, reason: string): void {
+    this.sessions.get(nodeId)?.socket.close(code, reason);
+  }
+
+  closeAll(): void {
+    for (const s of this.sessions.values()) s.socket.close(CLOSE_CODES.goingAway, 'server shutting down');
+  }
+
+  accept(socket: WebSocket): void {
+    const session: Session = { socket, nonce: randomBytes(24).toString('base64url'), nodeId: null, lastSeq: 0, resynced: false, violations: 0, chain: Promise.resolve(), helloTimer: null };
+    session.helloTimer = setTimeout(() => this.fatal(session, 'unauthenticated', 'no hello within the time limit', CLOSE_CODES.unauthenticated), this.o.helloTimeoutMs ?? 10_000);
+    socket.on('message', (data, isBinary) => this.onMessage(session, data, isBinary));
+    socket.on('close', () => this.onClose(session));
+    socket.on('error', () => socket.terminate());
+    this.send(session, { t: 'challenge', body: { nonce: session.nonce, serverTime: this.o.clock.now(), protocolVersions: [PROTOCOL_VERSION] } });
+  }
+
+  private send(session: Session, frame: ServerFrame): void {
+    if (session.socket.readyState === 1) session.socket.send(JSON.stringify(frame));
+  }
+
+  private onClose(session: Session): void {
+    if (session.helloTimer) clearTimeout(session.helloTimer);
+    if (session.nodeId && this.sessions.get(session.nodeId) === session) {
+      this.sessions.delete(session.nodeId);
+      this.o.stats.sessions = this.sessions.size;
+    }
+  }
+
+  private fatal(session: Session, code: ErrorCode, message: string, closeCode: number): void {
+    this.o.stats.refused(code);
+    this.send(session, { t: 'error', body: { code, message, fatal: true } });
+    session.socket.close(closeCode, message.slice(0, 120));
+  }
+
+  /** A refused frame: said to the agent, counted, and the session closed after too many. */
+  private violation(session: Session, reason: string, message: string, seq?: number): void {
+    this.o.stats.refused(reason);
+    session.violations++;
+    if (session.violations >= this.maxViolations) {
+      this.fatal(session, 'invalid_argument', `too many protocol violations (last: ${message})`, CLOSE_CODES.protocolViolation);
+      return;
+    }
+    this.send(session, { t: 'error', body: { code: 'invalid_argument', message, fatal: false, ...(seq === undefined ? {} : { seq }) } });
+  }
+
+  private onMessage(session: Session, data: RawData, isBinary: boolean): void {
+    const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : (data as Buffer | ArrayBuffer).byteLength;
+    if (isBinary) return this.violation(session, 'binary', 'binary frames are not part of the protocol');
+    if (size > MAX_FRAME_BYTES) return this.violation(session, 'too_large', `frame of ${size} bytes is over the ${MAX_FRAME_BYTES}-byte limit`);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(data.toString());
+    } catch {
+      return this.violation(session, 'malformed_json', 'frame is not valid JSON');
+    }
+    const t = (raw as { t?: unknown } | null)?.t;
+    if (typeof t !== 'string' || !(AGENT_FRAME_TYPES as readonly string[]).includes(t)) {
+      return this.violation(session, 'unknown_type', `unknown frame type ${JSON.stringify(t)?.slice(0, 40)}`);
+    }
+    const parsed = AgentFrame.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      return this.violation(session, 'schema', `'${t}' frame does not match its schema: ${issue?.path.join('.') || '(root)'}: ${issue?.message}`);
+    }
+    const frame = parsed.data;
+    this.o.stats.frame(frame.t);
+    if (frame.t === 'hello') return this.onHello(session, frame.body);
+    if (session.nodeId === null) return this.fatal(session, 'unauthenticated', `'${frame.t}' before a successful hello`, CLOSE_CODES.unauthenticated);
+    const nodeId = session.nodeId;
+    this.o.registry.seen(nodeId);
+    switch (frame.t) {
+      case 'heartbeat':
+        return;
+      case 'metrics':
+        this.o.stats.lag((this.o.clock.now() - frame.body.ts) / 1000);
+        this.o.ingestMetrics(nodeId, frame.body);
+        return;
+      case 'inventory':
+      case 'event': {
+        if (frame.seq <= session.lastSeq) return this.violation(session, 'replayed_seq', `seq ${frame.seq} was already received (last ${session.lastSeq})`, frame.seq);
+        if (session.resynced && frame.seq !== session.lastSeq + 1) return this.violation(session, 'out_of_order_seq', `seq ${frame.seq} skips ahead (expected ${session.lastSeq + 1})`, frame.seq);
+        session.lastSeq = frame.seq;
+        session.resynced = true;
+        const seq = frame.seq;
+        const apply =
+          frame.t === 'inventory'
+            ? () => this.o.registry.applyInventory(nodeId, frame.body)
+            : () =>
+                this.o.events.write({
+                  nodeId,
+                  seq,
+                  id: frame.body.id,
+                  ts: frame.body.ts,
+                  kind: frame.body.kind,
+                  gpuUuid: frame.body.gpuUuid,
+                  pciBusId: frame.body.pciBusId,
+                  message: frame.body.message,
+                  data: frame.body.data,
+                  receivedAt: this.o.clock.now(),
+                });
+        // Items of one node are applied in order; the ack goes out only once the item is stored.
+        session.chain = session.chain
+          .then(apply)
+          .then(() => this.o.registry.setAckedSeq(nodeId, seq))
+          .then(() => this.send(session, { t: 'ack', body: { seq } }))
+          .catch((err: Error) => {
+            this.o.log.warn({ nodeId, seq, err: err.message }, 'could not store an outbox item; the agent will resend it');
+            session.socket.close(CLOSE_CODES.goingAway, 'store unavailable');
+          });
+        return;
+      }
+    }
+  }
+
+  private onHello(session: Session, body: { protocolVersion: number; nodeId: string; agentVersion: string; signature: string; lastSeq: number }): void {
+    if (session.nodeId !== null) return this.violation(session, 'duplicate_hello', 'hello was already accepted on this session');
+    if (session.helloTimer) clearTimeout(session.helloTimer);
+    if (body.protocolVersion !== PROTOCOL_VERSION) {
+      return this.fatal(session, 'unsupported_version', `protocol version ${body.protocolVersion} is not supported; this server speaks ${PROTOCOL_VERSION}`, CLOSE_CODES.unsupportedVersion);
+    }
+    const node = this.o.registry.get(body.nodeId);
+    if (!node) return this.fatal(session, 'unauthenticated', 'unknown node: join the fleet first (gpufleet-agent join <token>)', CLOSE_CODES.unauthenticated);
+    if (!verifyEd25519(body.nodeId, challengeMessage(session.nonce, body.nodeId), body.signature)) {
+      return this.fatal(session, 'unauthenticated', 'challenge signature does not verify against the node key', CLOSE_CODES.unauthenticated);
+    }
+    if (node.adminState === 'decommissioned') {
+      return this.fatal(session, 'permission_denied', 'this node was removed from the fleet and its key revoked', CLOSE_CODES.forbidden);
+    }
+    const previous = this.sessions.get(node.id);
+    if (previous) {
+      this.sessions.delete(node.id);
+      previous.socket.close(CLOSE_CODES.replaced, 'replaced by a newer session');
+    }
+    session.nodeId = node.id;
+    session.lastSeq = node.ackedSeq;
+    this.sessions.set(node.id, session);
+    this.o.stats.sessions = this.sessions.size;
+    this.o.registry.seen(node.id);
+    this.send(session, {
+      t: 'welcome',
+      body: { nodeId: node.id, status: this.o.registry.status(node), heartbeatMs: this.o.heartbeatMs, metricsIntervalMs: this.o.metricsIntervalMs, ackedSeq: node.ackedSeq },
+    });
+  }
+}

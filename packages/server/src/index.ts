@@ -1,0 +1,5 @@
+export { resolveServerConfig, SERVER_CONFIG_DEFAULTS, isLoopbackHost, type ServerConfig, type ConfigSources } from './config/server-config.js';
+export { startServer, type RunningServer, type StartOptions, type Lifecycle } from './server.js';
+export type { Store } from './store/store.js';
+export { openStore } from './store/open-store.js';
+export type { Clock } from './clock.js';

@@ -1,0 +1,82 @@
+import { z } from 'zod';
+import { CLOSE_CODES, FleetError, NODE_STATUSES, PatchLabelsRequest, parseDurationMs } from '@gpufleet/protocol';
+import type { App } from '../http/app.js';
+import type { ServerContext } from '../context.js';
+
+const RefParams = z.strictObject({ ref: z.string().min(1).max(200) });
+const ListQuery = z.strictObject({
+  selector: z.string().max(4096).optional(),
+  status: z.enum(NODE_STATUSES).optional(),
+  q: z.string().max(200).optional(),
+  limit: z.coerce.number().int().min(1).max(10_000).optional(),
+  offset: z.coerce.number().int().min(0).optional(),
+  access_token: z.string().optional(),
+});
+const CordonBody = z.strictObject({ reason: z.string().max(500).optional() }).optional();
+const MetricsQuery = z.strictObject({
+  since: z.string().max(32).optional(),
+  names: z.string().max(1000).optional(),
+  access_token: z.string().optional(),
+});
+
+/** `since` as epoch ms, or a duration back from now such as 15m. */
+export function parseSince(since: string | undefined, now: number): number | undefined {
+  if (since === undefined || since === '') return undefined;
+  if (/^\d{10,}$/.test(since)) return Number(since);
+  try {
+    return now - parseDurationMs(since);
+  } catch {
+    throw new FleetError('invalid_argument', `since '${since}' is neither epoch milliseconds nor a duration such as 15m`);
+  }
+}
+
+export function registerNodeRoutes(app: App, ctx: ServerContext): void {
+  const { registry } = ctx;
+
+  app.get('/api/v1/nodes', { config: { auth: 'viewer' }, schema: { tags: ['nodes'], summary: 'List nodes (label selector, status, hostname search, paging)', querystring: ListQuery } }, async (req) => {
+    const { items, total } = registry.list(req.query);
+    return { items: items.map((n) => registry.view(n)), total };
+  });
+
+  app.get('/api/v1/nodes/:ref', { config: { auth: 'viewer' }, schema: { tags: ['nodes'], summary: 'One node by id, id prefix or hostname', params: RefParams } }, async (req) => {
+    return registry.view(registry.resolve(req.params.ref));
+  });
+
+  app.patch('/api/v1/nodes/:ref/labels', { config: { auth: 'operator' }, schema: { tags: ['nodes'], summary: 'Set or remove user labels', params: RefParams, body: PatchLabelsRequest } }, async (req) => {
+    const node = registry.resolve(req.params.ref);
+    const updated = await registry.setUserLabels(node.id, req.body.set ?? {}, req.body.remove ?? []);
+    return registry.view(updated);
+  });
+
+  app.post('/api/v1/nodes/:ref/approve', { config: { auth: 'admin' }, schema: { tags: ['nodes'], summary: 'Approve a PENDING node', params: RefParams } }, async (req) => {
+    const node = registry.resolve(req.params.ref);
+    if (node.adminState !== 'pending') throw new FleetError('failed_precondition', `node ${node.hostname} is ${registry.status(node)}, not PENDING`);
+    return registry.view(await registry.setAdminState(node.id, 'active', null));
+  });
+
+  app.post('/api/v1/nodes/:ref/cordon', { config: { auth: 'operator' }, schema: { tags: ['nodes'], summary: 'Stop placing new work on a node', params: RefParams, body: CordonBody } }, async (req) => {
+    const node = registry.resolve(req.params.ref);
+    if (node.adminState === 'pending' || node.adminState === 'decommissioned') throw new FleetError('failed_precondition', `node ${node.hostname} is ${registry.status(node)} and cannot be cordoned`);
+    return registry.view(await registry.setAdminState(node.id, 'cordoned', req.body?.reason ?? null));
+  });
+
+  app.post('/api/v1/nodes/:ref/uncordon', { config: { auth: 'operator' }, schema: { tags: ['nodes'], summary: 'Allow new work on a cordoned node again', params: RefParams } }, async (req) => {
+    const node = registry.resolve(req.params.ref);
+    if (node.adminState !== 'cordoned') throw new FleetError('failed_precondition', `node ${node.hostname} is ${registry.status(node)}, not CORDONED`);
+    return registry.view(await registry.setAdminState(node.id, 'active', null));
+  });
+
+  app.delete('/api/v1/nodes/:ref', { config: { auth: 'admin' }, schema: { tags: ['nodes'], summary: 'Remove a node: revokes its key and closes its session', params: RefParams } }, async (req, reply) => {
+    const node = registry.resolve(req.params.ref);
+    await registry.remove(node.id);
+    ctx.metrics.dropNode(node.id);
+    ctx.gateway.disconnect(node.id, CLOSE_CODES.forbidden, 'node removed from the fleet');
+    return reply.status(204).send();
+  });
+
+  app.get('/api/v1/nodes/:ref/metrics', { config: { auth: 'viewer' }, schema: { tags: ['metrics'], summary: 'Recent metric series of a node (in-memory window)', params: RefParams, querystring: MetricsQuery } }, async (req) => {
+    const node = registry.resolve(req.params.ref);
+    const names = req.query.names ? req.query.names.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+    return ctx.metrics.query(node.id, { since: parseSince(req.query.since, ctx.clock.now()), names });
+  });
+}

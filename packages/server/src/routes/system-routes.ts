@@ -1,0 +1,39 @@
+import type { App } from '../http/app.js';
+import type { ServerContext } from '../context.js';
+import { renderPrometheus } from '../metrics/prometheus.js';
+
+export function registerSystemRoutes(app: App, ctx: ServerContext): void {
+  app.get('/healthz', { config: { auth: 'public' }, schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { config: { auth: 'public' }, schema: { hide: true } }, async (_req, reply) => {
+    try {
+      await ctx.store.getSetting('ready-probe');
+      return { status: 'ready', nodes: ctx.registry.size, sessions: ctx.gateway.sessionCount };
+    } catch {
+      return reply.status(503).send({ error: { code: 'unavailable', message: 'the store does not answer' } });
+    }
+  });
+  app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());
+  // Public on purpose: agents fetch it once and compare its SHA-256 with the join token's.
+  app.get('/v1/ca.pem', { config: { auth: 'public' }, schema: { hide: true } }, async (_req, reply) => {
+    if (!ctx.caPem) return reply.status(404).send({ error: { code: 'not_found', message: 'this server uses plain HTTP on loopback and has no CA' } });
+    return reply.type('application/x-pem-file').send(ctx.caPem);
+  });
+
+  app.get('/metrics', { config: { auth: 'viewer' }, schema: { hide: true } }, async (_req, reply) => {
+    const nodes = ctx.registry.all().filter((n) => n.adminState !== 'decommissioned').map((n) => ({
+      id: n.id,
+      hostname: n.hostname,
+      status: ctx.registry.status(n),
+      labels: ctx.registry.labelsOf(n.id),
+      gpus: n.gpus,
+      latest: ctx.metrics.latest(n.id),
+      connected: ctx.registry.isOnline(n.id),
+    }));
+    const text = renderPrometheus({ nodes, server: ctx.stats, now: ctx.clock.now() });
+    return reply.type('text/plain; version=0.0.4; charset=utf-8').send(text);
+  });
+
+  app.get('/v1/agent', { config: { auth: 'public' }, websocket: true, schema: { hide: true } }, (socket) => {
+    ctx.gateway.accept(socket);
+  });
+}

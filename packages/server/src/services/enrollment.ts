@@ -1,0 +1,60 @@
+import { FleetError, enrollmentMessage, verifyEd25519, type EnrollRequest } from '@gpufleet/protocol';
+import type { NodeRecord } from '../store/store.js';
+import type { Clock } from '../clock.js';
+import type { NodeRegistry } from './node-registry.js';
+import type { JoinTokenService } from './join-tokens.js';
+import type { AuditLog } from './audit-log.js';
+
+/** Marks hosts made by `gpufleet sim` (hostname and OS id), so they are labelled simulated. */
+export function isSimulatedHost(req: Pick<EnrollRequest, 'host'>): boolean {
+  return req.host.os.id === 'gpufleet-sim';
+}
+
+/** A host presenting a join token and its public key becomes a node (READY or PENDING). */
+export class EnrollmentService {
+  constructor(
+    private readonly registry: NodeRegistry,
+    private readonly joinTokens: JoinTokenService,
+    private readonly audit: AuditLog,
+    private readonly clock: Clock,
+    private readonly heartbeatMs: number,
+  ) {}
+
+  async enroll(req: EnrollRequest): Promise<{ nodeId: string; status: string; heartbeatMs: number }> {
+    const token = await this.joinTokens.check(req.tokenId, req.secret);
+    if (!verifyEd25519(req.nodeId, enrollmentMessage(req.tokenId, req.nodeId), req.signature)) {
+      throw new FleetError('unauthenticated', 'enrollment signature does not verify against the presented node key');
+    }
+    const existing = this.registry.get(req.nodeId);
+    if (existing?.adminState === 'decommissioned') {
+      throw new FleetError('permission_denied', 'this node was removed from the fleet; its key is revoked (delete the agent data dir to join as a new node)');
+    }
+    if (existing) {
+      // The same key joining again (e.g. re-running join): refresh its inventory, keep its state.
+      await this.registry.applyInventory(existing.id, { host: req.host, gpus: req.gpus, toolFailures: existing.toolFailures });
+      await this.audit.record({ actor: `node:${req.nodeId}`, action: 'node.rejoin', target: req.nodeId, result: 'ok', details: { tokenId: token.id } });
+      return { nodeId: existing.id, status: this.registry.status(existing), heartbeatMs: this.heartbeatMs };
+    }
+    await this.joinTokens.consume(token);
+    const node: NodeRecord = {
+      id: req.nodeId,
+      hostname: req.host.hostname,
+      adminState: token.needsApproval ? 'pending' : 'active',
+      tokenLabels: token.labels,
+      userLabels: {},
+      facts: req.host,
+      gpus: req.gpus,
+      toolFailures: [],
+      agentVersion: req.host.agentVersion,
+      simulated: isSimulatedHost(req),
+      joinTokenId: token.id,
+      enrolledAt: this.clock.now(),
+      lastSeenAt: null,
+      ackedSeq: 0,
+      cordonReason: null,
+    };
+    await this.registry.add(node);
+    await this.audit.record({ actor: `node:${req.nodeId}`, action: 'node.enroll', target: req.nodeId, result: 'ok', details: { tokenId: token.id, hostname: node.hostname, gpus: node.gpus.length } });
+    return { nodeId: node.id, status: token.needsApproval ? 'PENDING' : 'READY', heartbeatMs: this.heartbeatMs };
+  }
+}

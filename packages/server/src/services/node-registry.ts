@@ -1,0 +1,241 @@
+import {
+  FleetError,
+  matchesSelector,
+  parseSelector,
+  type GpuView,
+  type InventoryBody,
+  type MetricsBody,
+  type NodeStatus,
+  type NodeView,
+} from '@gpufleet/protocol';
+import type { AdminState, NodeRecord, Store } from '../store/store.js';
+import type { Clock } from '../clock.js';
+import type { EventHub } from '../events/event-hub.js';
+import { BUILTIN_LABEL_KEYS, builtinLabels } from './builtin-labels.js';
+
+interface Liveness {
+  online: boolean;
+  lastFrameAt: number;
+  dirty: boolean;
+}
+
+export interface NodeListQuery {
+  selector?: string;
+  status?: NodeStatus;
+  q?: string;
+  limit?: number;
+  offset?: number;
+}
+
+export interface RegistryOptions {
+  store: Store;
+  clock: Clock;
+  hub: EventHub;
+  offlineAfterMs: number;
+  latestMetrics: (nodeId: string) => MetricsBody | null;
+}
+
+/**
+ * Every enrolled node: durable state in the store, liveness in memory. Status is derived:
+ * DECOMMISSIONED and PENDING come from the admin state, then OFFLINE when no frame arrived
+ * within offlineAfterMs, then CORDONED, else READY.
+ */
+export class NodeRegistry {
+  private readonly nodes = new Map<string, NodeRecord>();
+  private readonly labels = new Map<string, Record<string, string>>();
+  private readonly live = new Map<string, Liveness>();
+  /** Nodes that went OFFLINE while a session was still open (counted by the gateway benchmark). */
+  offlineTransitions = 0;
+  private readonly dirtyAcks = new Set<string>();
+
+  constructor(private readonly opts: RegistryOptions) {}
+
+  async load(): Promise<void> {
+    for (const node of await this.opts.store.listNodes()) this.remember(node);
+  }
+
+  private remember(node: NodeRecord): void {
+    this.nodes.set(node.id, node);
+    this.labels.set(node.id, { ...node.tokenLabels, ...node.userLabels, ...builtinLabels(node.facts, node.gpus, node.simulated) });
+  }
+
+  get size(): number {
+    return this.nodes.size;
+  }
+
+  get(id: string): NodeRecord | undefined {
+    return this.nodes.get(id);
+  }
+
+  labelsOf(id: string): Record<string, string> {
+    return this.labels.get(id) ?? {};
+  }
+
+  /** Finds a node by id, unique id prefix (with or without `did:key:`), or hostname. */
+  resolve(ref: string): NodeRecord {
+    const exact = this.nodes.get(ref);
+    if (exact) return exact;
+    const byHost = [...this.nodes.values()].filter((n) => n.hostname === ref);
+    if (byHost.length === 1) return byHost[0]!;
+    const prefix = ref.startsWith('did:key:') ? ref : `did:key:${ref}`;
+    const byPrefix = ref.length >= 4 ? [...this.nodes.values()].filter((n) => n.id.startsWith(prefix)) : [];
+    const found = byHost.length > 1 ? byHost : byPrefix;
+    if (found.length === 1) return found[0]!;
+    if (found.length > 1) throw new FleetError('conflict', `'${ref}' matches ${found.length} nodes; use more of the id`, { details: { matches: found.slice(0, 10).map((n) => n.id) } });
+    throw new FleetError('not_found', `no node '${ref}' (give an id, an id prefix or a hostname)`);
+  }
+
+  status(node: NodeRecord): NodeStatus {
+    if (node.adminState === 'decommissioned') return 'DECOMMISSIONED';
+    if (node.adminState === 'pending') return 'PENDING';
+    if (!this.live.get(node.id)?.online) return 'OFFLINE';
+    return node.adminState === 'cordoned' ? 'CORDONED' : 'READY';
+  }
+
+  isOnline(id: string): boolean {
+    return this.live.get(id)?.online ?? false;
+  }
+
+  async add(node: NodeRecord): Promise<void> {
+    await this.opts.store.insertNode(node);
+    this.remember(node);
+    this.opts.hub.publish({ type: 'node', nodeId: node.id, change: 'enrolled' });
+  }
+
+  async update(id: string, patch: Partial<Omit<NodeRecord, 'id' | 'enrolledAt'>>, change: 'status' | 'labels' | 'inventory'): Promise<NodeRecord> {
+    const node = this.nodes.get(id);
+    if (!node) throw new FleetError('not_found', `no node ${id}`);
+    await this.opts.store.updateNode(id, patch);
+    const next = { ...node, ...patch };
+    this.remember(next);
+    this.opts.hub.publish({ type: 'node', nodeId: id, change });
+    return next;
+  }
+
+  async setAdminState(id: string, state: AdminState, reason: string | null): Promise<NodeRecord> {
+    return this.update(id, { adminState: state, cordonReason: reason }, 'status');
+  }
+
+  async setUserLabels(id: string, set: Record<string, string>, remove: string[]): Promise<NodeRecord> {
+    const reserved = [...Object.keys(set), ...remove].filter((k) => (BUILTIN_LABEL_KEYS as readonly string[]).includes(k));
+    if (reserved.length > 0) throw new FleetError('invalid_argument', `label ${reserved.map((k) => `'${k}'`).join(', ')} is built in and set by the server`);
+    const node = this.resolve(id);
+    const userLabels = { ...node.userLabels, ...set };
+    for (const key of remove) delete userLabels[key];
+    return this.update(node.id, { userLabels }, 'labels');
+  }
+
+  async applyInventory(id: string, inv: InventoryBody): Promise<void> {
+    await this.update(id, { facts: inv.host, gpus: inv.gpus, toolFailures: inv.toolFailures, hostname: inv.host.hostname, agentVersion: inv.host.agentVersion }, 'inventory');
+  }
+
+  /**
+   * Remembers the highest stored outbox seq. Written to the store lazily with the last-seen
+   * batch: the items themselves are already durable and de-duplicated by (node, seq), so a
+   * stale value after a crash only makes the gateway accept a forward jump once.
+   */
+  setAckedSeq(id: string, seq: number): void {
+    const node = this.nodes.get(id);
+    if (!node || seq <= node.ackedSeq) return;
+    node.ackedSeq = seq;
+    this.dirtyAcks.add(id);
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.update(id, { adminState: 'decommissioned' }, 'status');
+    this.live.delete(id);
+    this.opts.hub.publish({ type: 'node', nodeId: id, change: 'removed' });
+  }
+
+  /** Any frame from a node counts as a sign of life. Cheap: called for every frame. */
+  seen(id: string): void {
+    const now = this.opts.clock.now();
+    const l = this.live.get(id);
+    if (!l) {
+      this.live.set(id, { online: true, lastFrameAt: now, dirty: true });
+      this.opts.hub.publish({ type: 'node', nodeId: id, change: 'status' });
+      return;
+    }
+    l.lastFrameAt = now;
+    l.dirty = true;
+    if (!l.online) {
+      l.online = true;
+      this.opts.hub.publish({ type: 'node', nodeId: id, change: 'status' });
+    }
+  }
+
+  /** Marks nodes OFFLINE that sent nothing for offlineAfterMs; returns their ids. */
+  sweep(hasSession: (id: string) => boolean): string[] {
+    const now = this.opts.clock.now();
+    const gone: string[] = [];
+    for (const [id, l] of this.live) {
+      if (l.online && now - l.lastFrameAt > this.opts.offlineAfterMs) {
+        l.online = false;
+        if (hasSession(id)) this.offlineTransitions++;
+        gone.push(id);
+        this.opts.hub.publish({ type: 'node', nodeId: id, change: 'status' });
+      }
+    }
+    return gone;
+  }
+
+  /** Writes last-seen times in one batch (heartbeats are never written one by one). */
+  async flushLastSeen(): Promise<number> {
+    const batch: Array<{ id: string; lastSeenAt: number }> = [];
+    for (const [id, l] of this.live) {
+      if (!l.dirty) continue;
+      l.dirty = false;
+      batch.push({ id, lastSeenAt: l.lastFrameAt });
+      const node = this.nodes.get(id);
+      if (node) node.lastSeenAt = l.lastFrameAt;
+    }
+    if (batch.length > 0) await this.opts.store.touchNodes(batch);
+    const acks = [...this.dirtyAcks];
+    this.dirtyAcks.clear();
+    for (const id of acks) {
+      const node = this.nodes.get(id);
+      if (node) await this.opts.store.updateNode(id, { ackedSeq: node.ackedSeq });
+    }
+    return batch.length;
+  }
+
+  list(query: NodeListQuery = {}): { items: NodeRecord[]; total: number } {
+    const selector = parseSelector(query.selector ?? '');
+    const q = query.q?.toLowerCase();
+    const all = [...this.nodes.values()]
+      .filter((n) => (query.status ? this.status(n) === query.status : n.adminState !== 'decommissioned'))
+      .filter((n) => !q || n.hostname.toLowerCase().includes(q) || n.id.includes(q))
+      .filter((n) => matchesSelector(selector, this.labelsOf(n.id)))
+      .sort((a, b) => a.hostname.localeCompare(b.hostname) || a.id.localeCompare(b.id));
+    const offset = query.offset ?? 0;
+    const limit = query.limit ?? 500;
+    return { items: all.slice(offset, offset + limit), total: all.length };
+  }
+
+  all(): NodeRecord[] {
+    return [...this.nodes.values()];
+  }
+
+  view(node: NodeRecord): NodeView {
+    const latest = this.opts.latestMetrics(node.id);
+    const samples = new Map<string, NonNullable<GpuView['sample']>>();
+    for (const s of latest?.gpus ?? []) samples.set(s.uuid ?? s.pciBusId ?? `#${s.index}`, s);
+    const live = this.live.get(node.id);
+    return {
+      id: node.id,
+      hostname: node.hostname,
+      status: this.status(node),
+      connected: live?.online ?? false,
+      labels: this.labelsOf(node.id),
+      userLabels: node.userLabels,
+      enrolledAt: new Date(node.enrolledAt).toISOString(),
+      lastSeenAt: live ? new Date(live.lastFrameAt).toISOString() : node.lastSeenAt ? new Date(node.lastSeenAt).toISOString() : null,
+      agentVersion: node.agentVersion,
+      simulated: node.simulated,
+      facts: node.facts,
+      gpus: node.gpus.map((g) => ({ ...g, sample: samples.get(g.uuid ?? g.pciBusId ?? `#${g.index}`) ?? null })),
+      host: latest?.host ?? null,
+      toolFailures: node.toolFailures,
+    };
+  }
+}
