@@ -1,0 +1,2 @@
+export { parseAmdSmiJson } from './amd-smi-json.js';
+export { parseRocmSmiJson } from './rocm-smi-json.js';

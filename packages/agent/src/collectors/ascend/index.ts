@@ -1,0 +1,1 @@
+export { parseNpuSmiInfo } from './npu-smi-info.js';
