@@ -264,7 +264,7 @@ describe('RealHardwareBackend: AMD, Intel, Huawei', () => {
       powerDrawW: 14.61,
       smClockMhz: 0,
     });
-    expect(fake.calls).toContain('xpu-smi dump -d 0 -m 0,1,2,3,4,5,18 -n 1');
+    expect(fake.calls).toContain('xpu-smi dump -d 0 -m 0,1,2,3,4,5,17,18 -n 1');
   });
 
   it('keeps the Intel devices and reports the failure when the dump fails', async () => {

@@ -4,6 +4,7 @@ import { runParsed, type ToolContext } from '../vendor-tool.js';
 import { absent, readout, type VendorSource } from './readout.js';
 
 /** Metrics asked of `xpu-smi dump`: utilization, power, frequency, core and memory temperature, memory utilization, memory used. */
+// 17 is memory bandwidth utilization, our memoryUtilizationPct (5 is memory in use).
 export const XPU_DUMP_METRICS = '0,1,2,3,4,5,17,18';
 
 /**
