@@ -12,7 +12,13 @@ export type ErrorBody = z.infer<typeof ErrorBody>;
 
 export const LabelKey = z.string().refine(isLabelKey, { message: 'not a valid label key (letters, digits, . _ / -; at most 254)' });
 export const LabelValue = z.string().refine(isLabelValue, { message: 'not a valid label value (letters, digits, . _ : / + -; at most 254)' });
-export const LabelMap = z.record(LabelKey, LabelValue).refine((m) => Object.keys(m).length <= 64, { message: 'at most 64 labels' });
+export const LabelMap = z.record(z.string(), LabelValue).superRefine((m, ctx) => {
+  // Checked here rather than as the record's key schema so the message names the bad key.
+  for (const key of Object.keys(m)) {
+    if (!isLabelKey(key)) ctx.addIssue({ code: 'custom', path: [key], message: `'${key}' is not a valid label key (letters, digits, . _ / -; at most 254)` });
+  }
+  if (Object.keys(m).length > 64) ctx.addIssue({ code: 'custom', message: 'at most 64 labels' });
+});
 
 export const ROLES = ['admin', 'operator', 'viewer'] as const;
 export const Role = z.enum(ROLES);

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import websocket from '@fastify/websocket';
 import swagger from '@fastify/swagger';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -34,7 +34,8 @@ export async function buildApp(ctx: Omit<ServerContext, 'log'>, opts: { https?: 
     logger: opts.logger as FastifyServerOptions['logger'],
     bodyLimit: ctx.config.maxBodyBytes,
     ...(opts.https ? { https: opts.https } : {}),
-    disableRequestLogging: true,
+    // Per-request lines would drown the log at fleet scale; errors are logged by the handler.
+    logController: new LogController({ disableRequestLogging: true }),
     ajv: { customOptions: { removeAdditional: false } },
   } as FastifyServerOptions).withTypeProvider<ZodTypeProvider>();
 

@@ -17,9 +17,9 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   internal: 500,
 };
 
-const FASTIFY_CODES: Record<string, { code: ErrorCode; message?: string }> = {
+const FASTIFY_CODES: Record<string, { code: ErrorCode; message?: string; status?: number }> = {
   FST_ERR_CTP_BODY_TOO_LARGE: { code: 'payload_too_large', message: 'request body is larger than the limit' },
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'invalid_argument', message: 'unsupported content type: send application/json' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'invalid_argument', message: 'unsupported content type: send application/json', status: 415 },
   FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'invalid_argument', message: 'the JSON body is empty' },
   FST_ERR_CTP_INVALID_JSON_BODY: { code: 'invalid_argument', message: 'the body is not valid JSON' },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'invalid_argument', message: 'content-length does not match the body' },
@@ -38,7 +38,7 @@ export function mapError(err: unknown): MappedError {
   const e = err as { code?: string; statusCode?: number; message?: string; validation?: unknown };
   if (e && typeof e.code === 'string' && FASTIFY_CODES[e.code]) {
     const m = FASTIFY_CODES[e.code]!;
-    return { status: HTTP_STATUS[m.code], body: { error: { code: m.code, message: m.message ?? String(e.message) } } };
+    return { status: m.status ?? HTTP_STATUS[m.code], body: { error: { code: m.code, message: m.message ?? String(e.message) } } };
   }
   if (e && typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     // JSON syntax errors and other client faults fastify raised before our handlers ran.

@@ -1,0 +1,294 @@
+import { FleetError } from '@gpufleet/protocol';
+import { sql, type Kysely } from 'kysely';
+import { migrateToLatest, type StoreDialect } from './migrations.js';
+import {
+  agentEventToRow,
+  apiTokenToRow,
+  auditToRow,
+  joinTokenToRow,
+  nodePatchToRow,
+  nodeToRow,
+  rowToAgentEvent,
+  rowToApiToken,
+  rowToAudit,
+  rowToJoinToken,
+  rowToNode,
+} from './row-mappers.js';
+import type { Database } from './schema.js';
+import { checkId, checkInt, checkLimit, checkText } from './store-checks.js';
+import type {
+  AgentEventRecord,
+  ApiTokenRecord,
+  AuditEntry,
+  AuditInput,
+  JoinTokenRecord,
+  ListAgentEventsQuery,
+  ListAuditQuery,
+  NodePatch,
+  NodeRecord,
+  Store,
+} from './store.js';
+
+/** Options of {@link KyselyStore}. */
+export interface KyselyStoreOptions {
+  kind: StoreDialect;
+  /** PostgreSQL schema holding Kysely's migration bookkeeping; see migrateToLatest. */
+  migrationTableSchema?: string;
+  /** Runs once after Kysely is destroyed, for resources Kysely may not release itself. */
+  afterClose?: () => Promise<void>;
+}
+
+/**
+ * Rows per statement in batch writes: keeps the bound parameters (10 per agent event) well under
+ * SQLite's 32,766 and PostgreSQL's 65,535 limits.
+ */
+const BATCH_ROWS = 500;
+
+/**
+ * The one Store implementation, over any Kysely dialect that speaks SQLite or PostgreSQL SQL.
+ * Everything it runs is portable: `on conflict ... do nothing/update`, `returning`, integer
+ * booleans and bigint epoch-ms times. The dialect only matters to the migrations.
+ */
+export class KyselyStore implements Store {
+  readonly kind: StoreDialect;
+  #closed = false;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly opts: KyselyStoreOptions,
+  ) {
+    this.kind = opts.kind;
+  }
+
+  async migrate(): Promise<void> {
+    await migrateToLatest(this.db, this.kind, this.opts.migrationTableSchema);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      await this.db.destroy();
+    } finally {
+      await this.opts.afterClose?.();
+    }
+  }
+
+  // ---- nodes ----
+
+  async insertNode(node: NodeRecord): Promise<void> {
+    const row = nodeToRow(node);
+    // `on conflict do nothing` + row count instead of catching each driver's unique-violation error.
+    const r = await this.db.insertInto('nodes').values(row).onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst();
+    if (Number(r.numInsertedOrUpdatedRows ?? 0n) === 0) throw new FleetError('already_exists', `node ${row.id} already exists`);
+  }
+
+  async getNode(id: string): Promise<NodeRecord | undefined> {
+    const row = await this.db.selectFrom('nodes').selectAll().where('id', '=', checkId('id', id)).executeTakeFirst();
+    return row === undefined ? undefined : rowToNode(row);
+  }
+
+  /** All nodes, oldest enrollment first (ties by id). */
+  async listNodes(): Promise<NodeRecord[]> {
+    const rows = await this.db.selectFrom('nodes').selectAll().orderBy('enrolled_at').orderBy('id').execute();
+    return rows.map(rowToNode);
+  }
+
+  async updateNode(id: string, patch: NodePatch): Promise<void> {
+    checkId('id', id);
+    const row = nodePatchToRow(patch);
+    if (Object.keys(row).length === 0) {
+      // Nothing to write, but an absent node is still an error to the caller.
+      if ((await this.getNode(id)) === undefined) throw new FleetError('not_found', `node ${id} not found`);
+      return;
+    }
+    const r = await this.db.updateTable('nodes').set(row).where('id', '=', id).executeTakeFirst();
+    if (Number(r.numUpdatedRows) === 0) throw new FleetError('not_found', `node ${id} not found`);
+  }
+
+  /** Ids that are not (or no longer) stored are skipped; for a repeated id the last entry wins. */
+  async touchNodes(seen: ReadonlyArray<{ id: string; lastSeenAt: number }>): Promise<void> {
+    if (!Array.isArray(seen)) throw new FleetError('invalid_argument', 'store: touchNodes wants an array');
+    const latest = new Map<string, number>();
+    seen.forEach((s, i) => {
+      if (typeof s !== 'object' || s === null) throw new FleetError('invalid_argument', `store: seen[${i}] must be an object`);
+      latest.set(checkId(`seen[${i}].id`, s.id), checkInt(`seen[${i}].lastSeenAt`, s.lastSeenAt));
+    });
+    if (latest.size === 0) return;
+    const entries = [...latest];
+    // One UPDATE ... SET last_seen_at = CASE id WHEN ... END per chunk: a round trip per chunk, not
+    // per node. The cast keeps PostgreSQL from typing the untyped parameters as text.
+    await this.db.transaction().execute(async (trx) => {
+      for (let i = 0; i < entries.length; i += BATCH_ROWS) {
+        const chunk = entries.slice(i, i + BATCH_ROWS);
+        const whens = chunk.map(([id, at]) => sql`when ${id} then cast(${at} as bigint)`);
+        await trx
+          .updateTable('nodes')
+          .set({ last_seen_at: sql<number>`case ${sql.ref('id')} ${sql.join(whens, sql` `)} end` })
+          .where('id', 'in', chunk.map(([id]) => id))
+          .execute();
+      }
+    });
+  }
+
+  /** Removes the node row only: its agent events and audit entries stay as history. */
+  async deleteNode(id: string): Promise<void> {
+    await this.db.deleteFrom('nodes').where('id', '=', checkId('id', id)).execute();
+  }
+
+  // ---- join tokens ----
+
+  async insertJoinToken(token: JoinTokenRecord): Promise<void> {
+    const row = joinTokenToRow(token);
+    const r = await this.db.insertInto('join_tokens').values(row).onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst();
+    if (Number(r.numInsertedOrUpdatedRows ?? 0n) === 0) throw new FleetError('already_exists', `join token ${row.id} already exists`);
+  }
+
+  async getJoinToken(id: string): Promise<JoinTokenRecord | undefined> {
+    const row = await this.db.selectFrom('join_tokens').selectAll().where('id', '=', checkId('id', id)).executeTakeFirst();
+    return row === undefined ? undefined : rowToJoinToken(row);
+  }
+
+  /** All join tokens, oldest first (ties by id). */
+  async listJoinTokens(): Promise<JoinTokenRecord[]> {
+    const rows = await this.db.selectFrom('join_tokens').selectAll().orderBy('created_at').orderBy('id').execute();
+    return rows.map(rowToJoinToken);
+  }
+
+  async revokeJoinToken(id: string, at: number): Promise<boolean> {
+    const r = await this.db
+      .updateTable('join_tokens')
+      .set({ revoked_at: checkInt('at', at) })
+      .where('id', '=', checkId('id', id))
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  /**
+   * One conditional UPDATE: the database decides, so concurrent consumers cannot both see uses = 0.
+   * (PostgreSQL re-checks the WHERE after waiting on the row lock; SQLite runs writes one by one.)
+   * Expiry is the caller's check: the store has no clock.
+   */
+  async consumeJoinToken(id: string): Promise<boolean> {
+    const r = await this.db
+      .updateTable('join_tokens')
+      .set((eb) => ({ uses: eb('uses', '+', 1) }))
+      .where('id', '=', checkId('id', id))
+      .where('revoked_at', 'is', null)
+      .where((eb) => eb.or([eb('reusable', '=', 1), eb('uses', '=', 0)]))
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  // ---- API tokens ----
+
+  async insertApiToken(token: ApiTokenRecord): Promise<void> {
+    const row = apiTokenToRow(token);
+    const r = await this.db.insertInto('api_tokens').values(row).onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst();
+    if (Number(r.numInsertedOrUpdatedRows ?? 0n) === 0) throw new FleetError('already_exists', `api token ${row.id} already exists`);
+  }
+
+  async getApiToken(id: string): Promise<ApiTokenRecord | undefined> {
+    const row = await this.db.selectFrom('api_tokens').selectAll().where('id', '=', checkId('id', id)).executeTakeFirst();
+    return row === undefined ? undefined : rowToApiToken(row);
+  }
+
+  /** All API tokens, oldest first (ties by id). */
+  async listApiTokens(): Promise<ApiTokenRecord[]> {
+    const rows = await this.db.selectFrom('api_tokens').selectAll().orderBy('created_at').orderBy('id').execute();
+    return rows.map(rowToApiToken);
+  }
+
+  async revokeApiToken(id: string, at: number): Promise<boolean> {
+    const r = await this.db
+      .updateTable('api_tokens')
+      .set({ revoked_at: checkInt('at', at) })
+      .where('id', '=', checkId('id', id))
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  /** Sets lastUsedAt; an absent token is ignored (the caller just authenticated with it). */
+  async touchApiToken(id: string, at: number): Promise<void> {
+    await this.db
+      .updateTable('api_tokens')
+      .set({ last_used_at: checkInt('at', at) })
+      .where('id', '=', checkId('id', id))
+      .execute();
+  }
+
+  // ---- agent events ----
+
+  async insertAgentEvents(events: ReadonlyArray<AgentEventRecord>): Promise<number> {
+    if (!Array.isArray(events)) throw new FleetError('invalid_argument', 'store: insertAgentEvents wants an array');
+    // Check the whole batch before writing any of it: a bad item refuses the batch, never half of it.
+    const rows = events.map(agentEventToRow);
+    if (rows.length === 0) return 0;
+    return this.db.transaction().execute(async (trx) => {
+      let inserted = 0;
+      for (let i = 0; i < rows.length; i += BATCH_ROWS) {
+        const r = await trx
+          .insertInto('agent_events')
+          .values(rows.slice(i, i + BATCH_ROWS))
+          .onConflict((oc) => oc.columns(['node_id', 'seq']).doNothing())
+          .executeTakeFirst();
+        inserted += Number(r.numInsertedOrUpdatedRows ?? 0n);
+      }
+      return inserted;
+    });
+  }
+
+  /** Newest first by `ts` (ties: higher seq first, then node id); `since` is inclusive on `ts`. */
+  async listAgentEvents(query: ListAgentEventsQuery): Promise<AgentEventRecord[]> {
+    const q = query ?? {};
+    let select = this.db.selectFrom('agent_events').selectAll();
+    if (q.nodeId !== undefined) select = select.where('node_id', '=', checkId('nodeId', q.nodeId));
+    if (q.kind !== undefined) select = select.where('kind', '=', checkText('kind', q.kind));
+    if (q.since !== undefined) select = select.where('ts', '>=', checkInt('since', q.since));
+    const rows = await select
+      .orderBy('ts', 'desc')
+      .orderBy('seq', 'desc')
+      .orderBy('node_id')
+      .limit(checkLimit(q.limit))
+      .execute();
+    return rows.map(rowToAgentEvent);
+  }
+
+  // ---- audit ----
+
+  /** Appends one entry and returns its id; `details: undefined` is stored (and read back) as null. */
+  async appendAudit(entry: AuditInput): Promise<number> {
+    const row = auditToRow(entry);
+    const r = await this.db.insertInto('audit_log').values(row).returning('id').executeTakeFirstOrThrow();
+    return Number(r.id);
+  }
+
+  /** Newest first (by id, i.e. append order); `since` is inclusive on `at`. */
+  async listAudit(query: ListAuditQuery): Promise<AuditEntry[]> {
+    const q = query ?? {};
+    let select = this.db.selectFrom('audit_log').selectAll();
+    if (q.actor !== undefined) select = select.where('actor', '=', checkText('actor', q.actor));
+    if (q.action !== undefined) select = select.where('action', '=', checkText('action', q.action));
+    if (q.since !== undefined) select = select.where('at', '>=', checkInt('since', q.since));
+    const rows = await select.orderBy('id', 'desc').limit(checkLimit(q.limit)).execute();
+    return rows.map(rowToAudit);
+  }
+
+  // ---- settings ----
+
+  async getSetting(key: string): Promise<string | undefined> {
+    const row = await this.db.selectFrom('settings').select('value').where('key', '=', checkId('key', key)).executeTakeFirst();
+    return row?.value;
+  }
+
+  async setSetting(key: string, value: string): Promise<void> {
+    const row = { key: checkId('key', key), value: checkText('value', value) };
+    await this.db
+      .insertInto('settings')
+      .values(row)
+      .onConflict((oc) => oc.column('key').doUpdateSet({ value: (eb) => eb.ref('excluded.value') }))
+      .execute();
+  }
+}
