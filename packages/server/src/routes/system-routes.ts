@@ -1,6 +1,7 @@
 import type { App } from '../http/app.js';
 import type { ServerContext } from '../context.js';
-import { renderPrometheus } from '../metrics/prometheus.js';
+import { Readable } from 'node:stream';
+import { renderPrometheusChunks } from '../metrics/prometheus.js';
 
 export function registerSystemRoutes(app: App, ctx: ServerContext): void {
   app.get('/healthz', { config: { auth: 'public' }, schema: { hide: true } }, async () => ({ status: 'ok' }));
@@ -29,8 +30,9 @@ export function registerSystemRoutes(app: App, ctx: ServerContext): void {
       latest: ctx.metrics.latest(n.id),
       connected: ctx.registry.isOnline(n.id),
     }));
-    const text = renderPrometheus({ nodes, server: ctx.stats, now: ctx.clock.now() });
-    return reply.type('text/plain; version=0.0.4; charset=utf-8').send(text);
+    // Streamed in chunks: at 10,000 nodes the text is ~240 MB and must not block the loop at once.
+    const body = Readable.from(renderPrometheusChunks({ nodes, server: ctx.stats, now: ctx.clock.now(), metricStore: ctx.metrics.stats() }));
+    return reply.type('text/plain; version=0.0.4; charset=utf-8').send(body);
   });
 
   app.get('/v1/agent', { config: { auth: 'public' }, websocket: true, schema: { hide: true } }, (socket) => {
