@@ -1,8 +1,11 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +16,7 @@ import { openPostgresStore } from './postgres-store.js';
 import { openSqliteStore } from './sqlite-store.js';
 import type { Store } from './store.js';
 
+const execFileAsync = promisify(execFile);
 const PG_URL = process.env.GPUFLEET_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 const NODE = 'did:key:z6MkOpenStoreTest';
 
@@ -75,12 +79,27 @@ describe('openSqliteStore', () => {
     }
   });
 
-  it('two stores on one file (two server processes) both migrate and see each other', async () => {
+  it('processes starting on one fresh file at once all migrate, and share the data', async () => {
     const path = join(dir, 'shared.db');
-    const [a, b] = [track(await openSqliteStore({ path })), track(await openSqliteStore({ path }))];
-    await Promise.all([a.migrate(), b.migrate()]);
-    await a.insertNode(bareNode(NODE));
-    expect(await b.getNode(NODE)).toEqual(bareNode(NODE));
+    // tsx runs the child from source; a tsconfig maps the workspace package to its source too.
+    const repo = fileURLToPath(new URL('../../../../', import.meta.url));
+    const tsconfig = join(dir, 'child-tsconfig.json');
+    const protocolSrc = join(repo, 'packages/protocol/src/index.ts');
+    await writeFile(tsconfig, JSON.stringify({ compilerOptions: { paths: { '@gpufleet/protocol': [protocolSrc] } } }));
+    const child = fileURLToPath(new URL('./__tests__/migrate-child.ts', import.meta.url));
+    const goAt = Date.now() + 2500; // after all children have started
+    const runs = Array.from({ length: 3 }, () =>
+      execFileAsync(process.execPath, ['--import', 'tsx', child, path, String(goAt)], {
+        env: { ...process.env, TSX_TSCONFIG_PATH: tsconfig },
+        timeout: 20_000,
+      }),
+    );
+    const outputs = await Promise.all(runs);
+    expect(outputs.map((o) => o.stdout.trim())).toEqual(['migrated', 'migrated', 'migrated']);
+    const store = track(await openSqliteStore({ path }));
+    await store.migrate();
+    await store.insertNode(bareNode(NODE));
+    expect(await store.getNode(NODE)).toEqual(bareNode(NODE));
   });
 
   it("supports ':memory:'", async () => {

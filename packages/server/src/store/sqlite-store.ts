@@ -45,7 +45,9 @@ class StoreSqliteDialect extends SqliteDialect {
 
 /**
  * Opens the embedded store: one better-sqlite3 connection in WAL mode (readers do not block the
- * writer), with foreign keys on. Call `migrate()` before use.
+ * writer), with foreign keys on. Call `migrate()` before use. Several processes may share the
+ * file; within one process open it once (better-sqlite3 waits for a lock synchronously, so a
+ * second connection in the same process would stall the thread holding the first one's lock).
  */
 export async function openSqliteStore(opts: SqliteStoreOptions): Promise<Store> {
   if (typeof opts?.path !== 'string' || opts.path.length === 0) {

@@ -11,7 +11,7 @@ import { openSqliteStore } from './sqlite-store.js';
  * PostgreSQL of this machine and of CI (trust auth). Not skipped when absent: the run fails, so a
  * broken PostgreSQL setup cannot pass unnoticed. GPUFLEET_TEST_PG overrides the URL.
  */
-export const TEST_PG_URL = process.env.GPUFLEET_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
+const TEST_PG_URL = process.env.GPUFLEET_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 describeStoreContract('sqlite', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'gpufleet-store-'));

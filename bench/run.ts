@@ -1,0 +1,14 @@
+// Benchmark entry point: `npm run bench -- <name> [flags]`.
+import { runGatewayBench } from './gateway.js';
+
+const [name, ...rest] = process.argv.slice(2);
+const benches: Record<string, (argv: string[]) => Promise<void>> = { gateway: runGatewayBench };
+
+if (!name || !benches[name]) {
+  console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [flags]\n  gateway --agents 1000 [--duration 60s] [--gpus 8] [--retention 1h]`);
+  process.exit(2);
+}
+benches[name]!(rest).catch((err) => {
+  console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});
