@@ -1,0 +1,119 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { relative, resolve } from 'node:path';
+import { Command } from 'commander';
+import type { CliDeps } from '../command-deps.js';
+import { intOption } from '../args.js';
+import { LOCAL_SERVER } from '../connection.js';
+import { CliError } from '../errors.js';
+import { cliVersion, listenError, stopInOrder, waitForInterrupt } from '../lifecycle.js';
+import { startLocalAgent } from '../local-agent.js';
+
+interface Part {
+  name: string;
+  stop: () => Promise<void>;
+}
+
+/** What the demo prints once everything runs: where to look and what to try. */
+export function demoBanner(d: {
+  url: string;
+  adminToken: string;
+  tokenFrom: 'new' | string;
+  local: string;
+  nodes: number;
+  seed: number;
+  envNeeded: boolean;
+}): string {
+  const tokenLine = d.tokenFrom === 'new' ? `${d.adminToken}  (shown once; also saved in the data dir)` : `${d.adminToken}  (made on an earlier run; read from ${d.tokenFrom})`;
+  let text = `\ngpufleet demo is running\n\n`;
+  text += `  API and dashboard   ${d.url}\n`;
+  text += `  admin API token     ${tokenLine}\n`;
+  text += `  this machine        ${d.local}\n`;
+  text += d.nodes > 0 ? `  simulated fleet     ${d.nodes} hosts (seed ${d.seed}): H100, A100, L40S and MI300X machines\n\n` : '  simulated fleet     none (--nodes 0)\n\n';
+  text += 'Try, in another terminal in this folder:\n\n';
+  if (d.envNeeded) text += `  export GPUFLEET_SERVER=${d.url} GPUFLEET_TOKEN=${d.adminToken}\n`;
+  text += '  gpufleet nodes ls\n  gpufleet gpus ls -l gpu.model=H100\n  gpufleet top\n\n';
+  text += 'Ctrl-C stops the simulated fleet, this machine\'s agent and the server, in that order.\n';
+  return text;
+}
+
+export function demoCommand(deps: CliDeps): Command {
+  return new Command('demo')
+    .description('start a server, enroll this machine and a simulated fleet, and show what to try')
+    .option('--nodes <n>', 'simulated hosts', intOption('--nodes', 0, 10_000), 24)
+    .option('--data-dir <dir>', 'server data (and this machine\'s agent state)', './gpufleet-data')
+    .option('--seed <n>', 'random seed of the simulated fleet', intOption('--seed', 0, 2 ** 31 - 1), 1)
+    .option('--listen <host:port>', 'server address', '127.0.0.1:7420')
+    .option('--no-local-agent', "do not enroll this machine's real agent")
+    .addHelpText(
+      'after',
+      `
+Run it again with the same --data-dir and the fleet, tokens and admin token are still there.
+
+Examples:
+  gpufleet demo                          24 simulated hosts plus this machine
+  gpufleet demo --nodes 200 --seed 7     a bigger fleet
+  gpufleet demo --data-dir /tmp/fleet --listen 127.0.0.1:7500`,
+    )
+    .action(async (_opts, cmd: Command) => {
+      const { io } = deps;
+      const o = deps.opts<{ nodes: number; dataDir: string; seed: number; listen: string; localAgent: boolean }>(cmd);
+      const agentVersion = cliVersion();
+      const { resolveServerConfig, startServer } = await import('@gpufleet/server');
+      const config = resolveServerConfig({ flags: { listen: o.listen, dataDir: resolve(io.cwd, o.dataDir), logLevel: 'warn' }, env: io.env });
+      const parts: Part[] = [];
+      const stopAll = () => stopInOrder(io, [...parts].reverse());
+      try {
+        io.err(`starting the control plane on ${o.listen} (data in ${config.dataDir})...\n`);
+        const running = await startServer(config).catch((err: unknown) => {
+          throw listenError(err, o.listen);
+        });
+        parts.push({ name: 'control plane', stop: () => running.stop() });
+
+        let adminToken = running.adminToken;
+        let tokenFrom = 'new';
+        if (!adminToken) {
+          try {
+            adminToken = readFileSync(running.adminTokenFile, 'utf8').trim();
+          } catch (err) {
+            throw new CliError(`the admin token was made on an earlier run but ${running.adminTokenFile} cannot be read (${(err as NodeJS.ErrnoException).code}): use another --data-dir`);
+          }
+          tokenFrom = running.adminTokenFile;
+        }
+        const { token: joinToken } = await running.createJoinToken({ labels: { demo: 'true' }, reusable: true, description: 'gpufleet demo', expiresIn: '24h' });
+
+        let local = 'not enrolled (--no-local-agent)';
+        if (o.localAgent) {
+          io.err('enrolling this machine with its real hardware...\n');
+          try {
+            const agent = await startLocalAgent({ demoDataDir: config.dataDir, serverUrl: running.url, joinToken, agentVersion });
+            parts.push({ name: "this machine's agent", stop: () => agent.stop() });
+            local = `${hostname()} ${agent.joined ? 'joined' : 'reconnected'} with ${agent.gpuCount} GPU${agent.gpuCount === 1 ? '' : 's'}`;
+          } catch (err) {
+            // The demo is still worth running on a machine whose agent cannot start.
+            local = `could not join: ${(err as Error).message.split('\n')[0]}`;
+            io.err(`warning: this machine's agent did not start: ${(err as Error).message.split('\n')[0]}\n`);
+          }
+        }
+
+        if (o.nodes > 0) {
+          io.err(`starting ${o.nodes} simulated hosts...\n`);
+          const { startSimFleet } = await import('@gpufleet/sim');
+          const fleet = await startSimFleet({ serverUrl: running.url, token: joinToken, count: o.nodes, seed: o.seed, agentVersion: `${agentVersion}-sim` });
+          parts.push({ name: 'simulated fleet', stop: () => fleet.stop() });
+        }
+
+        // The bare `gpufleet` commands find this server only at the default address and data dir.
+        const defaultDir = relative(io.cwd, config.dataDir) === 'gpufleet-data';
+        const envNeeded = running.url !== LOCAL_SERVER || !defaultDir;
+        io.out(demoBanner({ url: running.url, adminToken, tokenFrom, local, nodes: o.nodes, seed: o.seed, envNeeded }));
+      } catch (err) {
+        await stopAll();
+        throw err;
+      }
+      const signal = await waitForInterrupt(io);
+      io.err(`${signal}: stopping...\n`);
+      const ok = await stopAll();
+      io.err(ok ? 'demo stopped\n' : 'demo stopped with errors\n');
+    });
+}

@@ -1,0 +1,67 @@
+import { Command } from 'commander';
+import type { CliDeps } from '../command-deps.js';
+import { listenError, stopInOrder, waitForInterrupt } from '../lifecycle.js';
+
+/** Flags of `gpufleet server` (each also GPUFLEET_<NAME> and a key of the --config YAML file). */
+export function addServerOptions(cmd: Command): Command {
+  return cmd
+    .option('--config <file>', 'YAML file with any of these settings (kebab-case or camelCase keys)')
+    .option('--listen <host:port>', 'address to listen on (default 127.0.0.1:7420; beyond loopback means TLS)')
+    .option('--data-dir <dir>', 'database, TLS material and admin token (default ./gpufleet-data)')
+    .option('--database <url>', 'postgres://... to use PostgreSQL (default: embedded SQLite in the data dir)')
+    .option('--public-url <url>', 'URL agents and CLIs use to reach this server')
+    .option('--tls-cert <file>', 'TLS certificate (PEM) instead of the self-made CA')
+    .option('--tls-key <file>', 'TLS private key (PEM) for --tls-cert')
+    .option('--heartbeat-interval <duration>', 'agent heartbeat (default 5s)')
+    .option('--offline-after <beats>', 'missed heartbeats before a node is OFFLINE (default 3)')
+    .option('--metrics-interval <duration>', 'agent sampling interval (default 10s)')
+    .option('--metrics-retention <duration>', 'in-memory metrics window (default 1h)')
+    .option('--max-body-bytes <n>', 'largest request body (default 1048576)')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)');
+}
+
+/** Announces a started server: URL, CA fingerprint and the admin token or where it is kept. */
+export function serverBanner(running: { url: string; adminToken: string | null; adminTokenFile: string; caFingerprint?: string | null }): string {
+  let text = `gpufleet control plane running at ${running.url} (API, dashboard and agent endpoint)\n`;
+  if (running.caFingerprint) text += `CA fingerprint (sha256): ${running.caFingerprint}\n  (for \`gpufleet login --ca-fingerprint\`; join tokens carry it)\n`;
+  if (running.adminToken) {
+    text += `\nAdmin API token, shown only this once (also saved 0600 in ${running.adminTokenFile}):\n\n  ${running.adminToken}\n\n`;
+  } else {
+    text += `Admin API token: in ${running.adminTokenFile} (created on the first start)\n`;
+  }
+  return text;
+}
+
+export function serverCommand(deps: CliDeps): Command {
+  const cmd = new Command('server').description('run the control plane (API, dashboard, agent gateway) until Ctrl-C');
+  addServerOptions(cmd).addHelpText(
+    'after',
+    `
+Settings come from flags, then GPUFLEET_* variables (GPUFLEET_LISTEN, GPUFLEET_DATA_DIR, ...),
+then the --config file, then defaults. The first start prints an admin token once and saves it
+in <data-dir>/admin-token (mode 0600); the CLI on this machine finds it there.
+
+Examples:
+  gpufleet server                                       loopback, plain HTTP, ./gpufleet-data
+  gpufleet server --listen 0.0.0.0:7420 --public-url https://fleet.example.com:7420
+  gpufleet server --database postgres://fleet@db/fleet --log-level warn
+  GPUFLEET_DATA_DIR=/var/lib/gpufleet gpufleet server --config /etc/gpufleet/server.yaml`,
+  );
+  cmd.action(async (_opts, self: Command) => {
+    const { io } = deps;
+    const { config: file, ...flags } = self.opts<Record<string, unknown> & { config?: string }>();
+    // Loaded on demand: the server's native database driver is not needed by other commands.
+    const { resolveServerConfig, startServer } = await import('@gpufleet/server');
+    const config = resolveServerConfig({ flags, env: io.env, ...(file ? { file } : {}) });
+    const running = await startServer(config).catch((err: unknown) => {
+      throw listenError(err, `${config.listenHost}:${config.listenPort}`);
+    });
+    io.out(serverBanner(running));
+    io.out('Press Ctrl-C to stop.\n');
+    const signal = await waitForInterrupt(io);
+    io.err(`${signal}: stopping the control plane...\n`);
+    const ok = await stopInOrder(io, [{ name: 'control plane', stop: () => running.stop() }]);
+    io.err(ok ? 'stopped\n' : 'stopped with errors\n');
+  });
+  return cmd;
+}

@@ -1,0 +1,71 @@
+import { Command, Option } from 'commander';
+import type { CliDeps } from './command-deps.js';
+import type { CliIo } from './io.js';
+import { OUTPUT_FORMATS } from './output.js';
+import { cliVersion } from './lifecycle.js';
+import { agentCommand } from './commands/agent.js';
+import { apiTokensCommand } from './commands/api-tokens.js';
+import { auditCommand } from './commands/audit.js';
+import { demoCommand } from './commands/demo.js';
+import { diagnoseCommand } from './commands/diagnose.js';
+import { gpusCommand } from './commands/gpus.js';
+import { loginCommands } from './commands/login.js';
+import { nodesCommand } from './commands/nodes.js';
+import { serverCommand } from './commands/server.js';
+import { simCommand } from './commands/sim.js';
+import { tokensCommand } from './commands/tokens.js';
+import { topCommand } from './commands/top.js';
+
+/** Every command shares the program's output wiring and throws instead of exiting. */
+function wire(cmd: Command, io: CliIo): void {
+  cmd
+    .exitOverride()
+    .showSuggestionAfterError(true)
+    // Commander's own error text is dropped here; the caller prints it as one `error:` line.
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s), outputError: () => undefined });
+  for (const sub of cmd.commands) wire(sub, io);
+}
+
+/** The `gpufleet` command tree with its global options. */
+export function buildProgram(deps: CliDeps): Command {
+  const program = new Command('gpufleet')
+    .description('gpufleet: see and manage every GPU host of a fleet from one control plane')
+    .version(cliVersion(), '-V, --version', 'print the version')
+    .addOption(new Option('-o, --output <format>', 'output format').choices([...OUTPUT_FORMATS]).default('table'))
+    .option('--server <url>', 'control plane URL (default: the current context, else http://127.0.0.1:7420)')
+    .option('--token <token>', 'API token (default: GPUFLEET_TOKEN, the current context, or the local admin token)')
+    .option('--context <name>', 'saved context to use (see `gpufleet context ls`)')
+    .addHelpText(
+      'after',
+      `
+Getting started:
+  gpufleet demo                                   server + this machine + 24 simulated hosts
+  gpufleet nodes ls                               then, in another terminal
+  gpufleet gpus ls -l gpu.model=H100 -o wide
+  gpufleet top
+
+Your own fleet:
+  gpufleet server --listen 0.0.0.0:7420           prints an admin token on the first start
+  gpufleet login --server https://HOST:7420 --token gft_... --ca-fingerprint <sha256>
+  gpufleet tokens create --labels region=eu --reusable --expires 24h
+  gpufleet-agent join gfj1...                     on each GPU host
+
+Server and token come from --server/--token, then GPUFLEET_SERVER/GPUFLEET_TOKEN, then the
+current context, then ./gpufleet-data/admin-token for the local server. Every command has --help.`,
+    );
+
+  program.addCommand(nodesCommand(deps));
+  program.addCommand(gpusCommand(deps));
+  program.addCommand(topCommand(deps));
+  program.addCommand(tokensCommand(deps));
+  program.addCommand(apiTokensCommand(deps));
+  program.addCommand(auditCommand(deps));
+  for (const c of loginCommands(deps)) program.addCommand(c);
+  program.addCommand(diagnoseCommand(deps));
+  program.addCommand(serverCommand(deps));
+  program.addCommand(agentCommand());
+  program.addCommand(simCommand(deps));
+  program.addCommand(demoCommand(deps));
+  wire(program, deps.io);
+  return program;
+}
