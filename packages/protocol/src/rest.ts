@@ -68,6 +68,8 @@ export const EnrollRequest = z.strictObject({
   signature: z.string().max(256),
   host: HostFacts,
   gpus: z.array(GpuInfo).max(64),
+  /** Labels the host asks for (`gpufleet-agent join --label k=v`); the token's labels win. */
+  labels: LabelMap.optional(),
 });
 export type EnrollRequest = z.infer<typeof EnrollRequest>;
 export const EnrollResponse = z.object({ nodeId: z.string(), status: z.string(), heartbeatMs: z.number().int() });

@@ -101,6 +101,17 @@ describe('enrollment', () => {
     expect(res.body.error.message).toMatch(/removed from the fleet/);
   });
 
+  it('applies labels the host asks for, under the token\'s, and refuses built-in keys', async () => {
+    const [id, secret] = await token({ reusable: true, labels: { region: 'eu' } });
+    const key = generateEd25519();
+    const body = (labels: object) => ({ tokenId: id, secret, nodeId: key.did, signature: signEd25519(key.privateKeyPem, enrollmentMessage(id, key.did)), host: testHostFacts('asks-labels'), gpus: [], labels });
+    const refused = await t.api('POST', '/api/v1/enroll', body({ 'gpu.model': 'B200' }), null);
+    expect(refused.status).toBe(400);
+    expect(refused.body.error.message).toMatch(/'gpu.model' is built in/);
+    expect((await t.api('POST', '/api/v1/enroll', body({ rack: 'r12', region: 'us' }), null)).status).toBe(201);
+    expect((await t.api('GET', '/api/v1/nodes/asks-labels')).body.labels).toMatchObject({ rack: 'r12', region: 'eu' });
+  });
+
   it('records enrollment in the audit log', async () => {
     const items = (await t.api('GET', '/api/v1/audit?action=node.enroll')).body.items;
     expect(items.length).toBeGreaterThanOrEqual(5);

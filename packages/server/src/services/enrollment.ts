@@ -2,6 +2,7 @@ import { FleetError, enrollmentMessage, verifyEd25519, type EnrollRequest } from
 import type { NodeRecord } from '../store/store.js';
 import type { Clock } from '../clock.js';
 import type { NodeRegistry } from './node-registry.js';
+import { BUILTIN_LABEL_KEYS } from './builtin-labels.js';
 import type { JoinTokenService } from './join-tokens.js';
 import type { AuditLog } from './audit-log.js';
 
@@ -25,6 +26,8 @@ export class EnrollmentService {
     if (!verifyEd25519(req.nodeId, enrollmentMessage(req.tokenId, req.nodeId), req.signature)) {
       throw new FleetError('unauthenticated', 'enrollment signature does not verify against the presented node key');
     }
+    const reserved = Object.keys(req.labels ?? {}).filter((k) => (BUILTIN_LABEL_KEYS as readonly string[]).includes(k));
+    if (reserved.length > 0) throw new FleetError('invalid_argument', `label ${reserved.map((k) => `'${k}'`).join(', ')} is built in and set by the server`);
     const existing = this.registry.get(req.nodeId);
     if (existing?.adminState === 'decommissioned') {
       throw new FleetError('permission_denied', 'this node was removed from the fleet; its key is revoked (delete the agent data dir to join as a new node)');
@@ -40,7 +43,8 @@ export class EnrollmentService {
       id: req.nodeId,
       hostname: req.host.hostname,
       adminState: token.needsApproval ? 'pending' : 'active',
-      tokenLabels: token.labels,
+      // What the host asked for, overridden by what the admin put in the token.
+      tokenLabels: { ...(req.labels ?? {}), ...token.labels },
       userLabels: {},
       facts: req.host,
       gpus: req.gpus,

@@ -1,0 +1,360 @@
+import { randomUUID } from 'node:crypto';
+import {
+  AgentEvent,
+  FleetError,
+  HostSample,
+  InventoryBody,
+  ToolFailure as ToolFailureSchema,
+  gpuInfoOf,
+  gpuSampleOf,
+  type GpuInfo,
+  type GpuSample,
+  type GpuSnapshot,
+  type HostFacts,
+  type MetricsBody,
+  type ToolFailure,
+} from '@gpufleet/protocol';
+import type { GpuReadout, HardwareBackend } from '../hardware/backend.js';
+import { systemClock, type Clock } from './clock.js';
+import type { AgentIdentity } from './identity.js';
+import { AgentLink, type BackoffOptions, type LinkState } from './link.js';
+import { GpuChangeTracker, type NewAgentEvent } from './gpu-changes.js';
+import { errorText, silentLogger, type Logger } from './logger.js';
+import { MetricsRing } from './metrics-ring.js';
+import { Outbox, type OutboxLimits } from './outbox.js';
+import type { AgentStateStore, OutboxItem } from './state.js';
+
+export type { NewAgentEvent } from './gpu-changes.js';
+
+export type AgentLifecycle = 'starting' | 'running' | 'draining' | 'stopped';
+
+/** Default sampling interval until the server says otherwise (DESIGN.md §3). */
+export const DEFAULT_METRICS_INTERVAL_MS = 10_000;
+
+export interface AgentOptions {
+  state: AgentStateStore;
+  identity: AgentIdentity;
+  backend: HardwareBackend;
+  agentVersion: string;
+  logger?: Logger;
+  clock?: Clock;
+  /** Uniform in [0, 1), for the reconnect jitter. */
+  random?: () => number;
+  /** Sampling interval before the welcome sets one. Default 10 s. */
+  metricsIntervalMs?: number;
+  outboxLimits?: Partial<OutboxLimits>;
+  /** Metrics samples kept while disconnected. Default 360. */
+  metricsRingCapacity?: number;
+  backoff?: BackoffOptions;
+  /** Enqueue an 'agent-started' event on start. Default true. */
+  announceStart?: boolean;
+}
+
+/** How the agent ended: code 1 when the server refused it for good. */
+export interface AgentExit {
+  code: 0 | 1;
+  reason: string | null;
+}
+
+export interface AgentStats {
+  collections: number;
+  /** Collections (host sample, GPU readout, host facts) that threw or returned invalid data. */
+  collectionErrors: number;
+  metricsProduced: number;
+  eventsEnqueued: number;
+  inventoriesEnqueued: number;
+}
+
+/**
+ * One host's agent: samples the hardware backend, keeps the link to the server, and turns
+ * changes (GPU set, tool failures, GPUs missing since start) into inventory and events.
+ * Lifecycle: 'starting' -> 'running' -> 'draining' -> 'stopped' (DESIGN.md §8.4).
+ */
+export class Agent {
+  private state: AgentLifecycle = 'starting';
+  private readonly logger: Logger;
+  private readonly clock: Clock;
+  readonly outbox: Outbox;
+  readonly metrics: MetricsRing<MetricsBody>;
+  private link: AgentLink | null = null;
+  private hostFacts: HostFacts | null = null;
+  private readonly tracker = new GpuChangeTracker();
+  private intervalMs: number;
+  private timer: NodeJS.Timeout | null = null;
+  private nextTickAt = 0;
+  private inFlight: Promise<void> | null = null;
+  private started = false;
+  private resolveExit!: (exit: AgentExit) => void;
+  /** Resolves once the agent has stopped: by stop(), or with code 1 when the server refused it. */
+  readonly exited: Promise<AgentExit>;
+  readonly stats: AgentStats = { collections: 0, collectionErrors: 0, metricsProduced: 0, eventsEnqueued: 0, inventoriesEnqueued: 0 };
+
+  constructor(private readonly o: AgentOptions) {
+    this.logger = o.logger ?? silentLogger;
+    this.clock = o.clock ?? systemClock;
+    this.intervalMs = o.metricsIntervalMs ?? DEFAULT_METRICS_INTERVAL_MS;
+    this.outbox = new Outbox(o.state, { limits: o.outboxLimits, logger: this.logger });
+    this.metrics = new MetricsRing<MetricsBody>(o.metricsRingCapacity);
+    this.exited = new Promise((resolve) => (this.resolveExit = resolve));
+  }
+
+  get lifecycle(): AgentLifecycle {
+    return this.state;
+  }
+
+  get nodeId(): string {
+    return this.o.identity.did;
+  }
+
+  get linkState(): LinkState {
+    return this.link?.state ?? 'idle';
+  }
+
+  get metricsIntervalMs(): number {
+    return this.intervalMs;
+  }
+
+  /** Link counters (dials, welcomes, frames), null before start. */
+  get linkStats(): AgentLink['stats'] | null {
+    return this.link?.stats ?? null;
+  }
+
+  /**
+   * Reads the node config, takes the first readings as the baseline, and connects. Throws
+   * FleetError('failed_precondition') when the host has not joined or the key does not match.
+   */
+  async start(): Promise<void> {
+    if (this.started) throw new FleetError('failed_precondition', 'this agent was already started');
+    this.started = true;
+    try {
+      await this.boot();
+    } catch (err) {
+      this.state = 'stopped';
+      this.resolveExit({ code: 1, reason: errorText(err) });
+      throw err;
+    }
+  }
+
+  private async boot(): Promise<void> {
+    const config = this.o.state.loadConfig();
+    if (!config) throw new FleetError('failed_precondition', "this host has not joined a fleet yet: run 'gpufleet-agent join <token>' first");
+    if (config.nodeId !== this.o.identity.did) {
+      throw new FleetError('failed_precondition', `the node key (${this.o.identity.did}) is not the key this host joined with (${config.nodeId}); join again`);
+    }
+    await this.refreshHostFacts();
+    await this.collectGpus();
+    // stop() may have come while the first readings were taken: then there is nothing to start.
+    if (this.state !== 'starting') return;
+    if (this.o.announceStart ?? true) {
+      this.enqueueEvent({ kind: 'agent-started', message: `gpufleet-agent ${this.o.agentVersion} started`, data: { gpus: this.tracker.latest?.snapshots.length ?? null } });
+    }
+    this.link = new AgentLink({
+      serverUrl: config.serverUrl,
+      caPem: config.caPem,
+      identity: this.o.identity,
+      agentVersion: this.o.agentVersion,
+      outbox: this.outbox,
+      metrics: this.metrics,
+      logger: this.logger,
+      clock: this.clock,
+      random: this.o.random,
+      backoff: this.o.backoff,
+      heartbeatMs: config.heartbeatMs,
+      onWelcome: (w) => {
+        this.setMetricsInterval(w.metricsIntervalMs);
+        // Every session starts from a fresh inventory, so the server never trusts a stale one.
+        this.enqueueInventory();
+      },
+      onConfig: (c) => this.setMetricsInterval(c.metricsIntervalMs),
+      onFatal: (reason) => void this.shutdown({ code: 1, reason }),
+    });
+    this.state = 'running';
+    this.link.start();
+    this.schedule(true);
+    this.logger.info('agent started', { nodeId: this.nodeId, server: config.serverUrl, gpus: this.tracker.latest?.snapshots.length ?? 0 });
+  }
+
+  /** Drains: stops sampling, closes the session with 1000, flushes the state. */
+  async stop(): Promise<AgentExit> {
+    await this.shutdown({ code: 0, reason: null });
+    return this.exited;
+  }
+
+  /**
+   * Puts a must-not-lose event in the outbox (sent now when connected). Health watchers call
+   * this. Returns the stored item, or null when it was invalid or the outbox is full.
+   */
+  enqueueEvent(e: NewAgentEvent): OutboxItem | null {
+    const parsed = AgentEvent.safeParse({
+      id: randomUUID(),
+      ts: e.ts ?? this.clock.now(),
+      kind: e.kind,
+      gpuUuid: e.gpuUuid ?? null,
+      pciBusId: e.pciBusId ?? null,
+      message: e.message.length > 8192 ? e.message.slice(0, 8191) + '…' : e.message,
+      data: e.data ?? {},
+    });
+    if (!parsed.success) {
+      this.logger.error('dropping an event that does not match the protocol', { kind: e.kind, issue: parsed.error.issues[0]?.message });
+      return null;
+    }
+    const item = this.outbox.append({ t: 'event', body: parsed.data });
+    if (item) {
+      this.stats.eventsEnqueued++;
+      this.link?.offer(item);
+    }
+    return item;
+  }
+
+  /** One sampling pass now (the timer calls this; tests may too). Never throws. */
+  async collect(): Promise<void> {
+    if (this.inFlight) return this.inFlight;
+    this.inFlight = this.collectOnce().finally(() => (this.inFlight = null));
+    return this.inFlight;
+  }
+
+  private async collectOnce(): Promise<void> {
+    this.stats.collections++;
+    const ts = this.clock.now();
+    if (!this.hostFacts) {
+      await this.refreshHostFacts();
+      // The welcome could not send an inventory without host facts; send it now that they are known.
+      if (this.hostFacts && this.state === 'running') this.enqueueInventory();
+    }
+    const [host, gpus] = await Promise.all([this.readHostSample(), this.collectGpus()]);
+    if (!host || this.state !== 'running') return;
+    this.stats.metricsProduced++;
+    this.link?.sendMetrics({ ts, host, gpus: gpus ?? [] });
+  }
+
+  private async refreshHostFacts(): Promise<void> {
+    try {
+      this.hostFacts = await this.o.backend.hostFacts();
+    } catch (err) {
+      this.stats.collectionErrors++;
+      this.logger.warn('could not read host facts; will retry', { err: errorText(err) });
+    }
+  }
+
+  private async readHostSample(): Promise<HostSample | null> {
+    try {
+      const parsed = HostSample.safeParse(await this.o.backend.hostSample());
+      if (parsed.success) return parsed.data;
+      this.stats.collectionErrors++;
+      this.logger.warn('host sample is out of range; skipped', { issue: `${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}` });
+    } catch (err) {
+      this.stats.collectionErrors++;
+      this.logger.warn('could not sample the host', { err: errorText(err) });
+    }
+    return null;
+  }
+
+  /** Reads the GPUs, reacts to changes, and returns this pass's samples (null if the read failed). */
+  private async collectGpus(): Promise<GpuSample[] | null> {
+    let readout: GpuReadout;
+    try {
+      readout = await this.o.backend.gpus();
+      if (!readout || !Array.isArray(readout.snapshots) || (readout.failures !== undefined && !Array.isArray(readout.failures))) {
+        throw new Error('the hardware backend returned a malformed GPU readout');
+      }
+    } catch (err) {
+      this.stats.collectionErrors++;
+      this.logger.warn('could not read the GPUs', { err: errorText(err) });
+      return null;
+    }
+    const samples: GpuSample[] = [];
+    const valid: GpuSnapshot[] = [];
+    for (const snap of readout.snapshots) {
+      try {
+        samples.push(gpuSampleOf(snap));
+        valid.push(snap);
+      } catch (err) {
+        this.stats.collectionErrors++;
+        this.logger.warn('a GPU snapshot does not match the protocol; skipped', { index: snap?.index ?? null, err: errorText(err).slice(0, 300) });
+      }
+    }
+    const failures: ToolFailure[] = [];
+    for (const f of readout.failures ?? []) {
+      const parsed = ToolFailureSchema.safeParse(f && typeof f === 'object' ? { ...f, message: String(f.message).slice(0, 4096) } : f);
+      if (parsed.success) failures.push(parsed.data);
+      else this.stats.collectionErrors++;
+    }
+    this.react({ snapshots: valid, failures });
+    return samples.slice(0, 64);
+  }
+
+  /** Turns what changed since the last readout into events and, when needed, an inventory. */
+  private react(readout: GpuReadout): void {
+    const changes = this.tracker.observe(readout);
+    for (const e of changes.events) this.enqueueEvent(e);
+    if (changes.inventoryChanged && this.state === 'running') this.enqueueInventory();
+  }
+
+  /** Enqueues the current inventory; skipped (logged) while the host facts are unknown. */
+  private enqueueInventory(): void {
+    if (!this.hostFacts) {
+      this.logger.warn('no inventory sent yet: host facts are not readable');
+      return;
+    }
+    const gpus: GpuInfo[] = [];
+    for (const s of this.tracker.latest?.snapshots ?? []) {
+      try {
+        gpus.push(gpuInfoOf(s));
+      } catch {
+        // Already counted when the sample was refused.
+      }
+    }
+    const toolFailures = (this.tracker.latest?.failures ?? []).slice(0, 16).map((f) => ({ ...f, message: f.message.slice(0, 4096) }));
+    const parsed = InventoryBody.safeParse({ host: { ...this.hostFacts, agentVersion: this.o.agentVersion }, gpus: gpus.slice(0, 64), toolFailures });
+    if (!parsed.success) {
+      this.stats.collectionErrors++;
+      this.logger.error('inventory does not match the protocol; not sent', { issue: `${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}` });
+      return;
+    }
+    const item = this.outbox.append({ t: 'inventory', body: parsed.data });
+    if (item) {
+      this.stats.inventoriesEnqueued++;
+      this.link?.offer(item);
+    }
+  }
+
+  private setMetricsInterval(ms: number): void {
+    if (ms === this.intervalMs) return;
+    this.logger.info('metrics interval changed', { from: this.intervalMs, to: ms });
+    this.intervalMs = ms;
+    if (this.state === 'running') this.schedule(true);
+  }
+
+  /** Self-rescheduling timer on a fixed cadence; a slow pass makes the next one skip, not pile up. */
+  private schedule(reset: boolean): void {
+    if (this.timer) clearTimeout(this.timer);
+    const now = performance.now();
+    this.nextTickAt = reset ? now + this.intervalMs : this.nextTickAt + this.intervalMs;
+    if (this.nextTickAt < now) this.nextTickAt = now + this.intervalMs;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.collect().finally(() => {
+        if (this.state === 'running' && this.timer === null) this.schedule(false);
+      });
+    }, this.nextTickAt - now);
+  }
+
+  private async shutdown(exit: AgentExit): Promise<void> {
+    if (this.state === 'draining' || this.state === 'stopped') return;
+    const wasRunning = this.started;
+    this.state = 'draining';
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.inFlight) await Promise.race([this.inFlight, new Promise((r) => setTimeout(r, 5000))]);
+    await this.link?.stop();
+    try {
+      this.o.state.flush();
+    } catch (err) {
+      this.logger.error('could not flush the agent state', { err: errorText(err) });
+    }
+    this.state = 'stopped';
+    if (wasRunning) this.logger.info(exit.code === 0 ? 'agent stopped' : 'agent stopped: the server refused it', exit.reason ? { reason: exit.reason } : {});
+    this.resolveExit(exit);
+  }
+}
+

@@ -1,0 +1,170 @@
+import { parseArgs } from 'node:util';
+import { FleetError, isLabelKey, isLabelValue } from '@gpufleet/protocol';
+import type { HardwareBackend } from '../hardware/backend.js';
+import { RealHardwareBackend } from '../hardware/real-backend.js';
+import { Agent } from './agent.js';
+import { FileStateStore } from './file-state.js';
+import type { HttpRequester } from './http-request.js';
+import { lockDataDir } from './data-dir-lock.js';
+import { loadIdentity } from './identity.js';
+import { joinFleet } from './join.js';
+import { createJsonLogger, errorText, isLogLevel, LOG_LEVELS, type Logger } from './logger.js';
+import { AGENT_VERSION } from './version.js';
+
+export const DEFAULT_DATA_DIR = '/var/lib/gpufleet-agent';
+
+/** What the commands touch outside themselves; tests replace all of it. */
+export interface CommandDeps {
+  /** Name shown in usage lines: `gpufleet-agent`, or `gpufleet agent` from the main CLI. */
+  programName?: string;
+  stdout?: (text: string) => void;
+  stderr?: (text: string) => void;
+  backend?: (agentVersion: string) => HardwareBackend;
+  request?: HttpRequester;
+  /** Aborting it stops `run` like SIGTERM does. Default: SIGTERM and SIGINT of this process. */
+  signal?: AbortSignal;
+  /** Logger for `run`; default JSON lines on stderr at --log-level. */
+  logger?: Logger;
+}
+
+class UsageError extends Error {}
+
+function usage(prog: string): string {
+  return [
+    `usage: ${prog} <command> [options]`,
+    '',
+    'commands:',
+    `  join <token>   join this host to a fleet (makes the node key, pins the server's CA, enrolls)`,
+    '    --data-dir DIR   state directory (default /var/lib/gpufleet-agent)',
+    '    --label k=v      ask for a label on this node (repeatable)',
+    '  run            run the agent: connect to the server and report until stopped',
+    '    --data-dir DIR   state directory (default /var/lib/gpufleet-agent)',
+    `    --log-level L    ${LOG_LEVELS.join(' | ')} (default info)`,
+    '',
+    '  --help, -h     show this help',
+    '  --version, -V  show the agent version',
+    '',
+  ].join('\n');
+}
+
+/**
+ * `gpufleet-agent <argv>`: returns the exit code (0 ok, 1 runtime error, 2 usage error).
+ * Errors are one line on stderr, never a stack trace. `gpufleet agent ...` reuses this.
+ */
+export async function runAgentCommand(argv: string[], deps: CommandDeps = {}): Promise<number> {
+  const prog = deps.programName ?? 'gpufleet-agent';
+  const out = deps.stdout ?? ((t: string) => void process.stdout.write(t));
+  const err = deps.stderr ?? ((t: string) => void process.stderr.write(t));
+  try {
+    const [command, ...rest] = argv;
+    if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+      out(usage(prog));
+      return command === undefined ? 2 : 0;
+    }
+    if (command === '--version' || command === '-V' || command === 'version') {
+      out(`${AGENT_VERSION}\n`);
+      return 0;
+    }
+    if (command === 'join') return await joinCommand(rest, deps, out, prog);
+    if (command === 'run') return await runCommand(rest, deps, err);
+    throw new UsageError(`unknown command '${command}' (try '${prog} --help')`);
+  } catch (e) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      err(`${prog}: ${oneLine(errorText(e))}\n`);
+      return 2;
+    }
+    err(`${prog}: error: ${oneLine(errorText(e))}\n`);
+    return 1;
+  }
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+/** Parses repeated `--label k=v` into a map, refusing bad keys and values. */
+export function parseLabelArgs(values: string[]): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const v of values) {
+    const eq = v.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--label wants key=value, got '${v}'`);
+    const key = v.slice(0, eq);
+    const value = v.slice(eq + 1);
+    if (!isLabelKey(key)) throw new UsageError(`--label: '${key}' is not a valid label key (letters, digits, . _ / -)`);
+    if (!isLabelValue(value)) throw new UsageError(`--label: '${value}' is not a valid label value (letters, digits, . _ : / + -)`);
+    labels[key] = value;
+  }
+  return labels;
+}
+
+async function joinCommand(args: string[], deps: CommandDeps, out: (t: string) => void, prog: string): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: { 'data-dir': { type: 'string' }, label: { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) {
+    out(usage(prog));
+    return 0;
+  }
+  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'join needs the join token: join <token>' : 'join takes exactly one token');
+  const labels = parseLabelArgs(values.label ?? []);
+  const dataDir = values['data-dir'] ?? DEFAULT_DATA_DIR;
+  const backend = (deps.backend ?? ((v) => new RealHardwareBackend({ agentVersion: v })))(AGENT_VERSION);
+  const result = await joinFleet({ token: positionals[0]!, dataDir, backend, agentVersion: AGENT_VERSION, labels, request: deps.request, logger: deps.logger });
+  out(`joined the fleet at ${result.serverUrl}\n  node id: ${result.nodeId}\n  status:  ${result.status}\n`);
+  if (result.status === 'PENDING') out(`an administrator must approve this node before it is used: gpufleet nodes approve ${result.nodeId}\n`);
+  out(`start the agent: systemctl enable --now gpufleet-agent  (or: ${prog} run --data-dir ${dataDir})\n`);
+  return 0;
+}
+
+async function runCommand(args: string[], deps: CommandDeps, err: (t: string) => void): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: { 'data-dir': { type: 'string' }, 'log-level': { type: 'string' } },
+  });
+  if (positionals.length > 0) throw new UsageError(`run takes no arguments, got '${positionals[0]}'`);
+  const level = values['log-level'] ?? 'info';
+  if (!isLogLevel(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${level}'`);
+  const dataDir = values['data-dir'] ?? DEFAULT_DATA_DIR;
+  const identity = loadIdentity(dataDir);
+  if (!identity) throw new FleetError('failed_precondition', `no node key in ${dataDir}: join a fleet first (gpufleet-agent join <token> --data-dir ${dataDir})`);
+  const unlock = lockDataDir(dataDir);
+  try {
+    const logger = deps.logger ?? createJsonLogger({ level });
+    const backend = (deps.backend ?? ((v) => new RealHardwareBackend({ agentVersion: v })))(AGENT_VERSION);
+    const agent = new Agent({ state: new FileStateStore(dataDir), identity, backend, agentVersion: AGENT_VERSION, logger });
+    return await runUntilStopped(agent, deps, err);
+  } finally {
+    unlock();
+  }
+}
+
+/** Runs the agent until a signal (or deps.signal) stops it or the server refuses it. */
+async function runUntilStopped(agent: Agent, deps: CommandDeps, err: (t: string) => void): Promise<number> {
+  const stop = () => void agent.stop();
+  let detach: () => void;
+  if (deps.signal) {
+    deps.signal.addEventListener('abort', stop, { once: true });
+    detach = () => deps.signal!.removeEventListener('abort', stop);
+  } else {
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    detach = () => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+    };
+  }
+  try {
+    await agent.start();
+    if (deps.signal?.aborted) void agent.stop();
+    const exit = await agent.exited;
+    if (exit.code !== 0) err(`gpufleet-agent: error: ${oneLine(exit.reason ?? 'the server refused this node')}\n`);
+    return exit.code;
+  } finally {
+    detach();
+  }
+}

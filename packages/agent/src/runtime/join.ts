@@ -1,0 +1,174 @@
+import { X509Certificate } from 'node:crypto';
+import {
+  EnrollResponse,
+  ErrorBody,
+  FleetError,
+  LabelMap,
+  decodeJoinToken,
+  enrollmentMessage,
+  gpuInfoOf,
+  isErrorCode,
+  signEd25519,
+  type EnrollRequest,
+  type GpuInfo,
+  type JoinTokenPayload,
+} from '@gpufleet/protocol';
+import type { HardwareBackend } from '../hardware/backend.js';
+import { FileStateStore } from './file-state.js';
+import { nodeHttpRequest, type HttpRequester } from './http-request.js';
+import { loadOrCreateIdentity, type AgentIdentity } from './identity.js';
+import { errorText, silentLogger, type Logger } from './logger.js';
+import type { AgentStateStore } from './state.js';
+
+export interface JoinOptions {
+  /** The join token string (`gfj1.…`). */
+  token: string;
+  /** Where the key and state live (a real host). Either this or state + identity. */
+  dataDir?: string;
+  /** State store (the simulator: in memory). Needs `identity` too. */
+  state?: AgentStateStore;
+  identity?: AgentIdentity;
+  backend: HardwareBackend;
+  agentVersion: string;
+  /** Labels this host asks for (`--label k=v`); sent only when there are some. */
+  labels?: Record<string, string>;
+  /** HTTP client; default node:http(s). */
+  request?: HttpRequester;
+  logger?: Logger;
+}
+
+export interface JoinResult {
+  nodeId: string;
+  status: string;
+  heartbeatMs: number;
+  serverUrl: string;
+  /** True when this join made a new node key. */
+  keyCreated: boolean;
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
+
+/** `{url}` + `/path`, keeping any path prefix the server URL has. */
+export function serverEndpoint(serverUrl: string, path: string): string {
+  return serverUrl.replace(/\/+$/, '') + path;
+}
+
+/** SHA-256 of a certificate's DER, lower-case hex without colons (the join token's form). */
+export function certificateFingerprint(pem: string): string {
+  return new X509Certificate(pem).fingerprint256.replace(/:/g, '').toLowerCase();
+}
+
+/**
+ * Fetches the server's CA without verification and accepts it only when its fingerprint is the
+ * one in the join token; returns the PEM of exactly that certificate (anything else the server
+ * sent along is not trusted).
+ */
+export async function fetchPinnedCa(payload: JoinTokenPayload, request: HttpRequester = nodeHttpRequest): Promise<string> {
+  const res = await request({ method: 'GET', url: serverEndpoint(payload.url, '/v1/ca.pem'), insecure: true, headers: { accept: 'application/x-pem-file' } });
+  if (res.status !== 200) throw new FleetError('unavailable', `the server did not hand out its CA (GET /v1/ca.pem answered HTTP ${res.status})`);
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(res.text);
+  } catch {
+    throw new FleetError('unavailable', 'the server\'s /v1/ca.pem is not a PEM certificate');
+  }
+  const fingerprint = cert.fingerprint256.replace(/:/g, '').toLowerCase();
+  if (fingerprint !== payload.caFingerprint) {
+    throw new FleetError('permission_denied', `the server's CA does not match the fingerprint in the join token (got ${fingerprint}, token says ${payload.caFingerprint})`);
+  }
+  return cert.toString();
+}
+
+/** Checks the URL/fingerprint pairing rules of a token before any network traffic. */
+export function checkTokenTransport(payload: JoinTokenPayload): void {
+  const url = new URL(payload.url);
+  if (payload.caFingerprint === null) {
+    if (url.protocol !== 'http:' || !LOOPBACK_HOSTS.has(url.hostname)) {
+      throw new FleetError('invalid_argument', `join token has no CA fingerprint, which is only allowed for a plain-http loopback server, but its URL is ${payload.url}`);
+    }
+  } else if (url.protocol !== 'https:') {
+    throw new FleetError('invalid_argument', `join token pins a CA but its URL is not https: ${payload.url}`);
+  }
+}
+
+/**
+ * Joins this host to a fleet: makes (or reuses) the node key, pins the server's CA, sends the
+ * key and inventory with the token's secret, and saves what `run` needs. Throws FleetError with
+ * the server's own message on refusal (e.g. "join token expired").
+ */
+export async function joinFleet(options: JoinOptions): Promise<JoinResult> {
+  const logger = options.logger ?? silentLogger;
+  const request = options.request ?? nodeHttpRequest;
+  const payload = decodeJoinToken(options.token);
+  checkTokenTransport(payload);
+  const labels = options.labels ?? {};
+  const labelCheck = LabelMap.safeParse(labels);
+  if (!labelCheck.success) throw new FleetError('invalid_argument', `bad label: ${labelCheck.error.issues[0]?.message ?? 'invalid'}`);
+
+  let state: AgentStateStore;
+  let identity: AgentIdentity;
+  let keyCreated = false;
+  if (options.dataDir !== undefined) {
+    const loaded = loadOrCreateIdentity(options.dataDir);
+    identity = { did: loaded.did, privateKeyPem: loaded.privateKeyPem };
+    keyCreated = loaded.created;
+    state = options.state ?? new FileStateStore(options.dataDir);
+  } else if (options.state && options.identity) {
+    state = options.state;
+    identity = options.identity;
+  } else {
+    throw new FleetError('invalid_argument', 'joinFleet needs a dataDir, or a state store and an identity');
+  }
+
+  const caPem = payload.caFingerprint === null ? null : await fetchPinnedCa(payload, request);
+
+  let host;
+  try {
+    host = { ...(await options.backend.hostFacts()), agentVersion: options.agentVersion };
+  } catch (err) {
+    throw new FleetError('tool_failure', `could not read this host's facts for the join: ${errorText(err)}`, { cause: err });
+  }
+  let gpus: GpuInfo[] = [];
+  try {
+    const readout = await options.backend.gpus();
+    gpus = readout.snapshots.slice(0, 64).map(gpuInfoOf);
+  } catch (err) {
+    // Joining without GPUs is still useful (the agent reports them once the tools work).
+    logger.warn('could not read the GPUs for the join inventory', { err: errorText(err) });
+  }
+  const body: EnrollRequest & { labels?: Record<string, string> } = {
+    tokenId: payload.tokenId,
+    secret: payload.secret,
+    nodeId: identity.did,
+    signature: signEd25519(identity.privateKeyPem, enrollmentMessage(payload.tokenId, identity.did)),
+    host,
+    gpus,
+    ...(Object.keys(labels).length > 0 ? { labels } : {}),
+  };
+  const res = await request({ method: 'POST', url: serverEndpoint(payload.url, '/api/v1/enroll'), body: JSON.stringify(body), ...(caPem ? { ca: caPem } : {}) });
+  if (res.status !== 200 && res.status !== 201) throw refusal(res.status, res.text);
+  let answer: { nodeId: string; status: string; heartbeatMs: number };
+  try {
+    answer = EnrollResponse.parse(JSON.parse(res.text));
+  } catch {
+    throw new FleetError('unavailable', 'the server accepted the join but its answer is not an enrollment response');
+  }
+  if (answer.nodeId !== identity.did) throw new FleetError('internal', `the server enrolled another node id (${answer.nodeId}) than this host's key (${identity.did})`);
+  state.saveConfig({ nodeId: answer.nodeId, serverUrl: payload.url, caPem, roots: payload.roots, heartbeatMs: answer.heartbeatMs > 0 ? answer.heartbeatMs : 5000, labels });
+  logger.info('joined the fleet', { nodeId: answer.nodeId, status: answer.status, server: payload.url });
+  return { nodeId: answer.nodeId, status: answer.status, heartbeatMs: answer.heartbeatMs, serverUrl: payload.url, keyCreated };
+}
+
+/** The server's `{error:{code,message}}` as a FleetError with its message verbatim. */
+function refusal(status: number, text: string): FleetError {
+  try {
+    const parsed = ErrorBody.safeParse(JSON.parse(text));
+    if (parsed.success) return new FleetError(parsed.data.error.code, parsed.data.error.message);
+    const loose = (JSON.parse(text) as { error?: { code?: unknown; message?: unknown } }).error;
+    if (loose && typeof loose.message === 'string') return new FleetError(isErrorCode(loose.code) ? loose.code : 'unavailable', loose.message);
+  } catch {
+    // Not JSON: a proxy's error page or similar; show its start below.
+  }
+  const snippet = text.replace(/\s+/g, ' ').trim().slice(0, 200);
+  return new FleetError(status >= 500 ? 'unavailable' : 'invalid_argument', `the server refused the join with HTTP ${status}${snippet ? `: ${snippet}` : ''}`);
+}

@@ -1,0 +1,364 @@
+import WebSocket from 'ws';
+import {
+  CLOSE_CODES,
+  MAX_FRAME_BYTES,
+  PROTOCOL_VERSION,
+  ServerFrame,
+  challengeMessage,
+  signEd25519,
+  type AgentFrame,
+  type MetricsBody,
+} from '@gpufleet/protocol';
+import { systemClock, type Clock } from './clock.js';
+import type { AgentIdentity } from './identity.js';
+import { errorText, silentLogger, type Logger } from './logger.js';
+import { MetricsRing } from './metrics-ring.js';
+import type { Outbox } from './outbox.js';
+import type { OutboxItem } from './state.js';
+
+/** What the server says in its welcome frame. */
+export interface WelcomeInfo {
+  nodeId: string;
+  status: string;
+  heartbeatMs: number;
+  metricsIntervalMs: number;
+  ackedSeq: number;
+}
+
+/**
+ * 'connecting': dialing; 'handshaking': socket open, waiting for challenge and welcome;
+ * 'live': welcomed; 'waiting': backing off before the next dial; 'failed': the server refused
+ * us for good (no more retries); 'stopped': stop() was called.
+ */
+export type LinkState = 'idle' | 'connecting' | 'handshaking' | 'live' | 'waiting' | 'failed' | 'stopped';
+
+export interface BackoffOptions {
+  /** First retry waits up to this long. Default 500 ms. */
+  baseMs?: number;
+  /** No retry waits longer. Default 30 s. */
+  capMs?: number;
+}
+
+export interface LinkOptions {
+  /** Server base URL (http or https); the link dials `{url}/v1/agent` over ws or wss. */
+  serverUrl: string;
+  /** The pinned CA: the only CA trusted for wss. Null: system CAs (only reachable for loopback http). */
+  caPem: string | null;
+  identity: AgentIdentity;
+  agentVersion: string;
+  outbox: Outbox;
+  metrics: MetricsRing<MetricsBody>;
+  logger?: Logger;
+  clock?: Clock;
+  /** Uniform in [0, 1): the backoff jitter. Injectable so tests are deterministic. */
+  random?: () => number;
+  backoff?: BackoffOptions;
+  /** Heartbeat interval until a welcome says otherwise. */
+  heartbeatMs?: number;
+  /** Challenge and welcome must both arrive within this after the socket opens. Default 15 s. */
+  handshakeTimeoutMs?: number;
+  /** Called on each welcome after the outbox replay; the agent enqueues its fresh inventory here. */
+  onWelcome?: (welcome: WelcomeInfo) => void;
+  /** The server changed the metrics interval. */
+  onConfig?: (config: { metricsIntervalMs: number }) => void;
+  /** The server refused this node for good (removed, bad key, unsupported version). */
+  onFatal?: (reason: string) => void;
+}
+
+/** Counters for diagnostics and the simulator's summary. */
+export interface LinkStats {
+  dials: number;
+  welcomes: number;
+  framesSent: number;
+  badFrames: number;
+  serverErrors: number;
+}
+
+/** Full-jitter exponential backoff: uniform in [0, min(cap, base * 2^attempt)). */
+export function backoffDelay(attempt: number, random: () => number, baseMs = 500, capMs = 30_000): number {
+  const ceiling = Math.min(capMs, baseMs * 2 ** Math.min(attempt, 30));
+  return Math.floor(random() * ceiling);
+}
+
+/** `http://h:1/x/` -> `ws://h:1/x/v1/agent`. */
+export function agentSocketUrl(serverUrl: string): string {
+  const url = new URL(serverUrl);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  url.pathname = url.pathname.replace(/\/+$/, '') + '/v1/agent';
+  url.search = '';
+  url.hash = '';
+  return url.toString();
+}
+
+// Past this much unsent data on the socket, metrics wait in the ring instead of piling up in memory.
+const CONGESTED_BYTES = 1024 * 1024;
+
+/**
+ * The agent's WebSocket session (DESIGN.md §3, §4): dial out, answer the challenge by signing it,
+ * replay the outbox, then heartbeats and metrics; reconnect with jittered exponential backoff
+ * until the server refuses the node for good.
+ */
+export class AgentLink {
+  private socket: WebSocket | null = null;
+  private current: LinkState = 'idle';
+  private attempt = 0;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private handshakeTimer: NodeJS.Timeout | null = null;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private fatalReason: string | null = null;
+  /** Set once this connection's hello went out; a welcome before it is not believed. */
+  private helloSent = false;
+  private lastHeard = 0;
+  private hbMs: number;
+  private readonly logger: Logger;
+  private readonly clock: Clock;
+  private readonly random: () => number;
+  private readonly wsUrl: string;
+  readonly stats: LinkStats = { dials: 0, welcomes: 0, framesSent: 0, badFrames: 0, serverErrors: 0 };
+  /** The last welcome; null until the first one. */
+  welcome: WelcomeInfo | null = null;
+
+  constructor(private readonly o: LinkOptions) {
+    this.logger = o.logger ?? silentLogger;
+    this.clock = o.clock ?? systemClock;
+    this.random = o.random ?? Math.random;
+    this.hbMs = o.heartbeatMs ?? 5000;
+    this.wsUrl = agentSocketUrl(o.serverUrl);
+  }
+
+  get state(): LinkState {
+    return this.current;
+  }
+
+  /** Why the server refused this node, once state is 'failed'. */
+  get failure(): string | null {
+    return this.current === 'failed' ? this.fatalReason : null;
+  }
+
+  start(): void {
+    if (this.current !== 'idle') return;
+    this.dial();
+  }
+
+  /** Closes the session with 1000 and stops retrying; resolves once the socket is closed. */
+  async stop(): Promise<void> {
+    if (this.current === 'stopped') return;
+    this.current = 'stopped';
+    this.clearTimers();
+    const socket = this.socket;
+    if (!socket || socket.readyState === WebSocket.CLOSED) return;
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        socket.terminate();
+        resolve();
+      }, 2000);
+      socket.once('close', () => {
+        clearTimeout(force);
+        resolve();
+      });
+      if (socket.readyState === WebSocket.CONNECTING) socket.terminate();
+      else socket.close(CLOSE_CODES.normal, 'agent stopping');
+    });
+  }
+
+  /** Sends an outbox item now when the session is live; otherwise it waits for the next replay. */
+  offer(item: OutboxItem): void {
+    if (this.current === 'live') this.send(item);
+  }
+
+  /** Sends metrics now when live and not congested; otherwise keeps them in the ring. */
+  sendMetrics(body: MetricsBody): void {
+    if (this.current === 'live' && this.socket && this.socket.bufferedAmount < CONGESTED_BYTES) this.send({ t: 'metrics', body });
+    else this.o.metrics.push(body);
+  }
+
+  private dial(): void {
+    this.current = 'connecting';
+    this.stats.dials++;
+    let socket: WebSocket;
+    try {
+      socket = new WebSocket(this.wsUrl, {
+        maxPayload: MAX_FRAME_BYTES,
+        handshakeTimeout: this.o.handshakeTimeoutMs ?? 15_000,
+        perMessageDeflate: false,
+        ...(this.o.caPem ? { ca: this.o.caPem } : {}),
+      });
+    } catch (err) {
+      // A URL ws cannot dial is not going to get better by retrying.
+      this.fail(`cannot dial ${this.wsUrl}: ${errorText(err)}`);
+      return;
+    }
+    this.socket = socket;
+    socket.on('open', () => {
+      if (this.socket !== socket) return;
+      this.current = 'handshaking';
+      this.helloSent = false;
+      this.lastHeard = performance.now();
+      this.handshakeTimer = setTimeout(() => {
+        this.logger.warn('no welcome from the server in time; reconnecting', { url: this.wsUrl });
+        socket.terminate();
+      }, this.o.handshakeTimeoutMs ?? 15_000);
+    });
+    socket.on('message', (data, isBinary) => {
+      if (this.socket === socket) this.onMessage(socket, data, isBinary);
+    });
+    socket.on('pong', () => {
+      this.lastHeard = performance.now();
+    });
+    socket.on('error', (err) => {
+      if (this.socket === socket) this.logger.warn('connection error', { url: this.wsUrl, err: errorText(err) });
+    });
+    socket.on('close', (code, reason) => {
+      if (this.socket === socket) this.onClose(code, reason.toString());
+    });
+  }
+
+  private onMessage(socket: WebSocket, data: WebSocket.RawData, isBinary: boolean): void {
+    this.lastHeard = performance.now();
+    let raw: unknown;
+    if (!isBinary) {
+      try {
+        raw = JSON.parse(data.toString());
+      } catch {
+        raw = undefined;
+      }
+    }
+    const parsed = ServerFrame.safeParse(raw);
+    if (!parsed.success) {
+      // A frame we cannot read is the server's bug or a newer server; never a reason to crash.
+      this.stats.badFrames++;
+      this.logger.warn('ignoring a frame from the server that does not match the protocol', { type: typeof (raw as { t?: unknown } | undefined)?.t === 'string' ? (raw as { t: string }).t : null });
+      return;
+    }
+    const frame = parsed.data;
+    switch (frame.t) {
+      case 'challenge': {
+        if (this.current !== 'handshaking' || this.helloSent) return;
+        if (!frame.body.protocolVersions.includes(PROTOCOL_VERSION)) {
+          this.fatalReason = `the server speaks protocol version(s) ${frame.body.protocolVersions.join(', ')} and this agent speaks ${PROTOCOL_VERSION}: upgrade the agent`;
+          socket.close(CLOSE_CODES.normal, 'unsupported protocol version');
+          return;
+        }
+        const nodeId = this.o.identity.did;
+        this.send({
+          t: 'hello',
+          body: {
+            protocolVersion: PROTOCOL_VERSION,
+            nodeId,
+            agentVersion: this.o.agentVersion,
+            signature: signEd25519(this.o.identity.privateKeyPem, challengeMessage(frame.body.nonce, nodeId)),
+            lastSeq: this.o.outbox.lastSeq,
+          },
+        });
+        this.helloSent = true;
+        return;
+      }
+      case 'welcome':
+        if (this.current === 'handshaking' && this.helloSent) this.onWelcome(frame.body);
+        return;
+      case 'ack':
+        this.o.outbox.ack(frame.body.seq);
+        return;
+      case 'config':
+        this.o.onConfig?.({ metricsIntervalMs: frame.body.metricsIntervalMs });
+        return;
+      case 'error': {
+        const { code, message, fatal, seq } = frame.body;
+        this.stats.serverErrors++;
+        if (fatal) {
+          this.fatalReason = `${code}: ${message}`;
+          this.logger.error('the server refused this agent', { code, message });
+        } else {
+          this.logger.warn('the server reported a problem', { code, message, ...(seq === undefined ? {} : { seq }) });
+        }
+        return;
+      }
+    }
+  }
+
+  private onWelcome(body: WelcomeInfo): void {
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = null;
+    if (body.nodeId !== this.o.identity.did) this.logger.warn('welcome names another node id', { expected: this.o.identity.did, got: body.nodeId });
+    this.welcome = body;
+    this.attempt = 0;
+    this.hbMs = body.heartbeatMs;
+    this.stats.welcomes++;
+    this.current = 'live';
+    this.logger.info('connected to the server', { url: this.wsUrl, status: body.status, ackedSeq: body.ackedSeq, pending: this.o.outbox.size });
+    if (body.status === 'PENDING') this.logger.warn('this node waits for an administrator to approve it');
+    // Order matters (the server applies seqs in order): replay, then the fresh inventory, then old metrics.
+    this.o.outbox.resync(body.ackedSeq);
+    for (const item of this.o.outbox.pending()) this.send(item);
+    this.o.onWelcome?.(body);
+    for (const m of this.o.metrics.drain()) this.send({ t: 'metrics', body: m });
+    this.heartbeatTimer = setInterval(() => this.beat(), this.hbMs);
+  }
+
+  private beat(): void {
+    const socket = this.socket;
+    if (!socket || this.current !== 'live') return;
+    // Silence for three heartbeats means a dead TCP path that will not report itself soon.
+    // Real elapsed time, not the injected clock: the simulator may run a clock of its own.
+    const silentMs = performance.now() - this.lastHeard;
+    if (silentMs > 3 * this.hbMs) {
+      this.logger.warn('the server went silent; reconnecting', { silentMs: Math.round(silentMs) });
+      socket.terminate();
+      return;
+    }
+    this.send({ t: 'heartbeat', body: { ts: this.clock.now() } });
+    try {
+      socket.ping();
+    } catch {
+      // Closing already: the close handler takes over.
+    }
+  }
+
+  private send(frame: AgentFrame | OutboxItem): void {
+    const socket = this.socket;
+    if (!socket || socket.readyState !== WebSocket.OPEN) return;
+    try {
+      socket.send(JSON.stringify(frame));
+      this.stats.framesSent++;
+    } catch (err) {
+      this.logger.warn('could not send a frame', { err: errorText(err) });
+    }
+  }
+
+  private onClose(code: number, reason: string): void {
+    this.clearTimers();
+    this.socket = null;
+    if (this.current === 'stopped') return;
+    if (this.fatalReason === null && (code === CLOSE_CODES.unauthenticated || code === CLOSE_CODES.forbidden)) {
+      this.fatalReason = `the server closed the session with ${code}${reason ? ` (${reason})` : ''}`;
+    }
+    if (this.fatalReason !== null) {
+      this.fail(this.fatalReason);
+      return;
+    }
+    if (code === CLOSE_CODES.replaced) this.logger.warn('another session for this node replaced ours: is a second agent running with the same key?');
+    const delay = backoffDelay(this.attempt, this.random, this.o.backoff?.baseMs, this.o.backoff?.capMs);
+    this.attempt++;
+    this.current = 'waiting';
+    this.logger.info('disconnected; reconnecting', { code, reason, retryInMs: delay });
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (this.current === 'waiting') this.dial();
+    }, delay);
+  }
+
+  private fail(reason: string): void {
+    this.fatalReason = reason;
+    this.current = 'failed';
+    this.clearTimers();
+    this.logger.error('giving up: the server will not take this node; not retrying', { reason });
+    this.o.onFatal?.(reason);
+  }
+
+  private clearTimers(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.retryTimer = this.handshakeTimer = this.heartbeatTimer = null;
+  }
+}
