@@ -25,7 +25,11 @@ export function enrollmentMessage(tokenId: string, nodeId: string): string {
 export const AgentEvent = z.object({
   id: z.string().min(1).max(64),
   ts: epochMs,
-  kind: z.enum(['tool-failure', 'tool-recovered', 'gpu-missing', 'gpu-returned', 'kernel-log', 'agent-started']),
+  /**
+   * xid / sxid / fallen-off-bus / driver: a kernel log line (data: KernelEventData);
+   * counter: a health counter changed between two samples (data: CounterEventData).
+   */
+  kind: z.enum(['tool-failure', 'tool-recovered', 'gpu-missing', 'gpu-returned', 'kernel-log', 'agent-started', 'xid', 'sxid', 'fallen-off-bus', 'driver', 'counter']),
   gpuUuid: z.string().max(128).nullable(),
   pciBusId: z.string().max(32).nullable(),
   message: z.string().max(8192),

@@ -9,3 +9,6 @@ export * from './host.js';
 export * from './frames.js';
 export * from './join-token.js';
 export * from './rest.js';
+export * from './xid-catalog.js';
+export * from './health.js';
+export * from './alerts.js';

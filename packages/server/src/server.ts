@@ -99,6 +99,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       metrics.ingest(nodeId, body);
       hub.publish({ type: 'metrics', nodeId, ts: body.ts });
     },
+    onEventStored: (event) => hub.publish({ type: 'agent-event', nodeId: event.nodeId, event }),
     log: app.log,
   });
   const ctx: ServerContext = { config, store, clock, hub, registry, apiTokens, joinTokens, enrollment, audit, gateway, stats, metrics, caPem: tls?.caPem ?? null, log: app.log, startedAt: clock.now() };

@@ -1,7 +1,13 @@
+import type { AgentEventRecord } from '../store/store.js';
+
 /** What the control plane announces to live listeners (SSE streams, later the NATS bus). */
 export type HubEvent =
   | { type: 'node'; nodeId: string; change: 'enrolled' | 'status' | 'labels' | 'inventory' | 'removed' }
-  | { type: 'metrics'; nodeId: string; ts: number };
+  | { type: 'metrics'; nodeId: string; ts: number }
+  /** An outbox item from an agent, published once it is stored. */
+  | { type: 'agent-event'; nodeId: string; event: AgentEventRecord }
+  /** A health verdict changed for a GPU (gpuKey set) or for the node as a whole (gpuKey null). */
+  | { type: 'health'; nodeId: string; gpuKey: string | null; verdict: 'healthy' | 'degraded' | 'unhealthy'; previous: 'healthy' | 'degraded' | 'unhealthy' | 'unknown'; rule: string | null; cause: string };
 
 export type HubListener = (event: HubEvent) => void;
 

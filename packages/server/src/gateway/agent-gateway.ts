@@ -14,6 +14,7 @@ import {
 import type { Clock } from '../clock.js';
 import type { NodeRegistry } from '../services/node-registry.js';
 import type { EventWriter } from './event-writer.js';
+import type { AgentEventRecord } from '../store/store.js';
 import type { GatewayStats } from './gateway-stats.js';
 import type { MetricsBody } from '@gpufleet/protocol';
 
@@ -25,6 +26,8 @@ export interface GatewayOptions {
   heartbeatMs: number;
   metricsIntervalMs: number;
   ingestMetrics: (nodeId: string, body: MetricsBody) => void;
+  /** Called once an outbox event is stored (health engine, alerts). */
+  onEventStored?: (event: AgentEventRecord) => void;
   log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
   /** Violations a session may commit before it is closed. */
   maxViolations?: number;
@@ -154,8 +157,8 @@ export class AgentGateway {
         const apply =
           frame.t === 'inventory'
             ? () => this.o.registry.applyInventory(nodeId, frame.body)
-            : () =>
-                this.o.events.write({
+            : async () => {
+                const record: AgentEventRecord = {
                   nodeId,
                   seq,
                   id: frame.body.id,
@@ -166,7 +169,10 @@ export class AgentGateway {
                   message: frame.body.message,
                   data: frame.body.data,
                   receivedAt: this.o.clock.now(),
-                });
+                };
+                await this.o.events.write(record);
+                this.o.onEventStored?.(record);
+              };
         // Items of one node are applied in order; the ack goes out only once the item is stored.
         session.chain = session.chain
           .then(apply)

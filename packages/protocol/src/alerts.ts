@@ -1,0 +1,2 @@
+// Filled in by the health work (issue 3).
+export {};
