@@ -1,5 +1,6 @@
 import { normalizePciBusId, type GpuSample, type MetricsBody, type NodeMetrics } from '@gpufleet/protocol';
 import { RingBuffer, valueBlock } from './ring-buffer.js';
+import { GPU_COLUMN_SCALES, NO_VALUE, pack, packedBlock, unpack } from './packed-column.js';
 
 /** Host series names, in column order. */
 export const HOST_SERIES = ['cpu_pct', 'load1', 'mem_used_bytes', 'mem_total_bytes'] as const;
@@ -59,8 +60,8 @@ export interface MetricQuery {
 
 interface GpuSeries {
   key: string;
-  /** GPU_COLUMNS x capacity, column-major: one allocation per GPU instead of one per series. */
-  values: Float32Array;
+  /** GPU_COLUMNS x capacity, column-major, packed to 16 bits (packed-column.ts): one allocation per GPU. */
+  values: Uint16Array;
   /** Timestamp of the newest sample that carried this GPU; stale GPUs are pruned by it. */
   lastSeen: number;
   /** The ingest stamp of the last sample that carried this GPU. */
@@ -88,7 +89,7 @@ export function gpuKey(gpu: Pick<GpuSample, 'uuid' | 'pciBusId'>): string | null
 
 /**
  * Recent samples per node in memory: one timestamp ring per node shared by its host and GPU
- * series, values in Float32Array blocks. Bounded by construction: a ring never grows past its
+ * series, host values in Float32Array blocks and GPU values packed to 16 bits. Bounded by construction: a ring never grows past its
  * capacity (retention / interval plus slack, capped), and stale nodes and GPUs are pruned.
  * Float32 keeps 24 bits of mantissa: byte counts round to ~1e-7 of their size, fine for charts;
  * exact values stay in `latest()` and in Prometheus.
@@ -163,23 +164,24 @@ export class MetricStore {
       if (series.mark !== stamp) written++;
       series.mark = stamp;
       const v = series.values;
-      v[slot] = num(g.utilizationPct);
-      v[cap + slot] = num(g.memoryUtilizationPct);
-      v[2 * cap + slot] = num(g.memoryUsedBytes);
-      v[3 * cap + slot] = num(g.memoryTotalBytes);
-      v[4 * cap + slot] = num(g.temperatureC);
-      v[5 * cap + slot] = num(g.powerDrawW);
-      v[6 * cap + slot] = num(g.smClockMhz);
-      v[7 * cap + slot] = num(g.memClockMhz);
-      v[8 * cap + slot] = num(g.fanPct);
-      v[9 * cap + slot] = num(g.eccCorrectedVolatile);
-      v[10 * cap + slot] = num(g.eccUncorrectedVolatile);
+      const k = GPU_COLUMN_SCALES;
+      v[slot] = pack(num(g.utilizationPct), k[0]!);
+      v[cap + slot] = pack(num(g.memoryUtilizationPct), k[1]!);
+      v[2 * cap + slot] = pack(num(g.memoryUsedBytes), k[2]!);
+      v[3 * cap + slot] = pack(num(g.memoryTotalBytes), k[3]!);
+      v[4 * cap + slot] = pack(num(g.temperatureC), k[4]!);
+      v[5 * cap + slot] = pack(num(g.powerDrawW), k[5]!);
+      v[6 * cap + slot] = pack(num(g.smClockMhz), k[6]!);
+      v[7 * cap + slot] = pack(num(g.memClockMhz), k[7]!);
+      v[8 * cap + slot] = pack(num(g.fanPct), k[8]!);
+      v[9 * cap + slot] = pack(num(g.eccCorrectedVolatile), k[9]!);
+      v[10 * cap + slot] = pack(num(g.eccUncorrectedVolatile), k[10]!);
     }
     // A GPU absent from this sample gets a gap, not the stale value the slot held before.
     if (written !== node.gpus.size) {
       for (const series of node.gpus.values()) {
         if (series.mark === stamp) continue;
-        for (let c = 0; c < GPU_COLUMNS; c++) series.values[c * cap + slot] = Number.NaN;
+        for (let c = 0; c < GPU_COLUMNS; c++) series.values[c * cap + slot] = NO_VALUE;
       }
     }
   }
@@ -190,7 +192,7 @@ export class MetricStore {
       for (const s of node.gpus.values()) if (stalest === null || s.lastSeen < stalest.lastSeen) stalest = s;
       if (stalest) node.gpus.delete(stalest.key);
     }
-    const series: GpuSeries = { key, values: valueBlock(GPU_COLUMNS, this.capacity), lastSeen: -Infinity, mark: 0 };
+    const series: GpuSeries = { key, values: packedBlock(GPU_COLUMNS, this.capacity), lastSeen: -Infinity, mark: 0 };
     node.gpus.set(key, series);
     return series;
   }
@@ -222,12 +224,22 @@ export class MetricStore {
       }
       return points;
     };
+    const readPacked = (block: Uint16Array, column: number): Array<[number, number | null]> => {
+      const points: Array<[number, number | null]> = [];
+      const base = column * this.capacity;
+      const scale = GPU_COLUMN_SCALES[column]!;
+      for (let i = from; i < ring.size; i++) {
+        const s = ring.slot(i);
+        points.push([ring.times[s]!, unpack(block[base + s]!, scale)]);
+      }
+      return points;
+    };
     HOST_SERIES.forEach((name, column) => {
       if (wanted === null || wanted.has(name)) out.series.push({ name, gpu: null, points: read(node.host, column) });
     });
     for (const gpu of node.gpus.values()) {
       GPU_SERIES.forEach((name, column) => {
-        if (wanted === null || wanted.has(name)) out.series.push({ name, gpu: gpu.key, points: read(gpu.values, column) });
+        if (wanted === null || wanted.has(name)) out.series.push({ name, gpu: gpu.key, points: readPacked(gpu.values, column) });
       });
     }
     return out;
@@ -259,7 +271,7 @@ export class MetricStore {
       const columns = HOST_COLUMNS + node.gpus.size * GPU_COLUMNS;
       series += columns;
       points += columns * node.ring.size;
-      bytes += this.capacity * (8 + 4 * columns);
+      bytes += this.capacity * (8 + 4 * HOST_COLUMNS + 2 * node.gpus.size * GPU_COLUMNS);
     }
     return { nodes: this.nodes.size, series, points, droppedOutOfOrder: this.droppedOutOfOrder, droppedUnkeyedGpus: this.droppedUnkeyedGpus, droppedInvalid: this.droppedInvalid, bytes };
   }
