@@ -28,7 +28,7 @@ export function registerSystemRoutes(app: App, ctx: ServerContext): void {
       labels: ctx.registry.labelsOf(n.id),
       gpus: n.gpus,
       latest: ctx.metrics.latest(n.id),
-      connected: ctx.registry.isOnline(n.id),
+      connected: ctx.gateway.hasSession(n.id),
     }));
     // Streamed in chunks: at 10,000 nodes the text is ~240 MB and must not block the loop at once.
     const body = Readable.from(renderPrometheusChunks({ nodes, server: ctx.stats, now: ctx.clock.now(), metricStore: ctx.metrics.stats() }));
