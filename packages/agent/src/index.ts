@@ -19,3 +19,4 @@ export * from './collectors/nvidia/index.js';
 export * from './collectors/amd/index.js';
 export * from './collectors/intel/index.js';
 export * from './collectors/ascend/index.js';
+export * from './health/index.js';

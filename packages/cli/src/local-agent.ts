@@ -29,7 +29,7 @@ export async function startLocalAgent(opts: { demoDataDir: string; serverUrl: st
   }
   const identity = agentPkg.loadIdentity(dataDir);
   if (!identity) throw new Error(`the node key in ${dataDir} disappeared after the join`);
-  const agent = new agentPkg.Agent({ state, identity, backend, agentVersion: opts.agentVersion });
+  const agent = new agentPkg.Agent({ state, identity, backend, agentVersion: opts.agentVersion, health: { kernelLog: { source: 'auto' } } });
   await agent.start();
   const gpuCount = (await backend.gpus().catch(() => ({ snapshots: [] }))).snapshots.length;
   return {

@@ -15,6 +15,7 @@ import {
   type ToolFailure,
 } from '@gpufleet/protocol';
 import type { GpuReadout, HardwareBackend } from '../hardware/backend.js';
+import { HealthReporter, type HealthOptions } from '../health/health-reporter.js';
 import { systemClock, type Clock } from './clock.js';
 import type { AgentIdentity } from './identity.js';
 import { AgentLink, type BackoffOptions, type LinkState } from './link.js';
@@ -48,6 +49,8 @@ export interface AgentOptions {
   backoff?: BackoffOptions;
   /** Enqueue an 'agent-started' event on start. Default true. */
   announceStart?: boolean;
+  /** Health watching: the kernel log (when given) and counter changes between samples. */
+  health?: HealthOptions;
 }
 
 /** How the agent ended: code 1 when the server refused it for good. */
@@ -76,6 +79,8 @@ export class Agent {
   private readonly clock: Clock;
   readonly outbox: Outbox;
   readonly metrics: MetricsRing<MetricsBody>;
+  /** Kernel log and counter watching; null unless AgentOptions.health is given. */
+  readonly health: HealthReporter | null;
   private link: AgentLink | null = null;
   private hostFacts: HostFacts | null = null;
   private readonly tracker = new GpuChangeTracker();
@@ -95,6 +100,7 @@ export class Agent {
     this.intervalMs = o.metricsIntervalMs ?? DEFAULT_METRICS_INTERVAL_MS;
     this.outbox = new Outbox(o.state, { limits: o.outboxLimits, logger: this.logger });
     this.metrics = new MetricsRing<MetricsBody>(o.metricsRingCapacity);
+    this.health = o.health ? new HealthReporter({ ...o.health, enqueue: (e) => this.enqueueEvent(e), logger: this.logger, clock: this.clock }) : null;
     this.exited = new Promise((resolve) => (this.resolveExit = resolve));
   }
 
@@ -148,6 +154,8 @@ export class Agent {
     if (this.o.announceStart ?? true) {
       this.enqueueEvent({ kind: 'agent-started', message: `gpufleet-agent ${this.o.agentVersion} started`, data: { gpus: this.tracker.latest?.snapshots.length ?? null } });
     }
+    // After the first readout, so kernel events (the look-back included) find their GPU's UUID.
+    this.health?.start();
     this.link = new AgentLink({
       serverUrl: config.serverUrl,
       caPem: config.caPem,
@@ -286,6 +294,7 @@ export class Agent {
   /** Turns what changed since the last readout into events and, when needed, an inventory. */
   private react(readout: GpuReadout): void {
     const changes = this.tracker.observe(readout);
+    this.health?.observe(readout.snapshots);
     for (const e of changes.events) this.enqueueEvent(e);
     if (changes.inventoryChanged && this.state === 'running') this.enqueueInventory();
   }
@@ -345,6 +354,7 @@ export class Agent {
     this.state = 'draining';
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    this.health?.stop();
     if (this.inFlight) await Promise.race([this.inFlight, new Promise((r) => setTimeout(r, 5000))]);
     await this.link?.stop();
     try {

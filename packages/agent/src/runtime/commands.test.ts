@@ -53,6 +53,7 @@ describe('gpufleet-agent command line', () => {
       [['join', 'tok', '--bogus'], /Unknown option '--bogus'/],
       [['run', '--log-level', 'loud'], /--log-level must be one of/],
       [['run', 'extra'], /run takes no arguments/],
+      [['run', '--kernel-log', ''], /--kernel-log needs auto, off or a file path/],
     ];
     for (const [argv, message] of cases) {
       const r = await run(argv);

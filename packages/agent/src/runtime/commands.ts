@@ -40,6 +40,7 @@ function usage(prog: string): string {
     '  run            run the agent: connect to the server and report until stopped',
     '    --data-dir DIR   state directory (default /var/lib/gpufleet-agent)',
     `    --log-level L    ${LOG_LEVELS.join(' | ')} (default info)`,
+    `    --kernel-log K   where XID lines are read: auto (/dev/kmsg, journalctl, dmesg), off, or a file (default auto)`,
     '',
     '  --help, -h     show this help',
     '  --version, -V  show the agent version',
@@ -124,9 +125,13 @@ async function runCommand(args: string[], deps: CommandDeps, err: (t: string) =>
     args,
     allowPositionals: true,
     strict: true,
-    options: { 'data-dir': { type: 'string' }, 'log-level': { type: 'string' } },
+    options: { 'data-dir': { type: 'string' }, 'log-level': { type: 'string' }, 'kernel-log': { type: 'string' } },
   });
   if (positionals.length > 0) throw new UsageError(`run takes no arguments, got '${positionals[0]}'`);
+  // Where XID/SXid lines are read from: auto (/dev/kmsg, then journalctl, then dmesg), off, or a file.
+  const kernelLog = values['kernel-log'] ?? 'auto';
+  if (kernelLog === '') throw new UsageError('--kernel-log needs auto, off or a file path');
+  const health = kernelLog === 'off' ? undefined : { kernelLog: { source: kernelLog === 'auto' ? ('auto' as const) : { file: kernelLog } } };
   const level = values['log-level'] ?? 'info';
   if (!isLogLevel(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${level}'`);
   const dataDir = values['data-dir'] ?? DEFAULT_DATA_DIR;
@@ -136,7 +141,7 @@ async function runCommand(args: string[], deps: CommandDeps, err: (t: string) =>
   try {
     const logger = deps.logger ?? createJsonLogger({ level });
     const backend = (deps.backend ?? ((v) => new RealHardwareBackend({ agentVersion: v })))(AGENT_VERSION);
-    const agent = new Agent({ state: new FileStateStore(dataDir), identity, backend, agentVersion: AGENT_VERSION, logger });
+    const agent = new Agent({ state: new FileStateStore(dataDir), identity, backend, agentVersion: AGENT_VERSION, logger, ...(health ? { health } : {}) });
     return await runUntilStopped(agent, deps, err);
   } finally {
     unlock();

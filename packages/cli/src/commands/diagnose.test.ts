@@ -125,3 +125,107 @@ describe('diagnose gpus on the wrong input', () => {
     expect(r.stderr).toMatch(/^error: stdin is not `xpu-smi discovery -j` JSON/);
   });
 });
+
+async function kmsg(args: string[], stdin?: string) {
+  const io = captureIo({ columns: 200, ...(stdin === undefined ? {} : { stdin }) });
+  const code = await runCli(['diagnose', 'kmsg', ...args], io);
+  return { code, stdout: io.stdout, stderr: io.stderr };
+}
+
+const KMSG_FIELDS = ['kind', 'code', 'pciBusId', 'gpuInstance', 'pid', 'process', 'message', 'severity', 'action', 'description', 'line'];
+
+async function kmsgJson(...file: string[]) {
+  const r = await kmsg([fixturePath(...file), '-o', 'json']);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  const out = JSON.parse(r.stdout) as { events: Record<string, unknown>[] };
+  for (const e of out.events) expect(Object.keys(e)).toEqual(KMSG_FIELDS);
+  return out.events;
+}
+
+describe('diagnose kmsg on the kernel fixtures', () => {
+  it('kmsg_nvrm_xid119_gsp_timeout_gpud.log: five Xid 119 and the GSP rate-limit notice', async () => {
+    const events = await kmsgJson('kernel', 'kmsg_nvrm_xid119_gsp_timeout_gpud.log');
+    expect(events.map((e) => `${e.kind}:${e.code}`)).toEqual(['xid:119', 'xid:119', 'xid:119', 'driver:null', 'xid:119', 'xid:119']);
+    expect(events[0]).toEqual({
+      kind: 'xid',
+      code: 119,
+      pciBusId: '0000:9b:00.0',
+      gpuInstance: null,
+      pid: 2024380,
+      process: 'nvidia-smi',
+      message: 'Timeout after 6s of waiting for RPC response from GPU4 GSP! Expected function 103 (GSP_RM_ALLOC) (0x2081 0x4).',
+      severity: 'critical',
+      action: 'RESET_GPU',
+      description: 'GSP RPC Timeout',
+      line: '[Sun Feb 23 16:24:18 2025] NVRM: Xid (PCI:0000:9b:00): 119, pid=2024380, name=nvidia-smi, Timeout after 6s of waiting for RPC response from GPU4 GSP! Expected function 103 (GSP_RM_ALLOC) (0x2081 0x4).',
+    });
+    expect(events[3]).toMatchObject({ kind: 'driver', code: null, pciBusId: '0000:9b:00.0', severity: 'warning', action: null });
+  });
+
+  it('kmsg_dmesg_decode_iso_xid13_gpud.log: sixteen Xid 13 then an Xid 43', async () => {
+    const events = await kmsgJson('kernel', 'kmsg_dmesg_decode_iso_xid13_gpud.log');
+    expect(events).toHaveLength(17);
+    expect(events[0]).toMatchObject({ kind: 'xid', code: 13, pciBusId: '0000:38:00.0', pid: null, process: null, severity: 'warning', action: 'RESTART_APP', description: 'Graphics Engine Exception' });
+    expect(events[16]).toMatchObject({ code: 43, pid: 2924364, process: 'pt_main_thread', message: 'Ch 00000008', severity: 'info', action: 'IGNORE' });
+  });
+
+  it('dev_kmsg_nvidia_peermem_gpud.log: the peermem errors as driver events', async () => {
+    const events = await kmsgJson('kernel', 'dev_kmsg_nvidia_peermem_gpud.log');
+    expect(events).toHaveLength(7);
+    expect(events[0]).toMatchObject({ kind: 'driver', code: null, severity: 'warning', description: 'nvidia-peermem (GPUDirect RDMA) reported an error' });
+  });
+
+  it('nv-fabricmanager_log_gpud.log: the NVSwitch error as an SXid from the SXid catalog', async () => {
+    const events = await kmsgJson('kernel', 'nv-fabricmanager_log_gpud.log');
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ kind: 'sxid', code: 12028, pciBusId: '0000:86:00.0', action: null });
+    expect(typeof events[0]!.description).toBe('string');
+  });
+
+  it('dev_kmsg_raw_format_gpud.log: no GPU events, an empty list, and a note on stderr for people', async () => {
+    expect(await kmsgJson('kernel', 'dev_kmsg_raw_format_gpud.log')).toEqual([]);
+    const r = await kmsg([fixturePath('kernel', 'dev_kmsg_raw_format_gpud.log')]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(`no GPU events in ${fixturePath('kernel', 'dev_kmsg_raw_format_gpud.log')}\n`);
+  });
+
+  it('reads the jsonl lines from stdin: fallen-off-bus forms are 79, SXids use the SXid catalog', async () => {
+    const lines = readFixture('kernel', 'nvrm-xid-lines.jsonl').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { line: string }).line);
+    const r = await kmsg(['-', '-o', 'json'], lines.join('\n') + '\n');
+    expect(r.code).toBe(0);
+    const events = (JSON.parse(r.stdout) as { events: Record<string, unknown>[] }).events;
+    // One event per record: the 21 Xid lines, the multi-line fallen-off-bus, 3 SXid, 3 driver messages.
+    expect(events).toHaveLength(28);
+    const fallen = events.find((e) => e.kind === 'fallen-off-bus')!;
+    expect(fallen).toMatchObject({ code: 79, pciBusId: '0000:b3:00.0', severity: 'critical', action: 'RESTART_BM', description: 'GPU has fallen off the bus' });
+    expect(fallen.line).toContain('\n');
+    const sxid = events.find((e) => e.kind === 'sxid' && e.code === 20034)!;
+    expect(sxid).toMatchObject({ pciBusId: '0000:06:00.0', severity: 'critical', description: 'LTSSM Fault Up', message: 'Fatal, Link 48 LTSSM Fault Up' });
+    expect(events.filter((e) => e.kind === 'xid').map((e) => e.code)).toEqual([13, 13, 13, 109, 43, 31, 31, 62, 45, 31, 32, 79, 79, 119, 94, 95, 95, 45, 149, 145, 144]);
+  });
+
+  it('prints a table by default, more with -o wide', async () => {
+    const file = fixturePath('kernel', 'kmsg_dmesg_decode_iso_xid13_gpud.log');
+    const r = await kmsg([file]);
+    expect(r.code).toBe(0);
+    const rows = r.stdout.trimEnd().split('\n');
+    expect(rows[0]).toMatch(/^KIND\s+CODE\s+PCI BUS\s+SEVERITY\s+ACTION\s+DESCRIPTION\s+PROCESS$/);
+    expect(rows).toHaveLength(18);
+    expect(rows[17]).toMatch(/^xid\s+43\s+0000:38:00\.0\s+info\s+IGNORE\s+GPU stopped processing\s+pt_main_thread\[2924364\]$/);
+    const wide = await kmsg([file, '-o', 'wide']);
+    expect(wide.stdout.split('\n')[0]).toMatch(/GPU-I\s+MESSAGE$/);
+  });
+
+  it('refuses a missing file, and finds nothing in garbage', async () => {
+    const missing = await kmsg(['/nonexistent/kern.log']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toBe('error: cannot read /nonexistent/kern.log: ENOENT\n');
+    const garbage = await kmsg(['-', '-o', 'json'], '\u0000\u0001\u00ff{{{\nNVRM: Xid (\n');
+    expect(garbage.code).toBe(0);
+    expect(JSON.parse(garbage.stdout)).toEqual({ events: [] });
+    const noArg = await kmsg([]);
+    expect(noArg.code).toBe(2);
+  });
+});

@@ -8,6 +8,7 @@ import { print, type Column } from '../output.js';
 import { formatBytesPair, formatPct, formatTemp, formatWatts } from '../units.js';
 
 type Parser = (text: string) => GpuSnapshot[];
+type Agent = typeof import('@gpufleet/agent');
 type AgentParsers = typeof import('@gpufleet/agent');
 
 /** The vendor-tool outputs `diagnose gpus` reads, with the agent parser for each. */
@@ -65,12 +66,70 @@ export function diagnoseColumns(): Column<GpuSnapshot>[] {
   ];
 }
 
+/** One kernel-log GPU event as `diagnose kmsg -o json` prints it (every field present, null when unknown). */
+export interface KmsgRecord {
+  kind: 'xid' | 'sxid' | 'fallen-off-bus' | 'driver';
+  code: number | null;
+  pciBusId: string | null;
+  gpuInstance: string | null;
+  pid: number | null;
+  process: string | null;
+  message: string;
+  severity: 'info' | 'warning' | 'critical';
+  action: string | null;
+  description: string | null;
+  line: string;
+}
+
+/**
+ * Reads a kernel log the way the agent's watcher does (multi-line records joined, every prefix
+ * style) and returns its GPU events in order, described from the XID/SXid catalog.
+ */
+export function kernelLogEvents(agent: Agent, text: string, now: number): KmsgRecord[] {
+  const joiner = new agent.KernelLineJoiner();
+  const out: KmsgRecord[] = [];
+  const take = (line: string) => {
+    const e = agent.parseKernelLine(line, { now });
+    if (!e) return;
+    const info = agent.describeKernelEvent(e);
+    out.push({ kind: e.kind, code: e.code, pciBusId: e.pciBusId, gpuInstance: e.gpuInstance, pid: e.pid, process: e.process, message: e.message, severity: info.severity, action: info.action, description: info.description, line: e.line });
+  };
+  for (const line of text.split(/\r?\n/)) joiner.push(line).forEach(take);
+  joiner.flush().forEach(take);
+  return out;
+}
+
+export function kmsgColumns(): Column<KmsgRecord>[] {
+  return [
+    { header: 'KIND', get: (e) => e.kind },
+    { header: 'CODE', get: (e) => (e.code === null ? '-' : String(e.code)), align: 'right' },
+    { header: 'PCI BUS', get: (e) => e.pciBusId ?? '-' },
+    { header: 'SEVERITY', get: (e) => e.severity },
+    { header: 'ACTION', get: (e) => e.action ?? '-' },
+    { header: 'DESCRIPTION', get: (e) => e.description ?? '-' },
+    { header: 'PROCESS', get: (e) => (e.process ? (e.pid === null ? e.process : `${e.process}[${e.pid}]`) : e.pid === null ? '-' : String(e.pid)) },
+    { header: 'GPU-I', get: (e) => e.gpuInstance ?? '-', wide: true },
+    { header: 'MESSAGE', get: (e) => e.message || '-', wide: true },
+  ];
+}
+
+/** The text of FILE, or of stdin for `-`; an unreadable file is a usage error naming it. */
+async function readInput(deps: CliDeps, from: string): Promise<{ text: string; source: string }> {
+  if (from === '-') return { text: await deps.io.readStdin(), source: 'stdin' };
+  try {
+    return { text: readFileSync(resolve(deps.io.cwd, from), 'utf8'), source: from };
+  } catch (err) {
+    throw new UsageError(`cannot read ${from}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
 export function diagnoseCommand(deps: CliDeps): Command {
   const diagnose = new Command('diagnose').description('check what gpufleet reads from vendor tools on this machine');
   diagnose.addHelpText('after', `
 Examples:
   nvidia-smi -q -x | gpufleet diagnose gpus --format nvidia-xml --from -
-  gpufleet diagnose gpus --help        (every format)`);
+  gpufleet diagnose gpus --help        (every format)
+  sudo dmesg -T | gpufleet diagnose kmsg -`);
   diagnose
     .command('gpus')
     .description("parse a vendor tool's output the way the agent does and show the GPUs found")
@@ -89,22 +148,30 @@ Examples:
     )
     .action(async (_opts, cmd: Command) => {
       const o = deps.opts<{ format: DiagnoseFormat; from: string }>(cmd);
-      let text: string;
-      let source: string;
-      if (o.from === '-') {
-        text = await deps.io.readStdin();
-        source = 'stdin';
-      } else {
-        source = o.from;
-        try {
-          text = readFileSync(resolve(deps.io.cwd, o.from), 'utf8');
-        } catch (err) {
-          throw new UsageError(`cannot read ${o.from}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-        }
-      }
+      const { text, source } = await readInput(deps, o.from);
       if (text.trim() === '') throw new UsageError(`${source} is empty: expected ${DIAGNOSE_FORMATS[o.format].what}`);
       const gpus = await parseToolOutput(text, o.format, source);
       print(deps.io, deps.format(cmd), { data: { gpus: gpus.map(diagnoseRecord) }, columns: diagnoseColumns(), rows: gpus, empty: `no GPUs found in ${source}` });
+    });
+  diagnose
+    .command('kmsg')
+    .description('find the GPU events (Xid, SXid, fallen off the bus, driver failures) in a kernel log, the way the agent reads it')
+    .argument('<file>', 'kernel log to read (dmesg, dmesg -T, journalctl -k, /dev/kmsg dump, syslog, fabric manager log), or - for stdin')
+    .addHelpText(
+      'after',
+      `
+Severity, action and description come from the XID/SXid catalog (NVIDIA's immediate action).
+Lines that are not GPU events are skipped; the fallen-off-bus forms without an Xid number count as 79.
+
+Examples:
+  sudo dmesg -T | gpufleet diagnose kmsg -
+  journalctl -k --since -1d | gpufleet diagnose kmsg - -o wide
+  gpufleet diagnose kmsg /var/log/kern.log -o json`,
+    )
+    .action(async (file: string, _opts, cmd: Command) => {
+      const { text, source } = await readInput(deps, file);
+      const events = kernelLogEvents(await import('@gpufleet/agent'), text, deps.now());
+      print(deps.io, deps.format(cmd), { data: { events }, columns: kmsgColumns(), rows: events, empty: `no GPU events in ${source}` });
     });
   return diagnose;
 }
