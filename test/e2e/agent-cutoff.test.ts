@@ -89,7 +89,11 @@ describe('e2e: an agent cut off from the server (120 sampling intervals)', () =>
 
     // --- back online ---
     proxy.restore();
-    await waitFor('both READY and their outboxes acknowledged', () => hosts.every((h) => h.settled && status(t, h.nodeId) === 'READY'), { timeoutMs: 10_000 });
+    // Host a lost a GPU during the cut: once the gpu-missing event lands, the health policy
+    // marks the node UNHEALTHY (cordon-node). Host b only lost its link and is READY again.
+    const expected = (h: E2eHost) => (h === a ? 'UNHEALTHY' : 'READY');
+    await waitFor('both back with their outboxes acknowledged', () => hosts.every((h) => h.settled && status(t, h.nodeId) === expected(h)), { timeoutMs: 10_000 });
+    expect(t.server.context.health.nodeHealth(a.nodeId).verdict).toBe('unhealthy');
 
     for (const h of hosts) {
       // Every item enqueued during the cut is stored exactly once.

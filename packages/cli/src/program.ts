@@ -4,11 +4,14 @@ import type { CliIo } from './io.js';
 import { OUTPUT_FORMATS } from './output.js';
 import { cliVersion } from './lifecycle.js';
 import { agentCommand } from './commands/agent.js';
+import { alertsCommand } from './commands/alerts.js';
 import { apiTokensCommand } from './commands/api-tokens.js';
 import { auditCommand } from './commands/audit.js';
 import { demoCommand } from './commands/demo.js';
 import { diagnoseCommand } from './commands/diagnose.js';
+import { eventsCommand } from './commands/events.js';
 import { gpusCommand } from './commands/gpus.js';
+import { healthCommand } from './commands/health.js';
 import { loginCommands } from './commands/login.js';
 import { nodesCommand } from './commands/nodes.js';
 import { serverCommand } from './commands/server.js';
@@ -56,7 +59,10 @@ current context, then ./gpufleet-data/admin-token for the local server. Every co
 
   program.addCommand(nodesCommand(deps));
   program.addCommand(gpusCommand(deps));
+  program.addCommand(eventsCommand(deps));
+  program.addCommand(healthCommand(deps));
   program.addCommand(topCommand(deps));
+  program.addCommand(alertsCommand(deps));
   program.addCommand(tokensCommand(deps));
   program.addCommand(apiTokensCommand(deps));
   program.addCommand(auditCommand(deps));

@@ -3,6 +3,7 @@ import { ERROR_CODES } from './errors.js';
 import { GpuInfo, GpuSample, ToolFailure } from './gpu.js';
 import { HostFacts, HostSample } from './host.js';
 import { isLabelKey, isLabelValue } from './selector.js';
+import { GpuHealthView, GpuState, NodeHealthView, ReportedVerdict, StateChangeView } from './health.js';
 
 /** Every 4xx/5xx body: `{ "error": { "code", "message", "details" } }`. */
 export const ErrorBody = z.object({
@@ -75,12 +76,21 @@ export type EnrollRequest = z.infer<typeof EnrollRequest>;
 export const EnrollResponse = z.object({ nodeId: z.string(), status: z.string(), heartbeatMs: z.number().int() });
 
 // ---- nodes ----
-export const NODE_STATUSES = ['PENDING', 'READY', 'OFFLINE', 'CORDONED', 'DECOMMISSIONED'] as const;
+/**
+ * OFFLINE is derived from liveness; the others are the node's stored state (see the transition
+ * table in server/src/health/node-state-machine.ts).
+ */
+export const NODE_STATUSES = ['PENDING', 'READY', 'OFFLINE', 'CORDONED', 'DRAINING', 'DRAINED', 'UNHEALTHY', 'DECOMMISSIONED'] as const;
 export const NodeStatus = z.enum(NODE_STATUSES);
 export type NodeStatus = z.infer<typeof NodeStatus>;
 
 export const GpuView = GpuInfo.extend({
   sample: GpuSample.nullable(),
+  /** READY takes new work; CORDONED and UNHEALTHY GPUs do not, while the node's others may. */
+  state: GpuState,
+  /** Who set the state and why; null while READY. */
+  stateChange: StateChangeView.nullable(),
+  health: GpuHealthView,
 });
 export type GpuView = z.infer<typeof GpuView>;
 
@@ -99,6 +109,9 @@ export const NodeView = z.object({
   gpus: z.array(GpuView),
   host: HostSample.nullable(),
   toolFailures: z.array(ToolFailure),
+  /** Who put the node into its status and why; null for a node that never changed state. */
+  statusChange: StateChangeView.nullable(),
+  health: NodeHealthView,
 });
 export type NodeView = z.infer<typeof NodeView>;
 
@@ -115,7 +128,8 @@ export const FleetGpuRow = z.object({
   hostname: z.string(),
   nodeStatus: NodeStatus,
   gpu: GpuView,
-  health: z.enum(['healthy', 'degraded', 'unhealthy', 'unknown']),
+  /** The GPU's verdict (also in gpu.health with its rule and cause). */
+  health: ReportedVerdict,
 });
 export type FleetGpuRow = z.infer<typeof FleetGpuRow>;
 

@@ -11,6 +11,8 @@ import type { AuditLog } from './services/audit-log.js';
 import type { AgentGateway } from './gateway/agent-gateway.js';
 import type { GatewayStats } from './gateway/gateway-stats.js';
 import type { MetricStore } from './metrics/metric-store.js';
+import type { HealthEngine } from './health/health-engine.js';
+import type { AlertEngine } from './alerts/alert-engine.js';
 
 /** Everything the adapters (REST routes, agent gateway) need; built once in server.ts. */
 export interface ServerContext {
@@ -26,6 +28,9 @@ export interface ServerContext {
   gateway: AgentGateway;
   stats: GatewayStats;
   metrics: MetricStore;
+  /** Health judgement: verdicts, findings, timeline; node/GPU states are registry.states. */
+  health: HealthEngine;
+  alerts: AlertEngine;
   caPem: string | null;
   log: FastifyBaseLogger;
   startedAt: number;

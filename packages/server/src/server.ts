@@ -26,6 +26,10 @@ import { registerFleetRoutes } from './routes/fleet-routes.js';
 import { registerSystemRoutes } from './routes/system-routes.js';
 import { registerStreamRoutes } from './routes/stream-routes.js';
 import { registerWebRoutes } from './routes/web-routes.js';
+import { registerHealthRoutes } from './routes/health-routes.js';
+import { createHealth, loadHealthPolicy } from './health/index.js';
+import { AlertEngine, loadAlertRules } from './alerts/index.js';
+import { registerAlertRoutes } from './routes/alert-routes.js';
 
 export type Lifecycle = 'starting' | 'running' | 'draining' | 'stopped';
 
@@ -57,6 +61,9 @@ const ADMIN_CREATED = 'bootstrap.admin-token-created';
 export async function startServer(config: ServerConfig, opts: StartOptions = {}): Promise<RunningServer> {
   let lifecycle: Lifecycle = 'starting';
   const clock = opts.clock ?? systemClock;
+  // Policy files are read first: a bad one stops start-up before anything is opened.
+  const alertRules = loadAlertRules(config.alertRules);
+  const healthPolicy = loadHealthPolicy(config.healthPolicy);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const store = opts.store ?? (await openStore({ database: config.database, dataDir: config.dataDir }));
   await store.migrate();
@@ -75,8 +82,9 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   let url = '';
   const hub = new EventHub();
   const metrics = new MetricStore({ retentionMs: config.metricsRetentionMs, intervalMs: config.metricsIntervalMs });
-  const registry = new NodeRegistry({ store, clock, hub, offlineAfterMs: config.offlineAfterBeats * config.heartbeatIntervalMs, latestMetrics: (id) => metrics.latest(id) ?? null });
+  const registry = new NodeRegistry({ store, clock, hub, offlineAfterMs: config.offlineAfterBeats * config.heartbeatIntervalMs, latestMetrics: (id) => metrics.latest(id) ?? null, drainTimeoutMs: config.drainTimeoutMs });
   await registry.load();
+  const health = await createHealth({ config, policy: healthPolicy, store, registry, clock, hub, log: { warn: (obj, msg) => app.log.warn(obj, msg) } });
   const audit = new AuditLog(store, clock);
   const apiTokens = new ApiTokenService(store, clock);
   const joinTokens = new JoinTokenService({ store, clock, serverUrl: () => url, caFingerprint: tls?.caFingerprint ?? null, roots: () => [] });
@@ -85,7 +93,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   const events = new EventWriter(store);
 
   const app = await buildApp(
-    { config, store, clock, hub, registry, apiTokens, joinTokens, enrollment, audit, gateway: null as never, stats, metrics, caPem: tls?.caPem ?? null, startedAt: clock.now() },
+    { config, store, clock, hub, registry, apiTokens, joinTokens, enrollment, audit, gateway: null as never, alerts: null as never, stats, metrics, health, caPem: tls?.caPem ?? null, startedAt: clock.now() },
     { logger: opts.logger === false || config.logLevel === 'silent' ? false : { level: config.logLevel }, ...(tls ? { https: { key: tls.keyPem, cert: tls.certPem } } : {}) },
   );
   const gateway = new AgentGateway({
@@ -97,17 +105,25 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     metricsIntervalMs: config.metricsIntervalMs,
     ingestMetrics: (nodeId, body) => {
       metrics.ingest(nodeId, body);
+      health.onMetrics(nodeId, body);
       hub.publish({ type: 'metrics', nodeId, ts: body.ts });
     },
-    onEventStored: (event) => hub.publish({ type: 'agent-event', nodeId: event.nodeId, event }),
+    onEventStored: (event) => {
+      health.onAgentEvent(event);
+      hub.publish({ type: 'agent-event', nodeId: event.nodeId, event });
+    },
     log: app.log,
   });
-  const ctx: ServerContext = { config, store, clock, hub, registry, apiTokens, joinTokens, enrollment, audit, gateway, stats, metrics, caPem: tls?.caPem ?? null, log: app.log, startedAt: clock.now() };
+  const alerts = new AlertEngine({ rules: alertRules, fleet: registry, latestMetrics: (id) => metrics.latest(id), clock, hub, settings: store, log: app.log, externalUrl: () => url });
+  await alerts.load();
+  const ctx: ServerContext = { config, store, clock, hub, registry, apiTokens, joinTokens, enrollment, audit, gateway, alerts, stats, metrics, health, caPem: tls?.caPem ?? null, log: app.log, startedAt: clock.now() };
   registerSystemRoutes(app, ctx);
   registerNodeRoutes(app, ctx);
   registerTokenRoutes(app, ctx);
   registerFleetRoutes(app, ctx);
   registerStreamRoutes(app, ctx);
+  registerHealthRoutes(app, ctx);
+  registerAlertRoutes(app, ctx);
   registerWebRoutes(app);
 
   await app.listen({ host: config.listenHost, port: config.listenPort });
@@ -130,6 +146,12 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   const sweepTimer = setInterval(() => registry.sweep((id) => gateway.hasSession(id)), Math.min(1000, config.heartbeatIntervalMs));
   const flushTimer = setInterval(() => void registry.flushLastSeen().catch((err) => app.log.warn({ err }, 'last-seen flush failed')), 5000);
   const pruneTimer = setInterval(() => metrics.prune(clock.now()), 60_000);
+  // Recoveries (recover.after) and drains ending (running work gone or drain timeout).
+  const healthTimer = setInterval(() => {
+    health.tick();
+    void registry.states.tick().catch((err) => app.log.warn({ err }, 'drain check failed'));
+  }, 1000);
+  alerts.start();
   lifecycle = 'running';
   app.log.info({ url, nodes: registry.size, store: store.kind, tls: Boolean(tls) }, 'gpufleet control plane running');
 
@@ -147,9 +169,12 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       clearInterval(sweepTimer);
       clearInterval(flushTimer);
       clearInterval(pruneTimer);
+      clearInterval(healthTimer);
       gateway.closeAll();
+      await alerts.stop();
       await app.close();
       await events.close();
+      await health.flush();
       await registry.flushLastSeen().catch(() => undefined);
       if (!opts.store) await store.close();
       lifecycle = 'stopped';

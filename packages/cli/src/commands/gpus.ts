@@ -1,9 +1,11 @@
 import { Command } from 'commander';
-import type { FleetGpuRow } from '@gpufleet/protocol';
+import { normalizePciBusId, type FleetGpuRow, type NodeView } from '@gpufleet/protocol';
 import type { CliDeps } from '../command-deps.js';
+import { seg } from '../api-client.js';
 import { checkSelector } from '../args.js';
 import { print, type Column } from '../output.js';
 import { gpuColumns } from '../views/node-detail.js';
+import { parseNodeGpu } from './health.js';
 
 /** Columns of `gpus ls`: the node, then the GPU columns, then health. */
 export function fleetGpuColumns(): Column<FleetGpuRow>[] {
@@ -11,18 +13,21 @@ export function fleetGpuColumns(): Column<FleetGpuRow>[] {
   return [
     { header: 'NODE', get: (r) => r.hostname },
     ...gpu.filter((c) => !c.wide),
-    { header: 'HEALTH', get: (r) => r.health },
+    // A GPU that takes no new work says so beside its verdict: "unhealthy, UNHEALTHY", "healthy, CORDONED".
+    { header: 'HEALTH', get: (r) => (r.gpu.state && r.gpu.state !== 'READY' ? `${r.health}, ${r.gpu.state}` : r.health) },
     { header: 'NODE STATUS', get: (r) => r.nodeStatus, wide: true },
+    { header: 'CAUSE', get: (r) => r.gpu.health?.cause ?? '-', wide: true },
     ...gpu.filter((c) => c.wide),
   ];
 }
 
 export function gpusCommand(deps: CliDeps): Command {
-  const gpus = new Command('gpus').alias('gpu').description('list every GPU in the fleet');
+  const gpus = new Command('gpus').alias('gpu').description('list every GPU in the fleet; cordon or uncordon one');
   gpus.addHelpText('after', `
 Examples:
   gpufleet gpus ls -l gpu.model=H100
-  gpufleet gpus ls -o wide`);
+  gpufleet gpus ls -o wide
+  gpufleet gpus cordon gpu-node-07/3 --reason "ECC errors"`);
   gpus
     .command('ls')
     .alias('list')
@@ -42,5 +47,26 @@ Examples:
       const result = await deps.client(cmd).get<{ items: FleetGpuRow[] }>('/api/v1/gpus', { selector: checkSelector(selector) });
       print(deps.io, deps.format(cmd), { data: result, columns: fleetGpuColumns(), rows: result.items, empty: 'no GPUs match' });
     });
+  for (const op of ['cordon', 'uncordon'] as const) {
+    gpus
+      .command(op)
+      .description(op === 'cordon' ? "stop placing new work on one GPU (the node's other GPUs stay usable)" : 'allow new work on a cordoned GPU again')
+      .argument('<target>', 'NODE/GPU: node id, prefix or hostname / GPU index, UUID or PCI bus id')
+      .option('--reason <text>', 'why, kept with the GPU and in the timeline')
+      .addHelpText('after', `
+Examples:
+  gpufleet gpus ${op} gpu-node-07/3${op === 'cordon' ? ' --reason "XID 48"' : ''}
+  gpufleet gpus ${op} gpu-node-07/GPU-8f2a1c3e
+  gpufleet gpus ${op} gpu-node-07/0000:17:00.0`)
+      .action(async (target: string, _opts, cmd: Command) => {
+        const { reason } = deps.opts<{ reason?: string }>(cmd);
+        const { node: ref, gpu } = parseNodeGpu(target);
+        const node = await deps.client(cmd).post<NodeView>(`/api/v1/nodes/${seg(ref)}/gpus/${seg(gpu!)}/${op}`, reason === undefined ? {} : { reason });
+        const format = deps.format(cmd);
+        if (format === 'json' || format === 'yaml') return print(deps.io, format, { data: node });
+        const g = node.gpus.find((x) => String(x.index) === gpu || x.uuid === gpu || (x.pciBusId !== null && normalizePciBusId(x.pciBusId) === normalizePciBusId(gpu))) ?? null;
+        deps.io.out(`GPU ${g ? g.index : gpu} of node ${node.hostname} ${op === 'cordon' ? 'cordoned' : `uncordoned: ${g?.state ?? 'READY'}`}\n`);
+      });
+  }
   return gpus;
 }

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import type { NodeView } from '@gpufleet/protocol';
 import type { CliDeps } from '../command-deps.js';
 import { seg } from '../api-client.js';
-import { checkSelector, checkStatus, intOption, parseLabelEdits } from '../args.js';
+import { checkDuration, checkSelector, checkStatus, intOption, parseLabelEdits } from '../args.js';
 import { UsageError } from '../errors.js';
 import { print, type Column } from '../output.js';
 import { formatPct, formatTemp, relativeTime } from '../units.js';
@@ -36,7 +36,7 @@ function said(deps: CliDeps, cmd: Command, node: NodeView, message: string): voi
 }
 
 export function nodesCommand(deps: CliDeps): Command {
-  const nodes = new Command('nodes').alias('node').description('list, inspect, label, cordon and remove nodes (GPU hosts)');
+  const nodes = new Command('nodes').alias('node').description('list, inspect, label, cordon, drain and remove nodes (GPU hosts)');
   nodes.addHelpText(
     'after',
     `
@@ -49,6 +49,7 @@ Examples:
   gpufleet nodes get gpu-node-07                     facts, readings and GPUs of one node
   gpufleet nodes label gpu-node-07 rack=r12 team-    set rack, remove team
   gpufleet nodes cordon gpu-node-07 --reason "fan noise"
+  gpufleet nodes drain gpu-node-07 --timeout 30m     no new work, wait for running work
   gpufleet nodes rm gpu-node-07 --yes                decommission: its key is revoked`,
   );
 
@@ -57,7 +58,7 @@ Examples:
     .alias('list')
     .description('list nodes')
     .option('-l, --selector <selector>', 'label selector, e.g. gpu.model=H100,region in (eu,us)')
-    .option('--status <status>', 'only nodes in this status: PENDING, READY, OFFLINE, CORDONED, DECOMMISSIONED')
+    .option('--status <status>', 'only nodes in this status: PENDING, READY, OFFLINE, CORDONED, DRAINING, DRAINED, UNHEALTHY, DECOMMISSIONED')
     .option('-q, --search <text>', 'hostname contains this text')
     .option('--limit <n>', 'at most this many nodes', intOption('--limit', 1, 10_000))
     .addHelpText('after', `
@@ -148,6 +149,27 @@ Examples:
     .action(async (ref: string, _opts, cmd: Command) => {
       const node = await deps.client(cmd).post<NodeView>(`/api/v1/nodes/${seg(ref)}/uncordon`);
       said(deps, cmd, node, `node ${node.hostname} uncordoned: ${node.status}`);
+    });
+
+  nodes
+    .command('drain')
+    .description('stop new work on a node and wait for its running work to end: DRAINING, then DRAINED')
+    .addHelpText('after', `
+The node is DRAINED once no work runs on it, or when the timeout passes (server default 10m).
+\`gpufleet nodes uncordon\` cancels a drain or brings a drained node back.
+
+Examples:
+  gpufleet nodes drain gpu-node-07 --reason "kernel upgrade"
+  gpufleet nodes drain gpu-node-07 --timeout 2h`)
+    .argument('<ref>', 'node id, unique id prefix or hostname')
+    .option('--reason <text>', 'why, kept with the node and in the timeline')
+    .option('--timeout <duration>', 'how long to wait for running work, e.g. 30m (default: the server\'s, 10m)')
+    .action(async (ref: string, _opts, cmd: Command) => {
+      const o = deps.opts<{ reason?: string; timeout?: string }>(cmd);
+      const body = { ...(o.reason === undefined ? {} : { reason: o.reason }), ...(o.timeout === undefined ? {} : { timeout: checkDuration(o.timeout, '--timeout') }) };
+      const node = await deps.client(cmd).post<NodeView>(`/api/v1/nodes/${seg(ref)}/drain`, body);
+      const until = node.statusChange?.drainDeadline ? ` (until ${node.statusChange.drainDeadline} at the latest)` : '';
+      said(deps, cmd, node, `node ${node.hostname} ${node.status === 'DRAINED' ? 'drained: nothing was running' : `draining${until}`}`);
     });
 
   nodes

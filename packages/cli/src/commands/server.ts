@@ -17,6 +17,10 @@ export function addServerOptions(cmd: Command): Command {
     .option('--metrics-interval <duration>', 'agent sampling interval (default 10s)')
     .option('--metrics-retention <duration>', 'in-memory metrics window (default 1h)')
     .option('--max-body-bytes <n>', 'largest request body (default 1048576)')
+    .option('--health-policy <file>', 'YAML health policy (default: the shipped policy/default-health-policy.yaml)')
+    .option('--drain-timeout <duration>', 'how long a drain waits for running work (default 10m)')
+    .option('--offline-grace <duration>', 'how long an OFFLINE node keeps its verdict before it reads unknown (default 10m)')
+    .option('--alert-rules <file>', 'YAML alert rules and receivers (default: the shipped policy/default-alert-rules.yaml)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)');
 }
 

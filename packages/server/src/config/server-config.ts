@@ -24,6 +24,14 @@ export interface ServerConfig {
   metricsRetentionMs: number;
   maxBodyBytes: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** YAML file of alert rules and receivers; null runs the shipped policy/default-alert-rules.yaml. */
+  alertRules: string | null;
+  /** YAML health policy file; null runs the shipped policy/default-health-policy.yaml. */
+  healthPolicy: string | null;
+  /** How long a drain waits for running work before the node counts as DRAINED anyway. */
+  drainTimeoutMs: number;
+  /** How long a node may be OFFLINE before its health reads `unknown` (nothing else happens). */
+  offlineGraceMs: number;
 }
 
 /** Documented defaults; every key here is also a flag, a GPUFLEET_* variable and a YAML key. */
@@ -40,6 +48,10 @@ export const SERVER_CONFIG_DEFAULTS = {
   metricsRetention: '1h',
   maxBodyBytes: 1024 * 1024,
   logLevel: 'info',
+  alertRules: null,
+  healthPolicy: null,
+  drainTimeout: '10m',
+  offlineGrace: '10m',
 } as const;
 
 type Key = keyof typeof SERVER_CONFIG_DEFAULTS;
@@ -170,6 +182,10 @@ export function resolveServerConfig(sources: ConfigSources = {}): ServerConfig {
     metricsRetentionMs: duration('metricsRetention', 60_000, 7 * 86_400_000),
     maxBodyBytes: integer('maxBodyBytes', 1024, 64 * 1024 * 1024),
     logLevel: logLevel as ServerConfig['logLevel'],
+    alertRules: text('alertRules') === null ? null : resolve(text('alertRules')!),
+    healthPolicy: text('healthPolicy') === null ? null : resolve(text('healthPolicy')!),
+    drainTimeoutMs: duration('drainTimeout', 1000, 7 * 86_400_000),
+    offlineGraceMs: duration('offlineGrace', 0, 30 * 86_400_000),
   };
 }
 

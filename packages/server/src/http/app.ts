@@ -56,7 +56,8 @@ export async function buildApp(ctx: Omit<ServerContext, 'log'>, opts: { https?: 
   app.setErrorHandler((err, request, reply) => {
     if (hasZodFastifySchemaValidationErrors(err)) {
       const first = err.validation[0];
-      const where = `${err.validationContext ?? 'body'}${first?.instancePath ? first.instancePath.replace(/\//g, '.') : ''}`;
+      const path = first?.instancePath ? first.instancePath.replace(/^\//, '').replace(/\//g, '.') : '';
+      const where = `${err.validationContext ?? 'body'}${path ? ` field '${path}'` : ''}`;
       return reply.status(400).send({ error: { code: 'invalid_argument', message: `invalid ${where}: ${first?.message ?? 'bad value'}`, details: err.validation.map((v) => ({ path: v.instancePath, message: v.message, params: v.params })) } });
     }
     const mapped = mapError(err);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { emptyGpuSnapshot, gpuInfoOf, gpuSampleOf, type GpuInfo, type GpuSample, type GpuVendor, type MetricsBody } from '@gpufleet/protocol';
+import { NODE_STATUSES, emptyGpuSnapshot, gpuInfoOf, gpuSampleOf, type GpuInfo, type GpuSample, type GpuVendor, type MetricsBody } from '@gpufleet/protocol';
 import { readFixture } from '../../../agent/src/testing/fixtures.js';
 import { checkExposition, parseSampleLine, type ParsedFamily, type ParsedSample } from './__tests__/exposition-checker.js';
 import { DCGM_FIELDS, throttleBitmask } from './dcgm-fields.js';
@@ -227,7 +227,7 @@ describe('renderPrometheus: format and fleet series', () => {
       node('did:key:z3', 'c', [], { status: 'CORDONED' }),
     ];
     const fam = render(nodes);
-    expect(fam.get('gpufleet_node_status')!.samples).toHaveLength(3 * 5);
+    expect(fam.get('gpufleet_node_status')!.samples).toHaveLength(3 * NODE_STATUSES.length);
     expect(only(fam, 'gpufleet_node_status', { node: 'did:key:z2', status: 'OFFLINE' }).value).toBe(1);
     expect(only(fam, 'gpufleet_node_status', { node: 'did:key:z2', status: 'READY' }).value).toBe(0);
     expect(only(fam, 'gpufleet_nodes', { status: 'READY' }).value).toBe(1);

@@ -165,11 +165,14 @@ export function* renderPrometheusChunks(input: PrometheusInput): Generator<strin
 
   // Per-node label blocks, built once and reused by every gpufleet_node_* family.
   const nodeLabels = input.nodes.map((n) => `node="${escapeLabelValue(String(n.id))}",hostname="${escapeLabelValue(String(n.hostname ?? ''))}"`);
-  yield simple('gpufleet_node_status', 'gauge', 'Node status: 1 for the status the node is in, 0 for the others.', (f) => {
-    input.nodes.forEach((n, i) => {
-      for (const status of NODE_STATUSES) f.sample(`{${nodeLabels[i]},status="${status}"}`, n.status === status ? 1 : 0);
-    });
-  });
+  // One line per node and status (8 statuses): chunked like the GPU families.
+  const status = new FamilyWriter('gpufleet_node_status', 'gauge', 'Node status: 1 for the status the node is in, 0 for the others.');
+  for (let i = 0; i < input.nodes.length; i++) {
+    for (const s of NODE_STATUSES) status.sample(`{${nodeLabels[i]},status="${s}"}`, input.nodes[i]!.status === s ? 1 : 0);
+    if (status.pending >= CHUNK_LINES) yield status.flush();
+  }
+  const statusRest = status.flush();
+  if (statusRest !== '') yield statusRest;
   yield simple('gpufleet_nodes', 'gauge', 'Nodes by status.', (f) => {
     const counts = new Map<string, number>(NODE_STATUSES.map((s) => [s, 0]));
     for (const n of input.nodes) counts.set(String(n.status), (counts.get(String(n.status)) ?? 0) + 1);

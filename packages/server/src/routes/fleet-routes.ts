@@ -22,11 +22,8 @@ export function registerFleetRoutes(app: App, ctx: ServerContext): void {
     for (const node of registry.list({ limit: Number.MAX_SAFE_INTEGER }).items) {
       if (!matchesSelector(selector, registry.labelsOf(node.id))) continue;
       const view = registry.view(node);
-      for (const gpu of view.gpus) {
-        // Health judgement arrives with the health engine; until then a reporting GPU is healthy.
-        const health = view.status === 'OFFLINE' || gpu.sample === null ? 'unknown' : 'healthy';
-        items.push({ nodeId: node.id, hostname: node.hostname, nodeStatus: view.status, gpu, health });
-      }
+      // The verdict comes from the health engine through the node view (gpu.health).
+      for (const gpu of view.gpus) items.push({ nodeId: node.id, hostname: node.hostname, nodeStatus: view.status, gpu, health: gpu.health.verdict });
     }
     return { items };
   });

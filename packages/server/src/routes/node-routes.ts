@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { CLOSE_CODES, FleetError, NODE_STATUSES, PatchLabelsRequest, parseDurationMs } from '@gpufleet/protocol';
 import type { App } from '../http/app.js';
 import type { ServerContext } from '../context.js';
+import { actorOf } from '../health/actor.js';
 
 const RefParams = z.strictObject({ ref: z.string().min(1).max(200) });
 const ListQuery = z.strictObject({
@@ -12,7 +13,8 @@ const ListQuery = z.strictObject({
   offset: z.coerce.number().int().min(0).optional(),
   access_token: z.string().optional(),
 });
-const CordonBody = z.strictObject({ reason: z.string().max(500).optional() }).optional();
+// Fastify hands a request without a body over as null: no body is as good as {}.
+const CordonBody = z.strictObject({ reason: z.string().max(500).optional() }).nullish();
 const MetricsQuery = z.strictObject({
   since: z.string().max(32).optional(),
   names: z.string().max(1000).optional(),
@@ -51,24 +53,25 @@ export function registerNodeRoutes(app: App, ctx: ServerContext): void {
   app.post('/api/v1/nodes/:ref/approve', { config: { auth: 'admin' }, schema: { tags: ['nodes'], summary: 'Approve a PENDING node', params: RefParams } }, async (req) => {
     const node = registry.resolve(req.params.ref);
     if (node.adminState !== 'pending') throw new FleetError('failed_precondition', `node ${node.hostname} is ${registry.status(node)}, not PENDING`);
-    return registry.view(await registry.setAdminState(node.id, 'active', null));
+    await registry.states.node(node.id, 'approve', actorOf(req.principal), null);
+    return registry.view(registry.get(node.id)!);
   });
 
   app.post('/api/v1/nodes/:ref/cordon', { config: { auth: 'operator' }, schema: { tags: ['nodes'], summary: 'Stop placing new work on a node', params: RefParams, body: CordonBody } }, async (req) => {
     const node = registry.resolve(req.params.ref);
-    if (node.adminState === 'pending' || node.adminState === 'decommissioned') throw new FleetError('failed_precondition', `node ${node.hostname} is ${registry.status(node)} and cannot be cordoned`);
-    return registry.view(await registry.setAdminState(node.id, 'cordoned', req.body?.reason ?? null));
+    await registry.states.node(node.id, 'cordon', actorOf(req.principal), req.body?.reason ?? null);
+    return registry.view(registry.get(node.id)!);
   });
 
-  app.post('/api/v1/nodes/:ref/uncordon', { config: { auth: 'operator' }, schema: { tags: ['nodes'], summary: 'Allow new work on a cordoned node again', params: RefParams } }, async (req) => {
+  app.post('/api/v1/nodes/:ref/uncordon', { config: { auth: 'operator' }, schema: { tags: ['nodes'], summary: 'Allow new work on a cordoned, draining or drained node again', params: RefParams, body: CordonBody } }, async (req) => {
     const node = registry.resolve(req.params.ref);
-    if (node.adminState !== 'cordoned') throw new FleetError('failed_precondition', `node ${node.hostname} is ${registry.status(node)}, not CORDONED`);
-    return registry.view(await registry.setAdminState(node.id, 'active', null));
+    await registry.states.node(node.id, 'uncordon', actorOf(req.principal), req.body?.reason ?? null);
+    return registry.view(registry.get(node.id)!);
   });
 
   app.delete('/api/v1/nodes/:ref', { config: { auth: 'admin' }, schema: { tags: ['nodes'], summary: 'Remove a node: revokes its key and closes its session', params: RefParams } }, async (req, reply) => {
     const node = registry.resolve(req.params.ref);
-    await registry.remove(node.id);
+    await registry.remove(node.id, actorOf(req.principal), null);
     ctx.metrics.dropNode(node.id);
     ctx.gateway.disconnect(node.id, CLOSE_CODES.forbidden, 'node removed from the fleet');
     return reply.status(204).send();

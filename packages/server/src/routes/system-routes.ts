@@ -2,6 +2,8 @@ import type { App } from '../http/app.js';
 import type { ServerContext } from '../context.js';
 import { Readable } from 'node:stream';
 import { renderPrometheusChunks } from '../metrics/prometheus.js';
+import { renderAlertSeries } from '../alerts/alert-series.js';
+import { renderHealthSeries } from '../health/index.js';
 
 export function registerSystemRoutes(app: App, ctx: ServerContext): void {
   app.get('/healthz', { config: { auth: 'public' }, schema: { hide: true } }, async () => ({ status: 'ok' }));
@@ -31,7 +33,14 @@ export function registerSystemRoutes(app: App, ctx: ServerContext): void {
       connected: ctx.gateway.hasSession(n.id),
     }));
     // Streamed in chunks: at 10,000 nodes the text is ~240 MB and must not block the loop at once.
-    const body = Readable.from(renderPrometheusChunks({ nodes, server: ctx.stats, now: ctx.clock.now(), metricStore: ctx.metrics.stats() }));
+    const input = { nodes, server: ctx.stats, now: ctx.clock.now(), metricStore: ctx.metrics.stats() };
+    const body = Readable.from(
+      (function* () {
+        yield* renderPrometheusChunks(input);
+        yield* renderHealthSeries({ nodes: ctx.registry.all().filter((n) => n.adminState !== 'decommissioned'), gpuHealth: (n, k, s) => ctx.health.gpuHealth(n, k, s), eventCounts: ctx.health.counts.entries() });
+        yield renderAlertSeries(ctx.alerts);
+      })(),
+    );
     return reply.type('text/plain; version=0.0.4; charset=utf-8').send(body);
   });
 

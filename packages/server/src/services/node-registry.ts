@@ -2,15 +2,21 @@ import {
   FleetError,
   matchesSelector,
   parseSelector,
+  type GpuHealthView,
+  type GpuState,
   type GpuView,
   type InventoryBody,
   type MetricsBody,
+  type NodeHealthView,
   type NodeStatus,
   type NodeView,
+  type StateChangeView,
 } from '@gpufleet/protocol';
-import type { AdminState, NodeRecord, Store } from '../store/store.js';
+import type { NodeRecord, StateMarkRecord, Store } from '../store/store.js';
 import type { Clock } from '../clock.js';
 import type { EventHub } from '../events/event-hub.js';
+import { NodeStateMachine, nodeStateOf } from '../health/node-state-machine.js';
+import { gpuKeyOf } from '../health/gpu-keys.js';
 import { BUILTIN_LABEL_KEYS, builtinLabels } from './builtin-labels.js';
 
 interface Liveness {
@@ -33,12 +39,28 @@ export interface RegistryOptions {
   hub: EventHub;
   offlineAfterMs: number;
   latestMetrics: (nodeId: string) => MetricsBody | null;
+  /** Running work on a node, for drains (0 until runs and jobs exist). */
+  runningWork?: (nodeId: string) => number;
+  /** How long a drain waits for running work unless the request says otherwise (default 10m). */
+  drainTimeoutMs?: number;
+}
+
+/** Where node views get health verdicts from (the health engine, once attached). */
+export interface HealthReader {
+  gpuHealth(nodeId: string, gpuKey: string, hasSample: boolean): GpuHealthView;
+  nodeHealth(nodeId: string): NodeHealthView;
+}
+
+function changeView(m: StateMarkRecord | undefined): StateChangeView | null {
+  if (!m) return null;
+  return { by: m.actor, reason: m.reason, at: new Date(m.since).toISOString(), drainDeadline: m.deadline === null ? null : new Date(m.deadline).toISOString() };
 }
 
 /**
  * Every enrolled node: durable state in the store, liveness in memory. Status is derived:
- * DECOMMISSIONED and PENDING come from the admin state, then OFFLINE when no frame arrived
- * within offlineAfterMs, then CORDONED, else READY.
+ * DECOMMISSIONED and PENDING come from the stored state, then OFFLINE when no frame arrived
+ * within offlineAfterMs, then the stored state (READY, CORDONED, DRAINING, DRAINED, UNHEALTHY).
+ * The stored state changes only through `states` (health/node-state-machine.ts).
  */
 export class NodeRegistry {
   private readonly nodes = new Map<string, NodeRecord>();
@@ -47,11 +69,37 @@ export class NodeRegistry {
   /** Nodes that went OFFLINE while a session was still open (counted by the gateway benchmark). */
   offlineTransitions = 0;
   private readonly dirtyAcks = new Set<string>();
+  private health: HealthReader | null = null;
+  /** The node and GPU state machine: cordon, drain, mark unhealthy, clear, with who and why. */
+  readonly states: NodeStateMachine;
 
-  constructor(private readonly opts: RegistryOptions) {}
+  constructor(private readonly opts: RegistryOptions) {
+    this.states = new NodeStateMachine({
+      store: opts.store,
+      clock: opts.clock,
+      hub: opts.hub,
+      nodes: { get: (id) => this.nodes.get(id), adopt: (id, patch) => this.adopt(id, patch) },
+      ...(opts.runningWork ? { runningWork: opts.runningWork } : {}),
+      ...(opts.drainTimeoutMs === undefined ? {} : { drainTimeoutMs: opts.drainTimeoutMs }),
+    });
+  }
 
   async load(): Promise<void> {
     for (const node of await this.opts.store.listNodes()) this.remember(node);
+    await this.states.load();
+  }
+
+  /** Node views take health verdicts from here (the health engine attaches itself). */
+  attachHealth(reader: HealthReader): void {
+    this.health = reader;
+  }
+
+  /** A state the state machine has stored. */
+  private adopt(id: string, patch: Pick<NodeRecord, 'adminState' | 'cordonReason'>): void {
+    const node = this.nodes.get(id);
+    if (!node) return;
+    this.remember({ ...node, ...patch });
+    this.opts.hub.publish({ type: 'node', nodeId: id, change: 'status' });
   }
 
   private remember(node: NodeRecord): void {
@@ -86,14 +134,19 @@ export class NodeRegistry {
   }
 
   status(node: NodeRecord): NodeStatus {
-    if (node.adminState === 'decommissioned') return 'DECOMMISSIONED';
-    if (node.adminState === 'pending') return 'PENDING';
+    const state = nodeStateOf(node);
+    if (state === 'DECOMMISSIONED' || state === 'PENDING') return state;
     if (!this.live.get(node.id)?.online) return 'OFFLINE';
-    return node.adminState === 'cordoned' ? 'CORDONED' : 'READY';
+    return state;
   }
 
   isOnline(id: string): boolean {
     return this.live.get(id)?.online ?? false;
+  }
+
+  /** When the node was last heard from (this run's liveness, else the stored time); null: never. */
+  lastSeen(id: string): number | null {
+    return this.live.get(id)?.lastFrameAt ?? this.nodes.get(id)?.lastSeenAt ?? null;
   }
 
   async add(node: NodeRecord): Promise<void> {
@@ -106,14 +159,11 @@ export class NodeRegistry {
     const node = this.nodes.get(id);
     if (!node) throw new FleetError('not_found', `no node ${id}`);
     await this.opts.store.updateNode(id, patch);
-    const next = { ...node, ...patch };
+    // Merged onto the record as it is now: a state change stored meanwhile must not be undone.
+    const next = { ...(this.nodes.get(id) ?? node), ...patch };
     this.remember(next);
     this.opts.hub.publish({ type: 'node', nodeId: id, change });
     return next;
-  }
-
-  async setAdminState(id: string, state: AdminState, reason: string | null): Promise<NodeRecord> {
-    return this.update(id, { adminState: state, cordonReason: reason }, 'status');
   }
 
   async setUserLabels(id: string, set: Record<string, string>, remove: string[]): Promise<NodeRecord> {
@@ -141,8 +191,9 @@ export class NodeRegistry {
     this.dirtyAcks.add(id);
   }
 
-  async remove(id: string): Promise<void> {
-    await this.update(id, { adminState: 'decommissioned' }, 'status');
+  /** Decommissions a node (through the state machine, so it is recorded with who and why). */
+  async remove(id: string, actor = 'system', reason: string | null = null): Promise<void> {
+    await this.states.node(id, 'decommission', actor, reason);
     this.live.delete(id);
     this.opts.hub.publish({ type: 'node', nodeId: id, change: 'removed' });
   }
@@ -221,11 +272,19 @@ export class NodeRegistry {
     const samples = new Map<string, NonNullable<GpuView['sample']>>();
     for (const s of latest?.gpus ?? []) samples.set(s.uuid ?? s.pciBusId ?? `#${s.index}`, s);
     const live = this.live.get(node.id);
+    const online = live?.online ?? false;
+    const gpus = node.gpus.map((g): GpuView => {
+      const key = gpuKeyOf(g);
+      const sample = samples.get(key) ?? null;
+      const mark = this.states.mark(node.id, key);
+      const health = this.health?.gpuHealth(node.id, key, sample !== null) ?? { verdict: online && sample !== null ? 'healthy' : 'unknown', rule: null, cause: null, since: null };
+      return { ...g, sample, state: (mark?.state as GpuState | undefined) ?? 'READY', stateChange: changeView(mark), health };
+    });
     return {
       id: node.id,
       hostname: node.hostname,
       status: this.status(node),
-      connected: live?.online ?? false,
+      connected: online,
       labels: this.labelsOf(node.id),
       userLabels: node.userLabels,
       enrolledAt: new Date(node.enrolledAt).toISOString(),
@@ -233,9 +292,11 @@ export class NodeRegistry {
       agentVersion: node.agentVersion,
       simulated: node.simulated,
       facts: node.facts,
-      gpus: node.gpus.map((g) => ({ ...g, sample: samples.get(g.uuid ?? g.pciBusId ?? `#${g.index}`) ?? null })),
+      gpus,
       host: latest?.host ?? null,
       toolFailures: node.toolFailures,
+      statusChange: changeView(this.states.mark(node.id, null)),
+      health: this.health?.nodeHealth(node.id) ?? { verdict: online ? 'healthy' : 'unknown', rule: null, cause: null, since: null, findings: [] },
     };
   }
 }

@@ -111,6 +111,64 @@ export function storeMigrations(dialect: StoreDialect): Record<string, Migration
         }
       },
     },
+    // Health: who set each node/GPU state, the active findings, and the health timeline. The node's
+    // admin_state column simply takes the new values (draining, drained, unhealthy): it is text.
+    '0002_health': {
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema
+          .createTable('state_marks')
+          .addColumn('node_id', 'text', (c) => c.notNull())
+          .addColumn('gpu_key', 'text', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('actor', 'text', (c) => c.notNull())
+          .addColumn('reason', 'text')
+          .addColumn('since', 'bigint', (c) => c.notNull())
+          .addColumn('deadline', 'bigint')
+          .addPrimaryKeyConstraint('state_marks_pk', ['node_id', 'gpu_key'])
+          .execute();
+
+        await db.schema
+          .createTable('health_findings')
+          .addColumn('node_id', 'text', (c) => c.notNull())
+          .addColumn('gpu_key', 'text', (c) => c.notNull())
+          .addColumn('rule', 'text', (c) => c.notNull())
+          .addColumn('verdict', 'text', (c) => c.notNull())
+          .addColumn('cause', 'text', (c) => c.notNull())
+          .addColumn('evidence', 'text', (c) => c.notNull())
+          .addColumn('since', 'bigint', (c) => c.notNull())
+          .addColumn('last_match_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('health_findings_pk', ['node_id', 'gpu_key', 'rule'])
+          .execute();
+
+        await db.schema
+          .createTable('health_events')
+          .addColumn('id', dialect === 'sqlite' ? 'integer' : 'bigint', (c) =>
+            dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey().generatedAlwaysAsIdentity(),
+          )
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .addColumn('node_id', 'text', (c) => c.notNull())
+          .addColumn('gpu_key', 'text')
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('rule', 'text')
+          .addColumn('op', 'text')
+          .addColumn('from_state', 'text')
+          .addColumn('to_state', 'text')
+          .addColumn('actor', 'text', (c) => c.notNull())
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .addColumn('evidence', 'text', (c) => c.notNull())
+          .execute();
+        // The timeline is read newest first, fleet-wide or per node, sometimes per type.
+        await db.schema.createIndex('health_events_at').on('health_events').columns(['at', 'id']).execute();
+        await db.schema.createIndex('health_events_node_at').on('health_events').columns(['node_id', 'at']).execute();
+        await db.schema.createIndex('health_events_type_at').on('health_events').columns(['type', 'at']).execute();
+        // Agent events filtered per GPU (events timeline --gpu).
+        await db.schema.createIndex('agent_events_gpu_ts').on('agent_events').columns(['gpu_uuid', 'ts']).execute();
+      },
+      async down(db: Kysely<any>): Promise<void> {
+        await db.schema.dropIndex('agent_events_gpu_ts').ifExists().execute();
+        for (const table of ['health_events', 'health_findings', 'state_marks']) await db.schema.dropTable(table).ifExists().execute();
+      },
+    },
   };
 }
 
@@ -138,8 +196,16 @@ export async function migrateToLatest(
     provider: new InCodeMigrationProvider(dialect),
     ...(migrationTableSchema === undefined ? {} : { migrationTableSchema }),
   });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error !== undefined) {
+  // Processes starting together on a fresh SQLite file can still meet SQLITE_BUSY outside the
+  // busy handler's reach (Kysely's bookkeeping statements, WAL snapshot upgrades). Migrations run
+  // in one transaction and are skipped once applied, so trying again is safe.
+  for (let attempt = 1; ; attempt++) {
+    const { error, results } = await migrator.migrateToLatest();
+    if (error === undefined) return;
+    if (dialect === 'sqlite' && attempt < 20 && /database is locked|SQLITE_BUSY/.test(messageOf(error))) {
+      await new Promise((r) => setTimeout(r, 50 + Math.random() * 200));
+      continue;
+    }
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
     throw new FleetError('internal', `store migration ${failed ?? '(setup)'} failed: ${messageOf(error)}`, { cause: error });
   }

@@ -1,8 +1,13 @@
 import { FleetError, ROLES, type GpuInfo, type HostFacts, type Role, type ToolFailure } from '@gpufleet/protocol';
 import type { Selectable, Updateable } from 'kysely';
-import type { AgentEventsTable, ApiTokensTable, AuditLogTable, JoinTokensTable, NodesTable } from './schema.js';
+import type { AgentEventsTable, ApiTokensTable, AuditLogTable, HealthEventsTable, HealthFindingsTable, JoinTokensTable, NodesTable, StateMarksTable } from './schema.js';
 import type {
   AdminState,
+  HealthEventInput,
+  HealthEventRecord,
+  HealthEventType,
+  HealthFindingRecord,
+  StateMarkRecord,
   AgentEventRecord,
   ApiTokenRecord,
   AuditEntry,
@@ -30,7 +35,7 @@ import {
 
 /** The conversions between records and rows, both ways, for both dialects. */
 
-export const ADMIN_STATES: readonly AdminState[] = ['pending', 'active', 'cordoned', 'decommissioned'];
+export const ADMIN_STATES: readonly AdminState[] = ['pending', 'active', 'cordoned', 'draining', 'drained', 'unhealthy', 'decommissioned'];
 const AUDIT_RESULTS = ['ok', 'error'] as const;
 
 /** How each patchable NodeRecord field becomes a column value; also the list of allowed patch keys. */
@@ -207,5 +212,107 @@ export function rowToAudit(row: Selectable<AuditLogTable>): AuditEntry {
     target: row.target,
     result: row.result as AuditEntry['result'],
     details: fromJson(`audit_log.details of ${row.id}`, row.details),
+  };
+}
+
+// ---- health (0002_health) ----
+
+const HEALTH_EVENT_TYPES: readonly HealthEventType[] = ['verdict', 'transition', 'match'];
+const FINDING_VERDICTS = ['degraded', 'unhealthy'] as const;
+
+/** The node itself is stored under gpu_key '' (primary key columns cannot be null in PostgreSQL). */
+export function gpuKeyToColumn(field: string, key: unknown): string {
+  return key === null ? '' : checkId(field, key);
+}
+
+function columnToGpuKey(column: string): string | null {
+  return column === '' ? null : column;
+}
+
+export function stateMarkToRow(m: StateMarkRecord): StateMarksTable {
+  if (typeof m !== 'object' || m === null) throw new FleetError('invalid_argument', 'store: state mark must be an object');
+  return {
+    node_id: checkId('mark.nodeId', m.nodeId),
+    gpu_key: gpuKeyToColumn('mark.gpuKey', m.gpuKey),
+    state: checkId('mark.state', m.state),
+    actor: checkId('mark.actor', m.actor),
+    reason: checkTextOrNull('mark.reason', m.reason),
+    since: checkInt('mark.since', m.since),
+    deadline: checkIntOrNull('mark.deadline', m.deadline),
+  };
+}
+
+export function rowToStateMark(row: Selectable<StateMarksTable>): StateMarkRecord {
+  return {
+    nodeId: row.node_id,
+    gpuKey: columnToGpuKey(row.gpu_key),
+    state: row.state,
+    actor: row.actor,
+    reason: row.reason,
+    since: dbInt(row.since),
+    deadline: dbIntOrNull(row.deadline),
+  };
+}
+
+export function findingToRow(f: HealthFindingRecord, i: number): HealthFindingsTable {
+  if (typeof f !== 'object' || f === null) throw new FleetError('invalid_argument', `store: finding ${i} must be an object`);
+  const n = (name: string) => `findings[${i}].${name}`;
+  return {
+    node_id: checkId(n('nodeId'), f.nodeId),
+    gpu_key: gpuKeyToColumn(n('gpuKey'), f.gpuKey),
+    rule: checkId(n('rule'), f.rule),
+    verdict: checkOneOf(n('verdict'), f.verdict, FINDING_VERDICTS),
+    cause: checkText(n('cause'), f.cause),
+    evidence: toJson(n('evidence'), f.evidence),
+    since: checkInt(n('since'), f.since),
+    last_match_at: checkInt(n('lastMatchAt'), f.lastMatchAt),
+  };
+}
+
+export function rowToFinding(row: Selectable<HealthFindingsTable>): HealthFindingRecord {
+  return {
+    nodeId: row.node_id,
+    gpuKey: columnToGpuKey(row.gpu_key),
+    rule: row.rule,
+    verdict: row.verdict as HealthFindingRecord['verdict'],
+    cause: row.cause,
+    evidence: fromJson(`health_findings.evidence of ${row.node_id}/${row.rule}`, row.evidence),
+    since: dbInt(row.since),
+    lastMatchAt: dbInt(row.last_match_at),
+  };
+}
+
+export function healthEventToRow(e: HealthEventInput, i: number): Omit<HealthEventsTable, 'id'> {
+  if (typeof e !== 'object' || e === null) throw new FleetError('invalid_argument', `store: health event ${i} must be an object`);
+  const n = (name: string) => `healthEvents[${i}].${name}`;
+  return {
+    at: checkInt(n('at'), e.at),
+    node_id: checkId(n('nodeId'), e.nodeId),
+    gpu_key: e.gpuKey === null ? null : checkId(n('gpuKey'), e.gpuKey),
+    type: checkOneOf(n('type'), e.type, HEALTH_EVENT_TYPES),
+    rule: checkTextOrNull(n('rule'), e.rule),
+    op: checkTextOrNull(n('op'), e.op),
+    from_state: checkTextOrNull(n('from'), e.from),
+    to_state: checkTextOrNull(n('to'), e.to),
+    actor: checkId(n('actor'), e.actor),
+    reason: checkText(n('reason'), e.reason),
+    evidence: toJson(n('evidence'), e.evidence),
+  };
+}
+
+export function rowToHealthEvent(row: Selectable<HealthEventsTable>): HealthEventRecord {
+  return {
+    id: dbInt(row.id),
+    at: dbInt(row.at),
+    nodeId: row.node_id,
+    gpuKey: row.gpu_key,
+    type: row.type as HealthEventType,
+    rule: row.rule,
+    op: row.op,
+    from: row.from_state,
+    to: row.to_state,
+    actor: row.actor,
+    reason: row.reason,
+    evidence: fromJson(`health_events.evidence of ${row.id}`, row.evidence),
   };
 }

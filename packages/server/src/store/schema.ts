@@ -75,6 +75,49 @@ export interface SettingsTable {
   value: string;
 }
 
+/**
+ * Who put a node or a GPU into its current state (0002_health). `gpu_key` is '' for the node
+ * itself (a primary key column cannot be null in PostgreSQL). A READY GPU has no row.
+ */
+export interface StateMarksTable {
+  node_id: string;
+  gpu_key: string;
+  state: string;
+  actor: string;
+  reason: string | null;
+  since: number;
+  /** DRAINING only: when the drain stops waiting for running work. */
+  deadline: number | null;
+}
+
+/** Active health findings: a rule's sticky verdict on a GPU ('' = the node) (0002_health). */
+export interface HealthFindingsTable {
+  node_id: string;
+  gpu_key: string;
+  rule: string;
+  verdict: string;
+  cause: string;
+  evidence: string; // JSON
+  since: number;
+  last_match_at: number;
+}
+
+/** The health timeline: verdict changes, state transitions and recorded matches (0002_health). */
+export interface HealthEventsTable {
+  id: Generated<number>;
+  at: number;
+  node_id: string;
+  gpu_key: string | null;
+  type: string;
+  rule: string | null;
+  op: string | null;
+  from_state: string | null;
+  to_state: string | null;
+  actor: string;
+  reason: string;
+  evidence: string; // JSON, 'null' when there is none
+}
+
 /** The whole database as Kysely's type parameter. */
 export interface Database {
   nodes: NodesTable;
@@ -83,4 +126,7 @@ export interface Database {
   agent_events: AgentEventsTable;
   audit_log: AuditLogTable;
   settings: SettingsTable;
+  state_marks: StateMarksTable;
+  health_findings: HealthFindingsTable;
+  health_events: HealthEventsTable;
 }

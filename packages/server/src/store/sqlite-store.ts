@@ -66,9 +66,11 @@ export async function openSqliteStore(opts: SqliteStoreOptions): Promise<Store> 
     throw new FleetError('unavailable', `sqlite store: cannot open ${opts.path}: ${(err as Error).message}`, { cause: err });
   }
   try {
+    // busy_timeout first: switching a fresh file to WAL needs a lock that a sibling process
+    // starting at the same moment may hold, and without a timeout that fails at once.
+    sqlite.pragma(`busy_timeout = ${busyTimeoutMs}`);
     // An in-memory database has no WAL; asking for it is harmless but pointless.
     if (!inMemory) sqlite.pragma('journal_mode = WAL');
-    sqlite.pragma(`busy_timeout = ${busyTimeoutMs}`);
     sqlite.pragma('foreign_keys = ON');
     // NORMAL is durable across application crashes in WAL mode and much faster than FULL.
     sqlite.pragma('synchronous = NORMAL');

@@ -1,7 +1,10 @@
 import type { GpuInfo, HostFacts, Role, ToolFailure } from '@gpufleet/protocol';
 
-/** Node administrative state; liveness (online/offline) is kept in memory, not here. */
-export type AdminState = 'pending' | 'active' | 'cordoned' | 'decommissioned';
+/**
+ * Node administrative state; liveness (online/offline) is kept in memory, not here. Changed only
+ * through the transition table in health/node-state-machine.ts.
+ */
+export type AdminState = 'pending' | 'active' | 'cordoned' | 'draining' | 'drained' | 'unhealthy' | 'decommissioned';
 
 /** Times are epoch milliseconds throughout the store. */
 export interface NodeRecord {
@@ -89,9 +92,94 @@ export interface ListAuditQuery {
 
 export interface ListAgentEventsQuery {
   nodeId?: string;
+  /** Any of these nodes (a label selector resolved by the caller); an empty list matches nothing. */
+  nodeIds?: readonly string[];
+  /** Events about one GPU: its UUID or its PCI bus id matches (either may be null). */
+  gpu?: { uuid: string | null; pciBusId: string | null };
   since?: number;
   kind?: string;
   limit?: number; // default 100, newest first
+}
+
+/** Who put a node (gpuKey null) or one of its GPUs into a state other than READY, why and when. */
+export interface StateMarkRecord {
+  nodeId: string;
+  gpuKey: string | null;
+  /** A GPU state (CORDONED, UNHEALTHY) or a node state (READY, CORDONED, DRAINING, ...). */
+  state: string;
+  actor: string;
+  reason: string | null;
+  since: number;
+  /** DRAINING nodes only: when the drain stops waiting for running work. */
+  deadline: number | null;
+}
+
+/** What the health timeline records besides raw agent events. */
+export type HealthEventType = 'verdict' | 'transition' | 'match';
+
+export interface HealthEventInput {
+  at: number;
+  nodeId: string;
+  /** The GPU concerned; null for the node as a whole. */
+  gpuKey: string | null;
+  type: HealthEventType;
+  /** The policy rule behind a verdict or a match. */
+  rule: string | null;
+  /** The state-machine operation of a transition (cordon, drain, ...). */
+  op: string | null;
+  /** Verdicts or states before and after. */
+  from: string | null;
+  to: string | null;
+  actor: string;
+  /** The cause or the operator's reason. */
+  reason: string;
+  /** Kernel line, counter values or metric values behind it (any JSON). */
+  evidence: unknown;
+}
+
+export interface HealthEventRecord extends HealthEventInput {
+  id: number;
+}
+
+export interface ListHealthEventsQuery {
+  nodeId?: string;
+  nodeIds?: readonly string[];
+  /** Records about any of these GPU keys (UUID, PCI bus id or #index). */
+  gpuKeys?: readonly string[];
+  type?: HealthEventType;
+  since?: number;
+  limit?: number; // default 100, newest first
+}
+
+/** An active finding: a rule's verdict on a GPU (or the node, gpuKey null) that sticks. */
+export interface HealthFindingRecord {
+  nodeId: string;
+  gpuKey: string | null;
+  rule: string;
+  verdict: 'degraded' | 'unhealthy';
+  cause: string;
+  evidence: unknown;
+  since: number;
+  lastMatchAt: number;
+}
+
+/**
+ * One state-machine step, written in one transaction: the node row (node transitions only), the
+ * mark (null: the node or GPU is back to plain READY and its mark goes) and the timeline record.
+ */
+export interface StateChange {
+  nodeId: string;
+  gpuKey: string | null;
+  node?: { adminState: AdminState; cordonReason: string | null };
+  mark: StateMarkRecord | null;
+  event: HealthEventInput;
+}
+
+/** Findings added or updated, findings gone, and their timeline records, in one transaction. */
+export interface FindingsChange {
+  upsert: ReadonlyArray<HealthFindingRecord>;
+  remove: ReadonlyArray<{ nodeId: string; gpuKey: string | null; rule: string }>;
+  events: ReadonlyArray<HealthEventInput>;
 }
 
 /**
@@ -134,6 +222,16 @@ export interface Store {
 
   appendAudit(entry: AuditInput): Promise<number>;
   listAudit(query: ListAuditQuery): Promise<AuditEntry[]>;
+
+  /** Applies one node/GPU state transition atomically; returns the timeline record's id. */
+  applyStateChange(change: StateChange): Promise<number>;
+  listStateMarks(): Promise<StateMarkRecord[]>;
+  /** Saves finding changes and their timeline records atomically. */
+  saveFindings(change: FindingsChange): Promise<void>;
+  listFindings(): Promise<HealthFindingRecord[]>;
+  appendHealthEvents(events: ReadonlyArray<HealthEventInput>): Promise<void>;
+  /** Newest first (by `at`, then id); `since` is inclusive. */
+  listHealthEvents(query: ListHealthEventsQuery): Promise<HealthEventRecord[]>;
 
   /** Small durable settings (server key, first-start flags). */
   getSetting(key: string): Promise<string | undefined>;

@@ -4,6 +4,7 @@ import type { StoreRef } from './contract-helpers.js';
 import { nodeContract } from './contract-nodes.js';
 import { tokenContract } from './contract-tokens.js';
 import { historyContract } from './contract-history.js';
+import { healthContract } from './contract-health.js';
 import { bareNode, sampleNode } from './store-fixtures.js';
 
 /** A freshly opened, empty, not yet migrated store and how to dispose of it (close + drop). */
@@ -41,6 +42,7 @@ export function describeStoreContract(name: 'sqlite' | 'postgres', open: () => P
     nodeContract(store);
     tokenContract(store);
     historyContract(store);
+    healthContract(store);
 
     describe('lifecycle', () => {
       it('migrate() again is harmless and keeps the data', async () => {

@@ -1,0 +1,415 @@
+import { matchesSelector, normalizePciBusId, type MetricsBody } from '@gpufleet/protocol';
+import type { HubEvent } from '../events/event-hub.js';
+import type { AgentEventRecord, NodeRecord } from '../store/store.js';
+import { gpuKey } from '../metrics/metric-store.js';
+import type { AlertRule, HealthRule, MetricRule, OfflineRule, ReceiverConfig, XidCountRule } from './alert-rules.js';
+import { alertId, alertLabels, gpuIndexOf, type AlertInstance } from './alert-instance.js';
+import { AlertDispatcher } from './alert-dispatch.js';
+import { AlertHistory } from './alert-history.js';
+import { Notifier } from './notifier.js';
+import { SilenceBook } from './silences.js';
+import { kernelEventCode, XidWindow } from './xid-window.js';
+import type { AlertEngineOptions } from './engine-options.js';
+
+export type { AlertEngineOptions, AlertFleet } from './engine-options.js';
+
+interface XidEntry {
+  nodeId: string;
+  gpu: string | null;
+  win: XidWindow;
+}
+
+const KERNEL_KINDS = new Set(['xid', 'sxid', 'fallen-off-bus']);
+
+export type EngineLifecycle = 'starting' | 'running' | 'draining' | 'stopped';
+
+/**
+ * Evaluates alert rules into instances keyed by (rule, node, GPU) and moves them through
+ * pending -> firing -> resolved. Metric and offline rules are evaluated by `tick` in one pass
+ * over the fleet; health and XID rules on hub events (their `for` and windows in `tick`).
+ * A pass where nothing changes allocates nothing per node: missing instances are looked up
+ * in nested maps with existing strings, and selector results are cached per node until its
+ * labels change.
+ */
+export class AlertEngine {
+  readonly rules: readonly AlertRule[];
+  readonly receivers: readonly ReceiverConfig[];
+  readonly silences: SilenceBook;
+  readonly history: AlertHistory;
+  readonly notifier: Notifier;
+  /** Instances not created because maxInstances was reached. */
+  droppedInstances = 0;
+  private readonly metricRules: MetricRule[];
+  private readonly offlineRules: OfflineRule[];
+  private readonly healthRules: HealthRule[];
+  private readonly xidRules: XidCountRule[];
+  /** Per rule index: node id -> GPU key ('' for the node) -> instance. */
+  private readonly byRule: Array<Map<string, Map<string, AlertInstance>>>;
+  private readonly byId = new Map<string, AlertInstance>();
+  private readonly pending = new Set<AlertInstance>();
+  private readonly firing = new Set<AlertInstance>();
+  private readonly resolved = new Set<AlertInstance>();
+  private readonly xid: Array<Map<string, XidEntry>>;
+  private readonly selectorCache = new Map<string, { labels: object; bits: Uint8Array }>();
+  private readonly anySelector: boolean;
+  private readonly dispatcher: AlertDispatcher;
+  private readonly maxInstances: number;
+  private readonly resolvedRetentionMs: number;
+  private readonly staleAfterMs: number;
+  private stamp = 0;
+  private lifecycle: EngineLifecycle = 'starting';
+  private timer: NodeJS.Timeout | null = null;
+  private unsubscribe: (() => void) | null = null;
+
+  constructor(private readonly opts: AlertEngineOptions) {
+    this.rules = opts.rules.rules;
+    this.receivers = opts.rules.receivers;
+    this.metricRules = this.rules.filter((r): r is MetricRule => r.kind === 'metric');
+    this.offlineRules = this.rules.filter((r): r is OfflineRule => r.kind === 'node-offline');
+    this.healthRules = this.rules.filter((r): r is HealthRule => r.kind === 'health');
+    this.xidRules = this.rules.filter((r): r is XidCountRule => r.kind === 'xid-count');
+    this.byRule = this.rules.map(() => new Map());
+    this.xid = this.rules.map(() => new Map());
+    this.anySelector = this.rules.some((r) => r.selector.requirements.length > 0);
+    this.maxInstances = opts.maxInstances ?? 100_000;
+    this.resolvedRetentionMs = opts.resolvedRetentionMs ?? 15 * 60_000;
+    this.staleAfterMs = opts.metricsStaleAfterMs ?? 5 * 60_000;
+    this.silences = new SilenceBook({ settings: opts.settings, log: opts.log });
+    this.history = new AlertHistory(opts.historyLimit ?? 10_000);
+    this.notifier = new Notifier({ receivers: this.receivers, clock: opts.clock, log: opts.log, ...opts.notifier });
+    this.dispatcher = new AlertDispatcher(
+      { receivers: this.receivers, notifier: this.notifier, silences: this.silences, labelsOf: (id) => opts.fleet.labelsOf(id), externalUrl: () => opts.externalUrl?.() ?? '' },
+      opts.clock.now(),
+    );
+  }
+
+  /** Reads the stored silences. */
+  load(): Promise<void> {
+    return this.silences.load();
+  }
+
+  state(): EngineLifecycle {
+    return this.lifecycle;
+  }
+
+  /** Subscribes to the hub and evaluates every evaluationIntervalMs. */
+  start(): void {
+    if (this.lifecycle !== 'starting') return;
+    if (this.opts.hub) this.unsubscribe = this.opts.hub.subscribe((e) => this.handleHubEvent(e));
+    const every = this.opts.evaluationIntervalMs ?? 5000;
+    if (every > 0) this.timer = setInterval(() => this.safeTick(), every);
+    this.lifecycle = 'running';
+  }
+
+  private safeTick(): void {
+    try {
+      this.tick();
+    } catch (err) {
+      this.opts.log?.warn({ err }, 'alert evaluation failed');
+    }
+  }
+
+  /** Stops evaluating, lets notifications in flight finish (bounded) and stores silences. */
+  async stop(drainMs = 5000): Promise<void> {
+    if (this.lifecycle === 'stopped' || this.lifecycle === 'draining') return;
+    this.lifecycle = 'draining';
+    if (this.timer) clearInterval(this.timer);
+    this.unsubscribe?.();
+    await this.notifier.stop(drainMs);
+    await this.silences.flushed();
+    this.lifecycle = 'stopped';
+  }
+
+  /** The engine's clock reading. */
+  now(): number {
+    return this.opts.clock.now();
+  }
+
+  /** A node's labels (for `{{labels.x}}` in views). */
+  nodeLabels(nodeId: string): Readonly<Record<string, string>> {
+    return this.opts.fleet.labelsOf(nodeId);
+  }
+
+  /** Every instance, in no particular order (views, series). */
+  instances(): IterableIterator<AlertInstance> {
+    return this.byId.values();
+  }
+
+  getInstance(id: string): AlertInstance | undefined {
+    return this.byId.get(id);
+  }
+
+  /** Pending and firing instance counts of a rule. */
+  countsOf(rule: AlertRule): { pending: number; firing: number; resolved: number } {
+    const out = { pending: 0, firing: 0, resolved: 0 };
+    for (const perNode of this.byRule[rule.index]!.values()) for (const inst of perNode.values()) out[inst.state]++;
+    return out;
+  }
+
+  // ---- evaluation ----
+
+  /** One pass: metric and offline rules over every node, then `for` durations, XID windows, notifications. */
+  tick(now: number = this.opts.clock.now()): void {
+    const stamp = ++this.stamp;
+    if (this.metricRules.length > 0 || this.offlineRules.length > 0) {
+      const { fleet } = this.opts;
+      for (const node of fleet.all()) {
+        const bits = this.selectorBits(node);
+        if (this.offlineRules.length > 0) {
+          const offline = fleet.status(node) === 'OFFLINE';
+          for (const rule of this.offlineRules) {
+            const cond = offline && (bits === null || bits[rule.index] === 1);
+            const inst = this.find(rule, node.id, null);
+            if (!cond && inst === undefined) continue;
+            const fresh = inst === undefined || inst.state === 'resolved';
+            this.evaluate(rule, node, null, null, cond, null, now, cond && fresh ? { since: String(node.lastSeenAt ?? now) } : null);
+          }
+        }
+        if (this.metricRules.length > 0) {
+          // Not connected, or connected but no sample for a while (collector stuck): no data, so metric alerts stop holding.
+          let latest = fleet.isOnline(node.id) ? this.opts.latestMetrics(node.id) : null;
+          if (latest !== null && now - latest.ts > this.staleAfterMs) latest = null;
+          for (const rule of this.metricRules) this.evaluateMetric(rule, node, latest, bits, now, stamp);
+        }
+      }
+    }
+    for (const inst of this.pending) if (now - inst.activeAt >= inst.rule.forMs) this.fire(inst, now);
+    for (const rule of this.xidRules) {
+      for (const [key, entry] of this.xid[rule.index]!) {
+        const node = this.opts.fleet.get(entry.nodeId);
+        if (node === undefined) this.xid[rule.index]!.delete(key);
+        else if (this.evaluateXid(rule, node, entry, now) === 0) this.xid[rule.index]!.delete(key);
+      }
+    }
+    // Firing alerts not yet told (silenced until now, or the silence just ended).
+    for (const inst of this.firing) if (!inst.notified) this.dispatcher.notify(inst, now);
+    this.dispatcher.resend(this.firing, now);
+    for (const inst of this.resolved) if (now - inst.resolvedAt! >= this.resolvedRetentionMs) this.remove(inst);
+    this.silences.prune(now);
+  }
+
+  private evaluateMetric(rule: MetricRule, node: NodeRecord, latest: MetricsBody | null, bits: Uint8Array | null, now: number, stamp: number): void {
+    const perNode = this.byRule[rule.index]!.get(node.id);
+    if (latest === null || (bits !== null && bits[rule.index] !== 1)) {
+      if (perNode) for (const inst of perNode.values()) this.deactivate(inst, now);
+      return;
+    }
+    const above = rule.op === 'above';
+    if (rule.reader.scope === 'node') {
+      const v = rule.reader.read(latest.host);
+      const cond = v !== null && (above ? v > rule.threshold : v < rule.threshold);
+      if (cond || perNode) {
+        const inst = this.evaluate(rule, node, null, null, cond, v, now, null);
+        if (inst) inst.seen = stamp;
+      }
+      return;
+    }
+    const read = rule.reader.read;
+    const gpus = latest.gpus;
+    for (let i = 0; i < gpus.length; i++) {
+      const g = gpus[i]!;
+      const v = read(g);
+      const cond = v !== null && (above ? v > rule.threshold : v < rule.threshold);
+      if (!cond && perNode === undefined) continue; // the common case: nothing to do, nothing allocated
+      const key = gpuKey(g);
+      if (key === null) continue;
+      const inst = this.evaluate(rule, node, key, g.index, cond, v, now, null);
+      if (inst) inst.seen = stamp;
+    }
+    // A GPU missing from the sample has no value: its alert stops holding.
+    const after = this.byRule[rule.index]!.get(node.id);
+    if (after) for (const inst of after.values()) if (inst.seen !== stamp) this.deactivate(inst, now);
+  }
+
+  private evaluateXid(rule: XidCountRule, node: NodeRecord, entry: XidEntry, now: number): number {
+    const n = entry.win.prune(now - rule.windowMs);
+    const cond = n >= rule.count;
+    if (!cond && this.find(rule, node.id, entry.gpu) === undefined) return n;
+    const codes = entry.win.distinctCodes().filter((c) => c >= 0);
+    const last = entry.win.lastCode();
+    const context = cond ? { codes: codes.join(',') || '?', lastCode: last === null || last < 0 ? '?' : String(last) } : null;
+    this.evaluate(rule, node, entry.gpu, entry.gpu === null ? null : gpuIndexOf(node, entry.gpu), cond, n, now, context);
+    return n;
+  }
+
+  /** Hub listener: health verdicts, kernel events, removed nodes. Never throws (the hub drops listeners that do). */
+  handleHubEvent(e: HubEvent): void {
+    try {
+      if (e.type === 'health') this.onHealth(e);
+      else if (e.type === 'agent-event') this.onKernelEvent(e.event);
+      else if (e.type === 'node' && e.change === 'removed') this.forgetNode(e.nodeId, this.opts.clock.now());
+    } catch (err) {
+      this.opts.log?.warn({ err, event: e.type }, 'alert engine could not handle an event');
+    }
+  }
+
+  private onHealth(e: Extract<HubEvent, { type: 'health' }>): void {
+    const node = this.opts.fleet.get(e.nodeId);
+    if (node === undefined || this.healthRules.length === 0) return;
+    const now = this.opts.clock.now();
+    const bits = this.selectorBits(node);
+    for (const rule of this.healthRules) {
+      if ((rule.scope === 'gpu' && e.gpuKey === null) || (rule.scope === 'node' && e.gpuKey !== null)) continue;
+      const cond = e.verdict === rule.verdict && (bits === null || bits[rule.index] === 1);
+      if (!cond && this.find(rule, node.id, e.gpuKey) === undefined) continue;
+      const context = cond ? { verdict: e.verdict, cause: e.cause, healthRule: e.rule ?? '-' } : null;
+      this.evaluate(rule, node, e.gpuKey, e.gpuKey === null ? null : gpuIndexOf(node, e.gpuKey), cond, null, now, context);
+    }
+  }
+
+  private onKernelEvent(ev: AgentEventRecord): void {
+    if (this.xidRules.length === 0 || !KERNEL_KINDS.has(ev.kind)) return;
+    const node = this.opts.fleet.get(ev.nodeId);
+    if (node === undefined) return;
+    const code = kernelEventCode(ev.kind, ev.data);
+    const gpu = ev.gpuUuid || normalizePciBusId(ev.pciBusId);
+    const now = this.opts.clock.now();
+    // Agent clocks drift: an event "from the future" counts as now.
+    const ts = Math.min(ev.ts, now);
+    const bits = this.selectorBits(node);
+    for (const rule of this.xidRules) {
+      if (!rule.events.has(ev.kind) || (rule.codes !== null && (code === null || !rule.codes.has(code)))) continue;
+      if ((bits !== null && bits[rule.index] !== 1) || now - ts >= rule.windowMs) continue;
+      const key = rule.perGpu ? gpu : null;
+      const windows = this.xid[rule.index]!;
+      const k = `${node.id}\0${key ?? ''}`;
+      let entry = windows.get(k);
+      if (entry === undefined) {
+        entry = { nodeId: node.id, gpu: key, win: new XidWindow(Math.max(rule.count, 100)) };
+        windows.set(k, entry);
+      }
+      entry.win.add(ts, code ?? -1);
+      this.evaluateXid(rule, node, entry, now);
+    }
+  }
+
+  private forgetNode(nodeId: string, now: number): void {
+    for (const rule of this.rules) {
+      const perNode = this.byRule[rule.index]!.get(nodeId);
+      if (perNode) for (const inst of perNode.values()) this.deactivate(inst, now);
+      for (const [k, entry] of this.xid[rule.index]!) if (entry.nodeId === nodeId) this.xid[rule.index]!.delete(k);
+    }
+    this.selectorCache.delete(nodeId);
+  }
+
+  // ---- the state machine ----
+
+  private selectorBits(node: NodeRecord): Uint8Array | null {
+    if (!this.anySelector) return null;
+    const labels = this.opts.fleet.labelsOf(node.id);
+    const cached = this.selectorCache.get(node.id);
+    if (cached !== undefined && cached.labels === labels) return cached.bits;
+    const bits = new Uint8Array(this.rules.length);
+    for (const r of this.rules) bits[r.index] = matchesSelector(r.selector, labels) ? 1 : 0;
+    this.selectorCache.set(node.id, { labels, bits });
+    return bits;
+  }
+
+  private find(rule: AlertRule, nodeId: string, gpu: string | null): AlertInstance | undefined {
+    return this.byRule[rule.index]!.get(nodeId)?.get(gpu ?? '');
+  }
+
+  /**
+   * Applies the condition of (rule, node, gpu). `context` (kind-specific template values)
+   * replaces the instance's when given. Returns the instance, if any.
+   */
+  private evaluate(rule: AlertRule, node: NodeRecord, gpu: string | null, gpuIndex: number | null, cond: boolean, value: number | null, now: number, context: Record<string, string> | null): AlertInstance | null {
+    const nodes = this.byRule[rule.index]!;
+    let perNode = nodes.get(node.id);
+    let inst = perNode?.get(gpu ?? '');
+    if (!cond) {
+      if (inst) this.deactivate(inst, now);
+      return inst ?? null;
+    }
+    if (context !== null && inst) inst.context = context;
+    if (inst === undefined) {
+      if (this.byId.size >= this.maxInstances) {
+        this.droppedInstances++;
+        return null;
+      }
+      inst = { id: alertId(rule.name, node.id, gpu), rule, nodeId: node.id, gpu, hostname: node.hostname, gpuIndex, state: 'pending', activeAt: now, firedAt: null, resolvedAt: null, value, context, notified: false, sentAt: null, seen: this.stamp, labels: alertLabels(rule, node.id, node.hostname, gpu) };
+      if (perNode === undefined) {
+        perNode = new Map();
+        nodes.set(node.id, perNode);
+      }
+      perNode.set(gpu ?? '', inst);
+      this.byId.set(inst.id, inst);
+      this.begin(inst, 'inactive', now);
+      return inst;
+    }
+    inst.value = value;
+    if (gpuIndex !== null) inst.gpuIndex = gpuIndex;
+    if (inst.state === 'resolved') {
+      // The same key again: the one instance becomes active again (no duplicate).
+      this.resolved.delete(inst);
+      inst.activeAt = now;
+      inst.firedAt = null;
+      inst.resolvedAt = null;
+      this.begin(inst, 'resolved', now);
+    } else if (inst.state === 'pending' && now - inst.activeAt >= rule.forMs) {
+      this.fire(inst, now);
+    }
+    return inst;
+  }
+
+  private begin(inst: AlertInstance, from: 'inactive' | 'resolved', now: number): void {
+    if (inst.rule.forMs <= 0) {
+      // No `for`: straight to firing, as Prometheus does.
+      inst.state = 'firing';
+      inst.firedAt = now;
+      this.firing.add(inst);
+      this.record(inst, from, now);
+      this.dispatcher.notify(inst, now);
+      return;
+    }
+    inst.state = 'pending';
+    this.pending.add(inst);
+    this.record(inst, from, now);
+  }
+
+  private fire(inst: AlertInstance, now: number): void {
+    this.pending.delete(inst);
+    inst.state = 'firing';
+    inst.firedAt = now;
+    this.firing.add(inst);
+    this.record(inst, 'pending', now);
+    this.dispatcher.notify(inst, now);
+  }
+
+  /** The condition stopped holding: a pending alert is forgotten, a firing one resolves. */
+  private deactivate(inst: AlertInstance, now: number): void {
+    if (inst.state === 'pending') {
+      this.pending.delete(inst);
+      this.history.push({ ...this.entry(inst, now), from: 'pending', to: 'inactive' });
+      this.remove(inst);
+    } else if (inst.state === 'firing') {
+      this.firing.delete(inst);
+      inst.state = 'resolved';
+      inst.resolvedAt = now;
+      this.resolved.add(inst);
+      this.record(inst, 'firing', now);
+      this.dispatcher.notify(inst, now);
+    }
+  }
+
+  private remove(inst: AlertInstance): void {
+    this.pending.delete(inst);
+    this.firing.delete(inst);
+    this.resolved.delete(inst);
+    this.byId.delete(inst.id);
+    const nodes = this.byRule[inst.rule.index]!;
+    const perNode = nodes.get(inst.nodeId);
+    if (perNode?.get(inst.gpu ?? '') === inst) {
+      perNode.delete(inst.gpu ?? '');
+      if (perNode.size === 0) nodes.delete(inst.nodeId);
+    }
+  }
+
+  private entry(inst: AlertInstance, now: number) {
+    return { at: now, alertId: inst.id, rule: inst.rule.name, severity: inst.rule.severity, nodeId: inst.nodeId, hostname: inst.hostname, gpu: inst.gpu, value: inst.value };
+  }
+
+  private record(inst: AlertInstance, from: 'inactive' | 'pending' | 'firing' | 'resolved', now: number): void {
+    this.history.push({ ...this.entry(inst, now), from, to: inst.state });
+  }
+}
