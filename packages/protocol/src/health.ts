@@ -79,7 +79,8 @@ export type NodeHealthView = z.infer<typeof NodeHealthView>;
 export const KernelEventData = z.looseObject({
   /** XID or SXid number; 79 for the fallen-off-bus forms; null for driver lines without one. */
   code: z.number().int().nullable().optional(),
-  gpuInstance: z.number().int().nullable().optional(),
+  /** MIG GPU instance id as printed after GPU-I: (leading zeros dropped). */
+  gpuInstance: z.union([z.string(), z.number().int()]).nullable().optional(),
   pid: z.number().int().nullable().optional(),
   process: z.string().nullable().optional(),
   /** The kernel line as read. */

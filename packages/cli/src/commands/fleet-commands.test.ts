@@ -80,7 +80,8 @@ describe('nodes', () => {
     expect(r.stdout).toMatch(/^Labels:\s+gpu.model=H100,hostname=gpu-node-01,region=eu$/m);
     expect(r.stdout).toMatch(/^User labels:\s+region=eu$/m);
     expect(r.stdout).toContain('GPUs (8):');
-    expect(r.stdout).toMatch(/^\s+7\s+H100 80GB HBM3\s+8\/80 GiB\s+70%\s+57°C\s+450\/700 W$/m);
+    expect(r.stdout).toMatch(/^\s+7\s+H100 80GB HBM3\s+8\/80 GiB\s+70%\s+57°C\s+450\/700 W\s+READY\s+healthy$/m);
+    expect(r.stdout).toMatch(/^Health:\s+healthy$/m);
   });
 
   it('get of an unknown node is one line from the server, exit 1', async () => {

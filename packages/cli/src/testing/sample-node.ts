@@ -15,7 +15,13 @@ export function sampleGpu(index: number, over: Partial<GpuView['sample'] & { nam
     memoryUsedBytes: 2 ** 30 * (index + 1),
     powerDrawW: 100 + index * 50,
   };
-  return { ...gpuInfoOf(snap), sample: { ...gpuSampleOf(snap), ...over } as GpuView['sample'] };
+  return {
+    ...gpuInfoOf(snap),
+    sample: { ...gpuSampleOf(snap), ...over } as GpuView['sample'],
+    state: 'READY',
+    stateChange: null,
+    health: { verdict: 'healthy', rule: null, cause: null, since: null },
+  };
 }
 
 /** A READY node with `gpus` H100s, seen 3 minutes before `now`. */
@@ -50,6 +56,8 @@ export function sampleNode(over: Partial<NodeView> & { gpuCount?: number; now?: 
     gpus,
     host: { cpuPct: 12, load1: 1.5, load5: 1.2, load15: 1, memoryUsedBytes: 2 ** 40, memoryTotalBytes: 2 * 2 ** 40, disks: [], net: [] },
     toolFailures: [],
+    statusChange: null,
+    health: { verdict: 'healthy', rule: null, cause: null, since: null, findings: [] },
     ...rest,
   };
 }

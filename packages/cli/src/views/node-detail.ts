@@ -31,6 +31,8 @@ export function renderNodeDetail(node: NodeView, opts: { now: number; width?: nu
   out += field('Name', node.hostname);
   out += field('ID', node.id);
   out += field('Status', `${node.status}${node.connected ? ' (connected)' : ' (not connected)'}`);
+  if (node.statusChange) out += field('Status set', `by ${node.statusChange.by}: ${node.statusChange.reason ?? '-'}`);
+  if (node.health) out += field('Health', `${node.health.verdict}${node.health.cause ? ` (${node.health.cause})` : ''}`);
   out += field('Agent', `${node.agentVersion}${node.simulated ? ' (simulated)' : ''}`);
   out += field('Enrolled', `${node.enrolledAt} (${relativeTime(node.enrolledAt, opts.now)})`);
   out += field('Last seen', relativeTime(node.lastSeenAt, opts.now));
@@ -49,7 +51,13 @@ export function renderNodeDetail(node: NodeView, opts: { now: number; width?: nu
   out += `\nGPUs (${node.gpus.length}):\n`;
   if (node.gpus.length === 0) out += '  none found\n';
   else {
-    const table = renderTable(gpuColumns<GpuView>((g) => g), node.gpus, { width: opts.width === undefined ? undefined : opts.width - 2, wide: opts.wide });
+    const columns = [
+      ...gpuColumns<GpuView>((g) => g),
+      // Per-GPU state and verdict: one bad GPU is cordoned while the others keep working.
+      { header: 'STATE', get: (g: GpuView) => g.state ?? '-' },
+      { header: 'HEALTH', get: (g: GpuView) => (g.health ? `${g.health.verdict}${g.health.rule ? ` (${g.health.rule})` : ''}` : '-') },
+    ];
+    const table = renderTable(columns, node.gpus, { width: opts.width === undefined ? undefined : opts.width - 2, wide: opts.wide });
     out += table.split('\n').filter(Boolean).map((l) => `  ${l}`).join('\n') + '\n';
   }
   if (node.toolFailures.length > 0) {
