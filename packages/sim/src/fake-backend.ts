@@ -27,6 +27,54 @@ interface SimGpu {
   serial: string;
 }
 
+/** Identity of one simulated GPU (what a fault injector needs to write kernel lines about it). */
+export interface SimGpuIds {
+  index: number;
+  uuid: string;
+  /** Canonical `0000:bb:dd.f`. */
+  pciBusId: string;
+}
+
+/**
+ * The temperature climbing linearly from its natural reading at `startAt` to `targetC` over
+ * `durationMs`, then held there for `holdMs` (null: until cleared), then natural again.
+ */
+export interface ThermalRamp {
+  startAt: number;
+  durationMs: number;
+  targetC: number;
+  holdMs: number | null;
+}
+
+/**
+ * An ECC storm: over `durationMs` from `startAt` the corrected count climbs to `corrected`
+ * (most of it in the first half: a jump), then the uncorrected count goes up one by one to
+ * `uncorrected` over the second half. Counts stay afterwards (volatile counters keep until a
+ * driver reload; aggregates for ever).
+ */
+export interface EccStorm {
+  startAt: number;
+  durationMs: number;
+  corrected: number;
+  uncorrected: number;
+}
+
+/** Row remapping state: a remap pending until the next reset, or a failed remap (no spare rows). */
+export interface RowRemapFault {
+  pending: boolean;
+  failure: boolean;
+}
+
+/**
+ * Faults laid over one GPU's natural readings. Each is a function of the clock, so readings
+ * stay a pure function of (seed, hostname, time, faults).
+ */
+export interface GpuReadingFaults {
+  thermal?: ThermalRamp | null;
+  ecc?: EccStorm | null;
+  remap?: RowRemapFault | null;
+}
+
 /**
  * One simulated host with the hardware backend interface the real agent uses. Readings are a
  * pure function of (seed, hostname, clock time): the same seed and times give the same outputs,
@@ -36,7 +84,8 @@ interface SimGpu {
 export class FakeHardwareBackend implements HardwareBackend {
   readonly hostname: string;
   readonly spec: GpuModelSpec;
-  private readonly clock: Clock;
+  /** The clock readings (and the fault ramps laid over them) follow. */
+  readonly clock: Clock;
   private readonly hostKey: number;
   private readonly gpusList: SimGpu[];
   private readonly bootTime: number;
@@ -45,6 +94,7 @@ export class FakeHardwareBackend implements HardwareBackend {
   private readonly address: string;
   private toolFailureMessage: string | null = null;
   private readonly dropped = new Set<number>();
+  private readonly faults = new Map<number, GpuReadingFaults>();
 
   constructor(o: FakeHardwareBackendOptions) {
     if (!isSimGpuModel(o.model)) throw new FleetError('invalid_argument', `unknown simulated GPU model '${String(o.model)}' (one of ${Object.keys(GPU_MODELS).join(', ')})`);
@@ -95,6 +145,57 @@ export class FakeHardwareBackend implements HardwareBackend {
     this.dropped.delete(index);
   }
 
+  /** The GPUs of this host (dropped ones included), in index order. */
+  gpuIds(): SimGpuIds[] {
+    return this.gpusList.map((g) => ({ index: g.index, uuid: g.uuid, pciBusId: g.pciBusId }));
+  }
+
+  /** Milliseconds since the simulated boot (the kernel clock of the host's kernel log). */
+  uptimeMs(): number {
+    return Math.max(0, this.clock.now() - this.bootTime);
+  }
+
+  /** The message the vendor tool fails with now, or null while it works. */
+  get toolFailure(): string | null {
+    return this.toolFailureMessage;
+  }
+
+  /** Whether a GPU is dropped (fell off the bus). */
+  isDropped(index: number): boolean {
+    return this.dropped.has(index);
+  }
+
+  /**
+   * Lays faults over one GPU's readings; keys given replace the GPU's current ones (null or
+   * undefined values clear them), `null` clears them all. Throws for a GPU the host lacks, and
+   * for a fault the model cannot show (ECC on a part without ECC reporting, row remapping on a
+   * part without remapping counters).
+   */
+  setReadingFaults(index: number, faults: GpuReadingFaults | null): void {
+    if (!this.gpusList.some((g) => g.index === index)) throw new FleetError('invalid_argument', `${this.hostname} has no GPU ${index}`);
+    if (faults === null) {
+      this.faults.delete(index);
+      return;
+    }
+    if (faults.ecc && this.spec.eccMode !== 'enabled') throw new FleetError('invalid_argument', `${this.hostname} is a ${this.spec.model} host: its tool reports no ECC counters, so an ECC storm cannot show`);
+    if (faults.remap && !this.spec.remapsRows) throw new FleetError('invalid_argument', `${this.hostname} is a ${this.spec.model} host: its tool reports no row remapping, so a remap fault cannot show`);
+    if (faults.thermal) checkThermal(faults.thermal);
+    if (faults.ecc) checkEcc(faults.ecc);
+    const merged: GpuReadingFaults = { ...this.faults.get(index) };
+    for (const key of ['thermal', 'ecc', 'remap'] as const) {
+      if (!(key in faults)) continue;
+      if (faults[key]) (merged as Record<string, unknown>)[key] = { ...faults[key] };
+      else delete merged[key];
+    }
+    if (Object.keys(merged).length === 0) this.faults.delete(index);
+    else this.faults.set(index, merged);
+  }
+
+  /** The faults on one GPU's readings (a copy; empty when none). */
+  readingFaults(index: number): GpuReadingFaults {
+    return structuredClone(this.faults.get(index) ?? {});
+  }
+
   /** How busy the host's job is at time t: 0 idle .. 1 full; long idle and busy stretches. */
   private jobLevel(t: number): number {
     const n = 0.7 * smoothNoise(this.hostKey, t, 40 * MINUTE) + 0.3 * smoothNoise(this.hostKey ^ 0x5bd1e995, t, 7 * MINUTE);
@@ -109,13 +210,30 @@ export class FakeHardwareBackend implements HardwareBackend {
     return clamp(100 * job * (0.8 + 0.2 * wobble) + 6 * (flicker - 0.5) * job, 0, 100);
   }
 
-  private snapshot(gpu: SimGpu, t: number): GpuSnapshot {
+  private naturalTemp(gpu: SimGpu, t: number): number {
     const s = this.spec;
-    const util = this.utilization(gpu, t);
     // Thermal lag: the die follows the load of the last couple of minutes, not the instant one.
     const lagged = (this.utilization(gpu, t - 20_000) + this.utilization(gpu, t - 60_000) + this.utilization(gpu, t - 120_000)) / 300;
     const offset = (unitHash(gpu.key, 77) - 0.5) * 3; // each GPU sits a little warmer or cooler
-    const temp = Math.round(s.idleTempC + offset + (s.loadTempC - s.idleTempC) * lagged + (smoothNoise(gpu.key ^ 0x68e31da4, t, 10_000) - 0.5));
+    return Math.round(s.idleTempC + offset + (s.loadTempC - s.idleTempC) * lagged + (smoothNoise(gpu.key ^ 0x68e31da4, t, 10_000) - 0.5));
+  }
+
+  /** The temperature with a thermal ramp applied (natural outside the ramp's time span). */
+  private temperature(gpu: SimGpu, t: number, ramp: ThermalRamp | null | undefined): number {
+    const natural = this.naturalTemp(gpu, t);
+    if (!ramp || t < ramp.startAt) return natural;
+    const elapsed = t - ramp.startAt;
+    if (ramp.holdMs !== null && elapsed >= ramp.durationMs + ramp.holdMs) return natural;
+    if (elapsed >= ramp.durationMs) return ramp.targetC;
+    const from = this.naturalTemp(gpu, ramp.startAt);
+    return Math.round(from + (ramp.targetC - from) * (elapsed / ramp.durationMs));
+  }
+
+  private snapshot(gpu: SimGpu, t: number): GpuSnapshot {
+    const s = this.spec;
+    const util = this.utilization(gpu, t);
+    const faults = this.faults.get(gpu.index);
+    const temp = this.temperature(gpu, t, faults?.thermal);
     const powerCeiling = s.powerLimitW * 0.95;
     const power = Math.min(s.powerLimitW, s.idlePowerW + (powerCeiling - s.idlePowerW) * (util / 100) + 4 * (smoothNoise(gpu.key ^ 0x1b873593, t, 3_000) - 0.5));
     const job = this.jobLevel(t);
@@ -123,6 +241,10 @@ export class FakeHardwareBackend implements HardwareBackend {
     const powerCapped = power >= s.powerLimitW * 0.94;
     const throttle: ThrottleReason[] = util < 1 ? ['gpu_idle'] : powerCapped ? ['sw_power_cap'] : [];
     const busy = util >= 1;
+    const ecc = eccCounts(faults?.ecc, t);
+    const remap = faults?.remap;
+    // Parts without ECC reporting say N/A for every ECC counter.
+    const eccReported = s.eccMode === 'enabled';
     return {
       ...emptyGpuSnapshot(s.vendor, gpu.index),
       uuid: gpu.uuid,
@@ -145,14 +267,15 @@ export class FakeHardwareBackend implements HardwareBackend {
       smClockMhz: busy ? Math.round(s.maxSmClockMhz * (powerCapped ? 0.9 : 1)) : s.idleSmClockMhz,
       memClockMhz: busy ? s.maxMemClockMhz : s.idleMemClockMhz,
       fanPct: null, // datacenter parts: the tools say N/A
-      eccCorrectedVolatile: s.eccMode === 'enabled' ? 0 : null,
-      eccUncorrectedVolatile: s.eccMode === 'enabled' ? 0 : null,
-      eccCorrectedAggregate: s.eccMode === 'enabled' ? 0 : null,
-      eccUncorrectedAggregate: s.eccMode === 'enabled' ? 0 : null,
+      eccCorrectedVolatile: eccReported ? ecc.corrected : null,
+      eccUncorrectedVolatile: eccReported ? ecc.uncorrected : null,
+      eccCorrectedAggregate: eccReported ? ecc.corrected : null,
+      eccUncorrectedAggregate: eccReported ? ecc.uncorrected : null,
       remappedRowsCorrectable: s.remapsRows ? 0 : null,
-      remappedRowsUncorrectable: s.remapsRows ? 0 : null,
-      remappedRowsPending: s.remapsRows ? false : null,
-      remappedRowsFailure: s.remapsRows ? false : null,
+      // A remap (pending or failed) is what an uncorrectable error in a row leads to.
+      remappedRowsUncorrectable: s.remapsRows ? (remap && (remap.pending || remap.failure) ? 1 : 0) : null,
+      remappedRowsPending: s.remapsRows ? Boolean(remap?.pending) : null,
+      remappedRowsFailure: s.remapsRows ? Boolean(remap?.failure) : null,
       throttleReasons: throttle,
     };
   }
@@ -209,3 +332,31 @@ export class FakeHardwareBackend implements HardwareBackend {
   }
 }
 
+/** ECC counts of a storm at time t (0 and 0 before it, or without one). */
+function eccCounts(storm: EccStorm | null | undefined, t: number): { corrected: number; uncorrected: number } {
+  if (!storm || t < storm.startAt) return { corrected: 0, uncorrected: 0 };
+  const p = storm.durationMs === 0 ? 1 : clamp((t - storm.startAt) / storm.durationMs, 0, 1);
+  // Corrected errors come in a burst (90 % within the first half), then trickle.
+  const correctedShare = p < 0.5 ? 0.9 * (p / 0.5) : 0.9 + 0.1 * ((p - 0.5) / 0.5);
+  const uncorrectedShare = p < 0.5 ? 0 : (p - 0.5) / 0.5;
+  return {
+    corrected: Math.round(storm.corrected * correctedShare),
+    // Never ahead of the storm's end: the last one lands exactly at startAt + durationMs.
+    uncorrected: p >= 1 ? storm.uncorrected : Math.min(storm.uncorrected, Math.floor(storm.uncorrected * uncorrectedShare + 1e-9)),
+  };
+}
+
+function checkThermal(r: ThermalRamp): void {
+  if (!Number.isFinite(r.startAt)) throw new FleetError('invalid_argument', 'thermal ramp startAt must be a time in ms');
+  if (!Number.isFinite(r.durationMs) || r.durationMs < 0) throw new FleetError('invalid_argument', `thermal ramp duration must be >= 0 ms, got ${r.durationMs}`);
+  if (!Number.isFinite(r.targetC) || r.targetC < 0 || r.targetC > 150) throw new FleetError('invalid_argument', `thermal ramp target must be from 0 to 150 °C, got ${r.targetC}`);
+  if (r.holdMs !== null && (!Number.isFinite(r.holdMs) || r.holdMs < 0)) throw new FleetError('invalid_argument', `thermal ramp hold must be >= 0 ms or null, got ${r.holdMs}`);
+}
+
+function checkEcc(e: EccStorm): void {
+  if (!Number.isFinite(e.startAt)) throw new FleetError('invalid_argument', 'ECC storm startAt must be a time in ms');
+  if (!Number.isFinite(e.durationMs) || e.durationMs < 0) throw new FleetError('invalid_argument', `ECC storm duration must be >= 0 ms, got ${e.durationMs}`);
+  for (const [name, v] of [['corrected', e.corrected], ['uncorrected', e.uncorrected]] as const) {
+    if (!Number.isSafeInteger(v) || v < 0) throw new FleetError('invalid_argument', `ECC storm ${name} count must be a whole number >= 0, got ${v}`);
+  }
+}

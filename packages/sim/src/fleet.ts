@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeJoinToken, encodeJoinToken, FleetError } from '@gpufleet/protocol';
 import {
@@ -15,10 +16,12 @@ import {
   type AgentOptions,
   type AgentStateStore,
   type Clock,
+  type HealthOptions,
   type HttpRequester,
   type Logger,
 } from '@gpufleet/agent';
 import { FakeHardwareBackend } from './fake-backend.js';
+import { LinkProxy } from './faults/link-proxy.js';
 import { SIM_GPU_MODELS, isSimGpuModel, type SimGpuModel } from './gpu-models.js';
 import { hashString, mulberry32 } from './prng.js';
 
@@ -48,6 +51,18 @@ export interface SimFleetOptions {
   agentOptions?: Pick<AgentOptions, 'metricsIntervalMs' | 'backoff' | 'announceStart' | 'metricsRingCapacity' | 'outboxLimits'>;
   /** HTTP client for enrollment; default node:http(s). */
   request?: HttpRequester;
+  /**
+   * Give each host a fake kernel log, `<dir>/<hostname>.log`, that its agent watches (the fault
+   * injector writes XID lines there). Without it agents watch no kernel log.
+   */
+  kernelLog?: { dir: string; pollMs?: number; lookBackMs?: number };
+  /** Health watching options for every agent besides the kernel log (counter thresholds, rate limit). */
+  health?: Omit<HealthOptions, 'kernelLog'>;
+  /**
+   * Route each host through its own TCP proxy (LinkProxy) so its network link can be cut and
+   * its agent crashed without a clean close. Default false (agents dial the server directly).
+   */
+  linkProxy?: boolean;
 }
 
 /** One simulated host: the real Agent on a fake hardware backend. */
@@ -59,14 +74,29 @@ export interface SimHost {
   identity: AgentIdentity;
   backend: FakeHardwareBackend;
   state: AgentStateStore;
+  /** The running agent; a restart after a crash puts a new one here (same key, state and hardware). */
   agent: Agent;
+  /** The fake kernel log the agent watches, when the fleet has them. */
+  kernelLogPath: string | null;
+  /** The host's network link, when the fleet routes hosts through link proxies. */
+  link: LinkProxy | null;
 }
 
 export interface SimFleet {
   agents: SimHost[];
   /** Resolves once every agent has started (starts are staggered). */
   started: Promise<void>;
-  /** Stops every agent (each closes its session with 1000). */
+  /** The host of that name; throws FleetError('not_found') naming a few that exist. */
+  host(hostname: string): SimHost;
+  /**
+   * Kills a host's agent the way a crash does: its connection dies without a close frame and
+   * nothing more is sent. Needs `linkProxy`. What the agent had stored (key, node config,
+   * outbox) stays for the restart.
+   */
+  crashAgent(hostname: string): Promise<void>;
+  /** Starts a fresh agent on a host whose agent crashed or stopped, with the same key, state and hardware. */
+  restartAgent(hostname: string): Promise<void>;
+  /** Stops every agent (each closes its session with 1000), then the link proxies. */
   stop(): Promise<void>;
 }
 
@@ -115,30 +145,50 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
   const token = o.serverUrl ? encodeJoinToken({ ...decodeJoinToken(o.token), url: o.serverUrl }) : o.token;
   decodeJoinToken(token); // a bad token fails here once, not count times
   const models = assignModels(o.count, o.mix ?? DEFAULT_MIX);
-  const width = Math.max(3, String(o.count).length);
-  const perModel = new Map<SimGpuModel, number>();
+  const hostnames = simHostnames(models);
+  if (o.kernelLog) mkdirSync(o.kernelLog.dir, { recursive: true });
 
   const hosts = models.map((model, index) => {
-    const n = (perModel.get(model) ?? 0) + 1;
-    perModel.set(model, n);
-    const hostname = `sim-${model.toLowerCase()}-${String(n).padStart(width, '0')}`;
+    const hostname = hostnames[index]!;
     const identity = simIdentity(o.seed, index);
     const backend = new FakeHardwareBackend({ hostname, model, gpuCount: o.gpuCount, seed: o.seed, clock, agentVersion: o.agentVersion });
     const state: AgentStateStore = o.dataDir === undefined ? new MemoryStateStore() : new FileStateStore(join(o.dataDir, hostname));
-    return { index, hostname, model, identity, backend, state };
+    const kernelLogPath = o.kernelLog ? join(o.kernelLog.dir, `${hostname}.log`) : null;
+    // Created empty (never truncated: a kept data dir keeps its log) so the watcher starts at its end.
+    if (kernelLogPath) writeFileSync(kernelLogPath, '', { flag: 'a' });
+    return { index, hostname, model, identity, backend, state, kernelLogPath, link: null as LinkProxy | null, token };
   });
+
+  if (o.linkProxy) {
+    const base = decodeJoinToken(token);
+    try {
+      await runPool(hosts, 100, async (h) => {
+        const proxy = LinkProxy.forUrl(base.url);
+        h.link = proxy;
+        await proxy.start();
+        // The host enrolls and dials through its own proxy: the node config keeps the proxy's URL.
+        h.token = encodeJoinToken({ ...base, url: proxy.urlFor(base.url) });
+      });
+    } catch (err) {
+      await Promise.all(hosts.map((h) => h.link?.close()));
+      throw err;
+    }
+  }
+  const closeLinks = () => Promise.all(hosts.map((h) => h.link?.close())).then(() => undefined);
 
   const heartbeats: number[] = [];
   const failures: string[] = [];
   await runPool(hosts, concurrency, async (h) => {
     const existing = h.state.loadConfig();
     if (existing && existing.nodeId === h.identity.did) {
+      // A new proxy listens on a new port: point the kept node config at it.
+      if (h.link) h.state.saveConfig({ ...existing, serverUrl: decodeJoinToken(h.token).url });
       heartbeats.push(existing.heartbeatMs);
       return; // joined on an earlier run (dataDir kept)
     }
     for (let attempt = 1; ; attempt++) {
       try {
-        const r = await joinFleet({ token, state: h.state, identity: h.identity, backend: h.backend, agentVersion: o.agentVersion, request: o.request });
+        const r = await joinFleet({ token: h.token, state: h.state, identity: h.identity, backend: h.backend, agentVersion: o.agentVersion, request: o.request });
         heartbeats.push(r.heartbeatMs);
         return;
       } catch (err) {
@@ -153,15 +203,28 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
     }
   });
   if (failures.length > 0) {
+    await closeLinks();
     throw new FleetError('unavailable', `${failures.length} of ${o.count} simulated hosts could not join; first: ${failures[0]}`);
   }
   logger.info('simulated hosts joined', { count: o.count });
 
-  const simHosts: SimHost[] = hosts.map((h) => ({
-    ...h,
-    nodeId: h.identity.did,
-    agent: new Agent({ state: h.state, identity: h.identity, backend: h.backend, agentVersion: o.agentVersion, clock, logger: withFields(logger, { host: h.hostname }), ...o.agentOptions }),
-  }));
+  const newAgent = (h: Pick<SimHost, 'hostname' | 'identity' | 'backend' | 'state' | 'kernelLogPath'>): Agent => {
+    const health: HealthOptions | undefined =
+      h.kernelLogPath && o.kernelLog
+        ? { ...o.health, kernelLog: { source: { file: h.kernelLogPath }, pollMs: o.kernelLog.pollMs, lookBackMs: o.kernelLog.lookBackMs } }
+        : o.health;
+    return new Agent({ state: h.state, identity: h.identity, backend: h.backend, agentVersion: o.agentVersion, clock, logger: withFields(logger, { host: h.hostname }), ...o.agentOptions, ...(health ? { health } : {}) });
+  };
+  const simHosts: SimHost[] = hosts.map((h) => ({ index: h.index, hostname: h.hostname, model: h.model, identity: h.identity, backend: h.backend, state: h.state, kernelLogPath: h.kernelLogPath, link: h.link, nodeId: h.identity.did, agent: newAgent(h) }));
+  const byName = new Map(simHosts.map((h) => [h.hostname, h]));
+  const host = (hostname: string): SimHost => {
+    const h = byName.get(hostname);
+    if (!h) {
+      const some = simHosts.slice(0, 5).map((x) => x.hostname);
+      throw new FleetError('not_found', `no simulated host '${hostname}' (hosts: ${some.join(', ')}${simHosts.length > 5 ? `, ... ${simHosts.length} in all` : ''})`);
+    }
+    return h;
+  };
 
   // Staggered starts so thousands of agents do not sample and heartbeat in lockstep.
   const spread = o.startSpreadMs ?? (heartbeats.length > 0 ? Math.min(...heartbeats) : 5000);
@@ -189,12 +252,51 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
   return {
     agents: simHosts,
     started,
+    host,
+    async crashAgent(hostname) {
+      const h = host(hostname);
+      if (!h.link) throw new FleetError('failed_precondition', `crashing ${hostname}'s agent needs the fleet started with linkProxy: true`);
+      if (h.agent.lifecycle === 'stopped' || h.agent.lifecycle === 'draining') throw new FleetError('failed_precondition', `${hostname}'s agent is not running`);
+      // The connection dies first, from below: the server sees no close frame, as with a killed process.
+      h.link.cut();
+      const deadline = Date.now() + 2000;
+      while (h.agent.linkState === 'live' || h.agent.linkState === 'handshaking') {
+        if (Date.now() > deadline) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      // Its socket is gone, so this stop only ends timers and watchers: no close frame can go out.
+      await h.agent.stop();
+      h.link.restore();
+      logger.info('simulated agent crashed', { host: hostname });
+    },
+    async restartAgent(hostname) {
+      const h = host(hostname);
+      if (h.agent.lifecycle !== 'stopped') throw new FleetError('failed_precondition', `${hostname}'s agent is still ${h.agent.lifecycle}: crash or stop it first`);
+      h.agent = newAgent(h);
+      await h.agent.start();
+      logger.info('simulated agent restarted', { host: hostname });
+    },
     async stop() {
       stopping = true;
       for (const t of timers) clearTimeout(t);
       await runPool(simHosts, 500, (h) => h.agent.stop().then(() => undefined));
+      await closeLinks();
     },
   };
+}
+
+/**
+ * Hostnames of a fleet with these models, in order: `sim-<model>-<n>`, numbered per model
+ * from 1, at least three digits wide (wider for fleets of 1,000 hosts and more).
+ */
+export function simHostnames(models: readonly SimGpuModel[]): string[] {
+  const width = Math.max(3, String(models.length).length);
+  const perModel = new Map<SimGpuModel, number>();
+  return models.map((model) => {
+    const n = (perModel.get(model) ?? 0) + 1;
+    perModel.set(model, n);
+    return `sim-${model.toLowerCase()}-${String(n).padStart(width, '0')}`;
+  });
 }
 
 /** Runs `fn` over items with at most `limit` in flight. */
