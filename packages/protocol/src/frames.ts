@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { GpuInfo, GpuSample, ToolFailure } from './gpu.js';
 import { HostFacts, HostSample } from './host.js';
 import { ERROR_CODES } from './errors.js';
+import { Revocation, RootsUpdate, SignedCommand } from './remote-ops.js';
 
 /** The agent<->server protocol version this build speaks. The server refuses others, saying so. */
 export const PROTOCOL_VERSION = 1;
@@ -29,7 +30,7 @@ export const AgentEvent = z.object({
    * xid / sxid / fallen-off-bus / driver: a kernel log line (data: KernelEventData);
    * counter: a health counter changed between two samples (data: CounterEventData).
    */
-  kind: z.enum(['tool-failure', 'tool-recovered', 'gpu-missing', 'gpu-returned', 'kernel-log', 'agent-started', 'xid', 'sxid', 'fallen-off-bus', 'driver', 'counter']),
+  kind: z.enum(['tool-failure', 'tool-recovered', 'gpu-missing', 'gpu-returned', 'kernel-log', 'agent-started', 'xid', 'sxid', 'fallen-off-bus', 'driver', 'counter', 'run-started', 'run-output', 'run-result', 'run-refused']),
   gpuUuid: z.string().max(128).nullable(),
   pciBusId: z.string().max(32).nullable(),
   message: z.string().max(8192),
@@ -95,7 +96,20 @@ export const ErrorFrame = z.object({
   body: z.object({ code: z.enum(ERROR_CODES), message: z.string(), fatal: z.boolean(), seq: z.number().int().optional() }),
 });
 
-export const ServerFrame = z.discriminatedUnion('t', [ChallengeFrame, WelcomeFrame, AckFrame, ConfigFrame, ErrorFrame]);
+/**
+ * A run for this host: the operator's signed command plus what the server attaches (the script
+ * content for library scripts). The host verifies everything before it runs anything.
+ */
+export const CommandFrame = z.object({
+  t: z.literal('command'),
+  body: z.object({ command: SignedCommand, scriptContent: z.string().max(1_048_576).nullable(), scriptSignature: z.unknown().nullable() }),
+});
+/** Stop a run on this host (kills its process group). Not signed: it can only stop work. */
+export const CancelFrame = z.object({ t: z.literal('cancel'), body: z.object({ runId: z.string() }) });
+/** Trust material: signed root-set updates and signed revocations; the host checks each signature. */
+export const TrustFrame = z.object({ t: z.literal('trust'), body: z.object({ roots: z.array(RootsUpdate).max(16), revocations: z.array(Revocation).max(10_000) }) });
+
+export const ServerFrame = z.discriminatedUnion('t', [ChallengeFrame, WelcomeFrame, AckFrame, ConfigFrame, ErrorFrame, CommandFrame, CancelFrame, TrustFrame]);
 export type ServerFrame = z.infer<typeof ServerFrame>;
 
 /** WebSocket close codes (4000-4999 are ours). */

@@ -12,3 +12,4 @@ export * from './rest.js';
 export * from './xid-catalog.js';
 export * from './health.js';
 export * from './alerts.js';
+export * from './remote-ops.js';

@@ -1,0 +1,146 @@
+import { z } from 'zod';
+
+/**
+ * Remote operations (issue 4): what operators sign and agents verify. The server routes these
+ * objects but cannot forge them: every check that decides whether a host runs something happens
+ * on the host (see capability.ts and signed-command.ts for the verification rules).
+ */
+
+export const ABILITIES = ['exec/run', 'exec/script', 'container/logs', 'container/restart', 'container/stop', 'container/start', 'node/cordon', '*'] as const;
+export const Ability = z.enum(ABILITIES);
+export type Ability = z.infer<typeof Ability>;
+
+const did = z.string().startsWith('did:key:z').max(128);
+const epochMs = z.number().int().nonnegative();
+
+export interface CapabilityShape {
+  v: 1;
+  iss: string;
+  aud: string;
+  can: Ability[];
+  /** A label selector (parseSelector syntax) of the hosts this applies to, or '*'. */
+  on: string;
+  nbf: number;
+  exp: number;
+  nonce: string;
+  /** Parent capabilities, inline and signed: prf[0] is the one this narrows. Empty = issued by a root. */
+  prf: CapabilityShape[];
+  /** Ed25519 signature (base64url) by iss over canonicalJson of every other field. */
+  sig: string;
+}
+
+/** A UCAN-style delegated capability token. */
+export const Capability: z.ZodType<CapabilityShape> = z.lazy(() =>
+  z.strictObject({
+    v: z.literal(1),
+    iss: did,
+    aud: did,
+    can: z.array(Ability).min(1).max(16),
+    on: z.string().max(4096),
+    nbf: epochMs,
+    exp: epochMs,
+    nonce: z.string().min(8).max(128),
+    prf: z.array(Capability).max(1),
+    sig: z.string().max(256),
+  }),
+);
+export type Capability = CapabilityShape;
+
+/** What a command asks the host to do. */
+export const CommandSpec = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('argv'), argv: z.array(z.string().max(65_536)).min(1).max(1024) }),
+  z.strictObject({ kind: z.literal('shell'), script: z.string().min(1).max(1_048_576) }),
+  /** A script from the signed library: the host checks sha256 of the delivered content and the script's own signature. */
+  z.strictObject({
+    kind: z.literal('script'),
+    name: z.string().min(1).max(200),
+    version: z.number().int().positive(),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    args: z.array(z.string().max(65_536)).max(1024),
+  }),
+  z.strictObject({ kind: z.literal('container'), op: z.enum(['logs', 'restart', 'stop', 'start']), container: z.string().min(1).max(256), follow: z.boolean().optional(), tail: z.number().int().nonnegative().max(100_000).optional(), sinceMs: epochMs.optional() }),
+]);
+export type CommandSpec = z.infer<typeof CommandSpec>;
+
+/** The operator-signed part of a run: everything the host acts on. */
+export const CommandPayload = z.strictObject({
+  v: z.literal(1),
+  runId: z.string().min(8).max(64),
+  nonce: z.string().min(16).max(128),
+  issuedAt: epochMs,
+  ability: Ability.exclude(['*']),
+  /** Selector of the hosts the operator meant; the host checks it matches itself. */
+  target: z.string().max(4096),
+  command: CommandSpec,
+  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string().max(65_536)),
+  cwd: z.string().max(4096).nullable(),
+  timeoutMs: z.number().int().positive().max(7 * 86_400_000),
+  runAs: z.string().max(64).nullable(),
+  invoker: did,
+  /** The invoker's delegated capability; null when the invoker is itself a fleet root. */
+  capability: Capability.nullable(),
+});
+export type CommandPayload = z.infer<typeof CommandPayload>;
+
+export const SignedCommand = z.strictObject({ payload: CommandPayload, sig: z.string().max(256) });
+export type SignedCommand = z.infer<typeof SignedCommand>;
+
+/** A signed script in the library: the signature covers (name, version, sha256). */
+export const ScriptSignature = z.strictObject({ name: z.string(), version: z.number().int().positive(), sha256: z.string(), signer: did, sig: z.string().max(256) });
+export type ScriptSignature = z.infer<typeof ScriptSignature>;
+
+/** Revokes a capability (by id) or every capability issued by or to a key (by did). */
+export const Revocation = z.strictObject({
+  v: z.literal(1),
+  target: z.union([z.strictObject({ capability: z.string().regex(/^[0-9a-f]{64}$/) }), z.strictObject({ did })]),
+  iss: did,
+  at: epochMs,
+  reason: z.string().max(500),
+  sig: z.string().max(256),
+});
+export type Revocation = z.infer<typeof Revocation>;
+
+/** A new set of fleet roots, signed by a root of the current set. */
+export const RootsUpdate = z.strictObject({ v: z.literal(1), version: z.number().int().positive(), roots: z.array(did).min(1).max(32), iss: did, at: epochMs, sig: z.string().max(256) });
+export type RootsUpdate = z.infer<typeof RootsUpdate>;
+
+/** Why a host refused a command; each case of the security matrix has its own. */
+export const REFUSAL_REASONS = [
+  'bad_signature',
+  'unknown_issuer',
+  'untrusted_chain',
+  'expired',
+  'not_yet_valid',
+  'not_attenuated',
+  'selector_mismatch',
+  'ability_not_granted',
+  'replayed_nonce',
+  'revoked',
+  'script_tampered',
+  'script_unsigned',
+  'malformed',
+  'unsupported',
+] as const;
+export type RefusalReason = (typeof REFUSAL_REASONS)[number];
+
+/** The result of verifying something on the host. */
+export type Verdict = { ok: true } | { ok: false; reason: RefusalReason; message: string };
+
+/** Per-target states of a run, as the server records them. */
+export const RUN_TARGET_STATES = ['queued', 'sent', 'running', 'succeeded', 'failed', 'timed_out', 'canceled', 'unreachable', 'refused'] as const;
+export type RunTargetState = (typeof RUN_TARGET_STATES)[number];
+
+// ---- agent event data for runs (AgentEvent kinds 'run-started' | 'run-output' | 'run-result' | 'run-refused') ----
+export const RunStartedData = z.object({ runId: z.string(), pid: z.number().int().nullable() });
+export const RunOutputData = z.object({ runId: z.string(), stream: z.enum(['stdout', 'stderr']), chunk: z.number().int().nonnegative(), data: z.string(), truncated: z.boolean().optional() });
+export const RunResultData = z.object({
+  runId: z.string(),
+  exitCode: z.number().int().nullable(),
+  signal: z.string().nullable(),
+  timedOut: z.boolean(),
+  canceled: z.boolean(),
+  durationMs: z.number().int().nonnegative(),
+  outputBytes: z.number().int().nonnegative(),
+  truncated: z.boolean(),
+});
+export const RunRefusedData = z.object({ runId: z.string(), reason: z.enum(REFUSAL_REASONS), message: z.string() });
