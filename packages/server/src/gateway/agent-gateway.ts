@@ -26,8 +26,10 @@ export interface GatewayOptions {
   heartbeatMs: number;
   metricsIntervalMs: number;
   ingestMetrics: (nodeId: string, body: MetricsBody) => void;
-  /** Called once an outbox event is stored (health engine, alerts). */
+  /** Called once an outbox event is stored (health engine, alerts, runs). */
   onEventStored?: (event: AgentEventRecord) => void;
+  /** Called after a session is welcomed (e.g. to send trust material and pending commands). */
+  onSessionReady?: (nodeId: string) => void;
   log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
   /** Violations a session may commit before it is closed. */
   maxViolations?: number;
@@ -66,6 +68,22 @@ export class AgentGateway {
 
   get sessionCount(): number {
     return this.sessions.size;
+  }
+
+  /**
+   * Sends a frame to a node's live session; false when the node has none (the caller records the
+   * target as unreachable or retries later). Used for commands, cancels and trust updates.
+   */
+  sendToNode(nodeId: string, frame: ServerFrame): boolean {
+    const session = this.sessions.get(nodeId);
+    if (!session || session.socket.readyState !== 1) return false;
+    session.socket.send(JSON.stringify(frame));
+    return true;
+  }
+
+  /** Ids of the nodes with a live session right now. */
+  connectedNodeIds(): string[] {
+    return [...this.sessions.keys()];
   }
 
   /** Closes a node's session, e.g. when an operator removes the node. */
@@ -211,6 +229,7 @@ export class AgentGateway {
     this.sessions.set(node.id, session);
     this.o.stats.sessions = this.sessions.size;
     this.o.registry.seen(node.id);
+    queueMicrotask(() => this.o.onSessionReady?.(node.id));
     this.send(session, {
       t: 'welcome',
       body: { nodeId: node.id, status: this.o.registry.status(node), heartbeatMs: this.o.heartbeatMs, metricsIntervalMs: this.o.metricsIntervalMs, ackedSeq: node.ackedSeq },
