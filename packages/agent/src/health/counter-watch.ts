@@ -1,6 +1,6 @@
-import { normalizePciBusId, type GpuSample, type ThrottleReason } from '@gpufleet/protocol';
+import { normalizePciBusId, type GpuSample, type HEALTH_COUNTERS, type ThrottleReason } from '@gpufleet/protocol';
 
-/** The health counters watched between samples (names used in 'counter' events). */
+/** The health counters watched between samples: the part of the protocol's HEALTH_COUNTERS an agent can see change. */
 export const WATCHED_COUNTERS = [
   'ecc.uncorrected.volatile',
   'ecc.corrected.volatile',
@@ -12,7 +12,7 @@ export const WATCHED_COUNTERS = [
   'throttle.hw_thermal_slowdown',
   'throttle.hw_power_brake_slowdown',
   'throttle.sw_thermal_slowdown',
-] as const;
+] as const satisfies ReadonlyArray<(typeof HEALTH_COUNTERS)[number]>;
 export type WatchedCounter = (typeof WATCHED_COUNTERS)[number];
 
 /** One counter change on one GPU. `previous` is null when the first sample already showed the condition. */

@@ -1,3 +1,4 @@
+import { invalidFor, parseToolJson } from '../tool-output.js';
 import { emptyGpuSnapshot, FleetError, normalizePciBusId, type GpuSnapshot } from '@gpufleet/protocol';
 import {
   asRecord,
@@ -13,12 +14,7 @@ import {
 
 const FORMAT = 'amd-smi JSON (`amd-smi metric|static|list --json`: a list of GPU records or {"gpu_data": [...]})';
 
-function invalid(reason: string, cause?: unknown): FleetError {
-  return new FleetError('invalid_argument', `expected ${FORMAT}: ${reason}`, {
-    details: { format: 'amd-smi-json' },
-    cause,
-  });
-}
+const invalid = invalidFor(FORMAT, 'amd-smi-json');
 
 /**
  * Parses `amd-smi metric --json`, `amd-smi static --json` or `amd-smi list --json` output.
@@ -31,13 +27,7 @@ function invalid(reason: string, cause?: unknown): FleetError {
  * @throws FleetError('invalid_argument') when the text is not amd-smi JSON.
  */
 export function parseAmdSmiJson(text: string): GpuSnapshot[] {
-  if (typeof text !== 'string' || text.trim() === '') throw invalid('the output is empty');
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    throw invalid(`not valid JSON (${(err as Error).message})`, err);
-  }
+  const doc = parseToolJson(text, invalid);
   const records = recordList(doc);
   const gpus: GpuSnapshot[] = [];
   for (const [i, raw] of records.entries()) {

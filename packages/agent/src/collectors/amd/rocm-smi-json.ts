@@ -1,14 +1,10 @@
+import { invalidFor, parseToolJson } from '../tool-output.js';
 import { emptyGpuSnapshot, FleetError, normalizePciBusId, type GpuSnapshot } from '@gpufleet/protocol';
 import { asRecord, asText, firstOf, toBytes, toCelsius, toMhz, toPercent, toWatts } from './amd-units.js';
 
 const FORMAT = 'rocm-smi JSON (`rocm-smi ... --json`: an object with "card0", "card1", ... and "system")';
 
-function invalid(reason: string, cause?: unknown): FleetError {
-  return new FleetError('invalid_argument', `expected ${FORMAT}: ${reason}`, {
-    details: { format: 'rocm-smi-json' },
-    cause,
-  });
-}
+const invalid = invalidFor(FORMAT, 'rocm-smi-json');
 
 /**
  * Parses `rocm-smi --json` output (any mix of --show* flags). Each `cardN` key is one GPU
@@ -18,13 +14,7 @@ function invalid(reason: string, cause?: unknown): FleetError {
  * @throws FleetError('invalid_argument') when the text is not rocm-smi JSON.
  */
 export function parseRocmSmiJson(text: string): GpuSnapshot[] {
-  if (typeof text !== 'string' || text.trim() === '') throw invalid('the output is empty');
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    throw invalid(`not valid JSON (${(err as Error).message})`, err);
-  }
+  const doc = parseToolJson(text, invalid);
   const top = asRecord(doc);
   if (!top) throw invalid(`the top level is ${Array.isArray(doc) ? 'a list' : typeof doc}, not an object`);
   const cardKeys = Object.keys(top).filter((k) => /^card\d+$/.test(k));

@@ -1,14 +1,10 @@
+import { invalidFor, parseToolJson } from '../tool-output.js';
 import { emptyGpuSnapshot, FleetError, normalizePciBusId, type GpuSnapshot } from '@gpufleet/protocol';
 
 const FORMAT =
   'xpu-smi discovery JSON (`xpu-smi discovery -j`: {"device_list": [...]}, or one device from `xpu-smi discovery -d N -j`)';
 
-function invalid(reason: string, cause?: unknown): FleetError {
-  return new FleetError('invalid_argument', `expected ${FORMAT}: ${reason}`, {
-    details: { format: 'xpu-smi-discovery-json' },
-    cause,
-  });
-}
+const invalid = invalidFor(FORMAT, 'xpu-smi-discovery-json');
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -36,13 +32,7 @@ function wholeNumber(raw: unknown): number | null {
  * @throws FleetError('invalid_argument') when the text is not xpu-smi discovery JSON.
  */
 export function parseXpuSmiDiscoveryJson(text: string): GpuSnapshot[] {
-  if (typeof text !== 'string' || text.trim() === '') throw invalid('the output is empty');
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    throw invalid(`not valid JSON (${(err as Error).message})`, err);
-  }
+  const doc = parseToolJson(text, invalid);
   if (!isRecord(doc)) throw invalid(`the top level is ${Array.isArray(doc) ? 'a list' : typeof doc}, not an object`);
   let devices: unknown[];
   if (Array.isArray(doc.device_list)) devices = doc.device_list;
