@@ -13,3 +13,8 @@ export * from './xid-catalog.js';
 export * from './health.js';
 export * from './alerts.js';
 export * from './remote-ops.js';
+export * from './canonical-json.js';
+export * from './capability.js';
+export * from './signed-command.js';
+export * from './trust.js';
+export * from './builtin-labels.js';

@@ -13,6 +13,9 @@ import type { GatewayStats } from './gateway/gateway-stats.js';
 import type { MetricStore } from './metrics/metric-store.js';
 import type { HealthEngine } from './health/health-engine.js';
 import type { AlertEngine } from './alerts/alert-engine.js';
+import type { RunService } from './runs/run-service.js';
+import type { Trust } from './trust/index.js';
+import type { ScriptLibrary } from './scripts/script-library.js';
 
 /** Everything the adapters (REST routes, agent gateway) need; built once in server.ts. */
 export interface ServerContext {
@@ -31,6 +34,12 @@ export interface ServerContext {
   /** Health judgement: verdicts, findings, timeline; node/GPU states are registry.states. */
   health: HealthEngine;
   alerts: AlertEngine;
+  /** Command fan-out: signed runs over many hosts. */
+  runs: RunService;
+  /** Fleet roots, capabilities, revocations, the control plane's own key, trust frames. */
+  trust: Trust;
+  /** The signed script library; `scripts.lookup` is the runs service's scriptLookup. */
+  scripts: ScriptLibrary;
   caPem: string | null;
   log: FastifyBaseLogger;
   startedAt: number;

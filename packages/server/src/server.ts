@@ -30,6 +30,13 @@ import { registerHealthRoutes } from './routes/health-routes.js';
 import { createHealth, loadHealthPolicy } from './health/index.js';
 import { AlertEngine, loadAlertRules } from './alerts/index.js';
 import { registerAlertRoutes } from './routes/alert-routes.js';
+import { RunService } from './runs/run-service.js';
+import { registerRunRoutes } from './routes/run-routes.js';
+import { createTrust } from './trust/index.js';
+import { ScriptLibrary } from './scripts/script-library.js';
+import { registerTrustRoutes } from './routes/trust-routes.js';
+import { registerScriptRoutes } from './routes/script-routes.js';
+import { registerAuditVerifyRoutes } from './routes/audit-verify-routes.js';
 
 export type Lifecycle = 'starting' | 'running' | 'draining' | 'stopped';
 
@@ -53,6 +60,8 @@ export interface StartOptions {
   store?: Store;
   /** false silences the log (tests). */
   logger?: boolean;
+  /** Seals the control plane key at rest; default: GPUFLEET_MASTER_KEY from the environment. */
+  masterKey?: string;
 }
 
 const ADMIN_CREATED = 'bootstrap.admin-token-created';
@@ -87,15 +96,18 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   const health = await createHealth({ config, policy: healthPolicy, store, registry, clock, hub, log: { warn: (obj, msg) => app.log.warn(obj, msg) } });
   const audit = new AuditLog(store, clock);
   const apiTokens = new ApiTokenService(store, clock);
-  const joinTokens = new JoinTokenService({ store, clock, serverUrl: () => url, caFingerprint: tls?.caFingerprint ?? null, roots: () => [] });
+  const joinTokens = new JoinTokenService({ store, clock, serverUrl: () => url, caFingerprint: tls?.caFingerprint ?? null, roots: () => trust.currentRoots() });
   const enrollment = new EnrollmentService(registry, joinTokens, audit, clock, config.heartbeatIntervalMs);
   const stats = new GatewayStats();
   const events = new EventWriter(store);
 
   const app = await buildApp(
-    { config, store, clock, hub, registry, apiTokens, joinTokens, enrollment, audit, gateway: null as never, alerts: null as never, stats, metrics, health, caPem: tls?.caPem ?? null, startedAt: clock.now() },
+    { config, store, clock, hub, registry, apiTokens, joinTokens, enrollment, audit, gateway: null as never, alerts: null as never, runs: null as never, trust: null as never, scripts: null as never, stats, metrics, health, caPem: tls?.caPem ?? null, startedAt: clock.now() },
     { logger: opts.logger === false || config.logLevel === 'silent' ? false : { level: config.logLevel }, ...(tls ? { https: { key: tls.keyPem, cert: tls.certPem } } : {}) },
   );
+  // After buildApp: loading the control plane key may warn through app.log. Join tokens read the roots only once serving.
+  const trust = await createTrust({ store, clock, audit, dataDir: config.dataDir, masterKey: opts.masterKey ?? process.env.GPUFLEET_MASTER_KEY, log: app.log });
+  const scripts = new ScriptLibrary({ store, clock, audit, authorityOf: (did, ability) => trust.capabilities.authorityOf(did, ability) });
   const gateway = new AgentGateway({
     registry,
     events,
@@ -110,13 +122,22 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     },
     onEventStored: (event) => {
       health.onAgentEvent(event);
+      runs.onAgentEvent(event);
       hub.publish({ type: 'agent-event', nodeId: event.nodeId, event });
+    },
+    // Trust material first, then commands that waited for this host to come back.
+    onSessionReady: (nodeId) => {
+      trust.onSessionReady(nodeId);
+      runs.onSessionReady(nodeId);
     },
     log: app.log,
   });
+  trust.attachGateway(gateway);
+  const runs = new RunService({ store, registry, gateway, hub, clock, log: app.log, scriptLookup: scripts.lookup });
+  await runs.load();
   const alerts = new AlertEngine({ rules: alertRules, fleet: registry, latestMetrics: (id) => metrics.latest(id), clock, hub, settings: store, log: app.log, externalUrl: () => url });
   await alerts.load();
-  const ctx: ServerContext = { config, store, clock, hub, registry, apiTokens, joinTokens, enrollment, audit, gateway, alerts, stats, metrics, health, caPem: tls?.caPem ?? null, log: app.log, startedAt: clock.now() };
+  const ctx: ServerContext = { config, store, clock, hub, registry, apiTokens, joinTokens, enrollment, audit, gateway, alerts, runs, trust, scripts, stats, metrics, health, caPem: tls?.caPem ?? null, log: app.log, startedAt: clock.now() };
   registerSystemRoutes(app, ctx);
   registerNodeRoutes(app, ctx);
   registerTokenRoutes(app, ctx);
@@ -124,6 +145,10 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   registerStreamRoutes(app, ctx);
   registerHealthRoutes(app, ctx);
   registerAlertRoutes(app, ctx);
+  registerRunRoutes(app, ctx);
+  registerTrustRoutes(app, trust);
+  registerScriptRoutes(app, { scripts });
+  registerAuditVerifyRoutes(app, { store });
   registerWebRoutes(app);
 
   await app.listen({ host: config.listenHost, port: config.listenPort });
@@ -152,6 +177,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     void registry.states.tick().catch((err) => app.log.warn({ err }, 'drain check failed'));
   }, 1000);
   alerts.start();
+  runs.start();
   lifecycle = 'running';
   app.log.info({ url, nodes: registry.size, store: store.kind, tls: Boolean(tls) }, 'gpufleet control plane running');
 
@@ -174,6 +200,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       await alerts.stop();
       await app.close();
       await events.close();
+      await runs.stop();
       await health.flush();
       await registry.flushLastSeen().catch(() => undefined);
       if (!opts.store) await store.close();

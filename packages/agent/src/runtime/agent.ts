@@ -11,14 +11,17 @@ import {
   type GpuSample,
   type GpuSnapshot,
   type HostFacts,
+  type Labels,
   type MetricsBody,
   type ToolFailure,
 } from '@gpufleet/protocol';
+import { createAgentExec, vouchedHostLabels, type ExecOptions } from '../exec/agent-exec.js';
+import type { CommandHandler } from '../exec/command-handler.js';
 import type { GpuReadout, HardwareBackend } from '../hardware/backend.js';
 import { HealthReporter, type HealthOptions } from '../health/health-reporter.js';
 import { systemClock, type Clock } from './clock.js';
 import type { AgentIdentity } from './identity.js';
-import { AgentLink, type BackoffOptions, type LinkState } from './link.js';
+import { AgentLink, type BackoffOptions, type LinkState, type RemoteOpFrame } from './link.js';
 import { GpuChangeTracker, type NewAgentEvent } from './gpu-changes.js';
 import { errorText, silentLogger, type Logger } from './logger.js';
 import { MetricsRing } from './metrics-ring.js';
@@ -51,6 +54,8 @@ export interface AgentOptions {
   announceStart?: boolean;
   /** Health watching: the kernel log (when given) and counter changes between samples. */
   health?: HealthOptions;
+  /** Remote operations (signed commands); defaults run real processes on this host. */
+  exec?: ExecOptions;
 }
 
 /** How the agent ended: code 1 when the server refused it for good. */
@@ -82,6 +87,8 @@ export class Agent {
   /** Kernel log and counter watching; null unless AgentOptions.health is given. */
   readonly health: HealthReporter | null;
   private link: AgentLink | null = null;
+  private execHandler: CommandHandler | null = null;
+  private joinLabels: Record<string, string> = {};
   private hostFacts: HostFacts | null = null;
   private readonly tracker = new GpuChangeTracker();
   private intervalMs: number;
@@ -120,6 +127,11 @@ export class Agent {
     return this.intervalMs;
   }
 
+  /** Verifies and runs signed commands; null before start. */
+  get exec(): CommandHandler | null {
+    return this.execHandler;
+  }
+
   /** Link counters (dials, welcomes, frames), null before start. */
   get linkStats(): AgentLink['stats'] | null {
     return this.link?.stats ?? null;
@@ -147,6 +159,18 @@ export class Agent {
     if (config.nodeId !== this.o.identity.did) {
       throw new FleetError('failed_precondition', `the node key (${this.o.identity.did}) is not the key this host joined with (${config.nodeId}); join again`);
     }
+    this.joinLabels = { ...config.labels };
+    this.execHandler = createAgentExec({
+      state: this.o.state,
+      joinRoots: config.roots,
+      options: this.o.exec,
+      enqueue: (e, critical) => this.enqueueEvent(e, { critical }),
+      hostLabels: () => this.hostLabels(),
+      clock: this.clock,
+      logger: this.logger,
+    });
+    // Runs that were going when the agent died: reported (outcome unknown), never started again.
+    this.execHandler.reportInterrupted();
     await this.refreshHostFacts();
     await this.collectGpus();
     // stop() may have come while the first readings were taken: then there is nothing to start.
@@ -175,6 +199,8 @@ export class Agent {
       },
       onConfig: (c) => this.setMetricsInterval(c.metricsIntervalMs),
       onFatal: (reason) => void this.shutdown({ code: 1, reason }),
+      onRemoteOp: (frame) => this.onRemoteOp(frame),
+      onMalformedCommand: (raw, why) => this.exec?.onMalformedCommand(raw, why),
     });
     this.state = 'running';
     this.link.start();
@@ -188,11 +214,30 @@ export class Agent {
     return this.exited;
   }
 
+  /** The labels this host vouches for itself (see vouchedHostLabels): what command selectors are matched against. */
+  hostLabels(): Labels {
+    return vouchedHostLabels(this.hostFacts, this.tracker.latest?.snapshots ?? [], this.joinLabels);
+  }
+
+  private onRemoteOp(frame: RemoteOpFrame): void {
+    const exec = this.exec;
+    if (!exec || this.state !== 'running') return;
+    try {
+      if (frame.t === 'command') exec.onCommand(frame.body);
+      else if (frame.t === 'cancel') exec.onCancel(frame.body.runId);
+      else exec.onTrust(frame.body);
+    } catch (err) {
+      // A bug in handling one frame must not take the agent down.
+      this.logger.error('could not handle a remote-operation frame', { type: frame.t, err: errorText(err) });
+    }
+  }
+
   /**
    * Puts a must-not-lose event in the outbox (sent now when connected). Health watchers call
    * this. Returns the stored item, or null when it was invalid or the outbox is full.
+   * `critical: false` (command output) skips the fsync and leaves the reserved share alone.
    */
-  enqueueEvent(e: NewAgentEvent): OutboxItem | null {
+  enqueueEvent(e: NewAgentEvent, opts: { critical?: boolean } = {}): OutboxItem | null {
     const parsed = AgentEvent.safeParse({
       id: randomUUID(),
       ts: e.ts ?? this.clock.now(),
@@ -206,7 +251,7 @@ export class Agent {
       this.logger.error('dropping an event that does not match the protocol', { kind: e.kind, issue: parsed.error.issues[0]?.message });
       return null;
     }
-    const item = this.outbox.append({ t: 'event', body: parsed.data });
+    const item = this.outbox.append({ t: 'event', body: parsed.data }, opts.critical ?? true);
     if (item) {
       this.stats.eventsEnqueued++;
       this.link?.offer(item);
@@ -356,6 +401,8 @@ export class Agent {
     this.timer = null;
     this.health?.stop();
     if (this.inFlight) await Promise.race([this.inFlight, new Promise((r) => setTimeout(r, 5000))]);
+    // Running commands are killed (their groups) and report canceled before the link closes.
+    await this.exec?.stopAll();
     await this.link?.stop();
     try {
       this.o.state.flush();

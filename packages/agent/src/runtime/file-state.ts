@@ -1,11 +1,13 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { EventFrame, FleetError, InventoryFrame } from '@gpufleet/protocol';
-import type { AgentStateStore, NodeConfig, OutboxItem, OutboxSnapshot } from './state.js';
+import { isTrustRecord, type AgentStateStore, type NodeConfig, type OutboxItem, type OutboxSnapshot, type TrustRecord } from './state.js';
 
 export const NODE_CONFIG_FILE = 'node.json';
 export const CA_FILE = 'ca.pem';
 export const OUTBOX_FILE = 'outbox.jsonl';
+/** Remote-operations trust log: roots, revocations, run ids and nonces, run outcomes (JSON lines). */
+export const TRUST_FILE = 'trust.jsonl';
 
 export interface FileStateStoreOptions {
   /** Compact the outbox file after this many ack records even while items are pending. Default 256. */
@@ -20,6 +22,8 @@ export interface FileStateStoreOptions {
  *   {"ack":n}                             cumulative acknowledgement
  * The log is rewritten (temp file, fsync, rename) once nothing is pending or enough acks piled up.
  * A torn last line after a power cut is skipped on load, and counted in `damagedLines`.
+ * `trust.jsonl` is the remote-operations trust log (TrustRecord lines, see state.ts); the
+ * TrustStore decides when to compact it.
  */
 export class FileStateStore implements AgentStateStore {
   private readonly compactEvery: number;
@@ -30,6 +34,8 @@ export class FileStateStore implements AgentStateStore {
   private ackRecordsSinceCompaction = 0;
   /** Unparsable lines seen by the last load. */
   damagedLines = 0;
+  /** Unparsable lines seen by the last loadTrust. */
+  damagedTrustLines = 0;
 
   constructor(
     readonly dataDir: string,
@@ -138,6 +144,45 @@ export class FileStateStore implements AgentStateStore {
 
   flush(): void {
     if (this.deadRecords > 0 || this.ackRecordsSinceCompaction > 0) this.compact();
+  }
+
+  loadTrust(): TrustRecord[] {
+    const path = this.path(TRUST_FILE);
+    const records: TrustRecord[] = [];
+    this.damagedTrustLines = 0;
+    if (!existsSync(path)) return records;
+    for (const line of readFileSync(path, 'utf8').split('\n')) {
+      if (line.trim() === '') continue;
+      let raw: unknown;
+      try {
+        raw = JSON.parse(line);
+      } catch {
+        raw = undefined;
+      }
+      // A torn last line after a power cut, or a damaged record: skipped, never trusted.
+      if (isTrustRecord(raw)) records.push(raw);
+      else this.damagedTrustLines++;
+    }
+    // Start from a clean file, so a torn tail cannot swallow the next appended record.
+    if (this.damagedTrustLines > 0) this.replaceTrust(records);
+    return records;
+  }
+
+  appendTrust(records: readonly TrustRecord[], durable: boolean): void {
+    if (records.length === 0) return;
+    mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
+    const fd = openSync(this.path(TRUST_FILE), 'a', 0o600);
+    try {
+      writeSync(fd, records.map((r) => JSON.stringify(r) + '\n').join(''));
+      if (durable) fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  replaceTrust(records: readonly TrustRecord[]): void {
+    mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
+    writeAtomic(this.path(TRUST_FILE), records.map((r) => JSON.stringify(r) + '\n').join(''), 0o600);
   }
 
   /** Rewrites the outbox file with only the pending items. */

@@ -4,11 +4,12 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLOSE_CODES, type AgentEvent, type MetricsBody } from '@gpufleet/protocol';
+import { WebSocketServer } from 'ws';
+import { CLOSE_CODES, PROTOCOL_VERSION, type AgentEvent, type MetricsBody } from '@gpufleet/protocol';
 import { FakeControlPlane, type FakeControlPlaneOptions } from '../testing/fake-control-plane.js';
 import { makeSelfSignedCert } from '../testing/self-signed.js';
 import { identityFromSeed, type AgentIdentity } from './identity.js';
-import { AgentLink, agentSocketUrl, backoffDelay, type LinkOptions } from './link.js';
+import { AgentLink, agentSocketUrl, backoffDelay, type LinkOptions, type RemoteOpFrame } from './link.js';
 import { createJsonLogger } from './logger.js';
 import { MetricsRing } from './metrics-ring.js';
 import { Outbox } from './outbox.js';
@@ -273,4 +274,63 @@ describe('AgentLink session', () => {
     expect(bad.logs.find((l) => l.msg === 'connection error')?.err).toMatch(/self[- ]signed|unable to verify|certificate/i);
     expect(cp.nodes.get(id.did)!.welcomes).toBe(1);
   });
+
+  it('hands command, cancel and trust frames to the agent on a live session, and malformed commands as such', async () => {
+    const cp = await plane();
+    const id = seeded(12);
+    cp.addNode(id.did);
+    const ops: RemoteOpFrame[] = [];
+    const malformed: { raw: unknown; why: string }[] = [];
+    const h = makeLink(cp.url, id, { onRemoteOp: (f) => ops.push(f), onMalformedCommand: (raw, why) => malformed.push({ raw, why }) });
+    h.link.start();
+    await cp.waitFor('welcome', () => h.link.state === 'live');
+    cp.sendTo(id.did, { t: 'cancel', body: { runId: 'run-1' } });
+    cp.sendTo(id.did, { t: 'trust', body: { roots: [], revocations: [] } });
+    cp.sendTo(id.did, { t: 'command', body: { command: { payload: { runId: 'run-2' }, sig: 'x' }, scriptContent: null, scriptSignature: null } });
+    cp.sendTo(id.did, { t: 'cancel', body: { runId: 42 } });
+    await cp.waitFor('frames', () => ops.length === 2 && malformed.length === 1);
+    await sleep(50);
+    expect(ops).toEqual([
+      { t: 'cancel', body: { runId: 'run-1' } },
+      { t: 'trust', body: { roots: [], revocations: [] } },
+    ]);
+    expect((malformed[0]!.raw as { body: { command: { payload: { runId: string } } } }).body.command.payload.runId).toBe('run-2');
+    expect(malformed[0]!.why).toMatch(/body\.command\.payload/);
+    // A malformed cancel is only counted and logged.
+    expect(h.link.stats.badFrames).toBe(2);
+  });
+
+  it('does not hand over remote-operation frames before the welcome', async () => {
+    const server = createServer();
+    const wss = new WebSocketServer({ server });
+    wss.on('connection', (ws) => {
+      ws.send(JSON.stringify({ t: 'challenge', body: { nonce: 'n', serverTime: 1, protocolVersions: [PROTOCOL_VERSION] } }));
+      ws.send(JSON.stringify({ t: 'cancel', body: { runId: 'run-1' } }));
+      ws.send(JSON.stringify({ t: 'command', body: { command: null, scriptContent: null, scriptSignature: null } }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          for (const c of wss.clients) c.terminate();
+          wss.close();
+          server.close(() => resolve());
+        }),
+    );
+    const ops: unknown[] = [];
+    const h = makeLink(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, seeded(13), { onRemoteOp: (f) => ops.push(f), onMalformedCommand: (raw) => ops.push(raw) });
+    h.link.start();
+    await waitUntil(() => h.logs.some((l) => l.msg === 'ignoring a remote-operation frame before the welcome'));
+    await sleep(50);
+    expect(ops).toEqual([]);
+    expect(h.link.state).toBe('handshaking');
+  });
 });
+
+async function waitUntil(check: () => boolean, timeoutMs = 5000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > until) throw new Error('timed out');
+    await sleep(5);
+  }
+}

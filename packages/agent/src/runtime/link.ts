@@ -25,6 +25,9 @@ export interface WelcomeInfo {
   ackedSeq: number;
 }
 
+/** Server frames for remote operations, handed to the agent once the session is live. */
+export type RemoteOpFrame = Extract<ServerFrame, { t: 'command' | 'cancel' | 'trust' }>;
+
 /**
  * 'connecting': dialing; 'handshaking': socket open, waiting for challenge and welcome;
  * 'live': welcomed; 'waiting': backing off before the next dial; 'failed': the server refused
@@ -63,6 +66,10 @@ export interface LinkOptions {
   onConfig?: (config: { metricsIntervalMs: number }) => void;
   /** The server refused this node for good (removed, bad key, unsupported version). */
   onFatal?: (reason: string) => void;
+  /** A `command`, `cancel` or `trust` frame arrived on the live session. */
+  onRemoteOp?: (frame: RemoteOpFrame) => void;
+  /** A `command` frame arrived that does not match the protocol (so it can be refused, not lost). */
+  onMalformedCommand?: (raw: unknown, why: string) => void;
 }
 
 /** Counters for diagnostics and the simulator's summary. */
@@ -227,6 +234,11 @@ export class AgentLink {
     if (!parsed.success) {
       // A frame we cannot read is the server's bug or a newer server; never a reason to crash.
       this.stats.badFrames++;
+      if ((raw as { t?: unknown } | null)?.t === 'command' && this.current === 'live') {
+        const issue = parsed.error.issues[0];
+        this.o.onMalformedCommand?.(raw, issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid');
+        return;
+      }
       this.logger.warn('ignoring a frame from the server that does not match the protocol', { type: typeof (raw as { t?: unknown } | undefined)?.t === 'string' ? (raw as { t: string }).t : null });
       return;
     }
@@ -273,6 +285,16 @@ export class AgentLink {
         }
         return;
       }
+      case 'command':
+      case 'cancel':
+      case 'trust':
+        // Only on a session the server welcomed; the agent verifies every command itself anyway.
+        if (this.current !== 'live') {
+          this.logger.warn('ignoring a remote-operation frame before the welcome', { type: frame.t });
+          return;
+        }
+        this.o.onRemoteOp?.(frame);
+        return;
     }
   }
 

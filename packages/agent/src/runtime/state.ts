@@ -1,4 +1,4 @@
-import type { AgentEvent, InventoryBody } from '@gpufleet/protocol';
+import { REFUSAL_REASONS, Revocation, type AgentEvent, type InventoryBody, type RefusalReason } from '@gpufleet/protocol';
 
 /** What `join` learned and `run` needs: who we are to the server and how to reach it. */
 export interface NodeConfig {
@@ -27,6 +27,74 @@ export interface OutboxSnapshot {
   items: OutboxItem[];
 }
 
+/** How a run ended, as the host keeps it to report again when the same command is delivered twice. */
+export interface StoredRunResult {
+  exitCode: number | null;
+  signal: string | null;
+  timedOut: boolean;
+  canceled: boolean;
+  durationMs: number;
+  outputBytes: number;
+  truncated: boolean;
+}
+
+export type StoredRunOutcome = { kind: 'result'; result: StoredRunResult; message?: string } | { kind: 'refused'; reason: RefusalReason; message: string };
+
+/**
+ * One record of the host's trust log for remote operations (exec/trust-store.ts gives them
+ * meaning): the current fleet roots, verified revocations, each accepted command (run id and
+ * nonce, written before its process starts), each run's outcome, and the replay horizon (the
+ * newest issue time of a command whose nonce was forgotten).
+ */
+export type TrustRecord =
+  | { t: 'roots'; version: number; roots: string[] }
+  | { t: 'revocation'; revocation: Revocation }
+  | { t: 'run'; runId: string; nonce: string; sig: string; issuedAt: number; expiresAt: number; at: number }
+  | { t: 'outcome'; runId: string; outcome: StoredRunOutcome }
+  | { t: 'horizon'; issuedAt: number };
+
+const isStr = (v: unknown, max = 4096): v is string => typeof v === 'string' && v.length <= max;
+const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+
+function isRunResult(v: unknown): v is StoredRunResult {
+  const r = v as Record<string, unknown> | null;
+  return (
+    r !== null &&
+    typeof r === 'object' &&
+    (r.exitCode === null || Number.isInteger(r.exitCode)) &&
+    (r.signal === null || isStr(r.signal, 32)) &&
+    typeof r.timedOut === 'boolean' &&
+    typeof r.canceled === 'boolean' &&
+    isTime(r.durationMs) &&
+    isTime(r.outputBytes) &&
+    typeof r.truncated === 'boolean'
+  );
+}
+
+/** Whether a value read back from storage is a well-formed trust record (a damaged one is skipped). */
+export function isTrustRecord(raw: unknown): raw is TrustRecord {
+  if (raw === null || typeof raw !== 'object') return false;
+  const r = raw as Record<string, unknown>;
+  switch (r.t) {
+    case 'roots':
+      return Number.isInteger(r.version) && (r.version as number) >= 0 && Array.isArray(r.roots) && r.roots.every((d) => isStr(d, 128));
+    case 'revocation':
+      return Revocation.safeParse(r.revocation).success;
+    case 'run':
+      return isStr(r.runId, 64) && isStr(r.nonce, 128) && isStr(r.sig, 256) && isTime(r.issuedAt) && isTime(r.expiresAt) && isTime(r.at);
+    case 'outcome': {
+      const o = r.outcome as Record<string, unknown> | null;
+      if (!isStr(r.runId, 64) || o === null || typeof o !== 'object') return false;
+      if (o.kind === 'result') return isRunResult(o.result) && (o.message === undefined || isStr(o.message, 8192));
+      return o.kind === 'refused' && (REFUSAL_REASONS as readonly unknown[]).includes(o.reason) && isStr(o.message, 8192);
+    }
+    case 'horizon':
+      return isTime(r.issuedAt);
+    default:
+      return false;
+  }
+}
+
 /**
  * Where an agent keeps its state. The file store (a real host: data dir) and the memory store
  * (the simulator: 10,000 agents in one process) behave the same. Calls are synchronous: the
@@ -44,6 +112,12 @@ export interface AgentStateStore {
   replaceOutbox(snapshot: OutboxSnapshot): void;
   /** Makes everything durable and compact; called on stop. */
   flush(): void;
+  /** The trust log, oldest record first (damaged records skipped). */
+  loadTrust(): TrustRecord[];
+  /** Appends records; `durable` asks for stable storage before returning (a run is recorded before it starts). */
+  appendTrust(records: readonly TrustRecord[], durable: boolean): void;
+  /** Replaces the whole trust log (compaction). */
+  replaceTrust(records: readonly TrustRecord[]): void;
 }
 
 /** Keeps everything in memory: the simulator's store, also handy in tests (survives an Agent restart in-process). */
@@ -52,6 +126,7 @@ export class MemoryStateStore implements AgentStateStore {
   private lastSeq = 0;
   private ackedSeq = 0;
   private items: OutboxItem[] = [];
+  private trust: TrustRecord[] = [];
 
   constructor(config: NodeConfig | null = null) {
     this.config = config;
@@ -89,4 +164,17 @@ export class MemoryStateStore implements AgentStateStore {
   }
 
   flush(): void {}
+
+  loadTrust(): TrustRecord[] {
+    return structuredClone(this.trust);
+  }
+
+  appendTrust(records: readonly TrustRecord[]): void {
+    // Copies, so a caller mutating its objects later cannot change what was "stored".
+    for (const r of records) this.trust.push(structuredClone(r));
+  }
+
+  replaceTrust(records: readonly TrustRecord[]): void {
+    this.trust = structuredClone([...records]);
+  }
 }

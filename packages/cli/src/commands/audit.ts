@@ -3,6 +3,7 @@ import type { AuditRecord } from '@gpufleet/protocol';
 import type { CliDeps } from '../command-deps.js';
 import { checkDuration, intOption } from '../args.js';
 import { print, type Column } from '../output.js';
+import { CliError } from '../errors.js';
 import { relativeTime } from '../units.js';
 
 export function auditColumns(now: number): Column<AuditRecord>[] {
@@ -17,25 +18,78 @@ export function auditColumns(now: number): Column<AuditRecord>[] {
   ];
 }
 
-export function auditCommand(deps: CliDeps): Command {
-  return new Command('audit')
-    .description('show the audit log (who did what, newest first)')
+/** GET /api/v1/audit/verify. */
+interface AuditVerifyReply {
+  ok: boolean;
+  checked: number;
+  legacy: number;
+  firstBroken?: { id: number; reason: string };
+}
+
+/** The filters of `audit` and `audit ls`. */
+function listOptions(cmd: Command): Command {
+  return cmd
     .option('--since <duration>', 'only entries newer than this, e.g. 1h or 7d')
     .option('--actor <name>', 'only entries by this actor (token name, node, system)')
     .option('--action <action>', 'only this action, e.g. node.cordon')
-    .option('--limit <n>', 'at most this many entries', intOption('--limit', 1, 10_000), 100)
+    .option('--limit <n>', 'at most this many entries', intOption('--limit', 1, 10_000), 100);
+}
+
+export function auditCommand(deps: CliDeps): Command {
+  const list = async (_opts: unknown, cmd: Command) => {
+    const o = deps.opts<{ since?: string; actor?: string; action?: string; limit: number }>(cmd);
+    const query = { since: o.since === undefined ? undefined : checkDuration(o.since, '--since'), actor: o.actor, action: o.action, limit: o.limit };
+    const result = await deps.client(cmd).get<{ items: AuditRecord[] }>('/api/v1/audit', query);
+    print(deps.io, deps.format(cmd), { data: result, columns: auditColumns(deps.now()), rows: result.items, empty: 'no audit entries match' });
+  };
+  const audit = listOptions(new Command('audit'))
+    .description('show the audit log (who did what, newest first), or check its hash chain')
     .addHelpText(
       'after',
       `
 Examples:
   gpufleet audit --since 1h
-  gpufleet audit --actor bootstrap-admin -o wide
-  gpufleet audit --action node.remove -o json`,
+  gpufleet audit ls --actor bootstrap-admin -o wide
+  gpufleet audit --action node.remove -o json
+  gpufleet audit verify`,
     )
-    .action(async (_opts, cmd: Command) => {
-      const o = deps.opts<{ since?: string; actor?: string; action?: string; limit: number }>(cmd);
-      const query = { since: o.since === undefined ? undefined : checkDuration(o.since, '--since'), actor: o.actor, action: o.action, limit: o.limit };
-      const result = await deps.client(cmd).get<{ items: AuditRecord[] }>('/api/v1/audit', query);
-      print(deps.io, deps.format(cmd), { data: result, columns: auditColumns(deps.now()), rows: result.items, empty: 'no audit entries match' });
+    .action(list);
+
+  listOptions(audit.command('ls').alias('list').description('show the audit log, newest first (same as plain `audit`)'))
+    .addHelpText(
+      'after',
+      `
+Examples:
+  gpufleet audit ls --since 24h --actor 'token:ops(3f2a9c01)'
+  gpufleet audit ls --action script.add -o json`,
+    )
+    .action(list);
+
+  audit
+    .command('verify')
+    .description('check the hash chain of the audit log; exits 1 and names the first broken record')
+    .addHelpText(
+      'after',
+      `
+Each record carries the hash of the one before it, so an edited, removed or reordered record
+breaks the chain from there on. Records written before the chain existed are counted as legacy.
+
+Examples:
+  gpufleet audit verify
+  gpufleet audit verify -o json`,
+    )
+    .action(async (_opts: unknown, cmd: Command) => {
+      const r = await deps.client(cmd).get<AuditVerifyReply>('/api/v1/audit/verify');
+      if (typeof r?.ok !== 'boolean') throw new CliError('the control plane sent an audit verification this CLI does not understand');
+      const legacy = r.legacy > 0 ? ` (${r.legacy} older record${r.legacy === 1 ? '' : 's'} predate the chain)` : '';
+      if (r.ok) {
+        print(deps.io, deps.format(cmd), { data: r, text: () => `audit chain intact: ${r.checked} record${r.checked === 1 ? '' : 's'} checked${legacy}\n` });
+        return;
+      }
+      const format = deps.format(cmd);
+      if (format === 'json' || format === 'yaml') print(deps.io, format, { data: r });
+      const broken = r.firstBroken;
+      throw new CliError(`audit chain broken at record ${broken?.id ?? '?'}: ${broken?.reason ?? 'no reason given'} (${r.checked} checked)`);
     });
+  return audit;
 }

@@ -1,4 +1,4 @@
-import type { AgentEventRecord } from '../store/store.js';
+import type { AgentEventRecord, RunOutputInput, RunState, RunTargetRecord } from '../store/store.js';
 
 /** What the control plane announces to live listeners (SSE streams, later the NATS bus). */
 export type HubEvent =
@@ -7,7 +7,17 @@ export type HubEvent =
   /** An outbox item from an agent, published once it is stored. */
   | { type: 'agent-event'; nodeId: string; event: AgentEventRecord }
   /** A health verdict changed for a GPU (gpuKey set) or for the node as a whole (gpuKey null). */
-  | { type: 'health'; nodeId: string; gpuKey: string | null; verdict: 'healthy' | 'degraded' | 'unhealthy'; previous: 'healthy' | 'degraded' | 'unhealthy' | 'unknown'; rule: string | null; cause: string };
+  | { type: 'health'; nodeId: string; gpuKey: string | null; verdict: 'healthy' | 'degraded' | 'unhealthy'; previous: 'healthy' | 'degraded' | 'unhealthy' | 'unknown'; rule: string | null; cause: string }
+  | RunHubEvent;
+
+/**
+ * A run changed (runs/): the run as a whole (created, finished), one target's state, or one output
+ * chunk stored for a target. Listeners that care about nodes only should skip these.
+ */
+export type RunHubEvent =
+  | { type: 'run'; runId: string; nodeId?: undefined; change: 'created' | 'finished'; state: RunState }
+  | { type: 'run'; runId: string; nodeId: string; change: 'target'; target: Readonly<RunTargetRecord> }
+  | { type: 'run'; runId: string; nodeId: string; change: 'output'; output: Readonly<RunOutputInput> };
 
 export type HubListener = (event: HubEvent) => void;
 

@@ -8,7 +8,7 @@ const RefParams = z.strictObject({ ref: z.string().min(1).max(200) });
 const TokenQuery = z.strictObject({ access_token: z.string().optional() });
 
 /** Opens a Server-Sent Events response and returns a writer; `onClose` runs once. */
-function openSse(req: FastifyRequest, reply: FastifyReply, onClose: () => void): (event: string, data: unknown) => void {
+export function openSse(req: FastifyRequest, reply: FastifyReply, onClose: () => void): (event: string, data: unknown) => void {
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
@@ -47,6 +47,8 @@ export function registerStreamRoutes(app: App, ctx: ServerContext): void {
       unsubscribe();
     });
     unsubscribe = ctx.hub.subscribe((e: HubEvent) => {
+      // Run progress is not a node change (10,000 targets would re-send every node view).
+      if (e.type === 'run') return;
       if (e.type === 'node' && e.change === 'removed') removed.add(e.nodeId);
       else changed.add(e.nodeId);
     });
@@ -58,7 +60,7 @@ export function registerStreamRoutes(app: App, ctx: ServerContext): void {
     let unsubscribe = () => {};
     const send = openSse(req, reply, () => unsubscribe());
     unsubscribe = ctx.hub.subscribe((e: HubEvent) => {
-      if (e.nodeId !== node.id) return;
+      if (e.nodeId !== node.id || e.type === 'run') return;
       if (e.type === 'metrics') send('metrics', ctx.metrics.latest(node.id));
       else {
         const current = ctx.registry.get(node.id);

@@ -1,10 +1,13 @@
 import { FleetError } from '@gpufleet/protocol';
 import { sql, type Kysely } from 'kysely';
 import { migrateToLatest, type StoreDialect } from './migrations.js';
+import { KyselyTrustStore } from './kysely-trust-store.js';
+import type { AuditChainRecord, CapabilityRecord, ListAuditChainQuery, RevocationRecord, RootsVersionRecord, ScriptRecord, SecretRecord } from './trust-records.js';
+import * as runQueries from './run-queries.js';
+import type { ListRunOutputQuery, ListRunsQuery, RunOutputRecord, RunProgress, RunRecord, RunTargetRecord } from './run-records.js';
 import {
   agentEventToRow,
   apiTokenToRow,
-  auditToRow,
   findingToRow,
   gpuKeyToColumn,
   healthEventToRow,
@@ -78,12 +81,14 @@ function checkIdList(field: string, ids: unknown): string[] {
 export class KyselyStore implements Store {
   readonly kind: StoreDialect;
   #closed = false;
+  readonly #trust: KyselyTrustStore;
 
   constructor(
     private readonly db: Kysely<Database>,
     private readonly opts: KyselyStoreOptions,
   ) {
     this.kind = opts.kind;
+    this.#trust = new KyselyTrustStore(db, opts.kind);
   }
 
   async migrate(): Promise<void> {
@@ -293,9 +298,55 @@ export class KyselyStore implements Store {
 
   /** Appends one entry and returns its id; `details: undefined` is stored (and read back) as null. */
   async appendAudit(entry: AuditInput): Promise<number> {
-    const row = auditToRow(entry);
-    const r = await this.db.insertInto('audit_log').values(row).returning('id').executeTakeFirstOrThrow();
-    return Number(r.id);
+    return this.#trust.appendAudit(entry);
+  }
+
+  // ---- trust (0004_trust): roots, capabilities, revocations, scripts, secrets, audit chain ----
+
+  listAuditChain(query?: ListAuditChainQuery): Promise<AuditChainRecord[]> {
+    return this.#trust.listAuditChain(query);
+  }
+  insertRootsVersion(record: RootsVersionRecord): Promise<void> {
+    return this.#trust.insertRootsVersion(record);
+  }
+  listRootsVersions(): Promise<RootsVersionRecord[]> {
+    return this.#trust.listRootsVersions();
+  }
+  insertCapability(record: CapabilityRecord): Promise<boolean> {
+    return this.#trust.insertCapability(record);
+  }
+  getCapability(id: string): Promise<CapabilityRecord | undefined> {
+    return this.#trust.getCapability(id);
+  }
+  listCapabilities(query?: { aud?: string }): Promise<CapabilityRecord[]> {
+    return this.#trust.listCapabilities(query);
+  }
+  insertRevocation(record: RevocationRecord): Promise<boolean> {
+    return this.#trust.insertRevocation(record);
+  }
+  listRevocations(): Promise<RevocationRecord[]> {
+    return this.#trust.listRevocations();
+  }
+  insertScriptVersion(record: ScriptRecord): Promise<void> {
+    return this.#trust.insertScriptVersion(record);
+  }
+  getScript(name: string, version?: number): Promise<ScriptRecord | undefined> {
+    return this.#trust.getScript(name, version);
+  }
+  listScripts(): Promise<ScriptRecord[]> {
+    return this.#trust.listScripts();
+  }
+  listScriptVersions(name: string): Promise<ScriptRecord[]> {
+    return this.#trust.listScriptVersions(name);
+  }
+  markScriptRemoved(name: string, at: number): Promise<number> {
+    return this.#trust.markScriptRemoved(name, at);
+  }
+  insertSecret(record: SecretRecord): Promise<boolean> {
+    return this.#trust.insertSecret(record);
+  }
+  getSecret(id: string): Promise<SecretRecord | undefined> {
+    return this.#trust.getSecret(id);
   }
 
   /** Newest first (by id, i.e. append order); `since` is inclusive on `at`. */
@@ -389,6 +440,32 @@ export class KyselyStore implements Store {
     if (q.since !== undefined) select = select.where('at', '>=', checkInt('since', q.since));
     const rows = await select.orderBy('at', 'desc').orderBy('id', 'desc').limit(checkLimit(q.limit)).execute();
     return rows.map(rowToHealthEvent);
+  }
+
+  // ---- runs (SQL in run-queries.ts) ----
+
+  insertRun(run: RunRecord, targets: ReadonlyArray<RunTargetRecord>): Promise<void> {
+    return runQueries.insertRun(this.db, run, targets);
+  }
+
+  getRun(id: string): Promise<RunRecord | undefined> {
+    return runQueries.getRun(this.db, id);
+  }
+
+  listRuns(query: ListRunsQuery): Promise<RunRecord[]> {
+    return runQueries.listRuns(this.db, query);
+  }
+
+  listRunTargets(runId: string): Promise<RunTargetRecord[]> {
+    return runQueries.listRunTargets(this.db, runId);
+  }
+
+  saveRunProgress(progress: RunProgress): Promise<number> {
+    return runQueries.saveRunProgress(this.db, progress);
+  }
+
+  listRunOutput(query: ListRunOutputQuery): Promise<RunOutputRecord[]> {
+    return runQueries.listRunOutput(this.db, query);
   }
 
   // ---- settings ----

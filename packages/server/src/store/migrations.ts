@@ -1,6 +1,7 @@
 import { FleetError } from '@gpufleet/protocol';
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import type { Database } from './schema.js';
+import { trustMigration } from './migration-0004-trust.js';
 
 /** Which SQL engine is underneath; the only place migrations differ by dialect is auto-increment. */
 export type StoreDialect = 'sqlite' | 'postgres';
@@ -169,6 +170,74 @@ export function storeMigrations(dialect: StoreDialect): Record<string, Migration
         for (const table of ['health_events', 'health_findings', 'state_marks']) await db.schema.dropTable(table).ifExists().execute();
       },
     },
+    // Runs: the signed command fanned out, one row per target host, and the output kept per host.
+    '0003_runs': {
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema
+          .createTable('runs')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .addColumn('invoker', 'text', (c) => c.notNull())
+          .addColumn('capability_id', 'text')
+          .addColumn('ability', 'text', (c) => c.notNull())
+          .addColumn('selector', 'text', (c) => c.notNull())
+          .addColumn('summary', 'text', (c) => c.notNull())
+          .addColumn('command', 'text', (c) => c.notNull())
+          .addColumn('batch', 'text', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('counts', 'text', (c) => c.notNull())
+          .addColumn('reason', 'text')
+          .addColumn('deadline', 'bigint', (c) => c.notNull())
+          .addColumn('finished_at', 'bigint')
+          .addColumn('canceled_by', 'text')
+          .execute();
+        // Runs are listed newest first, and the active ones are reloaded on start.
+        await db.schema.createIndex('runs_created_at').on('runs').columns(['created_at', 'id']).execute();
+        await db.schema.createIndex('runs_state').on('runs').columns(['state', 'created_at']).execute();
+
+        await db.schema
+          .createTable('run_targets')
+          .addColumn('run_id', 'text', (c) => c.notNull())
+          .addColumn('node_id', 'text', (c) => c.notNull())
+          .addColumn('hostname', 'text', (c) => c.notNull())
+          .addColumn('batch', 'integer', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('exit_code', 'integer')
+          .addColumn('signal', 'text')
+          .addColumn('reason', 'text')
+          .addColumn('sent_at', 'bigint')
+          .addColumn('started_at', 'bigint')
+          .addColumn('finished_at', 'bigint')
+          .addColumn('duration_ms', 'bigint')
+          .addColumn('output_bytes', 'bigint', (c) => c.notNull())
+          .addColumn('truncated', 'integer', (c) => c.notNull())
+          .addPrimaryKeyConstraint('run_targets_pk', ['run_id', 'node_id'])
+          .execute();
+
+        await db.schema
+          .createTable('run_output')
+          .addColumn('id', dialect === 'sqlite' ? 'integer' : 'bigint', (c) =>
+            dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey().generatedAlwaysAsIdentity(),
+          )
+          .addColumn('run_id', 'text', (c) => c.notNull())
+          .addColumn('node_id', 'text', (c) => c.notNull())
+          .addColumn('stream', 'text', (c) => c.notNull())
+          .addColumn('chunk', 'bigint', (c) => c.notNull())
+          .addColumn('data', 'text', (c) => c.notNull())
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .execute();
+        // The de-duplication key of chunks a host sends again after a reconnect.
+        await db.schema.createIndex('run_output_chunk').on('run_output').columns(['run_id', 'node_id', 'stream', 'chunk']).unique().execute();
+        // Output is read per run (optionally per host) in arrival order.
+        await db.schema.createIndex('run_output_run_id').on('run_output').columns(['run_id', 'id']).execute();
+      },
+      async down(db: Kysely<any>): Promise<void> {
+        for (const table of ['run_output', 'run_targets', 'runs']) await db.schema.dropTable(table).ifExists().execute();
+      },
+    },
+    // Trust: fleet roots, capabilities, revocations, the script library, sealed secrets, the audit hash chain.
+    '0004_trust': trustMigration,
   };
 }
 

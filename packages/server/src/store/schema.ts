@@ -1,4 +1,5 @@
 import type { Generated } from 'kysely';
+import type { TrustTables } from './trust-schema.js';
 
 /**
  * Row shapes of the store's tables, as Kysely sees them. Both dialects store the same thing:
@@ -68,6 +69,9 @@ export interface AuditLogTable {
   target: string | null;
   result: string;
   details: string; // JSON, 'null' when there were none
+  /** Hash chain (0004_trust): null on rows written before it; see audit/audit-hash.ts. */
+  prev_hash?: string | null;
+  hash?: string | null;
 }
 
 export interface SettingsTable {
@@ -118,8 +122,57 @@ export interface HealthEventsTable {
   evidence: string; // JSON, 'null' when there is none
 }
 
+/** Runs: one row per signed command fanned out (0003_runs). */
+export interface RunsTable {
+  id: string;
+  created_at: number;
+  created_by: string;
+  invoker: string;
+  capability_id: string | null;
+  ability: string;
+  selector: string;
+  summary: string;
+  command: string; // JSON SignedCommand
+  batch: string; // JSON batch policy
+  state: string;
+  counts: string; // JSON target count per state
+  reason: string | null;
+  deadline: number;
+  finished_at: number | null;
+  canceled_by: string | null;
+}
+
+/** One row per host of a run (0003_runs). */
+export interface RunTargetsTable {
+  run_id: string;
+  node_id: string;
+  hostname: string;
+  batch: number;
+  state: string;
+  exit_code: number | null;
+  signal: string | null;
+  reason: string | null;
+  sent_at: number | null;
+  started_at: number | null;
+  finished_at: number | null;
+  duration_ms: number | null;
+  output_bytes: number;
+  truncated: number; // 0/1
+}
+
+/** Output chunks of a run per host, in arrival order (0003_runs). */
+export interface RunOutputTable {
+  id: Generated<number>;
+  run_id: string;
+  node_id: string;
+  stream: string;
+  chunk: number;
+  data: string;
+  at: number;
+}
+
 /** The whole database as Kysely's type parameter. */
-export interface Database {
+export interface Database extends TrustTables {
   nodes: NodesTable;
   join_tokens: JoinTokensTable;
   api_tokens: ApiTokensTable;
@@ -129,4 +182,7 @@ export interface Database {
   state_marks: StateMarksTable;
   health_findings: HealthFindingsTable;
   health_events: HealthEventsTable;
+  runs: RunsTable;
+  run_targets: RunTargetsTable;
+  run_output: RunOutputTable;
 }

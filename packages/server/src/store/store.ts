@@ -1,4 +1,9 @@
 import type { GpuInfo, HostFacts, Role, ToolFailure } from '@gpufleet/protocol';
+import type { TrustStore } from './trust-records.js';
+import type { RunStore } from './run-records.js';
+
+export type * from './trust-records.js';
+export type * from './run-records.js';
 
 /**
  * Node administrative state; liveness (online/offline) is kept in memory, not here. Changed only
@@ -186,7 +191,7 @@ export interface FindingsChange {
  * Everything the control plane keeps durably. Two implementations (SQLite via better-sqlite3
  * and PostgreSQL via pg, both through Kysely with one set of migrations) pass one contract suite.
  */
-export interface Store {
+export interface Store extends TrustStore, RunStore {
   readonly kind: 'sqlite' | 'postgres';
   /** Applies pending migrations; safe to call on every start. */
   migrate(): Promise<void>;
@@ -220,6 +225,10 @@ export interface Store {
   insertAgentEvents(events: ReadonlyArray<AgentEventRecord>): Promise<number>;
   listAgentEvents(query: ListAgentEventsQuery): Promise<AgentEventRecord[]>;
 
+  /**
+   * Appends one entry chained to the newest one (prev_hash, hash: audit/audit-hash.ts), serialized
+   * across processes (SQLite's write lock, a PostgreSQL advisory lock); returns its id.
+   */
   appendAudit(entry: AuditInput): Promise<number>;
   listAudit(query: ListAuditQuery): Promise<AuditEntry[]>;
 

@@ -5,6 +5,8 @@ import { nodeContract } from './contract-nodes.js';
 import { tokenContract } from './contract-tokens.js';
 import { historyContract } from './contract-history.js';
 import { healthContract } from './contract-health.js';
+import { trustContract } from './contract-trust.js';
+import { runContract } from './contract-runs.js';
 import { bareNode, sampleNode } from './store-fixtures.js';
 
 /** A freshly opened, empty, not yet migrated store and how to dispose of it (close + drop). */
@@ -43,6 +45,8 @@ export function describeStoreContract(name: 'sqlite' | 'postgres', open: () => P
     tokenContract(store);
     historyContract(store);
     healthContract(store);
+    trustContract(store);
+    runContract(store);
 
     describe('lifecycle', () => {
       it('migrate() again is harmless and keeps the data', async () => {

@@ -1,0 +1,36 @@
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateEd25519 } from '@gpufleet/protocol';
+import { SQLITE_FILE_NAME } from '../store/open-store.js';
+import { expectError, startTrustKit, type TrustKit } from '../trust/__tests__/trust-kit.js';
+
+let kit: TrustKit;
+beforeAll(async () => {
+  kit = await startTrustKit();
+});
+afterAll(() => kit.close());
+
+describe('GET /api/v1/audit/verify', () => {
+  it('reports an intact chain, then names the record edited in the database', async () => {
+    // Mutating calls are audited by the app hook and by the services.
+    await kit.call('POST', '/api/v1/roots/init', kit.admin, { did: generateEd25519().did });
+    await kit.call('POST', '/api/v1/roots/init', kit.admin, { did: 'garbage' });
+    // The app's audit hook runs after the reply is sent: wait for its records.
+    for (let i = 0; i < 100 && (await kit.store.listAudit({})).length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+    const ok = await kit.call('GET', '/api/v1/audit/verify', kit.admin);
+    expect(ok.status).toBe(200);
+    expect(ok.body).toEqual({ ok: true, checked: 3, legacy: 0 });
+
+    const raw = new BetterSqlite3(join(kit.dataDir, SQLITE_FILE_NAME));
+    raw.prepare(`update audit_log set result = 'ok' where id = 3`).run();
+    raw.close();
+    const broken = await kit.call('GET', '/api/v1/audit/verify', kit.admin);
+    expect(broken.body).toEqual({ ok: false, checked: 3, legacy: 0, firstBroken: { id: 3, reason: expect.stringMatching(/content was changed/) } });
+  });
+
+  it('is for admins only', async () => {
+    expectError(await kit.call('GET', '/api/v1/audit/verify', kit.operator), 403, 'permission_denied', /admin role/);
+    expectError(await kit.call('GET', '/api/v1/audit/verify', null), 401, 'unauthenticated', /token/);
+  });
+});

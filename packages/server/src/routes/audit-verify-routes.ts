@@ -1,0 +1,8 @@
+import type { App } from '../http/app.js';
+import type { Store } from '../store/store.js';
+import { verifyAuditChain } from '../audit/audit-verify.js';
+
+/** GET /api/v1/audit/verify: walks the audit hash chain and names the first broken record. */
+export function registerAuditVerifyRoutes(app: App, deps: { store: Store }): void {
+  app.get('/api/v1/audit/verify', { config: { auth: 'admin' }, schema: { tags: ['audit'], summary: 'Check the audit hash chain; names the first broken record' } }, async () => verifyAuditChain(deps.store));
+}

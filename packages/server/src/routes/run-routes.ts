@@ -1,0 +1,95 @@
+import { z } from 'zod';
+import { FleetError, capabilityId } from '@gpufleet/protocol';
+import type { App } from '../http/app.js';
+import type { EventHub } from '../events/event-hub.js';
+import type { AuditLog } from '../services/audit-log.js';
+import type { RunService } from '../runs/run-service.js';
+import { SubmitRunRequest } from '../runs/submit-request.js';
+import { followRun } from '../runs/run-follow.js';
+import { openSse } from './stream-routes.js';
+import { requestActor } from './request-actor.js';
+
+const IdParams = z.strictObject({ id: z.string().min(1).max(64) });
+const ListQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
+  /** Only runs created before this time (ISO 8601 or epoch ms): the next page. */
+  before: z.string().max(40).optional(),
+  active: z.enum(['true', 'false']).optional(),
+});
+const OutputQuery = z.strictObject({
+  node: z.string().min(1).max(200).optional(),
+  after: z.coerce.number().int().min(0).optional(),
+  limit: z.coerce.number().int().min(1).max(10_000).optional(),
+});
+const StreamQuery = z.strictObject({ access_token: z.string().optional() });
+
+/** What the run routes need (a ServerContext holding `runs` fits). */
+export interface RunRouteDeps {
+  runs: RunService;
+  audit: AuditLog;
+  hub: EventHub;
+}
+
+function beforeMs(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
+  if (!Number.isSafeInteger(ms)) throw new FleetError('invalid_argument', `invalid querystring field 'before': '${text}' is neither an ISO 8601 time nor epoch ms`);
+  return ms;
+}
+
+/** Command fan-out over REST: submit, list, read, follow live, output and cancel. */
+export function registerRunRoutes(app: App, ctx: RunRouteDeps): void {
+  app.post('/api/v1/runs', { config: { auth: 'operator' }, schema: { tags: ['runs'], summary: 'Run an operator-signed command on every host its target selector matches', body: SubmitRunRequest } }, async (req, reply) => {
+    const actor = requestActor(req);
+    const p = req.body.command.payload;
+    // Who signed it and under which capability, whatever the outcome (a refused replay is worth knowing about).
+    const details = { invoker: p.invoker, capabilityId: p.capability ? capabilityId(p.capability) : null, ability: p.ability, target: p.target, kind: p.command.kind };
+    try {
+      const res = await ctx.runs.submit(req.body, actor);
+      await ctx.audit.record({ actor, action: 'run.submit', target: res.id, result: 'ok', details: { ...details, summary: res.run.command.summary, targets: res.targets.length, batch: res.run.batch } });
+      return reply.status(201).send({ id: res.id, state: res.state, targets: res.targets });
+    } catch (err) {
+      await ctx.audit.record({ actor, action: 'run.submit', target: p.runId, result: 'error', details: { ...details, error: err instanceof Error ? err.message : String(err) } }).catch(() => undefined);
+      throw err;
+    }
+  });
+
+  app.get('/api/v1/runs', { config: { auth: 'viewer' }, schema: { tags: ['runs'], summary: 'Runs, newest first, with target counts by state', querystring: ListQuery } }, async (req) => {
+    const before = beforeMs(req.query.before);
+    const items = await ctx.runs.list({ limit: req.query.limit ?? 50, ...(before === undefined ? {} : { before }), ...(req.query.active ? { active: req.query.active === 'true' } : {}) });
+    return { items };
+  });
+
+  app.get('/api/v1/runs/:id', { config: { auth: 'viewer' }, schema: { tags: ['runs'], summary: 'One run with the state, exit code and reason of every target', params: IdParams } }, async (req) => {
+    return ctx.runs.get(req.params.id);
+  });
+
+  app.get('/api/v1/runs/:id/output', { config: { auth: 'viewer' }, schema: { tags: ['runs'], summary: 'Stored output chunks in arrival order; page with `after` (the `next` of the previous page)', params: IdParams, querystring: OutputQuery } }, async (req) => {
+    return ctx.runs.output({ runId: req.params.id, ...req.query });
+  });
+
+  app.get('/api/v1/runs/:id/stream', { config: { auth: 'viewer' }, schema: { tags: ['runs', 'streams'], summary: 'SSE: `run` (snapshot), `output` (history, then live), `target` (state changes), then `done`', params: IdParams, querystring: StreamQuery } }, async (req, reply) => {
+    // Unknown runs are a plain 404, before the stream opens.
+    await ctx.runs.get(req.params.id);
+    let stop = () => {};
+    let closed = false;
+    const send = openSse(req, reply, () => {
+      closed = true;
+      stop();
+    });
+    stop = followRun(ctx, req.params.id, { send, end: () => reply.raw.end() });
+    if (closed) stop();
+  });
+
+  app.post('/api/v1/runs/:id/cancel', { config: { auth: 'operator' }, schema: { tags: ['runs'], summary: 'Cancel a run: hosts not started are canceled, running ones are killed (process group)', params: IdParams } }, async (req) => {
+    const actor = requestActor(req);
+    try {
+      const view = await ctx.runs.cancel(req.params.id, actor);
+      await ctx.audit.record({ actor, action: 'run.cancel', target: view.id, result: 'ok', details: { invoker: view.invoker, capabilityId: view.capabilityId, state: view.state, counts: view.counts } });
+      return view;
+    } catch (err) {
+      await ctx.audit.record({ actor, action: 'run.cancel', target: req.params.id, result: 'error', details: { error: err instanceof Error ? err.message : String(err) } }).catch(() => undefined);
+      throw err;
+    }
+  });
+}

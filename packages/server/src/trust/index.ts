@@ -1,0 +1,87 @@
+import type { Ability, Capability, Labels } from '@gpufleet/protocol';
+import type { Clock } from '../clock.js';
+import type { AuditLog } from '../services/audit-log.js';
+import type { Store } from '../store/store.js';
+import { CapabilityRegistry } from './capability-registry.js';
+import { FleetRoots } from './fleet-roots.js';
+import { ServerIdentity, type ServerSigner } from './server-identity.js';
+import { TrustDistribution, type TrustSender } from './trust-distribution.js';
+
+export { CapabilityRegistry, chainIds, revocationId, type Authority, type CapabilityView, type RevocationView } from './capability-registry.js';
+export { FleetRoots, type RootsView } from './fleet-roots.js';
+export { ServerIdentity, SERVER_KEY_FILE, SERVER_KEY_SECRET_ID, type ServerSigner } from './server-identity.js';
+export { TrustDistribution, type TrustFrame, type TrustSender } from './trust-distribution.js';
+export { sealSecret, openSecret, checkMasterKey, type SealedSecret } from './secret-box.js';
+export { labelsSatisfying } from './selector-witness.js';
+
+export interface TrustOptions {
+  store: Store;
+  clock: Clock;
+  audit: AuditLog;
+  /** Where the control plane key file lives when no master key is set. */
+  dataDir: string;
+  /** GPUFLEET_MASTER_KEY from the environment (undefined: none). */
+  masterKey: string | undefined;
+  log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+}
+
+/** The trust services, wired: what server.ts keeps and the routes use. */
+export interface Trust {
+  roots: FleetRoots;
+  capabilities: CapabilityRegistry;
+  identity: ServerIdentity;
+  distribution: TrustDistribution;
+  /** The current fleet roots, synchronously (JoinTokenService's `roots`). */
+  currentRoots(): string[];
+  /** The control plane's own signer. */
+  serverSigner(): ServerSigner;
+  /** A capability operators delegated to the control plane for `ability` on a host with these labels, or null. */
+  capabilityFor(ability: Ability, hostLabels: Labels): Promise<Capability | null>;
+  /** Gateway hook: send the trust frame to a session that just became ready. */
+  onSessionReady(nodeId: string): void;
+  attachGateway(gateway: TrustSender): void;
+  /**
+   * Reloads roots and revocations from the store and pushes a trust frame to connected agents
+   * when either changed: for replicas sharing PostgreSQL, where another replica took the write.
+   * Returns whether anything changed.
+   */
+  refresh(): Promise<boolean>;
+}
+
+/** Loads roots, revocations and the control plane key, and wires trust distribution. */
+export async function createTrust(opts: TrustOptions): Promise<Trust> {
+  let distribution: TrustDistribution | null = null;
+  const broadcast = () => void distribution?.broadcast();
+  const roots = new FleetRoots({ store: opts.store, clock: opts.clock, audit: opts.audit, onUpdate: broadcast });
+  const capabilities = new CapabilityRegistry({ store: opts.store, clock: opts.clock, audit: opts.audit, roots: () => roots.current(), onRevocation: broadcast });
+  await roots.load();
+  await capabilities.loadAll();
+  const identity = await ServerIdentity.load({ store: opts.store, clock: opts.clock, dataDir: opts.dataDir, masterKey: opts.masterKey, log: opts.log });
+  distribution = new TrustDistribution({
+    rootsUpdates: () => roots.updates(),
+    revocations: () => capabilities.revocationRecords(),
+    capabilityExpiry: (id) => capabilities.expiryOf(id),
+    clock: opts.clock,
+    log: opts.log,
+  });
+  const dist = distribution;
+  return {
+    roots,
+    capabilities,
+    identity,
+    distribution: dist,
+    currentRoots: () => roots.current(),
+    serverSigner: () => identity.signer(),
+    capabilityFor: (ability, hostLabels) => capabilities.capabilityFor(identity.did, ability, hostLabels),
+    onSessionReady: (nodeId) => dist.onSessionReady(nodeId),
+    attachGateway: (gateway) => dist.attachGateway(gateway),
+    async refresh() {
+      const before = `${roots.version()}:${capabilities.revocationRecords().length}`;
+      await roots.load();
+      await capabilities.loadAll();
+      const changed = before !== `${roots.version()}:${capabilities.revocationRecords().length}`;
+      if (changed) dist.broadcast();
+      return changed;
+    },
+  };
+}
