@@ -32,6 +32,7 @@ import { AlertEngine, loadAlertRules } from './alerts/index.js';
 import { registerAlertRoutes } from './routes/alert-routes.js';
 import { RunService } from './runs/run-service.js';
 import { registerRunRoutes } from './routes/run-routes.js';
+import { registerWhoamiRoutes } from './routes/whoami-routes.js';
 import { createTrust } from './trust/index.js';
 import { ScriptLibrary } from './scripts/script-library.js';
 import { registerTrustRoutes } from './routes/trust-routes.js';
@@ -146,6 +147,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   registerHealthRoutes(app, ctx);
   registerAlertRoutes(app, ctx);
   registerRunRoutes(app, ctx);
+  registerWhoamiRoutes(app, ctx);
   registerTrustRoutes(app, trust);
   registerScriptRoutes(app, { scripts });
   registerAuditVerifyRoutes(app, { store });

@@ -82,6 +82,12 @@ describe('REST API', () => {
     }
   });
 
+  it('tells a token its name and role', async () => {
+    expect((await t.api('GET', '/api/v1/whoami', undefined, viewer)).body).toEqual({ name: 'v', role: 'viewer' });
+    expect((await t.api('GET', '/api/v1/whoami')).body).toEqual({ name: 'bootstrap-admin', role: 'admin' });
+    expect((await t.api('GET', '/api/v1/whoami', undefined, null)).status).toBe(401);
+  });
+
   it('keeps viewers to reading', async () => {
     expect((await t.api('GET', '/api/v1/nodes', undefined, viewer)).status).toBe(200);
     expectError(await t.api('POST', '/api/v1/join-tokens', {}, viewer), 403, 'permission_denied');

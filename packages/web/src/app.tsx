@@ -1,0 +1,59 @@
+import { useEffect } from 'react';
+import { useQueryClient } from '@tanstack/react-query';
+import { AuthProvider, useAuth } from './lib/auth.js';
+import { Router, matchPath, useRouter } from './lib/router.js';
+import { LiveProvider } from './lib/live.js';
+import { Layout } from './components/layout.js';
+import { SignInPage } from './pages/signin.js';
+import { OverviewPage } from './pages/overview.js';
+import { NodesPage } from './pages/nodes.js';
+import { NodeDetailPage } from './pages/node-detail.js';
+import { AlertsPage } from './pages/alerts.js';
+import { EventsPage } from './pages/events.js';
+import { TokensPage } from './pages/tokens.js';
+import { RunsPage } from './pages/runs.js';
+import { RunDetailPage } from './pages/run-detail.js';
+import { AuditPage } from './pages/audit.js';
+import { Empty } from './components/states.js';
+
+function Page() {
+  const { path } = useRouter();
+  let m: Record<string, string> | null;
+  if (path === '/' || path === '') return <OverviewPage />;
+  if (path === '/nodes') return <NodesPage />;
+  if ((m = matchPath('/nodes/:ref', path))) return <NodeDetailPage key={m.ref} nodeRef={m.ref!} />;
+  if (path === '/alerts') return <AlertsPage />;
+  if (path === '/events') return <EventsPage />;
+  if (path === '/tokens') return <TokensPage />;
+  if (path === '/runs') return <RunsPage />;
+  if ((m = matchPath('/runs/:id', path))) return <RunDetailPage key={m.id} runId={m.id!} />;
+  if (path === '/audit') return <AuditPage />;
+  return <Empty>No page at {path}.</Empty>;
+}
+
+function Shell() {
+  const { session } = useAuth();
+  const qc = useQueryClient();
+  // Nothing from one token's session may show in the next one's.
+  useEffect(() => {
+    if (!session) qc.clear();
+  }, [session, qc]);
+  if (!session) return <SignInPage />;
+  return (
+    <LiveProvider>
+      <Layout>
+        <Page />
+      </Layout>
+    </LiveProvider>
+  );
+}
+
+export function App() {
+  return (
+    <AuthProvider>
+      <Router>
+        <Shell />
+      </Router>
+    </AuthProvider>
+  );
+}

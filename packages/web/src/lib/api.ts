@@ -1,0 +1,74 @@
+/** A failed API call: the server's error code and message, and the HTTP status. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+/** Reads the `{ error: { code, message } }` body of a failed response, whatever it holds. */
+async function errorOf(res: Response): Promise<ApiError> {
+  let code = 'unknown';
+  let message = `${res.status} ${res.statusText}`;
+  try {
+    const body = (await res.json()) as { error?: { code?: unknown; message?: unknown } };
+    if (typeof body?.error?.code === 'string') code = body.error.code;
+    if (typeof body?.error?.message === 'string') message = body.error.message;
+  } catch {
+    // Not JSON (a proxy's page): the status line says enough.
+  }
+  return new ApiError(res.status, code, message);
+}
+
+/** Calls the REST API of the same origin with the bearer token; JSON in, JSON out. */
+export class ApiClient {
+  constructor(
+    private readonly token: string,
+    private readonly onUnauthorized: () => void = () => {},
+  ) {}
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    let res: Response;
+    try {
+      res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch (err) {
+      throw new ApiError(0, 'unavailable', `the server does not answer (${err instanceof Error ? err.message : String(err)})`);
+    }
+    if (res.status === 401) this.onUnauthorized();
+    if (!res.ok) throw await errorOf(res);
+    if (res.status === 204) return undefined as T;
+    return (await res.json()) as T;
+  }
+
+  get<T>(path: string): Promise<T> {
+    return this.request<T>('GET', path);
+  }
+  post<T>(path: string, body: unknown = {}): Promise<T> {
+    return this.request<T>('POST', path, body);
+  }
+  patch<T>(path: string, body: unknown): Promise<T> {
+    return this.request<T>('PATCH', path, body);
+  }
+  delete<T = void>(path: string): Promise<T> {
+    return this.request<T>('DELETE', path);
+  }
+
+  /** The URL of an SSE stream with the token in the query (EventSource cannot send headers). */
+  streamUrl(path: string): string {
+    return `${path}${path.includes('?') ? '&' : '?'}access_token=${encodeURIComponent(this.token)}`;
+  }
+}
+
+/** `?a=1&b=x` from the defined, non-empty values. */
+export function query(params: Record<string, string | number | boolean | undefined | null>): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}

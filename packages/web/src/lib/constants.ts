@@ -1,0 +1,7 @@
+// Copies of the protocol's enum lists: the browser imports only types from @gpufleet/protocol
+// (its index pulls in node:crypto). constants.test.ts keeps them equal to the protocol's.
+export const NODE_STATUSES = ['PENDING', 'READY', 'OFFLINE', 'CORDONED', 'DRAINING', 'DRAINED', 'UNHEALTHY', 'DECOMMISSIONED'] as const;
+export const VERDICTS = ['healthy', 'degraded', 'unhealthy', 'unknown'] as const;
+export const GPU_VENDORS = ['nvidia', 'amd', 'intel', 'huawei'] as const;
+export const RUN_TARGET_STATES = ['queued', 'sent', 'running', 'succeeded', 'failed', 'timed_out', 'canceled', 'unreachable', 'refused'] as const;
+export type NodeStatusName = (typeof NODE_STATUSES)[number];

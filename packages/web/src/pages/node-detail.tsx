@@ -1,0 +1,332 @@
+import { useMemo, useState } from 'react';
+import { useMutation, useQuery, useQueryClient, type QueryClient } from '@tanstack/react-query';
+import type { GpuSample, NodeMetrics, NodeView } from '@gpufleet/protocol';
+import { useApi, useCan } from '../lib/auth.js';
+import { useLive } from '../lib/live.js';
+import { useEventStream } from '../lib/sse.js';
+import { formatBytes, formatBytesOf, formatPct, formatTemp, formatWatts, shortModel } from '../lib/format.js';
+import { CHART_METRICS, appendSample, seriesFromMetrics, type NodeSeries } from '../lib/series.js';
+import { labelsToText, parseLabelsText } from '../lib/labels-text.js';
+import type { EventList } from '../lib/types.js';
+import { Badge, Empty, ErrorBox, Loading, QueryView, Time } from '../components/states.js';
+import { GpuChart } from '../components/chart.js';
+
+const RANGES = [
+  { id: '15m', label: '15 min', ms: 15 * 60_000 },
+  { id: '1h', label: '1 h', ms: 60 * 60_000 },
+] as const;
+
+/** A node view the server returned, under both keys the page may read it by. */
+function putNode(qc: QueryClient, v: NodeView): void {
+  qc.setQueryData(['node', v.id], v);
+  qc.setQueryData(['node', v.hostname], v);
+}
+
+function Facts({ n }: { n: NodeView }) {
+  const f = n.facts;
+  const g0 = n.gpus[0];
+  return (
+    <dl className="kv">
+      <dt>Status</dt>
+      <dd>
+        <Badge value={n.status} testid="node-status" /> {n.statusChange && <span className="muted">by {n.statusChange.by}{n.statusChange.reason ? `: ${n.statusChange.reason}` : ''} <Time at={n.statusChange.at} /></span>}
+      </dd>
+      <dt>Health</dt>
+      <dd>
+        <Badge value={n.health.verdict} /> {n.health.cause && <span className="muted">{n.health.cause}</span>}
+      </dd>
+      <dt>Last seen</dt>
+      <dd>{n.connected ? 'connected' : <Time at={n.lastSeenAt} />}</dd>
+      <dt>OS</dt>
+      <dd>{f.os.name} {f.os.version} ({f.arch})</dd>
+      <dt>Kernel</dt>
+      <dd className="mono">{f.kernel}</dd>
+      <dt>CPU</dt>
+      <dd>{f.cpu.model} · {f.cpu.cores} cores / {f.cpu.threads} threads{n.host ? ` · ${formatPct(n.host.cpuPct)} busy, load ${n.host.load1.toFixed(2)}` : ''}</dd>
+      <dt>Memory</dt>
+      <dd>{n.host ? formatBytesOf(n.host.memoryUsedBytes, n.host.memoryTotalBytes) : formatBytes(f.memoryTotalBytes)}</dd>
+      <dt>Disks</dt>
+      <dd>{f.disks.map((d) => `${d.mount} ${formatBytesOf(d.usedBytes, d.totalBytes)}`).join(' · ') || '—'}</dd>
+      <dt>Network</dt>
+      <dd>{f.network.map((i) => `${i.name} ${i.addresses.join(', ')}`).join(' · ') || '—'}</dd>
+      <dt>Driver</dt>
+      <dd>{g0?.driverVersion ?? '—'}{g0?.runtimeVersion ? ` · runtime ${g0.runtimeVersion}` : ''}</dd>
+      <dt>Agent</dt>
+      <dd>{n.agentVersion}{n.simulated ? ' (simulated)' : ''}</dd>
+      <dt>Node id</dt>
+      <dd className="mono">{n.id}</dd>
+    </dl>
+  );
+}
+
+function LabelsEditor({ n }: { n: NodeView }) {
+  const api = useApi();
+  const qc = useQueryClient();
+  const canEdit = useCan('operator');
+  const [editing, setEditing] = useState(false);
+  const [text, setText] = useState(labelsToText(n.userLabels));
+  const parsed = parseLabelsText(text);
+  const save = useMutation({
+    mutationFn: () => {
+      if (!parsed.ok) throw new Error(parsed.error);
+      const remove = Object.keys(n.userLabels).filter((k) => !(k in parsed.labels));
+      return api.patch<NodeView>(`/api/v1/nodes/${encodeURIComponent(n.id)}/labels`, { set: parsed.labels, remove });
+    },
+    onSuccess: (v) => {
+      putNode(qc, v);
+      setEditing(false);
+    },
+  });
+  return (
+    <div>
+      <div className="labels" data-testid="node-labels">
+        {Object.entries(n.labels).map(([k, v]) => (
+          <span key={k} className="label-chip" title={k in n.userLabels ? 'set by people' : 'builtin or from the join token'}>
+            {k}={v}
+          </span>
+        ))}
+      </div>
+      {canEdit && !editing && (
+        <button type="button" className="btn btn-small" style={{ marginTop: 6 }} onClick={() => setEditing(true)} data-testid="labels-edit">
+          Edit labels
+        </button>
+      )}
+      {editing && (
+        <form className="toolbar" style={{ marginTop: 6 }} onSubmit={(e) => (e.preventDefault(), save.mutate())}>
+          <div className="field grow">
+            <label htmlFor="labels-text">User labels <small>k=v,k2=v2 (removing one deletes it)</small></label>
+            <input id="labels-text" value={text} onChange={(e) => setText(e.target.value)} aria-invalid={!parsed.ok} data-testid="labels-input" />
+            {!parsed.ok && <span className="form-error">{parsed.error}</span>}
+            {save.error && <span className="form-error">{(save.error as Error).message}</span>}
+          </div>
+          <button className="btn btn-primary" disabled={!parsed.ok || save.isPending}>Save</button>
+          <button type="button" className="btn" onClick={() => setEditing(false)}>Cancel</button>
+        </form>
+      )}
+    </div>
+  );
+}
+
+function NodeActions({ n }: { n: NodeView }) {
+  const api = useApi();
+  const qc = useQueryClient();
+  const act = useMutation({
+    mutationFn: ({ path, body }: { path: string; body?: unknown }) => api.post<NodeView>(`/api/v1/nodes/${encodeURIComponent(n.id)}/${path}`, body ?? {}),
+    onSuccess: (v) => putNode(qc, 'node' in (v as object) ? (v as unknown as { node: NodeView }).node : v),
+  });
+  const reasonOf = (what: string) => window.prompt(`Reason to ${what} ${n.hostname} (optional)`) ?? null;
+  const run = (path: string, what: string) => {
+    const reason = reasonOf(what);
+    if (reason === null) return;
+    act.mutate({ path, body: reason.trim() ? { reason: reason.trim() } : {} });
+  };
+  const cordoned = n.status === 'CORDONED' || n.status === 'DRAINING' || n.status === 'DRAINED';
+  return (
+    <div>
+      <div className="actions">
+        {!cordoned && <button type="button" className="btn" onClick={() => run('cordon', 'cordon')} data-testid="node-cordon">Cordon</button>}
+        {cordoned && <button type="button" className="btn" onClick={() => run('uncordon', 'uncordon')} data-testid="node-uncordon">Uncordon</button>}
+        {n.status !== 'DRAINING' && n.status !== 'DRAINED' && <button type="button" className="btn" onClick={() => run('drain', 'drain')} data-testid="node-drain">Drain</button>}
+        {n.health.verdict !== 'healthy' && n.health.verdict !== 'unknown' && (
+          <button type="button" className="btn" onClick={() => { const r = window.prompt(`Why clear the health of ${n.hostname}? (required)`); if (r?.trim()) act.mutate({ path: 'health/clear', body: { reason: r.trim() } }); }} data-testid="node-health-clear">
+            Clear health
+          </button>
+        )}
+      </div>
+      {act.error && <p className="form-error" role="alert">{(act.error as Error).message}</p>}
+    </div>
+  );
+}
+
+function GpuTable({ n }: { n: NodeView }) {
+  const api = useApi();
+  const qc = useQueryClient();
+  const canAct = useCan('operator');
+  const act = useMutation({
+    mutationFn: ({ gpu, op }: { gpu: number; op: 'cordon' | 'uncordon' }) => api.post<NodeView>(`/api/v1/nodes/${encodeURIComponent(n.id)}/gpus/${gpu}/${op}`, {}),
+    onSuccess: (v) => putNode(qc, v),
+  });
+  if (n.gpus.length === 0) return <Empty>This node reports no GPUs.</Empty>;
+  return (
+    <>
+      <div className="table-wrap">
+        <table>
+          <thead>
+            <tr>
+              <th>#</th><th>Model</th><th>State</th><th>Health</th><th className="num">Util</th><th className="num">Memory</th><th className="num">Temp</th><th className="num">Power</th>{canAct && <th>Actions</th>}
+            </tr>
+          </thead>
+          <tbody>
+            {[...n.gpus].sort((a, b) => a.index - b.index).map((g) => (
+              <tr key={g.index} data-testid="gpu-row" data-index={g.index} data-state={g.state} data-health={g.health.verdict}>
+                <td>{g.index}</td>
+                <td title={`${g.name ?? ''}\n${g.uuid ?? ''}\n${g.pciBusId ?? ''}`}>{shortModel(g.name)}</td>
+                <td><Badge value={g.state} />{g.stateChange?.reason && <span className="muted"> {g.stateChange.reason}</span>}</td>
+                <td title={g.health.cause ?? ''}><Badge value={g.health.verdict} />{g.health.rule && <span className="muted"> {g.health.rule}</span>}</td>
+                <td className="num">{formatPct(g.sample?.utilizationPct)}</td>
+                <td className="num">{formatBytesOf(g.sample?.memoryUsedBytes, g.sample?.memoryTotalBytes ?? g.memoryTotalBytes)}</td>
+                <td className="num">{formatTemp(g.sample?.temperatureC)}</td>
+                <td className="num">{formatWatts(g.sample?.powerDrawW)}</td>
+                {canAct && (
+                  <td>
+                    {g.state === 'READY' ? (
+                      <button type="button" className="btn btn-small" disabled={act.isPending} onClick={() => act.mutate({ gpu: g.index, op: 'cordon' })} data-testid={`gpu-cordon-${g.index}`}>Cordon</button>
+                    ) : g.state === 'CORDONED' ? (
+                      <button type="button" className="btn btn-small" disabled={act.isPending} onClick={() => act.mutate({ gpu: g.index, op: 'uncordon' })} data-testid={`gpu-uncordon-${g.index}`}>Uncordon</button>
+                    ) : (
+                      <span className="muted">clear health to return it</span>
+                    )}
+                  </td>
+                )}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      {act.error && <p className="form-error" role="alert">{(act.error as Error).message}</p>}
+    </>
+  );
+}
+
+function Charts({ n, series, range, setRange }: { n: NodeView; series: NodeSeries | undefined; range: string; setRange: (r: string) => void }) {
+  const labels = (series?.gpus ?? []).map((i) => `GPU ${i}`);
+  return (
+    <section className="section">
+      <div className="tabs" role="group" aria-label="Time range">
+        <h2 style={{ marginRight: 8 }}>Live charts</h2>
+        {RANGES.map((r) => (
+          <button key={r.id} type="button" className={`btn btn-small${range === r.id ? ' btn-primary' : ''}`} aria-pressed={range === r.id} onClick={() => setRange(r.id)} data-testid={`range-${r.id}`}>
+            {r.label}
+          </button>
+        ))}
+      </div>
+      {!series ? (
+        <Loading what="Loading metrics" />
+      ) : n.gpus.length === 0 ? null : (
+        <div className="charts">
+          {CHART_METRICS.map((m) => (
+            <GpuChart key={`${m.name}`} title={m.title} unit={m.unit} times={series.times} columns={series.values[m.name]} labels={labels} testid={m.name === 'gpu_util_pct' ? 'node-chart-util' : `node-chart-${m.name}`} yMax={m.unit === '%' ? 100 : undefined} />
+          ))}
+        </div>
+      )}
+    </section>
+  );
+}
+
+function Timeline({ nodeId }: { nodeId: string }) {
+  const api = useApi();
+  const q = useQuery({ queryKey: ['events', 'node', nodeId], queryFn: () => api.get<EventList>(`/api/v1/events?node=${encodeURIComponent(nodeId)}&limit=50`), refetchInterval: 15_000 });
+  return (
+    <QueryView q={q}>
+      {(d) =>
+        d.items.length === 0 ? (
+          <Empty>No events for this node.</Empty>
+        ) : (
+          <ul className="timeline" data-testid="node-timeline">
+            {d.items.map((e) => (
+              <li key={e.id}>
+                <Time at={e.at} /> <Badge value={e.kind} />
+                {e.code !== null && <span className="mono">#{e.code}</span>}
+                {e.gpu && <span className="mono muted">{e.gpu}</span>}
+                <span className="wrap">{e.message}</span>
+                {e.details != null && (
+                  <details>
+                    <summary>evidence</summary>
+                    <pre className="output" style={{ maxHeight: 200 }}>{JSON.stringify(e.details, null, 2)}</pre>
+                  </details>
+                )}
+              </li>
+            ))}
+          </ul>
+        )
+      }
+    </QueryView>
+  );
+}
+
+/** One node: facts, labels, GPUs with actions, live charts and its health timeline. */
+export function NodeDetailPage({ nodeRef }: { nodeRef: string }) {
+  const api = useApi();
+  const qc = useQueryClient();
+  const { registry } = useLive();
+  const canAct = useCan('operator');
+  const [range, setRange] = useState<string>('15m');
+  const windowMs = RANGES.find((r) => r.id === range)!.ms;
+  const nodeQ = useQuery({ queryKey: ['node', nodeRef], queryFn: () => api.get<NodeView>(`/api/v1/nodes/${encodeURIComponent(nodeRef)}`), refetchInterval: 30_000 });
+  const node = nodeQ.data;
+  const nodeId = node?.id;
+  // Mutations and the fleet stream write under the id; keep the two keys in step.
+  const byId = useQuery({ queryKey: ['node', nodeId ?? ''], queryFn: () => api.get<NodeView>(`/api/v1/nodes/${encodeURIComponent(nodeId!)}`), enabled: nodeId !== undefined && nodeId !== nodeRef, staleTime: 60_000 });
+  const n = (byId.dataUpdatedAt > nodeQ.dataUpdatedAt ? byId.data : node) ?? node;
+
+  const metricsQ = useQuery({
+    queryKey: ['metrics', nodeId, range],
+    queryFn: async () => seriesFromMetrics(await api.get<NodeMetrics>(`/api/v1/nodes/${encodeURIComponent(nodeId!)}/metrics?since=${range}&names=${CHART_METRICS.map((m) => m.name).join(',')}`), n!.gpus),
+    enabled: nodeId !== undefined,
+    staleTime: Infinity,
+  });
+
+  const streamUrl = useMemo(() => (nodeId ? api.streamUrl(`/api/v1/nodes/${encodeURIComponent(nodeId)}/stream`) : null), [api, nodeId]);
+  useEventStream(
+    streamUrl,
+    {
+      node: (data) => {
+        const v = data as NodeView;
+        if (!v || typeof v.id !== 'string') return;
+        qc.setQueryData(['node', nodeRef], v);
+        qc.setQueryData(['node', v.id], v);
+      },
+      metrics: (data) => {
+        const body = data as { ts?: number; gpus?: GpuSample[] } | null;
+        if (!body || typeof body.ts !== 'number' || !Array.isArray(body.gpus) || !nodeId) return;
+        const gpus = qc.getQueryData<NodeView>(['node', nodeRef])?.gpus ?? [];
+        qc.setQueryData<NodeSeries>(['metrics', nodeId, range], (s) => (s ? appendSample(s, body.ts!, body.gpus!, gpus, windowMs) : s));
+      },
+    },
+    registry,
+  );
+
+  if (nodeQ.isPending) return <Loading what="Loading node" />;
+  if (nodeQ.error || !n) return <ErrorBox error={nodeQ.error ?? 'not found'} retry={() => void nodeQ.refetch()} />;
+  return (
+    <>
+      <h1 data-testid="node-title">{n.hostname}</h1>
+      <div className="grid">
+        <section className="card">
+          <h2>Facts</h2>
+          <Facts n={n} />
+        </section>
+        <section className="card">
+          <h2>Labels</h2>
+          <LabelsEditor key={labelsToText(n.userLabels)} n={n} />
+          {canAct && (
+            <>
+              <h2 style={{ marginTop: 12 }}>Actions</h2>
+              <NodeActions n={n} />
+            </>
+          )}
+          {n.health.findings.length > 0 && (
+            <>
+              <h2 style={{ marginTop: 12 }}>Active findings</h2>
+              <ul className="timeline">
+                {n.health.findings.map((f, i) => (
+                  <li key={i}><Badge value={f.verdict} /> <strong>{f.rule}</strong> {f.gpu && <span className="mono muted">{f.gpu}</span>} <span className="wrap">{f.cause}</span> <Time at={f.since} /></li>
+                ))}
+              </ul>
+            </>
+          )}
+        </section>
+      </div>
+      <section className="section">
+        <h2>GPUs</h2>
+        <GpuTable n={n} />
+      </section>
+      <Charts n={n} series={metricsQ.data} range={range} setRange={setRange} />
+      {metricsQ.error && <ErrorBox error={metricsQ.error} retry={() => void metricsQ.refetch()} />}
+      <section className="card section">
+        <h2>Health timeline</h2>
+        <Timeline nodeId={n.id} />
+      </section>
+    </>
+  );
+}

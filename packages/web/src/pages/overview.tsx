@@ -1,0 +1,143 @@
+import { useQuery } from '@tanstack/react-query';
+import type { NodeView } from '@gpufleet/protocol';
+import { useApi } from '../lib/auth.js';
+import { Link } from '../lib/router.js';
+import { NODE_STATUSES, VERDICTS } from '../lib/constants.js';
+import { formatPct, formatWatts } from '../lib/format.js';
+import type { AlertList, EventList, FleetSummary, NodeList } from '../lib/types.js';
+import { Badge, Empty, QueryView, Time } from '../components/states.js';
+import { Heatmap } from '../components/heatmap.js';
+
+/** GPUs by verdict over the given nodes (decommissioned ones left out). */
+export function gpusByHealth(nodes: readonly NodeView[]): Record<string, number> {
+  const out: Record<string, number> = Object.fromEntries(VERDICTS.map((v) => [v, 0]));
+  for (const n of nodes) {
+    if (n.status === 'DECOMMISSIONED') continue;
+    for (const g of n.gpus) out[g.health.verdict] = (out[g.health.verdict] ?? 0) + 1;
+  }
+  return out;
+}
+
+export function OverviewPage() {
+  const api = useApi();
+  const summary = useQuery({ queryKey: ['summary'], queryFn: () => api.get<FleetSummary>('/api/v1/fleet/summary'), refetchInterval: 15_000 });
+  const nodes = useQuery({ queryKey: ['nodes', 'all'], queryFn: () => api.get<NodeList>('/api/v1/nodes?limit=10000'), refetchInterval: 60_000 });
+  const firing = useQuery({ queryKey: ['alerts', 'firing'], queryFn: () => api.get<AlertList>('/api/v1/alerts?state=firing&limit=50'), refetchInterval: 15_000 });
+  const events = useQuery({ queryKey: ['events', 'latest'], queryFn: () => api.get<EventList>('/api/v1/events?limit=15'), refetchInterval: 15_000 });
+
+  return (
+    <>
+      <h1>Overview</h1>
+      <div className="grid">
+        <section className="card" aria-labelledby="h-nodes">
+          <h2 id="h-nodes">Nodes</h2>
+          <QueryView q={summary}>
+            {(s) => (
+              <>
+                <div className="stat-big" data-testid="overview-nodes-total">
+                  {s.nodes.total}
+                </div>
+                <div className="counts">
+                  {NODE_STATUSES.filter((st) => st !== 'DECOMMISSIONED').map((st) => (
+                    <Link key={st} to={`/nodes?status=${st}`} className="count" data-testid={`overview-status-${st}`} data-count={s.nodes.byStatus[st] ?? 0}>
+                      <Badge value={st} /> {s.nodes.byStatus[st] ?? 0}
+                    </Link>
+                  ))}
+                </div>
+              </>
+            )}
+          </QueryView>
+        </section>
+        <section className="card" aria-labelledby="h-gpus">
+          <h2 id="h-gpus">GPUs</h2>
+          <QueryView q={summary}>
+            {(s) => (
+              <>
+                <div className="stat-big" data-testid="overview-gpus-total">
+                  {s.gpus.total}
+                </div>
+                <div className="counts">
+                  {nodes.data &&
+                    Object.entries(gpusByHealth(nodes.data.items)).map(([v, n]) => (
+                      <span key={v} className="count" data-testid={`overview-health-${v}`} data-count={n}>
+                        <Badge value={v} /> {n}
+                      </span>
+                    ))}
+                </div>
+                <div className="muted">{Object.entries(s.gpus.byModel).map(([m, n]) => `${n}× ${m}`).join(' · ')}</div>
+              </>
+            )}
+          </QueryView>
+        </section>
+        <section className="card" aria-labelledby="h-power">
+          <h2 id="h-power">Power and load</h2>
+          <QueryView q={summary}>
+            {(s) => (
+              <>
+                <div className="stat-big" data-testid="overview-power">
+                  {formatWatts(s.powerDrawW)}
+                </div>
+                <div className="muted">fleet GPU power draw · average GPU utilization {formatPct(s.avgGpuUtilPct)}</div>
+              </>
+            )}
+          </QueryView>
+        </section>
+      </div>
+
+      <section className="card section" aria-labelledby="h-heat">
+        <h2 id="h-heat">GPU utilization</h2>
+        <QueryView q={nodes}>{(d) => <Heatmap nodes={d.items} />}</QueryView>
+      </section>
+
+      <div className="grid">
+        <section className="card" aria-labelledby="h-alerts">
+          <h2 id="h-alerts">
+            Firing alerts <Link to="/alerts">all</Link>
+          </h2>
+          <QueryView q={firing}>
+            {(d) =>
+              d.items.length === 0 ? (
+                <Empty>No alerts firing.</Empty>
+              ) : (
+                <ul className="timeline">
+                  {d.items.map((a) => (
+                    <li key={a.id} data-testid="alerts-firing-row" data-rule={a.rule} data-node={a.hostname}>
+                      <Badge value={a.severity} /> <strong>{a.rule}</strong>
+                      <Link to={`/nodes/${encodeURIComponent(a.hostname)}`}>{a.hostname}</Link>
+                      {a.gpuIndex !== null && <span>GPU {a.gpuIndex}</span>}
+                      <span className="muted">{a.summary}</span>
+                      <Time at={a.firedAt ?? a.activeAt} />
+                    </li>
+                  ))}
+                </ul>
+              )
+            }
+          </QueryView>
+        </section>
+        <section className="card" aria-labelledby="h-events">
+          <h2 id="h-events">
+            Latest events <Link to="/events">all</Link>
+          </h2>
+          <QueryView q={events}>
+            {(d) =>
+              d.items.length === 0 ? (
+                <Empty>No events yet.</Empty>
+              ) : (
+                <ul className="timeline">
+                  {d.items.map((e) => (
+                    <li key={e.id} data-testid="overview-event">
+                      <Badge value={e.kind} />
+                      {e.hostname ? <Link to={`/nodes/${encodeURIComponent(e.hostname)}`}>{e.hostname}</Link> : <span className="mono">{e.nodeId.slice(0, 16)}</span>}
+                      <span className="wrap">{e.message}</span>
+                      <Time at={e.at} />
+                    </li>
+                  ))}
+                </ul>
+              )
+            }
+          </QueryView>
+        </section>
+      </div>
+    </>
+  );
+}
