@@ -195,3 +195,17 @@ async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+describe('gpufleet exec on many hosts', () => {
+  it('lists only the hosts that did not succeed when there are more than 50', async () => {
+    const many = Array.from({ length: 60 }, (_, i) => targetOf(i + 1, { state: i === 41 ? 'failed' : 'succeeded', exitCode: i === 41 ? 7 : 0, reason: i === 41 ? 'exit code 7' : null }));
+    scriptedRun(runOf('run_many', many, { state: 'partial' }), [{ event: 'run', data: runOf('run_many', many) }, { event: 'done', data: {} }]);
+    const r = await run(['exec', '-l', 'pool=a', '--', 'true']);
+    expect(r.code).toBe(1);
+    const rows = r.stdout.trim().split('\n');
+    expect(rows[0]).toMatch(/^HOST\s+STATE/);
+    expect(rows[1]).toMatch(/^gpu-node-42\s+failed\s+7/);
+    expect(rows[2]).toBe('(59 hosts succeeded and are not listed: gpufleet runs get run_many)');
+    expect(r.stderr).toContain('error: 1 of 60 hosts did not succeed');
+  });
+});

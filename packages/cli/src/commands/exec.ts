@@ -14,6 +14,9 @@ import { followRun } from '../exec/follow-run.js';
 import { renderSummary } from '../exec/run-printer.js';
 import type { RunView, SubmittedRun } from '../exec/run-types.js';
 
+/** Up to this many hosts the summary lists every host; beyond, only those that did not succeed. */
+const SUMMARY_ALL_UP_TO = 50;
+
 interface ExecFlags extends KeyFlags, ConnectionFlags {
   selector: string;
   timeout: string;
@@ -146,8 +149,15 @@ following it. See the run again with \`gpufleet runs get ID\` and \`gpufleet run
       } finally {
         stopListening();
       }
-      if (human) deps.io.out(`\n${renderSummary(view.targets ?? [], { width: deps.io.columns, wide: format === 'wide' })}`);
-      else deps.io.out(renderData(view, format === 'yaml' ? 'yaml' : 'json'));
+      if (human) {
+        // A table of thousands of "succeeded" rows hides the few that matter: past 50 hosts, only those.
+        const targets = view.targets ?? [];
+        const rows = targets.length > SUMMARY_ALL_UP_TO ? targets.filter((t) => t.state !== 'succeeded') : targets;
+        if (rows.length > 0) deps.io.out(`\n${renderSummary(rows, { width: deps.io.columns, wide: format === 'wide' })}`);
+        if (rows.length < targets.length) deps.io.out(`${rows.length === 0 ? '\n' : ''}(${targets.length - rows.length} hosts succeeded and are not listed: gpufleet runs get ${view.id})\n`);
+      } else {
+        deps.io.out(renderData(view, format === 'yaml' ? 'yaml' : 'json'));
+      }
       verdict(view);
       if (human) deps.io.err(`all ${view.targets?.length ?? 0} hosts succeeded\n`);
     });

@@ -29,7 +29,11 @@ export class ActiveRun {
   /** Reconnected waiting hosts not yet sent to (no free slot at the time). */
   private retryQueue: string[] = [];
   private retryHead = 0;
-  /** Hosts the command was sent to again after a reconnect (a replayed-nonce refusal then means "already have it"). */
+  /**
+   * Hosts that may have had the command already: sent to again after a reconnect, or open when
+   * the run was reloaded after a restart. A replayed-nonce refusal from one of them means "I have
+   * it already" (the host reports on it through its outbox), not a refusal.
+   */
   readonly resent = new Set<string>();
   /** Highest output chunk seen per `${nodeId}\0${stream}`: re-sent chunks are dropped. */
   readonly lastChunk = new Map<string, number>();

@@ -28,9 +28,14 @@ export interface SchedulerDeps {
 export class RunScheduler {
   constructor(private readonly d: SchedulerDeps) {}
 
-  /** Records a target change: stored on the next tick, announced now. */
+  /**
+   * Records a target change: announced now; stored on the next tick once the target is final.
+   * Sent and running live in memory only (at 10,000 hosts they would double the writes): after a
+   * restart such a target is simply not confirmed yet, and its host gets the command again (see
+   * RunService.load).
+   */
   changed(run: ActiveRun, t: RunTargetRecord): void {
-    this.d.writer.target(t);
+    if (FINAL_STATES.has(t.state)) this.d.writer.target(t);
     this.d.hub.publish({ type: 'run', runId: run.id, nodeId: t.nodeId, change: 'target', target: t });
   }
 

@@ -7,7 +7,7 @@ import { ActiveRun } from './active-run.js';
 import { resolveBatchPolicy, splitBatches, type BatchPolicy } from './batch-policy.js';
 import { commandSummary } from './command-summary.js';
 import { applyHostReport, isRunEventKind, runIdOf } from './host-reports.js';
-import { compactCounts, emptyCounts } from './run-outcome.js';
+import { FINAL_STATES, compactCounts, emptyCounts } from './run-outcome.js';
 import { RunScheduler, type FrameSender } from './run-scheduler.js';
 import { outputView, runView, type RunOutputView, type RunView } from './run-views.js';
 import { RunWriter } from './run-writer.js';
@@ -32,7 +32,7 @@ export interface RunServiceOptions {
   futureSkewMs?: number;
   /** How long a finished run stays in memory for late results and fast reads (default 10 min). */
   retainMs?: number;
-  /** Store write tick (default 20 ms). */
+  /** Store write tick (default 100 ms; hosts' reports are announced at once, only the write waits). */
   flushDelayMs?: number;
   log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
 }
@@ -81,6 +81,10 @@ export class RunService {
       const run = new ActiveRun(record, command.data, frame, policy, targets);
       this.runs.set(record.id, run);
       if (record.canceledBy !== null) run.stopped = true;
+      // Open targets may have been sent before the restart (only final states are stored).
+      for (const t of targets) if (!FINAL_STATES.has(t.state)) run.resent.add(t.nodeId);
+      // Hosts not confirmed yet wait for their sessions (nobody is connected this early).
+      this.scheduler.pump(run);
     }
   }
 
