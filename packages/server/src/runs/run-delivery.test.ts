@@ -114,8 +114,11 @@ describe('delivery across reconnects and the deadline', () => {
     await kit.service.flush();
     const again = kit.restart();
     await again.load();
+    // node-001 had it before the restart, unconfirmed: it gets it again; its "seen that nonce" is no refusal.
+    expect(kit.gateway.to('command')).toEqual([nodeId(0), nodeId(1), nodeId(1)]);
+    kit.report(nodeId(1), 'run-refused', { runId: id, reason: 'replayed_nonce', message: 'nonce seen' });
     kit.result(nodeId(1), id);
-    expect(kit.gateway.to('command')).toEqual([nodeId(0), nodeId(1), nodeId(2)]);
+    expect(kit.gateway.to('command')).toEqual([nodeId(0), nodeId(1), nodeId(1), nodeId(2)]);
     kit.result(nodeId(2), id);
     expect((await again.get(id)).state).toBe('succeeded');
   });

@@ -38,7 +38,11 @@ describe('submit', () => {
     expect(kit.gateway.to('command')).toEqual([nodeId(0), nodeId(2), nodeId(4), 'did:key:z6MkOffline']);
     const frame = kit.gateway.sent[0]!.frame;
     expect(frame).toEqual({ t: 'command', body: { command: cmd, scriptContent: null, scriptSignature: null } });
-    expect(await storedStates(kit, res.id)).toEqual({ 'node-000': 'sent', 'node-002': 'sent', 'node-004': 'sent', 'offline-1': 'sent' });
+    expect((await kit.service.get(res.id)).targets!.map((t) => t.state)).toEqual(['sent', 'sent', 'sent', 'sent']);
+    // Only final states are written: sent and running live in memory.
+    expect(await storedStates(kit, res.id)).toEqual({ 'node-000': 'queued', 'node-002': 'queued', 'node-004': 'queued', 'offline-1': 'queued' });
+    kit.result(nodeId(2), res.id, { exitCode: 1 });
+    expect((await storedStates(kit, res.id))['node-002']).toBe('failed');
     const stored = await kit.store.getRun(res.id);
     expect(stored).toMatchObject({ createdBy: 'token:ops(t1)', invoker: operator.did, capabilityId: null, ability: 'exec/run', selector: 'pool=a', summary: 'echo ok', state: 'running', deadline: T0 + 60_000 + 60_000 });
     expect(stored!.command).toEqual(cmd);
