@@ -4,29 +4,22 @@ import { migrateToLatest, type StoreDialect } from './migrations.js';
 import { KyselyTrustStore } from './kysely-trust-store.js';
 import type { AuditChainRecord, CapabilityRecord, ListAuditChainQuery, RevocationRecord, RootsVersionRecord, ScriptRecord, SecretRecord } from './trust-records.js';
 import * as runQueries from './run-queries.js';
+import * as healthQueries from './health-queries.js';
 import type { ListRunOutputQuery, ListRunsQuery, RunOutputRecord, RunProgress, RunRecord, RunTargetRecord } from './run-records.js';
 import {
   agentEventToRow,
   apiTokenToRow,
-  findingToRow,
-  gpuKeyToColumn,
-  healthEventToRow,
   joinTokenToRow,
   nodePatchToRow,
   nodeToRow,
   rowToAgentEvent,
   rowToApiToken,
   rowToAudit,
-  rowToFinding,
-  rowToHealthEvent,
   rowToJoinToken,
   rowToNode,
-  rowToStateMark,
-  stateMarkToRow,
-  ADMIN_STATES,
 } from './row-mappers.js';
 import type { Database } from './schema.js';
-import { checkId, checkInt, checkLimit, checkOneOf, checkText, checkTextOrNull } from './store-checks.js';
+import { checkId, checkIdList, checkInt, checkLimit, checkText, checkTextOrNull } from './store-checks.js';
 import type {
   AgentEventRecord,
   FindingsChange,
@@ -62,16 +55,6 @@ export interface KyselyStoreOptions {
  */
 const BATCH_ROWS = 500;
 
-/**
- * A list of ids for `in (...)`. An empty list would be invalid SQL, so it becomes a value no id
- * takes: the filter then matches nothing, as an empty set should.
- */
-function checkIdList(field: string, ids: unknown): string[] {
-  if (!Array.isArray(ids)) throw new FleetError('invalid_argument', `store: ${field} must be an array`);
-  if (ids.length > 20_000) throw new FleetError('invalid_argument', `store: ${field} holds more than 20000 ids`);
-  const list = ids.map((id, i) => checkId(`${field}[${i}]`, id));
-  return list.length === 0 ? [''] : list;
-}
 
 /**
  * The one Store implementation, over any Kysely dialect that speaks SQLite or PostgreSQL SQL.
@@ -360,86 +343,30 @@ export class KyselyStore implements Store {
     return rows.map(rowToAudit);
   }
 
-  // ---- health: state marks, findings, timeline ----
+  // ---- health (SQL in health-queries.ts) ----
 
-  async applyStateChange(change: StateChange): Promise<number> {
-    if (typeof change !== 'object' || change === null) throw new FleetError('invalid_argument', 'store: state change must be an object');
-    const nodeId = checkId('nodeId', change.nodeId);
-    const gpuKey = gpuKeyToColumn('gpuKey', change.gpuKey);
-    const node = change.node === undefined ? undefined : { admin_state: checkOneOf('node.adminState', change.node?.adminState, ADMIN_STATES), cordon_reason: checkTextOrNull('node.cordonReason', change.node?.cordonReason) };
-    const mark = change.mark === null ? null : stateMarkToRow(change.mark);
-    if (mark !== null && (mark.node_id !== nodeId || mark.gpu_key !== gpuKey)) throw new FleetError('invalid_argument', 'store: the mark must be for the node and GPU of the change');
-    const event = healthEventToRow(change.event, 0);
-    // Everything is checked before the transaction opens: a bad change writes nothing.
-    return this.db.transaction().execute(async (trx) => {
-      if (node !== undefined) {
-        const r = await trx.updateTable('nodes').set(node).where('id', '=', nodeId).executeTakeFirst();
-        if (Number(r.numUpdatedRows) === 0) throw new FleetError('not_found', `node ${nodeId} not found`);
-      }
-      if (mark === null) {
-        await trx.deleteFrom('state_marks').where('node_id', '=', nodeId).where('gpu_key', '=', gpuKey).execute();
-      } else {
-        const { node_id: _n, gpu_key: _g, ...rest } = mark;
-        await trx.insertInto('state_marks').values(mark).onConflict((oc) => oc.columns(['node_id', 'gpu_key']).doUpdateSet(rest)).execute();
-      }
-      const r = await trx.insertInto('health_events').values(event).returning('id').executeTakeFirstOrThrow();
-      return Number(r.id);
-    });
+  applyStateChange(change: StateChange): Promise<number> {
+    return healthQueries.applyStateChange(this.db, change);
   }
 
-  async listStateMarks(): Promise<StateMarkRecord[]> {
-    const rows = await this.db.selectFrom('state_marks').selectAll().orderBy('node_id').orderBy('gpu_key').execute();
-    return rows.map(rowToStateMark);
+  listStateMarks(): Promise<StateMarkRecord[]> {
+    return healthQueries.listStateMarks(this.db);
   }
 
-  async saveFindings(change: FindingsChange): Promise<void> {
-    if (typeof change !== 'object' || change === null) throw new FleetError('invalid_argument', 'store: findings change must be an object');
-    if (!Array.isArray(change.upsert) || !Array.isArray(change.remove) || !Array.isArray(change.events)) {
-      throw new FleetError('invalid_argument', 'store: findings change wants upsert, remove and events arrays');
-    }
-    const upserts = change.upsert.map(findingToRow);
-    const removals = change.remove.map((r, i) => {
-      if (typeof r !== 'object' || r === null) throw new FleetError('invalid_argument', `store: remove[${i}] must be an object`);
-      return { node_id: checkId(`remove[${i}].nodeId`, r.nodeId), gpu_key: gpuKeyToColumn(`remove[${i}].gpuKey`, r.gpuKey), rule: checkId(`remove[${i}].rule`, r.rule) };
-    });
-    const events = change.events.map(healthEventToRow);
-    if (upserts.length + removals.length + events.length === 0) return;
-    await this.db.transaction().execute(async (trx) => {
-      for (const r of removals) {
-        await trx.deleteFrom('health_findings').where('node_id', '=', r.node_id).where('gpu_key', '=', r.gpu_key).where('rule', '=', r.rule).execute();
-      }
-      for (const row of upserts) {
-        const { node_id: _n, gpu_key: _g, rule: _r, ...rest } = row;
-        await trx.insertInto('health_findings').values(row).onConflict((oc) => oc.columns(['node_id', 'gpu_key', 'rule']).doUpdateSet(rest)).execute();
-      }
-      for (let i = 0; i < events.length; i += BATCH_ROWS) await trx.insertInto('health_events').values(events.slice(i, i + BATCH_ROWS)).execute();
-    });
+  saveFindings(change: FindingsChange): Promise<void> {
+    return healthQueries.saveFindings(this.db, change);
   }
 
-  async listFindings(): Promise<HealthFindingRecord[]> {
-    const rows = await this.db.selectFrom('health_findings').selectAll().orderBy('node_id').orderBy('gpu_key').orderBy('rule').execute();
-    return rows.map(rowToFinding);
+  listFindings(): Promise<HealthFindingRecord[]> {
+    return healthQueries.listFindings(this.db);
   }
 
-  async appendHealthEvents(events: ReadonlyArray<HealthEventInput>): Promise<void> {
-    if (!Array.isArray(events)) throw new FleetError('invalid_argument', 'store: appendHealthEvents wants an array');
-    const rows = events.map(healthEventToRow);
-    if (rows.length === 0) return;
-    await this.db.transaction().execute(async (trx) => {
-      for (let i = 0; i < rows.length; i += BATCH_ROWS) await trx.insertInto('health_events').values(rows.slice(i, i + BATCH_ROWS)).execute();
-    });
+  appendHealthEvents(events: ReadonlyArray<HealthEventInput>): Promise<void> {
+    return healthQueries.appendHealthEvents(this.db, events);
   }
 
-  async listHealthEvents(query: ListHealthEventsQuery): Promise<HealthEventRecord[]> {
-    const q = query ?? {};
-    let select = this.db.selectFrom('health_events').selectAll();
-    if (q.nodeId !== undefined) select = select.where('node_id', '=', checkId('nodeId', q.nodeId));
-    if (q.nodeIds !== undefined) select = select.where('node_id', 'in', checkIdList('nodeIds', q.nodeIds));
-    if (q.gpuKeys !== undefined) select = select.where('gpu_key', 'in', checkIdList('gpuKeys', q.gpuKeys));
-    if (q.type !== undefined) select = select.where('type', '=', checkOneOf('type', q.type, ['verdict', 'transition', 'match'] as const));
-    if (q.since !== undefined) select = select.where('at', '>=', checkInt('since', q.since));
-    const rows = await select.orderBy('at', 'desc').orderBy('id', 'desc').limit(checkLimit(q.limit)).execute();
-    return rows.map(rowToHealthEvent);
+  listHealthEvents(query: ListHealthEventsQuery): Promise<HealthEventRecord[]> {
+    return healthQueries.listHealthEvents(this.db, query);
   }
 
   // ---- runs (SQL in run-queries.ts) ----

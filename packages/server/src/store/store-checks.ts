@@ -106,3 +106,14 @@ export function checkLimit(value: unknown): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) bad('limit', 'a positive integer', value);
   return Math.min(value, 10_000);
 }
+
+/**
+ * A list of ids for `in (...)`. An empty list would be invalid SQL, so it becomes a value no id
+ * takes: the filter then matches nothing, as an empty set should.
+ */
+export function checkIdList(field: string, ids: unknown): string[] {
+  if (!Array.isArray(ids)) throw new FleetError('invalid_argument', `store: ${field} must be an array`);
+  if (ids.length > 20_000) throw new FleetError('invalid_argument', `store: ${field} holds more than 20000 ids`);
+  const list = ids.map((id, i) => checkId(`${field}[${i}]`, id));
+  return list.length === 0 ? [''] : list;
+}
