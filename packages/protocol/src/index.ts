@@ -18,3 +18,4 @@ export * from './capability.js';
 export * from './signed-command.js';
 export * from './trust.js';
 export * from './builtin-labels.js';
+export * from './run-views.js';

@@ -1,44 +1,8 @@
 import type { RunTargetState } from '@gpufleet/protocol';
 
-/**
- * The REST shapes of runs as the CLI reads them (the server's runs/run-views.ts writes them).
- * Only the fields the CLI uses are spelled out.
- */
-export interface RunTargetView {
-  nodeId: string;
-  hostname: string;
-  batch: number;
-  state: RunTargetState;
-  exitCode: number | null;
-  signal: string | null;
-  reason: string | null;
-  sentAt: string | null;
-  startedAt: string | null;
-  finishedAt: string | null;
-  durationMs: number | null;
-  outputBytes: number;
-  truncated: boolean;
-}
-
-export interface RunView {
-  id: string;
-  state: 'running' | 'succeeded' | 'failed' | 'partial' | 'canceled';
-  createdBy: string;
-  invoker: string;
-  capabilityId: string | null;
-  ability: string;
-  selector: string;
-  command: { kind: string; summary: string; timeoutMs: number; cwd: string | null; runAs: string | null; env: string[]; issuedAt: string };
-  batch: unknown;
-  reason: string | null;
-  canceledBy: string | null;
-  createdAt: string;
-  finishedAt: string | null;
-  deadline: string;
-  total: number;
-  counts: Partial<Record<RunTargetState, number>>;
-  targets?: RunTargetView[];
-}
+/** The REST shapes of runs come from the protocol package; the server writes them (runs/run-views.ts). */
+export type { RunTargetView, RunView } from '@gpufleet/protocol';
+import type { RunView } from '@gpufleet/protocol';
 
 /** One output chunk (stream `truncated` is the server's marker that the host's output hit the cap). */
 export interface RunOutputChunk {

@@ -1,66 +1,9 @@
-import type { RunTargetState, SignedCommand } from '@gpufleet/protocol';
-import type { RunOutputRecord, RunRecord, RunState, RunTargetRecord } from '../store/store.js';
+import type { RunCommandView, RunOutputView, RunTargetView, RunView, SignedCommand } from '@gpufleet/protocol';
 
-/** REST shape of one host of a run (times ISO 8601). */
-export interface RunTargetView {
-  nodeId: string;
-  hostname: string;
-  batch: number;
-  state: RunTargetState;
-  exitCode: number | null;
-  signal: string | null;
-  reason: string | null;
-  sentAt: string | null;
-  startedAt: string | null;
-  finishedAt: string | null;
-  durationMs: number | null;
-  outputBytes: number;
-  truncated: boolean;
-}
-
-/** What the command asks for, without the signature and the capability chain. */
-export interface RunCommandView {
-  kind: string;
-  summary: string;
-  timeoutMs: number;
-  cwd: string | null;
-  runAs: string | null;
-  /** Names only: values may be secrets. */
-  env: string[];
-  issuedAt: string;
-}
-
-/** REST shape of a run; `targets` only on GET /api/v1/runs/{id}. */
-export interface RunView {
-  id: string;
-  state: RunState;
-  createdBy: string;
-  invoker: string;
-  capabilityId: string | null;
-  ability: string;
-  selector: string;
-  command: RunCommandView;
-  batch: unknown;
-  reason: string | null;
-  canceledBy: string | null;
-  createdAt: string;
-  finishedAt: string | null;
-  deadline: string;
-  total: number;
-  counts: Partial<Record<RunTargetState, number>>;
-  targets?: RunTargetView[];
-}
-
-export interface RunOutputView {
-  id: number;
-  nodeId: string;
-  stream: RunOutputRecord['stream'];
-  chunk: number;
-  data: string;
-  at: string;
-}
+export type { RunCommandView, RunOutputView, RunTargetView, RunView };
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+import type { RunOutputRecord, RunRecord, RunState, RunTargetRecord } from '../store/store.js';
 
 export function targetView(t: Readonly<RunTargetRecord>): RunTargetView {
   return {

@@ -1,8 +1,7 @@
 import type { RunTargetState } from '@gpufleet/protocol';
 
-/** Overall state of a run: running until every target is final, then what the targets add up to. */
-export const RUN_STATES = ['running', 'succeeded', 'failed', 'partial', 'canceled'] as const;
-export type RunState = (typeof RUN_STATES)[number];
+export { RUN_STATES, type RunState } from '@gpufleet/protocol';
+import type { RunOutputStream, RunState } from '@gpufleet/protocol';
 
 /** One run (0003_runs): an operator-signed command fanned out to the hosts its selector matched. */
 export interface RunRecord {
@@ -56,8 +55,7 @@ export interface RunTargetRecord {
 }
 
 /** Output chunk streams; `truncated` is the one marker written when a host's output hits the cap. */
-export const RUN_OUTPUT_STREAMS = ['stdout', 'stderr', 'truncated'] as const;
-export type RunOutputStream = (typeof RUN_OUTPUT_STREAMS)[number];
+export { RUN_OUTPUT_STREAMS, type RunOutputStream } from '@gpufleet/protocol';
 
 export interface RunOutputInput {
   runId: string;
