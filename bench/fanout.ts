@@ -6,12 +6,13 @@
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { decodeJoinToken, encodeJoinToken, generateEd25519, signCommand } from '@gpufleet/protocol';
 import { resolveServerConfig, startServer } from '@gpufleet/server';
+import { machineInfo, round, sleep } from './support.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -130,11 +131,10 @@ export async function runFanoutBench(argv: string[]): Promise<void> {
   unsubscribe();
   const times = samples.map((s) => s.ms).sort((a, b) => a - b);
   const submits = samples.map((s) => s.submitMs).sort((a, b) => a - b);
-  const round = (n: number) => Math.round(n * 10) / 10;
   const result = {
     bench: 'fanout',
     at: new Date().toISOString(),
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+    machine: machineInfo(),
     agents,
     runs,
     exec: values.exec,
@@ -170,8 +170,4 @@ export async function runFanoutBench(argv: string[]): Promise<void> {
   child.kill('SIGKILL');
   await server.stop();
   rmSync(dataDir, { recursive: true, force: true });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

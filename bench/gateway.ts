@@ -3,12 +3,13 @@
 // server CPU % and RSS, and false OFFLINE transitions; writes JSON under bench/results/.
 import { fork } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir, cpus, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseDurationMs } from '@gpufleet/protocol';
 import { resolveServerConfig, startServer } from '@gpufleet/server';
+import { machineInfo, round, sleep } from './support.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -73,7 +74,7 @@ export async function runGatewayBench(argv: string[]): Promise<void> {
   const result = {
     bench: 'gateway',
     at: new Date().toISOString(),
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+    machine: machineInfo(),
     agents,
     gpusPerAgent: 8,
     metricsRetention: values.retention,
@@ -109,12 +110,4 @@ export async function runGatewayBench(argv: string[]): Promise<void> {
   child.kill('SIGKILL');
   await server.stop();
   rmSync(dataDir, { recursive: true, force: true });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-function round(n: number): number {
-  return Math.round(n * 10) / 10;
 }

@@ -5,13 +5,14 @@
 // and writes bench/results/xid-to-cordon.json. Target: p99 < 1 s.
 import { fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseDurationMs, xidSeverity } from '@gpufleet/protocol';
 import { resolveServerConfig, startServer } from '@gpufleet/server';
 import { hashString, mulberry32 } from '@gpufleet/sim';
+import { machineInfo, round, sleep } from './support.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const preciseNow = () => performance.timeOrigin + performance.now();
@@ -165,7 +166,7 @@ export async function runXidToCordonBench(argv: string[]): Promise<void> {
     const result = {
       bench: 'xid-to-cordon',
       at: new Date().toISOString(),
-      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+      machine: machineInfo(),
       hosts,
       gpusPerHost: 8,
       injections,
@@ -212,12 +213,4 @@ function stats(values: number[]): { n: number; p50: number; p95: number; p99: nu
 
 function row(s: ReturnType<typeof stats>): Record<string, string> {
   return { n: String(s.n), p50: `${s.p50} ms`, p95: `${s.p95} ms`, p99: `${s.p99} ms`, max: `${s.max} ms` };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-function round(n: number): number {
-  return Math.round(n * 10) / 10;
 }
