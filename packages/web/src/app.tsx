@@ -14,6 +14,9 @@ import { TokensPage } from './pages/tokens.js';
 import { RunsPage } from './pages/runs.js';
 import { RunDetailPage } from './pages/run-detail.js';
 import { AuditPage } from './pages/audit.js';
+import { SigningKeyPage } from './pages/signing-key.js';
+import { NewRunPage } from './pages/run-new.js';
+import { ApiTokensPage } from './pages/api-tokens.js';
 import { Empty } from './components/states.js';
 
 function Page() {
@@ -26,8 +29,11 @@ function Page() {
   if (path === '/events') return <EventsPage />;
   if (path === '/tokens') return <TokensPage />;
   if (path === '/runs') return <RunsPage />;
+  if (path === '/runs/new') return <NewRunPage />;
   if ((m = matchPath('/runs/:id', path))) return <RunDetailPage key={m.id} runId={m.id!} />;
   if (path === '/audit') return <AuditPage />;
+  if (path === '/keys') return <SigningKeyPage />;
+  if (path === '/api-tokens') return <ApiTokensPage />;
   return <Empty>No page at {path}.</Empty>;
 }
 

@@ -23,13 +23,15 @@ export function useTheme(): [Theme, () => void] {
   return [theme, () => setTheme((t) => (t === 'dark' ? 'light' : 'dark'))];
 }
 
-const NAV: Array<{ to: string; label: string; id: string; need?: 'admin' }> = [
+const NAV: Array<{ to: string; label: string; id: string; need?: 'admin' | 'operator' }> = [
   { to: '/', label: 'Overview', id: 'overview' },
   { to: '/nodes', label: 'Nodes', id: 'nodes' },
   { to: '/alerts', label: 'Alerts', id: 'alerts' },
   { to: '/events', label: 'Events', id: 'events' },
   { to: '/runs', label: 'Runs', id: 'runs' },
+  { to: '/keys', label: 'Signing key', id: 'keys', need: 'operator' },
   { to: '/tokens', label: 'Join tokens', id: 'tokens', need: 'admin' },
+  { to: '/api-tokens', label: 'API tokens', id: 'api-tokens', need: 'admin' },
   { to: '/audit', label: 'Audit', id: 'audit', need: 'admin' },
 ];
 
