@@ -3,6 +3,7 @@ import { useQueryClient } from '@tanstack/react-query';
 import { AuthProvider, useAuth } from './lib/auth.js';
 import { Router, matchPath, useRouter } from './lib/router.js';
 import { LiveProvider } from './lib/live.js';
+import { SignerProvider } from './lib/signing/signer-context.js';
 import { Layout } from './components/layout.js';
 import { SignInPage } from './pages/signin.js';
 import { OverviewPage } from './pages/overview.js';
@@ -47,9 +48,11 @@ function Shell() {
   if (!session) return <SignInPage />;
   return (
     <LiveProvider>
-      <Layout>
-        <Page />
-      </Layout>
+      <SignerProvider>
+        <Layout>
+          <Page />
+        </Layout>
+      </SignerProvider>
     </LiveProvider>
   );
 }
