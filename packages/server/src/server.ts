@@ -38,6 +38,7 @@ import { ScriptLibrary } from './scripts/script-library.js';
 import { registerTrustRoutes } from './routes/trust-routes.js';
 import { registerScriptRoutes } from './routes/script-routes.js';
 import { registerAuditVerifyRoutes } from './routes/audit-verify-routes.js';
+import { AuditCheckpointer } from './audit/audit-checkpointer.js';
 
 export type Lifecycle = 'starting' | 'running' | 'draining' | 'stopped';
 
@@ -108,6 +109,10 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   );
   // After buildApp: loading the control plane key may warn through app.log. Join tokens read the roots only once serving.
   const trust = await createTrust({ store, clock, audit, dataDir: config.dataDir, masterKey: opts.masterKey ?? process.env.GPUFLEET_MASTER_KEY, log: app.log });
+  // The chain is checked and its head signed before anything new is appended.
+  const checkpointer = new AuditCheckpointer({ store, clock, signer: trust.identity.signer(), log: app.log });
+  await checkpointer.start();
+  audit.onAppended(() => checkpointer.notify());
   const scripts = new ScriptLibrary({ store, clock, audit, authorityOf: (did, ability) => trust.capabilities.authorityOf(did, ability) });
   const gateway = new AgentGateway({
     registry,
@@ -150,7 +155,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   registerWhoamiRoutes(app, ctx);
   registerTrustRoutes(app, trust);
   registerScriptRoutes(app, { scripts });
-  registerAuditVerifyRoutes(app, { store });
+  registerAuditVerifyRoutes(app, { store, serverDid: trust.identity.did });
   registerWebRoutes(app);
 
   await app.listen({ host: config.listenHost, port: config.listenPort });
@@ -204,6 +209,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       await events.close();
       await runs.stop();
       await health.flush();
+      await checkpointer.close();
       await registry.flushLastSeen().catch(() => undefined);
       if (!opts.store) await store.close();
       lifecycle = 'stopped';

@@ -24,6 +24,15 @@ interface AuditVerifyReply {
   checked: number;
   legacy: number;
   firstBroken?: { id: number; reason: string };
+  /** The control plane's signed checkpoint of the chain head (servers from before it send none). */
+  checkpoint?: { status: string; id?: number; at?: number; unsigned?: number; reason?: string };
+}
+
+/** `; head signed at record 12 (2 newer not yet signed)`, or nothing from an older server. */
+function checkpointText(c: AuditVerifyReply['checkpoint']): string {
+  if (!c || c.status !== 'ok' || c.id === undefined) return '';
+  const newer = c.unsigned ? ` (${c.unsigned} newer not yet signed)` : '';
+  return c.id === 0 ? `; empty chain signed${newer}` : `; head signed at record ${c.id}${newer}`;
 }
 
 /** The filters of `audit` and `audit ls`. */
@@ -72,7 +81,9 @@ Examples:
       'after',
       `
 Each record carries the hash of the one before it, so an edited, removed or reordered record
-breaks the chain from there on. Records written before the chain existed are counted as legacy.
+breaks the chain from there on. The control plane signs the chain's head about a second after
+each write, so a chain rewritten with recomputed hashes, or cut short at the end, no longer
+matches that signature. Records written before the chain existed are counted as legacy.
 
 Examples:
   gpufleet audit verify
@@ -83,12 +94,15 @@ Examples:
       if (typeof r?.ok !== 'boolean') throw new CliError('the control plane sent an audit verification this CLI does not understand');
       const legacy = r.legacy > 0 ? ` (${r.legacy} older record${r.legacy === 1 ? '' : 's'} predate the chain)` : '';
       if (r.ok) {
-        print(deps.io, deps.format(cmd), { data: r, text: () => `audit chain intact: ${r.checked} record${r.checked === 1 ? '' : 's'} checked${legacy}\n` });
+        print(deps.io, deps.format(cmd), { data: r, text: () => `audit chain intact: ${r.checked} record${r.checked === 1 ? '' : 's'} checked${legacy}${checkpointText(r.checkpoint)}\n` });
         return;
       }
       const format = deps.format(cmd);
       if (format === 'json' || format === 'yaml') print(deps.io, format, { data: r });
       const broken = r.firstBroken;
+      if (!broken && r.checkpoint && r.checkpoint.status !== 'ok') {
+        throw new CliError(`audit chain does not match its signed checkpoint (${r.checkpoint.status}): ${r.checkpoint.reason ?? 'no reason given'} (${r.checked} checked)`);
+      }
       throw new CliError(`audit chain broken at record ${broken?.id ?? '?'}: ${broken?.reason ?? 'no reason given'} (${r.checked} checked)`);
     });
   return audit;

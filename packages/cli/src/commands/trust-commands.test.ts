@@ -195,6 +195,8 @@ describe('gpufleet audit', () => {
   it('verify says the chain is intact and exits 0', async () => {
     const r = await run(['audit', 'verify']);
     expect([r.code, r.stdout]).toEqual([0, 'audit chain intact: 12 records checked (3 older records predate the chain)\n']);
+    verifyReply = { ok: true, checked: 12, legacy: 0, checkpoint: { status: 'ok', id: 10, at: 1, unsigned: 2 } };
+    expect((await run(['audit', 'verify'])).stdout).toBe('audit chain intact: 12 records checked; head signed at record 10 (2 newer not yet signed)\n');
   });
 
   it('verify exits 1 naming the first broken record, also with -o json', async () => {
@@ -205,6 +207,8 @@ describe('gpufleet audit', () => {
     const json = await run(['audit', 'verify', '-o', 'json']);
     expect(json.code).toBe(1);
     expect(JSON.parse(json.stdout).firstBroken.id).toBe(5);
+    verifyReply = { ok: false, checked: 9, legacy: 0, checkpoint: { status: 'truncated', id: 11, at: 1, reason: 'the newest records were removed: the signed checkpoint names record 11, the log now ends at 9' } };
+    expect((await run(['audit', 'verify'])).stderr).toBe('error: audit chain does not match its signed checkpoint (truncated): the newest records were removed: the signed checkpoint names record 11, the log now ends at 9 (9 checked)\n');
     verifyReply = { nonsense: true };
     expect((await run(['audit', 'verify'])).stderr).toMatch(/does not understand/);
   });

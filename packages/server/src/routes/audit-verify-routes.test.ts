@@ -18,15 +18,16 @@ describe('GET /api/v1/audit/verify', () => {
     await kit.call('POST', '/api/v1/roots/init', kit.admin, { did: 'garbage' });
     // The app's audit hook runs after the reply is sent: wait for its records.
     for (let i = 0; i < 100 && (await kit.store.listAudit({})).length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+    await kit.checkpointer.flush();
     const ok = await kit.call('GET', '/api/v1/audit/verify', kit.admin);
     expect(ok.status).toBe(200);
-    expect(ok.body).toEqual({ ok: true, checked: 3, legacy: 0 });
+    expect(ok.body).toEqual({ ok: true, checked: 3, legacy: 0, checkpoint: { status: 'ok', id: 3, at: expect.any(Number), unsigned: 0 } });
 
     const raw = new BetterSqlite3(join(kit.dataDir, SQLITE_FILE_NAME));
     raw.prepare(`update audit_log set result = 'ok' where id = 3`).run();
     raw.close();
     const broken = await kit.call('GET', '/api/v1/audit/verify', kit.admin);
-    expect(broken.body).toEqual({ ok: false, checked: 3, legacy: 0, firstBroken: { id: 3, reason: expect.stringMatching(/content was changed/) } });
+    expect(broken.body).toMatchObject({ ok: false, checked: 3, legacy: 0, firstBroken: { id: 3, reason: expect.stringMatching(/content was changed/) } });
   });
 
   it('is for admins only', async () => {

@@ -18,15 +18,25 @@ export class AuditLog {
   // The tail of the append queue; a failed append must not block the ones after it.
   private tail: Promise<unknown> = Promise.resolve();
 
+  private appended: () => void = () => {};
+
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
   ) {}
 
+  /** Called after every successful append (the checkpointer signs the new head soon after). */
+  onAppended(listener: () => void): void {
+    this.appended = listener;
+  }
+
   record(event: AuditEvent): Promise<number> {
     const run = () => this.store.appendAudit({ at: this.clock.now(), actor: event.actor, action: event.action, target: event.target, result: event.result, details: event.details ?? null });
     const appended = this.tail.then(run, run);
     this.tail = appended.catch(() => undefined);
-    return appended;
+    return appended.then((id) => {
+      this.appended();
+      return id;
+    });
   }
 }

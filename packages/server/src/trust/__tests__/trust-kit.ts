@@ -12,6 +12,7 @@ import { ScriptLibrary } from '../../scripts/script-library.js';
 import { registerTrustRoutes } from '../../routes/trust-routes.js';
 import { registerScriptRoutes } from '../../routes/script-routes.js';
 import { registerAuditVerifyRoutes } from '../../routes/audit-verify-routes.js';
+import { AuditCheckpointer } from '../../audit/audit-checkpointer.js';
 import { createTrust, type Trust } from '../index.js';
 
 /** A clock that ticks 1 ms per reading, so records made one after another sort in that order. */
@@ -33,6 +34,7 @@ export interface TrustKit {
   trust: Trust;
   scripts: ScriptLibrary;
   audit: AuditLog;
+  checkpointer: AuditCheckpointer;
   admin: string;
   operator: string;
   viewer: string;
@@ -49,14 +51,17 @@ export async function startTrustKit(opts: { masterKey?: string; dataDir?: string
   const apiTokens = new ApiTokenService(store, clock);
   const audit = new AuditLog(store, clock);
   const warnings: string[] = [];
-  const log = { warn: (_o: object, msg: string) => void warnings.push(msg), info: () => undefined };
+  const log = { warn: (_o: object, msg: string) => void warnings.push(msg), info: () => undefined, error: (_o: object, msg: string) => void warnings.push(msg) };
   const trust = await createTrust({ store, clock, audit, dataDir, masterKey: opts.masterKey, log });
+  const checkpointer = new AuditCheckpointer({ store, clock, signer: trust.identity.signer(), log, delayMs: 5 });
+  await checkpointer.start();
+  audit.onAppended(() => checkpointer.notify());
   const scripts = new ScriptLibrary({ store, clock, audit, authorityOf: (did, ability) => trust.capabilities.authorityOf(did, ability) });
   const config = resolveServerConfig({ flags: { dataDir, logLevel: 'silent' } });
   const app = await buildApp({ config, store, clock, apiTokens, audit } as never, { logger: false });
   registerTrustRoutes(app, trust);
   registerScriptRoutes(app, { scripts });
-  registerAuditVerifyRoutes(app, { store });
+  registerAuditVerifyRoutes(app, { store, serverDid: trust.identity.did });
   await app.ready();
   const admin = (await apiTokens.create('admin', 'admin')).token;
   const operator = (await apiTokens.create('ops', 'operator')).token;
@@ -79,6 +84,7 @@ export async function startTrustKit(opts: { masterKey?: string; dataDir?: string
     trust,
     scripts,
     audit,
+    checkpointer,
     admin,
     operator,
     viewer,
@@ -86,6 +92,7 @@ export async function startTrustKit(opts: { masterKey?: string; dataDir?: string
     call,
     async close() {
       await app.close();
+      await checkpointer.close();
       await store.close();
       if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
