@@ -22,6 +22,8 @@ export interface ExecOptions {
   containerOp?: () => Promise<ContainerOpFn>;
   /** Who the agent runs as, for run-as checks. Default: this process (tests inject another). */
   self?: ProcessIdentity;
+  /** False refuses every command (`gpufleet-agent run --commands off`). Default true. */
+  commandsEnabled?: boolean;
 }
 
 /**
@@ -67,5 +69,6 @@ export function createAgentExec(o: {
     containerOp: o.options?.containerOp ?? loadContainerOp,
     containerSocketPath: o.options?.containerSocketPath,
     self: o.options?.self,
+    commandsEnabled: o.options?.commandsEnabled ?? true,
   });
 }

@@ -16,7 +16,7 @@ interface Sent {
   critical: boolean;
 }
 
-function handler(o: { containerOp?: ContainerOpFn; runner?: CommandRunnerLike; labels?: Record<string, string> } = {}) {
+function handler(o: { containerOp?: ContainerOpFn; runner?: CommandRunnerLike; labels?: Record<string, string>; commandsEnabled?: boolean } = {}) {
   const sent: Sent[] = [];
   const requests: RunRequest[] = [];
   const runner: CommandRunnerLike = o.runner ?? {
@@ -33,6 +33,7 @@ function handler(o: { containerOp?: ContainerOpFn; runner?: CommandRunnerLike; l
     enqueue: (event, critical) => sent.push({ event, critical }),
     hostLabels: () => o.labels ?? { hostname: 'h1', pool: 'inference' },
     containerOp: o.containerOp ? async () => o.containerOp! : undefined,
+    ...(o.commandsEnabled === undefined ? {} : { commandsEnabled: o.commandsEnabled }),
   });
   const kinds = (runId: string) => sent.filter((s) => (s.event.data as { runId?: string }).runId === runId).map((s) => s.event.kind);
   const waitKind = async (runId: string, kind: NewAgentEvent['kind']) => {
@@ -47,6 +48,21 @@ function handler(o: { containerOp?: ContainerOpFn; runner?: CommandRunnerLike; l
 }
 
 describe('CommandHandler', () => {
+  it('with commands turned off refuses even a root-signed command and runs nothing', async () => {
+    const ran: string[] = [];
+    const t = handler({ commandsEnabled: false, containerOp: async (spec) => (ran.push(spec.op), { exitCode: 0 }) });
+    const cmd = signedCommand(root, { command: { kind: 'argv', argv: ['echo', 'ok'] } });
+    t.h.onCommand({ command: cmd, scriptContent: null, scriptSignature: null });
+    const refused = await t.waitKind(cmd.payload.runId, 'run-refused');
+    expect(refused.event.data).toMatchObject({ reason: 'unsupported', message: expect.stringMatching(/remote commands are turned off on this host/) });
+    const container = signedCommand(root, { command: { kind: 'container', op: 'restart', container: 'vllm' } });
+    t.h.onCommand({ command: container, scriptContent: null, scriptSignature: null });
+    await t.waitKind(container.payload.runId, 'run-refused');
+    expect(t.requests).toEqual([]);
+    expect(ran).toEqual([]);
+    expect(t.kinds(cmd.payload.runId)).toEqual(['run-refused']);
+  });
+
   it('sends output as non-critical events and started/result as critical ones', async () => {
     const t = handler();
     const cmd = signedCommand(root, { command: { kind: 'argv', argv: ['echo', 'ok'] }, env: { A: '1' }, cwd: '/tmp', timeoutMs: 1234 });

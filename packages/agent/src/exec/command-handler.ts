@@ -50,6 +50,8 @@ export interface CommandHandlerOptions {
   containerSocketPath?: string;
   /** Who the agent is, for run-as checks (tests inject it). */
   self?: ProcessIdentity;
+  /** False when the host's owner turned remote commands off (`run --commands off`): every command is refused. */
+  commandsEnabled?: boolean;
 }
 
 /** Stopping waits this long for canceled runs to report their results. */
@@ -126,6 +128,11 @@ export class CommandHandler {
   onCommand(delivery: CommandDelivery): void {
     const cmd = delivery.command;
     const { payload } = cmd;
+    if (this.o.commandsEnabled === false) {
+      // Decided by whoever runs the agent, not by any signature: nothing is recorded or run.
+      this.refuse(payload.runId, 'unsupported', 'remote commands are turned off on this host (the agent runs with --commands off)');
+      return;
+    }
     const known = this.o.trust.run(payload.runId);
     if (known) {
       this.redelivered(cmd, known.sig, known.outcome);

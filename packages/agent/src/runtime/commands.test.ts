@@ -54,6 +54,8 @@ describe('gpufleet-agent command line', () => {
       [['run', '--log-level', 'loud'], /--log-level must be one of/],
       [['run', 'extra'], /run takes no arguments/],
       [['run', '--kernel-log', ''], /--kernel-log needs auto, off or a file path/],
+      [['run', '--commands', 'maybe'], /--commands must be on or off, got 'maybe'/],
+      [['run', '--commands', ''], /--commands must be on or off/],
     ];
     for (const [argv, message] of cases) {
       const r = await run(argv);

@@ -41,6 +41,8 @@ function usage(prog: string): string {
     '    --data-dir DIR   state directory (default /var/lib/gpufleet-agent)',
     `    --log-level L    ${LOG_LEVELS.join(' | ')} (default info)`,
     `    --kernel-log K   where XID lines are read: auto (/dev/kmsg, journalctl, dmesg), off, or a file (default auto)`,
+    '    --commands C     on | off: run operator-signed commands and container operations (default on);',
+    '                     off refuses them all, whoever signed them (see the systemd unit for a hardened setup)',
     '',
     '  --help, -h     show this help',
     '  --version, -V  show the agent version',
@@ -125,9 +127,11 @@ async function runCommand(args: string[], deps: CommandDeps, err: (t: string) =>
     args,
     allowPositionals: true,
     strict: true,
-    options: { 'data-dir': { type: 'string' }, 'log-level': { type: 'string' }, 'kernel-log': { type: 'string' } },
+    options: { 'data-dir': { type: 'string' }, 'log-level': { type: 'string' }, 'kernel-log': { type: 'string' }, commands: { type: 'string' } },
   });
   if (positionals.length > 0) throw new UsageError(`run takes no arguments, got '${positionals[0]}'`);
+  const commands = values.commands ?? 'on';
+  if (commands !== 'on' && commands !== 'off') throw new UsageError(`--commands must be on or off, got '${commands}'`);
   // Where XID/SXid lines are read from: auto (/dev/kmsg, then journalctl, then dmesg), off, or a file.
   const kernelLog = values['kernel-log'] ?? 'auto';
   if (kernelLog === '') throw new UsageError('--kernel-log needs auto, off or a file path');
@@ -141,7 +145,7 @@ async function runCommand(args: string[], deps: CommandDeps, err: (t: string) =>
   try {
     const logger = deps.logger ?? createJsonLogger({ level });
     const backend = (deps.backend ?? ((v) => new RealHardwareBackend({ agentVersion: v })))(AGENT_VERSION);
-    const agent = new Agent({ state: new FileStateStore(dataDir), identity, backend, agentVersion: AGENT_VERSION, logger, ...(health ? { health } : {}) });
+    const agent = new Agent({ state: new FileStateStore(dataDir), identity, backend, agentVersion: AGENT_VERSION, logger, exec: { commandsEnabled: commands === 'on' }, ...(health ? { health } : {}) });
     return await runUntilStopped(agent, deps, err);
   } finally {
     unlock();
