@@ -4,6 +4,7 @@ import type { AuditRecord } from '@gpufleet/protocol';
 import { useApi, useCan } from '../lib/auth.js';
 import { query } from '../lib/api.js';
 import { Badge, Empty, QueryView, Time } from '../components/states.js';
+import { AuditVerifyPanel, type AuditVerifyReply } from '../components/audit-verify.js';
 
 /** The audit log (admin), newest first, filtered by actor and action. */
 export function AuditPage() {
@@ -17,6 +18,7 @@ export function AuditPage() {
   return (
     <>
       <h1>Audit log</h1>
+      <AuditVerifyPanel verify={() => api.get<AuditVerifyReply>('/api/v1/audit/verify')} />
       <div className="toolbar">
         <div className="field"><label htmlFor="au-actor">Actor</label><input id="au-actor" value={actor} onChange={(e) => setActor(e.target.value)} /></div>
         <div className="field"><label htmlFor="au-action">Action</label><input id="au-action" value={action} onChange={(e) => setAction(e.target.value)} placeholder="e.g. run.submit" /></div>
