@@ -122,28 +122,41 @@ export class KyselyStore implements Store {
 
   /** Ids that are not (or no longer) stored are skipped; for a repeated id the last entry wins. */
   async touchNodes(seen: ReadonlyArray<{ id: string; lastSeenAt: number }>): Promise<void> {
-    if (!Array.isArray(seen)) throw new FleetError('invalid_argument', 'store: touchNodes wants an array');
+    await this.#setPerNode('touchNodes', 'seen', 'lastSeenAt', 'last_seen_at', seen);
+  }
+
+  async saveAckedSeqs(acked: ReadonlyArray<{ id: string; ackedSeq: number }>): Promise<void> {
+    await this.#setPerNode('saveAckedSeqs', 'acked', 'ackedSeq', 'acked_seq', acked);
+  }
+
+  /**
+   * Sets one integer column of many nodes in one transaction: one UPDATE ... SET col = CASE id
+   * WHEN ... END per chunk, a round trip per chunk rather than per node. Everything is checked
+   * before anything is written; a repeated id keeps its last value; unknown ids are skipped.
+   */
+  async #setPerNode<F extends string>(method: string, arg: string, field: F, column: 'last_seen_at' | 'acked_seq', entries: ReadonlyArray<{ id: string } & Record<F, number>>): Promise<void> {
+    if (!Array.isArray(entries)) throw new FleetError('invalid_argument', `store: ${method} wants an array`);
     const latest = new Map<string, number>();
-    seen.forEach((s, i) => {
-      if (typeof s !== 'object' || s === null) throw new FleetError('invalid_argument', `store: seen[${i}] must be an object`);
-      latest.set(checkId(`seen[${i}].id`, s.id), checkInt(`seen[${i}].lastSeenAt`, s.lastSeenAt));
+    entries.forEach((s, i) => {
+      if (typeof s !== 'object' || s === null) throw new FleetError('invalid_argument', `store: ${arg}[${i}] must be an object`);
+      latest.set(checkId(`${arg}[${i}].id`, s.id), checkInt(`${arg}[${i}].${field}`, s[field]));
     });
     if (latest.size === 0) return;
-    const entries = [...latest];
-    // One UPDATE ... SET last_seen_at = CASE id WHEN ... END per chunk: a round trip per chunk, not
-    // per node. The cast keeps PostgreSQL from typing the untyped parameters as text.
+    const all = [...latest];
+    // The cast keeps PostgreSQL from typing the untyped parameters as text.
     await this.db.transaction().execute(async (trx) => {
-      for (let i = 0; i < entries.length; i += BATCH_ROWS) {
-        const chunk = entries.slice(i, i + BATCH_ROWS);
-        const whens = chunk.map(([id, at]) => sql`when ${id} then cast(${at} as bigint)`);
+      for (let i = 0; i < all.length; i += BATCH_ROWS) {
+        const chunk = all.slice(i, i + BATCH_ROWS);
+        const whens = chunk.map(([id, v]) => sql`when ${id} then cast(${v} as bigint)`);
         await trx
           .updateTable('nodes')
-          .set({ last_seen_at: sql<number>`case ${sql.ref('id')} ${sql.join(whens, sql` `)} end` })
+          .set({ [column]: sql<number>`case ${sql.ref('id')} ${sql.join(whens, sql` `)} end` })
           .where('id', 'in', chunk.map(([id]) => id))
           .execute();
       }
     });
   }
+
 
   /** Removes the node row only: its agent events and audit entries stay as history. */
   async deleteNode(id: string): Promise<void> {

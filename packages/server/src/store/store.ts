@@ -203,6 +203,8 @@ export interface Store extends TrustStore, RunStore {
   updateNode(id: string, patch: NodePatch): Promise<void>; // not_found FleetError when absent
   /** Many lastSeenAt updates in one transaction (hot path: heartbeats are batched). */
   touchNodes(seen: ReadonlyArray<{ id: string; lastSeenAt: number }>): Promise<void>;
+  /** Many outbox positions (ackedSeq) in one transaction, like touchNodes. */
+  saveAckedSeqs(acked: ReadonlyArray<{ id: string; ackedSeq: number }>): Promise<void>;
   deleteNode(id: string): Promise<void>;
 
   insertJoinToken(token: JoinTokenRecord): Promise<void>;

@@ -144,6 +144,22 @@ export function nodeContract(store: StoreRef): void {
       expect((await store().getNode(A))?.lastSeenAt).toBe(T0 + 150);
     });
 
+    it('saveAckedSeqs sets the outbox position of many nodes in one call and only that', async () => {
+      await store().insertNode(sampleNode(A));
+      await store().insertNode(bareNode(B));
+      await store().saveAckedSeqs([
+        { id: A, ackedSeq: 41 },
+        { id: 'did:key:z6MkGone', ackedSeq: 3 },
+        { id: A, ackedSeq: 42 },
+      ]);
+      expect(await store().getNode(A)).toEqual({ ...sampleNode(A), ackedSeq: 42 });
+      expect(await store().getNode(B)).toEqual(bareNode(B));
+      for (const bad of [[{ id: A, ackedSeq: 1.5 }], [{ id: A, ackedSeq: 'x' }], [{ id: 7, ackedSeq: 1 }], 'nope', [null]]) {
+        await expectFleetError(store().saveAckedSeqs(bad as never), 'invalid_argument');
+      }
+      expect((await store().getNode(A))?.ackedSeq).toBe(42);
+    });
+
     it('touchNodes handles a batch larger than one statement', async () => {
       const ids = Array.from({ length: 1203 }, (_, i) => `did:key:z6MkBatch${String(i).padStart(5, '0')}`);
       for (const id of ids) await store().insertNode(bareNode(id));
