@@ -47,6 +47,8 @@ interface Session {
   violations: number;
   chain: Promise<void>;
   helloTimer: NodeJS.Timeout | null;
+  /** Highest stored seq not yet acknowledged; acks are cumulative, so one frame covers a burst. */
+  ackUpTo: number | null;
 }
 
 /**
@@ -75,9 +77,17 @@ export class AgentGateway {
    * target as unreachable or retries later). Used for commands, cancels and trust updates.
    */
   sendToNode(nodeId: string, frame: ServerFrame): boolean {
+    return this.sendSerialized(nodeId, JSON.stringify(frame));
+  }
+
+  /**
+   * Sends a frame serialised once by the caller: a fan-out sends the same command to thousands of
+   * nodes, and JSON.stringify per node was a visible share of the server's time.
+   */
+  sendSerialized(nodeId: string, text: string): boolean {
     const session = this.sessions.get(nodeId);
     if (!session || session.socket.readyState !== 1) return false;
-    session.socket.send(JSON.stringify(frame));
+    session.socket.send(text);
     return true;
   }
 
@@ -96,7 +106,7 @@ export class AgentGateway {
   }
 
   accept(socket: WebSocket): void {
-    const session: Session = { socket, nonce: randomBytes(24).toString('base64url'), nodeId: null, lastSeq: 0, resynced: false, violations: 0, chain: Promise.resolve(), helloTimer: null };
+    const session: Session = { socket, nonce: randomBytes(24).toString('base64url'), nodeId: null, lastSeq: 0, resynced: false, violations: 0, chain: Promise.resolve(), helloTimer: null, ackUpTo: null };
     session.helloTimer = setTimeout(() => this.fatal(session, 'unauthenticated', 'no hello within the time limit', CLOSE_CODES.unauthenticated), this.o.helloTimeoutMs ?? 10_000);
     socket.on('message', (data, isBinary) => this.onMessage(session, data, isBinary));
     socket.on('close', () => this.onClose(session));
@@ -195,7 +205,7 @@ export class AgentGateway {
         session.chain = session.chain
           .then(apply)
           .then(() => this.o.registry.setAckedSeq(nodeId, seq))
-          .then(() => this.send(session, { t: 'ack', body: { seq } }))
+          .then(() => this.ackSoon(session, seq))
           .catch((err: Error) => {
             this.o.log.warn({ nodeId, seq, err: err.message }, 'could not store an outbox item; the agent will resend it');
             session.socket.close(CLOSE_CODES.goingAway, 'store unavailable');
@@ -203,6 +213,22 @@ export class AgentGateway {
         return;
       }
     }
+  }
+
+  /**
+   * Acknowledges everything up to `seq` once the current burst of stored items is done: an ack
+   * means "all up to here", so a run's started, output and result events stored together cost
+   * one frame instead of three (at a 10,000-host fan-out, 20,000 fewer frames per run).
+   */
+  private ackSoon(session: Session, seq: number): void {
+    const scheduled = session.ackUpTo !== null;
+    session.ackUpTo = seq;
+    if (scheduled) return;
+    setImmediate(() => {
+      const upTo = session.ackUpTo;
+      session.ackUpTo = null;
+      if (upTo !== null) this.send(session, { t: 'ack', body: { seq: upTo } });
+    });
   }
 
   private onHello(session: Session, body: { protocolVersion: number; nodeId: string; agentVersion: string; signature: string; lastSeq: number }): void {

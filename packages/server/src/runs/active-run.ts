@@ -62,6 +62,13 @@ export class ActiveRun {
     this.openInBatch = this.openIn(this.batchIndex);
   }
 
+  private serialized: string | null = null;
+
+  /** The frame as JSON, serialised once for every target (a fan-out sends it thousands of times). */
+  get frameText(): string {
+    return (this.serialized ??= JSON.stringify(this.frame));
+  }
+
   get id(): string {
     return this.record.id;
   }

@@ -10,6 +10,8 @@ import type { RunWriter } from './run-writer.js';
 export interface FrameSender {
   /** False when the node has no live session. */
   sendToNode(nodeId: string, frame: ServerFrame): boolean;
+  /** The same, for a frame already serialised to JSON (one command to many nodes). */
+  sendSerialized(nodeId: string, text: string): boolean;
 }
 
 export interface SchedulerDeps {
@@ -60,7 +62,7 @@ export class RunScheduler {
 
   /** Sends the command to one host; without a session it waits for the host to reconnect. */
   private deliver(run: ActiveRun, t: RunTargetRecord): void {
-    if (!this.d.gateway.sendToNode(t.nodeId, run.frame)) {
+    if (!this.d.gateway.sendSerialized(t.nodeId, run.frameText)) {
       run.waiting.add(t.nodeId);
       return;
     }
@@ -85,7 +87,7 @@ export class RunScheduler {
       run.retry(nodeId);
       this.pump(run);
     } else if (t.state === 'sent') {
-      if (this.d.gateway.sendToNode(nodeId, run.frame)) run.resent.add(nodeId);
+      if (this.d.gateway.sendSerialized(nodeId, run.frameText)) run.resent.add(nodeId);
     }
   }
 

@@ -19,6 +19,10 @@ export class FakeGateway {
     this.sent.push({ nodeId, frame });
     return true;
   }
+  sendSerialized(nodeId: string, text: string): boolean {
+    // Parsed back, so a frame that does not survive JSON fails the tests that read it.
+    return this.sendToNode(nodeId, JSON.parse(text) as ServerFrame);
+  }
   /** Node ids that got a frame of this type (in order). */
   to(t: ServerFrame['t']): string[] {
     return this.sent.filter((s) => s.frame.t === t).map((s) => s.nodeId);
