@@ -101,6 +101,13 @@ describe('script library', () => {
     expectError(await kit.call('GET', '/api/v1/scripts/missing', kit.viewer), 404, 'not_found', /no script named 'missing'/);
   });
 
+  it('refuses a script that would not fit in the command frame an agent accepts', async () => {
+    // Under the REST body limit, but with the signed command beside it the frame would pass 1 MiB.
+    const big = `#!/bin/sh\n${'#'.repeat(990_000)}\n`;
+    expectError(await kit.call('POST', '/api/v1/scripts', kit.operator, body('big', big, 1, root)), 400, 'invalid_argument', /is 990,\d{3} bytes as it travels to hosts .* over the 983,040 that fit in a command frame/);
+    expectError(await kit.call('GET', '/api/v1/scripts/big', kit.viewer), 404, 'not_found', /no script named 'big'/);
+  });
+
   it('removes a script: history stays, lookups stop, a new version continues the numbering', async () => {
     expectError(await kit.call('DELETE', '/api/v1/scripts/missing', kit.operator), 404, 'not_found', /no script named/);
     expectError(await kit.call('DELETE', '/api/v1/scripts/gpu-check', kit.viewer), 403, 'permission_denied', /operator role/);

@@ -95,6 +95,13 @@ describe('submit', () => {
     await expectError(kit.service.submit({ command: cmd }, 'a'), 'already_exists', /was used before/);
   });
 
+  it('refuses a command whose frame would be over the limit an agent accepts, naming the size', async () => {
+    kit = await runKit(1);
+    const env = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`BIG_${i}`, 'x'.repeat(60_000)]));
+    await expectError(kit.service.submit({ command: kit.command({ env }) }, 'a'), 'invalid_argument', /command frame would be 1,2\d\d,\d{3} bytes, over the 1,048,576 an agent accepts/);
+    expect(kit.gateway.sent).toEqual([]);
+  });
+
   it('attaches the library script to the command frame', async () => {
     const content = '#!/bin/sh\ndf -h\n';
     const signature = { name: 'disk-check', version: 2, sha256: scriptSha256(content), signer: operator.did, sig: 'c2ln' };

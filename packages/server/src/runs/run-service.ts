@@ -1,4 +1,4 @@
-import { FleetError, SignedCommand, capabilityId, commandAbilities, matchesSelector, parseSelector, type ScriptSignature, type ServerFrame } from '@gpufleet/protocol';
+import { FleetError, MAX_FRAME_BYTES, SignedCommand, capabilityId, commandAbilities, matchesSelector, parseSelector, type ScriptSignature, type ServerFrame } from '@gpufleet/protocol';
 import type { Clock } from '../clock.js';
 import type { EventHub } from '../events/event-hub.js';
 import type { NodeRegistry } from '../services/node-registry.js';
@@ -137,6 +137,11 @@ export class RunService {
     }
     const selector = parseSelector(p.target);
     const frame = await this.frameFor(command);
+    // An agent closes its link on a frame over the limit and the run would be re-sent on every reconnect: refuse it here.
+    const frameBytes = Buffer.byteLength(JSON.stringify(frame), 'utf8');
+    if (frameBytes > MAX_FRAME_BYTES) {
+      throw new FleetError('invalid_argument', `the command frame would be ${frameBytes.toLocaleString('en-US')} bytes, over the ${MAX_FRAME_BYTES.toLocaleString('en-US')} an agent accepts: shorten the command or its environment`);
+    }
     const nodes = this.o.registry
       .all()
       .filter((n) => {

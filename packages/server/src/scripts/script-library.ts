@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FleetError, ScriptSignature, scriptSha256, verifyScriptSignature, type Ability } from '@gpufleet/protocol';
+import { FleetError, MAX_FRAME_BYTES, ScriptSignature, scriptSha256, verifyScriptSignature, type Ability } from '@gpufleet/protocol';
 import type { Clock } from '../clock.js';
 import type { AuditLog } from '../services/audit-log.js';
 import type { ScriptRecord, Store } from '../store/store.js';
@@ -10,6 +10,12 @@ import { firstIssue } from '../trust/verdict-error.js';
 export const SCRIPT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 /** Largest script content (characters), as the command frame carries it. */
 export const MAX_SCRIPT_CHARS = 1_048_576;
+/**
+ * Largest script as it travels (UTF-8 bytes of its JSON string): the command frame carries it
+ * beside the signed command, and an agent accepts frames up to MAX_FRAME_BYTES. The rest of the
+ * frame (signed command, capability chain, script signature) stays well under the 64 KiB kept free.
+ */
+export const MAX_SCRIPT_WIRE_BYTES = MAX_FRAME_BYTES - 64 * 1024;
 
 export const ScriptName = z.string().regex(SCRIPT_NAME, 'a script name is 1-128 letters, digits, ".", "_" or "-", starting with a letter or digit');
 
@@ -70,6 +76,10 @@ export class ScriptLibrary {
     const parsed = AddScriptRequest.safeParse(body);
     if (!parsed.success) throw new FleetError('invalid_argument', `invalid script: ${firstIssue(parsed.error)}`);
     const { name, content, signature } = parsed.data;
+    const wireBytes = Buffer.byteLength(JSON.stringify(content), 'utf8');
+    if (wireBytes > MAX_SCRIPT_WIRE_BYTES) {
+      throw new FleetError('invalid_argument', `script '${name}' is ${wireBytes.toLocaleString('en-US')} bytes as it travels to hosts (JSON-escaped UTF-8), over the ${MAX_SCRIPT_WIRE_BYTES.toLocaleString('en-US')} that fit in a command frame: split it, or ship the large part as a file`);
+    }
     const sha256 = scriptSha256(content);
     if (signature.name !== name) throw new FleetError('invalid_argument', `the signature covers script '${signature.name}', not '${name}'`);
     if (signature.sha256 !== sha256) {
