@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ABILITIES, CONTAINER_OPS, MAX_CHAIN_DEPTH, capabilityDepthExceeds } from './remote-ops-rules.js';
 
 /**
  * Remote operations (issue 4): what operators sign and agents verify. The server routes these
@@ -6,7 +7,9 @@ import { z } from 'zod';
  * on the host (see capability.ts and signed-command.ts for the verification rules).
  */
 
-export const ABILITIES = ['exec/run', 'exec/script', 'container/logs', 'container/restart', 'container/stop', 'container/start', 'node/cordon', '*'] as const;
+// The plain rules live in remote-ops-rules.ts (importable without zod); they are part of this module's API.
+export { ABILITIES, CONTAINER_OPS, MAX_CHAIN_DEPTH, abilityForContainerOp, capabilityDepthExceeds, type ContainerOp } from './remote-ops-rules.js';
+
 export const Ability = z.enum(ABILITIES);
 export type Ability = z.infer<typeof Ability>;
 
@@ -29,23 +32,6 @@ export interface CapabilityShape {
   sig: string;
 }
 
-/** The longest delegation chain a host accepts (a capability and its parents together). */
-export const MAX_CHAIN_DEPTH = 8;
-
-/**
- * Whether an untrusted value's prf[0] chain is deeper than MAX_CHAIN_DEPTH. Walks at most one
- * link past the limit, so a deeply nested garbage value is refused before any recursive parser
- * (the schema below included) can exhaust the stack on it.
- */
-export function capabilityDepthExceeds(value: unknown): boolean {
-  let depth = 0;
-  for (let link = value; link !== null && typeof link === 'object' && depth <= MAX_CHAIN_DEPTH; depth++) {
-    const prf = (link as { prf?: unknown }).prf;
-    link = Array.isArray(prf) ? (prf[0] as unknown) : undefined;
-  }
-  return depth > MAX_CHAIN_DEPTH;
-}
-
 /** A UCAN-style delegated capability token. */
 export const Capability: z.ZodType<CapabilityShape> = z.lazy(() =>
   z.unknown().refine((v) => !capabilityDepthExceeds(v), `capability chain is deeper than ${MAX_CHAIN_DEPTH} links`).pipe(z.strictObject({
@@ -63,10 +49,6 @@ export const Capability: z.ZodType<CapabilityShape> = z.lazy(() =>
 );
 export type Capability = CapabilityShape;
 
-/** Container operations a command can ask for: 'ls' lists the host's containers, the rest act on one. */
-export const CONTAINER_OPS = ['ls', 'logs', 'restart', 'stop', 'start'] as const;
-export type ContainerOp = (typeof CONTAINER_OPS)[number];
-
 /** What a command asks the host to do. */
 export const CommandSpec = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('argv'), argv: z.array(z.string().max(65_536)).min(1).max(1024) }),
@@ -83,25 +65,6 @@ export const CommandSpec = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('container'), op: z.enum(CONTAINER_OPS), container: z.string().min(1).max(256), follow: z.boolean().optional(), tail: z.number().int().nonnegative().max(100_000).optional(), sinceMs: epochMs.optional() }),
 ]);
 export type CommandSpec = z.infer<typeof CommandSpec>;
-
-/**
- * The ability each container operation needs (payload.ability must be exactly this; the host
- * checks it): listing and reading logs are `container/logs`; restart, stop and start each have
- * their own, so a key allowed to restart cannot also stop things for good.
- */
-export function abilityForContainerOp(op: ContainerOp): Exclude<Ability, '*'> {
-  switch (op) {
-    case 'ls':
-    case 'logs':
-      return 'container/logs';
-    case 'restart':
-      return 'container/restart';
-    case 'stop':
-      return 'container/stop';
-    case 'start':
-      return 'container/start';
-  }
-}
 
 /** The operator-signed part of a run: everything the host acts on. */
 export const CommandPayload = z.strictObject({

@@ -26,6 +26,7 @@ import { registerFleetRoutes } from './routes/fleet-routes.js';
 import { registerSystemRoutes } from './routes/system-routes.js';
 import { registerStreamRoutes } from './routes/stream-routes.js';
 import { registerWebRoutes } from './routes/web-routes.js';
+import { registerHeatmapRoutes } from './routes/heatmap-routes.js';
 import { registerHealthRoutes } from './routes/health-routes.js';
 import { createHealth, loadHealthPolicy } from './health/index.js';
 import { AlertEngine, loadAlertRules } from './alerts/index.js';
@@ -148,6 +149,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   registerNodeRoutes(app, ctx);
   registerTokenRoutes(app, ctx);
   registerFleetRoutes(app, ctx);
+  registerHeatmapRoutes(app, ctx);
   registerStreamRoutes(app, ctx);
   registerHealthRoutes(app, ctx);
   registerAlertRoutes(app, ctx);

@@ -15,7 +15,7 @@ export interface E2eHostOptions {
   /** Default 8. */
   gpuCount?: number;
   /** Passed to every Agent this host starts; backoff defaults to FAST_BACKOFF. */
-  agentOptions?: Partial<Pick<AgentOptions, 'backoff' | 'metricsRingCapacity' | 'metricsIntervalMs' | 'announceStart'>>;
+  agentOptions?: Partial<Pick<AgentOptions, 'backoff' | 'metricsRingCapacity' | 'metricsIntervalMs' | 'announceStart' | 'exec'>>;
 }
 
 /**

@@ -2,12 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { commandSigningInput, verifyEd25519 } from '@gpufleet/protocol';
+import { commandSigningInput, parseListOutput, verifyEd25519 } from '@gpufleet/protocol';
 import { runCli } from '../cli.js';
 import { captureIo, type CapturedIo } from '../testing/capture-io.js';
 import { FakeRunApi, runOf, targetOf, type StreamStep } from '../testing/fake-run-api.js';
 import { createOperatorKey } from '../keys/index.js';
-import { parseContainerTarget, parseListOutput, parseSince, parseTail } from './containers.js';
+import { parseContainerTarget, parseSince, parseTail } from './containers.js';
 
 const NOW = Date.UTC(2025, 5, 1, 12, 0, 0);
 let home: string;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command } from 'commander';
-import { labelSafe, parseDurationMs, signCommand, type Capability, type CommandSpec } from '@gpufleet/protocol';
+import { hostSelector, labelSafe, parseDurationMs, parseListOutput, signCommand, StreamByHost, type Capability, type CommandSpec, type ContainerRow } from '@gpufleet/protocol';
 import type { CliDeps } from '../command-deps.js';
 import { seg, type ApiClient, type Connection } from '../api-client.js';
 import { checkSelector } from '../args.js';
@@ -40,7 +40,7 @@ export function parseContainerTarget(text: string): { node: string; container: s
   // The host checks the selector against its own hostname label, which is label-safe text.
   if (host === '' || host !== node) throw new UsageError(`node '${node}' must be a hostname (letters, digits, '.', '_' and '-')`);
   if (!CONTAINER_REF.test(container)) throw new UsageError(`container '${container}' must be a container id, id prefix or name`);
-  return { node, container, selector: `hostname=${host}` };
+  return { node, container, selector: hostSelector(host) };
 }
 
 /** `--since`: a duration back from now (10m, 2h) or an ISO 8601 time; returns epoch ms. */
@@ -59,40 +59,6 @@ export function parseTail(text: string): number | undefined {
   const n = /^\d{1,6}$/.test(t) ? Number(t) : Number.NaN;
   if (!Number.isSafeInteger(n) || n > 100_000) throw new UsageError(`--tail '${text}' must be a line count from 0 to 100000, or all`);
   return n;
-}
-
-/** One container of `containers ls`: the JSON line the host printed, with its node. */
-export interface ContainerRow {
-  node: string;
-  nodeId: string;
-  id: string;
-  name: string;
-  image: string;
-  state: string;
-  status: string;
-  /** Epoch ms. */
-  created: number;
-}
-
-/**
- * The JSON lines `ls` printed on one host as rows; lines that are not a container (a garbled or
- * truncated chunk) are counted, not fatal.
- */
-export function parseListOutput(node: string, nodeId: string, stdout: string): { rows: ContainerRow[]; bad: number } {
-  const rows: ContainerRow[] = [];
-  let bad = 0;
-  for (const line of stdout.split('\n')) {
-    if (line.trim() === '') continue;
-    try {
-      const c = JSON.parse(line) as Record<string, unknown>;
-      if (typeof c.id !== 'string' || typeof c.name !== 'string') throw new Error('not a container');
-      const text = (v: unknown) => (typeof v === 'string' ? v : '');
-      rows.push({ node, nodeId, id: c.id, name: c.name, image: text(c.image), state: text(c.state), status: text(c.status), created: typeof c.created === 'number' ? c.created : 0 });
-    } catch {
-      bad++;
-    }
-  }
-  return { rows, bad };
 }
 
 function listColumns(now: number): Column<ContainerRow>[] {
@@ -253,20 +219,16 @@ Examples:
     const { selector } = deps.opts<{ selector?: string }>(cmd);
     const target = checkSelector(selector) ?? '*';
     const { client, conn, submitted } = await submit(deps, cmd, { kind: 'container', op: 'ls', container: '*' }, target, '60s', term);
-    const stdout = new Map<string, Map<number, string>>();
+    const stdout = new StreamByHost('stdout');
     const { view } = await followToEnd(deps.io, conn, client, submitted.id, {
       output(chunk) {
         if (chunk.stream === 'stderr') deps.io.err(`${hostOf(submitted, chunk.nodeId)}: ${chunk.data.trimEnd()}\n`);
-        if (chunk.stream !== 'stdout') return;
-        const parts = stdout.get(chunk.nodeId) ?? new Map<number, string>();
-        parts.set(chunk.chunk, chunk.data);
-        stdout.set(chunk.nodeId, parts);
+        stdout.add(chunk);
       },
     });
     const rows: ContainerRow[] = [];
     for (const t of view.targets ?? []) {
-      const parts = [...(stdout.get(t.nodeId) ?? new Map<number, string>()).entries()].sort((a, b) => a[0] - b[0]).map((p) => p[1]);
-      const parsed = parseListOutput(t.hostname, t.nodeId, parts.join(''));
+      const parsed = parseListOutput(t.hostname, t.nodeId, stdout.text(t.nodeId));
       if (parsed.bad > 0) deps.io.err(`${t.hostname}: ${parsed.bad} line${parsed.bad === 1 ? '' : 's'} of its answer could not be read\n`);
       rows.push(...parsed.rows);
     }

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import type { NodeView } from '@gpufleet/protocol';
+import { isNodeSort, NODE_SORT_HELP, NODE_SORT_KEYS, type NodeSort, type NodeView } from '@gpufleet/protocol';
 import type { CliDeps } from '../command-deps.js';
 import { seg } from '../api-client.js';
 import { checkDuration, checkSelector, checkStatus, intOption, parseLabelEdits } from '../args.js';
@@ -12,6 +12,12 @@ import { renderNodeDetail } from '../views/node-detail.js';
 interface NodeList {
   items: NodeView[];
   total: number;
+}
+
+/** `--sort` checked here, so a typo is a usage error before any request. */
+function checkSort(text: string): NodeSort {
+  if (!isNodeSort(text)) throw new UsageError(`--sort '${text}': ${NODE_SORT_HELP}`);
+  return text;
 }
 
 /** Columns of `nodes ls` (LABELS and more with -o wide). */
@@ -61,16 +67,21 @@ Examples:
     .option('--status <status>', 'only nodes in this status: PENDING, READY, OFFLINE, CORDONED, DRAINING, DRAINED, UNHEALTHY, DECOMMISSIONED')
     .option('-q, --search <text>', 'hostname contains this text')
     .option('--limit <n>', 'at most this many nodes', intOption('--limit', 1, 10_000))
+    .option('--sort <key>', `order by ${NODE_SORT_KEYS.join(', ')}; a leading - sorts descending (e.g. -temp)`, checkSort)
     .addHelpText('after', `
 Selectors use Kubernetes syntax: k=v, k!=v, k in (a,b), k notin (a,b), k, !k; a comma means AND.
 Built-in labels: hostname, os, arch, gpu.vendor, gpu.model, gpu.product, gpu.count, gpu.memory, simulated.
 
 Examples:
   gpufleet nodes ls -l 'gpu.vendor=amd'
-  gpufleet nodes ls -l 'gpu.count in (4,8),!simulated' -o json`)
+  gpufleet nodes ls -l 'gpu.count in (4,8),!simulated' -o json
+  gpufleet nodes ls --sort -temp --limit 10       the ten hottest nodes
+  gpufleet nodes ls --sort=-util                   busiest first ('=' keeps - from reading as a flag)
+
+Sorting by util, temp or power puts nodes without a reading last, whichever the direction.`)
     .action(async (_opts, cmd: Command) => {
-      const o = deps.opts<{ selector?: string; status?: string; search?: string; limit?: number }>(cmd);
-      const query = { selector: checkSelector(o.selector), status: checkStatus(o.status), q: o.search, limit: o.limit };
+      const o = deps.opts<{ selector?: string; status?: string; search?: string; limit?: number; sort?: NodeSort }>(cmd);
+      const query = { selector: checkSelector(o.selector), status: checkStatus(o.status), q: o.search, limit: o.limit, sort: o.sort };
       const list = await deps.client(cmd).get<NodeList>('/api/v1/nodes', query);
       print(deps.io, deps.format(cmd), { data: list, columns: nodeColumns(deps.now()), rows: list.items, empty: 'no nodes match (add one: gpufleet tokens create, then gpufleet-agent join <token> on the host)' });
       if (deps.format(cmd) !== 'json' && deps.format(cmd) !== 'yaml' && list.total > list.items.length) {

@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
-import { Capability, CommandPayload, abilityForContainerOp, capabilityDepthExceeds, parseDurationMs, parseSelector, type Ability, type CommandSpec } from '@gpufleet/protocol';
+import { Capability, CommandPayload, capabilityDepthExceeds, makeCommandPayload, parseDurationMs, type CommandPayloadInput, type CommandSpec } from '@gpufleet/protocol';
 import { UsageError } from '../errors.js';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -80,48 +79,12 @@ export function commandSpecOf(c: CommandChoice): CommandSpec {
   return { kind: 'argv', argv: [...c.argv] };
 }
 
-/**
- * The ability the payload declares: exec/run for argv and shell; for a library script exec/script,
- * unless the capability grants exec/run only (which covers scripts too).
- */
-export function abilityFor(spec: CommandSpec, capability: Capability | null): Exclude<Ability, '*'> {
-  if (spec.kind === 'container') return abilityForContainerOp(spec.op);
-  if (spec.kind !== 'script') return 'exec/run';
-  const can = capability?.can ?? [];
-  return can.length > 0 && !can.includes('exec/script') && !can.includes('*') && can.includes('exec/run') ? 'exec/run' : 'exec/script';
-}
-
-export interface PayloadInput {
-  spec: CommandSpec;
-  selector: string;
-  timeoutMs: number;
-  env: Record<string, string>;
-  cwd: string | null;
-  runAs: string | null;
-  invoker: string;
-  capability: Capability | null;
-  now: number;
-}
+/** What the CLI signs; see makeCommandPayload (shared with the dashboard's in-browser signer). */
+export type PayloadInput = CommandPayloadInput;
 
 /** The payload an operator signs: a fresh runId and nonce, issued now. Checked against the schema. */
 export function buildPayload(p: PayloadInput): CommandPayload {
-  const target = p.selector.trim();
-  parseSelector(target); // a typo is a usage error before anything is signed
-  const payload: CommandPayload = {
-    v: 1,
-    runId: `run_${randomBytes(9).toString('base64url')}`,
-    nonce: randomBytes(18).toString('base64url'),
-    issuedAt: p.now,
-    ability: abilityFor(p.spec, p.capability),
-    target,
-    command: p.spec,
-    env: p.env,
-    cwd: p.cwd,
-    timeoutMs: p.timeoutMs,
-    runAs: p.runAs,
-    invoker: p.invoker,
-    capability: p.capability,
-  };
+  const payload = makeCommandPayload(p);
   const checked = CommandPayload.safeParse(payload);
   if (!checked.success) {
     const issue = checked.error.issues[0];

@@ -1,8 +1,9 @@
 import { z } from 'zod';
-import { CLOSE_CODES, FleetError, NODE_STATUSES, PatchLabelsRequest, parseDurationMs } from '@gpufleet/protocol';
+import { CLOSE_CODES, FleetError, NODE_SORT_HELP, NODE_SORTS, NODE_STATUSES, PatchLabelsRequest, parseDurationMs } from '@gpufleet/protocol';
 import type { App } from '../http/app.js';
 import type { ServerContext } from '../context.js';
 import { actorOf } from '../health/actor.js';
+import { registerNodeSparklineRoute } from './node-sparkline-route.js';
 
 const RefParams = z.strictObject({ ref: z.string().min(1).max(200) });
 const ListQuery = z.strictObject({
@@ -11,6 +12,7 @@ const ListQuery = z.strictObject({
   q: z.string().max(200).optional(),
   limit: z.coerce.number().int().min(1).max(10_000).optional(),
   offset: z.coerce.number().int().min(0).optional(),
+  sort: z.enum(NODE_SORTS, { error: NODE_SORT_HELP }).optional(),
   access_token: z.string().optional(),
 });
 // Fastify hands a request without a body over as null: no body is as good as {}.
@@ -35,10 +37,12 @@ export function parseSince(since: string | undefined, now: number): number | und
 export function registerNodeRoutes(app: App, ctx: ServerContext): void {
   const { registry } = ctx;
 
-  app.get('/api/v1/nodes', { config: { auth: 'viewer' }, schema: { tags: ['nodes'], summary: 'List nodes (label selector, status, hostname search, paging)', querystring: ListQuery } }, async (req) => {
+  app.get('/api/v1/nodes', { config: { auth: 'viewer' }, schema: { tags: ['nodes'], summary: 'List nodes (label selector, status, hostname search, sort, paging)', querystring: ListQuery } }, async (req) => {
     const { items, total } = registry.list(req.query);
     return { items: items.map((n) => registry.view(n)), total };
   });
+
+  registerNodeSparklineRoute(app, ctx);
 
   app.get('/api/v1/nodes/:ref', { config: { auth: 'viewer' }, schema: { tags: ['nodes'], summary: 'One node by id, id prefix or hostname', params: RefParams } }, async (req) => {
     return registry.view(registry.resolve(req.params.ref));

@@ -8,6 +8,7 @@ import {
   type InventoryBody,
   type MetricsBody,
   type NodeHealthView,
+  type NodeSort,
   type NodeStatus,
   type NodeView,
   type StateChangeView,
@@ -18,6 +19,7 @@ import type { EventHub } from '../events/event-hub.js';
 import { NodeStateMachine, nodeStateOf } from '../health/node-state-machine.js';
 import { gpuKeyOf } from '../health/gpu-keys.js';
 import { BUILTIN_LABEL_KEYS, builtinLabels } from './builtin-labels.js';
+import { sortNodes } from './node-order.js';
 
 interface Liveness {
   online: boolean;
@@ -31,6 +33,8 @@ export interface NodeListQuery {
   q?: string;
   limit?: number;
   offset?: number;
+  /** Default hostname; see node-order.ts. */
+  sort?: NodeSort;
 }
 
 export interface RegistryOptions {
@@ -258,11 +262,11 @@ export class NodeRegistry {
     const all = [...this.nodes.values()]
       .filter((n) => (query.status ? this.status(n) === query.status : n.adminState !== 'decommissioned'))
       .filter((n) => !q || n.hostname.toLowerCase().includes(q) || n.id.includes(q))
-      .filter((n) => matchesSelector(selector, this.labelsOf(n.id)))
-      .sort((a, b) => a.hostname.localeCompare(b.hostname) || a.id.localeCompare(b.id));
+      .filter((n) => matchesSelector(selector, this.labelsOf(n.id)));
+    const sorted = sortNodes(all, query.sort, { status: (n) => this.status(n), latestMetrics: this.opts.latestMetrics, lastSeen: (id) => this.lastSeen(id) });
     const offset = query.offset ?? 0;
     const limit = query.limit ?? 500;
-    return { items: all.slice(offset, offset + limit), total: all.length };
+    return { items: sorted.slice(offset, offset + limit), total: sorted.length };
   }
 
   all(): NodeRecord[] {
