@@ -1,8 +1,12 @@
-import type { Capability, CommandSpec, SignedCommand } from '@gpufleet/protocol';
+import type { Capability, CommandPayload, CommandSpec, SignedCommand } from '@gpufleet/protocol';
 
 /**
  * What the dashboard asks of the operator's key once it is unlocked in this tab. The private
  * key itself never leaves WebCrypto (a non-extractable CryptoKey): pages get only this.
+ *
+ * Never sign on the operator's behalf: every call to sign() or signDraft() must follow an
+ * explicit click on a preview that shows what will be signed (target, command, ability,
+ * invoker, capability expiry). No signing on page load, on a timer, or on a retry loop.
  */
 export interface SignRequest {
   command: CommandSpec;
@@ -23,4 +27,11 @@ export interface BrowserSigner {
   readonly capability: Capability | null;
   /** Builds the payload (fresh runId and nonce, issued now) and signs its canonical JSON. */
   sign(req: SignRequest): Promise<SignedCommand>;
+  /**
+   * The payload sign() would sign, not signed: for a preview that shows the exact JSON. Throws
+   * an Error naming the problem when the request cannot be signed (bad selector, empty command...).
+   */
+  draft(req: SignRequest): CommandPayload;
+  /** Signs exactly this payload (a draft the operator saw); refuses one whose invoker is another key. */
+  signDraft(payload: CommandPayload): Promise<SignedCommand>;
 }
