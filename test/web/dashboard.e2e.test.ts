@@ -105,10 +105,17 @@ describe('dashboard end to end (Chromium, real server, 50 simulated hosts)', () 
     await expect.poll(() => numberIn('overview-nodes-total'), { timeout: 10_000 }).toBe(summary.nodes.total);
     await expect.poll(() => numberIn('overview-gpus-total'), { timeout: 10_000 }).toBe(summary.gpus.total);
     await expect.poll(() => numberIn('overview-status-READY'), { timeout: 10_000 }).toBe(summary.nodes.byStatus.READY);
-    const cells = page().locator('[data-testid="heatmap"] [data-testid="heatmap-cell"]');
-    await expect.poll(() => cells.count(), { timeout: 10_000 }).toBe(summary.gpus.total);
-    const nodesInHeatmap = await cells.evaluateAll((els) => new Set(els.map((e) => e.getAttribute('data-node'))).size);
-    expect(nodesInHeatmap).toBe(summary.nodes.total);
+    // The heatmap is a canvas: it marks what it painted on itself (test/web/heatmap.e2e.test.ts
+    // hovers every cell and reads its pixels).
+    const heatmap = tid('heatmap');
+    await expect.poll(() => heatmap.getAttribute('data-drawn-cells'), { timeout: 10_000 }).toBe(String(summary.gpus.total));
+    expect(await heatmap.getAttribute('data-nodes')).toBe(String(summary.nodes.total));
+    const box = (await heatmap.boundingBox())!;
+    const cell = Number(await heatmap.getAttribute('data-cell'));
+    await page().mouse.move(box.x + cell / 2, box.y + cell / 2);
+    const firstHost = ((await hx().server.api('GET', '/api/v1/nodes?limit=100')).body.items as { hostname: string }[]).map((n) => n.hostname).sort(new Intl.Collator('en', { numeric: true }).compare)[0];
+    await expect.poll(() => tid('heatmap-tooltip').getAttribute('data-node'), { timeout: 5000 }).toBe(firstHost);
+    await page().mouse.move(0, 0);
     await hx().screenshot('overview');
     expect(await markerKept()).toBe(true);
   }, 30_000);

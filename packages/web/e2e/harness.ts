@@ -15,7 +15,7 @@ export const SCREENSHOT_DIR = fileURLToPath(new URL('../../../test-output/web/',
 
 // Without the background-networking flags Chromium dials Google services, which a closed
 // network refuses, and those refusals would be noise at best and console errors at worst.
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 /**
  * Throws the one instruction that fixes a missing dashboard build, and a missing browser.
@@ -38,6 +38,8 @@ export interface HarnessOptions {
   metricsInterval?: string;
   /** How long the fleet may take to be READY with every GPU sampled. Default 30 s. */
   readyTimeoutMs?: number;
+  /** A did:key made the fleet's first root before the hosts join (join tokens carry the roots), so hosts accept commands it signs or delegates. */
+  fleetRoot?: string;
 }
 
 export interface DashboardHarness {
@@ -75,6 +77,10 @@ export async function startDashboardHarness(o: HarnessOptions = {}): Promise<Das
   try {
     const server = await startTestServer({ heartbeatInterval: o.heartbeatInterval ?? '500ms', metricsInterval: o.metricsInterval ?? '1s' });
     cleanups.push(() => server.close());
+    if (o.fleetRoot) {
+      const init = await server.api('POST', '/api/v1/roots/init', { did: o.fleetRoot });
+      if (init.status !== 201) throw new Error(`making ${o.fleetRoot} the fleet root failed: HTTP ${init.status} ${init.text}`);
+    }
     const created = await server.api('POST', '/api/v1/join-tokens', { reusable: true, description: 'web e2e fleet' });
     if (created.status !== 201) throw new Error(`creating the fleet's join token failed: HTTP ${created.status} ${created.text}`);
     const config = server.server.context.config;
@@ -108,8 +114,7 @@ export async function startDashboardHarness(o: HarnessOptions = {}): Promise<Das
       if (m.type() === 'error') errors.push(`console error: ${m.text()} (${m.location().url || 'no url'})`);
     });
     page.on('pageerror', (e) => errors.push(`page error: ${e.stack ?? e.message}`));
-    // A confirm() before cordoning is a reasonable design; the test accepts it like an operator.
-    page.on('dialog', (d) => void d.accept());
+    failOnNativeDialogs(page, errors);
     mkdirSync(SCREENSHOT_DIR, { recursive: true });
 
     return {
@@ -137,6 +142,18 @@ export async function startDashboardHarness(o: HarnessOptions = {}): Promise<Das
     await cleanup();
     throw err;
   }
+}
+
+/**
+ * The dashboard asks with its own dialog (components/dialog.tsx); a native alert, confirm or
+ * prompt is a regression. It is dismissed (so the page does not hang) and recorded as an error,
+ * which fails the step through assertNoBrowserErrors().
+ */
+export function failOnNativeDialogs(page: Page, errors: string[]): void {
+  page.on('dialog', (d) => {
+    errors.push(`native ${d.type()} dialog "${d.message()}": use the dashboard's confirm dialog (components/dialog.tsx)`);
+    void d.dismiss().catch(() => undefined);
+  });
 }
 
 /** Waits until every host is READY with all its GPUs sampled (what the overview counts). */

@@ -19,6 +19,7 @@ import { SigningKeyPage } from './pages/signing-key.js';
 import { NewRunPage } from './pages/run-new.js';
 import { ApiTokensPage } from './pages/api-tokens.js';
 import { Empty } from './components/states.js';
+import { ConfirmProvider } from './components/dialog.js';
 
 function Page() {
   const { path } = useRouter();
@@ -49,9 +50,11 @@ function Shell() {
   return (
     <LiveProvider>
       <SignerProvider>
-        <Layout>
-          <Page />
-        </Layout>
+        <ConfirmProvider>
+          <Layout>
+            <Page />
+          </Layout>
+        </ConfirmProvider>
       </SignerProvider>
     </LiveProvider>
   );

@@ -3,6 +3,7 @@ import { useQueryClient, type QueryClient } from '@tanstack/react-query';
 import type { NodeView } from '@gpufleet/protocol';
 import { StreamRegistry, useEventStream, type StreamStatus } from './sse.js';
 import { useApi } from './auth.js';
+import { HEATMAP_QUERY_KEY, patchHeatmap, type HeatmapModel } from './heatmap.js';
 
 interface LiveValue {
   registry: StreamRegistry;
@@ -30,9 +31,11 @@ export function applyNodeBatch(qc: QueryClient, items: NodeView[], removed: stri
   };
   qc.setQueryData<NodeList>(['nodes', 'all'], (l) => patch(l, true));
   qc.setQueriesData<NodeList>({ queryKey: ['nodes', 'page'] }, (l) => patch(l, false));
+  qc.setQueryData<HeatmapModel>(HEATMAP_QUERY_KEY, (m) => (m ? patchHeatmap(m, items, removed) : m));
+  // Only nodes someone has open: creating a cache entry per changed node would keep every view
+  // of a 10,000-node fleet in memory.
   for (const n of items) {
-    qc.setQueryData(['node', n.id], n);
-    qc.setQueryData(['node', n.hostname], n);
+    for (const key of [['node', n.id], ['node', n.hostname]]) if (qc.getQueryData(key) !== undefined) qc.setQueryData(key, n);
   }
 }
 

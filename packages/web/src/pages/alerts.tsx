@@ -2,11 +2,16 @@ import { useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import type { AlertView, SilenceView } from '@gpufleet/protocol';
 import { useApi, useCan } from '../lib/auth.js';
-import { Link } from '../lib/router.js';
+import { Link, useRouter } from '../lib/router.js';
 import type { AlertList } from '../lib/types.js';
 import { Badge, Empty, QueryView, Time } from '../components/states.js';
+import { useConfirm } from '../components/dialog.js';
+import { AlertHistory } from './alert-history.js';
 
-const TABS = ['firing', 'pending', 'silenced', 'resolved'] as const;
+const STATE_TABS = ['firing', 'pending', 'silenced', 'resolved'] as const;
+const TABS = [...STATE_TABS, 'history'] as const;
+type Tab = (typeof TABS)[number];
+const isTab = (t: string | null): t is Tab => TABS.includes(t as Tab);
 
 function AlertTable({ items, firing }: { items: AlertView[]; firing: boolean }) {
   if (items.length === 0) return <Empty>None.</Empty>;
@@ -32,6 +37,10 @@ function AlertTable({ items, firing }: { items: AlertView[]; firing: boolean }) 
       </table>
     </div>
   );
+}
+
+function matchersText(s: SilenceView): string {
+  return s.matchers.map((m) => `${m.name}${m.op ?? '='}${m.value}`).join(', ');
 }
 
 function SilenceForm() {
@@ -72,28 +81,55 @@ function SilenceForm() {
   );
 }
 
-/** Alerts by state, the silences, and a form to add one. */
+/** Alerts by state or their history of state changes, the silences, and a form to add one. */
 export function AlertsPage() {
   const api = useApi();
   const canSilence = useCan('operator');
   const qc = useQueryClient();
-  const [tab, setTab] = useState<(typeof TABS)[number]>('firing');
-  const alerts = useQuery({ queryKey: ['alerts', 'list', tab], queryFn: () => api.get<AlertList>(`/api/v1/alerts?state=${tab}&limit=500`), refetchInterval: 15_000 });
+  const confirm = useConfirm();
+  const { search } = useRouter();
+  const initial = search.get('tab');
+  const [tab, setTab] = useState<Tab>(isTab(initial) ? initial : 'firing');
+  const alerts = useQuery({ queryKey: ['alerts', 'list', tab], queryFn: () => api.get<AlertList>(`/api/v1/alerts?state=${tab}&limit=500`), refetchInterval: 15_000, enabled: tab !== 'history' });
   const silences = useQuery({ queryKey: ['silences'], queryFn: () => api.get<{ items: SilenceView[] }>('/api/v1/silences'), refetchInterval: 30_000 });
-  const expire = useMutation({ mutationFn: (id: string) => api.delete(`/api/v1/silences/${encodeURIComponent(id)}`), onSuccess: () => void qc.invalidateQueries({ queryKey: ['silences'] }) });
+  const expire = useMutation({
+    mutationFn: (id: string) => api.delete(`/api/v1/silences/${encodeURIComponent(id)}`),
+    onSuccess: () => {
+      void qc.invalidateQueries({ queryKey: ['silences'] });
+      void qc.invalidateQueries({ queryKey: ['alerts'] });
+    },
+  });
+  const askExpire = async (s: SilenceView) => {
+    const ok = await confirm({
+      title: 'Expire this silence now?',
+      body: (
+        <>
+          <p className="mono">{matchersText(s)}</p>
+          <p>Alerts it covers notify their receivers again from now on.</p>
+        </>
+      ),
+      confirmLabel: 'Expire silence',
+      danger: true,
+    });
+    if (ok !== null) expire.mutate(s.id);
+  };
   return (
     <>
       <h1>Alerts</h1>
-      <div className="tabs" role="tablist">
+      <div className="tabs" role="tablist" aria-label="Alert views">
         {TABS.map((t) => (
           <button key={t} type="button" role="tab" aria-selected={tab === t} className={`btn btn-small${tab === t ? ' btn-primary' : ''}`} onClick={() => setTab(t)} data-testid={`alerts-tab-${t}`}>
             {t}
           </button>
         ))}
       </div>
-      <section className="section">
-        <QueryView q={alerts}>{(d) => <AlertTable items={d.items} firing={tab === 'firing'} />}</QueryView>
-      </section>
+      {tab === 'history' ? (
+        <AlertHistory />
+      ) : (
+        <section className="section">
+          <QueryView q={alerts}>{(d) => <AlertTable items={d.items} firing={tab === 'firing'} />}</QueryView>
+        </section>
+      )}
       {canSilence && <SilenceForm />}
       <section className="section">
         <h2>Active silences</h2>
@@ -104,16 +140,21 @@ export function AlertsPage() {
             ) : (
               <ul className="timeline">
                 {d.items.map((s) => (
-                  <li key={s.id} data-testid="silence-row">
-                    <span className="mono">{s.matchers.map((m) => `${m.name}${m.op ?? '='}${m.value}`).join(', ')}</span>
+                  <li key={s.id} data-testid="silence-row" data-id={s.id}>
+                    <span className="mono">{matchersText(s)}</span>
                     <span className="muted">{s.comment} · {s.createdBy}</span> until <Time at={s.endsAt} />
-                    {canSilence && s.state === 'active' && <button type="button" className="btn btn-small" onClick={() => expire.mutate(s.id)}>Expire</button>}
+                    {canSilence && s.state === 'active' && (
+                      <button type="button" className="btn btn-small" disabled={expire.isPending} onClick={() => void askExpire(s)} data-testid={`silence-expire-${s.id}`}>
+                        Expire
+                      </button>
+                    )}
                   </li>
                 ))}
               </ul>
             )
           }
         </QueryView>
+        {expire.error && <p className="form-error" role="alert">{(expire.error as Error).message}</p>}
       </section>
     </>
   );

@@ -10,6 +10,11 @@ import { labelsToText, parseLabelsText } from '../lib/labels-text.js';
 import type { EventList } from '../lib/types.js';
 import { Badge, Empty, ErrorBox, Loading, QueryView, Time } from '../components/states.js';
 import { GpuChart } from '../components/chart.js';
+import { ContainersPanel } from '../components/containers-panel.js';
+import { useConfirm } from '../components/dialog.js';
+import { useApproveNode } from '../components/pending-nodes.js';
+import { useRouter } from '../lib/router.js';
+import './node-actions.css';
 
 const RANGES = [
   { id: '15m', label: '15 min', ms: 15 * 60_000 },
@@ -107,33 +112,88 @@ function LabelsEditor({ n }: { n: NodeView }) {
   );
 }
 
+/** What each node action does, told in the confirmation before it happens. */
+const NODE_ACTIONS = {
+  cordon: { label: 'Cordon', body: 'No new work is placed on its GPUs. Work already running keeps running.', danger: false },
+  uncordon: { label: 'Uncordon', body: 'New work may be placed on its GPUs again.', danger: false },
+  drain: { label: 'Drain', body: 'No new work is placed, and running work is given time to end; then the node is DRAINED.', danger: true },
+} as const;
+
 function NodeActions({ n }: { n: NodeView }) {
   const api = useApi();
   const qc = useQueryClient();
+  const confirm = useConfirm();
+  const isAdmin = useCan('admin');
+  const { navigate } = useRouter();
+  const { approve, mutation: approval } = useApproveNode();
+  const nodePath = `/api/v1/nodes/${encodeURIComponent(n.id)}`;
   const act = useMutation({
-    mutationFn: ({ path, body }: { path: string; body?: unknown }) => api.post<NodeView>(`/api/v1/nodes/${encodeURIComponent(n.id)}/${path}`, body ?? {}),
-    onSuccess: (v) => putNode(qc, 'node' in (v as object) ? (v as unknown as { node: NodeView }).node : v),
+    mutationFn: ({ path, body }: { path: string; body?: unknown }) => api.post<NodeView>(`${nodePath}/${path}`, body ?? {}),
+    onSuccess: (v) => {
+      putNode(qc, 'node' in (v as object) ? (v as unknown as { node: NodeView }).node : v);
+      // The overview's pending notice and the node table count statuses.
+      void qc.invalidateQueries({ queryKey: ['summary'] });
+      void qc.invalidateQueries({ queryKey: ['nodes'] });
+    },
   });
-  const reasonOf = (what: string) => window.prompt(`Reason to ${what} ${n.hostname} (optional)`) ?? null;
-  const run = (path: string, what: string) => {
-    const reason = reasonOf(what);
+  const remove = useMutation({
+    mutationFn: () => api.delete(nodePath),
+    onSuccess: () => {
+      void qc.invalidateQueries({ queryKey: ['summary'] });
+      void qc.invalidateQueries({ queryKey: ['nodes'] });
+      navigate('/nodes');
+    },
+  });
+  const run = async (path: keyof typeof NODE_ACTIONS) => {
+    const a = NODE_ACTIONS[path];
+    const reason = await confirm({ title: `${a.label} ${n.hostname}?`, body: a.body, confirmLabel: a.label, danger: a.danger, reason: 'optional' });
     if (reason === null) return;
-    act.mutate({ path, body: reason.trim() ? { reason: reason.trim() } : {} });
+    act.mutate({ path, body: reason ? { reason } : {} });
   };
+  const clearHealth = async () => {
+    const reason = await confirm({
+      title: `Clear the health of ${n.hostname}?`,
+      body: 'Its verdicts and its GPUs\' are cleared, and GPUs the health policy took out of service return to READY. Do it once the fault is fixed.',
+      confirmLabel: 'Clear health',
+      reason: 'required',
+      reasonLabel: 'What was fixed',
+    });
+    if (reason) act.mutate({ path: 'health/clear', body: { reason } });
+  };
+  const removeNode = async () => {
+    const ok = await confirm({
+      title: `Remove ${n.hostname} from the fleet?`,
+      body: 'Its key is revoked and its connection closed. To come back, the host must join again with a new join token. Its events stay in the audit log.',
+      confirmLabel: 'Remove node',
+      danger: true,
+      typeToConfirm: n.hostname,
+    });
+    if (ok !== null) remove.mutate();
+  };
+  const pending = n.status === 'PENDING';
   const cordoned = n.status === 'CORDONED' || n.status === 'DRAINING' || n.status === 'DRAINED';
+  const error = act.error ?? remove.error ?? approval.error;
+  if (n.status === 'DECOMMISSIONED') return <p className="muted">This node was removed from the fleet.</p>;
   return (
     <div>
+      {pending && (
+        <p className="pending-note" data-testid="node-pending-note">
+          This node waits for approval: it enrolled with a join token that needs an admin to approve it.
+        </p>
+      )}
       <div className="actions">
-        {!cordoned && <button type="button" className="btn" onClick={() => run('cordon', 'cordon')} data-testid="node-cordon">Cordon</button>}
-        {cordoned && <button type="button" className="btn" onClick={() => run('uncordon', 'uncordon')} data-testid="node-uncordon">Uncordon</button>}
-        {n.status !== 'DRAINING' && n.status !== 'DRAINED' && <button type="button" className="btn" onClick={() => run('drain', 'drain')} data-testid="node-drain">Drain</button>}
+        {pending && isAdmin && <button type="button" className="btn btn-primary" disabled={approval.isPending} onClick={() => void approve(n)} data-testid="node-approve">Approve</button>}
+        {!pending && !cordoned && <button type="button" className="btn" onClick={() => void run('cordon')} data-testid="node-cordon">Cordon</button>}
+        {!pending && cordoned && <button type="button" className="btn" onClick={() => void run('uncordon')} data-testid="node-uncordon">Uncordon</button>}
+        {!pending && n.status !== 'DRAINING' && n.status !== 'DRAINED' && <button type="button" className="btn" onClick={() => void run('drain')} data-testid="node-drain">Drain</button>}
         {n.health.verdict !== 'healthy' && n.health.verdict !== 'unknown' && (
-          <button type="button" className="btn" onClick={() => { const r = window.prompt(`Why clear the health of ${n.hostname}? (required)`); if (r?.trim()) act.mutate({ path: 'health/clear', body: { reason: r.trim() } }); }} data-testid="node-health-clear">
+          <button type="button" className="btn" onClick={() => void clearHealth()} data-testid="node-health-clear">
             Clear health
           </button>
         )}
+        {isAdmin && <button type="button" className="btn btn-danger" disabled={remove.isPending} onClick={() => void removeNode()} data-testid="node-remove">Remove node</button>}
       </div>
-      {act.error && <p className="form-error" role="alert">{(act.error as Error).message}</p>}
+      {error && <p className="form-error" role="alert">{(error as Error).message}</p>}
     </div>
   );
 }
@@ -323,6 +383,7 @@ export function NodeDetailPage({ nodeRef }: { nodeRef: string }) {
       </section>
       <Charts n={n} series={metricsQ.data} range={range} setRange={setRange} />
       {metricsQ.error && <ErrorBox error={metricsQ.error} retry={() => void metricsQ.refetch()} />}
+      <ContainersPanel node={n} />
       <section className="card section">
         <h2>Health timeline</h2>
         <Timeline nodeId={n.id} />

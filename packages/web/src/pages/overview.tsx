@@ -1,33 +1,47 @@
 import { useQuery } from '@tanstack/react-query';
-import type { NodeView } from '@gpufleet/protocol';
 import { useApi } from '../lib/auth.js';
 import { Link } from '../lib/router.js';
 import { NODE_STATUSES, VERDICTS } from '../lib/constants.js';
 import { formatPct, formatWatts } from '../lib/format.js';
-import type { AlertList, EventList, FleetSummary, NodeList } from '../lib/types.js';
+import type { AlertList, EventList, FleetSummary } from '../lib/types.js';
 import { Badge, Empty, QueryView, Time } from '../components/states.js';
 import { Heatmap } from '../components/heatmap.js';
+import { useFleetHeatmap } from '../lib/heatmap-query.js';
+import { summarizeHeatmap } from '../lib/heatmap.js';
+import { PendingNotice } from '../components/pending-nodes.js';
 
-/** GPUs by verdict over the given nodes (decommissioned ones left out). */
-export function gpusByHealth(nodes: readonly NodeView[]): Record<string, number> {
-  const out: Record<string, number> = Object.fromEntries(VERDICTS.map((v) => [v, 0]));
-  for (const n of nodes) {
-    if (n.status === 'DECOMMISSIONED') continue;
-    for (const g of n.gpus) out[g.health.verdict] = (out[g.health.verdict] ?? 0) + 1;
-  }
-  return out;
+/** GPUs by verdict, from the heatmap model: its own component, so a live update re-renders only it. */
+function GpuHealthCounts() {
+  const heat = useFleetHeatmap();
+  if (!heat.data) return null;
+  const byHealth = summarizeHeatmap(heat.data).byHealth;
+  return (
+    <>
+      {VERDICTS.map((v) => (
+        <span key={v} className="count" data-testid={`overview-health-${v}`} data-count={byHealth[v]}>
+          <Badge value={v} /> {byHealth[v]}
+        </span>
+      ))}
+    </>
+  );
+}
+
+/** The heatmap section's content, subscribed on its own for the same reason. */
+function HeatmapSection() {
+  const heat = useFleetHeatmap();
+  return <QueryView q={heat}>{(model) => <Heatmap model={model} />}</QueryView>;
 }
 
 export function OverviewPage() {
   const api = useApi();
   const summary = useQuery({ queryKey: ['summary'], queryFn: () => api.get<FleetSummary>('/api/v1/fleet/summary'), refetchInterval: 15_000 });
-  const nodes = useQuery({ queryKey: ['nodes', 'all'], queryFn: () => api.get<NodeList>('/api/v1/nodes?limit=10000'), refetchInterval: 60_000 });
   const firing = useQuery({ queryKey: ['alerts', 'firing'], queryFn: () => api.get<AlertList>('/api/v1/alerts?state=firing&limit=50'), refetchInterval: 15_000 });
   const events = useQuery({ queryKey: ['events', 'latest'], queryFn: () => api.get<EventList>('/api/v1/events?limit=15'), refetchInterval: 15_000 });
 
   return (
     <>
       <h1>Overview</h1>
+      <PendingNotice count={summary.data?.nodes.byStatus.PENDING ?? 0} />
       <div className="grid">
         <section className="card" aria-labelledby="h-nodes">
           <h2 id="h-nodes">Nodes</h2>
@@ -57,12 +71,7 @@ export function OverviewPage() {
                   {s.gpus.total}
                 </div>
                 <div className="counts">
-                  {nodes.data &&
-                    Object.entries(gpusByHealth(nodes.data.items)).map(([v, n]) => (
-                      <span key={v} className="count" data-testid={`overview-health-${v}`} data-count={n}>
-                        <Badge value={v} /> {n}
-                      </span>
-                    ))}
+                  <GpuHealthCounts />
                 </div>
                 <div className="muted">{Object.entries(s.gpus.byModel).map(([m, n]) => `${n}× ${m}`).join(' · ')}</div>
               </>
@@ -86,7 +95,7 @@ export function OverviewPage() {
 
       <section className="card section" aria-labelledby="h-heat">
         <h2 id="h-heat">GPU utilization</h2>
-        <QueryView q={nodes}>{(d) => <Heatmap nodes={d.items} />}</QueryView>
+        <HeatmapSection />
       </section>
 
       <div className="grid">

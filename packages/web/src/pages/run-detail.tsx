@@ -7,6 +7,7 @@ import { Link } from '../lib/router.js';
 import { formatBytes, formatDuration } from '../lib/format.js';
 import type { RunTargetView, RunView } from '../lib/types.js';
 import { Badge, ErrorBox, Loading, Time } from '../components/states.js';
+import { useConfirm } from '../components/dialog.js';
 
 type Chunk = { stream: 'stdout' | 'stderr'; chunk: number; data: string };
 const ACTIVE = new Set(['queued', 'sent', 'running', 'pending', 'active']);
@@ -52,10 +53,22 @@ export function RunDetailPage({ runId }: { runId: string }) {
     },
     registry,
   );
+  const confirm = useConfirm();
   const cancel = useMutation({
     mutationFn: () => api.post<RunView>(`/api/v1/runs/${encodeURIComponent(runId)}/cancel`, {}),
     onSuccess: (v) => qc.setQueryData<RunView>(['run', runId], (r) => ({ ...v, targets: v.targets ?? r?.targets })),
   });
+
+  const askCancel = async () => {
+    const ok = await confirm({
+      title: 'Cancel this run?',
+      body: 'Hosts that have not started are skipped and running commands are killed; hosts already done keep their results.',
+      confirmLabel: 'Cancel run',
+      cancelLabel: 'Keep running',
+      danger: true,
+    });
+    if (ok !== null) cancel.mutate();
+  };
 
   if (q.isPending) return <Loading what="Loading run" />;
   if (q.error || !q.data) return <ErrorBox error={q.error ?? 'not found'} retry={() => void q.refetch()} />;
@@ -80,7 +93,7 @@ export function RunDetailPage({ runId }: { runId: string }) {
             {r.canceledBy && <><dt>Canceled by</dt><dd>{r.canceledBy}</dd></>}
           </dl>
           {canCancel && !r.finishedAt && (
-            <button type="button" className="btn btn-danger" style={{ marginTop: 8 }} disabled={cancel.isPending} onClick={() => window.confirm('Cancel this run on every host?') && cancel.mutate()} data-testid="run-cancel">
+            <button type="button" className="btn btn-danger" style={{ marginTop: 8 }} disabled={cancel.isPending} onClick={() => void askCancel()} data-testid="run-cancel">
               Cancel run
             </button>
           )}

@@ -4,6 +4,7 @@ import type { JoinTokenView } from '@gpufleet/protocol';
 import { useApi, useCan } from '../lib/auth.js';
 import { parseLabelsText } from '../lib/labels-text.js';
 import { Badge, Empty, QueryView, Time } from '../components/states.js';
+import { useConfirm } from '../components/dialog.js';
 
 /** Copies text to the clipboard; says so, or says to copy by hand when the browser refuses. */
 export function CopyButton({ text, testid }: { text: string; testid?: string }) {
@@ -55,10 +56,20 @@ export function TokensPage() {
       void qc.invalidateQueries({ queryKey: ['join-tokens'] });
     },
   });
+  const confirm = useConfirm();
   const revoke = useMutation({
     mutationFn: (id: string) => api.delete(`/api/v1/join-tokens/${encodeURIComponent(id)}`),
     onSuccess: () => void qc.invalidateQueries({ queryKey: ['join-tokens'] }),
   });
+  const askRevoke = async (t: JoinTokenView) => {
+    const ok = await confirm({
+      title: `Revoke join token ${t.id}?`,
+      body: `Hosts can no longer join with it${t.description ? ` (${t.description})` : ''}. Nodes that already joined stay in the fleet.`,
+      confirmLabel: 'Revoke',
+      danger: true,
+    });
+    if (ok !== null) revoke.mutate(t.id);
+  };
   if (!isAdmin) return <Empty>Join tokens need the admin role.</Empty>;
   const submit = (e: FormEvent) => {
     e.preventDefault();
@@ -83,7 +94,7 @@ export function TokensPage() {
             <input id="tok-exp" value={expiresIn} onChange={(e) => setExpiresIn(e.target.value.trim())} aria-invalid={!expiryOk} size={8} data-testid="tokens-expires" />
           </div>
           <label><input type="checkbox" checked={reusable} onChange={(e) => setReusable(e.target.checked)} /> reusable</label>
-          <label><input type="checkbox" checked={needsApproval} onChange={(e) => setNeedsApproval(e.target.checked)} /> needs approval</label>
+          <label title="Hosts joining with it stay PENDING until an admin approves each one"><input type="checkbox" checked={needsApproval} onChange={(e) => setNeedsApproval(e.target.checked)} data-testid="tokens-needs-approval" /> needs approval</label>
           <button className="btn btn-primary" disabled={!parsed.ok || !expiryOk || create.isPending} data-testid="tokens-create">
             Create
           </button>
@@ -123,7 +134,7 @@ export function TokensPage() {
                       <td>{t.expiresAt ? <Time at={t.expiresAt} /> : 'never'}</td>
                       <td>
                         {t.state === 'active' && (
-                          <button type="button" className="btn btn-small btn-danger" onClick={() => window.confirm(`Revoke join token ${t.id}?`) && revoke.mutate(t.id)} data-testid={`tokens-revoke-${t.id}`}>
+                          <button type="button" className="btn btn-small btn-danger" onClick={() => void askRevoke(t)} data-testid={`tokens-revoke-${t.id}`}>
                             Revoke
                           </button>
                         )}
