@@ -75,14 +75,26 @@ export function ContainerLogTail({ runId, container, hostname, onClose }: { runI
   // Leaving the page (or opening another tail) stops this one on the host. Deferred, so that
   // React's development double mount (unmount, then mount again at once) takes it back.
   const leaving = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const cancelSent = useRef(false);
   useEffect(() => {
     if (leaving.current) clearTimeout(leaving.current);
     leaving.current = null;
     return () => {
       leaving.current = setTimeout(() => {
-        if (!finishedRef.current) void cancelRun(api, runId).catch(() => undefined);
+        if (!finishedRef.current && !cancelSent.current) void cancelRun(api, runId).catch(() => undefined);
       }, 0);
     };
+  }, [api, runId]);
+
+  // Closing the tab or the browser unmounts nothing: stop the tail on the host as the page goes.
+  useEffect(() => {
+    const onPageHide = () => {
+      if (finishedRef.current || cancelSent.current) return;
+      cancelSent.current = true;
+      void cancelRun(api, runId, { keepalive: true }).catch(() => undefined);
+    };
+    window.addEventListener('pagehide', onPageHide);
+    return () => window.removeEventListener('pagehide', onPageHide);
   }, [api, runId]);
 
   // New lines keep the pane at the bottom, unless the reader scrolled up to read.

@@ -31,12 +31,13 @@ export class ApiClient {
     private readonly onUnauthorized: () => void = () => {},
   ) {}
 
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /** `keepalive` lets the request outlive the page (a cancel sent while the tab closes). */
+  async request<T>(method: string, path: string, body?: unknown, opts: { keepalive?: boolean } = {}): Promise<T> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     let res: Response;
     try {
-      res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), ...(opts.keepalive ? { keepalive: true } : {}) });
     } catch (err) {
       throw new ApiError(0, 'unavailable', `the server does not answer (${err instanceof Error ? err.message : String(err)})`);
     }

@@ -84,10 +84,13 @@ export async function readRunOutput(api: ApiClient, runId: string): Promise<RunO
   }
 }
 
-/** Cancels a run; a run already over is not an error (there is nothing left to stop). */
-export async function cancelRun(api: ApiClient, runId: string): Promise<void> {
+/**
+ * Cancels a run; a run already over is not an error (there is nothing left to stop). With
+ * `keepalive` the request is still sent when the tab is closing.
+ */
+export async function cancelRun(api: ApiClient, runId: string, opts: { keepalive?: boolean } = {}): Promise<void> {
   try {
-    await api.post(`${runPath(runId)}/cancel`, {});
+    await api.request('POST', `${runPath(runId)}/cancel`, {}, opts);
   } catch (err) {
     if (err instanceof ApiError && err.status === 409) return;
     throw err;

@@ -10,6 +10,8 @@ export interface FakeCall {
   query: URLSearchParams;
   body: unknown;
   authorization: string | null;
+  /** The request was sent with fetch's keepalive (it outlives a closing page). */
+  keepalive: boolean;
 }
 
 export interface FakeReply {
@@ -44,7 +46,7 @@ export class FakeApi {
     const url = new URL(String(input), 'http://dashboard.test');
     const method = (init.method ?? 'GET').toUpperCase();
     const headers = new Headers(init.headers);
-    const call: FakeCall = { method, path: url.pathname, query: url.searchParams, body: typeof init.body === 'string' ? JSON.parse(init.body) : undefined, authorization: headers.get('authorization') };
+    const call: FakeCall = { method, path: url.pathname, query: url.searchParams, body: typeof init.body === 'string' ? JSON.parse(init.body) : undefined, authorization: headers.get('authorization'), keepalive: init.keepalive === true };
     this.calls.push(call);
     for (const r of this.routes) {
       if (r.method !== method) continue;

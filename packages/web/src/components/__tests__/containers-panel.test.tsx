@@ -220,6 +220,21 @@ describe('ContainersPanel live log tail', () => {
     await new Promise((r) => setTimeout(r, 20));
     expect(net.cancels()).toEqual([]);
   });
+
+  it('cancels a running tail with a keepalive request when the page goes away', async () => {
+    renderPanel({ signer: await testSigner() });
+    await listContainers();
+    const runId = await openTail('ticker');
+    net.clearCalls();
+    act(() => {
+      window.dispatchEvent(new Event('pagehide'));
+    });
+    await waitFor(() => expect(net.cancels()).toEqual([runId]));
+    cleanup();
+    await new Promise((r) => setTimeout(r, 20));
+    // One cancel, sent so that it survives the closing page; the unmount that follows sends no second one.
+    expect(net.api.callsTo('POST', '/api/v1/runs/').map((c) => c.keepalive)).toEqual([true]);
+  });
 });
 
 describe('ContainersPanel actions', () => {
