@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDashboardHarness, type DashboardHarness } from '../../packages/web/e2e/harness.js';
-import { auditPage, auditReport, type PageAudit } from '../../packages/web/e2e/page-audit.js';
+import { describe, expect, it } from 'vitest';
+import { auditFocus, auditPage, auditReport, type PageAudit } from '../../packages/web/e2e/page-audit.js';
+import { dashboardSuite } from '../../packages/web/e2e/suite.js';
 
 /*
  * The issue's quality bar, measured in a real Chromium on every page: text contrast at WCAG AA in
@@ -9,17 +9,18 @@ import { auditPage, auditReport, type PageAudit } from '../../packages/web/e2e/p
  * (computed colours over the real backgrounds), not the stylesheet.
  */
 
-let harness: DashboardHarness | null = null;
-let setupError: unknown = null;
-const hx = (): DashboardHarness => {
-  if (!harness) throw setupError instanceof Error ? setupError : new Error(`the harness did not start: ${String(setupError)}`);
-  return harness;
-};
-
 const PAGES = ['/', '/nodes', '/nodes/HOST', '/alerts', '/alerts?tab=history', '/events', '/runs', '/runs/new', '/keys', '/tokens', '/api-tokens', '/audit'];
 
 /** A real hostname of the simulated fleet, for the node page. */
 let host = '';
+
+const { registerHooks, hx, signIn } = dashboardSuite({
+  harness: { hosts: 6 },
+  async setup(harness) {
+    host = (await harness.server.api('GET', '/api/v1/nodes?limit=1')).body.items[0].hostname;
+    await signIn();
+  },
+});
 
 async function visit(path: string): Promise<void> {
   const page = hx().page;
@@ -37,23 +38,7 @@ async function setTheme(theme: 'light' | 'dark'): Promise<void> {
 }
 
 describe('accessibility of every page (Chromium, real server, 6 simulated hosts)', () => {
-  beforeAll(async () => {
-    try {
-      harness = await startDashboardHarness({ hosts: 6 });
-      host = (await harness.server.api('GET', '/api/v1/nodes?limit=1')).body.items[0].hostname;
-      const page = harness.page;
-      await page.goto(harness.url + '/');
-      await page.getByTestId('signin-token').fill(harness.adminToken);
-      await page.getByTestId('signin-submit').click();
-      await page.getByTestId('nav-overview').waitFor({ timeout: 15_000 });
-    } catch (err) {
-      setupError = err;
-    }
-  }, 90_000);
-
-  afterAll(async () => {
-    await harness?.close();
-  }, 30_000);
+  registerHooks();
 
   it('the audit itself catches low contrast, an unnamed control and a page wider than the screen', async () => {
     const probe = await hx().context.newPage();
@@ -66,6 +51,7 @@ describe('accessibility of every page (Chromium, real server, 6 simulated hosts)
         <button><svg width="10" height="10"></svg></button>
         <button aria-label="Close">x</button>
         <input id="n"><label for="n">Name</label>
+        <button style="outline:none">Bare</button>
         <div style="width:2000px;height:1px"></div>
       </body>`);
       const a = await auditPage(probe);
@@ -74,6 +60,9 @@ describe('accessibility of every page (Chromium, real server, 6 simulated hosts)
       expect(a.unnamed).toHaveLength(1);
       expect(a.unnamed[0]!.html).toContain('<svg');
       expect(a.overflowX).toBeGreaterThan(500);
+      const f = await auditFocus(probe);
+      expect(f.reached).toBe(4);
+      expect(f.invisible).toEqual(['button "Bare"']);
     } finally {
       await probe.close();
     }
@@ -110,6 +99,19 @@ describe('accessibility of every page (Chromium, real server, 6 simulated hosts)
       hx().assertNoBrowserErrors();
     }, 120_000);
   }
+
+  it('the keyboard reaches the controls of every page, and the focus is always visible', async () => {
+    const problems: string[] = [];
+    for (const path of PAGES) {
+      await visit(path);
+      const f = await auditFocus(hx().page, 40);
+      // The skip link, the navigation and the page's own controls: a page the Tab key cannot enter is broken.
+      if (f.reached < 8) problems.push(`${path}: Tab reached only ${f.reached} element(s)`);
+      if (f.invisible.length > 0) problems.push(`${path}: focus not visible on ${f.invisible.join(', ')}`);
+    }
+    expect(problems, problems.join('\n')).toEqual([]);
+    hx().assertNoBrowserErrors();
+  }, 120_000);
 
   it('no page scrolls sideways on a 390 px phone', async () => {
     const page = hx().page;

@@ -132,3 +132,42 @@ export function auditReport(where: string, a: PageAudit): string {
   for (const u of a.unnamed.slice(0, 15)) lines.push(`  no accessible name: ${u.element}  ${u.html}`);
   return lines.join('\n');
 }
+
+/** What tabbing through a page showed. */
+export interface FocusAudit {
+  /** Distinct elements the Tab key reached. */
+  reached: number;
+  /** Elements that took the focus without any visible sign of it (no outline, no box-shadow). */
+  invisible: string[];
+}
+
+/**
+ * Presses Tab up to `maxTabs` times from the top of the page and checks each element that takes
+ * the focus shows it (WCAG 2.4.7): an outline of some width, or a box-shadow ring.
+ */
+export async function auditFocus(page: Page, maxTabs = 40): Promise<FocusAudit> {
+  await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
+  const seen = new Set<string>();
+  const invisible: string[] = [];
+  for (let i = 0; i < maxTabs; i++) {
+    await page.keyboard.press('Tab');
+    const f = await page.evaluate(() => {
+      const el = document.activeElement;
+      if (!el || el === document.body) return null;
+      const s = getComputedStyle(el);
+      const outline = s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0;
+      const ring = s.boxShadow !== 'none' && s.boxShadow !== '';
+      const path: string[] = [];
+      for (let cur: Element | null = el; cur && cur !== document.body; cur = cur.parentElement) {
+        path.unshift(`${cur.tagName.toLowerCase()}:${Array.from(cur.parentElement?.children ?? []).indexOf(cur)}`);
+      }
+      const name = `${el.tagName.toLowerCase()}${el.getAttribute('data-testid') ? `[data-testid=${el.getAttribute('data-testid')}]` : ''} "${(el.getAttribute('aria-label') ?? el.textContent ?? '').trim().slice(0, 30)}"`;
+      return { key: path.join('/'), name, shown: outline || ring };
+    });
+    if (!f) continue;
+    if (seen.has(f.key)) break;
+    seen.add(f.key);
+    if (!f.shown) invisible.push(f.name);
+  }
+  return { reached: seen.size, invisible };
+}
