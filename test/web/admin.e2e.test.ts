@@ -1,10 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startSimFleet, type SimFleet } from '@gpufleet/sim';
-import { CHROMIUM, CHROMIUM_ARGS, SCREENSHOT_DIR, assertPrerequisites, failOnNativeDialogs, startDashboardHarness, type DashboardHarness } from '../../packages/web/e2e/harness.js';
+import { CHROMIUM, CHROMIUM_ARGS, SCREENSHOT_DIR, assertPrerequisites, failOnNativeDialogs } from '../../packages/web/e2e/harness.js';
+import { dashboardSuite } from '../../packages/web/e2e/suite.js';
 
 /*
  * The admin's pages in a real Chromium against a real control plane and 3 simulated hosts:
@@ -17,18 +18,18 @@ import { CHROMIUM, CHROMIUM_ARGS, SCREENSHOT_DIR, assertPrerequisites, failOnNat
 
 const FAULT_GPU = 2;
 
-let harness: DashboardHarness | null = null;
-let setupError: unknown = null;
-const hx = (): DashboardHarness => {
-  if (!harness) throw setupError instanceof Error ? setupError : new Error(`the harness did not start: ${String(setupError)}`);
-  return harness;
-};
-const page = () => hx().page;
-const tid = (id: string) => page().getByTestId(id);
-
 /** Values the steps hand on: the joining host, the API token made in the UI. */
 const state: { joinToken?: string; pendingHost?: string; apiToken?: string; apiTokenName?: string } = {};
 const extra: { fleet?: SimFleet; work?: string; browser?: Browser } = {};
+
+const { registerHooks, hx, page, tid, signIn } = dashboardSuite({
+  harness: { hosts: 3 },
+  async teardown() {
+    await extra.browser?.close().catch(() => undefined);
+    await extra.fleet?.stop().catch(() => undefined);
+    if (extra.work) rmSync(extra.work, { recursive: true, force: true });
+  },
+});
 
 /** A host of the first fleet with NVIDIA GPUs (XID is an NVIDIA kernel message). */
 const nvidiaHost = () => hx().fleet.agents.find((a) => a.model === 'H100' || a.model === 'A100')!.hostname;
@@ -53,24 +54,7 @@ async function confirmDialog(p: Page, opts: { reason?: string; type?: string } =
 }
 
 describe('admin pages end to end (Chromium, real server, 3 simulated hosts)', () => {
-  beforeAll(async () => {
-    try {
-      harness = await startDashboardHarness({ hosts: 3 });
-    } catch (err) {
-      setupError = err;
-    }
-  }, 90_000);
-
-  afterEach(() => {
-    harness?.assertNoBrowserErrors();
-  });
-
-  afterAll(async () => {
-    await extra.browser?.close().catch(() => undefined);
-    await extra.fleet?.stop().catch(() => undefined);
-    if (extra.work) rmSync(extra.work, { recursive: true, force: true });
-    await harness?.close();
-  }, 30_000);
+  registerHooks();
 
   it('the dashboard build and the browser are there', () => {
     assertPrerequisites();
@@ -78,9 +62,7 @@ describe('admin pages end to end (Chromium, real server, 3 simulated hosts)', ()
   });
 
   it('signs in as admin', async () => {
-    await page().goto(hx().url + '/');
-    await tid('signin-token').fill(hx().adminToken);
-    await tid('signin-submit').click();
+    await signIn();
     await tid('nav-api-tokens').waitFor({ timeout: 15_000 });
     // Nobody waits for approval yet: no notice.
     await tid('overview-nodes-total').waitFor();

@@ -1,10 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { assertPrerequisites, SCREENSHOT_DIR, startDashboardHarness, type DashboardHarness } from '../../packages/web/e2e/harness.js';
+import { describe, expect, it } from 'vitest';
+import { SCREENSHOT_DIR } from '../../packages/web/e2e/harness.js';
+import { dashboardSuite } from '../../packages/web/e2e/suite.js';
 import { createOperatorKey, type OperatorKey } from '../../packages/cli/src/keys/index.js';
 import { E2eHost } from '../e2e/support/e2e-host.js';
+import { waitFor } from '../e2e/support/wait-for.js';
 import { PodmanEnv } from '../containers/podman-env.js';
 
 /*
@@ -22,20 +24,42 @@ const PASSPHRASE = 'correct horse battery staple';
 // `trap`: a shell as PID 1 ignores SIGTERM, and restart would wait out the whole grace time.
 const TICKER = "trap 'exit 0' TERM; i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done";
 
-let harness: DashboardHarness | null = null;
 let podman: PodmanEnv | null = null;
 let host: E2eHost | null = null;
 let key: OperatorKey | null = null;
 let keyDir = '';
-let setupError: unknown = null;
 const names = { ticker: '', victim: '' };
 
-const hx = (): DashboardHarness => {
-  if (!harness || !key) throw setupError instanceof Error ? setupError : new Error(`the setup did not finish: ${String(setupError)}`);
-  return harness;
-};
-const page = () => hx().page;
-const tid = (id: string) => page().getByTestId(id);
+const { registerHooks, hx, page, tid, signIn } = dashboardSuite({
+  harness: { hosts: 2 },
+  async setup(harness) {
+    podman = await PodmanEnv.start();
+    names.ticker = await podman.runContainer('ticker', TICKER);
+    names.victim = await podman.runContainer('victim', TICKER);
+    keyDir = mkdtempSync(join(tmpdir(), 'gpufleet-web-keys-'));
+    key = createOperatorKey('ops', { dir: keyDir, passphrase: PASSPHRASE });
+    // The key becomes the fleet root before the join token is made: the token carries it to the host.
+    const init = await harness.server.api('POST', '/api/v1/roots/init', { did: key.did });
+    if (init.status !== 201) throw new Error(`roots/init answered ${init.status}: ${init.text}`);
+    const token = await harness.server.api('POST', '/api/v1/join-tokens', { reusable: false, description: 'containers e2e host' });
+    if (token.status !== 201) throw new Error(`join-tokens answered ${token.status}: ${token.text}`);
+    host = await E2eHost.joinAndStart({ token: token.body.token, hostname: HOST, gpuCount: 1, agentOptions: { exec: { containerSocketPath: podman.socketPath } } });
+    // expect.poll works only inside a test: a failed wait here must fail the steps, not pass unseen.
+    await waitFor(`${HOST} to be READY`, async () => {
+      const status = (await harness.server.api('GET', `/api/v1/nodes/${HOST}`)).body?.status;
+      if (status !== 'READY') throw new Error(`its status is ${status ?? 'unknown (not enrolled)'}`);
+      return true;
+    }, { timeoutMs: 20_000, intervalMs: 200 });
+  },
+  async teardown() {
+    await host?.dispose().catch(() => undefined);
+    await podman?.close();
+    if (keyDir) rmSync(keyDir, { recursive: true, force: true });
+  },
+  setupTimeoutMs: 150_000,
+  teardownTimeoutMs: 60_000,
+});
+
 const row = (name: string) => page().locator(`[data-testid="container-row"][data-name="${name}"]`);
 
 /** Moves within the single-page app (a reload would forget the unlocked key, by design). */
@@ -65,43 +89,10 @@ async function startedAt(name: string): Promise<string> {
 }
 
 describe('containers panel end to end (Chromium, real server, real Podman)', () => {
-  beforeAll(async () => {
-    try {
-      assertPrerequisites();
-      podman = await PodmanEnv.start();
-      names.ticker = await podman.runContainer('ticker', TICKER);
-      names.victim = await podman.runContainer('victim', TICKER);
-      keyDir = mkdtempSync(join(tmpdir(), 'gpufleet-web-keys-'));
-      key = createOperatorKey('ops', { dir: keyDir, passphrase: PASSPHRASE });
-      harness = await startDashboardHarness({ hosts: 2 });
-      // The key becomes the fleet root before the join token is made: the token carries it to the host.
-      const init = await harness.server.api('POST', '/api/v1/roots/init', { did: key.did });
-      if (init.status !== 201) throw new Error(`roots/init answered ${init.status}: ${init.text}`);
-      const token = await harness.server.api('POST', '/api/v1/join-tokens', { reusable: false, description: 'containers e2e host' });
-      if (token.status !== 201) throw new Error(`join-tokens answered ${token.status}: ${token.text}`);
-      host = await E2eHost.joinAndStart({ token: token.body.token, hostname: HOST, gpuCount: 1, agentOptions: { exec: { containerSocketPath: podman.socketPath } } });
-      await expect.poll(async () => (await harness!.server.api('GET', `/api/v1/nodes/${HOST}`)).body?.status, { timeout: 20_000 }).toBe('READY');
-    } catch (err) {
-      setupError = err;
-    }
-  }, 150_000);
-
-  afterEach(() => {
-    harness?.assertNoBrowserErrors();
-  });
-
-  afterAll(async () => {
-    await host?.dispose().catch(() => undefined);
-    await harness?.close();
-    await podman?.close();
-    if (keyDir) rmSync(keyDir, { recursive: true, force: true });
-  }, 60_000);
+  registerHooks();
 
   it('without an unlocked key the panel shows the CLI commands and the way to /keys', async () => {
-    await page().goto(hx().url + '/');
-    await tid('signin-token').fill(hx().adminToken);
-    await tid('signin-submit').click();
-    await tid('nav-overview').waitFor({ timeout: 15_000 });
+    await signIn();
     await go(`/nodes/${HOST}`);
     await tid('containers-need-key').waitFor();
     expect(await tid('containers-cli').textContent()).toContain(`gpufleet containers logs ${HOST}/NAME -f`);

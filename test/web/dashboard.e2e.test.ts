@@ -1,6 +1,7 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decodeJoinToken } from '@gpufleet/protocol';
-import { assertPrerequisites, startDashboardHarness, type DashboardHarness } from '../../packages/web/e2e/harness.js';
+import { assertPrerequisites } from '../../packages/web/e2e/harness.js';
+import { dashboardSuite } from '../../packages/web/e2e/suite.js';
 
 /*
  * The dashboard in a real headless Chromium against a real control plane and 50 simulated hosts
@@ -17,15 +18,7 @@ const CORDON_GPU = 5;
 // The page survives the whole walk-through: a full reload would drop this marker.
 const MARKER = 'gpufleet-e2e-no-reload';
 
-let harness: DashboardHarness | null = null;
-let setupError: unknown = null;
-/** The harness; every step fails with the setup's error (e.g. the missing build) when it did not start. */
-const hx = (): DashboardHarness => {
-  if (!harness) throw setupError instanceof Error ? setupError : new Error(`the harness did not start: ${String(setupError)}`);
-  return harness;
-};
-const page = () => hx().page;
-const tid = (id: string) => page().getByTestId(id);
+const { registerHooks, hx, page, tid } = dashboardSuite({ harness: { hosts: 50 } });
 
 /** The first integer in an element's text ("1,234 nodes" -> 1234). */
 async function numberIn(testId: string): Promise<number | null> {
@@ -59,23 +52,7 @@ async function openNode(hostname: string): Promise<void> {
 const gpuRow = (index: number) => `[data-testid="gpu-row"][data-index="${index}"]`;
 
 describe('dashboard end to end (Chromium, real server, 50 simulated hosts)', () => {
-  beforeAll(async () => {
-    // Kept, not thrown: each step then fails (and counts as failed) with the fix in its message,
-    // e.g. 'build the dashboard: npm run build -w @gpufleet/web'. Never a silent skip.
-    try {
-      harness = await startDashboardHarness({ hosts: 50 });
-    } catch (err) {
-      setupError = err;
-    }
-  }, 90_000);
-
-  afterEach(() => {
-    harness?.assertNoBrowserErrors();
-  });
-
-  afterAll(async () => {
-    await harness?.close();
-  }, 30_000);
+  registerHooks();
 
   it('the dashboard build and the browser are there', () => {
     assertPrerequisites();

@@ -1,5 +1,5 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startDashboardHarness, type DashboardHarness } from '../../packages/web/e2e/harness.js';
+import { describe, expect, it } from 'vitest';
+import { dashboardSuite } from '../../packages/web/e2e/suite.js';
 
 /*
  * The overview heatmap in a real Chromium against a real control plane and 6 simulated hosts
@@ -11,14 +11,7 @@ import { startDashboardHarness, type DashboardHarness } from '../../packages/web
 const HOSTS = 6;
 const GPUS = 8;
 
-let harness: DashboardHarness | null = null;
-let setupError: unknown = null;
-const hx = (): DashboardHarness => {
-  if (!harness) throw setupError instanceof Error ? setupError : new Error(`the harness did not start: ${String(setupError)}`);
-  return harness;
-};
-const page = () => hx().page;
-const tid = (id: string) => page().getByTestId(id);
+const { registerHooks, hx, page, tid, signIn } = dashboardSuite({ harness: { hosts: HOSTS }, setup: () => signIn() });
 const canvas = () => tid('heatmap');
 
 /** Hostnames in the heatmap's documented order: hostname, numbers compared as numbers. */
@@ -70,25 +63,7 @@ async function cssColor(name: string): Promise<[number, number, number]> {
 }
 
 describe(`overview heatmap end to end (Chromium, ${HOSTS} simulated hosts)`, () => {
-  beforeAll(async () => {
-    try {
-      harness = await startDashboardHarness({ hosts: HOSTS });
-      await page().goto(hx().url + '/');
-      await tid('signin-token').fill(hx().adminToken);
-      await tid('signin-submit').click();
-      await tid('nav-overview').waitFor({ timeout: 15_000 });
-    } catch (err) {
-      setupError = err;
-    }
-  }, 90_000);
-
-  afterEach(() => {
-    harness?.assertNoBrowserErrors();
-  });
-
-  afterAll(async () => {
-    await harness?.close();
-  }, 30_000);
+  registerHooks();
 
   it('draws one cell per GPU and marks the counts it drew on the canvas', async () => {
     await expect.poll(() => canvas().getAttribute('data-drawn-cells'), { timeout: 10_000 }).toBe(String(HOSTS * GPUS));

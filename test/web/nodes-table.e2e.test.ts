@@ -1,6 +1,6 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { NodeList, NodeSparklines, NodeView } from '@gpufleet/protocol';
-import { startDashboardHarness, type DashboardHarness } from '../../packages/web/e2e/harness.js';
+import { dashboardSuite } from '../../packages/web/e2e/suite.js';
 
 /*
  * The node table's sorting and sparklines in a real Chromium against a real control plane and
@@ -12,14 +12,7 @@ import { startDashboardHarness, type DashboardHarness } from '../../packages/web
 const HOSTS = 8;
 const HOT_C = 97;
 
-let harness: DashboardHarness | null = null;
-let setupError: unknown = null;
-const hx = (): DashboardHarness => {
-  if (!harness) throw setupError instanceof Error ? setupError : new Error(`the harness did not start: ${String(setupError)}`);
-  return harness;
-};
-const page = () => hx().page;
-const tid = (id: string) => page().getByTestId(id);
+const { registerHooks, hx, page, tid, signIn } = dashboardSuite({ harness: { hosts: HOSTS, seed: 'nodes-table-e2e' } });
 const rows = () => page().locator('[data-testid="nodes-row"]');
 const shownHosts = () => rows().evaluateAll((els) => els.map((e) => e.getAttribute('data-hostname') ?? ''));
 
@@ -30,26 +23,10 @@ function hottest(n: NodeView): number | null {
 }
 
 describe('node table: sorting and sparklines (Chromium, real server, 8 simulated hosts)', () => {
-  beforeAll(async () => {
-    try {
-      harness = await startDashboardHarness({ hosts: HOSTS, seed: 'nodes-table-e2e' });
-    } catch (err) {
-      setupError = err;
-    }
-  }, 90_000);
-
-  afterEach(() => {
-    harness?.assertNoBrowserErrors();
-  });
-
-  afterAll(async () => {
-    await harness?.close();
-  }, 30_000);
+  registerHooks();
 
   it('signs in and shows every node', async () => {
-    await page().goto(hx().url + '/');
-    await tid('signin-token').fill(hx().adminToken);
-    await tid('signin-submit').click();
+    await signIn();
     await tid('nav-nodes').click();
     await expect.poll(() => rows().count(), { timeout: 10_000 }).toBe(HOSTS);
   }, 30_000);

@@ -1,11 +1,12 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { generateEd25519, signCapability } from '@gpufleet/protocol';
 import { createOperatorKey, type OperatorKey } from '../../packages/cli/src/keys/key-store.js';
 import { DASHBOARD_CSP } from '../../packages/server/src/routes/web-routes.js';
-import { assertPrerequisites, startDashboardHarness, type DashboardHarness } from '../../packages/web/e2e/harness.js';
+import { assertPrerequisites } from '../../packages/web/e2e/harness.js';
+import { dashboardSuite } from '../../packages/web/e2e/suite.js';
 
 /*
  * Signing a run in the browser, end to end: a real control plane whose fleet root delegated
@@ -19,29 +20,36 @@ const HOSTS = 3;
 const PASSPHRASE = 'browser signing passphrase';
 const KEY_NAME = 'ops-browser';
 
-let harness: DashboardHarness | null = null;
-let setupError: unknown = null;
+// The fleet root: the harness makes it the first root before the hosts join.
+const root = generateEd25519();
 let keyDir = '';
 let operator: OperatorKey;
 let operatorToken = '';
 let viewerToken = '';
 let runId = '';
-let root: ReturnType<typeof generateEd25519>;
 
-const hx = (): DashboardHarness => {
-  if (!harness) throw setupError instanceof Error ? setupError : new Error(`the harness did not start: ${String(setupError)}`);
-  return harness;
-};
-const page = () => hx().page;
-const tid = (id: string) => page().getByTestId(id);
-const text = async (id: string) => ((await tid(id).first().textContent({ timeout: 5000 }).catch(() => '')) ?? '').trim();
-
-async function signIn(token: string): Promise<void> {
-  await page().goto(hx().url + '/');
-  await tid('signin-token').fill(token);
-  await tid('signin-submit').click();
-  await tid('nav-overview').waitFor({ timeout: 15_000 });
-}
+const { registerHooks, hx, page, tid, text, signIn } = dashboardSuite({
+  harness: { hosts: HOSTS, fleetRoot: root.did },
+  async setup(harness) {
+    keyDir = mkdtempSync(join(tmpdir(), 'gpufleet-web-signing-'));
+    operator = createOperatorKey(KEY_NAME, { dir: keyDir, passphrase: PASSPHRASE });
+    // Chromium logs blocked inline script and style, but not a blocked eval: report every violation as a console error.
+    await harness.page.addInitScript(() => document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`)));
+    const now = Date.now();
+    const capability = signCapability({ v: 1, iss: root.did, aud: operator.did, can: ['exec/run'], on: '*', nbf: now - 60_000, exp: now + 3_600_000, nonce: 'web-signing-e2e', prf: [] }, root.privateKeyPem);
+    const registered = await harness.server.api('POST', '/api/v1/capabilities', { capability });
+    if (registered.status !== 201) throw new Error(`registering the capability failed: HTTP ${registered.status} ${registered.text}`);
+    for (const role of ['operator', 'viewer'] as const) {
+      const made = await harness.server.api('POST', '/api/v1/api-tokens', { name: `web-${role}`, role });
+      if (made.status !== 201) throw new Error(`creating the ${role} token failed: HTTP ${made.status} ${made.text}`);
+      if (role === 'operator') operatorToken = made.body.token;
+      else viewerToken = made.body.token;
+    }
+  },
+  teardown() {
+    if (keyDir) rmSync(keyDir, { recursive: true, force: true });
+  },
+});
 
 async function unlockByFile(passphrase: string): Promise<void> {
   await tid('key-file').setInputFiles(operator.path);
@@ -51,37 +59,7 @@ async function unlockByFile(passphrase: string): Promise<void> {
 }
 
 describe('signing runs in the browser (Chromium, real server, 3 simulated hosts)', () => {
-  beforeAll(async () => {
-    try {
-      root = generateEd25519();
-      keyDir = mkdtempSync(join(tmpdir(), 'gpufleet-web-signing-'));
-      operator = createOperatorKey(KEY_NAME, { dir: keyDir, passphrase: PASSPHRASE });
-      harness = await startDashboardHarness({ hosts: HOSTS, fleetRoot: root.did });
-      // Chromium logs blocked inline script and style, but not a blocked eval: report every violation as a console error.
-      await harness.page.addInitScript(() => document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`)));
-      const now = Date.now();
-      const capability = signCapability({ v: 1, iss: root.did, aud: operator.did, can: ['exec/run'], on: '*', nbf: now - 60_000, exp: now + 3_600_000, nonce: 'web-signing-e2e', prf: [] }, root.privateKeyPem);
-      const registered = await harness.server.api('POST', '/api/v1/capabilities', { capability });
-      if (registered.status !== 201) throw new Error(`registering the capability failed: HTTP ${registered.status} ${registered.text}`);
-      for (const role of ['operator', 'viewer'] as const) {
-        const made = await harness.server.api('POST', '/api/v1/api-tokens', { name: `web-${role}`, role });
-        if (made.status !== 201) throw new Error(`creating the ${role} token failed: HTTP ${made.status} ${made.text}`);
-        if (role === 'operator') operatorToken = made.body.token;
-        else viewerToken = made.body.token;
-      }
-    } catch (err) {
-      setupError = err;
-    }
-  }, 90_000);
-
-  afterEach(() => {
-    harness?.assertNoBrowserErrors();
-  });
-
-  afterAll(async () => {
-    await harness?.close();
-    if (keyDir) rmSync(keyDir, { recursive: true, force: true });
-  }, 30_000);
+  registerHooks();
 
   it('the dashboard build and the browser are there', () => {
     assertPrerequisites();
@@ -231,7 +209,7 @@ describe('signing runs in the browser (Chromium, real server, 3 simulated hosts)
 
   it('every page of the dashboard renders under the CSP without a violation (the overview and the live charts of a node included)', async () => {
     await tid('signout').click();
-    await signIn(hx().adminToken);
+    await signIn();
     for (const nav of ['nav-overview', 'nav-nodes', 'nav-alerts', 'nav-events', 'nav-runs', 'nav-keys', 'nav-tokens', 'nav-api-tokens', 'nav-audit']) {
       await tid(nav).click();
       await page().locator('main h1, #main h1').first().waitFor();
