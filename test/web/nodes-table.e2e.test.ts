@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { NodeList, NodeSparklines, NodeView } from '@gpufleet/protocol';
+import type { NodeSparklines, NodeView } from '@gpufleet/protocol';
+
+/** GET /api/v1/nodes. */
+type NodeList = { items: NodeView[]; total: number };
 import { dashboardSuite } from '../../packages/web/e2e/suite.js';
 
 /*

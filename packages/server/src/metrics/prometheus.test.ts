@@ -276,7 +276,7 @@ describe('renderPrometheus: format and fleet series', () => {
   });
 
   it('survives garbage readings without writing NaN or crashing', () => {
-    const n = node('did:key:z1', 'a', [{ ...H100, sample: { utilizationPct: Number.NaN, temperatureC: null, powerDrawW: Number.POSITIVE_INFINITY, throttleReasons: ['bogus', 'gpu_idle'] } }]);
+    const n = node('did:key:z1', 'a', [{ ...H100, sample: { utilizationPct: Number.NaN, temperatureC: null, powerDrawW: Number.POSITIVE_INFINITY, throttleReasons: ['bogus' as never, 'gpu_idle'] } }]);
     (n.latest!.gpus as unknown[]).push(null, 5);
     const broken = { ...node('did:key:z2', 'b', []), latest: { ts: NOW, host: null, gpus: 'x' } as unknown as MetricsBody, gpus: null as unknown as GpuInfo[], labels: null as unknown as Record<string, string> };
     const fam = render([n, broken]);

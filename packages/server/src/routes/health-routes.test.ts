@@ -39,8 +39,8 @@ beforeAll(async () => {
     caPem: null,
     startedAt: T0,
   };
-  app = await buildApp(base, { logger: false });
-  const ctx = { ...base, log: app.log, health: kit.engine } as ServerContext & { health: typeof kit.engine };
+  app = await buildApp(base as never, { logger: false });
+  const ctx = { ...base, log: app.log, health: kit.engine } as unknown as ServerContext & { health: typeof kit.engine };
   registerNodeRoutes(app, ctx);
   registerFleetRoutes(app, ctx);
   registerHealthRoutes(app, ctx);

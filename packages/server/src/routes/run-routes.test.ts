@@ -21,7 +21,7 @@ beforeAll(async () => {
   for (const role of ['admin', 'operator', 'viewer'] as const) tokens[role] = (await apiTokens.create(role, role)).token;
   const audit = new AuditLog(kit.store, kit.clock);
   const base = { config, store: kit.store, clock: kit.clock, hub: kit.hub, registry: null as never, apiTokens, joinTokens: null as never, enrollment: null as never, audit, gateway: null as never, alerts: null as never, stats: new GatewayStats(), metrics: new MetricStore(), health: null as never, caPem: null, startedAt: T0 };
-  app = await buildApp(base, { logger: false });
+  app = await buildApp(base as never, { logger: false });
   registerRunRoutes(app, { runs: kit.service, audit, hub: kit.hub });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
@@ -58,7 +58,7 @@ async function readSse(path: string, onEvent?: (name: string, data: any) => void
   const events: Array<{ event: string; data: any }> = [];
   const decoder = new TextDecoder();
   let text = '';
-  for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
     text += decoder.decode(chunk, { stream: true });
     let cut: number;
     while ((cut = text.indexOf('\n\n')) >= 0) {

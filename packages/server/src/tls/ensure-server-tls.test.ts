@@ -1,4 +1,5 @@
-import { createHash, X509Certificate, type PeerCertificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
+import type { PeerCertificate } from 'node:tls';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
