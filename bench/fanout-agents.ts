@@ -46,6 +46,8 @@ const fleet = await startSimFleet({
 });
 await fleet.started;
 process.send!({ ready: true });
+// A benchmark that dies (Ctrl-C, a crash) closes the IPC channel: go with it, never linger as an orphan.
+process.on('disconnect', () => process.exit(0));
 process.on('message', async (msg: { stop?: boolean }) => {
   if (msg.stop) {
     await fleet.stop();

@@ -23,6 +23,8 @@ await fleet.started;
 const injector = new FaultInjector({ fleet, seed: Number(seed) });
 process.send!({ ready: true, hosts: fleet.agents.map((h) => ({ hostname: h.hostname, nodeId: h.nodeId, gpus: h.backend.gpuIds() })) });
 
+// A benchmark that dies (Ctrl-C, a crash) closes the IPC channel: go with it, never linger as an orphan.
+process.on('disconnect', () => process.exit(0));
 process.on('message', async (msg: { inject?: { id: number; host: string; gpu: number; code: number }; stop?: boolean }) => {
   if (msg.inject) {
     const { id, host, gpu, code } = msg.inject;
