@@ -81,7 +81,8 @@ export async function runDashboardHeatmapBench(argv: string[]): Promise<void> {
   const probeNodes = ((await api('GET', `/api/v1/nodes?limit=${updates}`)).items as { hostname: string }[]).map((n) => n.hostname);
 
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, '--enable-precise-memory-info'] });
-  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+  // bypassCSP: the dashboard's CSP (no eval) would refuse waitForFunction's string predicates.
+  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 }, bypassCSP: true });
   if (values['web-dist']) await serveDashboardFrom(context, server.url, webDist);
   await context.addInitScript({ content: probeScript(expectedCells) });
   const page = await context.newPage();

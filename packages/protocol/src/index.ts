@@ -25,3 +25,4 @@ export * from './trust.js';
 export * from './builtin-labels.js';
 export * from './run-views.js';
 export * from './container-list.js';
+export * from './fleet-stream.js';

@@ -6,7 +6,8 @@ import type { AuditLog } from '../services/audit-log.js';
 import type { RunService } from '../runs/run-service.js';
 import { SubmitRunRequest } from '../runs/submit-request.js';
 import { followRun } from '../runs/run-follow.js';
-import { openSse } from './stream-routes.js';
+import { openSseStream } from './stream-routes.js';
+import { resolveSseLimits } from '../streams/sse-stream.js';
 import { requestActor } from './request-actor.js';
 
 const IdParams = z.strictObject({ id: z.string().min(1).max(64) });
@@ -73,11 +74,11 @@ export function registerRunRoutes(app: App, ctx: RunRouteDeps): void {
     await ctx.runs.get(req.params.id);
     let stop = () => {};
     let closed = false;
-    const send = openSse(req, reply, () => {
+    const stream = openSseStream(reply, 'lossless', resolveSseLimits(), () => {
       closed = true;
       stop();
     });
-    stop = followRun(ctx, req.params.id, { send, end: () => reply.raw.end() });
+    stop = followRun(ctx, req.params.id, { send: (event, data) => stream.send(event, data), end: () => stream.end(), ready: () => stream.ready() });
     if (closed) stop();
   });
 

@@ -7,6 +7,8 @@ export interface FollowSink {
   send(event: string, data: unknown): void;
   /** The run is over (after `done`) or following failed (after `error`). */
   end(): void;
+  /** Resolves when the reader can take more: the history is paced by it, never piled up. */
+  ready?(): Promise<void>;
 }
 
 const chunkKey = (nodeId: string, stream: string, chunk: number) => `${nodeId}\u0000${stream}\u0000${chunk}`;
@@ -60,6 +62,7 @@ export function followRun(d: { runs: RunService; hub: EventHub }, runId: string,
         for (const o of page.items) {
           seen.add(chunkKey(o.nodeId, o.stream, o.chunk));
           sink.send('output', { nodeId: o.nodeId, stream: o.stream, chunk: o.chunk, data: o.data });
+          await sink.ready?.();
         }
         after = page.next;
       }
