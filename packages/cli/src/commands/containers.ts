@@ -14,7 +14,8 @@ import { unlockOperatorKey, type HiddenInput, type KeyFlags } from '../keys/pass
 import { buildPayload, parseCapabilityFile, parseTimeout } from '../exec/build-payload.js';
 import { RunPrinter } from '../exec/run-printer.js';
 import type { RunOutputChunk, RunTargetView, RunView, SubmittedRun } from '../exec/run-types.js';
-import { openEventStream, type SseEvent, type SseStream } from '../exec/sse-client.js';
+import { type SseEvent, type SseStream } from '../exec/sse-client.js';
+import { readRunStream } from '../exec/follow-run.js';
 
 // Container commands are signed runs like `gpufleet exec` (same payload builder, key unlock,
 // runs API and SSE client from ../exec/); only the command spec and the way output is shown differ.
@@ -150,9 +151,7 @@ async function followToEnd(io: CliIo, conn: Connection, client: ApiClient, runId
     client.post(`/api/v1/runs/${seg(runId)}/cancel`).catch((err: Error) => io.err(`could not cancel run ${runId}: ${err.message}\n`));
   });
   try {
-    stream = await openEventStream(conn, `/api/v1/runs/${seg(runId)}/stream`, onEvent);
-    if (detached) stream.close();
-    await stream.ended;
+    await readRunStream(conn, io, runId, onEvent, { settled: () => done || failure !== null || detached, current: (s) => (stream = s) });
   } finally {
     stopListening();
   }

@@ -178,6 +178,24 @@ describe('gpufleet exec', () => {
     expect(api.requests.filter((q) => q.path === '/api/v1/runs/run_abc')).toHaveLength(1);
   });
 
+  it('reconnects a stream that ended early: the replayed output is printed once, the new output too', async () => {
+    const done = h.map((t) => ({ ...t, state: 'succeeded' as const, exitCode: 0 }));
+    const first = { event: 'output', data: { nodeId: h[0]!.nodeId, stream: 'stdout', chunk: 0, data: 'first line\n' } };
+    const second = { event: 'output', data: { nodeId: h[0]!.nodeId, stream: 'stdout', chunk: 1, data: 'second line\n' } };
+    scriptedRun(runOf('run_abc', done, { state: 'succeeded' }), []);
+    api.streamSequences.set('GET /api/v1/runs/run_abc/stream', [
+      [{ event: 'run', data: snapshot }, first, { cut: true }],
+      [{ event: 'run', data: snapshot }, first, second, ...done.map((t) => ({ event: 'target', data: t })), { event: 'done', data: {} }],
+    ]);
+    const r = await run(['exec', '-l', 'pool=a', '--', 'true']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('the live stream of run run_abc ended early; reconnecting');
+    expect(r.stderr).not.toContain('waiting for the run to finish');
+    expect(r.stdout.match(/first line/g)).toHaveLength(1);
+    expect(r.stdout.match(/second line/g)).toHaveLength(1);
+    expect(api.requests.filter((q) => q.path === '/api/v1/runs/run_abc/stream')).toHaveLength(2);
+  });
+
   it('--detach prints the run id only; -o json prints the final run', async () => {
     scriptedRun(runOf('run_abc', [{ ...h[0]!, state: 'succeeded', exitCode: 0 }], { state: 'succeeded' }), [{ event: 'done', data: {} }]);
     const detached = await run(['exec', '-l', 'pool=a', '--detach', '--', 'true']);

@@ -37,10 +37,35 @@ function parse<T>(e: SseEvent): T {
   }
 }
 
+/** Reconnects after a live stream ends early, and the pause before each (ms). */
+const RECONNECT_DELAYS_MS = [250, 500, 1000];
+
+/**
+ * Reads a run's SSE stream until `settled()` (done, failed or detached), reconnecting up to three
+ * times when it ends before that: a new stream replays the output so far, which the caller skips
+ * by chunk. `current` gets each stream, so the caller can close it. Resolves when it gave up or
+ * the run settled.
+ */
+export async function readRunStream(conn: Connection, io: CliIo, runId: string, onEvent: (e: SseEvent) => void, o: { settled: () => boolean; current: (s: SseStream) => void }): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const stream = await openEventStream(conn, `/api/v1/runs/${seg(runId)}/stream`, onEvent);
+    o.current(stream);
+    if (o.settled()) stream.close();
+    await stream.ended;
+    if (o.settled() || attempt >= RECONNECT_DELAYS_MS.length) return;
+    io.err(`the live stream of run ${runId} ended early; reconnecting\n`);
+    await new Promise((r) => setTimeout(r, RECONNECT_DELAYS_MS[attempt]));
+    if (o.settled()) return;
+  }
+}
+
 /**
  * Follows a run over its SSE stream (snapshot, output so far, live output and target changes,
  * done), printing as it goes, and resolves with the final run read back from the API. If the
- * stream is lost before `done`, it says so and polls until the run is over.
+ * stream ends before `done` (a proxy's timeout, or the server closing a reader that fell far
+ * behind) it reconnects: the new stream replays the output so far, and chunks already printed are
+ * skipped, so nothing is lost or printed twice. After the last reconnect it says so and polls
+ * until the run is over.
  */
 export function followRun(d: FollowDeps, runId: string, o: FollowOptions): Following {
   const printer = new RunPrinter(d.io, { progress: o.progress, now: d.now });
@@ -48,6 +73,8 @@ export function followRun(d: FollowDeps, runId: string, o: FollowOptions): Follo
   let detached = false;
   let done = false;
   let failure: Error | null = null;
+  /** Output chunks printed, as `node \0 stream \0 chunk`: a replayed chunk is printed once. */
+  const printed = new Set<string>();
 
   const onEvent = (e: SseEvent) => {
     try {
@@ -60,6 +87,9 @@ export function followRun(d: FollowDeps, runId: string, o: FollowOptions): Follo
           return;
         case 'output': {
           const chunk = parse<RunOutputChunk>(e);
+          const key = `${chunk.nodeId}\0${chunk.stream}\0${chunk.chunk}`;
+          if (printed.has(key)) return;
+          printed.add(key);
           if (o.print && (o.nodeId === undefined || chunk.nodeId === o.nodeId)) printer.output(chunk);
           return;
         }
@@ -79,9 +109,7 @@ export function followRun(d: FollowDeps, runId: string, o: FollowOptions): Follo
   };
 
   const result = (async () => {
-    stream = await openEventStream(d.conn, `/api/v1/runs/${seg(runId)}/stream`, onEvent);
-    if (detached) stream.close();
-    await stream.ended;
+    await readRunStream(d.conn, d.io, runId, onEvent, { settled: () => done || failure !== null || detached, current: (s) => (stream = s) });
     printer.finish();
     if (failure) throw failure;
     if (detached) throw new CliError(`stopped following run ${runId}; it goes on without you: \`gpufleet runs get ${runId}\``, { exitCode: 130 });

@@ -22,6 +22,8 @@ export class FakeRunApi {
   readonly requests: SeenRunRequest[] = [];
   readonly json = new Map<string, (req: SeenRunRequest) => { status?: number; body?: unknown }>();
   readonly streams = new Map<string, StreamStep[]>();
+  /** Scripts served in turn to successive requests of one stream (the last one repeats); wins over `streams`. */
+  readonly streamSequences = new Map<string, StreamStep[][]>();
   private readonly waiters: Array<{ key: string; resolve: () => void }> = [];
   private server: Server | null = null;
   url = '';
@@ -47,7 +49,8 @@ export class FakeRunApi {
     this.requests.push(seen);
     const key = `${seen.method} ${seen.path}`;
     for (const w of this.waiters.filter((x) => x.key === key)) w.resolve();
-    const script = this.streams.get(key);
+    const sequence = this.streamSequences.get(key);
+    const script = sequence ? (sequence.length > 1 ? sequence.shift() : sequence[0]) : this.streams.get(key);
     if (script) return this.play(script, res);
     const route = this.json.get(key);
     const reply = route ? route(seen) : { status: 404, body: { error: { code: 'not_found', message: `no route ${key}` } } };
