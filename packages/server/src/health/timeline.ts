@@ -9,6 +9,8 @@ export interface TimelineQuery {
   gpu?: { keys: readonly string[]; uuid: string | null; pciBusId: string | null };
   /** An agent event kind (xid, counter, ...) or a health kind (verdict, transition, match). */
   kind?: string;
+  /** Kinds left out (agent or health kinds). */
+  excludeKinds?: readonly string[];
   since?: number;
   limit: number;
 }
@@ -63,6 +65,7 @@ export async function readTimeline(store: Store, q: TimelineQuery, hostname: (id
           ...(q.nodeIds ? { nodeIds: q.nodeIds } : {}),
           ...(q.gpu ? { gpu: { uuid: q.gpu.uuid, pciBusId: q.gpu.pciBusId } } : {}),
           ...(q.kind !== undefined ? { kind: q.kind } : {}),
+          ...(q.excludeKinds !== undefined ? { excludeKinds: q.excludeKinds } : {}),
           ...(q.since !== undefined ? { since: q.since } : {}),
           limit: q.limit,
         })
@@ -77,7 +80,8 @@ export async function readTimeline(store: Store, q: TimelineQuery, hostname: (id
         })
       : [],
   ]);
-  const entries = [...agent.map((e) => fromAgent(e, hostname)), ...health.map((e) => fromHealth(e, hostname))];
+  const excluded = new Set(q.excludeKinds ?? []);
+  const entries = [...agent.map((e) => fromAgent(e, hostname)), ...health.filter((e) => !excluded.has(e.type)).map((e) => fromHealth(e, hostname))];
   // Newest first; at equal times the health record (the judgement, which came later) first.
   entries.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : a.source === b.source ? 0 : a.source === 'health' ? -1 : 1));
   return entries.slice(0, q.limit);

@@ -168,10 +168,17 @@ describe('events timeline', () => {
     expect((await call('GET', '/api/v1/events?kind=transition', undefined, 'viewer')).body.items.every((e: TimelineEntry) => e.source === 'health')).toBe(true);
     expect((await call('GET', `/api/v1/events?since=${kit.clock.now() + 60_000}`, undefined, 'viewer')).body.items).toEqual([]);
     expect((await call('GET', '/api/v1/events?limit=2', undefined, 'viewer')).body.items).toHaveLength(2);
+    // Leaving kinds out, agent and health kinds alike: what a node's health timeline does with run events.
+    const all: TimelineEntry[] = (await call('GET', '/api/v1/events?limit=1000', undefined, 'viewer')).body.items;
+    const without: TimelineEntry[] = (await call('GET', '/api/v1/events?limit=1000&exclude=xid,%20verdict', undefined, 'viewer')).body.items;
+    expect(without.some((e) => e.kind === 'xid' || e.kind === 'verdict')).toBe(false);
+    expect(without.map((e) => e.id)).toEqual(all.filter((e) => e.kind !== 'xid' && e.kind !== 'verdict').map((e) => e.id));
+    expect(without.length).toBeLessThan(all.length);
   });
 
   it.each([
     ['an unknown kind', '?kind=gossip', 400, 'invalid_argument', /kind/],
+    ['an unknown kind to exclude', '?exclude=xid,gossip', 400, 'invalid_argument', /exclude: 'gossip' is not an event kind/],
     ['a bad since', '?since=yesterday', 400, 'invalid_argument', /since 'yesterday'/],
     ['a zero limit', '?limit=0', 400, 'invalid_argument', /limit/],
     ['a huge limit', '?limit=100000', 400, 'invalid_argument', /limit/],

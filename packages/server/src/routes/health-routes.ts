@@ -31,6 +31,8 @@ const EventsQuery = z.strictObject({
   node: z.string().min(1).max(200).optional(),
   gpu: z.string().min(1).max(128).optional(),
   kind: z.enum(EVENT_KINDS).optional(),
+  /** Comma-separated kinds to leave out, e.g. run-started,run-output,run-result,run-refused. */
+  exclude: z.string().max(1000).optional(),
   since: z.string().max(32).optional(),
   selector: z.string().max(4096).optional(),
   limit: z.coerce.number().int().min(1).max(1000).optional(),
@@ -77,6 +79,12 @@ export function registerHealthRoutes(app: App, ctx: HealthRouteContext): void {
     const since = parseSince(q.since, ctx.clock.now());
     if (since !== undefined) query.since = since;
     if (q.kind !== undefined) query.kind = q.kind;
+    if (q.exclude !== undefined && q.exclude.trim() !== '') {
+      const kinds = q.exclude.split(',').map((k) => k.trim()).filter((k) => k !== '');
+      const unknown = kinds.find((k) => !EVENT_KINDS.includes(k));
+      if (unknown !== undefined) throw new FleetError('invalid_argument', `exclude: '${unknown.slice(0, 40)}' is not an event kind (one of ${EVENT_KINDS.join(', ')})`);
+      query.excludeKinds = kinds;
+    }
     const node = q.node === undefined ? undefined : registry.resolve(q.node);
     if (q.selector !== undefined && q.selector !== '') {
       const selector = parseSelector(q.selector);

@@ -280,6 +280,7 @@ export class KyselyStore implements Store {
       select = select.where((eb) => eb.or([...(uuid === null ? [] : [eb('gpu_uuid', '=', uuid)]), ...(pci === null ? [] : [eb('pci_bus_id', '=', pci)])]));
     }
     if (q.kind !== undefined) select = select.where('kind', '=', checkText('kind', q.kind));
+    if (q.excludeKinds !== undefined && q.excludeKinds.length > 0) select = select.where('kind', 'not in', checkIdList('excludeKinds', q.excludeKinds));
     if (q.since !== undefined) select = select.where('ts', '>=', checkInt('since', q.since));
     const rows = await select
       .orderBy('ts', 'desc')

@@ -103,6 +103,8 @@ export interface ListAgentEventsQuery {
   gpu?: { uuid: string | null; pciBusId: string | null };
   since?: number;
   kind?: string;
+  /** None of these kinds (e.g. a node's health timeline leaves out run output). */
+  excludeKinds?: readonly string[];
   limit?: number; // default 100, newest first
 }
 

@@ -65,6 +65,9 @@ export function historyContract(store: StoreRef): void {
       expect(key(await store().listAgentEvents({ since: T0 + 30 }))).toEqual(['2:3', '2:2', '1:2']);
       expect(key(await store().listAgentEvents({ nodeId: N2, since: T0 + 20, kind: 'kernel-log' }))).toEqual(['2:3', '2:1']);
       expect(key(await store().listAgentEvents({ limit: 2 }))).toEqual(['2:3', '2:2']);
+      expect(key(await store().listAgentEvents({ excludeKinds: ['gpu-missing'] }))).toEqual(['2:3', '2:1', '1:1']);
+      expect(key(await store().listAgentEvents({ excludeKinds: ['gpu-missing', 'kernel-log'] }))).toEqual([]);
+      expect(key(await store().listAgentEvents({ excludeKinds: [] }))).toHaveLength(5);
       expect(await store().listAgentEvents({ nodeId: 'did:key:z6MkNobody' })).toEqual([]);
     });
 
