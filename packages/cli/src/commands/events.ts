@@ -4,6 +4,7 @@ import type { CliDeps } from '../command-deps.js';
 import { checkDuration, checkSelector, intOption } from '../args.js';
 import { print, type Column } from '../output.js';
 import { relativeTime } from '../units.js';
+import { UsageError } from '../errors.js';
 
 /** Every kind `--kind` takes: raw agent event kinds and the health records. */
 export const EVENT_KINDS: readonly string[] = [...AgentEvent.shape.kind.options, ...HEALTH_TIMELINE_KINDS];
@@ -35,6 +36,7 @@ export function eventsCommand(deps: CliDeps): Command {
     .option('--node <ref>', 'only this node (id, id prefix or hostname)')
     .option('--gpu <gpu>', 'only this GPU: UUID or PCI bus id (an index needs --node)')
     .addOption(new Option('--kind <kind>', 'only this kind').choices([...EVENT_KINDS]))
+    .option('--exclude <kinds>', 'leave these kinds out (comma-separated), e.g. run-output,agent-started')
     .option('--since <duration>', 'only events newer than this, e.g. 15m, 1h or 7d')
     .option('--limit <n>', 'at most this many events', intOption('--limit', 1, 1000), 100)
     .addHelpText(
@@ -49,15 +51,20 @@ Examples:
   gpufleet events --since 1h
   gpufleet events -l region=eu --kind xid --since 24h
   gpufleet events --node gpu-node-07 --gpu 3
+  gpufleet events --node gpu-node-07 --exclude run-started,run-output,run-result,run-refused
   gpufleet events --kind verdict -o json | jq '.items[].details.evidence'`,
     )
     .action(async (_opts, cmd: Command) => {
-      const o = deps.opts<{ selector?: string; node?: string; gpu?: string; kind?: string; since?: string; limit: number }>(cmd);
+      const o = deps.opts<{ selector?: string; node?: string; gpu?: string; kind?: string; exclude?: string; since?: string; limit: number }>(cmd);
+      const exclude = o.exclude?.split(',').map((k) => k.trim()).filter((k) => k !== '');
+      const unknown = exclude?.find((k) => !EVENT_KINDS.includes(k));
+      if (unknown !== undefined) throw new UsageError(`--exclude: '${unknown}' is not an event kind (one of ${EVENT_KINDS.join(', ')})`);
       const query = {
         selector: checkSelector(o.selector),
         node: o.node,
         gpu: o.gpu,
         kind: o.kind,
+        exclude: exclude?.join(','),
         since: o.since === undefined ? undefined : checkDuration(o.since, '--since'),
         limit: o.limit,
       };

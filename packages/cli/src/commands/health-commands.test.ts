@@ -88,7 +88,12 @@ describe('gpufleet events', () => {
     expect(since.stderr).toMatch(/--since 'yesterday' is not a duration/);
     expect((await run(['events', '--limit', '0'])).code).toBe(2);
     expect((await run(['events', '-l', 'a in ('])).code).toBe(2);
+    const exclude = await run(['events', '--exclude', 'run-output,gossip']);
+    expect(exclude.code).toBe(2);
+    expect(exclude.stderr).toMatch(/--exclude: 'gossip' is not an event kind/);
     expect(api.requests.length).toBe(before);
+    expect((await run(['events', '--exclude', 'run-output, agent-started'])).code).toBe(0);
+    expect(api.requests.at(-1)!.query).toEqual({ exclude: 'run-output,agent-started', limit: '100' });
   });
 });
 

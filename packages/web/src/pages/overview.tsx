@@ -36,7 +36,7 @@ export function OverviewPage() {
   const api = useApi();
   const summary = useQuery({ queryKey: ['summary'], queryFn: () => api.get<FleetSummary>('/api/v1/fleet/summary'), refetchInterval: 15_000 });
   const firing = useQuery({ queryKey: ['alerts', 'firing'], queryFn: () => api.get<AlertList>('/api/v1/alerts?state=firing&limit=50'), refetchInterval: 15_000 });
-  const events = useQuery({ queryKey: ['events', 'latest'], queryFn: () => api.get<EventList>('/api/v1/events?limit=15'), refetchInterval: 15_000 });
+  const events = useQuery({ queryKey: ['events', 'latest'], queryFn: () => api.get<EventList>('/api/v1/events?limit=15&exclude=run-started,run-output,run-result,run-refused,agent-started'), refetchInterval: 15_000 });
 
   return (
     <>
