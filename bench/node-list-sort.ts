@@ -105,6 +105,7 @@ export async function main(argv: string[]): Promise<void> {
         'GET /api/v1/nodes?sort=-temp&limit=200&offset=9800': await time(t, '/api/v1/nodes?sort=-temp&limit=200&offset=9800', requests),
         'GET /api/v1/nodes?sort=hostname&limit=200': await time(t, '/api/v1/nodes?sort=hostname&limit=200', requests),
         'GET /api/v1/sparklines (200 ids, 15m, 30 points)': await time(t, `/api/v1/sparklines?ids=${ids}&since=15m&points=30`, requests),
+        'GET /api/v1/fleet/heatmap (every GPU)': await time(t, '/api/v1/fleet/heatmap', Math.min(requests, 10)),
       },
     };
     console.log(JSON.stringify(result, null, 2));

@@ -1,5 +1,20 @@
 import { GPU_STATES, REPORTED_VERDICTS, type FleetHeatmap, type NodeView } from '@gpufleet/protocol';
 
+/** What the heatmap needs of a node: a small part of its view (see NodeRegistry.heatmapRow). */
+export interface HeatmapNode {
+  id: string;
+  hostname: string;
+  status: NodeView['status'];
+  connected: boolean;
+  gpus: ReadonlyArray<{
+    index: number;
+    name: string | null;
+    sample: { utilizationPct: number | null; temperatureC: number | null; powerDrawW: number | null } | null;
+    state: string;
+    health: { verdict: string };
+  }>;
+}
+
 /** A reading rounded to a whole unit; null for none (or garbage). */
 function whole(v: number | null | undefined): number | null {
   return typeof v === 'number' && Number.isFinite(v) ? Math.round(v) : null;
@@ -10,7 +25,7 @@ function whole(v: number | null | undefined): number | null {
  * one per GPU, with models, verdicts and states as indexes into small tables. Decommissioned
  * nodes are left out, as on the dashboard.
  */
-export function fleetHeatmap(views: Iterable<NodeView>, at: number): FleetHeatmap {
+export function fleetHeatmap(views: Iterable<HeatmapNode>, at: number): FleetHeatmap {
   const models: string[] = [];
   const modelIndex = new Map<string, number>();
   const verdictIndex = new Map<string, number>(REPORTED_VERDICTS.map((v, i) => [v, i]));

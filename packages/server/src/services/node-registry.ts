@@ -20,6 +20,7 @@ import { NodeStateMachine, nodeStateOf } from '../health/node-state-machine.js';
 import { gpuKeyOf } from '../health/gpu-keys.js';
 import { BUILTIN_LABEL_KEYS, builtinLabels } from './builtin-labels.js';
 import { sortNodes } from './node-order.js';
+import type { HeatmapNode } from './fleet-heatmap.js';
 
 interface Liveness {
   online: boolean;
@@ -273,10 +274,37 @@ export class NodeRegistry {
     return [...this.nodes.values()];
   }
 
-  view(node: NodeRecord): NodeView {
-    const latest = this.opts.latestMetrics(node.id);
+  /** A node's latest GPU readings by GPU key (UUID, else PCI bus id, else #index), as gpuKeyOf names GPUs. */
+  private samplesByGpuKey(latest: ReturnType<RegistryOptions['latestMetrics']>): Map<string, NonNullable<GpuView['sample']>> {
     const samples = new Map<string, NonNullable<GpuView['sample']>>();
     for (const s of latest?.gpus ?? []) samples.set(s.uuid ?? s.pciBusId ?? `#${s.index}`, s);
+    return samples;
+  }
+
+  /**
+   * What the overview's heatmap draws of a node, without building its whole view (facts, labels,
+   * findings): the heatmap asks for every node of the fleet at once.
+   */
+  heatmapRow(node: NodeRecord): HeatmapNode {
+    const online = this.live.get(node.id)?.online ?? false;
+    const samples = this.samplesByGpuKey(this.opts.latestMetrics(node.id));
+    return {
+      id: node.id,
+      hostname: node.hostname,
+      status: this.status(node),
+      connected: online,
+      gpus: node.gpus.map((g) => {
+        const key = gpuKeyOf(g);
+        const sample = samples.get(key) ?? null;
+        const verdict = this.health?.gpuHealth(node.id, key, sample !== null).verdict ?? (online && sample !== null ? 'healthy' : 'unknown');
+        return { index: g.index, name: g.name, sample, state: this.states.mark(node.id, key)?.state ?? 'READY', health: { verdict } };
+      }),
+    };
+  }
+
+  view(node: NodeRecord): NodeView {
+    const latest = this.opts.latestMetrics(node.id);
+    const samples = this.samplesByGpuKey(latest);
     const live = this.live.get(node.id);
     const online = live?.online ?? false;
     const gpus = node.gpus.map((g): GpuView => {
