@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeJoinToken, encodeJoinToken } from '@gpufleet/protocol';
+import { LinkProxy } from '@gpufleet/sim';
 import { startTestServer, type TestServer } from '../../packages/server/src/testing/test-server.js';
 import { Cleanups } from './support/cleanups.js';
 import { duplicates, E2eHost } from './support/e2e-host.js';
-import { TcpProxy } from './support/tcp-proxy.js';
 import { sleep, waitFor } from './support/wait-for.js';
 
 /*
@@ -23,12 +23,12 @@ const SMALL_RING = 40;
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());
 
-async function serverBehindProxy(): Promise<{ t: TestServer; proxy: TcpProxy; token: string }> {
+async function serverBehindProxy(): Promise<{ t: TestServer; proxy: LinkProxy; token: string }> {
   const t = await startTestServer({ heartbeatInterval: `${HEARTBEAT_MS}ms`, offlineAfter: 3, metricsInterval: `${METRICS_MS}ms` });
   cleanups.add('server', () => t.close());
-  const target = new URL(t.url);
-  const proxy = new TcpProxy(target.hostname, Number(target.port));
-  const proxyUrl = await proxy.start();
+  const proxy = LinkProxy.forUrl(t.url);
+  await proxy.start();
+  const proxyUrl = proxy.urlFor(t.url);
   cleanups.add('proxy', () => proxy.close());
   const created = await t.api('POST', '/api/v1/join-tokens', { reusable: true });
   expect(created.status, created.text).toBe(201);
@@ -55,7 +55,7 @@ describe('e2e: an agent cut off from the server (120 sampling intervals)', () =>
     cleanups.add('host b', () => b.dispose());
     const hosts = [a, b];
     await waitFor('both agents settled and reporting', () => hosts.every((h) => h.settled && t.server.context.metrics.latest(h.nodeId) !== null && status(t, h.nodeId) === 'READY'));
-    expect(proxy.forwarded).toBeGreaterThanOrEqual(2);
+    expect(proxy.stats.forwarded).toBeGreaterThanOrEqual(2);
     const producedBefore = hosts.map((h) => h.running.stats.metricsProduced);
 
     // --- the cut ---
@@ -85,7 +85,7 @@ describe('e2e: an agent cut off from the server (120 sampling intervals)', () =>
     expect(a.running.metrics.dropped).toBe(0);
     expect(b.running.metrics.size).toBe(SMALL_RING);
     expect(b.running.metrics.dropped).toBeGreaterThanOrEqual(cutSamples[1]!.length - SMALL_RING - 2);
-    expect(proxy.refused, 'the agents kept redialing').toBeGreaterThan(5);
+    expect(proxy.stats.dropped, 'the agents kept redialing').toBeGreaterThan(5);
 
     // --- back online ---
     proxy.restore();
