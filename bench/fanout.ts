@@ -3,7 +3,6 @@
 // `echo ok` signed with it is submitted to every host R times over REST, and each time we measure
 // from the POST to every host's result stored (the run final). Prints p50/p99 and writes
 // bench/results/fanout-<N>.json. Targets (DESIGN.md §9): 1,000 hosts < 1 s, 10,000 < 5 s.
-import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { decodeJoinToken, encodeJoinToken, generateEd25519, signCommand } from '@gpufleet/protocol';
 import { resolveServerConfig, startServer } from '@gpufleet/server';
-import { machineInfo, round, sleep } from './support.js';
+import { forkAgents, machineInfo, round, sleep } from './support.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -51,23 +50,8 @@ export async function runFanoutBench(argv: string[]): Promise<void> {
   const token = encodeJoinToken({ ...created, roots: [operator.did] });
 
   console.log(`fanout bench: ${agents} agents, ${runs} runs of \`echo ok\` to every host, exec ${values.exec}`);
-  const started = Date.now();
-  const child = fork(join(here, 'fanout-agents.ts'), [server.url, token, String(agents), values.seed!, values.exec!], {
-    execArgv: ['--import', 'tsx', '--max-old-space-size=8192'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const childDone = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  let lastPrint = 0;
-  while (ctx.gateway.sessionCount < agents) {
-    await sleep(250);
-    if (Date.now() - lastPrint > 5000) {
-      lastPrint = Date.now();
-      console.log(`  connecting: ${ctx.gateway.sessionCount}/${agents} sessions (${((Date.now() - started) / 1000).toFixed(0)} s)`);
-    }
-    if (Date.now() - started > 20 * 60_000) throw new Error('agents did not all connect within 20 minutes');
-    if (child.exitCode !== null) throw new Error(`agent process exited with code ${child.exitCode}`);
-  }
-  const connectSeconds = (Date.now() - started) / 1000;
+  const agentProcess = await forkAgents(server, join(here, 'fanout-agents.ts'), [server.url, token, String(agents), values.seed!, values.exec!], agents);
+  const { connectSeconds } = agentProcess;
   // Let the first inventories and metrics settle so they do not share the first runs.
   await sleep(3000);
 
@@ -165,9 +149,7 @@ export async function runFanoutBench(argv: string[]): Promise<void> {
   writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
   console.log(`written ${file}`);
 
-  child.send({ stop: true });
-  await Promise.race([childDone, sleep(30_000)]);
-  child.kill('SIGKILL');
+  await agentProcess.stop();
   await server.stop();
   rmSync(dataDir, { recursive: true, force: true });
 }

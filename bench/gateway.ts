@@ -1,7 +1,6 @@
 // Gateway benchmark: one control plane (this process) and N simulated agents (a child process),
 // each with 8 GPUs reporting every 10 s. Prints agents connected, frames/s, ingest lag p50/p99,
 // server CPU % and RSS, and false OFFLINE transitions; writes JSON under bench/results/.
-import { fork } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -9,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseDurationMs } from '@gpufleet/protocol';
 import { resolveServerConfig, startServer } from '@gpufleet/server';
-import { machineInfo, round, sleep } from './support.js';
+import { forkAgents, machineInfo, round, sleep } from './support.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -33,25 +32,8 @@ export async function runGatewayBench(argv: string[]): Promise<void> {
   const { token } = await server.createJoinToken({ reusable: true, labels: { bench: 'gateway' } });
 
   console.log(`gateway bench: ${agents} agents x 8 GPUs, metrics every ${config.metricsIntervalMs / 1000} s, heartbeat ${config.heartbeatIntervalMs / 1000} s, measuring ${durationMs / 1000} s`);
-  const started = Date.now();
-  const child = fork(join(here, 'gateway-agents.ts'), [server.url, token, String(agents), values.seed!], {
-    execArgv: ['--import', 'tsx', '--max-old-space-size=8192'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const childDone = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-
-  // Phase 1: enrollment and connection.
-  let lastPrint = 0;
-  while (ctx.gateway.sessionCount < agents) {
-    await sleep(500);
-    if (Date.now() - lastPrint > 5000) {
-      lastPrint = Date.now();
-      console.log(`  connecting: ${ctx.gateway.sessionCount}/${agents} sessions, ${ctx.registry.size} enrolled (${((Date.now() - started) / 1000).toFixed(0)} s)`);
-    }
-    if (Date.now() - started > 20 * 60_000) throw new Error('agents did not all connect within 20 minutes');
-    if (child.exitCode !== null) throw new Error(`agent process exited with code ${child.exitCode}`);
-  }
-  const connectSeconds = (Date.now() - started) / 1000;
+  const agentProcess = await forkAgents(server, join(here, 'gateway-agents.ts'), [server.url, token, String(agents), values.seed!], agents);
+  const { connectSeconds } = agentProcess;
   // Let the staggered first samples settle before measuring.
   await sleep(config.metricsIntervalMs);
 
@@ -105,9 +87,7 @@ export async function runGatewayBench(argv: string[]): Promise<void> {
   writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
   console.log(`written ${file}`);
 
-  child.send({ stop: true });
-  await Promise.race([childDone, sleep(30_000)]);
-  child.kill('SIGKILL');
+  await agentProcess.stop();
   await server.stop();
   rmSync(dataDir, { recursive: true, force: true });
 }
