@@ -1,13 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { capabilityId, signCapability } from '@gpufleet/protocol';
-import { buildApp, type App } from '../http/app.js';
-import { resolveServerConfig } from '../config/server-config.js';
-import { ApiTokenService } from '../auth/api-tokens.js';
-import { AuditLog } from '../services/audit-log.js';
-import { GatewayStats } from '../gateway/gateway-stats.js';
-import { MetricStore } from '../metrics/metric-store.js';
+import type { App } from '../http/app.js';
 import { nodeId, operator, runKit, T0, type RunKit } from '../runs/__tests__/run-kit.js';
-import { registerRunRoutes } from './run-routes.js';
+import { serveRunRoutes } from '../runs/__tests__/run-routes-app.js';
 
 let kit: RunKit;
 let app: App;
@@ -16,16 +11,9 @@ const tokens: Record<'admin' | 'operator' | 'viewer', string> = { admin: '', ope
 
 beforeAll(async () => {
   kit = await runKit(3);
-  const config = resolveServerConfig({ flags: { logLevel: 'silent' } });
-  const apiTokens = new ApiTokenService(kit.store, kit.clock);
-  for (const role of ['admin', 'operator', 'viewer'] as const) tokens[role] = (await apiTokens.create(role, role)).token;
-  const audit = new AuditLog(kit.store, kit.clock);
-  const base = { config, store: kit.store, clock: kit.clock, hub: kit.hub, registry: null as never, apiTokens, joinTokens: null as never, enrollment: null as never, audit, gateway: null as never, alerts: null as never, stats: new GatewayStats(), metrics: new MetricStore(), health: null as never, caPem: null, startedAt: T0 };
-  app = await buildApp(base as never, { logger: false });
-  registerRunRoutes(app, { runs: kit.service, audit, hub: kit.hub });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  const served = await serveRunRoutes(kit);
+  ({ app, url } = served);
+  Object.assign(tokens, served.tokens);
 });
 afterAll(async () => {
   await app?.close();

@@ -1,14 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp, type App } from '../http/app.js';
-import { resolveServerConfig } from '../config/server-config.js';
-import { ApiTokenService } from '../auth/api-tokens.js';
-import { AuditLog } from '../services/audit-log.js';
-import { GatewayStats } from '../gateway/gateway-stats.js';
-import { MetricStore } from '../metrics/metric-store.js';
-import { nodeId, runKit, T0, type RunKit } from '../runs/__tests__/run-kit.js';
+import type { App } from '../http/app.js';
+import { nodeId, runKit, type RunKit } from '../runs/__tests__/run-kit.js';
+import { serveRunRoutes } from '../runs/__tests__/run-routes-app.js';
 import { SseReader } from '../testing/sse-reader.js';
 import { DEFAULT_SSE_LIMITS } from '../streams/sse-stream.js';
-import { registerRunRoutes } from './run-routes.js';
 
 // A run stream must not lose output, whatever the reader's pace: its stored history (here more
 // than the hard limit at which a lossless stream gives up on a reader) goes out at the reader's pace.
@@ -21,18 +16,14 @@ let app: App;
 let url: string;
 let viewer = '';
 
+let operatorToken = '';
+
 beforeAll(async () => {
   kit = await runKit(HOSTS, { service: { outputLimitBytes: 64 * 1024 * 1024 } });
-  const config = resolveServerConfig({ flags: { logLevel: 'silent' } });
-  const apiTokens = new ApiTokenService(kit.store, kit.clock);
-  viewer = (await apiTokens.create('viewer', 'viewer')).token;
-  const audit = new AuditLog(kit.store, kit.clock);
-  const base = { config, store: kit.store, clock: kit.clock, hub: kit.hub, registry: null as never, apiTokens, joinTokens: null as never, enrollment: null as never, audit, gateway: null as never, alerts: null as never, stats: new GatewayStats(), metrics: new MetricStore(), health: null as never, caPem: null, startedAt: T0 };
-  app = await buildApp(base as never, { logger: false });
-  registerRunRoutes(app, { runs: kit.service, audit, hub: kit.hub });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  const served = await serveRunRoutes(kit);
+  ({ app, url } = served);
+  viewer = served.tokens.viewer;
+  operatorToken = served.tokens.operator;
 });
 afterAll(async () => {
   await app?.close();
@@ -41,7 +32,7 @@ afterAll(async () => {
 
 describe('GET /api/v1/runs/{id}/stream with a slow reader', () => {
   it(`delivers a history larger than the hard limit (${HOSTS} x ${CHUNKS_PER_HOST} x 64 KiB) whole and in order to a reader that stalls, then the live end`, async () => {
-    const submitted = await app.inject({ method: 'POST', url: '/api/v1/runs', headers: { authorization: `Bearer ${(await new ApiTokenService(kit.store, kit.clock).create('op', 'operator')).token}`, 'content-type': 'application/json' }, payload: JSON.stringify({ command: kit.command() }) });
+    const submitted = await app.inject({ method: 'POST', url: '/api/v1/runs', headers: { authorization: `Bearer ${operatorToken}`, 'content-type': 'application/json' }, payload: JSON.stringify({ command: kit.command() }) });
     expect(submitted.statusCode).toBe(201);
     const id = JSON.parse(submitted.body).id as string;
     for (let c = 0; c < CHUNKS_PER_HOST; c++) {
