@@ -24,5 +24,6 @@ export * from './command-payload.js';
 export * from './trust.js';
 export * from './builtin-labels.js';
 export * from './run-views.js';
+export * from './trust-views.js';
 export * from './container-list.js';
 export * from './fleet-stream.js';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command } from 'commander';
-import { scriptSha256, signScript, verifyScriptSignature, type ScriptSignature } from '@gpufleet/protocol';
+import { scriptSha256, signScript, verifyScriptSignature, type ScriptDetail, type ScriptSignature, type ScriptView } from '@gpufleet/protocol';
 import type { CliDeps } from '../command-deps.js';
 import { ApiError, seg } from '../api-client.js';
 import { CliError, UsageError } from '../errors.js';
@@ -10,23 +10,6 @@ import { intOption } from '../args.js';
 import { print, type Column } from '../output.js';
 import { relativeTime } from '../units.js';
 
-/** A script version as the API lists it. */
-interface ScriptRow {
-  name: string;
-  version: number;
-  sha256: string;
-  signer: string;
-  createdAt: string;
-  createdBy: string;
-  removed: boolean;
-  removedAt: string | null;
-}
-
-interface ScriptDetail extends ScriptRow {
-  content: string;
-  signature: ScriptSignature;
-  history: ScriptRow[];
-}
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const shortDid = (did: string) => (did.length > 24 ? `${did.slice(0, 16)}…${did.slice(-6)}` : did);
@@ -46,7 +29,7 @@ export function parseRef(ref: string, revision: number | undefined): { name: str
   return { name, version: fromRef ?? revision };
 }
 
-export function scriptColumns(now: number): Column<ScriptRow>[] {
+export function scriptColumns(now: number): Column<ScriptView>[] {
   return [
     { header: 'NAME', get: (s) => s.name },
     { header: 'VERSION', get: (s) => String(s.version), align: 'right' },
@@ -149,7 +132,7 @@ Examples:
   gpufleet scripts ls
   gpufleet scripts ls -o wide`)
     .action(async (_opts, cmd: Command) => {
-      const result = await deps.client(cmd).get<{ items: ScriptRow[] }>('/api/v1/scripts');
+      const result = await deps.client(cmd).get<{ items: ScriptView[] }>('/api/v1/scripts');
       const rows = Array.isArray(result?.items) ? result.items : [];
       print(deps.io, deps.format(cmd), { data: result, columns: scriptColumns(deps.now()), rows, empty: 'no scripts yet (add one: gpufleet scripts add NAME FILE --sign)' });
     });
@@ -181,7 +164,7 @@ Examples:
 Examples:
   gpufleet scripts rm gpu-reset`)
     .action(async (name: string, _opts, cmd: Command) => {
-      const removed = await deps.client(cmd).request<ScriptRow>('DELETE', `/api/v1/scripts/${seg(checkName(name))}`, {});
+      const removed = await deps.client(cmd).request<ScriptView>('DELETE', `/api/v1/scripts/${seg(checkName(name))}`, {});
       if (!removed) throw new CliError(`the control plane did not confirm removing ${name}`);
       print(deps.io, deps.format(cmd), { data: removed, text: () => `removed ${removed.name} (versions 1-${removed.version} kept as history)\n` });
     });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FleetError, MAX_FRAME_BYTES, ScriptSignature, scriptSha256, verifyScriptSignature, type Ability } from '@gpufleet/protocol';
+import { FleetError, MAX_FRAME_BYTES, ScriptSignature, scriptSha256, verifyScriptSignature, type Ability, type ScriptDetail, type ScriptView } from '@gpufleet/protocol';
 import type { Clock } from '../clock.js';
 import type { AuditLog } from '../services/audit-log.js';
 import type { ScriptRecord, Store } from '../store/store.js';
@@ -27,24 +27,7 @@ export const AddScriptRequest = z.strictObject({
 });
 export type AddScriptRequest = z.infer<typeof AddScriptRequest>;
 
-/** A script version as the API lists it (times in ISO 8601). */
-export interface ScriptView {
-  name: string;
-  version: number;
-  sha256: string;
-  signer: string;
-  createdAt: string;
-  createdBy: string;
-  removed: boolean;
-  removedAt: string | null;
-}
-
-/** One version with its content and signature, and the script's history. */
-export interface ScriptDetail extends ScriptView {
-  content: string;
-  signature: ScriptSignature;
-  history: ScriptView[];
-}
+export type { ScriptDetail, ScriptView } from '@gpufleet/protocol';
 
 /** What the runs service attaches to a command frame for a library script. */
 export type ScriptLookup = (name: string, version: number) => Promise<{ content: string; signature: ScriptSignature } | null>;

@@ -10,6 +10,7 @@ import {
   verifyCapability,
   verifyRevocation,
   type Ability,
+  type CapabilityView,
   type Labels,
   type Verdict,
 } from '@gpufleet/protocol';
@@ -19,23 +20,8 @@ import type { CapabilityRecord, RevocationRecord, Store } from '../store/store.j
 import { labelsSatisfying } from './selector-witness.js';
 import { firstIssue, verdictError } from './verdict-error.js';
 
-/** A registered capability as the API lists it (times in ISO 8601). */
-export interface CapabilityView {
-  id: string;
-  iss: string;
-  aud: string;
-  can: string[];
-  on: string;
-  nbf: string;
-  exp: string;
-  revoked: boolean;
-  state: 'pending' | 'active' | 'expired' | 'revoked';
-  /** capabilityId of every link, the root-issued one first and this one last. */
-  chain: string[];
-  addedAt: string;
-  addedBy: string;
-  capability: Capability;
-}
+export type { CapabilityView } from '@gpufleet/protocol';
+
 
 export interface RevocationView {
   id: string;

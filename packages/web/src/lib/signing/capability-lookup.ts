@@ -1,18 +1,8 @@
-import type { Capability } from '@gpufleet/protocol';
+import type { Capability, CapabilityView } from '@gpufleet/protocol';
 import type { ApiClient } from '../api.js';
 
 /** A capability as GET /api/v1/capabilities lists it (the server only lists ones that verified when added). */
-export interface CapabilityListing {
-  id: string;
-  iss: string;
-  aud: string;
-  can: string[];
-  on: string;
-  nbf: string;
-  exp: string;
-  state: 'pending' | 'active' | 'expired' | 'revoked';
-  capability: Capability;
-}
+export type CapabilityListing = CapabilityView;
 
 /** How the key may sign, as the control plane knows it. */
 export type KeyAuthority =
