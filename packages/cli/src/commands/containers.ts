@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { hostSelector, labelSafe, parseDurationMs, parseListOutput, signCommand, StreamByHost, type Capability, type CommandSpec, type ContainerRow } from '@gpufleet/protocol';
 import type { CliDeps } from '../command-deps.js';
@@ -11,7 +9,7 @@ import type { CliIo } from '../io.js';
 import { print, type Column } from '../output.js';
 import { relativeTime } from '../units.js';
 import { unlockOperatorKey, type HiddenInput, type KeyFlags } from '../keys/passphrase.js';
-import { buildPayload, parseCapabilityFile, parseTimeout } from '../exec/build-payload.js';
+import { buildPayload, readCapabilityFile, parseTimeout } from '../exec/build-payload.js';
 import { RunPrinter } from '../exec/run-printer.js';
 import type { RunOutputChunk, RunTargetView, RunView, SubmittedRun } from '../exec/run-types.js';
 import { type SseEvent, type SseStream } from '../exec/sse-client.js';
@@ -74,21 +72,12 @@ function listColumns(now: number): Column<ContainerRow>[] {
   ];
 }
 
-function readCap(file: string, cwd: string): Capability {
-  let text: string;
-  try {
-    text = readFileSync(resolve(cwd, file), 'utf8');
-  } catch (err) {
-    throw new UsageError(`cannot read --cap ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  return parseCapabilityFile(text, file);
-}
 
 /** Signs the container command with the operator's key and submits it as a run. */
 async function submit(deps: CliDeps, cmd: Command, spec: ContainerSpec, selector: string, defaultTimeout: string, term?: HiddenInput) {
   const o = deps.opts<SignFlags>(cmd);
   const timeoutMs = parseTimeout(o.timeout ?? defaultTimeout);
-  const capability = o.cap === undefined ? null : readCap(o.cap, deps.io.cwd);
+  const capability = o.cap === undefined ? null : readCapabilityFile(o.cap, deps.io.cwd);
   const client = deps.client(cmd);
   const key = await unlockOperatorKey(deps.io, { key: o.key, passphraseEnv: o.passphraseEnv }, term);
   if (capability && capability.aud !== key.did) throw new UsageError(`--cap ${o.cap} was granted to ${capability.aud}, not to your key ${key.did}`);

@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { signCommand, type Capability } from '@gpufleet/protocol';
 import type { CliDeps } from '../command-deps.js';
@@ -9,7 +7,7 @@ import { resolveConnection, type ConnectionFlags } from '../connection.js';
 import { CliError, UsageError } from '../errors.js';
 import { renderData } from '../output.js';
 import { unlockOperatorKey, type HiddenInput, type KeyFlags } from '../keys/passphrase.js';
-import { buildPayload, commandSpecOf, parseCapabilityFile, parseCountOrPercent, parseEnvPairs, parseTimeout } from '../exec/build-payload.js';
+import { buildPayload, commandSpecOf, readCapabilityFile, parseCountOrPercent, parseEnvPairs, parseTimeout } from '../exec/build-payload.js';
 import { followRun } from '../exec/follow-run.js';
 import { renderSummary } from '../exec/run-printer.js';
 import type { RunView, SubmittedRun } from '../exec/run-types.js';
@@ -42,15 +40,6 @@ function scriptRef(text: string): { name: string; version?: number } {
   return { name: m[1]!, ...(m[2] ? { version: Number(m[2]) } : {}) };
 }
 
-function readCap(file: string, cwd: string): Capability {
-  let text: string;
-  try {
-    text = readFileSync(resolve(cwd, file), 'utf8');
-  } catch (err) {
-    throw new UsageError(`cannot read --cap ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  return parseCapabilityFile(text, file);
-}
 
 /** The final verdict: the table is printed; a run where any host did not succeed exits 1. */
 function verdict(view: RunView): void {
@@ -110,7 +99,7 @@ following it. See the run again with \`gpufleet runs get ID\` and \`gpufleet run
         ...(o.failureThreshold === undefined ? {} : { failureThreshold: parseCountOrPercent('--failure-threshold', o.failureThreshold) }),
       };
       if (o.batchSize !== undefined && (batch.batchSize === 0 || batch.batchSize === '0%')) throw new UsageError('--batch-size must be at least 1 host');
-      const capability = o.cap === undefined ? null : readCap(o.cap, deps.io.cwd);
+      const capability = o.cap === undefined ? null : readCapabilityFile(o.cap, deps.io.cwd);
       if (o.arg && o.script === undefined) throw new UsageError('--arg goes with --script; for a command, put its arguments after --');
       let script: { name: string; version: number; sha256: string; args: string[] } | undefined;
       if (o.script !== undefined) {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command } from 'commander';
-import { scriptSha256, signScript, verifyScriptSignature, type ScriptDetail, type ScriptSignature, type ScriptView } from '@gpufleet/protocol';
+import { scriptSha256, signScript, verifyScriptSignature, type ScriptDetail, type ScriptView } from '@gpufleet/protocol';
 import type { CliDeps } from '../command-deps.js';
 import { ApiError, seg } from '../api-client.js';
 import { CliError, UsageError } from '../errors.js';

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { Capability, CommandPayload, capabilityDepthExceeds, makeCommandPayload, parseDurationMs, type CommandPayloadInput, type CommandSpec } from '@gpufleet/protocol';
 import { UsageError } from '../errors.js';
@@ -58,6 +60,17 @@ export function parseCapabilityFile(text: string, file: string): Capability {
     throw new UsageError(`--cap ${file} is not a capability (${issue ? `${issue.path.join('.') || 'top'}: ${issue.message}` : 'invalid'})`);
   }
   return parsed.data;
+}
+
+/** `--cap FILE` (relative to `cwd`) read and parsed; an unreadable file is a usage error naming it. */
+export function readCapabilityFile(file: string, cwd: string): Capability {
+  let text: string;
+  try {
+    text = readFileSync(resolve(cwd, file), 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read --cap ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  return parseCapabilityFile(text, file);
 }
 
 /** What to run: exactly one of argv words, an inline shell script, or a library script. */
