@@ -3,6 +3,7 @@ import { chownSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errorText } from '../runtime/logger.js';
+import type { StoredRunResult } from '../runtime/state.js';
 import { OutputChunker, type OutputChunk } from './output-chunker.js';
 import { currentProcessIdentity, resolveRunAs, type ProcessIdentity, type RunAsAccount } from './run-as.js';
 
@@ -24,17 +25,8 @@ export interface RunRequest {
   outputCapBytes?: number;
 }
 
-/** How a run ended. exitCode is null when a signal ended it (or it never started). */
-export interface RunResult {
-  exitCode: number | null;
-  signal: string | null;
-  timedOut: boolean;
-  canceled: boolean;
-  durationMs: number;
-  /** Every byte the command wrote, kept or not. */
-  outputBytes: number;
-  truncated: boolean;
-}
+/** How a run ended: the shape the host also keeps on disk to report again (see StoredRunResult). */
+export type RunResult = StoredRunResult;
 
 export interface RunHooks {
   /** Called once: with the pid, or null when the command could not be started. */

@@ -27,13 +27,17 @@ export interface OutboxSnapshot {
   items: OutboxItem[];
 }
 
-/** How a run ended, as the host keeps it to report again when the same command is delivered twice. */
+/**
+ * How a run ended, as the host keeps it to report again when the same command is delivered
+ * twice. exitCode is null when a signal ended it (or it never started).
+ */
 export interface StoredRunResult {
   exitCode: number | null;
   signal: string | null;
   timedOut: boolean;
   canceled: boolean;
   durationMs: number;
+  /** Every byte the command wrote, kept or not. */
   outputBytes: number;
   truncated: boolean;
 }
