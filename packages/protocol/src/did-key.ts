@@ -1,4 +1,4 @@
-import { base58Decode, base58Encode } from './base58.js';
+import { base58 } from '@scure/base';
 import { FleetError } from './errors.js';
 
 /** Multicodec prefix for an Ed25519 public key (0xed as an unsigned varint). */
@@ -10,7 +10,7 @@ export function didKeyFromEd25519(publicKey: Uint8Array): string {
   const bytes = new Uint8Array(34);
   bytes.set(ED25519_PUB_PREFIX, 0);
   bytes.set(publicKey, 2);
-  return `did:key:z${base58Encode(bytes)}`;
+  return `did:key:z${base58.encode(bytes)}`;
 }
 
 /** The raw 32-byte Ed25519 public key inside a `did:key`; throws invalid_argument otherwise. */
@@ -18,7 +18,7 @@ export function ed25519FromDidKey(did: string): Uint8Array {
   if (!did.startsWith('did:key:z')) throw new FleetError('invalid_argument', `not a base58 did:key: '${did.slice(0, 40)}'`);
   let bytes: Uint8Array;
   try {
-    bytes = base58Decode(did.slice('did:key:z'.length));
+    bytes = base58.decode(did.slice('did:key:z'.length));
   } catch (err) {
     throw new FleetError('invalid_argument', `did:key is not valid base58: ${(err as Error).message}`);
   }

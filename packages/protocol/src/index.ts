@@ -1,5 +1,4 @@
 export * from './errors.js';
-export * from './base58.js';
 export * from './did-key.js';
 export * from './ed25519.js';
 export * from './selector.js';
