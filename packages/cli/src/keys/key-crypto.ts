@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { scrypt } from '@noble/hashes/scrypt.js';
 
 /** scrypt cost for new keys: N=2^15, r=8, p=1 (32 MiB, about 0.1 s). */
 export const SCRYPT_PARAMS = { N: 2 ** 15, r: 8, p: 1 } as const;
@@ -16,8 +17,11 @@ const MAX_R = 16;
 const MAX_P = 4;
 
 function deriveKey(passphrase: string, salt: Buffer, params: { N: number; r: number; p: number }): Buffer {
-  // scrypt needs 128·N·r bytes; Node's default ceiling (32 MiB) is exactly N=2^15, r=8, so raise it.
-  return scryptSync(passphrase.normalize('NFC'), salt, 32, { ...params, maxmem: 256 * params.N * params.r + 1024 * 1024 });
+  // The same scrypt as the dashboard's (packages/web/src/lib/signing/scrypt.ts), so a key file
+  // opens alike on both sides. noble's 1 GiB default ceiling would refuse N=2^20, r=16, which
+  // the bounds above allow, so the ceiling is what these parameters need.
+  const maxmem = 128 * params.r * (params.N + params.p + 1) + 1024 * 1024;
+  return Buffer.from(scrypt(passphrase.normalize('NFC'), salt, { ...params, dkLen: 32, maxmem }));
 }
 
 /**

@@ -6,7 +6,7 @@ const utf8 = (s: string) => new TextEncoder().encode(s);
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const NO_LIMITS = { maxN: 2 ** 20, maxR: 64, maxP: 64 };
 
-describe('scrypt (our own, for the browser)', () => {
+describe('scrypt (@noble/hashes, for the browser)', () => {
   // RFC 7914 §12; the fourth vector (N=2^20, 1 GiB) is left out for memory.
   const vectors = [
     { P: '', S: '', N: 16, r: 1, p: 1, dk: '77d6576238657b203b19ca42c18a0497f16b4844e3074ae8dfdffa3fede21442fcd0069ded0948f8326a753a0fc81f17e8d3e0fb2e0d3628cf35e20c38d18906' },
