@@ -10,6 +10,7 @@ export * from './join-token.js';
 export * from './rest.js';
 export * from './fleet-heatmap.js';
 export * from './node-sort.js';
+export * from './gpu-sort.js';
 export * from './sparklines.js';
 export * from './xid-catalog.js';
 export * from './health.js';

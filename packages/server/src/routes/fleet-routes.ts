@@ -1,11 +1,22 @@
 import { z } from 'zod';
-import { NODE_STATUSES, parseSelector, matchesSelector, type FleetGpuRow, type NodeStatus } from '@gpufleet/protocol';
+import { GPU_SORT_HELP, GPU_SORTS, GPU_STATES, NODE_STATUSES, REPORTED_VERDICTS, type FleetGpuRow, type GpuSample, type NodeStatus, type NodeView } from '@gpufleet/protocol';
 import type { App } from '../http/app.js';
 import type { ServerContext } from '../context.js';
 import { shortGpuModel } from '../services/builtin-labels.js';
+import { gpuFilter, sortGpus, type GpuRowFacts } from '../services/gpu-order.js';
+import { gpuKeyOf } from '../health/gpu-keys.js';
 import { parseSince } from './node-routes.js';
 
-const SelectorQuery = z.strictObject({ selector: z.string().max(4096).optional() });
+const GpuListQuery = z.strictObject({
+  selector: z.string().max(4096).optional(),
+  model: z.string().max(200).optional(),
+  state: z.enum(GPU_STATES, { error: `state must be one of ${GPU_STATES.join(', ')}` }).optional(),
+  health: z.enum(REPORTED_VERDICTS, { error: `health must be one of ${REPORTED_VERDICTS.join(', ')}` }).optional(),
+  node: z.string().max(200).optional(),
+  sort: z.enum(GPU_SORTS, { error: GPU_SORT_HELP }).optional(),
+  limit: z.coerce.number({ error: 'limit must be a whole number' }).int('limit must be a whole number').min(1, 'limit must be at least 1').max(10_000, 'limit must be at most 10000').optional(),
+  offset: z.coerce.number({ error: 'offset must be a whole number' }).int('offset must be a whole number').min(0, 'offset must be 0 or more').optional(),
+});
 const AuditQuery = z.strictObject({
   since: z.string().max(32).optional(),
   actor: z.string().max(200).optional(),
@@ -16,16 +27,51 @@ const AuditQuery = z.strictObject({
 export function registerFleetRoutes(app: App, ctx: ServerContext): void {
   const { registry } = ctx;
 
-  app.get('/api/v1/gpus', { config: { auth: 'viewer' }, schema: { tags: ['gpus'], summary: 'Every GPU in the fleet with its node and latest readings', querystring: SelectorQuery } }, async (req) => {
-    const selector = parseSelector(req.query.selector ?? '');
-    const items: FleetGpuRow[] = [];
-    for (const node of registry.list({ limit: Number.MAX_SAFE_INTEGER }).items) {
-      if (!matchesSelector(selector, registry.labelsOf(node.id))) continue;
-      const view = registry.view(node);
-      // The verdict comes from the health engine through the node view (gpu.health).
-      for (const gpu of view.gpus) items.push({ nodeId: node.id, hostname: node.hostname, nodeStatus: view.status, gpu, health: gpu.health.verdict });
+  /*
+   * Filters and sorts on small per-GPU facts (readings, state, verdict), then builds full node
+   * views only for the nodes on the requested page: at 10,000 nodes the views of the whole fleet
+   * are ~90 MiB and most of a second, one page of them a few milliseconds. Without `limit` every
+   * GPU comes back (the CLI's `gpus ls`); the dashboard always asks for pages.
+   */
+  app.get('/api/v1/gpus', { config: { auth: 'viewer' }, schema: { tags: ['gpus'], summary: 'Every GPU in the fleet with its node and latest readings (label selector, model, state, health, node, sort, paging)', querystring: GpuListQuery } }, async (req) => {
+    const { selector, sort, limit, offset = 0, ...filter } = req.query;
+    const keep = gpuFilter(filter);
+    const rows: GpuRowFacts[] = [];
+    for (const node of registry.list({ selector, limit: Number.MAX_SAFE_INTEGER }).items) {
+      const row = registry.heatmapRow(node);
+      const samples = new Map<string, GpuSample>();
+      for (const s of ctx.metrics.latest(node.id)?.gpus ?? []) samples.set(s.uuid ?? s.pciBusId ?? `#${s.index}`, s);
+      node.gpus.forEach((g, position) => {
+        // An offline node's last readings are history, not the present: they are shown stale, never sorted as live.
+        const sample = row.connected ? (samples.get(gpuKeyOf(g)) ?? null) : null;
+        const facts: GpuRowFacts = {
+          nodeId: node.id,
+          hostname: node.hostname,
+          nodeStatus: row.status,
+          position,
+          index: g.index,
+          model: shortGpuModel(g.name),
+          state: (row.gpus[position]?.state ?? 'READY') as GpuRowFacts['state'],
+          health: (row.gpus[position]?.health.verdict ?? 'unknown') as GpuRowFacts['health'],
+          util: sample?.utilizationPct ?? null,
+          temp: sample?.temperatureC ?? null,
+          power: sample?.powerDrawW ?? null,
+          memoryUsed: sample?.memoryUsedBytes ?? null,
+        };
+        if (keep(facts)) rows.push(facts);
+      });
     }
-    return { items };
+    const sorted = sortGpus(rows, sort);
+    const page = limit === undefined ? sorted.slice(offset) : sorted.slice(offset, offset + limit);
+    const views = new Map<string, NodeView>();
+    const items: FleetGpuRow[] = page.map((r) => {
+      let view = views.get(r.nodeId);
+      if (!view) views.set(r.nodeId, (view = registry.view(registry.get(r.nodeId)!)));
+      const gpu = view.gpus[r.position]!;
+      // The verdict comes from the health engine through the node view (gpu.health).
+      return { nodeId: r.nodeId, hostname: r.hostname, nodeStatus: view.status, gpu, health: gpu.health.verdict };
+    });
+    return { items, total: sorted.length };
   });
 
   app.get('/api/v1/fleet/summary', { config: { auth: 'viewer' }, schema: { tags: ['fleet'], summary: 'Counts of nodes by status and GPUs by model, fleet power and utilization' } }, async () => {
