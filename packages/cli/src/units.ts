@@ -46,19 +46,33 @@ export function formatWatts(n: number | null | undefined, limit?: number | null)
   return isNum(limit) ? `${Math.round(n)}/${Math.round(limit)} W` : `${Math.round(n)} W`;
 }
 
-/** "just now", "42s ago", "3m ago", "5h ago", "2d ago"; future times as "in 23h"; null as "never". */
+// Units of relativeTime: each is shown while the rounded count stays below `below`.
+const SPANS = [
+  { ms: 1000, unit: 's', below: 60 },
+  { ms: 60_000, unit: 'm', below: 60 },
+  // Hours up to two days: "in 24h" reads better than "in 1d" for a token made with --expires 24h.
+  { ms: 3_600_000, unit: 'h', below: 48 },
+  { ms: 86_400_000, unit: 'd', below: Number.POSITIVE_INFINITY },
+] as const;
+
+/** A span as "42s", "3m", "24h", "2d": rounded to the nearest unit, never down (23h59m55s is 24h). */
+export function formatSpan(ms: number): string {
+  const abs = Math.abs(ms);
+  for (const s of SPANS) {
+    const n = Math.round(abs / s.ms);
+    if (n < s.below) return `${n}${s.unit}`;
+  }
+  return `${Math.round(abs / 86_400_000)}d`;
+}
+
+/** "just now", "42s ago", "3m ago", "5h ago", "2d ago"; future times as "in 24h"; null as "never". */
 export function relativeTime(iso: string | number | null | undefined, now: number): string {
   if (iso === null || iso === undefined || iso === '') return 'never';
   const at = typeof iso === 'number' ? iso : Date.parse(iso);
   if (!Number.isFinite(at)) return NONE;
   const diff = now - at;
-  const abs = Math.abs(diff);
-  if (abs < 5_000) return 'just now';
-  let text: string;
-  if (abs < 60_000) text = `${Math.floor(abs / 1000)}s`;
-  else if (abs < 3_600_000) text = `${Math.floor(abs / 60_000)}m`;
-  else if (abs < 86_400_000) text = `${Math.floor(abs / 3_600_000)}h`;
-  else text = `${Math.floor(abs / 86_400_000)}d`;
+  if (Math.abs(diff) < 5_000) return 'just now';
+  const text = formatSpan(diff);
   return diff >= 0 ? `${text} ago` : `in ${text}`;
 }
 
