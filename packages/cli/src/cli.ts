@@ -2,7 +2,7 @@ import { CommanderError } from 'commander';
 import { createDeps } from './command-deps.js';
 import { errorLine, exitCodeOf } from './errors.js';
 import type { CliIo } from './io.js';
-import { buildProgram } from './program.js';
+import { asksForVersion, buildProgram, versionText } from './program.js';
 import { runAgent } from './commands/agent.js';
 
 export interface RunOptions {
@@ -18,6 +18,10 @@ export async function runCli(argv: readonly string[], io: CliIo, opts: RunOption
   try {
     // The agent has its own command line; its flags must not meet the global ones.
     if (argv[0] === 'agent') return await runAgent(argv.slice(1), io);
+    if (asksForVersion(argv)) {
+      io.out(versionText());
+      return 0;
+    }
     const program = buildProgram(createDeps(io, opts.now));
     await program.parseAsync([...argv], { from: 'user' });
     return 0;

@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Command, Help, Option } from 'commander';
 import type { CliDeps } from './command-deps.js';
 import type { CliIo } from './io.js';
 import { OUTPUT_FORMATS } from './output.js';
@@ -36,15 +36,46 @@ function wire(cmd: Command, io: CliIo): void {
   for (const sub of cmd.commands) wire(sub, io);
 }
 
+// Program options that take a value: a version request is only looked for before the subcommand.
+const VALUE_OPTIONS = new Set(['-o', '--output', '--server', '--token', '--context']);
+
+/**
+ * Whether the command line asks for the CLI's version: `-V`/`--version` before any subcommand.
+ * After a subcommand `--version` belongs to that subcommand (`scripts show X --version 2`), so
+ * it is not a program option that commander would take from anywhere on the line.
+ */
+export function asksForVersion(argv: readonly string[]): boolean {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '-V' || arg === '--version') return true;
+    if (arg === '--' || !arg.startsWith('-')) return false;
+    if (VALUE_OPTIONS.has(arg)) i++;
+  }
+  return false;
+}
+
+/** The CLI's version line (`gpufleet --version`). */
+export function versionText(): string {
+  return `${cliVersion()}\n`;
+}
+
+// Listed in the program's help only: asksForVersion handles it before commander parses.
+const VERSION_HELP = new Option('-V, --version', 'print the version');
+
 /** The `gpufleet` command tree with its global options. */
 export function buildProgram(deps: CliDeps): Command {
   const program = new Command('gpufleet')
     .description('gpufleet: see and manage every GPU host of a fleet from one control plane')
-    .version(cliVersion(), '-V, --version', 'print the version')
     .addOption(new Option('-o, --output <format>', 'output format').choices([...OUTPUT_FORMATS]).default('table'))
     .option('--server <url>', 'control plane URL (default: the current context, else http://127.0.0.1:7420)')
     .option('--token <token>', 'API token (default: GPUFLEET_TOKEN, the current context, or the local admin token)')
     .option('--context <name>', 'saved context to use (see `gpufleet context ls`)')
+    .configureHelp({
+      visibleOptions(cmd) {
+        const list = Help.prototype.visibleOptions.call(this, cmd);
+        return cmd.parent ? list : [VERSION_HELP, ...list];
+      },
+    })
     .addHelpText(
       'after',
       `

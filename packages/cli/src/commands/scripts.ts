@@ -25,7 +25,7 @@ export function parseRef(ref: string, revision: number | undefined): { name: str
   const name = checkName(at ? at[1]! : ref);
   const fromRef = at ? Number(at[2]) : undefined;
   if (fromRef !== undefined && (!Number.isSafeInteger(fromRef) || fromRef < 1)) throw new UsageError(`'${ref}': a version is a positive integer`);
-  if (fromRef !== undefined && revision !== undefined && fromRef !== revision) throw new UsageError(`'${ref}' and --revision ${revision} name different versions`);
+  if (fromRef !== undefined && revision !== undefined && fromRef !== revision) throw new UsageError(`'${ref}' and --version ${revision} name different versions`);
   return { name, version: fromRef ?? revision };
 }
 
@@ -141,16 +141,18 @@ Examples:
     .command('show')
     .description('show a script version: content, hash, signer, and whether the signature checks out here')
     .argument('<name>', 'script name, or NAME@VERSION')
-    // Not --version: the program's own --version is recognized after subcommands too.
-    .option('-r, --revision <n>', 'this version (default: the newest)', intOption('--revision', 1, 1_000_000_000))
+    // The program's own -V/--version is only read before a subcommand, so this one is free.
+    .option('--version <n>', 'this version (default: the newest)', intOption('--version', 1, 1_000_000_000))
+    .option('-r, --revision <n>', 'the same as --version', intOption('--revision', 1, 1_000_000_000))
     .addHelpText('after', `
 Examples:
   gpufleet scripts show gpu-reset
   gpufleet scripts show gpu-reset@1
-  gpufleet scripts show gpu-reset -r 1 -o json`)
+  gpufleet scripts show gpu-reset --version 1 -o json`)
     .action(async (ref: string, _opts, cmd: Command) => {
-      const o = deps.opts<{ revision?: number }>(cmd);
-      const { name, version } = parseRef(ref, o.revision);
+      const o = deps.opts<{ revision?: number; version?: number }>(cmd);
+      if (o.version !== undefined && o.revision !== undefined && o.version !== o.revision) throw new UsageError(`--version ${o.version} and --revision ${o.revision} name different versions`);
+      const { name, version } = parseRef(ref, o.version ?? o.revision);
       const d = await deps.client(cmd).get<ScriptDetail>(`/api/v1/scripts/${seg(name)}`, { version });
       print(deps.io, deps.format(cmd), { data: d, text: () => detailText(d, deps.now()) });
     });
