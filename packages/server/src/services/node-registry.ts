@@ -124,15 +124,27 @@ export class NodeRegistry {
     return this.labels.get(id) ?? {};
   }
 
-  /** Finds a node by id, unique id prefix (with or without `did:key:`), or hostname. */
+  /**
+   * Finds a node by id (always), unique id prefix (with or without `did:key:`), or hostname when
+   * only one node has it. A decommissioned node keeps its hostname, so a live node that took the
+   * name over is the one meant; two live nodes (or only removed ones) sharing it are a conflict
+   * that lists the candidates, never a guess.
+   */
   resolve(ref: string): NodeRecord {
     const exact = this.nodes.get(ref);
     if (exact) return exact;
-    const byHost = [...this.nodes.values()].filter((n) => n.hostname === ref);
+    const byHostAll = [...this.nodes.values()].filter((n) => n.hostname === ref);
+    const byHostLive = byHostAll.filter((n) => n.adminState !== 'decommissioned');
+    const byHost = byHostLive.length > 0 ? byHostLive : byHostAll;
     if (byHost.length === 1) return byHost[0]!;
+    if (byHost.length > 1) {
+      const candidates = byHost.slice(0, 10).map((n) => ({ id: n.id, hostname: n.hostname, status: this.status(n) }));
+      throw new FleetError('conflict', `hostname '${ref}' is shared by ${byHost.length} nodes; name the node by its id: ${candidates.map((c) => `${c.id} (${c.status})`).join(', ')}`, {
+        details: { matches: candidates.map((c) => c.id), candidates },
+      });
+    }
     const prefix = ref.startsWith('did:key:') ? ref : `did:key:${ref}`;
-    const byPrefix = ref.length >= 4 ? [...this.nodes.values()].filter((n) => n.id.startsWith(prefix)) : [];
-    const found = byHost.length > 1 ? byHost : byPrefix;
+    const found = ref.length >= 4 ? [...this.nodes.values()].filter((n) => n.id.startsWith(prefix)) : [];
     if (found.length === 1) return found[0]!;
     if (found.length > 1) throw new FleetError('conflict', `'${ref}' matches ${found.length} nodes; use more of the id`, { details: { matches: found.slice(0, 10).map((n) => n.id) } });
     throw new FleetError('not_found', `no node '${ref}' (give an id, an id prefix or a hostname)`);

@@ -5,6 +5,7 @@ import { drawHeatmap, type HeatColors } from '../lib/heatmap-draw.js';
 import { Link, useRouter } from '../lib/router.js';
 import { Badge, Empty } from './states.js';
 import './heatmap.css';
+import { nodePath } from '../lib/node-path.js';
 
 /** The heatmap scrolls inside this height (CSS px) once the fleet outgrows it. */
 const VIEWPORT_MAX = 560;
@@ -107,7 +108,7 @@ export const Heatmap = memo(function Heatmap({ model }: { model: HeatmapModel })
 
   const open = (i: number) => {
     const c = model.cells[i];
-    if (c) navigate(`/nodes/${encodeURIComponent(c.hostname)}`);
+    if (c) navigate(nodePath(c.nodeId));
   };
   const cellUnder = (e: MouseEvent) => {
     const r = e.currentTarget.getBoundingClientRect();
@@ -232,7 +233,7 @@ export function HeatmapSummary({ summary: s }: { summary: HeatSummary }) {
             {shown.map((c) => (
               <li key={`${c.nodeId}/${c.index}`}>
                 <Badge value={c.health} />{' '}
-                <Link to={`/nodes/${encodeURIComponent(c.hostname)}`} data-testid="heatmap-attention-link" data-node={c.hostname} data-gpu={c.index} data-health={c.health}>
+                <Link to={nodePath(c.nodeId)} data-testid="heatmap-attention-link" data-node={c.hostname} data-gpu={c.index} data-health={c.health}>
                   {c.hostname} GPU {c.index}
                 </Link>{' '}
                 <span className="muted">{c.state !== 'READY' ? c.state : ''}</span>

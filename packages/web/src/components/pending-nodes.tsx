@@ -6,6 +6,7 @@ import type { NodeList } from '../lib/types.js';
 import { useConfirm } from './dialog.js';
 import { Time } from './states.js';
 import './pending-nodes.css';
+import { nodePath } from '../lib/node-path.js';
 
 /**
  * Approving a PENDING node (admin): asks first, showing the node's key so the admin can compare
@@ -58,7 +59,7 @@ export function PendingNodes() {
       <ul className="pending-list">
         {items.map((n) => (
           <li key={n.id} data-testid="pending-node" data-hostname={n.hostname}>
-            <Link to={`/nodes/${encodeURIComponent(n.hostname)}`}>{n.hostname}</Link>
+            <Link to={nodePath(n.id)}>{n.hostname}</Link>
             <span className="muted">
               {n.gpus.length} GPU{n.gpus.length === 1 ? '' : 's'} · enrolled <Time at={n.enrolledAt} />
             </span>

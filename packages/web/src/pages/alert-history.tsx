@@ -6,6 +6,7 @@ import { ApiError, query } from '../lib/api.js';
 import { Link } from '../lib/router.js';
 import type { NodeList } from '../lib/types.js';
 import { Badge, Empty, ErrorBox, Loading, QueryView, Time } from '../components/states.js';
+import { nodePath } from '../lib/node-path.js';
 
 /** Rows fetched per step; "Show more" asks for this many more (the API caps a call at 10,000). */
 export const HISTORY_PAGE = 100;
@@ -120,7 +121,7 @@ export function AlertHistory() {
                             <Badge value={t.severity} />
                           </td>
                           <td>
-                            <Link to={`/nodes/${encodeURIComponent(t.hostname)}`}>{t.hostname}</Link>
+                            <Link to={nodePath(t.nodeId)}>{t.hostname}</Link>
                           </td>
                           <td className="mono" title={t.gpu ?? undefined}>
                             {t.gpu ? shortGpu(t.gpu) : '—'}

@@ -7,6 +7,7 @@ import type { AlertList } from '../lib/types.js';
 import { Badge, Empty, QueryView, Time } from '../components/states.js';
 import { useConfirm } from '../components/dialog.js';
 import { AlertHistory } from './alert-history.js';
+import { nodePath } from '../lib/node-path.js';
 
 const STATE_TABS = ['firing', 'pending', 'silenced', 'resolved'] as const;
 const TABS = [...STATE_TABS, 'history'] as const;
@@ -26,7 +27,7 @@ function AlertTable({ items, firing }: { items: AlertView[]; firing: boolean }) 
             <tr key={a.id} data-testid={firing ? 'alerts-firing-row' : 'alerts-row'} data-rule={a.rule} data-node={a.hostname} data-state={a.state}>
               <td><Badge value={a.severity} /></td>
               <td>{a.rule}{a.silenced && <> <Badge value="silenced" /></>}</td>
-              <td><Link to={`/nodes/${encodeURIComponent(a.hostname)}`}>{a.hostname}</Link></td>
+              <td><Link to={nodePath(a.nodeId)}>{a.hostname}</Link></td>
               <td>{a.gpuIndex ?? '—'}</td>
               <td className="wrap">{a.summary}</td>
               <td className="num">{a.value ?? '—'}</td>

@@ -6,6 +6,7 @@ import { Link } from '../lib/router.js';
 import { checkSelector } from '../lib/selector.js';
 import type { EventList } from '../lib/types.js';
 import { Badge, Empty, QueryView, Time } from '../components/states.js';
+import { nodePath } from '../lib/node-path.js';
 
 const KINDS = ['', 'verdict', 'transition', 'match', 'xid', 'sxid', 'fallen-off-bus', 'counter', 'gpu-missing', 'gpu-returned', 'driver', 'kernel-log', 'tool-failure', 'tool-recovered', 'agent-started'];
 const SINCE = ['', '15m', '1h', '24h', '7d'];
@@ -42,7 +43,7 @@ export function EventsPage() {
               {d.items.map((e) => (
                 <li key={e.id} data-testid="events-row" data-kind={e.kind}>
                   <Time at={e.at} /> <Badge value={e.kind} />
-                  {e.hostname ? <Link to={`/nodes/${encodeURIComponent(e.hostname)}`}>{e.hostname}</Link> : <span className="mono">{e.nodeId.slice(0, 20)}</span>}
+                  {e.hostname ? <Link to={nodePath(e.nodeId)}>{e.hostname}</Link> : <span className="mono">{e.nodeId.slice(0, 20)}</span>}
                   {e.code !== null && <span className="mono">#{e.code}</span>}
                   {e.gpu && <span className="mono muted">{e.gpu}</span>}
                   <span className="wrap">{e.message}</span>

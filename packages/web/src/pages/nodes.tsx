@@ -16,6 +16,7 @@ import { Sparkline } from '../components/sparkline.js';
 import { formatNodeSort, isNodeSort, parseNodeSort, type NodeSortKey } from '../../../protocol/src/node-sort.js';
 import './nodes.css';
 import { PendingNodes } from '../components/pending-nodes.js';
+import { nodePath } from '../lib/node-path.js';
 
 const ROW = 40;
 const PAGE = 200;
@@ -52,7 +53,7 @@ function sparkIds(items: readonly NodeView[]): string {
   return items.map((n) => n.id.replace(/^did:key:/, '')).sort().join(',');
 }
 
-function Row({ node, index, onOpen, spark }: { node: NodeView | undefined; index: number; onOpen: (hostname: string) => void; spark: NodeSparkline | undefined }) {
+function Row({ node, index, onOpen, spark }: { node: NodeView | undefined; index: number; onOpen: (nodeId: string) => void; spark: NodeSparkline | undefined }) {
   const style = { top: ROW * index, height: ROW };
   if (!node) return <div className="vrow" style={style} aria-hidden="true"><span className="muted">…</span></div>;
   const util = gpuStat(node, (s) => s.utilizationPct);
@@ -66,11 +67,11 @@ function Row({ node, index, onOpen, spark }: { node: NodeView | undefined; index
       data-testid="nodes-row"
       data-hostname={node.hostname}
       data-status={node.status}
-      onClick={() => onOpen(node.hostname)}
-      onKeyDown={(e) => e.key === 'Enter' && onOpen(node.hostname)}
+      onClick={() => onOpen(node.id)}
+      onKeyDown={(e) => e.key === 'Enter' && onOpen(node.id)}
     >
       <span role="cell">
-        <a href={`/nodes/${encodeURIComponent(node.hostname)}`} onClick={(e) => e.preventDefault()} tabIndex={-1}>
+        <a href={nodePath(node.id)} onClick={(e) => e.preventDefault()} tabIndex={-1}>
           {node.hostname}
         </a>
       </span>
@@ -164,7 +165,7 @@ export function NodesPage() {
     if (listRef.current) listRef.current.scrollTop = 0;
   }, [filters.selector, filters.status, filters.q, filters.sort]);
 
-  const open = useCallback((h: string) => navigate(`/nodes/${encodeURIComponent(h)}`), [navigate]);
+  const open = useCallback((id: string) => navigate(nodePath(id)), [navigate]);
   const rows = [];
   for (let i = start; i < end; i++) {
     const node = rowAt(i);

@@ -9,6 +9,7 @@ import { Heatmap } from '../components/heatmap.js';
 import { useFleetHeatmap } from '../lib/heatmap-query.js';
 import { summarizeHeatmap } from '../lib/heatmap.js';
 import { PendingNotice } from '../components/pending-nodes.js';
+import { nodePath } from '../lib/node-path.js';
 
 /** GPUs by verdict, from the heatmap model: its own component, so a live update re-renders only it. */
 function GpuHealthCounts() {
@@ -112,7 +113,7 @@ export function OverviewPage() {
                   {d.items.map((a) => (
                     <li key={a.id} data-testid="alerts-firing-row" data-rule={a.rule} data-node={a.hostname}>
                       <Badge value={a.severity} /> <strong>{a.rule}</strong>
-                      <Link to={`/nodes/${encodeURIComponent(a.hostname)}`}>{a.hostname}</Link>
+                      <Link to={nodePath(a.nodeId)}>{a.hostname}</Link>
                       {a.gpuIndex !== null && <span>GPU {a.gpuIndex}</span>}
                       <span className="muted">{a.summary}</span>
                       <Time at={a.firedAt ?? a.activeAt} />
@@ -136,7 +137,7 @@ export function OverviewPage() {
                   {d.items.map((e) => (
                     <li key={e.id} data-testid="overview-event">
                       <Badge value={e.kind} />
-                      {e.hostname ? <Link to={`/nodes/${encodeURIComponent(e.hostname)}`}>{e.hostname}</Link> : <span className="mono">{e.nodeId.slice(0, 16)}</span>}
+                      {e.hostname ? <Link to={nodePath(e.nodeId)}>{e.hostname}</Link> : <span className="mono">{e.nodeId.slice(0, 16)}</span>}
                       <span className="wrap">{e.message}</span>
                       <Time at={e.at} />
                     </li>

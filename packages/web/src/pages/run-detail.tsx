@@ -8,6 +8,7 @@ import { formatBytes, formatDuration } from '../lib/format.js';
 import type { RunTargetView, RunView } from '../lib/types.js';
 import { Badge, ErrorBox, Loading, Time } from '../components/states.js';
 import { useConfirm } from '../components/dialog.js';
+import { nodePath } from '../lib/node-path.js';
 
 type Chunk = { stream: 'stdout' | 'stderr'; chunk: number; data: string };
 const ACTIVE = new Set(['queued', 'sent', 'running', 'pending', 'active']);
@@ -108,7 +109,7 @@ export function RunDetailPage({ runId }: { runId: string }) {
             <tbody>
               {targets.map((t) => (
                 <tr key={t.nodeId} data-testid="run-target" data-hostname={t.hostname} data-state={t.state} aria-selected={shown === t.nodeId}>
-                  <td><button type="button" className="btn btn-ghost btn-small" onClick={() => setHost(t.nodeId)}>{t.hostname}</button> <Link to={`/nodes/${encodeURIComponent(t.hostname)}`}>node</Link></td>
+                  <td><button type="button" className="btn btn-ghost btn-small" onClick={() => setHost(t.nodeId)}>{t.hostname}</button> <Link to={nodePath(t.nodeId)}>node</Link></td>
                   <td><Badge value={t.state} /></td>
                   <td className="num">{t.exitCode ?? t.signal ?? '—'}</td>
                   <td>{ACTIVE.has(t.state) && t.startedAt ? <Time at={t.startedAt} /> : formatDuration(t.durationMs)}</td>

@@ -75,7 +75,7 @@ describe('Heatmap', () => {
     const links = screen.getAllByTestId('heatmap-attention-link');
     expect(links.map((a) => `${a.dataset.node}/${a.dataset.gpu}/${a.dataset.health}`)).toEqual(['node-2/1/unhealthy', 'node-3/3/degraded']);
     fireEvent.click(links[0]!);
-    expect(window.location.pathname).toBe('/nodes/node-2');
+    expect(window.location.pathname).toBe('/nodes/id-node-2');
   });
 
   it('still shows the summary, and says so, when the browser cannot draw on a canvas', async () => {
@@ -129,7 +129,7 @@ describe('Heatmap', () => {
     fireEvent.mouseLeave(canvas);
     expect(tip.hidden).toBe(true);
     fireEvent.click(canvas, centre(8));
-    expect(window.location.pathname).toBe('/nodes/node-3');
+    expect(window.location.pathname).toBe('/nodes/id-node-3');
   });
 
   it('moves between GPUs with the keyboard, announces each, and opens the node with Enter', () => {
@@ -149,7 +149,7 @@ describe('Heatmap', () => {
     fireEvent.keyDown(canvas, { key: 'End', ctrlKey: true });
     expect(spoken.textContent).toBe('node-3 · GPU 3 · H100 80GB HBM3, util 90% · 55 °C · 300 W, health degraded');
     fireEvent.keyDown(canvas, { key: 'Enter' });
-    expect(window.location.pathname).toBe('/nodes/node-3');
+    expect(window.location.pathname).toBe('/nodes/id-node-3');
     fireEvent.blur(canvas);
     expect(spoken.textContent).toBe('');
   });

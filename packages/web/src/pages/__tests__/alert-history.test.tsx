@@ -87,7 +87,8 @@ describe('alert history', () => {
     expect(when.getAttribute('datetime')).toBe(new Date(T0 + 6 * 60_000).toISOString());
     expect(when.textContent).toMatch(/ago$/);
     expect(when.getAttribute('title')).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
-    expect(within(first).getByRole('link', { name: 'gpu-a' }).getAttribute('href')).toBe('/nodes/gpu-a');
+    // By id, never by hostname: hostnames can be shared.
+    expect(within(first).getByRole('link', { name: 'gpu-a' }).getAttribute('href')).toBe('/nodes/did%3Akey%3Az6MkAAAA1');
     // A GPU key is shortened in the cell, whole on hover.
     const gpuCell = rows()[1]!.querySelector('td.mono')!;
     expect(gpuCell.getAttribute('title')).toBe('GPU-8a3f0c2e-1111-2222-3333-444455556666');
