@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { canonicalJson } from './canonical-json.js';
+import { limitsNarrowProblem } from './command-limits.js';
 import { keyPairFromPem, signEd25519, verifyEd25519 } from './ed25519.js';
 import { FleetError } from './errors.js';
 import { Capability, capabilityDepthExceeds, MAX_CHAIN_DEPTH, type Ability, type RefusalReason, type Verdict } from './remote-ops.js';
@@ -136,8 +137,8 @@ export function grants(can: readonly Ability[], ability: Ability): boolean {
  * every link's signature (bad_signature), that the chain starts at a fleet root
  * (unknown_issuer for a lone capability, untrusted_chain for a delegated one) and that each
  * link is issued by its parent's audience (untrusted_chain), revocations of any link or of
- * any issuer or audience (revoked), attenuation of abilities, selector and time at each step
- * (not_attenuated), that the last audience is the invoker (untrusted_chain), the time window
+ * any issuer or audience (revoked), attenuation of abilities, selector, time and limits
+ * (runAs, env, cwd, scripts; see command-limits.ts) at each step (not_attenuated), that the last audience is the invoker (untrusted_chain), the time window
  * with skew (expired / not_yet_valid), that this host matches every link's selector
  * (selector_mismatch), and that the ability is granted (ability_not_granted).
  */
@@ -196,6 +197,8 @@ export function verifyCapability(cap: Capability, ctx: CapabilityContext): Verdi
     }
     if (child.nbf < parent.nbf) return refused('not_attenuated', `capability link ${i} becomes valid at ${iso(child.nbf)}, before its parent (${iso(parent.nbf)})`);
     if (child.exp > parent.exp) return refused('not_attenuated', `capability link ${i} expires at ${iso(child.exp)}, after its parent (${iso(parent.exp)})`);
+    const limits = limitsNarrowProblem(child.limits, parent.limits);
+    if (limits !== null) return refused('not_attenuated', `capability link ${i} ${limits}`);
   }
 
   const leaf = chain[chain.length - 1]!;

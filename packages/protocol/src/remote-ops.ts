@@ -16,6 +16,18 @@ export type Ability = z.infer<typeof Ability>;
 const did = z.string().startsWith('did:key:z').max(128);
 const epochMs = z.number().int().nonnegative();
 
+/** How a capability constrains the commands it authorizes (command-limits.ts has the rules). */
+export interface CapabilityLimitsShape {
+  /** Accounts a command may run as (name patterns, `*` matches anything); null runAs counts as the agent's own account. */
+  runAs?: string[];
+  /** Environment variable names a command may set (patterns such as `HF_*`); an empty list allows none. */
+  env?: string[];
+  /** Working directories (absolute path patterns, `/srv/jobs/*` for anything below); a command must name one. */
+  cwd?: string[];
+  /** 'root-signed': a library script runs only when a fleet root signed it (the invoker's own signature is not enough). */
+  scripts?: 'root-signed';
+}
+
 export interface CapabilityShape {
   v: 1;
   iss: string;
@@ -28,9 +40,22 @@ export interface CapabilityShape {
   nonce: string;
   /** Parent capabilities, inline and signed: prf[0] is the one this narrows. Empty = issued by a root. */
   prf: CapabilityShape[];
+  /** Constraints on how authorized commands run; absent: none. A child keeps and narrows every limit of its parent. */
+  limits?: CapabilityLimitsShape;
   /** Ed25519 signature (base64url) by iss over canonicalJson of every other field. */
   sig: string;
 }
+
+const limitPattern = (max: number) => z.string().min(1).max(max).regex(/^[^\u0000-\u001f]*$/, 'no control characters');
+
+/** Constraints on runAs, env and cwd, and on who must have signed a library script. */
+export const CapabilityLimits: z.ZodType<CapabilityLimitsShape> = z.strictObject({
+  runAs: z.array(limitPattern(64).regex(/^[A-Za-z0-9_.*$-]+$/, 'a user name pattern is letters, digits, . _ - $ and *')).max(64).optional(),
+  env: z.array(limitPattern(128).regex(/^[A-Za-z_*][A-Za-z0-9_*]*$/, 'an env name pattern is letters, digits, _ and *')).max(64).optional(),
+  cwd: z.array(limitPattern(4096).startsWith('/', 'a cwd pattern is an absolute path')).max(64).optional(),
+  scripts: z.literal('root-signed').optional(),
+});
+export type CapabilityLimits = CapabilityLimitsShape;
 
 /** A UCAN-style delegated capability token. */
 export const Capability: z.ZodType<CapabilityShape> = z.lazy(() =>
@@ -44,6 +69,7 @@ export const Capability: z.ZodType<CapabilityShape> = z.lazy(() =>
     exp: epochMs,
     nonce: z.string().min(8).max(128),
     prf: z.array(Capability).max(1),
+    limits: CapabilityLimits.optional(),
     sig: z.string().max(256),
   })),
 );
@@ -124,6 +150,10 @@ export const REFUSAL_REASONS = [
   'script_unsigned',
   'malformed',
   'unsupported',
+  /** A signed cancel for this command reached the host first (or while it waited). */
+  'canceled',
+  /** The command's runAs, env, cwd or script signer is outside what its capability allows. */
+  'constraint_violated',
 ] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 

@@ -82,7 +82,7 @@ describe('verifySignedCommand: accepted', () => {
 
   it('accepts issue times within the skew', () => {
     expect(reasonOf(signCommand(payload(root, { issuedAt: NOW + 60_000 }), root.privateKeyPem))).toBe('ok');
-    expect(reasonOf(signCommand(payload(root, { issuedAt: NOW - 3_600_000 }), root.privateKeyPem), { maxAgeMs: 3_600_000 })).toBe('ok');
+    expect(reasonOf(signCommand(payload(root, { issuedAt: NOW - 3_600_000, timeoutMs: 3_600_000 }), root.privateKeyPem), { maxAgeMs: 3_600_000 })).toBe('ok');
   });
 });
 
@@ -138,7 +138,8 @@ describe('verifySignedCommand: refusals', () => {
   });
 
   it('expired: the command is older than the host accepts', () => {
-    const cmd = signCommand(payload(root, { issuedAt: NOW - 3_600_000 - 60_001 }), root.privateKeyPem);
+    // A long timeout keeps it inside its own deadline: only the host's age limit refuses it.
+    const cmd = signCommand(payload(root, { issuedAt: NOW - 3_600_000 - 60_001, timeoutMs: 2 * 3_600_000 }), root.privateKeyPem);
     expect(reasonOf(cmd)).toBe('ok');
     expect(reasonOf(cmd, { maxAgeMs: 3_600_000 })).toBe('expired');
   });

@@ -1,10 +1,31 @@
 import { createHash } from 'node:crypto';
 import { canonicalJson } from './canonical-json.js';
-import { DEFAULT_SKEW_MS, grants, verifyCapability } from './capability.js';
+import { capabilityChain, DEFAULT_SKEW_MS, grants, verifyCapability } from './capability.js';
+import { commandLimitProblem } from './command-limits.js';
 import { keyPairFromPem, signEd25519, verifyEd25519 } from './ed25519.js';
 import { FleetError } from './errors.js';
 import { abilityForContainerOp, capabilityDepthExceeds, CommandPayload, MAX_CHAIN_DEPTH, ScriptSignature, SignedCommand, type Ability, type CommandSpec, type RefusalReason, type Verdict } from './remote-ops.js';
 import { matchesSelector, parseSelector, type Labels, type Selector } from './selector.js';
+
+// Capability limits and signed cancels are part of this module's API (the package index exports it).
+export * from './command-limits.js';
+export * from './signed-cancel.js';
+
+/**
+ * How long after its timeout a command is still accepted: the server gives hosts the same
+ * grace before it calls them unreachable (RunService graceMs), so a host never starts what the
+ * server has given up on.
+ */
+export const COMMAND_ACCEPT_GRACE_MS = 60_000;
+
+/**
+ * The last moment (epoch ms, before clock skew) a host may start `payload`: issuedAt + timeoutMs
+ * + COMMAND_ACCEPT_GRACE_MS. Every payload carries its timeout (the schema requires one, at most
+ * 7 days; the CLI and the dashboard default to 60 s), so no command is accepted unboundedly late.
+ */
+export function commandDeadline(payload: Pick<CommandPayload, 'issuedAt' | 'timeoutMs'>): number {
+  return payload.issuedAt + payload.timeoutMs + COMMAND_ACCEPT_GRACE_MS;
+}
 
 /** What a host knows when it judges a signed command. */
 export interface SignedCommandContext {
@@ -25,6 +46,8 @@ export interface SignedCommandContext {
    * never outlive the memory of its nonce.
    */
   maxAgeMs?: number;
+  /** The account a command without runAs runs under (the agent's own), for capability runAs limits. */
+  agentUser?: string;
 }
 
 /** The bytes a command's signature covers: canonical JSON of its payload. */
@@ -107,12 +130,14 @@ function short(did: string): string {
  * Decides whether this host runs a signed command. Checks, in this order, refusing with the
  * first failure's reason: shape (malformed); the invoker's signature over the payload
  * (bad_signature); that the declared ability fits the command (ability_not_granted); the
- * issue time against the clock (not_yet_valid, and expired when ctx.maxAgeMs is set); the
+ * issue time against the clock (not_yet_valid; expired past commandDeadline, or when older
+ * than ctx.maxAgeMs); the
  * invoker's authority: a fleet root with no capability (else unknown_issuer; revoked when its
  * DID is revoked), or a capability that verifies for this ability on this host (see
  * verifyCapability); that this host matches the payload's target (selector_mismatch); for a
  * library script, the delivered content's hash (script_tampered) and the script signature by
- * a root or by the invoker holding exec/script (script_unsigned); and last, the nonce
+ * a root or by the invoker holding exec/script (script_unsigned); the limits of every
+ * capability link on runAs, env, cwd and script signer (constraint_violated); and last, the nonce
  * (replayed_nonce), so a cache that records what it is asked records only accepted commands.
  */
 export function verifySignedCommand(cmd: SignedCommand, ctx: SignedCommandContext): Verdict {
@@ -136,6 +161,9 @@ export function verifySignedCommand(cmd: SignedCommand, ctx: SignedCommandContex
 
   const skew = ctx.skewMs ?? DEFAULT_SKEW_MS;
   if (payload.issuedAt > ctx.now + skew) return refused('not_yet_valid', `command is issued at ${iso(payload.issuedAt)}, in the future (host time ${iso(ctx.now)})`);
+  if (ctx.now > commandDeadline(payload) + skew) {
+    return refused('expired', `command was issued at ${iso(payload.issuedAt)} with a ${payload.timeoutMs} ms timeout: its deadline ${iso(commandDeadline(payload))} has passed (host time ${iso(ctx.now)})`);
+  }
   if (ctx.maxAgeMs !== undefined && payload.issuedAt < ctx.now - ctx.maxAgeMs - skew) {
     return refused('expired', `command was issued at ${iso(payload.issuedAt)}, longer ago than this host accepts (host time ${iso(ctx.now)})`);
   }
@@ -167,6 +195,16 @@ export function verifySignedCommand(cmd: SignedCommand, ctx: SignedCommandContex
   if (payload.command.kind === 'script') {
     const verdict = verifyScript(payload, payload.command, ctx);
     if (!verdict.ok) return verdict;
+  }
+
+  if (payload.capability !== null) {
+    const s = payload.command.kind === 'script' ? (ctx.scriptSignature as ScriptSignature) : null;
+    const script = s ? { signer: s.signer, byRoot: ctx.roots.includes(s.signer) } : null;
+    // Every link's limits hold (verifyCapability checked that each narrows its parent; checking all is the belt to those braces).
+    for (const link of capabilityChain(payload.capability)) {
+      const problem = commandLimitProblem({ runAs: payload.runAs, env: payload.env, cwd: payload.cwd, script }, link.limits, ctx.agentUser);
+      if (problem !== null) return refused('constraint_violated', `the capability does not allow this command: ${problem}`);
+    }
   }
 
   if (ctx.seenNonce(payload.nonce)) return refused('replayed_nonce', `command nonce ${payload.nonce.slice(0, 12)}… was seen before: a replay`);
