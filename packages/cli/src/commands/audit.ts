@@ -25,14 +25,22 @@ interface AuditVerifyReply {
   legacy: number;
   firstBroken?: { id: number; reason: string };
   /** The control plane's signed checkpoint of the chain head (servers from before it send none). */
-  checkpoint?: { status: string; id?: number; at?: number; unsigned?: number; reason?: string };
+  checkpoint?: { status: string; id?: number; at?: number; unsigned?: number; first?: { at: number; id: number }; legacyUntil?: number; reason?: string };
 }
 
-/** `; head signed at record 12 (2 newer not yet signed)`, or nothing from an older server. */
+/**
+ * `; head signed at record 12 (2 newer not yet signed); first signed 2026-03-01T12:00:00.000Z at
+ * record 9: records up to it were trusted unsigned`, or nothing from an older server. The first
+ * signature is shown because a chain whose checkpoint was removed is re-signed at the next start
+ * (trust on first use): a first signature newer than expected is the trace of that.
+ */
 function checkpointText(c: AuditVerifyReply['checkpoint']): string {
   if (!c || c.status !== 'ok' || c.id === undefined) return '';
   const newer = c.unsigned ? ` (${c.unsigned} newer not yet signed)` : '';
-  return c.id === 0 ? `; empty chain signed${newer}` : `; head signed at record ${c.id}${newer}`;
+  const head = c.id === 0 ? `; empty chain signed${newer}` : `; head signed at record ${c.id}${newer}`;
+  if (!c.first || !Number.isFinite(c.first.at)) return head;
+  const when = new Date(c.first.at).toISOString();
+  return `${head}; first signed ${when}${c.first.id > 0 ? ` at record ${c.first.id}: records up to it were trusted unsigned` : ''}`;
 }
 
 /** The filters of `audit` and `audit ls`. */
@@ -83,7 +91,9 @@ Examples:
 Each record carries the hash of the one before it, so an edited, removed or reordered record
 breaks the chain from there on. The control plane signs the chain's head about a second after
 each write, so a chain rewritten with recomputed hashes, or cut short at the end, no longer
-matches that signature. Records written before the chain existed are counted as legacy.
+matches that signature. Records written before the chain existed are counted as legacy; the
+signature covers them and their boundary too. A missing checkpoint fails the check. The output
+says when the chain was first signed: what came before that was trusted on first use.
 
 Examples:
   gpufleet audit verify

@@ -76,14 +76,16 @@ const verify = () => verifyAuditChain(store, { serverDid: key.did });
 const storedCheckpoint = async () => {
   const parsed = parseCheckpoint((await store.getSetting(AUDIT_CHECKPOINT_SETTING)) ?? '');
   if ('error' in parsed) throw new Error(parsed.error);
+  if (parsed.checkpoint.v !== 2) throw new Error('expected a version 2 checkpoint');
   return parsed.checkpoint;
 };
 
 describe('signed audit checkpoints', () => {
   it('signs the empty chain at start, then the head shortly after appends', async () => {
-    expect(await verify()).toEqual({ ok: true, checked: 0, legacy: 0, checkpoint: { status: 'ok', id: 0, at: expect.any(Number), unsigned: 0 } });
+    const first = { at: expect.any(Number), id: 0 };
+    expect(await verify()).toEqual({ ok: true, checked: 0, legacy: 0, checkpoint: { status: 'ok', id: 0, at: expect.any(Number), unsigned: 0, first, legacyUntil: 0 } });
     await fill(4);
-    expect(await verify()).toEqual({ ok: true, checked: 4, legacy: 0, checkpoint: { status: 'ok', id: 4, at: expect.any(Number), unsigned: 0 } });
+    expect(await verify()).toEqual({ ok: true, checked: 4, legacy: 0, checkpoint: { status: 'ok', id: 4, at: expect.any(Number), unsigned: 0, first, legacyUntil: 0 } });
     await audit.record({ actor: 'a', action: 'x', target: null, result: 'ok' });
     // Appended but not yet signed: counted, not a failure.
     const before = await verify();
@@ -133,7 +135,7 @@ describe('signed audit checkpoints', () => {
     expect(checkpointer.refusal).toMatch(/was removed from the store/);
 
     const other = generateEd25519();
-    const forged = signCheckpoint({ id: real.id, hash: real.hash }, real.at, { did: other.did, sign: (m) => signEd25519(other.privateKeyPem, m) });
+    const forged = signCheckpoint({ id: real.id, hash: real.hash }, real.at, { legacy: real.legacy, first: real.first }, { did: other.did, sign: (m) => signEd25519(other.privateKeyPem, m) });
     await store.setSetting(AUDIT_CHECKPOINT_SETTING, JSON.stringify(forged));
     expect((await verify()).checkpoint).toMatchObject({ status: 'bad_signature' });
     await store.setSetting(AUDIT_CHECKPOINT_SETTING, JSON.stringify({ ...real, sig: real.sig.replace(/^./, (c) => (c === 'A' ? 'B' : 'A')) }));

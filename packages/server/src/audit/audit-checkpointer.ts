@@ -2,7 +2,7 @@ import type { Store } from '../store/store.js';
 import type { Clock } from '../clock.js';
 import { AUDIT_GENESIS, auditRecordHash } from './audit-hash.js';
 import { AUDIT_CHECKPOINT_SETTING, checkpointSignatureValid, parseCheckpoint, signCheckpoint, type AuditCheckpoint } from './audit-checkpoint.js';
-import { walkAuditChain } from './audit-verify.js';
+import { readLegacyClaim, walkAuditChain } from './audit-verify.js';
 
 export interface AuditCheckpointerOptions {
   store: Store;
@@ -87,26 +87,40 @@ export class AuditCheckpointer {
       // Another replica may sign an older head a moment later; an older checkpoint that is also older in time is a rollback.
       return this.refuse(`the stored checkpoint was rolled back from record ${this.lastSigned.id} to ${from.id}`);
     }
-
-    let start = { afterId: 0, prevHash: null as string | null };
     if (from && from.id > 0) {
       const [at] = await store.listAuditChain({ afterId: from.id - 1, limit: 1 });
       if (!at || at.id !== from.id) return this.refuse(`record ${from.id}, named by the signed checkpoint, is gone`);
       if (at.hash !== from.hash || at.prevHash === null || at.damaged !== undefined || auditRecordHash(at.prevHash, at) !== at.hash) {
         return this.refuse(`record ${from.id} no longer has the signed hash`);
       }
-      start = { afterId: from.id, prevHash: from.hash };
     }
-    // Without a checkpoint (a new database, or one from before checkpoints) the whole chain must verify before it is signed.
-    const walk = await walkAuditChain(store, start);
-    if (!walk.ok) return this.refuse(`record ${walk.firstBroken!.id}: ${walk.firstBroken!.reason}`);
-    if (!walk.head) {
-      // An empty chain gets a checkpoint too, so from the first start on a missing one means tampering.
-      if (!from) await this.store(signCheckpoint({ id: 0, hash: AUDIT_GENESIS }, this.o.clock.now(), this.o.signer));
+
+    if (from?.v === 2) {
+      // The signed checkpoint fixes the legacy boundary; only the records since its head are new.
+      const start = from.id > 0 ? { afterId: from.id, prevHash: from.hash } : { afterId: from.legacy.until, prevHash: null };
+      const walk = await walkAuditChain(store, { start, legacyUntil: from.legacy.until });
+      if (!walk.ok) return this.refuse(`record ${walk.firstBroken!.id}: ${walk.firstBroken!.reason}`);
+      if (walk.head) await this.store(signCheckpoint(walk.head, this.o.clock.now(), { legacy: from.legacy, first: from.first }, this.o.signer));
       return;
     }
-    if (!from && walk.checked > 0) this.o.log.info({ records: walk.checked, head: walk.head.id }, 'no signed audit checkpoint found: the chain verifies and is signed as it is now (expected once after an upgrade or on a new database)');
-    await this.store(signCheckpoint(walk.head, this.o.clock.now(), this.o.signer));
+
+    // No checkpoint (a new database, or one whose checkpoint was removed while no server ran) or a
+    // version 1 one: the whole log must verify before it is signed, with the legacy boundary the
+    // migration wrote. That row is trusted here once, checked for consistency (no chained record
+    // may lie inside it), and bound by the signature from then on.
+    const legacyUntil = await readLegacyClaim(store);
+    const walk = await walkAuditChain(store, { legacyUntil });
+    if (!walk.ok) return this.refuse(`record ${walk.firstBroken!.id}: ${walk.firstBroken!.reason}`);
+    const head = walk.head ?? { id: 0, hash: AUDIT_GENESIS };
+    const now = this.o.clock.now();
+    const first = from ? { at: from.at, id: from.id } : { at: now, id: head.id };
+    if (!from && walk.checked + walk.legacy > 0) {
+      this.o.log.warn(
+        { records: walk.checked, legacy: walk.legacy, head: head.id },
+        'no signed audit checkpoint found although audit records exist: the chain verifies and is trusted as it is now (audit verify reports it as first signed now). Expected once after an upgrade; otherwise the checkpoint was removed',
+      );
+    }
+    await this.store(signCheckpoint(head, now, { legacy: { until: legacyUntil, hash: walk.legacyHash }, first }, this.o.signer));
   }
 
   private async store(cp: AuditCheckpoint): Promise<void> {

@@ -21,13 +21,23 @@ describe('GET /api/v1/audit/verify', () => {
     await kit.checkpointer.flush();
     const ok = await kit.call('GET', '/api/v1/audit/verify', kit.admin);
     expect(ok.status).toBe(200);
-    expect(ok.body).toEqual({ ok: true, checked: 3, legacy: 0, checkpoint: { status: 'ok', id: 3, at: expect.any(Number), unsigned: 0 } });
+    expect(ok.body).toEqual({ ok: true, checked: 3, legacy: 0, checkpoint: { status: 'ok', id: 3, at: expect.any(Number), unsigned: 0, first: { at: expect.any(Number), id: 0 }, legacyUntil: 0 } });
 
     const raw = new BetterSqlite3(join(kit.dataDir, SQLITE_FILE_NAME));
     raw.prepare(`update audit_log set result = 'ok' where id = 3`).run();
     raw.close();
     const broken = await kit.call('GET', '/api/v1/audit/verify', kit.admin);
     expect(broken.body).toMatchObject({ ok: false, checked: 3, legacy: 0, firstBroken: { id: 3, reason: expect.stringMatching(/content was changed/) } });
+  });
+
+  it('cannot be switched off by the legacy boundary row and a deleted checkpoint', async () => {
+    const raw = new BetterSqlite3(join(kit.dataDir, SQLITE_FILE_NAME));
+    raw.prepare(`update settings set value = '1000000' where key = 'audit.chain.legacy-until'`).run();
+    raw.prepare(`delete from settings where key = 'audit.checkpoint'`).run();
+    raw.close();
+    const r = await kit.call('GET', '/api/v1/audit/verify', kit.admin);
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ ok: false, checkpoint: { status: 'missing' } });
   });
 
   it('is for admins only', async () => {
