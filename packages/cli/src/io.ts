@@ -34,9 +34,24 @@ function columnsOf(env: NodeJS.ProcessEnv): number | undefined {
   return Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : undefined;
 }
 
+/**
+ * Ends the process quietly (exit 0) when the reader of `stream` goes away (`gpufleet nodes ls |
+ * head`): the rest of the output has nowhere to go, and that is not a failure to report.
+ * Other stream errors stay errors. Idempotent per stream.
+ */
+export function exitQuietlyOnEpipe(stream: NodeJS.WriteStream, exit: (code: number) => void = (code) => process.exit(code)): void {
+  if ((stream as { gpufleetEpipe?: boolean }).gpufleetEpipe) return;
+  (stream as { gpufleetEpipe?: boolean }).gpufleetEpipe = true;
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') return exit(0);
+    throw err;
+  });
+}
+
 /** The real process: stdout, stderr, env, signals and the terminal. */
 export function processIo(): CliIo {
   const env = process.env;
+  exitQuietlyOnEpipe(process.stdout);
   return {
     out: (text) => void process.stdout.write(text),
     err: (text) => void process.stderr.write(text),
