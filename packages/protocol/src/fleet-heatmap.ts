@@ -25,6 +25,8 @@ export const FleetHeatmap = z.object({
     connected: z.array(z.boolean()),
     gpuCount: z.array(z.number().int().min(0)),
   }),
+  /** When each node was last heard from (epoch ms, parallel to `nodes.id`; null: never): an offline node's readings are that old. */
+  lastSeen: z.array(z.number().nullable()).optional(),
   gpus: z.object({
     index: z.array(z.number().int()),
     model: z.array(z.number().int().min(0)),

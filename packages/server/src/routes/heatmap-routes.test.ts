@@ -43,6 +43,11 @@ describe('GET /api/v1/fleet/heatmap', () => {
       expect(heat.nodes.status[i]).toBe(view.status);
       expect(heat.nodes.connected[i]).toBe(view.connected);
       expect(heat.nodes.gpuCount[i]).toBe(view.gpus.length);
+      // When it was last heard from, so the dashboard can say how old an offline node's readings are.
+      // (A heartbeat between the two requests may move it a little.)
+      const seen = heat.lastSeen?.[i];
+      if (view.lastSeenAt === null) expect(seen).toBeNull();
+      else expect(Math.abs(seen! - Date.parse(view.lastSeenAt))).toBeLessThan(10_000);
       for (const g of view.gpus) {
         expect(heat.gpus.index[at]).toBe(g.index);
         expect(heat.models[heat.gpus.model[at]!]).toBe(g.name);

@@ -6,6 +6,8 @@ export interface HeatmapNode {
   hostname: string;
   status: NodeView['status'];
   connected: boolean;
+  /** Epoch ms of the node's last frame; null: never heard from. */
+  lastSeen?: number | null;
   gpus: ReadonlyArray<{
     index: number;
     name: string | null;
@@ -36,6 +38,7 @@ export function fleetHeatmap(views: Iterable<HeatmapNode>, at: number): FleetHea
     verdicts: [...REPORTED_VERDICTS],
     states: [...GPU_STATES],
     nodes: { id: [], hostname: [], status: [], connected: [], gpuCount: [] },
+    lastSeen: [],
     gpus: { index: [], model: [], util: [], temp: [], power: [], health: [], state: [] },
   };
   const { nodes, gpus } = out;
@@ -46,6 +49,7 @@ export function fleetHeatmap(views: Iterable<HeatmapNode>, at: number): FleetHea
     nodes.status.push(view.status);
     nodes.connected.push(view.connected);
     nodes.gpuCount.push(view.gpus.length);
+    out.lastSeen!.push(view.lastSeen ?? null);
     for (const g of view.gpus) {
       const name = g.name ?? 'unknown';
       let m = modelIndex.get(name);

@@ -305,6 +305,7 @@ export class NodeRegistry {
       hostname: node.hostname,
       status: this.status(node),
       connected: online,
+      lastSeen: this.lastSeen(node.id),
       gpus: node.gpus.map((g) => {
         const key = gpuKeyOf(g);
         const sample = samples.get(key) ?? null;
