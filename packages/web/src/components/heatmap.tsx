@@ -190,7 +190,7 @@ export const Heatmap = memo(function Heatmap({ model }: { model: HeatmapModel })
           />
           <div aria-hidden="true" style={{ height: Math.max(0, layout.height - viewHeight) }} />
         </div>
-        <div role="tooltip" className="heatmap-tooltip" data-testid="heatmap-tooltip" hidden={!tip} style={{ left: tipLeft, top: tipTop, width: TIP_WIDTH }} data-node={tip?.hostname} data-gpu={tip?.index} data-health={tip?.health}>
+        <div role="tooltip" className={`heatmap-tooltip${tip?.offline ? ' stale' : ''}`} data-testid="heatmap-tooltip" data-stale={tip?.offline ? 'true' : undefined} hidden={!tip} style={{ left: tipLeft, top: tipTop, width: TIP_WIDTH }} data-node={tip?.hostname} data-gpu={tip?.index} data-health={tip?.health}>
           {tip && cellLines(tip).map((line, i) => <div key={i}>{line}</div>)}
         </div>
         <div id={liveId} className="heatmap-sr" aria-live="polite" data-testid="heatmap-focus-text">
@@ -224,7 +224,7 @@ export function HeatmapSummary({ summary: s }: { summary: HeatSummary }) {
   return (
     <div className="heatmap-summary">
       <p data-testid="heatmap-summary">
-        {count(s.gpus)} GPUs on {count(s.nodes)} nodes. Utilization: {UTIL_BANDS.map((b, i) => `${b.label} ${count(s.byBand[i]!)}`).join(', ')}, no reading {count(s.noReading)}. Health: healthy {count(s.byHealth.healthy)}, degraded {count(s.byHealth.degraded)}, unhealthy {count(s.byHealth.unhealthy)}, unknown {count(s.byHealth.unknown)}. Not taking work (cordoned or unhealthy): {count(s.outOfService)}.
+        {count(s.gpus)} GPUs on {count(s.nodes)} nodes. Utilization: {UTIL_BANDS.map((b, i) => `${b.label} ${count(s.byBand[i]!)}`).join(', ')}, no reading {count(s.noReading)}. Health: healthy {count(s.byHealth.healthy)}, degraded {count(s.byHealth.degraded)}, unhealthy {count(s.byHealth.unhealthy)}, unknown {count(s.byHealth.unknown)}. Not taking work (GPU or node cordoned, draining, drained or unhealthy): {count(s.outOfService)}.
       </p>
       {shown.length > 0 && (
         <>

@@ -69,12 +69,13 @@ describe('heatmap model', () => {
       verdicts: ['healthy', 'degraded', 'unhealthy', 'unknown'],
       states: ['READY', 'CORDONED', 'UNHEALTHY'],
       nodes: { id: ['b', 'a', 'gone'], hostname: ['node-b', 'node-a', 'node-z'], status: ['READY', 'OFFLINE', 'DECOMMISSIONED'], connected: [true, false, false], gpuCount: [2, 1, 1] },
+      lastSeen: [1_700_000_000_000, 1_600_000_000_000, null],
       gpus: { index: [1, 0, 0, 0], model: [0, 0, 1, 1], util: [55, 7, null, 3], temp: [61, 40, null, 1], power: [400, 90, null, 1], health: [1, 0, 3, 0], state: [1, 0, 0, 0] },
     };
     const m = buildHeatmap(heatNodesFromResponse(r));
     expect(names(m.cells)).toEqual(['node-a/0', 'node-b/0', 'node-b/1']);
     const [a0, b0, b1] = m.cells;
-    expect(a0).toMatchObject({ nodeId: 'a', model: 'Instinct MI300X', util: null, health: 'unknown', offline: true });
+    expect(a0).toMatchObject({ nodeId: 'a', model: 'Instinct MI300X', util: null, health: 'unknown', offline: true, nodeStatus: 'OFFLINE', lastSeen: 1_600_000_000_000 });
     expect(b0).toMatchObject({ nodeId: 'b', util: 7, temp: 40, power: 90, health: 'healthy', state: 'READY', offline: false });
     expect(b1).toMatchObject({ util: 55, health: 'degraded', state: 'CORDONED', model: 'H100 80GB HBM3' });
   });
@@ -133,6 +134,15 @@ describe('heatmap summary and hover text', () => {
       node('c', 'READY', [gpu(0, null, 'unhealthy')]),
     ]);
     const s = summarizeHeatmap(m);
+    // A cordoned, draining or drained node takes no new work on any of its GPUs.
+    const withNodes = summarizeHeatmap(modelOf([
+      node('cordoned', 'CORDONED', [gpu(0, 10, 'healthy'), gpu(1, 10, 'healthy', 'CORDONED')]),
+      node('draining', 'DRAINING', [gpu(0, 10, 'healthy')]),
+      node('drained', 'DRAINED', [gpu(0, 10, 'healthy')]),
+      node('sick', 'UNHEALTHY', [gpu(0, 10, 'unhealthy')]),
+      node('ready', 'READY', [gpu(0, 10, 'healthy')]),
+    ]));
+    expect(withNodes.outOfService).toBe(5);
     expect(s.gpus).toBe(6);
     expect(s.nodes).toBe(3);
     expect(s.byBand).toEqual([2, 1, 0, 1]);
@@ -151,8 +161,15 @@ describe('heatmap summary and hover text', () => {
     expect(readings).toBe('util 55% · 60 °C · 300 W');
     expect(health).toBe('health degraded · CORDONED');
     expect(cellTitle(c!)).toBe(`${head}, ${readings}, ${health}`);
-    const [off] = modelOf([node('gpu-8', 'OFFLINE', [gpu(0, null, 'unknown')], false)]).cells;
-    expect(cellLines(off!)[1]).toBe('util — · — · —');
-    expect(cellLines(off!)[2]).toBe('health unknown · node offline');
+    const now = Date.parse('2026-01-01T12:00:00.000Z');
+    const offline = (g: unknown, lastSeenAt: string | null) => modelOf([{ ...node('gpu-8', 'OFFLINE', [g], false), lastSeenAt } as NodeView]).cells[0]!;
+    // An offline node's readings are history: said to be stale, with their age, never shown as live.
+    const stale = offline(gpu(0, 80, 'unknown'), '2026-01-01T11:55:00.000Z');
+    expect(cellLines(stale, now)[1]).toBe('stale, last seen 5 min ago: util 80% · 60 °C · 300 W');
+    expect(cellLines(stale, now)[2]).toBe('health unknown · node offline');
+    expect(cellLines(offline(gpu(0, null, 'unknown'), '2026-01-01T09:00:00.000Z'), now)[1]).toBe('no reading, last seen 3 h ago');
+    expect(cellLines(offline(gpu(0, null, 'unknown'), null), now)[1]).toBe('no reading, never seen');
+    const [drained] = modelOf([node('gpu-9', 'DRAINED', [gpu(0, 5, 'healthy')])]).cells;
+    expect(cellLines(drained!)[2]).toBe('health healthy · node DRAINED');
   });
 });

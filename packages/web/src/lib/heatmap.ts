@@ -1,5 +1,5 @@
 import type { FleetHeatmap, NodeView, ReportedVerdict } from '@gpufleet/protocol';
-import { shortModel } from './format.js';
+import { formatRelative, shortModel } from './format.js';
 
 /** One heatmap cell: a GPU with what its colour, outline and hover text are made of. */
 export interface HeatCell {
@@ -13,6 +13,18 @@ export interface HeatCell {
   health: ReportedVerdict;
   state: string;
   offline: boolean;
+  /** The node's status: a GPU on a cordoned, draining, drained or unhealthy node takes no new work either. */
+  nodeStatus: string;
+  /** When the node was last heard from (epoch ms; null: never): an offline node's readings are that old. */
+  lastSeen: number | null;
+}
+
+/** Node statuses under which none of the node's GPUs takes new work. */
+export const NODE_NOT_TAKING_WORK: ReadonlySet<string> = new Set(['CORDONED', 'DRAINING', 'DRAINED', 'UNHEALTHY']);
+
+/** Whether a GPU takes no new work: its own state, or its node's, says so. */
+export function notTakingWork(c: Pick<HeatCell, 'state' | 'nodeStatus'>): boolean {
+  return c.state !== 'READY' || NODE_NOT_TAKING_WORK.has(c.nodeStatus);
 }
 
 /** One node's cells, in GPU index order. */
@@ -70,24 +82,36 @@ export function healthOutline(health: ReportedVerdict | string | null | undefine
   }
 }
 
-/** Hover text: node, GPU, model, then the readings, then health and state. */
-export function cellLines(c: HeatCell): [string, string, string] {
+/**
+ * Hover text: node, GPU, model, then the readings, then health and state. An offline node's
+ * readings are history: they are said to be stale and how old, never shown as if live.
+ */
+export function cellLines(c: HeatCell, now: number = Date.now()): [string, string, string] {
   const fmt = (v: number | null, unit: string) => (v === null ? '—' : `${Math.round(v)}${unit}`);
+  const values = `util ${fmt(c.util, '%')} · ${fmt(c.temp, ' °C')} · ${fmt(c.power, ' W')}`;
+  const seen = c.lastSeen === null ? 'never seen' : `last seen ${formatRelative(c.lastSeen, now)}`;
+  const hasReading = c.util !== null || c.temp !== null || c.power !== null;
+  const nodeState = NODE_NOT_TAKING_WORK.has(c.nodeStatus) ? ` · node ${c.nodeStatus}` : '';
   return [
     `${c.hostname} · GPU ${c.index} · ${c.model}`,
-    `util ${fmt(c.util, '%')} · ${fmt(c.temp, ' °C')} · ${fmt(c.power, ' W')}`,
-    `health ${c.health}${c.state !== 'READY' ? ` · ${c.state}` : ''}${c.offline ? ' · node offline' : ''}`,
+    c.offline ? (hasReading ? `stale, ${seen}: ${values}` : `no reading, ${seen}`) : values,
+    `health ${c.health}${c.state !== 'READY' ? ` · ${c.state}` : ''}${nodeState}${c.offline ? ' · node offline' : ''}`,
   ];
 }
 
 /** The hover text on one line, for screen readers. */
-export function cellTitle(c: HeatCell): string {
-  return cellLines(c).join(', ');
+export function cellTitle(c: HeatCell, now: number = Date.now()): string {
+  return cellLines(c, now).join(', ');
 }
 
 const VERDICT_SET = new Set<string>(['healthy', 'degraded', 'unhealthy', 'unknown']);
 const verdictOf = (v: unknown): ReportedVerdict => (typeof v === 'string' && VERDICT_SET.has(v) ? (v as ReportedVerdict) : 'unknown');
 const reading = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+/** An ISO time (or epoch ms) as epoch ms; null for none or garbage. */
+export function toEpoch(t: string | number | null | undefined): number | null {
+  const ms = typeof t === 'number' ? t : typeof t === 'string' ? Date.parse(t) : NaN;
+  return Number.isFinite(ms) ? ms : null;
+}
 
 /** A node view as heatmap cells; null for a decommissioned node (not drawn). */
 export function heatNodeFromView(n: NodeView): HeatNode | null {
@@ -106,6 +130,8 @@ export function heatNodeFromView(n: NodeView): HeatNode | null {
       health: verdictOf(g.health?.verdict),
       state: g.state,
       offline,
+      nodeStatus: n.status,
+      lastSeen: toEpoch(n.lastSeenAt),
     }));
   return { id: n.id, hostname: n.hostname, cells };
 }
@@ -121,6 +147,7 @@ export function heatNodesFromResponse(r: FleetHeatmap): HeatNode[] {
     const status = r.nodes.status[i];
     const count = r.nodes.gpuCount[i] ?? 0;
     const offline = status === 'OFFLINE' || !r.nodes.connected[i];
+    const lastSeen = reading(r.lastSeen?.[i]);
     const cells: HeatCell[] = [];
     for (let k = 0; k < count; k++, at++) {
       cells.push({
@@ -134,6 +161,8 @@ export function heatNodesFromResponse(r: FleetHeatmap): HeatNode[] {
         health: verdictOf(r.verdicts[r.gpus.health[at]!]),
         state: r.states[r.gpus.state[at]!] ?? 'READY',
         offline,
+        nodeStatus: status ?? 'READY',
+        lastSeen,
       });
     }
     cells.sort((a, b) => a.index - b.index);
@@ -211,7 +240,7 @@ export interface HeatSummary {
   byBand: number[];
   noReading: number;
   byHealth: Record<ReportedVerdict, number>;
-  /** GPUs that take no new work: cordoned or unhealthy state. */
+  /** GPUs that take no new work: their own state is not READY, or their node is cordoned, draining, drained or unhealthy. */
   outOfService: number;
   /** Unhealthy GPUs first, then degraded, each in drawing order. */
   attention: HeatCell[];
@@ -238,7 +267,7 @@ function summarize(m: HeatmapModel): HeatSummary {
     if (c.offline || c.util === null) noReading++;
     else byBand[UTIL_BANDS.findIndex((b) => c.util! < b.max)]!++;
     byHealth[c.health]++;
-    if (c.state !== 'READY') outOfService++;
+    if (notTakingWork(c)) outOfService++;
     if (c.health === 'unhealthy') unhealthy.push(c);
     else if (c.health === 'degraded') degraded.push(c);
   }

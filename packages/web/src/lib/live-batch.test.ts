@@ -108,6 +108,9 @@ describe('patchHeatmapDeltas', () => {
       [0, null, null, null, 'healthy', 'READY', true],
       [1, 91, 80, 650, 'degraded', 'CORDONED', true],
     ]);
+    // The node's status and when it was last heard from travel too (not taking work, stale readings).
+    const seen = Date.parse('2025-05-01T12:05:00.000Z');
+    expect(cells.map((c) => [c.nodeStatus, c.lastSeen])).toEqual([['OFFLINE', seen], ['OFFLINE', seen]]);
     expect(model.cells.slice(m.start[model.position.get('did:key:z1')!]!, m.start[model.position.get('did:key:z1')!]! + 2)).toEqual(cells);
     // The other node and the old model are untouched; the drawing order is shared.
     expect(model.nodes[model.position.get('did:key:z2')!]).toBe(m.nodes[m.position.get('did:key:z2')!]);

@@ -1,6 +1,6 @@
 import type { QueryClient } from '@tanstack/react-query';
 import type { GpuDelta, GpuHealthView, GpuReadings, GpuSample, GpuView, NodeDelta, NodeView, ReportedVerdict } from '@gpufleet/protocol';
-import { HEATMAP_QUERY_KEY, patchHeatmap, type HeatCell, type HeatmapModel, type HeatNode } from './heatmap.js';
+import { HEATMAP_QUERY_KEY, patchHeatmap, toEpoch, type HeatCell, type HeatmapModel, type HeatNode } from './heatmap.js';
 import type { NodeList } from './types.js';
 
 /**
@@ -110,7 +110,7 @@ export function patchHeatmapDeltas(m: HeatmapModel, deltas: readonly NodeDelta[]
     const next = order.map((k, c): HeatCell => {
       const g = d.gpus[k]!;
       const r = Array.isArray(g.readings) ? g.readings : null;
-      return { ...old.cells[c]!, util: reading(r?.[0]), temp: reading(r?.[2]), power: reading(r?.[3]), health: verdictOf((g.health ?? PLAIN_HEALTHY).verdict), state: g.state ?? 'READY', offline };
+      return { ...old.cells[c]!, util: reading(r?.[0]), temp: reading(r?.[2]), power: reading(r?.[3]), health: verdictOf((g.health ?? PLAIN_HEALTHY).verdict), state: g.state ?? 'READY', offline, nodeStatus: d.status, lastSeen: toEpoch(d.lastSeenAt) };
     });
     nodes ??= m.nodes.slice();
     cells ??= m.cells.slice();

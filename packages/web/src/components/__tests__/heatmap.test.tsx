@@ -71,7 +71,7 @@ describe('Heatmap', () => {
     expect(summary).toContain('12 GPUs on 3 nodes');
     expect(summary).toContain('0–24% 3, 25–49% 2, 50–74% 3, 75–100% 3, no reading 1');
     expect(summary).toContain('healthy 9, degraded 1, unhealthy 1, unknown 1');
-    expect(summary).toContain('Not taking work (cordoned or unhealthy): 1');
+    expect(summary).toContain('Not taking work (GPU or node cordoned, draining, drained or unhealthy): 1');
     const links = screen.getAllByTestId('heatmap-attention-link');
     expect(links.map((a) => `${a.dataset.node}/${a.dataset.gpu}/${a.dataset.health}`)).toEqual(['node-2/1/unhealthy', 'node-3/3/degraded']);
     fireEvent.click(links[0]!);
