@@ -104,10 +104,21 @@ export const CommandFrame = z.object({
   t: z.literal('command'),
   body: z.object({ command: SignedCommand, scriptContent: z.string().max(1_048_576).nullable(), scriptSignature: z.unknown().nullable() }),
 });
-/** Stop a run on this host (kills its process group). Not signed: it can only stop work. */
-export const CancelFrame = z.object({ t: z.literal('cancel'), body: z.object({ runId: z.string() }) });
-/** Trust material: signed root-set updates and signed revocations; the host checks each signature. */
-export const TrustFrame = z.object({ t: z.literal('trust'), body: z.object({ roots: z.array(RootsUpdate).max(16), revocations: z.array(Revocation).max(10_000) }) });
+/**
+ * Stop a run on this host (kills its process group). The frame itself is not signed: it can only
+ * stop work. `signed`, when present, is an operator's SignedCancel (signed-cancel.ts), checked by
+ * the host (cancelProblem): it also makes the host refuse the command if it arrives later.
+ */
+export const CancelFrame = z.object({ t: z.literal('cancel'), body: z.object({ runId: z.string(), signed: z.unknown().optional() }) });
+/**
+ * Trust material: signed root-set updates and signed revocations; the host checks each signature.
+ * `labels`, when present, is the node's latest LabelAttestation (label-attestation.ts), which the
+ * host verifies itself (verifyLabelAttestation) before it vouches for those labels.
+ */
+export const TrustFrame = z.object({
+  t: z.literal('trust'),
+  body: z.object({ roots: z.array(RootsUpdate).max(16), revocations: z.array(Revocation).max(10_000), labels: z.unknown().optional() }),
+});
 
 export const ServerFrame = z.discriminatedUnion('t', [ChallengeFrame, WelcomeFrame, AckFrame, ConfigFrame, ErrorFrame, CommandFrame, CancelFrame, TrustFrame]);
 export type ServerFrame = z.infer<typeof ServerFrame>;

@@ -1,5 +1,8 @@
 import {
+  cancelProblem,
+  commandDeadline,
   verifySignedCommand,
+  type SignedCancel,
   type CommandPayload,
   type Labels,
   type RefusalReason,
@@ -138,6 +141,7 @@ export class CommandHandler {
       this.redelivered(cmd, known.sig, known.outcome);
       return;
     }
+    this.self ??= currentProcessIdentity();
     let verdict;
     try {
       verdict = verifySignedCommand(cmd, {
@@ -151,6 +155,8 @@ export class CommandHandler {
         scriptSignature: delivery.scriptSignature as ScriptSignature | null,
         // Nonces are remembered for this long, so older commands must be refused outright.
         maxAgeMs: this.o.trust.replayWindowMs,
+        // A command without runAs runs as the agent's own account: capability runAs limits judge that one.
+        agentUser: this.self.username,
       });
     } catch (err) {
       // The verifier should never throw; if it does, the command is refused, never run.
@@ -165,15 +171,20 @@ export class CommandHandler {
       this.refuse(payload.runId, 'expired', `command was issued at ${new Date(payload.issuedAt).toISOString()}, before this host's replay horizon: it can no longer tell whether it ran it`);
       return;
     }
+    const cancel = this.o.trust.cancelFor(payload);
+    if (cancel) {
+      // The cancel arrived first (or while the command waited for this host): it never runs here.
+      this.refuse(payload.runId, 'canceled', `a signed cancel by ${cancel.iss} (${new Date(cancel.at).toISOString()}) stops this command; it will not run on this host`);
+      return;
+    }
     let entry;
     try {
-      entry = this.o.trust.recordStart({ runId: payload.runId, nonce: payload.nonce, sig: cmd.sig, issuedAt: payload.issuedAt });
+      entry = this.o.trust.recordStart({ runId: payload.runId, nonce: payload.nonce, sig: cmd.sig, issuedAt: payload.issuedAt, deadline: commandDeadline(payload) });
     } catch (err) {
       // Without the durable record a restart could run it again: better not to run it at all.
       this.refuse(payload.runId, 'unsupported', `this host could not record the run before starting it: ${errorText(err)}`);
       return;
     }
-    this.self ??= currentProcessIdentity();
     const problem = payload.command.kind === 'container' ? null : runAsProblem(payload.runAs, this.self);
     if (problem) {
       this.recordOutcome(entry.runId, { kind: 'refused', reason: 'unsupported', message: problem });
@@ -193,8 +204,14 @@ export class CommandHandler {
     else this.logger.warn('ignoring a malformed command frame without a run id', { why });
   }
 
-  /** `cancel` frame: kills the run's process group (its result says canceled). */
-  onCancel(runId: string): void {
+  /**
+   * `cancel` frame: kills the run's process group (its result says canceled). With `signed` (an
+   * operator's SignedCancel for this run), the cancel is also remembered, durably, until the
+   * command's deadline: a command it names (by its invoker or a root) is refused when it arrives
+   * later. A signed cancel that does not verify is ignored (logged); the plain cancel still acts.
+   */
+  onCancel(runId: string, signed?: unknown): void {
+    if (signed !== undefined) this.rememberCancel(runId, signed);
     const run = this.active.get(runId);
     if (!run) {
       this.logger.info('cancel for a run that is not running here', { runId });
@@ -202,6 +219,20 @@ export class CommandHandler {
     }
     this.logger.info('canceling a run', { runId });
     run.cancel();
+  }
+
+  private rememberCancel(runId: string, signed: unknown): void {
+    const problem = cancelProblem(signed);
+    const cancel = problem === null ? (signed as SignedCancel).payload : null;
+    if (cancel === null || cancel.runId !== runId) {
+      this.logger.warn('ignoring a signed cancel that does not verify', { runId, why: problem ?? `it names run ${cancel?.runId}` });
+      return;
+    }
+    try {
+      if (this.o.trust.recordCancel(cancel)) this.logger.info('signed cancel remembered', { runId, by: cancel.iss });
+    } catch (err) {
+      this.logger.error('could not record a signed cancel', { runId, err: errorText(err) });
+    }
   }
 
   /** `trust` frame: applies verified root updates and revocations, ignores (and logs) the rest. */

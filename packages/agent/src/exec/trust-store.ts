@@ -1,4 +1,4 @@
-import { applyRootsUpdates, createRevocationIndex, DEFAULT_SKEW_MS, verifyRevocation, type Revocation, type RevocationIndex, type RootsUpdate } from '@gpufleet/protocol';
+import { applyRootsUpdates, cancelApplies, createRevocationIndex, DEFAULT_SKEW_MS, verifyRevocation, type CancelPayload, type CommandPayload, type Revocation, type RevocationIndex, type RootsUpdate } from '@gpufleet/protocol';
 import { systemClock, type Clock } from '../runtime/clock.js';
 import { silentLogger, type Logger } from '../runtime/logger.js';
 import type { AgentStateStore, StoredRunOutcome, TrustRecord } from '../runtime/state.js';
@@ -43,6 +43,8 @@ export interface TrustApplied {
 
 export const DEFAULT_MAX_RUNS = 100_000;
 export const DEFAULT_REPLAY_WINDOW_MS = 7 * 86_400_000;
+/** Signed cancels remembered at most; past it the oldest go first (see recordCancel). */
+export const DEFAULT_MAX_CANCELS = 10_000;
 
 /**
  * A capability revocation is keyed with its issuer too: one by a non-root key counts only for
@@ -76,6 +78,8 @@ export class TrustStore {
   private readonly runs = new Map<string, RunEntry>();
   private readonly nonces = new Map<string, string>();
   private horizon = 0;
+  /** Signed cancels by `${runId}\0${iss}`, in arrival order; each verified when it arrived. */
+  private readonly cancels = new Map<string, CancelPayload>();
   /** Records in the stored log, to know when compaction pays. */
   private logRecords = 0;
 
@@ -126,6 +130,33 @@ export class TrustStore {
 
   /** Whether a command with this nonce was accepted before (and is still remembered). */
   readonly seenNonce = (nonce: string): boolean => this.nonces.has(nonce);
+
+  get cancelCount(): number {
+    return this.cancels.size;
+  }
+
+  /**
+   * Remembers a signed cancel (its signature verified by the caller with cancelProblem), durably,
+   * until its `until` plus skew: past that the command it names is refused by its own deadline
+   * anyway. Who signed it is judged when the command is known (cancelFor): a cancel for a command
+   * not seen yet is kept whoever signed it. Bounded: past DEFAULT_MAX_CANCELS the oldest goes.
+   * Returns false when it was known already or has lapsed.
+   */
+  recordCancel(cancel: CancelPayload): boolean {
+    const key = `${cancel.runId}\0${cancel.iss}`;
+    if (this.cancels.has(key) || cancel.until + this.skewMs < this.clock.now()) return false;
+    this.pruneCancels();
+    while (this.cancels.size >= DEFAULT_MAX_CANCELS) this.cancels.delete(this.cancels.keys().next().value as string);
+    this.cancels.set(key, cancel);
+    this.append([{ t: 'cancel', cancel }], true);
+    return true;
+  }
+
+  /** A remembered cancel that stops this command (same run id and nonce, by its invoker or a current root), if any. */
+  cancelFor(command: Pick<CommandPayload, 'runId' | 'nonce' | 'invoker'>): CancelPayload | undefined {
+    for (const c of this.cancels.values()) if (cancelApplies(c, command, this.rootSet.roots)) return c;
+    return undefined;
+  }
 
   run(runId: string): RunEntry | undefined {
     return this.runs.get(runId);
@@ -180,9 +211,12 @@ export class TrustStore {
    * Records an accepted command, durably, before anything runs: after a crash it is still
    * known, so neither a restart nor a re-delivery runs it again.
    */
-  recordStart(run: { runId: string; nonce: string; sig: string; issuedAt: number }): RunEntry {
+  recordStart(run: { runId: string; nonce: string; sig: string; issuedAt: number; deadline?: number }): RunEntry {
     this.prune();
-    const entry: RunEntry = { ...run, expiresAt: run.issuedAt + this.replayWindowMs + this.skewMs, at: this.clock.now(), outcome: null };
+    const { deadline, ...fields } = run;
+    // Kept until the command's own deadline (past it the verifier refuses it anyway), never longer than the window.
+    const until = Math.min(deadline ?? Number.POSITIVE_INFINITY, run.issuedAt + this.replayWindowMs);
+    const entry: RunEntry = { ...fields, expiresAt: until + this.skewMs, at: this.clock.now(), outcome: null };
     const records: TrustRecord[] = [];
     while (this.runs.size >= this.maxRuns) {
       const oldest = this.runs.values().next().value as RunEntry;
@@ -228,6 +262,9 @@ export class TrustStore {
       case 'horizon':
         this.horizon = Math.max(this.horizon, r.issuedAt);
         return;
+      case 'cancel':
+        this.cancels.set(`${r.cancel.runId}\0${r.cancel.iss}`, r.cancel);
+        return;
     }
   }
 
@@ -251,15 +288,23 @@ export class TrustStore {
     const records: TrustRecord[] = [];
     for (const entry of this.runs.values()) {
       if (entry.expiresAt >= now) break;
-      this.forget(entry, records);
+      // An entry kept only to its command's own deadline needs no horizon: a re-delivery is refused as expired.
+      this.forget(entry, records, entry.expiresAt >= entry.issuedAt + this.replayWindowMs);
     }
     if (records.length > 0) this.append(records, false);
+    this.pruneCancels();
   }
 
-  private forget(entry: RunEntry, records: TrustRecord[]): void {
+  /** Drops lapsed cancels from memory; the log loses them at the next compaction. */
+  private pruneCancels(): void {
+    const now = this.clock.now();
+    for (const [key, c] of this.cancels) if (c.until + this.skewMs < now) this.cancels.delete(key);
+  }
+
+  private forget(entry: RunEntry, records: TrustRecord[], moveHorizon = true): void {
     this.runs.delete(entry.runId);
     if (this.nonces.get(entry.nonce) === entry.runId) this.nonces.delete(entry.nonce);
-    if (entry.issuedAt > this.horizon) {
+    if (moveHorizon && entry.issuedAt > this.horizon) {
       this.horizon = entry.issuedAt;
       records.push({ t: 'horizon', issuedAt: this.horizon });
     }
@@ -271,7 +316,7 @@ export class TrustStore {
   }
 
   private liveRecords(): number {
-    let n = (this.rootSet.version > 0 ? 1 : 0) + this.revocations.size + (this.horizon > 0 ? 1 : 0);
+    let n = (this.rootSet.version > 0 ? 1 : 0) + this.revocations.size + (this.horizon > 0 ? 1 : 0) + this.cancels.size;
     for (const r of this.runs.values()) n += r.outcome ? 2 : 1;
     return n;
   }
@@ -288,6 +333,8 @@ export class TrustStore {
     if (this.rootSet.version > 0) records.push({ t: 'roots', version: this.rootSet.version, roots: [...this.rootSet.roots] });
     if (this.horizon > 0) records.push({ t: 'horizon', issuedAt: this.horizon });
     for (const revocation of this.revocations.values()) records.push({ t: 'revocation', revocation });
+    this.pruneCancels();
+    for (const cancel of this.cancels.values()) records.push({ t: 'cancel', cancel });
     for (const { outcome, ...run } of this.runs.values()) {
       records.push({ t: 'run', ...run });
       if (outcome) records.push({ t: 'outcome', runId: run.runId, outcome });

@@ -224,7 +224,7 @@ export class Agent {
     if (!exec || this.state !== 'running') return;
     try {
       if (frame.t === 'command') exec.onCommand(frame.body);
-      else if (frame.t === 'cancel') exec.onCancel(frame.body.runId);
+      else if (frame.t === 'cancel') exec.onCancel(frame.body.runId, frame.body.signed);
       else exec.onTrust(frame.body);
     } catch (err) {
       // A bug in handling one frame must not take the agent down.

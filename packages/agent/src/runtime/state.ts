@@ -1,4 +1,4 @@
-import { REFUSAL_REASONS, Revocation, type AgentEvent, type InventoryBody, type RefusalReason } from '@gpufleet/protocol';
+import { CancelPayload, REFUSAL_REASONS, Revocation, type AgentEvent, type InventoryBody, type RefusalReason } from '@gpufleet/protocol';
 
 /** What `join` learned and `run` needs: who we are to the server and how to reach it. */
 export interface NodeConfig {
@@ -55,7 +55,9 @@ export type TrustRecord =
   | { t: 'revocation'; revocation: Revocation }
   | { t: 'run'; runId: string; nonce: string; sig: string; issuedAt: number; expiresAt: number; at: number }
   | { t: 'outcome'; runId: string; outcome: StoredRunOutcome }
-  | { t: 'horizon'; issuedAt: number };
+  | { t: 'horizon'; issuedAt: number }
+  /** A signed cancel whose signature verified when it arrived; kept until its `until`. */
+  | { t: 'cancel'; cancel: CancelPayload };
 
 const isStr = (v: unknown, max = 4096): v is string => typeof v === 'string' && v.length <= max;
 const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
@@ -94,6 +96,8 @@ export function isTrustRecord(raw: unknown): raw is TrustRecord {
     }
     case 'horizon':
       return isTime(r.issuedAt);
+    case 'cancel':
+      return CancelPayload.safeParse(r.cancel).success;
     default:
       return false;
   }
