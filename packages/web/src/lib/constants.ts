@@ -4,4 +4,6 @@ export const NODE_STATUSES = ['PENDING', 'READY', 'OFFLINE', 'CORDONED', 'DRAINI
 export const VERDICTS = ['healthy', 'degraded', 'unhealthy', 'unknown'] as const;
 export const GPU_VENDORS = ['nvidia', 'amd', 'intel', 'huawei'] as const;
 export const RUN_TARGET_STATES = ['queued', 'sent', 'running', 'succeeded', 'failed', 'timed_out', 'canceled', 'unreachable', 'refused'] as const;
+/** Agent event kinds of command runs: the runs pages show them; timelines leave them out unless asked. */
+export const RUN_EVENT_KINDS = ['run-started', 'run-output', 'run-result', 'run-refused'] as const;
 export type NodeStatusName = (typeof NODE_STATUSES)[number];

@@ -4,22 +4,31 @@ import { useApi } from '../lib/auth.js';
 import { query } from '../lib/api.js';
 import { Link } from '../lib/router.js';
 import { checkSelector } from '../lib/selector.js';
+import { RUN_EVENT_KINDS } from '../lib/constants.js';
 import type { EventList } from '../lib/types.js';
 import { Badge, Empty, QueryView, Time } from '../components/states.js';
 import { nodePath } from '../lib/node-path.js';
 
 const KINDS = ['', 'verdict', 'transition', 'match', 'xid', 'sxid', 'fallen-off-bus', 'counter', 'gpu-missing', 'gpu-returned', 'driver', 'kernel-log', 'tool-failure', 'tool-recovered', 'agent-started'];
+const RUN_KINDS: readonly string[] = RUN_EVENT_KINDS;
 const SINCE = ['', '15m', '1h', '24h', '7d'];
 
-/** The fleet-wide timeline: agent events and health records, newest first, with filters. */
+/**
+ * The fleet-wide timeline: agent events and health records, newest first, with filters. Run
+ * progress (one event per output chunk) would bury the health events, so it stays out unless
+ * "show run events" is ticked; the runs pages are where it belongs.
+ */
 export function EventsPage() {
   const api = useApi();
   const [node, setNode] = useState('');
   const [kind, setKind] = useState('');
   const [since, setSince] = useState('24h');
   const [selector, setSelector] = useState('');
+  const [showRuns, setShowRuns] = useState(false);
   const selErr = checkSelector(selector);
-  const params = { node: node.trim(), kind, since, selector: selErr ? '' : selector.trim(), limit: 200 };
+  // A run kind picked by name is asked for, whatever the box says.
+  const exclude = showRuns || RUN_KINDS.includes(kind) ? '' : RUN_KINDS.join(',');
+  const params = { node: node.trim(), kind, since, selector: selErr ? '' : selector.trim(), exclude, limit: 200 };
   const q = useQuery({ queryKey: ['events', 'list', params], queryFn: () => api.get<EventList>(`/api/v1/events${query(params)}`), refetchInterval: 15_000 });
   return (
     <>
@@ -27,12 +36,19 @@ export function EventsPage() {
       <div className="toolbar">
         <div className="field"><label htmlFor="ev-node">Node</label><input id="ev-node" value={node} onChange={(e) => setNode(e.target.value)} placeholder="hostname or id" /></div>
         <div className="field"><label htmlFor="ev-kind">Kind</label>
-          <select id="ev-kind" value={kind} onChange={(e) => setKind(e.target.value)}>{KINDS.map((k) => <option key={k} value={k}>{k || 'any'}</option>)}</select>
+          <select id="ev-kind" value={kind} onChange={(e) => setKind(e.target.value)}>{[...KINDS, ...(showRuns ? RUN_KINDS : [])].map((k) => <option key={k} value={k}>{k || 'any'}</option>)}</select>
         </div>
         <div className="field"><label htmlFor="ev-since">Since</label>
           <select id="ev-since" value={since} onChange={(e) => setSince(e.target.value)}>{SINCE.map((k) => <option key={k} value={k}>{k || 'any time'}</option>)}</select>
         </div>
         <div className="field grow"><label htmlFor="ev-sel">Label selector</label><input id="ev-sel" value={selector} onChange={(e) => setSelector(e.target.value)} aria-invalid={selErr !== null} />{selErr && <span className="form-error">{selErr}</span>}</div>
+        <label>
+          <input type="checkbox" checked={showRuns} onChange={(e) => {
+            setShowRuns(e.target.checked);
+            if (!e.target.checked && RUN_KINDS.includes(kind)) setKind('');
+          }} data-testid="events-show-runs" />
+          Show run events
+        </label>
       </div>
       <QueryView q={q}>
         {(d) =>

@@ -14,9 +14,9 @@ import { ContainersPanel } from '../components/containers-panel.js';
 import { useConfirm } from '../components/dialog.js';
 import { useApproveNode } from '../components/pending-nodes.js';
 import { useRouter } from '../lib/router.js';
+// The node's health timeline leaves run progress out: runs have their own page and would bury the health events.
+import { RUN_EVENT_KINDS } from '../lib/constants.js';
 
-// The node's health timeline: run progress has its own page and would bury the health events.
-const RUN_EVENT_KINDS = 'run-started,run-output,run-result,run-refused';
 import './node-actions.css';
 
 const RANGES = [
@@ -278,7 +278,7 @@ function Charts({ n, series, range, setRange }: { n: NodeView; series: NodeSerie
 
 function Timeline({ nodeId }: { nodeId: string }) {
   const api = useApi();
-  const q = useQuery({ queryKey: ['events', 'node', nodeId], queryFn: () => api.get<EventList>(`/api/v1/events?node=${encodeURIComponent(nodeId)}&exclude=${RUN_EVENT_KINDS}&limit=50`), refetchInterval: 15_000 });
+  const q = useQuery({ queryKey: ['events', 'node', nodeId], queryFn: () => api.get<EventList>(`/api/v1/events?node=${encodeURIComponent(nodeId)}&exclude=${RUN_EVENT_KINDS.join(',')}&limit=50`), refetchInterval: 15_000 });
   return (
     <QueryView q={q}>
       {(d) =>
