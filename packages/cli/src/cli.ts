@@ -2,6 +2,7 @@ import { CommanderError } from 'commander';
 import { createDeps } from './command-deps.js';
 import { errorLine, exitCodeOf } from './errors.js';
 import type { CliIo } from './io.js';
+import { termSafe } from './output.js';
 import { asksForVersion, buildProgram, versionText } from './program.js';
 import { runAgent } from './commands/agent.js';
 
@@ -29,7 +30,8 @@ export async function runCli(argv: readonly string[], io: CliIo, opts: RunOption
     const code = exitCodeOf(err);
     // 'commander.help': help was printed for a command missing its subcommand; it says enough.
     const helpShown = err instanceof CommanderError && err.code === 'commander.help';
-    if (code !== 0 && !helpShown) io.err(`${errorLine(err)}\n`);
+    // Server messages may quote host-reported text: escaped like every other such string.
+    if (code !== 0 && !helpShown) io.err(`${termSafe(errorLine(err))}\n`);
     if (io.env.GPUFLEET_DEBUG && err instanceof Error && err.stack) io.err(`${err.stack}\n`);
     return code;
   }

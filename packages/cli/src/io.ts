@@ -16,6 +16,8 @@ export interface CliIo {
   /** Terminal height when stdout is a terminal. */
   rows: number | undefined;
   stdoutIsTty: boolean;
+  /** Whether stderr is a terminal; undefined reads as stdout's answer. */
+  stderrIsTty?: boolean;
   stdinIsTty: boolean;
   /** All of stdin as text (for `--from -`). */
   readStdin(): Promise<string>;
@@ -65,6 +67,7 @@ export function processIo(): CliIo {
       return process.stdout.isTTY ? process.stdout.rows : undefined;
     },
     stdoutIsTty: Boolean(process.stdout.isTTY),
+    stderrIsTty: Boolean(process.stderr.isTTY),
     stdinIsTty: Boolean(process.stdin.isTTY),
     async readStdin() {
       const chunks: Buffer[] = [];

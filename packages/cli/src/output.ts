@@ -41,9 +41,64 @@ function len(text: string): number {
   return [...text].length;
 }
 
+// What a terminal acts on instead of printing: C0 controls, DEL, C1 controls (8-bit CSI/OSC),
+// the bidirectional overrides that reorder a line (Trojan Source) and the Unicode line breaks.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+function escapeChar(c: string): string {
+  const named = NAMED[c];
+  if (named) return named;
+  const code = c.charCodeAt(0);
+  return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+}
+
+/**
+ * Text from hosts or the server (hostnames, labels, messages, GPU names) made safe to print on
+ * a terminal as one line: every control character, escape sequence introducer, newline and
+ * bidi override is shown escaped (`\x1b`, `\n`, `\u202e`), so a host cannot move the cursor,
+ * recolor, retitle, rewrite earlier lines or forge extra rows. Plain text is returned as is.
+ */
+export function termSafe(text: string): string {
+  return text.replace(CONTROL, escapeChar);
+}
+
+/** termSafe for text of several lines that we composed: newlines and tabs stay, every other control is escaped. */
+export function termSafeText(text: string): string {
+  return text.replace(CONTROL, (c) => (c === '\n' || c === '\t' ? c : escapeChar(c)));
+}
+
+// SGR (colors, bold): the one escape sequence a command's own output commonly and harmlessly has.
+const SGR = /\u001b\[[0-9;]{0,32}m/y;
+
+/**
+ * A command's own output (run output bodies): the bytes the command wrote, raw when they do
+ * not go to a terminal (`> file`, `| grep` keep exactly what ran); on a terminal, colors (SGR)
+ * and tabs pass and every other control is escaped, so output from a host cannot take over the
+ * operator's terminal (OSC 52 clipboard writes, title changes, cursor moves, screen clears).
+ */
+export function termSafeOutput(text: string, toTerminal: boolean): string {
+  if (!toTerminal) return text;
+  let out = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === '\u001b') {
+      SGR.lastIndex = i;
+      const m = SGR.exec(text);
+      if (m) {
+        out += m[0];
+        i += m[0].length - 1;
+        continue;
+      }
+    }
+    out += c === '\t' || c === '\n' ? c : c.replace(CONTROL, escapeChar);
+  }
+  return out;
+}
+
 function clean(text: string): string {
-  // A cell is one line: newlines and tabs in server-provided text would break the grid.
-  return text.replace(/[\r\n\t]+/g, ' ');
+  // A cell is one line of plain text: controls in server-provided text would break the grid or the terminal.
+  return termSafe(text);
 }
 
 /**
@@ -112,7 +167,8 @@ export function print<T>(io: CliIo, format: OutputFormat, what: Printable<T>): v
   }
   const wide = format === 'wide';
   if (what.text) {
-    io.out(what.text(wide));
+    // Views escape each host-provided field; this catches any they missed (newlines are the view's own).
+    io.out(termSafeText(what.text(wide)));
     return;
   }
   const rows = what.rows ?? [];

@@ -50,12 +50,11 @@ export function formatWatts(n: number | null | undefined, limit?: number | null)
 const SPANS = [
   { ms: 1000, unit: 's', below: 60 },
   { ms: 60_000, unit: 'm', below: 60 },
-  // Hours up to two days: "in 24h" reads better than "in 1d" for a token made with --expires 24h.
-  { ms: 3_600_000, unit: 'h', below: 48 },
+  { ms: 3_600_000, unit: 'h', below: 24 },
   { ms: 86_400_000, unit: 'd', below: Number.POSITIVE_INFINITY },
 ] as const;
 
-/** A span as "42s", "3m", "24h", "2d": rounded to the nearest unit, never down (23h59m55s is 24h). */
+/** A span as "42s", "3m", "5h", "2d": rounded to the nearest unit and carried over, never down (23h59m55s is 1d). */
 export function formatSpan(ms: number): string {
   const abs = Math.abs(ms);
   for (const s of SPANS) {
@@ -65,7 +64,7 @@ export function formatSpan(ms: number): string {
   return `${Math.round(abs / 86_400_000)}d`;
 }
 
-/** "just now", "42s ago", "3m ago", "5h ago", "2d ago"; future times as "in 24h"; null as "never". */
+/** "just now", "42s ago", "3m ago", "5h ago", "2d ago"; future times as "in 1d"; null as "never". */
 export function relativeTime(iso: string | number | null | undefined, now: number): string {
   if (iso === null || iso === undefined || iso === '') return 'never';
   const at = typeof iso === 'number' ? iso : Date.parse(iso);

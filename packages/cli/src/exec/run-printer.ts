@@ -1,6 +1,6 @@
 import type { RunTargetState } from '@gpufleet/protocol';
 import type { CliIo } from '../io.js';
-import { renderTable, type Column } from '../output.js';
+import { renderTable, termSafe, termSafeOutput, type Column } from '../output.js';
 import type { RunOutputChunk, RunTargetView } from './run-types.js';
 
 const FINAL: ReadonlySet<RunTargetState> = new Set(['succeeded', 'failed', 'timed_out', 'canceled', 'unreachable', 'refused']);
@@ -51,7 +51,7 @@ export class RunPrinter {
       this.hosts.set(t.nodeId, t.hostname);
       this.states.set(t.nodeId, t.state);
     }
-    this.width = Math.min(MAX_PREFIX, Math.max(0, ...[...this.hosts.values()].map((h) => h.length)));
+    this.width = Math.min(MAX_PREFIX, Math.max(0, ...[...this.hosts.values()].map((h) => termSafe(h).length)));
     this.drawBar(true);
   }
 
@@ -97,11 +97,14 @@ export class RunPrinter {
   }
 
   private line(nodeId: string, stream: 'stdout' | 'stderr', text: string): void {
-    const host = this.hosts.get(nodeId) ?? nodeId.slice(0, 20);
+    // The host name is host-reported: escaped. The text is the command's own output: raw unless it reaches a terminal.
+    const host = termSafe(this.hosts.get(nodeId) ?? nodeId.slice(0, 20));
     const prefix = host.length > this.width ? `${host.slice(0, this.width - 1)}…` : host.padEnd(this.width);
     this.clearBar();
-    const write = stream === 'stderr' ? this.io.err : this.io.out;
-    write.call(this.io, `${prefix} | ${text}\n`);
+    const toErr = stream === 'stderr';
+    const tty = toErr ? (this.io.stderrIsTty ?? this.io.stdoutIsTty) : this.io.stdoutIsTty;
+    const write = toErr ? this.io.err : this.io.out;
+    write.call(this.io, `${prefix} | ${termSafeOutput(text, tty)}\n`);
     this.drawBar(true);
   }
 

@@ -1,5 +1,5 @@
 import type { GpuView, NodeView } from '@gpufleet/protocol';
-import { renderTable, type Column } from '../output.js';
+import { renderTable, termSafe, type Column } from '../output.js';
 import { formatBytes, formatBytesPair, formatPct, formatTemp, formatWatts, relativeTime } from '../units.js';
 import { labelText, shortGpuName } from './node-facts.js';
 
@@ -21,7 +21,8 @@ export function gpuColumns<T>(gpuOf: (row: T) => GpuView): Column<T>[] {
 }
 
 function field(name: string, value: string): string {
-  return `${`${name}:`.padEnd(16)}${value}\n`;
+  // Values carry host-reported text (hostname, OS, CPU model, labels, reasons): one escaped line each.
+  return `${`${name}:`.padEnd(16)}${termSafe(value)}\n`;
 }
 
 /** `nodes get` for people: the node's facts, labels, current readings and its GPUs. */
@@ -62,7 +63,7 @@ export function renderNodeDetail(node: NodeView, opts: { now: number; width?: nu
   }
   if (node.toolFailures.length > 0) {
     out += '\nTool failures:\n';
-    for (const t of node.toolFailures) out += `  ${t.vendor} ${t.tool}${t.exitCode === null ? '' : ` (exit ${t.exitCode})`}: ${t.message.split('\n')[0]}\n`;
+    for (const t of node.toolFailures) out += `  ${termSafe(`${t.vendor} ${t.tool}${t.exitCode === null ? '' : ` (exit ${t.exitCode})`}: ${t.message.split('\n')[0]}`)}\n`;
   }
   return out;
 }

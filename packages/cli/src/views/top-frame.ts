@@ -1,5 +1,5 @@
 import type { GpuView, NodeView } from '@gpufleet/protocol';
-import { renderTable, type Column } from '../output.js';
+import { renderTable, termSafe, type Column } from '../output.js';
 import { bar, formatBytesPair, formatPct, formatTemp, formatWatts } from '../units.js';
 import { avgGpuUtil, gpuSummary, maxGpuTemp, shortGpuName, totalPower } from './node-facts.js';
 
@@ -72,7 +72,8 @@ export function renderFleetFrame(nodes: readonly NodeView[], opts: FrameOptions)
 export function renderNodeFrame(node: NodeView, opts: FrameOptions): string {
   const h = node.host;
   const hostText = h ? `cpu ${formatPct(h.cpuPct)}  mem ${formatBytesPair(h.memoryUsedBytes, h.memoryTotalBytes)}  load ${h.load1.toFixed(2)}` : 'no host readings yet';
-  let out = header(`gpufleet top  ${node.hostname} (${node.status}${node.connected ? '' : ', not connected'})  ${gpuSummary(node.gpus)}  ${hostText}`, opts.now, opts.width);
+  // Hostname and GPU names are host-reported: the header is one escaped line.
+  let out = header(termSafe(`gpufleet top  ${node.hostname} (${node.status}${node.connected ? '' : ', not connected'})  ${gpuSummary(node.gpus)}  ${hostText}`), opts.now, opts.width);
   out += '\n';
   const w = barWidth(opts.width, 80, 4, 4, 20);
   const memPct = (g: GpuView) => {
@@ -97,6 +98,6 @@ export function renderNodeFrame(node: NodeView, opts: FrameOptions): string {
   const { shown, hidden } = limitRows([...node.gpus].sort((a, b) => a.index - b.index), opts.height, 4);
   out += node.gpus.length === 0 ? 'this node has no GPUs\n' : renderTable(columns, shown, { width: opts.width });
   if (hidden > 0) out += `… and ${hidden} more GPUs\n`;
-  if (node.toolFailures.length > 0) out += `\n${node.toolFailures.length} vendor tool failure(s): ${node.toolFailures[0]!.tool}: ${node.toolFailures[0]!.message.split('\n')[0]}\n`;
+  if (node.toolFailures.length > 0) out += `\n${node.toolFailures.length} vendor tool failure(s): ${termSafe(`${node.toolFailures[0]!.tool}: ${node.toolFailures[0]!.message.split('\n')[0]}`)}\n`;
   return out;
 }
