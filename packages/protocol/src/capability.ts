@@ -4,7 +4,7 @@ import { limitsNarrowProblem } from './command-limits.js';
 import { keyPairFromPem, signEd25519, verifyEd25519 } from './ed25519.js';
 import { FleetError } from './errors.js';
 import { Capability, capabilityDepthExceeds, MAX_CHAIN_DEPTH, type Ability, type RefusalReason, type Verdict } from './remote-ops.js';
-import { matchesSelector, parseSelector, type Labels, type Requirement, type Selector } from './selector.js';
+import { matchesSelector, parseSelector, unvouchedKeys, vouchesForPresent, type Labels, type Requirement, type Selector, type VouchesFor } from './selector.js';
 
 /** Clock skew allowed between the signer's clock and the host's: ±60 s. */
 export const DEFAULT_SKEW_MS = 60_000;
@@ -21,6 +21,12 @@ export interface CapabilityContext {
   isRevoked: (capId: string, did: string) => boolean;
   /** This host's labels, matched against each link's `on`. */
   hostLabels: Labels;
+  /**
+   * Which label keys this host can vouch for (present with that value, or known absent). A
+   * selector naming any other key is refused (selector_mismatch), never treated as absent.
+   * Default: only the keys in hostLabels.
+   */
+  vouches?: VouchesFor;
   /** The ability being exercised. */
   ability: Ability;
   /** Who presents the capability: the last link's audience must be this DID. */
@@ -74,6 +80,15 @@ function iso(ms: number): string {
 
 function short(did: string): string {
   return did.length > 24 ? `${did.slice(0, 16)}…${did.slice(-6)}` : did;
+}
+
+/**
+ * The refusal text for selector keys a host cannot vouch for; `where` names the selector
+ * (e.g. "the command's target 'env!=prod'").
+ */
+export function unvouchedMessage(keys: readonly string[], where: string): string {
+  const named = keys.map((k) => `'${k}'`).join(', ');
+  return `this host cannot vouch for label ${named} named by ${where}: it is not built in, not in its join token, and no signed label attestation sets it, so it is refused rather than treated as absent`;
 }
 
 /**
@@ -139,8 +154,8 @@ export function grants(can: readonly Ability[], ability: Ability): boolean {
  * link is issued by its parent's audience (untrusted_chain), revocations of any link or of
  * any issuer or audience (revoked), attenuation of abilities, selector, time and limits
  * (runAs, env, cwd, scripts; see command-limits.ts) at each step (not_attenuated), that the last audience is the invoker (untrusted_chain), the time window
- * with skew (expired / not_yet_valid), that this host matches every link's selector
- * (selector_mismatch), and that the ability is granted (ability_not_granted).
+ * with skew (expired / not_yet_valid), that this host can vouch for every label each link's
+ * selector names and matches it (selector_mismatch), and that the ability is granted (ability_not_granted).
  */
 export function verifyCapability(cap: Capability, ctx: CapabilityContext): Verdict {
   if (capabilityDepthExceeds(cap)) return refused('malformed', `capability chain is deeper than ${MAX_CHAIN_DEPTH} links`);
@@ -210,7 +225,10 @@ export function verifyCapability(cap: Capability, ctx: CapabilityContext): Verdi
     if (link.nbf > ctx.now + skew) return refused('not_yet_valid', `capability is not valid before ${iso(link.nbf)} (host time ${iso(ctx.now)})`);
   }
 
+  const vouches = ctx.vouches ?? vouchesForPresent(ctx.hostLabels);
   for (const [i, selector] of selectors.entries()) {
+    const unknown = unvouchedKeys(selector, vouches);
+    if (unknown.length > 0) return refused('selector_mismatch', unvouchedMessage(unknown, `the capability's selector '${chain[i]!.on}'`));
     if (!matchesSelector(selector, ctx.hostLabels)) {
       return refused('selector_mismatch', `this host does not match the capability's selector '${chain[i]!.on}'`);
     }

@@ -22,6 +22,7 @@ export * from './signed-command.js';
 export * from './base64url.js';
 export * from './command-payload.js';
 export * from './trust.js';
+export * from './label-attestation.js';
 export * from './builtin-labels.js';
 export * from './run-views.js';
 export * from './trust-views.js';

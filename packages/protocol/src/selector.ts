@@ -130,3 +130,23 @@ export function formatSelector(selector: Selector): string {
     })
     .join(',');
 }
+
+/**
+ * Whether a host can vouch for a label key: that it carries the label with the value it
+ * shows, or that it does not carry it at all. A selector naming a key the host cannot vouch
+ * for is refused, whatever its operator: treating an unknown label as absent would let
+ * `env!=prod` run on a host the server lists as env=prod.
+ */
+export type VouchesFor = (key: string) => boolean;
+
+/** The default vouching: exactly the keys present in `labels` (absence proves nothing). */
+export function vouchesForPresent(labels: Labels): VouchesFor {
+  return (key) => Object.prototype.hasOwnProperty.call(labels, key);
+}
+
+/** The keys `selector` names that `vouches` cannot vouch for, in order, each once. */
+export function unvouchedKeys(selector: Selector, vouches: VouchesFor): string[] {
+  const out: string[] = [];
+  for (const req of selector.requirements) if (!vouches(req.key) && !out.includes(req.key)) out.push(req.key);
+  return out;
+}

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { canonicalJson } from './canonical-json.js';
-import { capabilityChain, DEFAULT_SKEW_MS, grants, verifyCapability } from './capability.js';
+import { capabilityChain, DEFAULT_SKEW_MS, grants, unvouchedMessage, verifyCapability } from './capability.js';
 import { commandLimitProblem } from './command-limits.js';
 import { keyPairFromPem, signEd25519, verifyEd25519 } from './ed25519.js';
 import { FleetError } from './errors.js';
 import { abilityForContainerOp, capabilityDepthExceeds, CommandPayload, MAX_CHAIN_DEPTH, ScriptSignature, SignedCommand, type Ability, type CommandSpec, type RefusalReason, type Verdict } from './remote-ops.js';
-import { matchesSelector, parseSelector, type Labels, type Selector } from './selector.js';
+import { matchesSelector, parseSelector, unvouchedKeys, vouchesForPresent, type Labels, type Selector, type VouchesFor } from './selector.js';
 
 // Capability limits and signed cancels are part of this module's API (the package index exports it).
 export * from './command-limits.js';
@@ -35,6 +35,8 @@ export interface SignedCommandContext {
   skewMs?: number;
   isRevoked: (capId: string, did: string) => boolean;
   hostLabels: Labels;
+  /** The label keys this host can vouch for (see CapabilityContext.vouches); default: the keys in hostLabels. */
+  vouches?: VouchesFor;
   /** True when this nonce was seen before. Asked last, only for a command that passed every other check. */
   seenNonce: (nonce: string) => boolean;
   /** For `kind: 'script'`: the content the server delivered and the library's signature over it. */
@@ -178,6 +180,7 @@ export function verifySignedCommand(cmd: SignedCommand, ctx: SignedCommandContex
       skewMs: skew,
       isRevoked: ctx.isRevoked,
       hostLabels: ctx.hostLabels,
+      ...(ctx.vouches ? { vouches: ctx.vouches } : {}),
       ability: payload.ability,
       invoker: payload.invoker,
     });
@@ -190,6 +193,8 @@ export function verifySignedCommand(cmd: SignedCommand, ctx: SignedCommandContex
   } catch (err) {
     return refused('malformed', `command target is not a selector: ${(err as Error).message}`);
   }
+  const unknown = unvouchedKeys(target, ctx.vouches ?? vouchesForPresent(ctx.hostLabels));
+  if (unknown.length > 0) return refused('selector_mismatch', unvouchedMessage(unknown, `the command's target '${payload.target}'`));
   if (!matchesSelector(target, ctx.hostLabels)) return refused('selector_mismatch', `this host does not match the command's target '${payload.target}'`);
 
   if (payload.command.kind === 'script') {

@@ -20,8 +20,11 @@ import type { CapabilityRecord, RevocationRecord, Store } from '../store/store.j
 import { labelsSatisfying } from './selector-witness.js';
 import { firstIssue, verdictError } from './verdict-error.js';
 
-export type { CapabilityView } from '@gpufleet/protocol';
+// The server knows every label of its nodes (and the witness labels are complete by construction):
+// a key absent here is absent. Hosts, which know less, vouch more narrowly.
+const SERVER_VOUCHES = (): boolean => true;
 
+export type { CapabilityView } from '@gpufleet/protocol';
 
 export interface RevocationView {
   id: string;
@@ -108,7 +111,7 @@ export class CapabilityRegistry {
     const labels = labelsSatisfying(cap.on);
     if (labels === null) return { ok: false, reason: 'selector_mismatch', message: `the selector '${cap.on}' can match no host` };
     const startsAt = Math.max(...chain.map((l) => l.nbf));
-    return verifyCapability(cap, { roots: this.o.roots(), now: Math.max(this.o.clock.now(), startsAt), isRevoked: this.isRevoked, hostLabels: labels, ability: cap.can[0]!, invoker: cap.aud });
+    return verifyCapability(cap, { roots: this.o.roots(), now: Math.max(this.o.clock.now(), startsAt), isRevoked: this.isRevoked, hostLabels: labels, vouches: SERVER_VOUCHES, ability: cap.can[0]!, invoker: cap.aud });
   }
 
   /** Registers a capability after checking its schema, signatures and chain; `created` is false for a repeat. */
@@ -210,7 +213,7 @@ export class CapabilityRegistry {
     for (const r of candidates) {
       const labels = hostLabels ?? labelsSatisfying(r.on);
       if (labels === null) continue;
-      const verdict = verifyCapability(r.token, { roots: this.o.roots(), now, isRevoked: this.isRevoked, hostLabels: labels, ability, invoker: aud });
+      const verdict = verifyCapability(r.token, { roots: this.o.roots(), now, isRevoked: this.isRevoked, hostLabels: labels, vouches: SERVER_VOUCHES, ability, invoker: aud });
       if (verdict.ok) return r.token;
     }
     return null;
