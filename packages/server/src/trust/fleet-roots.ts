@@ -2,6 +2,7 @@ import { FleetError, RootsUpdate, isDidKey, verifyRootsUpdate } from '@gpufleet/
 import type { Clock } from '../clock.js';
 import type { AuditLog } from '../services/audit-log.js';
 import type { RootsVersionRecord, Store } from '../store/store.js';
+import { rootChainProblem } from './root-chain.js';
 import { firstIssue, verdictError } from './verdict-error.js';
 
 /** The fleet's root set as the API shows it. */
@@ -17,6 +18,8 @@ export interface FleetRootsOptions {
   store: Store;
   clock: Clock;
   audit: AuditLog;
+  /** Where a broken root chain is reported (loudly, at error level). */
+  log: { error(obj: object, msg: string): void };
   /** Called after a signed update is stored (to push trust frames to connected agents). */
   onUpdate?: () => void;
 }
@@ -26,19 +29,47 @@ export interface FleetRootsOptions {
  * change is a RootsUpdate signed by a current root, checked here as agents will check it. The
  * current set is cached so join tokens can read it synchronously; every write reloads it first,
  * so replicas sharing a database do not act on a stale set.
+ *
+ * Every load checks the stored history as a signature chain (rootChainProblem). A broken chain
+ * is never served: it is logged at error level, join tokens, the roots view and root changes
+ * fail with the reason, and trust frames carry no root updates until the store is repaired.
  */
 export class FleetRoots {
   private versions: RootsVersionRecord[] = [];
+  /** Why the stored chain was refused at the last load; null when it verified. */
+  private broken: string | null = null;
 
   constructor(private readonly o: FleetRootsOptions) {}
 
+  /** Reads the root history and verifies its chain; a broken chain is refused (see brokenChain). */
   async load(): Promise<void> {
-    this.versions = await this.o.store.listRootsVersions();
+    const versions = await this.o.store.listRootsVersions();
+    const problem = rootChainProblem(versions);
+    if (problem === null) {
+      this.versions = versions;
+      this.broken = null;
+      return;
+    }
+    this.versions = [];
+    if (problem !== this.broken) this.o.log.error({ problem }, `REFUSING the fleet roots in the store: their signature chain is broken (${problem}); join tokens and root changes fail until it is repaired`);
+    this.broken = problem;
   }
 
-  /** The current roots (empty before `roots init`). Synchronous: join tokens embed it. */
+  /** Why the stored roots are refused, or null when their chain verified at the last load. */
+  brokenChain(): string | null {
+    return this.broken;
+  }
+
+  /** The current roots (empty before `roots init`). Synchronous: join tokens embed it. Throws while the stored chain is broken. */
   current(): string[] {
+    this.assertChain();
     return [...(this.versions.at(-1)?.roots ?? [])];
+  }
+
+  private assertChain(): void {
+    if (this.broken !== null) {
+      throw new FleetError('failed_precondition', `the fleet roots in the store are refused: their signature chain is broken (${this.broken}). Restore the fleet_roots table from a backup; no host is told about these roots`);
+    }
   }
 
   version(): number {
@@ -51,6 +82,7 @@ export class FleetRoots {
   }
 
   view(): RootsView {
+    this.assertChain();
     return { version: this.version(), roots: this.current(), updates: this.updates() };
   }
 
@@ -64,6 +96,7 @@ export class FleetRoots {
   async init(did: string, actor: string): Promise<RootsView> {
     if (typeof did !== 'string' || !isDidKey(did)) throw new FleetError('invalid_argument', `not an Ed25519 did:key: '${String(did).slice(0, 60)}'`);
     await this.load();
+    this.assertChain();
     if (this.versions.length > 0) throw alreadyRooted(this.version());
     try {
       await this.o.store.insertRootsVersion({ version: 1, roots: [did], update: null, actor, at: this.o.clock.now() });
@@ -89,6 +122,7 @@ export class FleetRoots {
     if (!parsed.success) throw new FleetError('invalid_argument', `not a valid roots update: ${firstIssue(parsed.error)}`);
     const update = parsed.data;
     await this.load();
+    this.assertChain();
     const version = this.version();
     if (version === 0) throw new FleetError('failed_precondition', 'the fleet has no roots yet: set the first one with `gpufleet roots init --key NAME`');
     const verdict = verifyRootsUpdate(update, this.current(), { currentVersion: version });

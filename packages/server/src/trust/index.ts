@@ -22,7 +22,7 @@ export interface TrustOptions {
   dataDir: string;
   /** GPUFLEET_MASTER_KEY from the environment (undefined: none). */
   masterKey: string | undefined;
-  log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+  log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void; error(obj: object, msg: string): void };
 }
 
 /** The trust services, wired: what server.ts keeps and the routes use. */
@@ -52,7 +52,7 @@ export interface Trust {
 export async function createTrust(opts: TrustOptions): Promise<Trust> {
   let distribution: TrustDistribution | null = null;
   const broadcast = () => void distribution?.broadcast();
-  const roots = new FleetRoots({ store: opts.store, clock: opts.clock, audit: opts.audit, onUpdate: broadcast });
+  const roots = new FleetRoots({ store: opts.store, clock: opts.clock, audit: opts.audit, log: opts.log, onUpdate: broadcast });
   const capabilities = new CapabilityRegistry({ store: opts.store, clock: opts.clock, audit: opts.audit, roots: () => roots.current(), onRevocation: broadcast });
   await roots.load();
   await capabilities.loadAll();
