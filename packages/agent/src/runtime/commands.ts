@@ -37,6 +37,7 @@ function usage(prog: string): string {
     `  join <token>   join this host to a fleet (makes the node key, pins the server's CA, enrolls)`,
     '    --data-dir DIR   state directory (default /var/lib/gpufleet-agent)',
     '    --label k=v      ask for a label on this node (repeatable)',
+    '    --root DID       trust only this fleet root (repeatable); the join is refused when the token names others',
     '  run            run the agent: connect to the server and report until stopped',
     '    --data-dir DIR   state directory (default /var/lib/gpufleet-agent)',
     `    --log-level L    ${LOG_LEVELS.join(' | ')} (default info)`,
@@ -105,7 +106,7 @@ async function joinCommand(args: string[], deps: CommandDeps, out: (t: string) =
     args,
     allowPositionals: true,
     strict: true,
-    options: { 'data-dir': { type: 'string' }, label: { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' } },
+    options: { 'data-dir': { type: 'string' }, label: { type: 'string', multiple: true }, root: { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) {
     out(usage(prog));
@@ -115,11 +116,28 @@ async function joinCommand(args: string[], deps: CommandDeps, out: (t: string) =
   const labels = parseLabelArgs(values.label ?? []);
   const dataDir = values['data-dir'] ?? DEFAULT_DATA_DIR;
   const backend = (deps.backend ?? ((v) => new RealHardwareBackend({ agentVersion: v })))(AGENT_VERSION);
-  const result = await joinFleet({ token: positionals[0]!, dataDir, backend, agentVersion: AGENT_VERSION, labels, request: deps.request, logger: deps.logger });
+  const result = await joinFleet({ token: positionals[0]!, dataDir, backend, agentVersion: AGENT_VERSION, labels, roots: values.root ?? [], request: deps.request, logger: deps.logger });
   out(`joined the fleet at ${result.serverUrl}\n  node id: ${result.nodeId}\n  status:  ${result.status}\n`);
+  out(joinTrustText(result, prog));
   if (result.status === 'PENDING') out(`an administrator must approve this node before it is used: gpufleet nodes approve ${result.nodeId}\n`);
   out(`start the agent: systemctl enable --now gpufleet-agent  (or: ${prog} run --data-dir ${dataDir})\n`);
   return 0;
+}
+
+/** What a joined host trusts, in words: the roots (with a hint to pin them) and the labels it vouches for. */
+export function joinTrustText(result: { roots: readonly string[]; rootsPinned: boolean; labels: Readonly<Record<string, string>> }, prog = 'gpufleet-agent'): string {
+  let text = '';
+  if (result.roots.length === 0) {
+    text += 'fleet roots: none in the join token: this host refuses every signed command until it trusts one\n';
+  } else if (result.rootsPinned) {
+    text += `fleet roots this host trusts (pinned with --root):\n${result.roots.map((r) => `  ${r}\n`).join('')}`;
+  } else {
+    text += `fleet roots this host trusts (from the join token):\n${result.roots.map((r) => `  ${r}\n`).join('')}`;
+    text += `check them with the fleet's admin, and pin them when joining hosts so the server cannot choose them: ${prog} join <token> ${result.roots.map((r) => `--root ${r}`).join(' ')}\n`;
+  }
+  const labels = Object.entries(result.labels);
+  if (labels.length > 0) text += `labels this host vouches for from its join: ${labels.map(([k, v]) => `${k}=${v}`).join(', ')}\n`;
+  return text;
 }
 
 async function runCommand(args: string[], deps: CommandDeps, err: (t: string) => void): Promise<number> {

@@ -6,6 +6,7 @@ import {
   LabelMap,
   decodeJoinToken,
   enrollmentMessage,
+  isDidKey,
   gpuInfoOf,
   isErrorCode,
   signEd25519,
@@ -32,6 +33,12 @@ export interface JoinOptions {
   agentVersion: string;
   /** Labels this host asks for (`--label k=v`); sent only when there are some. */
   labels?: Record<string, string>;
+  /**
+   * The fleet roots the person joining names (`--root DID`, repeatable). When given, the host
+   * trusts exactly these, and refuses to join when the token names any other set: the human,
+   * not the server that made the token, decides whom the host obeys.
+   */
+  roots?: readonly string[];
   /** HTTP client; default node:http(s). */
   request?: HttpRequester;
   logger?: Logger;
@@ -44,6 +51,12 @@ export interface JoinResult {
   serverUrl: string;
   /** True when this join made a new node key. */
   keyCreated: boolean;
+  /** The fleet roots this host now trusts. */
+  roots: string[];
+  /** Whether they were pinned with `--root` (false: taken from the token as it came). */
+  rootsPinned: boolean;
+  /** The labels this host vouches for from its join: its own `--label`s under the token's. */
+  labels: Record<string, string>;
 }
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
@@ -104,6 +117,9 @@ export async function joinFleet(options: JoinOptions): Promise<JoinResult> {
   const labels = options.labels ?? {};
   const labelCheck = LabelMap.safeParse(labels);
   if (!labelCheck.success) throw new FleetError('invalid_argument', `bad label: ${labelCheck.error.issues[0]?.message ?? 'invalid'}`);
+  const roots = checkPinnedRoots(payload.roots, options.roots);
+  // The server gives the token's labels precedence over the host's own (enrollment); so does the host.
+  const vouchedLabels = { ...labels, ...(payload.labels ?? {}) };
 
   let state: AgentStateStore;
   let identity: AgentIdentity;
@@ -154,9 +170,31 @@ export async function joinFleet(options: JoinOptions): Promise<JoinResult> {
     throw new FleetError('unavailable', 'the server accepted the join but its answer is not an enrollment response');
   }
   if (answer.nodeId !== identity.did) throw new FleetError('internal', `the server enrolled another node id (${answer.nodeId}) than this host's key (${identity.did})`);
-  state.saveConfig({ nodeId: answer.nodeId, serverUrl: payload.url, caPem, roots: payload.roots, heartbeatMs: answer.heartbeatMs > 0 ? answer.heartbeatMs : 5000, labels });
+  state.saveConfig({ nodeId: answer.nodeId, serverUrl: payload.url, caPem, roots, heartbeatMs: answer.heartbeatMs > 0 ? answer.heartbeatMs : 5000, labels: vouchedLabels });
   logger.info('joined the fleet', { nodeId: answer.nodeId, status: answer.status, server: payload.url });
-  return { nodeId: answer.nodeId, status: answer.status, heartbeatMs: answer.heartbeatMs, serverUrl: payload.url, keyCreated };
+  return { nodeId: answer.nodeId, status: answer.status, heartbeatMs: answer.heartbeatMs, serverUrl: payload.url, keyCreated, roots, rootsPinned: options.roots !== undefined && options.roots.length > 0, labels: vouchedLabels };
+}
+
+/**
+ * The roots this host will trust: the token's, unless the human pinned some with `--root`, in
+ * which case the token must name exactly those (as a set) or the join is refused before any
+ * traffic, naming both sets. Throws FleetError('invalid_argument' / 'permission_denied').
+ */
+export function checkPinnedRoots(tokenRoots: readonly string[], pinned: readonly string[] | undefined): string[] {
+  const fromToken = [...new Set(tokenRoots)];
+  if (pinned === undefined || pinned.length === 0) return fromToken;
+  const bad = pinned.find((d) => !isDidKey(d));
+  if (bad !== undefined) throw new FleetError('invalid_argument', `--root '${bad.slice(0, 80)}' is not an Ed25519 did:key (did:key:z6Mk…)`);
+  const want = [...new Set(pinned)];
+  const same = want.length === fromToken.length && want.every((d) => fromToken.includes(d));
+  if (!same) {
+    const list = (ds: readonly string[]) => (ds.length === 0 ? '(none)' : ds.join(', '));
+    throw new FleetError(
+      'permission_denied',
+      `refusing to join: the join token names the fleet roots ${list(fromToken)}, but --root pins ${list(want)}. A server that hands out other roots than the ones you named may not be the fleet you meant; ask its admin for the current roots (gpufleet roots show)`,
+    );
+  }
+  return want;
 }
 
 /** The server's `{error:{code,message}}` as a FleetError with its message verbatim. */
