@@ -1,6 +1,6 @@
 // @vitest-environment jsdom
 import { describe, expect, it } from 'vitest';
-import { formatAbsolute, formatBytes, formatBytesOf, formatDuration, formatPct, formatRelative, formatTemp, formatWatts, shortModel } from './format.js';
+import { formatAbsolute, formatBytes, formatBytesOf, formatBytesUsage, formatDuration, formatPct, formatRelative, formatTemp, formatWatts, shortModel } from './format.js';
 
 describe('formatters', () => {
   it('writes bytes in binary units', () => {
@@ -10,6 +10,14 @@ describe('formatters', () => {
     expect(formatBytes(1.5 * 1024 ** 4)).toBe('1.5 TiB');
     expect(formatBytesOf(12 * 1024 ** 3, 80 * 1024 ** 3)).toBe('12 / 80 GiB');
     expect(formatBytesOf(null, 80 * 1024 ** 3)).toBe('— / 80 GiB');
+  });
+  it('writes usage with both units and the share', () => {
+    expect(formatBytesUsage(12.5 * 1024 ** 3, 64 * 1024 ** 3)).toBe('12.5 GiB of 64 GiB (20%)');
+    expect(formatBytesUsage(1.5 * 1024 ** 4, 2 * 1024 ** 4)).toBe('1.5 TiB of 2 TiB (75%)');
+    expect(formatBytesUsage(null, 64 * 1024 ** 3)).toBe('— of 64 GiB');
+    expect(formatBytesUsage(-1, 64 * 1024 ** 3)).toBe('— of 64 GiB');
+    expect(formatBytesUsage(5 * 1024 ** 3, 0)).toBe('5 GiB');
+    expect(formatBytesUsage(Number.NaN, Number.NaN)).toBe('—');
   });
   it('writes percent, °C, W and kW', () => {
     expect(formatPct(42.6)).toBe('43%');

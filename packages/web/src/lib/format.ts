@@ -30,6 +30,13 @@ export function formatBytesOf(used: number | null | undefined, total: number | n
   return `${formatBytes(used)} / ${formatBytes(total)}`;
 }
 
+/** Used of total with both units and the share: "12.5 GiB of 64 GiB (20%)". */
+export function formatBytesUsage(used: number | null | undefined, total: number | null | undefined): string {
+  if (!finite(total) || total <= 0) return formatBytes(used);
+  if (!finite(used) || used < 0) return `${DASH} of ${formatBytes(total)}`;
+  return `${formatBytes(used)} of ${formatBytes(total)} (${formatPct((used / total) * 100)})`;
+}
+
 export function formatPct(v: number | null | undefined): string {
   return finite(v) ? `${Math.round(v)}%` : DASH;
 }

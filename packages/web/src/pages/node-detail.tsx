@@ -1,10 +1,9 @@
 import { useMemo, useState } from 'react';
-import { useMutation, useQuery, useQueryClient, type QueryClient } from '@tanstack/react-query';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import type { GpuSample, NodeMetrics, NodeView } from '@gpufleet/protocol';
 import { useApi, useCan } from '../lib/auth.js';
 import { useLive } from '../lib/live.js';
 import { useEventStream } from '../lib/sse.js';
-import { formatBytes, formatBytesOf, formatPct, formatTemp, formatWatts, shortModel } from '../lib/format.js';
 import { CHART_METRICS, appendSample, seriesFromMetrics, type NodeSeries } from '../lib/series.js';
 import { labelsToText, parseLabelsText } from '../lib/labels-text.js';
 import type { EventList } from '../lib/types.js';
@@ -14,58 +13,17 @@ import { ContainersPanel } from '../components/containers-panel.js';
 import { useConfirm } from '../components/dialog.js';
 import { useApproveNode } from '../components/pending-nodes.js';
 import { useRouter } from '../lib/router.js';
+import { GpuTable } from '../components/node-gpu-table.js';
+import { Facts, StaleNote } from '../components/node-facts.js';
+import { putNode } from '../lib/node-cache.js';
 // The node's health timeline leaves run progress out: runs have their own page and would bury the health events.
 import { RUN_EVENT_KINDS } from '../lib/constants.js';
-
 import './node-actions.css';
 
 const RANGES = [
   { id: '15m', label: '15 min', ms: 15 * 60_000 },
   { id: '1h', label: '1 h', ms: 60 * 60_000 },
 ] as const;
-
-/** A node view the server returned, under both keys the page may read it by. */
-function putNode(qc: QueryClient, v: NodeView): void {
-  qc.setQueryData(['node', v.id], v);
-  qc.setQueryData(['node', v.hostname], v);
-}
-
-function Facts({ n }: { n: NodeView }) {
-  const f = n.facts;
-  const g0 = n.gpus[0];
-  return (
-    <dl className="kv">
-      <dt>Status</dt>
-      <dd>
-        <Badge value={n.status} testid="node-status" /> {n.statusChange && <span className="muted">by {n.statusChange.by}{n.statusChange.reason ? `: ${n.statusChange.reason}` : ''} <Time at={n.statusChange.at} /></span>}
-      </dd>
-      <dt>Health</dt>
-      <dd>
-        <Badge value={n.health.verdict} /> {n.health.cause && <span className="muted">{n.health.cause}</span>}
-      </dd>
-      <dt>Last seen</dt>
-      <dd>{n.connected ? 'connected' : <Time at={n.lastSeenAt} />}</dd>
-      <dt>OS</dt>
-      <dd>{f.os.name} {f.os.version} ({f.arch})</dd>
-      <dt>Kernel</dt>
-      <dd className="mono">{f.kernel}</dd>
-      <dt>CPU</dt>
-      <dd>{f.cpu.model} · {f.cpu.cores} cores / {f.cpu.threads} threads{n.host ? ` · ${formatPct(n.host.cpuPct)} busy, load ${n.host.load1.toFixed(2)}` : ''}</dd>
-      <dt>Memory</dt>
-      <dd>{n.host ? formatBytesOf(n.host.memoryUsedBytes, n.host.memoryTotalBytes) : formatBytes(f.memoryTotalBytes)}</dd>
-      <dt>Disks</dt>
-      <dd>{f.disks.map((d) => `${d.mount} ${formatBytesOf(d.usedBytes, d.totalBytes)}`).join(' · ') || '—'}</dd>
-      <dt>Network</dt>
-      <dd>{f.network.map((i) => `${i.name} ${i.addresses.join(', ')}`).join(' · ') || '—'}</dd>
-      <dt>Driver</dt>
-      <dd>{g0?.driverVersion ?? '—'}{g0?.runtimeVersion ? ` · runtime ${g0.runtimeVersion}` : ''}</dd>
-      <dt>Agent</dt>
-      <dd>{n.agentVersion}{n.simulated ? ' (simulated)' : ''}</dd>
-      <dt>Node id</dt>
-      <dd className="mono">{n.id}</dd>
-    </dl>
-  );
-}
 
 function LabelsEditor({ n }: { n: NodeView }) {
   const api = useApi();
@@ -201,56 +159,6 @@ function NodeActions({ n }: { n: NodeView }) {
   );
 }
 
-function GpuTable({ n }: { n: NodeView }) {
-  const api = useApi();
-  const qc = useQueryClient();
-  const canAct = useCan('operator');
-  const act = useMutation({
-    mutationFn: ({ gpu, op }: { gpu: number; op: 'cordon' | 'uncordon' }) => api.post<NodeView>(`/api/v1/nodes/${encodeURIComponent(n.id)}/gpus/${gpu}/${op}`, {}),
-    onSuccess: (v) => putNode(qc, v),
-  });
-  if (n.gpus.length === 0) return <Empty>This node reports no GPUs.</Empty>;
-  return (
-    <>
-      <div className="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th>#</th><th>Model</th><th>State</th><th>Health</th><th className="num">Util</th><th className="num">Memory</th><th className="num">Temp</th><th className="num">Power</th>{canAct && <th>Actions</th>}
-            </tr>
-          </thead>
-          <tbody>
-            {[...n.gpus].sort((a, b) => a.index - b.index).map((g) => (
-              <tr key={g.index} data-testid="gpu-row" data-index={g.index} data-state={g.state} data-health={g.health.verdict}>
-                <td>{g.index}</td>
-                <td title={`${g.name ?? ''}\n${g.uuid ?? ''}\n${g.pciBusId ?? ''}`}>{shortModel(g.name)}</td>
-                <td><Badge value={g.state} />{g.stateChange?.reason && <span className="muted"> {g.stateChange.reason}</span>}</td>
-                <td title={g.health.cause ?? ''}><Badge value={g.health.verdict} />{g.health.rule && <span className="muted"> {g.health.rule}</span>}</td>
-                <td className="num">{formatPct(g.sample?.utilizationPct)}</td>
-                <td className="num">{formatBytesOf(g.sample?.memoryUsedBytes, g.sample?.memoryTotalBytes ?? g.memoryTotalBytes)}</td>
-                <td className="num">{formatTemp(g.sample?.temperatureC)}</td>
-                <td className="num">{formatWatts(g.sample?.powerDrawW)}</td>
-                {canAct && (
-                  <td>
-                    {g.state === 'READY' ? (
-                      <button type="button" className="btn btn-small" disabled={act.isPending} onClick={() => act.mutate({ gpu: g.index, op: 'cordon' })} data-testid={`gpu-cordon-${g.index}`}>Cordon</button>
-                    ) : g.state === 'CORDONED' ? (
-                      <button type="button" className="btn btn-small" disabled={act.isPending} onClick={() => act.mutate({ gpu: g.index, op: 'uncordon' })} data-testid={`gpu-uncordon-${g.index}`}>Uncordon</button>
-                    ) : (
-                      <span className="muted">clear health to return it</span>
-                    )}
-                  </td>
-                )}
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
-      {act.error && <p className="form-error" role="alert">{(act.error as Error).message}</p>}
-    </>
-  );
-}
-
 function Charts({ n, series, range, setRange }: { n: NodeView; series: NodeSeries | undefined; range: string; setRange: (r: string) => void }) {
   const labels = (series?.gpus ?? []).map((i) => `GPU ${i}`);
   return (
@@ -354,6 +262,7 @@ export function NodeDetailPage({ nodeRef }: { nodeRef: string }) {
   return (
     <>
       <h1 data-testid="node-title">{n.hostname}</h1>
+      <StaleNote n={n} />
       <div className="grid">
         <section className="card">
           <h2>Facts</h2>
