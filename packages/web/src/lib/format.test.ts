@@ -12,7 +12,7 @@ describe('formatters', () => {
     expect(formatBytesOf(null, 80 * 1024 ** 3)).toBe('— / 80 GiB');
   });
   it('writes usage with both units and the share', () => {
-    expect(formatBytesUsage(12.5 * 1024 ** 3, 64 * 1024 ** 3)).toBe('12.5 GiB of 64 GiB (20%)');
+    expect(formatBytesUsage(9.5 * 1024 ** 3, 64 * 1024 ** 3)).toBe('9.5 GiB of 64 GiB (15%)');
     expect(formatBytesUsage(1.5 * 1024 ** 4, 2 * 1024 ** 4)).toBe('1.5 TiB of 2 TiB (75%)');
     expect(formatBytesUsage(null, 64 * 1024 ** 3)).toBe('— of 64 GiB');
     expect(formatBytesUsage(-1, 64 * 1024 ** 3)).toBe('— of 64 GiB');

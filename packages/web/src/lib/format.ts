@@ -30,7 +30,7 @@ export function formatBytesOf(used: number | null | undefined, total: number | n
   return `${formatBytes(used)} / ${formatBytes(total)}`;
 }
 
-/** Used of total with both units and the share: "12.5 GiB of 64 GiB (20%)". */
+/** Used of total with both units and the share: "9.5 GiB of 64 GiB (15%)". */
 export function formatBytesUsage(used: number | null | undefined, total: number | null | undefined): string {
   if (!finite(total) || total <= 0) return formatBytes(used);
   if (!finite(used) || used < 0) return `${DASH} of ${formatBytes(total)}`;
