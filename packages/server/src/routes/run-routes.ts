@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FleetError, capabilityId } from '@gpufleet/protocol';
+import { FleetError, SignedCancel, capabilityId } from '@gpufleet/protocol';
 import type { App } from '../http/app.js';
 import type { EventHub } from '../events/event-hub.js';
 import type { AuditLog } from '../services/audit-log.js';
@@ -23,6 +23,8 @@ const OutputQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(10_000).optional(),
 });
 const StreamQuery = z.strictObject({ access_token: z.string().optional() });
+/** Optional body of a cancel: the operator's SignedCancel of the run's command (hosts that have not run it yet then refuse it). */
+const CancelBody = z.strictObject({ signed: SignedCancel.optional() }).optional();
 
 /** What the run routes need (a ServerContext holding `runs` fits). */
 export interface RunRouteDeps {
@@ -82,11 +84,12 @@ export function registerRunRoutes(app: App, ctx: RunRouteDeps): void {
     if (closed) stop();
   });
 
-  app.post('/api/v1/runs/:id/cancel', { config: { auth: 'operator' }, schema: { tags: ['runs'], summary: 'Cancel a run: hosts not started are canceled, running ones are killed (process group)', params: IdParams } }, async (req) => {
+  app.post('/api/v1/runs/:id/cancel', { config: { auth: 'operator' }, schema: { tags: ['runs'], summary: 'Cancel a run: hosts not started are canceled, running ones are killed (process group); a signed cancel also reaches hosts that connect later', params: IdParams, body: CancelBody } }, async (req) => {
     const actor = requestActor(req);
+    const signed = req.body?.signed;
     try {
-      const view = await ctx.runs.cancel(req.params.id, actor);
-      await ctx.audit.record({ actor, action: 'run.cancel', target: view.id, result: 'ok', details: { invoker: view.invoker, capabilityId: view.capabilityId, state: view.state, counts: view.counts } });
+      const view = await ctx.runs.cancel(req.params.id, actor, signed);
+      await ctx.audit.record({ actor, action: 'run.cancel', target: view.id, result: 'ok', details: { invoker: view.invoker, capabilityId: view.capabilityId, state: view.state, counts: view.counts, signedBy: signed?.payload.iss ?? null } });
       return view;
     } catch (err) {
       await ctx.audit.record({ actor, action: 'run.cancel', target: req.params.id, result: 'error', details: { error: err instanceof Error ? err.message : String(err) } }).catch(() => undefined);

@@ -1,4 +1,4 @@
-import type { RunTargetState, ServerFrame, SignedCommand } from '@gpufleet/protocol';
+import { parseSelector, type RunTargetState, type Selector, type ServerFrame, type SignedCommand } from '@gpufleet/protocol';
 import type { RunRecord, RunTargetRecord } from '../store/store.js';
 import type { BatchPolicy } from './batch-policy.js';
 import { FAILING_STATES, FINAL_STATES, IN_FLIGHT_STATES, compactCounts, emptyCounts, runStateOf, type TargetCounts } from './run-outcome.js';
@@ -63,6 +63,12 @@ export class ActiveRun {
   }
 
   private serialized: string | null = null;
+  private parsedTarget: Selector | null = null;
+
+  /** The command's signed target selector, parsed once (every send is checked against it). */
+  get selector(): Selector {
+    return (this.parsedTarget ??= parseSelector(this.command.payload.target));
+  }
 
   /** The frame as JSON, serialised once for every target (a fan-out sends it thousands of times). */
   get frameText(): string {

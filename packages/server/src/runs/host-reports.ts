@@ -118,7 +118,8 @@ function refused(d: ReportDeps, run: ActiveRun, t: RunTargetRecord, r: z.infer<t
   if (!canFinish(t)) return;
   // Sent again after a reconnect: the host already has this command (and reports on it itself).
   if (r.reason === 'replayed_nonce' && run.resent.has(t.nodeId)) return;
-  run.setState(t, 'refused');
+  // A host that refused because it holds a signed cancel did what the operator asked.
+  run.setState(t, r.reason === 'canceled' ? 'canceled' : 'refused');
   t.reason = `${r.reason}: ${r.message}`;
   t.finishedAt = at;
   d.scheduler.changed(run, t);

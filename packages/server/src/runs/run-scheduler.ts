@@ -19,6 +19,12 @@ export interface SchedulerDeps {
   hub: EventHub;
   clock: Clock;
   writer: RunWriter;
+  /**
+   * Why this target must not get the command now, or null: asked right before every first send,
+   * so a node whose labels changed (or that was removed) since the submit never receives the
+   * command and the env values in it.
+   */
+  targetProblem: (run: ActiveRun, nodeId: string) => string | null;
 }
 
 /**
@@ -43,6 +49,18 @@ export class RunScheduler {
 
   /** Starts as many hosts as the policy allows; moves through batches as they end. */
   pump(run: ActiveRun): void {
+    this.skipped = false;
+    try {
+      this.pumpBatches(run);
+    } finally {
+      if (this.skipped) this.finishIfDone(run);
+    }
+  }
+
+  /** Set when a send was skipped (the target became final without its host): the run may be over. */
+  private skipped = false;
+
+  private pumpBatches(run: ActiveRun): void {
     for (;;) {
       if (run.stopped || run.finished) return;
       while (run.slotFree()) {
@@ -62,6 +80,15 @@ export class RunScheduler {
 
   /** Sends the command to one host; without a session it waits for the host to reconnect. */
   private deliver(run: ActiveRun, t: RunTargetRecord): void {
+    const problem = this.d.targetProblem(run, t.nodeId);
+    if (problem !== null) {
+      run.setState(t, 'canceled');
+      t.reason = `not sent: ${problem}`;
+      t.finishedAt = this.d.clock.now();
+      this.changed(run, t);
+      this.skipped = true;
+      return;
+    }
     if (!this.d.gateway.sendSerialized(t.nodeId, run.frameText)) {
       run.waiting.add(t.nodeId);
       return;

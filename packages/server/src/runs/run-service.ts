@@ -11,6 +11,7 @@ import { FINAL_STATES, compactCounts, emptyCounts } from './run-outcome.js';
 import { RunScheduler, type FrameSender } from './run-scheduler.js';
 import { outputView, runView, type RunOutputView, type RunView } from './run-views.js';
 import { RunWriter } from './run-writer.js';
+import { SignedCancels } from './signed-cancels.js';
 import { parseSubmitRequest } from './submit-request.js';
 
 /** Finds a library script's content and signature (scripts/script-library.ts); null: no such version. */
@@ -57,12 +58,14 @@ export class RunService {
   private readonly runs = new Map<string, ActiveRun>();
   private readonly writer: RunWriter;
   private readonly scheduler: RunScheduler;
+  private readonly signedCancels: SignedCancels;
   private readonly outputLimit: number;
   private timer: NodeJS.Timeout | null = null;
 
   constructor(private readonly o: RunServiceOptions) {
     this.writer = new RunWriter({ store: o.store, log: o.log, ...(o.flushDelayMs === undefined ? {} : { delayMs: o.flushDelayMs }) });
-    this.scheduler = new RunScheduler({ gateway: o.gateway, hub: o.hub, clock: o.clock, writer: this.writer });
+    this.scheduler = new RunScheduler({ gateway: o.gateway, hub: o.hub, clock: o.clock, writer: this.writer, targetProblem: (run, nodeId) => this.targetProblem(run, nodeId) });
+    this.signedCancels = new SignedCancels(o.gateway);
     this.outputLimit = o.outputLimitBytes ?? 1024 * 1024;
   }
 
@@ -111,6 +114,7 @@ export class RunService {
   tick(): void {
     const now = this.o.clock.now();
     const retain = this.o.retainMs ?? 10 * 60_000;
+    this.signedCancels.prune(now);
     for (const run of [...this.runs.values()]) {
       if (!run.finished && now >= run.record.deadline) this.scheduler.expire(run);
       if (run.finished && now - Math.max(run.record.finishedAt ?? now, run.record.deadline) > retain) this.runs.delete(run.id);
@@ -187,10 +191,16 @@ export class RunService {
   /**
    * Cancels a run: hosts not started yet are canceled, hosts working on it get a `cancel` frame
    * (they kill the process group and report `canceled`). Conflict when the run already finished.
+   * With `signed` (an operator's SignedCancel of this run's command), every target also gets the
+   * signed cancel, now or when it reconnects, until the command's deadline: a host that has not
+   * run the command refuses it forever (see SignedCancels). A signed cancel is taken for a
+   * finished run too, as long as this server still follows it.
    */
-  async cancel(runId: string, actor: string): Promise<RunView> {
+  async cancel(runId: string, actor: string, signed?: unknown): Promise<RunView> {
     const run = this.runs.get(runId);
+    if (run && signed !== undefined) this.signedCancels.add(run.command, signed, run.targets.keys());
     if (!run || run.finished) {
+      if (run && signed !== undefined) return runView(run.record);
       const stored = run?.record ?? (await this.o.store.getRun(runId));
       if (!stored) throw new FleetError('not_found', `no run '${runId}'`);
       if (stored.state !== 'running') throw new FleetError('conflict', `run '${runId}' already finished (${stored.state})`);
@@ -226,6 +236,8 @@ export class RunService {
 
   /** Gateway hook: a host's session is ready (deliver what waits for it). */
   onSessionReady(nodeId: string): void {
+    // Cancels first: a host must know a command is canceled before anything could deliver it.
+    this.signedCancels.onSessionReady(nodeId);
     for (const run of this.runs.values()) if (!run.finished) this.scheduler.onSessionReady(run, nodeId);
   }
 
@@ -280,6 +292,33 @@ export class RunService {
       if (FleetError.is(err, 'not_found')) throw new FleetError('not_found', `no node '${ref}' (give an id, an id prefix or a hostname of one of the run's hosts)`);
       throw err;
     }
+  }
+
+  /** Whether the run's signed cancel was given (the view and the audit say so). */
+  signedCancelOf(runId: string): { iss: string; at: number } | null {
+    const c = this.signedCancels.get(runId);
+    return c ? { iss: c.payload.iss, at: c.payload.at } : null;
+  }
+
+  /**
+   * Why a target must not get its command now (checked right before the first send): the node
+   * was removed or is pending, or it no longer matches the command's signed selector in the
+   * server's view of its labels (they changed since the submit). The host checks the selector
+   * against its own labels too; this keeps the command, and the env values in it, from ever
+   * leaving the server for a host outside the selector.
+   */
+  private targetProblem(run: ActiveRun, nodeId: string): string | null {
+    let node;
+    try {
+      node = this.o.registry.resolve(nodeId);
+    } catch {
+      return 'the node is no longer in the fleet';
+    }
+    if (node.id !== nodeId) return 'the node is no longer in the fleet';
+    const status = this.o.registry.status(node);
+    if (status === 'DECOMMISSIONED' || status === 'PENDING') return `the node is ${status}`;
+    if (!matchesSelector(run.selector, this.o.registry.labelsOf(nodeId))) return `the node no longer matches the signed target '${run.command.payload.target}' (its labels changed after the submit)`;
+    return null;
   }
 
   /** The frame every target gets; for a library script, with its content and signature. */
