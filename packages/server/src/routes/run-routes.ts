@@ -24,7 +24,7 @@ const OutputQuery = z.strictObject({
 });
 const StreamQuery = z.strictObject({ access_token: z.string().optional() });
 /** Optional body of a cancel: the operator's SignedCancel of the run's command (hosts that have not run it yet then refuse it). */
-const CancelBody = z.strictObject({ signed: SignedCancel.optional() }).optional();
+const CancelBody = z.strictObject({ signed: SignedCancel.optional() }).nullish();
 
 /** What the run routes need (a ServerContext holding `runs` fits). */
 export interface RunRouteDeps {

@@ -11,8 +11,16 @@ export function isSimulatedHost(req: Pick<EnrollRequest, 'host'>): boolean {
   return req.host.os.id === 'gpufleet-sim';
 }
 
-/** A host presenting a join token and its public key becomes a node (READY or PENDING). */
+/**
+ * A host presenting a join token and its public key becomes a node (READY or PENDING). A
+ * hostname is unique among live (not decommissioned) nodes: a new key claiming one that another
+ * node holds is refused (already_exists) and the refusal audited, so a holder of a reusable
+ * token cannot pose as an existing host, receive the commands meant for it and report for it.
+ */
 export class EnrollmentService {
+  /** Hostnames of enrollments in progress: two new hosts racing for one name cannot both pass the check. */
+  private readonly claiming = new Set<string>();
+
   constructor(
     private readonly registry: NodeRegistry,
     private readonly joinTokens: JoinTokenService,
@@ -38,6 +46,32 @@ export class EnrollmentService {
       await this.audit.record({ actor: `node:${req.nodeId}`, action: 'node.rejoin', target: req.nodeId, result: 'ok', details: { tokenId: token.id } });
       return { nodeId: existing.id, status: this.registry.status(existing), heartbeatMs: this.heartbeatMs };
     }
+    const hostname = req.host.hostname;
+    const holder = this.hostnameHolder(hostname, req.nodeId);
+    if (holder !== null) {
+      await this.audit.record({ actor: `node:${req.nodeId}`, action: 'node.enroll', target: req.nodeId, result: 'error', details: { tokenId: token.id, hostname, reason: 'hostname_taken', heldBy: holder } });
+      throw new FleetError(
+        'already_exists',
+        `hostname '${hostname}' belongs to node ${holder === 'enrolling' ? 'that is enrolling right now' : holder} already: a second host cannot take it. If this host replaces that node (re-imaged, new key), remove the old one first (gpufleet nodes rm ${holder === 'enrolling' ? hostname : holder}); otherwise give this host its own hostname`,
+        { details: { hostname, heldBy: holder } },
+      );
+    }
+    this.claiming.add(hostname);
+    try {
+      return await this.enrollNew(req, token);
+    } finally {
+      this.claiming.delete(hostname);
+    }
+  }
+
+  /** The id of the live node holding `hostname` ('enrolling' while a new one claims it), or null. */
+  private hostnameHolder(hostname: string, self: string): string | null {
+    if (this.claiming.has(hostname)) return 'enrolling';
+    const holder = this.registry.all().find((n) => n.id !== self && n.hostname === hostname && n.adminState !== 'decommissioned');
+    return holder?.id ?? null;
+  }
+
+  private async enrollNew(req: EnrollRequest, token: Awaited<ReturnType<JoinTokenService['check']>>): Promise<{ nodeId: string; status: string; heartbeatMs: number }> {
     await this.joinTokens.consume(token);
     const node: NodeRecord = {
       id: req.nodeId,

@@ -1,0 +1,56 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { enrollmentMessage, generateEd25519, signEd25519 } from '@gpufleet/protocol';
+import { startTestServer, type TestServer } from '../testing/test-server.js';
+import { testGpu, testHostFacts } from '../testing/fake-host.js';
+import { tokenParts } from '../testing/protocol-client.js';
+
+/** Issue 9, item 5: a hostname is unique among live nodes, so a reusable token cannot pose as another host. */
+let t: TestServer;
+let tokenId: string;
+let secret: string;
+
+beforeAll(async () => {
+  t = await startTestServer();
+  const res = await t.api('POST', '/api/v1/join-tokens', { reusable: true });
+  [tokenId, secret] = tokenParts(res.body.token);
+});
+afterAll(() => t?.close());
+
+function enroll(hostname: string, key = generateEd25519()) {
+  return t.api('POST', '/api/v1/enroll', { tokenId, secret, nodeId: key.did, signature: signEd25519(key.privateKeyPem, enrollmentMessage(tokenId, key.did)), host: testHostFacts(hostname), gpus: [testGpu(0)] }, null);
+}
+
+describe('unique hostnames among live nodes', () => {
+  it('refuses a second key claiming a live hostname, says who holds it, and audits the attempt', async () => {
+    const first = generateEd25519();
+    expect((await enroll('gpu-01', first)).status).toBe(201);
+    const impostor = generateEd25519();
+    const res = await enroll('gpu-01', impostor);
+    expect(res.status).toBe(409);
+    expect(res.body.error.code).toBe('already_exists');
+    expect(res.body.error.message).toContain(`hostname 'gpu-01' belongs to node ${first.did}`);
+    expect(res.body.error.message).toContain('gpufleet nodes rm');
+    const nodes = (await t.api('GET', '/api/v1/nodes?limit=100')).body.items as Array<{ id: string; hostname: string }>;
+    expect(nodes.filter((n) => n.hostname === 'gpu-01').map((n) => n.id)).toEqual([first.did]);
+    const audit = (await t.api('GET', '/api/v1/audit?action=node.enroll')).body.items as Array<{ target: string; result: string; details: Record<string, unknown> }>;
+    expect(audit.find((a) => a.target === impostor.did)).toMatchObject({ result: 'error', details: { hostname: 'gpu-01', reason: 'hostname_taken', heldBy: first.did } });
+  });
+
+  it('lets the same key join again under its own hostname', async () => {
+    const key = generateEd25519();
+    expect((await enroll('gpu-02', key)).status).toBe(201);
+    expect((await enroll('gpu-02', key)).status).toBe(201);
+  });
+
+  it('two new hosts racing for one hostname: exactly one wins', async () => {
+    const results = await Promise.all([enroll('gpu-race'), enroll('gpu-race'), enroll('gpu-race')]);
+    expect(results.map((r) => r.status).sort()).toEqual([201, 409, 409]);
+  });
+
+  it('frees the hostname once its node is removed (a re-imaged host with a new key)', async () => {
+    const old = generateEd25519();
+    expect((await enroll('gpu-03', old)).status).toBe(201);
+    expect((await t.api('DELETE', `/api/v1/nodes/${encodeURIComponent(old.did)}`)).status).toBeLessThan(300);
+    expect((await enroll('gpu-03')).status).toBe(201);
+  });
+});
