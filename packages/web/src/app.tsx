@@ -9,6 +9,7 @@ import { SignInPage } from './pages/signin.js';
 import { OverviewPage } from './pages/overview.js';
 import { NodesPage } from './pages/nodes.js';
 import { NodeDetailPage } from './pages/node-detail.js';
+import { GpusPage } from './pages/gpus.js';
 import { AlertsPage } from './pages/alerts.js';
 import { EventsPage } from './pages/events.js';
 import { TokensPage } from './pages/tokens.js';
@@ -27,6 +28,7 @@ function Page() {
   if (path === '/' || path === '') return <OverviewPage />;
   if (path === '/nodes') return <NodesPage />;
   if ((m = matchPath('/nodes/:ref', path))) return <NodeDetailPage key={m.ref} nodeRef={m.ref!} />;
+  if (path === '/gpus') return <GpusPage />;
   if (path === '/alerts') return <AlertsPage />;
   if (path === '/events') return <EventsPage />;
   if (path === '/tokens') return <TokensPage />;

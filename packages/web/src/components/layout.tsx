@@ -26,6 +26,7 @@ export function useTheme(): [Theme, () => void] {
 const NAV: Array<{ to: string; label: string; id: string; need?: 'admin' | 'operator' }> = [
   { to: '/', label: 'Overview', id: 'overview' },
   { to: '/nodes', label: 'Nodes', id: 'nodes' },
+  { to: '/gpus', label: 'GPUs', id: 'gpus' },
   { to: '/alerts', label: 'Alerts', id: 'alerts' },
   { to: '/events', label: 'Events', id: 'events' },
   { to: '/runs', label: 'Runs', id: 'runs' },

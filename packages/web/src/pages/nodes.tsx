@@ -17,6 +17,7 @@ import { formatNodeSort, isNodeSort, parseNodeSort, type NodeSortKey } from '../
 import './nodes.css';
 import { PendingNodes } from '../components/pending-nodes.js';
 import { nodePath } from '../lib/node-path.js';
+import { isStale } from '../lib/stale.js';
 
 const ROW = 40;
 const PAGE = 200;
@@ -58,15 +59,20 @@ function Row({ node, index, onOpen, spark }: { node: NodeView | undefined; index
   if (!node) return <div className="vrow" style={style} aria-hidden="true"><span className="muted">…</span></div>;
   const util = gpuStat(node, (s) => s.utilizationPct);
   const temp = gpuStat(node, (s) => s.temperatureC);
+  // An offline node's readings are its last ones: dimmed, said to be old, and without the
+  // sparklines, which would look like a live trend.
+  const stale = isStale(node);
+  const staleNote = stale ? ' (last reading before the node went offline, not live)' : '';
   return (
     <div
-      className="vrow"
+      className={stale ? 'vrow stale' : 'vrow'}
       style={style}
       role="row"
       tabIndex={0}
       data-testid="nodes-row"
       data-hostname={node.hostname}
       data-status={node.status}
+      data-stale={stale ? 'true' : undefined}
       onClick={() => onOpen(node.id)}
       onKeyDown={(e) => e.key === 'Enter' && onOpen(node.id)}
     >
@@ -80,17 +86,17 @@ function Row({ node, index, onOpen, spark }: { node: NodeView | undefined; index
       </span>
       <span role="cell" className="num">{node.gpus.length}</span>
       <span role="cell" className="hide-sm">{models(node)}</span>
-      <span role="cell" className="num spark-cell" title={`mean ${formatPct(util.avg)}, max ${formatPct(util.max)}`}>
-        {spark && <Sparkline values={spark.util} label="Mean GPU utilization" span={SPARK_SPAN} format={formatPct} tone="util" domain={[0, 100]} testId="nodes-spark-util" />}
+      <span role="cell" className="num spark-cell" title={`mean ${formatPct(util.avg)}, max ${formatPct(util.max)}${staleNote}`}>
+        {spark && !stale && <Sparkline values={spark.util} label="Mean GPU utilization" span={SPARK_SPAN} format={formatPct} tone="util" domain={[0, 100]} testId="nodes-spark-util" />}
         <span>{formatPct(util.avg)}</span>
       </span>
-      <span role="cell" className="num spark-cell hide-sm" title={`hottest GPU ${formatTemp(temp.max)}`}>
-        {spark && <Sparkline values={spark.temp} label="Hottest GPU temperature" span={SPARK_SPAN} format={formatTemp} tone="temp" minSpan={10} testId="nodes-spark-temp" />}
+      <span role="cell" className="num spark-cell hide-sm" title={`hottest GPU ${formatTemp(temp.max)}${staleNote}`}>
+        {spark && !stale && <Sparkline values={spark.temp} label="Hottest GPU temperature" span={SPARK_SPAN} format={formatTemp} tone="temp" minSpan={10} testId="nodes-spark-temp" />}
         <span>{formatTemp(temp.max)}</span>
       </span>
       <span role="cell" className="num hide-sm">{formatWatts(power(node))}</span>
-      <span role="cell" className="hide-sm">
-        <Time at={node.lastSeenAt} />
+      <span role="cell" className="hide-sm" data-testid={stale ? 'nodes-row-last-seen' : undefined}>
+        {stale ? <>last seen <Time at={node.lastSeenAt} /></> : <Time at={node.lastSeenAt} />}
       </span>
     </div>
   );
