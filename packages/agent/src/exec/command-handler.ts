@@ -40,7 +40,9 @@ export interface CommandHandlerOptions {
   /**
    * The labels this host vouches for itself: built-in labels computed from its own facts
    * (builtinLabels, like the server does) plus those it asked for at join. Never labels the
-   * server tells it: a stolen server could claim any label to widen a selector.
+   * server tells it: a stolen server could claim any label to widen a selector. Operator labels
+   * count only through a verified label attestation (TrustStore.labelView), and a selector naming
+   * a label this host cannot vouch for is refused.
    */
   hostLabels: () => Labels;
   clock?: Clock;
@@ -144,12 +146,14 @@ export class CommandHandler {
     this.self ??= currentProcessIdentity();
     let verdict;
     try {
+      const labels = this.o.trust.labelView(this.o.hostLabels());
       verdict = verifySignedCommand(cmd, {
         roots: this.o.trust.roots,
         now: this.clock.now(),
         skewMs: this.o.trust.skewMs,
         isRevoked: this.o.trust.isRevoked,
-        hostLabels: this.o.hostLabels(),
+        hostLabels: labels.labels,
+        vouches: labels.vouches,
         seenNonce: this.o.trust.seenNonce,
         scriptContent: delivery.scriptContent,
         scriptSignature: delivery.scriptSignature as ScriptSignature | null,
@@ -235,9 +239,9 @@ export class CommandHandler {
     }
   }
 
-  /** `trust` frame: applies verified root updates and revocations, ignores (and logs) the rest. */
-  onTrust(body: { roots: readonly RootsUpdate[]; revocations: readonly Revocation[] }): TrustApplied {
-    return this.o.trust.applyTrust(body);
+  /** `trust` frame: applies verified root updates, revocations and label attestation, ignores (and logs) the rest. */
+  onTrust(body: { roots: readonly RootsUpdate[]; revocations: readonly Revocation[]; labels?: unknown }): TrustApplied {
+    return this.o.trust.applyTrust(body, this.o.hostLabels());
   }
 
   /** Cancels every run and waits (bounded) for their results to be reported. */

@@ -1,7 +1,8 @@
-import { applyRootsUpdates, cancelApplies, createRevocationIndex, DEFAULT_SKEW_MS, verifyRevocation, type CancelPayload, type CommandPayload, type Revocation, type RevocationIndex, type RootsUpdate } from '@gpufleet/protocol';
+import { applyRootsUpdates, cancelApplies, createRevocationIndex, DEFAULT_SKEW_MS, verifyRevocation, type CancelPayload, type CommandPayload, type Revocation, type RevocationIndex, type RootsUpdate, type Labels } from '@gpufleet/protocol';
 import { systemClock, type Clock } from '../runtime/clock.js';
 import { silentLogger, type Logger } from '../runtime/logger.js';
 import type { AgentStateStore, StoredRunOutcome, TrustRecord } from '../runtime/state.js';
+import { AttestedLabels, type HostLabelView } from './attested-labels.js';
 
 /** A command this host accepted: remembered (with its nonce) so it never runs twice. */
 export interface RunEntry {
@@ -30,6 +31,8 @@ export interface TrustStoreOptions {
   replayWindowMs?: number;
   /** Clock skew allowed. Default 60 s. */
   skewMs?: number;
+  /** This host's did:key, which label attestations must name. Default: the node id in the state's config. */
+  nodeId?: string;
 }
 
 /** What applying a trust frame changed. */
@@ -37,6 +40,8 @@ export interface TrustApplied {
   rootsVersion: number;
   rootsChanged: boolean;
   revocationsAdded: number;
+  /** Whether a newer label attestation was taken. */
+  labelsChanged: boolean;
   /** Why each refused item was ignored. */
   ignored: string[];
 }
@@ -75,6 +80,8 @@ export class TrustStore {
   private readonly revocationIndex: RevocationIndex = createRevocationIndex();
   /** Every root this host has held: a revocation accepted from one keeps its scope when the log is read again. */
   private readonly everRoots: Set<string>;
+  /** The latest verified label attestation for this node. */
+  private readonly attested: AttestedLabels;
   private readonly runs = new Map<string, RunEntry>();
   private readonly nonces = new Map<string, string>();
   private horizon = 0;
@@ -91,6 +98,7 @@ export class TrustStore {
     this.skewMs = o.skewMs ?? DEFAULT_SKEW_MS;
     this.rootSet = { version: 0, roots: [...o.joinRoots] };
     this.everRoots = new Set(o.joinRoots);
+    this.attested = new AttestedLabels(o.nodeId ?? o.state.loadConfig()?.nodeId ?? null);
     const records = o.state.loadTrust();
     this.logRecords = records.length;
     for (const r of records) this.fold(r);
@@ -100,6 +108,20 @@ export class TrustStore {
     if (forgotten.length > 0) this.append(forgotten, false);
     this.prune();
     this.maybeCompact();
+  }
+
+  /**
+   * The labels selectors are matched against and the keys this host can vouch for: `base`
+   * (built-in labels from its own facts, and its join labels) with the latest verified label
+   * attestation over it (see AttestedLabels).
+   */
+  labelView(base: Labels): HostLabelView {
+    return this.attested.view(base);
+  }
+
+  /** The version of the label attestation held (0: none). */
+  get labelsVersion(): number {
+    return this.attested.version;
   }
 
   /** The fleet roots this host trusts now. */
@@ -174,7 +196,7 @@ export class TrustStore {
    * which then counts only for capabilities that key issued (createRevocationIndex). Anything
    * that does not verify is ignored and logged.
    */
-  applyTrust(body: { roots: readonly RootsUpdate[]; revocations: readonly Revocation[] }): TrustApplied {
+  applyTrust(body: { roots: readonly RootsUpdate[]; revocations: readonly Revocation[]; labels?: unknown }, base: Labels = {}): TrustApplied {
     const ignored: string[] = [];
     const records: TrustRecord[] = [];
     const before = this.rootSet.version;
@@ -202,9 +224,19 @@ export class TrustStore {
       records.push({ t: 'revocation', revocation: rev });
       added++;
     }
+    // Last: the attestation is checked against the roots and revocations this frame brought.
+    let labelsChanged = false;
+    if (body.labels !== undefined && body.labels !== null) {
+      const offer = this.attested.offer(body.labels, { roots: this.rootSet.roots, now: this.clock.now(), skewMs: this.skewMs, isRevoked: this.isRevoked, base });
+      if (offer.taken) {
+        labelsChanged = true;
+        records.push({ t: 'labels', attestation: this.attested.attestation! });
+        this.logger.info('label attestation taken', { version: this.attested.version });
+      } else if (offer.why !== null) ignored.push(offer.why);
+    }
     if (records.length > 0) this.append(records, true);
     for (const why of ignored) this.logger.warn('ignoring trust material that does not verify', { why });
-    return { rootsVersion: this.rootSet.version, rootsChanged: applied.state.version !== before, revocationsAdded: added, ignored };
+    return { rootsVersion: this.rootSet.version, rootsChanged: applied.state.version !== before, revocationsAdded: added, labelsChanged, ignored };
   }
 
   /**
@@ -247,6 +279,9 @@ export class TrustStore {
         return;
       case 'revocation':
         this.addRevocation(r.revocation);
+        return;
+      case 'labels':
+        this.attested.restore(r.attestation);
         return;
       case 'run': {
         const { t: _t, ...rest } = r;
@@ -316,7 +351,7 @@ export class TrustStore {
   }
 
   private liveRecords(): number {
-    let n = (this.rootSet.version > 0 ? 1 : 0) + this.revocations.size + (this.horizon > 0 ? 1 : 0) + this.cancels.size;
+    let n = (this.rootSet.version > 0 ? 1 : 0) + this.revocations.size + (this.horizon > 0 ? 1 : 0) + this.cancels.size + (this.attested.version > 0 ? 1 : 0);
     for (const r of this.runs.values()) n += r.outcome ? 2 : 1;
     return n;
   }
@@ -332,6 +367,7 @@ export class TrustStore {
     const records: TrustRecord[] = [];
     if (this.rootSet.version > 0) records.push({ t: 'roots', version: this.rootSet.version, roots: [...this.rootSet.roots] });
     if (this.horizon > 0) records.push({ t: 'horizon', issuedAt: this.horizon });
+    if (this.attested.attestation) records.push({ t: 'labels', attestation: this.attested.attestation });
     for (const revocation of this.revocations.values()) records.push({ t: 'revocation', revocation });
     this.pruneCancels();
     for (const cancel of this.cancels.values()) records.push({ t: 'cancel', cancel });

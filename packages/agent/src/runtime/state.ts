@@ -1,4 +1,4 @@
-import { CancelPayload, REFUSAL_REASONS, Revocation, type AgentEvent, type InventoryBody, type RefusalReason } from '@gpufleet/protocol';
+import { CancelPayload, LabelAttestation, REFUSAL_REASONS, Revocation, type AgentEvent, type InventoryBody, type RefusalReason } from '@gpufleet/protocol';
 
 /** What `join` learned and `run` needs: who we are to the server and how to reach it. */
 export interface NodeConfig {
@@ -57,7 +57,9 @@ export type TrustRecord =
   | { t: 'outcome'; runId: string; outcome: StoredRunOutcome }
   | { t: 'horizon'; issuedAt: number }
   /** A signed cancel whose signature verified when it arrived; kept until its `until`. */
-  | { t: 'cancel'; cancel: CancelPayload };
+  | { t: 'cancel'; cancel: CancelPayload }
+  /** The node's latest label attestation; verified when it arrived (exec/attested-labels.ts). */
+  | { t: 'labels'; attestation: LabelAttestation };
 
 const isStr = (v: unknown, max = 4096): v is string => typeof v === 'string' && v.length <= max;
 const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
@@ -98,6 +100,8 @@ export function isTrustRecord(raw: unknown): raw is TrustRecord {
       return isTime(r.issuedAt);
     case 'cancel':
       return CancelPayload.safeParse(r.cancel).success;
+    case 'labels':
+      return LabelAttestation.safeParse(r.attestation).success;
     default:
       return false;
   }
