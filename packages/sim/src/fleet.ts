@@ -24,6 +24,7 @@ import { FakeHardwareBackend } from './fake-backend.js';
 import { LinkProxy } from './faults/link-proxy.js';
 import { SIM_GPU_MODELS, isSimGpuModel, type SimGpuModel } from './gpu-models.js';
 import { hashString, mulberry32 } from './prng.js';
+import { SimToolsRunner } from './tools/sim-tools-runner.js';
 
 export interface SimFleetOptions {
   /** Dial this URL instead of the one in the token (e.g. the token names a public host name). */
@@ -63,6 +64,12 @@ export interface SimFleetOptions {
    * its agent crashed without a clean close. Default false (agents dial the server directly).
    */
   linkProxy?: boolean;
+  /**
+   * Give each host its vendor tools (`nvidia-smi`, or `amd-smi` and `rocm-smi`) as scripts in
+   * `<dir>/<hostname>/`, first on the PATH of the commands its agent runs, printing what its
+   * fake hardware shows (SimToolsRunner). Without it commands run with the plain PATH.
+   */
+  tools?: { dir: string };
 }
 
 /** One simulated host: the real Agent on a fake hardware backend. */
@@ -213,7 +220,9 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
       h.kernelLogPath && o.kernelLog
         ? { ...o.health, kernelLog: { source: { file: h.kernelLogPath }, pollMs: o.kernelLog.pollMs, lookBackMs: o.kernelLog.lookBackMs } }
         : o.health;
-    return new Agent({ state: h.state, identity: h.identity, backend: h.backend, agentVersion: o.agentVersion, clock, logger: withFields(logger, { host: h.hostname }), ...o.agentOptions, ...(health ? { health } : {}) });
+    const hostLogger = withFields(logger, { host: h.hostname });
+    const exec = o.tools ? { exec: { runner: new SimToolsRunner({ backend: h.backend, dir: join(o.tools.dir, h.hostname), logger: hostLogger }) } } : {};
+    return new Agent({ state: h.state, identity: h.identity, backend: h.backend, agentVersion: o.agentVersion, clock, logger: hostLogger, ...o.agentOptions, ...(health ? { health } : {}), ...exec });
   };
   const simHosts: SimHost[] = hosts.map((h) => ({ index: h.index, hostname: h.hostname, model: h.model, identity: h.identity, backend: h.backend, state: h.state, kernelLogPath: h.kernelLogPath, link: h.link, nodeId: h.identity.did, agent: newAgent(h) }));
   const byName = new Map(simHosts.map((h) => [h.hostname, h]));

@@ -5,3 +5,5 @@ export { startSimFleet, assignModels, simHostnames, simIdentity, type SimFleet, 
 export { mulberry32, smoothNoise, hashString, unitHash, mix32 } from './prng.js';
 export * from './faults/index.js';
 export * from './scenario/index.js';
+export { SimToolsRunner, type SimToolsRunnerOptions } from './tools/sim-tools-runner.js';
+export { amdSmiList, nvidiaBusId, nvidiaSmiList, nvidiaSmiTable, rocmSmiTable } from './tools/vendor-tool-text.js';
