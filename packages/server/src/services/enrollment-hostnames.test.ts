@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enrollmentMessage, generateEd25519, signEd25519 } from '@gpufleet/protocol';
 import { startTestServer, type TestServer } from '../testing/test-server.js';
 import { testGpu, testHostFacts } from '../testing/fake-host.js';
-import { tokenParts } from '../testing/protocol-client.js';
+import { ProtocolClient, tokenParts } from '../testing/protocol-client.js';
 
 /** Issue 9, item 5: a hostname is unique among live nodes, so a reusable token cannot pose as another host. */
 let t: TestServer;
@@ -52,5 +52,24 @@ describe('unique hostnames among live nodes', () => {
     expect((await enroll('gpu-03', old)).status).toBe(201);
     expect((await t.api('DELETE', `/api/v1/nodes/${encodeURIComponent(old.did)}`)).status).toBeLessThan(300);
     expect((await enroll('gpu-03')).status).toBe(201);
+  });
+
+  it('a host that renames itself onto a live hostname keeps its own, in the node view and in selectors', async () => {
+    const real = generateEd25519();
+    const other = generateEd25519();
+    expect((await enroll('gpu-10', real)).status).toBe(201);
+    expect((await enroll('quiet-host', other)).status).toBe(201);
+    const c = await ProtocolClient.connect(t.url);
+    try {
+      expect((await c.hello(other)).t).toBe('welcome');
+      c.send({ t: 'inventory', seq: 1, body: { host: testHostFacts('gpu-10'), gpus: [testGpu(0)], toolFailures: [] } });
+      await c.next((f) => f.t === 'ack' && f.body.seq === 1);
+    } finally {
+      c.close();
+    }
+    const view = (await t.api('GET', `/api/v1/nodes/${encodeURIComponent(other.did)}`)).body;
+    expect(view.hostname).toBe('quiet-host');
+    const selected = (await t.api('GET', '/api/v1/nodes?selector=hostname%3Dgpu-10')).body.items as Array<{ id: string }>;
+    expect(selected.map((n) => n.id)).toEqual([real.did]);
   });
 });

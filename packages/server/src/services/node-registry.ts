@@ -109,7 +109,8 @@ export class NodeRegistry {
 
   private remember(node: NodeRecord): void {
     this.nodes.set(node.id, node);
-    this.labels.set(node.id, { ...node.tokenLabels, ...node.userLabels, ...builtinLabels(node.facts, node.gpus, node.simulated) });
+    // The hostname label is the node's unique hostname (see applyInventory), not whatever the host reported last.
+    this.labels.set(node.id, { ...node.tokenLabels, ...node.userLabels, ...builtinLabels({ ...node.facts, hostname: node.hostname }, node.gpus, node.simulated) });
   }
 
   get size(): number {
@@ -193,7 +194,12 @@ export class NodeRegistry {
   }
 
   async applyInventory(id: string, inv: InventoryBody): Promise<void> {
-    await this.update(id, { facts: inv.host, gpus: inv.gpus, toolFailures: inv.toolFailures, hostname: inv.host.hostname, agentVersion: inv.host.agentVersion }, 'inventory');
+    // Hostnames are unique among live nodes (EnrollmentService): a host renaming itself onto another
+    // node's hostname keeps its own, so it cannot pose as that node to selectors and people.
+    const node = this.nodes.get(id);
+    const wanted = inv.host.hostname;
+    const taken = node !== undefined && wanted !== node.hostname && [...this.nodes.values()].some((n) => n.id !== id && n.hostname === wanted && n.adminState !== 'decommissioned');
+    await this.update(id, { facts: inv.host, gpus: inv.gpus, toolFailures: inv.toolFailures, hostname: taken ? node.hostname : wanted, agentVersion: inv.host.agentVersion }, 'inventory');
   }
 
   /**
