@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import websocket from '@fastify/websocket';
 import swagger from '@fastify/swagger';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -6,6 +6,8 @@ import { FleetError, type Role } from '@gpufleet/protocol';
 import type { ServerContext } from '../context.js';
 import { roleAllows, type Principal } from '../auth/api-tokens.js';
 import { mapError } from './error-mapping.js';
+import { finishOpenApiDocument } from './openapi-document.js';
+import { OperationIds } from './operation-ids.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -14,6 +16,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Who may call the route; routes that say nothing need an admin. */
     auth?: Role | 'public';
+    /** A Server-Sent Events stream: the only kind of route that takes `?access_token=`. */
+    sse?: boolean;
   }
 }
 
@@ -21,15 +25,24 @@ export type App = FastifyInstance<any, any, any, any, ZodTypeProvider>;
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-function bearer(header: string | undefined, query: unknown): string | undefined {
+/**
+ * The API token of a request: `Authorization: Bearer`, or on SSE routes only `?access_token=`
+ * (EventSource cannot send headers). Anywhere else a token in the URL is refused, not ignored: it
+ * ends up in proxy logs and browser history, and a client that sends one should learn so at once.
+ */
+function requestToken(request: FastifyRequest): string | undefined {
+  const q = request.query as { access_token?: unknown } | undefined;
+  const inUrl = q !== null && typeof q === 'object' && q.access_token !== undefined;
+  if (inUrl && request.routeOptions.config?.sse !== true) {
+    throw new FleetError('unauthenticated', '?access_token= is accepted on SSE streams only; send the token as an Authorization: Bearer header');
+  }
+  const header = request.headers.authorization;
   if (header?.startsWith('Bearer ')) return header.slice(7).trim();
-  // EventSource cannot send headers: SSE routes also take ?access_token=.
-  const q = query as { access_token?: unknown } | undefined;
   return typeof q?.access_token === 'string' ? q.access_token : undefined;
 }
 
 /** Fastify with zod validation, one error shape, role checks and the audit hook. */
-export async function buildApp(ctx: Omit<ServerContext, 'log'>, opts: { https?: { key: string; cert: string }; logger: boolean | object }): Promise<App> {
+export async function buildApp(ctx: Pick<ServerContext, 'config' | 'apiTokens' | 'audit'>, opts: { https?: { key: string; cert: string }; logger: boolean | object }): Promise<App> {
   const app = Fastify({
     logger: opts.logger as FastifyServerOptions['logger'],
     bodyLimit: ctx.config.maxBodyBytes,
@@ -50,6 +63,21 @@ export async function buildApp(ctx: Omit<ServerContext, 'log'>, opts: { https?: 
       security: [{ bearer: [] }],
     },
     transform: jsonSchemaTransform,
+    transformObject: (documents) => finishOpenApiDocument('openapiObject' in documents ? documents.openapiObject : documents.swaggerObject, { publicUrl: ctx.config.publicUrl, license: 'Apache-2.0' }),
+  });
+  // Every operation gets a stable, unique operationId, and public routes say they need no token.
+  const operationIds = new OperationIds();
+  app.addHook('onRoute', (route) => {
+    const methods = (Array.isArray(route.method) ? route.method : [route.method]).filter((m) => m !== 'HEAD');
+    if (methods.length === 0) return;
+    const schema = (route.schema ?? {}) as Record<string, unknown>;
+    const explicit = schema.operationId;
+    if (methods.length > 1 && explicit !== undefined) throw new Error(`route ${route.url}: one operationId cannot name ${methods.length} methods`);
+    route.schema = {
+      ...schema,
+      operationId: operationIds.assign(methods[0]!, route.url, explicit),
+      ...(route.config?.auth === 'public' && schema.security === undefined ? { security: [] } : {}),
+    };
   });
   await app.register(websocket, { options: { maxPayload: 4 * 1024 * 1024 } });
 
@@ -69,9 +97,11 @@ export async function buildApp(ctx: Omit<ServerContext, 'log'>, opts: { https?: 
   });
 
   app.addHook('onRequest', async (request) => {
+    if (request.routeOptions.url === undefined) return;
     const need = request.routeOptions.config?.auth ?? 'admin';
-    if (need === 'public' || request.routeOptions.url === undefined) return;
-    const principal = await ctx.apiTokens.authenticate(bearer(request.headers.authorization, request.query));
+    const token = requestToken(request);
+    if (need === 'public') return;
+    const principal = await ctx.apiTokens.authenticate(token);
     request.principal = principal;
     if (!roleAllows(principal.role, need)) {
       throw new FleetError('permission_denied', `this needs the ${need} role; token '${principal.name}' has ${principal.role}`);

@@ -71,7 +71,7 @@ export function registerRunRoutes(app: App, ctx: RunRouteDeps): void {
     return ctx.runs.output({ runId: req.params.id, ...req.query });
   });
 
-  app.get('/api/v1/runs/:id/stream', { config: { auth: 'viewer' }, schema: { tags: ['runs', 'streams'], summary: 'SSE: `run` (snapshot), `output` (history, then live), `target` (state changes), then `done`', params: IdParams, querystring: StreamQuery } }, async (req, reply) => {
+  app.get('/api/v1/runs/:id/stream', { config: { auth: 'viewer', sse: true }, schema: { tags: ['runs', 'streams'], summary: 'SSE: `run` (snapshot), `output` (history, then live), `target` (state changes), then `done`', params: IdParams, querystring: StreamQuery } }, async (req, reply) => {
     // Unknown runs are a plain 404, before the stream opens.
     await ctx.runs.get(req.params.id);
     let stop = () => {};
