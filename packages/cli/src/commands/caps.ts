@@ -23,6 +23,7 @@ import { CliError, UsageError } from '../errors.js';
 import { unlockOperatorKey, type HiddenInput, type KeyFlags } from '../keys/passphrase.js';
 import { print, renderData, type Column } from '../output.js';
 import { relativeTime } from '../units.js';
+import { describeLimits, limitsFromFlags, type LimitFlags } from '../exec/limit-flags.js';
 
 /** A capability as `GET /api/v1/capabilities` lists it (only the fields shown are relied on). */
 interface CapabilityRow {
@@ -50,6 +51,9 @@ export function parseWhen(text: string, now: number, flag: string): number {
   }
   throw new UsageError(`${flag} '${text}' is neither a duration from now (90m, 24h, 7d) nor a date (2026-03-01 or 2026-03-01T12:00:00Z)`);
 }
+
+/** Collects a repeatable option's values. */
+const collectList = (v: string, prev: string[] = []) => [...prev, v];
 
 /** Abilities from `--can a,b` (repeatable); each must be a known one. */
 export function parseAbilities(lists: readonly string[]): Ability[] {
@@ -103,7 +107,7 @@ function checkParent(parent: Capability, myDid: string, now: number, file: strin
   }
 }
 
-interface GrantFlags extends KeyFlags {
+interface GrantFlags extends KeyFlags, LimitFlags {
   to: string;
   can: string[];
   on?: string;
@@ -130,6 +134,7 @@ async function grant(deps: CliDeps, o: GrantFlags, term?: HiddenInput): Promise<
   const nbf = o.notBefore !== undefined ? parseWhen(o.notBefore, now, '--not-before') : Math.max(now, parent?.nbf ?? now);
   if (nbf >= exp) throw new UsageError(`--not-before (${iso(nbf)}) must come before the expiry (${iso(exp)})`);
   const on = (o.on ?? parent!.on).trim();
+  const limits = limitsFromFlags(o, parent);
 
   const key = await unlockOperatorKey(deps.io, { key: o.key, passphraseEnv: o.passphraseEnv }, term);
   if (parent) {
@@ -142,7 +147,7 @@ async function grant(deps: CliDeps, o: GrantFlags, term?: HiddenInput): Promise<
     if (nbf < parent.nbf) throw new UsageError(`--not-before ${iso(nbf)} is before the parent's start (${iso(parent.nbf)})`);
   }
   return signCapability(
-    { v: 1, iss: key.did, aud: o.to, can, on, nbf, exp, nonce: randomBytes(16).toString('base64url'), prf: parent ? [parent] : [] },
+    { v: 1, iss: key.did, aud: o.to, can, on, nbf, exp, nonce: randomBytes(16).toString('base64url'), prf: parent ? [parent] : [], ...(limits ? { limits } : {}) },
     key.privateKeyPem,
   );
 }
@@ -204,21 +209,30 @@ Examples:
     .option('--passphrase-env <VAR>', 'variable holding the key passphrase (default GPUFLEET_KEY_PASSPHRASE)')
     .option('--out <file>', 'write the capability to this file instead of stdout')
     .option('--publish', 'also register it with the control plane (listed by caps ls)')
+    .option('--run-as <users>', "only run commands as these accounts (comma-separated, repeatable; * is a wildcard); a command without --run-as counts as the agent's own account", collectList)
+    .option('--env-allow <names>', "only these environment variable names (comma-separated, repeatable; 'HF_*' allows every HF_ name)", collectList)
+    .option('--env-none', 'no environment variables at all')
+    .option('--cwd-allow <dirs>', "only these working folders (absolute; '/srv/jobs/*' allows everything below /srv/jobs); commands must then give --cwd", collectList)
+    .option('--scripts <rule>', "'root-signed': library scripts run only when a fleet root signed them, not the holder")
     .addHelpText('after', `
 A fleet root grants with no proof; anyone else narrows a capability they hold with --from-cap.
+Limits (--run-as, --env-allow, --env-none, --cwd-allow, --scripts) are checked by every host on
+every command; with --from-cap the parent's limits carry over and may only be narrowed.
 
 Examples:
   gpufleet caps grant --to did:key:z6Mk... --can exec/run --on 'region=eu' --expires 7d
   gpufleet caps grant --to did:key:z6Mk... --can exec/run,container/logs --on 'gpu.model=H100' --expires 2026-06-30 --out alice.cap.json
   gpufleet caps grant --to did:key:z6MkSERVER... --can container/restart --on 'pool=inference' --expires 30d --publish
       (the control plane's DID is at GET /api/v1/server-identity: delegate remediation to it)
-  gpufleet caps grant --to did:key:z6Mk... --can container/logs --on 'region=eu,team=ml' --from-cap alice.cap.json`)
+  gpufleet caps grant --to did:key:z6Mk... --can container/logs --on 'region=eu,team=ml' --from-cap alice.cap.json
+  gpufleet caps grant --to did:key:z6Mk... --can exec/run --on 'pool=train' --expires 7d --run-as root,ubuntu --env-allow 'HF_*' --cwd-allow '/srv/jobs,/srv/jobs/*'
+  gpufleet caps grant --to did:key:z6Mk... --can exec/script --on '*' --expires 30d --scripts root-signed`)
     .action(async (_opts, cmd: Command) => {
       const o = deps.opts<GrantFlags>(cmd);
       const cap = await grant(deps, o, term);
       const id = capabilityId(cap);
       const format = deps.format(cmd);
-      const summary = `granted ${cap.can.join(',')} on '${cap.on}' to ${cap.aud} until ${iso(cap.exp)}${cap.prf.length ? ' (narrowing your capability)' : ''}; id ${id}`;
+      const summary = `granted ${cap.can.join(',')} on '${cap.on}'${describeLimits(cap.limits)} to ${cap.aud} until ${iso(cap.exp)}${cap.prf.length ? ' (narrowing your capability)' : ''}; id ${id}`;
       if (o.out !== undefined) {
         writeFileSync(resolve(deps.io.cwd, o.out), renderData(cap, format === 'yaml' ? 'yaml' : 'json'));
         deps.io.out(`${summary}\nsaved to ${o.out}\n`);
