@@ -2,7 +2,7 @@ import { FleetError } from '@gpufleet/protocol';
 import { sql, type Kysely } from 'kysely';
 import { migrateToLatest, type StoreDialect } from './migrations.js';
 import { KyselyTrustStore } from './kysely-trust-store.js';
-import type { AuditChainRecord, CapabilityRecord, ListAuditChainQuery, RevocationRecord, RootsVersionRecord, ScriptRecord, SecretRecord } from './trust-records.js';
+import type { AuditChainRecord, CapabilityRecord, LabelAttestationRecord, ListAuditChainQuery, RevocationRecord, RootsVersionRecord, ScriptRecord, SecretRecord } from './trust-records.js';
 import * as runQueries from './run-queries.js';
 import * as healthQueries from './health-queries.js';
 import type { ListRunOutputQuery, ListRunsQuery, RunOutputRecord, RunProgress, RunRecord, RunTargetRecord } from './run-records.js';
@@ -341,6 +341,15 @@ export class KyselyStore implements Store {
   }
   insertSecret(record: SecretRecord): Promise<boolean> {
     return this.#trust.insertSecret(record);
+  }
+  putLabelAttestation(record: LabelAttestationRecord): Promise<boolean> {
+    return this.#trust.putLabelAttestation(record);
+  }
+  getLabelAttestation(nodeId: string): Promise<LabelAttestationRecord | undefined> {
+    return this.#trust.getLabelAttestation(nodeId);
+  }
+  listLabelAttestations(): Promise<LabelAttestationRecord[]> {
+    return this.#trust.listLabelAttestations();
   }
   getSecret(id: string): Promise<SecretRecord | undefined> {
     return this.#trust.getSecret(id);

@@ -1,4 +1,4 @@
-import { FleetError } from '@gpufleet/protocol';
+import { FleetError, LabelAttestation } from '@gpufleet/protocol';
 import { sql, type Kysely } from 'kysely';
 import { AUDIT_GENESIS, auditRecordHash } from '../audit/audit-hash.js';
 import type { StoreDialect } from './migrations.js';
@@ -9,6 +9,7 @@ import type { AuditInput } from './store.js';
 import type {
   AuditChainRecord,
   CapabilityRecord,
+  LabelAttestationRecord,
   ListAuditChainQuery,
   RevocationRecord,
   RootsVersionRecord,
@@ -164,4 +165,39 @@ export class KyselyTrustStore implements TrustStore {
     const row = await this.db.selectFrom('secrets').selectAll().where('id', '=', checkId('id', id)).executeTakeFirst();
     return row === undefined ? undefined : rowToSecret(row);
   }
+
+  // ---- label attestations (0005) ----
+
+  async putLabelAttestation(record: LabelAttestationRecord): Promise<boolean> {
+    const parsed = LabelAttestation.safeParse(record?.attestation);
+    if (!parsed.success || parsed.data.node !== record.nodeId || parsed.data.version !== record.version) {
+      throw new FleetError('invalid_argument', 'a stored label attestation must be well-formed and match its node id and version');
+    }
+    const row = { node_id: checkId('nodeId', record.nodeId), version: checkInt('version', record.version), doc: JSON.stringify(parsed.data), actor: record.actor, at: checkInt('at', record.at) };
+    // One statement: of two racing writers, only a strictly newer version replaces the row.
+    const r = await this.db
+      .insertInto('label_attestations')
+      .values(row)
+      .onConflict((oc) =>
+        oc
+          .column('node_id')
+          .doUpdateSet((eb) => ({ version: eb.ref('excluded.version'), doc: eb.ref('excluded.doc'), actor: eb.ref('excluded.actor'), at: eb.ref('excluded.at') }))
+          .where('label_attestations.version', '<', row.version),
+      )
+      .executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0;
+  }
+
+  async getLabelAttestation(nodeId: string): Promise<LabelAttestationRecord | undefined> {
+    const row = await this.db.selectFrom('label_attestations').selectAll().where('node_id', '=', checkId('nodeId', nodeId)).executeTakeFirst();
+    return row === undefined ? undefined : rowToLabelAttestation(row);
+  }
+
+  async listLabelAttestations(): Promise<LabelAttestationRecord[]> {
+    return (await this.db.selectFrom('label_attestations').selectAll().orderBy('node_id').execute()).map(rowToLabelAttestation);
+  }
+}
+
+function rowToLabelAttestation(row: { node_id: string; version: number | string | bigint; doc: string; actor: string; at: number | string | bigint }): LabelAttestationRecord {
+  return { nodeId: row.node_id, version: Number(row.version), attestation: LabelAttestation.parse(JSON.parse(row.doc)), actor: row.actor, at: Number(row.at) };
 }

@@ -2,6 +2,7 @@ import { FleetError } from '@gpufleet/protocol';
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import type { Database } from './schema.js';
 import { trustMigration } from './migration-0004-trust.js';
+import { labelAttestationsMigration } from './migration-0005-label-attestations.js';
 
 /** Which SQL engine is underneath; the only place migrations differ by dialect is auto-increment. */
 export type StoreDialect = 'sqlite' | 'postgres';
@@ -238,6 +239,8 @@ export function storeMigrations(dialect: StoreDialect): Record<string, Migration
     },
     // Trust: fleet roots, capabilities, revocations, the script library, sealed secrets, the audit hash chain.
     '0004_trust': trustMigration,
+    // Each node's latest signed label attestation.
+    '0005_label_attestations': labelAttestationsMigration,
   };
 }
 

@@ -1,4 +1,4 @@
-import type { Capability, Revocation, RootsUpdate, ScriptSignature } from '@gpufleet/protocol';
+import type { Capability, LabelAttestation, Revocation, RootsUpdate, ScriptSignature } from '@gpufleet/protocol';
 
 /**
  * Records of the trust tables (0004_trust) and the part of the Store interface that keeps them.
@@ -83,6 +83,16 @@ export interface ListAuditChainQuery {
   limit?: number;
 }
 
+/** A node's latest signed label attestation, as stored. */
+export interface LabelAttestationRecord {
+  nodeId: string;
+  version: number;
+  attestation: LabelAttestation;
+  /** Who submitted it (the API token's actor). */
+  actor: string;
+  at: number;
+}
+
 /** Store methods of the trust tables; part of `Store`. */
 export interface TrustStore {
   /** Adds a root-set version; already_exists when that version is taken (two racing updates). */
@@ -118,4 +128,10 @@ export interface TrustStore {
 
   /** Audit records with their chain links, oldest first (by id). */
   listAuditChain(query?: ListAuditChainQuery): Promise<AuditChainRecord[]>;
+
+  /** Stores a node's attestation when its version is newer than the stored one; returns whether it did. */
+  putLabelAttestation(record: LabelAttestationRecord): Promise<boolean>;
+  getLabelAttestation(nodeId: string): Promise<LabelAttestationRecord | undefined>;
+  /** Every node's latest attestation, by node id. */
+  listLabelAttestations(): Promise<LabelAttestationRecord[]>;
 }

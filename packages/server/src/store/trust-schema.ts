@@ -60,4 +60,14 @@ export interface TrustTables {
   revocations: RevocationsTable;
   scripts: ScriptsTable;
   secrets: SecretsTable;
+  label_attestations: LabelAttestationsTable;
+}
+
+/** Each node's latest signed label attestation (0005_label_attestations). */
+export interface LabelAttestationsTable {
+  node_id: string;
+  version: number;
+  doc: string; // JSON LabelAttestation
+  actor: string;
+  at: number;
 }

@@ -71,6 +71,40 @@ export function trustContract(store: StoreRef): void {
     });
   });
 
+  describe('label attestations', () => {
+    const att = (node: string, version: number, labels: Record<string, string> = { env: 'dev' }) => ({
+      nodeId: node,
+      version,
+      attestation: { v: 1 as const, node, labels, version, issuedAt: T0, iss: DID_A, cap: null, sig: 'c2ln' },
+      actor: 'token:ops(o1)',
+      at: T0 + version,
+    });
+
+    it('keeps only a newer version per node, also when writers race', async () => {
+      expect(await store().listLabelAttestations()).toEqual([]);
+      expect(await store().putLabelAttestation(att(DID_A, 2))).toBe(true);
+      expect(await store().putLabelAttestation(att(DID_A, 2, { env: 'prod' }))).toBe(false);
+      expect(await store().putLabelAttestation(att(DID_A, 1, { env: 'prod' }))).toBe(false);
+      expect(await store().putLabelAttestation(att(DID_B, 1))).toBe(true);
+      expect(await store().getLabelAttestation(DID_A)).toEqual(att(DID_A, 2));
+      expect(await store().putLabelAttestation(att(DID_A, 5, { env: 'prod' }))).toBe(true);
+      expect((await store().listLabelAttestations()).map((r) => [r.nodeId, r.version, r.attestation.labels.env])).toEqual([
+        [DID_A, 5, 'prod'],
+        [DID_B, 1, 'dev'],
+      ]);
+      const raced = await Promise.all([store().putLabelAttestation(att(DID_B, 7, { env: 'a' })), store().putLabelAttestation(att(DID_B, 7, { env: 'b' }))]);
+      expect(raced.filter(Boolean)).toHaveLength(1);
+      expect(await store().getLabelAttestation('did:key:z6MkNone')).toBeUndefined();
+    });
+
+    it('refuses garbage and an attestation that does not match its record', async () => {
+      for (const bad of [{ ...att(DID_A, 1), version: 2 }, { ...att(DID_A, 1), nodeId: DID_B }, { ...att(DID_A, 1), attestation: 'x' }, null]) {
+        await expectFleetError(store().putLabelAttestation(bad as never), 'invalid_argument');
+      }
+      expect(await store().listLabelAttestations()).toEqual([]);
+    });
+  });
+
   describe('capabilities and revocations', () => {
     it('round-trip, list oldest first, filter by audience, and ignore a repeated id', async () => {
       await store().insertCapability(capability(hex('2'), { addedAt: T0 + 5 }));
