@@ -59,6 +59,25 @@ describe('server config', () => {
     expect(() => resolveServerConfig({ file: yamlFile('heartbeat-interval: {a: 1}\n') })).toThrow(/heartbeat-interval/);
   });
 
+  it('keeps agent events 30 days and 100,000 per node by default, and takes both from every source', () => {
+    expect(resolveServerConfig()).toMatchObject({ eventsRetentionMs: 30 * 86_400_000, eventsPerNode: 100_000 });
+    expect(resolveServerConfig({ flags: { eventsRetention: '90d', eventsPerNode: '5000' } })).toMatchObject({ eventsRetentionMs: 90 * 86_400_000, eventsPerNode: 5000 });
+    expect(resolveServerConfig({ env: { GPUFLEET_EVENTS_RETENTION: '12h', GPUFLEET_EVENTS_PER_NODE: '250' } })).toMatchObject({ eventsRetentionMs: 12 * 3_600_000, eventsPerNode: 250 });
+    expect(resolveServerConfig({ file: yamlFile('events-retention: 7d\neventsPerNode: 1000\n') })).toMatchObject({ eventsRetentionMs: 7 * 86_400_000, eventsPerNode: 1000 });
+  });
+
+  it.each([
+    [{ flags: { eventsRetention: 'forever' } }, /'events-retention'.*duration/],
+    [{ flags: { eventsRetention: '5m' } }, /'events-retention'.*between/],
+    [{ flags: { eventsRetention: '99999d' } }, /'events-retention'.*between/],
+    [{ flags: { eventsPerNode: '10' } }, /'events-per-node'.*100 to/],
+    [{ flags: { eventsPerNode: '-5' } }, /'events-per-node'/],
+    [{ env: { GPUFLEET_EVENTS_PER_NODE: 'lots' } }, /environment variable 'events-per-node'/],
+    [{ file: yamlFile('events-retention: 30d\nevents-retension: 1d\n') }, /'events-retension': unknown key/],
+  ])('refuses event retention setting %j naming the key', (sources, message) => {
+    expect(() => resolveServerConfig(sources as never)).toThrow(message);
+  });
+
   it('knows loopback hosts', () => {
     expect(['127.0.0.1', '127.1.2.3', 'localhost', '::1'].every(isLoopbackHost)).toBe(true);
     expect(['0.0.0.0', '10.0.0.1', 'fleet.example', '::'].some(isLoopbackHost)).toBe(false);

@@ -32,6 +32,10 @@ export interface ServerConfig {
   drainTimeoutMs: number;
   /** How long a node may be OFFLINE before its health reads `unknown` (nothing else happens). */
   offlineGraceMs: number;
+  /** Stored agent events older than this (by when the server received them) are deleted. */
+  eventsRetentionMs: number;
+  /** At most this many stored agent events per node; the oldest go first. */
+  eventsPerNode: number;
 }
 
 /** Documented defaults; every key here is also a flag, a GPUFLEET_* variable and a YAML key. */
@@ -52,6 +56,10 @@ export const SERVER_CONFIG_DEFAULTS = {
   healthPolicy: null,
   drainTimeout: '10m',
   offlineGrace: '10m',
+  /** Agent events (health facts, run output) are kept this long: `events-retention 90d` for longer audits. */
+  eventsRetention: '30d',
+  /** With the gateway's per-node rate limits, this bounds what one node can make the store hold. */
+  eventsPerNode: 100_000,
 } as const;
 
 type Key = keyof typeof SERVER_CONFIG_DEFAULTS;
@@ -186,6 +194,8 @@ export function resolveServerConfig(sources: ConfigSources = {}): ServerConfig {
     healthPolicy: text('healthPolicy') === null ? null : resolve(text('healthPolicy')!),
     drainTimeoutMs: duration('drainTimeout', 1000, 7 * 86_400_000),
     offlineGraceMs: duration('offlineGrace', 0, 30 * 86_400_000),
+    eventsRetentionMs: duration('eventsRetention', 3_600_000, 3650 * 86_400_000),
+    eventsPerNode: integer('eventsPerNode', 100, 100_000_000),
   };
 }
 

@@ -5,6 +5,7 @@ import { KyselyTrustStore } from './kysely-trust-store.js';
 import type { AuditChainRecord, CapabilityRecord, LabelAttestationRecord, ListAuditChainQuery, RevocationRecord, RootsVersionRecord, ScriptRecord, SecretRecord } from './trust-records.js';
 import * as runQueries from './run-queries.js';
 import * as healthQueries from './health-queries.js';
+import * as retentionQueries from './event-retention-queries.js';
 import type { ListRunOutputQuery, ListRunsQuery, RunOutputRecord, RunProgress, RunRecord, RunTargetRecord } from './run-records.js';
 import {
   agentEventToRow,
@@ -289,6 +290,18 @@ export class KyselyStore implements Store {
       .limit(checkLimit(q.limit))
       .execute();
     return rows.map(rowToAgentEvent);
+  }
+
+  pruneAgentEventsBefore(receivedBefore: number, limit: number): Promise<number> {
+    return retentionQueries.pruneAgentEventsBefore(this.db, receivedBefore, limit);
+  }
+
+  nodesOverEventCap(maxPerNode: number): Promise<Array<{ nodeId: string; events: number }>> {
+    return retentionQueries.nodesOverEventCap(this.db, maxPerNode);
+  }
+
+  trimNodeEvents(nodeId: string, keep: number, limit: number): Promise<number> {
+    return retentionQueries.trimNodeEvents(this.db, nodeId, keep, limit);
   }
 
   // ---- audit ----

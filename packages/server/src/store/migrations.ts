@@ -2,6 +2,7 @@ import { FleetError } from '@gpufleet/protocol';
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import type { Database } from './schema.js';
 import { trustMigration } from './migration-0004-trust.js';
+import { eventRetentionMigration } from './migration-0006-event-retention.js';
 import { labelAttestationsMigration } from './migration-0005-label-attestations.js';
 
 /** Which SQL engine is underneath; the only place migrations differ by dialect is auto-increment. */
@@ -241,6 +242,8 @@ export function storeMigrations(dialect: StoreDialect): Record<string, Migration
     '0004_trust': trustMigration,
     // Each node's latest signed label attestation.
     '0005_label_attestations': labelAttestationsMigration,
+    // An index for pruning agent events by when they were received.
+    '0006_event_retention': eventRetentionMigration,
   };
 }
 

@@ -228,6 +228,12 @@ export interface Store extends TrustStore, RunStore {
   /** Inserts outbox items, ignoring any (nodeId, seq) already stored; returns how many were new. */
   insertAgentEvents(events: ReadonlyArray<AgentEventRecord>): Promise<number>;
   listAgentEvents(query: ListAgentEventsQuery): Promise<AgentEventRecord[]>;
+  /** Deletes up to `limit` events received before `receivedBefore` (epoch ms), oldest first; returns how many. */
+  pruneAgentEventsBefore(receivedBefore: number, limit: number): Promise<number>;
+  /** Nodes holding more than `maxPerNode` events, most first. */
+  nodesOverEventCap(maxPerNode: number): Promise<Array<{ nodeId: string; events: number }>>;
+  /** Deletes up to `limit` of a node's oldest events so that at most `keep` remain; returns how many. */
+  trimNodeEvents(nodeId: string, keep: number, limit: number): Promise<number>;
 
   /**
    * Appends one entry chained to the newest one (prev_hash, hash: audit/audit-hash.ts), serialized

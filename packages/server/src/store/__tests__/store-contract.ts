@@ -7,6 +7,7 @@ import { historyContract } from './contract-history.js';
 import { healthContract } from './contract-health.js';
 import { trustContract } from './contract-trust.js';
 import { runContract } from './contract-runs.js';
+import { retentionContract } from './contract-retention.js';
 import { bareNode, sampleNode } from './store-fixtures.js';
 
 /** A freshly opened, empty, not yet migrated store and how to dispose of it (close + drop). */
@@ -47,6 +48,7 @@ export function describeStoreContract(name: 'sqlite' | 'postgres', open: () => P
     healthContract(store);
     trustContract(store);
     runContract(store);
+    retentionContract(store);
 
     describe('lifecycle', () => {
       it('migrate() again is harmless and keeps the data', async () => {
