@@ -16,6 +16,8 @@ export function addServerOptions(cmd: Command): Command {
     .option('--offline-after <beats>', 'missed heartbeats before a node is OFFLINE (default 3)')
     .option('--metrics-interval <duration>', 'agent sampling interval (default 10s)')
     .option('--metrics-retention <duration>', 'in-memory metrics window (default 1h)')
+    .option('--events-retention <duration>', 'how long stored agent events are kept (default 30d)')
+    .option('--events-per-node <n>', 'most stored agent events per node; the oldest go first (default 100000)')
     .option('--max-body-bytes <n>', 'largest request body (default 1048576)')
     .option('--health-policy <file>', 'YAML health policy (default: the shipped policy/default-health-policy.yaml)')
     .option('--drain-timeout <duration>', 'how long a drain waits for running work (default 10m)')
