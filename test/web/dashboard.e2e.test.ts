@@ -149,15 +149,22 @@ describe('dashboard end to end (Chromium, real server, 50 simulated hosts)', () 
     await hx().screenshot('alerts');
   }, 40_000);
 
-  it('cordons and uncordons a GPU from its node page, and the API agrees', async () => {
+  it('cordons and uncordons a GPU from its node page, each with a reason, and the API agrees', async () => {
     await openNode(FAULT_HOST);
-    const apiState = async () => (await hx().server.api('GET', `/api/v1/nodes/${FAULT_HOST}`)).body.gpus[CORDON_GPU].state as string;
+    const apiGpu = async () => (await hx().server.api('GET', `/api/v1/nodes/${FAULT_HOST}`)).body.gpus[CORDON_GPU] as { state: string; stateChange: { reason: string | null } | null };
+    const apiState = async () => (await apiGpu()).state;
     expect(await apiState()).toBe('READY');
     await tid(`gpu-cordon-${CORDON_GPU}`).click();
+    // Like every other action, it asks first, with a reason.
+    await tid('confirm-dialog').waitFor({ timeout: 5000 });
+    await tid('confirm-reason').fill('fan noise, e2e');
+    await tid('confirm-ok').click();
     await expect.poll(() => attr(gpuRow(CORDON_GPU), 'data-state'), { timeout: 10_000 }).toBe('CORDONED');
     expect(await apiState()).toBe('CORDONED');
+    expect((await apiGpu()).stateChange?.reason).toBe('fan noise, e2e');
     await hx().screenshot('node-gpu-cordoned');
     await tid(`gpu-uncordon-${CORDON_GPU}`).click();
+    await tid('confirm-ok').click();
     await expect.poll(() => attr(gpuRow(CORDON_GPU), 'data-state'), { timeout: 10_000 }).toBe('READY');
     expect(await apiState()).toBe('READY');
     // The unhealthy GPU was not touched by either action.

@@ -52,6 +52,7 @@ function Row({ row, index, onOpen }: { row: FleetGpuRow | undefined; index: numb
       data-gpu={g.index}
       data-state={g.state}
       data-health={row.health}
+      data-util={s?.utilizationPct ?? ''}
       data-stale={stale ? 'true' : undefined}
       onClick={() => onOpen(row.nodeId)}
       onKeyDown={(e) => e.key === 'Enter' && onOpen(row.nodeId)}
