@@ -35,6 +35,8 @@ export interface RunCommandView {
   /** Names only: values may be secrets. */
   env: string[];
   issuedAt: string;
+  /** The command's nonce: a signed cancel names it (absent in views from older servers). */
+  nonce?: string;
 }
 
 /** REST shape of a run; `targets` only on GET /api/v1/runs/{id}. */

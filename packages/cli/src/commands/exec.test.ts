@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { commandSigningInput, generateEd25519, signCapability, verifyEd25519 } from '@gpufleet/protocol';
+import { cancelProblem, commandDeadline, commandSigningInput, generateEd25519, signCapability, verifyEd25519, type SignedCancel, type SignedCommand } from '@gpufleet/protocol';
 import { runCli } from '../cli.js';
 import { captureIo, type CapturedIo } from '../testing/capture-io.js';
 import { FakeRunApi, runOf, targetOf } from '../testing/fake-run-api.js';
@@ -152,6 +152,11 @@ describe('gpufleet exec', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('canceling run run_abc (Ctrl-C again to stop following it)');
     expect(r.stdout).toMatch(/gpu-node-01\s+canceled\s+-\s+-\s+canceled by token:ops\(t1\)/);
+    // The cancel is signed with the same key, for exactly the command submitted: hosts that have not run it refuse it for good.
+    const submitted = (api.requests.find((q) => q.method === 'POST' && q.path === '/api/v1/runs')!.body as { command: SignedCommand }).command;
+    const { signed } = api.requests.find((q) => q.path === '/api/v1/runs/run_abc/cancel')!.body as { signed: SignedCancel };
+    expect(cancelProblem(signed)).toBeNull();
+    expect(signed.payload).toMatchObject({ runId: submitted.payload.runId, nonce: submitted.payload.nonce, iss: did, until: commandDeadline(submitted.payload) });
   });
 
   it('a second Ctrl-C stops following (exit 130), the run goes on', async () => {

@@ -10,6 +10,7 @@ import { unlockOperatorKey, type HiddenInput, type KeyFlags } from '../keys/pass
 import { buildPayload, commandSpecOf, readCapabilityFile, parseCountOrPercent, parseEnvPairs, parseTimeout } from '../exec/build-payload.js';
 import { followRun } from '../exec/follow-run.js';
 import { renderSummary } from '../exec/run-printer.js';
+import { signedCancelFor } from '../exec/sign-cancel.js';
 import type { RunView, SubmittedRun } from '../exec/run-types.js';
 
 /** Up to this many hosts the summary lists every host; beyond, only those that did not succeed. */
@@ -83,7 +84,9 @@ Examples:
   gpufleet exec -l hostname=gpu-node-07 --env CUDA_VISIBLE_DEVICES=0 --cwd /opt/app -- ./selftest
 
 Output lines carry their host in front (gpu-node-07 | ...); a table sums up each host at the end.
-The exit code is 1 when any host did not succeed. Ctrl-C cancels the run; a second Ctrl-C stops
+The exit code is 1 when any host did not succeed. Ctrl-C cancels the run with a cancel signed by
+your key (hosts that have not started it refuse it for good, offline ones when they reconnect); a
+second Ctrl-C stops
 following it. See the run again with \`gpufleet runs get ID\` and \`gpufleet runs logs ID\`.`,
     )
     .action(async (argv: string[], _opts, cmd: Command) => {
@@ -130,7 +133,9 @@ following it. See the run again with \`gpufleet runs get ID\` and \`gpufleet run
         interrupts++;
         if (interrupts > 1) return following.detach();
         deps.io.err(`\ncanceling run ${submitted.id} (Ctrl-C again to stop following it)\n`);
-        client.post(`/api/v1/runs/${seg(submitted.id)}/cancel`).catch((err: Error) => deps.io.err(`could not cancel: ${err.message}\n`));
+        // Signed with the key still in hand: hosts that have not started it (offline ones too) then refuse it for good.
+        const signed = signedCancelFor(payload, key, deps.now());
+        client.post(`/api/v1/runs/${seg(submitted.id)}/cancel`, { signed }).catch((err: Error) => deps.io.err(`could not cancel: ${err.message}\n`));
       });
       let view: RunView;
       try {

@@ -1,3 +1,8 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cancelProblem, type SignedCancel } from '@gpufleet/protocol';
+import { createOperatorKey } from '../keys/index.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runCli } from '../cli.js';
 import { captureIo } from '../testing/capture-io.js';
@@ -90,5 +95,30 @@ describe('gpufleet runs', () => {
     const again = await run(['runs', 'cancel', 'run_one']);
     expect(again.code).toBe(1);
     expect(again.stderr).toBe("error: run 'run_one' already finished (partial)\n");
+  });
+
+  it('cancel --sign signs a cancel of exactly the run\'s command with the operator key and sends it along', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'gpufleet-runs-sign-'));
+    try {
+      const key = createOperatorKey('default', { home, env: {} });
+      const nonce = 'n0nce-of-run-two-0123456789';
+      api.json.set('GET /api/v1/runs/run_signed', () => ({ body: runOf('run_signed', [targetOf(1, { state: 'queued' })], { command: { ...finished.command, nonce, issuedAt: '2025-06-01T12:04:00.000Z', timeoutMs: 60_000 } }) }));
+      api.json.set('POST /api/v1/runs/run_signed/cancel', () => ({ body: runOf('run_signed', [targetOf(1, { state: 'canceled' })]) }));
+      const io = captureIo({ home, columns: 200 });
+      const code = await runCli(['--server', api.url, '--token', 'gft_t_s', 'runs', 'cancel', 'run_signed', '--sign'], io, { now: () => NOW });
+      expect(code, io.stderr).toBe(0);
+      const { signed } = api.requests.find((q) => q.method === 'POST' && q.path === '/api/v1/runs/run_signed/cancel')!.body as { signed: SignedCancel };
+      expect(cancelProblem(signed)).toBeNull();
+      expect(signed.payload).toEqual({ v: 1, kind: 'cancel', runId: 'run_signed', nonce, iss: key.did, at: NOW, until: Date.parse('2025-06-01T12:04:00.000Z') + 60_000 + 60_000 });
+
+      // Garbage: --key without --sign; a server view without the nonce.
+      expect((await run(['runs', 'cancel', 'run_signed', '--key', 'alice'])).stderr).toBe('error: --key and --passphrase-env go with --sign\n');
+      api.json.set('GET /api/v1/runs/run_signed', () => ({ body: runOf('run_signed', [targetOf(1)]) }));
+      const io2 = captureIo({ home, columns: 200 });
+      expect(await runCli(['--server', api.url, '--token', 'gft_t_s', 'runs', 'cancel', 'run_signed', '--sign'], io2, { now: () => NOW })).toBe(1);
+      expect(io2.stderr).toMatch(/does not show run run_signed's nonce/);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 });

@@ -9,6 +9,8 @@ import { relativeTime } from '../units.js';
 import { followRun } from '../exec/follow-run.js';
 import { RunPrinter, formatDuration, renderSummary } from '../exec/run-printer.js';
 import type { RunOutputChunk, RunView } from '../exec/run-types.js';
+import { cancelTargetOf, signedCancelFor } from '../exec/sign-cancel.js';
+import { unlockOperatorKey, type HiddenInput, type KeyFlags } from '../keys/passphrase.js';
 
 const NOT_OK = ['failed', 'timed_out', 'unreachable', 'refused'] as const;
 
@@ -57,7 +59,7 @@ function runDetail(r: RunView, now: number): string {
 }
 
 /** `gpufleet runs ls|get|logs|cancel`. */
-export function runsCommand(deps: CliDeps): Command {
+export function runsCommand(deps: CliDeps, term?: HiddenInput): Command {
   const runs = new Command('runs').description('see command runs (gpufleet exec), their hosts and output; cancel one');
   runs.addHelpText('after', `
 Examples:
@@ -65,7 +67,8 @@ Examples:
   gpufleet runs get run_Xk3...
   gpufleet runs logs run_Xk3... --node gpu-node-07
   gpufleet runs logs run_Xk3... -f
-  gpufleet runs cancel run_Xk3...`);
+  gpufleet runs cancel run_Xk3...
+  gpufleet runs cancel run_Xk3... --sign`);
 
   runs
     .command('ls')
@@ -146,9 +149,20 @@ Examples:
     .command('cancel')
     .description('cancel a run: hosts not started are skipped, running commands are killed')
     .argument('<id>', 'run id')
-    .addHelpText('after', `\nExamples:\n  gpufleet runs cancel run_Xk3...`)
+    .option('--sign', "also sign the cancel with your key: hosts that have not run the command (offline ones too, when they reconnect) then refuse it for good, whatever a server sends later")
+    .option('--key <name>', 'operator key for --sign (default: default); it must be the command\'s signer or a fleet root')
+    .option('--passphrase-env <VAR>', 'variable holding the key passphrase (default GPUFLEET_KEY_PASSPHRASE)')
+    .addHelpText('after', `\nExamples:\n  gpufleet runs cancel run_Xk3...\n  gpufleet runs cancel run_Xk3... --sign --key alice`)
     .action(async (id: string, _opts, cmd: Command) => {
-      const view = await deps.client(cmd).post<RunView>(`/api/v1/runs/${seg(id)}/cancel`);
+      const o = deps.opts<KeyFlags & { sign?: boolean }>(cmd);
+      if (!o.sign && (o.key !== undefined || o.passphraseEnv !== undefined)) throw new UsageError('--key and --passphrase-env go with --sign');
+      let body: { signed: unknown } | undefined;
+      if (o.sign) {
+        const target = cancelTargetOf(await deps.client(cmd).get<RunView>(`/api/v1/runs/${seg(id)}`));
+        const key = await unlockOperatorKey(deps.io, { key: o.key, passphraseEnv: o.passphraseEnv }, term);
+        body = { signed: signedCancelFor(target, key, deps.now()) };
+      }
+      const view = await deps.client(cmd).post<RunView>(`/api/v1/runs/${seg(id)}/cancel`, body);
       const format = deps.format(cmd);
       const stopping = (view.counts.sent ?? 0) + (view.counts.running ?? 0);
       print(deps.io, format, { data: view, text: () => `canceled run ${view.id}: ${view.counts.canceled ?? 0} hosts not started, ${stopping} still stopping\n` });

@@ -33,6 +33,7 @@ function commandView(r: RunRecord): RunCommandView {
     runAs: payload?.runAs ?? null,
     env: Object.keys(payload?.env ?? {}).sort(),
     issuedAt: iso(payload?.issuedAt ?? r.createdAt)!,
+    ...(typeof payload?.nonce === 'string' ? { nonce: payload.nonce } : {}),
   };
 }
 
