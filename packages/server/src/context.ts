@@ -4,6 +4,8 @@ import type { Store } from './store/store.js';
 import type { Clock } from './clock.js';
 import type { EventHub } from './events/event-hub.js';
 import type { NodeRegistry } from './services/node-registry.js';
+import type { NodeViews } from './services/node-views.js';
+import type { NodeDrains } from './services/node-drains.js';
 import type { ApiTokenService } from './auth/api-tokens.js';
 import type { JoinTokenService } from './services/join-tokens.js';
 import type { EnrollmentService } from './services/enrollment.js';
@@ -17,13 +19,17 @@ import type { RunService } from './runs/run-service.js';
 import type { Trust } from './trust/index.js';
 import type { ScriptLibrary } from './scripts/script-library.js';
 
-/** Everything the adapters (REST routes, agent gateway) need; built once in server.ts. */
+/** Everything the adapters (REST routes, agent gateway) need; built once by the service graph (app/). */
 export interface ServerContext {
   config: ServerConfig;
   store: Store;
   clock: Clock;
   hub: EventHub;
   registry: NodeRegistry;
+  /** What the API shows of a node (record, liveness, readings, states, verdicts). */
+  views: NodeViews;
+  /** Drains that wait for the work running on a node. */
+  drains: NodeDrains;
   apiTokens: ApiTokenService;
   joinTokens: JoinTokenService;
   enrollment: EnrollmentService;

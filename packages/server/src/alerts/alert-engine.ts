@@ -47,6 +47,8 @@ export class AlertEngine {
   private readonly byRule: Array<Map<string, Map<string, AlertInstance>>>;
   private readonly byId = new Map<string, AlertInstance>();
   private readonly pending = new Set<AlertInstance>();
+  /** Rules behind the health policy's `alert` action, by policy rule name (policy-alert-rules.ts). */
+  private readonly policyRules: ReadonlyMap<string, HealthRule>;
   private readonly firing = new Set<AlertInstance>();
   private readonly resolved = new Set<AlertInstance>();
   private readonly xid: Array<Map<string, XidEntry>>;
@@ -62,11 +64,12 @@ export class AlertEngine {
   private unsubscribe: (() => void) | null = null;
 
   constructor(private readonly opts: AlertEngineOptions) {
-    this.rules = opts.rules.rules;
+    this.rules = [...opts.rules.rules, ...(opts.policyRules ?? [])];
     this.receivers = opts.rules.receivers;
     this.metricRules = this.rules.filter((r): r is MetricRule => r.kind === 'metric');
     this.offlineRules = this.rules.filter((r): r is OfflineRule => r.kind === 'node-offline');
-    this.healthRules = this.rules.filter((r): r is HealthRule => r.kind === 'health');
+    this.healthRules = opts.rules.rules.filter((r): r is HealthRule => r.kind === 'health');
+    this.policyRules = new Map((opts.policyRules ?? []).map((r) => [r.name, r]));
     this.xidRules = this.rules.filter((r): r is XidCountRule => r.kind === 'xid-count');
     this.byRule = this.rules.map(() => new Map());
     this.xid = this.rules.map(() => new Map());
@@ -250,7 +253,27 @@ export class AlertEngine {
     const bits = this.selectorBits(node);
     for (const rule of this.healthRules) {
       if ((rule.scope === 'gpu' && e.gpuKey === null) || (rule.scope === 'node' && e.gpuKey !== null)) continue;
-      const cond = e.verdict === rule.verdict && (bits === null || bits[rule.index] === 1);
+      // One page per fault: under scope `any`, the node's verdict that only repeats a GPU's
+      // is that GPU's alert, not a second one for the node.
+      // A verdict decided by a policy rule with the alert action pages through that rule's own instance (onPolicyAlert).
+      const cond = e.verdict === rule.verdict && !(rule.scope === 'any' && echo) && !this.policyRules.has(e.rule ?? '') && (bits === null || bits[rule.index] === 1);
+  /**
+   * A finding of a health policy rule with the `alert` action started or ended (HealthEngine's
+   * onAlert): its own instance fires or resolves. Never throws.
+   */
+  onPolicyAlert(a: { state: 'firing' | 'resolved'; nodeId: string; gpuKey: string | null; rule: string; verdict: string; cause: string }): void {
+    try {
+      const rule = this.policyRules.get(a.rule);
+      const node = this.opts.fleet.get(a.nodeId);
+      if (rule === undefined || node === undefined) return;
+      const firing = a.state === 'firing';
+      const context = firing ? { verdict: a.verdict, cause: a.cause, healthRule: a.rule } : null;
+      this.evaluate(rule, node, a.gpuKey, a.gpuKey === null ? null : gpuIndexOf(node, a.gpuKey), firing, null, this.opts.clock.now(), context);
+    } catch (err) {
+      this.opts.log?.warn({ err, rule: a.rule }, 'alert engine could not handle a policy alert');
+    }
+  }
+
       if (!cond && this.find(rule, node.id, e.gpuKey) === undefined) continue;
       const context = cond ? { verdict: e.verdict, cause: e.cause, healthRule: e.rule ?? '-' } : null;
       this.evaluate(rule, node, e.gpuKey, e.gpuKey === null ? null : gpuIndexOf(node, e.gpuKey), cond, null, now, context);

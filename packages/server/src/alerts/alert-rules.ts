@@ -74,6 +74,8 @@ export interface AlertRuleSet {
   source: string;
   rules: readonly AlertRule[];
   receivers: readonly ReceiverConfig[];
+  /** Receivers of rules that name none (health-policy alerts use them too). */
+  defaultReceivers?: readonly string[];
 }
 
 const COMMON_VARS = ['rule', 'severity', 'node', 'hostname', 'value', 'for', 'target'];
@@ -275,7 +277,7 @@ export function parseAlertRules(text: string, source: string, env: Record<string
     if (seen.has(r.name)) throw fail(source, `rule '${r.name}' (rules[${r.index}])`, 'name', 'defined twice: rule names must be unique', { rule: r.name, index: r.index });
     seen.add(r.name);
   }
-  return { source, rules, receivers };
+  return { source, rules, receivers, defaultReceivers: defaults };
 }
 
 /** Reads a rules file; null reads the shipped default file. */

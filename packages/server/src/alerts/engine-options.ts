@@ -2,7 +2,7 @@ import type { MetricsBody, NodeStatus } from '@gpufleet/protocol';
 import type { Clock } from '../clock.js';
 import type { EventHub } from '../events/event-hub.js';
 import type { NodeRecord, Store } from '../store/store.js';
-import type { AlertRuleSet } from './alert-rules.js';
+import type { AlertRuleSet, HealthRule } from './alert-rules.js';
 import type { NotifierOptions } from './notifier.js';
 import type { AlertLogger } from './logger.js';
 
@@ -17,6 +17,8 @@ export interface AlertFleet {
 
 export interface AlertEngineOptions {
   rules: AlertRuleSet;
+  /** The health policy's `alert` rules (policy-alert-rules.ts), fired by onPolicyAlert. */
+  policyRules?: readonly HealthRule[];
   fleet: AlertFleet;
   /** The node's latest sample (MetricStore.latest). */
   latestMetrics: (nodeId: string) => MetricsBody | null;

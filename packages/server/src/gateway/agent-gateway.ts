@@ -13,23 +13,38 @@ import {
 } from '@gpufleet/protocol';
 import type { Clock } from '../clock.js';
 import type { NodeRegistry } from '../services/node-registry.js';
-import type { EventWriter } from './event-writer.js';
 import type { AgentEventRecord } from '../store/store.js';
 import type { GatewayStats } from './gateway-stats.js';
 import type { MetricsBody } from '@gpufleet/protocol';
+import type { AgentSessions } from './agent-sessions.js';
+
+/** Where outbox events go: stored (resolves once durable, then the item is acked) and routed. */
+export interface AgentEventSink {
+  accept(record: AgentEventRecord): Promise<void>;
+}
+
+/** Where metrics frames go (app/metrics-ingest.ts). */
+export interface MetricsSink {
+  ingest(nodeId: string, body: MetricsBody): void;
+}
+
+/** Told after a session is welcomed (trust material first, then commands that waited). */
+export interface SessionReadyListener {
+  onSessionReady(nodeId: string): void;
+}
 
 export interface GatewayOptions {
   registry: NodeRegistry;
-  events: EventWriter;
+  /** The session table the senders (runs, trust) share. */
+  sessions: AgentSessions;
+  events: AgentEventSink;
+  metrics: MetricsSink;
+  /** In this order, after each welcome. */
+  sessionReady: readonly SessionReadyListener[];
   stats: GatewayStats;
   clock: Clock;
   heartbeatMs: number;
   metricsIntervalMs: number;
-  ingestMetrics: (nodeId: string, body: MetricsBody) => void;
-  /** Called once an outbox event is stored (health engine, alerts, runs). */
-  onEventStored?: (event: AgentEventRecord) => void;
-  /** Called after a session is welcomed (e.g. to send trust material and pending commands). */
-  onSessionReady?: (nodeId: string) => void;
   log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
   /** Violations a session may commit before it is closed. */
   maxViolations?: number;
@@ -49,6 +64,8 @@ interface Session {
   helloTimer: NodeJS.Timeout | null;
   /** Highest stored seq not yet acknowledged; acks are cumulative, so one frame covers a burst. */
   ackUpTo: number | null;
+  /** Outbox items arrived while the node was PENDING and were neither stored nor acked. */
+  heldWhilePending: boolean;
 }
 
 /**
@@ -57,56 +74,48 @@ interface Session {
  * outbox items acknowledged only after they are stored. One bad agent never affects another.
  */
 export class AgentGateway {
-  private readonly sessions = new Map<string, Session>();
+  private readonly sessions: AgentSessions;
   private readonly maxViolations: number;
 
   constructor(private readonly o: GatewayOptions) {
+    this.sessions = o.sessions;
     this.maxViolations = o.maxViolations ?? 5;
   }
 
   hasSession(nodeId: string): boolean {
-    return this.sessions.has(nodeId);
+    return this.sessions.hasSession(nodeId);
   }
 
   get sessionCount(): number {
-    return this.sessions.size;
+    return this.sessions.sessionCount;
   }
 
-  /**
-   * Sends a frame to a node's live session; false when the node has none (the caller records the
-   * target as unreachable or retries later). Used for commands, cancels and trust updates.
-   */
+  /** See AgentSessions.sendToNode. */
   sendToNode(nodeId: string, frame: ServerFrame): boolean {
-    return this.sendSerialized(nodeId, JSON.stringify(frame));
+    return this.sessions.sendToNode(nodeId, frame);
   }
 
-  /**
-   * Sends a frame serialised once by the caller: a fan-out sends the same command to thousands of
-   * nodes, and JSON.stringify per node was a visible share of the server's time.
-   */
+  /** See AgentSessions.sendSerialized. */
   sendSerialized(nodeId: string, text: string): boolean {
-    const session = this.sessions.get(nodeId);
-    if (!session || session.socket.readyState !== 1) return false;
-    session.socket.send(text);
-    return true;
+    return this.sessions.sendSerialized(nodeId, text);
   }
 
   /** Ids of the nodes with a live session right now. */
   connectedNodeIds(): string[] {
-    return [...this.sessions.keys()];
+    return this.sessions.connectedNodeIds();
   }
 
   /** Closes a node's session, e.g. when an operator removes the node. */
   disconnect(nodeId: string, code: number, reason: string): void {
-    this.sessions.get(nodeId)?.socket.close(code, reason);
+    this.sessions.disconnect(nodeId, code, reason);
   }
 
   closeAll(): void {
-    for (const s of this.sessions.values()) s.socket.close(CLOSE_CODES.goingAway, 'server shutting down');
+    this.sessions.closeAll();
   }
 
   accept(socket: WebSocket): void {
-    const session: Session = { socket, nonce: randomBytes(24).toString('base64url'), nodeId: null, lastSeq: 0, resynced: false, violations: 0, chain: Promise.resolve(), helloTimer: null, ackUpTo: null };
+    const session: Session = { socket, nonce: randomBytes(24).toString('base64url'), nodeId: null, lastSeq: 0, resynced: false, violations: 0, chain: Promise.resolve(), helloTimer: null, ackUpTo: null, heldWhilePending: false };
     session.helloTimer = setTimeout(() => this.fatal(session, 'unauthenticated', 'no hello within the time limit', CLOSE_CODES.unauthenticated), this.o.helloTimeoutMs ?? 10_000);
     socket.on('message', (data, isBinary) => this.onMessage(session, data, isBinary));
     socket.on('close', () => this.onClose(session));
@@ -120,10 +129,7 @@ export class AgentGateway {
 
   private onClose(session: Session): void {
     if (session.helloTimer) clearTimeout(session.helloTimer);
-    if (session.nodeId && this.sessions.get(session.nodeId) === session) {
-      this.sessions.delete(session.nodeId);
-      this.o.stats.sessions = this.sessions.size;
-    }
+    if (session.nodeId) this.sessions.delete(session.nodeId, session);
   }
 
   private fatal(session: Session, code: ErrorCode, message: string, closeCode: number): void {
@@ -168,15 +174,24 @@ export class AgentGateway {
     if (session.nodeId === null) return this.fatal(session, 'unauthenticated', `'${frame.t}' before a successful hello`, CLOSE_CODES.unauthenticated);
     const nodeId = session.nodeId;
     this.o.registry.seen(nodeId);
+    if (session.heldWhilePending && this.o.registry.get(nodeId)?.adminState !== 'pending') {
+      // Approved since items were held: a new session replays them, in order, from the stored ackedSeq.
+      return session.socket.close(CLOSE_CODES.goingAway, 'node approved: reconnect to replay the outbox');
+    }
     switch (frame.t) {
       case 'heartbeat':
         return;
       case 'metrics':
         this.o.stats.lag((this.o.clock.now() - frame.body.ts) / 1000);
-        this.o.ingestMetrics(nodeId, frame.body);
+        this.o.metrics.ingest(nodeId, frame.body);
         return;
       case 'inventory':
       case 'event': {
+        if (this.o.registry.get(nodeId)?.adminState === 'pending') {
+          // Nothing is stored for a node an admin has not approved, and nothing acked: its agent keeps the items.
+          session.heldWhilePending = true;
+          return;
+        }
         if (frame.seq <= session.lastSeq) return this.violation(session, 'replayed_seq', `seq ${frame.seq} was already received (last ${session.lastSeq})`, frame.seq);
         if (session.resynced && frame.seq !== session.lastSeq + 1) return this.violation(session, 'out_of_order_seq', `seq ${frame.seq} skips ahead (expected ${session.lastSeq + 1})`, frame.seq);
         session.lastSeq = frame.seq;
@@ -198,8 +213,7 @@ export class AgentGateway {
                   data: frame.body.data,
                   receivedAt: this.o.clock.now(),
                 };
-                await this.o.events.write(record);
-                this.o.onEventStored?.(record);
+                await this.o.events.accept(record);
               };
         // Items of one node are applied in order; the ack goes out only once the item is stored.
         session.chain = session.chain
@@ -207,8 +221,10 @@ export class AgentGateway {
           .then(() => this.o.registry.setAckedSeq(nodeId, seq))
           .then(() => this.ackSoon(session, seq))
           .catch((err: Error) => {
-            this.o.log.warn({ nodeId, seq, err: err.message }, 'could not store an outbox item; the agent will resend it');
-            session.socket.close(CLOSE_CODES.goingAway, 'store unavailable');
+            // Over its event budget (gateway/event-limits.ts) for too long: cut off, it replays from its last ack later.
+            const limited = (err as { code?: unknown }).code === 'rate_limited';
+            this.o.log.warn({ nodeId, seq, err: err.message }, limited ? 'node sends events faster than it may store them; closing its session, the agent will resend' : 'could not store an outbox item; the agent will resend it');
+            session.socket.close(CLOSE_CODES.goingAway, limited ? 'event rate limit: reconnect later' : 'store unavailable');
           });
         return;
       }
@@ -245,17 +261,14 @@ export class AgentGateway {
     if (node.adminState === 'decommissioned') {
       return this.fatal(session, 'permission_denied', 'this node was removed from the fleet and its key revoked', CLOSE_CODES.forbidden);
     }
-    const previous = this.sessions.get(node.id);
-    if (previous) {
-      this.sessions.delete(node.id);
-      previous.socket.close(CLOSE_CODES.replaced, 'replaced by a newer session');
-    }
     session.nodeId = node.id;
     session.lastSeq = node.ackedSeq;
-    this.sessions.set(node.id, session);
-    this.o.stats.sessions = this.sessions.size;
+    const previous = this.sessions.set(node.id, session);
+    previous?.socket.close(CLOSE_CODES.replaced, 'replaced by a newer session');
     this.o.registry.seen(node.id);
-    queueMicrotask(() => this.o.onSessionReady?.(node.id));
+    queueMicrotask(() => {
+      for (const listener of this.o.sessionReady) listener.onSessionReady(node.id);
+    });
     this.send(session, {
       t: 'welcome',
       body: { nodeId: node.id, status: this.o.registry.status(node), heartbeatMs: this.o.heartbeatMs, metricsIntervalMs: this.o.metricsIntervalMs, ackedSeq: node.ackedSeq },

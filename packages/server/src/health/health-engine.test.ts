@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SXID_CATALOG } from '@gpufleet/protocol';
 import type { HubEvent } from '../events/event-hub.js';
 import { NodeRegistry } from '../services/node-registry.js';
+import { NodeViews } from '../services/node-views.js';
 import { createHealth } from './index.js';
 import { counter, healthKit, N1, N2, pci, T0, uuid, xid, type HealthKit } from './__tests__/health-kit.js';
 
@@ -10,8 +11,8 @@ let kit: HealthKit;
 afterEach(() => kit?.close());
 
 const healthEvents = (k: HealthKit) => k.hubEvents.filter((e): e is Extract<HubEvent, { type: 'health' }> => e.type === 'health');
-const gpuView = (k: HealthKit, i: number, nodeId = N1) => k.registry.view(k.registry.get(nodeId)!).gpus[i]!;
-const nodeView = (k: HealthKit, nodeId = N1) => k.registry.view(k.registry.get(nodeId)!);
+const gpuView = (k: HealthKit, i: number, nodeId = N1) => k.views.view(k.registry.get(nodeId)!).gpus[i]!;
+const nodeView = (k: HealthKit, nodeId = N1) => k.views.view(k.registry.get(nodeId)!);
 
 describe('health engine: events with the default policy', () => {
   it('XID 79 makes one GPU UNHEALTHY with its evidence, the node and its other GPUs stay usable', async () => {
@@ -231,10 +232,10 @@ describe('health engine: events with the default policy', () => {
     for (const t of [0, 1, 2]) await kit.event(xid(13, 1, { ts: T0 + t * MIN }));
     const registry = new NodeRegistry({ store: kit.store, clock: kit.clock, hub: kit.hub, offlineAfterMs: 15_000, latestMetrics: () => null });
     await registry.load();
-    const engine = await createHealth({ config: { healthPolicy: null, offlineGraceMs: 600_000 }, store: kit.store, registry, clock: kit.clock, hub: kit.hub });
+    const engine = await createHealth({ config: { healthPolicy: null, offlineGraceMs: 600_000 }, store: kit.store, registry, clock: kit.clock, hub: kit.hub, onAlert: () => undefined });
     expect(engine.verdictOf(N1, uuid(0))).toBe('unhealthy');
     expect(engine.verdictOf(N1, uuid(1))).toBe('degraded');
-    expect(registry.view(registry.get(N1)!).gpus[0]).toMatchObject({ state: 'UNHEALTHY', health: { rule: 'xid-gpu-reset-required' } });
+    expect(new NodeViews({ registry, states: registry.states, health: engine, latestMetrics: () => null }).view(registry.get(N1)!).gpus[0]).toMatchObject({ state: 'UNHEALTHY', health: { rule: 'xid-gpu-reset-required' } });
     kit.clock.advance(31 * MIN);
     engine.tick();
     await engine.flush();
@@ -337,6 +338,9 @@ rules:
   it('drain-node drains the node and undoes it when the finding ends', async () => {
     kit = await healthKit({ policy: DRAIN_POLICY, runningWork: () => 0 });
     await kit.event({ kind: 'sxid', message: 'SXid 20034', data: { code: 20034 } });
+    // The policy drains; the drain logic (services/node-drains.ts) ends it, nothing running.
+    expect(kit.registry.get(N1)!.adminState).toBe('draining');
+    expect(await kit.drains.tick()).toEqual([N1]);
     expect(kit.registry.get(N1)!.adminState).toBe('drained');
     expect(kit.registry.states.mark(N1, null)?.actor).toBe('health:nvswitch-down');
     kit.clock.advance(61 * MIN);

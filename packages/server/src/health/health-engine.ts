@@ -1,8 +1,8 @@
 import { normalizePciBusId, type GpuHealthView, type HealthFindingView, type HealthVerdict, type MetricsBody, type NodeHealthView } from '@gpufleet/protocol';
-import type { AgentEventRecord, HealthEventInput, HealthFindingRecord, Store } from '../store/store.js';
+import type { AgentEventRecord, HealthEventInput, HealthFindingRecord, NodeRecord, Store } from '../store/store.js';
 import type { Clock } from '../clock.js';
 import type { EventHub } from '../events/event-hub.js';
-import type { HealthReader, NodeRegistry } from '../services/node-registry.js';
+import type { NodeStateMachine } from './node-state-machine.js';
 import type { CompiledRule, HealthPolicy } from './health-policy.js';
 import { FindingBook } from './finding-book.js';
 import { MetricWatch, type MetricEvidence, type MetricWatchHost } from './metric-watch.js';
@@ -11,6 +11,7 @@ import { eventCause, eventEvidence, eventFacts, eventMatches, type EventFacts } 
 import { findGpu, gpuKeyOf } from './gpu-keys.js';
 import { EventCounter } from './event-counter.js';
 import { formatMs, metricCause } from './causes.js';
+import { LastXid } from './last-xid.js';
 
 const ENGINE = 'health-engine';
 const WINDOW_SLACK_MS = 3_600_000;
@@ -27,17 +28,25 @@ export interface PolicyAlert {
   at: number;
 }
 
+/** What the engine reads of the fleet and acts through (NodeRegistry fits; health imports no service). */
+export interface HealthFleet {
+  get(id: string): NodeRecord | undefined;
+  isOnline(id: string): boolean;
+  lastSeen(id: string): number | null;
+  readonly states: NodeStateMachine;
+}
+
 export interface HealthEngineOptions {
   policy: HealthPolicy;
   store: Store;
-  registry: NodeRegistry;
+  registry: HealthFleet;
   clock: Clock;
   hub: EventHub;
   /** After this long without a frame, an otherwise healthy node (and its GPUs) reads `unknown`. */
   offlineGraceMs: number;
   log?: { warn(obj: object, msg: string): void };
-  /** Told when a finding of a rule with the `alert` action starts or ends. */
-  onAlert?: (alert: PolicyAlert) => void;
+  /** Told when a finding of a rule with the `alert` action starts or ends (the alert engine). Required: the action must not fall silent. */
+  onAlert: (alert: PolicyAlert) => void;
 }
 
 /** One match kept for a window/count rule. */
@@ -56,7 +65,7 @@ interface WindowEntry {
  * turned into state actions (cordon a GPU, cordon or drain the node) through the registry's
  * state machine. Store writes and actions run in order on one chain; `flush()` waits for them.
  */
-export class HealthEngine implements HealthReader, MetricWatchHost {
+export class HealthEngine implements MetricWatchHost {
   private readonly book = new FindingBook();
   private readonly windows = new Map<string, WindowEntry[]>();
   private readonly watch: MetricWatch;
@@ -64,6 +73,8 @@ export class HealthEngine implements HealthReader, MetricWatchHost {
   private chain: Promise<void> = Promise.resolve();
   /** Agent events seen since start, by kind and code (gpufleet_health_events_total). */
   readonly counts = new EventCounter();
+  /** The last XID per GPU (DCGM_FI_DEV_XID_ERRORS on /metrics). */
+  readonly lastXid = new LastXid();
 
   constructor(private readonly o: HealthEngineOptions) {
     this.watch = new MetricWatch(o.policy.metricRules, this);
@@ -100,6 +111,7 @@ export class HealthEngine implements HealthReader, MetricWatchHost {
   onAgentEvent(record: AgentEventRecord): void {
     const f = eventFacts(record);
     this.counts.count(f);
+    this.lastXid.observe(f, this.o.registry.get(record.nodeId)?.gpus ?? []);
     if (this.o.policy.recoveryEvents.has(record.kind)) this.recoverOn(record);
     const rules = this.o.policy.byEventKind.get(record.kind);
     if (!rules) return;
@@ -190,7 +202,7 @@ export class HealthEngine implements HealthReader, MetricWatchHost {
     void this.enqueue(async () => {
       await this.o.store.saveFindings({ upsert: [saved], remove: [], events: [event] });
       this.announce(nodeId, gpuKey, before, after, nodeBefore, nodeAfter, rule.name, cause);
-      if (rule.actions.includes('alert')) this.o.onAlert?.({ state: 'firing', nodeId, gpuKey, rule: rule.name, verdict: rule.verdict, cause, evidence, at: now });
+      if (rule.actions.includes('alert')) this.o.onAlert({ state: 'firing', nodeId, gpuKey, rule: rule.name, verdict: rule.verdict, cause, evidence, at: now });
       await this.reconciler.reconcile(nodeId, this.book);
     });
   }
@@ -215,7 +227,7 @@ export class HealthEngine implements HealthReader, MetricWatchHost {
       const rule = this.o.policy.rule(f.rule);
       announcements.push(() => {
         this.announce(f.nodeId, f.gpuKey, before, rest.verdict, nodeBefore, nodeAfter, rest.finding?.rule ?? f.rule, rest.finding?.cause ?? reason);
-        if (rule?.actions.includes('alert')) this.o.onAlert?.({ state: 'resolved', nodeId: f.nodeId, gpuKey: f.gpuKey, rule: f.rule, verdict: f.verdict, cause: reason, evidence, at: now });
+        if (rule?.actions.includes('alert')) this.o.onAlert({ state: 'resolved', nodeId: f.nodeId, gpuKey: f.gpuKey, rule: f.rule, verdict: f.verdict, cause: reason, evidence, at: now });
       });
     }
     const removed = list.map((f) => ({ nodeId: f.nodeId, gpuKey: f.gpuKey, rule: f.rule }));

@@ -75,7 +75,7 @@ describe('NodeStateMachine', () => {
 
     await states.node(N1, 'uncordon', 'token:bob(t2)', null);
     expect(kit.registry.get(N1)).toMatchObject({ adminState: 'active', cordonReason: null });
-    expect(kit.registry.view(kit.registry.get(N1)!).statusChange).toMatchObject({ by: 'token:bob(t2)', reason: null });
+    expect(kit.views.view(kit.registry.get(N1)!).statusChange).toMatchObject({ by: 'token:bob(t2)', reason: null });
   });
 
   it('keeps OFFLINE derived: a cordoned node that goes quiet shows OFFLINE and comes back CORDONED', async () => {
@@ -95,14 +95,16 @@ describe('NodeStateMachine', () => {
     let running = 2;
     kit = await healthKit({ runningWork: () => running });
     const states = kit.registry.states;
-    expect(await states.node(N1, 'drain', 'token:alice(t1)', 'kernel upgrade', { timeoutMs: 60_000 })).toMatchObject({ from: 'READY', to: 'DRAINING' });
+    expect(await kit.drains.drain(N1, 'token:alice(t1)', 'kernel upgrade', { timeoutMs: 60_000 })).toMatchObject({ from: 'READY', to: 'DRAINING' });
     expect(kit.registry.status(kit.registry.get(N1)!)).toBe('OFFLINE');
     kit.registry.seen(N1);
     expect(kit.registry.status(kit.registry.get(N1)!)).toBe('DRAINING');
     expect(states.mark(N1, null)?.deadline).toBe(T0 + 60_000);
-    expect(await states.tick(T0 + 1000)).toEqual([]);
+    kit.clock.t = T0 + 1000;
+    expect(await kit.drains.tick()).toEqual([]);
     running = 0;
-    expect(await states.tick(T0 + 2000)).toEqual([N1]);
+    kit.clock.t = T0 + 2000;
+    expect(await kit.drains.tick()).toEqual([N1]);
     expect(kit.registry.status(kit.registry.get(N1)!)).toBe('DRAINED');
     expect(states.mark(N1, null)).toMatchObject({ state: 'DRAINED', actor: 'token:alice(t1)', reason: 'kernel upgrade' });
     const ops = (await kit.store.listHealthEvents({ nodeId: N1 })).map((e) => `${e.op}:${e.to}:${e.actor}`);
@@ -116,20 +118,23 @@ describe('NodeStateMachine', () => {
   it('ends a drain at its deadline while work still runs, and at once when nothing runs', async () => {
     let running = 1;
     kit = await healthKit({ runningWork: () => running });
-    await kit.registry.states.node(N1, 'drain', 'a', null, { timeoutMs: 30_000 });
-    expect(await kit.registry.states.tick(T0 + 29_999)).toEqual([]);
-    expect(await kit.registry.states.tick(T0 + 30_000)).toEqual([N1]);
+    await kit.drains.drain(N1, 'a', null, { timeoutMs: 30_000 });
+    kit.clock.t = T0 + 29_999;
+    expect(await kit.drains.tick()).toEqual([]);
+    kit.clock.t = T0 + 30_000;
+    expect(await kit.drains.tick()).toEqual([N1]);
     const [last] = await kit.store.listHealthEvents({ nodeId: N1 });
     expect(last!.reason).toMatch(/drain timeout reached with 1 still running/);
     running = 0;
-    expect(await kit.registry.states.node(N2, 'drain', 'a', null)).toMatchObject({ to: 'DRAINED' });
+    expect(await kit.drains.drain(N2, 'a', null)).toMatchObject({ to: 'DRAINED' });
   });
 
   it('uncordon cancels a drain; a drain does not finish on a node moved on', async () => {
     kit = await healthKit({ runningWork: () => 1 });
-    await kit.registry.states.node(N1, 'drain', 'a', null, { timeoutMs: 1000 });
+    await kit.drains.drain(N1, 'a', null, { timeoutMs: 1000 });
     await kit.registry.states.node(N1, 'uncordon', 'b', 'changed my mind');
-    expect(await kit.registry.states.tick(T0 + 5000)).toEqual([]);
+    kit.clock.t = T0 + 5000;
+    expect(await kit.drains.tick()).toEqual([]);
     expect(kit.registry.get(N1)!.adminState).toBe('active');
   });
 
@@ -141,7 +146,7 @@ describe('NodeStateMachine', () => {
     expect(states.acceptsWork(N1)).toBe(true);
     expect(states.acceptsWork(N1, uuid(1))).toBe(false);
     expect(states.acceptsWork(N1, uuid(0))).toBe(true);
-    const view = kit.registry.view(kit.registry.get(N1)!);
+    const view = kit.views.view(kit.registry.get(N1)!);
     expect(view.gpus.map((g) => g.state)).toEqual(['READY', 'CORDONED', 'READY', 'READY']);
     expect(view.gpus[1]!.stateChange).toMatchObject({ by: 'token:alice(t1)', reason: 'flaky fan' });
     await states.gpu(N1, uuid(1), 'mark-unhealthy', 'health:xid', 'XID 79');

@@ -97,9 +97,7 @@ export interface NodeStateMachineOptions {
   clock: Clock;
   hub: EventHub;
   nodes: NodeRecordHost;
-  /** Running work on a node (0 until runs and jobs exist): a drain ends when it reaches 0. */
-  runningWork?: (nodeId: string) => number;
-  /** How long a drain waits for running work by default. */
+  /** How long a drain waits for running work by default (the deadline stored with DRAINING). */
   drainTimeoutMs?: number;
 }
 
@@ -168,15 +166,31 @@ export class NodeStateMachine {
 
   /** Applies a node operation; `timeoutMs` is the drain's wait (drain only). */
   node(nodeId: string, op: NodeOp, actor: string, reason: string | null, opts: { timeoutMs?: number } = {}): Promise<Transition> {
+    return this.serial(() => this.applyNode(nodeId, op, actor, reason, opts.timeoutMs));
+  }
+
+  /**
+   * Ends a drain when `done(deadline)` says so, deciding on the state as it is once earlier
+   * operations have run (services/node-drains.ts asks the running work). Returns whether the
+   * node became DRAINED.
+   */
+  completeDrain(nodeId: string, done: (deadline: number | null) => string | null): Promise<boolean> {
     return this.serial(async () => {
-      const t = await this.applyNode(nodeId, op, actor, reason, opts.timeoutMs);
-      // Nothing runs yet (runs and jobs come later): a drain with no running work ends at once.
-      if (op === 'drain' && (this.o.runningWork?.(nodeId) ?? 0) === 0) {
-        await this.applyNode(nodeId, 'drain-complete', 'system:drain', 'no running work on the node');
-        return { ...t, to: 'DRAINED' };
-      }
-      return t;
+      const node = this.o.nodes.get(nodeId);
+      const m = this.mark(nodeId, null);
+      if (!node || nodeStateOf(node) !== 'DRAINING' || m?.state !== 'DRAINING') return false;
+      const why = done(m.deadline);
+      if (why === null) return false;
+      await this.applyNode(nodeId, 'drain-complete', 'system:drain', why);
+      return true;
     });
+  }
+
+  /** Nodes whose stored state is DRAINING. */
+  drainingNodes(): string[] {
+    const out: string[] = [];
+    for (const [nodeId, perNode] of this.marks) if (perNode.get('')?.state === 'DRAINING') out.push(nodeId);
+    return out;
   }
 
   private async applyNode(nodeId: string, op: NodeOp, actor: string, reason: string | null, timeoutMs?: number): Promise<Transition> {
@@ -222,31 +236,5 @@ export class NodeStateMachine {
       this.o.hub.publish({ type: 'node', nodeId, change: 'status' });
       return { from, to, changed: from !== to };
     });
-  }
-
-  /**
-   * Ends drains: a DRAINING node becomes DRAINED once its running work reaches 0 or its drain
-   * deadline passes. Called by the server's timer; returns the nodes it finished.
-   */
-  async tick(now = this.o.clock.now()): Promise<string[]> {
-    const done: string[] = [];
-    for (const [nodeId, perNode] of this.marks) {
-      const m = perNode.get('');
-      if (m?.state !== 'DRAINING') continue;
-      const node = this.o.nodes.get(nodeId);
-      if (!node || nodeStateOf(node) !== 'DRAINING') continue;
-      const running = this.o.runningWork?.(nodeId) ?? 0;
-      const timedOut = m.deadline !== null && now >= m.deadline;
-      if (running > 0 && !timedOut) continue;
-      const why = running === 0 ? 'running work ended' : `drain timeout reached with ${running} still running`;
-      try {
-        await this.serial(() => this.applyNode(nodeId, 'drain-complete', 'system:drain', why));
-        done.push(nodeId);
-      } catch (err) {
-        // Someone else moved the node on in the meantime (uncordon, decommission): nothing to finish.
-        if (!FleetError.is(err, 'failed_precondition')) throw err;
-      }
-    }
-    return done;
   }
 }

@@ -25,7 +25,7 @@ const AuditQuery = z.strictObject({
 });
 
 export function registerFleetRoutes(app: App, ctx: ServerContext): void {
-  const { registry } = ctx;
+  const { registry, views: nodeViews } = ctx;
 
   /*
    * Filters and sorts on small per-GPU facts (readings, state, verdict), then builds full node
@@ -38,7 +38,7 @@ export function registerFleetRoutes(app: App, ctx: ServerContext): void {
     const keep = gpuFilter(filter);
     const rows: GpuRowFacts[] = [];
     for (const node of registry.list({ selector, limit: Number.MAX_SAFE_INTEGER }).items) {
-      const row = registry.heatmapRow(node);
+      const row = nodeViews.heatmapRow(node);
       const samples = new Map<string, GpuSample>();
       for (const s of ctx.metrics.latest(node.id)?.gpus ?? []) samples.set(s.uuid ?? s.pciBusId ?? `#${s.index}`, s);
       node.gpus.forEach((g, position) => {
@@ -66,7 +66,7 @@ export function registerFleetRoutes(app: App, ctx: ServerContext): void {
     const views = new Map<string, NodeView>();
     const items: FleetGpuRow[] = page.map((r) => {
       let view = views.get(r.nodeId);
-      if (!view) views.set(r.nodeId, (view = registry.view(registry.get(r.nodeId)!)));
+      if (!view) views.set(r.nodeId, (view = nodeViews.view(registry.get(r.nodeId)!)));
       const gpu = view.gpus[r.position]!;
       // The verdict comes from the health engine through the node view (gpu.health).
       return { nodeId: r.nodeId, hostname: r.hostname, nodeStatus: view.status, gpu, health: gpu.health.verdict };

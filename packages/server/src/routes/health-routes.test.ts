@@ -29,6 +29,8 @@ beforeAll(async () => {
     clock: kit.clock,
     hub: kit.hub,
     registry: kit.registry,
+    views: kit.views,
+    drains: kit.drains,
     apiTokens,
     joinTokens: null as never,
     enrollment: null as never,

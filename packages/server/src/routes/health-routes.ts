@@ -43,8 +43,8 @@ const MAX_DRAIN_MS = 7 * 86_400_000;
 
 /** Drain, GPU cordon/uncordon, health clear, the events timeline and the policy in force. */
 export function registerHealthRoutes(app: App, ctx: HealthRouteContext): void {
-  const { registry, health } = ctx;
-  const view = (id: string): NodeView => registry.view(registry.get(id)!);
+  const { registry, health, views, drains } = ctx;
+  const view = (id: string): NodeView => views.view(registry.get(id)!);
 
   app.post('/api/v1/nodes/:ref/drain', { config: { auth: 'operator' }, schema: { tags: ['nodes'], summary: 'Stop new work on a node and wait for running work to end (or the timeout): DRAINING, then DRAINED', params: RefParams, body: DrainRequest.nullish() } }, async (req) => {
     const node = registry.resolve(req.params.ref);
@@ -53,7 +53,7 @@ export function registerHealthRoutes(app: App, ctx: HealthRouteContext): void {
       timeoutMs = parseDurationMs(req.body.timeout);
       if (timeoutMs < 1000 || timeoutMs > MAX_DRAIN_MS) throw new FleetError('invalid_argument', `timeout '${req.body.timeout}' must be between 1s and 7d`);
     }
-    await registry.states.node(node.id, 'drain', actorOf(req.principal), req.body?.reason ?? null, timeoutMs === undefined ? {} : { timeoutMs });
+    await drains.drain(node.id, actorOf(req.principal), req.body?.reason ?? null, timeoutMs === undefined ? {} : { timeoutMs });
     return view(node.id);
   });
 

@@ -35,42 +35,42 @@ export function parseSince(since: string | undefined, now: number): number | und
 }
 
 export function registerNodeRoutes(app: App, ctx: ServerContext): void {
-  const { registry } = ctx;
+  const { registry, views } = ctx;
 
   app.get('/api/v1/nodes', { config: { auth: 'viewer' }, schema: { tags: ['nodes'], summary: 'List nodes (label selector, status, hostname search, sort, paging)', querystring: ListQuery } }, async (req) => {
     const { items, total } = registry.list(req.query);
-    return { items: items.map((n) => registry.view(n)), total };
+    return { items: items.map((n) => views.view(n)), total };
   });
 
   registerNodeSparklineRoute(app, ctx);
 
   app.get('/api/v1/nodes/:ref', { config: { auth: 'viewer' }, schema: { tags: ['nodes'], summary: 'One node by id, id prefix or hostname', params: RefParams } }, async (req) => {
-    return registry.view(registry.resolve(req.params.ref));
+    return views.view(registry.resolve(req.params.ref));
   });
 
   app.patch('/api/v1/nodes/:ref/labels', { config: { auth: 'operator' }, schema: { tags: ['nodes'], summary: 'Set or remove user labels', params: RefParams, body: PatchLabelsRequest } }, async (req) => {
     const node = registry.resolve(req.params.ref);
     const updated = await registry.setUserLabels(node.id, req.body.set ?? {}, req.body.remove ?? []);
-    return registry.view(updated);
+    return views.view(updated);
   });
 
   app.post('/api/v1/nodes/:ref/approve', { config: { auth: 'admin' }, schema: { tags: ['nodes'], summary: 'Approve a PENDING node', params: RefParams } }, async (req) => {
     const node = registry.resolve(req.params.ref);
     if (node.adminState !== 'pending') throw new FleetError('failed_precondition', `node ${node.hostname} is ${registry.status(node)}, not PENDING`);
     await registry.states.node(node.id, 'approve', actorOf(req.principal), null);
-    return registry.view(registry.get(node.id)!);
+    return views.view(registry.get(node.id)!);
   });
 
   app.post('/api/v1/nodes/:ref/cordon', { config: { auth: 'operator' }, schema: { tags: ['nodes'], summary: 'Stop placing new work on a node', params: RefParams, body: CordonBody } }, async (req) => {
     const node = registry.resolve(req.params.ref);
     await registry.states.node(node.id, 'cordon', actorOf(req.principal), req.body?.reason ?? null);
-    return registry.view(registry.get(node.id)!);
+    return views.view(registry.get(node.id)!);
   });
 
   app.post('/api/v1/nodes/:ref/uncordon', { config: { auth: 'operator' }, schema: { tags: ['nodes'], summary: 'Allow new work on a cordoned, draining or drained node again', params: RefParams, body: CordonBody } }, async (req) => {
     const node = registry.resolve(req.params.ref);
     await registry.states.node(node.id, 'uncordon', actorOf(req.principal), req.body?.reason ?? null);
-    return registry.view(registry.get(node.id)!);
+    return views.view(registry.get(node.id)!);
   });
 
   app.delete('/api/v1/nodes/:ref', { config: { auth: 'admin' }, schema: { tags: ['nodes'], summary: 'Remove a node: revokes its key and closes its session', params: RefParams } }, async (req, reply) => {

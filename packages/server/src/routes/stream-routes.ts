@@ -38,9 +38,9 @@ export function registerStreamRoutes(app: App, ctx: ServerContext, given: Partia
       if (e.type === 'metrics') stream.send('metrics', ctx.metrics.latest(node.id));
       else {
         const current = ctx.registry.get(node.id);
-        if (current) stream.send('node', ctx.registry.view(current));
+        if (current) stream.send('node', ctx.views.view(current));
       }
     });
-    stream.send('node', ctx.registry.view(node));
+    stream.send('node', ctx.views.view(node));
   });
 }

@@ -105,6 +105,11 @@ export class RunService {
     await this.writer.close();
   }
 
+  /** Resolves once the output taken so far is in run_output (the gateway acks an output item only then). */
+  outputStored(): Promise<void> {
+    return this.writer.settled();
+  }
+
   /** Writes pending progress now (reads that must see everything call this first). */
   flush(): Promise<void> {
     return this.writer.flush();
@@ -221,7 +226,7 @@ export class RunService {
     if (!isRunEventKind(event.kind)) return;
     const runId = runIdOf(event);
     const run = runId === null ? undefined : this.runs.get(runId);
-    if (!run) return; // a run this server no longer follows: the event itself is stored anyway
+    if (!run) return; // a run this server no longer follows (finished and forgotten): nothing to apply
     const target = run.targets.get(event.nodeId);
     if (!target) {
       this.o.log.warn({ runId, nodeId: event.nodeId, kind: event.kind }, 'a host reported on a run it is not a target of; ignored');

@@ -23,6 +23,8 @@ export class RunWriter {
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
   private failures = 0;
+  /** Callers of settled() waiting for the next successful write. */
+  private waiters: Array<() => void> = [];
 
   constructor(private readonly o: RunWriterOptions) {}
 
@@ -56,8 +58,31 @@ export class RunWriter {
     this.timer.unref?.();
   }
 
+  /**
+   * Resolves once everything taken so far is stored, within a short delay (20 ms) so that many
+   * hosts' chunks still share one transaction; a failing store keeps it waiting (the caller's
+   * outbox item then stays unacknowledged and the host sends it again).
+   */
+  settled(): Promise<void> {
+    return new Promise((resolve) => {
+      this.waiters.push(resolve);
+      if (this.timer && this.failures > 0) return;
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.flushing = this.flushing.then(() => this.write());
+      }, Math.min(20, this.o.delayMs ?? 100));
+      this.timer.unref?.();
+    });
+  }
+
   private async write(): Promise<void> {
-    if (this.pending === 0) return;
+    const waiters = this.waiters;
+    this.waiters = [];
+    if (this.pending === 0) {
+      for (const w of waiters) w();
+      return;
+    }
     // Copies: the live records keep changing while the transaction runs.
     const runs = [...this.runs.values()].map((r) => ({ ...r }));
     const targets = [...this.targets.values()].map((t) => ({ ...t }));
@@ -68,6 +93,7 @@ export class RunWriter {
     try {
       await this.o.store.saveRunProgress({ runs, targets, output });
       this.failures = 0;
+      for (const w of waiters) w();
     } catch (err) {
       this.failures++;
       this.o.log.warn({ err: (err as Error).message, runs: runs.length, targets: targets.length, chunks: output.length }, 'could not store run progress; trying again');
@@ -75,6 +101,7 @@ export class RunWriter {
       for (const r of runs) if (!this.runs.has(r.id)) this.runs.set(r.id, r);
       for (const t of targets) if (!this.targets.has(`${t.runId}\u0000${t.nodeId}`)) this.targets.set(`${t.runId}\u0000${t.nodeId}`, t);
       this.output = [...output, ...this.output];
+      this.waiters = [...waiters, ...this.waiters];
       this.schedule();
     }
   }

@@ -2,25 +2,17 @@ import {
   FleetError,
   matchesSelector,
   parseSelector,
-  type GpuHealthView,
-  type GpuState,
-  type GpuView,
   type InventoryBody,
   type MetricsBody,
-  type NodeHealthView,
   type NodeSort,
   type NodeStatus,
-  type NodeView,
-  type StateChangeView,
 } from '@gpufleet/protocol';
-import type { NodeRecord, StateMarkRecord, Store } from '../store/store.js';
+import type { NodeRecord, Store } from '../store/store.js';
 import type { Clock } from '../clock.js';
 import type { EventHub } from '../events/event-hub.js';
 import { NodeStateMachine, nodeStateOf } from '../health/node-state-machine.js';
-import { gpuKeyOf } from '../health/gpu-keys.js';
 import { BUILTIN_LABEL_KEYS, builtinLabels } from './builtin-labels.js';
 import { sortNodes } from './node-order.js';
-import type { HeatmapNode } from './fleet-heatmap.js';
 
 interface Liveness {
   online: boolean;
@@ -44,21 +36,8 @@ export interface RegistryOptions {
   hub: EventHub;
   offlineAfterMs: number;
   latestMetrics: (nodeId: string) => MetricsBody | null;
-  /** Running work on a node, for drains (0 until runs and jobs exist). */
-  runningWork?: (nodeId: string) => number;
   /** How long a drain waits for running work unless the request says otherwise (default 10m). */
   drainTimeoutMs?: number;
-}
-
-/** Where node views get health verdicts from (the health engine, once attached). */
-export interface HealthReader {
-  gpuHealth(nodeId: string, gpuKey: string, hasSample: boolean): GpuHealthView;
-  nodeHealth(nodeId: string): NodeHealthView;
-}
-
-function changeView(m: StateMarkRecord | undefined): StateChangeView | null {
-  if (!m) return null;
-  return { by: m.actor, reason: m.reason, at: new Date(m.since).toISOString(), drainDeadline: m.deadline === null ? null : new Date(m.deadline).toISOString() };
 }
 
 /**
@@ -74,7 +53,6 @@ export class NodeRegistry {
   /** Nodes that went OFFLINE while a session was still open (counted by the gateway benchmark). */
   offlineTransitions = 0;
   private readonly dirtyAcks = new Set<string>();
-  private health: HealthReader | null = null;
   /** The node and GPU state machine: cordon, drain, mark unhealthy, clear, with who and why. */
   readonly states: NodeStateMachine;
 
@@ -84,7 +62,6 @@ export class NodeRegistry {
       clock: opts.clock,
       hub: opts.hub,
       nodes: { get: (id) => this.nodes.get(id), adopt: (id, patch) => this.adopt(id, patch) },
-      ...(opts.runningWork ? { runningWork: opts.runningWork } : {}),
       ...(opts.drainTimeoutMs === undefined ? {} : { drainTimeoutMs: opts.drainTimeoutMs }),
     });
   }
@@ -92,11 +69,6 @@ export class NodeRegistry {
   async load(): Promise<void> {
     for (const node of await this.opts.store.listNodes()) this.remember(node);
     await this.states.load();
-  }
-
-  /** Node views take health verdicts from here (the health engine attaches itself). */
-  attachHealth(reader: HealthReader): void {
-    this.health = reader;
   }
 
   /** A state the state machine has stored. */
@@ -290,66 +262,5 @@ export class NodeRegistry {
 
   all(): NodeRecord[] {
     return [...this.nodes.values()];
-  }
-
-  /** A node's latest GPU readings by GPU key (UUID, else PCI bus id, else #index), as gpuKeyOf names GPUs. */
-  private samplesByGpuKey(latest: ReturnType<RegistryOptions['latestMetrics']>): Map<string, NonNullable<GpuView['sample']>> {
-    const samples = new Map<string, NonNullable<GpuView['sample']>>();
-    for (const s of latest?.gpus ?? []) samples.set(s.uuid ?? s.pciBusId ?? `#${s.index}`, s);
-    return samples;
-  }
-
-  /**
-   * What the overview's heatmap draws of a node, without building its whole view (facts, labels,
-   * findings): the heatmap asks for every node of the fleet at once.
-   */
-  heatmapRow(node: NodeRecord): HeatmapNode {
-    const online = this.live.get(node.id)?.online ?? false;
-    const samples = this.samplesByGpuKey(this.opts.latestMetrics(node.id));
-    return {
-      id: node.id,
-      hostname: node.hostname,
-      status: this.status(node),
-      connected: online,
-      lastSeen: this.lastSeen(node.id),
-      gpus: node.gpus.map((g) => {
-        const key = gpuKeyOf(g);
-        const sample = samples.get(key) ?? null;
-        const verdict = this.health?.gpuHealth(node.id, key, sample !== null).verdict ?? (online && sample !== null ? 'healthy' : 'unknown');
-        return { index: g.index, name: g.name, sample, state: this.states.mark(node.id, key)?.state ?? 'READY', health: { verdict } };
-      }),
-    };
-  }
-
-  view(node: NodeRecord): NodeView {
-    const latest = this.opts.latestMetrics(node.id);
-    const samples = this.samplesByGpuKey(latest);
-    const live = this.live.get(node.id);
-    const online = live?.online ?? false;
-    const gpus = node.gpus.map((g): GpuView => {
-      const key = gpuKeyOf(g);
-      const sample = samples.get(key) ?? null;
-      const mark = this.states.mark(node.id, key);
-      const health = this.health?.gpuHealth(node.id, key, sample !== null) ?? { verdict: online && sample !== null ? 'healthy' : 'unknown', rule: null, cause: null, since: null };
-      return { ...g, sample, state: (mark?.state as GpuState | undefined) ?? 'READY', stateChange: changeView(mark), health };
-    });
-    return {
-      id: node.id,
-      hostname: node.hostname,
-      status: this.status(node),
-      connected: online,
-      labels: this.labelsOf(node.id),
-      userLabels: node.userLabels,
-      enrolledAt: new Date(node.enrolledAt).toISOString(),
-      lastSeenAt: live ? new Date(live.lastFrameAt).toISOString() : node.lastSeenAt ? new Date(node.lastSeenAt).toISOString() : null,
-      agentVersion: node.agentVersion,
-      simulated: node.simulated,
-      facts: node.facts,
-      gpus,
-      host: latest?.host ?? null,
-      toolFailures: node.toolFailures,
-      statusChange: changeView(this.states.mark(node.id, null)),
-      health: this.health?.nodeHealth(node.id) ?? { verdict: online ? 'healthy' : 'unknown', rule: null, cause: null, since: null, findings: [] },
-    };
   }
 }

@@ -48,7 +48,7 @@ describe('nodeDeltaOf', () => {
   it('says what the view says about readings, liveness, states and verdicts, and nothing else', async () => {
     const ctx = t.server.context;
     await ctx.registry.states.gpu(ids[0]!, ctx.registry.get(ids[0]!)!.gpus[1]!.uuid!, 'cordon', 'tester', 'fan noise');
-    const v = ctx.registry.view(ctx.registry.get(ids[0]!)!);
+    const v = ctx.views.view(ctx.registry.get(ids[0]!)!);
     const d = NodeDelta.parse(nodeDeltaOf(v, 1234));
     expect(d).toMatchObject({ id: v.id, status: v.status, connected: v.connected, lastSeenAt: v.lastSeenAt, sampledAt: 1234, host: null });
     expect(d.gpus.map((g) => g.index)).toEqual(v.gpus.map((g) => g.index));
@@ -68,7 +68,7 @@ async function feedOn(limits: Partial<SseLimits>, clock: ManualClock): Promise<{
   const ctx = t.server.context;
   const server = createServer((_req, res) => {
     const stream = new SseStream(res, resolveSseLimits(limits), 'latest-state');
-    const feed = new FleetFeed({ hub: ctx.hub, registry: ctx.registry, metrics: ctx.metrics, clock }, stream, 50);
+    const feed = new FleetFeed({ hub: ctx.hub, registry: ctx.registry, views: ctx.views, metrics: ctx.metrics, clock }, stream, 50);
     feed.start();
     made!({ feed, stream });
   });
@@ -89,7 +89,7 @@ describe('FleetFeed with a stalled reader', () => {
     const clock = new ManualClock();
     const { feed, stream, reader, server } = await feedOn({ softLimitBytes, stallTimeoutMs: 60_000, closeGraceMs: 100 }, clock);
     const registry = t.server.context.registry;
-    const batchBytes = JSON.stringify({ items: ids.map((id) => registry.view(registry.get(id)!)), deltas: [], removed: [] }).length + 64;
+    const batchBytes = JSON.stringify({ items: ids.map((id) => t.server.context.views.view(registry.get(id)!)), deltas: [], removed: [] }).length + 64;
     await reader.next((e) => e.event === 'hello');
     reader.pause();
 

@@ -8,7 +8,8 @@ import type { SseStream } from './sse-stream.js';
 /** What the fleet stream reads (a ServerContext fits). */
 export interface FleetFeedDeps {
   hub: EventHub;
-  registry: { get(id: string): NodeRecord | undefined; view(node: NodeRecord): NodeView };
+  registry: { get(id: string): NodeRecord | undefined };
+  views: { view(node: NodeRecord): NodeView };
   metrics: { latest(nodeId: string): MetricsBody | null };
   clock: Clock;
 }
@@ -131,11 +132,11 @@ export class FleetFeed {
     const batch: FleetStreamBatch = { items: [], deltas: [], removed: [...this.removed] };
     for (const id of this.full) {
       const node = this.d.registry.get(id);
-      if (node) batch.items.push(this.d.registry.view(node));
+      if (node) batch.items.push(this.d.views.view(node));
     }
     for (const id of this.delta) {
       const node = this.d.registry.get(id);
-      if (node) batch.deltas.push(nodeDeltaOf(this.d.registry.view(node), this.d.metrics.latest(id)?.ts ?? null));
+      if (node) batch.deltas.push(nodeDeltaOf(this.d.views.view(node), this.d.metrics.latest(id)?.ts ?? null));
     }
     this.full.clear();
     this.delta.clear();

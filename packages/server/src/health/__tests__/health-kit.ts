@@ -3,6 +3,8 @@ import { openSqliteStore } from '../../store/sqlite-store.js';
 import type { AgentEventRecord, NodeRecord, Store } from '../../store/store.js';
 import { EventHub, type HubEvent } from '../../events/event-hub.js';
 import { NodeRegistry } from '../../services/node-registry.js';
+import { NodeViews } from '../../services/node-views.js';
+import { NodeDrains } from '../../services/node-drains.js';
 import { ManualClock } from '../../testing/test-server.js';
 import { sampleFacts } from '../../store/__tests__/store-fixtures.js';
 import { createHealth } from '../index.js';
@@ -49,6 +51,10 @@ export interface HealthKit {
   hubEvents: HubEvent[];
   alerts: PolicyAlert[];
   registry: NodeRegistry;
+  /** Node views over the registry and the engine (as the server wires them). */
+  views: NodeViews;
+  /** Drains over the registry's states and `runningWork` (default: nothing runs). */
+  drains: NodeDrains;
   engine: HealthEngine;
   seq: number;
   /** Feeds an agent event (seq assigned, stored like the gateway does) and waits for its effects. */
@@ -74,11 +80,14 @@ export async function healthKit(opts: KitOptions = {}): Promise<HealthKit> {
   const hubEvents: HubEvent[] = [];
   hub.subscribe((e) => hubEvents.push(e));
   const latest = new Map<string, MetricsBody>();
-  const registry = new NodeRegistry({ store, clock, hub, offlineAfterMs: 15_000, latestMetrics: (id) => latest.get(id) ?? null, ...(opts.runningWork ? { runningWork: opts.runningWork } : {}), drainTimeoutMs: 600_000 });
+  const registry = new NodeRegistry({ store, clock, hub, offlineAfterMs: 15_000, latestMetrics: (id) => latest.get(id) ?? null, drainTimeoutMs: 600_000 });
   for (const n of opts.nodes ?? [healthNode(N1, 'gpu-1'), healthNode(N2, 'gpu-2')]) await registry.add(n);
   const policy = opts.policy === undefined ? undefined : typeof opts.policy === 'string' ? parseHealthPolicy(opts.policy, 'test') : opts.policy;
   const alerts: PolicyAlert[] = [];
   const engine = await createHealth({ config: { healthPolicy: null, offlineGraceMs: opts.offlineGraceMs ?? 600_000 }, store, registry, clock, hub, onAlert: (a) => alerts.push(a), ...(policy ? { policy } : {}) });
+  const views = new NodeViews({ registry, states: registry.states, health: engine, latestMetrics: (id) => latest.get(id) ?? null });
+  const running = opts.runningWork ?? (() => 0);
+  const drains = new NodeDrains({ states: registry.states, runningWork: { runningOn: running }, clock, hub, log: { warn: () => undefined } });
   const kit: HealthKit = {
     store,
     clock,
@@ -86,6 +95,8 @@ export async function healthKit(opts: KitOptions = {}): Promise<HealthKit> {
     hubEvents,
     alerts,
     registry,
+    views,
+    drains,
     engine,
     seq: 0,
     async event(partial) {

@@ -1,0 +1,109 @@
+import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { isIP } from 'node:net';
+import { isLoopbackHost } from '../config/server-config.js';
+import { openStore } from '../store/open-store.js';
+import type { Store } from '../store/store.js';
+import { ensureServerTls } from '../tls/index.js';
+import { EventHub } from '../events/event-hub.js';
+import { MetricStore } from '../metrics/metric-store.js';
+import { AuditLog } from '../services/audit-log.js';
+import { ApiTokenService } from '../auth/api-tokens.js';
+import { buildApp } from '../http/app.js';
+import { createTrust } from '../trust/index.js';
+import { AuditCheckpointer } from '../audit/audit-checkpointer.js';
+import { defineService, type AnyServiceDefinition } from './service-definition.js';
+import { refs } from './refs.js';
+import { PublicUrl } from './public-url.js';
+import { AdminBootstrap } from './admin-bootstrap.js';
+import { advertisedHost } from './http-listener.js';
+
+/** How the caller wants the foundations built (server.ts StartOptions). */
+export interface CoreChoices {
+  /** A store to use instead of opening one (contract tests, benchmarks); the caller closes it. */
+  store?: Store;
+  /** false silences the log. */
+  logger: boolean;
+  masterKey: string | undefined;
+}
+
+/** The foundations: store, TLS, hub, metrics rings, audit, API tokens, HTTP app and log, trust, the audit checkpoint, the first admin token. */
+export function coreServices(choices: CoreChoices): AnyServiceDefinition[] {
+  return [
+    defineService({
+      provides: refs.store,
+      deps: { config: refs.config },
+      async init({ config }) {
+        mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+        const store = choices.store ?? (await openStore({ database: config.database, dataDir: config.dataDir }));
+        await store.migrate();
+        return store;
+      },
+      // A store the caller gave stays open: it is theirs.
+      stop: (store) => (choices.store ? undefined : store.close()),
+    }),
+    defineService({
+      provides: refs.tls,
+      deps: { config: refs.config },
+      init({ config }) {
+        if (config.tlsCert === null && isLoopbackHost(config.listenHost)) return null;
+        const host = advertisedHost(config.listenHost);
+        return ensureServerTls({
+          dataDir: config.dataDir,
+          hostnames: [host, hostname()].filter((h) => !isIP(h)),
+          ips: [config.listenHost, host].filter((h) => isIP(h) && h !== '0.0.0.0' && h !== '::'),
+          ...(config.tlsCert ? { certFile: config.tlsCert, keyFile: config.tlsKey! } : {}),
+        });
+      },
+    }),
+    defineService({ provides: refs.publicUrl, deps: { config: refs.config }, init: ({ config }) => new PublicUrl(config.publicUrl) }),
+    defineService({ provides: refs.hub, deps: {}, init: () => new EventHub() }),
+    defineService({
+      provides: refs.metrics,
+      deps: { config: refs.config },
+      init: ({ config }) => new MetricStore({ retentionMs: config.metricsRetentionMs, intervalMs: config.metricsIntervalMs }),
+    }),
+    defineService({ provides: refs.audit, deps: { store: refs.store, clock: refs.clock }, init: ({ store, clock }) => new AuditLog(store, clock) }),
+    defineService({ provides: refs.apiTokens, deps: { store: refs.store, clock: refs.clock }, init: ({ store, clock }) => new ApiTokenService(store, clock) }),
+    defineService({
+      provides: refs.http,
+      deps: { config: refs.config, apiTokens: refs.apiTokens, audit: refs.audit, tls: refs.tls },
+      init: ({ config, apiTokens, audit, tls }) =>
+        buildApp(
+          { config, apiTokens, audit },
+          { logger: !choices.logger || config.logLevel === 'silent' ? false : { level: config.logLevel }, ...(tls ? { https: { key: tls.keyPem, cert: tls.certPem } } : {}) },
+        ),
+    }),
+    defineService({ provides: refs.log, deps: { http: refs.http }, init: ({ http }) => http.log }),
+    defineService({
+      provides: refs.trust,
+      deps: { config: refs.config, store: refs.store, clock: refs.clock, audit: refs.audit, log: refs.log },
+      init: ({ config, store, clock, audit, log }) => createTrust({ store, clock, audit, dataDir: config.dataDir, masterKey: choices.masterKey, log }),
+    }),
+    defineService({
+      provides: refs.checkpointer,
+      deps: { store: refs.store, clock: refs.clock, trust: refs.trust, log: refs.log, audit: refs.audit },
+      init({ store, clock, trust, log, audit }) {
+        const checkpointer = new AuditCheckpointer({ store, clock, signer: trust.identity.signer(), log });
+        audit.onAppended(() => checkpointer.notify());
+        return checkpointer;
+      },
+      // The chain is checked and its head signed before anything new is appended: every
+      // service that appends records comes after this one (the admin bootstrap depends on it).
+      async start(checkpointer) {
+        await checkpointer.start();
+      },
+      stop: (checkpointer) => checkpointer.close(),
+    }),
+    defineService({
+      provides: refs.adminBootstrap,
+      // checkpointer: only for the order (the chain is signed before this appends).
+      deps: { config: refs.config, store: refs.store, apiTokens: refs.apiTokens, audit: refs.audit, clock: refs.clock, checkpointer: refs.checkpointer },
+      async init({ config, store, apiTokens, audit, clock }) {
+        const bootstrap = new AdminBootstrap({ dataDir: config.dataDir, store, apiTokens, audit, clock });
+        await bootstrap.run();
+        return bootstrap;
+      },
+    }),
+  ];
+}

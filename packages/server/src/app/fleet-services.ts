@@ -1,0 +1,172 @@
+import { NodeRegistry } from '../services/node-registry.js';
+import { NodeViews } from '../services/node-views.js';
+import { NodeDrains } from '../services/node-drains.js';
+import { JoinTokenService } from '../services/join-tokens.js';
+import { EnrollmentService } from '../services/enrollment.js';
+import { ScriptLibrary } from '../scripts/script-library.js';
+import { AgentSessions } from '../gateway/agent-sessions.js';
+import { AgentGateway } from '../gateway/agent-gateway.js';
+import { EventWriter } from '../gateway/event-writer.js';
+import { GatewayStats } from '../gateway/gateway-stats.js';
+import { RunService } from '../runs/run-service.js';
+import { AlertEngine } from '../alerts/index.js';
+import { policyAlertRules } from '../alerts/policy-alert-rules.js';
+import { createHealth } from '../health/index.js';
+import { defineService, type AnyServiceDefinition } from './service-definition.js';
+import { refs } from './refs.js';
+import { MetricsIngest } from './metrics-ingest.js';
+import { AgentEventRouter } from './agent-event-router.js';
+import { Interval } from './interval.js';
+
+/**
+ * The fleet: nodes and their states, runs and drains, health and alerts, the agent gateway and
+ * the pipelines between them, and the timers. Each service names what it needs; nothing is
+ * attached after construction.
+ */
+export function fleetServices(): AnyServiceDefinition[] {
+  return [
+    defineService({
+      provides: refs.registry,
+      deps: { config: refs.config, store: refs.store, clock: refs.clock, hub: refs.hub, metrics: refs.metrics },
+      async init({ config, store, clock, hub, metrics }) {
+        const registry = new NodeRegistry({ store, clock, hub, offlineAfterMs: config.offlineAfterBeats * config.heartbeatIntervalMs, latestMetrics: (id) => metrics.latest(id) ?? null, drainTimeoutMs: config.drainTimeoutMs });
+        await registry.load();
+        return registry;
+      },
+    }),
+    defineService({
+      provides: refs.joinTokens,
+      deps: { store: refs.store, clock: refs.clock, tls: refs.tls, trust: refs.trust, publicUrl: refs.publicUrl },
+      init: ({ store, clock, tls, trust, publicUrl }) => new JoinTokenService({ store, clock, serverUrl: () => publicUrl.get(), caFingerprint: tls?.caFingerprint ?? null, roots: () => trust.currentRoots() }),
+    }),
+    defineService({
+      provides: refs.enrollment,
+      deps: { config: refs.config, registry: refs.registry, joinTokens: refs.joinTokens, audit: refs.audit, clock: refs.clock },
+      init: ({ config, registry, joinTokens, audit, clock }) => new EnrollmentService(registry, joinTokens, audit, clock, config.heartbeatIntervalMs),
+    }),
+    defineService({
+      provides: refs.scripts,
+      deps: { store: refs.store, clock: refs.clock, audit: refs.audit, trust: refs.trust },
+      init: ({ store, clock, audit, trust }) => new ScriptLibrary({ store, clock, audit, authorityOf: (did, ability) => trust.capabilities.authorityOf(did, ability) }),
+    }),
+    defineService({ provides: refs.stats, deps: {}, init: () => new GatewayStats() }),
+    defineService({
+      provides: refs.sessions,
+      deps: { stats: refs.stats, trust: refs.trust },
+      init({ stats, trust }) {
+        const sessions = new AgentSessions((n) => (stats.sessions = n));
+        // Trust distribution sends through the session table, which exists before any session.
+        trust.attachGateway(sessions);
+        return sessions;
+      },
+      stop: (sessions) => sessions.closeAll(),
+    }),
+    defineService({ provides: refs.eventWriter, deps: { store: refs.store }, init: ({ store }) => new EventWriter(store), stop: (w) => w.close() }),
+    defineService({
+      provides: refs.runs,
+      deps: { store: refs.store, registry: refs.registry, sessions: refs.sessions, hub: refs.hub, clock: refs.clock, log: refs.log, scripts: refs.scripts },
+      async init({ store, registry, sessions, hub, clock, log, scripts }) {
+        const runs = new RunService({ store, registry, gateway: sessions, hub, clock, log, scriptLookup: scripts.lookup });
+        await runs.load();
+        return runs;
+      },
+      start: (runs) => runs.start(),
+      stop: (runs) => runs.stop(),
+    }),
+    defineService({
+      provides: refs.drains,
+      deps: { registry: refs.registry, runs: refs.runs, clock: refs.clock, hub: refs.hub, log: refs.log },
+      init: ({ registry, runs, clock, hub, log }) => new NodeDrains({ states: registry.states, runningWork: runs, clock, hub, log }),
+      start: (drains) => drains.start(),
+      stop: (drains) => drains.stop(),
+    }),
+    defineService({
+      provides: refs.alerts,
+      deps: { rules: refs.alertRules, policy: refs.healthPolicy, registry: refs.registry, metrics: refs.metrics, clock: refs.clock, hub: refs.hub, store: refs.store, log: refs.log, publicUrl: refs.publicUrl },
+      async init({ rules, policy, registry, metrics, clock, hub, store, log, publicUrl }) {
+        const alerts = new AlertEngine({ rules, policyRules: policyAlertRules(policy, rules), fleet: registry, latestMetrics: (id) => metrics.latest(id), clock, hub, settings: store, log, externalUrl: () => publicUrl.known() ?? '' });
+        await alerts.load();
+        return alerts;
+      },
+      start: (alerts) => alerts.start(),
+      stop: (alerts) => alerts.stop(),
+    }),
+    defineService({
+      provides: refs.health,
+      deps: { config: refs.config, policy: refs.healthPolicy, store: refs.store, registry: refs.registry, clock: refs.clock, hub: refs.hub, log: refs.log, alerts: refs.alerts },
+      init: ({ config, policy, store, registry, clock, hub, log, alerts }) =>
+        createHealth({ config, policy, store, registry, clock, hub, log, onAlert: (alert) => alerts.onPolicyAlert(alert) }),
+      stop: (health) => health.flush(),
+    }),
+    defineService({
+      provides: refs.views,
+      deps: { registry: refs.registry, health: refs.health, metrics: refs.metrics },
+      init: ({ registry, health, metrics }) => new NodeViews({ registry, states: registry.states, health, latestMetrics: (id) => metrics.latest(id) ?? null }),
+    }),
+    defineService({
+      provides: refs.metricsIngest,
+      deps: { metrics: refs.metrics, health: refs.health, hub: refs.hub },
+      init: ({ metrics, health, hub }) => new MetricsIngest({ store: metrics, health, hub }),
+    }),
+    defineService({
+      provides: refs.eventRouter,
+      deps: { events: refs.eventWriter, health: refs.health, runs: refs.runs, hub: refs.hub },
+      init: ({ events, health, runs, hub }) => new AgentEventRouter({ events, health, runs, hub }),
+    }),
+    defineService({
+      provides: refs.gateway,
+      deps: { config: refs.config, registry: refs.registry, sessions: refs.sessions, router: refs.eventRouter, ingest: refs.metricsIngest, trust: refs.trust, runs: refs.runs, stats: refs.stats, clock: refs.clock, log: refs.log },
+      init: ({ config, registry, sessions, router, ingest, trust, runs, stats, clock, log }) =>
+        new AgentGateway({
+          registry,
+          sessions,
+          events: router,
+          metrics: ingest,
+          // Trust material first, then commands that waited for this host to come back.
+          sessionReady: [trust, runs],
+          stats,
+          clock,
+          heartbeatMs: config.heartbeatIntervalMs,
+          metricsIntervalMs: config.metricsIntervalMs,
+          log,
+        }),
+      stop: (gateway) => gateway.closeAll(),
+    }),
+    ...timers(),
+  ];
+}
+
+/** The periodic work, each its own service so it starts after and stops before what it uses. */
+function timers(): AnyServiceDefinition[] {
+  return [
+    defineService({
+      provides: refs.sweep,
+      deps: { config: refs.config, registry: refs.registry, sessions: refs.sessions, log: refs.log },
+      init: ({ config, registry, sessions, log }) => new Interval({ name: 'offline sweep', everyMs: Math.min(1000, config.heartbeatIntervalMs), work: () => void registry.sweep((id) => sessions.hasSession(id)), log }),
+      start: (t) => t.start(),
+      stop: (t) => t.stop(),
+    }),
+    defineService({
+      provides: refs.lastSeenFlush,
+      deps: { registry: refs.registry, log: refs.log },
+      init: ({ registry, log }) => new Interval({ name: 'last-seen flush', everyMs: 5000, work: () => registry.flushLastSeen(), last: () => registry.flushLastSeen().catch(() => undefined), log }),
+      start: (t) => t.start(),
+      stop: (t) => t.stop(),
+    }),
+    defineService({
+      provides: refs.metricsPrune,
+      deps: { metrics: refs.metrics, clock: refs.clock, log: refs.log },
+      init: ({ metrics, clock, log }) => new Interval({ name: 'metrics prune', everyMs: 60_000, work: () => void metrics.prune(clock.now()), log }),
+      start: (t) => t.start(),
+      stop: (t) => t.stop(),
+    }),
+    defineService({
+      // Recoveries (recover.after) and count-window hygiene; drains end in node-drains.
+      provides: refs.healthTick,
+      deps: { health: refs.health, log: refs.log },
+      init: ({ health, log }) => new Interval({ name: 'health tick', everyMs: 1000, work: () => health.tick(), log }),
+      start: (t) => t.start(),
+      stop: (t) => t.stop(),
+    }),
+  ];
+}

@@ -1,0 +1,77 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { ServerConfig } from '../config/server-config.js';
+import type { Clock } from '../clock.js';
+import type { Store } from '../store/store.js';
+import type { ServerTls } from '../tls/index.js';
+import type { EventHub } from '../events/event-hub.js';
+import type { MetricStore } from '../metrics/metric-store.js';
+import type { NodeRegistry } from '../services/node-registry.js';
+import type { NodeViews } from '../services/node-views.js';
+import type { NodeDrains } from '../services/node-drains.js';
+import type { ApiTokenService } from '../auth/api-tokens.js';
+import type { JoinTokenService } from '../services/join-tokens.js';
+import type { EnrollmentService } from '../services/enrollment.js';
+import type { AuditLog } from '../services/audit-log.js';
+import type { AuditCheckpointer } from '../audit/audit-checkpointer.js';
+import type { AgentGateway } from '../gateway/agent-gateway.js';
+import type { AgentSessions } from '../gateway/agent-sessions.js';
+import type { EventWriter } from '../gateway/event-writer.js';
+import type { GatewayStats } from '../gateway/gateway-stats.js';
+import type { HealthEngine, HealthPolicy } from '../health/index.js';
+import type { AlertEngine, AlertRuleSet } from '../alerts/index.js';
+import type { RunService } from '../runs/run-service.js';
+import type { Trust } from '../trust/index.js';
+import type { ScriptLibrary } from '../scripts/script-library.js';
+import type { App } from '../http/app.js';
+import type { Interval } from './interval.js';
+import type { PublicUrl } from './public-url.js';
+import type { MetricsIngest } from './metrics-ingest.js';
+import type { AgentEventRouter } from './agent-event-router.js';
+import type { AdminBootstrap } from './admin-bootstrap.js';
+import type { HttpListener } from './http-listener.js';
+import { serviceRef } from './service-ref.js';
+
+/** Every service of the control plane by name: the graph's vocabulary (server-services.ts defines them). */
+export const refs = {
+  // Known before boot.
+  config: serviceRef<ServerConfig>('config'),
+  clock: serviceRef<Clock>('clock'),
+  alertRules: serviceRef<AlertRuleSet>('alert-rules'),
+  healthPolicy: serviceRef<HealthPolicy>('health-policy'),
+  // Foundations.
+  store: serviceRef<Store>('store'),
+  tls: serviceRef<ServerTls | null>('tls'),
+  publicUrl: serviceRef<PublicUrl>('public-url'),
+  hub: serviceRef<EventHub>('hub'),
+  metrics: serviceRef<MetricStore>('metrics'),
+  audit: serviceRef<AuditLog>('audit'),
+  apiTokens: serviceRef<ApiTokenService>('api-tokens'),
+  http: serviceRef<App>('http'),
+  log: serviceRef<FastifyBaseLogger>('log'),
+  trust: serviceRef<Trust>('trust'),
+  checkpointer: serviceRef<AuditCheckpointer>('audit-checkpointer'),
+  adminBootstrap: serviceRef<AdminBootstrap>('admin-bootstrap'),
+  // Fleet.
+  registry: serviceRef<NodeRegistry>('registry'),
+  joinTokens: serviceRef<JoinTokenService>('join-tokens'),
+  enrollment: serviceRef<EnrollmentService>('enrollment'),
+  scripts: serviceRef<ScriptLibrary>('scripts'),
+  sessions: serviceRef<AgentSessions>('agent-sessions'),
+  stats: serviceRef<GatewayStats>('gateway-stats'),
+  eventWriter: serviceRef<EventWriter>('event-writer'),
+  runs: serviceRef<RunService>('runs'),
+  drains: serviceRef<NodeDrains>('node-drains'),
+  alerts: serviceRef<AlertEngine>('alerts'),
+  health: serviceRef<HealthEngine>('health'),
+  views: serviceRef<NodeViews>('node-views'),
+  metricsIngest: serviceRef<MetricsIngest>('metrics-ingest'),
+  eventRouter: serviceRef<AgentEventRouter>('agent-event-router'),
+  gateway: serviceRef<AgentGateway>('agent-gateway'),
+  // Timers.
+  sweep: serviceRef<Interval>('offline-sweep'),
+  lastSeenFlush: serviceRef<Interval>('last-seen-flush'),
+  metricsPrune: serviceRef<Interval>('metrics-prune'),
+  healthTick: serviceRef<Interval>('health-tick'),
+  // Serving.
+  listener: serviceRef<HttpListener>('http-listener'),
+} as const;
