@@ -5,7 +5,7 @@ import { FleetError } from '@gpufleet/protocol';
 import { loadGivenTls } from './given-tls.js';
 import { certifiedNames, ipKey, resolveServerNames, type ServerNames } from './server-names.js';
 import { certificateFingerprint, pemCertificateBlocks, type ServerTls } from './tls-material.js';
-import { buildCertificate, certificatePem, distinguishedName, subjectOf } from './x509-builder.js';
+import { buildCaCertificate, buildServerCertificate, certificatePem } from './x509-builder.js';
 
 export type { ServerTls } from './tls-material.js';
 
@@ -58,10 +58,10 @@ export async function ensureServerTls(opts: EnsureServerTlsOptions): Promise<Ser
   const dir = join(opts.dataDir, 'tls');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
 
-  const ca = loadOrCreateCa(dir, now);
+  const ca = await loadOrCreateCa(dir, now);
   let serving = loadServing(dir, ca, names, now);
   if (!serving) {
-    serving = issueServing(ca, names, now);
+    serving = await issueServing(ca, names, now);
     // Key first: a crash between the two writes leaves a cert without its key, which the next
     // start spots (checkPrivateKey) and re-issues.
     writeSecret(join(dir, FILES.serverKey), serving.keyPem);
@@ -70,13 +70,13 @@ export async function ensureServerTls(opts: EnsureServerTlsOptions): Promise<Ser
   return { caPem: ca.pem, certPem: serving.certPem, keyPem: serving.keyPem, caFingerprint: certificateFingerprint(ca.cert) };
 }
 
-function loadOrCreateCa(dir: string, now: number): Ca {
+async function loadOrCreateCa(dir: string, now: number): Promise<Ca> {
   const certPath = join(dir, FILES.ca);
   const keyPath = join(dir, FILES.caKey);
   if (!existsSync(certPath)) {
     // No CA certificate means no fingerprint was ever handed out: a fresh CA breaks nothing.
     // A stray ca-key.pem without it (a crash mid-write) is simply replaced.
-    const ca = createCa(now);
+    const ca = await createCa(now);
     writeSecret(keyPath, ca.key.export({ type: 'pkcs8', format: 'pem' }).toString());
     writeAtomic(certPath, ca.pem, 0o644);
     return ca;
@@ -109,18 +109,14 @@ function loadOrCreateCa(dir: string, now: number): Ca {
   return { cert: cert!, pem, key: key! };
 }
 
-function createCa(now: number): Ca {
+async function createCa(now: number): Promise<Ca> {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const name = distinguishedName(`gpufleet CA ${randomBytes(6).toString('hex')}`);
-  const der = buildCertificate({
-    kind: 'ca',
-    issuer: name,
-    subject: name,
+  const der = await buildCaCertificate({
+    commonName: `gpufleet CA ${randomBytes(6).toString('hex')}`,
     notBefore: now - BACKDATE_MS,
     notAfter: now + CA_LIFETIME_MS,
     publicKey,
-    signingKey: privateKey,
-    issuerPublicKey: publicKey,
+    privateKey,
   });
   const pem = certificatePem(der);
   return { cert: new X509Certificate(der), pem, key: privateKey };
@@ -153,20 +149,18 @@ function loadServing(dir: string, ca: Ca, names: ServerNames, now: number): { ce
   return { certPem, keyPem };
 }
 
-function issueServing(ca: Ca, names: ServerNames, now: number): { certPem: string; keyPem: string } {
+async function issueServing(ca: Ca, names: ServerNames, now: number): Promise<{ certPem: string; keyPem: string }> {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   // Prefer a real name over "localhost" as the subject CN (clients match on SANs anyway).
   const cn = names.dns.find((d) => d !== 'localhost') ?? names.dns[0] ?? 'gpufleet server';
-  const der = buildCertificate({
-    kind: 'server',
-    issuer: subjectOf(ca.cert.raw),
-    subject: distinguishedName(cn),
+  const der = await buildServerCertificate({
+    commonName: cn,
+    caDer: ca.cert.raw,
+    caKey: ca.key,
     notBefore: now - BACKDATE_MS,
     // Never outlive the CA: clients would reject the tail end anyway.
     notAfter: Math.min(now + SERVER_LIFETIME_MS, Date.parse(ca.cert.validTo)),
     publicKey,
-    signingKey: ca.key,
-    issuerPublicKey: ca.cert.publicKey,
     dnsNames: names.dns,
     ipAddresses: names.ips,
   });

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { FleetError } from '@gpufleet/protocol';
-import { ipBytes } from './x509-builder.js';
+import { ipBytes } from './ip-bytes.js';
 
 /** The names a serving certificate must carry, normalized and de-duplicated. */
 export interface ServerNames {

@@ -1,168 +1,169 @@
 /**
- * Writes ECDSA P-256 X.509 v3 certificates (RFC 5280) for the server's own CA and its serving
- * certificate. Only what a TLS client checks is written: names, validity, key, basic
- * constraints, key usage, extended key usage, subject alternative names and key identifiers.
+ * Issues the server's own ECDSA P-256 X.509 v3 certificates (RFC 5280) with @peculiar/x509:
+ * a self-signed CA and the serving certificates it signs. Only what a TLS client checks is
+ * written: names, validity, key, basic constraints, key usage, extended key usage, subject
+ * alternative names and key identifiers.
  */
-import { createHash, randomBytes, sign, type KeyObject } from 'node:crypto';
-import { isIPv4, isIPv6 } from 'node:net';
+import { randomBytes, webcrypto, type KeyObject } from 'node:crypto';
 import {
-  bitString,
-  boolean,
-  children,
-  explicit,
-  implicitPrimitive,
-  objectId,
-  octetString,
-  readNode,
-  sequence,
-  set,
-  smallInteger,
-  time,
-  unsignedInteger,
-  utf8String,
-  type Der,
-} from './der.js';
+  AuthorityKeyIdentifierExtension,
+  BasicConstraintsExtension,
+  ExtendedKeyUsage,
+  ExtendedKeyUsageExtension,
+  KeyUsageFlags,
+  KeyUsagesExtension,
+  Name,
+  SubjectAlternativeNameExtension,
+  SubjectKeyIdentifierExtension,
+  X509Certificate,
+  X509CertificateGenerator,
+  type Extension,
+  type JsonGeneralName,
+} from './x509-lib.js';
+import { ipBytes } from './ip-bytes.js';
 
-const OID = {
-  ecdsaWithSha256: '1.2.840.10045.4.3.2',
-  commonName: '2.5.4.3',
-  organization: '2.5.4.10',
-  subjectKeyIdentifier: '2.5.29.14',
-  keyUsage: '2.5.29.15',
-  subjectAltName: '2.5.29.17',
-  basicConstraints: '2.5.29.19',
-  authorityKeyIdentifier: '2.5.29.35',
-  extKeyUsage: '2.5.29.37',
-  serverAuth: '1.3.6.1.5.5.7.3.1',
-} as const;
+// Passed to every call rather than set with cryptoProvider.set(): no process-wide state.
+const crypto = webcrypto as unknown as NonNullable<Parameters<typeof X509CertificateGenerator.create>[1]>;
+const ECDSA_P256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
+const SIGNING = { name: 'ECDSA', hash: 'SHA-256' } as const;
 
-/** What goes into one certificate. */
-export interface CertificateSpec {
-  /** Encoded issuer Name: the CA's subject bytes exactly (clients compare them byte for byte). */
-  issuer: Der;
-  subject: Der;
+/** Validity and key of one certificate. */
+interface CertificateBase {
   notBefore: number;
   notAfter: number;
-  /** The certified public key. */
+  /** The certified public key (ECDSA P-256). */
   publicKey: KeyObject;
-  /** The issuer's private key (the subject's own for a self-signed CA). */
-  signingKey: KeyObject;
-  /** The issuer's public key, for the authority key identifier. */
-  issuerPublicKey: KeyObject;
-  kind: 'ca' | 'server';
-  /** Server certificates only: DNS names and IP addresses (text). */
+}
+
+/** A self-signed CA certificate. */
+export interface CaCertificateSpec extends CertificateBase {
+  commonName: string;
+  /** The CA's own private key: the CA signs itself. */
+  privateKey: KeyObject;
+}
+
+/** A serving certificate signed by the CA. */
+export interface ServerCertificateSpec extends CertificateBase {
+  commonName: string;
+  /** The CA certificate's DER: its subject becomes the issuer, its key the authority key id. */
+  caDer: Uint8Array;
+  /** The CA's private key. */
+  caKey: KeyObject;
+  /** DNS names and IP addresses (text). */
   dnsNames?: string[];
   ipAddresses?: string[];
 }
 
-/** A Name holding a common name and the organization "gpufleet". */
-export function distinguishedName(commonName: string): Der {
-  const rdn = (oid: string, value: string): Der => set(sequence(objectId(oid), utf8String(value)));
-  return sequence(rdn(OID.organization, 'gpufleet'), rdn(OID.commonName, commonName));
+/** A Name holding the organization "gpufleet" and a common name. */
+function distinguishedName(commonName: string): Name {
+  return new Name([{ O: ['gpufleet'] }, { CN: [commonName] }]);
 }
 
-/** Encoded subject Name of a DER certificate (to issue further certificates under it). */
-export function subjectOf(certDer: Uint8Array): Der {
-  const cert = readNode(certDer, 0);
-  const tbs = children(certDer, cert)[0];
-  if (!tbs) throw new RangeError('certificate has no TBSCertificate');
-  const fields = children(certDer, tbs);
-  // [0] version is optional; after it come serial, signature, issuer, validity, subject.
-  const first = fields[0]?.tag === 0xa0 ? 1 : 0;
-  const subject = fields[first + 4];
-  if (!subject || subject.tag !== 0x30) throw new RangeError('certificate has no subject');
-  return Buffer.from(certDer.subarray(subject.start, subject.end));
+async function signingKey(privateKey: KeyObject): Promise<webcrypto.CryptoKey> {
+  const pkcs8 = privateKey.export({ type: 'pkcs8', format: 'der' });
+  return webcrypto.subtle.importKey('pkcs8', pkcs8, ECDSA_P256, false, ['sign']);
 }
 
-/** SHA-1 of the public key bits: the conventional key identifier (RFC 5280 §4.2.1.2 method 1). */
-export function keyIdentifier(publicKey: KeyObject): Buffer {
-  const spki = publicKey.export({ type: 'spki', format: 'der' });
-  const [, bits] = children(spki, readNode(spki, 0));
-  if (!bits || bits.tag !== 0x03) throw new RangeError('public key has no BIT STRING');
-  // Skip the leading "unused bits" byte of the BIT STRING.
-  return createHash('sha1').update(spki.subarray(bits.contentStart + 1, bits.end)).digest();
+/**
+ * A copy on a plain ArrayBuffer: the library's BufferSource does not take node's Buffer, whose
+ * memory may be a SharedArrayBuffer as far as the types know.
+ */
+function plainBytes(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(bytes);
 }
 
-/** The 4 or 16 address bytes of an IP literal; null where the text is not one. */
-export function ipBytes(text: string): Buffer | null {
-  if (isIPv4(text)) return Buffer.from(text.split('.').map((part) => Number(part)));
-  if (!isIPv6(text) || text.includes('%')) return null;
-  let body = text.toLowerCase();
-  const v4 = /:(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(body);
-  if (v4) {
-    // An embedded IPv4 tail (::ffff:10.0.0.1) stands for the last two groups: rewrite it as hex.
-    const [a, b, c, d] = v4.slice(1).map((part) => Number(part));
-    body = `${body.slice(0, v4.index + 1)}${((a! << 8) | b!).toString(16)}:${((c! << 8) | d!).toString(16)}`;
-  }
-  const [headText, tailText] = body.includes('::') ? body.split('::') : [body, null];
-  const parse = (part: string | null | undefined): number[] => (part ? part.split(':').map((g) => parseInt(g, 16)) : []);
-  const head = parse(headText);
-  const rest = parse(tailText);
-  const zeros = 8 - head.length - rest.length;
-  if (zeros < 0 || (tailText === null && zeros !== 0)) return null;
-  const groups = [...head, ...new Array<number>(zeros).fill(0), ...rest];
-  const out = Buffer.alloc(16);
-  groups.forEach((g, i) => out.writeUInt16BE(g, i * 2));
-  return out;
+function spkiOf(publicKey: KeyObject): Uint8Array<ArrayBuffer> {
+  return plainBytes(publicKey.export({ type: 'spki', format: 'der' }));
 }
 
-function extension(oid: string, critical: boolean, value: Der): Der {
-  return critical ? sequence(objectId(oid), boolean(true), octetString(value)) : sequence(objectId(oid), octetString(value));
+/**
+ * The text form @peculiar/x509 reads for an IP SAN. Its parser knows neither an embedded IPv4
+ * tail (::ffff:10.0.0.1) nor zone ids, so the address goes through our parser first and is
+ * written as plain dotted IPv4 or eight hex groups.
+ */
+function sanIp(text: string): string {
+  const bytes = ipBytes(text);
+  if (!bytes) throw new RangeError(`not an IP address: ${text}`);
+  if (bytes.length === 4) return [...bytes].join('.');
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16));
+  return groups.join(':');
 }
 
-function extensionsOf(spec: CertificateSpec): Der {
-  const exts: Der[] = [];
-  if (spec.kind === 'ca') {
-    exts.push(extension(OID.basicConstraints, true, sequence(boolean(true))));
-    // keyCertSign (bit 5) and cRLSign (bit 6): 0b0000_0110, one padding bit.
-    exts.push(extension(OID.keyUsage, true, bitString(Buffer.from([0x06]), 1)));
-  } else {
-    exts.push(extension(OID.basicConstraints, true, sequence()));
-    // digitalSignature (bit 0) only: ECDHE key exchange signs, it never encrypts to the key.
-    exts.push(extension(OID.keyUsage, true, bitString(Buffer.from([0x80]), 7)));
-    exts.push(extension(OID.extKeyUsage, false, sequence(objectId(OID.serverAuth))));
-    const names: Der[] = [];
-    for (const dns of spec.dnsNames ?? []) names.push(implicitPrimitive(2, Buffer.from(dns, 'ascii')));
-    for (const ip of spec.ipAddresses ?? []) {
-      const bytes = ipBytes(ip);
-      if (!bytes) throw new RangeError(`not an IP address: ${ip}`);
-      names.push(implicitPrimitive(7, bytes));
-    }
-    if (names.length > 0) exts.push(extension(OID.subjectAltName, false, sequence(...names)));
-    exts.push(extension(OID.authorityKeyIdentifier, false, sequence(implicitPrimitive(0, keyIdentifier(spec.issuerPublicKey)))));
-  }
-  exts.push(extension(OID.subjectKeyIdentifier, false, octetString(keyIdentifier(spec.publicKey))));
-  return explicit(3, sequence(...exts));
-}
-
-/** A positive 128-bit serial number (RFC 5280 allows up to 20 octets). */
-function serialNumber(): Der {
+/** A positive 128-bit serial number with a non-zero first byte (so always 16 octets in DER). */
+function serialNumber(): string {
   const bytes = randomBytes(16);
   bytes[0] = (bytes[0]! & 0x7f) | 0x01;
-  return unsignedInteger(bytes);
+  return bytes.toString('hex');
 }
 
-/** Builds and signs a certificate; returns its DER bytes. */
-export function buildCertificate(spec: CertificateSpec): Buffer {
-  const algorithm = sequence(objectId(OID.ecdsaWithSha256));
-  const tbs = sequence(
-    explicit(0, smallInteger(2)), // v3
-    serialNumber(),
-    algorithm,
-    spec.issuer,
-    sequence(time(spec.notBefore), time(spec.notAfter)),
-    spec.subject,
-    spec.publicKey.export({ type: 'spki', format: 'der' }),
-    extensionsOf(spec),
+async function issue(params: {
+  subject: Name;
+  issuer: Name;
+  base: CertificateBase;
+  signer: KeyObject;
+  extensions: Extension[];
+}): Promise<Buffer> {
+  const cert = await X509CertificateGenerator.create(
+    {
+      serialNumber: serialNumber(),
+      subject: params.subject,
+      issuer: params.issuer,
+      notBefore: new Date(params.base.notBefore),
+      notAfter: new Date(params.base.notAfter),
+      publicKey: spkiOf(params.base.publicKey),
+      signingKey: await signingKey(params.signer),
+      signingAlgorithm: SIGNING,
+      extensions: params.extensions,
+    },
+    crypto,
   );
-  // node signs ECDSA as a DER Ecdsa-Sig-Value, which is what X.509 carries.
-  const signature = sign('sha256', tbs, spec.signingKey);
-  return sequence(tbs, algorithm, bitString(signature));
+  return Buffer.from(cert.rawData);
+}
+
+/** Builds and signs a self-signed CA certificate; returns its DER bytes. */
+export async function buildCaCertificate(spec: CaCertificateSpec): Promise<Buffer> {
+  const name = distinguishedName(spec.commonName);
+  return issue({
+    subject: name,
+    issuer: name,
+    base: spec,
+    signer: spec.privateKey,
+    extensions: [
+      new BasicConstraintsExtension(true, undefined, true),
+      new KeyUsagesExtension(KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign, true),
+      await SubjectKeyIdentifierExtension.create(spkiOf(spec.publicKey), false, crypto),
+    ],
+  });
+}
+
+/** Builds a serving certificate signed by the CA; returns its DER bytes. */
+export async function buildServerCertificate(spec: ServerCertificateSpec): Promise<Buffer> {
+  const ca = new X509Certificate(plainBytes(spec.caDer));
+  const names: JsonGeneralName[] = [
+    ...(spec.dnsNames ?? []).map((value): JsonGeneralName => ({ type: 'dns', value })),
+    ...(spec.ipAddresses ?? []).map((value): JsonGeneralName => ({ type: 'ip', value: sanIp(value) })),
+  ];
+  const extensions: Extension[] = [
+    new BasicConstraintsExtension(false, undefined, true),
+    // digitalSignature only: ECDHE key exchange signs, it never encrypts to the key.
+    new KeyUsagesExtension(KeyUsageFlags.digitalSignature, true),
+    new ExtendedKeyUsageExtension([ExtendedKeyUsage.serverAuth], false),
+  ];
+  if (names.length > 0) extensions.push(new SubjectAlternativeNameExtension(names, false));
+  extensions.push(await AuthorityKeyIdentifierExtension.create(ca.publicKey, false, crypto));
+  extensions.push(await SubjectKeyIdentifierExtension.create(spkiOf(spec.publicKey), false, crypto));
+  return issue({
+    subject: distinguishedName(spec.commonName),
+    // The CA's subject as it was encoded: clients compare issuer and subject byte for byte.
+    issuer: ca.subjectName,
+    base: spec,
+    signer: spec.caKey,
+    extensions,
+  });
 }
 
 /** PEM text of a DER certificate. */
 export function certificatePem(der: Uint8Array): string {
-  const b64 = Buffer.from(der).toString('base64');
-  const lines = b64.match(/.{1,64}/g) ?? [];
-  return `-----BEGIN CERTIFICATE-----\n${lines.join('\n')}\n-----END CERTIFICATE-----\n`;
+  return new X509Certificate(plainBytes(der)).toString('pem') + '\n';
 }
