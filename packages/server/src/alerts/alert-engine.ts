@@ -42,13 +42,13 @@ export class AlertEngine {
   private readonly metricRules: MetricRule[];
   private readonly offlineRules: OfflineRule[];
   private readonly healthRules: HealthRule[];
+  /** Rules behind the health policy's `alert` action, by policy rule name (policy-alert-rules.ts). */
+  private readonly policyRules: ReadonlyMap<string, HealthRule>;
   private readonly xidRules: XidCountRule[];
   /** Per rule index: node id -> GPU key ('' for the node) -> instance. */
   private readonly byRule: Array<Map<string, Map<string, AlertInstance>>>;
   private readonly byId = new Map<string, AlertInstance>();
   private readonly pending = new Set<AlertInstance>();
-  /** Rules behind the health policy's `alert` action, by policy rule name (policy-alert-rules.ts). */
-  private readonly policyRules: ReadonlyMap<string, HealthRule>;
   private readonly firing = new Set<AlertInstance>();
   private readonly resolved = new Set<AlertInstance>();
   private readonly xid: Array<Map<string, XidEntry>>;
@@ -246,17 +246,6 @@ export class AlertEngine {
     }
   }
 
-  private onHealth(e: Extract<HubEvent, { type: 'health' }>): void {
-    const node = this.opts.fleet.get(e.nodeId);
-    if (node === undefined || this.healthRules.length === 0) return;
-    const now = this.opts.clock.now();
-    const bits = this.selectorBits(node);
-    for (const rule of this.healthRules) {
-      if ((rule.scope === 'gpu' && e.gpuKey === null) || (rule.scope === 'node' && e.gpuKey !== null)) continue;
-      // One page per fault: under scope `any`, the node's verdict that only repeats a GPU's
-      // is that GPU's alert, not a second one for the node.
-      // A verdict decided by a policy rule with the alert action pages through that rule's own instance (onPolicyAlert).
-      const cond = e.verdict === rule.verdict && !(rule.scope === 'any' && echo) && !this.policyRules.has(e.rule ?? '') && (bits === null || bits[rule.index] === 1);
   /**
    * A finding of a health policy rule with the `alert` action started or ended (HealthEngine's
    * onAlert): its own instance fires or resolves. Never throws.
@@ -274,6 +263,15 @@ export class AlertEngine {
     }
   }
 
+  private onHealth(e: Extract<HubEvent, { type: 'health' }>): void {
+    const node = this.opts.fleet.get(e.nodeId);
+    if (node === undefined || this.healthRules.length === 0) return;
+    const now = this.opts.clock.now();
+    const bits = this.selectorBits(node);
+    for (const rule of this.healthRules) {
+      if ((rule.scope === 'gpu' && e.gpuKey === null) || (rule.scope === 'node' && e.gpuKey !== null)) continue;
+      // A verdict decided by a policy rule with the alert action pages through that rule's own instance (onPolicyAlert).
+      const cond = e.verdict === rule.verdict && !this.policyRules.has(e.rule ?? '') && (bits === null || bits[rule.index] === 1);
       if (!cond && this.find(rule, node.id, e.gpuKey) === undefined) continue;
       const context = cond ? { verdict: e.verdict, cause: e.cause, healthRule: e.rule ?? '-' } : null;
       this.evaluate(rule, node, e.gpuKey, e.gpuKey === null ? null : gpuIndexOf(node, e.gpuKey), cond, null, now, context);
