@@ -1,4 +1,4 @@
-import { FleetError, parseDurationMs, type AlertListState, type AlertRuleView, type AlertSeverity, type AlertTransition, type AlertView, type CreateSilenceRequest, type ReceiverView, type SilenceMatcher, type SilenceView } from '@gpufleet/protocol';
+import { FleetError, normalizePciBusId, parseDurationMs, type AlertListState, type AlertRuleView, type AlertSeverity, type AlertTransition, type AlertView, type CreateSilenceRequest, type ReceiverView, type SilenceMatcher, type SilenceView } from '@gpufleet/protocol';
 import type { AlertEngine } from './alert-engine.js';
 import { alertView } from './alert-instance.js';
 import { formatDuration } from './template.js';
@@ -101,7 +101,8 @@ export async function createSilence(engine: AlertEngine, req: CreateSilenceReque
   const now = engine.now();
   const matchers: SilenceMatcher[] = req.matchers.map((m) => {
     if (m.name === 'alertname') ruleNamed(engine, m.value);
-    return m.name === 'node' ? { ...m, value: resolveNode(m.value) } : m;
+    if (m.name === 'node') return { ...m, value: resolveNode(m.value) };
+    return m.name === 'gpu' ? gpuMatcher(m) : m;
   });
   let endsAt: number;
   if (req.duration !== undefined) {
@@ -111,7 +112,20 @@ export async function createSilence(engine: AlertEngine, req: CreateSilenceReque
     if (!Number.isFinite(endsAt)) throw new FleetError('invalid_argument', `endsAt '${req.endsAt}' is not an ISO 8601 time`);
   }
   const silence = await engine.silences.create({ matchers, endsAt, comment: req.comment, createdBy }, now);
+  engine.silenceSync.sync(now);
   return engine.silences.view(silence, now);
+}
+
+/**
+ * The `gpu` label is the GPU's index, as in dcgm-exporter. A `gpu` matcher given a UUID or a
+ * PCI bus id (what earlier releases put there, and what `gpufleet alerts silence --matcher
+ * gpu=GPU-...` shows) is turned into the label that carries it, so it does not silence nothing.
+ */
+function gpuMatcher(m: SilenceMatcher): SilenceMatcher {
+  if (/^(GPU|MIG)-/i.test(m.value)) return { ...m, name: 'UUID' };
+  const pci = normalizePciBusId(m.value);
+  if (pci !== null && !/^\d+$/.test(m.value)) return { ...m, name: 'pci_bus_id', value: `0000${pci}`.toUpperCase() };
+  return m;
 }
 
 /** Active silences, newest first; `includeExpired` adds those expired in the last 24 h. */
@@ -125,5 +139,7 @@ export function listSilences(engine: AlertEngine, opts: { includeExpired?: boole
 
 export async function expireSilence(engine: AlertEngine, id: string): Promise<SilenceView> {
   const now = engine.now();
-  return engine.silences.view(await engine.silences.expire(id, now), now);
+  const silence = await engine.silences.expire(id, now);
+  engine.silenceSync.sync(now);
+  return engine.silences.view(silence, now);
 }

@@ -1,5 +1,6 @@
 import type { ReceiverConfig } from './alert-rules.js';
-import { alertNotice, type AlertInstance } from './alert-instance.js';
+import { alertNotice, type AlertInstance, type AlertNotice } from './alert-instance.js';
+import type { AlertmanagerSilenceSync } from './alertmanager-silences.js';
 import type { Notifier } from './notifier.js';
 import type { SilenceBook } from './silences.js';
 
@@ -10,21 +11,31 @@ export interface DispatchDeps {
   receivers: readonly ReceiverConfig[];
   notifier: Notifier;
   silences: SilenceBook;
+  /** Which silences Alertmanager receivers hold a copy of. */
+  silenceMirror: Pick<AlertmanagerSilenceSync, 'mirrored'>;
   labelsOf: (nodeId: string) => Readonly<Record<string, string>>;
   externalUrl: () => string;
-  now: number;
 }
 
 /**
- * Decides who hears of an alert transition. A silenced firing alert is not sent (the engine
- * sends it if it still fires when the silence ends); a resolved alert goes to whoever heard it
- * fire, silenced or not, so no receiver is left showing a problem that is gone.
+ * Decides who hears of an alert transition, per receiver.
+ *
+ * A silenced firing alert is held back from webhooks and Slack (the engine sends it if it
+ * still fires when the silence ends). Alertmanager is different: it resolves an alert that is
+ * not re-sent, so going quiet there would read as "resolved" to everyone it pages. It hears a
+ * silenced alert once it holds a copy of every silence that covers it (AlertmanagerSilenceSync),
+ * so it keeps the alert firing and silenced, as its own UI then shows it. One it was already
+ * told of keeps being re-sent under a silence, copy or not: a page already went out, and a
+ * false "resolved" is the worse message.
+ *
+ * A resolved alert goes to whoever heard it fire, silenced or not, so no receiver is left
+ * showing a problem that is gone.
  */
 export class AlertDispatcher {
   private readonly byName: Map<string, ReceiverConfig>;
   private readonly lastResend = new Map<string, number>();
 
-  constructor(private readonly deps: Omit<DispatchDeps, 'now'>, now: number) {
+  constructor(private readonly deps: DispatchDeps, now: number) {
     this.byName = new Map(deps.receivers.map((r) => [r.name, r]));
     for (const r of deps.receivers) if (r.type === 'alertmanager') this.lastResend.set(r.name, now);
   }
@@ -33,27 +44,39 @@ export class AlertDispatcher {
     const { notifier, silences } = this.deps;
     const receivers = inst.rule.receivers;
     if (inst.state === 'firing') {
-      if (silences.matching(inst.labels, now).length > 0) return;
-      inst.notified = true;
-      inst.sentAt = now;
-      if (receivers.length === 0) return;
-      const notice = alertNotice(inst, this.deps.labelsOf(inst.nodeId), now, this.deps.externalUrl());
-      for (const name of receivers) notifier.send(name, [notice], inst.id);
-    } else if (inst.state === 'resolved' && inst.notified) {
-      inst.notified = false;
-      if (receivers.length === 0) return;
-      const notice = alertNotice(inst, this.deps.labelsOf(inst.nodeId), now, this.deps.externalUrl());
+      const silencedBy = silences.matching(inst.labels, now);
+      let notice: AlertNotice | null = null;
+      let all = true;
       for (const name of receivers) {
+        if (inst.told.has(name)) continue;
+        if (silencedBy.length > 0 && !(this.byName.get(name)?.type === 'alertmanager' && this.deps.silenceMirror.mirrored(name, silencedBy))) {
+          all = false;
+          continue;
+        }
+        notice ??= alertNotice(inst, this.deps.labelsOf(inst.nodeId), now, this.deps.externalUrl());
+        notifier.send(name, [notice], inst.id);
+        inst.told.add(name);
+      }
+      if (notice !== null) inst.sentAt = now;
+      // With no receivers at all, an unsilenced alert counts as told (as before receivers existed).
+      inst.notified = all && (receivers.length > 0 || silencedBy.length === 0);
+    } else if (inst.state === 'resolved' && inst.told.size > 0) {
+      inst.notified = false;
+      const notice = alertNotice(inst, this.deps.labelsOf(inst.nodeId), now, this.deps.externalUrl());
+      for (const name of inst.told) {
         const r = this.byName.get(name);
         // Alertmanager always hears of the end: that is how it resolves the alert.
         if (r && (r.sendResolved || r.type === 'alertmanager')) notifier.send(name, [notice], inst.id);
       }
+      inst.told.clear();
+    } else if (inst.state === 'resolved') {
+      inst.notified = false;
     }
   }
 
   /**
    * Alertmanager forgets alerts not re-sent before their endsAt: every resendInterval, send the
-   * firing, notified, unsilenced alerts routed to each Alertmanager again, in batches.
+   * firing alerts each Alertmanager was told of again, in batches, silenced or not (see above).
    */
   resend(firing: Iterable<AlertInstance>, now: number): void {
     for (const r of this.deps.receivers) {
@@ -62,10 +85,8 @@ export class AlertDispatcher {
       const batch = [];
       for (const inst of firing) {
         // One that went out by its own transition less than an interval ago waits for the next round.
-        if (!inst.notified || now - (inst.sentAt ?? 0) < r.resendIntervalMs || !inst.rule.receivers.includes(r.name)) continue;
-        if (this.deps.silences.matching(inst.labels, now).length === 0) {
-          batch.push(alertNotice(inst, this.deps.labelsOf(inst.nodeId), now, this.deps.externalUrl()));
-        }
+        if (!inst.told.has(r.name) || now - (inst.sentAt ?? 0) < r.resendIntervalMs) continue;
+        batch.push(alertNotice(inst, this.deps.labelsOf(inst.nodeId), now, this.deps.externalUrl()));
       }
       for (let i = 0; i < batch.length; i += RESEND_CHUNK) this.deps.notifier.send(r.name, batch.slice(i, i + RESEND_CHUNK), `resend:${i / RESEND_CHUNK}`);
     }

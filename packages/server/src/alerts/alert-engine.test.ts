@@ -48,7 +48,7 @@ describe('metric rules', () => {
     temps('n1', [60, 92]);
     engine.tick();
     const [firing] = states(engine, 'firing');
-    expect(firing).toMatchObject({ rule: 'Hot', severity: 'warning', nodeId: 'n1', gpuIndex: 1, value: 92, summary: 'GPU 1 on gpu-host-1 at 92 °C', labels: { alertname: 'Hot', severity: 'warning', node: 'n1', hostname: 'gpu-host-1', gpu: uuidOf('n1', 1) } });
+    expect(firing).toMatchObject({ rule: 'Hot', severity: 'warning', nodeId: 'n1', gpuIndex: 1, value: 92, summary: 'GPU 1 on gpu-host-1 at 92 °C', labels: { alertname: 'Hot', severity: 'warning', node: 'n1', hostname: 'gpu-host-1', Hostname: 'gpu-host-1', gpu: '1', UUID: uuidOf('n1', 1), pci_bus_id: '00000000:18:00.0', modelName: 'NVIDIA H100 80GB HBM3' } });
     expect(firing!.activeAt).toBe(new Date(T0).toISOString());
     expect(firing!.firedAt).toBe(new Date(T0 + 5 * MIN).toISOString());
 
@@ -256,19 +256,35 @@ describe('health rules (hub events)', () => {
 
     hub.publish({ type: 'health', nodeId: 'n1', gpuKey: null, verdict: 'unhealthy', previous: 'healthy', rule: 'worst-gpu', cause: 'GPU 1 unhealthy' });
     const nodeLevel = states(engine).filter((a) => a.gpu === null);
-    // The any-scope rule fires at once; the node-scope one waits for its `for`.
-    expect(nodeLevel.map((a) => [a.rule, a.state, a.summary])).toEqual([
-      ['GpuUnhealthy', 'firing', 'node on box is unhealthy: GPU 1 unhealthy'],
-      ['NodeSick', 'pending', 'node box: GPU 1 unhealthy (worst-gpu)'],
-    ]);
+    // One page per fault: the node's verdict only repeats GPU 1's, so the any-scope rule makes
+    // no second alert for the node; the node-scope rule asked for node verdicts and waits for its `for`.
+    expect(nodeLevel.map((a) => [a.rule, a.state, a.summary])).toEqual([['NodeSick', 'pending', 'node box: GPU 1 unhealthy (worst-gpu)']]);
     clock.advance(MIN);
     engine.tick();
-    expect(states(engine, 'firing').map((a) => a.rule).sort()).toEqual(['GpuUnhealthy', 'GpuUnhealthy', 'NodeSick']);
+    expect(states(engine, 'firing').map((a) => a.rule).sort()).toEqual(['GpuUnhealthy', 'NodeSick']);
 
     hub.publish({ type: 'health', nodeId: 'n1', gpuKey: gpu, verdict: 'healthy', previous: 'unhealthy', rule: null, cause: 'cleared by operator' });
     hub.publish({ type: 'health', nodeId: 'n1', gpuKey: null, verdict: 'healthy', previous: 'unhealthy', rule: null, cause: 'cleared' });
     expect(states(engine, 'firing')).toEqual([]);
     expect(hub.size).toBe(1); // the engine's listener never threw, so the hub kept it
+  });
+
+  it('page for a node verdict of the node itself, also while a GPU is only degraded', () => {
+    fleet.add(makeNode('n1', { hostname: 'box' }));
+    const hub = new EventHub();
+    const engine = engineFor(RULES, fleet, clock, { hub });
+    engine.start();
+    hub.publish({ type: 'health', nodeId: 'n1', gpuKey: uuidOf('n1', 0), verdict: 'degraded', previous: 'healthy', rule: 'heat', cause: 'hot' });
+    hub.publish({ type: 'health', nodeId: 'n1', gpuKey: null, verdict: 'unhealthy', previous: 'degraded', rule: 'gpu-count', cause: 'a GPU is missing' });
+    expect(states(engine, 'firing').map((a) => [a.rule, a.gpu])).toEqual([
+      ['GpuUnhealthy', null],
+      ['GpuDegraded', uuidOf('n1', 0)],
+    ]);
+    // A GPU that recovered no longer explains a node verdict: the next one is the node's own.
+    hub.publish({ type: 'health', nodeId: 'n1', gpuKey: uuidOf('n1', 1), verdict: 'unhealthy', previous: 'healthy', rule: 'xid-79', cause: 'Xid 79' });
+    hub.publish({ type: 'health', nodeId: 'n1', gpuKey: uuidOf('n1', 1), verdict: 'healthy', previous: 'unhealthy', rule: null, cause: 'cleared' });
+    hub.publish({ type: 'node', nodeId: 'n1', change: 'removed' });
+    expect(states(engine, 'firing')).toEqual([]);
   });
 
   it('ignore events of unknown nodes and resolve everything of a removed node', () => {

@@ -3,12 +3,15 @@ import type { HubEvent } from '../events/event-hub.js';
 import type { AgentEventRecord, NodeRecord } from '../store/store.js';
 import { gpuKey } from '../metrics/metric-store.js';
 import type { AlertRule, HealthRule, MetricRule, OfflineRule, ReceiverConfig, XidCountRule } from './alert-rules.js';
-import { alertId, alertLabels, gpuIndexOf, type AlertInstance } from './alert-instance.js';
+import { alertId, gpuIndexOf, type AlertInstance } from './alert-instance.js';
+import { alertLabels } from './alert-labels.js';
 import { AlertDispatcher } from './alert-dispatch.js';
 import { AlertHistory } from './alert-history.js';
 import { Notifier } from './notifier.js';
 import { SilenceBook } from './silences.js';
 import { kernelEventCode, XidWindow } from './xid-window.js';
+import { GpuVerdicts } from './gpu-verdicts.js';
+import { AlertmanagerSilenceSync } from './alertmanager-silences.js';
 import type { AlertEngineOptions } from './engine-options.js';
 
 export type { AlertEngineOptions, AlertFleet } from './engine-options.js';
@@ -37,6 +40,8 @@ export class AlertEngine {
   readonly silences: SilenceBook;
   readonly history: AlertHistory;
   readonly notifier: Notifier;
+  /** Copies silences into Alertmanager receivers. */
+  readonly silenceSync: AlertmanagerSilenceSync;
   /** Instances not created because maxInstances was reached. */
   droppedInstances = 0;
   private readonly metricRules: MetricRule[];
@@ -52,6 +57,7 @@ export class AlertEngine {
   private readonly firing = new Set<AlertInstance>();
   private readonly resolved = new Set<AlertInstance>();
   private readonly xid: Array<Map<string, XidEntry>>;
+  private readonly gpuVerdicts = new GpuVerdicts();
   private readonly selectorCache = new Map<string, { labels: object; bits: Uint8Array }>();
   private readonly anySelector: boolean;
   private readonly dispatcher: AlertDispatcher;
@@ -80,8 +86,9 @@ export class AlertEngine {
     this.silences = new SilenceBook({ settings: opts.settings, log: opts.log });
     this.history = new AlertHistory(opts.historyLimit ?? 10_000);
     this.notifier = new Notifier({ receivers: this.receivers, clock: opts.clock, log: opts.log, ...opts.notifier });
+    this.silenceSync = new AlertmanagerSilenceSync({ receivers: this.receivers, silences: this.silences, fetch: opts.notifier?.fetch ?? fetch, log: opts.log, random: opts.notifier?.random ?? Math.random });
     this.dispatcher = new AlertDispatcher(
-      { receivers: this.receivers, notifier: this.notifier, silences: this.silences, labelsOf: (id) => opts.fleet.labelsOf(id), externalUrl: () => opts.externalUrl?.() ?? '' },
+      { receivers: this.receivers, notifier: this.notifier, silences: this.silences, silenceMirror: this.silenceSync, labelsOf: (id) => opts.fleet.labelsOf(id), externalUrl: () => opts.externalUrl?.() ?? '' },
       opts.clock.now(),
     );
   }
@@ -118,7 +125,7 @@ export class AlertEngine {
     this.lifecycle = 'draining';
     if (this.timer) clearInterval(this.timer);
     this.unsubscribe?.();
-    await this.notifier.stop(drainMs);
+    await Promise.all([this.notifier.stop(drainMs), this.silenceSync.stop()]);
     await this.silences.flushed();
     this.lifecycle = 'stopped';
   }
@@ -184,7 +191,8 @@ export class AlertEngine {
         else if (this.evaluateXid(rule, node, entry, now) === 0) this.xid[rule.index]!.delete(key);
       }
     }
-    // Firing alerts not yet told (silenced until now, or the silence just ended).
+    this.silenceSync.sync(now);
+    // Firing alerts not yet told (silenced until now, the silence just ended or reached Alertmanager).
     for (const inst of this.firing) if (!inst.notified) this.dispatcher.notify(inst, now);
     this.dispatcher.resend(this.firing, now);
     for (const inst of this.resolved) if (now - inst.resolvedAt! >= this.resolvedRetentionMs) this.remove(inst);
@@ -268,10 +276,13 @@ export class AlertEngine {
     if (node === undefined || this.healthRules.length === 0) return;
     const now = this.opts.clock.now();
     const bits = this.selectorBits(node);
+    const echo = this.gpuVerdicts.observe(e);
     for (const rule of this.healthRules) {
       if ((rule.scope === 'gpu' && e.gpuKey === null) || (rule.scope === 'node' && e.gpuKey !== null)) continue;
+      // One page per fault: under scope `any`, the node's verdict that only repeats a GPU's
+      // is that GPU's alert, not a second one for the node.
       // A verdict decided by a policy rule with the alert action pages through that rule's own instance (onPolicyAlert).
-      const cond = e.verdict === rule.verdict && !this.policyRules.has(e.rule ?? '') && (bits === null || bits[rule.index] === 1);
+      const cond = e.verdict === rule.verdict && !(rule.scope === 'any' && echo) && !this.policyRules.has(e.rule ?? '') && (bits === null || bits[rule.index] === 1);
       if (!cond && this.find(rule, node.id, e.gpuKey) === undefined) continue;
       const context = cond ? { verdict: e.verdict, cause: e.cause, healthRule: e.rule ?? '-' } : null;
       this.evaluate(rule, node, e.gpuKey, e.gpuKey === null ? null : gpuIndexOf(node, e.gpuKey), cond, null, now, context);
@@ -311,6 +322,7 @@ export class AlertEngine {
       for (const [k, entry] of this.xid[rule.index]!) if (entry.nodeId === nodeId) this.xid[rule.index]!.delete(k);
     }
     this.selectorCache.delete(nodeId);
+    this.gpuVerdicts.forget(nodeId);
   }
 
   // ---- the state machine ----
@@ -348,7 +360,7 @@ export class AlertEngine {
         this.droppedInstances++;
         return null;
       }
-      inst = { id: alertId(rule.name, node.id, gpu), rule, nodeId: node.id, gpu, hostname: node.hostname, gpuIndex, state: 'pending', activeAt: now, firedAt: null, resolvedAt: null, value, context, notified: false, sentAt: null, seen: this.stamp, labels: alertLabels(rule, node.id, node.hostname, gpu) };
+      inst = { id: alertId(rule.name, node.id, gpu), rule, nodeId: node.id, gpu, hostname: node.hostname, gpuIndex, state: 'pending', activeAt: now, firedAt: null, resolvedAt: null, value, context, notified: false, told: new Set(), sentAt: null, seen: this.stamp, labels: alertLabels(rule, node, gpu, this.opts.fleet.labelsOf(node.id)) };
       if (perNode === undefined) {
         perNode = new Map();
         nodes.set(node.id, perNode);

@@ -25,23 +25,21 @@ export interface AlertInstance {
   value: number | null;
   /** Kind-specific template values (health cause, XID codes, when the node was last seen). */
   context: Record<string, string> | null;
-  /** Receivers were told it fires, so they are owed the resolved message. */
+  /** Every receiver of the rule that may hear it now was told it fires (silences hold some back). */
   notified: boolean;
+  /** Receivers told it fires, so they are owed the resolved message. */
+  told: Set<string>;
   /** When the firing message went out (Alertmanager re-sends count from here). */
   sentAt: number | null;
   /** Evaluation stamp of the last pass that saw the condition hold (metric rules). */
   seen: number;
-  /** alertname, severity, node, hostname, gpu and the rule's labels. */
+  /** See alertLabels: the engine's, the rule's and the node's labels, fixed at creation. */
   readonly labels: Readonly<Record<string, string>>;
 }
 
 /** Stable id of (rule, node, gpu): 16 hex characters. */
 export function alertId(rule: string, nodeId: string, gpu: string | null): string {
   return createHash('sha256').update(`${rule}\0${nodeId}\0${gpu ?? ''}`).digest('hex').slice(0, 16);
-}
-
-export function alertLabels(rule: AlertRule, nodeId: string, hostname: string, gpu: string | null): Record<string, string> {
-  return { alertname: rule.name, severity: rule.severity, node: nodeId, hostname, ...(gpu === null ? {} : { gpu }), ...rule.labels };
 }
 
 /** The inventory index of the GPU with this key (UUID or PCI bus id), if known. */
@@ -154,6 +152,15 @@ export function alertNotice(inst: AlertInstance, nodeLabels: Readonly<Record<str
     value: inst.value,
     startsAt: iso(inst.activeAt)!,
     endsAt: inst.state === 'resolved' ? iso(inst.resolvedAt ?? now) : null,
-    generatorURL: `${externalUrl.replace(/\/+$/, '')}/api/v1/alerts?rule=${encodeURIComponent(inst.rule.name)}`,
+    generatorURL: alertPageUrl(externalUrl, inst.nodeId),
   };
+}
+
+/**
+ * Where a person lands from a notification: the dashboard's page of the alert's node, which
+ * lists its alerts, health and GPUs. Nodes are addressed by id, never hostname (hostnames can
+ * repeat).
+ */
+export function alertPageUrl(externalUrl: string, nodeId: string): string {
+  return `${externalUrl.replace(/\/+$/, '')}/nodes/${encodeURIComponent(nodeId)}`;
 }

@@ -16,7 +16,7 @@ const engines: AlertEngine[] = [];
 beforeEach(async () => {
   clock = new TestClock();
   fleet = new FakeFleet();
-  fleet.add(makeNode('n1', { hostname: 'box' }));
+  fleet.add(makeNode('n1', { hostname: 'box', labels: { region: 'eu', 'gpu.model': 'H100', severity: 'low' } }));
   [hook, chat, am, quiet] = await Promise.all([startReceiver(), startReceiver(), startReceiver(), startReceiver()]);
 });
 afterEach(async () => {
@@ -55,6 +55,13 @@ function temp(value: number): void {
   fleet.metrics.set('n1', metricsOf(clock.now(), [gpuSample('n1', 0, { temperatureC: value })]));
 }
 
+/** What the metrics carry for this GPU, the node's labels made label-safe, and the rule's. */
+const LABELS = {
+  alertname: 'Hot', severity: 'warning', node: 'n1', hostname: 'box', Hostname: 'box',
+  gpu: '0', UUID: uuidOf('n1', 0), pci_bus_id: '00000000:17:00.0', modelName: 'NVIDIA H100 80GB HBM3',
+  team: 'infra', region: 'eu', gpu_model: 'H100',
+};
+
 describe('notifications from the engine', () => {
   it('tell every receiver when an alert fires and when it resolves, each in its own format', async () => {
     const e = engine();
@@ -75,21 +82,21 @@ describe('notifications from the engine', () => {
     expect((fired!.body as { status: string }).status).toBe('firing');
     expect(alert).toMatchObject({
       rule: 'Hot', severity: 'warning', nodeId: 'n1', hostname: 'box', gpu: uuidOf('n1', 0), gpuIndex: 0, value: 93,
-      labels: { alertname: 'Hot', severity: 'warning', node: 'n1', hostname: 'box', gpu: uuidOf('n1', 0), team: 'infra' },
+      labels: LABELS,
       annotations: { summary: 'GPU 0 on box at 93 °C', runbook_url: 'https://wiki.example/hot-gpu' },
-      startsAt: new Date(T0).toISOString(), endsAt: null, generatorURL: 'https://fleet.example:7420/api/v1/alerts?rule=Hot',
+      startsAt: new Date(T0).toISOString(), endsAt: null, generatorURL: 'https://fleet.example:7420/nodes/n1',
     });
     const [slack] = await chat.waitFor(1);
-    expect(slack!.body).toEqual({ text: ':warning: *[FIRING:warning]* Hot: GPU 0 on box at 93 °C (<https://fleet.example:7420/api/v1/alerts?rule=Hot|details>)' });
+    expect(slack!.body).toEqual({ text: ':warning: *[FIRING:warning]* Hot: GPU 0 on box at 93 °C (<https://fleet.example:7420/nodes/n1|details>)' });
     const [amPost] = await am.waitFor(1);
     expect(amPost!.path).toBe('/api/v2/alerts');
     expect(amPost!.body).toEqual([
       {
-        labels: { alertname: 'Hot', severity: 'warning', node: 'n1', hostname: 'box', gpu: uuidOf('n1', 0), team: 'infra' },
+        labels: LABELS,
         annotations: { summary: 'GPU 0 on box at 93 °C', runbook_url: 'https://wiki.example/hot-gpu' },
         startsAt: new Date(T0).toISOString(),
         endsAt: new Date(clock.now() + 4 * 60_000).toISOString(),
-        generatorURL: 'https://fleet.example:7420/api/v1/alerts?rule=Hot',
+        generatorURL: 'https://fleet.example:7420/nodes/n1',
       },
     ]);
     await quiet.waitFor(1);

@@ -11,7 +11,7 @@ import { compileTemplate, type Template } from './template.js';
 export const DEFAULT_ALERT_RULES_FILE = fileURLToPath(new URL('../../policy/default-alert-rules.yaml', import.meta.url));
 
 /** Labels the engine sets itself; a rule may not set them. */
-export const RESERVED_LABELS = ['alertname', 'alertstate', 'severity', 'node', 'hostname', 'gpu'] as const;
+export const RESERVED_LABELS = ['alertname', 'alertstate', 'severity', 'node', 'hostname', 'Hostname', 'gpu', 'UUID', 'pci_bus_id', 'modelName'] as const;
 
 interface RuleBase {
   /** Position in the file: rules keep this order everywhere. */

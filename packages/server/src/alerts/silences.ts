@@ -12,6 +12,14 @@ export interface Silence {
   endsAt: number;
   createdBy: string;
   comment: string;
+  /** Its copies in Alertmanager receivers, by receiver name (see AlertmanagerSilenceSync). */
+  mirrors?: Record<string, SilenceMirror>;
+}
+
+/** A silence's copy in one Alertmanager: its id there and the end it was given. */
+export interface SilenceMirror {
+  id: string;
+  endsAt: number;
 }
 
 const StoredSilence = z.object({
@@ -21,6 +29,7 @@ const StoredSilence = z.object({
   endsAt: z.number(),
   createdBy: z.string(),
   comment: z.string(),
+  mirrors: z.record(z.string(), z.object({ id: z.string().min(1), endsAt: z.number() })).optional(),
 });
 
 /** The store setting that holds every silence as one JSON array. */
@@ -122,6 +131,21 @@ export class SilenceBook {
       throw err;
     }
     return s;
+  }
+
+  /** Records (or, with null, forgets) the copy of silence `id` in receiver `receiver`, and stores it. */
+  async setMirror(id: string, receiver: string, mirror: SilenceMirror | null): Promise<void> {
+    const s = this.silences.find((x) => x.id === id);
+    if (!s) return;
+    const mirrors = { ...s.mirrors };
+    if (mirror === null) delete mirrors[receiver];
+    else mirrors[receiver] = mirror;
+    s.mirrors = mirrors;
+    await this.persist();
+  }
+
+  get(id: string): Silence | undefined {
+    return this.silences.find((x) => x.id === id);
   }
 
   /** Ids of the active silences whose matchers all match these labels. */
