@@ -4,6 +4,7 @@ import type { App } from '../http/app.js';
 import type { ServerContext } from '../context.js';
 import { actorOf } from '../health/actor.js';
 import { registerNodeSparklineRoute } from './node-sparkline-route.js';
+import { registerLabelAttestationRoutes } from './trust-routes.js';
 
 const RefParams = z.strictObject({ ref: z.string().min(1).max(200) });
 const ListQuery = z.strictObject({
@@ -43,6 +44,14 @@ export function registerNodeRoutes(app: App, ctx: ServerContext): void {
   });
 
   registerNodeSparklineRoute(app, ctx);
+  registerLabelAttestationRoutes(app, {
+    labels: ctx.trust.labels,
+    nodes: {
+      labelsOf: (id) => (registry.get(id) ? registry.labelsOf(id) : undefined),
+      userLabelsOf: (id) => registry.get(id)?.userLabels,
+      setUserLabels: (id, set, remove) => registry.setUserLabels(id, set, remove),
+    },
+  });
 
   app.get('/api/v1/nodes/:ref', { config: { auth: 'viewer' }, schema: { tags: ['nodes'], summary: 'One node by id, id prefix or hostname', params: RefParams } }, async (req) => {
     return views.view(registry.resolve(req.params.ref));
@@ -50,6 +59,8 @@ export function registerNodeRoutes(app: App, ctx: ServerContext): void {
 
   app.patch('/api/v1/nodes/:ref/labels', { config: { auth: 'operator' }, schema: { tags: ['nodes'], summary: 'Set or remove user labels', params: RefParams, body: PatchLabelsRequest } }, async (req) => {
     const node = registry.resolve(req.params.ref);
+    // Hosts vouch only for signed labels: once a node's labels are attested, changes must be signed too.
+    ctx.trust.labels.checkUnsignedChange(node, req.body.set ?? {});
     const updated = await registry.setUserLabels(node.id, req.body.set ?? {}, req.body.remove ?? []);
     return views.view(updated);
   });

@@ -1,7 +1,9 @@
+import { FleetError } from '@gpufleet/protocol';
 import { z } from 'zod';
 import type { App } from '../http/app.js';
 import type { CapabilityRegistry } from '../trust/capability-registry.js';
 import type { FleetRoots } from '../trust/fleet-roots.js';
+import type { LabelAttestations, LabelNodes } from '../trust/label-attestations.js';
 import { requestActor } from './request-actor.js';
 
 /** What the trust routes need (a slice of the wired trust services). */
@@ -17,6 +19,30 @@ const RootsUpdateBody = z.strictObject({ update: z.unknown() });
 const CapabilityBody = z.strictObject({ capability: z.unknown() });
 const RevocationBody = z.strictObject({ revocation: z.unknown() });
 const CapabilityQuery = z.strictObject({ aud: z.string().min(1).max(200).optional() });
+const AttestationBody = z.strictObject({ attestation: z.unknown() });
+const NodeDidParams = z.strictObject({ node: z.string().min(1).max(200) });
+
+/** What the label attestation routes need: the attestations and the node registry's label side. */
+export interface LabelAttestationRouteDeps {
+  labels: LabelAttestations;
+  nodes: LabelNodes;
+}
+
+/**
+ * Signed label attestations: the operator's CLI signs a node's complete operator label set; the
+ * server checks it as the host will, makes it the node's labels and pushes it to the host.
+ */
+export function registerLabelAttestationRoutes(app: App, deps: LabelAttestationRouteDeps): void {
+  app.get('/api/v1/label-attestations/:node', { config: { auth: 'viewer' }, schema: { tags: ['trust'], summary: "A node's latest signed label attestation (by node id)", params: NodeDidParams } }, async (req) => {
+    const found = deps.labels.current(req.params.node);
+    if (found === undefined) throw new FleetError('not_found', `node ${req.params.node} has no label attestation`);
+    return found;
+  });
+
+  app.post('/api/v1/label-attestations', { config: { auth: 'operator' }, schema: { tags: ['trust'], summary: "Set a node's labels with a signed label attestation (the next version)", body: AttestationBody } }, async (req, reply) => {
+    return reply.status(201).send(await deps.labels.submit(req.body.attestation, requestActor(req), deps.nodes));
+  });
+}
 
 /**
  * Fleet roots, the capability and revocation registries, and the control plane's own DID.

@@ -4,11 +4,13 @@ import type { AuditLog } from '../services/audit-log.js';
 import type { Store } from '../store/store.js';
 import { CapabilityRegistry } from './capability-registry.js';
 import { FleetRoots } from './fleet-roots.js';
+import { LabelAttestations } from './label-attestations.js';
 import { ServerIdentity, type ServerSigner } from './server-identity.js';
 import { TrustDistribution, type TrustSender } from './trust-distribution.js';
 
 export { CapabilityRegistry, chainIds, revocationId, type Authority, type CapabilityView, type RevocationView } from './capability-registry.js';
 export { FleetRoots, type RootsView } from './fleet-roots.js';
+export { LabelAttestations, type LabelNodes } from './label-attestations.js';
 export { ServerIdentity, SERVER_KEY_FILE, SERVER_KEY_SECRET_ID, type ServerSigner } from './server-identity.js';
 export { TrustDistribution, type TrustFrame, type TrustSender } from './trust-distribution.js';
 export { sealSecret, openSecret, checkMasterKey, type SealedSecret } from './secret-box.js';
@@ -29,6 +31,8 @@ export interface TrustOptions {
 export interface Trust {
   roots: FleetRoots;
   capabilities: CapabilityRegistry;
+  /** Each node's latest signed label attestation. */
+  labels: LabelAttestations;
   identity: ServerIdentity;
   distribution: TrustDistribution;
   /** The current fleet roots, synchronously (JoinTokenService's `roots`). */
@@ -54,12 +58,21 @@ export async function createTrust(opts: TrustOptions): Promise<Trust> {
   const broadcast = () => void distribution?.broadcast();
   const roots = new FleetRoots({ store: opts.store, clock: opts.clock, audit: opts.audit, log: opts.log, onUpdate: broadcast });
   const capabilities = new CapabilityRegistry({ store: opts.store, clock: opts.clock, audit: opts.audit, roots: () => roots.current(), onRevocation: broadcast });
+  const labels = new LabelAttestations({
+    store: opts.store,
+    clock: opts.clock,
+    roots: () => roots.current(),
+    isRevoked: capabilities.isRevoked,
+    onChange: (nodeId) => void distribution?.sendTo(nodeId),
+  });
   await roots.load();
   await capabilities.loadAll();
+  await labels.load();
   const identity = await ServerIdentity.load({ store: opts.store, clock: opts.clock, dataDir: opts.dataDir, masterKey: opts.masterKey, log: opts.log });
   distribution = new TrustDistribution({
     rootsUpdates: () => roots.updates(),
     revocations: () => capabilities.revocationRecords(),
+    labelAttestation: (nodeId) => labels.current(nodeId),
     capabilityExpiry: (id) => capabilities.expiryOf(id),
     clock: opts.clock,
     log: opts.log,
@@ -68,6 +81,7 @@ export async function createTrust(opts: TrustOptions): Promise<Trust> {
   return {
     roots,
     capabilities,
+    labels,
     identity,
     distribution: dist,
     currentRoots: () => roots.current(),
@@ -79,6 +93,7 @@ export async function createTrust(opts: TrustOptions): Promise<Trust> {
       const before = `${roots.version()}:${capabilities.revocationRecords().length}`;
       await roots.load();
       await capabilities.loadAll();
+      await labels.load();
       const changed = before !== `${roots.version()}:${capabilities.revocationRecords().length}`;
       if (changed) dist.broadcast();
       return changed;

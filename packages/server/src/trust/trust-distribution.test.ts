@@ -80,6 +80,7 @@ describe('trust frames', () => {
       rootsUpdates: () => [],
       revocations: () => all,
       capabilityExpiry: (id) => (id === all[49]!.target ? 0 : undefined),
+      labelAttestation: () => undefined,
       clock: { now: () => 10 * HOUR },
       log: { warn: (_o, m) => void log.push(m) },
       maxFrameBytes: 100 + size * 10.5,

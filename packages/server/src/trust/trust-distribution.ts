@@ -1,4 +1,4 @@
-import { MAX_FRAME_BYTES, type Revocation, type RootsUpdate, type ServerFrame } from '@gpufleet/protocol';
+import { MAX_FRAME_BYTES, type LabelAttestation, type Revocation, type RootsUpdate, type ServerFrame } from '@gpufleet/protocol';
 import type { Clock } from '../clock.js';
 import type { RevocationRecord } from '../store/store.js';
 
@@ -15,6 +15,8 @@ export interface TrustDistributionOptions {
   rootsUpdates: () => RootsUpdate[];
   /** Accepted revocations, oldest first. */
   revocations: () => RevocationRecord[];
+  /** A node's latest signed label attestation, if any (each node gets only its own). */
+  labelAttestation: (nodeId: string) => LabelAttestation | undefined;
   /** Expiry (epoch ms) of a registered capability, to leave out revocations that no longer matter. */
   capabilityExpiry?: (capabilityId: string) => number | undefined;
   clock: Clock;
@@ -46,13 +48,23 @@ export class TrustDistribution {
     this.gateway = gateway;
   }
 
+  /** The trust frame for a node: the fleet-wide material and the node's own label attestation. */
+  trustFrameFor(nodeId: string): TrustFrame {
+    return this.withLabels(this.fleetFrame(), nodeId);
+  }
+
+  private withLabels(frame: TrustFrame, nodeId: string): TrustFrame {
+    const labels = this.o.labelAttestation(nodeId);
+    return labels === undefined ? frame : { t: 'trust', body: { ...frame.body, labels } };
+  }
+
   /**
-   * The trust frame for a node (the same for every node today). Within the frame schema's limits
+   * The fleet-wide part of every trust frame. Within the frame schema's limits
    * and the frame size agents accept: the newest 16 updates, and revocations newest first until
    * the budget is spent; revocations of capabilities that expired long ago are left out, since
    * an expired capability is refused anyway.
    */
-  trustFrameFor(_nodeId: string): TrustFrame {
+  private fleetFrame(): TrustFrame {
     const roots = this.o.rootsUpdates().slice(-MAX_ROOT_UPDATES);
     const now = this.o.clock.now();
     const budget = (this.o.maxFrameBytes ?? MAX_FRAME_BYTES - 16 * 1024) - Buffer.byteLength(JSON.stringify({ t: 'trust', body: { roots, revocations: [] } }));
@@ -89,8 +101,13 @@ export class TrustDistribution {
     const gateway = this.gateway;
     if (!gateway) return 0;
     let sent = 0;
-    const frame = this.trustFrameFor('*');
-    for (const id of gateway.connectedNodeIds()) if (gateway.sendToNode(id, frame)) sent++;
+    const frame = this.fleetFrame();
+    for (const id of gateway.connectedNodeIds()) if (gateway.sendToNode(id, this.withLabels(frame, id))) sent++;
     return sent;
+  }
+
+  /** Sends one node its trust frame (after its label attestation changed); false when it is not connected. */
+  sendTo(nodeId: string): boolean {
+    return this.gateway?.sendToNode(nodeId, this.trustFrameFor(nodeId)) ?? false;
   }
 }
