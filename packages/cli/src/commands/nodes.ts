@@ -1,7 +1,9 @@
 import { Command } from 'commander';
-import { isNodeSort, NODE_SORT_HELP, NODE_SORT_KEYS, type NodeSort, type NodeView } from '@gpufleet/protocol';
+import { isNodeSort, NODE_SORT_HELP, NODE_SORT_KEYS, signLabelAttestation, type Capability, type NodeSort, type NodeView } from '@gpufleet/protocol';
 import type { CliDeps } from '../command-deps.js';
-import { seg } from '../api-client.js';
+import { ApiError, seg } from '../api-client.js';
+import { readCapabilityFile } from '../exec/build-payload.js';
+import { unlockOperatorKey, type KeyFlags } from '../keys/passphrase.js';
 import { checkDuration, checkSelector, checkStatus, intOption, parseLabelEdits } from '../args.js';
 import { UsageError } from '../errors.js';
 import { print, type Column } from '../output.js';
@@ -18,6 +20,28 @@ interface NodeList {
 function checkSort(text: string): NodeSort {
   if (!isNodeSort(text)) throw new UsageError(`--sort '${text}': ${NODE_SORT_HELP}`);
   return text;
+}
+
+/**
+ * Signs the node's complete operator label set after the edits as its next label attestation,
+ * and submits it; the server checks it as the host will and forwards it to the host.
+ */
+async function signedLabels(deps: CliDeps, cmd: Command, ref: string, edits: { set: Record<string, string>; remove: string[] }, o: KeyFlags & { cap?: string }): Promise<NodeView> {
+  const client = deps.client(cmd);
+  const cap: Capability | null = o.cap === undefined ? null : readCapabilityFile(o.cap, deps.io.cwd);
+  const node = await client.get<NodeView>(`/api/v1/nodes/${seg(ref)}`);
+  let held = 0;
+  try {
+    held = (await client.get<{ version: number }>(`/api/v1/label-attestations/${seg(node.id)}`)).version;
+  } catch (err) {
+    if (!(err instanceof ApiError && err.code === 'not_found')) throw err;
+  }
+  const labels: Record<string, string> = { ...node.userLabels, ...edits.set };
+  for (const key of edits.remove) delete labels[key];
+  const key = await unlockOperatorKey(deps.io, { key: o.key, passphraseEnv: o.passphraseEnv });
+  const attestation = signLabelAttestation({ v: 1, node: node.id, labels, version: held + 1, issuedAt: deps.now(), iss: key.did, cap }, key.privateKeyPem);
+  await client.post<unknown>('/api/v1/label-attestations', { attestation });
+  return client.get<NodeView>(`/api/v1/nodes/${seg(node.id)}`);
 }
 
 /** Columns of `nodes ls` (LABELS and more with -o wide). */
@@ -109,14 +133,29 @@ Examples:
     .description('set (key=value) or remove (key-) user labels')
     .argument('<ref>', 'node id, unique id prefix or hostname')
     .argument('<labels...>', 'key=value to set, key- to remove')
+    .option('--key <name>', 'sign the node\'s labels with this operator key, so its host can vouch for them in selectors')
+    .option('--cap <file>', 'a capability granting node/labels to your key (not needed when your key is a fleet root)')
+    .option('--passphrase-env <VAR>', 'variable holding the key passphrase (default GPUFLEET_KEY_PASSPHRASE)')
     .addHelpText('after', `
 Built-in labels (hostname, gpu.model, ...) come from the inventory and cannot be changed.
 
+Hosts match command and capability selectors only against labels they can vouch for: built-in
+ones, those of their join token, and labels signed with --key (a label attestation, which the
+server forwards to the host). Unsigned labels are for listing and filtering on the server; once
+a node's labels are signed, every change to them must be signed too.
+
 Examples:
-  gpufleet nodes label gpu-node-07 region=eu rack=r12
-  gpufleet nodes label gpu-node-07 rack-`)
+  gpufleet nodes label gpu-node-07 region=eu rack=r12 --key default
+  gpufleet nodes label gpu-node-07 rack- --key alice --cap alice-labels.json
+  gpufleet nodes label gpu-node-07 team=vision          (server-side only)`)
     .action(async (ref: string, words: string[], _opts, cmd: Command) => {
       const edits = parseLabelEdits(words);
+      const o = deps.opts<KeyFlags & { cap?: string }>(cmd);
+      if (o.key !== undefined || o.cap !== undefined) {
+        const node = await signedLabels(deps, cmd, ref, edits, o);
+        said(deps, cmd, node, `node ${node.hostname} labeled (signed): ${labelText(node.userLabels)}`);
+        return;
+      }
       const body = { ...(Object.keys(edits.set).length ? { set: edits.set } : {}), ...(edits.remove.length ? { remove: edits.remove } : {}) };
       const node = await deps.client(cmd).patch<NodeView>(`/api/v1/nodes/${seg(ref)}/labels`, body);
       said(deps, cmd, node, `node ${node.hostname} labeled: ${labelText(node.userLabels)}`);
