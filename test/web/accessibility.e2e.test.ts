@@ -9,7 +9,7 @@ import { dashboardSuite } from '../../packages/web/e2e/suite.js';
  * (computed colours over the real backgrounds), not the stylesheet.
  */
 
-const PAGES = ['/', '/nodes', '/nodes/HOST', '/alerts', '/alerts?tab=history', '/events', '/runs', '/runs/new', '/keys', '/tokens', '/api-tokens', '/audit'];
+const PAGES = ['/', '/nodes', '/gpus', '/nodes/HOST', '/alerts', '/alerts?tab=history', '/events', '/runs', '/runs/new', '/keys', '/tokens', '/api-tokens', '/audit'];
 
 /** A real hostname of the simulated fleet, for the node page. */
 let host = '';

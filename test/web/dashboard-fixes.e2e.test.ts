@@ -118,6 +118,8 @@ describe('dashboard fixes of issue 9 (Chromium, real server, 6 simulated hosts)'
     await tid('nav-overview').click();
     const expected = 1 + cordoned.gpus.length;
     await expect.poll(() => tid('heatmap').getAttribute('data-out-of-service'), { timeout: 15_000 }).toBe(String(expected));
+    // The node card counts the nodes themselves.
+    await expect.poll(() => tid('overview-not-taking-work').getAttribute('data-count'), { timeout: 15_000 }).toBe('1');
     await expect.poll(async () => (await tid('heatmap-summary').textContent()) ?? '').toContain(`Not taking work (GPU or node cordoned, draining, drained or unhealthy): ${expected}`);
     expect((await hx().server.api('POST', `/api/v1/nodes/${encodeURIComponent(cordoned.id)}/uncordon`, {})).status).toBe(200);
   }, 30_000);

@@ -31,7 +31,7 @@ export function Facts({ n }: { n: NodeView }) {
         <Badge value={n.health.verdict} /> {n.health.cause && <span className="muted">{n.health.cause}</span>}
       </dd>
       <dt>Last seen</dt>
-      <dd>{n.connected ? 'connected' : <>last seen <Time at={n.lastSeenAt} /></>}</dd>
+      <dd>{n.connected ? 'connected' : <Time at={n.lastSeenAt} />}</dd>
       <dt>OS</dt>
       <dd>{f.os.name} {f.os.version} ({f.arch})</dd>
       <dt>Kernel</dt>

@@ -11,6 +11,12 @@ import { summarizeHeatmap } from '../lib/heatmap.js';
 import { PendingNotice } from '../components/pending-nodes.js';
 import { nodePath } from '../lib/node-path.js';
 
+/** Nodes that take no new work: cordoned, draining, drained or unhealthy (OFFLINE is counted on its own). */
+function notTakingWork(s: FleetSummary): number {
+  return NOT_TAKING_WORK.reduce((n, st) => n + (s.nodes.byStatus[st] ?? 0), 0);
+}
+const NOT_TAKING_WORK = ['CORDONED', 'DRAINING', 'DRAINED', 'UNHEALTHY'] as const;
+
 /** GPUs by verdict, from the heatmap model: its own component, so a live update re-renders only it. */
 function GpuHealthCounts() {
   const heat = useFleetHeatmap();
@@ -51,6 +57,9 @@ export function OverviewPage() {
               <>
                 <div className="stat-big" data-testid="overview-nodes-total">
                   {s.nodes.total}
+                </div>
+                <div className="muted" data-testid="overview-not-taking-work" data-count={notTakingWork(s)}>
+                  Not taking work: {notTakingWork(s)} (cordoned, draining, drained or unhealthy)
                 </div>
                 <div className="counts">
                   {NODE_STATUSES.filter((st) => st !== 'DECOMMISSIONED').map((st) => (
