@@ -6,6 +6,7 @@ import { Kysely, SqliteAdapter, SqliteDialect, type DialectAdapter, type Migrati
 import { KyselyStore } from './kysely-store.js';
 import type { Database } from './schema.js';
 import type { Store } from './store.js';
+import { createPrivateFile, makePrivate } from './private-data-dir.js';
 
 /** Options of {@link openSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -60,7 +61,13 @@ export async function openSqliteStore(opts: SqliteStoreOptions): Promise<Store> 
   const inMemory = opts.path === ':memory:';
   let sqlite: BetterSqlite3.Database;
   try {
-    if (!inMemory) mkdirSync(dirname(opts.path), { recursive: true, mode: 0o700 });
+    if (!inMemory) {
+      mkdirSync(dirname(opts.path), { recursive: true, mode: 0o700 });
+      // SQLite creates a new database 0644 and gives its -wal and -shm files the database's mode:
+      // an empty 0600 file first keeps all three private. One an older version made 0644 is tightened.
+      createPrivateFile(opts.path);
+      makePrivate([opts.path, `${opts.path}-wal`, `${opts.path}-shm`]);
+    }
     sqlite = new BetterSqlite3(opts.path);
   } catch (err) {
     throw new FleetError('unavailable', `sqlite store: cannot open ${opts.path}: ${(err as Error).message}`, { cause: err });
