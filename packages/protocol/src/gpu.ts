@@ -76,6 +76,11 @@ export const GpuSnapshot = z.object({
   remappedRowsPending: z.boolean().nullable(),
   remappedRowsFailure: z.boolean().nullable(),
   throttleReasons: z.array(ThrottleReason),
+  /**
+   * PCIe replays since the driver loaded (nvidia-smi -q "Replays Since Reset", dcgm's
+   * PCIE_REPLAY_COUNTER). Optional: collectors and agents older than the field leave it out.
+   */
+  pcieReplayCount: int.optional(),
 });
 export type GpuSnapshot = z.infer<typeof GpuSnapshot>;
 
@@ -117,6 +122,7 @@ export function emptyGpuSnapshot(vendor: GpuVendor, index: number): GpuSnapshot 
     remappedRowsPending: null,
     remappedRowsFailure: null,
     throttleReasons: [],
+    pcieReplayCount: null,
   };
 }
 
@@ -163,6 +169,11 @@ export const GpuSample = GpuSnapshot.pick({
   remappedRowsPending: true,
   remappedRowsFailure: true,
   throttleReasons: true,
+}).extend({
+  // Added after the first release: optional, so samples from older agents still validate.
+  remappedRowsCorrectable: int.optional(),
+  remappedRowsUncorrectable: int.optional(),
+  pcieReplayCount: int.optional(),
 });
 export type GpuSample = z.infer<typeof GpuSample>;
 

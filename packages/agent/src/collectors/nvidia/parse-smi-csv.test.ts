@@ -91,6 +91,7 @@ describe('parseNvidiaSmiCsv on the recorded all-fields CSVs', () => {
       remappedRowsPending: false,
       remappedRowsFailure: false,
       throttleReasons: [],
+      pcieReplayCount: null, // only the -q report has it
     });
   });
 

@@ -161,6 +161,15 @@ describe('parseNvidiaSmiQ on every recorded nvidia-smi -q report', () => {
     expect([gpu!.eccCorrectedVolatile, gpu!.eccUncorrectedVolatile, gpu!.eccCorrectedAggregate, gpu!.eccUncorrectedAggregate]).toEqual([0, 0, 0, 0]);
     expect([gpu!.remappedRowsCorrectable, gpu!.remappedRowsUncorrectable, gpu!.remappedRowsPending, gpu!.remappedRowsFailure]).toEqual([0, 0, false, false]);
     expect(gpu!.retiredPagesPending).toBeNull();
+    expect(gpu!.pcieReplayCount).toBe(9); // PCI > Replays Since Reset : 9
+  });
+
+  it('reads no PCIe replay count where nvidia-smi prints N/A or garbage', () => {
+    const text = readFixture('nvidia', 'nvidia-smi_-q__nvidia-h100-80gb-hbm3__590.48.01__load.txt');
+    for (const bad of ['N/A', '[Unknown Error]', 'lots', '-3']) {
+      const [gpu] = parseNvidiaSmiQ(text.replace(/(Replays Since Reset\s+: )9/, `$1${bad}`));
+      expect(gpu!.pcieReplayCount, bad).toBeNull();
+    }
   });
 
   it('reads the MIG devices of the MIG capture', () => {

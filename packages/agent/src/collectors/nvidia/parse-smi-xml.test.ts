@@ -77,6 +77,7 @@ describe('parseNvidiaSmiXml on the recorded RTX 4000 SFF Ada (DTD v13) document'
     expect(gpu!.remappedRowsUncorrectable).toBe(0);
     expect(gpu!.remappedRowsPending).toBe(false);
     expect(gpu!.remappedRowsFailure).toBe(false);
+    expect(gpu!.pcieReplayCount).toBe(0); // <pci><replay_counter>0</replay_counter>
     expect(gpu!.throttleReasons).toEqual(['gpu_idle']);
   });
 });

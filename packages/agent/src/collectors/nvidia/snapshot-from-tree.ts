@@ -68,6 +68,8 @@ const P = {
   remapUncorrectable: [['remappedrows', 'remappedrowunc'], ['remappedrows', 'uncorrectableerror']],
   remapPending: [['remappedrows', 'remappedrowpending'], ['remappedrows', 'pending']],
   remapFailure: [['remappedrows', 'remappedrowfailure'], ['remappedrows', 'remappingfailureoccurred']],
+  // XML <pci><replay_counter>, text PCI "Replays Since Reset" (nvidia-smi's --query-gpu has no such field).
+  pcieReplay: [['pci', 'replaycounter'], ['pci', 'replayssincereset']],
   migMemoryTotal: [['fbmemoryusage', 'total'], ['sharedfbmemoryusage', 'total']],
   migMemoryUsed: [['fbmemoryusage', 'used'], ['sharedfbmemoryusage', 'used']],
 } satisfies Record<string, Paths>;
@@ -114,6 +116,7 @@ export function snapshotFromSmiGpu(gpu: SmiNode, index: number, host: SmiHostFac
   s.remappedRowsUncorrectable = countOf(first(gpu, P.remapUncorrectable));
   s.remappedRowsPending = yesNoOf(first(gpu, P.remapPending));
   s.remappedRowsFailure = yesNoOf(first(gpu, P.remapFailure));
+  s.pcieReplayCount = countOf(first(gpu, P.pcieReplay));
 
   s.throttleReasons = throttleReasonsOf(smiChild(gpu, 'clockseventreasons') ?? smiChild(gpu, 'clocksthrottlereasons'));
   return s;
