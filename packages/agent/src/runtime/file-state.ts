@@ -84,7 +84,7 @@ export class FileStateStore implements AgentStateStore {
   saveConfig(config: NodeConfig): void {
     mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
     if (config.caPem === null) rmSync(this.path(CA_FILE), { force: true });
-    else writeAtomic(this.path(CA_FILE), config.caPem, 0o644);
+    else writeAtomic(this.path(CA_FILE), config.caPem, 0o600);
     const { caPem: _ca, ...rest } = config;
     writeAtomic(this.path(NODE_CONFIG_FILE), JSON.stringify({ version: 1, ...rest }, null, 2) + '\n', 0o600);
   }
