@@ -12,6 +12,8 @@ import { OperationIds } from './operation-ids.js';
 declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal | null;
+    /** What the route adds to this request's one audit record (see the audit hook below). */
+    auditNote: AuditNote | null;
   }
   interface FastifyContextConfig {
     /** Who may call the route; routes that say nothing need an admin. */
@@ -22,6 +24,15 @@ declare module 'fastify' {
 }
 
 export type App = FastifyInstance<any, any, any, any, ZodTypeProvider>;
+
+/** A route's additions to its request's audit record (the hook writes the one record). */
+export interface AuditNote {
+  /** The domain action, e.g. `run.submit` (default: `METHOD /route/:param`). */
+  action?: string;
+  /** The target (default: the route's :ref or :id). */
+  target?: string | null;
+  details?: Record<string, unknown>;
+}
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -55,6 +66,7 @@ export async function buildApp(ctx: Pick<ServerContext, 'config' | 'apiTokens' |
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.decorateRequest('principal', null);
+  app.decorateRequest('auditNote', null);
 
   await app.register(swagger, {
     openapi: {
@@ -108,17 +120,20 @@ export async function buildApp(ctx: Pick<ServerContext, 'config' | 'apiTokens' |
     }
   });
 
-  // Every mutating call is audited with who, what, target and result, whatever the outcome.
+  // Every mutating call is audited once, here, with who, what, target and result, whatever the
+  // outcome; a route that knows more (the domain action, its target, who signed) says so in
+  // request.auditNote instead of writing a record of its own.
   app.addHook('onResponse', async (request, reply) => {
     if (!MUTATING.has(request.method) || !request.url.startsWith('/api/v1/') || request.url.startsWith('/api/v1/enroll')) return;
     const params = (request.params ?? {}) as Record<string, string>;
+    const note = request.auditNote;
     try {
       await ctx.audit.record({
         actor: request.principal ? `token:${request.principal.name}(${request.principal.tokenId})` : 'anonymous',
-        action: `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}`,
-        target: params.ref ?? params.id ?? null,
+        action: note?.action ?? `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}`,
+        target: note?.target !== undefined ? note.target : (params.ref ?? params.id ?? null),
         result: reply.statusCode < 400 ? 'ok' : 'error',
-        details: { status: reply.statusCode, requestId: request.id },
+        details: { ...note?.details, status: reply.statusCode, requestId: request.id },
       });
     } catch (err) {
       request.log.error({ err }, 'could not write the audit record');

@@ -47,12 +47,14 @@ export function registerRunRoutes(app: App, ctx: RunRouteDeps): void {
     const p = req.body.command.payload;
     // Who signed it and under which capability, whatever the outcome (a refused replay is worth knowing about).
     const details = { invoker: p.invoker, capabilityId: p.capability ? capabilityId(p.capability) : null, ability: p.ability, target: p.target, kind: p.command.kind };
+    // One audit record per request, written by the app's hook: this only says what it knows.
+    req.auditNote = { action: 'run.submit', target: p.runId, details };
     try {
       const res = await ctx.runs.submit(req.body, actor);
-      await ctx.audit.record({ actor, action: 'run.submit', target: res.id, result: 'ok', details: { ...details, summary: res.run.command.summary, targets: res.targets.length, batch: res.run.batch } });
+      req.auditNote.details = { ...details, summary: res.run.command.summary, targets: res.targets.length, batch: res.run.batch };
       return reply.status(201).send({ id: res.id, state: res.state, targets: res.targets });
     } catch (err) {
-      await ctx.audit.record({ actor, action: 'run.submit', target: p.runId, result: 'error', details: { ...details, error: err instanceof Error ? err.message : String(err) } }).catch(() => undefined);
+      req.auditNote.details = { ...details, error: err instanceof Error ? err.message : String(err) };
       throw err;
     }
   });
@@ -87,12 +89,13 @@ export function registerRunRoutes(app: App, ctx: RunRouteDeps): void {
   app.post('/api/v1/runs/:id/cancel', { config: { auth: 'operator' }, schema: { tags: ['runs'], summary: 'Cancel a run: hosts not started are canceled, running ones are killed (process group); a signed cancel also reaches hosts that connect later', params: IdParams, body: CancelBody } }, async (req) => {
     const actor = requestActor(req);
     const signed = req.body?.signed;
+    req.auditNote = { action: 'run.cancel', target: req.params.id };
     try {
       const view = await ctx.runs.cancel(req.params.id, actor, signed);
-      await ctx.audit.record({ actor, action: 'run.cancel', target: view.id, result: 'ok', details: { invoker: view.invoker, capabilityId: view.capabilityId, state: view.state, counts: view.counts, signedBy: signed?.payload.iss ?? null } });
+      req.auditNote.details = { invoker: view.invoker, capabilityId: view.capabilityId, state: view.state, counts: view.counts, signedBy: signed?.payload.iss ?? null };
       return view;
     } catch (err) {
-      await ctx.audit.record({ actor, action: 'run.cancel', target: req.params.id, result: 'error', details: { error: err instanceof Error ? err.message : String(err) } }).catch(() => undefined);
+      req.auditNote.details = { error: err instanceof Error ? err.message : String(err) };
       throw err;
     }
   });

@@ -33,7 +33,8 @@ export function registerSystemRoutes(app: App, ctx: ServerContext): void {
       connected: ctx.gateway.hasSession(n.id),
     }));
     // Streamed in chunks: at 10,000 nodes the text is ~240 MB and must not block the loop at once.
-    const input = { nodes, server: ctx.stats, now: ctx.clock.now(), metricStore: ctx.metrics.stats() };
+    // DCGM_FI_DEV_XID_ERRORS: the last XID of each GPU, as the health engine saw it.
+    const input = { nodes, server: ctx.stats, now: ctx.clock.now(), metricStore: ctx.metrics.stats(), lastXid: ctx.health.lastXid.map };
     const body = Readable.from(
       (function* () {
         yield* renderPrometheusChunks(input);
