@@ -1,4 +1,4 @@
-import { FleetError, MAX_FRAME_BYTES, SignedCommand, capabilityId, commandAbilities, matchesSelector, parseSelector, type ScriptSignature, type ServerFrame } from '@gpufleet/protocol';
+import { COMMAND_ACCEPT_GRACE_MS, FleetError, MAX_FRAME_BYTES, SignedCommand, capabilityId, commandAbilities, matchesSelector, parseSelector, type ScriptSignature, type ServerFrame } from '@gpufleet/protocol';
 import type { Clock } from '../clock.js';
 import type { EventHub } from '../events/event-hub.js';
 import type { NodeRegistry } from '../services/node-registry.js';
@@ -27,7 +27,7 @@ export interface RunServiceOptions {
   scriptLookup?: RunScriptLookup;
   /** Output kept per host per run (default 1 MiB); beyond it one truncation marker. */
   outputLimitBytes?: number;
-  /** How long after issuedAt + timeoutMs hosts may still answer (default 60 s). */
+  /** How long after issuedAt + timeoutMs hosts may still answer (default COMMAND_ACCEPT_GRACE_MS, 60 s: what hosts accept). */
   graceMs?: number;
   /** How far in the future issuedAt may be (operator clock skew; default 5 min). */
   futureSkewMs?: number;
@@ -137,7 +137,8 @@ export class RunService {
     if (p.issuedAt > now + (this.o.futureSkewMs ?? 5 * 60_000)) {
       throw new FleetError('invalid_argument', `payload.issuedAt ${new Date(p.issuedAt).toISOString()} is in the future: check the clock of the machine that signed it`);
     }
-    const deadline = p.issuedAt + p.timeoutMs + (this.o.graceMs ?? 60_000);
+    // By default the hosts' own acceptance deadline (commandDeadline): the server never waits on a host that would refuse the command as late.
+    const deadline = p.issuedAt + p.timeoutMs + (this.o.graceMs ?? COMMAND_ACCEPT_GRACE_MS);
     if (deadline <= now) {
       throw new FleetError('invalid_argument', `the command was issued at ${new Date(p.issuedAt).toISOString()} and its timeout has passed: sign it again`);
     }
