@@ -19,7 +19,8 @@ export interface DcgmField {
   name: string;
   type: MetricType;
   help: string;
-  value(row: GpuRow): number | null;
+  /** null or undefined: the GPU has no reading, and no line is written (never a made-up 0). */
+  value(row: GpuRow): number | null | undefined;
 }
 
 const MIB = 1024 * 1024;
@@ -52,11 +53,18 @@ export function throttleBitmask(reasons: readonly string[] | null | undefined): 
   return mask;
 }
 
-function bool(v: boolean | null): number | null {
+function bool(v: boolean | null | undefined): number | null {
   return v === null || v === undefined ? null : v ? 1 : 0;
 }
 
-/** The DCGM families gpufleet exports, in output order. */
+/**
+ * The DCGM families gpufleet exports, in output order. Only what the vendor tools report: the
+ * DCGM_FI_PROF_* families (SM / tensor / DRAM activity, PCIe and NVLink byte rates) need
+ * DCGM's profiling module, nvidia-smi gives no total energy counter and no NVLink traffic
+ * counters, so DCGM_FI_PROF_*, DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION and
+ * DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL are not written at all rather than written as zeros
+ * (docs/grafana/README.md says which panels that leaves out).
+ */
 export const DCGM_FIELDS: readonly DcgmField[] = [
   { name: 'DCGM_FI_DEV_SM_CLOCK', type: 'gauge', help: 'SM clock frequency (in MHz).', value: (r) => r.sample.smClockMhz },
   { name: 'DCGM_FI_DEV_MEM_CLOCK', type: 'gauge', help: 'Memory clock frequency (in MHz).', value: (r) => r.sample.memClockMhz },
@@ -81,7 +89,11 @@ export const DCGM_FIELDS: readonly DcgmField[] = [
   { name: 'DCGM_FI_DEV_ECC_DBE_VOL_TOTAL', type: 'counter', help: 'Total number of double-bit volatile ECC errors.', value: (r) => r.sample.eccUncorrectedVolatile },
   { name: 'DCGM_FI_DEV_ECC_SBE_AGG_TOTAL', type: 'counter', help: 'Total number of single-bit persistent ECC errors.', value: (r) => r.sample.eccCorrectedAggregate },
   { name: 'DCGM_FI_DEV_ECC_DBE_AGG_TOTAL', type: 'counter', help: 'Total number of double-bit persistent ECC errors.', value: (r) => r.sample.eccUncorrectedAggregate },
+  { name: 'DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS', type: 'counter', help: 'Number of remapped rows for correctable errors', value: (r) => r.sample.remappedRowsCorrectable },
+  { name: 'DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS', type: 'counter', help: 'Number of remapped rows for uncorrectable errors', value: (r) => r.sample.remappedRowsUncorrectable },
   { name: 'DCGM_FI_DEV_ROW_REMAP_FAILURE', type: 'gauge', help: 'Whether remapping of rows has failed', value: (r) => bool(r.sample.remappedRowsFailure) },
+  // From nvidia-smi -q, which the agent runs every few minutes: the counter moves in steps.
+  { name: 'DCGM_FI_DEV_PCIE_REPLAY_COUNTER', type: 'counter', help: 'Total number of PCIe retries.', value: (r) => r.sample.pcieReplayCount },
   {
     name: 'DCGM_FI_DEV_CLOCK_THROTTLE_REASONS',
     type: 'gauge',

@@ -88,8 +88,35 @@ describe('renderPrometheus: dcgm-exporter compatibility', () => {
     const real = fixtureSamples().find((s) => s.name === 'DCGM_FI_PROF_GR_ENGINE_ACTIVE' && s.labels.some(([n]) => n === 'Hostname'))!;
     const skip = new Set(['GPU_I_PROFILE', 'GPU_I_ID', 'DCGM_FI_DRIVER_VERSION', 'container', 'namespace', 'pod']);
     const realIdentity = real.labels.filter(([n]) => !skip.has(n));
-    expect(ours.labels).toEqual(realIdentity);
-    expect(ours.labels.map(([n]) => n)).toEqual(['gpu', 'UUID', 'pci_bus_id', 'device', 'modelName', 'Hostname']);
+    // dcgm-exporter's identity labels first, in its order; then newer dashboards' lower-case
+    // hostname and the node id to join with gpufleet_node_* series.
+    expect(ours.labels.slice(0, 6)).toEqual(realIdentity);
+    expect(ours.labels.map(([n]) => n)).toEqual(['gpu', 'UUID', 'pci_bus_id', 'device', 'modelName', 'Hostname', 'hostname', 'node']);
+    expect(ours.labels.slice(6)).toEqual([['hostname', 'gsrh100-074'], ['node', 'did:key:z1']]);
+  });
+
+  it('joins GPU series with node series on node, also when hostnames repeat or need escaping', () => {
+    const fam = render([node('did:key:zA', 'same "host"', [H100]), node('did:key:zB', 'same "host"', [{ ...H100, uuid: 'GPU-other' }])]);
+    const gpuNodes = fam.get('DCGM_FI_DEV_GPU_UTIL')!.samples.map((s) => Object.fromEntries(s.labels).node);
+    const connected = fam.get('gpufleet_node_connected')!.samples.map((s) => Object.fromEntries(s.labels).node);
+    expect(gpuNodes).toEqual(['did:key:zA', 'did:key:zB']);
+    expect(connected).toEqual(gpuNodes);
+    expect(fam.get('DCGM_FI_DEV_GPU_UTIL')!.samples.map((s) => Object.fromEntries(s.labels).hostname)).toEqual(['same "host"', 'same "host"']);
+  });
+
+  it('writes remapped rows and PCIe replays where the agent reported them, and no line (never a 0) where not', () => {
+    const fam = render([
+      node('a', 'new-agent', [{ ...H100, sample: { remappedRowsCorrectable: 2, remappedRowsUncorrectable: 1, pcieReplayCount: 9 } }]),
+      node('b', 'old-agent', [{ ...H100, uuid: 'GPU-old' }]),
+      node('c', 'no-value', [{ ...H100, uuid: 'GPU-na', sample: { remappedRowsCorrectable: null, pcieReplayCount: null } }]),
+    ]);
+    const values = (name: string) => fam.get(name)!.samples.map((s) => [Object.fromEntries(s.labels).node, s.value]);
+    expect(fam.get('DCGM_FI_DEV_PCIE_REPLAY_COUNTER')!.type).toBe('counter');
+    expect(values('DCGM_FI_DEV_PCIE_REPLAY_COUNTER')).toEqual([['a', 9]]);
+    expect(values('DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS')).toEqual([['a', 2]]);
+    expect(values('DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS')).toEqual([['a', 1]]);
+    // What only DCGM knows is not made up: no family at all.
+    for (const name of fam.keys()) expect(name).not.toMatch(/^DCGM_FI_PROF_|^DCGM_FI_DEV_TOTAL_ENERGY|^DCGM_FI_DEV_NVLINK/);
   });
 
   it('writes pci_bus_id in the fixtures\' nvidia-smi form for NVIDIA GPUs', () => {
@@ -166,7 +193,7 @@ describe('renderPrometheus: dcgm-exporter compatibility', () => {
   it('exports non-NVIDIA GPUs under the same names with their own device and model', () => {
     const fam = render([node('n', 'mi300', [{ vendor: 'amd', index: 2, uuid: null, pci: '0000:0C:00.0', name: 'AMD Instinct MI300X' }])]);
     const s = only(fam, 'DCGM_FI_DEV_GPU_TEMP');
-    expect(s.labels).toEqual([['gpu', '2'], ['UUID', ''], ['pci_bus_id', '0000:0c:00.0'], ['device', 'amd2'], ['modelName', 'AMD Instinct MI300X'], ['Hostname', 'mi300']]);
+    expect(s.labels).toEqual([['gpu', '2'], ['UUID', ''], ['pci_bus_id', '0000:0c:00.0'], ['device', 'amd2'], ['modelName', 'AMD Instinct MI300X'], ['Hostname', 'mi300'], ['hostname', 'mi300'], ['node', 'n']]);
     expect(only(fam, 'gpufleet_gpus', { vendor: 'amd' }).labels).toEqual([['vendor', 'amd'], ['model', 'AMD Instinct MI300X']]);
   });
 });

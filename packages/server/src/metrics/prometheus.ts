@@ -88,7 +88,8 @@ function findInfo(gpus: readonly GpuInfo[], s: GpuSample): GpuInfo | null {
  * last readings are not current, and dcgm-exporter on a dead host would be silent too).
  * Non-NVIDIA GPUs use the same DCGM names with device="amd0" etc. and their model name, so one
  * dashboard shows the whole fleet. Labels are dcgm-exporter 4.x's identity labels in its order
- * (Hostname with a capital H, not the lower-case rename of newer releases); its MIG and
+ * (Hostname with a capital H), then the lower-case `hostname` that newer releases and their
+ * dashboards use, and `node` (the node id) to join with gpufleet_node_* series; its MIG and
  * Kubernetes labels do not apply, and DCGM_FI_DRIVER_VERSION is left out because it would
  * start new series on every driver upgrade and add ~15% to a large fleet's output.
  */
@@ -97,6 +98,7 @@ function gpuRows(input: PrometheusInput): GpuRow[] {
   for (const node of input.nodes) {
     if (!node.connected || !node.latest || !Array.isArray(node.latest.gpus)) continue;
     const host = escapeLabelValue(String(node.hostname ?? ''));
+    const nodeId = escapeLabelValue(String(node.id));
     for (const s of node.latest.gpus) {
       if (s === null || typeof s !== 'object') continue;
       const info = findInfo(Array.isArray(node.gpus) ? node.gpus : [], s);
@@ -105,7 +107,7 @@ function gpuRows(input: PrometheusInput): GpuRow[] {
       const key = gpuMetricKey(node.id, s);
       const labels =
         `{gpu="${index}",UUID="${escapeLabelValue(s.uuid ?? '')}",pci_bus_id="${escapeLabelValue(dcgmPciBusId(s.pciBusId, vendor))}",` +
-        `device="${vendor ?? 'gpu'}${index}",modelName="${escapeLabelValue(info?.name ?? '')}",Hostname="${host}"}`;
+        `device="${vendor ?? 'gpu'}${index}",modelName="${escapeLabelValue(info?.name ?? '')}",Hostname="${host}",hostname="${host}",node="${nodeId}"}`;
       rows.push({ labels, sample: s, vendor, lastXid: (key !== null ? input.lastXid?.get(key) : undefined) ?? 0 });
     }
   }
