@@ -248,3 +248,25 @@ describe('GPU model constants match the recorded fixtures', () => {
     }
   });
 });
+
+describe('FakeHardwareBackend PCIe replays', () => {
+  it('counts replays on NVIDIA GPUs only, never going back, with most links clean', async () => {
+    for (const model of SIM_GPU_MODELS) {
+      const { clock, b } = backend(model, 'replays', 'sim-host-replay', T0);
+      const before = (await b.gpus()).snapshots;
+      clock.t = T0 + 6 * 3_600_000;
+      const after = (await b.gpus()).snapshots;
+      for (const [i, g] of after.entries()) {
+        if (GPU_MODELS[model].vendor !== 'nvidia') {
+          expect(g.pcieReplayCount, model).toBeNull(); // the other tools do not report it
+          continue;
+        }
+        expect(Number.isInteger(g.pcieReplayCount)).toBe(true);
+        expect(g.pcieReplayCount!).toBeGreaterThanOrEqual(before[i]!.pcieReplayCount!);
+      }
+    }
+    const { b } = backend('H100', 'replays', 'sim-host-replay');
+    const counts = (await b.gpus()).snapshots.map((g) => g.pcieReplayCount);
+    expect(counts.filter((c) => c === 0).length).toBeGreaterThan(counts.length / 2);
+  });
+});

@@ -277,6 +277,9 @@ export class FakeHardwareBackend implements HardwareBackend {
       remappedRowsPending: s.remapsRows ? Boolean(remap?.pending) : null,
       remappedRowsFailure: s.remapsRows ? Boolean(remap?.failure) : null,
       throttleReasons: throttle,
+      // nvidia-smi -q's "Replays Since Reset": most links never replay; about one GPU in eight
+      // has a marginal link that replays a few times an hour since boot (other tools: not reported).
+      pcieReplayCount: s.vendor === 'nvidia' ? (gpu.key % 8 === 0 ? Math.floor(Math.max(0, t - this.bootTime) / (15 * MINUTE)) : 0) : null,
     };
   }
 
