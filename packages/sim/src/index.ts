@@ -7,3 +7,4 @@ export * from './faults/index.js';
 export * from './scenario/index.js';
 export { SimToolsRunner, type SimToolsRunnerOptions } from './tools/sim-tools-runner.js';
 export { amdSmiList, nvidiaBusId, nvidiaSmiList, nvidiaSmiTable, rocmSmiTable } from './tools/vendor-tool-text.js';
+export { SimControlServer, type SimControlFile, type SimControlHost, type SimControlServerOptions } from './control/sim-control-server.js';

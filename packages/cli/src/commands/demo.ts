@@ -2,12 +2,15 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { relative, resolve } from 'node:path';
 import { Command } from 'commander';
+import { parseDurationMs } from '@gpufleet/protocol';
 import type { CliDeps } from '../command-deps.js';
-import { intOption } from '../args.js';
+import { ApiClient } from '../api-client.js';
+import { checkDuration, intOption } from '../args.js';
 import { LOCAL_SERVER } from '../connection.js';
 import { CliError } from '../errors.js';
 import { cliVersion, listenError, stopInOrder, waitForInterrupt } from '../lifecycle.js';
 import { startLocalAgent } from '../local-agent.js';
+import { demoSimPaths, demoTryLines, ensureDemoRoot, faultLine, shownPath, type DemoRoot } from './demo-setup.js';
 
 interface Part {
   name: string;
@@ -23,6 +26,8 @@ export function demoBanner(d: {
   nodes: number;
   seed: number;
   envNeeded: boolean;
+  /** Signing and fault lines (demoTryLines). */
+  more?: string;
 }): string {
   const tokenLine = d.tokenFrom === 'new' ? `${d.adminToken}  (shown once; also saved in the data dir)` : `${d.adminToken}  (made on an earlier run; read from ${d.tokenFrom})`;
   let text = `\ngpufleet demo is running\n\n`;
@@ -33,6 +38,7 @@ export function demoBanner(d: {
   text += 'Try, in another terminal in this folder:\n\n';
   if (d.envNeeded) text += `  export GPUFLEET_SERVER=${d.url} GPUFLEET_TOKEN=${d.adminToken}\n`;
   text += '  gpufleet nodes ls\n  gpufleet gpus ls -l gpu.model=H100\n  gpufleet top\n\n';
+  text += d.more ?? '';
   text += 'Ctrl-C stops the simulated fleet, this machine\'s agent and the server, in that order.\n';
   return text;
 }
@@ -45,19 +51,27 @@ export function demoCommand(deps: CliDeps): Command {
     .option('--seed <n>', 'random seed of the simulated fleet', intOption('--seed', 0, 2 ** 31 - 1), 1)
     .option('--listen <host:port>', 'server address', '127.0.0.1:7420')
     .option('--no-local-agent', "do not enroll this machine's real agent")
+    .option('--no-faults', 'do not inject a random fault into the simulated fleet now and then')
+    .option('--fault-interval <duration>', 'time between the random faults', '3m')
     .addHelpText(
       'after',
       `
 Run it again with the same --data-dir and the fleet, tokens and admin token are still there.
+The demo makes an operator key (DATA_DIR/demo-operator.key, unencrypted: for the demo only) and
+makes it the fleet root before any host joins, so signed commands work at once. Simulated hosts
+answer nvidia-smi (or amd-smi, rocm-smi) from their fake hardware; \`gpufleet sim inject\` puts a
+fault on one, and the demo injects a random one every few minutes (--no-faults: none).
 
 Examples:
   gpufleet demo                          24 simulated hosts plus this machine
   gpufleet demo --nodes 200 --seed 7     a bigger fleet
+  gpufleet demo --no-faults              no random faults
   gpufleet demo --data-dir /tmp/fleet --listen 127.0.0.1:7500`,
     )
     .action(async (_opts, cmd: Command) => {
       const { io } = deps;
-      const o = deps.opts<{ nodes: number; dataDir: string; seed: number; listen: string; localAgent: boolean }>(cmd);
+      const o = deps.opts<{ nodes: number; dataDir: string; seed: number; listen: string; localAgent: boolean; faults: boolean; faultInterval: string }>(cmd);
+      const faultEveryMs = o.faults ? parseDurationMs(checkDuration(o.faultInterval, '--fault-interval')) : null;
       const agentVersion = cliVersion();
       const { resolveServerConfig, startServer } = await import('@gpufleet/server');
       const config = resolveServerConfig({ flags: { listen: o.listen, dataDir: resolve(io.cwd, o.dataDir), logLevel: 'warn' }, env: io.env });
@@ -80,6 +94,14 @@ Examples:
           }
           tokenFrom = running.adminTokenFile;
         }
+        // The root first: join tokens carry the roots, and hosts trust the roots their token carried.
+        let root: DemoRoot | null = null;
+        try {
+          root = await ensureDemoRoot(new ApiClient({ server: running.url, token: adminToken, source: 'demo' }), config.dataDir, deps.now());
+        } catch (err) {
+          // Monitoring still works without it; only signed commands need a root.
+          io.err(`warning: could not set up the demo's signing key and fleet root: ${(err as Error).message}\n`);
+        }
         const { token: joinToken } = await running.createJoinToken({ labels: { demo: 'true' }, reusable: true, description: 'gpufleet demo', expiresIn: '24h' });
 
         let local = 'not enrolled (--no-local-agent)';
@@ -96,17 +118,34 @@ Examples:
           }
         }
 
+        let nvidiaHost: string | null = null;
         if (o.nodes > 0) {
           io.err(`starting ${o.nodes} simulated hosts...\n`);
-          const { startSimFleet } = await import('@gpufleet/sim');
-          const fleet = await startSimFleet({ serverUrl: running.url, token: joinToken, count: o.nodes, seed: o.seed, agentVersion: `${agentVersion}-sim` });
+          const sim = await import('@gpufleet/sim');
+          const paths = demoSimPaths(config.dataDir);
+          // Kernel logs and link proxies let every fault kind act; tools answer nvidia-smi and friends.
+          const fleet = await sim.startSimFleet({ serverUrl: running.url, token: joinToken, count: o.nodes, seed: o.seed, agentVersion: `${agentVersion}-sim`, kernelLog: { dir: paths.kernelLogs }, tools: { dir: paths.tools }, linkProxy: true });
           parts.push({ name: 'simulated fleet', stop: () => fleet.stop() });
+          const injector = new sim.FaultInjector({ fleet, seed: o.seed });
+          parts.push({ name: 'fault injector', stop: () => injector.dispose() });
+          const control = new sim.SimControlServer({ hosts: () => fleet.agents, injector, file: paths.control });
+          await control.start();
+          parts.push({ name: 'sim control endpoint', stop: () => control.stop() });
+          if (faultEveryMs !== null) {
+            const faults = new sim.RandomFaults({ hosts: () => fleet.agents, injector, intervalMs: faultEveryMs, firstAfterMs: Math.min(faultEveryMs, 45_000), seed: o.seed, onFault: (r) => faultLine(io, r) });
+            faults.start();
+            parts.push({ name: 'random faults', stop: async () => faults.stop() });
+          }
+          nvidiaHost = fleet.agents.find((a) => a.backend.spec.vendor === 'nvidia' && a.backend.gpuIds().length > 3)?.hostname ?? null;
         }
 
         // The bare `gpufleet` commands find this server only at the default address and data dir.
         const defaultDir = relative(io.cwd, config.dataDir) === 'gpufleet-data';
         const envNeeded = running.url !== LOCAL_SERVER || !defaultDir;
-        io.out(demoBanner({ url: running.url, adminToken, tokenFrom, local, nodes: o.nodes, seed: o.seed, envNeeded }));
+        const dataDirArg = defaultDir ? null : shownPath(relative(io.cwd, config.dataDir) || '.');
+        const keyArg = root ? shownPath(relative(io.cwd, root.key.path)) : null;
+        const more = demoTryLines({ keyArg, root, nvidiaHost, dataDirArg, faultsEveryMs: faultEveryMs });
+        io.out(demoBanner({ url: running.url, adminToken, tokenFrom, local, nodes: o.nodes, seed: o.seed, envNeeded, more }));
       } catch (err) {
         await stopAll();
         throw err;

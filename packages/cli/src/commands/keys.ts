@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import type { CliDeps } from '../command-deps.js';
 import { UsageError } from '../errors.js';
-import { checkKeyName, createOperatorKey, DEFAULT_KEY_NAME, describeOperatorKey, keysDir, listOperatorKeys, type KeyInfo } from '../keys/index.js';
+import { checkKeyName, createOperatorKey, DEFAULT_KEY_NAME, describeOperatorKey, isKeyFilePath, keysDir, listOperatorKeys, type KeyInfo } from '../keys/index.js';
 import { passphraseFromEnv, promptHidden, type HiddenInput } from '../keys/passphrase.js';
 import { print, type Column } from '../output.js';
 import { relativeTime } from '../units.js';
@@ -99,14 +99,14 @@ Examples:
   keys
     .command('did')
     .description("print a key's DID (no passphrase needed)")
-    .argument('[name]', 'key name', DEFAULT_KEY_NAME)
+    .argument('[name]', "key name, or a key file's path (./gpufleet-data/demo-operator.key)", DEFAULT_KEY_NAME)
     .addHelpText('after', `
 Examples:
   gpufleet keys did
   gpufleet keys did laptop
   gpufleet caps grant --to $(gpufleet keys did laptop) --can exec/run --on '*' --expires 1d`)
     .action(async (name: string, _opts, cmd: Command) => {
-      const { did } = describeOperatorKey(checkKeyName(name), { env: deps.io.env, home: deps.io.home });
+      const { did } = describeOperatorKey(isKeyFilePath(name) ? name : checkKeyName(name), { env: deps.io.env, home: deps.io.home, cwd: deps.io.cwd });
       print(deps.io, deps.format(cmd), { data: { name, did }, text: () => `${did}\n` });
     });
 

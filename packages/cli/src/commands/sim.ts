@@ -8,6 +8,7 @@ import { intOption } from '../args.js';
 import { normalizeServerUrl, resolveConnection } from '../connection.js';
 import { CliError, UsageError } from '../errors.js';
 import { cliVersion, stopInOrder, waitForInterrupt } from '../lifecycle.js';
+import { simInjectCommand } from './sim-inject.js';
 
 /**
  * The join token the simulated hosts use: --token when it is a join token (gfj1...), otherwise
@@ -108,6 +109,7 @@ The hosts mix H100, A100, L40S and MI300X machines and carry the label simulated
 Examples:
   gpufleet sim --nodes 50                                  against the local server
   gpufleet sim run packages/sim/scenarios/xid-79-fatal.yaml   a fault scenario on a fresh server
+  gpufleet sim inject sim-h100-001 xid 79 --gpu 3          a fault on the running demo's fleet
   gpufleet sim --nodes 200 --seed 7 --server http://127.0.0.1:7420 --token gfj1.eyJ1Ijo...
   gpufleet nodes ls -l simulated=true                      what they look like`,
     )
@@ -124,5 +126,6 @@ Examples:
       await stopInOrder(io, [{ name: 'simulated fleet', stop: () => fleet.stop() }]);
       io.err('stopped\n');
     })
-    .addCommand(simRunCommand(deps));
+    .addCommand(simRunCommand(deps))
+    .addCommand(simInjectCommand(deps));
 }

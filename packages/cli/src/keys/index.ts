@@ -6,6 +6,7 @@ export {
   describeOperatorKey,
   isKeyEncrypted,
   keyPath,
+  isKeyFilePath,
   keysDir,
   listOperatorKeys,
   loadOperatorKey,

@@ -1,6 +1,6 @@
 import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { generateEd25519, keyPairFromPem, type Ed25519KeyPair } from '@gpufleet/protocol';
 import { CliError, UsageError } from '../errors.js';
 import { openPem, sealPem, type SealedPem } from './key-crypto.js';
@@ -42,6 +42,8 @@ export interface KeyLocation {
   dir?: string;
   env?: NodeJS.ProcessEnv;
   home?: string;
+  /** Where a relative key file path (isKeyFilePath) starts. Default: this process's working folder. */
+  cwd?: string;
 }
 
 export function checkKeyName(name: string): string {
@@ -58,8 +60,21 @@ export function keysDir(loc: KeyLocation = {}): string {
   return join(base, 'gpufleet', 'keys');
 }
 
+/**
+ * A --key value with a slash names a key file instead of a key in the keys folder (relative
+ * paths from the working folder): `--key ./gpufleet-data/demo-operator.key`, the demo's key.
+ */
+export function isKeyFilePath(name: string): boolean {
+  return name.includes('/');
+}
+
 export function keyPath(name: string, loc: KeyLocation = {}): string {
   return join(keysDir(loc), `${checkKeyName(name)}.key`);
+}
+
+/** The file a key is read from: a key file's path as given, else the named key in the keys folder. Never used to write. */
+function keyFileToRead(name: string, loc: KeyLocation): string {
+  return isKeyFilePath(name) ? resolve(loc.cwd ?? process.cwd(), name) : keyPath(name, loc);
 }
 
 /** Writes `text` to a new file with mode 0600, refusing to replace one unless `replace`. */
@@ -115,7 +130,10 @@ function readKeyText(path: string, name: string): string {
   try {
     mode = statSync(path).mode;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new CliError(`no key named '${name}' (${path}): make one with \`gpufleet keys new --name ${name}\``);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      if (isKeyFilePath(name)) throw new CliError(`no key file ${path}`);
+      throw new CliError(`no key named '${name}' (${path}): make one with \`gpufleet keys new --name ${name}\``);
+    }
     throw new CliError(`cannot read key file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   if ((mode & 0o077) !== 0) {
@@ -186,7 +204,7 @@ export function isKeyEncrypted(name: string, loc: KeyLocation = {}): boolean {
  * Keys live in keysDir(opts): `dir`, else from `env`/`home` (default: this process's).
  */
 export function loadOperatorKey(name: string = DEFAULT_KEY_NAME, opts: KeyLocation & { passphrase?: string } = {}): OperatorKey {
-  const path = keyPath(name, opts);
+  const path = keyFileToRead(name, opts);
   const doc = parseKeyDocument(readKeyText(path, name), path, name);
   if (!doc.encrypted) return unlocked(doc, doc.pem, name, path);
   if (!opts.passphrase) throw new CliError(`key '${name}' is encrypted: give its passphrase (GPUFLEET_KEY_PASSPHRASE, --passphrase-env VAR, or type it on a terminal)`);
@@ -204,7 +222,7 @@ export function loadOperatorKey(name: string = DEFAULT_KEY_NAME, opts: KeyLocati
  * key it also checks that the stored DID is the private key's.
  */
 export function describeOperatorKey(name: string, loc: KeyLocation = {}): KeyInfo {
-  const path = keyPath(name, loc);
+  const path = keyFileToRead(name, loc);
   const doc = parseKeyDocument(readKeyText(path, name), path, name);
   if (!doc.encrypted) unlocked(doc, doc.pem, name, path);
   return { name, path, did: doc.did, encrypted: doc.encrypted, createdAt: doc.createdAt || null };

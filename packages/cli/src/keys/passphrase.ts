@@ -67,7 +67,7 @@ export function passphraseFromEnv(io: CliIo, variable: string): string {
  */
 export async function unlockOperatorKey(io: CliIo, flags: KeyFlags = {}, term?: HiddenInput): Promise<OperatorKey> {
   const name = flags.key ?? DEFAULT_KEY_NAME;
-  const loc: KeyLocation = { env: io.env, home: io.home };
+  const loc: KeyLocation = { env: io.env, home: io.home, cwd: io.cwd };
   if (!isKeyEncrypted(name, loc)) return loadOperatorKey(name, loc);
   let passphrase: string | undefined;
   if (flags.passphraseEnv !== undefined) passphrase = passphraseFromEnv(io, flags.passphraseEnv);

@@ -4,3 +4,4 @@ export { FaultSpec, FAULT_KINDS, SimDuration, parseSimDuration, type FaultInput,
 export { KERNEL_TIME_STYLES, kernelTimePrefix, xidText, sxidText, xidMessage, xidPciForm, fallenOffBusLines, type KernelTime, type KernelTimeStyle, type SxidLineSpec, type XidLineSpec } from './kernel-lines.js';
 export { LinkProxy } from './link-proxy.js';
 export { NVIDIA_TOOL_FAILURES, NVIDIA_TOOL_FAILURE_KINDS, isNvidiaToolFailure, toolFailureMessage, type NvidiaToolFailure } from './tool-messages.js';
+export { RandomFaults, type RandomFaultsOptions } from './random-faults.js';
