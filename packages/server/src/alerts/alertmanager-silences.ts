@@ -62,8 +62,10 @@ export class AlertmanagerSilenceSync {
     const failed = this.failures.get(key);
     if (this.inFlight.has(key) || (failed !== undefined && now < failed.retryAt)) return;
     this.inFlight.add(key);
-    const job = (op === 'post' ? this.post(r, s) : this.expire(r, s))
-      .then(() => this.failures.delete(key))
+    const job: Promise<void> = (op === 'post' ? this.post(r, s) : this.expire(r, s))
+      .then(() => {
+        this.failures.delete(key);
+      })
       .catch((err: Error) => {
         const count = (failed?.count ?? 0) + 1;
         const base = Math.min(r.maxBackoffMs, r.initialBackoffMs * 2 ** (count - 1));

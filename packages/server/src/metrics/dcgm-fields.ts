@@ -92,7 +92,7 @@ export const DCGM_FIELDS: readonly DcgmField[] = [
   { name: 'DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS', type: 'counter', help: 'Number of remapped rows for correctable errors', value: (r) => r.sample.remappedRowsCorrectable },
   { name: 'DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS', type: 'counter', help: 'Number of remapped rows for uncorrectable errors', value: (r) => r.sample.remappedRowsUncorrectable },
   { name: 'DCGM_FI_DEV_ROW_REMAP_FAILURE', type: 'gauge', help: 'Whether remapping of rows has failed', value: (r) => bool(r.sample.remappedRowsFailure) },
-  // From nvidia-smi -q, which the agent runs every few minutes: the counter moves in steps.
+  // From nvidia-smi -q, which the agent runs once a minute by default: the counter moves in steps.
   { name: 'DCGM_FI_DEV_PCIE_REPLAY_COUNTER', type: 'counter', help: 'Total number of PCIe retries.', value: (r) => r.sample.pcieReplayCount },
   {
     name: 'DCGM_FI_DEV_CLOCK_THROTTLE_REASONS',
