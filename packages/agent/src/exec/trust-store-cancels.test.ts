@@ -57,6 +57,14 @@ describe('TrustStore: signed cancels', () => {
     expect(trust.replayHorizon).toBe(0);
   });
 
+  it('when full, drops the oldest cancel not signed by a root: a flood of strangers cannot push out a root\'s', () => {
+    const trust = new TrustStore({ state: new MemoryStateStore(), joinRoots: [root.did], clock: clockAt(T0), maxCancels: 3 });
+    trust.recordCancel(cancel({ iss: root.did }));
+    for (let i = 0; i < 10; i++) trust.recordCancel(cancel({ iss: stranger.did, runId: `run-flood-${i}` }));
+    expect(trust.cancelCount).toBe(3);
+    expect(trust.cancelFor(command)?.iss).toBe(root.did);
+  });
+
   it('recognizes only well-formed cancel records', () => {
     expect(isTrustRecord({ t: 'cancel', cancel: cancel() })).toBe(true);
     for (const bad of [{ t: 'cancel' }, { t: 'cancel', cancel: { ...cancel(), runId: 7 } }, { t: 'cancel', cancel: { ...cancel(), extra: 1 } }]) expect(isTrustRecord(bad)).toBe(false);

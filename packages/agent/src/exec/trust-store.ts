@@ -31,6 +31,8 @@ export interface TrustStoreOptions {
   replayWindowMs?: number;
   /** Clock skew allowed. Default 60 s. */
   skewMs?: number;
+  /** Signed cancels remembered at most. Default DEFAULT_MAX_CANCELS. */
+  maxCancels?: number;
   /** This host's did:key, which label attestations must name. Default: the node id in the state's config. */
   nodeId?: string;
 }
@@ -161,17 +163,27 @@ export class TrustStore {
    * Remembers a signed cancel (its signature verified by the caller with cancelProblem), durably,
    * until its `until` plus skew: past that the command it names is refused by its own deadline
    * anyway. Who signed it is judged when the command is known (cancelFor): a cancel for a command
-   * not seen yet is kept whoever signed it. Bounded: past DEFAULT_MAX_CANCELS the oldest goes.
+   * not seen yet is kept whoever signed it. Bounded: past DEFAULT_MAX_CANCELS the oldest goes,
+   * those signed by a fleet root last.
    * Returns false when it was known already or has lapsed.
    */
   recordCancel(cancel: CancelPayload): boolean {
     const key = `${cancel.runId}\0${cancel.iss}`;
     if (this.cancels.has(key) || cancel.until + this.skewMs < this.clock.now()) return false;
     this.pruneCancels();
-    while (this.cancels.size >= DEFAULT_MAX_CANCELS) this.cancels.delete(this.cancels.keys().next().value as string);
+    while (this.cancels.size >= Math.max(1, this.o.maxCancels ?? DEFAULT_MAX_CANCELS)) this.cancels.delete(this.evictableCancel());
     this.cancels.set(key, cancel);
     this.append([{ t: 'cancel', cancel }], true);
     return true;
+  }
+
+  /**
+   * The cancel to drop when the store is full: the oldest not signed by a current root (anyone can
+   * sign a cancel, so a flood of them must not push out a root's), else the oldest.
+   */
+  private evictableCancel(): string {
+    for (const [key, c] of this.cancels) if (!this.rootSet.roots.includes(c.iss)) return key;
+    return this.cancels.keys().next().value as string;
   }
 
   /** A remembered cancel that stops this command (same run id and nonce, by its invoker or a current root), if any. */
