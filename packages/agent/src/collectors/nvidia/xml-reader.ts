@@ -1,18 +1,19 @@
 import { FleetError } from '@gpufleet/protocol';
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
 
 /**
- * A small, strict, non-validating XML reader: enough for `nvidia-smi -q -x` and safe on hostile
- * input. Elements, attributes, character data, CDATA and the five predefined entities plus
- * numeric character references are understood; comments, processing instructions and the
- * DOCTYPE (including an internal subset) are skipped. Entities declared in a DTD are never
- * expanded, so entity-expansion bombs cannot happen. It works with an explicit stack, not
- * recursion, so deep nesting cannot overflow the call stack; a depth limit still applies.
+ * Reads `nvidia-smi -q -x` with fast-xml-parser into a small element tree, strictly and safely
+ * on hostile input. fast-xml-parser's validator checks well-formedness (with the line of the
+ * problem); its parser builds the tree, with the pieces that matter for safety set here:
+ * entities declared in a DTD are never expanded (no entity-expansion bombs), only the five XML
+ * entities and numeric character references are decoded (anything else is an error), nesting
+ * is bounded, and names that could touch an object prototype are refused by the library.
  */
 
 /** One element: its name, attributes, child elements and the character data directly inside it. */
 export interface XmlElement {
   readonly name: string;
-  /** Attribute values with entities decoded. A prototype-less object: `__proto__` is just a key. */
+  /** Attribute values with entities decoded. A prototype-less object. */
   readonly attributes: Readonly<Record<string, string>>;
   readonly children: XmlElement[];
   /** Character data directly inside this element (not its children's), entities decoded, untrimmed. */
@@ -26,9 +27,58 @@ export interface XmlReadOptions {
   maxLength?: number;
 }
 
-const NAME = /[A-Za-z_:][-A-Za-z0-9_.:]*/y;
-const SPACE = /[ \t\r\n]*/y;
 const PREDEFINED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+const TEXT = '#text';
+const CDATA = '#cdata';
+const ATTRIBUTES = ':@';
+
+/** A node of fast-xml-parser's `preserveOrder` output: one key (tag, #text or #cdata), maybe `:@`. */
+type OrderedNode = Record<string, unknown>;
+
+/**
+ * The five XML entities and numeric character references; any other reference (HTML names,
+ * entities a DTD declares) is an error rather than text passed through.
+ */
+function decodeEntities(raw: string): string {
+  if (!raw.includes('&')) return raw;
+  return raw.replace(/&([^;&<\s]{0,12});?/g, (whole, body: string) => {
+    if (!whole.endsWith(';')) throw new SyntaxError(`'&' not starting an entity reference`);
+    if (Object.prototype.hasOwnProperty.call(PREDEFINED, body)) return PREDEFINED[body]!;
+    const numeric = /^#(?:x([0-9A-Fa-f]{1,6})|([0-9]{1,7}))$/.exec(body);
+    if (numeric) {
+      const code = numeric[1] !== undefined ? parseInt(numeric[1], 16) : parseInt(numeric[2]!, 10);
+      const valid = code > 0 && code <= 0x10ffff && !(code >= 0xd800 && code <= 0xdfff);
+      if (!valid) throw new SyntaxError(`character reference ${whole} is not a valid character`);
+      return String.fromCodePoint(code);
+    }
+    throw new SyntaxError(`unknown entity ${whole} (only the five XML entities are understood)`);
+  });
+}
+
+function parserFor(maxDepth: number): XMLParser {
+  return new XMLParser({
+    preserveOrder: true,
+    ignoreAttributes: false,
+    attributeNamePrefix: '',
+    // Text stays text: nvidia-smi's values carry units ("20475 MiB"), and "N/A" must not be guessed at.
+    parseTagValue: false,
+    parseAttributeValue: false,
+    trimValues: false,
+    ignoreDeclaration: true,
+    ignorePiTags: true,
+    cdataPropName: CDATA,
+    // The library stops runaway nesting itself; the exact limit is checked while converting.
+    maxNestedTags: maxDepth + 1,
+    entityDecoder: {
+      // DTD-declared and external entities are dropped, so they stay unknown and refused.
+      setExternalEntities: () => {},
+      addInputEntities: () => {},
+      reset: () => {},
+      setXmlVersion: () => {},
+      decode: decodeEntities,
+    },
+  });
+}
 
 /** Reads a whole XML document and returns its root element. Malformed input: FleetError('invalid_argument'). */
 export function readXml(source: string, options: XmlReadOptions = {}): XmlElement {
@@ -39,95 +89,82 @@ export function readXml(source: string, options: XmlReadOptions = {}): XmlElemen
     throw new FleetError('invalid_argument', `XML input is ${source.length} characters, more than the ${maxLength} allowed`);
   }
   const src = source.charCodeAt(0) === 0xfeff ? source.slice(1) : source;
-  const fail = (at: number, what: string): never => {
-    throw new FleetError('invalid_argument', `malformed XML at line ${lineOf(src, at)}: ${what}`);
+  const malformed = (what: string, line?: number): never => {
+    throw new FleetError('invalid_argument', `malformed XML${line !== undefined ? ` at line ${line}` : ''}: ${what}`);
   };
 
-  const stack: XmlElement[] = [];
-  let root: XmlElement | null = null;
-  let pos = 0;
+  const verdict = XMLValidator.validate(src);
+  if (verdict !== true) malformed(validatorProblem(verdict.err.msg), verdict.err.line);
+  // The validator and the parser both stop at the root's end tag; text after it would be lost
+  // without a word, so a document must end with markup.
+  if (!/>[ \t\r\n]*$/.test(src)) malformed('text after the root element');
 
-  while (pos < src.length) {
-    const lt = src.indexOf('<', pos);
-    const textEnd = lt === -1 ? src.length : lt;
-    if (textEnd > pos) {
-      const raw = src.slice(pos, textEnd);
-      const top = stack[stack.length - 1];
-      if (top) top.text += decodeEntities(raw, pos, fail);
-      else if (/[^ \t\r\n]/.test(raw)) fail(pos, root ? 'text after the root element' : 'text before the root element');
-      pos = textEnd;
-      continue;
-    }
+  let nodes: OrderedNode[];
+  try {
+    nodes = parserFor(maxDepth).parse(src) as OrderedNode[];
+  } catch (err) {
+    const message = (err as Error).message;
+    if (/maximum nested tags/i.test(message)) malformed(`elements nested deeper than ${maxDepth}`);
+    return malformed(message.replace(/^\[SECURITY\] /, ''));
+  }
+  const roots = nodes.filter((n) => elementName(n) !== null);
+  if (roots.length === 0) malformed('no root element');
+  if (roots.length > 1) malformed('a second root element');
+  return toElement(roots[0]!, maxDepth, malformed);
+}
 
-    // pos is at '<'.
-    if (src.startsWith('<!--', pos)) {
-      const end = src.indexOf('-->', pos + 4);
-      if (end === -1) fail(pos, 'unterminated comment');
-      pos = end + 3;
-    } else if (src.startsWith('<?', pos)) {
-      const end = src.indexOf('?>', pos + 2);
-      if (end === -1) fail(pos, 'unterminated processing instruction');
-      pos = end + 2;
-    } else if (src.startsWith('<![CDATA[', pos)) {
-      const top = stack[stack.length - 1];
-      if (!top) fail(pos, 'CDATA outside the root element');
-      const end = src.indexOf(']]>', pos + 9);
-      if (end === -1) fail(pos, 'unterminated CDATA section');
-      top!.text += src.slice(pos + 9, end);
-      pos = end + 3;
-    } else if (src.startsWith('<!DOCTYPE', pos)) {
-      if (root || stack.length > 0) fail(pos, 'DOCTYPE after the root element started');
-      pos = skipDoctype(src, pos, fail);
-    } else if (src.startsWith('</', pos)) {
-      const name = readName(src, pos + 2) ?? fail(pos, 'bad closing tag');
-      let at = skipSpace(src, pos + 2 + name.length);
-      if (src[at] !== '>') fail(at, `closing tag </${name}> not ended with '>'`);
-      const open = stack.pop();
-      if (!open) fail(pos, `closing tag </${name}> without an open element`);
-      if (open!.name !== name) fail(pos, `closing tag </${name}> does not match <${open!.name}>`);
-      pos = at + 1;
-    } else {
-      if (root && stack.length === 0) fail(pos, 'a second root element');
-      const name = readName(src, pos + 1) ?? fail(pos, "'<' not followed by a tag name");
-      const element: XmlElement = { name, attributes: Object.create(null) as Record<string, string>, children: [], text: '' };
-      let at = pos + 1 + name.length;
-      let selfClosing = false;
-      for (;;) {
-        const before = at;
-        at = skipSpace(src, at);
-        if (at >= src.length) fail(pos, `tag <${name}> not ended`);
-        if (src[at] === '>') { at += 1; break; }
-        if (src.startsWith('/>', at)) { at += 2; selfClosing = true; break; }
-        if (at === before) fail(at, `expected whitespace before an attribute in <${name}>`);
-        const attr = readName(src, at) ?? fail(at, `bad attribute name in <${name}>`);
-        at = skipSpace(src, at + attr.length);
-        if (src[at] !== '=') fail(at, `attribute ${attr} in <${name}> has no '='`);
-        at = skipSpace(src, at + 1);
-        const quote = src[at];
-        if (quote !== '"' && quote !== "'") fail(at, `attribute ${attr} in <${name}> is not quoted`);
-        const close = src.indexOf(quote!, at + 1);
-        if (close === -1) fail(at, `attribute ${attr} in <${name}> not closed`);
-        const rawValue = src.slice(at + 1, close);
-        if (rawValue.includes('<')) fail(at, `'<' inside attribute ${attr}`);
-        const attrs = element.attributes as Record<string, string>;
-        if (Object.prototype.hasOwnProperty.call(attrs, attr)) fail(at, `duplicate attribute ${attr} in <${name}>`);
-        attrs[attr] = decodeEntities(rawValue, at + 1, fail);
-        at = close + 1;
-      }
-      const parent = stack[stack.length - 1];
-      if (parent) parent.children.push(element);
-      else root = element;
-      if (!selfClosing) {
-        if (stack.length >= maxDepth) fail(pos, `elements nested deeper than ${maxDepth}`);
-        stack.push(element);
-      }
-      pos = at;
+/**
+ * The validator's message, with the common case said plainly: elements left open at the end
+ * (`Unclosed tag 'a'.`, or a JSON list of them) is output cut short, named by its outermost one.
+ */
+function validatorProblem(message: string): string {
+  if (/^Start tag expected/.test(message)) return 'no root element';
+  let open = /^Unclosed tag '([^']+)'/.exec(message)?.[1];
+  const list = /^Invalid '(\[.*\])' found/s.exec(message)?.[1];
+  if (open === undefined && list !== undefined) {
+    try {
+      const names = JSON.parse(list) as unknown;
+      if (Array.isArray(names) && typeof names[0] === 'string') open = names[0];
+    } catch {
+      // Not the list we know: the message is passed on as it is.
     }
   }
+  return open !== undefined ? `input ended inside <${open}> (truncated?)` : message;
+}
 
-  if (stack.length > 0) fail(src.length, `input ended inside <${stack[stack.length - 1]!.name}> (truncated?)`);
-  if (!root) fail(src.length, 'no root element');
-  return root!;
+/** The tag name of an ordered node, or null for text and CDATA. */
+function elementName(node: OrderedNode): string | null {
+  for (const key of Object.keys(node)) if (key !== ATTRIBUTES && key !== TEXT && key !== CDATA) return key;
+  return null;
+}
+
+/** Converts fast-xml-parser's ordered nodes into XmlElements, depth first, with an explicit stack. */
+function toElement(rootNode: OrderedNode, maxDepth: number, malformed: (what: string) => never): XmlElement {
+  const make = (node: OrderedNode, name: string): XmlElement => {
+    const attributes = Object.create(null) as Record<string, string>;
+    const given = node[ATTRIBUTES] as Record<string, unknown> | undefined;
+    if (given) for (const [key, value] of Object.entries(given)) attributes[key] = String(value);
+    return { name, attributes, children: [], text: '' };
+  };
+  const root = make(rootNode, elementName(rootNode)!);
+  const work: Array<{ node: OrderedNode; element: XmlElement; depth: number }> = [{ node: rootNode, element: root, depth: 1 }];
+  while (work.length > 0) {
+    const { node, element, depth } = work.pop()!;
+    if (depth > maxDepth) malformed(`elements nested deeper than ${maxDepth}`);
+    const content = node[element.name] as OrderedNode[];
+    for (const child of content) {
+      if (TEXT in child) element.text += String(child[TEXT]);
+      else if (CDATA in child) element.text += (child[CDATA] as OrderedNode[]).map((t) => String(t[TEXT] ?? '')).join('');
+      else {
+        const name = elementName(child);
+        if (name === null) continue;
+        const childElement = make(child, name);
+        element.children.push(childElement);
+        work.push({ node: child, element: childElement, depth: depth + 1 });
+      }
+    }
+  }
+  return root;
 }
 
 /** The first child element with this name. */
@@ -147,62 +184,4 @@ export function xmlText(element: XmlElement, ...path: string[]): string | undefi
     current = current && xmlChild(current, step);
   }
   return current?.text.trim();
-}
-
-function readName(src: string, at: number): string | null {
-  NAME.lastIndex = at;
-  const m = NAME.exec(src);
-  return m ? m[0] : null;
-}
-
-function skipSpace(src: string, at: number): number {
-  SPACE.lastIndex = at;
-  SPACE.exec(src);
-  return SPACE.lastIndex;
-}
-
-function skipDoctype(src: string, start: number, fail: (at: number, what: string) => never): number {
-  // The internal subset (between '[' and ']') may itself contain '>', so step over it first.
-  // Its declarations are ignored on purpose: nothing declared there is ever expanded.
-  let at = start + '<!DOCTYPE'.length;
-  for (;;) {
-    if (at >= src.length) fail(start, 'unterminated DOCTYPE');
-    const ch = src[at];
-    if (ch === '>') return at + 1;
-    if (ch === '"' || ch === "'") {
-      const close = src.indexOf(ch, at + 1);
-      if (close === -1) fail(at, 'unterminated literal in DOCTYPE');
-      at = close + 1;
-    } else if (ch === '[') {
-      const close = src.indexOf(']', at + 1);
-      if (close === -1) fail(at, 'unterminated internal subset in DOCTYPE');
-      at = close + 1;
-    } else {
-      at += 1;
-    }
-  }
-}
-
-function decodeEntities(raw: string, offset: number, fail: (at: number, what: string) => never): string {
-  if (!raw.includes('&')) return raw;
-  return raw.replace(/&([^;&<\s]{0,12});?/g, (whole, body: string, index: number) => {
-    if (!whole.endsWith(';')) return fail(offset + index, `'&' not starting an entity reference`);
-    const named = PREDEFINED[body];
-    if (named !== undefined && Object.prototype.hasOwnProperty.call(PREDEFINED, body)) return named;
-    const numeric = /^#(?:x([0-9A-Fa-f]{1,6})|([0-9]{1,7}))$/.exec(body);
-    if (numeric) {
-      const code = numeric[1] !== undefined ? parseInt(numeric[1], 16) : parseInt(numeric[2]!, 10);
-      const valid = code > 0 && code <= 0x10ffff && !(code >= 0xd800 && code <= 0xdfff);
-      if (!valid) return fail(offset + index, `character reference ${whole} is not a valid character`);
-      return String.fromCodePoint(code);
-    }
-    return fail(offset + index, `unknown entity ${whole} (only the five XML entities are understood)`);
-  });
-}
-
-function lineOf(src: string, at: number): number {
-  let line = 1;
-  const end = Math.min(at, src.length);
-  for (let i = src.indexOf('\n'); i !== -1 && i < end; i = src.indexOf('\n', i + 1)) line += 1;
-  return line;
 }
