@@ -35,7 +35,7 @@ describe('rootChainProblem', () => {
     ['garbage roots', [v(1, ['nope'], null)], /did:key/],
     ['a tampered signature', [v(1, [root.did], null), v(2, [root2.did], { ...update(2, [root2.did]), at: AT + 1 })], /valid signature/],
   ] as const)('refuses %s', (_name, versions, why) => {
-    expect(rootChainProblem(versions as RootsVersionRecord[])).toMatch(why);
+    expect(rootChainProblem(versions as readonly RootsVersionRecord[])).toMatch(why);
   });
 });
 
