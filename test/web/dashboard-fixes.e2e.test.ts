@@ -85,6 +85,16 @@ describe('dashboard fixes of issue 9 (Chromium, real server, 6 simulated hosts)'
       }
       expect(opened.sort()).toEqual([a.id, b.id].sort());
       await hx().screenshot('nodes-shared-hostname');
+
+      // A page opened by the shared hostname lists both nodes, each linked by id, instead of guessing.
+      await page().goto(`${hx().url}/nodes/${a.hostname}`);
+      await tid('node-conflict').waitFor({ timeout: 10_000 });
+      const links = page().locator('[data-testid="node-conflict-link"]');
+      expect((await links.evaluateAll((els) => els.map((e) => e.getAttribute('data-node-id')))).sort()).toEqual([a.id, b.id].sort());
+      // The browser logs the expected 409 as a failed resource; that one, and only that, is fine here.
+      expect(hx().errors.splice(0)).toEqual([expect.stringMatching(/status of 409 \(Conflict\).*\/api\/v1\/nodes\//)]);
+      await links.first().click();
+      await expect.poll(title, { timeout: 10_000 }).toContain(a.hostname);
     } finally {
       await registry.update(b.id, { hostname: b.hostname }, 'inventory');
     }

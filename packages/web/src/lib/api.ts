@@ -1,9 +1,11 @@
-/** A failed API call: the server's error code and message, and the HTTP status. */
+/** A failed API call: the server's error code, message and details, and the HTTP status. */
 export class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
+    /** The error body's `details`, as the server sent them (unchecked). */
+    readonly details: unknown = undefined,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -14,14 +16,16 @@ export class ApiError extends Error {
 async function errorOf(res: Response): Promise<ApiError> {
   let code = 'unknown';
   let message = `${res.status} ${res.statusText}`;
+  let details: unknown;
   try {
-    const body = (await res.json()) as { error?: { code?: unknown; message?: unknown } };
+    const body = (await res.json()) as { error?: { code?: unknown; message?: unknown; details?: unknown } };
     if (typeof body?.error?.code === 'string') code = body.error.code;
     if (typeof body?.error?.message === 'string') message = body.error.message;
+    details = body?.error?.details;
   } catch {
     // Not JSON (a proxy's page): the status line says enough.
   }
-  return new ApiError(res.status, code, message);
+  return new ApiError(res.status, code, message, details);
 }
 
 /** Calls the REST API of the same origin with the bearer token; JSON in, JSON out. */

@@ -15,6 +15,7 @@ import { useApproveNode } from '../components/pending-nodes.js';
 import { useRouter } from '../lib/router.js';
 import { GpuTable } from '../components/node-gpu-table.js';
 import { Facts, StaleNote } from '../components/node-facts.js';
+import { conflictCandidates, NodeConflict } from '../components/node-conflict.js';
 import { putNode } from '../lib/node-cache.js';
 // The node's health timeline leaves run progress out: runs have their own page and would bury the health events.
 import { RUN_EVENT_KINDS } from '../lib/constants.js';
@@ -258,6 +259,8 @@ export function NodeDetailPage({ nodeRef }: { nodeRef: string }) {
   );
 
   if (nodeQ.isPending) return <Loading what="Loading node" />;
+  const candidates = conflictCandidates(nodeQ.error);
+  if (candidates) return <NodeConflict hostname={nodeRef} candidates={candidates} />;
   if (nodeQ.error || !n) return <ErrorBox error={nodeQ.error ?? 'not found'} retry={() => void nodeQ.refetch()} />;
   return (
     <>
