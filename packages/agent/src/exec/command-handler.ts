@@ -90,7 +90,9 @@ function toRunnable(command: CommandPayload['command'], scriptContent: string | 
  * signature, nonce), then record the run durably, then run it, reporting run-started,
  * run-output chunks and run-result through the outbox. A refused command runs nothing and is
  * reported as run-refused with its reason. A command delivered again (same run id and
- * signature) is never run twice: its stored outcome is reported again.
+ * signature) is never run twice: its stored outcome is reported again. A command is accepted only
+ * until its own deadline (commandDeadline: issuedAt + timeout + 60 s, plus skew), and never when
+ * the host holds a signed cancel for it (by its invoker or a root; see onCancel).
  */
 export class CommandHandler {
   private readonly logger: Logger;
