@@ -159,6 +159,11 @@ describe('verifySignedCommand: limits hold on the command', () => {
     expect(verdict(alice, { capability: free, command: spec, ability: 'exec/script' }, { scriptContent: content, scriptSignature: signScript('hello', 1, sha, alice.privateKeyPem) })).toEqual({ ok: true });
   });
 
+  it('a container operation is not a process: runAs, env and cwd limits do not stand in its way', () => {
+    const c = cap(root, alice, { runAs: ['ubuntu'], env: [], cwd: ['/srv/jobs'] }, undefined, ['container/logs']);
+    expect(verdict(alice, { capability: c, ability: 'container/logs', command: { kind: 'container', op: 'ls', container: '*' } })).toEqual({ ok: true });
+  });
+
   it('commandLimitProblem without the agent account refuses a missing runAs under a runAs limit', () => {
     expect(commandLimitProblem({ runAs: null, env: {}, cwd: null }, { runAs: ['root'] })).toMatch(/cannot tell its own account/);
     expect(commandLimitProblem({ runAs: null, env: {}, cwd: null }, undefined)).toBeNull();

@@ -202,7 +202,8 @@ export function verifySignedCommand(cmd: SignedCommand, ctx: SignedCommandContex
     if (!verdict.ok) return verdict;
   }
 
-  if (payload.capability !== null) {
+  // Limits are about processes (their account, environment, folder, script); a container operation has none of them.
+  if (payload.capability !== null && payload.command.kind !== 'container') {
     const s = payload.command.kind === 'script' ? (ctx.scriptSignature as ScriptSignature) : null;
     const script = s ? { signer: s.signer, byRoot: ctx.roots.includes(s.signer) } : null;
     // Every link's limits hold (verifyCapability checked that each narrows its parent; checking all is the belt to those braces).
