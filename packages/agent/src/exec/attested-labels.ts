@@ -1,4 +1,4 @@
-import { BUILTIN_LABEL_KEYS, LabelAttestation, verifyLabelAttestation, type Labels, type VouchesFor } from '@gpufleet/protocol';
+import { BUILTIN_LABEL_KEYS, capabilityChain, capabilityId, LabelAttestation, verifyLabelAttestation, type Labels, type VouchesFor } from '@gpufleet/protocol';
 
 /** The labels a host matches selectors against, and which keys it can vouch for. */
 export interface HostLabelView {
@@ -16,10 +16,26 @@ export interface AttestationCheck {
   base: Labels;
 }
 
+/** What a held attestation still needs: its signer anchored at a current root and nothing in its chain revoked. */
+export interface AttestationStanding {
+  roots: readonly string[];
+  isRevoked: (capId: string, did: string) => boolean;
+}
+
 /** The result of offering an attestation: taken, already held, or refused with the reason. */
 export type AttestationOffer = { taken: true } | { taken: false; why: string | null };
 
 const BUILTIN = new Set<string>(BUILTIN_LABEL_KEYS);
+
+function stands(a: LabelAttestation, s: AttestationStanding): boolean {
+  if (a.cap === null) return s.roots.includes(a.iss) && !s.isRevoked('', a.iss);
+  const chain = capabilityChain(a.cap);
+  if (!s.roots.includes(chain[0]!.iss)) return false;
+  return chain.every((link) => {
+    const id = capabilityId(link);
+    return !s.isRevoked(id, link.iss) && !s.isRevoked(id, link.aud);
+  });
+}
 
 /**
  * The host's latest verified label attestation (see protocol label-attestation.ts) and the label
@@ -57,7 +73,7 @@ export class AttestedLabels {
     // The server resends the latest attestation on each session: the one held costs nothing.
     if (this.held !== null && sig === this.held.sig) return { taken: false, why: null };
     if (this.nodeId === null) return { taken: false, why: 'label attestation: this host has not joined a fleet, so it has no node id to check it against' };
-    const view = this.view(check.base);
+    const view = this.view(check.base, check);
     const verdict = verifyLabelAttestation(value, {
       node: this.nodeId,
       roots: check.roots,
@@ -73,9 +89,14 @@ export class AttestedLabels {
     return { taken: true };
   }
 
-  /** The labels selectors are matched against, over `base` (built-in and join labels). */
-  view(base: Labels): HostLabelView {
-    const held = this.held;
+  /**
+   * The labels selectors are matched against, over `base` (built-in and join labels). An
+   * attestation whose signer has since lost its standing (its root removed from the root set,
+   * its key or a capability in its chain revoked) counts as none: its labels are unvouched again
+   * until someone with standing signs them.
+   */
+  view(base: Labels, standing: AttestationStanding): HostLabelView {
+    const held = this.held !== null && stands(this.held, standing) ? this.held : null;
     // Attested labels never carry built-in keys (the schema refuses them), so the built-ins in `base` keep precedence.
     const labels: Labels = held ? { ...base, ...held.labels } : { ...base };
     // Built-in labels always include hostname once the host has read its facts.

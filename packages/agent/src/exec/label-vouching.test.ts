@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateEd25519, signLabelAttestation, type Capability, type Ed25519KeyPair, type LabelAttestation, type SignedCommand } from '@gpufleet/protocol';
+import { capabilityId, generateEd25519, signLabelAttestation, signRevocation, signRootsUpdate, type Capability, type Ed25519KeyPair, type LabelAttestation, type SignedCommand } from '@gpufleet/protocol';
 import { FakeControlPlane } from '../testing/fake-control-plane.js';
 import { capabilityFor, deliver, signedCommand, startExecAgent, waitForRunEvent, type ExecAgent } from '../testing/exec-harness.js';
 import { MemoryStateStore } from '../runtime/state.js';
@@ -121,5 +121,29 @@ describe('TrustStore keeps the latest attestation', () => {
     expect(again.labelView(base).vouches('gpu.model')).toBe(true);
     again.compact();
     expect(new TrustStore({ state, joinRoots: [root.did] }).labelsVersion).toBe(3);
+  });
+
+  it('an attestation whose signer lost its standing counts as none: labels are unvouched again', () => {
+    const node = generateEd25519();
+    const root2 = generateEd25519();
+    const state = new MemoryStateStore();
+    state.saveConfig({ nodeId: node.did, serverUrl: 'http://127.0.0.1:1', caPem: null, roots: [root.did, root2.did], heartbeatMs: 1000, labels: {} });
+    const base = { hostname: 'h1' };
+    const trust = new TrustStore({ state, joinRoots: [root.did, root2.did] });
+    const cap = capabilityFor(root, operator.did, { can: ['node/labels'] });
+    const byOperator = signLabelAttestation({ v: 1, node: node.did, labels: { env: 'dev' }, version: 1, issuedAt: Date.now(), iss: operator.did, cap }, operator.privateKeyPem);
+    expect(trust.applyTrust({ roots: [], revocations: [], labels: byOperator }, base).labelsChanged).toBe(true);
+    expect(trust.labelView(base).vouches('env')).toBe(true);
+    const revocation = signRevocation({ v: 1, target: { capability: capabilityId(cap) }, iss: root.did, at: Date.now(), reason: 'left the team' }, root.privateKeyPem);
+    trust.applyTrust({ roots: [], revocations: [revocation] }, base);
+    expect(trust.labelView(base).vouches('env')).toBe(false);
+    expect(trust.labelView(base).labels).toEqual(base);
+
+    // A root-signed attestation stops counting when that root leaves the root set.
+    const byRoot2 = signLabelAttestation({ v: 1, node: node.did, labels: { env: 'prod' }, version: 2, issuedAt: Date.now(), iss: root2.did, cap: null }, root2.privateKeyPem);
+    expect(trust.applyTrust({ roots: [], revocations: [], labels: byRoot2 }, base).labelsChanged).toBe(true);
+    expect(trust.labelView(base).labels).toMatchObject({ env: 'prod' });
+    trust.applyTrust({ roots: [signRootsUpdate({ v: 1, version: 1, roots: [root.did], iss: root.did, at: Date.now() }, root.privateKeyPem)], revocations: [] }, base);
+    expect(trust.labelView(base).vouches('env')).toBe(false);
   });
 });

@@ -118,7 +118,7 @@ export class TrustStore {
    * attestation over it (see AttestedLabels).
    */
   labelView(base: Labels): HostLabelView {
-    return this.attested.view(base);
+    return this.attested.view(base, { roots: this.rootSet.roots, isRevoked: this.isRevoked });
   }
 
   /** The version of the label attestation held (0: none). */
