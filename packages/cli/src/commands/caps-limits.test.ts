@@ -59,6 +59,15 @@ describe('caps grant: limits', () => {
     expect(hostVerdict(cap, aliceKey, { runAs: 'ubuntu', cwd: '/srv' })).toMatchObject({ ok: false, reason: 'constraint_violated' });
   });
 
+  it('--scripts root-signed with exec/run says that exec/run still runs anything; with exec/script alone it does not', async () => {
+    const withRun = await run([...toAlice(), '--scripts', 'root-signed']);
+    expect(withRun.code, withRun.stderr).toBe(0);
+    expect(withRun.stderr).toContain('with exec/run the holder can still run any command');
+    const scriptOnly = await run(['caps', 'grant', '--to', alice.did, '--can', 'exec/script', '--on', '*', '--expires', '7d', '--scripts', 'root-signed']);
+    expect(scriptOnly.code, scriptOnly.stderr).toBe(0);
+    expect(scriptOnly.stderr).not.toContain('note:');
+  });
+
   it('--env-none allows no variables at all', async () => {
     const r = await run([...toAlice(), '--env-none']);
     expect(r.code, r.stderr).toBe(0);

@@ -135,6 +135,10 @@ async function grant(deps: CliDeps, o: GrantFlags, term?: HiddenInput): Promise<
   if (nbf >= exp) throw new UsageError(`--not-before (${iso(nbf)}) must come before the expiry (${iso(exp)})`);
   const on = (o.on ?? parent!.on).trim();
   const limits = limitsFromFlags(o, parent);
+  if (limits?.scripts === 'root-signed' && (can.includes('exec/run') || can.includes('*'))) {
+    // Not an error (the limit still holds for library scripts), but the holder can run any text as a shell command.
+    deps.io.err("note: --scripts root-signed limits library scripts only; with exec/run the holder can still run any command (grant exec/script alone to allow only root-signed scripts)\n");
+  }
 
   const key = await unlockOperatorKey(deps.io, { key: o.key, passphraseEnv: o.passphraseEnv }, term);
   if (parent) {
