@@ -17,14 +17,23 @@ function rootsText(r: RootsReply): string {
   return `fleet roots, version ${r.version}:\n${r.roots.map((d) => `  ${d}\n`).join('')}`;
 }
 
+/** How a host pins these roots when it joins, so a server cannot hand it others. */
+function pinHint(r: RootsReply): string {
+  if (!Array.isArray(r?.roots) || r.roots.length === 0) return '';
+  return `hosts pin them when joining: gpufleet-agent join <token> ${r.roots.map((d) => `--root ${d}`).join(' ')}\n`;
+}
+
 /** `gpufleet roots`: the DIDs every host trusts fully. `term` stands in for the terminal in tests. */
 export function rootsCommand(deps: CliDeps, term?: HiddenInput): Command {
   const roots = new Command('roots').description('show and change the fleet roots: the operator keys every host trusts fully');
   roots.addHelpText(
     'after',
     `
-Join tokens carry the current roots to new hosts. A change reaches hosts already enrolled as an
-update signed by a current root; hosts refuse unsigned or wrongly signed updates.
+Join tokens carry the current roots to new hosts; a host joined with \`--root DID\` trusts only
+the roots its human named and refuses a token naming others. A change reaches hosts already
+enrolled as an update signed by a current root; hosts refuse unsigned or wrongly signed updates.
+The server checks the stored root history as a signature chain on every load and refuses to
+serve a broken one.
 
 Examples:
   gpufleet keys new --name root
@@ -43,7 +52,7 @@ Examples:
   gpufleet roots ls -o json`)
     .action(async (_opts, cmd: Command) => {
       const r = await deps.client(cmd).get<RootsReply>('/api/v1/roots');
-      print(deps.io, deps.format(cmd), { data: r, text: () => rootsText(r) });
+      print(deps.io, deps.format(cmd), { data: r, text: () => rootsText(r) + pinHint(r) });
     });
 
   roots

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import type { CreateJoinTokenRequest, JoinTokenView } from '@gpufleet/protocol';
+import { decodeJoinToken, type CreateJoinTokenRequest, type JoinTokenView } from '@gpufleet/protocol';
 import type { CliDeps } from '../command-deps.js';
 import { seg } from '../api-client.js';
 import { checkDuration, collect, parseLabelMap } from '../args.js';
@@ -11,8 +11,19 @@ import { labelText } from '../views/node-facts.js';
 type CreatedJoinToken = JoinTokenView & { token: string };
 
 /** The command a host runs to join with this token. */
+/**
+ * The command a host runs to join. It pins the fleet roots the token names (`--root`), so the
+ * admin who reads it sees which keys the host will obey, and a host given a token by anyone else
+ * refuses other roots. A token this CLI cannot read is printed as is.
+ */
 export function joinCommand(token: string): string {
-  return `gpufleet-agent join ${token}`;
+  let roots: string[] = [];
+  try {
+    roots = decodeJoinToken(token).roots;
+  } catch {
+    // Not ours to judge here: the agent says what is wrong with it.
+  }
+  return [`gpufleet-agent join ${token}`, ...roots.map((r) => `--root ${r}`)].join(' ');
 }
 
 export function joinTokenColumns(now: number): Column<JoinTokenView>[] {

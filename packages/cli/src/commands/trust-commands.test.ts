@@ -95,7 +95,7 @@ describe('gpufleet roots', () => {
     expect(sent('POST', '/api/v1/roots/init')[0]!.body).toEqual({ did: locked.did });
     expect(r.stdout).toContain(`fleet root set: ${locked.did} (version 1)`);
     roots = { version: 2, roots: [ops.did, other.did], updates: [] };
-    expect((await run(['roots', 'ls'])).stdout).toBe(`fleet roots, version 2:\n  ${ops.did}\n  ${other.did}\n`);
+    expect((await run(['roots', 'ls'])).stdout).toBe(`fleet roots, version 2:\n  ${ops.did}\n  ${other.did}\nhosts pin them when joining: gpufleet-agent join <token> --root ${ops.did} --root ${other.did}\n`);
   });
 
   it('set signs the next version with a current root, as the control plane checks it', async () => {
