@@ -49,6 +49,12 @@ export interface GatewayOptions {
   /** Violations a session may commit before it is closed. */
   maxViolations?: number;
   helloTimeoutMs?: number;
+  /**
+   * Bytes of one session's outbox frames that may wait to be stored (behind a slow store, or a
+   * node over its event budget); past it the session is closed and the agent replays later, so a
+   * node cannot grow the server's memory by sending faster than it is stored. Default 8 MiB.
+   */
+  maxQueuedBytes?: number;
 }
 
 interface Session {
@@ -66,6 +72,8 @@ interface Session {
   ackUpTo: number | null;
   /** Outbox items arrived while the node was PENDING and were neither stored nor acked. */
   heldWhilePending: boolean;
+  /** Bytes of outbox frames received and not yet stored. */
+  queuedBytes: number;
 }
 
 /**
@@ -115,7 +123,7 @@ export class AgentGateway {
   }
 
   accept(socket: WebSocket): void {
-    const session: Session = { socket, nonce: randomBytes(24).toString('base64url'), nodeId: null, lastSeq: 0, resynced: false, violations: 0, chain: Promise.resolve(), helloTimer: null, ackUpTo: null, heldWhilePending: false };
+    const session: Session = { socket, nonce: randomBytes(24).toString('base64url'), nodeId: null, lastSeq: 0, resynced: false, violations: 0, chain: Promise.resolve(), helloTimer: null, ackUpTo: null, heldWhilePending: false, queuedBytes: 0 };
     session.helloTimer = setTimeout(() => this.fatal(session, 'unauthenticated', 'no hello within the time limit', CLOSE_CODES.unauthenticated), this.o.helloTimeoutMs ?? 10_000);
     socket.on('message', (data, isBinary) => this.onMessage(session, data, isBinary));
     socket.on('close', () => this.onClose(session));
@@ -194,6 +202,11 @@ export class AgentGateway {
         }
         if (frame.seq <= session.lastSeq) return this.violation(session, 'replayed_seq', `seq ${frame.seq} was already received (last ${session.lastSeq})`, frame.seq);
         if (session.resynced && frame.seq !== session.lastSeq + 1) return this.violation(session, 'out_of_order_seq', `seq ${frame.seq} skips ahead (expected ${session.lastSeq + 1})`, frame.seq);
+        if (session.queuedBytes + size > (this.o.maxQueuedBytes ?? 8 * 1024 * 1024)) {
+          this.o.log.warn({ nodeId, seq: frame.seq, queuedBytes: session.queuedBytes }, 'node sends outbox items faster than they are stored; closing its session, the agent will resend');
+          return session.socket.close(CLOSE_CODES.goingAway, 'too many items waiting to be stored: reconnect later');
+        }
+        session.queuedBytes += size;
         session.lastSeq = frame.seq;
         session.resynced = true;
         const seq = frame.seq;
@@ -225,6 +238,9 @@ export class AgentGateway {
             const limited = (err as { code?: unknown }).code === 'rate_limited';
             this.o.log.warn({ nodeId, seq, err: err.message }, limited ? 'node sends events faster than it may store them; closing its session, the agent will resend' : 'could not store an outbox item; the agent will resend it');
             session.socket.close(CLOSE_CODES.goingAway, limited ? 'event rate limit: reconnect later' : 'store unavailable');
+          })
+          .finally(() => {
+            session.queuedBytes -= size;
           });
         return;
       }
