@@ -50,8 +50,8 @@ export function demoTryLines(d: { keyArg: string | null; root: DemoRoot | null; 
   if (d.root && d.keyArg) {
     if (d.root.isRoot) {
       text += `Signed commands (the demo's operator key is a fleet root; unencrypted, for this demo only):\n\n`;
-      text += `  gpufleet exec -l gpu.vendor=nvidia,simulated=true --key ${d.keyArg} -- nvidia-smi -L\n`;
-      text += `  gpufleet exec -l gpu.model=H100 --key ${d.keyArg} --sh 'nvidia-smi | head -n 12'\n\n`;
+      text += `  npx gpufleet exec -l gpu.vendor=nvidia,simulated=true --key ${d.keyArg} -- nvidia-smi -L\n`;
+      text += `  npx gpufleet exec -l gpu.model=H100 --key ${d.keyArg} --sh 'nvidia-smi | head -n 12'\n\n`;
     } else {
       text += `This fleet has roots from an earlier setup (${d.root.roots.map(termSafe).join(', ')}): sign with one of their keys.\n\n`;
     }
@@ -59,9 +59,9 @@ export function demoTryLines(d: { keyArg: string | null; root: DemoRoot | null; 
   if (d.nvidiaHost) {
     const dir = d.dataDirArg ? ` --data-dir ${d.dataDirArg}` : '';
     text += 'Health at work (faults on simulated hosts):\n\n';
-    text += `  gpufleet sim inject ${d.nvidiaHost} xid 79 --gpu 3${dir}     GPU 3 falls off the bus: cordoned, alert firing\n`;
-    text += `  gpufleet events --node ${d.nvidiaHost}\n`;
-    text += '  gpufleet alerts ls\n';
+    text += `  npx gpufleet sim inject ${d.nvidiaHost} xid 79 --gpu 3${dir}    GPU 3: cordoned, alert firing\n`;
+    text += `  npx gpufleet events --node ${d.nvidiaHost}\n`;
+    text += '  npx gpufleet alerts ls\n';
     if (d.faultsEveryMs !== null) text += `\nThe demo also injects a random fault about every ${Math.round(d.faultsEveryMs / 60_000) || 1} min (--no-faults turns that off).\n`;
     text += '\n';
   }

@@ -37,7 +37,8 @@ export function demoBanner(d: {
   text += d.nodes > 0 ? `  simulated fleet     ${d.nodes} hosts (seed ${d.seed}): H100, A100, L40S and MI300X machines\n\n` : '  simulated fleet     none (--nodes 0)\n\n';
   text += 'Try, in another terminal in this folder:\n\n';
   if (d.envNeeded) text += `  export GPUFLEET_SERVER=${d.url} GPUFLEET_TOKEN=${d.adminToken}\n`;
-  text += '  gpufleet nodes ls\n  gpufleet gpus ls -l gpu.model=H100\n  gpufleet top\n\n';
+  // npx finds the bin npm linked in this checkout; `gpufleet` alone works once it is on PATH.
+  text += '  npx gpufleet nodes ls\n  npx gpufleet gpus ls -l gpu.model=H100\n  npx gpufleet top\n\n';
   text += d.more ?? '';
   text += 'Ctrl-C stops the simulated fleet, this machine\'s agent and the server, in that order.\n';
   return text;

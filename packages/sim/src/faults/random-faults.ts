@@ -33,7 +33,7 @@ const nvidiaLog = (h: Pick<SimHost, 'backend' | 'kernelLogPath'>) => h.backend.s
 // Weighted towards what a fleet sees most: application faults and heat; now and then a GPU lost.
 const MENU: MenuItem[] = [
   { weight: 3, fits: nvidiaLog, spec: (host, gpu) => ({ inject: 'xid', host, gpu, code: 13 }) },
-  { weight: 3, fits: () => true, spec: (host, gpu) => ({ inject: 'thermal', host, gpu, target: 92, ramp: '30s', hold: '3m' }) },
+  { weight: 3, fits: () => true, spec: (host, gpu) => ({ inject: 'thermal', host, gpu, target: 92, ramp: '30s', hold: '6m' }) },
   { weight: 2, fits: (h) => h.backend.spec.eccMode === 'enabled', spec: (host, gpu) => ({ inject: 'ecc-storm', host, gpu, duration: '20s', corrected: 4000, uncorrected: 2 }) },
   { weight: 1, fits: nvidiaLog, spec: (host, gpu) => ({ inject: 'xid', host, gpu, code: 48 }) },
   { weight: 1, fits: nvidiaLog, spec: (host, gpu) => ({ inject: 'fall-off-bus', host, gpu }) },
