@@ -26,6 +26,8 @@ beforeAll(async () => {
   api = await startFakeApi({
     'GET /api/v1/nodes': () => ({ body: { items: [evilNode], total: 1 } }),
     'GET /api/v1/nodes/gpu-01': () => ({ body: evilNode }),
+    'POST /api/v1/nodes/gpu-01/gpus/0/cordon': () => ({ body: evilNode }),
+    'POST /api/v1/nodes/gpu-01/health/clear': () => ({ body: { cleared: 1, node: evilNode } }),
     'GET /api/v1/nodes/bad': () => ({ status: 404, body: { error: { code: 'not_found', message: `no node ${ESC}]0;x\u0007named\nthat` } } }),
   });
 });
@@ -97,6 +99,16 @@ describe('host-reported strings in tables, details and errors', () => {
     const r = await run(['nodes', 'get', 'bad']);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe('error: no node \\x1b]0;x\\x07named that\n');
+  });
+
+  it('one-line confirmations escape the hostname too (gpus cordon, health clear)', async () => {
+    const cordon = await run(['gpus', 'cordon', 'gpu-01/0', '--reason', 'test']);
+    expect(cordon.code).toBe(0);
+    expect(cordon.stdout).toMatch(/^GPU 0 of node gpu-01\\x1b\]0;pwned\\x07.* cordoned\n$/);
+    const clear = await run(['health', 'clear', 'gpu-01', '--reason', 'test']);
+    expect(clear.code).toBe(0);
+    expect(clear.stdout).not.toMatch(NO_CONTROLS);
+    expect(clear.stdout.trimEnd().split('\n')).toHaveLength(1);
   });
 
   it('`top NODE` escapes the hostname in its header', () => {

@@ -6,7 +6,7 @@ import { checkSelector } from '../args.js';
 import { resolveConnection, type ConnectionFlags } from '../connection.js';
 import { CliError, UsageError } from '../errors.js';
 import type { CliIo } from '../io.js';
-import { print, type Column } from '../output.js';
+import { print, termSafe, termSafeOutput, type Column } from '../output.js';
 import { relativeTime } from '../units.js';
 import { unlockOperatorKey, type HiddenInput, type KeyFlags } from '../keys/passphrase.js';
 import { buildPayload, readCapabilityFile, parseTimeout } from '../exec/build-payload.js';
@@ -164,7 +164,7 @@ function verdict(io: CliIo, view: RunView, opts: { endedIsOk: boolean }): void {
   const bad = targets.filter((t) => !ok(t));
   for (const t of bad) {
     const exit = t.exitCode === null ? '' : ` (exit ${t.exitCode})`;
-    io.err(`${t.hostname}: ${t.state.replace('_', ' ')}${t.reason ? `: ${t.reason}` : ''}${exit}\n`);
+    io.err(`${termSafe(`${t.hostname}: ${t.state.replace('_', ' ')}${t.reason ? `: ${t.reason}` : ''}`)}${exit}\n`);
   }
   if (bad.length > 0) throw new CliError(`${bad.length} of ${targets.length} host${targets.length === 1 ? '' : 's'} did not succeed (run ${view.id})`);
 }
@@ -210,14 +210,14 @@ Examples:
     const stdout = new StreamByHost('stdout');
     const { view } = await followToEnd(deps.io, conn, client, submitted.id, {
       output(chunk) {
-        if (chunk.stream === 'stderr') deps.io.err(`${hostOf(submitted, chunk.nodeId)}: ${chunk.data.trimEnd()}\n`);
+        if (chunk.stream === 'stderr') deps.io.err(`${termSafe(`${hostOf(submitted, chunk.nodeId)}: ${chunk.data.trimEnd()}`)}\n`);
         stdout.add(chunk);
       },
     });
     const rows: ContainerRow[] = [];
     for (const t of view.targets ?? []) {
       const parsed = parseListOutput(t.hostname, t.nodeId, stdout.text(t.nodeId));
-      if (parsed.bad > 0) deps.io.err(`${t.hostname}: ${parsed.bad} line${parsed.bad === 1 ? '' : 's'} of its answer could not be read\n`);
+      if (parsed.bad > 0) deps.io.err(`${termSafe(t.hostname)}: ${parsed.bad} line${parsed.bad === 1 ? '' : 's'} of its answer could not be read\n`);
       rows.push(...parsed.rows);
     }
     rows.sort((a, b) => a.node.localeCompare(b.node) || a.name.localeCompare(b.name));
@@ -255,8 +255,9 @@ Examples:
       output(chunk) {
         if (printer) printer.output(chunk);
         else if (chunk.stream === 'truncated') deps.io.err(`[${chunk.data}]\n`);
-        else if (chunk.stream === 'stderr') deps.io.err(chunk.data);
-        else deps.io.out(chunk.data);
+        // A container's own log: raw into a pipe, only colors kept on a terminal (as run output).
+        else if (chunk.stream === 'stderr') deps.io.err(termSafeOutput(chunk.data, deps.io.stderrIsTty ?? deps.io.stdoutIsTty));
+        else deps.io.out(termSafeOutput(chunk.data, deps.io.stdoutIsTty));
       },
     });
     printer?.finish();

@@ -3,7 +3,7 @@ import { normalizePciBusId, type FleetGpuRow, type NodeView } from '@gpufleet/pr
 import type { CliDeps } from '../command-deps.js';
 import { seg } from '../api-client.js';
 import { checkSelector } from '../args.js';
-import { print, type Column } from '../output.js';
+import { print, termSafe, type Column } from '../output.js';
 import { gpuColumns } from '../views/node-detail.js';
 import { parseNodeGpu } from './health.js';
 
@@ -65,7 +65,7 @@ Examples:
         const format = deps.format(cmd);
         if (format === 'json' || format === 'yaml') return print(deps.io, format, { data: node });
         const g = node.gpus.find((x) => String(x.index) === gpu || x.uuid === gpu || (x.pciBusId !== null && normalizePciBusId(x.pciBusId) === normalizePciBusId(gpu))) ?? null;
-        deps.io.out(`GPU ${g ? g.index : gpu} of node ${node.hostname} ${op === 'cordon' ? 'cordoned' : `uncordoned: ${g?.state ?? 'READY'}`}\n`);
+        deps.io.out(`GPU ${g ? g.index : gpu} of node ${termSafe(node.hostname)} ${op === 'cordon' ? 'cordoned' : `uncordoned: ${g?.state ?? 'READY'}`}\n`);
       });
   }
   return gpus;

@@ -3,7 +3,7 @@ import type { NodeView } from '@gpufleet/protocol';
 import type { CliDeps } from '../command-deps.js';
 import { seg } from '../api-client.js';
 import { UsageError } from '../errors.js';
-import { print, type Column } from '../output.js';
+import { print, termSafe, type Column } from '../output.js';
 
 /**
  * `NODE/GPU` as people type it: a node reference, a slash, and the GPU's index, UUID or PCI bus
@@ -93,7 +93,7 @@ Examples:
       const format = deps.format(cmd);
       if (format === 'json' || format === 'yaml') return print(deps.io, format, { data: result });
       const what = gpu === null ? `node ${result.node.hostname}` : `GPU ${gpu} of node ${result.node.hostname}`;
-      deps.io.out(`${what}: ${result.cleared} finding${result.cleared === 1 ? '' : 's'} cleared; node ${result.node.status}, health ${result.node.health.verdict}\n`);
+      deps.io.out(`${termSafe(what)}: ${result.cleared} finding${result.cleared === 1 ? '' : 's'} cleared; node ${result.node.status}, health ${result.node.health.verdict}\n`);
     });
 
   health

@@ -6,7 +6,7 @@ import { readCapabilityFile } from '../exec/build-payload.js';
 import { unlockOperatorKey, type KeyFlags } from '../keys/passphrase.js';
 import { checkDuration, checkSelector, checkStatus, intOption, parseLabelEdits } from '../args.js';
 import { UsageError } from '../errors.js';
-import { print, type Column } from '../output.js';
+import { print, termSafe, type Column } from '../output.js';
 import { formatPct, formatTemp, relativeTime } from '../units.js';
 import { avgGpuUtil, gpuSummary, labelText, maxGpuTemp, shortId } from '../views/node-facts.js';
 import { renderNodeDetail } from '../views/node-detail.js';
@@ -62,7 +62,8 @@ export function nodeColumns(now: number): Column<NodeView>[] {
 function said(deps: CliDeps, cmd: Command, node: NodeView, message: string): void {
   const format = deps.format(cmd);
   if (format === 'json' || format === 'yaml') print(deps.io, format, { data: node });
-  else deps.io.out(`${message}\n`);
+  // The message names the node by its host-reported hostname.
+  else deps.io.out(`${termSafe(message)}\n`);
 }
 
 export function nodesCommand(deps: CliDeps): Command {
@@ -248,7 +249,7 @@ Examples:
       }
       // Remove by full id: the hostname or prefix could match another node by now.
       await client.delete(`/api/v1/nodes/${seg(node.id)}`);
-      deps.io.out(`node ${node.hostname} removed (${node.id})\n`);
+      deps.io.out(`node ${termSafe(node.hostname)} removed (${node.id})\n`);
     });
 
   return nodes;
