@@ -58,7 +58,7 @@ export function execCommand(deps: CliDeps, term?: HiddenInput): Command {
     .option('--sh <script>', 'run this inline shell script (sh -c) instead of a command')
     .option('--script <name[@version]>', 'run a signed script from the library (newest version unless @VERSION)')
     .option('--arg <value>', 'an argument for --script (repeatable)', collect)
-    .option('--key <name>', 'operator key to sign with (default: default)')
+    .option('--key <name>', "operator key to sign with: a name, or a key file's path (default: default)")
     .option('--passphrase-env <VAR>', 'variable holding the key passphrase (default GPUFLEET_KEY_PASSPHRASE)')
     .option('--cap <file>', "your capability (from `caps grant --out`); not needed when your key is a fleet root")
     .option('--timeout <duration>', 'kill the command (its whole process group) after this long', '60s')

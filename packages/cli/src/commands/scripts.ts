@@ -97,7 +97,7 @@ Examples:
     .argument('<name>', 'script name (letters, digits, . _ -)')
     .argument('<file>', "the script file ('-' reads stdin)")
     .option('--sign', 'sign it with your key (required: the library only takes signed scripts)')
-    .option('--key <name>', 'your signing key (default: default)')
+    .option('--key <name>', "your signing key: a name, or a key file's path (default: default)")
     .option('--passphrase-env <VAR>', 'variable holding the key passphrase (default GPUFLEET_KEY_PASSPHRASE)')
     .addHelpText('after', `
 Examples:
