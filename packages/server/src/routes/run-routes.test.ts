@@ -122,7 +122,7 @@ describe('reading runs', () => {
       [first.payload.runId, 'running', 3, { sent: 3 }],
     ]);
     expect(res.body.items[0].targets).toBeUndefined();
-    expect(res.body.items[0].command).toEqual({ kind: 'argv', summary: 'echo ok', timeoutMs: 60_000, cwd: null, runAs: null, env: [], issuedAt: new Date(kit.clock.now()).toISOString() });
+    expect(res.body.items[0].command).toEqual({ kind: 'argv', summary: 'echo ok', timeoutMs: 60_000, cwd: null, runAs: null, env: [], issuedAt: new Date(kit.clock.now()).toISOString(), nonce: second.payload.nonce });
     const older = await call('GET', `/api/v1/runs?before=${encodeURIComponent(new Date(kit.clock.now()).toISOString())}&limit=1`, undefined, 'viewer');
     expect(older.body.items.map((r: any) => r.id)).toEqual([first.payload.runId]);
     expectError(await call('GET', '/api/v1/runs?limit=zero', undefined, 'viewer'), 400, 'invalid_argument', /querystring field 'limit'/);
