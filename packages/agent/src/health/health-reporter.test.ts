@@ -54,6 +54,18 @@ describe('HealthReporter: kernel events', () => {
     });
   });
 
+  it('sends a redacted Xid, and one on an address with no GPU, without a GPU and says so', () => {
+    const { r, sent, now } = reporter();
+    r.observe([GPU0, GPU1]);
+    r.reportKernelEvent(parseKernelLine('NVRM: Xid (PCI:...): 137, pid=1, name=python, NVLink fatal')!);
+    r.reportKernelEvent(parseKernelLine('NVRM: Xid (PCI:0000:c1:00): 79, pid=1, GPU has fallen off the bus.')!);
+    const [redacted, stray] = sent.map((e) => asAgentEvent(e, now()));
+    expect(redacted).toMatchObject({ kind: 'xid', gpuUuid: null, pciBusId: null, data: { code: 137 } });
+    expect(redacted!.message).toMatch(/^Xid 137 .* on an unknown GPU \(no PCI address in the line\): NVLink fatal$/);
+    expect(stray).toMatchObject({ kind: 'xid', gpuUuid: null, pciBusId: '0000:c1:00.0', data: { code: 79 } });
+    expect(stray!.message).toMatch(/ on 0000:c1:00\.0 \(no GPU known at that address\): /);
+  });
+
   it('sends each kernel kind under its own event kind; NVSwitch SXids get no GPU', () => {
     const { r, sent } = reporter();
     r.observe([GPU0]);

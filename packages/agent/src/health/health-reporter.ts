@@ -111,14 +111,17 @@ export class HealthReporter {
     const info = describeKernelEvent(ev);
     const suppressed = this.admit(`${ev.kind}:${ev.code}:${ev.pciBusId}`);
     if (suppressed === null) return;
-    const where = ev.pciBusId ? ` on ${ev.pciBusId}` : '';
+    const gpuUuid = ev.kind === 'sxid' ? null : this.pci.uuidFor(ev.pciBusId);
+    const where = !ev.pciBusId
+      ? ev.kind === 'xid' ? ' on an unknown GPU (no PCI address in the line)' : ''
+      : ev.kind !== 'sxid' && gpuUuid === null ? ` on ${ev.pciBusId} (no GPU known at that address)` : ` on ${ev.pciBusId}`;
     const what = info.description ? `${info.title} (${info.description})` : info.title;
     const line = clip(ev.line, MAX_LINE_IN_EVENT);
     this.stats.kernelEvents++;
     this.send({
       kind: ev.kind,
       ts: this.eventTime(ev.timestamp),
-      gpuUuid: ev.kind === 'sxid' ? null : this.pci.uuidFor(ev.pciBusId),
+      gpuUuid,
       pciBusId: ev.pciBusId,
       message: `${what}${where}${ev.message ? `: ${clip(ev.message, MAX_TEXT_IN_MESSAGE)}` : ''}`,
       data: {

@@ -237,8 +237,44 @@ describe('parseKernelLine on other forms', () => {
     for (const g of garbage) expect(() => parseKernelLine(g)).not.toThrow();
     expect(parseKernelLine(undefined as unknown as string)).toBeNull();
     expect(parseKernelLine(42 as unknown as string)).toBeNull();
-    expect(parseKernelLine('NVRM: Xid (PCI:zz:zz:zz): 13, x')).toBeNull();
+    // A garbled address is read like a redacted one: still an Xid, on no known GPU.
+    expect(parseKernelLine('NVRM: Xid (PCI:zz:zz:zz): 13, x')).toMatchObject({ kind: 'xid', code: 13, pciBusId: null });
     // A very long line is still read.
     expect(parseKernelLine(garbage[7]!)).toMatchObject({ code: 13 });
+  });
+});
+
+describe('parseKernelLine on redacted lines', () => {
+  it('reads every real Xid line of the fixtures with its address redacted as an Xid on an unknown PCI address', () => {
+    const xidForm = records.filter((r) => r.line.includes('NVRM: Xid ('));
+    expect(xidForm.length).toBeGreaterThan(10);
+    for (const r of xidForm) {
+      const redacted = r.line.replace(/\(PCI:[^)]*\)/, '(PCI:...)');
+      expect(redacted, r.line).not.toBe(r.line);
+      const e = parseKernelLine(redacted);
+      expect(e, redacted).toMatchObject({ kind: 'xid', code: r.xid, pciBusId: null });
+      // Everything after the address is read as before.
+      const plain = parseKernelLine(r.line)!;
+      expect(e!.message).toBe(plain.message);
+      expect([e!.pid, e!.process, e!.causedBy]).toEqual([plain.pid, plain.process, plain.causedBy]);
+    }
+  });
+
+  it.each([
+    ['NVRM: Xid (PCI:...): 137, pid=1234, name=python, NVLink: fatal error', 137],
+    ['[  123.456] NVRM: Xid (PCI:<redacted>): 79, pid=\'<unknown>\', name=<unknown>, GPU has fallen off the bus.', 79],
+    ['kernel: NVRM: Xid (PCI:xxxx:xx:xx): 48, An uncorrectable double bit error', 48],
+    ['NVRM: Xid (): 31, pid=7, name=a.out, Ch 00000008, intr 00000000. MMU Fault', 31],
+    ['NVRM: Xid (REDACTED GPU-I:03): 94, pid=7, Contained ECC error', 94],
+  ])('%s', (line, code) => {
+    const e = parseKernelLine(line);
+    expect(e).toMatchObject({ kind: 'xid', code, pciBusId: null });
+  });
+
+  it('keeps MIG instance ids beside a redacted address, and reads a real address that follows the bracket', () => {
+    expect(parseKernelLine('NVRM: Xid (PCI:... GPU-I:05 GPU-CI:02): 94, pid=1, Contained')).toMatchObject({ pciBusId: null, gpuInstance: '5', computeInstance: '2' });
+    expect(parseKernelLine('NVRM: Xid (PCI:0000:3b:00 GPU-I:05): 94, pid=1, Contained')).toMatchObject({ pciBusId: '0000:3b:00.0', gpuInstance: '5' });
+    // An address with junk glued on is not an address.
+    expect(parseKernelLine('NVRM: Xid (PCI:0000:3b:00zz): 94, x')).toMatchObject({ kind: 'xid', pciBusId: null });
   });
 });

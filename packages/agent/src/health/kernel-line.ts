@@ -33,7 +33,10 @@ export interface KernelEvent {
 
 const PCI = '[0-9a-fA-F]{1,8}:[0-9a-fA-F]{1,2}:[0-9a-fA-F]{1,2}(?:\\.[0-7])?';
 // NVRM: Xid (PCI:0000:01:00 GPU-I:05 GPU-CI:02): 94, pid=..., name=..., text; old drivers omit `PCI:`.
-const XID_RE = new RegExp(`\\bNVRM: Xid \\((?:PCI:)?(${PCI})([^)]{0,64})\\)\\s*:\\s*(\\d{1,6})\\b,?\\s*([\\s\\S]*)$`, 'i');
+// What is inside the brackets is read apart (XID_WHERE_RE): a log shipped through a redacting
+// pipeline (`Xid (PCI:...): 137, ...`) is still an Xid, on an address nobody knows.
+const XID_RE = /\bNVRM: Xid \(([^()\n]{0,96})\)\s*:\s*(\d{1,6})\b,?\s*([\s\S]*)$/i;
+const XID_WHERE_RE = new RegExp(`^\\s*(?:PCI:)?(${PCI})(?=\\s|$)`, 'i');
 // nvidia-nvswitch1: SXid (PCI:0000:06:00.0): 20034, Fatal, Link 48 LTSSM Fault Up
 const SXID_RE = new RegExp(`\\bSXid \\((?:PCI:)?(${PCI})\\)\\s*:\\s*(\\d{1,6})\\b,?\\s*([\\s\\S]*)$`, 'i');
 // nv-fabricmanager: detected NVSwitch non-fatal error 12028 on fid 0 on NVSwitch pci bus id 00000000:86:00.0 ...
@@ -69,14 +72,17 @@ function parse(line: string, opts: PrefixOptions): KernelEvent | null {
 
   const xid = XID_RE.exec(text);
   if (xid) {
-    const fields = takeProcessFields(xid[4]!.trim());
+    const fields = takeProcessFields(xid[3]!.trim());
+    const where = xid[1]!;
+    const address = XID_WHERE_RE.exec(where);
     return {
       ...base,
       kind: 'xid',
-      code: Number(xid[3]),
-      pciBusId: normalizePciBusId(xid[1]),
-      gpuInstance: instanceId(xid[2]!, 'GPU-I'),
-      computeInstance: instanceId(xid[2]!, 'GPU-CI'),
+      code: Number(xid[2]),
+      // Null where the address is missing, redacted or garbled: the event stays, its GPU is unknown.
+      pciBusId: address ? normalizePciBusId(address[1]) : null,
+      gpuInstance: instanceId(where, 'GPU-I'),
+      computeInstance: instanceId(where, 'GPU-CI'),
       pid: fields.pid,
       process: fields.process,
       message: fields.rest,

@@ -24,6 +24,17 @@ export function findGpu(gpus: readonly GpuInfo[], uuid: string | null, pciBusId:
 }
 
 /**
+ * The key an agent event's finding goes under: the inventory's GPU (by UUID, else PCI bus id),
+ * else the UUID the agent tied the event to (a GPU it saw that the inventory no longer lists, as
+ * after falling off the bus), else null. A PCI address where no GPU is known, or none at all (a
+ * redacted kernel line), is about the node: never a finding for a GPU that does not exist.
+ */
+export function eventGpuKey(gpus: readonly GpuInfo[], uuid: string | null, pciBusId: string | null): string | null {
+  const gpu = findGpu(gpus, uuid, pciBusId);
+  return gpu ? gpuKeyOf(gpu) : uuid || null;
+}
+
+/**
  * A GPU of a node as a person names it: UUID (or a unique UUID prefix of 8+ characters), PCI bus
  * id in any spelling, or index. Throws not_found / invalid_argument naming what was tried.
  */

@@ -1,4 +1,4 @@
-import { normalizePciBusId, type GpuHealthView, type HealthFindingView, type HealthVerdict, type MetricsBody, type NodeHealthView } from '@gpufleet/protocol';
+import { type GpuHealthView, type HealthFindingView, type HealthVerdict, type MetricsBody, type NodeHealthView } from '@gpufleet/protocol';
 import type { AgentEventRecord, HealthEventInput, HealthFindingRecord, NodeRecord, Store } from '../store/store.js';
 import type { Clock } from '../clock.js';
 import type { EventHub } from '../events/event-hub.js';
@@ -8,7 +8,7 @@ import { FindingBook } from './finding-book.js';
 import { MetricWatch, type MetricEvidence, type MetricWatchHost } from './metric-watch.js';
 import { StateReconciler } from './state-reconciler.js';
 import { eventCause, eventEvidence, eventFacts, eventMatches, type EventFacts } from './event-match.js';
-import { findGpu, gpuKeyOf } from './gpu-keys.js';
+import { eventGpuKey } from './gpu-keys.js';
 import { EventCounter } from './event-counter.js';
 import { formatMs, metricCause } from './causes.js';
 import { LastXid } from './last-xid.js';
@@ -117,9 +117,7 @@ export class HealthEngine implements MetricWatchHost {
     if (!rules) return;
     const node = this.o.registry.get(record.nodeId);
     if (!node || node.adminState === 'decommissioned') return;
-    // A GPU the inventory no longer lists (it fell off the bus) keeps its own key.
-    const gpu = findGpu(node.gpus, record.gpuUuid, record.pciBusId);
-    const gpuKey = gpu ? gpuKeyOf(gpu) : (record.gpuUuid ?? normalizePciBusId(record.pciBusId));
+    const gpuKey = eventGpuKey(node.gpus, record.gpuUuid, record.pciBusId);
     const now = this.o.clock.now();
     const matches: HealthEventInput[] = [];
     for (const rule of rules) {
@@ -246,8 +244,7 @@ export class HealthEngine implements MetricWatchHost {
 
   private recoverOn(record: AgentEventRecord): void {
     const node = this.o.registry.get(record.nodeId);
-    const gpu = node ? findGpu(node.gpus, record.gpuUuid, record.pciBusId) : null;
-    const gpuKey = gpu ? gpuKeyOf(gpu) : (record.gpuUuid ?? normalizePciBusId(record.pciBusId));
+    const gpuKey = eventGpuKey(node?.gpus ?? [], record.gpuUuid, record.pciBusId);
     const ending = this.book.ofNode(record.nodeId).filter((f) => {
       const r = this.o.policy.rule(f.rule)?.recover;
       return r?.type === 'on' && r.event === record.kind && (f.gpuKey === null || f.gpuKey === gpuKey);
