@@ -1,7 +1,7 @@
 import { useQuery } from '@tanstack/react-query';
 import { useApi } from '../lib/auth.js';
 import { Link } from '../lib/router.js';
-import { NODE_STATUSES, VERDICTS } from '../lib/constants.js';
+import { NODE_STATUSES, RUN_EVENT_KINDS, VERDICTS } from '../lib/constants.js';
 import { formatPct, formatWatts } from '../lib/format.js';
 import type { AlertList, EventList, FleetSummary } from '../lib/types.js';
 import { Badge, Empty, QueryView, Time } from '../components/states.js';
@@ -43,7 +43,7 @@ export function OverviewPage() {
   const api = useApi();
   const summary = useQuery({ queryKey: ['summary'], queryFn: () => api.get<FleetSummary>('/api/v1/fleet/summary'), refetchInterval: 15_000 });
   const firing = useQuery({ queryKey: ['alerts', 'firing'], queryFn: () => api.get<AlertList>('/api/v1/alerts?state=firing&limit=50'), refetchInterval: 15_000 });
-  const events = useQuery({ queryKey: ['events', 'latest'], queryFn: () => api.get<EventList>('/api/v1/events?limit=15&exclude=run-started,run-output,run-result,run-refused,agent-started'), refetchInterval: 15_000 });
+  const events = useQuery({ queryKey: ['events', 'latest'], queryFn: () => api.get<EventList>(`/api/v1/events?limit=15&exclude=${[...RUN_EVENT_KINDS, 'agent-started'].join(',')}`), refetchInterval: 15_000 });
 
   return (
     <>
