@@ -65,7 +65,7 @@ export class RunService {
   constructor(private readonly o: RunServiceOptions) {
     this.writer = new RunWriter({ store: o.store, log: o.log, ...(o.flushDelayMs === undefined ? {} : { delayMs: o.flushDelayMs }) });
     this.scheduler = new RunScheduler({ gateway: o.gateway, hub: o.hub, clock: o.clock, writer: this.writer, targetProblem: (run, nodeId) => this.targetProblem(run, nodeId) });
-    this.signedCancels = new SignedCancels(o.gateway);
+    this.signedCancels = new SignedCancels(o.gateway, o.store);
     this.outputLimit = o.outputLimitBytes ?? 1024 * 1024;
   }
 
@@ -89,6 +89,7 @@ export class RunService {
       // Hosts not confirmed yet wait for their sessions (nobody is connected this early).
       this.scheduler.pump(run);
     }
+    await this.signedCancels.restore(this.o.clock.now(), (msg) => this.o.log.warn({}, msg));
   }
 
   /** Checks deadlines every second. */
@@ -204,7 +205,11 @@ export class RunService {
    */
   async cancel(runId: string, actor: string, signed?: unknown): Promise<RunView> {
     const run = this.runs.get(runId);
-    if (run && signed !== undefined) this.signedCancels.add(run.command, signed, run.targets.keys());
+    if (run && signed !== undefined) {
+      this.signedCancels.add(run.command, signed, run.targets.keys());
+      // Durable before the answer: a restart must not lose what hosts still have to hear.
+      await this.signedCancels.save();
+    }
     if (!run || run.finished) {
       if (run && signed !== undefined) return runView(run.record);
       const stored = run?.record ?? (await this.o.store.getRun(runId));

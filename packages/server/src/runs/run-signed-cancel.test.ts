@@ -42,6 +42,34 @@ describe('signed cancels reach every target, also hosts that connect later', () 
     expect(cancelsTo(kit)).toEqual([nodeId(0), nodeId(1)]);
   });
 
+  it('a server restart keeps carrying the signed cancel to a host still offline', async () => {
+    kit = await runKit(2, { connected: false });
+    kit.gateway.connected.add(nodeId(0));
+    const cmd = kit.command({ timeoutMs: 30_000 });
+    const { id } = await kit.service.submit({ command: cmd }, 'a');
+    const signed = cancelOf(kit, cmd);
+    await kit.service.cancel(id, 'a', signed);
+    await kit.service.flush();
+    const again = kit.restart();
+    await again.load();
+    expect(again.signedCancelOf(id)).toEqual({ iss: operator.did, at: kit.clock.now() });
+    kit.gateway.connected.add(nodeId(1));
+    again.onSessionReady(nodeId(1));
+    expect(kit.gateway.sent.filter((s) => s.nodeId === nodeId(1)).map((s) => s.frame)).toContainEqual({ t: 'cancel', body: { runId: id, signed } });
+    expect(kit.gateway.to('command')).toEqual([nodeId(0)]);
+  });
+
+  it('a damaged saved list of cancels is reported and skipped, not a failed start', async () => {
+    kit = await runKit(1);
+    await kit.store.setSetting('runs.signed-cancels', '{not json');
+    await kit.restart().load();
+    expect(kit.warnings).toContain('the saved signed cancels are not JSON; none restored');
+    await kit.store.setSetting('runs.signed-cancels', JSON.stringify([{ junk: 1 }, 'x', null]));
+    const again = kit.restart();
+    await again.load();
+    expect(again.signedCancelOf('anything')).toBeNull();
+  });
+
   it('a host that refuses because of the cancel ends canceled, not refused', async () => {
     kit = await runKit(1);
     const cmd = kit.command();
