@@ -45,8 +45,8 @@ export interface Trust {
   onSessionReady(nodeId: string): void;
   attachGateway(gateway: TrustSender): void;
   /**
-   * Reloads roots and revocations from the store and pushes a trust frame to connected agents
-   * when either changed: for replicas sharing PostgreSQL, where another replica took the write.
+   * Reloads roots, revocations and label attestations from the store and pushes a trust frame to
+   * connected agents when any changed: for replicas sharing PostgreSQL, where another replica took the write.
    * Returns whether anything changed.
    */
   refresh(): Promise<boolean>;
@@ -90,11 +90,12 @@ export async function createTrust(opts: TrustOptions): Promise<Trust> {
     onSessionReady: (nodeId) => dist.onSessionReady(nodeId),
     attachGateway: (gateway) => dist.attachGateway(gateway),
     async refresh() {
-      const before = `${roots.version()}:${capabilities.revocationRecords().length}`;
+      const stamp = () => `${roots.version()}:${capabilities.revocationRecords().length}:${labels.stamp()}`;
+      const before = stamp();
       await roots.load();
       await capabilities.loadAll();
       await labels.load();
-      const changed = before !== `${roots.version()}:${capabilities.revocationRecords().length}`;
+      const changed = before !== stamp();
       if (changed) dist.broadcast();
       return changed;
     },

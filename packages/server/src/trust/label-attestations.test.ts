@@ -52,6 +52,11 @@ describe('LabelAttestations', () => {
     const again = new LabelAttestations({ store: kit.store, clock: kit.clock, roots: () => [root.did], isRevoked: () => false, onChange: () => undefined });
     await again.load();
     expect(again.current(node)).toEqual(byAlice);
+    // A replica sharing the store sees the change through its stamp.
+    const before = again.stamp();
+    await labels.submit(attest({ env: 'test' }, 3), 'token:ops', nodes);
+    await again.load();
+    expect(again.stamp()).not.toBe(before);
   });
 
   it('refuses garbage, an unknown node, a skipped or repeated version, forgeries and unknown issuers', async () => {

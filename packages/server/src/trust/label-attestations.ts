@@ -50,6 +50,13 @@ export class LabelAttestations {
     return this.latest.get(nodeId);
   }
 
+  /** Changes whenever any node's attestation does (versions only grow): replicas compare it to know when to push. */
+  stamp(): string {
+    let sum = 0;
+    for (const a of this.latest.values()) sum += a.version;
+    return `${this.latest.size}:${sum}`;
+  }
+
   /**
    * Refuses an unsigned label change (failed_precondition) that would let the server's listing
    * drift from what the host vouches for: any change on a node whose labels are attested, and
