@@ -46,7 +46,16 @@ export function serverGraph(config: ServerConfig, opts: StartOptions = {}): Serv
   // Policy files are read first: a bad one stops start-up before anything is opened.
   const alertRules = loadAlertRules(config.alertRules);
   const healthPolicy = loadHealthPolicy(config.healthPolicy);
-  const graph = new ServiceGraph({ warn: (obj, msg) => graph.get(refs.log).warn(obj, msg) });
+  // The log is itself a service: a stop that fails before it was built goes to stderr.
+  const graph = new ServiceGraph({
+    warn: (obj, msg) => {
+      try {
+        graph.get(refs.log).warn(obj, msg);
+      } catch {
+        console.error(msg, obj);
+      }
+    },
+  });
   graph.add(
     valueService(refs.config, config),
     valueService(refs.clock, clock),

@@ -25,6 +25,8 @@ export class RunWriter {
   private failures = 0;
   /** Callers of settled() waiting for the next successful write. */
   private waiters: Array<() => void> = [];
+  /** Whether the pending timer is settled()'s short one (then a new caller does not push it back). */
+  private soon = false;
 
   constructor(private readonly o: RunWriterOptions) {}
 
@@ -66,10 +68,13 @@ export class RunWriter {
   settled(): Promise<void> {
     return new Promise((resolve) => {
       this.waiters.push(resolve);
-      if (this.timer && this.failures > 0) return;
+      // A steady stream of callers must not keep postponing the write; a failing store keeps its backoff.
+      if (this.timer && (this.soon || this.failures > 0)) return;
       if (this.timer) clearTimeout(this.timer);
+      this.soon = true;
       this.timer = setTimeout(() => {
         this.timer = null;
+        this.soon = false;
         this.flushing = this.flushing.then(() => this.write());
       }, Math.min(20, this.o.delayMs ?? 100));
       this.timer.unref?.();
@@ -111,6 +116,7 @@ export class RunWriter {
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = null;
+      this.soon = false;
     }
     this.flushing = this.flushing.then(() => this.write());
     await this.flushing;
