@@ -1,7 +1,12 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileStateStore } from '@gpufleet/agent';
 import { generateEd25519, signLabelAttestation, type Ed25519KeyPair, type SignedCommand } from '@gpufleet/protocol';
+import { runCli } from '../../../packages/cli/src/cli.js';
+import { createOperatorKey } from '../../../packages/cli/src/keys/index.js';
+import { captureIo } from '../../../packages/cli/src/testing/capture-io.js';
 import { Cleanups } from '../support/cleanups.js';
 import { E2eHost } from '../support/e2e-host.js';
 import { waitFor } from '../support/wait-for.js';
@@ -107,5 +112,21 @@ describe('labels a host can trust', () => {
     expect((await post(bystander)).body.error.details.reason).toBe('unknown_issuer');
     expect((await post('garbage')).status).toBe(400);
     expect((await s.t.api('GET', `/api/v1/nodes/${HOST}`)).body.labels.env).toBe('dev');
+  });
+
+  it('gpufleet nodes label --key --cap: an operator holding node/labels signs with the CLI, the host vouches for it', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'gpufleet-e2e-labels-cli-'));
+    cleanups.add('cli home', () => rmSync(home, { recursive: true, force: true }));
+    const env = { XDG_CONFIG_HOME: join(home, 'xdg') };
+    const key = createOperatorKey('ops', { env, home });
+    writeFileSync(join(home, 'labels.cap.json'), JSON.stringify(grant(s.root, key.did, { can: ['node/labels'] })));
+    const io = captureIo({ columns: 200, env, home, cwd: home });
+    const code = await runCli(['nodes', 'label', HOST, 'env=staging', 'rack-', '--key', 'ops', '--cap', 'labels.cap.json', '--server', s.t.url, '--token', s.t.adminToken], io);
+    expect(io.stderr).toBe('');
+    expect(code).toBe(0);
+    expect(io.stdout).toMatch(/labeled \(signed\): env=staging/);
+    await waitFor('the CLI-signed attestation on the host', () => new FileStateStore(host.dataDir).loadTrust().some((r) => r.t === 'labels' && r.attestation.iss === key.did));
+    expect(await underCapability('env=staging,region=eu,!rack')).toMatchObject({ state: 'succeeded', ran: true });
+    expect(await underCapability('env!=staging')).toMatchObject({ state: 'refused', ran: false });
   });
 });
