@@ -17,6 +17,7 @@ import { refs } from './refs.js';
 import { MetricsIngest } from './metrics-ingest.js';
 import { AgentEventRouter } from './agent-event-router.js';
 import { Interval } from './interval.js';
+import { EventRetention } from '../events/event-retention.js';
 
 /**
  * The fleet: nodes and their states, runs and drains, health and alerts, the agent gateway and
@@ -167,6 +168,14 @@ function timers(): AnyServiceDefinition[] {
       init: ({ health, log }) => new Interval({ name: 'health tick', everyMs: 1000, work: () => health.tick(), log }),
       start: (t) => t.start(),
       stop: (t) => t.stop(),
+    }),
+    defineService({
+      // agent_events by age and per node (events/event-retention.ts); stops after its current chunk.
+      provides: refs.eventRetention,
+      deps: { config: refs.config, store: refs.store, clock: refs.clock, log: refs.log },
+      init: ({ config, store, clock, log }) => new EventRetention({ store, clock, log, retentionMs: config.eventsRetentionMs, maxPerNode: config.eventsPerNode }),
+      start: (r) => r.start(),
+      stop: (r) => r.stop(),
     }),
   ];
 }

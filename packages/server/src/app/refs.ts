@@ -16,6 +16,7 @@ import type { AuditCheckpointer } from '../audit/audit-checkpointer.js';
 import type { AgentGateway } from '../gateway/agent-gateway.js';
 import type { AgentSessions } from '../gateway/agent-sessions.js';
 import type { EventWriter } from '../gateway/event-writer.js';
+import type { EventRetention } from '../events/event-retention.js';
 import type { GatewayStats } from '../gateway/gateway-stats.js';
 import type { HealthEngine, HealthPolicy } from '../health/index.js';
 import type { AlertEngine, AlertRuleSet } from '../alerts/index.js';
@@ -72,6 +73,7 @@ export const refs = {
   lastSeenFlush: serviceRef<Interval>('last-seen-flush'),
   metricsPrune: serviceRef<Interval>('metrics-prune'),
   healthTick: serviceRef<Interval>('health-tick'),
+  eventRetention: serviceRef<EventRetention>('event-retention'),
   // Serving.
   listener: serviceRef<HttpListener>('http-listener'),
 } as const;

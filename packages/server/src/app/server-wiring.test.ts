@@ -196,6 +196,8 @@ describe('the service graph wires what the hand-written root dropped', () => {
     expect(order.indexOf('alerts')).toBeLessThan(order.indexOf('health'));
     expect(order.indexOf('health')).toBeLessThan(order.indexOf('node-views'));
     expect(order.at(-1)).toBe('http-listener');
+    // The timers are services too, agent_events retention among them.
+    for (const timer of ['offline-sweep', 'last-seen-flush', 'metrics-prune', 'health-tick', 'event-retention']) expect(order).toContain(timer);
     expect(new Set(order).size).toBe(order.length);
     expect(t.server.state()).toBe('running');
   });

@@ -37,6 +37,7 @@ export function servingServices(startedAt: number): AnyServiceDefinition[] {
         lastSeenFlush: refs.lastSeenFlush,
         metricsPrune: refs.metricsPrune,
         healthTick: refs.healthTick,
+        eventRetention: refs.eventRetention,
         adminBootstrap: refs.adminBootstrap,
       },
       init(d) {
