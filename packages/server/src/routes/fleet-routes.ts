@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { GPU_SORT_HELP, GPU_SORTS, GPU_STATES, NODE_STATUSES, REPORTED_VERDICTS, type FleetGpuRow, type GpuSample, type NodeStatus, type NodeView } from '@gpufleet/protocol';
+import { GPU_SORT_HELP, GPU_SORTS, GPU_STATES, NODE_STATUSES, REPORTED_VERDICTS, type FleetGpuRow, type GpuSample, type GpuSort, type NodeStatus, type NodeView } from '@gpufleet/protocol';
 import type { App } from '../http/app.js';
 import type { ServerContext } from '../context.js';
 import { shortGpuModel } from '../services/builtin-labels.js';
-import { gpuFilter, sortGpus, type GpuRowFacts } from '../services/gpu-order.js';
+import { gpuFilter, sortGpus, type GpuFilter, type GpuRowFacts } from '../services/gpu-order.js';
 import { gpuKeyOf } from '../health/gpu-keys.js';
 import { parseSince } from './node-routes.js';
 
@@ -24,17 +24,64 @@ const AuditQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(10_000).optional(),
 });
 
+/** How long the GPU list keeps one query's order for the next pages of it. */
+export const GPU_ORDER_TTL_MS = 2000;
+
+/** A few recent sorted GPU lists by query, each kept GPU_ORDER_TTL_MS (one per app, not per module). */
+class RecentOrders {
+  private readonly entries = new Map<string, { at: number; rows: GpuRowFacts[] }>();
+  constructor(
+    private readonly ttlMs: number,
+    private readonly max: number,
+  ) {}
+
+  get(key: string, now: number, make: () => GpuRowFacts[]): GpuRowFacts[] {
+    const hit = this.entries.get(key);
+    if (hit && now >= hit.at && now - hit.at < this.ttlMs) return hit.rows;
+    const rows = make();
+    this.entries.delete(key);
+    this.entries.set(key, { at: now, rows });
+    // A Map iterates oldest first: drop from the front.
+    while (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
+    return rows;
+  }
+}
+
 export function registerFleetRoutes(app: App, ctx: ServerContext): void {
   const { registry, views: nodeViews } = ctx;
+  const orders = new RecentOrders(GPU_ORDER_TTL_MS, 8);
 
   /*
    * Filters and sorts on small per-GPU facts (readings, state, verdict), then builds full node
    * views only for the nodes on the requested page: at 10,000 nodes the views of the whole fleet
    * are ~90 MiB and most of a second, one page of them a few milliseconds. Without `limit` every
    * GPU comes back (the CLI's `gpus ls`); the dashboard always asks for pages.
+   *
+   * Sorting 80,000 GPUs takes a few hundred milliseconds on a small machine, and a scrolled page
+   * asks for several pages of one order: the order (not the readings, which each page reads
+   * fresh) is kept for GPU_ORDER_TTL_MS per query, so a page's membership may lag that much.
    */
   app.get('/api/v1/gpus', { config: { auth: 'viewer' }, schema: { tags: ['gpus'], summary: 'Every GPU in the fleet with its node and latest readings (label selector, model, state, health, node, sort, paging)', querystring: GpuListQuery } }, async (req) => {
     const { selector, sort, limit, offset = 0, ...filter } = req.query;
+    const sorted = orders.get(JSON.stringify([selector, filter, sort]), ctx.clock.now(), () => gpuRows(selector, filter, sort));
+    const page = limit === undefined ? sorted.slice(offset) : sorted.slice(offset, offset + limit);
+    const views = new Map<string, NodeView>();
+    const items: FleetGpuRow[] = [];
+    for (const r of page) {
+      const node = registry.get(r.nodeId);
+      if (!node) continue; // removed since the order was kept
+      let view = views.get(r.nodeId);
+      if (!view) views.set(r.nodeId, (view = nodeViews.view(node)));
+      const gpu = view.gpus[r.position];
+      if (!gpu) continue;
+      // The verdict comes from the health engine through the node view (gpu.health).
+      items.push({ nodeId: r.nodeId, hostname: node.hostname, nodeStatus: view.status, gpu, health: gpu.health.verdict });
+    }
+    return { items, total: sorted.length };
+  });
+
+  /** Every GPU of the nodes the selector picks, as small facts, filtered and sorted. */
+  function gpuRows(selector: string | undefined, filter: GpuFilter, sort: GpuSort | undefined): GpuRowFacts[] {
     const keep = gpuFilter(filter);
     const rows: GpuRowFacts[] = [];
     for (const node of registry.list({ selector, limit: Number.MAX_SAFE_INTEGER }).items) {
@@ -61,18 +108,8 @@ export function registerFleetRoutes(app: App, ctx: ServerContext): void {
         if (keep(facts)) rows.push(facts);
       });
     }
-    const sorted = sortGpus(rows, sort);
-    const page = limit === undefined ? sorted.slice(offset) : sorted.slice(offset, offset + limit);
-    const views = new Map<string, NodeView>();
-    const items: FleetGpuRow[] = page.map((r) => {
-      let view = views.get(r.nodeId);
-      if (!view) views.set(r.nodeId, (view = nodeViews.view(registry.get(r.nodeId)!)));
-      const gpu = view.gpus[r.position]!;
-      // The verdict comes from the health engine through the node view (gpu.health).
-      return { nodeId: r.nodeId, hostname: r.hostname, nodeStatus: view.status, gpu, health: gpu.health.verdict };
-    });
-    return { items, total: sorted.length };
-  });
+    return sortGpus(rows, sort);
+  }
 
   app.get('/api/v1/fleet/summary', { config: { auth: 'viewer' }, schema: { tags: ['fleet'], summary: 'Counts of nodes by status and GPUs by model, fleet power and utilization' } }, async () => {
     const byStatus = Object.fromEntries(NODE_STATUSES.map((s) => [s, 0])) as Record<NodeStatus, number>;

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { emptyGpuSnapshot, FleetGpuRow, gpuSampleOf, type GpuSample, type MetricsBody } from '@gpufleet/protocol';
 import { ManualClock, startTestServer, type TestServer } from '../testing/test-server.js';
+import { GPU_ORDER_TTL_MS } from './fleet-routes.js';
 import { enrollTestNode } from '../testing/protocol-client.js';
 
 /**
@@ -102,6 +103,20 @@ describe('GET /api/v1/gpus', () => {
 
   it('needs a token', async () => {
     expect((await t.api('GET', '/api/v1/gpus', undefined, null)).status).toBe(401);
+  });
+
+  it('keeps a query\'s order for the next pages a moment, with each page\'s readings and states read fresh', async () => {
+    expect(await keys('?state=CORDONED')).toEqual(['node-b/1']);
+    expect((await t.api('POST', '/api/v1/nodes/node-c/gpus/0/cordon', { reason: 'order test' })).status).toBe(200);
+    // Within GPU_ORDER_TTL_MS the same query pages through the same order...
+    expect(await keys('?state=CORDONED')).toEqual(['node-b/1']);
+    // ...and past it the order is made again.
+    clock.advance(GPU_ORDER_TTL_MS);
+    expect(await keys('?state=CORDONED')).toEqual(['node-b/1', 'node-c/0']);
+    expect((await t.api('POST', '/api/v1/nodes/node-c/gpus/0/uncordon', {})).status).toBe(200);
+    // Another query is its own order, made at once.
+    const fresh = (await get('?state=READY&node=node-c')).body.items as FleetGpuRow[];
+    expect(fresh.map((r) => `${r.hostname}/${r.gpu.index}/${r.gpu.state}`)).toEqual(['node-c/0/READY', 'node-c/1/READY']);
   });
 
   // Last: it takes node-a offline.
