@@ -9,6 +9,7 @@ export { Outbox, DEFAULT_OUTBOX_LIMITS, NON_CRITICAL_SHARE, type OutboxEntry, ty
 export { lockDataDir, LOCK_FILE } from './runtime/data-dir-lock.js';
 export { MetricsRing, DEFAULT_METRICS_RING_CAPACITY } from './runtime/metrics-ring.js';
 export { AgentLink, agentSocketUrl, backoffDelay, type BackoffOptions, type LinkOptions, type LinkState, type LinkStats, type RemoteOpFrame, type WelcomeInfo } from './runtime/link.js';
+export { clampServerInterval, DEFAULT_SERVER_INTERVAL_BOUNDS, SIMULATION_INTERVAL_BOUNDS, type IntervalBounds, type ServerIntervalBounds } from './runtime/interval-bounds.js';
 export { nodeHttpRequest, type HttpRequest, type HttpRequester, type HttpResponse } from './runtime/http-request.js';
 export { createJsonLogger, silentLogger, withFields, isLogLevel, errorText, LOG_LEVELS, type JsonLoggerOptions, type Logger, type LogLevel } from './runtime/logger.js';
 export { systemClock, type Clock } from './runtime/clock.js';

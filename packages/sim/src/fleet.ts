@@ -10,6 +10,7 @@ import {
   identityFromSeed,
   joinFleet,
   silentLogger,
+  SIMULATION_INTERVAL_BOUNDS,
   systemClock,
   withFields,
   type AgentIdentity,
@@ -222,7 +223,7 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
         : o.health;
     const hostLogger = withFields(logger, { host: h.hostname });
     const exec = o.tools ? { exec: { runner: new SimToolsRunner({ backend: h.backend, dir: join(o.tools.dir, h.hostname), logger: hostLogger }) } } : {};
-    return new Agent({ state: h.state, identity: h.identity, backend: h.backend, agentVersion: o.agentVersion, clock, logger: hostLogger, ...o.agentOptions, ...(health ? { health } : {}), ...exec });
+    return new Agent({ state: h.state, identity: h.identity, backend: h.backend, agentVersion: o.agentVersion, clock, logger: hostLogger, serverIntervalBounds: SIMULATION_INTERVAL_BOUNDS, ...o.agentOptions, ...(health ? { health } : {}), ...exec });
   };
   const simHosts: SimHost[] = hosts.map((h) => ({ index: h.index, hostname: h.hostname, model: h.model, identity: h.identity, backend: h.backend, state: h.state, kernelLogPath: h.kernelLogPath, link: h.link, nodeId: h.identity.did, agent: newAgent(h) }));
   const byName = new Map(simHosts.map((h) => [h.hostname, h]));

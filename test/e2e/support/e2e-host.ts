@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Agent, FileStateStore, joinFleet, loadIdentity, systemClock, type AgentOptions, type HardwareBackend, type JoinResult } from '@gpufleet/agent';
+import { Agent, FileStateStore, joinFleet, loadIdentity, SIMULATION_INTERVAL_BOUNDS, systemClock, type AgentOptions, type HardwareBackend, type JoinResult } from '@gpufleet/agent';
 import { FakeHardwareBackend, type SimGpuModel } from '@gpufleet/sim';
 
 /** Short reconnect backoff so a test sees a reconnect within about a second, not 30 s. */
@@ -79,6 +79,8 @@ export class E2eHost {
       identity,
       backend: this.recording,
       agentVersion: '0.1.0-e2e',
+      // The e2e servers push sub-second intervals on purpose.
+      serverIntervalBounds: SIMULATION_INTERVAL_BOUNDS,
       ...this.o.agentOptions,
       backoff: this.o.agentOptions?.backoff ?? FAST_BACKOFF,
     });

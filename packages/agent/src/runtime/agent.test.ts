@@ -9,6 +9,7 @@ import { Agent, type AgentOptions } from './agent.js';
 import { FileStateStore } from './file-state.js';
 import { identityFromSeed, type AgentIdentity } from './identity.js';
 import { createJsonLogger } from './logger.js';
+import { SIMULATION_INTERVAL_BOUNDS } from './interval-bounds.js';
 import { MemoryStateStore, type AgentStateStore } from './state.js';
 
 const cleanups: (() => Promise<unknown> | void)[] = [];
@@ -44,6 +45,8 @@ function setup(cp: FakeControlPlane, seed: number, extra: Partial<AgentOptions> 
     agentVersion: '1.2.3',
     random: () => 0.5,
     backoff: { baseMs: 20, capMs: 100 },
+    // The fake control plane pushes 40 ms metrics and 50 ms heartbeats to keep these tests quick.
+    serverIntervalBounds: SIMULATION_INTERVAL_BOUNDS,
     logger: createJsonLogger({ level: 'debug', write: (l) => logs.push(JSON.parse(l) as Record<string, unknown>) }),
     ...extra,
     state,
@@ -161,7 +164,8 @@ describe('Agent', () => {
     const { agent, node, logs } = setup(cp, 9, { backend });
     await agent.start();
     await cp.waitFor('welcome', () => node.welcomes === 1);
-    expect(logs.some((l) => l.msg === 'no inventory sent yet: host facts are not readable')).toBe(true);
+    // The fake counts the welcome when it sends it: wait until the agent has handled it.
+    await cp.waitFor('inventory held back', () => logs.some((l) => l.msg === 'no inventory sent yet: host facts are not readable'));
     expect(node.inventories).toHaveLength(0);
     backend.throwOnHostFacts = null;
     await cp.waitFor('late inventory', () => node.inventories.length === 1);

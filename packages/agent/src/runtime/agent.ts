@@ -23,6 +23,7 @@ import { systemClock, type Clock } from './clock.js';
 import type { AgentIdentity } from './identity.js';
 import { AgentLink, type BackoffOptions, type LinkState, type RemoteOpFrame } from './link.js';
 import { GpuChangeTracker, type NewAgentEvent } from './gpu-changes.js';
+import { checkIntervalBounds, clampServerInterval, DEFAULT_SERVER_INTERVAL_BOUNDS, type ServerIntervalBounds } from './interval-bounds.js';
 import { errorText, silentLogger, type Logger } from './logger.js';
 import { MetricsRing } from './metrics-ring.js';
 import { Outbox, type OutboxLimits } from './outbox.js';
@@ -46,6 +47,12 @@ export interface AgentOptions {
   random?: () => number;
   /** Sampling interval before the welcome sets one. Default 10 s. */
   metricsIntervalMs?: number;
+  /**
+   * Bounds on the metrics and heartbeat intervals the server pushes (clamped, with a warning).
+   * Default DEFAULT_SERVER_INTERVAL_BOUNDS (1 s floor); simulators and tests that run fast on
+   * purpose lower it.
+   */
+  serverIntervalBounds?: ServerIntervalBounds;
   outboxLimits?: Partial<OutboxLimits>;
   /** Metrics samples kept while disconnected. Default 360. */
   metricsRingCapacity?: number;
@@ -92,6 +99,7 @@ export class Agent {
   private hostFacts: HostFacts | null = null;
   private readonly tracker = new GpuChangeTracker();
   private intervalMs: number;
+  private readonly intervalBounds: ServerIntervalBounds;
   private timer: NodeJS.Timeout | null = null;
   private nextTickAt = 0;
   private inFlight: Promise<void> | null = null;
@@ -105,6 +113,7 @@ export class Agent {
     this.logger = o.logger ?? silentLogger;
     this.clock = o.clock ?? systemClock;
     this.intervalMs = o.metricsIntervalMs ?? DEFAULT_METRICS_INTERVAL_MS;
+    this.intervalBounds = checkIntervalBounds(o.serverIntervalBounds ?? DEFAULT_SERVER_INTERVAL_BOUNDS);
     this.outbox = new Outbox(o.state, { limits: o.outboxLimits, logger: this.logger });
     this.metrics = new MetricsRing<MetricsBody>(o.metricsRingCapacity);
     this.health = o.health ? new HealthReporter({ ...o.health, enqueue: (e) => this.enqueueEvent(e), logger: this.logger, clock: this.clock }) : null;
@@ -192,6 +201,7 @@ export class Agent {
       random: this.o.random,
       backoff: this.o.backoff,
       heartbeatMs: config.heartbeatMs,
+      heartbeatBounds: this.intervalBounds.heartbeat,
       onWelcome: (w) => {
         this.setMetricsInterval(w.metricsIntervalMs);
         // Every session starts from a fresh inventory, so the server never trusts a stale one.
@@ -372,7 +382,9 @@ export class Agent {
     }
   }
 
-  private setMetricsInterval(ms: number): void {
+  /** An interval the server sent (welcome or config frame): clamped to the bounds first. */
+  private setMetricsInterval(requestedMs: number): void {
+    const ms = clampServerInterval('metrics', requestedMs, this.intervalBounds.metrics, this.logger);
     if (ms === this.intervalMs) return;
     this.logger.info('metrics interval changed', { from: this.intervalMs, to: ms });
     this.intervalMs = ms;

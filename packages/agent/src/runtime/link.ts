@@ -11,6 +11,7 @@ import {
 } from '@gpufleet/protocol';
 import { systemClock, type Clock } from './clock.js';
 import type { AgentIdentity } from './identity.js';
+import { clampServerInterval, DEFAULT_SERVER_INTERVAL_BOUNDS, type IntervalBounds } from './interval-bounds.js';
 import { errorText, silentLogger, type Logger } from './logger.js';
 import { MetricsRing } from './metrics-ring.js';
 import type { Outbox } from './outbox.js';
@@ -58,6 +59,8 @@ export interface LinkOptions {
   backoff?: BackoffOptions;
   /** Heartbeat interval until a welcome says otherwise. */
   heartbeatMs?: number;
+  /** The welcome's heartbeat interval is clamped to these. Default 1 s to 1 min. */
+  heartbeatBounds?: IntervalBounds;
   /** Challenge and welcome must both arrive within this after the socket opens. Default 15 s. */
   handshakeTimeoutMs?: number;
   /** Called on each welcome after the outbox replay; the agent enqueues its fresh inventory here. */
@@ -304,7 +307,7 @@ export class AgentLink {
     if (body.nodeId !== this.o.identity.did) this.logger.warn('welcome names another node id', { expected: this.o.identity.did, got: body.nodeId });
     this.welcome = body;
     this.attempt = 0;
-    this.hbMs = body.heartbeatMs;
+    this.hbMs = clampServerInterval('heartbeat', body.heartbeatMs, this.o.heartbeatBounds ?? DEFAULT_SERVER_INTERVAL_BOUNDS.heartbeat, this.logger);
     this.stats.welcomes++;
     this.current = 'live';
     this.logger.info('connected to the server', { url: this.wsUrl, status: body.status, ackedSeq: body.ackedSeq, pending: this.o.outbox.size });
