@@ -95,8 +95,12 @@ export function fleetServices(): AnyServiceDefinition[] {
     defineService({
       provides: refs.health,
       deps: { config: refs.config, policy: refs.healthPolicy, store: refs.store, registry: refs.registry, clock: refs.clock, hub: refs.hub, log: refs.log, alerts: refs.alerts },
-      init: ({ config, policy, store, registry, clock, hub, log, alerts }) =>
-        createHealth({ config, policy, store, registry, clock, hub, log, onAlert: (alert) => alerts.onPolicyAlert(alert) }),
+      async init({ config, policy, store, registry, clock, hub, log, alerts }) {
+        const health = await createHealth({ config, policy, store, registry, clock, hub, log, onAlert: (alert) => alerts.onPolicyAlert(alert) });
+        // Alert instances live in memory: findings read back after a restart fire again.
+        for (const alert of health.activeAlerts()) alerts.onPolicyAlert(alert);
+        return health;
+      },
       stop: (health) => health.flush(),
     }),
     defineService({

@@ -202,3 +202,36 @@ describe('the service graph wires what the hand-written root dropped', () => {
     expect(t.server.state()).toBe('running');
   });
 });
+
+describe('policy alerts across a restart', () => {
+  it('a finding read back after a restart fires its alert again, and can still resolve', async () => {
+    const data = mkdtempSync(join(tmpdir(), 'gpufleet-restart-'));
+    const flags = { healthPolicy: join(dir, 'policy.yaml'), alertRules: join(dir, 'alerts.yaml') };
+    try {
+      const first = await startTestServer(flags, { dataDir: data });
+      try {
+        const key = await enrollTestNode(first, 'wire-restart');
+        const c = await ProtocolClient.connect(first.url);
+        expect((await c.hello(key)).t).toBe('welcome');
+        c.send({ t: 'inventory', seq: 1, body: { host: testHostFacts('wire-restart'), gpus: [testGpu(0), testGpu(1)], toolFailures: [] } });
+        await send(c, 2, [{ kind: 'xid', pciBusId: testGpu(1).pciBusId!, data: { code: 79, line: xidLine(79) } }]);
+        await until(() => first.api('GET', '/api/v1/alerts?node=wire-restart'), (r) => r.body.items.length > 0);
+        c.close();
+      } finally {
+        await first.close();
+      }
+      const second = await startTestServer(flags, { dataDir: data });
+      try {
+        const after = await second.api('GET', '/api/v1/alerts?node=wire-restart');
+        expect(after.body.items).toMatchObject([{ rule: 'xid-fatal-paged', state: 'firing', gpu: testGpu(1).uuid }]);
+        await second.api('POST', '/api/v1/nodes/wire-restart/health/clear', { reason: 'GPU reset' });
+        const resolved = await until(() => second.api('GET', '/api/v1/alerts?node=wire-restart'), (r) => r.body.items[0]?.state === 'resolved');
+        expect(resolved.body.items[0]).toMatchObject({ rule: 'xid-fatal-paged', state: 'resolved' });
+      } finally {
+        await second.close();
+      }
+    } finally {
+      rmSync(data, { recursive: true, force: true });
+    }
+  });
+});

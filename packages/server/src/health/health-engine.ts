@@ -91,6 +91,19 @@ export class HealthEngine implements MetricWatchHost {
     for (const f of await this.o.store.listFindings()) this.book.put(f);
   }
 
+  /**
+   * The active findings of rules with the `alert` action, as firing policy alerts: after a
+   * restart the alert engine (in memory) learns them again, so they can still resolve.
+   */
+  activeAlerts(): PolicyAlert[] {
+    const out: PolicyAlert[] = [];
+    for (const f of this.book.all()) {
+      const rule = this.o.policy.rule(f.rule);
+      if (rule?.actions.includes('alert')) out.push({ state: 'firing', nodeId: f.nodeId, gpuKey: f.gpuKey, rule: f.rule, verdict: f.verdict, cause: f.cause, evidence: f.evidence, at: f.since });
+    }
+    return out;
+  }
+
   /** Waits until every store write and state action queued so far has run. */
   flush(): Promise<void> {
     return this.chain;

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveServerConfig } from '../config/server-config.js';
@@ -26,12 +26,16 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** A real control plane on an ephemeral loopback port with its own SQLite data dir. */
-export async function startTestServer(flags: Record<string, unknown> = {}, opts: { clock?: Clock } = {}): Promise<TestServer> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'gpufleet-test-'));
+/**
+ * A real control plane on an ephemeral loopback port with its own SQLite data dir. Given
+ * `dataDir` (a restart), it uses that one and leaves it in place on close.
+ */
+export async function startTestServer(flags: Record<string, unknown> = {}, opts: { clock?: Clock; dataDir?: string } = {}): Promise<TestServer> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'gpufleet-test-'));
   const config = resolveServerConfig({ flags: { listen: '127.0.0.1:0', dataDir, logLevel: 'silent', ...flags } });
   const server = await startServer(config, { logger: false, ...(opts.clock ? { clock: opts.clock } : {}) });
-  const adminToken = server.adminToken!;
+  // Shown only on the first start; a restart reads it back as the local CLI does.
+  const adminToken = server.adminToken ?? readFileSync(server.adminTokenFile, 'utf8').trim();
   const api: TestServer['api'] = async (method, path, body, token = adminToken) => {
     const headers: Record<string, string> = {};
     if (token) headers.authorization = `Bearer ${token}`;
@@ -58,7 +62,7 @@ export async function startTestServer(flags: Record<string, unknown> = {}, opts:
     api,
     async close() {
       await server.stop();
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
