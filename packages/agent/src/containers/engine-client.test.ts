@@ -63,7 +63,7 @@ describe('EngineClient against a fake engine', () => {
     handler = (_req, res) => json(res, 200, [{ Id: 'a1', Names: ['/web'], Image: 'nginx', State: 'running', Status: 'Up 2 minutes', Created: 1_700_000_000 }]);
     const list = await new EngineClient({ socketPath }).list({ all: true });
     expect(list).toEqual([{ id: 'a1', name: 'web', image: 'nginx', state: 'running', status: 'Up 2 minutes', created: 1_700_000_000_000 }]);
-    expect(seen).toEqual(['GET /v1.41/containers/json?all=1']);
+    expect(seen).toEqual(['GET /v1.41/containers/json?all=true']);
   });
 
   it('keeps the engine message of a 404 as not_found', async () => {
@@ -146,7 +146,7 @@ describe('EngineClient against a fake engine', () => {
       { stream: 'stdout', text: 'a' },
       { stream: 'stderr', text: 'b' },
     ]);
-    expect(seen[1]).toBe('GET /v1.41/containers/abc123def456aaaa/logs?stdout=1&stderr=1&follow=0&tail=5&since=1700000000.250000000');
+    expect(seen[1]).toBe('GET /v1.41/containers/abc123def456aaaa/logs?stdout=true&stderr=true&follow=false&tail=5&since=1700000000.250000000');
   });
 
   it('reads a TTY container as one raw stream', async () => {
@@ -168,6 +168,29 @@ describe('EngineClient against a fake engine', () => {
     const err = await caught(collect(new EngineClient({ socketPath }).logs('web')));
     expect(err.code).toBe('tool_failure');
     expect(err.message).toMatch(/malformed log stream/);
+  });
+
+  it('fails a finite log read when the engine goes silent mid-stream, but lets a followed one wait', async () => {
+    handler = (req, res) => {
+      if (req.url!.includes('/json')) return json(res, 200, inspectReply(true));
+      res.writeHead(200);
+      res.write('first\n'); // and nothing more, never the end
+    };
+    const started = Date.now();
+    const err = await caught(collect(new EngineClient({ socketPath, timeoutMs: 300 }).logs('web')));
+    expect(err.code).toBe('unavailable');
+    expect(err.message).toMatch(/stopped sending within/);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    // Followed: no deadline once open; still waiting after the timeout, until the caller aborts.
+    const ac = new AbortController();
+    const lines: string[] = [];
+    const done = (async () => {
+      for await (const l of new EngineClient({ socketPath, timeoutMs: 100 }).logs('web', { follow: true, signal: ac.signal })) lines.push(l.text);
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(lines).toEqual(['first']);
+    ac.abort();
+    await done;
   });
 
   it('ends a followed stream quietly when aborted, and the engine sees the connection close', async () => {

@@ -1,6 +1,8 @@
+import type { IncomingMessage } from 'node:http';
+import Docker from 'dockerode';
 import { FleetError } from '@gpufleet/protocol';
 import { detectContainerRuntime, runtimeSocketCandidates } from '../host/container-runtime.js';
-import { engineExchange, openEngineCall, readBody, replyError, transportError, type EngineCall } from './engine-http.js';
+import { httpStatusOf, replyError, transportError } from './engine-errors.js';
 import { createLogDecoder, LineSplitter, type LogLine } from './log-frames.js';
 
 /** Options of an {@link EngineClient}; every field has a default. */
@@ -80,12 +82,10 @@ function asRecord(value: unknown, what: string): Record<string, unknown> {
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 const strOrNull = (v: unknown): string | null => (typeof v === 'string' && v !== '' && !v.startsWith('0001-01-01') ? v : null);
 
-function parseJson(text: string, what: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new FleetError('tool_failure', `the container engine sent a ${what} that is not JSON`);
-  }
+/** dockerode hands a reply over parsed, or as bytes when it was not JSON. */
+function parsedReply(body: unknown, what: string): unknown {
+  if (Buffer.isBuffer(body) || typeof body === 'string') throw new FleetError('tool_failure', `the container engine sent a ${what} that is not JSON`);
+  return body;
 }
 
 /** One entry of GET /containers/json. */
@@ -125,10 +125,45 @@ export function sinceParam(ms: number): string {
   return `${Math.floor(whole / 1000)}.${String((whole % 1000) * 1_000_000).padStart(9, '0')}`;
 }
 
+/** A deadline for one engine call, and the caller's signal, as one signal for dockerode. */
+interface CallScope {
+  signal: AbortSignal;
+  /** The deadline passed: the call failed for that, not for the engine's answer. */
+  readonly timedOut: boolean;
+  /** Stops the deadline; the caller's signal still aborts (a followed log stream stays open). */
+  stopDeadline(): void;
+  /** Lets go of the caller's signal once the call is over. */
+  dispose(): void;
+}
+
+function callScope(deadlineMs: number, outer: AbortSignal | undefined): CallScope {
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort(new Error('deadline'));
+  }, deadlineMs);
+  const onAbort = () => controller.abort(outer?.reason);
+  outer?.addEventListener('abort', onAbort, { once: true });
+  return {
+    signal: controller.signal,
+    get timedOut() {
+      return timedOut;
+    },
+    stopDeadline: () => clearTimeout(timer),
+    dispose: () => {
+      clearTimeout(timer);
+      outer?.removeEventListener('abort', onAbort);
+    },
+  };
+}
+
 /**
- * A small client of the Docker Engine API (Podman's compatible API works the same) over the
- * engine's unix socket. Containers are named by id, unique id prefix or name; errors are
- * FleetErrors carrying the engine's message (an unknown container is `not_found`).
+ * A client of the Docker Engine API (Podman's compatible API works the same) over the engine's
+ * unix socket, through dockerode. Containers are named by id, unique id prefix or name; errors
+ * are FleetErrors carrying the engine's message (an unknown container is `not_found`). Log
+ * streams are decoded by our bounded decoder (log-frames.ts): dockerode's demuxStream has no
+ * limit on a frame's size or a line's length.
  */
 export class EngineClient {
   private readonly explicitSocket: string | undefined;
@@ -156,14 +191,15 @@ export class EngineClient {
 
   /** Containers on the host; stopped ones too with `all`. */
   async list(opts: { all?: boolean; signal?: AbortSignal } = {}): Promise<ContainerSummary[]> {
-    const body = await this.json({ method: 'GET', path: '/containers/json', query: { all: opts.all ?? false }, signal: opts.signal }, 'container list');
+    const body = parsedReply(await this.call((d, abortSignal) => d.listContainers({ all: opts.all ?? false, abortSignal }), this.timeoutMs, opts.signal), 'container list');
     if (!Array.isArray(body)) throw new FleetError('tool_failure', 'the container engine sent a container list that is not a list');
     return body.map(summaryOf);
   }
 
   /** Details of one container. */
   async inspect(ref: string, opts: { signal?: AbortSignal } = {}): Promise<ContainerDetails> {
-    return detailsOf(await this.json({ method: 'GET', path: `/containers/${encodeURIComponent(containerRef(ref))}/json`, signal: opts.signal }, 'inspect reply'));
+    const id = containerRef(ref);
+    return detailsOf(parsedReply(await this.call((d, abortSignal) => d.getContainer(id).inspect({ abortSignal }), this.timeoutMs, opts.signal), 'inspect reply'));
   }
 
   /**
@@ -181,29 +217,29 @@ export class EngineClient {
       throw err;
     }
     const socketPath = this.socketPath;
-    const call: EngineCall = {
-      method: 'GET',
-      path: `/containers/${encodeURIComponent(details.id)}/logs`,
-      query: {
-        stdout: true,
-        stderr: true,
-        follow: opts.follow ?? false,
-        tail: opts.tail ?? 'all',
-        since: opts.sinceMs === undefined ? undefined : sinceParam(opts.sinceMs),
-      },
-      signal,
-      // A followed container may stay quiet for hours; only a finite read has a deadline.
-      idleTimeoutMs: opts.follow ? 0 : this.timeoutMs,
-    };
-    let res;
+    const query: Record<string, unknown> = { stdout: true, stderr: true, follow: opts.follow ?? false, tail: opts.tail ?? 'all' };
+    if (opts.sinceMs !== undefined) query.since = sinceParam(opts.sinceMs);
+    if (signal?.aborted) return;
+    const scope = callScope(this.timeoutMs, signal);
+    let res: IncomingMessage;
     try {
-      res = await openEngineCall(socketPath, this.apiVersion, call);
+      const docker = new Docker({ socketPath, version: this.apiVersion });
+      // Through the modem, not container.logs(): that one buffers a whole unfollowed log in memory.
+      res = await new Promise<IncomingMessage>((resolve, reject) =>
+        docker.modem.dial(
+          { path: `/containers/${details.id}/logs?`, method: 'GET', options: query, abortSignal: scope.signal, isStream: true, statusCodes: { 200: true, 404: 'no such container', 500: 'server error' } },
+          (err: unknown, stream: unknown) => (err ? reject(err) : resolve(stream as IncomingMessage)),
+        ),
+      );
     } catch (err) {
+      scope.dispose();
       if (signal?.aborted) return;
-      throw err;
+      throw this.failure(err, scope, socketPath, this.timeoutMs);
     }
+    // Open: a followed container may stay quiet for hours; a finite read still fails on a silent engine.
+    scope.stopDeadline();
+    if (!opts.follow) res.setTimeout(this.timeoutMs, () => res.destroy(new FleetError('unavailable', `the container engine on ${socketPath} stopped sending within ${Math.round(this.timeoutMs / 1000)}s`)));
     try {
-      if ((res.statusCode ?? 0) >= 300) throw replyError({ status: res.statusCode ?? 0, text: await readBody(res, 1024 * 1024) });
       // Docker 1.42+ names the framing in the content type; older engines and Podman rely on Config.Tty.
       const type = String(res.headers['content-type'] ?? '');
       const tty = type.includes('multiplexed-stream') ? false : type.includes('raw-stream') ? true : details.tty;
@@ -221,6 +257,7 @@ export class EngineClient {
     } finally {
       // Also runs when the consumer stops early: the engine sees the connection close.
       res.destroy();
+      scope.dispose();
     }
   }
 
@@ -242,23 +279,49 @@ export class EngineClient {
   private async action(ref: string, verb: 'restart' | 'stop' | 'start', opts: ActionOptions): Promise<ActionResult> {
     const stopTimeoutS = opts.stopTimeoutS ?? 10;
     if (!Number.isInteger(stopTimeoutS) || stopTimeoutS < 0) throw new FleetError('invalid_argument', `not a stop timeout in seconds: ${stopTimeoutS}`);
-    const reply = await engineExchange(this.socketPath, this.apiVersion, {
-      method: 'POST',
-      path: `/containers/${encodeURIComponent(containerRef(ref))}/${verb}`,
-      query: { t: verb === 'start' ? undefined : stopTimeoutS },
-      signal: opts.signal,
-      // The engine answers only after the container has stopped, which may take the whole grace time.
-      idleTimeoutMs: this.timeoutMs + stopTimeoutS * 1000,
-    });
-    // 304: the container already is in the asked state (Docker and Podman agree on this).
-    if (reply.status === 304) return { changed: false };
-    if (reply.status >= 200 && reply.status < 300) return { changed: true };
-    throw replyError(reply);
+    const id = containerRef(ref);
+    try {
+      await this.call(
+        (d, abortSignal) => {
+          const c = d.getContainer(id);
+          if (verb === 'start') return c.start({ abortSignal });
+          return verb === 'stop' ? c.stop({ t: stopTimeoutS, abortSignal }) : c.restart({ t: stopTimeoutS, abortSignal });
+        },
+        // The engine answers only after the container has stopped, which may take the whole grace time.
+        this.timeoutMs + stopTimeoutS * 1000,
+        opts.signal,
+      );
+      return { changed: true };
+    } catch (err) {
+      // 304: the container already is in the asked state (Docker and Podman agree on this).
+      if (err instanceof FleetError && (err.details as { engineStatus?: number } | undefined)?.engineStatus === 304) return { changed: false };
+      throw err;
+    }
   }
 
-  private async json(call: Omit<EngineCall, 'idleTimeoutMs'>, what: string): Promise<unknown> {
-    const reply = await engineExchange(this.socketPath, this.apiVersion, { ...call, idleTimeoutMs: this.timeoutMs });
-    if (reply.status < 200 || reply.status >= 300) throw replyError(reply);
-    return parseJson(reply.text, what);
+  /**
+   * One dockerode call on a fresh client (the socket is detected per call) under a deadline and
+   * the caller's signal. An abort rejects with the signal's reason; everything else becomes a
+   * FleetError: the engine's error reply, a deadline, or the socket failing.
+   */
+  private async call<T>(run: (docker: Docker, abortSignal: AbortSignal) => Promise<T>, deadlineMs: number, signal: AbortSignal | undefined): Promise<T> {
+    if (signal?.aborted) throw signal.reason;
+    const socketPath = this.socketPath;
+    const scope = callScope(deadlineMs, signal);
+    try {
+      return await run(new Docker({ socketPath, version: this.apiVersion }), scope.signal);
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      throw this.failure(err, scope, socketPath, deadlineMs);
+    } finally {
+      scope.dispose();
+    }
+  }
+
+  private failure(err: unknown, scope: CallScope, socketPath: string, deadlineMs: number): FleetError {
+    if (scope.timedOut) return new FleetError('unavailable', `the container engine on ${socketPath} did not answer within ${Math.round(deadlineMs / 1000)}s`);
+    const http = httpStatusOf(err);
+    if (http) return replyError(http.status, http.body);
+    return err instanceof FleetError ? err : transportError(socketPath, err);
   }
 }
