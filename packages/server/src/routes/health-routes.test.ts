@@ -31,6 +31,8 @@ beforeAll(async () => {
     registry: kit.registry,
     views: kit.views,
     drains: kit.drains,
+    // Node routes register the label attestation routes; no test here signs labels.
+    trust: { labels: { current: () => undefined, submit: async () => Promise.reject(new Error('no label attestations in this test')), assertUnattested: () => undefined } },
     apiTokens,
     joinTokens: null as never,
     enrollment: null as never,
