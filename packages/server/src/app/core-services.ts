@@ -1,9 +1,9 @@
-import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { isLoopbackHost } from '../config/server-config.js';
 import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
+import { securePrivateDir, SERVER_PRIVATE_FILES } from '../store/private-data-dir.js';
 import { ensureServerTls } from '../tls/index.js';
 import { EventHub } from '../events/event-hub.js';
 import { MetricStore } from '../metrics/metric-store.js';
@@ -30,11 +30,13 @@ export interface CoreChoices {
 /** The foundations: store, TLS, hub, metrics rings, audit, API tokens, HTTP app and log, trust, the audit checkpoint, the first admin token. */
 export function coreServices(choices: CoreChoices): AnyServiceDefinition[] {
   return [
+    // A data dir others can write is refused here, before a key, token or database lands in it.
+    defineService({ provides: refs.dataDir, deps: { config: refs.config }, init: ({ config }) => securePrivateDir(config.dataDir, SERVER_PRIVATE_FILES) }),
     defineService({
       provides: refs.store,
-      deps: { config: refs.config },
+      // dataDir: only for the order (the folder is private before the database is opened in it).
+      deps: { config: refs.config, dataDir: refs.dataDir },
       async init({ config }) {
-        mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
         const store = choices.store ?? (await openStore({ database: config.database, dataDir: config.dataDir }));
         await store.migrate();
         return store;
@@ -44,7 +46,8 @@ export function coreServices(choices: CoreChoices): AnyServiceDefinition[] {
     }),
     defineService({
       provides: refs.tls,
-      deps: { config: refs.config },
+      // dataDir: only for the order (the CA key is written inside it).
+      deps: { config: refs.config, dataDir: refs.dataDir },
       init({ config }) {
         if (config.tlsCert === null && isLoopbackHost(config.listenHost)) return null;
         const host = advertisedHost(config.listenHost);
@@ -74,7 +77,16 @@ export function coreServices(choices: CoreChoices): AnyServiceDefinition[] {
           { logger: !choices.logger || config.logLevel === 'silent' ? false : { level: config.logLevel }, ...(tls ? { https: { key: tls.keyPem, cert: tls.certPem } } : {}) },
         ),
     }),
-    defineService({ provides: refs.log, deps: { http: refs.http }, init: ({ http }) => http.log }),
+    defineService({
+      provides: refs.log,
+      deps: { http: refs.http, dataDir: refs.dataDir },
+      init({ http, dataDir }) {
+        // The data dir was checked before a logger existed: what it found is said now.
+        for (const warning of dataDir.warnings) http.log.warn(warning);
+        for (const fixed of dataDir.fixed) http.log.warn(`made private: ${fixed}`);
+        return http.log;
+      },
+    }),
     defineService({
       provides: refs.trust,
       deps: { config: refs.config, store: refs.store, clock: refs.clock, audit: refs.audit, log: refs.log },

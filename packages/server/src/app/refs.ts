@@ -17,6 +17,7 @@ import type { AgentGateway } from '../gateway/agent-gateway.js';
 import type { AgentSessions } from '../gateway/agent-sessions.js';
 import type { EventWriter } from '../gateway/event-writer.js';
 import type { EventRetention } from '../events/event-retention.js';
+import type { PrivateDirReport } from '../store/private-data-dir.js';
 import type { GatewayStats } from '../gateway/gateway-stats.js';
 import type { HealthEngine, HealthPolicy } from '../health/index.js';
 import type { AlertEngine, AlertRuleSet } from '../alerts/index.js';
@@ -40,6 +41,8 @@ export const refs = {
   alertRules: serviceRef<AlertRuleSet>('alert-rules'),
   healthPolicy: serviceRef<HealthPolicy>('health-policy'),
   // Foundations.
+  /** The data dir, made private (0700, our files 0600) and checked before anything is written in it. */
+  dataDir: serviceRef<PrivateDirReport>('data-dir'),
   store: serviceRef<Store>('store'),
   tls: serviceRef<ServerTls | null>('tls'),
   publicUrl: serviceRef<PublicUrl>('public-url'),
