@@ -89,8 +89,8 @@ export function coreServices(choices: CoreChoices): AnyServiceDefinition[] {
     }),
     defineService({
       provides: refs.trust,
-      deps: { config: refs.config, store: refs.store, clock: refs.clock, audit: refs.audit, log: refs.log },
-      init: ({ config, store, clock, audit, log }) => createTrust({ store, clock, audit, dataDir: config.dataDir, masterKey: choices.masterKey, log }),
+      deps: { config: refs.config, store: refs.store, clock: refs.clock, log: refs.log },
+      init: ({ config, store, clock, log }) => createTrust({ store, clock, dataDir: config.dataDir, masterKey: choices.masterKey, log }),
     }),
     defineService({
       provides: refs.checkpointer,

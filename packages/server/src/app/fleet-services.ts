@@ -10,7 +10,7 @@ import { EventWriter } from '../gateway/event-writer.js';
 import { GatewayStats } from '../gateway/gateway-stats.js';
 import { RunService } from '../runs/run-service.js';
 import { AlertEngine } from '../alerts/index.js';
-import { policyAlertRules } from '../alerts/policy-alert-rules.js';
+import { policyAlertPlan } from '../alerts/policy-alert-rules.js';
 import { createHealth } from '../health/index.js';
 import { defineService, type AnyServiceDefinition } from './service-definition.js';
 import { refs } from './refs.js';
@@ -47,8 +47,8 @@ export function fleetServices(): AnyServiceDefinition[] {
     }),
     defineService({
       provides: refs.scripts,
-      deps: { store: refs.store, clock: refs.clock, audit: refs.audit, trust: refs.trust },
-      init: ({ store, clock, audit, trust }) => new ScriptLibrary({ store, clock, audit, authorityOf: (did, ability) => trust.capabilities.authorityOf(did, ability) }),
+      deps: { store: refs.store, clock: refs.clock, trust: refs.trust },
+      init: ({ store, clock, trust }) => new ScriptLibrary({ store, clock, authorityOf: (did, ability) => trust.capabilities.authorityOf(did, ability) }),
     }),
     defineService({ provides: refs.stats, deps: {}, init: () => new GatewayStats() }),
     defineService({
@@ -85,7 +85,8 @@ export function fleetServices(): AnyServiceDefinition[] {
       provides: refs.alerts,
       deps: { rules: refs.alertRules, policy: refs.healthPolicy, registry: refs.registry, metrics: refs.metrics, clock: refs.clock, hub: refs.hub, store: refs.store, log: refs.log, publicUrl: refs.publicUrl },
       async init({ rules, policy, registry, metrics, clock, hub, store, log, publicUrl }) {
-        const alerts = new AlertEngine({ rules, policyRules: policyAlertRules(policy, rules), fleet: registry, latestMetrics: (id) => metrics.latest(id), clock, hub, settings: store, log, externalUrl: () => publicUrl.known() ?? '' });
+        const plan = policyAlertPlan(policy, rules);
+        const alerts = new AlertEngine({ rules, policyRules: plan.own, quietPolicyRules: plan.quiet, fleet: registry, latestMetrics: (id) => metrics.latest(id), clock, hub, settings: store, log, externalUrl: () => publicUrl.known() ?? '' });
         await alerts.load();
         return alerts;
       },

@@ -67,7 +67,7 @@ describe('REST API', () => {
     expectError(await t.api('POST', '/api/v1/nodes/gpu-a/uncordon', undefined, operator), 412, 'failed_precondition', /not CORDONED/);
     const audit = await t.api('GET', '/api/v1/audit?limit=50');
     const actions = audit.body.items.map((a: any) => `${a.action} ${a.result}`);
-    expect(actions).toEqual(expect.arrayContaining(['POST /api/v1/nodes/:ref/cordon ok', 'POST /api/v1/nodes/:ref/cordon error', 'PATCH /api/v1/nodes/:ref/labels ok', 'node.enroll ok']));
+    expect(actions).toEqual(expect.arrayContaining(['node.cordon ok', 'POST /api/v1/nodes/:ref/cordon error', 'node.uncordon error', 'node.labels ok', 'node.enroll ok']));
   });
 
   it('refuses built-in label keys', async () => {

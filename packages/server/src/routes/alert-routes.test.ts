@@ -131,7 +131,7 @@ describe('alert routes', () => {
     expect((await call('GET', '/api/v1/silences?state=all')).body.items.find((s: any) => s.id === created.body.id).state).toBe('expired');
     expectError(await call('DELETE', `/api/v1/silences/${created.body.id}`, operator), 412, 'failed_precondition', /already expired/);
     expect((await call('GET', '/api/v1/alerts?state=silenced')).body.items.map((a: any) => a.rule)).toEqual(['GpuUnhealthy']);
-    const audit = await store.listAudit({ action: 'POST /api/v1/silences' });
+    const audit = await store.listAudit({ action: 'silence.create' });
     expect(audit.map((a) => a.actor)).toEqual(expect.arrayContaining(['token:ops(' + operator.split('_')[1] + ')']));
   });
 

@@ -6,6 +6,7 @@ import type { NodeRegistry } from '../services/node-registry.js';
 import type { AlertEngine } from '../alerts/alert-engine.js';
 import { createSilence, expireSilence, getAlert, historyViews, listAlerts, listSilences, receiverViews, ruleViews } from '../alerts/alert-api.js';
 import { parseSince } from './node-routes.js';
+import { audited } from './request-audit.js';
 
 /** What the alert routes need of the server context (ServerContext with `alerts` fits). */
 export interface AlertRouteContext {
@@ -59,7 +60,11 @@ export function registerAlertRoutes(app: App, ctx: AlertRouteContext): void {
 
   app.post('/api/v1/silences', { config: { auth: 'operator' }, schema: { tags: ['alerts'], summary: 'Silence alerts matching label matchers for a duration or until endsAt', body: CreateSilenceRequest } }, async (req, reply) => {
     const by = req.principal ? `token:${req.principal.name}` : 'unknown';
-    const view = await createSilence(alerts, req.body, by, (ref) => registry.resolve(ref).id);
+    const view = await audited(req, 'silence.create', null, async (audit) => {
+      const created = await createSilence(alerts, req.body, by, (ref) => registry.resolve(ref).id);
+      await audit.note({ action: 'silence.create', target: created.id, result: 'ok', details: { matchers: created.matchers, endsAt: created.endsAt, comment: created.comment } });
+      return created;
+    });
     return reply.status(201).send(view);
   });
 
@@ -68,7 +73,7 @@ export function registerAlertRoutes(app: App, ctx: AlertRouteContext): void {
   });
 
   app.delete('/api/v1/silences/:id', { config: { auth: 'operator' }, schema: { tags: ['alerts'], summary: 'Expire a silence now', params: IdParams } }, async (req, reply) => {
-    await expireSilence(alerts, req.params.id);
+    await audited(req, 'silence.expire', req.params.id, () => expireSilence(alerts, req.params.id));
     return reply.status(204).send();
   });
 }

@@ -20,6 +20,7 @@ import { actorOf } from '../health/actor.js';
 import { gpuKeyOf, resolveGpuRef } from '../health/gpu-keys.js';
 import { readTimeline, type TimelineQuery } from '../health/timeline.js';
 import { parseSince } from './node-routes.js';
+import { audited } from './request-audit.js';
 
 /** The server context with the health engine (server.ts adds it as `health`). */
 export type HealthRouteContext = ServerContext & { health: HealthEngine };
@@ -47,30 +48,42 @@ export function registerHealthRoutes(app: App, ctx: HealthRouteContext): void {
   const view = (id: string): NodeView => views.view(registry.get(id)!);
 
   app.post('/api/v1/nodes/:ref/drain', { config: { auth: 'operator' }, schema: { tags: ['nodes'], summary: 'Stop new work on a node and wait for running work to end (or the timeout): DRAINING, then DRAINED', params: RefParams, body: DrainRequest.nullish() } }, async (req) => {
-    const node = registry.resolve(req.params.ref);
-    let timeoutMs: number | undefined;
-    if (req.body?.timeout !== undefined) {
-      timeoutMs = parseDurationMs(req.body.timeout);
-      if (timeoutMs < 1000 || timeoutMs > MAX_DRAIN_MS) throw new FleetError('invalid_argument', `timeout '${req.body.timeout}' must be between 1s and 7d`);
-    }
-    await drains.drain(node.id, actorOf(req.principal), req.body?.reason ?? null, timeoutMs === undefined ? {} : { timeoutMs });
-    return view(node.id);
+    return audited(req, 'node.drain', req.params.ref, async (audit) => {
+      const node = registry.resolve(req.params.ref);
+      await audit.note({ action: 'node.drain', target: node.id, result: 'ok', details: { hostname: node.hostname, reason: req.body?.reason ?? null, timeout: req.body?.timeout ?? null } });
+      let timeoutMs: number | undefined;
+      if (req.body?.timeout !== undefined) {
+        timeoutMs = parseDurationMs(req.body.timeout);
+        if (timeoutMs < 1000 || timeoutMs > MAX_DRAIN_MS) throw new FleetError('invalid_argument', `timeout '${req.body.timeout}' must be between 1s and 7d`);
+      }
+      await drains.drain(node.id, actorOf(req.principal), req.body?.reason ?? null, timeoutMs === undefined ? {} : { timeoutMs });
+      return view(node.id);
+    });
   });
 
   for (const op of ['cordon', 'uncordon'] as const) {
     app.post(`/api/v1/nodes/:ref/gpus/:gpu/${op}`, { config: { auth: 'operator' }, schema: { tags: ['gpus'], summary: op === 'cordon' ? 'Stop placing new work on one GPU (the node\'s other GPUs stay usable)' : 'Allow new work on a cordoned GPU again', params: GpuParams, body: GpuCordonRequest.nullish() } }, async (req) => {
-      const node = registry.resolve(req.params.ref);
-      const gpu = resolveGpuRef(node.hostname, node.gpus, req.params.gpu);
-      await registry.states.gpu(node.id, gpuKeyOf(gpu), op, actorOf(req.principal), req.body?.reason ?? null);
-      return view(node.id);
+      return audited(req, `gpu.${op}`, req.params.ref, async (audit) => {
+        const node = registry.resolve(req.params.ref);
+        const gpu = resolveGpuRef(node.hostname, node.gpus, req.params.gpu);
+        const key = gpuKeyOf(gpu);
+        await audit.note({ action: `gpu.${op}`, target: node.id, result: 'ok', details: { hostname: node.hostname, gpu: key, reason: req.body?.reason ?? null } });
+        await registry.states.gpu(node.id, key, op, actorOf(req.principal), req.body?.reason ?? null);
+        return view(node.id);
+      });
     });
   }
 
   app.post('/api/v1/nodes/:ref/health/clear', { config: { auth: 'operator' }, schema: { tags: ['health'], summary: 'Clear the health verdicts of a node (and its GPUs) or of one GPU; UNHEALTHY and policy cordons go back to READY', params: RefParams, body: HealthClearRequest } }, async (req) => {
-    const node = registry.resolve(req.params.ref);
-    const gpuKey = req.body.gpu === undefined ? null : gpuKeyOf(resolveGpuRef(node.hostname, node.gpus, req.body.gpu));
-    const { cleared } = await health.clear(node.id, gpuKey, actorOf(req.principal), req.body.reason);
-    return { cleared, node: view(node.id) };
+    return audited(req, 'health.clear', req.params.ref, async (audit) => {
+      const node = registry.resolve(req.params.ref);
+      const gpuKey = req.body.gpu === undefined ? null : gpuKeyOf(resolveGpuRef(node.hostname, node.gpus, req.body.gpu));
+      const details = { hostname: node.hostname, gpu: gpuKey, reason: req.body.reason };
+      await audit.note({ action: 'health.clear', target: node.id, result: 'ok', details });
+      const { cleared } = await health.clear(node.id, gpuKey, actorOf(req.principal), req.body.reason);
+      await audit.note({ action: 'health.clear', target: node.id, result: 'ok', details: { ...details, cleared } });
+      return { cleared, node: view(node.id) };
+    });
   });
 
   app.get('/api/v1/events', { config: { auth: 'viewer' }, schema: { tags: ['health'], summary: 'Events timeline, newest first: raw agent events (XID, counters, ...), verdict changes and state transitions', querystring: EventsQuery } }, async (req) => {

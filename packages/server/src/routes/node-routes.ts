@@ -5,6 +5,7 @@ import type { ServerContext } from '../context.js';
 import { actorOf } from '../health/actor.js';
 import { registerNodeSparklineRoute } from './node-sparkline-route.js';
 import { registerLabelAttestationRoutes } from './trust-routes.js';
+import { audited } from './request-audit.js';
 
 const RefParams = z.strictObject({ ref: z.string().min(1).max(200) });
 const ListQuery = z.strictObject({
@@ -58,37 +59,53 @@ export function registerNodeRoutes(app: App, ctx: ServerContext): void {
   });
 
   app.patch('/api/v1/nodes/:ref/labels', { config: { auth: 'operator' }, schema: { tags: ['nodes'], summary: 'Set or remove user labels', params: RefParams, body: PatchLabelsRequest } }, async (req) => {
-    const node = registry.resolve(req.params.ref);
-    // Hosts vouch only for signed labels: once a node's labels are attested, changes must be signed too.
-    ctx.trust.labels.checkUnsignedChange(node, req.body.set ?? {});
-    const updated = await registry.setUserLabels(node.id, req.body.set ?? {}, req.body.remove ?? []);
-    return views.view(updated);
+    return audited(req, 'node.labels', req.params.ref, async (audit) => {
+      const node = registry.resolve(req.params.ref);
+      const change = { hostname: node.hostname, set: req.body.set ?? {}, remove: req.body.remove ?? [] };
+      await audit.note({ action: 'node.labels', target: node.id, result: 'ok', details: change });
+      // Hosts vouch only for signed labels: once a node's labels are attested, changes must be signed too.
+      ctx.trust.labels.checkUnsignedChange(node, change.set);
+      const updated = await registry.setUserLabels(node.id, change.set, change.remove);
+      return views.view(updated);
+    });
   });
 
   app.post('/api/v1/nodes/:ref/approve', { config: { auth: 'admin' }, schema: { tags: ['nodes'], summary: 'Approve a PENDING node', params: RefParams } }, async (req) => {
-    const node = registry.resolve(req.params.ref);
-    if (node.adminState !== 'pending') throw new FleetError('failed_precondition', `node ${node.hostname} is ${registry.status(node)}, not PENDING`);
-    await registry.states.node(node.id, 'approve', actorOf(req.principal), null);
-    return views.view(registry.get(node.id)!);
+    return audited(req, 'node.approve', req.params.ref, async (audit) => {
+      const node = registry.resolve(req.params.ref);
+      await audit.note({ action: 'node.approve', target: node.id, result: 'ok', details: { hostname: node.hostname } });
+      if (node.adminState !== 'pending') throw new FleetError('failed_precondition', `node ${node.hostname} is ${registry.status(node)}, not PENDING`);
+      await registry.states.node(node.id, 'approve', actorOf(req.principal), null);
+      return views.view(registry.get(node.id)!);
+    });
   });
 
   app.post('/api/v1/nodes/:ref/cordon', { config: { auth: 'operator' }, schema: { tags: ['nodes'], summary: 'Stop placing new work on a node', params: RefParams, body: CordonBody } }, async (req) => {
-    const node = registry.resolve(req.params.ref);
-    await registry.states.node(node.id, 'cordon', actorOf(req.principal), req.body?.reason ?? null);
-    return views.view(registry.get(node.id)!);
+    return audited(req, 'node.cordon', req.params.ref, async (audit) => {
+      const node = registry.resolve(req.params.ref);
+      await audit.note({ action: 'node.cordon', target: node.id, result: 'ok', details: { hostname: node.hostname, reason: req.body?.reason ?? null } });
+      await registry.states.node(node.id, 'cordon', actorOf(req.principal), req.body?.reason ?? null);
+      return views.view(registry.get(node.id)!);
+    });
   });
 
   app.post('/api/v1/nodes/:ref/uncordon', { config: { auth: 'operator' }, schema: { tags: ['nodes'], summary: 'Allow new work on a cordoned, draining or drained node again', params: RefParams, body: CordonBody } }, async (req) => {
-    const node = registry.resolve(req.params.ref);
-    await registry.states.node(node.id, 'uncordon', actorOf(req.principal), req.body?.reason ?? null);
-    return views.view(registry.get(node.id)!);
+    return audited(req, 'node.uncordon', req.params.ref, async (audit) => {
+      const node = registry.resolve(req.params.ref);
+      await audit.note({ action: 'node.uncordon', target: node.id, result: 'ok', details: { hostname: node.hostname, reason: req.body?.reason ?? null } });
+      await registry.states.node(node.id, 'uncordon', actorOf(req.principal), req.body?.reason ?? null);
+      return views.view(registry.get(node.id)!);
+    });
   });
 
   app.delete('/api/v1/nodes/:ref', { config: { auth: 'admin' }, schema: { tags: ['nodes'], summary: 'Remove a node: revokes its key and closes its session', params: RefParams } }, async (req, reply) => {
-    const node = registry.resolve(req.params.ref);
-    await registry.remove(node.id, actorOf(req.principal), null);
-    ctx.metrics.dropNode(node.id);
-    ctx.gateway.disconnect(node.id, CLOSE_CODES.forbidden, 'node removed from the fleet');
+    await audited(req, 'node.remove', req.params.ref, async (audit) => {
+      const node = registry.resolve(req.params.ref);
+      await audit.note({ action: 'node.remove', target: node.id, result: 'ok', details: { hostname: node.hostname } });
+      await registry.remove(node.id, actorOf(req.principal), null);
+      ctx.metrics.dropNode(node.id);
+      ctx.gateway.disconnect(node.id, CLOSE_CODES.forbidden, 'node removed from the fleet');
+    });
     return reply.status(204).send();
   });
 

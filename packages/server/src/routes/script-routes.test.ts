@@ -71,12 +71,15 @@ describe('script library', () => {
     expectError(await post({ ...body('other', V1, 1, root), name: 'renamed' }), 400, 'invalid_argument', /covers script 'other', not 'renamed'/);
     expectError(await post(body('gpu-check', V1, 3, root), kit.viewer), 403, 'permission_denied', /operator role/);
     expect((await kit.call('GET', '/api/v1/scripts/gpu-check', kit.viewer)).body.version).toBe(2);
+    // One record per request; the viewer's 403 comes before the route names its action.
     const refused = (await kit.store.listAudit({ action: 'script.add' })).filter((a) => a.result === 'error').reverse();
-    expect(refused.map((a) => [(a.details as any).reason, (a.details as any).signer])).toEqual([
+    expect(refused.map((a) => [(a.details as any).reason ?? (a.details as any).status, (a.details as any).signer ?? a.target])).toEqual([
       ['unknown_issuer', stranger.did],
       ['unknown_issuer', runner.did],
       ['bad_signature', holder.did],
       ['wrong_version', root.did],
+      [400, 'gpu-check'],
+      [400, 'renamed'],
     ]);
   });
 
@@ -125,6 +128,10 @@ describe('script library', () => {
     expect(three.body.history.map((h: any) => [h.version, h.removed])).toEqual([[1, true], [2, true], [3, false]]);
     expect(await kit.scripts.lookup('gpu-check', 3)).toMatchObject({ content: V1 });
     const removal = await kit.store.listAudit({ action: 'script.remove' });
-    expect(removal.map((a) => [a.target, (a.details as any).versions])).toEqual([['gpu-check', 2]]);
+    expect(removal.reverse().map((a) => [a.target, a.result, (a.details as any).versions ?? (a.details as any).status])).toEqual([
+      ['missing', 'error', 404],
+      ['gpu-check', 'ok', 2],
+      ['gpu-check', 'error', 409],
+    ]);
   });
 });

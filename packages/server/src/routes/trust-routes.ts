@@ -4,7 +4,7 @@ import type { App } from '../http/app.js';
 import type { CapabilityRegistry } from '../trust/capability-registry.js';
 import type { FleetRoots } from '../trust/fleet-roots.js';
 import type { LabelAttestations, LabelNodes } from '../trust/label-attestations.js';
-import { requestActor } from './request-actor.js';
+import { audited } from './request-audit.js';
 
 /** What the trust routes need (a slice of the wired trust services). */
 export interface TrustRouteDeps {
@@ -40,7 +40,8 @@ export function registerLabelAttestationRoutes(app: App, deps: LabelAttestationR
   });
 
   app.post('/api/v1/label-attestations', { config: { auth: 'operator' }, schema: { tags: ['trust'], summary: "Set a node's labels with a signed label attestation (the next version)", body: AttestationBody } }, async (req, reply) => {
-    return reply.status(201).send(await deps.labels.submit(req.body.attestation, requestActor(req), deps.nodes));
+    const attestation = await audited(req, 'label.attest', null, (audit) => deps.labels.submit(req.body.attestation, audit, deps.nodes));
+    return reply.status(201).send(attestation);
   });
 }
 
@@ -53,15 +54,17 @@ export function registerTrustRoutes(app: App, deps: TrustRouteDeps): void {
   app.get('/api/v1/roots', { config: { auth: 'viewer' }, schema: { tags: ['trust'], summary: 'The fleet roots, their version and every signed update' } }, async () => deps.roots.fresh());
 
   app.post('/api/v1/roots/init', { config: { auth: 'admin' }, schema: { tags: ['trust'], summary: 'Set the first fleet root (only while there is none)', body: InitRootsBody } }, async (req, reply) => {
-    return reply.status(201).send(await deps.roots.init(req.body.did, requestActor(req)));
+    const view = await audited(req, 'roots.init', req.body.did, (audit) => deps.roots.init(req.body.did, audit));
+    return reply.status(201).send(view);
   });
 
   app.post('/api/v1/roots/update', { config: { auth: 'admin' }, schema: { tags: ['trust'], summary: 'Adopt a new root set signed by a current root', body: RootsUpdateBody } }, async (req, reply) => {
-    return reply.status(201).send(await deps.roots.update(req.body.update, requestActor(req)));
+    const view = await audited(req, 'roots.update', null, (audit) => deps.roots.update(req.body.update, audit));
+    return reply.status(201).send(view);
   });
 
   app.post('/api/v1/capabilities', { config: { auth: 'operator' }, schema: { tags: ['trust'], summary: 'Register a signed capability for listing (it must verify)', body: CapabilityBody } }, async (req, reply) => {
-    const { view, created } = await deps.capabilities.add(req.body.capability, requestActor(req));
+    const { view, created } = await audited(req, 'capability.register', null, (audit) => deps.capabilities.add(req.body.capability, audit));
     return reply.status(created ? 201 : 200).send(view);
   });
 
@@ -70,7 +73,7 @@ export function registerTrustRoutes(app: App, deps: TrustRouteDeps): void {
   }));
 
   app.post('/api/v1/revocations', { config: { auth: 'operator' }, schema: { tags: ['trust'], summary: 'Add a signed revocation (a root, a key revoking itself, or the capability issuer)', body: RevocationBody } }, async (req, reply) => {
-    const { view, created } = await deps.capabilities.revoke(req.body.revocation, requestActor(req));
+    const { view, created } = await audited(req, 'revocation.add', null, (audit) => deps.capabilities.revoke(req.body.revocation, audit));
     return reply.status(created ? 201 : 200).send(view);
   });
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { FleetError, MAX_FRAME_BYTES, ScriptSignature, scriptSha256, verifyScriptSignature, type Ability, type ScriptDetail, type ScriptView } from '@gpufleet/protocol';
 import type { Clock } from '../clock.js';
-import type { AuditLog } from '../services/audit-log.js';
+import type { ActionAudit } from '../services/audit-log.js';
 import type { ScriptRecord, Store } from '../store/store.js';
 import type { Authority } from '../trust/capability-registry.js';
 import { firstIssue } from '../trust/verdict-error.js';
@@ -35,7 +35,6 @@ export type ScriptLookup = (name: string, version: number) => Promise<{ content:
 export interface ScriptLibraryOptions {
   store: Store;
   clock: Clock;
-  audit: AuditLog;
   /** How a signer may publish scripts: as a fleet root or through a registered capability; null: it may not. */
   authorityOf: (did: string, ability: Ability) => Promise<Authority | null>;
 }
@@ -51,11 +50,13 @@ function view(r: ScriptRecord): ScriptView {
  * over (name, version, sha256); the server checks the signature and the signer's standing (a root
  * or a holder of exec/script) before it stores anything, and hosts check both again before they
  * run a script. Versions are never rewritten; removal marks them and keeps the history.
+ * Each change or refusal is described to the caller's ActionAudit (a REST request's one record).
  */
 export class ScriptLibrary {
   constructor(private readonly o: ScriptLibraryOptions) {}
 
-  async add(body: unknown, actor: string): Promise<ScriptDetail> {
+  async add(body: unknown, audit: ActionAudit): Promise<ScriptDetail> {
+    const actor = audit.actor;
     const parsed = AddScriptRequest.safeParse(body);
     if (!parsed.success) throw new FleetError('invalid_argument', `invalid script: ${firstIssue(parsed.error)}`);
     const { name, content, signature } = parsed.data;
@@ -69,7 +70,7 @@ export class ScriptLibrary {
       throw new FleetError('invalid_argument', `the signature covers content with SHA-256 ${signature.sha256.slice(0, 12)}…, but this content hashes to ${sha256.slice(0, 12)}…`);
     }
     const refuse = async (code: 'permission_denied' | 'conflict', reason: string, message: string, details: object = {}) => {
-      await this.o.audit.record({ actor, action: 'script.add', target: name, result: 'error', details: { signer: signature.signer, version: signature.version, sha256, reason, ...details } });
+      await audit.note({ action: 'script.add', target: name, result: 'error', details: { signer: signature.signer, version: signature.version, sha256, reason, ...details } });
       return new FleetError(code, message, { details: { reason, ...details } });
     };
     if (!verifyScriptSignature(signature)) throw await refuse('permission_denied', 'bad_signature', `the script signature does not verify as signed by ${signature.signer}`);
@@ -90,7 +91,7 @@ export class ScriptLibrary {
       throw err;
     }
     const chain = authority.kind === 'capability' ? { capability: authority.capabilityId, chain: authority.chain } : {};
-    await this.o.audit.record({ actor, action: 'script.add', target: `${name}@${next}`, result: 'ok', details: { signer: signature.signer, authority: authority.kind, version: next, sha256, ...chain } });
+    await audit.note({ action: 'script.add', target: `${name}@${next}`, result: 'ok', details: { signer: signature.signer, authority: authority.kind, version: next, sha256, ...chain } });
     return this.detail(record);
   }
 
@@ -107,12 +108,12 @@ export class ScriptLibrary {
   }
 
   /** Marks every version removed (history stays, `lookup` stops finding it). */
-  async remove(name: string, actor: string): Promise<ScriptView> {
+  async remove(name: string, audit: ActionAudit): Promise<ScriptView> {
     const marked = await this.o.store.markScriptRemoved(checkName(name), this.o.clock.now());
     const last = await this.o.store.getScript(name);
     if (!last) throw new FleetError('not_found', `no script named '${name}'`);
     if (marked === 0) throw new FleetError('conflict', `script '${name}' is already removed`);
-    await this.o.audit.record({ actor, action: 'script.remove', target: name, result: 'ok', details: { versions: marked, lastVersion: last.version, signer: last.signer } });
+    await audit.note({ action: 'script.remove', target: name, result: 'ok', details: { versions: marked, lastVersion: last.version, signer: last.signer } });
     return view(last);
   }
 

@@ -15,7 +15,7 @@ import {
   type Verdict,
 } from '@gpufleet/protocol';
 import type { Clock } from '../clock.js';
-import type { AuditLog } from '../services/audit-log.js';
+import type { ActionAudit } from '../services/audit-log.js';
 import type { CapabilityRecord, RevocationRecord, Store } from '../store/store.js';
 import { labelsSatisfying } from './selector-witness.js';
 import { firstIssue, verdictError } from './verdict-error.js';
@@ -43,7 +43,6 @@ export type Authority = { kind: 'root' } | { kind: 'capability'; capabilityId: s
 export interface CapabilityRegistryOptions {
   store: Store;
   clock: Clock;
-  audit: AuditLog;
   /** The current fleet roots. */
   roots: () => readonly string[];
   /** Called after a new revocation is stored (to push trust frames to connected agents). */
@@ -115,7 +114,8 @@ export class CapabilityRegistry {
   }
 
   /** Registers a capability after checking its schema, signatures and chain; `created` is false for a repeat. */
-  async add(value: unknown, actor: string): Promise<{ view: CapabilityView; created: boolean }> {
+  async add(value: unknown, audit: ActionAudit): Promise<{ view: CapabilityView; created: boolean }> {
+    const actor = audit.actor;
     if (capabilityDepthExceeds(value)) throw new FleetError('invalid_argument', 'capability chain is too deep');
     const parsed = Capability.safeParse(value);
     if (!parsed.success) throw new FleetError('invalid_argument', `not a valid capability: ${firstIssue(parsed.error)}`);
@@ -124,15 +124,14 @@ export class CapabilityRegistry {
     const chain = chainIds(cap);
     const verdict = this.check(cap);
     if (!verdict.ok) {
-      await this.o.audit.record({ actor, action: 'capability.register', target: id, result: 'error', details: { signer: cap.iss, audience: cap.aud, chain, reason: verdict.reason } });
+      await audit.note({ action: 'capability.register', target: id, result: 'error', details: { signer: cap.iss, audience: cap.aud, chain, reason: verdict.reason } });
       throw verdictError('capability', verdict);
     }
     const record: CapabilityRecord = { id, iss: cap.iss, aud: cap.aud, can: cap.can, on: cap.on, nbf: cap.nbf, exp: cap.exp, token: cap, addedAt: this.o.clock.now(), addedBy: actor };
     const created = await this.o.store.insertCapability(record);
     this.expiries.set(id, cap.exp);
-    if (created) {
-      await this.o.audit.record({ actor, action: 'capability.register', target: id, result: 'ok', details: { signer: cap.iss, audience: cap.aud, can: cap.can, on: cap.on, exp: iso(cap.exp), chain } });
-    }
+    // A repeat changes nothing; its record says so.
+    await audit.note({ action: 'capability.register', target: id, result: 'ok', details: { signer: cap.iss, audience: cap.aud, can: cap.can, on: cap.on, exp: iso(cap.exp), chain, created } });
     return { view: this.view(created ? record : ((await this.o.store.getCapability(id)) ?? record)), created };
   }
 
@@ -144,7 +143,8 @@ export class CapabilityRegistry {
    * Accepts a revocation signed by a fleet root, by a key revoking itself (verifyRevocation, as
    * agents check it), or, for a registered capability, by that capability's issuer.
    */
-  async revoke(value: unknown, actor: string): Promise<{ view: RevocationView; created: boolean }> {
+  async revoke(value: unknown, audit: ActionAudit): Promise<{ view: RevocationView; created: boolean }> {
+    const actor = audit.actor;
     const parsed = Revocation.safeParse(value);
     if (!parsed.success) throw new FleetError('invalid_argument', `not a valid revocation: ${firstIssue(parsed.error)}`);
     const rev = parsed.data;
@@ -161,7 +161,7 @@ export class CapabilityRegistry {
       // The signature was checked before the issuer (verifyRevocation's order): only authority failed.
       authority = 'issuer';
     } else {
-      await this.o.audit.record({ actor, action: 'revocation.add', target: targetText(rev), result: 'error', details: { signer: rev.iss, reason: verdict.reason, ...(chain ? { chain } : {}) } });
+      await audit.note({ action: 'revocation.add', target: targetText(rev), result: 'error', details: { signer: rev.iss, reason: verdict.reason, ...(chain ? { chain } : {}) } });
       if (verdict.reason === 'unknown_issuer' && 'capability' in rev.target && target === undefined) {
         throw new FleetError('permission_denied', `revocation refused (unknown_issuer): ${rev.iss} is not a fleet root, and capability ${rev.target.capability.slice(0, 12)}… is not registered here, so its issuer cannot be checked`, { details: { reason: 'unknown_issuer' } });
       }
@@ -179,10 +179,8 @@ export class CapabilityRegistry {
     };
     const created = await this.o.store.insertRevocation(record);
     await this.load();
-    if (created) {
-      await this.o.audit.record({ actor, action: 'revocation.add', target: record.target, result: 'ok', details: { signer: rev.iss, authority, kind: record.targetKind, reason: rev.reason, ...(chain ? { chain } : {}) } });
-      this.o.onRevocation?.();
-    }
+    await audit.note({ action: 'revocation.add', target: record.target, result: 'ok', details: { signer: rev.iss, authority, kind: record.targetKind, reason: rev.reason, ...(chain ? { chain } : {}), created } });
+    if (created) this.o.onRevocation?.();
     const stored = this.revocations.find((r) => r.id === record.id) ?? record;
     return { view: this.revocationView(stored), created };
   }

@@ -1,6 +1,6 @@
 import { FleetError, RootsUpdate, isDidKey, verifyRootsUpdate } from '@gpufleet/protocol';
 import type { Clock } from '../clock.js';
-import type { AuditLog } from '../services/audit-log.js';
+import type { ActionAudit } from '../services/audit-log.js';
 import type { RootsVersionRecord, Store } from '../store/store.js';
 import { rootChainProblem } from './root-chain.js';
 import { firstIssue, verdictError } from './verdict-error.js';
@@ -17,7 +17,6 @@ export interface RootsView {
 export interface FleetRootsOptions {
   store: Store;
   clock: Clock;
-  audit: AuditLog;
   /** Where a broken root chain is reported (loudly, at error level). */
   log: { error(obj: object, msg: string): void };
   /** Called after a signed update is stored (to push trust frames to connected agents). */
@@ -93,7 +92,8 @@ export class FleetRoots {
   }
 
   /** Sets the first root. Refused once any root exists: later changes must be signed by a root. */
-  async init(did: string, actor: string): Promise<RootsView> {
+  async init(did: string, audit: ActionAudit): Promise<RootsView> {
+    const actor = audit.actor;
     if (typeof did !== 'string' || !isDidKey(did)) throw new FleetError('invalid_argument', `not an Ed25519 did:key: '${String(did).slice(0, 60)}'`);
     await this.load();
     this.assertChain();
@@ -109,7 +109,7 @@ export class FleetRoots {
       throw err;
     }
     await this.load();
-    await this.o.audit.record({ actor, action: 'roots.init', target: did, result: 'ok', details: { version: 1, roots: [did] } });
+    await audit.note({ action: 'roots.init', target: did, result: 'ok', details: { version: 1, roots: [did] } });
     return this.view();
   }
 
@@ -117,7 +117,8 @@ export class FleetRoots {
    * Adopts a signed update: it must verify against the current roots (as agents check it) and
    * carry exactly the next version, so two operators racing cannot both win.
    */
-  async update(value: unknown, actor: string): Promise<RootsView> {
+  async update(value: unknown, audit: ActionAudit): Promise<RootsView> {
+    const actor = audit.actor;
     const parsed = RootsUpdate.safeParse(value);
     if (!parsed.success) throw new FleetError('invalid_argument', `not a valid roots update: ${firstIssue(parsed.error)}`);
     const update = parsed.data;
@@ -127,7 +128,7 @@ export class FleetRoots {
     if (version === 0) throw new FleetError('failed_precondition', 'the fleet has no roots yet: set the first one with `gpufleet roots init --key NAME`');
     const verdict = verifyRootsUpdate(update, this.current(), { currentVersion: version });
     if (!verdict.ok) {
-      await this.o.audit.record({ actor, action: 'roots.update', target: null, result: 'error', details: { signer: update.iss, version: update.version, reason: verdict.reason } });
+      await audit.note({ action: 'roots.update', target: null, result: 'error', details: { signer: update.iss, version: update.version, reason: verdict.reason } });
       if (verdict.reason === 'expired') throw new FleetError('conflict', `${verdict.message}: fetch the roots again and sign version ${version + 1}`, { details: { reason: verdict.reason } });
       throw verdictError('roots update', verdict);
     }
@@ -141,7 +142,7 @@ export class FleetRoots {
       throw err;
     }
     await this.load();
-    await this.o.audit.record({ actor, action: 'roots.update', target: null, result: 'ok', details: { signer: update.iss, version: update.version, roots: update.roots } });
+    await audit.note({ action: 'roots.update', target: null, result: 'ok', details: { signer: update.iss, version: update.version, roots: update.roots } });
     this.o.onUpdate?.();
     return this.view();
   }

@@ -1,6 +1,5 @@
 import type { Ability, Capability, Labels } from '@gpufleet/protocol';
 import type { Clock } from '../clock.js';
-import type { AuditLog } from '../services/audit-log.js';
 import type { Store } from '../store/store.js';
 import { CapabilityRegistry } from './capability-registry.js';
 import { FleetRoots } from './fleet-roots.js';
@@ -19,7 +18,6 @@ export { labelsSatisfying } from './selector-witness.js';
 export interface TrustOptions {
   store: Store;
   clock: Clock;
-  audit: AuditLog;
   /** Where the control plane key file lives when no master key is set. */
   dataDir: string;
   /** GPUFLEET_MASTER_KEY from the environment (undefined: none). */
@@ -56,8 +54,8 @@ export interface Trust {
 export async function createTrust(opts: TrustOptions): Promise<Trust> {
   let distribution: TrustDistribution | null = null;
   const broadcast = () => void distribution?.broadcast();
-  const roots = new FleetRoots({ store: opts.store, clock: opts.clock, audit: opts.audit, log: opts.log, onUpdate: broadcast });
-  const capabilities = new CapabilityRegistry({ store: opts.store, clock: opts.clock, audit: opts.audit, roots: () => roots.current(), onRevocation: broadcast });
+  const roots = new FleetRoots({ store: opts.store, clock: opts.clock, log: opts.log, onUpdate: broadcast });
+  const capabilities = new CapabilityRegistry({ store: opts.store, clock: opts.clock, roots: () => roots.current(), onRevocation: broadcast });
   const labels = new LabelAttestations({
     store: opts.store,
     clock: opts.clock,

@@ -1,5 +1,6 @@
-import { FleetError, LabelAttestation, verifyLabelAttestation } from '@gpufleet/protocol';
+import { FleetError, LabelAttestation, capabilityId, verifyLabelAttestation } from '@gpufleet/protocol';
 import type { Clock } from '../clock.js';
+import type { ActionAudit } from '../services/audit-log.js';
 import type { Store } from '../store/store.js';
 import { firstIssue, verdictError } from './verdict-error.js';
 
@@ -84,12 +85,26 @@ export class LabelAttestations {
    * Checks and adopts an attestation: well-formed (invalid_argument), for a known node
    * (not_found), verified as the host will verify it (permission_denied / invalid_argument),
    * exactly the next version (conflict otherwise, so two operators racing cannot both win).
-   * Then the node's operator labels become exactly the attested ones.
+   * Then the node's operator labels become exactly the attested ones. The outcome of a
+   * well-formed attestation, taken or refused, is described to `audit` as `label.attest`.
    */
-  async submit(value: unknown, actor: string, nodes: LabelNodes): Promise<LabelAttestation> {
+  async submit(value: unknown, audit: ActionAudit, nodes: LabelNodes): Promise<LabelAttestation> {
     const parsed = LabelAttestation.safeParse(value);
     if (!parsed.success) throw new FleetError('invalid_argument', `not a valid label attestation: ${firstIssue(parsed.error)}`);
     const a = parsed.data;
+    const about = { signer: a.iss, version: a.version, capability: a.cap === null ? null : capabilityId(a.cap) };
+    try {
+      await this.adopt(a, audit.actor, nodes);
+    } catch (err) {
+      const reason = FleetError.is(err) ? ((err.details as { reason?: unknown } | undefined)?.reason ?? err.code) : 'internal';
+      await audit.note({ action: 'label.attest', target: a.node, result: 'error', details: { ...about, reason } });
+      throw err;
+    }
+    await audit.note({ action: 'label.attest', target: a.node, result: 'ok', details: { ...about, labels: a.labels } });
+    return a;
+  }
+
+  private async adopt(a: LabelAttestation, actor: string, nodes: LabelNodes): Promise<void> {
     const labels = nodes.labelsOf(a.node);
     const userLabels = nodes.userLabelsOf(a.node);
     if (labels === undefined || userLabels === undefined) throw new FleetError('not_found', `no node ${a.node}`);
@@ -117,6 +132,5 @@ export class LabelAttestations {
     const remove = Object.keys(userLabels).filter((k) => !Object.hasOwn(a.labels, k));
     await nodes.setUserLabels(a.node, { ...a.labels }, remove);
     this.o.onChange(a.node);
-    return a;
   }
 }

@@ -53,20 +53,20 @@ describe('FleetRoots on load', () => {
 
     // Intact: a fresh load (a restart) serves it.
     const log = { warn: () => undefined, info: () => undefined, errors: [] as string[], error(_o: object, msg: string) { this.errors.push(msg); } };
-    const fresh = await createTrust({ store: kit.store, clock: kit.clock, audit: kit.audit, dataDir: kit.dataDir, masterKey: undefined, log });
+    const fresh = await createTrust({ store: kit.store, clock: kit.clock, dataDir: kit.dataDir, masterKey: undefined, log });
     expect(fresh.currentRoots()).toEqual([root.did, root2.did]);
     expect(log.errors).toEqual([]);
 
     // Someone with the database but no root key writes version 3 naming their own key.
     await kit.store.insertRootsVersion({ version: 3, roots: [thief.did], update: update(3, [thief.did], thief), actor: 'intruder', at: AT });
-    const restarted = await createTrust({ store: kit.store, clock: kit.clock, audit: kit.audit, dataDir: kit.dataDir, masterKey: undefined, log });
+    const restarted = await createTrust({ store: kit.store, clock: kit.clock, dataDir: kit.dataDir, masterKey: undefined, log });
     expect(restarted.roots.brokenChain()).toMatch(/version 3/);
     expect(log.errors.join('\n')).toMatch(/REFUSING the fleet roots/);
     // Nothing hands out the thief's root: not join tokens, not the roots view, not trust frames.
     expect(() => restarted.currentRoots()).toThrow(/signature chain is broken/);
     expect(() => restarted.roots.view()).toThrow(/signature chain is broken/);
     expect(restarted.distribution.trustFrameFor('n').body.roots).toEqual([]);
-    await expect(restarted.roots.update(update(4, [root.did], root), 'admin')).rejects.toThrow(/signature chain is broken/);
+    await expect(restarted.roots.update(update(4, [root.did], root), kit.audit.as('admin'))).rejects.toThrow(/signature chain is broken/);
 
     // The running app reloads on GET and refuses too, as a 4xx with the reason.
     const res = await kit.call('GET', '/api/v1/roots', kit.viewer);

@@ -52,11 +52,11 @@ export async function startTrustKit(opts: { masterKey?: string; dataDir?: string
   const audit = new AuditLog(store, clock);
   const warnings: string[] = [];
   const log = { warn: (_o: object, msg: string) => void warnings.push(msg), info: () => undefined, error: (_o: object, msg: string) => void warnings.push(msg) };
-  const trust = await createTrust({ store, clock, audit, dataDir, masterKey: opts.masterKey, log });
+  const trust = await createTrust({ store, clock, dataDir, masterKey: opts.masterKey, log });
   const checkpointer = new AuditCheckpointer({ store, clock, signer: trust.identity.signer(), log, delayMs: 5 });
   await checkpointer.start();
   audit.onAppended(() => checkpointer.notify());
-  const scripts = new ScriptLibrary({ store, clock, audit, authorityOf: (did, ability) => trust.capabilities.authorityOf(did, ability) });
+  const scripts = new ScriptLibrary({ store, clock, authorityOf: (did, ability) => trust.capabilities.authorityOf(did, ability) });
   const config = resolveServerConfig({ flags: { dataDir, logLevel: 'silent' } });
   const app = await buildApp({ config, store, clock, apiTokens, audit } as never, { logger: false });
   registerTrustRoutes(app, trust);
