@@ -49,6 +49,7 @@ export class AlertEngine {
   private readonly healthRules: HealthRule[];
   /** Rules behind the health policy's `alert` action, by policy rule name (policy-alert-rules.ts). */
   private readonly policyRules: ReadonlyMap<string, HealthRule>;
+  private readonly quietPolicyRules: ReadonlySet<string>;
   private readonly xidRules: XidCountRule[];
   /** Per rule index: node id -> GPU key ('' for the node) -> instance. */
   private readonly byRule: Array<Map<string, Map<string, AlertInstance>>>;
@@ -76,6 +77,7 @@ export class AlertEngine {
     this.offlineRules = this.rules.filter((r): r is OfflineRule => r.kind === 'node-offline');
     this.healthRules = opts.rules.rules.filter((r): r is HealthRule => r.kind === 'health');
     this.policyRules = new Map((opts.policyRules ?? []).map((r) => [r.name, r]));
+    this.quietPolicyRules = new Set(opts.quietPolicyRules ?? []);
     this.xidRules = this.rules.filter((r): r is XidCountRule => r.kind === 'xid-count');
     this.byRule = this.rules.map(() => new Map());
     this.xid = this.rules.map(() => new Map());
@@ -281,8 +283,10 @@ export class AlertEngine {
       if ((rule.scope === 'gpu' && e.gpuKey === null) || (rule.scope === 'node' && e.gpuKey !== null)) continue;
       // One page per fault: under scope `any`, the node's verdict that only repeats a GPU's
       // is that GPU's alert, not a second one for the node.
-      // A verdict decided by a policy rule with the alert action pages through that rule's own instance (onPolicyAlert).
-      const cond = e.verdict === rule.verdict && !(rule.scope === 'any' && echo) && !this.policyRules.has(e.rule ?? '') && (bits === null || bits[rule.index] === 1);
+      // A verdict decided by a policy rule without the alert action pages nobody; one whose rule
+      // has an alert instance of its own pages there (onPolicyAlert), not here too.
+      const decidedBy = e.rule ?? '';
+      const cond = e.verdict === rule.verdict && !(rule.scope === 'any' && echo) && !this.policyRules.has(decidedBy) && !this.quietPolicyRules.has(decidedBy) && (bits === null || bits[rule.index] === 1);
       if (!cond && this.find(rule, node.id, e.gpuKey) === undefined) continue;
       const context = cond ? { verdict: e.verdict, cause: e.cause, healthRule: e.rule ?? '-' } : null;
       this.evaluate(rule, node, e.gpuKey, e.gpuKey === null ? null : gpuIndexOf(node, e.gpuKey), cond, null, now, context);

@@ -17,8 +17,10 @@ export interface AlertFleet {
 
 export interface AlertEngineOptions {
   rules: AlertRuleSet;
-  /** The health policy's `alert` rules (policy-alert-rules.ts), fired by onPolicyAlert. */
+  /** The health policy's `alert` rules of their own (policy-alert-rules.ts), fired by onPolicyAlert. */
   policyRules?: readonly HealthRule[];
+  /** Policy rules without the `alert` action: verdicts they decide page nobody (policy-alert-rules.ts). */
+  quietPolicyRules?: readonly string[];
   fleet: AlertFleet;
   /** The node's latest sample (MetricStore.latest). */
   latestMetrics: (nodeId: string) => MetricsBody | null;
