@@ -278,7 +278,9 @@ export class AlertEngine {
     if (node === undefined || this.healthRules.length === 0) return;
     const now = this.opts.clock.now();
     const bits = this.selectorBits(node);
-    const echo = this.gpuVerdicts.observe(e);
+    // A GPU verdict that pages nobody cannot stand in for the node's own: it counts as healthy here.
+    const quietGpu = e.gpuKey !== null && this.quietPolicyRules.has(e.rule ?? '');
+    const echo = this.gpuVerdicts.observe(quietGpu ? { ...e, verdict: 'healthy' } : e);
     for (const rule of this.healthRules) {
       if ((rule.scope === 'gpu' && e.gpuKey === null) || (rule.scope === 'node' && e.gpuKey !== null)) continue;
       // One page per fault: under scope `any`, the node's verdict that only repeats a GPU's

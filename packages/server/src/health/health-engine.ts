@@ -251,8 +251,16 @@ export class HealthEngine implements MetricWatchHost {
   }
 
   private announce(nodeId: string, gpuKey: string | null, before: HealthVerdict, after: HealthVerdict, nodeBefore: HealthVerdict, nodeAfter: HealthVerdict, rule: string, cause: string): void {
-    this.o.hub.publish({ type: 'health', nodeId, gpuKey, verdict: after, previous: before, rule, cause });
-    if (gpuKey !== null && nodeAfter !== nodeBefore) this.o.hub.publish({ type: 'health', nodeId, gpuKey: null, verdict: nodeAfter, previous: nodeBefore, rule, cause });
+    // The rule and cause told are those that decide the verdict now (the worst finding), not
+    // merely the one that changed: a degraded finding added under an unhealthy one must not
+    // read as "unhealthy because of" the degraded rule (alerting keys paging on that rule).
+    const decides = (worst: { finding: { rule: string; cause: string } | null }) => worst.finding ?? { rule, cause };
+    const target = decides(this.book.target(nodeId, gpuKey));
+    this.o.hub.publish({ type: 'health', nodeId, gpuKey, verdict: after, previous: before, rule: target.rule, cause: target.cause });
+    if (gpuKey !== null && nodeAfter !== nodeBefore) {
+      const node = decides(this.book.node(nodeId));
+      this.o.hub.publish({ type: 'health', nodeId, gpuKey: null, verdict: nodeAfter, previous: nodeBefore, rule: node.rule, cause: node.cause });
+    }
   }
 
   private recoverOn(record: AgentEventRecord): void {

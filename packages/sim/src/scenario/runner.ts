@@ -91,7 +91,7 @@ export async function runScenario(scenario: Scenario, o: RunScenarioOptions = {}
     server = await startServer(config, { logger: false });
     if (!server.adminToken) throw new FleetError('internal', 'the fresh server made no admin token');
     const api = new ScenarioApi(server.url, server.adminToken);
-    const { token } = await server.createJoinToken({ reusable: true, labels: { scenario: scenario.name.slice(0, 63) } });
+    const { token } = await server.createJoinToken({ reusable: true, labels: { scenario: labelSafe(scenario.name) } });
     fleet = await startSimFleet({
       token,
       count: scenario.fleet.nodes,
@@ -243,4 +243,10 @@ async function checkAssertion(a: PlannedAssertion, index: number, api: ScenarioA
     }
     await sleep(Math.min(pollMs, end - Date.now()));
   }
+}
+
+/** A scenario's name as a label value (hosts vouch for token labels, so the token refuses anything else). */
+function labelSafe(name: string): string {
+  const value = name.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '').slice(0, 63).replace(/[^A-Za-z0-9]+$/, '');
+  return value === '' ? 'scenario' : value;
 }
