@@ -48,8 +48,9 @@ describe('e2e fan-out to 200 hosts', () => {
     const cancelHosts = names.slice(175, 200);
     const flaky = okHosts[0]!;
 
-    // Success: two lines with a gap, during which `flaky` loses its link and gets it back.
-    const okRun = await submitRun(s.t, signed(s.root, { target: among(okHosts), command: { kind: 'shell', script: 'echo first; sleep 1.5; echo second' } }));
+    // Success: two lines with a gap, during which `flaky` loses its link and gets it back. The gap is wide: with 200
+    // hosts in one test process a host's 'started' report can take well over a second to be seen.
+    const okRun = await submitRun(s.t, signed(s.root, { target: among(okHosts), command: { kind: 'shell', script: 'echo first; sleep 5; echo second' } }));
     const failRun = await submitRun(s.t, signed(s.root, { target: among(failHosts), command: { kind: 'shell', script: 'echo failing >&2; exit 3' } }));
     const slowRun = await submitRun(s.t, signed(s.root, { target: among(slowHosts), timeoutMs: 1000, command: { kind: 'shell', script: 'sleep 30' } }));
     const cancelRun = await submitRun(s.t, signed(s.root, { target: among(cancelHosts), command: { kind: 'shell', script: 'echo started; sleep 30' } }));
