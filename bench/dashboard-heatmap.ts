@@ -54,10 +54,16 @@ export async function runDashboardHeatmapBench(argv: string[]): Promise<void> {
   const updates = Number(values.updates);
   const hovers = Number(values.hovers);
   const liveMs = parseDurationMs(values.live!);
-  for (const [name, v] of [['agents', agents], ['loads', loads], ['updates', updates], ['hovers', hovers]] as const) {
+  for (const [name, v] of [
+    ['agents', agents],
+    ['loads', loads],
+    ['updates', updates],
+    ['hovers', hovers],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive whole number, got '${values[name]}'`);
   }
-  if (values.label !== undefined && !/^[a-z0-9-]{1,40}$/.test(values.label)) throw new Error(`--label must be lowercase letters, digits and dashes, got '${values.label}'`);
+  if (values.label !== undefined && !/^[a-z0-9-]{1,40}$/.test(values.label))
+    throw new Error(`--label must be lowercase letters, digits and dashes, got '${values.label}'`);
   const webDist = resolve(values['web-dist'] ?? WEB_DIST);
   if (!existsSync(join(webDist, 'index.html'))) throw new Error(`no dashboard build at ${webDist}: build it with npm run build -w @gpufleet/web`);
   if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: install it (apt-get install -y chromium) or set GPUFLEET_CHROMIUM`);
@@ -67,12 +73,18 @@ export async function runDashboardHeatmapBench(argv: string[]): Promise<void> {
   const server = await startServer(config, { logger: false });
   const adminToken = server.adminToken!;
   const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(server.url + path, { method, headers: { authorization: `Bearer ${adminToken}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+    const res = await fetch(server.url + path, {
+      method,
+      headers: { authorization: `Bearer ${adminToken}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
     if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${await res.text()}`);
     return res.json() as Promise<any>;
   };
   const { token } = await server.createJoinToken({ reusable: true, labels: { bench: 'dashboard' } });
-  console.log(`dashboard-heatmap bench: ${agents} agents x 8 GPUs, metrics every ${config.metricsIntervalMs / 1000} s; ${loads} loads, ${liveMs / 1000} s live, ${updates} live updates, ${hovers} hovers; dashboard from ${webDist}`);
+  console.log(
+    `dashboard-heatmap bench: ${agents} agents x 8 GPUs, metrics every ${config.metricsIntervalMs / 1000} s; ${loads} loads, ${liveMs / 1000} s live, ${updates} live updates, ${hovers} hovers; dashboard from ${webDist}`,
+  );
   const fleet = await forkAgents(server, join(here, 'gateway-agents.ts'), [server.url, token, String(agents), values.seed!], agents);
   // Every GPU has a reading once a metrics interval has gone by.
   await sleep(config.metricsIntervalMs + 2000);
@@ -94,11 +106,12 @@ export async function runDashboardHeatmapBench(argv: string[]): Promise<void> {
   });
   const cdp = await context.newCDPSession(page);
   await cdp.send('Performance.enable');
-  const metrics = async () => Object.fromEntries(((await cdp.send('Performance.getMetrics')).metrics as { name: string; value: number }[]).map((m) => [m.name, m.value]));
+  const metrics = async () =>
+    Object.fromEntries(((await cdp.send('Performance.getMetrics')).metrics as { name: string; value: number }[]).map((m) => [m.name, m.value]));
   let calls: ApiCall[] = [];
   page.on('requestfinished', (req) => void recordApiCall(req, server.url).then((c) => c && calls.push(c)));
 
-  await page.goto(server.url + '/');
+  await page.goto(`${server.url}/`);
   await page.getByTestId('signin-token').fill(adminToken);
   await page.getByTestId('signin-submit').click();
   await page.getByTestId('nav-overview').waitFor();
@@ -107,7 +120,7 @@ export async function runDashboardHeatmapBench(argv: string[]): Promise<void> {
   const loadRuns: { drawnMs: number; api: ApiCall[] }[] = [];
   for (let i = 0; i < loads; i++) {
     calls = [];
-    await page.goto(server.url + '/', { waitUntil: 'commit' });
+    await page.goto(`${server.url}/`, { waitUntil: 'commit' });
     await page.waitForFunction('window.__bench && window.__bench.drawnAt !== null', null, { polling: 200 });
     const drawnMs = (await page.evaluate('window.__bench.drawnAt')) as number;
     await sleep(1000);
@@ -120,7 +133,9 @@ export async function runDashboardHeatmapBench(argv: string[]): Promise<void> {
   await sleep(5000);
   await cdp.send('HeapProfiler.collectGarbage');
   const afterLoad = await metrics();
-  console.log(`  after load: JS heap ${Math.round((afterLoad.JSHeapUsedSize ?? 0) / 2 ** 20)} MiB, ${afterLoad.Nodes} DOM nodes; measuring ${liveMs / 1000} s of live updates`);
+  console.log(
+    `  after load: JS heap ${Math.round((afterLoad.JSHeapUsedSize ?? 0) / 2 ** 20)} MiB, ${afterLoad.Nodes} DOM nodes; measuring ${liveMs / 1000} s of live updates`,
+  );
 
   // Live window: the fleet keeps reporting; nothing else happens on the page.
   await page.evaluate('window.__bench.longTasks = []; window.__bench.sseEvents = 0; window.__bench.sseChars = 0');
@@ -144,7 +159,11 @@ export async function runDashboardHeatmapBench(argv: string[]): Promise<void> {
   const m1 = await metrics();
   const liveSeconds = (Date.now() - t0) / 1000;
   const hotspots = values.profile ? topSelfTime((await cdp.send('Profiler.stop')).profile as CpuProfile, 12) : null;
-  const live = (await page.evaluate('({ longTasks: window.__bench.longTasks, sseEvents: window.__bench.sseEvents, sseChars: window.__bench.sseChars })')) as { longTasks: [number, number][]; sseEvents: number; sseChars: number };
+  const live = (await page.evaluate('({ longTasks: window.__bench.longTasks, sseEvents: window.__bench.sseEvents, sseChars: window.__bench.sseChars })')) as {
+    longTasks: [number, number][];
+    sseEvents: number;
+    sseChars: number;
+  };
   const longDurations = live.longTasks.map(([, d]) => d).sort((a, b) => a - b);
   const longTotal = longDurations.reduce((a, b) => a + b, 0);
 
@@ -158,7 +177,10 @@ export async function runDashboardHeatmapBench(argv: string[]): Promise<void> {
     if (!watching.found) throw new Error(`the heatmap has no cell for ${hostname} GPU ${gpu}`);
     const sentAt = Date.now();
     await api('POST', `/api/v1/nodes/${encodeURIComponent(hostname)}/gpus/${gpu}/cordon`, { reason: marker });
-    const shown = await within(page.evaluate('window.__bench.shown') as Promise<{ arrivedAt: number | null; shownAt: number; timeOrigin: number }>, UPDATE_TIMEOUT_MS);
+    const shown = await within(
+      page.evaluate('window.__bench.shown') as Promise<{ arrivedAt: number | null; shownAt: number; timeOrigin: number }>,
+      UPDATE_TIMEOUT_MS,
+    );
     if (shown === null) {
       console.log(`  live update ${k + 1}: not shown within ${UPDATE_TIMEOUT_MS / 1000} s; page: ${JSON.stringify(await page.evaluate(STREAM_STATE))}`);
       updateRuns.push({ endToEndMs: Number.POSITIVE_INFINITY, browserMs: null });
@@ -181,7 +203,9 @@ export async function runDashboardHeatmapBench(argv: string[]): Promise<void> {
     const hovered = await within(page.evaluate('window.__bench.hover') as Promise<{ ms: number }>, HOVER_TIMEOUT_MS);
     hoverMs.push(hovered === null ? Number.POSITIVE_INFINITY : hovered.ms);
     if (hovered === null) {
-      const under = await page.evaluate(`(() => { const e = document.elementFromPoint(${t.x}, ${t.y}); const tip = document.querySelector('[data-testid="heatmap-tooltip"]'); return { under: e && (e.getAttribute('data-testid') || e.tagName), tip: tip && !tip.hidden ? tip.textContent : null }; })()`);
+      const under = await page.evaluate(
+        `(() => { const e = document.elementFromPoint(${t.x}, ${t.y}); const tip = document.querySelector('[data-testid="heatmap-tooltip"]'); return { under: e && (e.getAttribute('data-testid') || e.tagName), tip: tip && !tip.hidden ? tip.textContent : null }; })()`,
+      );
       console.log(`  hover at (${Math.round(t.x)}, ${Math.round(t.y)}): no new tooltip within ${HOVER_TIMEOUT_MS / 1000} s; ${JSON.stringify(under)}`);
     }
     await sleep(300);
@@ -222,8 +246,19 @@ export async function runDashboardHeatmapBench(argv: string[]): Promise<void> {
       scriptPct: round((((m1.ScriptDuration ?? 0) - (m0.ScriptDuration ?? 0)) / liveSeconds) * 100),
       jsHeapMaxMiB: mib(heapMax),
     },
-    liveUpdate: { runs: updateRuns.map((u) => ({ endToEndMs: round(u.endToEndMs), browserMs: u.browserMs === null ? null : round(u.browserMs) })), endToEndP50Ms: round(percentile(sortedE2e, 50)), endToEndMaxMs: round(sortedE2e[sortedE2e.length - 1] ?? NaN), sseToDrawnP50Ms: round(percentile(sortedBrowser, 50)), sseToDrawnMaxMs: round(sortedBrowser[sortedBrowser.length - 1] ?? NaN) },
-    hover: { samples: hoverMs.length, tooltipElement: tooltip, p50Ms: round(percentile(sortedHover, 50)), maxMs: round(sortedHover[sortedHover.length - 1] ?? NaN) },
+    liveUpdate: {
+      runs: updateRuns.map((u) => ({ endToEndMs: round(u.endToEndMs), browserMs: u.browserMs === null ? null : round(u.browserMs) })),
+      endToEndP50Ms: round(percentile(sortedE2e, 50)),
+      endToEndMaxMs: round(sortedE2e[sortedE2e.length - 1] ?? NaN),
+      sseToDrawnP50Ms: round(percentile(sortedBrowser, 50)),
+      sseToDrawnMaxMs: round(sortedBrowser[sortedBrowser.length - 1] ?? NaN),
+    },
+    hover: {
+      samples: hoverMs.length,
+      tooltipElement: tooltip,
+      p50Ms: round(percentile(sortedHover, 50)),
+      maxMs: round(sortedHover[sortedHover.length - 1] ?? NaN),
+    },
     atEnd: { jsHeapMiB: mib(end.JSHeapUsedSize), domNodes: end.Nodes },
     liveProfile: hotspots,
     browserErrors: errors.slice(0, 20),
@@ -240,7 +275,8 @@ export async function runDashboardHeatmapBench(argv: string[]): Promise<void> {
     'live: JS heap max': `${result.live.jsHeapMaxMiB} MiB`,
     'cordon (API) -> heatmap, p50 / max': `${result.liveUpdate.endToEndP50Ms} / ${result.liveUpdate.endToEndMaxMs} ms`,
     'SSE event -> heatmap, p50 / max': `${result.liveUpdate.sseToDrawnP50Ms} / ${result.liveUpdate.sseToDrawnMaxMs} ms`,
-    [tooltip ? 'mouse move -> tooltip, p50 / max' : 'mouse move -> next frame (native title, no tooltip element), p50 / max']: `${result.hover.p50Ms} / ${result.hover.maxMs} ms`,
+    [tooltip ? 'mouse move -> tooltip, p50 / max' : 'mouse move -> next frame (native title, no tooltip element), p50 / max']:
+      `${result.hover.p50Ms} / ${result.hover.maxMs} ms`,
     'JS heap at end (after GC)': `${result.atEnd.jsHeapMiB} MiB`,
     'browser errors': errors.length,
   });
@@ -250,7 +286,7 @@ export async function runDashboardHeatmapBench(argv: string[]): Promise<void> {
   }
   mkdirSync(join(here, 'results'), { recursive: true });
   const file = join(here, 'results', `dashboard-heatmap-${agents}${values.label ? `-${values.label}` : ''}.json`);
-  writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
   console.log(`written ${file}`);
 }
 
@@ -288,12 +324,22 @@ async function recordApiCall(req: Request, base: string): Promise<ApiCall | null
   const res = await req.response();
   if (!res) return null;
   const sizes = await req.sizes();
-  return { path: url.pathname + url.search.replace(/access_token=[^&]+/, 'access_token=…'), status: res.status(), bytes: sizes.responseBodySize, ms: req.timing().responseEnd };
+  return {
+    path: url.pathname + url.search.replace(/access_token=[^&]+/, 'access_token=…'),
+    status: res.status(),
+    bytes: sizes.responseBodySize,
+    ms: req.timing().responseEnd,
+  };
 }
 
 /** Serves another dashboard build than the one the server has (to compare two builds on one fleet). */
 async function serveDashboardFrom(context: BrowserContext, base: string, dir: string): Promise<void> {
-  const types: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml' };
+  const types: Record<string, string> = {
+    '.html': 'text/html; charset=utf-8',
+    '.js': 'text/javascript; charset=utf-8',
+    '.css': 'text/css; charset=utf-8',
+    '.svg': 'image/svg+xml',
+  };
   await context.route(`${base}/**`, async (route) => {
     const path = new URL(route.request().url()).pathname;
     if (path.startsWith('/api/')) return route.fallback();

@@ -8,7 +8,10 @@ const [url, token, count, seed, execMode] = process.argv.slice(2);
 
 /** The shape of the agent's CommandRunnerLike (packages/agent/src/exec/command-runner.ts). */
 interface RunRequest {
-  command: { kind: 'argv'; argv: readonly string[] } | { kind: 'shell'; script: string } | { kind: 'script'; name: string; content: string; args: readonly string[] };
+  command:
+    | { kind: 'argv'; argv: readonly string[] }
+    | { kind: 'shell'; script: string }
+    | { kind: 'script'; name: string; content: string; args: readonly string[] };
 }
 interface RunHooks {
   onStart?: (pid: number | null) => void;
@@ -27,7 +30,15 @@ const echoRunner = {
         const echo = c.kind === 'argv' && c.argv[0] === 'echo';
         const text = echo ? `${c.argv.slice(1).join(' ')}\n` : `${c.kind === 'argv' ? c.argv[0] : c.kind}: not simulated\n`;
         hooks.onOutput({ stream: echo ? 'stdout' : 'stderr', chunk: 0, data: text });
-        resolve({ exitCode: echo ? 0 : 127, signal: null, timedOut: false, canceled: false, durationMs: Math.round(performance.now() - started), outputBytes: Buffer.byteLength(text), truncated: false });
+        resolve({
+          exitCode: echo ? 0 : 127,
+          signal: null,
+          timedOut: false,
+          canceled: false,
+          durationMs: Math.round(performance.now() - started),
+          outputBytes: Buffer.byteLength(text),
+          truncated: false,
+        });
       });
     });
     return { done, cancel() {} };

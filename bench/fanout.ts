@@ -36,7 +36,8 @@ export async function runFanoutBench(argv: string[]): Promise<void> {
   const timeoutS = Number(values.timeout);
   if (!Number.isInteger(agents) || agents < 1) throw new Error(`--agents must be a positive whole number, got '${values.agents}'`);
   if (!Number.isInteger(runs) || runs < 1 || runs > 1000) throw new Error(`--runs must be from 1 to 1000, got '${values.runs}'`);
-  if (values.exec !== 'sim' && values.exec !== 'real') throw new Error(`--exec must be sim (hosts answer like echo, in-process) or real (each host spawns echo), got '${values.exec}'`);
+  if (values.exec !== 'sim' && values.exec !== 'real')
+    throw new Error(`--exec must be sim (hosts answer like echo, in-process) or real (each host spawns echo), got '${values.exec}'`);
   if (!Number.isFinite(timeoutS) || timeoutS <= 0) throw new Error(`--timeout must be seconds, got '${values.timeout}'`);
 
   const dataDir = mkdtempSync(join(tmpdir(), 'gpufleet-bench-fanout-'));
@@ -81,7 +82,11 @@ export async function runFanoutBench(argv: string[]): Promise<void> {
     const command = signCommand(payload, operator.privateKeyPem);
     const done = new Promise<number>((resolve) => finished.set(payload.runId, () => resolve(performance.now())));
     const t0 = performance.now();
-    const res = await fetch(`${server.url}/api/v1/runs`, { method: 'POST', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ command }) });
+    const res = await fetch(`${server.url}/api/v1/runs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ command }),
+    });
     const submitted = performance.now();
     if (res.status !== 201) throw new Error(`submit answered ${res.status}: ${await res.text()}`);
     const body = (await res.json()) as { targets: unknown[] };
@@ -93,7 +98,13 @@ export async function runFanoutBench(argv: string[]): Promise<void> {
     if (end < 0) throw new Error(`run ${payload.runId} did not finish within ${timeoutS} s: ${JSON.stringify(view.counts)}`);
     const ok = view.counts.succeeded ?? 0;
     const firstProblem = view.targets?.find((t) => t.state !== 'succeeded');
-    return { ms: end - t0, submitMs: submitted - t0, ok, counts: view.counts, problem: firstProblem ? `${firstProblem.hostname}: ${firstProblem.state} ${firstProblem.reason ?? ''}` : null };
+    return {
+      ms: end - t0,
+      submitMs: submitted - t0,
+      ok,
+      counts: view.counts,
+      problem: firstProblem ? `${firstProblem.hostname}: ${firstProblem.state} ${firstProblem.reason ?? ''}` : null,
+    };
   };
 
   console.log(`  ${agents} agents connected in ${connectSeconds.toFixed(1)} s; warm-up run`);
@@ -125,7 +136,13 @@ export async function runFanoutBench(argv: string[]): Promise<void> {
     command: 'echo ok',
     store: server.context.store.kind,
     connectSeconds: round(connectSeconds),
-    allResultsMs: { min: round(times[0]!), p50: round(percentile(times, 50)), p99: round(percentile(times, 99)), max: round(times.at(-1)!), mean: round(times.reduce((a, b) => a + b, 0) / times.length) },
+    allResultsMs: {
+      min: round(times[0]!),
+      p50: round(percentile(times, 50)),
+      p99: round(percentile(times, 99)),
+      max: round(times.at(-1)!),
+      mean: round(times.reduce((a, b) => a + b, 0) / times.length),
+    },
     submitMs: { p50: round(percentile(submits, 50)), p99: round(percentile(submits, 99)) },
     allSucceeded: samples.every((s) => s.ok === agents),
     serverCpuSecondsPerRun: round((cpu.user + cpu.system) / 1e6 / runs),
@@ -133,9 +150,9 @@ export async function runFanoutBench(argv: string[]): Promise<void> {
     samplesMs: samples.map((s) => round(s.ms)),
   };
   console.table({
-    'agents': agents,
-    'runs': `${runs} (+1 warm-up)`,
-    'exec': values.exec,
+    agents: agents,
+    runs: `${runs} (+1 warm-up)`,
+    exec: values.exec,
     'POST -> all results, p50': `${result.allResultsMs.p50} ms`,
     'POST -> all results, p99': `${result.allResultsMs.p99} ms`,
     'min / max': `${result.allResultsMs.min} / ${result.allResultsMs.max} ms`,
@@ -146,7 +163,7 @@ export async function runFanoutBench(argv: string[]): Promise<void> {
   });
   mkdirSync(join(here, 'results'), { recursive: true });
   const file = join(here, 'results', `fanout-${agents}${values.exec === 'real' ? '-real' : ''}.json`);
-  writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
   console.log(`written ${file}`);
 
   await agentProcess.stop();

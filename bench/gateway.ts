@@ -31,7 +31,9 @@ export async function runGatewayBench(argv: string[]): Promise<void> {
   const ctx = server.context;
   const { token } = await server.createJoinToken({ reusable: true, labels: { bench: 'gateway' } });
 
-  console.log(`gateway bench: ${agents} agents x 8 GPUs, metrics every ${config.metricsIntervalMs / 1000} s, heartbeat ${config.heartbeatIntervalMs / 1000} s, measuring ${durationMs / 1000} s`);
+  console.log(
+    `gateway bench: ${agents} agents x 8 GPUs, metrics every ${config.metricsIntervalMs / 1000} s, heartbeat ${config.heartbeatIntervalMs / 1000} s, measuring ${durationMs / 1000} s`,
+  );
   const agentProcess = await forkAgents(server, join(here, 'gateway-agents.ts'), [server.url, token, String(agents), values.seed!], agents);
   const { connectSeconds } = agentProcess;
   // Let the staggered first samples settle before measuring.
@@ -84,7 +86,7 @@ export async function runGatewayBench(argv: string[]): Promise<void> {
   });
   mkdirSync(join(here, 'results'), { recursive: true });
   const file = join(here, 'results', `gateway-${agents}.json`);
-  writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
   console.log(`written ${file}`);
 
   await agentProcess.stop();

@@ -17,15 +17,31 @@ const here = dirname(fileURLToPath(import.meta.url));
 function node(i: number, gpus: number, now: number): NodeRecord {
   const hostname = `bench-${String(i).padStart(5, '0')}`;
   // Base58 has no 0, O, I or l: the index is spelled in letters it does have.
-  const id = `did:key:z6Mk${String(i).replace(/\d/g, (d) => 'abcdefghij'[Number(d)]!).padStart(44, 'x')}`;
+  const id = `did:key:z6Mk${String(i)
+    .replace(/\d/g, (d) => 'abcdefghij'[Number(d)]!)
+    .padStart(44, 'x')}`;
   return {
     id,
     hostname,
     adminState: 'active',
     tokenLabels: {},
     userLabels: { rack: `r${i % 40}` },
-    facts: { hostname, os: { id: 'debian', name: 'Debian', version: '12' }, kernel: '6.1', arch: 'x64', cpu: { model: 'x', cores: 64, threads: 128 }, memoryTotalBytes: 2 ** 40, disks: [], network: [], containerRuntime: null, agentVersion: 'bench', bootTime: null },
-    gpus: Array.from({ length: gpus }, (_, g) => gpuInfoOf({ ...emptyGpuSnapshot('nvidia', g), uuid: `GPU-${i}-${g}`, pciBusId: `0000:${(0x17 + g).toString(16)}:00.0`, name: 'NVIDIA H100 80GB HBM3' })),
+    facts: {
+      hostname,
+      os: { id: 'debian', name: 'Debian', version: '12' },
+      kernel: '6.1',
+      arch: 'x64',
+      cpu: { model: 'x', cores: 64, threads: 128 },
+      memoryTotalBytes: 2 ** 40,
+      disks: [],
+      network: [],
+      containerRuntime: null,
+      agentVersion: 'bench',
+      bootTime: null,
+    },
+    gpus: Array.from({ length: gpus }, (_, g) =>
+      gpuInfoOf({ ...emptyGpuSnapshot('nvidia', g), uuid: `GPU-${i}-${g}`, pciBusId: `0000:${(0x17 + g).toString(16)}:00.0`, name: 'NVIDIA H100 80GB HBM3' }),
+    ),
     toolFailures: [],
     agentVersion: 'bench',
     simulated: true,
@@ -64,7 +80,15 @@ async function time(t: TestServer, path: string, requests: number): Promise<{ p5
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { nodes: { type: 'string', default: '10000' }, gpus: { type: 'string', default: '8' }, samples: { type: 'string', default: '90' }, requests: { type: 'string', default: '40' } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      nodes: { type: 'string', default: '10000' },
+      gpus: { type: 'string', default: '8' },
+      samples: { type: 'string', default: '90' },
+      requests: { type: 'string', default: '40' },
+    },
+  });
   const nodes = Number(values.nodes);
   const gpus = Number(values.gpus);
   const samples = Number(values.samples);
@@ -110,7 +134,7 @@ export async function main(argv: string[]): Promise<void> {
     };
     console.log(JSON.stringify(result, null, 2));
     mkdirSync(join(here, 'results'), { recursive: true });
-    writeFileSync(join(here, 'results', 'node-list-sort.json'), JSON.stringify(result, null, 2) + '\n');
+    writeFileSync(join(here, 'results', 'node-list-sort.json'), `${JSON.stringify(result, null, 2)}\n`);
   } finally {
     await t.close();
   }

@@ -49,8 +49,10 @@ export async function runXidToCordonBench(argv: string[]): Promise<void> {
   const code = Number(values.code);
   const seed = Number(values.seed);
   if (!Number.isInteger(hosts) || hosts < 1) throw new Error(`--hosts must be a positive whole number, got '${values.hosts}'`);
-  if (!Number.isInteger(injections) || injections < 1 || injections > hosts * 8) throw new Error(`--injections must be from 1 to ${hosts * 8} (hosts x 8 GPUs), got '${values.injections}'`);
-  if (!Number.isInteger(code) || xidSeverity(code) !== 'critical') throw new Error(`--code must be a fatal XID (catalog severity critical), e.g. 79, 48, 95, 119; got '${values.code}'`);
+  if (!Number.isInteger(injections) || injections < 1 || injections > hosts * 8)
+    throw new Error(`--injections must be from 1 to ${hosts * 8} (hosts x 8 GPUs), got '${values.injections}'`);
+  if (!Number.isInteger(code) || xidSeverity(code) !== 'critical')
+    throw new Error(`--code must be a fatal XID (catalog severity critical), e.g. 79, 48, 95, 119; got '${values.code}'`);
   const intervalMs = parseDurationMs(values.interval!);
   const timeoutMs = parseDurationMs(values.timeout!);
 
@@ -60,7 +62,9 @@ export async function runXidToCordonBench(argv: string[]): Promise<void> {
   const ctx = server.context;
   const { token } = await server.createJoinToken({ reusable: true, labels: { bench: 'xid-to-cordon' } });
 
-  console.log(`xid-to-cordon bench: ${hosts} hosts x 8 GPUs, ${injections} XID ${code} injections every ${intervalMs} ms; agents poll their kernel log every 100 ms`);
+  console.log(
+    `xid-to-cordon bench: ${hosts} hosts x 8 GPUs, ${injections} XID ${code} injections every ${intervalMs} ms; agents poll their kernel log every 100 ms`,
+  );
   const started = Date.now();
   const child = fork(join(here, 'xid-to-cordon-agents.ts'), [server.url, token, String(hosts), String(seed), join(dataDir, 'kernel')], {
     execArgv: ['--import', 'tsx', '--max-old-space-size=8192'],
@@ -89,7 +93,9 @@ export async function runXidToCordonBench(argv: string[]): Promise<void> {
       if (fleet.hosts && ctx.gateway.sessionCount >= hosts && withInventory >= hosts) break;
       if (Date.now() - lastPrint > 5000) {
         lastPrint = Date.now();
-        console.log(`  connecting: ${ctx.gateway.sessionCount}/${hosts} sessions, ${withInventory} inventories (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+        console.log(
+          `  connecting: ${ctx.gateway.sessionCount}/${hosts} sessions, ${withInventory} inventories (${((Date.now() - started) / 1000).toFixed(0)} s)`,
+        );
       }
       if (Date.now() - started > 20 * 60_000) throw new Error('the fleet did not connect within 20 minutes');
       if (child.exitCode !== null) throw new Error(`the agent process exited with code ${child.exitCode}`);
@@ -111,7 +117,19 @@ export async function runXidToCordonBench(argv: string[]): Promise<void> {
       const h = fleetHosts[order[k % order.length]!]!;
       const gpu = k < order.length ? Math.floor(rng() * 8) : (Math.floor(k / order.length) + Math.floor(rng() * 8)) % 8;
       const uuid = h.gpus.find((g) => g.index === gpu)!.uuid;
-      plan.push({ id: k, host: h.hostname, nodeId: h.nodeId, gpu, gpuKey: uuid, sentAt: 0, writtenAt: null, verdictAt: null, cordonAt: null, alertAt: null, error: null });
+      plan.push({
+        id: k,
+        host: h.hostname,
+        nodeId: h.nodeId,
+        gpu,
+        gpuKey: uuid,
+        sentAt: 0,
+        writtenAt: null,
+        verdictAt: null,
+        cordonAt: null,
+        alertAt: null,
+        error: null,
+      });
     }
     const open = new Map<string, Injection[]>();
     const check = (nodeId: string) => {
@@ -157,12 +175,18 @@ export async function runXidToCordonBench(argv: string[]): Promise<void> {
     const injectSeconds = (Date.now() - t0) / 1000;
 
     const done = plan.filter((i) => i.writtenAt !== null);
-    const lat = (pick: (i: Injection) => number | null) => done.map((i) => pick(i)).filter((v): v is number => v !== null).map((v) => v);
+    const lat = (pick: (i: Injection) => number | null) =>
+      done
+        .map((i) => pick(i))
+        .filter((v): v is number => v !== null)
+        .map((v) => v);
     const cordon = lat((i) => (i.cordonAt === null ? null : i.cordonAt - i.writtenAt!));
     const alert = lat((i) => (i.alertAt === null ? null : i.alertAt - i.writtenAt!));
     const verdict = lat((i) => (i.verdictAt === null ? null : i.verdictAt - i.writtenAt!));
     const both = lat((i) => (i.cordonAt === null || i.alertAt === null ? null : Math.max(i.cordonAt, i.alertAt) - i.writtenAt!));
-    const missed = plan.filter((i) => i.cordonAt === null || i.alertAt === null || i.writtenAt === null).map((i) => `${i.host} GPU ${i.gpu}${i.error ? `: ${i.error}` : ''}`);
+    const missed = plan
+      .filter((i) => i.cordonAt === null || i.alertAt === null || i.writtenAt === null)
+      .map((i) => `${i.host} GPU ${i.gpu}${i.error ? `: ${i.error}` : ''}`);
     const result = {
       bench: 'xid-to-cordon',
       at: new Date().toISOString(),
@@ -193,7 +217,7 @@ export async function runXidToCordonBench(argv: string[]): Promise<void> {
     if (missed.length > 0) console.log(`missed: ${missed.slice(0, 10).join('; ')}`);
     mkdirSync(join(here, 'results'), { recursive: true });
     const file = join(here, 'results', 'xid-to-cordon.json');
-    writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+    writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
     console.log(`written ${file}`);
   } finally {
     child.send({ stop: true });

@@ -108,7 +108,16 @@ export function csvRecords(text: string, required: readonly string[], name: stri
   });
 }
 
-const XID_COLUMNS = ['xid', 'nvidia_mnemonic', 'nvidia_description', 'nvidia_immediate_action', 'nvidia_investigatory_action', 'gpud_description', 'gpud_event_type', 'gpud_repair_actions'] as const;
+const XID_COLUMNS = [
+  'xid',
+  'nvidia_mnemonic',
+  'nvidia_description',
+  'nvidia_immediate_action',
+  'nvidia_investigatory_action',
+  'gpud_description',
+  'gpud_event_type',
+  'gpud_repair_actions',
+] as const;
 const SXID_COLUMNS = ['sxid', 'name', 'gpud_event_type', 'gpud_repair_actions'] as const;
 
 function code(raw: string, name: string): number {
@@ -117,7 +126,11 @@ function code(raw: string, name: string): number {
 }
 
 const orNull = (s: string): string | null => (s === '' ? null : s);
-const list = (s: string): string[] => s.split(';').map((x) => x.trim()).filter(Boolean);
+const list = (s: string): string[] =>
+  s
+    .split(';')
+    .map((x) => x.trim())
+    .filter(Boolean);
 
 /** The generated module's text for these two CSV texts (pure: the test calls it too). */
 export function renderCatalog(xidCsv: string, sxidCsv: string): string {
@@ -137,7 +150,10 @@ export function renderCatalog(xidCsv: string, sxidCsv: string): string {
     eventType: orNull(r.gpud_event_type!),
     repairActions: list(r.gpud_repair_actions!),
   }));
-  for (const [what, rows] of [['xid', xids], ['sxid', sxids]] as const) {
+  for (const [what, rows] of [
+    ['xid', xids],
+    ['sxid', sxids],
+  ] as const) {
     const seen = new Set<number>();
     for (const r of rows) {
       if (seen.has(r.code)) throw new Error(`${what}-catalog.csv: code ${r.code} appears twice`);
@@ -167,7 +183,10 @@ export function renderCatalog(xidCsv: string, sxidCsv: string): string {
     '',
     `/** ${xids.length} XID codes, ascending. */`,
     'export const XID_CATALOG: readonly XidEntry[] = [',
-    ...xids.map((x) => `  { code: ${x.code}, mnemonic: ${json(x.mnemonic)}, description: ${json(x.description)}, immediateAction: ${json(x.immediateAction)}, investigatoryAction: ${json(x.investigatoryAction)}, gpudDescription: ${json(x.gpudDescription)}, gpudEventType: ${json(x.gpudEventType)}, gpudRepairActions: ${json(x.gpudRepairActions)} },`),
+    ...xids.map(
+      (x) =>
+        `  { code: ${x.code}, mnemonic: ${json(x.mnemonic)}, description: ${json(x.description)}, immediateAction: ${json(x.immediateAction)}, investigatoryAction: ${json(x.investigatoryAction)}, gpudDescription: ${json(x.gpudDescription)}, gpudEventType: ${json(x.gpudEventType)}, gpudRepairActions: ${json(x.gpudRepairActions)} },`,
+    ),
     '];',
     '',
     `/** ${sxids.length} NVSwitch SXid codes, ascending. */`,

@@ -39,13 +39,17 @@ const tickNumber = (text: string) => Number(/^tick (\d+)$/.exec(text)?.[1] ?? Nu
 /** runContainerOp with its output captured. */
 async function op(spec: Omit<ContainerCommandSpec, 'kind'>, signal: AbortSignal = new AbortController().signal, onLine?: () => void) {
   const out = { stdout: '', stderr: '' };
-  const result = await runContainerOp({ kind: 'container', ...spec }, {
-    signal,
-    onOutput(stream, data) {
-      out[stream] += data;
-      onLine?.();
+  const result = await runContainerOp(
+    { kind: 'container', ...spec },
+    {
+      signal,
+      onOutput(stream, data) {
+        out[stream] += data;
+        onLine?.();
+      },
     },
-  }, { socketPath: env.socketPath });
+    { socketPath: env.socketPath },
+  );
   return { ...result, ...out };
 }
 
@@ -148,7 +152,11 @@ describe('EngineClient against a real Podman', () => {
   });
 
   it('fails with not_found and the engine message for an unknown container', async () => {
-    for (const call of [() => client.inspect('gf-no-such-container'), () => client.restart('gf-no-such-container'), () => collect(client.logs('gf-no-such-container'))]) {
+    for (const call of [
+      () => client.inspect('gf-no-such-container'),
+      () => client.restart('gf-no-such-container'),
+      () => collect(client.logs('gf-no-such-container')),
+    ]) {
       const err = await call().catch((e: unknown) => e);
       expect(FleetError.is(err, 'not_found'), String(err)).toBe(true);
       expect((err as Error).message).toMatch(/no such container/i);
@@ -161,7 +169,10 @@ describe('runContainerOp against a real Podman', () => {
     const r = await op({ op: 'ls', container: '*' });
     expect(r.exitCode).toBe(0);
     expect(r.stderr).toBe('');
-    const lines = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as ContainerListLine);
+    const lines = r.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as ContainerListLine);
     const mine = lines.filter((l) => [ticker, ttyTicker, victim].includes(l.name));
     expect(mine).toHaveLength(3);
     for (const l of mine) expect(Object.keys(l).sort()).toEqual(['created', 'id', 'image', 'name', 'state', 'status']);
@@ -217,7 +228,11 @@ describe('runContainerOp against a real Podman', () => {
     expect([bad.exitCode, bad.stderr]).toEqual([1, 'error: not a container id or name: "../../images/json"\n']);
 
     let noneErr = '';
-    const none = await runContainerOp({ kind: 'container', op: 'ls', container: '*' }, { signal: new AbortController().signal, onOutput: (_s, d) => void (noneErr += d) }, { socketPath: `${env.dir}/absent.sock` });
+    const none = await runContainerOp(
+      { kind: 'container', op: 'ls', container: '*' },
+      { signal: new AbortController().signal, onOutput: (_s, d) => void (noneErr += d) },
+      { socketPath: `${env.dir}/absent.sock` },
+    );
     expect(none.exitCode).toBe(1);
     expect(noneErr).toMatch(/^error: no container engine answers on .*absent\.sock/);
   });

@@ -32,7 +32,7 @@ export class PodmanEnv {
     } catch (err) {
       rmSync(dir, { recursive: true, force: true });
       const e = err as { stderr?: string; code?: number | string; killed?: boolean };
-      const why = e.killed ? 'it took longer than 90 s' : (e.stderr?.trim() || String(err));
+      const why = e.killed ? 'it took longer than 90 s' : e.stderr?.trim() || String(err);
       throw new Error(
         `the container tests need a real Podman (CI installs it: apt-get install -y podman runc busybox-static), but scripts/podman-test-env.sh failed (exit ${e.code}): ${why}`,
       );

@@ -53,18 +53,45 @@ interface Hostile {
   act: (c: ProtocolClient) => Promise<unknown[] | void>;
 }
 
-const event = (seq: number) => ({ t: 'event', seq, body: { id: `rogue-${seq}-${Math.random()}`, ts: Date.now(), kind: 'kernel-log', gpuUuid: null, pciBusId: null, message: 'rogue', data: {} } });
+const event = (seq: number) => ({
+  t: 'event',
+  seq,
+  body: { id: `rogue-${seq}-${Math.random()}`, ts: Date.now(), kind: 'kernel-log', gpuUuid: null, pciBusId: null, message: 'rogue', data: {} },
+});
 const repeat = (c: ProtocolClient, n: number, frame: unknown) => {
   for (let i = 0; i < n; i++) c.send(frame);
 };
 
 function hostiles(goodNodeId: string): Hostile[] {
   const list: Hostile[] = [];
-  for (let i = 0; i < 3; i++) list.push({ name: `malformed-json-${i}`, codes: [CLOSE_CODES.protocolViolation], message: /not valid JSON/, act: async (c) => repeat(c, 5, `{"t":"heartbeat",${'x'.repeat(i * 100)}`) });
-  for (let i = 0; i < 2; i++) list.push({ name: `unknown-type-${i}`, codes: [CLOSE_CODES.protocolViolation], message: /unknown frame type/, act: async (c) => repeat(c, 5, { t: `exploit-${i}`, body: {} }) });
+  for (let i = 0; i < 3; i++)
+    list.push({
+      name: `malformed-json-${i}`,
+      codes: [CLOSE_CODES.protocolViolation],
+      message: /not valid JSON/,
+      act: async (c) => repeat(c, 5, `{"t":"heartbeat",${'x'.repeat(i * 100)}`),
+    });
+  for (let i = 0; i < 2; i++)
+    list.push({
+      name: `unknown-type-${i}`,
+      codes: [CLOSE_CODES.protocolViolation],
+      message: /unknown frame type/,
+      act: async (c) => repeat(c, 5, { t: `exploit-${i}`, body: {} }),
+    });
   list.push({ name: 'not-an-object', codes: [CLOSE_CODES.protocolViolation], message: /unknown frame type/, act: async (c) => repeat(c, 5, '[1,2,3]') });
-  list.push({ name: 'wrong-schema', codes: [CLOSE_CODES.protocolViolation], message: /does not match its schema/, act: async (c) => repeat(c, 5, { t: 'metrics', body: { ts: 'yesterday', host: 42 } }) });
-  for (let i = 0; i < 2; i++) list.push({ name: `over-1MiB-${i}`, codes: [CLOSE_CODES.protocolViolation], message: /over the 1048576-byte limit/, act: async (c) => repeat(c, 5, JSON.stringify({ t: 'heartbeat', pad: 'x'.repeat(1.5 * MiB) })) });
+  list.push({
+    name: 'wrong-schema',
+    codes: [CLOSE_CODES.protocolViolation],
+    message: /does not match its schema/,
+    act: async (c) => repeat(c, 5, { t: 'metrics', body: { ts: 'yesterday', host: 42 } }),
+  });
+  for (let i = 0; i < 2; i++)
+    list.push({
+      name: `over-1MiB-${i}`,
+      codes: [CLOSE_CODES.protocolViolation],
+      message: /over the 1048576-byte limit/,
+      act: async (c) => repeat(c, 5, JSON.stringify({ t: 'heartbeat', pad: 'x'.repeat(1.5 * MiB) })),
+    });
   // Past the socket's own 4 MiB cap: ws aborts the connection (1009, or 1006 when torn down first).
   list.push({ name: 'over-4MiB', codes: [1009, 1006], act: async (c) => c.send('x'.repeat(5 * MiB)) });
   // ProtocolClient.send would JSON-encode a Buffer: the raw socket sends real binary frames.
@@ -73,12 +100,28 @@ function hostiles(goodNodeId: string): Hostile[] {
   };
   list.push({ name: 'binary', codes: [CLOSE_CODES.protocolViolation], message: /binary frames/, act: binary });
   for (let i = 0; i < 2; i++) {
-    list.push({ name: `before-hello-${i}`, codes: [CLOSE_CODES.unauthenticated], message: /before a successful hello/, act: async (c) => c.send(i === 0 ? { t: 'heartbeat', body: { ts: Date.now() } } : event(1)) });
+    list.push({
+      name: `before-hello-${i}`,
+      codes: [CLOSE_CODES.unauthenticated],
+      message: /before a successful hello/,
+      act: async (c) => c.send(i === 0 ? { t: 'heartbeat', body: { ts: Date.now() } } : event(1)),
+    });
   }
   // Claims the good node's id but signs with another key: must not displace the good session.
-  for (let i = 0; i < 3; i++) list.push({ name: `forged-signature-${i}`, codes: [CLOSE_CODES.unauthenticated], message: /signature does not verify/, act: async (c) => [await c.hello(generateEd25519(), { nodeId: goodNodeId })] });
+  for (let i = 0; i < 3; i++)
+    list.push({
+      name: `forged-signature-${i}`,
+      codes: [CLOSE_CODES.unauthenticated],
+      message: /signature does not verify/,
+      act: async (c) => [await c.hello(generateEd25519(), { nodeId: goodNodeId })],
+    });
   list.push({ name: 'unknown-node', codes: [CLOSE_CODES.unauthenticated], message: /unknown node/, act: async (c) => [await c.hello(generateEd25519())] });
-  list.push({ name: 'old-protocol', codes: [CLOSE_CODES.unsupportedVersion], message: /protocol version 99 is not supported/, act: async (c) => [await c.hello(generateEd25519(), { protocolVersion: 99 })] });
+  list.push({
+    name: 'old-protocol',
+    codes: [CLOSE_CODES.unsupportedVersion],
+    message: /protocol version 99 is not supported/,
+    act: async (c) => [await c.hello(generateEd25519(), { protocolVersion: 99 })],
+  });
   // Authenticated rogues: replayed and out-of-order seqs, a second hello, then closed.
   for (let i = 0; i < 2; i++) {
     list.push({
@@ -151,7 +194,11 @@ describe('e2e: hostile peers do not disturb a well-behaved agent', () => {
     for (const o of outcomes) {
       const h = scenarios.find((s) => s.name === o.name)!;
       expect(h.codes, `${o.name} closed with ${o.code}; errors: ${o.errors.join(' | ')}`).toContain(o.code);
-      if (h.message) expect(o.errors.some((m) => h.message!.test(m)), `${o.name} errors: ${o.errors.join(' | ')}`).toBe(true);
+      if (h.message)
+        expect(
+          o.errors.some((m) => h.message!.test(m)),
+          `${o.name} errors: ${o.errors.join(' | ')}`,
+        ).toBe(true);
     }
     // The server drops a session when its socket finishes closing, a moment after the client sees the close.
     await waitFor('only the good session left', () => ctx.gateway.sessionCount === 1 && ctx.gateway.hasSession(good.nodeId), { timeoutMs: 3000 });
@@ -168,7 +215,19 @@ describe('e2e: hostile peers do not disturb a well-behaved agent', () => {
 
     // Each refusal is counted by reason on /metrics.
     const refused = promSumBy((await t.api('GET', '/metrics')).text, 'gpufleet_frames_refused_total', 'reason');
-    const expectAtLeast: Record<string, number> = { malformed_json: 15, unknown_type: 15, schema: 5, too_large: 10, binary: 5, unauthenticated: 6, unsupported_version: 1, replayed_seq: 4, out_of_order_seq: 4, duplicate_hello: 2, invalid_argument: 10 };
+    const expectAtLeast: Record<string, number> = {
+      malformed_json: 15,
+      unknown_type: 15,
+      schema: 5,
+      too_large: 10,
+      binary: 5,
+      unauthenticated: 6,
+      unsupported_version: 1,
+      replayed_seq: 4,
+      out_of_order_seq: 4,
+      duplicate_hello: 2,
+      invalid_argument: 10,
+    };
     for (const [reason, n] of Object.entries(expectAtLeast)) expect(refused[reason] ?? 0, `refused ${reason}`).toBeGreaterThanOrEqual(n * waves);
 
     // The rogues' valid first item per wave was stored; none of their replays or skips were.

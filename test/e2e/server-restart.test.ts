@@ -82,10 +82,14 @@ describe('e2e: the server SIGKILLed and restarted under 5 connected agents', () 
     // --- restart on the same port and data dir ---
     const restartedAt = Date.now();
     await server.start();
-    await waitFor('all 5 agents reconnected, READY and acknowledged', async () => {
-      const s = await nodeStatuses();
-      return hosts.every((h) => h.settled && s.get(h.nodeId) === 'READY');
-    }, { timeoutMs: 15_000 });
+    await waitFor(
+      'all 5 agents reconnected, READY and acknowledged',
+      async () => {
+        const s = await nodeStatuses();
+        return hosts.every((h) => h.settled && s.get(h.nodeId) === 'READY');
+      },
+      { timeoutMs: 15_000 },
+    );
 
     // No node lost, none added.
     const after = await nodeStatuses();
@@ -120,7 +124,10 @@ describe('e2e: the server SIGKILLed and restarted under 5 connected agents', () 
         const events = await store.listAgentEvents({ nodeId: h.nodeId, limit: 1000 });
         const stored = events.map((e) => e.id);
         expect(h.enqueued).toHaveLength(5);
-        expect(h.enqueued.filter((id) => stored.filter((x) => x === id).length !== 1), `${h.nodeId}: events not stored exactly once`).toEqual([]);
+        expect(
+          h.enqueued.filter((id) => stored.filter((x) => x === id).length !== 1),
+          `${h.nodeId}: events not stored exactly once`,
+        ).toEqual([]);
         expect(duplicates(stored)).toEqual([]);
         // Applied in the order they were enqueued (seq order = enqueue order, across the crash).
         const bySeq = [...events].sort((x, y) => x.seq - y.seq).map((e) => e.id);

@@ -21,7 +21,13 @@ afterEach(() => cleanups.run());
  */
 async function tlsServer(): Promise<{ t: TestServer; api: ApiCall; port: number }> {
   const port = await freePort('0.0.0.0');
-  const t = await startTestServer({ listen: `0.0.0.0:${port}`, publicUrl: `https://127.0.0.1:${port}`, heartbeatInterval: '200ms', offlineAfter: 3, metricsInterval: '500ms' });
+  const t = await startTestServer({
+    listen: `0.0.0.0:${port}`,
+    publicUrl: `https://127.0.0.1:${port}`,
+    heartbeatInterval: '200ms',
+    offlineAfter: 3,
+    metricsInterval: '500ms',
+  });
   cleanups.add('tls server', () => t.close());
   // The API is reached over https trusting only the server's own CA: proves the certificate covers 127.0.0.1.
   return { t, api: apiClient(t.url, t.adminToken, t.server.context.caPem ?? undefined), port };

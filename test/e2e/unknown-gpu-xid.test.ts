@@ -25,7 +25,16 @@ describe('e2e: kernel Xids on no known GPU (real server, simulated host with the
     expect(created.status, created.text).toBe(201);
     const logDir = mkdtempSync(join(tmpdir(), 'gpufleet-e2e-kmsg-'));
     cleanups.add('log dir', () => rmSync(logDir, { recursive: true, force: true }));
-    const fleet = await startSimFleet({ token: created.body.token, count: 1, seed: 'e2e-unknown-gpu', mix: { H100: 1 }, agentVersion: '0.1.0-e2e', startSpreadMs: 0, kernelLog: { dir: logDir, pollMs: 50 }, agentOptions: { backoff: FAST_BACKOFF } });
+    const fleet = await startSimFleet({
+      token: created.body.token,
+      count: 1,
+      seed: 'e2e-unknown-gpu',
+      mix: { H100: 1 },
+      agentVersion: '0.1.0-e2e',
+      startSpreadMs: 0,
+      kernelLog: { dir: logDir, pollMs: 50 },
+      agentOptions: { backoff: FAST_BACKOFF },
+    });
     cleanups.add('fleet', () => fleet.stop());
     await fleet.started;
     const host = fleet.agents[0]!;
@@ -42,10 +51,14 @@ describe('e2e: kernel Xids on no known GPU (real server, simulated host with the
     appendFileSync(host.kernelLogPath!, 'NVRM: Xid (PCI:0000:c1:00): 48, pid=1, name=python, An uncorrectable double bit error (DBE) has been detected\n');
 
     // Both lines reach the server as xid events (the second under the same policy rule as the first).
-    await waitFor('both xid events stored', async () => {
-      const r = await t.api('GET', `/api/v1/events?node=${ref}&kind=xid`);
-      return ((r.body?.items ?? []) as unknown[]).length >= 2 ? true : null;
-    }, { timeoutMs: 10_000, intervalMs: 100 });
+    await waitFor(
+      'both xid events stored',
+      async () => {
+        const r = await t.api('GET', `/api/v1/events?node=${ref}&kind=xid`);
+        return ((r.body?.items ?? []) as unknown[]).length >= 2 ? true : null;
+      },
+      { timeoutMs: 10_000, intervalMs: 100 },
+    );
     const after = await waitFor('the node-level finding', async () => {
       const r = await t.api('GET', `/api/v1/nodes/${ref}`);
       const b = r.body as NodeBody;

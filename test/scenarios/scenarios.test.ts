@@ -19,7 +19,8 @@ describe('shipped scenarios', () => {
   it('there are at least 8, covering every fault kind', () => {
     expect(files.length).toBeGreaterThanOrEqual(8);
     const kinds = new Set(files.flatMap((f) => loadScenario(join(dir, f)).events.map((e) => e.inject)));
-    for (const k of ['xid', 'sxid', 'ecc-storm', 'row-remap', 'thermal', 'fall-off-bus', 'tool-failure', 'agent-crash', 'network-drop']) expect(kinds, k).toContain(k);
+    for (const k of ['xid', 'sxid', 'ecc-storm', 'row-remap', 'thermal', 'fall-off-bus', 'tool-failure', 'agent-crash', 'network-drop'])
+      expect(kinds, k).toContain(k);
   });
 
   for (const file of files) {
@@ -67,12 +68,15 @@ assert:
   }, 30_000);
 
   it('reports an event that cannot be applied and a server setting the server refuses', async () => {
-    const bad = parseScenario(`
+    const bad = parseScenario(
+      `
 fleet: {nodes: 1, mix: {H100: 1}}
 server: {heartbeatInterval: 1 fortnight}
 assert:
   - {expect: {node: sim-h100-001, status: READY}}
-`, '/tmp/bad-server.yaml');
+`,
+      '/tmp/bad-server.yaml',
+    );
     const r1 = await runScenario(bad);
     expect(r1.passed).toBe(false);
     expect(r1.error).toMatch(/^\/tmp\/bad-server\.yaml:3: server: .*heartbeat-interval/);

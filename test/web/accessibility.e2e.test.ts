@@ -9,7 +9,21 @@ import { dashboardSuite } from '../../packages/web/e2e/suite.js';
  * (computed colours over the real backgrounds), not the stylesheet.
  */
 
-const PAGES = ['/', '/nodes', '/gpus', '/nodes/HOST', '/alerts', '/alerts?tab=history', '/events', '/runs', '/runs/new', '/keys', '/tokens', '/api-tokens', '/audit'];
+const PAGES = [
+  '/',
+  '/nodes',
+  '/gpus',
+  '/nodes/HOST',
+  '/alerts',
+  '/alerts?tab=history',
+  '/events',
+  '/runs',
+  '/runs/new',
+  '/keys',
+  '/tokens',
+  '/api-tokens',
+  '/audit',
+];
 
 /** A real hostname of the simulated fleet, for the node page. */
 let host = '';
@@ -72,7 +86,7 @@ describe('accessibility of every page (Chromium, real server, 6 simulated hosts)
     const { context, url } = hx();
     const fresh = await context.newPage();
     try {
-      await fresh.goto(url + '/');
+      await fresh.goto(`${url}/`);
       await fresh.getByTestId('signin-token').waitFor();
       const a = await auditPage(fresh);
       expect(a.checked).toBeGreaterThan(0);

@@ -86,7 +86,15 @@ describe('admin pages end to end (Chromium, real server, 3 simulated hosts)', ()
   it('a host joining with it waits PENDING, and the overview says so', async () => {
     extra.work = mkdtempSync(join(tmpdir(), 'gpufleet-admin-e2e-'));
     // Another model than the first three hosts, so its hostname is new (sim-mi300x-001).
-    extra.fleet = await startSimFleet({ token: state.joinToken!, count: 1, seed: 'admin-e2e-late-host', mix: { MI300X: 1 }, agentVersion: 'web-e2e', startSpreadMs: 0, agentOptions: { metricsIntervalMs: 1000, backoff: { baseMs: 100, capMs: 1000 } } });
+    extra.fleet = await startSimFleet({
+      token: state.joinToken!,
+      count: 1,
+      seed: 'admin-e2e-late-host',
+      mix: { MI300X: 1 },
+      agentVersion: 'web-e2e',
+      startSpreadMs: 0,
+      agentOptions: { metricsIntervalMs: 1000, backoff: { baseMs: 100, capMs: 1000 } },
+    });
     await extra.fleet.started;
     state.pendingHost = extra.fleet.agents[0]!.hostname;
     expect(await nodeStatus(state.pendingHost)).toBe('PENDING');
@@ -170,7 +178,7 @@ describe('admin pages end to end (Chromium, real server, 3 simulated hosts)', ()
     fresh.on('console', (m) => void (m.type() === 'error' && errors.push(m.text())));
     fresh.on('pageerror', (e) => errors.push(e.message));
     failOnNativeDialogs(fresh, errors);
-    await fresh.goto(hx().url + '/');
+    await fresh.goto(`${hx().url}/`);
     await fresh.getByTestId('signin-token').fill(secret);
     await fresh.getByTestId('signin-submit').click();
     await fresh.getByTestId('nav-overview').waitFor({ timeout: 15_000 });
@@ -197,7 +205,15 @@ describe('admin pages end to end (Chromium, real server, 3 simulated hosts)', ()
   it('a fatal XID shows as state changes in the alert history, filterable by host', async () => {
     const host = nvidiaHost();
     hx().faults.xid(host, FAULT_GPU, 79);
-    await expect.poll(async () => ((await hx().server.api('GET', '/api/v1/alerts?state=firing')).body.items as { rule: string; hostname: string }[]).some((a) => a.rule === 'GpuUnhealthy' && a.hostname === host), { timeout: 15_000 }).toBe(true);
+    await expect
+      .poll(
+        async () =>
+          ((await hx().server.api('GET', '/api/v1/alerts?state=firing')).body.items as { rule: string; hostname: string }[]).some(
+            (a) => a.rule === 'GpuUnhealthy' && a.hostname === host,
+          ),
+        { timeout: 15_000 },
+      )
+      .toBe(true);
     await tid('nav-alerts').click();
     await tid('alerts-tab-history').click();
     const firing = page().locator(`[data-testid="history-row"][data-rule="GpuUnhealthy"][data-node="${host}"][data-to="firing"]`);
@@ -212,7 +228,17 @@ describe('admin pages end to end (Chromium, real server, 3 simulated hosts)', ()
     await tid('history-host').fill(host);
     await firing.first().waitFor({ timeout: 10_000 });
     await tid('history-rule').selectOption('GpuUnhealthy');
-    await expect.poll(async () => (await page().locator('[data-testid="history-row"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-rule')))).every((r) => r === 'GpuUnhealthy'), { timeout: 10_000 }).toBe(true);
+    await expect
+      .poll(
+        async () =>
+          (
+            await page()
+              .locator('[data-testid="history-row"]')
+              .evaluateAll((els) => els.map((e) => e.getAttribute('data-rule')))
+          ).every((r) => r === 'GpuUnhealthy'),
+        { timeout: 10_000 },
+      )
+      .toBe(true);
     await tid('history-host').fill('no-such-host');
     await tid('history-filter-error').waitFor({ timeout: 10_000 });
   }, 40_000);

@@ -43,13 +43,22 @@ const { registerHooks, hx, page, tid, signIn } = dashboardSuite({
     if (init.status !== 201) throw new Error(`roots/init answered ${init.status}: ${init.text}`);
     const token = await harness.server.api('POST', '/api/v1/join-tokens', { reusable: false, description: 'containers e2e host' });
     if (token.status !== 201) throw new Error(`join-tokens answered ${token.status}: ${token.text}`);
-    host = await E2eHost.joinAndStart({ token: token.body.token, hostname: HOST, gpuCount: 1, agentOptions: { exec: { containerSocketPath: podman.socketPath } } });
+    host = await E2eHost.joinAndStart({
+      token: token.body.token,
+      hostname: HOST,
+      gpuCount: 1,
+      agentOptions: { exec: { containerSocketPath: podman.socketPath } },
+    });
     // expect.poll works only inside a test: a failed wait here must fail the steps, not pass unseen.
-    await waitFor(`${HOST} to be READY`, async () => {
-      const status = (await harness.server.api('GET', `/api/v1/nodes/${HOST}`)).body?.status;
-      if (status !== 'READY') throw new Error(`its status is ${status ?? 'unknown (not enrolled)'}`);
-      return true;
-    }, { timeoutMs: 20_000, intervalMs: 200 });
+    await waitFor(
+      `${HOST} to be READY`,
+      async () => {
+        const status = (await harness.server.api('GET', `/api/v1/nodes/${HOST}`)).body?.status;
+        if (status !== 'READY') throw new Error(`its status is ${status ?? 'unknown (not enrolled)'}`);
+        return true;
+      },
+      { timeoutMs: 20_000, intervalMs: 200 },
+    );
   },
   async teardown() {
     await host?.dispose().catch(() => undefined);
@@ -106,7 +115,17 @@ describe('containers panel end to end (Chromium, real server, real Podman)', () 
     await tid('key-passphrase').fill(PASSPHRASE);
     await tid('key-unlock').click();
     // scrypt in the browser takes a moment.
-    await expect.poll(async () => (await tid('key-did').textContent().catch(() => ''))?.trim(), { timeout: 30_000 }).toBe(key!.did);
+    await expect
+      .poll(
+        async () =>
+          (
+            await tid('key-did')
+              .textContent()
+              .catch(() => '')
+          )?.trim(),
+        { timeout: 30_000 },
+      )
+      .toBe(key!.did);
   }, 45_000);
 
   it('lists the containers of the host through a signed run', async () => {
@@ -132,7 +151,15 @@ describe('containers panel end to end (Chromium, real server, real Podman)', () 
     await tid('containers-panel').screenshot({ path: join(SCREENSHOT_DIR, 'containers-panel.png') });
 
     await tid('container-log-stop').click();
-    await expect.poll(async () => tid('container-log-end').textContent().catch(() => ''), { timeout: 15_000 }).toBe('Stopped.');
+    await expect
+      .poll(
+        async () =>
+          tid('container-log-end')
+            .textContent()
+            .catch(() => ''),
+        { timeout: 15_000 },
+      )
+      .toBe('Stopped.');
     const run = await latestRun(`container logs ${names.ticker}`);
     expect(run.state).toBe('canceled');
     expect(run.targets.map((t) => [t.hostname, t.state])).toEqual([[HOST, 'canceled']]);
@@ -148,7 +175,15 @@ describe('containers panel end to end (Chromium, real server, real Podman)', () 
     for (const part of [`restart ${names.victim}`, `hostname=${HOST}`, 'container/restart']) expect(preview).toContain(part);
     await hx().screenshot('containers-confirm-restart');
     await tid('confirm-ok').click();
-    await expect.poll(async () => tid('containers-notice').textContent().catch(() => ''), { timeout: 30_000 }).toMatch(new RegExp(`^restarted ${names.victim} \\([0-9a-f]{12}\\)$`));
+    await expect
+      .poll(
+        async () =>
+          tid('containers-notice')
+            .textContent()
+            .catch(() => ''),
+        { timeout: 30_000 },
+      )
+      .toMatch(new RegExp(`^restarted ${names.victim} \\([0-9a-f]{12}\\)$`));
     expect(await startedAt(names.victim)).not.toBe(before);
 
     await tid('containers-list').click();
@@ -162,7 +197,9 @@ describe('containers panel end to end (Chromium, real server, real Podman)', () 
     expect(await page().evaluate(() => document.documentElement.dataset.theme)).toBe('dark');
     await tid('containers-panel').scrollIntoViewIfNeeded();
     // Nothing in the panel is wider than the screen: the table keeps its buttons in view.
-    const overflow = await tid('containers-panel').evaluate((el) => Math.max(el.scrollWidth - el.clientWidth, ...Array.from(el.querySelectorAll('.table-wrap'), (w) => w.scrollWidth - w.clientWidth)));
+    const overflow = await tid('containers-panel').evaluate((el) =>
+      Math.max(el.scrollWidth - el.clientWidth, ...Array.from(el.querySelectorAll('.table-wrap'), (w) => w.scrollWidth - w.clientWidth)),
+    );
     expect(overflow).toBeLessThanOrEqual(0);
     await tid('containers-panel').screenshot({ path: join(SCREENSHOT_DIR, 'containers-panel-narrow-dark.png') });
     await tid('theme-toggle').click();

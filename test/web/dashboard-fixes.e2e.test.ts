@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { FleetGpuRow, NodeView } from '@gpufleet/protocol';
+import type { NodeView } from '@gpufleet/protocol';
 import { dashboardSuite } from '../../packages/web/e2e/suite.js';
 
 /*
@@ -21,13 +21,16 @@ const { registerHooks, hx, page, tid, signIn } = dashboardSuite({
 });
 
 const nodeUrl = (id: string) => `/nodes/${encodeURIComponent(id)}`;
-const title = async () => (await tid('node-title').textContent().catch(() => '')) ?? '';
+const title = async () =>
+  (await tid('node-title')
+    .textContent()
+    .catch(() => '')) ?? '';
 const rowsOf = (testId: string) => page().locator(`[data-testid="${testId}"]`);
 
 describe('dashboard fixes of issue 9 (Chromium, real server, 6 simulated hosts)', () => {
   registerHooks();
 
-  it('the GPUs page lists every GPU, sorts on the server and opens a GPU\'s node by id', async () => {
+  it("the GPUs page lists every GPU, sorts on the server and opens a GPU's node by id", async () => {
     const total = (await hx().server.api('GET', '/api/v1/gpus?limit=1')).body.total as number;
     expect(total).toBe(nodes.reduce((n, v) => n + v.gpus.length, 0));
     await tid('nav-gpus').click();
@@ -39,7 +42,15 @@ describe('dashboard fixes of issue 9 (Chromium, real server, 6 simulated hosts)'
     await tid('gpus-sort-util').click();
     await expect.poll(() => page().evaluate(() => window.location.search)).toBe('?sort=-util');
     const utils = async () => rowsOf('gpus-row').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-util'))));
-    await expect.poll(async () => { const u = await utils(); return u.length > 5 && u.every((v, i) => i === 0 || v <= u[i - 1]!); }, { timeout: 10_000 }).toBe(true);
+    await expect
+      .poll(
+        async () => {
+          const u = await utils();
+          return u.length > 5 && u.every((v, i) => i === 0 || v <= u[i - 1]!);
+        },
+        { timeout: 10_000 },
+      )
+      .toBe(true);
     await hx().screenshot('gpus-by-util');
 
     // Filter by a GPU state: cordon one through the API, and it is the only CORDONED row.
@@ -130,14 +141,18 @@ describe('dashboard fixes of issue 9 (Chromium, real server, 6 simulated hosts)'
     await expect.poll(() => tid('heatmap').getAttribute('data-out-of-service'), { timeout: 15_000 }).toBe(String(expected));
     // The node card counts the nodes themselves.
     await expect.poll(() => tid('overview-not-taking-work').getAttribute('data-count'), { timeout: 15_000 }).toBe('1');
-    await expect.poll(async () => (await tid('heatmap-summary').textContent()) ?? '').toContain(`Not taking work (GPU or node cordoned, draining, drained or unhealthy): ${expected}`);
+    await expect
+      .poll(async () => (await tid('heatmap-summary').textContent()) ?? '')
+      .toContain(`Not taking work (GPU or node cordoned, draining, drained or unhealthy): ${expected}`);
     expect((await hx().server.api('POST', `/api/v1/nodes/${encodeURIComponent(cordoned.id)}/uncordon`, {})).status).toBe(200);
   }, 30_000);
 
-  it('an offline node\'s readings are stale in the node table, on its page and in the heatmap tooltip', async () => {
+  it("an offline node's readings are stale in the node table, on its page and in the heatmap tooltip", async () => {
     const gone = nodes[5]!;
     await hx().fleet.host(gone.hostname).agent.stop();
-    await expect.poll(async () => (await hx().server.api('GET', `/api/v1/nodes/${encodeURIComponent(gone.id)}`)).body.status, { timeout: 15_000 }).toBe('OFFLINE');
+    await expect
+      .poll(async () => (await hx().server.api('GET', `/api/v1/nodes/${encodeURIComponent(gone.id)}`)).body.status, { timeout: 15_000 })
+      .toBe('OFFLINE');
 
     await tid('nav-nodes').click();
     await tid('nodes-search').fill(gone.hostname);
@@ -149,7 +164,15 @@ describe('dashboard fixes of issue 9 (Chromium, real server, 6 simulated hosts)'
 
     await row.click();
     await expect.poll(title, { timeout: 10_000 }).toContain(gone.hostname);
-    await expect.poll(async () => (await tid('node-stale-note').textContent().catch(() => '')) ?? '', { timeout: 10_000 }).toMatch(/^Offline: last seen .+\. The readings on this page are from then, not live\.$/);
+    await expect
+      .poll(
+        async () =>
+          (await tid('node-stale-note')
+            .textContent()
+            .catch(() => '')) ?? '',
+        { timeout: 10_000 },
+      )
+      .toMatch(/^Offline: last seen .+\. The readings on this page are from then, not live\.$/);
     const gpuRows = page().locator('[data-testid="gpu-row"]');
     expect(await gpuRows.evaluateAll((els) => els.every((e) => e.getAttribute('data-stale') === 'true' && e.classList.contains('stale')))).toBe(true);
     await hx().screenshot('node-offline-stale');

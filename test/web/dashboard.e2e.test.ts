@@ -22,7 +22,11 @@ const { registerHooks, hx, page, tid } = dashboardSuite({ harness: { hosts: 50 }
 
 /** The first integer in an element's text ("1,234 nodes" -> 1234). */
 async function numberIn(testId: string): Promise<number | null> {
-  const text = (await tid(testId).first().textContent({ timeout: 2000 }).catch(() => null)) ?? '';
+  const text =
+    (await tid(testId)
+      .first()
+      .textContent({ timeout: 2000 })
+      .catch(() => null)) ?? '';
   const m = text.replace(/[,\u202f\u00a0 ](?=\d{3}\b)/g, '').match(/\d+/);
   return m ? Number(m[0]) : null;
 }
@@ -46,7 +50,15 @@ async function openNode(hostname: string): Promise<void> {
   const row = page().locator(`[data-testid="nodes-row"][data-hostname="${hostname}"]`);
   await row.first().waitFor({ timeout: 10_000 });
   await row.first().click();
-  await expect.poll(async () => (await tid('node-title').textContent().catch(() => '')) ?? '', { timeout: 10_000 }).toContain(hostname);
+  await expect
+    .poll(
+      async () =>
+        (await tid('node-title')
+          .textContent()
+          .catch(() => '')) ?? '',
+      { timeout: 10_000 },
+    )
+    .toContain(hostname);
 }
 
 const gpuRow = (index: number) => `[data-testid="gpu-row"][data-index="${index}"]`;
@@ -60,7 +72,7 @@ describe('dashboard end to end (Chromium, real server, 50 simulated hosts)', () 
   });
 
   it('signs in with the admin token', async () => {
-    await page().goto(hx().url + '/');
+    await page().goto(`${hx().url}/`);
     await tid('signin-token').waitFor({ timeout: 15_000 });
     // Signed out, the navigation is not offered.
     expect(await tid('nav-nodes').count()).toBe(0);
@@ -71,7 +83,8 @@ describe('dashboard end to end (Chromium, real server, 50 simulated hosts)', () 
     await page().evaluate((m) => {
       (window as unknown as Record<string, unknown>).__gpufleetE2E = m;
     }, MARKER);
-    for (const nav of ['nav-overview', 'nav-nodes', 'nav-alerts', 'nav-events', 'nav-tokens', 'nav-runs', 'nav-audit']) expect(await tid(nav).count(), nav).toBeGreaterThan(0);
+    for (const nav of ['nav-overview', 'nav-nodes', 'nav-alerts', 'nav-events', 'nav-tokens', 'nav-runs', 'nav-audit'])
+      expect(await tid(nav).count(), nav).toBeGreaterThan(0);
   }, 30_000);
 
   it('the overview counts what the API counts, with one heatmap cell per GPU', async () => {
@@ -90,7 +103,9 @@ describe('dashboard end to end (Chromium, real server, 50 simulated hosts)', () 
     const box = (await heatmap.boundingBox())!;
     const cell = Number(await heatmap.getAttribute('data-cell'));
     await page().mouse.move(box.x + cell / 2, box.y + cell / 2);
-    const firstHost = ((await hx().server.api('GET', '/api/v1/nodes?limit=100')).body.items as { hostname: string }[]).map((n) => n.hostname).sort(new Intl.Collator('en', { numeric: true }).compare)[0];
+    const firstHost = ((await hx().server.api('GET', '/api/v1/nodes?limit=100')).body.items as { hostname: string }[])
+      .map((n) => n.hostname)
+      .sort(new Intl.Collator('en', { numeric: true }).compare)[0];
     await expect.poll(() => tid('heatmap-tooltip').getAttribute('data-node'), { timeout: 5000 }).toBe(firstHost);
     await page().mouse.move(0, 0);
     await hx().screenshot('overview');
@@ -101,13 +116,18 @@ describe('dashboard end to end (Chromium, real server, 50 simulated hosts)', () 
     await tid('nav-nodes').click();
     await page().locator('[data-testid="nodes-row"]').first().waitFor({ timeout: 10_000 });
     const selector = 'gpu.model=H100';
-    const expected = ((await hx().server.api('GET', `/api/v1/nodes?selector=${encodeURIComponent(selector)}&limit=1000`)).body.items as { hostname: string }[]).map((n) => n.hostname).sort();
+    const expected = ((await hx().server.api('GET', `/api/v1/nodes?selector=${encodeURIComponent(selector)}&limit=1000`)).body.items as { hostname: string }[])
+      .map((n) => n.hostname)
+      .sort();
     expect(expected.length).toBeGreaterThan(5);
     expect(expected.length).toBeLessThan(50);
     const box = tid('nodes-selector');
     await box.fill(selector);
     await box.press('Enter');
-    const shown = () => page().locator('[data-testid="nodes-row"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-hostname') ?? '').sort());
+    const shown = () =>
+      page()
+        .locator('[data-testid="nodes-row"]')
+        .evaluateAll((els) => els.map((e) => e.getAttribute('data-hostname') ?? '').sort());
     await expect.poll(shown, { timeout: 10_000 }).toEqual(expected);
     await hx().screenshot('nodes-filtered');
   }, 30_000);
@@ -151,7 +171,8 @@ describe('dashboard end to end (Chromium, real server, 50 simulated hosts)', () 
 
   it('cordons and uncordons a GPU from its node page, each with a reason, and the API agrees', async () => {
     await openNode(FAULT_HOST);
-    const apiGpu = async () => (await hx().server.api('GET', `/api/v1/nodes/${FAULT_HOST}`)).body.gpus[CORDON_GPU] as { state: string; stateChange: { reason: string | null } | null };
+    const apiGpu = async () =>
+      (await hx().server.api('GET', `/api/v1/nodes/${FAULT_HOST}`)).body.gpus[CORDON_GPU] as { state: string; stateChange: { reason: string | null } | null };
     const apiState = async () => (await apiGpu()).state;
     expect(await apiState()).toBe('READY');
     await tid(`gpu-cordon-${CORDON_GPU}`).click();
@@ -195,7 +216,15 @@ describe('dashboard end to end (Chromium, real server, 50 simulated hosts)', () 
     await tid('nav-events').click();
     // The fatal XID injected earlier is on the fleet timeline, with its host.
     const eventsText = async () => page().locator('body').innerText();
-    await expect.poll(async () => { const t = await eventsText(); return /xid/i.test(t) && /\b79\b/.test(t) && t.includes(FAULT_HOST); }, { timeout: 10_000 }).toBe(true);
+    await expect
+      .poll(
+        async () => {
+          const t = await eventsText();
+          return /xid/i.test(t) && /\b79\b/.test(t) && t.includes(FAULT_HOST);
+        },
+        { timeout: 10_000 },
+      )
+      .toBe(true);
     await hx().screenshot('events');
 
     await tid('nav-runs').click();

@@ -43,7 +43,7 @@ describe('dashboard fleet stream', () => {
   registerHooks();
 
   it('moves the nodes table readings live through deltas, not full views', async () => {
-    await page().goto(hx().url + '/nodes');
+    await page().goto(`${hx().url}/nodes`);
     const rows = tid('nodes-row');
     await expect.poll(() => rows.count(), { timeout: 10_000 }).toBe(HOSTS);
     // The mean utilization column of each row; the page refetches only every 30 s, so a change
@@ -61,7 +61,7 @@ describe('dashboard fleet stream', () => {
   }, 30_000);
 
   it('updates the heatmap cell under the mouse as its readings move', async () => {
-    await page().goto(hx().url + '/');
+    await page().goto(`${hx().url}/`);
     const canvas = tid('heatmap');
     await canvas.waitFor();
     const box = (await canvas.boundingBox())!;

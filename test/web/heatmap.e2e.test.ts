@@ -33,7 +33,12 @@ async function hover(i: number): Promise<{ node: string | null; gpu: string | nu
   await page().mouse.move(b.x + b.size / 2, b.y + b.size / 2);
   const tip = tid('heatmap-tooltip');
   await tip.waitFor({ state: 'visible' });
-  return { node: await tip.getAttribute('data-node'), gpu: await tip.getAttribute('data-gpu'), health: await tip.getAttribute('data-health'), text: (await tip.textContent()) ?? '' };
+  return {
+    node: await tip.getAttribute('data-node'),
+    gpu: await tip.getAttribute('data-gpu'),
+    health: await tip.getAttribute('data-health'),
+    text: (await tip.textContent()) ?? '',
+  };
 }
 
 /** The canvas pixel (r, g, b) at a viewport point. */
@@ -115,7 +120,15 @@ describe(`overview heatmap end to end (Chromium, ${HOSTS} simulated hosts)`, () 
     await tid('theme-toggle').click();
 
     await page().mouse.click(b.x + b.size / 2, b.y + b.size / 2);
-    await expect.poll(async () => (await tid('node-title').textContent().catch(() => '')) ?? '', { timeout: 10_000 }).toContain(host);
+    await expect
+      .poll(
+        async () =>
+          (await tid('node-title')
+            .textContent()
+            .catch(() => '')) ?? '',
+        { timeout: 10_000 },
+      )
+      .toContain(host);
   }, 60_000);
 
   it('is reachable by keyboard: arrows move between GPUs, the focused one is described, Enter opens its node', async () => {
@@ -136,12 +149,20 @@ describe(`overview heatmap end to end (Chromium, ${HOSTS} simulated hosts)`, () 
     expect(await tid('heatmap-tooltip').getAttribute('data-node')).toBe(hosts[Math.floor(target / GPUS)]);
     await hx().screenshot('overview-heatmap-keyboard');
     await page().keyboard.press('Enter');
-    await expect.poll(async () => (await tid('node-title').textContent().catch(() => '')) ?? '', { timeout: 10_000 }).toContain(hosts[Math.floor(target / GPUS)]!);
+    await expect
+      .poll(
+        async () =>
+          (await tid('node-title')
+            .textContent()
+            .catch(() => '')) ?? '',
+        { timeout: 10_000 },
+      )
+      .toContain(hosts[Math.floor(target / GPUS)]!);
   }, 30_000);
 
   it('fits a 390 px wide screen', async () => {
     await page().setViewportSize({ width: 390, height: 844 });
-    await page().goto(hx().url + '/');
+    await page().goto(`${hx().url}/`);
     await expect.poll(() => canvas().getAttribute('data-drawn-cells'), { timeout: 10_000 }).toBe(String(HOSTS * GPUS));
     const box = (await canvas().boundingBox())!;
     expect(box.x).toBeGreaterThanOrEqual(0);

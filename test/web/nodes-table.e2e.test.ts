@@ -68,7 +68,10 @@ describe('node table: sorting and sparklines (Chromium, real server, 8 simulated
   }, 40_000);
 
   it('draws utilization and temperature sparklines for the rows on screen', async () => {
-    const counts = (kind: 'util' | 'temp') => page().locator(`[data-testid="nodes-row"] [data-testid="nodes-spark-${kind}"]`).evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-count'))));
+    const counts = (kind: 'util' | 'temp') =>
+      page()
+        .locator(`[data-testid="nodes-row"] [data-testid="nodes-spark-${kind}"]`)
+        .evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-count'))));
     await expect.poll(async () => (await counts('util')).length, { timeout: 10_000 }).toBe(HOSTS);
     await expect.poll(async () => (await counts('temp')).filter((c) => c > 0).length, { timeout: 10_000 }).toBe(HOSTS);
     expect((await counts('util')).every((c) => c > 0)).toBe(true);
@@ -98,7 +101,9 @@ describe('node table: sorting and sparklines (Chromium, real server, 8 simulated
   it('hides the sparklines on a 390 px screen', async () => {
     await page().setViewportSize({ width: 390, height: 844 });
     await expect.poll(() => rows().count(), { timeout: 10_000 }).toBe(HOSTS);
-    const visibleSparks = await page().locator('[data-testid="nodes-spark-util"]').evaluateAll((els) => els.filter((e) => (e as SVGElement).getBoundingClientRect().width > 0).length);
+    const visibleSparks = await page()
+      .locator('[data-testid="nodes-spark-util"]')
+      .evaluateAll((els) => els.filter((e) => (e as SVGElement).getBoundingClientRect().width > 0).length);
     expect(visibleSparks).toBe(0);
     // The header still sorts there.
     expect(await tid('nodes-sort-util').isVisible()).toBe(true);
@@ -107,7 +112,11 @@ describe('node table: sorting and sparklines (Chromium, real server, 8 simulated
   }, 30_000);
 
   it('draws the sparklines in the dark theme with its own colours', async () => {
-    const stroke = () => page().locator('[data-testid="nodes-spark-temp"] circle.sparkline-last').first().evaluate((e) => getComputedStyle(e).fill);
+    const stroke = () =>
+      page()
+        .locator('[data-testid="nodes-spark-temp"] circle.sparkline-last')
+        .first()
+        .evaluate((e) => getComputedStyle(e).fill);
     const light = await stroke();
     await tid('theme-toggle').click();
     await expect.poll(() => page().evaluate(() => document.documentElement.dataset.theme)).toBe('dark');

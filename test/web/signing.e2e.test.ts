@@ -34,9 +34,14 @@ const { registerHooks, hx, page, tid, text, signIn } = dashboardSuite({
     keyDir = mkdtempSync(join(tmpdir(), 'gpufleet-web-signing-'));
     operator = createOperatorKey(KEY_NAME, { dir: keyDir, passphrase: PASSPHRASE });
     // Chromium logs blocked inline script and style, but not a blocked eval: report every violation as a console error.
-    await harness.page.addInitScript(() => document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`)));
+    await harness.page.addInitScript(() =>
+      document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`)),
+    );
     const now = Date.now();
-    const capability = signCapability({ v: 1, iss: root.did, aud: operator.did, can: ['exec/run'], on: '*', nbf: now - 60_000, exp: now + 3_600_000, nonce: 'web-signing-e2e', prf: [] }, root.privateKeyPem);
+    const capability = signCapability(
+      { v: 1, iss: root.did, aud: operator.did, can: ['exec/run'], on: '*', nbf: now - 60_000, exp: now + 3_600_000, nonce: 'web-signing-e2e', prf: [] },
+      root.privateKeyPem,
+    );
     const registered = await harness.server.api('POST', '/api/v1/capabilities', { capability });
     if (registered.status !== 201) throw new Error(`registering the capability failed: HTTP ${registered.status} ${registered.text}`);
     for (const role of ['operator', 'viewer'] as const) {
@@ -67,7 +72,7 @@ describe('signing runs in the browser (Chromium, real server, 3 simulated hosts)
   });
 
   it('serves the dashboard with a strict CSP and no inline script', async () => {
-    const res = await fetch(hx().url + '/keys');
+    const res = await fetch(`${hx().url}/keys`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-security-policy')).toBe(DASHBOARD_CSP);
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
@@ -78,7 +83,12 @@ describe('signing runs in the browser (Chromium, real server, 3 simulated hosts)
     expect(scripts.length).toBeGreaterThan(0);
     for (const s of scripts) {
       expect(s).toMatch(/\bsrc="\/assets\/[^"]+\.js"/);
-      expect(s.replace(/^<script\b[^>]*>/i, '').replace(/<\/script>$/i, '').trim()).toBe('');
+      expect(
+        s
+          .replace(/^<script\b[^>]*>/i, '')
+          .replace(/<\/script>$/i, '')
+          .trim(),
+      ).toBe('');
     }
     expect(html).not.toMatch(/\son[a-z]+\s*=/i);
     expect(html).not.toMatch(/<style\b|\sstyle\s*=/i);
@@ -127,7 +137,14 @@ describe('signing runs in the browser (Chromium, real server, 3 simulated hosts)
     await expect.poll(async () => tid('run-count').getAttribute('data-count')).toBe(String(HOSTS));
     await expect.poll(() => text('run-preview')).toContain('hello-from-browser');
     const preview = JSON.parse(await text('run-preview')) as Record<string, any>;
-    expect(preview).toMatchObject({ v: 1, target: '*', ability: 'exec/run', invoker: operator.did, command: { kind: 'argv', argv: ['echo', 'hello-from-browser'] }, timeoutMs: 60_000 });
+    expect(preview).toMatchObject({
+      v: 1,
+      target: '*',
+      ability: 'exec/run',
+      invoker: operator.did,
+      command: { kind: 'argv', argv: ['echo', 'hello-from-browser'] },
+      timeoutMs: 60_000,
+    });
     expect(preview.capability.aud).toBe(operator.did);
     expect(await text('run-cli')).toBe(`gpufleet exec -l '*' --key ${KEY_NAME} --cap cap.json -- echo hello-from-browser`);
     await hx().screenshot('run-new');
@@ -145,10 +162,17 @@ describe('signing runs in the browser (Chromium, real server, 3 simulated hosts)
     expect(runId).toBe(preview.runId);
     const rows = page().locator('[data-testid="run-target"]');
     await expect.poll(() => rows.count(), { timeout: 15_000 }).toBe(HOSTS);
-    await expect.poll(() => rows.evaluateAll((els) => els.map((e) => e.getAttribute('data-state'))), { timeout: 20_000 }).toEqual(Array(HOSTS).fill('succeeded'));
+    await expect
+      .poll(() => rows.evaluateAll((els) => els.map((e) => e.getAttribute('data-state'))), { timeout: 20_000 })
+      .toEqual(Array(HOSTS).fill('succeeded'));
     await expect.poll(() => text('run-output'), { timeout: 10_000 }).toContain('hello-from-browser');
 
-    const run = (await hx().server.api('GET', `/api/v1/runs/${encodeURIComponent(runId)}`)).body as { invoker: string; capabilityId: string | null; createdBy: string; targets: { state: string; exitCode: number }[] };
+    const run = (await hx().server.api('GET', `/api/v1/runs/${encodeURIComponent(runId)}`)).body as {
+      invoker: string;
+      capabilityId: string | null;
+      createdBy: string;
+      targets: { state: string; exitCode: number }[];
+    };
     expect(run.invoker).toBe(operator.did);
     expect(run.capabilityId).toMatch(/^[0-9a-f]{64}$/);
     expect(run.targets.map((t) => [t.state, t.exitCode])).toEqual(Array(HOSTS).fill(['succeeded', 0]));
@@ -176,7 +200,11 @@ describe('signing runs in the browser (Chromium, real server, 3 simulated hosts)
 
     // A capability file: one granted to another key is refused; this key's own is used and summed up.
     const now = Date.now();
-    const grantTo = (aud: string, on: string) => signCapability({ v: 1, iss: root.did, aud, can: ['exec/run', 'container/logs'], on, nbf: now - 60_000, exp: now + 7_200_000, nonce: `file-${aud.slice(-8)}`, prf: [] }, root.privateKeyPem);
+    const grantTo = (aud: string, on: string) =>
+      signCapability(
+        { v: 1, iss: root.did, aud, can: ['exec/run', 'container/logs'], on, nbf: now - 60_000, exp: now + 7_200_000, nonce: `file-${aud.slice(-8)}`, prf: [] },
+        root.privateKeyPem,
+      );
     await page().locator('.key-cap-import summary').click();
     await tid('cap-text').fill(JSON.stringify(grantTo(root.did, '*')));
     await tid('cap-use').click();
@@ -201,7 +229,7 @@ describe('signing runs in the browser (Chromium, real server, 3 simulated hosts)
     await page().locator('[data-testid="runs-row"]').first().waitFor();
     expect(await tid('runs-new').count()).toBe(0);
     // Typed straight into the address bar: the page explains, with no form and no button.
-    await page().goto(hx().url + '/runs/new');
+    await page().goto(`${hx().url}/runs/new`);
     await expect.poll(() => page().locator('.state-empty').first().textContent()).toContain('needs the operator role');
     expect(await tid('run-form').count()).toBe(0);
     expect(await tid('run-sign').count()).toBe(0);
@@ -219,7 +247,17 @@ describe('signing runs in the browser (Chromium, real server, 3 simulated hosts)
     await tid('overview-nodes-total').waitFor({ timeout: 10_000 });
     await tid('nav-nodes').click();
     await page().locator('[data-testid="nodes-row"]').first().click();
-    await expect.poll(async () => Number((await tid('node-chart-util').getAttribute('data-points').catch(() => null)) ?? 0), { timeout: 10_000 }).toBeGreaterThan(0);
+    await expect
+      .poll(
+        async () =>
+          Number(
+            (await tid('node-chart-util')
+              .getAttribute('data-points')
+              .catch(() => null)) ?? 0,
+          ),
+        { timeout: 10_000 },
+      )
+      .toBeGreaterThan(0);
     await tid('nav-runs').click();
     await page().locator('[data-testid="runs-row"] a').first().click();
     await expect.poll(() => text('run-output'), { timeout: 10_000 }).toContain('hello-from-browser');

@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient, ApiError, transportMessage } from './api-client.js';
+import { ApiClient, type ApiError, transportMessage } from './api-client.js';
 import { TransportError } from './http-request.js';
 import { CliError } from './errors.js';
 import { startFakeApi, type FakeApi } from './testing/fake-api.js';
@@ -10,7 +10,10 @@ let api: FakeApi;
 
 beforeAll(async () => {
   api = await startFakeApi({
-    'GET /api/v1/nodes': (req) => (req.headers.authorization === 'Bearer gft_good_token' ? { body: { items: [], total: 0 } } : { status: 401, body: { error: { code: 'unauthenticated', message: 'unknown token' } } }),
+    'GET /api/v1/nodes': (req) =>
+      req.headers.authorization === 'Bearer gft_good_token'
+        ? { body: { items: [], total: 0 } }
+        : { status: 401, body: { error: { code: 'unauthenticated', message: 'unknown token' } } },
     'GET /api/v1/nodes/ghost': () => ({ status: 404, body: { error: { code: 'not_found', message: "no node matches 'ghost'" } } }),
     'PATCH /api/v1/nodes/n1/labels': (req) => ({ body: { echoed: req.body } }),
     'DELETE /api/v1/join-tokens/jt1': () => ({ status: 204 }),
@@ -103,9 +106,13 @@ describe('ApiClient', () => {
   it('names an untrusted TLS certificate and how to pin the CA', () => {
     for (const code of ['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_HAS_EXPIRED']) {
       const text = transportMessage('https://fleet.example:7420', new TransportError(code, 'x'), 15_000);
-      expect(text).toBe(`the TLS certificate of the control plane at https://fleet.example:7420 is not trusted (${code}): run \`gpufleet login --server https://fleet.example:7420 --token <token> --ca-fingerprint <sha256 of its CA>\``);
+      expect(text).toBe(
+        `the TLS certificate of the control plane at https://fleet.example:7420 is not trusted (${code}): run \`gpufleet login --server https://fleet.example:7420 --token <token> --ca-fingerprint <sha256 of its CA>\``,
+      );
     }
-    expect(transportMessage('http://h:1', new TransportError('ENOTFOUND', 'x'), 15_000)).toBe('cannot reach the control plane at http://h:1: the host name does not resolve');
+    expect(transportMessage('http://h:1', new TransportError('ENOTFOUND', 'x'), 15_000)).toBe(
+      'cannot reach the control plane at http://h:1: the host name does not resolve',
+    );
   });
 
   it('reports a peer that drops the TLS handshake in one line', async () => {

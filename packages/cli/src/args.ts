@@ -26,7 +26,10 @@ export function parseLabelEdits(words: readonly string[]): { set: Record<string,
 
 /** Labels from `--labels k=v,k2=v2` and repeated `--label k=v`. */
 export function parseLabelMap(lists: readonly string[]): Record<string, string> {
-  const words = lists.flatMap((l) => l.split(',')).map((w) => w.trim()).filter(Boolean);
+  const words = lists
+    .flatMap((l) => l.split(','))
+    .map((w) => w.trim())
+    .filter(Boolean);
   if (words.some((w) => !w.includes('='))) {
     const badWord = words.find((w) => !w.includes('='))!;
     throw new UsageError(`label '${badWord}' must be key=value`);

@@ -68,7 +68,17 @@ describe('usage errors: exit code 2, one line, no request sent', () => {
 
 describe('help and version', () => {
   it('prints help with examples and exits 0', async () => {
-    for (const argv of [['--help'], ['nodes', '--help'], ['nodes', 'ls', '--help'], ['tokens', 'create', '--help'], ['top', '--help'], ['diagnose', 'gpus', '--help'], ['server', '--help'], ['demo', '--help'], ['login', '--help']]) {
+    for (const argv of [
+      ['--help'],
+      ['nodes', '--help'],
+      ['nodes', 'ls', '--help'],
+      ['tokens', 'create', '--help'],
+      ['top', '--help'],
+      ['diagnose', 'gpus', '--help'],
+      ['server', '--help'],
+      ['demo', '--help'],
+      ['login', '--help'],
+    ]) {
       const r = await run(argv);
       expect(r.code, argv.join(' ')).toBe(0);
       expect(r.stdout, argv.join(' ')).toMatch(/Usage: gpufleet/);

@@ -26,7 +26,7 @@ export function checkContextName(name: string): string {
 
 /** `$XDG_CONFIG_HOME/gpufleet/config.yaml`, else `~/.config/gpufleet/config.yaml`. */
 export function configPath(env: NodeJS.ProcessEnv, home: string): string {
-  const base = env.XDG_CONFIG_HOME && env.XDG_CONFIG_HOME.startsWith('/') ? env.XDG_CONFIG_HOME : join(home, '.config');
+  const base = env.XDG_CONFIG_HOME?.startsWith('/') ? env.XDG_CONFIG_HOME : join(home, '.config');
   return join(base, 'gpufleet', 'config.yaml');
 }
 

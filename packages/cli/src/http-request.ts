@@ -79,6 +79,6 @@ function toTransportError(err: unknown): TransportError {
   if (err instanceof TransportError) return err;
   const e = err as NodeJS.ErrnoException;
   // AggregateError (IPv4 and IPv6 both refused) keeps the first error's code on itself.
-  const code = e.code ?? ((e as unknown as { errors?: NodeJS.ErrnoException[] }).errors?.[0]?.code) ?? 'EUNKNOWN';
+  const code = e.code ?? (e as unknown as { errors?: NodeJS.ErrnoException[] }).errors?.[0]?.code ?? 'EUNKNOWN';
   return new TransportError(code, e.message || code);
 }

@@ -31,9 +31,21 @@ const MIN_COL = 5;
 
 // Borderless, kubectl-like: columns separated by spaces only.
 const NO_BORDER = {
-  top: '', 'top-mid': '', 'top-left': '', 'top-right': '',
-  bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '',
-  left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '',
+  top: '',
+  'top-mid': '',
+  'top-left': '',
+  'top-right': '',
+  bottom: '',
+  'bottom-mid': '',
+  'bottom-left': '',
+  'bottom-right': '',
+  left: '',
+  'left-mid': '',
+  mid: '',
+  'mid-mid': '',
+  right: '',
+  'right-mid': '',
+  middle: '',
 };
 
 /** Display length (code points; the glyphs we print are all one cell wide). */
@@ -140,12 +152,16 @@ export function renderTable<T>(columns: readonly Column<T>[], rows: readonly T[]
     wordWrap: false,
   });
   for (const row of cells) table.push(row);
-  return table.toString().split('\n').map((l) => l.replace(/\s+$/, '')).join('\n') + '\n';
+  return `${table
+    .toString()
+    .split('\n')
+    .map((l) => l.replace(/\s+$/, ''))
+    .join('\n')}\n`;
 }
 
 /** Pretty JSON or YAML of API data. */
 export function renderData(data: unknown, format: 'json' | 'yaml'): string {
-  if (format === 'json') return JSON.stringify(data, null, 2) + '\n';
+  if (format === 'json') return `${JSON.stringify(data, null, 2)}\n`;
   return toYaml(data, { lineWidth: 0 });
 }
 

@@ -20,8 +20,17 @@ beforeAll(async () => {
       const sha256 = scriptSha256(text);
       return {
         body: {
-          name: 'gpu-check', version, sha256, signer: signer.did, createdAt: '2026-01-01T00:00:00.000Z', createdBy: 'token:ops', removed: false, removedAt: null,
-          content: text, signature: signScript('gpu-check', version, sha256, signer.privateKeyPem), history: [1, 2, 3].map((v) => ({ version: v, removed: false })),
+          name: 'gpu-check',
+          version,
+          sha256,
+          signer: signer.did,
+          createdAt: '2026-01-01T00:00:00.000Z',
+          createdBy: 'token:ops',
+          removed: false,
+          removedAt: null,
+          content: text,
+          signature: signScript('gpu-check', version, sha256, signer.privateKeyPem),
+          history: [1, 2, 3].map((v) => ({ version: v, removed: false })),
         },
       };
     },
@@ -56,7 +65,7 @@ describe('--version', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^version: {3}1$/m);
     expect(r.stdout).toContain('echo version 1');
-    expect(r.stdout).not.toContain(cliVersion() + '\n');
+    expect(r.stdout).not.toContain(`${cliVersion()}\n`);
     expect(api.requests.at(-1)!.query).toEqual({ version: '1' });
     const json = await run(['scripts', 'show', 'gpu-check', '--version', '2', '-o', 'json']);
     expect(JSON.parse(json.stdout).version).toBe(2);

@@ -20,7 +20,13 @@ describe('builtinLabels', () => {
   });
 
   it('has no GPU labels but the count on a host without GPUs, and marks simulated hosts', () => {
-    expect(builtinLabels({ ...facts, os: { ...facts.os, id: SIMULATED_OS_ID } }, [], true)).toEqual({ hostname: 'gpu-node-01', os: 'gpufleet-sim', arch: 'x86_64', 'gpu.count': '0', simulated: 'true' });
+    expect(builtinLabels({ ...facts, os: { ...facts.os, id: SIMULATED_OS_ID } }, [], true)).toEqual({
+      hostname: 'gpu-node-01',
+      os: 'gpufleet-sim',
+      arch: 'x86_64',
+      'gpu.count': '0',
+      simulated: 'true',
+    });
     expect(builtinLabels({ ...facts, os: { ...facts.os, id: '' } }, [], false).os).toBe('unknown');
   });
 

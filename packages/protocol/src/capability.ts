@@ -198,7 +198,8 @@ export function verifyCapability(cap: Capability, ctx: CapabilityContext): Verdi
   for (const link of chain) {
     const id = capabilityId(link);
     for (const did of [link.iss, link.aud]) {
-      if (ctx.isRevoked(id, did)) return refused('revoked', `capability ${id.slice(0, 12)} (issuer ${short(link.iss)}, audience ${short(link.aud)}) is revoked`);
+      if (ctx.isRevoked(id, did))
+        return refused('revoked', `capability ${id.slice(0, 12)} (issuer ${short(link.iss)}, audience ${short(link.aud)}) is revoked`);
     }
   }
 
@@ -210,7 +211,8 @@ export function verifyCapability(cap: Capability, ctx: CapabilityContext): Verdi
     if (!selectorNarrows(selectors[i]!, selectors[i - 1]!)) {
       return refused('not_attenuated', `capability link ${i} selects '${child.on}', which is broader than its parent's '${parent.on}'`);
     }
-    if (child.nbf < parent.nbf) return refused('not_attenuated', `capability link ${i} becomes valid at ${iso(child.nbf)}, before its parent (${iso(parent.nbf)})`);
+    if (child.nbf < parent.nbf)
+      return refused('not_attenuated', `capability link ${i} becomes valid at ${iso(child.nbf)}, before its parent (${iso(parent.nbf)})`);
     if (child.exp > parent.exp) return refused('not_attenuated', `capability link ${i} expires at ${iso(child.exp)}, after its parent (${iso(parent.exp)})`);
     const limits = limitsNarrowProblem(child.limits, parent.limits);
     if (limits !== null) return refused('not_attenuated', `capability link ${i} ${limits}`);

@@ -14,12 +14,47 @@ const bob = generateEd25519();
 const carol = generateEd25519();
 
 let counter = 0;
-function cap(by: Ed25519KeyPair, to: Ed25519KeyPair, limits?: CapabilityLimits, parent?: Capability, can: Capability['can'] = ['exec/run', 'exec/script']): Capability {
-  return signCapability({ v: 1, iss: by.did, aud: to.did, can, on: '*', nbf: NOW - DAY, exp: NOW + DAY, nonce: `limits-nonce-${++counter}`, prf: parent ? [parent] : [], ...(limits ? { limits } : {}) }, by.privateKeyPem);
+function cap(
+  by: Ed25519KeyPair,
+  to: Ed25519KeyPair,
+  limits?: CapabilityLimits,
+  parent?: Capability,
+  can: Capability['can'] = ['exec/run', 'exec/script'],
+): Capability {
+  return signCapability(
+    {
+      v: 1,
+      iss: by.did,
+      aud: to.did,
+      can,
+      on: '*',
+      nbf: NOW - DAY,
+      exp: NOW + DAY,
+      nonce: `limits-nonce-${++counter}`,
+      prf: parent ? [parent] : [],
+      ...(limits ? { limits } : {}),
+    },
+    by.privateKeyPem,
+  );
 }
 
 function payload(invoker: Ed25519KeyPair, over: Partial<CommandPayload> = {}): CommandPayload {
-  return { v: 1, runId: `run-${++counter}-0000`, nonce: `command-nonce-${++counter}-0123456789`, issuedAt: NOW, ability: 'exec/run', target: '', command: { kind: 'argv', argv: ['true'] }, env: {}, cwd: null, timeoutMs: 60_000, runAs: null, invoker: invoker.did, capability: null, ...over };
+  return {
+    v: 1,
+    runId: `run-${++counter}-0000`,
+    nonce: `command-nonce-${++counter}-0123456789`,
+    issuedAt: NOW,
+    ability: 'exec/run',
+    target: '',
+    command: { kind: 'argv', argv: ['true'] },
+    env: {},
+    cwd: null,
+    timeoutMs: 60_000,
+    runAs: null,
+    invoker: invoker.did,
+    capability: null,
+    ...over,
+  };
 }
 
 function ctx(over: Partial<SignedCommandContext> = {}): SignedCommandContext {
@@ -62,7 +97,7 @@ describe('limit patterns', () => {
 
   it('a long hostile pattern does not take long (no regex backtracking)', () => {
     const t0 = performance.now();
-    expect(limitPatternMatches('*a'.repeat(60) + 'b', 'a'.repeat(4000))).toBe(false);
+    expect(limitPatternMatches(`${'*a'.repeat(60)}b`, 'a'.repeat(4000))).toBe(false);
     expect(performance.now() - t0).toBeLessThan(2000);
   });
 });
@@ -81,7 +116,15 @@ describe('limitsNarrowProblem', () => {
 
   it('the schema refuses garbage limits', () => {
     const base = { v: 1, iss: root.did, aud: alice.did, can: ['exec/run'], on: '*', nbf: 0, exp: 1, nonce: 'abcdefgh', prf: [], sig: 'x' };
-    for (const limits of [{ runAs: ['bad name'] }, { env: ['HF-TOKEN'] }, { cwd: ['relative/dir'] }, { scripts: 'any' }, { cwd: ['/a\nb'] }, { other: [] }, { env: 'HF_*' }]) {
+    for (const limits of [
+      { runAs: ['bad name'] },
+      { env: ['HF-TOKEN'] },
+      { cwd: ['relative/dir'] },
+      { scripts: 'any' },
+      { cwd: ['/a\nb'] },
+      { other: [] },
+      { env: 'HF_*' },
+    ]) {
       expect(Capability.safeParse({ ...base, limits }).success, JSON.stringify(limits)).toBe(false);
     }
     expect(Capability.safeParse({ ...base, limits: { env: [] } }).success).toBe(true);
@@ -90,7 +133,8 @@ describe('limitsNarrowProblem', () => {
 
 describe('verifyCapability: limits narrow at every link', () => {
   const rootLimits: CapabilityLimits = { runAs: ['ubuntu'], env: ['HF_*'], cwd: ['/srv/jobs/*'] };
-  const check = (leaf: Capability, invoker: Ed25519KeyPair) => verifyCapability(leaf, { roots: [root.did], now: NOW, isRevoked: () => false, hostLabels: {}, ability: 'exec/run', invoker: invoker.did });
+  const check = (leaf: Capability, invoker: Ed25519KeyPair) =>
+    verifyCapability(leaf, { roots: [root.did], now: NOW, isRevoked: () => false, hostLabels: {}, ability: 'exec/run', invoker: invoker.did });
 
   it('a chain that keeps narrowing verifies', () => {
     const a = cap(root, alice, rootLimits);
@@ -101,7 +145,11 @@ describe('verifyCapability: limits narrow at every link', () => {
 
   it('a broader or dropped limit at the second link is not_attenuated', () => {
     const a = cap(root, alice, rootLimits);
-    expect(check(cap(alice, bob, { ...rootLimits, runAs: ['root'] }, a), bob)).toMatchObject({ ok: false, reason: 'not_attenuated', message: expect.stringContaining("link 1 allows runAs 'root'") });
+    expect(check(cap(alice, bob, { ...rootLimits, runAs: ['root'] }, a), bob)).toMatchObject({
+      ok: false,
+      reason: 'not_attenuated',
+      message: expect.stringContaining("link 1 allows runAs 'root'"),
+    });
     expect(check(cap(alice, bob, undefined, a), bob)).toMatchObject({ ok: false, reason: 'not_attenuated', message: expect.stringContaining('link 1 drops') });
   });
 
@@ -151,12 +199,23 @@ describe('verifySignedCommand: limits hold on the command', () => {
     const sha = scriptSha256(content);
     const spec = { kind: 'script' as const, name: 'hello', version: 1, sha256: sha, args: [] };
     const c = cap(root, alice, { scripts: 'root-signed' }, undefined, ['exec/script']);
-    const by = (key: Ed25519KeyPair) => verdict(alice, { capability: c, command: spec, ability: 'exec/script' }, { scriptContent: content, scriptSignature: signScript('hello', 1, sha, key.privateKeyPem) });
+    const by = (key: Ed25519KeyPair) =>
+      verdict(
+        alice,
+        { capability: c, command: spec, ability: 'exec/script' },
+        { scriptContent: content, scriptSignature: signScript('hello', 1, sha, key.privateKeyPem) },
+      );
     expect(by(alice)).toMatchObject({ ok: false, reason: 'constraint_violated', message: expect.stringContaining('signed by a fleet root') });
     expect(by(root)).toEqual({ ok: true });
     // Control: without the limit, the invoker's own signature is enough.
     const free = cap(root, alice, undefined, undefined, ['exec/script']);
-    expect(verdict(alice, { capability: free, command: spec, ability: 'exec/script' }, { scriptContent: content, scriptSignature: signScript('hello', 1, sha, alice.privateKeyPem) })).toEqual({ ok: true });
+    expect(
+      verdict(
+        alice,
+        { capability: free, command: spec, ability: 'exec/script' },
+        { scriptContent: content, scriptSignature: signScript('hello', 1, sha, alice.privateKeyPem) },
+      ),
+    ).toEqual({ ok: true });
   });
 
   it('a container operation is not a process: runAs, env and cwd limits do not stand in its way', () => {
@@ -188,7 +247,16 @@ describe("the command's own deadline", () => {
 
 describe('signed cancels', () => {
   const cmd = payload(alice);
-  const body = (over: Partial<CancelPayload> = {}): CancelPayload => ({ v: 1, kind: 'cancel', runId: cmd.runId, nonce: cmd.nonce, iss: alice.did, at: NOW, until: commandDeadline(cmd), ...over });
+  const body = (over: Partial<CancelPayload> = {}): CancelPayload => ({
+    v: 1,
+    kind: 'cancel',
+    runId: cmd.runId,
+    nonce: cmd.nonce,
+    iss: alice.did,
+    at: NOW,
+    until: commandDeadline(cmd),
+    ...over,
+  });
 
   it('a cancel by the invoker or by a root applies to exactly that command', () => {
     const mine = signCancel(body(), alice.privateKeyPem);

@@ -114,7 +114,8 @@ export function commandLimitProblem(cmd: LimitedCommand, limits: Limits | undefi
   if (limits.env !== undefined) {
     const allowed = limits.env;
     const bad = Object.keys(cmd.env).filter((name) => !allowed.some((p) => limitPatternMatches(p, name)));
-    if (bad.length > 0) return `env ${bad.map((n) => `'${n}'`).join(', ')} ${bad.length === 1 ? 'is' : 'are'} not among the allowed names [${allowed.join(', ')}]`;
+    if (bad.length > 0)
+      return `env ${bad.map((n) => `'${n}'`).join(', ')} ${bad.length === 1 ? 'is' : 'are'} not among the allowed names [${allowed.join(', ')}]`;
   }
   if (limits.cwd !== undefined) {
     if (cmd.cwd === null) return `the command must name its cwd, one of [${limits.cwd.join(', ')}]`;

@@ -8,14 +8,27 @@ const root = generateEd25519();
 const alice = generateEd25519();
 
 function capWith(can: Ability[]): Capability {
-  return signCapability({ v: 1, iss: root.did, aud: alice.did, can, on: '*', nbf: 0, exp: 4_102_444_800_000, nonce: 'nonce-0123', prf: [] }, root.privateKeyPem);
+  return signCapability(
+    { v: 1, iss: root.did, aud: alice.did, can, on: '*', nbf: 0, exp: 4_102_444_800_000, nonce: 'nonce-0123', prf: [] },
+    root.privateKeyPem,
+  );
 }
 
 const script: CommandSpec = { kind: 'script', name: 'disk-check', version: 2, sha256: 'a'.repeat(64), args: [] };
 
 describe('makeCommandPayload (shared by the CLI and the browser signer)', () => {
   it('makes a payload the schema accepts, with a fresh run id and nonce each time', () => {
-    const input = { spec: { kind: 'argv', argv: ['echo', 'hi'] } as CommandSpec, selector: '  region=eu ', timeoutMs: 60_000, env: { A: '1' }, cwd: null, runAs: null, invoker: alice.did, capability: null, now: 1_700_000_000_000 };
+    const input = {
+      spec: { kind: 'argv', argv: ['echo', 'hi'] } as CommandSpec,
+      selector: '  region=eu ',
+      timeoutMs: 60_000,
+      env: { A: '1' },
+      cwd: null,
+      runAs: null,
+      invoker: alice.did,
+      capability: null,
+      now: 1_700_000_000_000,
+    };
     const a = makeCommandPayload(input);
     const b = makeCommandPayload(input);
     expect(CommandPayload.safeParse(a).success).toBe(true);
@@ -25,7 +38,19 @@ describe('makeCommandPayload (shared by the CLI and the browser signer)', () => 
   });
 
   it('refuses a selector that does not parse, naming it', () => {
-    expect(() => makeCommandPayload({ spec: { kind: 'shell', script: 'true' }, selector: 'region in (eu', timeoutMs: 1000, env: {}, cwd: null, runAs: null, invoker: alice.did, capability: null, now: 0 })).toThrow(/bad label selector 'region in \(eu'/);
+    expect(() =>
+      makeCommandPayload({
+        spec: { kind: 'shell', script: 'true' },
+        selector: 'region in (eu',
+        timeoutMs: 1000,
+        env: {},
+        cwd: null,
+        runAs: null,
+        invoker: alice.did,
+        capability: null,
+        now: 0,
+      }),
+    ).toThrow(/bad label selector 'region in \(eu'/);
   });
 
   it('run ids are run_ and 9 random bytes, nonces 18 random bytes, both base64url', () => {

@@ -2,15 +2,34 @@ import { describe, expect, it } from 'vitest';
 import { hostSelector, parseListOutput, StreamByHost } from './container-list.js';
 import { parseSelector } from './selector.js';
 
-const line = (name: string, extra: Record<string, unknown> = {}) => JSON.stringify({ id: `${name}-id`, name, image: `${name}:1`, state: 'running', status: 'Up 2 hours', created: 1_700_000_000_000, ...extra });
+const line = (name: string, extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ id: `${name}-id`, name, image: `${name}:1`, state: 'running', status: 'Up 2 hours', created: 1_700_000_000_000, ...extra });
 
 describe('parseListOutput', () => {
   it('reads one row per JSON line with the host it came from', () => {
     const r = parseListOutput('gpu-node-01', 'did:key:z1', `${line('vllm')}\n${line('caddy', { state: 'exited', status: 'Exited (0)' })}\n`);
     expect(r.bad).toBe(0);
     expect(r.rows).toEqual([
-      { node: 'gpu-node-01', nodeId: 'did:key:z1', id: 'vllm-id', name: 'vllm', image: 'vllm:1', state: 'running', status: 'Up 2 hours', created: 1_700_000_000_000 },
-      { node: 'gpu-node-01', nodeId: 'did:key:z1', id: 'caddy-id', name: 'caddy', image: 'caddy:1', state: 'exited', status: 'Exited (0)', created: 1_700_000_000_000 },
+      {
+        node: 'gpu-node-01',
+        nodeId: 'did:key:z1',
+        id: 'vllm-id',
+        name: 'vllm',
+        image: 'vllm:1',
+        state: 'running',
+        status: 'Up 2 hours',
+        created: 1_700_000_000_000,
+      },
+      {
+        node: 'gpu-node-01',
+        nodeId: 'did:key:z1',
+        id: 'caddy-id',
+        name: 'caddy',
+        image: 'caddy:1',
+        state: 'exited',
+        status: 'Exited (0)',
+        created: 1_700_000_000_000,
+      },
     ]);
   });
 

@@ -52,7 +52,10 @@ export class StreamByHost {
   text(nodeId: string): string {
     const parts = this.hosts.get(nodeId);
     if (!parts) return '';
-    return [...parts.entries()].sort((a, b) => a[0] - b[0]).map((p) => p[1]).join('');
+    return [...parts.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map((p) => p[1])
+      .join('');
   }
 }
 
@@ -69,7 +72,16 @@ export function parseListOutput(node: string, nodeId: string, stdout: string): {
       const c = JSON.parse(line) as Record<string, unknown>;
       if (c === null || typeof c !== 'object' || typeof c.id !== 'string' || typeof c.name !== 'string') throw new Error('not a container');
       const text = (v: unknown) => (typeof v === 'string' ? v : '');
-      rows.push({ node, nodeId, id: c.id, name: c.name, image: text(c.image), state: text(c.state), status: text(c.status), created: typeof c.created === 'number' && Number.isFinite(c.created) ? c.created : 0 });
+      rows.push({
+        node,
+        nodeId,
+        id: c.id,
+        name: c.name,
+        image: text(c.image),
+        state: text(c.state),
+        status: text(c.status),
+        created: typeof c.created === 'number' && Number.isFinite(c.created) ? c.created : 0,
+      });
     } catch {
       bad++;
     }

@@ -23,10 +23,13 @@ describe('did:key', () => {
     expect(base58.encode(new Uint8Array([0, 0]))).toBe('11');
   });
 
-  it.each(['', 'did:web:example.com', 'did:key:zzzz0OIl', 'did:key:z' + base58.encode(new Uint8Array([0x12, 0x00, 1, 2])), 'did:key:z6Mk'])('refuses %s', (bad) => {
-    expect(isDidKey(bad)).toBe(false);
-    expect(() => ed25519FromDidKey(bad)).toThrow(/did:key/);
-  });
+  it.each(['', 'did:web:example.com', 'did:key:zzzz0OIl', `did:key:z${base58.encode(new Uint8Array([0x12, 0x00, 1, 2]))}`, 'did:key:z6Mk'])(
+    'refuses %s',
+    (bad) => {
+      expect(isDidKey(bad)).toBe(false);
+      expect(() => ed25519FromDidKey(bad)).toThrow(/did:key/);
+    },
+  );
 
   it('refuses a public key of the wrong length', () => {
     expect(() => didKeyFromEd25519(new Uint8Array(31))).toThrow(/32 bytes/);

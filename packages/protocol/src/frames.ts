@@ -30,7 +30,23 @@ export const AgentEvent = z.object({
    * xid / sxid / fallen-off-bus / driver: a kernel log line (data: KernelEventData);
    * counter: a health counter changed between two samples (data: CounterEventData).
    */
-  kind: z.enum(['tool-failure', 'tool-recovered', 'gpu-missing', 'gpu-returned', 'kernel-log', 'agent-started', 'xid', 'sxid', 'fallen-off-bus', 'driver', 'counter', 'run-started', 'run-output', 'run-result', 'run-refused']),
+  kind: z.enum([
+    'tool-failure',
+    'tool-recovered',
+    'gpu-missing',
+    'gpu-returned',
+    'kernel-log',
+    'agent-started',
+    'xid',
+    'sxid',
+    'fallen-off-bus',
+    'driver',
+    'counter',
+    'run-started',
+    'run-output',
+    'run-result',
+    'run-refused',
+  ]),
   gpuUuid: z.string().max(128).nullable(),
   pciBusId: z.string().max(32).nullable(),
   message: z.string().max(8192),

@@ -4,7 +4,13 @@ import { normalizePciBusId } from './pci.js';
 import { parseDurationMs } from './rest.js';
 
 describe('join tokens', () => {
-  const payload = { url: 'https://fleet.example:7420', caFingerprint: 'a'.repeat(64), roots: ['did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp'], tokenId: 'abc123', secret: 's3cret' };
+  const payload = {
+    url: 'https://fleet.example:7420',
+    caFingerprint: 'a'.repeat(64),
+    roots: ['did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp'],
+    tokenId: 'abc123',
+    secret: 's3cret',
+  };
 
   it('round-trips every field', () => {
     expect(decodeJoinToken(encodeJoinToken(payload))).toEqual(payload);
@@ -15,10 +21,10 @@ describe('join tokens', () => {
     ['', /gfj1/],
     ['gfj2.abc', /gfj1/],
     ['gfj1.!!!!', /damaged/],
-    ['gfj1.' + Buffer.from('{"u":1}').toString('base64url'), /damaged/],
-    ['gfj1.' + Buffer.from(JSON.stringify({ u: 'ftp://x', f: null, r: [], i: 'a', s: 'b' })).toString('base64url'), /http or https/],
-    ['gfj1.' + Buffer.from(JSON.stringify({ u: 'https://x', f: 'short', r: [], i: 'a', s: 'b' })).toString('base64url'), /damaged/],
-    ['gfj1.' + Buffer.from(JSON.stringify({ u: 'not a url', f: null, r: [], i: 'a', s: 'b' })).toString('base64url'), /not a URL/],
+    [`gfj1.${Buffer.from('{"u":1}').toString('base64url')}`, /damaged/],
+    [`gfj1.${Buffer.from(JSON.stringify({ u: 'ftp://x', f: null, r: [], i: 'a', s: 'b' })).toString('base64url')}`, /http or https/],
+    [`gfj1.${Buffer.from(JSON.stringify({ u: 'https://x', f: 'short', r: [], i: 'a', s: 'b' })).toString('base64url')}`, /damaged/],
+    [`gfj1.${Buffer.from(JSON.stringify({ u: 'not a url', f: null, r: [], i: 'a', s: 'b' })).toString('base64url')}`, /not a URL/],
   ])('refuses %s', (token, message) => {
     expect(() => decodeJoinToken(token)).toThrow(message);
   });

@@ -24,7 +24,14 @@ const PREFIX = 'gfj1.';
 
 export function encodeJoinToken(p: JoinTokenPayload): string {
   const labels = p.labels ?? {};
-  const json = JSON.stringify({ u: p.url, f: p.caFingerprint, r: p.roots, i: p.tokenId, s: p.secret, ...(Object.keys(labels).length > 0 ? { l: labels } : {}) });
+  const json = JSON.stringify({
+    u: p.url,
+    f: p.caFingerprint,
+    r: p.roots,
+    i: p.tokenId,
+    s: p.secret,
+    ...(Object.keys(labels).length > 0 ? { l: labels } : {}),
+  });
   return PREFIX + Buffer.from(json).toString('base64url');
 }
 
@@ -56,7 +63,14 @@ export function decodeJoinToken(token: string): JoinTokenPayload {
     throw new FleetError('invalid_argument', 'join token is damaged: its server URL is not a URL');
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new FleetError('invalid_argument', 'join token server URL must be http or https');
-  return { url: o.u as string, caFingerprint: o.f as string | null, roots: o.r as string[], tokenId: o.i as string, secret: o.s as string, ...(o.l === undefined ? {} : { labels: { ...(o.l as Record<string, string>) } }) };
+  return {
+    url: o.u as string,
+    caFingerprint: o.f as string | null,
+    roots: o.r as string[],
+    tokenId: o.i as string,
+    secret: o.s as string,
+    ...(o.l === undefined ? {} : { labels: { ...(o.l as Record<string, string>) } }),
+  };
 }
 
 function isLabelObject(value: unknown): value is Record<string, string> {

@@ -17,12 +17,21 @@ const otherNode = generateEd25519();
 
 let counter = 0;
 function cap(by: Ed25519KeyPair, to: Ed25519KeyPair, can: Ability[] = ['node/labels'], on = '*', over: Partial<Capability> = {}): Capability {
-  return signCapability({ v: 1, iss: by.did, aud: to.did, can, on, nbf: NOW - DAY, exp: NOW + DAY, nonce: `cap-${++counter}-nonce`, prf: [], ...over }, by.privateKeyPem);
+  return signCapability(
+    { v: 1, iss: by.did, aud: to.did, can, on, nbf: NOW - DAY, exp: NOW + DAY, nonce: `cap-${++counter}-nonce`, prf: [], ...over },
+    by.privateKeyPem,
+  );
 }
 
-function attest(labels: Record<string, string>, o: { by?: Ed25519KeyPair; version?: number; cap?: Capability | null; node?: string; issuedAt?: number } = {}): LabelAttestation {
+function attest(
+  labels: Record<string, string>,
+  o: { by?: Ed25519KeyPair; version?: number; cap?: Capability | null; node?: string; issuedAt?: number } = {},
+): LabelAttestation {
   const by = o.by ?? root;
-  return signLabelAttestation({ v: 1, node: o.node ?? node.did, labels, version: o.version ?? 1, issuedAt: o.issuedAt ?? NOW, iss: by.did, cap: o.cap ?? null }, by.privateKeyPem);
+  return signLabelAttestation(
+    { v: 1, node: o.node ?? node.did, labels, version: o.version ?? 1, issuedAt: o.issuedAt ?? NOW, iss: by.did, cap: o.cap ?? null },
+    by.privateKeyPem,
+  );
 }
 
 function ctx(over: Partial<LabelAttestationContext> = {}): LabelAttestationContext {
@@ -85,19 +94,30 @@ describe('label attestations', () => {
   it('refuses garbage and built-in labels as malformed', () => {
     for (const junk of [null, 'x', 42, {}, { ...attest({}), v: 2 }, { ...attest({}), labels: { 'bad key!': 'x' } }]) expect(reasonOf(junk)).toBe('malformed');
     expect(() => attest({ 'gpu.model': 'H100' })).toThrow(FleetError);
-    expect(() => signLabelAttestation({ v: 1, node: node.did, labels: {}, version: 1, issuedAt: NOW, iss: root.did, cap: null }, alice.privateKeyPem)).toThrow(/signing key/);
+    expect(() => signLabelAttestation({ v: 1, node: node.did, labels: {}, version: 1, issuedAt: NOW, iss: root.did, cap: null }, alice.privateKeyPem)).toThrow(
+      /signing key/,
+    );
   });
 });
 
 describe('selectors name only labels the host can vouch for', () => {
-  const capCtx = (over: Partial<CapabilityContext> = {}): CapabilityContext => ({ roots: [root.did], now: NOW, isRevoked: () => false, hostLabels: {}, ability: 'exec/run', invoker: alice.did, ...over });
+  const capCtx = (over: Partial<CapabilityContext> = {}): CapabilityContext => ({
+    roots: [root.did],
+    now: NOW,
+    isRevoked: () => false,
+    hostLabels: {},
+    ability: 'exec/run',
+    invoker: alice.did,
+    ...over,
+  });
 
   it('a negative requirement on an unknown label is refused, not taken as absent', () => {
     const c = cap(root, alice, ['exec/run'], 'env!=prod');
     const v = verifyCapability(c, capCtx({ hostLabels: { hostname: 'h' } }));
     expect(v).toMatchObject({ ok: false, reason: 'selector_mismatch' });
     expect(v.ok ? '' : v.message).toMatch(/cannot vouch for label 'env'/);
-    for (const on of ['!env', 'env notin (prod)']) expect(verifyCapability(cap(root, alice, ['exec/run'], on), capCtx())).toMatchObject({ ok: false, reason: 'selector_mismatch' });
+    for (const on of ['!env', 'env notin (prod)'])
+      expect(verifyCapability(cap(root, alice, ['exec/run'], on), capCtx())).toMatchObject({ ok: false, reason: 'selector_mismatch' });
   });
 
   it('a vouched absence or another value passes; a vouched env=prod does not', () => {
@@ -108,7 +128,21 @@ describe('selectors name only labels the host can vouch for', () => {
   });
 
   it("a command's target is held to the same rule", () => {
-    const payload = { v: 1 as const, runId: 'run-vouch-0001', nonce: 'vouch-nonce-0123456789', issuedAt: NOW, ability: 'exec/run' as const, target: 'env!=prod', command: { kind: 'argv' as const, argv: ['true'] }, env: {}, cwd: null, timeoutMs: 60_000, runAs: null, invoker: root.did, capability: null };
+    const payload = {
+      v: 1 as const,
+      runId: 'run-vouch-0001',
+      nonce: 'vouch-nonce-0123456789',
+      issuedAt: NOW,
+      ability: 'exec/run' as const,
+      target: 'env!=prod',
+      command: { kind: 'argv' as const, argv: ['true'] },
+      env: {},
+      cwd: null,
+      timeoutMs: 60_000,
+      runAs: null,
+      invoker: root.did,
+      capability: null,
+    };
     const cmd = signCommand(payload, root.privateKeyPem);
     const base = { roots: [root.did], now: NOW, isRevoked: () => false, seenNonce: () => false };
     const v = verifySignedCommand(cmd, { ...base, hostLabels: { hostname: 'h' } });

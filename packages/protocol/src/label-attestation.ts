@@ -99,7 +99,8 @@ export function verifyLabelAttestation(value: unknown, ctx: LabelAttestationCont
   if (!parsed.success) return refused('malformed', `label attestation is malformed: ${firstIssue(parsed.error)}`);
   const a = parsed.data;
   if (a.node !== ctx.node) return refused('untrusted_chain', `label attestation is for node ${short(a.node)}, not this one (${short(ctx.node)})`);
-  if (!verifyEd25519(a.iss, labelAttestationSigningInput(a), a.sig)) return refused('bad_signature', `label attestation does not carry a valid signature by its issuer ${short(a.iss)}`);
+  if (!verifyEd25519(a.iss, labelAttestationSigningInput(a), a.sig))
+    return refused('bad_signature', `label attestation does not carry a valid signature by its issuer ${short(a.iss)}`);
   const skew = ctx.skewMs ?? DEFAULT_SKEW_MS;
   if (a.issuedAt > ctx.now + skew) return refused('not_yet_valid', `label attestation is issued at ${new Date(a.issuedAt).toISOString()}, in the future`);
   const held = ctx.currentVersion ?? 0;

@@ -5,7 +5,17 @@
  * and re-exports everything).
  */
 
-export const ABILITIES = ['exec/run', 'exec/script', 'container/logs', 'container/restart', 'container/stop', 'container/start', 'node/cordon', 'node/labels', '*'] as const;
+export const ABILITIES = [
+  'exec/run',
+  'exec/script',
+  'container/logs',
+  'container/restart',
+  'container/stop',
+  'container/start',
+  'node/cordon',
+  'node/labels',
+  '*',
+] as const;
 export type AbilityName = (typeof ABILITIES)[number];
 
 /** The longest delegation chain a host accepts (a capability and its parents together). */

@@ -46,12 +46,23 @@ export interface CapabilityShape {
   sig: string;
 }
 
-const limitPattern = (max: number) => z.string().min(1).max(max).regex(/^[^\u0000-\u001f]*$/, 'no control characters');
+const limitPattern = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .regex(/^[^\u0000-\u001f]*$/, 'no control characters');
 
 /** Constraints on runAs, env and cwd, and on who must have signed a library script. */
 export const CapabilityLimits: z.ZodType<CapabilityLimitsShape> = z.strictObject({
-  runAs: z.array(limitPattern(64).regex(/^[A-Za-z0-9_.*$-]+$/, 'a user name pattern is letters, digits, . _ - $ and *')).max(64).optional(),
-  env: z.array(limitPattern(128).regex(/^[A-Za-z_*][A-Za-z0-9_*]*$/, 'an env name pattern is letters, digits, _ and *')).max(64).optional(),
+  runAs: z
+    .array(limitPattern(64).regex(/^[A-Za-z0-9_.*$-]+$/, 'a user name pattern is letters, digits, . _ - $ and *'))
+    .max(64)
+    .optional(),
+  env: z
+    .array(limitPattern(128).regex(/^[A-Za-z_*][A-Za-z0-9_*]*$/, 'an env name pattern is letters, digits, _ and *'))
+    .max(64)
+    .optional(),
   cwd: z.array(limitPattern(4096).startsWith('/', 'a cwd pattern is an absolute path')).max(64).optional(),
   scripts: z.literal('root-signed').optional(),
 });
@@ -59,19 +70,24 @@ export type CapabilityLimits = CapabilityLimitsShape;
 
 /** A UCAN-style delegated capability token. */
 export const Capability: z.ZodType<CapabilityShape> = z.lazy(() =>
-  z.unknown().refine((v) => !capabilityDepthExceeds(v), `capability chain is deeper than ${MAX_CHAIN_DEPTH} links`).pipe(z.strictObject({
-    v: z.literal(1),
-    iss: did,
-    aud: did,
-    can: z.array(Ability).min(1).max(16),
-    on: z.string().max(4096),
-    nbf: epochMs,
-    exp: epochMs,
-    nonce: z.string().min(8).max(128),
-    prf: z.array(Capability).max(1),
-    limits: CapabilityLimits.optional(),
-    sig: z.string().max(256),
-  })),
+  z
+    .unknown()
+    .refine((v) => !capabilityDepthExceeds(v), `capability chain is deeper than ${MAX_CHAIN_DEPTH} links`)
+    .pipe(
+      z.strictObject({
+        v: z.literal(1),
+        iss: did,
+        aud: did,
+        can: z.array(Ability).min(1).max(16),
+        on: z.string().max(4096),
+        nbf: epochMs,
+        exp: epochMs,
+        nonce: z.string().min(8).max(128),
+        prf: z.array(Capability).max(1),
+        limits: CapabilityLimits.optional(),
+        sig: z.string().max(256),
+      }),
+    ),
 );
 export type Capability = CapabilityShape;
 
@@ -88,7 +104,14 @@ export const CommandSpec = z.discriminatedUnion('kind', [
     args: z.array(z.string().max(65_536)).max(1024),
   }),
   /** A container operation on the host's engine; for 'ls' the container field is ignored (send '*'). */
-  z.strictObject({ kind: z.literal('container'), op: z.enum(CONTAINER_OPS), container: z.string().min(1).max(256), follow: z.boolean().optional(), tail: z.number().int().nonnegative().max(100_000).optional(), sinceMs: epochMs.optional() }),
+  z.strictObject({
+    kind: z.literal('container'),
+    op: z.enum(CONTAINER_OPS),
+    container: z.string().min(1).max(256),
+    follow: z.boolean().optional(),
+    tail: z.number().int().nonnegative().max(100_000).optional(),
+    sinceMs: epochMs.optional(),
+  }),
 ]);
 export type CommandSpec = z.infer<typeof CommandSpec>;
 
@@ -104,7 +127,11 @@ export const CommandPayload = z.strictObject({
   command: CommandSpec,
   env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string().max(65_536)),
   cwd: z.string().max(4096).nullable(),
-  timeoutMs: z.number().int().positive().max(7 * 86_400_000),
+  timeoutMs: z
+    .number()
+    .int()
+    .positive()
+    .max(7 * 86_400_000),
   runAs: z.string().max(64).nullable(),
   invoker: did,
   /** The invoker's delegated capability; null when the invoker is itself a fleet root. */
@@ -116,7 +143,13 @@ export const SignedCommand = z.strictObject({ payload: CommandPayload, sig: z.st
 export type SignedCommand = z.infer<typeof SignedCommand>;
 
 /** A signed script in the library: the signature covers (name, version, sha256). */
-export const ScriptSignature = z.strictObject({ name: z.string(), version: z.number().int().positive(), sha256: z.string(), signer: did, sig: z.string().max(256) });
+export const ScriptSignature = z.strictObject({
+  name: z.string(),
+  version: z.number().int().positive(),
+  sha256: z.string(),
+  signer: did,
+  sig: z.string().max(256),
+});
 export type ScriptSignature = z.infer<typeof ScriptSignature>;
 
 /** Revokes a capability (by id) or every capability issued by or to a key (by did). */
@@ -131,7 +164,14 @@ export const Revocation = z.strictObject({
 export type Revocation = z.infer<typeof Revocation>;
 
 /** A new set of fleet roots, signed by a root of the current set. */
-export const RootsUpdate = z.strictObject({ v: z.literal(1), version: z.number().int().positive(), roots: z.array(did).min(1).max(32), iss: did, at: epochMs, sig: z.string().max(256) });
+export const RootsUpdate = z.strictObject({
+  v: z.literal(1),
+  version: z.number().int().positive(),
+  roots: z.array(did).min(1).max(32),
+  iss: did,
+  at: epochMs,
+  sig: z.string().max(256),
+});
 export type RootsUpdate = z.infer<typeof RootsUpdate>;
 
 /** Why a host refused a command; each case of the security matrix has its own. */
@@ -166,7 +206,13 @@ export type RunTargetState = (typeof RUN_TARGET_STATES)[number];
 
 // ---- agent event data for runs (AgentEvent kinds 'run-started' | 'run-output' | 'run-result' | 'run-refused') ----
 export const RunStartedData = z.object({ runId: z.string(), pid: z.number().int().nullable() });
-export const RunOutputData = z.object({ runId: z.string(), stream: z.enum(['stdout', 'stderr']), chunk: z.number().int().nonnegative(), data: z.string(), truncated: z.boolean().optional() });
+export const RunOutputData = z.object({
+  runId: z.string(),
+  stream: z.enum(['stdout', 'stderr']),
+  chunk: z.number().int().nonnegative(),
+  data: z.string(),
+  truncated: z.boolean().optional(),
+});
 export const RunResultData = z.object({
   runId: z.string(),
   exitCode: z.number().int().nullable(),

@@ -46,15 +46,18 @@ describe('label selectors', () => {
     expect(formatSelector(parseSelector(text))).toBe(text);
   });
 
-  it.each(['a=1,,b=2', 'region in (eu,', 'region in ()', 'a)b', 'bad key=1', '=v', 'a=b c', 'a in (x,,y)', '!', 'x'.repeat(5000)])('refuses %s with a clear error', (text) => {
-    expect(() => parseSelector(text)).toThrow(FleetError);
-    try {
-      parseSelector(text);
-    } catch (err) {
-      expect((err as FleetError).code).toBe('invalid_argument');
-      expect((err as Error).message).toMatch(/bad label selector/);
-    }
-  });
+  it.each(['a=1,,b=2', 'region in (eu,', 'region in ()', 'a)b', 'bad key=1', '=v', 'a=b c', 'a in (x,,y)', '!', 'x'.repeat(5000)])(
+    'refuses %s with a clear error',
+    (text) => {
+      expect(() => parseSelector(text)).toThrow(FleetError);
+      try {
+        parseSelector(text);
+      } catch (err) {
+        expect((err as FleetError).code).toBe('invalid_argument');
+        expect((err as Error).message).toMatch(/bad label selector/);
+      }
+    },
+  );
 
   it('does not treat inherited object properties as labels', () => {
     expect(matchesSelector(parseSelector('constructor'), {})).toBe(false);

@@ -16,8 +16,8 @@ export interface Selector {
 
 export type Labels = Readonly<Record<string, string>>;
 
-const KEY = /^[A-Za-z0-9]([A-Za-z0-9._\/-]{0,252}[A-Za-z0-9])?$/;
-const VALUE = /^([A-Za-z0-9]([A-Za-z0-9._:\/+-]{0,252}[A-Za-z0-9])?)?$/;
+const KEY = /^[A-Za-z0-9]([A-Za-z0-9._/-]{0,252}[A-Za-z0-9])?$/;
+const VALUE = /^([A-Za-z0-9]([A-Za-z0-9._:/+-]{0,252}[A-Za-z0-9])?)?$/;
 
 export function isLabelKey(key: string): boolean {
   return KEY.test(key);
@@ -81,7 +81,7 @@ function parseRequirement(raw: string, source: string): Requirement {
 
 /** Parses a selector; an empty string selects everything. Throws FleetError('invalid_argument'). */
 export function parseSelector(source: string): Selector {
-  if (source.length > 4096) throw bad(source.slice(0, 40) + '…', 'longer than 4096 characters');
+  if (source.length > 4096) throw bad(`${source.slice(0, 40)}…`, 'longer than 4096 characters');
   const trimmed = source.trim();
   if (trimmed === '' || trimmed === '*') return { source: trimmed, requirements: [] };
   const requirements = splitTopLevel(trimmed, source).map((part) => parseRequirement(part, source));
@@ -89,7 +89,7 @@ export function parseSelector(source: string): Selector {
 }
 
 export function matchesRequirement(req: Requirement, labels: Labels): boolean {
-  const has = Object.prototype.hasOwnProperty.call(labels, req.key);
+  const has = Object.hasOwn(labels, req.key);
   const value = has ? labels[req.key] : undefined;
   switch (req.op) {
     case 'eq':
@@ -141,7 +141,7 @@ export type VouchesFor = (key: string) => boolean;
 
 /** The default vouching: exactly the keys present in `labels` (absence proves nothing). */
 export function vouchesForPresent(labels: Labels): VouchesFor {
-  return (key) => Object.prototype.hasOwnProperty.call(labels, key);
+  return (key) => Object.hasOwn(labels, key);
 }
 
 /** The keys `selector` names that `vouches` cannot vouch for, in order, each once. */

@@ -68,7 +68,8 @@ export function cancelProblem(value: unknown): string | null {
     return `cancel is malformed: ${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid'}`;
   }
   const { payload, sig } = parsed.data;
-  if (payload.until < payload.at || payload.until - payload.at > MAX_CANCEL_LIFETIME_MS) return 'cancel lifetime is out of bounds (at most 8 days after it is signed)';
+  if (payload.until < payload.at || payload.until - payload.at > MAX_CANCEL_LIFETIME_MS)
+    return 'cancel lifetime is out of bounds (at most 8 days after it is signed)';
   if (!verifyEd25519(payload.iss, cancelSigningInput(payload), sig)) return `cancel of ${payload.runId} does not carry a valid signature by ${payload.iss}`;
   return null;
 }

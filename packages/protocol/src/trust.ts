@@ -54,7 +54,8 @@ export function verifyRevocation(rev: Revocation, roots: readonly string[]): Ver
   const parsed = Revocation.safeParse(rev);
   if (!parsed.success) return refused('malformed', `revocation is malformed: ${firstIssue(parsed.error)}`);
   const r = parsed.data;
-  if (!verifyEd25519(r.iss, revocationSigningInput(r), r.sig)) return refused('bad_signature', `revocation does not carry a valid signature by its issuer ${short(r.iss)}`);
+  if (!verifyEd25519(r.iss, revocationSigningInput(r), r.sig))
+    return refused('bad_signature', `revocation does not carry a valid signature by its issuer ${short(r.iss)}`);
   const selfRevocation = 'did' in r.target && r.target.did === r.iss;
   if (!roots.includes(r.iss) && !selfRevocation) return refused('unknown_issuer', `revocation issuer ${short(r.iss)} is not a fleet root`);
   return { ok: true };
@@ -126,7 +127,8 @@ export function verifyRootsUpdate(update: RootsUpdate, currentRoots: readonly st
   const parsed = RootsUpdate.safeParse(update);
   if (!parsed.success) return refused('malformed', `roots update is malformed: ${firstIssue(parsed.error)}`);
   const u = parsed.data;
-  if (!verifyEd25519(u.iss, rootsUpdateSigningInput(u), u.sig)) return refused('bad_signature', `roots update does not carry a valid signature by its issuer ${short(u.iss)}`);
+  if (!verifyEd25519(u.iss, rootsUpdateSigningInput(u), u.sig))
+    return refused('bad_signature', `roots update does not carry a valid signature by its issuer ${short(u.iss)}`);
   if (!currentRoots.includes(u.iss)) return refused('unknown_issuer', `roots update issuer ${short(u.iss)} is not one of the current fleet roots`);
   if (opts.currentVersion !== undefined && u.version <= opts.currentVersion) {
     return refused('expired', `roots update version ${u.version} is not newer than the version held (${opts.currentVersion})`);
@@ -145,7 +147,10 @@ export interface RootsState {
  * returns the resulting state and the refusals of the updates it skipped. Updates no newer
  * than the state's version are ignored without a refusal: the server resends the whole history.
  */
-export function applyRootsUpdates(state: RootsState, updates: readonly RootsUpdate[]): { state: RootsState; refused: { version: unknown; verdict: Verdict }[] } {
+export function applyRootsUpdates(
+  state: RootsState,
+  updates: readonly RootsUpdate[],
+): { state: RootsState; refused: { version: unknown; verdict: Verdict }[] } {
   let current = state;
   const skipped: { version: unknown; verdict: Verdict }[] = [];
   const ordered = [...updates].sort((a, b) => (Number(a?.version) || 0) - (Number(b?.version) || 0));

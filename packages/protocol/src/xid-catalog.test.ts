@@ -44,7 +44,8 @@ describe('the generated catalog', () => {
   });
 
   it('changes the version when a CSV changes, and not for CRLF vs LF', () => {
-    const x = 'xid,nvidia_mnemonic,nvidia_description,nvidia_immediate_action,nvidia_investigatory_action,gpud_description,gpud_event_type,gpud_repair_actions\n1,A,"d, e",IGNORE,,,Info,\n';
+    const x =
+      'xid,nvidia_mnemonic,nvidia_description,nvidia_immediate_action,nvidia_investigatory_action,gpud_description,gpud_event_type,gpud_repair_actions\n1,A,"d, e",IGNORE,,,Info,\n';
     const s = 'sxid,name,gpud_event_type,gpud_repair_actions\n10001,Host_priv_error,Warning,\n';
     const version = (text: string) => /XID_CATALOG_VERSION = "([^"]+)"/.exec(text)![1];
     const base = version(renderCatalog(x, s));
@@ -86,7 +87,8 @@ describe('catalog lookups', () => {
     for (const code of [48, 62, 64, 74, 79, 95, 119, 120, 151]) expect(xidSeverity(code), `xid ${code}`).toBe('critical');
     // Every code the catalog gives RESET_GPU / RESTART_BM / CONTACT_SUPPORT is critical.
     for (const x of XID_CATALOG) {
-      if (x.immediateAction === 'RESET_GPU' || x.immediateAction === 'RESTART_BM' || x.immediateAction === 'CONTACT_SUPPORT') expect(xidSeverity(x.code)).toBe('critical');
+      if (x.immediateAction === 'RESET_GPU' || x.immediateAction === 'RESTART_BM' || x.immediateAction === 'CONTACT_SUPPORT')
+        expect(xidSeverity(x.code)).toBe('critical');
       if (x.immediateAction === 'IGNORE') expect(xidSeverity(x.code)).toBe('info');
     }
     // No action in the catalog: the health daemon's event type decides.
@@ -130,9 +132,10 @@ describe('the CSV reader', () => {
   });
 
   it('refuses a catalog with a bad or duplicated code', () => {
-    const head = 'xid,nvidia_mnemonic,nvidia_description,nvidia_immediate_action,nvidia_investigatory_action,gpud_description,gpud_event_type,gpud_repair_actions\n';
+    const head =
+      'xid,nvidia_mnemonic,nvidia_description,nvidia_immediate_action,nvidia_investigatory_action,gpud_description,gpud_event_type,gpud_repair_actions\n';
     const s = 'sxid,name,gpud_event_type,gpud_repair_actions\n';
-    expect(() => renderCatalog(head + 'x1,,,,,,,\n', s)).toThrow(/"x1" is not a code/);
-    expect(() => renderCatalog(head + '1,,,,,,,\n1,,,,,,,\n', s)).toThrow(/code 1 appears twice/);
+    expect(() => renderCatalog(`${head}x1,,,,,,,\n`, s)).toThrow(/"x1" is not a code/);
+    expect(() => renderCatalog(`${head}1,,,,,,,\n1,,,,,,,\n`, s)).toThrow(/code 1 appears twice/);
   });
 });

@@ -5,7 +5,7 @@
  * xid-catalog.generated.ts; this file adds the types and the lookups. The agent, the server,
  * `gpufleet diagnose`, the API and the docs all read it from here: there is no second copy.
  */
-import { SXID_CATALOG, XID_CATALOG, XID_IMMEDIATE_ACTIONS } from './xid-catalog.generated.js';
+import { SXID_CATALOG, XID_CATALOG, type XID_IMMEDIATE_ACTIONS } from './xid-catalog.generated.js';
 
 export { CATALOG_EVENT_TYPES, SXID_CATALOG, XID_CATALOG, XID_CATALOG_VERSION, XID_IMMEDIATE_ACTIONS } from './xid-catalog.generated.js';
 

@@ -61,7 +61,11 @@ export function serverGraph(config: ServerConfig, opts: StartOptions = {}): Serv
     valueService(refs.clock, clock),
     valueService(refs.alertRules, alertRules),
     valueService(refs.healthPolicy, healthPolicy),
-    ...coreServices({ ...(opts.store ? { store: opts.store } : {}), logger: opts.logger !== false, masterKey: opts.masterKey ?? process.env.GPUFLEET_MASTER_KEY }),
+    ...coreServices({
+      ...(opts.store ? { store: opts.store } : {}),
+      logger: opts.logger !== false,
+      masterKey: opts.masterKey ?? process.env.GPUFLEET_MASTER_KEY,
+    }),
     ...fleetServices(),
     ...servingServices(clock.now()),
   );

@@ -135,7 +135,14 @@ describe('FakeHardwareBackend readings', () => {
     expect(mean(busy.map((p) => p.power))).toBeGreaterThan(mean(idle.map((p) => p.power)) + 300);
     expect(mean(busy.map((p) => p.temp))).toBeGreaterThan(mean(idle.map((p) => p.temp)) + 15);
     // Lag: a GPU that has just gone idle after a busy stretch is still warmer than a few minutes later.
-    const settle = points.findIndex((p, i) => i >= 60 && p.util === 0 && points[i - 1]!.util > 0 && points.slice(i - 60, i).some((q) => q.util >= 50) && points.slice(i, i + 19).every((q) => q.util === 0));
+    const settle = points.findIndex(
+      (p, i) =>
+        i >= 60 &&
+        p.util === 0 &&
+        points[i - 1]!.util > 0 &&
+        points.slice(i - 60, i).some((q) => q.util >= 50) &&
+        points.slice(i, i + 19).every((q) => q.util === 0),
+    );
     expect(settle).toBeGreaterThan(0);
     expect(points[settle]!.temp).toBeGreaterThan(points[settle + 18]!.temp);
   });
@@ -152,7 +159,10 @@ describe('FakeHardwareBackend fault hooks', () => {
   it('setToolFailure hides the GPUs behind a tool failure until cleared', async () => {
     const { b } = backend('MI300X');
     b.setToolFailure('rocm-smi: amdgpu driver not loaded');
-    expect(await b.gpus()).toEqual({ snapshots: [], failures: [{ vendor: 'amd', tool: 'rocm-smi', message: 'rocm-smi: amdgpu driver not loaded', exitCode: 1 }] });
+    expect(await b.gpus()).toEqual({
+      snapshots: [],
+      failures: [{ vendor: 'amd', tool: 'rocm-smi', message: 'rocm-smi: amdgpu driver not loaded', exitCode: 1 }],
+    });
     b.setToolFailure(null);
     expect((await b.gpus()).snapshots).toHaveLength(8);
   });
@@ -200,7 +210,7 @@ describe('GPU model constants match the recorded fixtures', () => {
     expect(h.vbiosVersion).toBe(grab(text, /VBIOS Version\s+:\s+(\S+)/));
     expect(h.powerLimitW).toBe(Number(grab(text, /Current Power Limit\s+:\s+([\d.]+) W/)));
     expect(h.maxSmClockMhz).toBe(Number(grab(text, /Max Clocks\s+Graphics\s+:\s+\d+ MHz\s+SM\s+:\s+(\d+) MHz/)));
-    expect(h.idleSmClockMhz).toBe(Number(grab(text, /\n    Clocks\s+Graphics\s+:\s+\d+ MHz\s+SM\s+:\s+(\d+) MHz/)));
+    expect(h.idleSmClockMhz).toBe(Number(grab(text, /\n {4}Clocks\s+Graphics\s+:\s+\d+ MHz\s+SM\s+:\s+(\d+) MHz/)));
   });
 
   it('A100 from the nvidia-smi table (4x A100 SXM4, 555.42.02)', () => {
@@ -244,7 +254,13 @@ describe('GPU model constants match the recorded fixtures', () => {
     for (const model of SIM_GPU_MODELS) {
       const s = (await backend(model).b.gpus()).snapshots[0]!;
       const spec = GPU_MODELS[model];
-      expect([s.name, s.memoryTotalBytes, s.driverVersion, s.powerLimitW, s.vbiosVersion]).toEqual([spec.name, spec.memoryTotalBytes, spec.driverVersion, spec.powerLimitW, spec.vbiosVersion]);
+      expect([s.name, s.memoryTotalBytes, s.driverVersion, s.powerLimitW, s.vbiosVersion]).toEqual([
+        spec.name,
+        spec.memoryTotalBytes,
+        spec.driverVersion,
+        spec.powerLimitW,
+        spec.vbiosVersion,
+      ]);
     }
   });
 });

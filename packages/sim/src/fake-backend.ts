@@ -97,15 +97,19 @@ export class FakeHardwareBackend implements HardwareBackend {
   private readonly faults = new Map<number, GpuReadingFaults>();
 
   constructor(o: FakeHardwareBackendOptions) {
-    if (!isSimGpuModel(o.model)) throw new FleetError('invalid_argument', `unknown simulated GPU model '${String(o.model)}' (one of ${Object.keys(GPU_MODELS).join(', ')})`);
+    if (!isSimGpuModel(o.model))
+      throw new FleetError('invalid_argument', `unknown simulated GPU model '${String(o.model)}' (one of ${Object.keys(GPU_MODELS).join(', ')})`);
     const gpuCount = o.gpuCount ?? 8;
-    if (!Number.isInteger(gpuCount) || gpuCount < 0 || gpuCount > 64) throw new FleetError('invalid_argument', `gpuCount must be an integer from 0 to 64, got ${gpuCount}`);
+    if (!Number.isInteger(gpuCount) || gpuCount < 0 || gpuCount > 64)
+      throw new FleetError('invalid_argument', `gpuCount must be an integer from 0 to 64, got ${gpuCount}`);
     if (!o.hostname || o.hostname.length > 253) throw new FleetError('invalid_argument', 'hostname must be 1 to 253 characters');
     this.hostname = o.hostname;
     this.spec = GPU_MODELS[o.model];
     this.clock = o.clock;
     this.agentVersion = o.agentVersion ?? 'sim';
-    const digest = createHash('sha256').update(`${String(o.seed)}:${o.hostname}`).digest();
+    const digest = createHash('sha256')
+      .update(`${String(o.seed)}:${o.hostname}`)
+      .digest();
     this.hostKey = digest.readUInt32BE(0);
     this.bootTime = o.clock.now() - Math.floor((1 + (digest.readUInt32BE(4) % 60)) * 24 * 60 * MINUTE * (0.5 + unitHash(this.hostKey, 9)));
     this.mac = `02:${[...digest.subarray(8, 13)].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
@@ -119,7 +123,9 @@ export class FakeHardwareBackend implements HardwareBackend {
     for (let attempt = 0; buses.size < count; attempt++) buses.add(0x10 + (mix32(this.hostKey, 1000 + attempt) % 0xe0));
     const sorted = [...buses].sort((a, b) => a - b);
     return sorted.map((bus, index) => {
-      const d = createHash('sha256').update(`${String(seed)}:${this.hostname}:gpu:${index}`).digest('hex');
+      const d = createHash('sha256')
+        .update(`${String(seed)}:${this.hostname}:gpu:${index}`)
+        .digest('hex');
       const uuid =
         this.spec.vendor === 'amd'
           ? `0x${d.slice(0, 16)}` // rocm-smi's "Unique ID" form
@@ -177,8 +183,13 @@ export class FakeHardwareBackend implements HardwareBackend {
       this.faults.delete(index);
       return;
     }
-    if (faults.ecc && this.spec.eccMode !== 'enabled') throw new FleetError('invalid_argument', `${this.hostname} is a ${this.spec.model} host: its tool reports no ECC counters, so an ECC storm cannot show`);
-    if (faults.remap && !this.spec.remapsRows) throw new FleetError('invalid_argument', `${this.hostname} is a ${this.spec.model} host: its tool reports no row remapping, so a remap fault cannot show`);
+    if (faults.ecc && this.spec.eccMode !== 'enabled')
+      throw new FleetError('invalid_argument', `${this.hostname} is a ${this.spec.model} host: its tool reports no ECC counters, so an ECC storm cannot show`);
+    if (faults.remap && !this.spec.remapsRows)
+      throw new FleetError(
+        'invalid_argument',
+        `${this.hostname} is a ${this.spec.model} host: its tool reports no row remapping, so a remap fault cannot show`,
+      );
     if (faults.thermal) checkThermal(faults.thermal);
     if (faults.ecc) checkEcc(faults.ecc);
     const merged: GpuReadingFaults = { ...this.faults.get(index) };
@@ -235,9 +246,13 @@ export class FakeHardwareBackend implements HardwareBackend {
     const faults = this.faults.get(gpu.index);
     const temp = this.temperature(gpu, t, faults?.thermal);
     const powerCeiling = s.powerLimitW * 0.95;
-    const power = Math.min(s.powerLimitW, s.idlePowerW + (powerCeiling - s.idlePowerW) * (util / 100) + 4 * (smoothNoise(gpu.key ^ 0x1b873593, t, 3_000) - 0.5));
+    const power = Math.min(
+      s.powerLimitW,
+      s.idlePowerW + (powerCeiling - s.idlePowerW) * (util / 100) + 4 * (smoothNoise(gpu.key ^ 0x1b873593, t, 3_000) - 0.5),
+    );
     const job = this.jobLevel(t);
-    const memUsed = job === 0 ? 1 * MiB : Math.round((s.memoryTotalBytes * job * (0.55 + 0.35 * smoothNoise(gpu.key ^ 0x4f6cdd1d, t, 10 * MINUTE))) / MiB) * MiB;
+    const memUsed =
+      job === 0 ? 1 * MiB : Math.round((s.memoryTotalBytes * job * (0.55 + 0.35 * smoothNoise(gpu.key ^ 0x4f6cdd1d, t, 10 * MINUTE))) / MiB) * MiB;
     const powerCapped = power >= s.powerLimitW * 0.94;
     const throttle: ThrottleReason[] = util < 1 ? ['gpu_idle'] : powerCapped ? ['sw_power_cap'] : [];
     const busy = util >= 1;
@@ -310,8 +325,8 @@ export class FakeHardwareBackend implements HardwareBackend {
     const job = this.jobLevel(t);
     const cpuPct = clamp(1.5 + 35 * job + 4 * smoothNoise(this.hostKey ^ 0x7feb352d, t, 15_000), 0, 100);
     const load = (cpuPct / 100) * h.threads;
-    const lagLoad = (this.jobLevel(t - 5 * MINUTE) * 35 + 1.5) / 100 * h.threads;
-    const lagLoad15 = (this.jobLevel(t - 15 * MINUTE) * 35 + 1.5) / 100 * h.threads;
+    const lagLoad = ((this.jobLevel(t - 5 * MINUTE) * 35 + 1.5) / 100) * h.threads;
+    const lagLoad15 = ((this.jobLevel(t - 15 * MINUTE) * 35 + 1.5) / 100) * h.threads;
     const rate = 2e6 + 1.2e9 * job * smoothNoise(this.hostKey ^ 0x846ca68b, t, 20_000);
     return {
       cpuPct: Math.round(cpuPct * 10) / 10,
@@ -327,7 +342,12 @@ export class FakeHardwareBackend implements HardwareBackend {
 
   async gpus(): Promise<GpuReadout> {
     if (this.toolFailureMessage !== null) {
-      const failure: ToolFailure = { vendor: this.spec.vendor, tool: this.spec.tool, message: this.toolFailureMessage, exitCode: this.spec.vendor === 'nvidia' ? 18 : 1 };
+      const failure: ToolFailure = {
+        vendor: this.spec.vendor,
+        tool: this.spec.tool,
+        message: this.toolFailureMessage,
+        exitCode: this.spec.vendor === 'nvidia' ? 18 : 1,
+      };
       return { snapshots: [], failures: [failure] };
     }
     const t = this.clock.now();
@@ -351,15 +371,21 @@ function eccCounts(storm: EccStorm | null | undefined, t: number): { corrected: 
 
 function checkThermal(r: ThermalRamp): void {
   if (!Number.isFinite(r.startAt)) throw new FleetError('invalid_argument', 'thermal ramp startAt must be a time in ms');
-  if (!Number.isFinite(r.durationMs) || r.durationMs < 0) throw new FleetError('invalid_argument', `thermal ramp duration must be >= 0 ms, got ${r.durationMs}`);
-  if (!Number.isFinite(r.targetC) || r.targetC < 0 || r.targetC > 150) throw new FleetError('invalid_argument', `thermal ramp target must be from 0 to 150 °C, got ${r.targetC}`);
-  if (r.holdMs !== null && (!Number.isFinite(r.holdMs) || r.holdMs < 0)) throw new FleetError('invalid_argument', `thermal ramp hold must be >= 0 ms or null, got ${r.holdMs}`);
+  if (!Number.isFinite(r.durationMs) || r.durationMs < 0)
+    throw new FleetError('invalid_argument', `thermal ramp duration must be >= 0 ms, got ${r.durationMs}`);
+  if (!Number.isFinite(r.targetC) || r.targetC < 0 || r.targetC > 150)
+    throw new FleetError('invalid_argument', `thermal ramp target must be from 0 to 150 °C, got ${r.targetC}`);
+  if (r.holdMs !== null && (!Number.isFinite(r.holdMs) || r.holdMs < 0))
+    throw new FleetError('invalid_argument', `thermal ramp hold must be >= 0 ms or null, got ${r.holdMs}`);
 }
 
 function checkEcc(e: EccStorm): void {
   if (!Number.isFinite(e.startAt)) throw new FleetError('invalid_argument', 'ECC storm startAt must be a time in ms');
   if (!Number.isFinite(e.durationMs) || e.durationMs < 0) throw new FleetError('invalid_argument', `ECC storm duration must be >= 0 ms, got ${e.durationMs}`);
-  for (const [name, v] of [['corrected', e.corrected], ['uncorrected', e.uncorrected]] as const) {
+  for (const [name, v] of [
+    ['corrected', e.corrected],
+    ['uncorrected', e.uncorrected],
+  ] as const) {
     if (!Number.isSafeInteger(v) || v < 0) throw new FleetError('invalid_argument', `ECC storm ${name} count must be a whole number >= 0, got ${v}`);
   }
 }

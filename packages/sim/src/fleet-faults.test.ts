@@ -19,7 +19,17 @@ async function faultyFleet(count: number): Promise<{ cp: FakeControlPlane; fleet
   const dir = mkdtempSync(join(tmpdir(), 'gpufleet-sim-faults-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const token = encodeJoinToken({ url: cp.url, caFingerprint: null, roots: [], tokenId: 'fleet', secret: 'sim-secret' });
-  const fleet = await startSimFleet({ token, count, seed: 3, mix: { H100: 1 }, agentVersion: 'test', kernelLog: { dir: join(dir, 'kernel'), pollMs: 20 }, linkProxy: true, startSpreadMs: 0, agentOptions: { backoff: { baseMs: 20, capMs: 100 } } });
+  const fleet = await startSimFleet({
+    token,
+    count,
+    seed: 3,
+    mix: { H100: 1 },
+    agentVersion: 'test',
+    kernelLog: { dir: join(dir, 'kernel'), pollMs: 20 },
+    linkProxy: true,
+    startSpreadMs: 0,
+    agentOptions: { backoff: { baseMs: 20, capMs: 100 } },
+  });
   cleanups.push(() => fleet.stop());
   await fleet.started;
   return { cp, fleet, dir };
@@ -85,7 +95,14 @@ describe('a fleet with kernel logs and link proxies', () => {
     const cp = new FakeControlPlane({ tokens: { fleet: { secret: 's' } } });
     await cp.start();
     cleanups.push(() => cp.stop());
-    const fleet = await startSimFleet({ token: encodeJoinToken({ url: cp.url, caFingerprint: null, roots: [], tokenId: 'fleet', secret: 's' }), count: 1, seed: 1, mix: { L40S: 1 }, agentVersion: 't', startSpreadMs: 0 });
+    const fleet = await startSimFleet({
+      token: encodeJoinToken({ url: cp.url, caFingerprint: null, roots: [], tokenId: 'fleet', secret: 's' }),
+      count: 1,
+      seed: 1,
+      mix: { L40S: 1 },
+      agentVersion: 't',
+      startSpreadMs: 0,
+    });
     cleanups.push(() => fleet.stop());
     await expect(fleet.crashAgent('sim-l40s-001')).rejects.toThrow(/needs the fleet started with linkProxy/);
     expect(() => fleet.host('sim-h100-001')).toThrow(/no simulated host 'sim-h100-001' \(hosts: sim-l40s-001\)/);

@@ -115,7 +115,9 @@ describe('startSimFleet', () => {
     const { cp, token } = await plane();
     // The token names a URL where nothing listens; serverUrl points the fleet at the real one.
     const wrong = encodeJoinToken({ url: 'http://127.0.0.1:1', caFingerprint: null, roots: [], tokenId: 'fleet', secret: 'nope' });
-    await expect(startSimFleet({ token: wrong, serverUrl: cp.url, count: 2, seed: 1, agentVersion: '1' })).rejects.toThrow(/2 of 2 simulated hosts could not join; first: sim-h100-001: join token not recognized/);
+    await expect(startSimFleet({ token: wrong, serverUrl: cp.url, count: 2, seed: 1, agentVersion: '1' })).rejects.toThrow(
+      /2 of 2 simulated hosts could not join; first: sim-h100-001: join token not recognized/,
+    );
     await expect(startSimFleet({ token, count: -1, seed: 1, agentVersion: '1' })).rejects.toThrow(/count must be an integer/);
     await expect(startSimFleet({ token, count: 1, seed: 1, agentVersion: '1', concurrency: 0 })).rejects.toThrow(/concurrency/);
     await expect(startSimFleet({ token: 'garbage', count: 1, seed: 1, agentVersion: '1' })).rejects.toThrow(/not a gpufleet join token/);

@@ -119,7 +119,8 @@ export function assignModels(count: number, mix: Partial<Record<SimGpuModel, num
   const entries = Object.entries(mix) as [string, number][];
   for (const [model, weight] of entries) {
     if (!isSimGpuModel(model)) throw new FleetError('invalid_argument', `unknown simulated GPU model '${model}' (one of ${SIM_GPU_MODELS.join(', ')})`);
-    if (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0) throw new FleetError('invalid_argument', `weight of ${model} must be a number >= 0, got ${String(weight)}`);
+    if (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0)
+      throw new FleetError('invalid_argument', `weight of ${model} must be a number >= 0, got ${String(weight)}`);
   }
   const weighted = entries.filter(([, w]) => w > 0) as [SimGpuModel, number][];
   if (weighted.length === 0) throw new FleetError('invalid_argument', 'the model mix needs at least one model with a weight above 0');
@@ -140,12 +141,17 @@ export function assignModels(count: number, mix: Partial<Record<SimGpuModel, num
 
 /** The deterministic key of simulated host i: identityFromSeed(sha256(seed + ':' + i)). */
 export function simIdentity(seed: string | number, index: number): AgentIdentity {
-  return identityFromSeed(createHash('sha256').update(`${String(seed)}:${index}`).digest());
+  return identityFromSeed(
+    createHash('sha256')
+      .update(`${String(seed)}:${index}`)
+      .digest(),
+  );
 }
 
 /** Enrolls `count` simulated hosts with the token, then starts their agents, staggered. */
 export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
-  if (!Number.isInteger(o.count) || o.count < 0 || o.count > 100_000) throw new FleetError('invalid_argument', `count must be an integer from 0 to 100000, got ${o.count}`);
+  if (!Number.isInteger(o.count) || o.count < 0 || o.count > 100_000)
+    throw new FleetError('invalid_argument', `count must be an integer from 0 to 100000, got ${o.count}`);
   const concurrency = o.concurrency ?? 200;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new FleetError('invalid_argument', `concurrency must be a positive integer, got ${concurrency}`);
   const logger = o.logger ?? silentLogger;
@@ -196,7 +202,14 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
     }
     for (let attempt = 1; ; attempt++) {
       try {
-        const r = await joinFleet({ token: h.token, state: h.state, identity: h.identity, backend: h.backend, agentVersion: o.agentVersion, request: o.request });
+        const r = await joinFleet({
+          token: h.token,
+          state: h.state,
+          identity: h.identity,
+          backend: h.backend,
+          agentVersion: o.agentVersion,
+          request: o.request,
+        });
         heartbeats.push(r.heartbeatMs);
         return;
       } catch (err) {
@@ -223,15 +236,40 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
         : o.health;
     const hostLogger = withFields(logger, { host: h.hostname });
     const exec = o.tools ? { exec: { runner: new SimToolsRunner({ backend: h.backend, dir: join(o.tools.dir, h.hostname), logger: hostLogger }) } } : {};
-    return new Agent({ state: h.state, identity: h.identity, backend: h.backend, agentVersion: o.agentVersion, clock, logger: hostLogger, serverIntervalBounds: SIMULATION_INTERVAL_BOUNDS, ...o.agentOptions, ...(health ? { health } : {}), ...exec });
+    return new Agent({
+      state: h.state,
+      identity: h.identity,
+      backend: h.backend,
+      agentVersion: o.agentVersion,
+      clock,
+      logger: hostLogger,
+      serverIntervalBounds: SIMULATION_INTERVAL_BOUNDS,
+      ...o.agentOptions,
+      ...(health ? { health } : {}),
+      ...exec,
+    });
   };
-  const simHosts: SimHost[] = hosts.map((h) => ({ index: h.index, hostname: h.hostname, model: h.model, identity: h.identity, backend: h.backend, state: h.state, kernelLogPath: h.kernelLogPath, link: h.link, nodeId: h.identity.did, agent: newAgent(h) }));
+  const simHosts: SimHost[] = hosts.map((h) => ({
+    index: h.index,
+    hostname: h.hostname,
+    model: h.model,
+    identity: h.identity,
+    backend: h.backend,
+    state: h.state,
+    kernelLogPath: h.kernelLogPath,
+    link: h.link,
+    nodeId: h.identity.did,
+    agent: newAgent(h),
+  }));
   const byName = new Map(simHosts.map((h) => [h.hostname, h]));
   const host = (hostname: string): SimHost => {
     const h = byName.get(hostname);
     if (!h) {
       const some = simHosts.slice(0, 5).map((x) => x.hostname);
-      throw new FleetError('not_found', `no simulated host '${hostname}' (hosts: ${some.join(', ')}${simHosts.length > 5 ? `, ... ${simHosts.length} in all` : ''})`);
+      throw new FleetError(
+        'not_found',
+        `no simulated host '${hostname}' (hosts: ${some.join(', ')}${simHosts.length > 5 ? `, ... ${simHosts.length} in all` : ''})`,
+      );
     }
     return h;
   };
@@ -245,16 +283,22 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
     simHosts.map(
       (h) =>
         new Promise<void>((resolve) => {
-          const timer = setTimeout(() => {
-            if (stopping) return resolve();
-            h.agent.start().then(resolve, (err: unknown) => {
-              logger.error('a simulated agent failed to start', { host: h.hostname, err: errorText(err) });
-              resolve();
-            });
-          }, Math.floor(rng() * spread));
+          const timer = setTimeout(
+            () => {
+              if (stopping) return resolve();
+              h.agent.start().then(resolve, (err: unknown) => {
+                logger.error('a simulated agent failed to start', { host: h.hostname, err: errorText(err) });
+                resolve();
+              });
+            },
+            Math.floor(rng() * spread),
+          );
           timers.push(timer);
           // A stop before the start fires must still settle `started`.
-          h.agent.exited.then(() => resolve(), () => resolve());
+          h.agent.exited.then(
+            () => resolve(),
+            () => resolve(),
+          );
         }),
     ),
   ).then(() => undefined);
@@ -266,7 +310,8 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
     async crashAgent(hostname) {
       const h = host(hostname);
       if (!h.link) throw new FleetError('failed_precondition', `crashing ${hostname}'s agent needs the fleet started with linkProxy: true`);
-      if (h.agent.lifecycle === 'stopped' || h.agent.lifecycle === 'draining') throw new FleetError('failed_precondition', `${hostname}'s agent is not running`);
+      if (h.agent.lifecycle === 'stopped' || h.agent.lifecycle === 'draining')
+        throw new FleetError('failed_precondition', `${hostname}'s agent is not running`);
       // The connection dies first, from below: the server sees no close frame, as with a killed process.
       h.link.cut();
       const deadline = Date.now() + 2000;
@@ -281,7 +326,8 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
     },
     async restartAgent(hostname) {
       const h = host(hostname);
-      if (h.agent.lifecycle !== 'stopped') throw new FleetError('failed_precondition', `${hostname}'s agent is still ${h.agent.lifecycle}: crash or stop it first`);
+      if (h.agent.lifecycle !== 'stopped')
+        throw new FleetError('failed_precondition', `${hostname}'s agent is still ${h.agent.lifecycle}: crash or stop it first`);
       h.agent = newAgent(h);
       await h.agent.start();
       logger.info('simulated agent restarted', { host: hostname });

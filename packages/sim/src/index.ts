@@ -1,5 +1,13 @@
 /** @gpufleet/sim: simulated GPU hosts running the real agent code on fake hardware. */
-export { FakeHardwareBackend, type FakeHardwareBackendOptions, type EccStorm, type GpuReadingFaults, type RowRemapFault, type SimGpuIds, type ThermalRamp } from './fake-backend.js';
+export {
+  FakeHardwareBackend,
+  type FakeHardwareBackendOptions,
+  type EccStorm,
+  type GpuReadingFaults,
+  type RowRemapFault,
+  type SimGpuIds,
+  type ThermalRamp,
+} from './fake-backend.js';
 export { GPU_MODELS, SIM_GPU_MODELS, isSimGpuModel, type GpuModelSpec, type SimGpuModel } from './gpu-models.js';
 export { startSimFleet, assignModels, simHostnames, simIdentity, type SimFleet, type SimFleetOptions, type SimHost } from './fleet.js';
 export { mulberry32, smoothNoise, hashString, unitHash, mix32 } from './prng.js';

@@ -60,5 +60,5 @@ export function smoothNoise(key: number, timeMs: number, periodMs: number): numb
 }
 
 export function clamp(v: number, lo: number, hi: number): number {
-  return v < lo ? lo : v > hi ? hi : v;
+  return v < lo ? lo : Math.min(v, hi);
 }

@@ -15,7 +15,16 @@ export const SCREENSHOT_DIR = fileURLToPath(new URL('../../../test-output/web/',
 
 // Without the background-networking flags Chromium dials Google services, which a closed
 // network refuses, and those refusals would be noise at best and console errors at worst.
-export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 /**
  * Throws the one instruction that fixes a missing dashboard build, and a missing browser.
@@ -72,7 +81,10 @@ export async function startDashboardHarness(o: HarnessOptions = {}): Promise<Das
   const work = mkdtempSync(join(tmpdir(), 'gpufleet-web-e2e-'));
   const cleanups: (() => Promise<unknown> | unknown)[] = [() => rmSync(work, { recursive: true, force: true })];
   const cleanup = async () => {
-    for (const c of cleanups.reverse()) await Promise.resolve().then(c).catch(() => undefined);
+    for (const c of cleanups.reverse())
+      await Promise.resolve()
+        .then(c)
+        .catch(() => undefined);
   };
   try {
     const server = await startTestServer({ heartbeatInterval: o.heartbeatInterval ?? '500ms', metricsInterval: o.metricsInterval ?? '1s' });

@@ -42,7 +42,10 @@ export function auditPage(page: Page): Promise<PageAudit> {
     const parse = (c: string): Rgba | null => {
       const m = c.match(/rgba?\(([^)]+)\)/);
       if (!m) return null;
-      const parts = m[1]!.split(/[\s,/]+/).filter(Boolean).map(Number);
+      const parts = m[1]!
+        .split(/[\s,/]+/)
+        .filter(Boolean)
+        .map(Number);
       return [parts[0]!, parts[1]!, parts[2]!, parts.length > 3 ? parts[3]! : 1];
     };
     const over = (top: Rgba, under: Rgba): Rgba => {
@@ -58,7 +61,8 @@ export function auditPage(page: Page): Promise<PageAudit> {
       const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x) as [number, number];
       return (hi + 0.05) / (lo + 0.05);
     };
-    const describe = (el: Element) => `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''}${el.getAttribute('data-testid') ? `[data-testid=${el.getAttribute('data-testid')}]` : ''}${typeof el.className === 'string' && el.className ? `.${el.className.trim().split(/\s+/).join('.')}` : ''}`;
+    const describe = (el: Element) =>
+      `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''}${el.getAttribute('data-testid') ? `[data-testid=${el.getAttribute('data-testid')}]` : ''}${typeof el.className === 'string' && el.className ? `.${el.className.trim().split(/\s+/).join('.')}` : ''}`;
     const visible = (el: Element) => {
       const r = el.getBoundingClientRect();
       const s = getComputedStyle(el);
@@ -97,7 +101,14 @@ export function auditPage(page: Page): Promise<PageAudit> {
       const needed = px >= 24 || (bold && px >= 18.66) ? 3 : 4.5;
       const r = ratio(over(fg, bg), bg);
       if (r < needed) {
-        contrast.push({ text: (el.textContent ?? '').trim().slice(0, 60), ratio: Math.round(r * 100) / 100, needed, color: s.color, background: `rgb(${bg.slice(0, 3).map(Math.round).join(', ')})`, element: describe(el) });
+        contrast.push({
+          text: (el.textContent ?? '').trim().slice(0, 60),
+          ratio: Math.round(r * 100) / 100,
+          needed,
+          color: s.color,
+          background: `rgb(${bg.slice(0, 3).map(Math.round).join(', ')})`,
+          element: describe(el),
+        });
       }
     }
 
@@ -106,7 +117,7 @@ export function auditPage(page: Page): Promise<PageAudit> {
       const aria = el.getAttribute('aria-label')?.trim();
       if (aria) return true;
       const by = el.getAttribute('aria-labelledby');
-      if (by && by.split(/\s+/).some((id) => (document.getElementById(id)?.textContent ?? '').trim() !== '')) return true;
+      if (by?.split(/\s+/).some((id) => (document.getElementById(id)?.textContent ?? '').trim() !== '')) return true;
       if ((el.textContent ?? '').trim() !== '' && el.tagName !== 'INPUT' && el.tagName !== 'SELECT' && el.tagName !== 'TEXTAREA') return true;
       if (el.getAttribute('title')?.trim() || el.getAttribute('placeholder')?.trim()) return true;
       const id = el.getAttribute('id');
@@ -115,7 +126,9 @@ export function auditPage(page: Page): Promise<PageAudit> {
       if (el.tagName === 'INPUT' && ['submit', 'button', 'reset'].includes((el as HTMLInputElement).type) && (el as HTMLInputElement).value) return true;
       return el.querySelector('img[alt]:not([alt=""]), svg[aria-label], [role="img"][aria-label]') !== null;
     };
-    for (const el of Array.from(document.querySelectorAll('button, a[href], input:not([type="hidden"]), select, textarea, [role="button"], [tabindex]:not([tabindex="-1"])'))) {
+    for (const el of Array.from(
+      document.querySelectorAll('button, a[href], input:not([type="hidden"]), select, textarea, [role="button"], [tabindex]:not([tabindex="-1"])'),
+    )) {
       if (!visible(el) && !(el.tagName === 'INPUT' && (el as HTMLInputElement).type === 'file')) continue;
       if (!labelled(el)) unnamed.push({ element: describe(el), html: el.outerHTML.slice(0, 160) });
     }
@@ -127,7 +140,9 @@ export function auditPage(page: Page): Promise<PageAudit> {
 
 /** A readable list of an audit's findings, for an assertion message. */
 export function auditReport(where: string, a: PageAudit): string {
-  const lines = [`${where}: ${a.contrast.length} contrast failure(s), ${a.unnamed.length} unnamed control(s), ${a.overflowX}px sideways overflow (${a.checked} text elements checked)`];
+  const lines = [
+    `${where}: ${a.contrast.length} contrast failure(s), ${a.unnamed.length} unnamed control(s), ${a.overflowX}px sideways overflow (${a.checked} text elements checked)`,
+  ];
   for (const c of a.contrast.slice(0, 15)) lines.push(`  contrast ${c.ratio}:1 < ${c.needed}:1  ${c.element}  "${c.text}"  ${c.color} on ${c.background}`);
   for (const u of a.unnamed.slice(0, 15)) lines.push(`  no accessible name: ${u.element}  ${u.html}`);
   return lines.join('\n');

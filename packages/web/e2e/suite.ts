@@ -45,14 +45,21 @@ export function dashboardSuite(o: DashboardSuiteOptions = {}): DashboardSuite {
 
   const hx = (): DashboardHarness => {
     if (setupError) throw setupError;
-    if (!harness) throw new Error('the dashboard harness has not started: call registerHooks() inside the describe, and use the harness in a step or the setup');
+    if (!harness)
+      throw new Error('the dashboard harness has not started: call registerHooks() inside the describe, and use the harness in a step or the setup');
     return harness;
   };
   const page = () => hx().page;
   const tid = (testId: string) => page().getByTestId(testId);
-  const text = async (testId: string) => ((await tid(testId).first().textContent({ timeout: 5000 }).catch(() => '')) ?? '').trim();
+  const text = async (testId: string) =>
+    (
+      (await tid(testId)
+        .first()
+        .textContent({ timeout: 5000 })
+        .catch(() => '')) ?? ''
+    ).trim();
   const signIn = async (token?: string) => {
-    await page().goto(hx().url + '/');
+    await page().goto(`${hx().url}/`);
     await tid('signin-token').fill(token ?? hx().adminToken);
     await tid('signin-submit').click();
     await tid('nav-overview').waitFor({ timeout: 15_000 });

@@ -10,7 +10,8 @@ const queryClient = new QueryClient({
       // Live data comes by SSE; a refetch now and then repairs anything a dropped event missed.
       staleTime: 5_000,
       refetchOnWindowFocus: true,
-      retry: (count, err) => count < 2 && !(err instanceof Error && 'status' in err && (err as { status: number }).status >= 400 && (err as { status: number }).status < 500),
+      retry: (count, err) =>
+        count < 2 && !(err instanceof Error && 'status' in err && (err as { status: number }).status >= 400 && (err as { status: number }).status < 500),
     },
   },
 });

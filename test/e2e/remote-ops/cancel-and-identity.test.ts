@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileStateStore } from '@gpufleet/agent';
@@ -74,7 +74,10 @@ describe('a signed cancel reaches a host that was offline', () => {
     const m = join(markers, 'offline-cancel');
     const cmd = signed(s.root, { target: `hostname=${HOST_B}`, marker: m, timeoutMs: 120_000 });
     const runId = await submitRun(s.t, cmd);
-    const cancel = signCancel({ v: 1, kind: 'cancel', runId, nonce: cmd.payload.nonce, iss: s.root.did, at: Date.now(), until: commandDeadline(cmd.payload) }, s.root.privateKeyPem);
+    const cancel = signCancel(
+      { v: 1, kind: 'cancel', runId, nonce: cmd.payload.nonce, iss: s.root.did, at: Date.now(), until: commandDeadline(cmd.payload) },
+      s.root.privateKeyPem,
+    );
     const res = await s.t.api('POST', `/api/v1/runs/${runId}/cancel`, { signed: cancel });
     expect(res.status, res.text).toBe(200);
     expect(targetOf(await waitRunFinal(s.t, runId), HOST_B).state).toBe('canceled');
@@ -82,7 +85,9 @@ describe('a signed cancel reaches a host that was offline', () => {
     await restart(b, HOST_B);
     await connected(HOST_B, true);
     // The host keeps the cancel in its own trust log (on disk).
-    await waitFor('the cancel in the host trust log', () => new FileStateStore(b.dataDir).loadTrust().some((r) => r.t === 'cancel' && r.cancel.runId === runId));
+    await waitFor('the cancel in the host trust log', () =>
+      new FileStateStore(b.dataDir).loadTrust().some((r) => r.t === 'cancel' && r.cancel.runId === runId),
+    );
     expect(gotRun(HOST_B, runId)).toBe(false);
 
     // A server that lost the cancel (or lies) delivers the command anyway: the host refuses it.
@@ -115,7 +120,12 @@ describe('env values never leave the server for a host outside the signed select
     await b.stop();
     await connected(HOST_B, false);
     const m = join(markers, 'env-run');
-    const cmd = signed(s.root, { target: 'tier=gold', env: { HF_TOKEN: 'hf_secret_value' }, command: { kind: 'argv', argv: ['sh', '-c', `echo "$HF_TOKEN" >> '${m}'`] }, timeoutMs: 60_000 });
+    const cmd = signed(s.root, {
+      target: 'tier=gold',
+      env: { HF_TOKEN: 'hf_secret_value' },
+      command: { kind: 'argv', argv: ['sh', '-c', `echo "$HF_TOKEN" >> '${m}'`] },
+      timeoutMs: 60_000,
+    });
     const runId = await submitRun(s.t, cmd);
     await waitFor('A got the command', () => gotRun(HOST_A, runId));
     // While B is away its labels change on the server: it is no longer in the command's signed selector.

@@ -19,7 +19,16 @@ let names: string[];
 
 beforeAll(async () => {
   s = await startRootedServer(cleanups);
-  fleet = await startSimFleet({ token: s.joinToken, count: HOSTS, seed: 'rops-fanout', gpuCount: 1, agentVersion: '0.1.0-e2e', startSpreadMs: 1000, linkProxy: true, agentOptions: { backoff: FAST_BACKOFF } });
+  fleet = await startSimFleet({
+    token: s.joinToken,
+    count: HOSTS,
+    seed: 'rops-fanout',
+    gpuCount: 1,
+    agentVersion: '0.1.0-e2e',
+    startSpreadMs: 1000,
+    linkProxy: true,
+    agentOptions: { backoff: FAST_BACKOFF },
+  });
   cleanups.add('fleet', () => fleet.stop());
   await fleet.started;
   names = fleet.agents.map((a) => a.hostname).sort();

@@ -60,7 +60,9 @@ async function attest(labels: Record<string, string>, by: Ed25519KeyPair = s.roo
   const attestation = signLabelAttestation({ v: 1, node: nodeId, labels, version, issuedAt: Date.now(), iss: by.did, cap: null }, by.privateKeyPem);
   const res = await s.t.api('POST', '/api/v1/label-attestations', { attestation });
   expect(res.status, res.text).toBe(201);
-  await waitFor(`attestation v${version} on the host`, () => new FileStateStore(host.dataDir).loadTrust().some((r) => r.t === 'labels' && r.attestation.version === version));
+  await waitFor(`attestation v${version} on the host`, () =>
+    new FileStateStore(host.dataDir).loadTrust().some((r) => r.t === 'labels' && r.attestation.version === version),
+  );
   return version;
 }
 
@@ -108,7 +110,10 @@ describe('labels a host can trust', () => {
     const forged = { ...held, version: held.version + 1, labels: { env: 'prod' } };
     expect((await post(forged)).body.error.details.reason).toBe('bad_signature');
     const stranger = generateEd25519();
-    const bystander = signLabelAttestation({ v: 1, node: nodeId, labels: { env: 'prod' }, version: held.version + 1, issuedAt: Date.now(), iss: stranger.did, cap: null }, stranger.privateKeyPem);
+    const bystander = signLabelAttestation(
+      { v: 1, node: nodeId, labels: { env: 'prod' }, version: held.version + 1, issuedAt: Date.now(), iss: stranger.did, cap: null },
+      stranger.privateKeyPem,
+    );
     expect((await post(bystander)).body.error.details.reason).toBe('unknown_issuer');
     expect((await post('garbage')).status).toBe(400);
     expect((await s.t.api('GET', `/api/v1/nodes/${HOST}`)).body.labels.env).toBe('dev');
@@ -121,11 +126,16 @@ describe('labels a host can trust', () => {
     const key = createOperatorKey('ops', { env, home });
     writeFileSync(join(home, 'labels.cap.json'), JSON.stringify(grant(s.root, key.did, { can: ['node/labels'] })));
     const io = captureIo({ columns: 200, env, home, cwd: home });
-    const code = await runCli(['nodes', 'label', HOST, 'env=staging', 'rack-', '--key', 'ops', '--cap', 'labels.cap.json', '--server', s.t.url, '--token', s.t.adminToken], io);
+    const code = await runCli(
+      ['nodes', 'label', HOST, 'env=staging', 'rack-', '--key', 'ops', '--cap', 'labels.cap.json', '--server', s.t.url, '--token', s.t.adminToken],
+      io,
+    );
     expect(io.stderr).toBe('');
     expect(code).toBe(0);
     expect(io.stdout).toMatch(/labeled \(signed\): env=staging/);
-    await waitFor('the CLI-signed attestation on the host', () => new FileStateStore(host.dataDir).loadTrust().some((r) => r.t === 'labels' && r.attestation.iss === key.did));
+    await waitFor('the CLI-signed attestation on the host', () =>
+      new FileStateStore(host.dataDir).loadTrust().some((r) => r.t === 'labels' && r.attestation.iss === key.did),
+    );
     expect(await underCapability('env=staging,region=eu,!rack')).toMatchObject({ state: 'succeeded', ran: true });
     expect(await underCapability('env!=staging')).toMatchObject({ state: 'refused', ran: false });
   });

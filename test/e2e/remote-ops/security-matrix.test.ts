@@ -5,7 +5,21 @@ import { commandSigningInput, generateEd25519, scriptSha256, signCommand, signRe
 import { Cleanups } from '../support/cleanups.js';
 import { E2eHost } from '../support/e2e-host.js';
 import { sleep, waitFor } from '../support/wait-for.js';
-import { flipSignature, grant, markerArgv, payloadFor, ran, reasonCode, signed, startRootedServer, submitRun, targetOf, waitRunFinal, markerDir, type RootedServer } from './support.js';
+import {
+  flipSignature,
+  grant,
+  markerArgv,
+  payloadFor,
+  ran,
+  reasonCode,
+  signed,
+  startRootedServer,
+  submitRun,
+  targetOf,
+  waitRunFinal,
+  markerDir,
+  type RootedServer,
+} from './support.js';
 
 /**
  * The security matrix of issue 4 end to end: a real server whose fleet root is an operator key,
@@ -153,7 +167,10 @@ describe('e2e security matrix: the host refuses, nothing runs', () => {
     const before = marker('before-revocation');
     expect((await runOnA(signed(revokedKey, { ...onA, marker: before, capability: cap }))).state).toBe('succeeded');
 
-    const revocation = signRevocation({ v: 1, target: { did: revokedKey.did }, iss: s.root.did, at: Date.now(), reason: 'e2e: key lost' }, s.root.privateKeyPem);
+    const revocation = signRevocation(
+      { v: 1, target: { did: revokedKey.did }, iss: s.root.did, at: Date.now(), reason: 'e2e: key lost' },
+      s.root.privateKeyPem,
+    );
     const res = await s.t.api('POST', '/api/v1/revocations', { revocation });
     expect(res.status, res.text).toBe(201);
     // Trust frames and command frames share the host's session, in order; a short pause keeps
@@ -172,7 +189,11 @@ describe('e2e security matrix: the host refuses, nothing runs', () => {
     const signature = signScript('rops-tampered', 1, scriptSha256(delivered), s.root.privateKeyPem);
     const added = await s.t.api('POST', '/api/v1/scripts', { name: 'rops-tampered', content: delivered, signature });
     expect(added.status, added.text).toBe(201);
-    const cmd = signed(s.root, { ...onA, ability: 'exec/script', command: { kind: 'script', name: 'rops-tampered', version: 1, sha256: scriptSha256(vetted), args: [] } });
+    const cmd = signed(s.root, {
+      ...onA,
+      ability: 'exec/script',
+      command: { kind: 'script', name: 'rops-tampered', version: 1, sha256: scriptSha256(vetted), args: [] },
+    });
     await expectRefused(cmd, m, 'script_tampered');
   });
 

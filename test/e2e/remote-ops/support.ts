@@ -2,7 +2,15 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateEd25519, signCapability, signCommand, type Capability, type CommandPayload, type Ed25519KeyPair, type SignedCommand } from '@gpufleet/protocol';
+import {
+  generateEd25519,
+  signCapability,
+  signCommand,
+  type Capability,
+  type CommandPayload,
+  type Ed25519KeyPair,
+  type SignedCommand,
+} from '@gpufleet/protocol';
 import { startTestServer, type TestServer } from '../../../packages/server/src/testing/test-server.js';
 import type { Cleanups } from '../support/cleanups.js';
 import { waitFor } from '../support/wait-for.js';
@@ -87,7 +95,21 @@ export function signed(key: Ed25519KeyPair, over: Partial<CommandPayload> & { ma
 /** A capability `issuer` grants `aud`, valid for the last minute and the next hour unless overridden. */
 export function grant(issuer: Ed25519KeyPair, aud: string, over: Partial<Omit<Capability, 'sig' | 'iss' | 'aud'>> = {}): Capability {
   const now = Date.now();
-  return signCapability({ v: 1, iss: issuer.did, aud, can: ['exec/run'], on: '*', nbf: now - 60_000, exp: now + 3_600_000, nonce: randomBytes(12).toString('hex'), prf: [], ...over }, issuer.privateKeyPem);
+  return signCapability(
+    {
+      v: 1,
+      iss: issuer.did,
+      aud,
+      can: ['exec/run'],
+      on: '*',
+      nbf: now - 60_000,
+      exp: now + 3_600_000,
+      nonce: randomBytes(12).toString('hex'),
+      prf: [],
+      ...over,
+    },
+    issuer.privateKeyPem,
+  );
 }
 
 /** Flips one bit of a base64url signature: still well-formed, no longer valid. */
@@ -105,7 +127,11 @@ export async function submitRun(t: TestServer, command: SignedCommand, batch?: u
 }
 
 /** Waits until every target of the run is final and returns the run view. */
-export async function waitRunFinal(t: TestServer, runId: string, timeoutMs = 15_000): Promise<{ state: string; counts: Record<string, number>; targets: TargetView[] }> {
+export async function waitRunFinal(
+  t: TestServer,
+  runId: string,
+  timeoutMs = 15_000,
+): Promise<{ state: string; counts: Record<string, number>; targets: TargetView[] }> {
   return waitFor(
     `run ${runId} with every target final`,
     async () => {

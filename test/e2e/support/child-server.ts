@@ -14,7 +14,9 @@ const BUILT = [CLI_MAIN, resolve(REPO, 'packages/server/dist/index.js'), resolve
 export function assertBuilt(): void {
   const missing = BUILT.filter((p) => !existsSync(p));
   if (missing.length > 0) {
-    throw new Error(`this test runs the built CLI in a child process, but ${missing.map((p) => p.slice(REPO.length + 1)).join(', ')} ${missing.length === 1 ? 'is' : 'are'} missing: run \`npm run build\` first (\`npm test\` does it)`);
+    throw new Error(
+      `this test runs the built CLI in a child process, but ${missing.map((p) => p.slice(REPO.length + 1)).join(', ')} ${missing.length === 1 ? 'is' : 'are'} missing: run \`npm run build\` first (\`npm test\` does it)`,
+    );
   }
 }
 

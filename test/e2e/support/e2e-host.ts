@@ -1,7 +1,17 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Agent, FileStateStore, joinFleet, loadIdentity, SIMULATION_INTERVAL_BOUNDS, systemClock, type AgentOptions, type HardwareBackend, type JoinResult } from '@gpufleet/agent';
+import {
+  Agent,
+  FileStateStore,
+  joinFleet,
+  loadIdentity,
+  SIMULATION_INTERVAL_BOUNDS,
+  systemClock,
+  type AgentOptions,
+  type HardwareBackend,
+  type JoinResult,
+} from '@gpufleet/agent';
 import { FakeHardwareBackend, type SimGpuModel } from '@gpufleet/sim';
 
 /** Short reconnect backoff so a test sees a reconnect within about a second, not 30 s. */
@@ -97,7 +107,7 @@ export class E2eHost {
   /** A must-not-lose event through the agent's outbox; returns its id. */
   enqueue(marker: string): string {
     const item = this.running.enqueueEvent({ kind: 'kernel-log', message: `e2e ${marker}`, data: { marker } });
-    if (!item || item.t !== 'event') throw new Error(`${this.o.hostname}: the outbox refused event ${marker}`);
+    if (item?.t !== 'event') throw new Error(`${this.o.hostname}: the outbox refused event ${marker}`);
     this.enqueued.push(item.body.id);
     return item.body.id;
   }

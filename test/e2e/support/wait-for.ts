@@ -15,7 +15,7 @@ export async function waitFor<T>(what: string, probe: () => T | Promise<T>, opti
   const timeoutMs = options.timeoutMs ?? 10_000;
   const intervalMs = options.intervalMs ?? 50;
   const deadline = performance.now() + timeoutMs;
-  let last: unknown = undefined;
+  let last: unknown;
   for (;;) {
     try {
       const value = await probe();

@@ -40,7 +40,12 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.end(JSON.stringify(body));
 }
 
-const inspectReply = (tty: boolean) => ({ Id: 'abc123def456aaaa', Name: '/web', Config: { Tty: tty, Image: 'img:1' }, State: { Status: 'running', Running: true, StartedAt: '2026-01-01T00:00:00Z', FinishedAt: '0001-01-01T00:00:00Z', ExitCode: 0 } });
+const inspectReply = (tty: boolean) => ({
+  Id: 'abc123def456aaaa',
+  Name: '/web',
+  Config: { Tty: tty, Image: 'img:1' },
+  State: { Status: 'running', Running: true, StartedAt: '2026-01-01T00:00:00Z', FinishedAt: '0001-01-01T00:00:00Z', ExitCode: 0 },
+});
 
 async function caught(p: Promise<unknown>): Promise<FleetError> {
   try {

@@ -75,7 +75,8 @@ export function containerRef(ref: string): string {
 }
 
 function asRecord(value: unknown, what: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new FleetError('tool_failure', `the container engine sent an unexpected ${what}`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new FleetError('tool_failure', `the container engine sent an unexpected ${what}`);
   return value as Record<string, unknown>;
 }
 
@@ -183,7 +184,9 @@ export class EngineClient {
     if (this.explicitSocket) return this.explicitSocket;
     const found = detectContainerRuntime('/', this.env);
     if (!found) {
-      const tried = runtimeSocketCandidates(this.env).map((c) => c.socket).join(', ');
+      const tried = runtimeSocketCandidates(this.env)
+        .map((c) => c.socket)
+        .join(', ');
       throw new FleetError('unavailable', `no container engine found on this host (looked for ${tried})`);
     }
     return found.socket;
@@ -191,7 +194,10 @@ export class EngineClient {
 
   /** Containers on the host; stopped ones too with `all`. */
   async list(opts: { all?: boolean; signal?: AbortSignal } = {}): Promise<ContainerSummary[]> {
-    const body = parsedReply(await this.call((d, abortSignal) => d.listContainers({ all: opts.all ?? false, abortSignal }), this.timeoutMs, opts.signal), 'container list');
+    const body = parsedReply(
+      await this.call((d, abortSignal) => d.listContainers({ all: opts.all ?? false, abortSignal }), this.timeoutMs, opts.signal),
+      'container list',
+    );
     if (!Array.isArray(body)) throw new FleetError('tool_failure', 'the container engine sent a container list that is not a list');
     return body.map(summaryOf);
   }
@@ -199,7 +205,9 @@ export class EngineClient {
   /** Details of one container. */
   async inspect(ref: string, opts: { signal?: AbortSignal } = {}): Promise<ContainerDetails> {
     const id = containerRef(ref);
-    return detailsOf(parsedReply(await this.call((d, abortSignal) => d.getContainer(id).inspect({ abortSignal }), this.timeoutMs, opts.signal), 'inspect reply'));
+    return detailsOf(
+      parsedReply(await this.call((d, abortSignal) => d.getContainer(id).inspect({ abortSignal }), this.timeoutMs, opts.signal), 'inspect reply'),
+    );
   }
 
   /**
@@ -227,7 +235,14 @@ export class EngineClient {
       // Through the modem, not container.logs(): that one buffers a whole unfollowed log in memory.
       res = await new Promise<IncomingMessage>((resolve, reject) =>
         docker.modem.dial(
-          { path: `/containers/${details.id}/logs?`, method: 'GET', options: query, abortSignal: scope.signal, isStream: true, statusCodes: { 200: true, 404: 'no such container', 500: 'server error' } },
+          {
+            path: `/containers/${details.id}/logs?`,
+            method: 'GET',
+            options: query,
+            abortSignal: scope.signal,
+            isStream: true,
+            statusCodes: { 200: true, 404: 'no such container', 500: 'server error' },
+          },
           (err: unknown, stream: unknown) => (err ? reject(err) : resolve(stream as IncomingMessage)),
         ),
       );
@@ -238,7 +253,10 @@ export class EngineClient {
     }
     // Open: a followed container may stay quiet for hours; a finite read still fails on a silent engine.
     scope.stopDeadline();
-    if (!opts.follow) res.setTimeout(this.timeoutMs, () => res.destroy(new FleetError('unavailable', `the container engine on ${socketPath} stopped sending within ${Math.round(this.timeoutMs / 1000)}s`)));
+    if (!opts.follow)
+      res.setTimeout(this.timeoutMs, () =>
+        res.destroy(new FleetError('unavailable', `the container engine on ${socketPath} stopped sending within ${Math.round(this.timeoutMs / 1000)}s`)),
+      );
     try {
       // Docker 1.42+ names the framing in the content type; older engines and Podman rely on Config.Tty.
       const type = String(res.headers['content-type'] ?? '');

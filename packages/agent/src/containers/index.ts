@@ -11,4 +11,15 @@ export {
   type EngineClientOptions,
   type LogsOptions,
 } from './engine-client.js';
-export { MuxFrameDecoder, RawStreamDecoder, LineSplitter, createLogDecoder, MAX_FRAME_BYTES, MAX_LINE_CHARS, type LogDecoder, type LogFrame, type LogLine, type LogStream } from './log-frames.js';
+export {
+  MuxFrameDecoder,
+  RawStreamDecoder,
+  LineSplitter,
+  createLogDecoder,
+  MAX_FRAME_BYTES,
+  MAX_LINE_CHARS,
+  type LogDecoder,
+  type LogFrame,
+  type LogLine,
+  type LogStream,
+} from './log-frames.js';

@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { FleetError } from '@gpufleet/protocol';
-import { createLogDecoder, LineSplitter, MAX_FRAME_BYTES, MAX_LINE_CHARS, MuxFrameDecoder, RawStreamDecoder, type LogFrame, type LogLine } from './log-frames.js';
+import {
+  createLogDecoder,
+  LineSplitter,
+  MAX_FRAME_BYTES,
+  MAX_LINE_CHARS,
+  MuxFrameDecoder,
+  RawStreamDecoder,
+  type LogFrame,
+  type LogLine,
+} from './log-frames.js';
 
 /** One multiplexed frame as the engine writes it. */
 function frame(type: number, payload: string | Buffer): Buffer {

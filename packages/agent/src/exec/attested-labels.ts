@@ -100,9 +100,9 @@ export class AttestedLabels {
     // Attested labels never carry built-in keys (the schema refuses them), so the built-ins in `base` keep precedence.
     const labels: Labels = held ? { ...base, ...held.labels } : { ...base };
     // Built-in labels always include hostname once the host has read its facts.
-    const factsKnown = Object.prototype.hasOwnProperty.call(base, 'hostname');
+    const factsKnown = Object.hasOwn(base, 'hostname');
     const vouches: VouchesFor = (key) => {
-      if (Object.prototype.hasOwnProperty.call(labels, key)) return true;
+      if (Object.hasOwn(labels, key)) return true;
       if (BUILTIN.has(key)) return factsKnown;
       return held !== null;
     };

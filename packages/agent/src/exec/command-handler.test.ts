@@ -24,7 +24,10 @@ function handler(o: { containerOp?: ContainerOpFn; runner?: CommandRunnerLike; l
       requests.push(req);
       hooks.onStart?.(4242);
       hooks.onOutput({ stream: 'stdout', chunk: 0, data: 'ok\n' });
-      return { done: Promise.resolve({ exitCode: 0, signal: null, timedOut: false, canceled: false, durationMs: 1, outputBytes: 3, truncated: false }), cancel: () => {} };
+      return {
+        done: Promise.resolve({ exitCode: 0, signal: null, timedOut: false, canceled: false, durationMs: 1, outputBytes: 3, truncated: false }),
+        cancel: () => {},
+      };
     },
   };
   const h = new CommandHandler({

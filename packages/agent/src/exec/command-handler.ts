@@ -65,7 +65,15 @@ const STOP_WAIT_MS = 5000;
 const INTERRUPTED = 'the agent stopped while this run was in progress (a crash or a restart); its outcome is unknown';
 
 function resultMessage(runId: string, r: StoredRunResult): string {
-  const how = r.timedOut ? 'timed out' : r.canceled ? 'canceled' : r.signal ? `killed by ${r.signal}` : r.exitCode === null ? 'ended, outcome unknown' : `exit ${r.exitCode}`;
+  const how = r.timedOut
+    ? 'timed out'
+    : r.canceled
+      ? 'canceled'
+      : r.signal
+        ? `killed by ${r.signal}`
+        : r.exitCode === null
+          ? 'ended, outcome unknown'
+          : `exit ${r.exitCode}`;
   return `run ${runId}: ${how} after ${r.durationMs} ms${r.truncated ? ' (output truncated)' : ''}`;
 }
 
@@ -123,7 +131,15 @@ export class CommandHandler {
   reportInterrupted(): number {
     const lost = this.o.trust.unfinishedRuns().filter((r) => !this.active.has(r.runId));
     for (const entry of lost) {
-      const result: StoredRunResult = { exitCode: null, signal: null, timedOut: false, canceled: false, durationMs: Math.max(0, Math.round(this.clock.now() - entry.at)), outputBytes: 0, truncated: false };
+      const result: StoredRunResult = {
+        exitCode: null,
+        signal: null,
+        timedOut: false,
+        canceled: false,
+        durationMs: Math.max(0, Math.round(this.clock.now() - entry.at)),
+        outputBytes: 0,
+        truncated: false,
+      };
       this.recordOutcome(entry.runId, { kind: 'result', result, message: INTERRUPTED });
       this.reportResult(entry.runId, result, INTERRUPTED);
       this.logger.warn('a run was interrupted by an agent restart; reported with an unknown outcome', { runId: entry.runId });
@@ -174,18 +190,32 @@ export class CommandHandler {
       return;
     }
     if (payload.issuedAt <= this.o.trust.replayHorizon) {
-      this.refuse(payload.runId, 'expired', `command was issued at ${new Date(payload.issuedAt).toISOString()}, before this host's replay horizon: it can no longer tell whether it ran it`);
+      this.refuse(
+        payload.runId,
+        'expired',
+        `command was issued at ${new Date(payload.issuedAt).toISOString()}, before this host's replay horizon: it can no longer tell whether it ran it`,
+      );
       return;
     }
     const cancel = this.o.trust.cancelFor(payload);
     if (cancel) {
       // The cancel arrived first (or while the command waited for this host): it never runs here.
-      this.refuse(payload.runId, 'canceled', `a signed cancel by ${cancel.iss} (${new Date(cancel.at).toISOString()}) stops this command; it will not run on this host`);
+      this.refuse(
+        payload.runId,
+        'canceled',
+        `a signed cancel by ${cancel.iss} (${new Date(cancel.at).toISOString()}) stops this command; it will not run on this host`,
+      );
       return;
     }
     let entry;
     try {
-      entry = this.o.trust.recordStart({ runId: payload.runId, nonce: payload.nonce, sig: cmd.sig, issuedAt: payload.issuedAt, deadline: commandDeadline(payload) });
+      entry = this.o.trust.recordStart({
+        runId: payload.runId,
+        nonce: payload.nonce,
+        sig: cmd.sig,
+        issuedAt: payload.issuedAt,
+        deadline: commandDeadline(payload),
+      });
     } catch (err) {
       // Without the durable record a restart could run it again: better not to run it at all.
       this.refuse(payload.runId, 'unsupported', `this host could not record the run before starting it: ${errorText(err)}`);
@@ -275,7 +305,8 @@ export class CommandHandler {
   private execute(payload: CommandPayload, scriptContent: string | null): void {
     const runId = payload.runId;
     const hooks = {
-      onStart: (pid: number | null) => this.o.enqueue({ kind: 'run-started', message: `run ${runId} started${pid === null ? '' : ` (pid ${pid})`}`, data: { runId, pid } }, true),
+      onStart: (pid: number | null) =>
+        this.o.enqueue({ kind: 'run-started', message: `run ${runId} started${pid === null ? '' : ` (pid ${pid})`}`, data: { runId, pid } }, true),
       onOutput: (c: OutputChunk) => this.o.enqueue({ kind: 'run-output', message: '', data: { runId, ...c } }, false),
     };
     let running: RunningCommand;
@@ -288,19 +319,24 @@ export class CommandHandler {
       });
     } else {
       running = this.o.runner.start(
-        { command: toRunnable(payload.command, scriptContent), env: payload.env, cwd: payload.cwd, timeoutMs: payload.timeoutMs, runAs: payload.runAs, outputCapBytes: this.o.outputCapBytes },
+        {
+          command: toRunnable(payload.command, scriptContent),
+          env: payload.env,
+          cwd: payload.cwd,
+          timeoutMs: payload.timeoutMs,
+          runAs: payload.runAs,
+          outputCapBytes: this.o.outputCapBytes,
+        },
         hooks,
       );
     }
     this.active.set(runId, running);
     this.logger.info('run started', { runId, kind: payload.command.kind, invoker: payload.invoker });
     void running.done
-      .catch(
-        (err: unknown): RunResult => {
-          this.logger.error('a run failed inside the agent', { runId, err: errorText(err) });
-          return { exitCode: null, signal: null, timedOut: false, canceled: false, durationMs: 0, outputBytes: 0, truncated: false };
-        },
-      )
+      .catch((err: unknown): RunResult => {
+        this.logger.error('a run failed inside the agent', { runId, err: errorText(err) });
+        return { exitCode: null, signal: null, timedOut: false, canceled: false, durationMs: 0, outputBytes: 0, truncated: false };
+      })
       .then((result) => {
         this.active.delete(runId);
         this.recordOutcome(runId, { kind: 'result', result });
@@ -322,7 +358,7 @@ export class CommandHandler {
   }
 
   private refuse(runId: string, reason: RefusalReason, message: string): void {
-    const text = message.length > 2000 ? message.slice(0, 1999) + '…' : message;
+    const text = message.length > 2000 ? `${message.slice(0, 1999)}…` : message;
     this.logger.warn('command refused; nothing ran', { runId, reason, message: text });
     this.o.enqueue({ kind: 'run-refused', message: `run ${runId} refused (${reason}): ${text}`, data: { runId, reason, message: text } }, true);
   }

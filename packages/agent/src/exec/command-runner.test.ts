@@ -25,7 +25,11 @@ interface Ran {
   stderr: string;
 }
 
-async function run(req: Partial<RunRequest> & Pick<RunRequest, 'command'>, opts: CommandRunnerOptions = {}, during?: (ctl: { cancel(): void; chunks: OutputChunk[] }) => void | Promise<void>): Promise<Ran> {
+async function run(
+  req: Partial<RunRequest> & Pick<RunRequest, 'command'>,
+  opts: CommandRunnerOptions = {},
+  during?: (ctl: { cancel(): void; chunks: OutputChunk[] }) => void | Promise<void>,
+): Promise<Ran> {
   const chunks: OutputChunk[] = [];
   let pid: number | null | undefined;
   const runner = new CommandRunner({ flushMs: 10, killGraceMs: 300, lingerMs: 300, ...opts });
@@ -33,7 +37,11 @@ async function run(req: Partial<RunRequest> & Pick<RunRequest, 'command'>, opts:
   await during?.({ cancel: () => running.cancel(), chunks });
   const result = await running.done;
   expect(pid).not.toBeUndefined();
-  const text = (s: 'stdout' | 'stderr') => chunks.filter((c) => c.stream === s && !c.truncated).map((c) => c.data).join('');
+  const text = (s: 'stdout' | 'stderr') =>
+    chunks
+      .filter((c) => c.stream === s && !c.truncated)
+      .map((c) => c.data)
+      .join('');
   return { result, chunks, pid: pid ?? null, stdout: text('stdout'), stderr: text('stderr') };
 }
 
@@ -74,7 +82,10 @@ describe('CommandRunner', () => {
 
   it('runs a library script from a private temp file, with and without a shebang, and removes it', async () => {
     const dir = tempDir();
-    const withShebang = await run({ command: { kind: 'script', name: 'greet.sh', content: '#!/bin/sh\necho "hi $1 $2"; ls -l "$0" | cut -c1-10\n', args: ['a b', 'c'] } }, { tmpDir: dir });
+    const withShebang = await run(
+      { command: { kind: 'script', name: 'greet.sh', content: '#!/bin/sh\necho "hi $1 $2"; ls -l "$0" | cut -c1-10\n', args: ['a b', 'c'] } },
+      { tmpDir: dir },
+    );
     expect(withShebang.result.exitCode).toBe(0);
     expect(withShebang.stdout).toBe('hi a b c\n-rwx------\n');
     const plain = await run({ command: { kind: 'script', name: '../../evil name', content: 'echo "plain $#"\n', args: ['x'] } }, { tmpDir: dir });
@@ -124,9 +135,13 @@ describe('CommandRunner', () => {
   it('follows SIGTERM with SIGKILL for a group that ignores it', async () => {
     let pids: number[] = [];
     // An ignored signal stays ignored across fork and exec: every member ignores SIGTERM.
-    const r = await run({ command: { kind: 'shell', script: "trap '' TERM; sleep 100 & echo $!; echo $$; wait" }, timeoutMs: 300 }, { killGraceMs: 300 }, async ({ chunks }) => {
-      pids = await printedPids(chunks, 2);
-    });
+    const r = await run(
+      { command: { kind: 'shell', script: "trap '' TERM; sleep 100 & echo $!; echo $$; wait" }, timeoutMs: 300 },
+      { killGraceMs: 300 },
+      async ({ chunks }) => {
+        pids = await printedPids(chunks, 2);
+      },
+    );
     expect(r.result.timedOut).toBe(true);
     expect(r.result.signal).toBe('SIGKILL');
     await waitGone(pids, 2000);

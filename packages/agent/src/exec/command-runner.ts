@@ -162,7 +162,8 @@ class ProcessRun {
     this.child = child;
     child.on('error', (err: NodeJS.ErrnoException) => {
       // Without a pid the spawn itself failed (not found, not executable); otherwise it is a kill or pipe problem, which 'close' follows.
-      if (child.pid === undefined && !this.started) this.failBeforeStart(err.code === 'ENOENT' ? 127 : 126, `cannot run ${file}: ${err.code ?? errorText(err)}`);
+      if (child.pid === undefined && !this.started)
+        this.failBeforeStart(err.code === 'ENOENT' ? 127 : 126, `cannot run ${file}: ${err.code ?? errorText(err)}`);
     });
     if (child.pid === undefined) return;
     this.pid = child.pid;

@@ -2,7 +2,16 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { commandDeadline, generateEd25519, scriptSha256, signCancel, signScript, type Ed25519KeyPair, type RefusalReason, type SignedCommand } from '@gpufleet/protocol';
+import {
+  commandDeadline,
+  generateEd25519,
+  scriptSha256,
+  signCancel,
+  signScript,
+  type Ed25519KeyPair,
+  type RefusalReason,
+  type SignedCommand,
+} from '@gpufleet/protocol';
 import { MemoryStateStore } from '../runtime/state.js';
 import { FakeControlPlane } from '../testing/fake-control-plane.js';
 import { capabilityFor, deliver, runEvents, signedCommand, startExecAgent, waitForRunEvent, type ExecAgent } from '../testing/exec-harness.js';
@@ -45,7 +54,11 @@ function marker(): { path: string; script: string } {
 }
 
 /** Delivers, waits for the refusal, proves nothing ran (a later command completes first), returns it. */
-async function refusal(cmd: SignedCommand, path: string, script: { content?: string | null; signature?: unknown } = {}): Promise<{ reason: RefusalReason; message: string }> {
+async function refusal(
+  cmd: SignedCommand,
+  path: string,
+  script: { content?: string | null; signature?: unknown } = {},
+): Promise<{ reason: RefusalReason; message: string }> {
   deliver(cp, host.identity.did, cmd, script);
   const ev = await waitForRunEvent(cp, host.node, cmd.payload.runId, 'run-refused');
   const sentinel = signedCommand(root, { command: { kind: 'argv', argv: ['true'] } });
@@ -57,10 +70,13 @@ async function refusal(cmd: SignedCommand, path: string, script: { content?: str
 }
 
 function cancelOf(cmd: SignedCommand, by: Ed25519KeyPair) {
-  return signCancel({ v: 1, kind: 'cancel', runId: cmd.payload.runId, nonce: cmd.payload.nonce, iss: by.did, at: Date.now(), until: commandDeadline(cmd.payload) }, by.privateKeyPem);
+  return signCancel(
+    { v: 1, kind: 'cancel', runId: cmd.payload.runId, nonce: cmd.payload.nonce, iss: by.did, at: Date.now(), until: commandDeadline(cmd.payload) },
+    by.privateKeyPem,
+  );
 }
 
-describe("a command is accepted only until its own deadline", () => {
+describe('a command is accepted only until its own deadline', () => {
   it('refuses a never-seen command whose timeout and grace have passed (long before the 7-day window)', async () => {
     const { path, script } = marker();
     // Issued 5 minutes ago with a 30 s timeout: deadline 3.5 minutes ago, past the 60 s skew.
@@ -94,7 +110,7 @@ describe('signed cancels', () => {
     expect(r.message).toContain(operator.did);
   });
 
-  it('a root may cancel an operator\'s command', async () => {
+  it("a root may cancel an operator's command", async () => {
     const { path, script } = marker();
     const cmd = signedCommand(operator, { command: { kind: 'shell', script }, capability: capabilityFor(root, operator.did) });
     cp.sendTo(host.identity.did, { t: 'cancel', body: { runId: cmd.payload.runId, signed: cancelOf(cmd, root) } });
@@ -129,7 +145,8 @@ describe('signed cancels', () => {
 });
 
 describe('capability limits hold on the host', () => {
-  const limited = () => capabilityFor(root, operator.did, { can: ['exec/run', 'exec/script'], limits: { runAs: ['gpufleet'], env: ['HF_*'], cwd: ['/tmp', '/tmp/*'] } });
+  const limited = () =>
+    capabilityFor(root, operator.did, { can: ['exec/run', 'exec/script'], limits: { runAs: ['gpufleet'], env: ['HF_*'], cwd: ['/tmp', '/tmp/*'] } });
 
   it('control: a command inside every limit runs', async () => {
     const { path, script } = marker();

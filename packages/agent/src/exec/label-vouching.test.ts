@@ -1,7 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { capabilityId, generateEd25519, signLabelAttestation, signRevocation, signRootsUpdate, type Capability, type Ed25519KeyPair, type LabelAttestation, type SignedCommand } from '@gpufleet/protocol';
+import {
+  capabilityId,
+  generateEd25519,
+  signLabelAttestation,
+  signRevocation,
+  signRootsUpdate,
+  type Capability,
+  type Ed25519KeyPair,
+  type LabelAttestation,
+  type SignedCommand,
+} from '@gpufleet/protocol';
 import { FakeControlPlane } from '../testing/fake-control-plane.js';
-import { capabilityFor, deliver, signedCommand, startExecAgent, waitForRunEvent, type ExecAgent } from '../testing/exec-harness.js';
+import { capabilityFor, deliver, signedCommand, startExecAgent, type ExecAgent } from '../testing/exec-harness.js';
 import { MemoryStateStore } from '../runtime/state.js';
 import { TrustStore } from './trust-store.js';
 
@@ -30,7 +40,13 @@ afterAll(async () => {
   await cp?.stop();
 });
 
-function attest(labels: Record<string, string>, version: number, by: Ed25519KeyPair = root, cap: Capability | null = null, node = host.identity.did): LabelAttestation {
+function attest(
+  labels: Record<string, string>,
+  version: number,
+  by: Ed25519KeyPair = root,
+  cap: Capability | null = null,
+  node = host.identity.did,
+): LabelAttestation {
   return signLabelAttestation({ v: 1, node, labels, version, issuedAt: Date.now(), iss: by.did, cap }, by.privateKeyPem);
 }
 
@@ -48,7 +64,9 @@ async function outcome(cmd: SignedCommand): Promise<{ kind: string; reason?: str
   await cp.waitFor(`an outcome for ${cmd.payload.runId}`, () =>
     host.node.events.some((e) => ['run-result', 'run-refused'].includes(e.body.kind) && (e.body.data as { runId?: string }).runId === cmd.payload.runId),
   );
-  const ev = host.node.events.find((e) => ['run-result', 'run-refused'].includes(e.body.kind) && (e.body.data as { runId?: string }).runId === cmd.payload.runId)!.body;
+  const ev = host.node.events.find(
+    (e) => ['run-result', 'run-refused'].includes(e.body.kind) && (e.body.data as { runId?: string }).runId === cmd.payload.runId,
+  )!.body;
   return ev.kind === 'run-refused' ? { kind: ev.kind, ...(ev.data as { reason: string; message: string }) } : { kind: ev.kind };
 }
 
@@ -86,7 +104,14 @@ describe('selectors on labels the host vouches for', () => {
 
   it('ignores forged, older, wrong-node and unknown-issuer attestations: the host keeps env=dev', async () => {
     const forged = { ...attest({ env: 'dev' }, 9), labels: { env: 'prod' } };
-    for (const bad of [forged, attest({ env: 'prod' }, 1), attest({ env: 'prod' }, 10, root, null, generateEd25519().did), attest({ env: 'prod' }, 11, stranger), 'garbage']) pushLabels(bad);
+    for (const bad of [
+      forged,
+      attest({ env: 'prod' }, 1),
+      attest({ env: 'prod' }, 10, root, null, generateEd25519().did),
+      attest({ env: 'prod' }, 11, stranger),
+      'garbage',
+    ])
+      pushLabels(bad);
     expect(await outcome(underCapability('env!=prod'))).toMatchObject({ kind: 'run-result' });
     expect(await outcome(underCapability('env=prod'))).toMatchObject({ kind: 'run-refused', reason: 'selector_mismatch' });
   });
@@ -131,19 +156,31 @@ describe('TrustStore keeps the latest attestation', () => {
     const base = { hostname: 'h1' };
     const trust = new TrustStore({ state, joinRoots: [root.did, root2.did] });
     const cap = capabilityFor(root, operator.did, { can: ['node/labels'] });
-    const byOperator = signLabelAttestation({ v: 1, node: node.did, labels: { env: 'dev' }, version: 1, issuedAt: Date.now(), iss: operator.did, cap }, operator.privateKeyPem);
+    const byOperator = signLabelAttestation(
+      { v: 1, node: node.did, labels: { env: 'dev' }, version: 1, issuedAt: Date.now(), iss: operator.did, cap },
+      operator.privateKeyPem,
+    );
     expect(trust.applyTrust({ roots: [], revocations: [], labels: byOperator }, base).labelsChanged).toBe(true);
     expect(trust.labelView(base).vouches('env')).toBe(true);
-    const revocation = signRevocation({ v: 1, target: { capability: capabilityId(cap) }, iss: root.did, at: Date.now(), reason: 'left the team' }, root.privateKeyPem);
+    const revocation = signRevocation(
+      { v: 1, target: { capability: capabilityId(cap) }, iss: root.did, at: Date.now(), reason: 'left the team' },
+      root.privateKeyPem,
+    );
     trust.applyTrust({ roots: [], revocations: [revocation] }, base);
     expect(trust.labelView(base).vouches('env')).toBe(false);
     expect(trust.labelView(base).labels).toEqual(base);
 
     // A root-signed attestation stops counting when that root leaves the root set.
-    const byRoot2 = signLabelAttestation({ v: 1, node: node.did, labels: { env: 'prod' }, version: 2, issuedAt: Date.now(), iss: root2.did, cap: null }, root2.privateKeyPem);
+    const byRoot2 = signLabelAttestation(
+      { v: 1, node: node.did, labels: { env: 'prod' }, version: 2, issuedAt: Date.now(), iss: root2.did, cap: null },
+      root2.privateKeyPem,
+    );
     expect(trust.applyTrust({ roots: [], revocations: [], labels: byRoot2 }, base).labelsChanged).toBe(true);
     expect(trust.labelView(base).labels).toMatchObject({ env: 'prod' });
-    trust.applyTrust({ roots: [signRootsUpdate({ v: 1, version: 1, roots: [root.did], iss: root.did, at: Date.now() }, root.privateKeyPem)], revocations: [] }, base);
+    trust.applyTrust(
+      { roots: [signRootsUpdate({ v: 1, version: 1, roots: [root.did], iss: root.did, at: Date.now() }, root.privateKeyPem)], revocations: [] },
+      base,
+    );
     expect(trust.labelView(base).vouches('env')).toBe(false);
   });
 });

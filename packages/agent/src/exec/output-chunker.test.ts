@@ -60,8 +60,18 @@ describe('OutputChunker', () => {
     const kept = chunks.filter((c) => !c.truncated);
     const markers = chunks.filter((c) => c.truncated);
     expect(kept.reduce((n, c) => n + Buffer.byteLength(c.data), 0)).toBe(10);
-    expect(kept.filter((c) => c.stream === 'stdout').map((c) => c.data).join('')).toBe('0123456');
-    expect(kept.filter((c) => c.stream === 'stderr').map((c) => c.data).join('')).toBe('abc');
+    expect(
+      kept
+        .filter((c) => c.stream === 'stdout')
+        .map((c) => c.data)
+        .join(''),
+    ).toBe('0123456');
+    expect(
+      kept
+        .filter((c) => c.stream === 'stderr')
+        .map((c) => c.data)
+        .join(''),
+    ).toBe('abc');
     expect(markers).toHaveLength(1);
     expect(markers[0]!.stream).toBe('stderr');
     expect(markers[0]!.data).toMatch(/truncated after 10 bytes/);

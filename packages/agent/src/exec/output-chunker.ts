@@ -90,7 +90,12 @@ export class OutputChunker {
       this.flush();
       for (const name of ['stdout', 'stderr'] as const) this.endDecoder(name);
       const s = this.streams[stream];
-      this.o.emit({ stream, chunk: s.next++, data: `\n[gpufleet: output truncated after ${this.capBytes} bytes; the rest was counted, not kept]\n`, truncated: true });
+      this.o.emit({
+        stream,
+        chunk: s.next++,
+        data: `\n[gpufleet: output truncated after ${this.capBytes} bytes; the rest was counted, not kept]\n`,
+        truncated: true,
+      });
       return;
     }
     this.arm();

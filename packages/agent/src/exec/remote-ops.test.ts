@@ -50,7 +50,10 @@ function outputOf(events: { body: AgentEvent }[], stream: 'stdout' | 'stderr' = 
 async function printedPids(cp: FakeControlPlane, node: Parameters<typeof runEvents>[0], runId: string, n: number): Promise<number[]> {
   let pids: number[] = [];
   await cp.waitFor(`${n} pids from ${runId}`, () => {
-    pids = outputOf(runEvents(node, runId)).split('\n').filter((l) => /^\d+$/.test(l)).map(Number);
+    pids = outputOf(runEvents(node, runId))
+      .split('\n')
+      .filter((l) => /^\d+$/.test(l))
+      .map(Number);
     return pids.length >= n;
   });
   return pids;
@@ -187,7 +190,12 @@ describe('remote operations on the agent', () => {
     const state = new FileStateStore(dir);
     // As if the agent recorded the run and died before (or while) it ran.
     const { identity } = await startExecAgent(cp, { roots: [root.did], state }).then(async (a) => (await a.agent.stop(), a));
-    new TrustStore({ state, joinRoots: [root.did] }).recordStart({ runId: cmd.payload.runId, nonce: cmd.payload.nonce, sig: cmd.sig, issuedAt: cmd.payload.issuedAt });
+    new TrustStore({ state, joinRoots: [root.did] }).recordStart({
+      runId: cmd.payload.runId,
+      nonce: cmd.payload.nonce,
+      sig: cmd.sig,
+      issuedAt: cmd.payload.issuedAt,
+    });
     const restarted = await startExecAgent(cp, { roots: [root.did], state: new FileStateStore(dir) });
     cleanups.push(() => restarted.agent.stop());
     const interrupted = await waitForRunEvent(cp, restarted.node, cmd.payload.runId, 'run-result');
@@ -223,7 +231,9 @@ describe('remote operations on the agent', () => {
     await waitGone([pid!], 3000);
     // Sent before the session closed, or kept in the outbox for the next one.
     const pending = agent.outbox.pending().flatMap((i) => (i.t === 'event' ? [i.body] : []));
-    const results = [...runEvents(node, cmd.payload.runId).map((e) => e.body), ...pending].filter((e) => e.kind === 'run-result' && e.data.runId === cmd.payload.runId);
+    const results = [...runEvents(node, cmd.payload.runId).map((e) => e.body), ...pending].filter(
+      (e) => e.kind === 'run-result' && e.data.runId === cmd.payload.runId,
+    );
     expect(results).toHaveLength(1);
     expect(results[0]!.data).toMatchObject({ canceled: true });
   });

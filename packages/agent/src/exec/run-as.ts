@@ -39,7 +39,9 @@ export function runAsProblem(name: string | null, self: ProcessIdentity): string
 /** Runs a small lookup tool and returns its trimmed stdout, or null when it fails. */
 function lookup(file: string, args: string[]): Promise<string | null> {
   return new Promise((resolve) => {
-    execFile(file, args, { timeout: 5000, env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin', LANG: 'C' } }, (err, stdout) => resolve(err ? null : String(stdout).trim()));
+    execFile(file, args, { timeout: 5000, env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin', LANG: 'C' } }, (err, stdout) =>
+      resolve(err ? null : String(stdout).trim()),
+    );
   });
 }
 

@@ -53,7 +53,11 @@ function markerCommand(): { marker: string; script: string } {
 }
 
 /** Delivers, waits for the refusal, proves nothing ran (a later command completes first), returns the reason. */
-async function refused(cmd: SignedCommand | Record<string, unknown>, marker: string, script: { content?: string | null; signature?: unknown } = {}): Promise<{ reason: RefusalReason; message: string }> {
+async function refused(
+  cmd: SignedCommand | Record<string, unknown>,
+  marker: string,
+  script: { content?: string | null; signature?: unknown } = {},
+): Promise<{ reason: RefusalReason; message: string }> {
   const runId = (cmd as SignedCommand).payload.runId;
   deliver(cp, host.identity.did, cmd as SignedCommand, script);
   const ev = await waitForRunEvent(cp, host.node, runId, 'run-refused');
@@ -203,7 +207,10 @@ describe('security matrix: the host refuses and runs nothing', () => {
   });
 
   it('a revocation the server made up is ignored', async () => {
-    const fakeRevocation = signRevocation({ v: 1, target: { did: operator.did }, iss: serverKey.did, at: Date.now(), reason: 'server says so' }, serverKey.privateKeyPem);
+    const fakeRevocation = signRevocation(
+      { v: 1, target: { did: operator.did }, iss: serverKey.did, at: Date.now(), reason: 'server says so' },
+      serverKey.privateKeyPem,
+    );
     cp.sendTo(host.identity.did, { t: 'trust', body: { roots: [], revocations: [fakeRevocation] } });
     const { marker, script } = markerCommand();
     const cmd = signedCommand(operator, { command: { kind: 'shell', script }, capability: capabilityFor(root, operator.did) });

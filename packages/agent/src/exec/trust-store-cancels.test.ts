@@ -22,7 +22,16 @@ function clockAt(t: number) {
 }
 
 const command = { runId: 'run-cancel-1', nonce: 'nonce-cancel-1-abcdefgh', invoker: operator.did };
-const cancel = (over: Partial<CancelPayload> = {}): CancelPayload => ({ v: 1, kind: 'cancel', runId: command.runId, nonce: command.nonce, iss: operator.did, at: T0, until: T0 + 120_000, ...over });
+const cancel = (over: Partial<CancelPayload> = {}): CancelPayload => ({
+  v: 1,
+  kind: 'cancel',
+  runId: command.runId,
+  nonce: command.nonce,
+  iss: operator.did,
+  at: T0,
+  until: T0 + 120_000,
+  ...over,
+});
 
 describe('TrustStore: signed cancels', () => {
   it('keeps a cancel durably until its end, and applies it only to the command it names, by its invoker or a root', () => {
@@ -57,7 +66,7 @@ describe('TrustStore: signed cancels', () => {
     expect(trust.replayHorizon).toBe(0);
   });
 
-  it('when full, drops the oldest cancel not signed by a root: a flood of strangers cannot push out a root\'s', () => {
+  it("when full, drops the oldest cancel not signed by a root: a flood of strangers cannot push out a root's", () => {
     const trust = new TrustStore({ state: new MemoryStateStore(), joinRoots: [root.did], clock: clockAt(T0), maxCancels: 3 });
     trust.recordCancel(cancel({ iss: root.did }));
     for (let i = 0; i < 10; i++) trust.recordCancel(cancel({ iss: stranger.did, runId: `run-flood-${i}` }));
@@ -67,6 +76,7 @@ describe('TrustStore: signed cancels', () => {
 
   it('recognizes only well-formed cancel records', () => {
     expect(isTrustRecord({ t: 'cancel', cancel: cancel() })).toBe(true);
-    for (const bad of [{ t: 'cancel' }, { t: 'cancel', cancel: { ...cancel(), runId: 7 } }, { t: 'cancel', cancel: { ...cancel(), extra: 1 } }]) expect(isTrustRecord(bad)).toBe(false);
+    for (const bad of [{ t: 'cancel' }, { t: 'cancel', cancel: { ...cancel(), runId: 7 } }, { t: 'cancel', cancel: { ...cancel(), extra: 1 } }])
+      expect(isTrustRecord(bad)).toBe(false);
   });
 });

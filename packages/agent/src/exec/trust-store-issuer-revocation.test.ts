@@ -2,7 +2,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { capabilityId, generateEd25519, signCapability, signRevocation, verifyCapability, type Capability, type Ed25519KeyPair, type Revocation } from '@gpufleet/protocol';
+import {
+  capabilityId,
+  generateEd25519,
+  signCapability,
+  signRevocation,
+  verifyCapability,
+  type Capability,
+  type Ed25519KeyPair,
+  type Revocation,
+} from '@gpufleet/protocol';
 import { FileStateStore } from '../runtime/file-state.js';
 import { MemoryStateStore } from '../runtime/state.js';
 import { TrustStore } from './trust-store.js';
@@ -72,7 +81,10 @@ describe('TrustStore: capability revocations by their issuer', () => {
     dirs.push(dir);
     const trust = new TrustStore({ state: new FileStateStore(dir), joinRoots: [root.did] });
     const forged = { ...revokeCap(child, delegate), reason: 'changed after signing' };
-    const applied = trust.applyTrust({ roots: [], revocations: [forged, { v: 1, target: { capability: 'zz' } } as unknown as Revocation, revokeCap(child, delegate)] });
+    const applied = trust.applyTrust({
+      roots: [],
+      revocations: [forged, { v: 1, target: { capability: 'zz' } } as unknown as Revocation, revokeCap(child, delegate)],
+    });
     expect(applied.revocationsAdded).toBe(1);
     expect(applied.ignored).toHaveLength(2);
     expect(applied.ignored[0]).toMatch(/signature/);

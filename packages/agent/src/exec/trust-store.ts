@@ -1,4 +1,16 @@
-import { applyRootsUpdates, cancelApplies, createRevocationIndex, DEFAULT_SKEW_MS, verifyRevocation, type CancelPayload, type CommandPayload, type Revocation, type RevocationIndex, type RootsUpdate, type Labels } from '@gpufleet/protocol';
+import {
+  applyRootsUpdates,
+  cancelApplies,
+  createRevocationIndex,
+  DEFAULT_SKEW_MS,
+  verifyRevocation,
+  type CancelPayload,
+  type CommandPayload,
+  type Revocation,
+  type RevocationIndex,
+  type RootsUpdate,
+  type Labels,
+} from '@gpufleet/protocol';
 import { systemClock, type Clock } from '../runtime/clock.js';
 import { silentLogger, type Logger } from '../runtime/logger.js';
 import type { AgentStateStore, StoredRunOutcome, TrustRecord } from '../runtime/state.js';
@@ -239,7 +251,13 @@ export class TrustStore {
     // Last: the attestation is checked against the roots and revocations this frame brought.
     let labelsChanged = false;
     if (body.labels !== undefined && body.labels !== null) {
-      const offer = this.attested.offer(body.labels, { roots: this.rootSet.roots, now: this.clock.now(), skewMs: this.skewMs, isRevoked: this.isRevoked, base });
+      const offer = this.attested.offer(body.labels, {
+        roots: this.rootSet.roots,
+        now: this.clock.now(),
+        skewMs: this.skewMs,
+        isRevoked: this.isRevoked,
+        base,
+      });
       if (offer.taken) {
         labelsChanged = true;
         records.push({ t: 'labels', attestation: this.attested.attestation! });

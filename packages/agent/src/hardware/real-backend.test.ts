@@ -121,7 +121,10 @@ describe('RealHardwareBackend: NVIDIA', () => {
 
   it('re-reads the full report at once when the CSV shows another set of GPUs', async () => {
     const t = clock();
-    const fake = fakeExec({ 'nvidia-smi -q -x': ok(RTX_XML), 'nvidia-smi --query-gpu': ok(`${CSV_HEADER}\n${csvRow('GPU-00000000-new0-0000-0000-000000000000')}\n`) });
+    const fake = fakeExec({
+      'nvidia-smi -q -x': ok(RTX_XML),
+      'nvidia-smi --query-gpu': ok(`${CSV_HEADER}\n${csvRow('GPU-00000000-new0-0000-0000-000000000000')}\n`),
+    });
     const backend = new RealHardwareBackend({ agentVersion: 't', exec: fake.exec, now: t.now });
     await backend.gpus();
     t.advance(10_000);
@@ -213,9 +216,7 @@ describe('RealHardwareBackend: AMD, Intel, Huawei', () => {
   it('merges amd-smi metric onto amd-smi static, reading static only on the first pass', async () => {
     const t = clock();
     // `amd-smi static --json` in the pre-26 list format, trimmed to its identity blocks.
-    const STATIC = JSON.stringify([
-      { gpu: 0, asic: { market_name: 'AMD Instinct MI300X', asic_serial: '0xA1B2C3D4E5F60718' }, bus: { bdf: '0000:0c:00.0' } },
-    ]);
+    const STATIC = JSON.stringify([{ gpu: 0, asic: { market_name: 'AMD Instinct MI300X', asic_serial: '0xA1B2C3D4E5F60718' }, bus: { bdf: '0000:0c:00.0' } }]);
     const fake = fakeExec({
       'amd-smi static': ok(STATIC),
       'amd-smi metric': ok(readFixture('amd', 'amd-smi_metric_-p_json__pre-v26-list-format_amdsmi-CHANGELOG.json')),

@@ -47,12 +47,7 @@ export class RealHardwareBackend implements HardwareBackend {
     const ctx: ToolContext = { exec: opts.exec ?? runTool, timeoutMs: opts.toolTimeoutMs ?? DEFAULT_TOOL_TIMEOUT_MS };
     this.sampler = new HostSampler({ rootDir: this.rootDir, now });
     // Output order of gpus(): nvidia, amd, intel, huawei.
-    this.sources = [
-      new NvidiaSource(ctx, now, fullRefreshMs),
-      new AmdSource(ctx, now, fullRefreshMs),
-      new IntelSource(ctx),
-      new AscendSource(ctx),
-    ];
+    this.sources = [new NvidiaSource(ctx, now, fullRefreshMs), new AmdSource(ctx, now, fullRefreshMs), new IntelSource(ctx), new AscendSource(ctx)];
   }
 
   async hostFacts(): Promise<HostFacts> {
@@ -80,9 +75,11 @@ export class RealHardwareBackend implements HardwareBackend {
     const parts = await Promise.all(
       this.sources.map((s) =>
         // Sources turn every tool problem into data already; this is the last guard of "never throw".
-        s.read().catch((err: unknown) =>
-          readout([], [toolFailure(s.vendor, `${s.vendor} collector`, `collector failed: ${err instanceof Error ? err.message : String(err)}`, null)]),
-        ),
+        s
+          .read()
+          .catch((err: unknown) =>
+            readout([], [toolFailure(s.vendor, `${s.vendor} collector`, `collector failed: ${err instanceof Error ? err.message : String(err)}`, null)]),
+          ),
       ),
     );
     return {

@@ -82,7 +82,10 @@ export function runTool(command: string, args: string[], opts: RunToolOptions): 
 export type ToolExec = typeof runTool;
 
 function joinOutput(stdout: string, stderr: string, extra: string | null): string {
-  return [stdout, stderr, extra].filter((s): s is string => !!s && s.trim() !== '').join('\n').trim();
+  return [stdout, stderr, extra]
+    .filter((s): s is string => !!s && s.trim() !== '')
+    .join('\n')
+    .trim();
 }
 
 /** Why the child ended, when the output alone would not say (killed, permission, too much output). */

@@ -8,10 +8,7 @@ export interface ToolContext {
 }
 
 /** A parsed tool run: the tool is absent, it failed (as a ToolFailure), or it gave a value. */
-export type ToolOutcome<T> =
-  | { kind: 'missing' }
-  | { kind: 'failed'; failure: ToolFailure; output: string }
-  | { kind: 'ok'; value: T; stderr: string };
+export type ToolOutcome<T> = { kind: 'missing' } | { kind: 'failed'; failure: ToolFailure; output: string } | { kind: 'ok'; value: T; stderr: string };
 
 /** Turns a failed run's output into a failure; the vendor may know better than the generic one. */
 export type ClassifyFailure = (output: string, exitCode: number | null) => ToolFailure | null;
@@ -52,7 +49,7 @@ export async function runParsed<T>(
   }
   if (result.kind === 'missing') return result;
   if (result.kind === 'failed') {
-    const byVendor = result.timedOut ? null : classify?.(result.output, result.exitCode) ?? null;
+    const byVendor = result.timedOut ? null : (classify?.(result.output, result.exitCode) ?? null);
     const failure =
       byVendor ??
       toolFailure(
@@ -71,9 +68,7 @@ export async function runParsed<T>(
     const output = `${result.stdout}\n${result.stderr}`;
     // Some tools exit 0 and print an error instead of their report (nvidia-smi's "No devices
     // were found"): the vendor classifier names that better than the parser's complaint.
-    const failure =
-      classify?.(output, 0) ??
-      toolFailure(vendor, command, `${shown} printed output that could not be read: ${errorText(err)}`, 0);
+    const failure = classify?.(output, 0) ?? toolFailure(vendor, command, `${shown} printed output that could not be read: ${errorText(err)}`, 0);
     return failed(failure, output);
   }
 }

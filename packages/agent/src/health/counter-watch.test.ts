@@ -3,7 +3,18 @@ import { emptyGpuSnapshot, gpuSampleOf, type GpuSnapshot, type ThrottleReason } 
 import { CounterWatch, counterGpuKey, type CounterEvent } from './counter-watch.js';
 
 function gpu(over: Partial<GpuSnapshot> = {}): GpuSnapshot {
-  return { ...emptyGpuSnapshot('nvidia', 0), uuid: 'GPU-0', pciBusId: '0000:18:00.0', eccCorrectedVolatile: 0, eccUncorrectedVolatile: 0, eccUncorrectedAggregate: 0, retiredPagesPending: false, remappedRowsPending: false, remappedRowsFailure: false, ...over };
+  return {
+    ...emptyGpuSnapshot('nvidia', 0),
+    uuid: 'GPU-0',
+    pciBusId: '0000:18:00.0',
+    eccCorrectedVolatile: 0,
+    eccUncorrectedVolatile: 0,
+    eccUncorrectedAggregate: 0,
+    retiredPagesPending: false,
+    remappedRowsPending: false,
+    remappedRowsFailure: false,
+    ...over,
+  };
 }
 
 const brief = (events: CounterEvent[]) => events.map((e) => [e.counter, e.previous, e.current]);
@@ -85,7 +96,10 @@ describe('CounterWatch', () => {
     const a = gpu({ uuid: 'GPU-a', index: 0 });
     const b = gpu({ uuid: 'GPU-b', index: 1, pciBusId: '0000:19:00.0' });
     w.observe([a, b]);
-    const events = w.observe([{ ...b, index: 0, eccUncorrectedVolatile: 1 }, { ...a, index: 1 }]);
+    const events = w.observe([
+      { ...b, index: 0, eccUncorrectedVolatile: 1 },
+      { ...a, index: 1 },
+    ]);
     expect(events.map((e) => e.gpuKey)).toEqual(['GPU-b']);
     expect(counterGpuKey({ uuid: null, pciBusId: '00000000:19:00.0', index: 3 })).toBe('pci:0000:19:00.0');
     expect(counterGpuKey({ uuid: ' ', pciBusId: null, index: 3 })).toBe('index:3');
@@ -96,7 +110,16 @@ describe('CounterWatch', () => {
     expect(w.observe(null as never)).toEqual([]);
     expect(w.observe([null, 5, 'x'] as never)).toEqual([]);
     w.observe([gpu()]);
-    expect(w.observe([gpu({ eccUncorrectedVolatile: Number.NaN as never, eccCorrectedVolatile: -5, remappedRowsFailure: 'yes' as never, throttleReasons: 'hw_slowdown' as never })])).toEqual([]);
+    expect(
+      w.observe([
+        gpu({
+          eccUncorrectedVolatile: Number.NaN as never,
+          eccCorrectedVolatile: -5,
+          remappedRowsFailure: 'yes' as never,
+          throttleReasons: 'hw_slowdown' as never,
+        }),
+      ]),
+    ).toEqual([]);
   });
 
   it('starts over after reset()', () => {

@@ -29,7 +29,16 @@ export interface CounterEvent {
 /** What CounterWatch reads of a sample (GpuSample and GpuSnapshot both fit). */
 export type CounterSample = Pick<
   GpuSample,
-  'uuid' | 'pciBusId' | 'index' | 'eccCorrectedVolatile' | 'eccUncorrectedVolatile' | 'eccUncorrectedAggregate' | 'retiredPagesPending' | 'remappedRowsPending' | 'remappedRowsFailure' | 'throttleReasons'
+  | 'uuid'
+  | 'pciBusId'
+  | 'index'
+  | 'eccCorrectedVolatile'
+  | 'eccUncorrectedVolatile'
+  | 'eccUncorrectedAggregate'
+  | 'retiredPagesPending'
+  | 'remappedRowsPending'
+  | 'remappedRowsFailure'
+  | 'throttleReasons'
 >;
 
 export interface CounterWatchOptions {
@@ -112,7 +121,14 @@ export class CounterWatch {
   }
 
   /** A count that rose by more than `jump`; `atStart`: a first value above zero is reported too. */
-  private rising(known: Known, counter: WatchedCounter, current: number | null, jump: number, atStart: boolean, emit: (c: WatchedCounter, p: number | null, v: number) => void): void {
+  private rising(
+    known: Known,
+    counter: WatchedCounter,
+    current: number | null,
+    jump: number,
+    atStart: boolean,
+    emit: (c: WatchedCounter, p: number | null, v: number) => void,
+  ): void {
     if (current === null) return;
     const prev = known[counter] as number | undefined;
     known[counter] = current;

@@ -30,7 +30,12 @@ export function describeKernelEvent(ev: Pick<KernelEvent, 'kind' | 'code' | 'mes
       };
     }
     case 'sxid':
-      return { severity: ev.code === null ? 'warning' : sxidSeverity(ev.code, ev.message), action: null, description: ev.code === null ? null : sxidDescription(ev.code), title: `SXid ${ev.code ?? '?'}` };
+      return {
+        severity: ev.code === null ? 'warning' : sxidSeverity(ev.code, ev.message),
+        action: null,
+        description: ev.code === null ? null : sxidDescription(ev.code),
+        title: `SXid ${ev.code ?? '?'}`,
+      };
     case 'driver': {
       const d = matchDriverMessage(ev.line) ?? matchDriverMessage(`NVRM: ${ev.message}`);
       return { severity: d?.severity ?? 'warning', action: null, description: d?.description ?? null, title: 'driver' };

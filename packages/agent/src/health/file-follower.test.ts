@@ -125,7 +125,14 @@ describe('FileFollower', () => {
   it('survives a handler that throws', () => {
     const path = join(dir, 'kern.log');
     writeFileSync(path, '');
-    const f = new FileFollower({ path, pollMs: 1_000_000, logger: createJsonLogger({ write: () => {} }), onLines: () => { throw new Error('bug'); } });
+    const f = new FileFollower({
+      path,
+      pollMs: 1_000_000,
+      logger: createJsonLogger({ write: () => {} }),
+      onLines: () => {
+        throw new Error('bug');
+      },
+    });
     f.start();
     appendFileSync(path, 'a\n');
     expect(() => f.poll()).not.toThrow();

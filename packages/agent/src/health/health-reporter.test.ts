@@ -35,7 +35,15 @@ function reporter(extra: Partial<ConstructorParameters<typeof HealthReporter>[0]
 
 /** The event as the agent would build it: must pass the protocol schema. */
 function asAgentEvent(e: NewAgentEvent, ts: number): AgentEvent {
-  return AgentEvent.parse({ id: 'x', ts: e.ts ?? ts, kind: e.kind, gpuUuid: e.gpuUuid ?? null, pciBusId: e.pciBusId ?? null, message: e.message, data: e.data ?? {} });
+  return AgentEvent.parse({
+    id: 'x',
+    ts: e.ts ?? ts,
+    kind: e.kind,
+    gpuUuid: e.gpuUuid ?? null,
+    pciBusId: e.pciBusId ?? null,
+    message: e.message,
+    data: e.data ?? {},
+  });
 }
 
 describe('HealthReporter: kernel events', () => {
@@ -48,9 +56,16 @@ describe('HealthReporter: kernel events', () => {
     expect(e).toMatchObject({ kind: 'xid', gpuUuid: GPU1.uuid, pciBusId: '0000:19:00.0', ts: new Date(2024, 7, 30, 11, 43, 9).getTime() });
     expect(e.message).toBe('Xid 79 (GPU has fallen off the bus) on 0000:19:00.0: GPU has fallen off the bus.');
     expect(e.data).toEqual({
-      code: 79, gpuInstance: null, computeInstance: null, pid: 12, process: 'python3', causedBy: null,
+      code: 79,
+      gpuInstance: null,
+      computeInstance: null,
+      pid: 12,
+      process: 'python3',
+      causedBy: null,
       line: '[Fri Aug 30 11:43:09 2024] NVRM: Xid (PCI:0000:19:00): 79, pid=12, name=python3, GPU has fallen off the bus.',
-      severity: 'critical', action: 'RESTART_BM', description: 'GPU has fallen off the bus',
+      severity: 'critical',
+      action: 'RESTART_BM',
+      description: 'GPU has fallen off the bus',
     });
   });
 
@@ -74,7 +89,8 @@ describe('HealthReporter: kernel events', () => {
       'nvidia-nvswitch1: SXid (PCI:0000:18:00.0): 20034, Fatal, Link 48 LTSSM Fault Up',
       'NVRM: GPU 0000:18:00.0: RmInitAdapter failed! (0x26:0xffff:1547)',
       'NVRM: Xid (PCI:0000:18:00 GPU-I:03): 94, pid=7, Contained: CE User Channel (0x9). RST: No, D-RST: No',
-    ]) r.reportKernelEvent(parseKernelLine(line)!);
+    ])
+      r.reportKernelEvent(parseKernelLine(line)!);
     expect(sent.map((e) => [e.kind, e.gpuUuid, e.data!.code, e.data!.severity])).toEqual([
       ['fallen-off-bus', GPU0.uuid, 79, 'critical'],
       ['sxid', null, 20034, 'critical'],
@@ -125,7 +141,12 @@ describe('HealthReporter: kernel events', () => {
 
   it('logs and goes on when enqueue throws', () => {
     const logs: string[] = [];
-    const r = new HealthReporter({ enqueue: () => { throw new Error('disk full'); }, logger: { debug() {}, info() {}, warn() {}, error: (m) => logs.push(m) } });
+    const r = new HealthReporter({
+      enqueue: () => {
+        throw new Error('disk full');
+      },
+      logger: { debug() {}, info() {}, warn() {}, error: (m) => logs.push(m) },
+    });
     expect(() => r.reportKernelEvent(parseKernelLine('NVRM: Xid (PCI:0000:18:00): 13, x')!)).not.toThrow();
     expect(logs).toEqual(['could not enqueue a health event']);
   });
@@ -190,7 +211,14 @@ describe('Agent with health options', () => {
     const backend = new StubBackend(2);
     const path = join(tmp(), 'kern.log');
     writeFileSync(path, '');
-    const agent = new Agent({ state, identity, backend, agentVersion: '1', backoff: { baseMs: 20, capMs: 100 }, health: { kernelLog: { source: { file: path }, pollMs: 10 } } });
+    const agent = new Agent({
+      state,
+      identity,
+      backend,
+      agentVersion: '1',
+      backoff: { baseMs: 20, capMs: 100 },
+      health: { kernelLog: { source: { file: path }, pollMs: 10 } },
+    });
     cleanups.push(() => agent.stop());
     await agent.start();
     expect(agent.health?.kernelLog?.source).toBe('file');
@@ -199,11 +227,18 @@ describe('Agent with health options', () => {
     appendFileSync(path, '[ 9.0] NVRM: Xid (PCI:0000:19:00): 79, pid=1, name=python3, GPU has fallen off the bus.\n');
     await cp.waitFor('the xid event', () => node.events.some((e) => e.body.kind === 'xid'));
     const xid = node.events.find((e) => e.body.kind === 'xid')!.body;
-    expect(xid).toMatchObject({ gpuUuid: backend.gpuList[1]!.uuid, pciBusId: '0000:19:00.0', data: { code: 79, severity: 'critical', action: 'RESTART_BM', pid: 1 } });
+    expect(xid).toMatchObject({
+      gpuUuid: backend.gpuList[1]!.uuid,
+      pciBusId: '0000:19:00.0',
+      data: { code: 79, severity: 'critical', action: 'RESTART_BM', pid: 1 },
+    });
 
     backend.gpuList = [{ ...backend.gpuList[0]!, remappedRowsFailure: true }, backend.gpuList[1]!];
     await cp.waitFor('the counter event', () => node.events.some((e) => e.body.kind === 'counter'));
-    expect(node.events.find((e) => e.body.kind === 'counter')!.body).toMatchObject({ gpuUuid: backend.gpuList[0]!.uuid, data: { counter: 'remapped_rows.failure', current: true } });
+    expect(node.events.find((e) => e.body.kind === 'counter')!.body).toMatchObject({
+      gpuUuid: backend.gpuList[0]!.uuid,
+      data: { counter: 'remapped_rows.failure', current: true },
+    });
     expect(cp.violations).toEqual([]);
 
     await agent.stop();

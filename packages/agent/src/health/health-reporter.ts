@@ -39,7 +39,7 @@ const MAX_LINE_IN_EVENT = 4096;
 const MAX_TEXT_IN_MESSAGE = 1024;
 
 function clip(text: string, max: number): string {
-  return text.length > max ? text.slice(0, max - 1) + '…' : text;
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 const WINDOW_MS = 60_000;
 
@@ -113,8 +113,12 @@ export class HealthReporter {
     if (suppressed === null) return;
     const gpuUuid = ev.kind === 'sxid' ? null : this.pci.uuidFor(ev.pciBusId);
     const where = !ev.pciBusId
-      ? ev.kind === 'xid' ? ' on an unknown GPU (no PCI address in the line)' : ''
-      : ev.kind !== 'sxid' && gpuUuid === null ? ` on ${ev.pciBusId} (no GPU known at that address)` : ` on ${ev.pciBusId}`;
+      ? ev.kind === 'xid'
+        ? ' on an unknown GPU (no PCI address in the line)'
+        : ''
+      : ev.kind !== 'sxid' && gpuUuid === null
+        ? ` on ${ev.pciBusId} (no GPU known at that address)`
+        : ` on ${ev.pciBusId}`;
     const what = info.description ? `${info.title} (${info.description})` : info.title;
     const line = clip(ev.line, MAX_LINE_IN_EVENT);
     this.stats.kernelEvents++;

@@ -69,12 +69,31 @@ describe('parseKernelLine on nvrm-xid-lines.jsonl', () => {
 
   it('reads pid and process name, and null for <unknown>', () => {
     const byText = (s: string) => parseKernelLine(records.find((r) => r.line.includes(s))!.line)!;
-    expect(byText('pt_main_thread, Ch 00000008, errorString')).toMatchObject({ code: 109, pid: 1797828, process: 'pt_main_thread', message: 'Ch 00000008, errorString CTX SWITCH TIMEOUT, Info 0x58005' });
-    expect(byText('Illegal Instruction Parameter')).toMatchObject({ pid: null, process: null, message: 'Graphics SM Warp Exception on (GPC 7, TPC 7, SM 0): Illegal Instruction Parameter' });
+    expect(byText('pt_main_thread, Ch 00000008, errorString')).toMatchObject({
+      code: 109,
+      pid: 1797828,
+      process: 'pt_main_thread',
+      message: 'Ch 00000008, errorString CTX SWITCH TIMEOUT, Info 0x58005',
+    });
+    expect(byText('Illegal Instruction Parameter')).toMatchObject({
+      pid: null,
+      process: null,
+      message: 'Graphics SM Warp Exception on (GPC 7, TPC 7, SM 0): Illegal Instruction Parameter',
+    });
     // Xid 94/95: pid without name.
-    expect(byText('Contained: CE User Channel')).toMatchObject({ code: 94, pid: 7062, process: null, message: 'Contained: CE User Channel (0x9). RST: No, D-RST: No' });
+    expect(byText('Contained: CE User Channel')).toMatchObject({
+      code: 94,
+      pid: 7062,
+      process: null,
+      message: 'Contained: CE User Channel (0x9). RST: No, D-RST: No',
+    });
     // Old drivers: neither.
-    expect(byText('GPCCLIENT_T1_3')).toMatchObject({ code: 31, pid: null, process: null, message: expect.stringMatching(/^Ch 0000003a, intr 10000000\. MMU Fault/) });
+    expect(byText('GPCCLIENT_T1_3')).toMatchObject({
+      code: 31,
+      pid: null,
+      process: null,
+      message: expect.stringMatching(/^Ch 0000003a, intr 10000000\. MMU Fault/),
+    });
   });
 
   it('reads "caused by previous Xid N"', () => {
@@ -170,10 +189,17 @@ describe('parseKernelLine on other forms', () => {
     ['raw kmsg', `3,1201,1234567890,-;${XID}`],
     ['raw kmsg with caller id', `3,1201,1234567890,-,caller=T412;${XID}`],
   ])('%s', (_style, line) => {
-    expect(parseKernelLine(line, { now: Date.UTC(2024, 8, 1) })).toMatchObject({ kind: 'xid', code: 79, pciBusId: '0000:3b:00.0', pid: 1, process: 'python3', message: 'GPU has fallen off the bus.' });
+    expect(parseKernelLine(line, { now: Date.UTC(2024, 8, 1) })).toMatchObject({
+      kind: 'xid',
+      code: 79,
+      pciBusId: '0000:3b:00.0',
+      pid: 1,
+      process: 'python3',
+      message: 'GPU has fallen off the bus.',
+    });
   });
 
-  it('reads each style\'s time', () => {
+  it("reads each style's time", () => {
     const now = Date.UTC(2024, 8, 1);
     const t = (line: string) => parseKernelLine(line, { now })!;
     expect(t(`2024-08-30T11:43:09+0000 h kernel: ${XID}`).timestamp).toBe(Date.UTC(2024, 7, 30, 11, 43, 9));
@@ -191,29 +217,70 @@ describe('parseKernelLine on other forms', () => {
   });
 
   it('reads MIG attribution: GPU-I and GPU-CI', () => {
-    expect(parseKernelLine('NVRM: Xid (PCI:0000:01:00 GPU-I:05): 94, pid=7194, Contained: CE User Channel (0x9). RST: No, D-RST: No')).toMatchObject({ code: 94, pciBusId: '0000:01:00.0', gpuInstance: '5', computeInstance: null, pid: 7194 });
-    expect(parseKernelLine('NVRM: Xid (PCI:0000:3b:00 GPU-I:01 GPU-CI:02): 13, pid=9, name=a, Graphics Exception')).toMatchObject({ code: 13, gpuInstance: '1', computeInstance: '2', process: 'a', message: 'Graphics Exception' });
+    expect(parseKernelLine('NVRM: Xid (PCI:0000:01:00 GPU-I:05): 94, pid=7194, Contained: CE User Channel (0x9). RST: No, D-RST: No')).toMatchObject({
+      code: 94,
+      pciBusId: '0000:01:00.0',
+      gpuInstance: '5',
+      computeInstance: null,
+      pid: 7194,
+    });
+    expect(parseKernelLine('NVRM: Xid (PCI:0000:3b:00 GPU-I:01 GPU-CI:02): 13, pid=9, name=a, Graphics Exception')).toMatchObject({
+      code: 13,
+      gpuInstance: '1',
+      computeInstance: '2',
+      process: 'a',
+      message: 'Graphics Exception',
+    });
   });
 
   it('reads old drivers without `PCI:` and lines that end after the code', () => {
-    expect(parseKernelLine('[...] NVRM: Xid (0000:03:00): 14, Channel 00000001')).toMatchObject({ code: 14, pciBusId: '0000:03:00.0', message: 'Channel 00000001' });
+    expect(parseKernelLine('[...] NVRM: Xid (0000:03:00): 14, Channel 00000001')).toMatchObject({
+      code: 14,
+      pciBusId: '0000:03:00.0',
+      message: 'Channel 00000001',
+    });
     expect(parseKernelLine('NVRM: Xid (PCI:0000:03:00): 48')).toMatchObject({ code: 48, message: '' });
   });
 
   it('reads the one-line fallen-off-bus forms without an Xid number', () => {
-    expect(parseKernelLine('[ 88.1] NVRM: GPU 0000:3b:00.0: GPU has fallen off the bus.')).toMatchObject({ kind: 'fallen-off-bus', code: 79, pciBusId: '0000:3b:00.0', message: 'GPU 0000:3b:00.0: GPU has fallen off the bus.' });
-    expect(parseKernelLine('NVRM: The NVIDIA GPU 0000:b3:00.0 (PCI ID: 10de:26b5) installed in this system has fallen off the bus and is not responding to commands.')).toMatchObject({ kind: 'fallen-off-bus', code: 79, pciBusId: '0000:b3:00.0' });
+    expect(parseKernelLine('[ 88.1] NVRM: GPU 0000:3b:00.0: GPU has fallen off the bus.')).toMatchObject({
+      kind: 'fallen-off-bus',
+      code: 79,
+      pciBusId: '0000:3b:00.0',
+      message: 'GPU 0000:3b:00.0: GPU has fallen off the bus.',
+    });
+    expect(
+      parseKernelLine(
+        'NVRM: The NVIDIA GPU 0000:b3:00.0 (PCI ID: 10de:26b5) installed in this system has fallen off the bus and is not responding to commands.',
+      ),
+    ).toMatchObject({ kind: 'fallen-off-bus', code: 79, pciBusId: '0000:b3:00.0' });
     // kmsg writes the multi-line form as one record with escaped newlines.
-    const raw = '3,900,1843308145,-;NVRM: The NVIDIA GPU 0000:b3:00.0\\x0a               NVRM: (PCI ID: 10de:26b5) installed in this system has\\x0a               NVRM: fallen off the bus and is not responding to commands.';
-    expect(parseKernelLine(raw)).toMatchObject({ kind: 'fallen-off-bus', code: 79, pciBusId: '0000:b3:00.0', message: 'The NVIDIA GPU 0000:b3:00.0 (PCI ID: 10de:26b5) installed in this system has fallen off the bus and is not responding to commands.' });
+    const raw =
+      '3,900,1843308145,-;NVRM: The NVIDIA GPU 0000:b3:00.0\\x0a               NVRM: (PCI ID: 10de:26b5) installed in this system has\\x0a               NVRM: fallen off the bus and is not responding to commands.';
+    expect(parseKernelLine(raw)).toMatchObject({
+      kind: 'fallen-off-bus',
+      code: 79,
+      pciBusId: '0000:b3:00.0',
+      message: 'The NVIDIA GPU 0000:b3:00.0 (PCI ID: 10de:26b5) installed in this system has fallen off the bus and is not responding to commands.',
+    });
   });
 
   it('reads driver failures: RmInitAdapter, probe, API mismatch', () => {
-    expect(parseKernelLine('[   14.5] NVRM: GPU 0000:3b:00.0: RmInitAdapter failed! (0x26:0xffff:1547)')).toMatchObject({ kind: 'driver', code: null, pciBusId: '0000:3b:00.0', message: 'GPU 0000:3b:00.0: RmInitAdapter failed! (0x26:0xffff:1547)' });
+    expect(parseKernelLine('[   14.5] NVRM: GPU 0000:3b:00.0: RmInitAdapter failed! (0x26:0xffff:1547)')).toMatchObject({
+      kind: 'driver',
+      code: null,
+      pciBusId: '0000:3b:00.0',
+      message: 'GPU 0000:3b:00.0: RmInitAdapter failed! (0x26:0xffff:1547)',
+    });
     expect(parseKernelLine('NVRM: RmInitAdapter failed! (0x25:0x65:1457)')).toMatchObject({ kind: 'driver', pciBusId: null });
-    expect(parseKernelLine('[   14.6] NVRM: GPU 0000:3b:00.0: rm_init_adapter failed, device minor number 0')).toMatchObject({ kind: 'driver', pciBusId: '0000:3b:00.0' });
+    expect(parseKernelLine('[   14.6] NVRM: GPU 0000:3b:00.0: rm_init_adapter failed, device minor number 0')).toMatchObject({
+      kind: 'driver',
+      pciBusId: '0000:3b:00.0',
+    });
     expect(parseKernelLine('nvidia: probe of 0000:41:00.0 failed with error -1')).toMatchObject({ kind: 'driver', pciBusId: '0000:41:00.0' });
-    expect(parseKernelLine('NVRM: API mismatch: the client has the version 550.54.15, but this kernel module has the version 550.90.07.')).toMatchObject({ kind: 'driver' });
+    expect(parseKernelLine('NVRM: API mismatch: the client has the version 550.54.15, but this kernel module has the version 550.90.07.')).toMatchObject({
+      kind: 'driver',
+    });
   });
 
   it('returns null for lines that are not GPU events', () => {
@@ -233,7 +300,16 @@ describe('parseKernelLine on other forms', () => {
   });
 
   it('never throws on garbage', () => {
-    const garbage = ['\u0000\u0001\u00ff', 'NVRM: Xid (', 'NVRM: Xid (PCI:zz:zz:zz): 13, x', 'SXid (PCI:', '6,1,2,-;', '\\x0', 'NVRM: Xid (PCI:0000:01:00): 999999999999, x', 'x'.repeat(200_000) + ' NVRM: Xid (PCI:0000:01:00): 13, y'];
+    const garbage = [
+      '\u0000\u0001\u00ff',
+      'NVRM: Xid (',
+      'NVRM: Xid (PCI:zz:zz:zz): 13, x',
+      'SXid (PCI:',
+      '6,1,2,-;',
+      '\\x0',
+      'NVRM: Xid (PCI:0000:01:00): 999999999999, x',
+      `${'x'.repeat(200_000)} NVRM: Xid (PCI:0000:01:00): 13, y`,
+    ];
     for (const g of garbage) expect(() => parseKernelLine(g)).not.toThrow();
     expect(parseKernelLine(undefined as unknown as string)).toBeNull();
     expect(parseKernelLine(42 as unknown as string)).toBeNull();
@@ -262,7 +338,7 @@ describe('parseKernelLine on redacted lines', () => {
 
   it.each([
     ['NVRM: Xid (PCI:...): 137, pid=1234, name=python, NVLink: fatal error', 137],
-    ['[  123.456] NVRM: Xid (PCI:<redacted>): 79, pid=\'<unknown>\', name=<unknown>, GPU has fallen off the bus.', 79],
+    ["[  123.456] NVRM: Xid (PCI:<redacted>): 79, pid='<unknown>', name=<unknown>, GPU has fallen off the bus.", 79],
     ['kernel: NVRM: Xid (PCI:xxxx:xx:xx): 48, An uncorrectable double bit error', 48],
     ['NVRM: Xid (): 31, pid=7, name=a.out, Ch 00000008, intr 00000000. MMU Fault', 31],
     ['NVRM: Xid (REDACTED GPU-I:03): 94, pid=7, Contained ECC error', 94],
@@ -272,7 +348,11 @@ describe('parseKernelLine on redacted lines', () => {
   });
 
   it('keeps MIG instance ids beside a redacted address, and reads a real address that follows the bracket', () => {
-    expect(parseKernelLine('NVRM: Xid (PCI:... GPU-I:05 GPU-CI:02): 94, pid=1, Contained')).toMatchObject({ pciBusId: null, gpuInstance: '5', computeInstance: '2' });
+    expect(parseKernelLine('NVRM: Xid (PCI:... GPU-I:05 GPU-CI:02): 94, pid=1, Contained')).toMatchObject({
+      pciBusId: null,
+      gpuInstance: '5',
+      computeInstance: '2',
+    });
     expect(parseKernelLine('NVRM: Xid (PCI:0000:3b:00 GPU-I:05): 94, pid=1, Contained')).toMatchObject({ pciBusId: '0000:3b:00.0', gpuInstance: '5' });
     // An address with junk glued on is not an address.
     expect(parseKernelLine('NVRM: Xid (PCI:0000:3b:00zz): 94, x')).toMatchObject({ kind: 'xid', pciBusId: null });

@@ -40,7 +40,7 @@ const XID_WHERE_RE = new RegExp(`^\\s*(?:PCI:)?(${PCI})(?=\\s|$)`, 'i');
 // nvidia-nvswitch1: SXid (PCI:0000:06:00.0): 20034, Fatal, Link 48 LTSSM Fault Up
 const SXID_RE = new RegExp(`\\bSXid \\((?:PCI:)?(${PCI})\\)\\s*:\\s*(\\d{1,6})\\b,?\\s*([\\s\\S]*)$`, 'i');
 // nv-fabricmanager: detected NVSwitch non-fatal error 12028 on fid 0 on NVSwitch pci bus id 00000000:86:00.0 ...
-const FM_SXID_RE = new RegExp(`\\bdetected NVSwitch (non-fatal|fatal) error (\\d{1,6})\\b\\s*([\\s\\S]*)$`, 'i');
+const FM_SXID_RE = /\bdetected NVSwitch (non-fatal|fatal) error (\d{1,6})\b\s*([\s\S]*)$/i;
 const FM_PCI_RE = new RegExp(`\\bpci bus id (${PCI})`, 'i');
 const FALLEN_RE = /(?:\bNVRM:|\bnvidia\b)[\s\S]*\bfallen off the bus\b/i;
 // Where a GPU's address shows in the un-numbered messages.
@@ -68,7 +68,16 @@ function parse(line: string, opts: PrefixOptions): KernelEvent | null {
   const text = logicalText(line, head.message);
   // Cheap screen: every event form names NVRM, an NVSwitch, or an nvidia module.
   if (!/NVRM|SXid|NVSwitch|nvidia/i.test(text)) return null;
-  const base = { gpuInstance: null, computeInstance: null, pid: null, process: null, causedBy: null, timestamp: head.timestamp, bootOffsetMs: head.bootOffsetMs, line };
+  const base = {
+    gpuInstance: null,
+    computeInstance: null,
+    pid: null,
+    process: null,
+    causedBy: null,
+    timestamp: head.timestamp,
+    bootOffsetMs: head.bootOffsetMs,
+    line,
+  };
 
   const xid = XID_RE.exec(text);
   if (xid) {
@@ -97,7 +106,13 @@ function parse(line: string, opts: PrefixOptions): KernelEvent | null {
   if (fm) {
     const pci = FM_PCI_RE.exec(fm[3]!);
     // Keep the fatality word in the message: it is the only severity the fabric manager gives.
-    return { ...base, kind: 'sxid', code: Number(fm[2]), pciBusId: normalizePciBusId(pci?.[1]), message: `${fm[1]!.toLowerCase()} error ${fm[3]!.trim()}`.trim() };
+    return {
+      ...base,
+      kind: 'sxid',
+      code: Number(fm[2]),
+      pciBusId: normalizePciBusId(pci?.[1]),
+      message: `${fm[1]!.toLowerCase()} error ${fm[3]!.trim()}`.trim(),
+    };
   }
   if (FALLEN_RE.test(text)) {
     return { ...base, kind: 'fallen-off-bus', code: FALLEN_OFF_BUS_XID, pciBusId: pciIn(text), message: driverText(text) };
@@ -117,7 +132,10 @@ function logicalText(line: string, first: string): string {
   const parts = first.split('\n');
   if (line.includes('\n')) for (const more of line.split('\n').slice(1)) parts.push(splitKernelPrefix(more.trim()).message);
   if (parts.length === 1) return first;
-  const rest = parts.slice(1).map((m) => m.trim().replace(/^NVRM:\s*/, '')).filter(Boolean);
+  const rest = parts
+    .slice(1)
+    .map((m) => m.trim().replace(/^NVRM:\s*/, ''))
+    .filter(Boolean);
   return [parts[0]!.trim(), ...rest].join(' ');
 }
 

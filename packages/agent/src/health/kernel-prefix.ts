@@ -73,40 +73,64 @@ type Peel = (m: RegExpExecArray, out: KernelPrefix, now: number) => void;
 // Each rule matches at the start of what is left; the first that matches is peeled off.
 const RULES: [RegExp, Peel][] = [
   // Raw /dev/kmsg: prio,seq,usec,flags[,more fields];message
-  [/^(\d{1,4}),(\d{1,20}),(\d{1,20}),[^;,]*(?:,[^;]*)?;/, (m, o) => {
-    o.kmsgSeq = Number(m[2]);
-    o.bootOffsetMs = Math.floor(Number(m[3]) / 1000);
-  }],
+  [
+    /^(\d{1,4}),(\d{1,20}),(\d{1,20}),[^;,]*(?:,[^;]*)?;/,
+    (m, o) => {
+      o.kmsgSeq = Number(m[2]);
+      o.bootOffsetMs = Math.floor(Number(m[3]) / 1000);
+    },
+  ],
   // dmesg --decode: `kern  :warn  : `
   [/^[a-z]{2,8}\s*:[a-z]{3,7}\s*:\s?/, () => {}],
   // dmesg (and journalctl -o short-monotonic): [  123.456789]
-  [/^\[\s*(\d{1,10})\.(\d{1,9})\]\s?/, (m, o) => {
-    o.bootOffsetMs ??= Number(m[1]) * 1000 + fractionMs(m[2]);
-  }],
+  [
+    /^\[\s*(\d{1,10})\.(\d{1,9})\]\s?/,
+    (m, o) => {
+      o.bootOffsetMs ??= Number(m[1]) * 1000 + fractionMs(m[2]);
+    },
+  ],
   // dmesg -T / --ctime: [Fri Aug 30 11:43:09 2024]
-  [new RegExp(`^\\[${DAY}\\s+${MON}\\s+(\\d{1,2})\\s+(\\d{2}):(\\d{2}):(\\d{2})\\s+(\\d{4})\\]\\s?`), (m, o) => {
-    o.timestamp ??= localTime(+m[6]!, month(m[1]!), +m[2]!, +m[3]!, +m[4]!, +m[5]!);
-  }],
+  [
+    new RegExp(`^\\[${DAY}\\s+${MON}\\s+(\\d{1,2})\\s+(\\d{2}):(\\d{2}):(\\d{2})\\s+(\\d{4})\\]\\s?`),
+    (m, o) => {
+      o.timestamp ??= localTime(+m[6]!, month(m[1]!), +m[2]!, +m[3]!, +m[4]!, +m[5]!);
+    },
+  ],
   // nv-fabricmanager: [Feb 27 2025 15:10:02]
-  [new RegExp(`^\\[${MON}\\s+(\\d{1,2})\\s+(\\d{4})\\s+(\\d{2}):(\\d{2}):(\\d{2})\\]\\s?`), (m, o) => {
-    o.timestamp ??= localTime(+m[3]!, month(m[1]!), +m[2]!, +m[4]!, +m[5]!, +m[6]!);
-  }],
+  [
+    new RegExp(`^\\[${MON}\\s+(\\d{1,2})\\s+(\\d{4})\\s+(\\d{2}):(\\d{2}):(\\d{2})\\]\\s?`),
+    (m, o) => {
+      o.timestamp ??= localTime(+m[3]!, month(m[1]!), +m[2]!, +m[4]!, +m[5]!, +m[6]!);
+    },
+  ],
   // ISO 8601 (dmesg --time-format=iso, journalctl short-iso[-precise], RFC 5424 syslog)
-  [/^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?\s+/, (m, o) => {
-    o.timestamp ??= isoTime(m[1]!, m[2]!, m[3]!, m[4]!, m[5]!, m[6]!, m[7], m[8]);
-  }],
+  [
+    /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?\s+/,
+    (m, o) => {
+      o.timestamp ??= isoTime(m[1]!, m[2]!, m[3]!, m[4]!, m[5]!, m[6]!, m[7], m[8]);
+    },
+  ],
   // journalctl short-full: Fri 2024-08-30 11:43:09 UTC
-  [new RegExp(`^${DAY} (\\d{4})-(\\d{2})-(\\d{2}) (\\d{2}):(\\d{2}):(\\d{2})(?:\\.(\\d{1,9}))? ([A-Z]{2,5}|[+-]\\d{2}:?\\d{2})\\s+`), (m, o) => {
-    o.timestamp ??= isoTime(m[1]!, m[2]!, m[3]!, m[4]!, m[5]!, m[6]!, m[7], zoneMinutes(m[8]) === null ? undefined : m[8]);
-  }],
+  [
+    new RegExp(`^${DAY} (\\d{4})-(\\d{2})-(\\d{2}) (\\d{2}):(\\d{2}):(\\d{2})(?:\\.(\\d{1,9}))? ([A-Z]{2,5}|[+-]\\d{2}:?\\d{2})\\s+`),
+    (m, o) => {
+      o.timestamp ??= isoTime(m[1]!, m[2]!, m[3]!, m[4]!, m[5]!, m[6]!, m[7], zoneMinutes(m[8]) === null ? undefined : m[8]);
+    },
+  ],
   // syslog / journalctl short / short-precise: Aug 30 11:43:09[.123456]
-  [new RegExp(`^${MON}\\s+(\\d{1,2})\\s+(\\d{2}):(\\d{2}):(\\d{2})(?:\\.(\\d{1,9}))?\\s+`), (m, o, now) => {
-    o.timestamp ??= syslogTime(month(m[1]!), +m[2]!, +m[3]!, +m[4]!, +m[5]!, fractionMs(m[6]), now);
-  }],
+  [
+    new RegExp(`^${MON}\\s+(\\d{1,2})\\s+(\\d{2}):(\\d{2}):(\\d{2})(?:\\.(\\d{1,9}))?\\s+`),
+    (m, o, now) => {
+      o.timestamp ??= syslogTime(month(m[1]!), +m[2]!, +m[3]!, +m[4]!, +m[5]!, fractionMs(m[6]), now);
+    },
+  ],
   // journalctl short-unix: 1725018189.123456
-  [/^(\d{9,11})\.(\d{1,9})\s+/, (m, o) => {
-    o.timestamp ??= Number(m[1]) * 1000 + fractionMs(m[2]);
-  }],
+  [
+    /^(\d{9,11})\.(\d{1,9})\s+/,
+    (m, o) => {
+      o.timestamp ??= Number(m[1]) * 1000 + fractionMs(m[2]);
+    },
+  ],
   // The syslog host and tag after a time: `host kernel: ` or `host kernel[0]: `
   [/^[\w.-]{1,253}\s+kernel(?:\[\d+\])?:\s?/, () => {}],
   [/^kernel(?:\[\d+\])?:\s?/, () => {}],

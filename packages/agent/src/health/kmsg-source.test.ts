@@ -24,11 +24,18 @@ describe('KmsgSource', () => {
     const { src, seen } = setup(fake);
     src.open();
     src.start();
-    expect(seen).toEqual([[1, true], [2, true]]);
+    expect(seen).toEqual([
+      [1, true],
+      [2, true],
+    ]);
     fake.add('6,3,300,-;c');
     src.poll();
     src.poll();
-    expect(seen).toEqual([[1, true], [2, true], [3, false]]);
+    expect(seen).toEqual([
+      [1, true],
+      [2, true],
+      [3, false],
+    ]);
     src.stop();
     expect(fake.closes).toBe(1);
   });
@@ -63,7 +70,11 @@ describe('KmsgSource', () => {
     fake.add('6,3,300,-;c');
     // The reopen starts at the oldest record again: 1 and 2 must not come twice.
     src.poll();
-    expect(seen).toEqual([[1, true], [2, true], [3, false]]);
+    expect(seen).toEqual([
+      [1, true],
+      [2, true],
+      [3, false],
+    ]);
     expect(fake.opens).toBe(2);
     src.stop();
   });
@@ -87,7 +98,10 @@ describe('KmsgSource', () => {
     fake.add('garbage', '6,1,1,-;ok', '6,2,2,-;boom', '6,3,3,-;after');
     const seen: number[] = [];
     const src = new KmsgSource({
-      path: '/dev/kmsg', fs: fake, pollMs: 1_000_000, logger: createJsonLogger({ write: () => {} }),
+      path: '/dev/kmsg',
+      fs: fake,
+      pollMs: 1_000_000,
+      logger: createJsonLogger({ write: () => {} }),
       onRecord: (r) => {
         if (r.message === 'boom') throw new Error('handler bug');
         seen.push(r.seq);

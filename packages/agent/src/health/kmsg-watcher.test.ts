@@ -134,7 +134,13 @@ describe('KernelLogWatcher source selection', () => {
   it('falls through every source when each command fails to start', () => {
     const kmsg = new FakeKmsg();
     kmsg.refuseOpen = 'EACCES';
-    const { w } = watch({ kmsgFs: kmsg, which: (c) => `/bin/${c}`, spawn: () => { throw new Error('spawn EACCES'); } });
+    const { w } = watch({
+      kmsgFs: kmsg,
+      which: (c) => `/bin/${c}`,
+      spawn: () => {
+        throw new Error('spawn EACCES');
+      },
+    });
     w.start();
     expect(w.source).toBe('none');
   });
@@ -165,7 +171,10 @@ describe('KernelLogWatcher on a file', () => {
     expect(w.source).toBe('file');
     appendFileSync(path, `[ 2.0] ${XID(79)}\n[ 2.1] eth0: link up\n[ 2.2] nvidia-nvswitch1: SXid (PCI:0000:06:00.0): 20034, Fatal, Link 48 LTSSM Fault Up\n`);
     await waitFor('two events', () => events.length >= 2);
-    expect(events.map((e) => [e.kind, e.code])).toEqual([['xid', 79], ['sxid', 20034]]);
+    expect(events.map((e) => [e.kind, e.code])).toEqual([
+      ['xid', 79],
+      ['sxid', 20034],
+    ]);
     // Relative times in a file are not placed on the wall clock: it may come from another boot.
     expect(events[0]!.timestamp).toBeNull();
   });
@@ -173,12 +182,15 @@ describe('KernelLogWatcher on a file', () => {
   it('replays only backlog lines whose absolute time is within the look-back', async () => {
     dir = mkdtempSync(join(tmpdir(), 'gpufleet-kwatch-'));
     const path = join(dir, 'kern.log');
-    writeFileSync(path, [
-      `2025-03-01T11:50:00+00:00 h kernel: ${XID(13)}`, // 10 min before NOW: too old
-      `2025-03-01T11:59:30+00:00 h kernel: ${XID(31)}`, // within the minute
-      `[ 5.0] ${XID(45)}`, // no absolute time: cannot tell its age
-      '',
-    ].join('\n'));
+    writeFileSync(
+      path,
+      [
+        `2025-03-01T11:50:00+00:00 h kernel: ${XID(13)}`, // 10 min before NOW: too old
+        `2025-03-01T11:59:30+00:00 h kernel: ${XID(31)}`, // within the minute
+        `[ 5.0] ${XID(45)}`, // no absolute time: cannot tell its age
+        '',
+      ].join('\n'),
+    );
     const { w, events } = fileWatch(path);
     w.start();
     expect(events.map((e) => e.code)).toEqual([31]);
@@ -190,7 +202,10 @@ describe('KernelLogWatcher on a file', () => {
     writeFileSync(path, '');
     const { w, events } = fileWatch(path);
     w.start();
-    appendFileSync(path, '[ 1843.308145] NVRM: The NVIDIA GPU 0000:b3:00.0\n               NVRM: (PCI ID: 10de:26b5) installed in this system has\n               NVRM: fallen off the bus and is not responding to commands.\n');
+    appendFileSync(
+      path,
+      '[ 1843.308145] NVRM: The NVIDIA GPU 0000:b3:00.0\n               NVRM: (PCI ID: 10de:26b5) installed in this system has\n               NVRM: fallen off the bus and is not responding to commands.\n',
+    );
     await waitFor('the fallen-off-bus event', () => events.length === 1);
     expect(events[0]).toMatchObject({ kind: 'fallen-off-bus', code: 79, pciBusId: '0000:b3:00.0' });
     truncateSync(path, 0);

@@ -146,7 +146,13 @@ export class KernelLogWatcher {
       const journalctl = which('journalctl');
       if (journalctl) {
         const since = this.lookBackMs > 0 ? [`--since=-${Math.ceil(this.lookBackMs / 1000)}s`] : ['-n', '0'];
-        this.startSpawn('journalctl', journalctl, ['-k', '-f', '-o', 'short-iso', '--no-pager', ...since], ['-k', '-f', '-o', 'short-iso', '--no-pager', '-n', '0'], 2);
+        this.startSpawn(
+          'journalctl',
+          journalctl,
+          ['-k', '-f', '-o', 'short-iso', '--no-pager', ...since],
+          ['-k', '-f', '-o', 'short-iso', '--no-pager', '-n', '0'],
+          2,
+        );
         return;
       }
     }

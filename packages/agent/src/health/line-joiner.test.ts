@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { KernelLineJoiner } from './line-joiner.js';
 import { parseKernelLine } from './kernel-line.js';
 
-const DMESG = ['[ 1843.308145] NVRM: The NVIDIA GPU 0000:b3:00.0', '               NVRM: (PCI ID: 10de:26b5) installed in this system has', '               NVRM: fallen off the bus and is not responding to commands.'];
+const DMESG = [
+  '[ 1843.308145] NVRM: The NVIDIA GPU 0000:b3:00.0',
+  '               NVRM: (PCI ID: 10de:26b5) installed in this system has',
+  '               NVRM: fallen off the bus and is not responding to commands.',
+];
 
 function feed(lines: string[]): string[] {
   const j = new KernelLineJoiner();
@@ -26,7 +30,11 @@ describe('KernelLineJoiner', () => {
   });
 
   it('joins syslog continuation lines that carry their own prefix', () => {
-    const lines = ['Aug 30 11:43:09 h kernel: NVRM: The NVIDIA GPU 0000:b3:00.0', 'Aug 30 11:43:09 h kernel: NVRM: (PCI ID: 10de:26b5) installed in this system has', 'Aug 30 11:43:09 h kernel: NVRM: fallen off the bus and is not responding to commands.'];
+    const lines = [
+      'Aug 30 11:43:09 h kernel: NVRM: The NVIDIA GPU 0000:b3:00.0',
+      'Aug 30 11:43:09 h kernel: NVRM: (PCI ID: 10de:26b5) installed in this system has',
+      'Aug 30 11:43:09 h kernel: NVRM: fallen off the bus and is not responding to commands.',
+    ];
     const out = feed(lines);
     expect(out).toHaveLength(1);
     expect(parseKernelLine(out[0]!)).toMatchObject({ kind: 'fallen-off-bus', pciBusId: '0000:b3:00.0' });

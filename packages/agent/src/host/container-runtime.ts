@@ -13,7 +13,7 @@ export function runtimeSocketCandidates(env: NodeJS.ProcessEnv): ContainerRuntim
   ];
   const xdg = env.XDG_RUNTIME_DIR;
   // Rootless Podman keeps its socket in the user's runtime dir; a relative value is not one.
-  if (xdg && xdg.startsWith('/')) out.push({ name: 'podman', socket: join(xdg, 'podman/podman.sock') });
+  if (xdg?.startsWith('/')) out.push({ name: 'podman', socket: join(xdg, 'podman/podman.sock') });
   return out;
 }
 

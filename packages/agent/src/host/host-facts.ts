@@ -66,9 +66,7 @@ export function readHostFacts(opts: HostFactsOptions): HostFacts {
   const cpuInfo = parseCpuInfo(readRootFile(rootDir, '/proc/cpuinfo'));
   const meminfo = parseMeminfo(readRootFile(rootDir, '/proc/meminfo'));
   const stat = parseProcStat(readRootFile(rootDir, '/proc/stat'));
-  const osRelease = parseOsRelease(
-    readRootFile(rootDir, '/etc/os-release') ?? readRootFile(rootDir, '/usr/lib/os-release'),
-  );
+  const osRelease = parseOsRelease(readRootFile(rootDir, '/etc/os-release') ?? readRootFile(rootDir, '/usr/lib/os-release'));
 
   const threads = cpuInfo.threads || safe(() => os.cpus().length, 0);
   const cores = cpuInfo.cores ?? sysfsCoreCount(rootDir) ?? threads;
@@ -99,8 +97,7 @@ export function readHostFacts(opts: HostFactsOptions): HostFacts {
 }
 
 function readHostname(rootDir: string, os: HostSystem): string {
-  const name =
-    safe(() => os.hostname().trim(), '') || (readRootFile(rootDir, '/proc/sys/kernel/hostname') ?? '').trim();
+  const name = safe(() => os.hostname().trim(), '') || (readRootFile(rootDir, '/proc/sys/kernel/hostname') ?? '').trim();
   return (name || 'localhost').slice(0, MAX_HOSTNAME);
 }
 

@@ -59,9 +59,7 @@ export class HostSampler {
     const meminfo = parseMeminfo(readRootFile(this.rootDir, '/proc/meminfo'));
     const memoryTotalBytes = meminfo.get('MemTotal') ?? 0;
     // MemAvailable exists since Linux 3.14; before it, free + page cache is the usual estimate.
-    const available =
-      meminfo.get('MemAvailable') ??
-      (meminfo.get('MemFree') ?? 0) + (meminfo.get('Buffers') ?? 0) + (meminfo.get('Cached') ?? 0);
+    const available = meminfo.get('MemAvailable') ?? (meminfo.get('MemFree') ?? 0) + (meminfo.get('Buffers') ?? 0) + (meminfo.get('Cached') ?? 0);
 
     return {
       cpuPct,

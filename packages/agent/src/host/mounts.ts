@@ -24,9 +24,32 @@ export type StatFs = (mountPath: string) => FsUsage | null;
  * repeat space that the real filesystem under them already reports.
  */
 const REAL_FS_TYPES = new Set([
-  'ext2', 'ext3', 'ext4', 'xfs', 'btrfs', 'bcachefs', 'zfs', 'f2fs', 'jfs', 'reiserfs',
-  'vfat', 'exfat', 'ntfs', 'ntfs3', 'fuseblk', 'hfsplus',
-  'nfs', 'nfs4', 'cifs', 'smb3', 'ceph', 'glusterfs', 'lustre', 'gpfs', 'beegfs', 'fuse.juicefs',
+  'ext2',
+  'ext3',
+  'ext4',
+  'xfs',
+  'btrfs',
+  'bcachefs',
+  'zfs',
+  'f2fs',
+  'jfs',
+  'reiserfs',
+  'vfat',
+  'exfat',
+  'ntfs',
+  'ntfs3',
+  'fuseblk',
+  'hfsplus',
+  'nfs',
+  'nfs4',
+  'cifs',
+  'smb3',
+  'ceph',
+  'glusterfs',
+  'lustre',
+  'gpfs',
+  'beegfs',
+  'fuse.juicefs',
 ]);
 
 /** Undoes the octal escapes the kernel writes for space, tab, newline and backslash. */

@@ -74,7 +74,7 @@ describe('parseOsRelease', () => {
   });
 
   it('falls back to VERSION, then empty, and undoes escapes', () => {
-    expect(parseOsRelease("ID='rhel'\nNAME=\"Red \\\"Hat\\\"\"\nVERSION=9\n")).toEqual({ id: 'rhel', name: 'Red "Hat"', version: '9' });
+    expect(parseOsRelease('ID=\'rhel\'\nNAME="Red \\"Hat\\""\nVERSION=9\n')).toEqual({ id: 'rhel', name: 'Red "Hat"', version: '9' });
     expect(parseOsRelease('ID=arch\nNAME="Arch Linux"\n')).toEqual({ id: 'arch', name: 'Arch Linux', version: '' });
   });
 

@@ -157,7 +157,11 @@ export function parseNetDev(text: string | null): NetCounters[] {
     const colon = line.indexOf(':');
     if (colon <= 0) continue;
     const name = line.slice(0, colon).trim();
-    const cols = line.slice(colon + 1).trim().split(/\s+/).map(Number);
+    const cols = line
+      .slice(colon + 1)
+      .trim()
+      .split(/\s+/)
+      .map(Number);
     if (!name || cols.length < 9) continue;
     const rxBytes = cols[0]!;
     const txBytes = cols[8]!;

@@ -185,7 +185,11 @@ export class Agent {
     // stop() may have come while the first readings were taken: then there is nothing to start.
     if (this.state !== 'starting') return;
     if (this.o.announceStart ?? true) {
-      this.enqueueEvent({ kind: 'agent-started', message: `gpufleet-agent ${this.o.agentVersion} started`, data: { gpus: this.tracker.latest?.snapshots.length ?? null } });
+      this.enqueueEvent({
+        kind: 'agent-started',
+        message: `gpufleet-agent ${this.o.agentVersion} started`,
+        data: { gpus: this.tracker.latest?.snapshots.length ?? null },
+      });
     }
     // After the first readout, so kernel events (the look-back included) find their GPU's UUID.
     this.health?.start();
@@ -254,7 +258,7 @@ export class Agent {
       kind: e.kind,
       gpuUuid: e.gpuUuid ?? null,
       pciBusId: e.pciBusId ?? null,
-      message: e.message.length > 8192 ? e.message.slice(0, 8191) + '…' : e.message,
+      message: e.message.length > 8192 ? `${e.message.slice(0, 8191)}…` : e.message,
       data: e.data ?? {},
     });
     if (!parsed.success) {
@@ -372,7 +376,9 @@ export class Agent {
     const parsed = InventoryBody.safeParse({ host: { ...this.hostFacts, agentVersion: this.o.agentVersion }, gpus: gpus.slice(0, 64), toolFailures });
     if (!parsed.success) {
       this.stats.collectionErrors++;
-      this.logger.error('inventory does not match the protocol; not sent', { issue: `${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}` });
+      this.logger.error('inventory does not match the protocol; not sent', {
+        issue: `${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`,
+      });
       return;
     }
     const item = this.outbox.append({ t: 'inventory', body: parsed.data });
@@ -426,4 +432,3 @@ export class Agent {
     this.resolveExit(exit);
   }
 }
-

@@ -23,7 +23,13 @@ afterEach(async () => {
 async function run(argv: string[], deps: CommandDeps = {}) {
   let stdout = '';
   let stderr = '';
-  const code = await runAgentCommand(argv, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), backend: () => new StubBackend(), logger: silentLogger, ...deps });
+  const code = await runAgentCommand(argv, {
+    stdout: (t) => (stdout += t),
+    stderr: (t) => (stderr += t),
+    backend: () => new StubBackend(),
+    logger: silentLogger,
+    ...deps,
+  });
   return { code, stdout, stderr };
 }
 

@@ -106,7 +106,12 @@ async function joinCommand(args: string[], deps: CommandDeps, out: (t: string) =
     args,
     allowPositionals: true,
     strict: true,
-    options: { 'data-dir': { type: 'string' }, label: { type: 'string', multiple: true }, root: { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      'data-dir': { type: 'string' },
+      label: { type: 'string', multiple: true },
+      root: { type: 'string', multiple: true },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   if (values.help) {
     out(usage(prog));
@@ -116,7 +121,16 @@ async function joinCommand(args: string[], deps: CommandDeps, out: (t: string) =
   const labels = parseLabelArgs(values.label ?? []);
   const dataDir = values['data-dir'] ?? DEFAULT_DATA_DIR;
   const backend = (deps.backend ?? ((v) => new RealHardwareBackend({ agentVersion: v })))(AGENT_VERSION);
-  const result = await joinFleet({ token: positionals[0]!, dataDir, backend, agentVersion: AGENT_VERSION, labels, roots: values.root ?? [], request: deps.request, logger: deps.logger });
+  const result = await joinFleet({
+    token: positionals[0]!,
+    dataDir,
+    backend,
+    agentVersion: AGENT_VERSION,
+    labels,
+    roots: values.root ?? [],
+    request: deps.request,
+    logger: deps.logger,
+  });
   out(`joined the fleet at ${result.serverUrl}\n  node id: ${result.nodeId}\n  status:  ${result.status}\n`);
   out(joinTrustText(result, prog));
   if (result.status === 'PENDING') out(`an administrator must approve this node before it is used: gpufleet nodes approve ${result.nodeId}\n`);
@@ -125,7 +139,10 @@ async function joinCommand(args: string[], deps: CommandDeps, out: (t: string) =
 }
 
 /** What a joined host trusts, in words: the roots (with a hint to pin them) and the labels it vouches for. */
-export function joinTrustText(result: { roots: readonly string[]; rootsPinned: boolean; labels: Readonly<Record<string, string>> }, prog = 'gpufleet-agent'): string {
+export function joinTrustText(
+  result: { roots: readonly string[]; rootsPinned: boolean; labels: Readonly<Record<string, string>> },
+  prog = 'gpufleet-agent',
+): string {
   let text = '';
   if (result.roots.length === 0) {
     text += 'fleet roots: none in the join token: this host refuses every signed command until it trusts one\n';
@@ -158,12 +175,21 @@ async function runCommand(args: string[], deps: CommandDeps, err: (t: string) =>
   if (!isLogLevel(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${level}'`);
   const dataDir = values['data-dir'] ?? DEFAULT_DATA_DIR;
   const identity = loadIdentity(dataDir);
-  if (!identity) throw new FleetError('failed_precondition', `no node key in ${dataDir}: join a fleet first (gpufleet-agent join <token> --data-dir ${dataDir})`);
+  if (!identity)
+    throw new FleetError('failed_precondition', `no node key in ${dataDir}: join a fleet first (gpufleet-agent join <token> --data-dir ${dataDir})`);
   const unlock = lockDataDir(dataDir);
   try {
     const logger = deps.logger ?? createJsonLogger({ level });
     const backend = (deps.backend ?? ((v) => new RealHardwareBackend({ agentVersion: v })))(AGENT_VERSION);
-    const agent = new Agent({ state: new FileStateStore(dataDir), identity, backend, agentVersion: AGENT_VERSION, logger, exec: { commandsEnabled: commands === 'on' }, ...(health ? { health } : {}) });
+    const agent = new Agent({
+      state: new FileStateStore(dataDir),
+      identity,
+      backend,
+      agentVersion: AGENT_VERSION,
+      logger,
+      exec: { commandsEnabled: commands === 'on' },
+      ...(health ? { health } : {}),
+    });
     return await runUntilStopped(agent, deps, err);
   } finally {
     unlock();

@@ -40,9 +40,15 @@ export function checkDataDir(dataDir: string): DataDirCheck {
   if (!st.isDirectory()) throw new FleetError('failed_precondition', `the data dir ${dataDir} is not a folder`);
   const mode = st.mode & 0o777;
   if ((mode & 0o022) !== 0) {
-    throw new FleetError('failed_precondition', `refusing the data dir ${dataDir}: its mode is ${octal(mode)}, so group or others can write it and replace the node key, pinned CA or trust log; run 'chmod 700 ${dataDir}'`);
+    throw new FleetError(
+      'failed_precondition',
+      `refusing the data dir ${dataDir}: its mode is ${octal(mode)}, so group or others can write it and replace the node key, pinned CA or trust log; run 'chmod 700 ${dataDir}'`,
+    );
   }
-  if ((mode & 0o055) !== 0) result.warnings.push(`the data dir ${dataDir} is mode ${octal(mode)}: group or others can list it (its files are 0600); 'chmod 700 ${dataDir}' makes it private`);
+  if ((mode & 0o055) !== 0)
+    result.warnings.push(
+      `the data dir ${dataDir} is mode ${octal(mode)}: group or others can list it (its files are 0600); 'chmod 700 ${dataDir}' makes it private`,
+    );
   for (const name of AGENT_STATE_FILES) {
     const path = join(dataDir, name);
     let fileMode: number;
@@ -58,7 +64,9 @@ export function checkDataDir(dataDir: string): DataDirCheck {
     try {
       chmodSync(path, 0o600);
     } catch (err) {
-      throw new FleetError('failed_precondition', `refusing ${path}: its mode is ${octal(fileMode)} and it cannot be made 0600: ${(err as Error).message}`, { cause: err });
+      throw new FleetError('failed_precondition', `refusing ${path}: its mode is ${octal(fileMode)} and it cannot be made 0600: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     result.fixed.push(`${path}: ${octal(fileMode)} -> 0600`);
   }
@@ -93,7 +101,10 @@ export function lockDataDir(dataDir: string, options: { pid?: number; bootId?: s
       const holder = Number.parseInt(pidText, 10);
       const sameBoot = holderBoot === bootId;
       if (Number.isInteger(holder) && holder > 0 && sameBoot && isRunning(holder)) {
-        throw new FleetError('failed_precondition', `another gpufleet-agent (pid ${holder}) is already running on ${dataDir}; stop it first (systemctl stop gpufleet-agent)`);
+        throw new FleetError(
+          'failed_precondition',
+          `another gpufleet-agent (pid ${holder}) is already running on ${dataDir}; stop it first (systemctl stop gpufleet-agent)`,
+        );
       }
       rmSync(path, { force: true }); // stale: an earlier boot, a dead process, or garbage
       continue;

@@ -27,7 +27,14 @@ describe('the agent data dir', () => {
     expect(mode(dir)).toBe(0o700);
     expect(mode(join(dir, LOCK_FILE))).toBe(0o600);
     const state = new FileStateStore(dir);
-    state.saveConfig({ nodeId: 'did:key:z6MkX', serverUrl: 'https://s:7420', caPem: '-----BEGIN CERTIFICATE-----\n', roots: [], heartbeatMs: 5000, labels: {} });
+    state.saveConfig({
+      nodeId: 'did:key:z6MkX',
+      serverUrl: 'https://s:7420',
+      caPem: '-----BEGIN CERTIFICATE-----\n',
+      roots: [],
+      heartbeatMs: 5000,
+      labels: {},
+    });
     state.replaceOutbox({ lastSeq: 0, ackedSeq: 0, items: [] });
     expect([mode(join(dir, NODE_CONFIG_FILE)), mode(join(dir, CA_FILE)), mode(join(dir, OUTBOX_FILE))]).toEqual([0o600, 0o600, 0o600]);
     release();

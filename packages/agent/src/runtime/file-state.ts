@@ -68,7 +68,8 @@ export class FileStateStore implements AgentStateStore {
       typeof o.heartbeatMs === 'number' &&
       o.heartbeatMs > 0 &&
       (o.labels === undefined || (typeof o.labels === 'object' && o.labels !== null));
-    if (!ok) throw new FleetError('failed_precondition', `${path} is damaged: a field is missing or has the wrong type; run 'gpufleet-agent join <token>' again`);
+    if (!ok)
+      throw new FleetError('failed_precondition', `${path} is damaged: a field is missing or has the wrong type; run 'gpufleet-agent join <token>' again`);
     const caPath = this.path(CA_FILE);
     const caPem = existsSync(caPath) ? readFileSync(caPath, 'utf8') : null;
     return {
@@ -86,7 +87,7 @@ export class FileStateStore implements AgentStateStore {
     if (config.caPem === null) rmSync(this.path(CA_FILE), { force: true });
     else writeAtomic(this.path(CA_FILE), config.caPem, 0o600);
     const { caPem: _ca, ...rest } = config;
-    writeAtomic(this.path(NODE_CONFIG_FILE), JSON.stringify({ version: 1, ...rest }, null, 2) + '\n', 0o600);
+    writeAtomic(this.path(NODE_CONFIG_FILE), `${JSON.stringify({ version: 1, ...rest }, null, 2)}\n`, 0o600);
   }
 
   loadOutbox(): OutboxSnapshot {
@@ -107,7 +108,7 @@ export class FileStateStore implements AgentStateStore {
     mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
     const fd = openSync(this.path(OUTBOX_FILE), 'a', 0o600);
     try {
-      writeSync(fd, JSON.stringify({ item }) + '\n');
+      writeSync(fd, `${JSON.stringify({ item })}\n`);
       if (durable) fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -131,7 +132,7 @@ export class FileStateStore implements AgentStateStore {
     const fd = openSync(this.path(OUTBOX_FILE), 'a', 0o600);
     try {
       // Not fsynced: a lost ack only means the welcome's ackedSeq does the dropping instead.
-      writeSync(fd, JSON.stringify({ ack: upTo }) + '\n');
+      writeSync(fd, `${JSON.stringify({ ack: upTo })}\n`);
     } finally {
       closeSync(fd);
     }
@@ -173,7 +174,7 @@ export class FileStateStore implements AgentStateStore {
     mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
     const fd = openSync(this.path(TRUST_FILE), 'a', 0o600);
     try {
-      writeSync(fd, records.map((r) => JSON.stringify(r) + '\n').join(''));
+      writeSync(fd, records.map((r) => `${JSON.stringify(r)}\n`).join(''));
       if (durable) fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -182,21 +183,25 @@ export class FileStateStore implements AgentStateStore {
 
   replaceTrust(records: readonly TrustRecord[]): void {
     mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
-    writeAtomic(this.path(TRUST_FILE), records.map((r) => JSON.stringify(r) + '\n').join(''), 0o600);
+    writeAtomic(this.path(TRUST_FILE), records.map((r) => `${JSON.stringify(r)}\n`).join(''), 0o600);
   }
 
   /** Rewrites the outbox file with only the pending items. */
   compact(): void {
     const path = this.path(OUTBOX_FILE);
     const parsed = parseOutboxLog(existsSync(path) ? readFileSync(path, 'utf8') : '');
-    this.rewrite({ lastSeq: Math.max(parsed.lastSeq, this.lastSeq), ackedSeq: Math.max(parsed.ackedSeq, this.ackedSeq), items: parsed.items.filter((i) => i.seq > this.ackedSeq) });
+    this.rewrite({
+      lastSeq: Math.max(parsed.lastSeq, this.lastSeq),
+      ackedSeq: Math.max(parsed.ackedSeq, this.ackedSeq),
+      items: parsed.items.filter((i) => i.seq > this.ackedSeq),
+    });
   }
 
   private rewrite(snapshot: OutboxSnapshot): void {
     const lines = [JSON.stringify({ head: { lastSeq: snapshot.lastSeq, ackedSeq: snapshot.ackedSeq } })];
     for (const item of snapshot.items) lines.push(JSON.stringify({ item }));
     mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
-    writeAtomic(this.path(OUTBOX_FILE), lines.join('\n') + '\n', 0o600);
+    writeAtomic(this.path(OUTBOX_FILE), `${lines.join('\n')}\n`, 0o600);
     this.lastSeq = snapshot.lastSeq;
     this.ackedSeq = snapshot.ackedSeq;
     this.deadRecords = 0;

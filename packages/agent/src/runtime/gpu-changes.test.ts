@@ -14,7 +14,10 @@ describe('GpuChangeTracker', () => {
   it('keys GPUs by UUID, not by index: a renumbering is no change', () => {
     const t = new GpuChangeTracker();
     t.observe({ snapshots: [stubGpu(0), stubGpu(1)], failures: [] });
-    const swapped = [{ ...stubGpu(1), index: 0 }, { ...stubGpu(0), index: 1 }];
+    const swapped = [
+      { ...stubGpu(1), index: 0 },
+      { ...stubGpu(0), index: 1 },
+    ];
     expect(t.observe({ snapshots: swapped, failures: [] }).inventoryChanged).toBe(false);
   });
 

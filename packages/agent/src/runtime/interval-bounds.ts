@@ -33,7 +33,12 @@ export function clampServerInterval(what: 'metrics' | 'heartbeat', requestedMs: 
   const usable = Number.isFinite(requestedMs) ? requestedMs : bounds.maxMs;
   const ms = Math.min(bounds.maxMs, Math.max(bounds.minMs, usable));
   if (ms !== requestedMs) {
-    logger.warn(`the server asked for a ${what} interval outside what this agent accepts; clamped`, { requestedMs, usedMs: ms, minMs: bounds.minMs, maxMs: bounds.maxMs });
+    logger.warn(`the server asked for a ${what} interval outside what this agent accepts; clamped`, {
+      requestedMs,
+      usedMs: ms,
+      minMs: bounds.minMs,
+      maxMs: bounds.maxMs,
+    });
   }
   return ms;
 }

@@ -37,7 +37,7 @@ async function greedyServer() {
   await agent.start();
   await cp.waitFor('welcome', () => node.welcomes === 1);
   await cp.waitFor('welcome applied', () => agent.metricsIntervalMs !== 10_000);
-  const clampWarnings = (what: string) => logs.filter((l) => l['level'] === 'warn' && String(l['msg']).includes(`a ${what} interval outside`));
+  const clampWarnings = (what: string) => logs.filter((l) => l.level === 'warn' && String(l.msg).includes(`a ${what} interval outside`));
   return { cp, node, agent, backend, clampWarnings };
 }
 
@@ -86,6 +86,15 @@ describe('clampServerInterval and checkIntervalBounds', () => {
     expect(() => checkIntervalBounds({ metrics: { minMs: 0, maxMs: 10 }, heartbeat: { minMs: 1, maxMs: 2 } })).toThrow(/metrics interval bounds/);
     expect(() => checkIntervalBounds({ metrics: { minMs: 5, maxMs: 4 }, heartbeat: { minMs: 1, maxMs: 2 } })).toThrow(/metrics/);
     expect(() => checkIntervalBounds({ metrics: { minMs: 1, maxMs: 4 }, heartbeat: { minMs: 1.5, maxMs: 2 } })).toThrow(/heartbeat/);
-    expect(() => new Agent({ state: new MemoryStateStore(), identity: identityFromSeed(new Uint8Array(32)), backend: new StubBackend(), agentVersion: '1', serverIntervalBounds: { metrics: { minMs: 0, maxMs: 1 }, heartbeat: { minMs: 1, maxMs: 1 } } })).toThrow(RangeError);
+    expect(
+      () =>
+        new Agent({
+          state: new MemoryStateStore(),
+          identity: identityFromSeed(new Uint8Array(32)),
+          backend: new StubBackend(),
+          agentVersion: '1',
+          serverIntervalBounds: { metrics: { minMs: 0, maxMs: 1 }, heartbeat: { minMs: 1, maxMs: 1 } },
+        }),
+    ).toThrow(RangeError);
   });
 });

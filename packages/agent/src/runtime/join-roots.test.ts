@@ -28,7 +28,12 @@ afterEach(async () => {
 async function run(argv: string[]) {
   let stdout = '';
   let stderr = '';
-  const code = await runAgentCommand(argv, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), backend: () => new StubBackend(), logger: silentLogger });
+  const code = await runAgentCommand(argv, {
+    stdout: (t) => (stdout += t),
+    stderr: (t) => (stderr += t),
+    backend: () => new StubBackend(),
+    logger: silentLogger,
+  });
   return { code, stdout, stderr };
 }
 

@@ -121,7 +121,9 @@ describe('joinFleet over http (loopback)', () => {
   it('refuses garbage tokens and bad labels with a clear message', async () => {
     await expect(joinFleet({ token: 'hello', dataDir: dir, backend: new StubBackend(), agentVersion: '1' })).rejects.toThrow(/not a gpufleet join token/);
     await expect(joinFleet({ token: 'gfj1.!!!', dataDir: dir, backend: new StubBackend(), agentVersion: '1' })).rejects.toThrow(/damaged/);
-    await expect(joinFleet({ token: token('http://127.0.0.1:1'), dataDir: dir, backend: new StubBackend(), agentVersion: '1', labels: { 'bad key!': 'x' } })).rejects.toThrow(/bad label/);
+    await expect(
+      joinFleet({ token: token('http://127.0.0.1:1'), dataDir: dir, backend: new StubBackend(), agentVersion: '1', labels: { 'bad key!': 'x' } }),
+    ).rejects.toThrow(/bad label/);
   });
 
   it('fails clearly when the host facts cannot be read', async () => {
@@ -146,7 +148,9 @@ describe('joinFleet over https with a pinned CA', () => {
     const tls = makeSelfSignedCert(dir, 'server');
     const other = makeSelfSignedCert(dir, 'other');
     const cp = await plane({ tls: { ...tls, ca: tls.cert }, tokens: { tok1: { secret: 's3cret' } } });
-    const err = await joinError(joinFleet({ token: token(cp.url, certificateFingerprint(other.cert)), dataDir: dir, backend: new StubBackend(), agentVersion: '1' }));
+    const err = await joinError(
+      joinFleet({ token: token(cp.url, certificateFingerprint(other.cert)), dataDir: dir, backend: new StubBackend(), agentVersion: '1' }),
+    );
     expect(err.message).toMatch(/^the server's CA does not match the fingerprint in the join token/);
     expect(cp.enrollRequests).toHaveLength(0);
     expect(existsSync(join(dir, 'ca.pem'))).toBe(false);
@@ -170,7 +174,9 @@ describe('joinFleet over https with a pinned CA', () => {
     const impostor = makeSelfSignedCert(dir, 'impostor');
     // The CA endpoint hands out the genuine CA (fingerprint matches), but the TLS certificate is not signed by it.
     const cp = await plane({ tls: { ...impostor, ca: ca.cert }, tokens: { tok1: { secret: 's3cret' } } });
-    const err = await joinError(joinFleet({ token: token(cp.url, certificateFingerprint(ca.cert)), dataDir: dir, backend: new StubBackend(), agentVersion: '1' }));
+    const err = await joinError(
+      joinFleet({ token: token(cp.url, certificateFingerprint(ca.cert)), dataDir: dir, backend: new StubBackend(), agentVersion: '1' }),
+    );
     expect(err.message).toMatch(/cannot reach the server at https:\/\/127\.0\.0\.1:\d+: its certificate is not signed by the pinned CA/);
     expect(cp.enrollRequests).toHaveLength(0);
   });

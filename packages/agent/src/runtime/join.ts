@@ -83,11 +83,14 @@ export async function fetchPinnedCa(payload: JoinTokenPayload, request: HttpRequ
   try {
     cert = new X509Certificate(res.text);
   } catch {
-    throw new FleetError('unavailable', 'the server\'s /v1/ca.pem is not a PEM certificate');
+    throw new FleetError('unavailable', "the server's /v1/ca.pem is not a PEM certificate");
   }
   const fingerprint = cert.fingerprint256.replace(/:/g, '').toLowerCase();
   if (fingerprint !== payload.caFingerprint) {
-    throw new FleetError('permission_denied', `the server's CA does not match the fingerprint in the join token (got ${fingerprint}, token says ${payload.caFingerprint})`);
+    throw new FleetError(
+      'permission_denied',
+      `the server's CA does not match the fingerprint in the join token (got ${fingerprint}, token says ${payload.caFingerprint})`,
+    );
   }
   return cert.toString();
 }
@@ -97,7 +100,10 @@ export function checkTokenTransport(payload: JoinTokenPayload): void {
   const url = new URL(payload.url);
   if (payload.caFingerprint === null) {
     if (url.protocol !== 'http:' || !LOOPBACK_HOSTS.has(url.hostname)) {
-      throw new FleetError('invalid_argument', `join token has no CA fingerprint, which is only allowed for a plain-http loopback server, but its URL is ${payload.url}`);
+      throw new FleetError(
+        'invalid_argument',
+        `join token has no CA fingerprint, which is only allowed for a plain-http loopback server, but its URL is ${payload.url}`,
+      );
     }
   } else if (url.protocol !== 'https:') {
     throw new FleetError('invalid_argument', `join token pins a CA but its URL is not https: ${payload.url}`);
@@ -161,7 +167,12 @@ export async function joinFleet(options: JoinOptions): Promise<JoinResult> {
     gpus,
     ...(Object.keys(labels).length > 0 ? { labels } : {}),
   };
-  const res = await request({ method: 'POST', url: serverEndpoint(payload.url, '/api/v1/enroll'), body: JSON.stringify(body), ...(caPem ? { ca: caPem } : {}) });
+  const res = await request({
+    method: 'POST',
+    url: serverEndpoint(payload.url, '/api/v1/enroll'),
+    body: JSON.stringify(body),
+    ...(caPem ? { ca: caPem } : {}),
+  });
   if (res.status !== 200 && res.status !== 201) throw refusal(res.status, res.text);
   let answer: { nodeId: string; status: string; heartbeatMs: number };
   try {
@@ -169,10 +180,27 @@ export async function joinFleet(options: JoinOptions): Promise<JoinResult> {
   } catch {
     throw new FleetError('unavailable', 'the server accepted the join but its answer is not an enrollment response');
   }
-  if (answer.nodeId !== identity.did) throw new FleetError('internal', `the server enrolled another node id (${answer.nodeId}) than this host's key (${identity.did})`);
-  state.saveConfig({ nodeId: answer.nodeId, serverUrl: payload.url, caPem, roots, heartbeatMs: answer.heartbeatMs > 0 ? answer.heartbeatMs : 5000, labels: vouchedLabels });
+  if (answer.nodeId !== identity.did)
+    throw new FleetError('internal', `the server enrolled another node id (${answer.nodeId}) than this host's key (${identity.did})`);
+  state.saveConfig({
+    nodeId: answer.nodeId,
+    serverUrl: payload.url,
+    caPem,
+    roots,
+    heartbeatMs: answer.heartbeatMs > 0 ? answer.heartbeatMs : 5000,
+    labels: vouchedLabels,
+  });
   logger.info('joined the fleet', { nodeId: answer.nodeId, status: answer.status, server: payload.url });
-  return { nodeId: answer.nodeId, status: answer.status, heartbeatMs: answer.heartbeatMs, serverUrl: payload.url, keyCreated, roots, rootsPinned: options.roots !== undefined && options.roots.length > 0, labels: vouchedLabels };
+  return {
+    nodeId: answer.nodeId,
+    status: answer.status,
+    heartbeatMs: answer.heartbeatMs,
+    serverUrl: payload.url,
+    keyCreated,
+    roots,
+    rootsPinned: options.roots !== undefined && options.roots.length > 0,
+    labels: vouchedLabels,
+  };
 }
 
 /**

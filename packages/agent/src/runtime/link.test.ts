@@ -318,7 +318,10 @@ describe('AgentLink session', () => {
         }),
     );
     const ops: unknown[] = [];
-    const h = makeLink(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, seeded(13), { onRemoteOp: (f) => ops.push(f), onMalformedCommand: (raw) => ops.push(raw) });
+    const h = makeLink(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, seeded(13), {
+      onRemoteOp: (f) => ops.push(f),
+      onMalformedCommand: (raw) => ops.push(raw),
+    });
     h.link.start();
     await waitUntil(() => h.logs.some((l) => l.msg === 'ignoring a remote-operation frame before the welcome'));
     await sleep(50);

@@ -13,7 +13,7 @@ import { systemClock, type Clock } from './clock.js';
 import type { AgentIdentity } from './identity.js';
 import { clampServerInterval, DEFAULT_SERVER_INTERVAL_BOUNDS, type IntervalBounds } from './interval-bounds.js';
 import { errorText, silentLogger, type Logger } from './logger.js';
-import { MetricsRing } from './metrics-ring.js';
+import type { MetricsRing } from './metrics-ring.js';
 import type { Outbox } from './outbox.js';
 import type { OutboxItem } from './state.js';
 
@@ -94,7 +94,7 @@ export function backoffDelay(attempt: number, random: () => number, baseMs = 500
 export function agentSocketUrl(serverUrl: string): string {
   const url = new URL(serverUrl);
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-  url.pathname = url.pathname.replace(/\/+$/, '') + '/v1/agent';
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}/v1/agent`;
   url.search = '';
   url.hash = '';
   return url.toString();
@@ -242,7 +242,9 @@ export class AgentLink {
         this.o.onMalformedCommand?.(raw, issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid');
         return;
       }
-      this.logger.warn('ignoring a frame from the server that does not match the protocol', { type: typeof (raw as { t?: unknown } | undefined)?.t === 'string' ? (raw as { t: string }).t : null });
+      this.logger.warn('ignoring a frame from the server that does not match the protocol', {
+        type: typeof (raw as { t?: unknown } | undefined)?.t === 'string' ? (raw as { t: string }).t : null,
+      });
       return;
     }
     const frame = parsed.data;

@@ -41,7 +41,7 @@ export function createJsonLogger(options: JsonLoggerOptions = {}): Logger {
       // A field that cannot be serialized (a cycle, a BigInt) must not take the agent down.
       line = JSON.stringify({ ts: new Date(now()).toISOString(), level, msg, ...base, fieldsError: 'unserializable fields' });
     }
-    write(line + '\n');
+    write(`${line}\n`);
   };
   return { debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error') };
 }

@@ -85,7 +85,12 @@ describe('Outbox with the file store', () => {
     box.ack(1);
     box.ack(2); // second ack record: compaction
     const text = readFileSync(join(dir, OUTBOX_FILE), 'utf8');
-    const seqs = text.trim().split('\n').map((l) => JSON.parse(l) as { item?: { seq: number } }).filter((r) => r.item).map((r) => r.item!.seq);
+    const seqs = text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { item?: { seq: number } })
+      .filter((r) => r.item)
+      .map((r) => r.item!.seq);
     expect(seqs).toEqual([3, 4, 5, 6]);
     expect(text).not.toContain('"ack"');
     expect(statSync(join(dir, OUTBOX_FILE)).mode & 0o777).toBe(0o600);
@@ -105,7 +110,13 @@ describe('Outbox with the file store', () => {
   });
 
   it('refuses garbage lines and items that do not match the wire schema', () => {
-    const text = ['nonsense', '42', '{"item":{"seq":1,"t":"event","body":{"bad":true}}}', '{"item":{"seq":2,"t":"event","body":' + JSON.stringify(event(2).body) + '}}', '{"ack":-1}'].join('\n');
+    const text = [
+      'nonsense',
+      '42',
+      '{"item":{"seq":1,"t":"event","body":{"bad":true}}}',
+      `{"item":{"seq":2,"t":"event","body":${JSON.stringify(event(2).body)}}}`,
+      '{"ack":-1}',
+    ].join('\n');
     const parsed = parseOutboxLog(text);
     expect(parsed.items.map((i) => i.seq)).toEqual([2]);
     expect(parsed.damagedLines).toBe(4);

@@ -101,7 +101,13 @@ export class Outbox {
       // One line when refusing starts, not one per item: a full outbox means a long outage.
       if (this.refusingSince === null) {
         this.refusingSince = this.refused;
-        this.logger.warn('outbox is full: refusing new items until the server acknowledges some', { kind: entry.t, critical, items: this.size, bytes: this.totalBytes, ...this.limits });
+        this.logger.warn('outbox is full: refusing new items until the server acknowledges some', {
+          kind: entry.t,
+          critical,
+          items: this.size,
+          bytes: this.totalBytes,
+          ...this.limits,
+        });
       }
       return null;
     }
@@ -152,7 +158,11 @@ export class Outbox {
     }
     const pending = this.pending();
     const renumbered = pending.map((item, i) => ({ ...item, seq: serverAckedSeq + 1 + i }) as OutboxItem);
-    this.logger.warn('server has acknowledged seqs beyond this agent\'s own: local state was lost; renumbering pending items', { localLastSeq: this.last, serverAckedSeq, pending: renumbered.length });
+    this.logger.warn("server has acknowledged seqs beyond this agent's own: local state was lost; renumbering pending items", {
+      localLastSeq: this.last,
+      serverAckedSeq,
+      pending: renumbered.length,
+    });
     this.items = renumbered;
     this.sizes = renumbered.map(itemBytes);
     this.totalBytes = this.sizes.reduce((a, b) => a + b, 0);

@@ -26,7 +26,21 @@ const HOUR = 3_600_000;
 /** A capability issued by `issuer` to `audience`; valid from an hour ago for an hour unless told otherwise. */
 export function capabilityFor(issuer: Ed25519KeyPair, audience: string, fields: Partial<Omit<Capability, 'iss' | 'aud' | 'sig'>> = {}): Capability {
   const now = Date.now();
-  return signCapability({ v: 1, iss: issuer.did, aud: audience, can: ['exec/run'], on: '*', nbf: now - HOUR, exp: now + HOUR, nonce: randomBytes(8).toString('hex'), prf: [], ...fields }, issuer.privateKeyPem);
+  return signCapability(
+    {
+      v: 1,
+      iss: issuer.did,
+      aud: audience,
+      can: ['exec/run'],
+      on: '*',
+      nbf: now - HOUR,
+      exp: now + HOUR,
+      nonce: randomBytes(8).toString('hex'),
+      prf: [],
+      ...fields,
+    },
+    issuer.privateKeyPem,
+  );
 }
 
 export interface CommandFields extends Partial<Omit<CommandPayload, 'invoker' | 'command'>> {
@@ -64,7 +78,14 @@ export function runEvents(node: FakeNode, runId: string): { seq: number; body: A
 }
 
 /** Waits until `count` events of `kind` for the run arrived; returns the last one. */
-export async function waitForRunEvent(cp: FakeControlPlane, node: FakeNode, runId: string, kind: AgentEvent['kind'], count = 1, timeoutMs = 10_000): Promise<AgentEvent> {
+export async function waitForRunEvent(
+  cp: FakeControlPlane,
+  node: FakeNode,
+  runId: string,
+  kind: AgentEvent['kind'],
+  count = 1,
+  timeoutMs = 10_000,
+): Promise<AgentEvent> {
   await cp.waitFor(`${count} ${kind} for ${runId}`, () => runEvents(node, runId).filter((e) => e.body.kind === kind).length >= count, timeoutMs);
   return runEvents(node, runId).filter((e) => e.body.kind === kind)[count - 1]!.body;
 }
@@ -80,12 +101,25 @@ export interface ExecAgent {
  * Starts an agent (StubBackend: host 'stub-host', debian, x86_64, two NVIDIA H100) trusting
  * `roots`, joined with `labels`, and waits until it is live. The caller stops it.
  */
-export async function startExecAgent(cp: FakeControlPlane, o: { roots: string[]; labels?: Record<string, string>; seed?: number; state?: AgentStateStore } & Partial<AgentOptions>): Promise<ExecAgent> {
+export async function startExecAgent(
+  cp: FakeControlPlane,
+  o: { roots: string[]; labels?: Record<string, string>; seed?: number; state?: AgentStateStore } & Partial<AgentOptions>,
+): Promise<ExecAgent> {
   const identity = identityFromSeed(new Uint8Array(32).fill(o.seed ?? 7));
   const node = cp.addNode(identity.did);
   const state = o.state ?? new MemoryStateStore();
-  if (!state.loadConfig()) state.saveConfig({ nodeId: identity.did, serverUrl: cp.url, caPem: null, roots: o.roots, heartbeatMs: 1000, labels: o.labels ?? {} });
-  const agent = new Agent({ identity, backend: new StubBackend(2), agentVersion: '1.0.0', random: () => 0.5, backoff: { baseMs: 20, capMs: 100 }, metricsIntervalMs: 60_000, ...o, state });
+  if (!state.loadConfig())
+    state.saveConfig({ nodeId: identity.did, serverUrl: cp.url, caPem: null, roots: o.roots, heartbeatMs: 1000, labels: o.labels ?? {} });
+  const agent = new Agent({
+    identity,
+    backend: new StubBackend(2),
+    agentVersion: '1.0.0',
+    random: () => 0.5,
+    backoff: { baseMs: 20, capMs: 100 },
+    metricsIntervalMs: 60_000,
+    ...o,
+    state,
+  });
   const welcomes = node.welcomes;
   await agent.start();
   await cp.waitFor('the welcome', () => node.welcomes > welcomes && agent.linkState === 'live');

@@ -155,7 +155,8 @@ export class FakeControlPlane {
       if (!this.o.tls) return reply(404, { error: { code: 'not_found', message: 'no CA on a plain-http server' } });
       return reply(200, this.o.tls.ca, 'application/x-pem-file');
     }
-    if (req.method !== 'POST' || req.url !== '/api/v1/enroll') return reply(404, { error: { code: 'not_found', message: `no route ${req.method} ${req.url}` } });
+    if (req.method !== 'POST' || req.url !== '/api/v1/enroll')
+      return reply(404, { error: { code: 'not_found', message: `no route ${req.method} ${req.url}` } });
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     let raw: unknown;
@@ -165,7 +166,10 @@ export class FakeControlPlane {
       return reply(400, { error: { code: 'invalid_argument', message: 'body is not JSON' } });
     }
     const parsed = EnrollRequest.safeParse(raw);
-    if (!parsed.success) return reply(400, { error: { code: 'invalid_argument', message: `bad enroll request: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}` } });
+    if (!parsed.success)
+      return reply(400, {
+        error: { code: 'invalid_argument', message: `bad enroll request: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}` },
+      });
     const body = parsed.data;
     this.enrollRequests.push(body);
     const token = this.o.tokens?.[body.tokenId];
@@ -211,16 +215,27 @@ export class FakeControlPlane {
           this.violations.push(`bad challenge signature from ${frame.body.nodeId}`);
           return fatal(CLOSE_CODES.unauthenticated, 'unauthenticated', 'challenge signature does not verify against the node key');
         }
-        if (frame.body.protocolVersion !== PROTOCOL_VERSION) return fatal(CLOSE_CODES.unsupportedVersion, 'unsupported_version', 'unsupported protocol version');
+        if (frame.body.protocolVersion !== PROTOCOL_VERSION)
+          return fatal(CLOSE_CODES.unsupportedVersion, 'unsupported_version', 'unsupported protocol version');
         known.hellos.push({ lastSeq: frame.body.lastSeq, agentVersion: frame.body.agentVersion });
-        if (known.refuse) return fatal(known.refuse.code, known.refuse.code === CLOSE_CODES.forbidden ? 'permission_denied' : 'unauthenticated', known.refuse.message);
+        if (known.refuse)
+          return fatal(known.refuse.code, known.refuse.code === CLOSE_CODES.forbidden ? 'permission_denied' : 'unauthenticated', known.refuse.message);
         node = known;
         this.sessions.get(node.nodeId)?.close(CLOSE_CODES.replaced, 'replaced');
         this.sessions.set(node.nodeId, ws);
         // Like the real gateway: unacked items from a dropped session are expected again.
         node.lastSeq = node.ackedSeq;
         node.welcomes++;
-        send({ t: 'welcome', body: { nodeId: node.nodeId, status: 'READY', heartbeatMs: this.o.heartbeatMs ?? 5000, metricsIntervalMs: this.o.metricsIntervalMs ?? 10_000, ackedSeq: node.ackedSeq } });
+        send({
+          t: 'welcome',
+          body: {
+            nodeId: node.nodeId,
+            status: 'READY',
+            heartbeatMs: this.o.heartbeatMs ?? 5000,
+            metricsIntervalMs: this.o.metricsIntervalMs ?? 10_000,
+            ackedSeq: node.ackedSeq,
+          },
+        });
         return;
       }
       if (!node) {

@@ -27,7 +27,10 @@ export class StubBackend implements HardwareBackend {
   throwOnHostFacts: Error | null = null;
   calls = { hostFacts: 0, hostSample: 0, gpus: 0 };
 
-  constructor(gpuCount = 2, readonly hostname = 'stub-host') {
+  constructor(
+    gpuCount = 2,
+    readonly hostname = 'stub-host',
+  ) {
     this.gpuList = Array.from({ length: gpuCount }, (_, i) => stubGpu(i));
   }
 

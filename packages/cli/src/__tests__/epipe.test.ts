@@ -12,7 +12,9 @@ let api: FakeApi;
 
 beforeAll(async () => {
   // Enough rows that the table is far bigger than a pipe's buffer: writes go on after head left.
-  const items = Array.from({ length: 3000 }, (_, i) => sampleNode({ id: `did:key:z6Mk${String(i).padStart(40, 'x')}`, hostname: `gpu-${String(i).padStart(5, '0')}` }));
+  const items = Array.from({ length: 3000 }, (_, i) =>
+    sampleNode({ id: `did:key:z6Mk${String(i).padStart(40, 'x')}`, hostname: `gpu-${String(i).padStart(5, '0')}` }),
+  );
   api = await startFakeApi({ 'GET /api/v1/nodes': () => ({ body: { items, total: items.length } }) });
 });
 afterAll(() => api.close());

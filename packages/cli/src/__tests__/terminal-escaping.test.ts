@@ -68,7 +68,13 @@ describe('termSafe', () => {
 
 describe('host-reported strings in tables, details and errors', () => {
   it('a table keeps one row per node and prints no control character', () => {
-    const text = renderTable([{ header: 'NAME', get: (n: { h: string }) => n.h }, { header: 'STATUS', get: () => 'READY' }], [{ h: EVIL_HOST }]);
+    const text = renderTable(
+      [
+        { header: 'NAME', get: (n: { h: string }) => n.h },
+        { header: 'STATUS', get: () => 'READY' },
+      ],
+      [{ h: EVIL_HOST }],
+    );
     expect(text.trimEnd().split('\n')).toHaveLength(2);
     expect(text).not.toMatch(NO_CONTROLS);
     expect(text).toContain('gpu-01\\x1b]0;pwned\\x07');

@@ -9,24 +9,95 @@ const NOW = Date.UTC(2025, 5, 1, 12, 0, 0);
 const iso = (ms: number) => new Date(ms).toISOString();
 
 const hot: AlertView = {
-  id: '0123456789abcdef', rule: 'GpuTemperatureHigh', kind: 'metric', severity: 'warning', state: 'firing', silencedBy: [], silenced: false,
-  nodeId: 'did:key:z6MkA', hostname: 'gpu-node-07', gpu: 'GPU-8c1e', gpuIndex: 3, labels: { alertname: 'GpuTemperatureHigh', severity: 'warning' },
-  summary: 'GPU 3 on gpu-node-07 at 91 °C', description: null, value: 91, activeAt: iso(NOW - 10 * 60_000), firedAt: iso(NOW - 5 * 60_000), resolvedAt: null,
+  id: '0123456789abcdef',
+  rule: 'GpuTemperatureHigh',
+  kind: 'metric',
+  severity: 'warning',
+  state: 'firing',
+  silencedBy: [],
+  silenced: false,
+  nodeId: 'did:key:z6MkA',
+  hostname: 'gpu-node-07',
+  gpu: 'GPU-8c1e',
+  gpuIndex: 3,
+  labels: { alertname: 'GpuTemperatureHigh', severity: 'warning' },
+  summary: 'GPU 3 on gpu-node-07 at 91 °C',
+  description: null,
+  value: 91,
+  activeAt: iso(NOW - 10 * 60_000),
+  firedAt: iso(NOW - 5 * 60_000),
+  resolvedAt: null,
 };
-const offline: AlertView = { ...hot, id: 'fedcba9876543210', rule: 'NodeOffline', kind: 'node-offline', severity: 'critical', state: 'firing', silenced: true, silencedBy: ['sil_1'], hostname: 'gpu-node-09', gpu: null, gpuIndex: null, summary: 'Node gpu-node-09 has been OFFLINE for 7m', value: null };
-const rule: AlertRuleView = { name: 'GpuTemperatureHigh', kind: 'metric', severity: 'warning', condition: 'gpu_temp_c > 85', for: '5m', selector: '', labels: {}, summary: 'GPU {{gpu}}', receivers: ['ops-slack'], pending: 0, firing: 1 };
-const silence: SilenceView = { id: 'sil_1', matchers: [{ name: 'node', value: 'did:key:z6MkB', op: '=' }], startsAt: iso(NOW - 60_000), endsAt: iso(NOW + 2 * 3_600_000), createdBy: 'token:ops', comment: 'RMA', state: 'active' };
+const offline: AlertView = {
+  ...hot,
+  id: 'fedcba9876543210',
+  rule: 'NodeOffline',
+  kind: 'node-offline',
+  severity: 'critical',
+  state: 'firing',
+  silenced: true,
+  silencedBy: ['sil_1'],
+  hostname: 'gpu-node-09',
+  gpu: null,
+  gpuIndex: null,
+  summary: 'Node gpu-node-09 has been OFFLINE for 7m',
+  value: null,
+};
+const rule: AlertRuleView = {
+  name: 'GpuTemperatureHigh',
+  kind: 'metric',
+  severity: 'warning',
+  condition: 'gpu_temp_c > 85',
+  for: '5m',
+  selector: '',
+  labels: {},
+  summary: 'GPU {{gpu}}',
+  receivers: ['ops-slack'],
+  pending: 0,
+  firing: 1,
+};
+const silence: SilenceView = {
+  id: 'sil_1',
+  matchers: [{ name: 'node', value: 'did:key:z6MkB', op: '=' }],
+  startsAt: iso(NOW - 60_000),
+  endsAt: iso(NOW + 2 * 3_600_000),
+  createdBy: 'token:ops',
+  comment: 'RMA',
+  state: 'active',
+};
 
 let api: FakeApi;
 beforeAll(async () => {
   api = await startFakeApi({
     'GET /api/v1/alerts': (req) => ({ body: { items: req.query.state === 'pending' ? [] : [hot, offline], total: req.query.state === 'pending' ? 0 : 5 } }),
-    'GET /api/v1/alerts/rules': () => ({ body: { items: [rule], receivers: [{ name: 'ops-slack', type: 'slack', target: 'https://hooks.slack.com', sent: 4, failed: 1, lastError: 'HTTP 500' }] } }),
-    'GET /api/v1/alerts/history': () => ({ body: { items: [{ at: iso(NOW - 60_000), alertId: hot.id, rule: hot.rule, severity: 'warning', nodeId: hot.nodeId, hostname: hot.hostname, gpu: hot.gpu, from: 'pending', to: 'firing', value: 91 }] } }),
+    'GET /api/v1/alerts/rules': () => ({
+      body: { items: [rule], receivers: [{ name: 'ops-slack', type: 'slack', target: 'https://hooks.slack.com', sent: 4, failed: 1, lastError: 'HTTP 500' }] },
+    }),
+    'GET /api/v1/alerts/history': () => ({
+      body: {
+        items: [
+          {
+            at: iso(NOW - 60_000),
+            alertId: hot.id,
+            rule: hot.rule,
+            severity: 'warning',
+            nodeId: hot.nodeId,
+            hostname: hot.hostname,
+            gpu: hot.gpu,
+            from: 'pending',
+            to: 'firing',
+            value: 91,
+          },
+        ],
+      },
+    }),
     'POST /api/v1/silences': (req) => ({ status: 201, body: { ...silence, id: 'sil_2', matchers: (req.body as { matchers: unknown }).matchers } }),
     'GET /api/v1/silences': () => ({ body: { items: [silence] } }),
     'DELETE /api/v1/silences/sil_1': () => ({ status: 204 }),
-    'DELETE /api/v1/silences/sil_nope': () => ({ status: 404, body: { error: { code: 'not_found', message: "no silence 'sil_nope' (see gpufleet alerts silences)" } } }),
+    'DELETE /api/v1/silences/sil_nope': () => ({
+      status: 404,
+      body: { error: { code: 'not_found', message: "no silence 'sil_nope' (see gpufleet alerts silences)" } },
+    }),
   });
 });
 afterAll(() => api.close());
@@ -81,10 +152,27 @@ describe('gpufleet alerts', () => {
   });
 
   it('silence sends the rule, node and label matchers with a duration and comment', async () => {
-    const r = await run(['alerts', 'silence', '--rule', 'GpuTemperatureHigh', '--node', 'gpu-node-07', '--matcher', 'severity!=critical', '--duration', '4h', '--comment', 'fan swap']);
+    const r = await run([
+      'alerts',
+      'silence',
+      '--rule',
+      'GpuTemperatureHigh',
+      '--node',
+      'gpu-node-07',
+      '--matcher',
+      'severity!=critical',
+      '--duration',
+      '4h',
+      '--comment',
+      'fan swap',
+    ]);
     expect(r.code).toBe(0);
     expect(api.requests[0]!.body).toEqual({
-      matchers: [{ name: 'alertname', value: 'GpuTemperatureHigh' }, { name: 'node', value: 'gpu-node-07' }, { name: 'severity', op: '!=', value: 'critical' }],
+      matchers: [
+        { name: 'alertname', value: 'GpuTemperatureHigh' },
+        { name: 'node', value: 'gpu-node-07' },
+        { name: 'severity', op: '!=', value: 'critical' },
+      ],
       duration: '4h',
       comment: 'fan swap',
     });
@@ -114,7 +202,7 @@ describe('gpufleet alerts', () => {
     expect(api.requests).toHaveLength(0);
   });
 
-  it('silences lists them; unsilence expires one and reports the server\'s refusal', async () => {
+  it("silences lists them; unsilence expires one and reports the server's refusal", async () => {
     const list = await run(['alerts', 'silences']);
     expect(list.stdout).toMatch(/^sil_1\s+active\s+node=did:key:z6MkB\s+in 2h\s+token:ops\s+RMA$/m);
     const ok = await run(['alerts', 'unsilence', 'sil_1']);

@@ -1,5 +1,15 @@
 import { Command, Option } from 'commander';
-import { ALERT_LIST_STATES, ALERT_SEVERITIES, type AlertRuleView, type AlertTransition, type AlertView, type CreateSilenceRequest, type ReceiverView, type SilenceMatcher, type SilenceView } from '@gpufleet/protocol';
+import {
+  ALERT_LIST_STATES,
+  ALERT_SEVERITIES,
+  type AlertRuleView,
+  type AlertTransition,
+  type AlertView,
+  type CreateSilenceRequest,
+  type ReceiverView,
+  type SilenceMatcher,
+  type SilenceView,
+} from '@gpufleet/protocol';
 import type { CliDeps } from '../command-deps.js';
 import { seg } from '../api-client.js';
 import { checkDuration, collect, intOption } from '../args.js';
@@ -105,25 +115,39 @@ Examples:
     .option('--node <ref>', 'only alerts of this node (id, id prefix or hostname)')
     .addOption(new Option('--severity <severity>', 'only this severity').choices([...ALERT_SEVERITIES]))
     .option('--limit <n>', 'at most this many', intOption('--limit', 1, 10_000), 1000)
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   gpufleet alerts ls --state firing
   gpufleet alerts ls --state silenced -o wide      (with the silences that cover them)
-  gpufleet alerts ls --rule NodeOffline -o json`)
+  gpufleet alerts ls --rule NodeOffline -o json`,
+    )
     .action(async (_opts, cmd: Command) => {
       const o = deps.opts<{ state?: string; rule?: string; node?: string; severity?: string; limit: number }>(cmd);
-      const result = await deps.client(cmd).get<{ items: AlertView[]; total: number }>('/api/v1/alerts', { state: o.state, rule: o.rule, node: o.node, severity: o.severity, limit: o.limit });
-      print(deps.io, deps.format(cmd), { data: result, columns: alertColumns(deps.now()), rows: result.items, empty: o.state ? `no ${o.state} alerts` : 'no alerts' });
-      if (result.total > result.items.length && deps.format(cmd) !== 'json' && deps.format(cmd) !== 'yaml') deps.io.err(`showing ${result.items.length} of ${result.total} alerts: use --limit to see more\n`);
+      const result = await deps
+        .client(cmd)
+        .get<{ items: AlertView[]; total: number }>('/api/v1/alerts', { state: o.state, rule: o.rule, node: o.node, severity: o.severity, limit: o.limit });
+      print(deps.io, deps.format(cmd), {
+        data: result,
+        columns: alertColumns(deps.now()),
+        rows: result.items,
+        empty: o.state ? `no ${o.state} alerts` : 'no alerts',
+      });
+      if (result.total > result.items.length && deps.format(cmd) !== 'json' && deps.format(cmd) !== 'yaml')
+        deps.io.err(`showing ${result.items.length} of ${result.total} alerts: use --limit to see more\n`);
     });
 
   alerts
     .command('rules')
     .description('list the alert rules with how many alerts each has, and the receivers')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   gpufleet alerts rules
-  gpufleet alerts rules -o wide      (selectors, labels and summary templates too)`)
+  gpufleet alerts rules -o wide      (selectors, labels and summary templates too)`,
+    )
     .action(async (_opts, cmd: Command) => {
       const result = await deps.client(cmd).get<{ items: AlertRuleView[]; receivers: ReceiverView[] }>('/api/v1/alerts/rules');
       const format = deps.format(cmd);
@@ -135,15 +159,18 @@ Examples:
 
   alerts
     .command('history')
-    .description('recent alert state changes, newest first (kept in the server\'s memory)')
+    .description("recent alert state changes, newest first (kept in the server's memory)")
     .option('--rule <name>', 'only this rule')
     .option('--node <ref>', 'only this node')
     .option('--since <duration>', 'only changes newer than this, e.g. 1h')
     .option('--limit <n>', 'at most this many', intOption('--limit', 1, 10_000), 100)
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   gpufleet alerts history --since 1h
-  gpufleet alerts history --node gpu-node-07 -o json`)
+  gpufleet alerts history --node gpu-node-07 -o json`,
+    )
     .action(async (_opts, cmd: Command) => {
       const o = deps.opts<{ rule?: string; node?: string; since?: string; limit: number }>(cmd);
       const query = { rule: o.rule, node: o.node, since: o.since === undefined ? undefined : checkDuration(o.since, '--since'), limit: o.limit };
@@ -160,12 +187,15 @@ Examples:
     .option('--duration <duration>', 'how long, e.g. 30m, 2h, 1d', '2h')
     .option('--until <time>', 'until this ISO 8601 time instead of --duration')
     .requiredOption('--comment <text>', 'why (shown to everyone who looks at the alert)')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Give --rule, --node or --matcher (all given must match).
 
 Examples:
   gpufleet alerts silence --node gpu-node-07 --duration 4h --comment "RMA in progress"
-  gpufleet alerts silence --rule XidErrorsRepeating --matcher gpu=GPU-8c1e0e5b --comment "known bad app"`)
+  gpufleet alerts silence --rule XidErrorsRepeating --matcher gpu=GPU-8c1e0e5b --comment "known bad app"`,
+    )
     .action(async (_opts, cmd: Command) => {
       const o = deps.opts<{ rule?: string; node?: string; matcher: string[]; duration: string; until?: string; comment: string }>(cmd);
       const matchers: SilenceMatcher[] = [
@@ -180,23 +210,30 @@ Examples:
       let timing: Pick<CreateSilenceRequest, 'duration' | 'endsAt'>;
       if (o.until !== undefined) {
         const at = Date.parse(o.until);
-        if (!Number.isFinite(at) || !/^\d{4}-\d{2}-\d{2}T/.test(o.until)) throw new UsageError(`--until '${o.until}' is not an ISO 8601 time such as 2025-06-01T18:00:00Z`);
+        if (!Number.isFinite(at) || !/^\d{4}-\d{2}-\d{2}T/.test(o.until))
+          throw new UsageError(`--until '${o.until}' is not an ISO 8601 time such as 2025-06-01T18:00:00Z`);
         timing = { endsAt: new Date(at).toISOString() };
       } else {
         timing = { duration: checkDuration(o.duration, '--duration') };
       }
       const created = await deps.client(cmd).post<SilenceView>('/api/v1/silences', { matchers, ...timing, comment: o.comment } satisfies CreateSilenceRequest);
-      print(deps.io, deps.format(cmd), { data: created, text: () => `silence ${created.id} created, ends ${relativeTime(created.endsAt, deps.now())} (${created.endsAt})\n` });
+      print(deps.io, deps.format(cmd), {
+        data: created,
+        text: () => `silence ${created.id} created, ends ${relativeTime(created.endsAt, deps.now())} (${created.endsAt})\n`,
+      });
     });
 
   alerts
     .command('silences')
     .description('list silences')
     .option('--all', 'also those that expired in the last 24 h')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   gpufleet alerts silences
-  gpufleet alerts silences --all -o wide`)
+  gpufleet alerts silences --all -o wide`,
+    )
     .action(async (_opts, cmd: Command) => {
       const o = deps.opts<{ all?: boolean }>(cmd);
       const result = await deps.client(cmd).get<{ items: SilenceView[] }>('/api/v1/silences', { state: o.all ? 'all' : undefined });
@@ -208,9 +245,12 @@ Examples:
     .alias('expire')
     .description('end a silence now')
     .argument('<id>', 'silence id from `alerts silences`')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
-  gpufleet alerts unsilence sil_3f9a0c1d2e4b5a69`)
+  gpufleet alerts unsilence sil_3f9a0c1d2e4b5a69`,
+    )
     .action(async (id: string, _opts, cmd: Command) => {
       await deps.client(cmd).delete(`/api/v1/silences/${seg(id)}`);
       deps.io.out(`silence ${id} expired\n`);

@@ -33,10 +33,13 @@ Examples:
   cmdGroup
     .command('create')
     .description('create an API token (shown once)')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   gpufleet api-tokens create --name grafana --role viewer
-  gpufleet api-tokens create --name oncall-alice --role operator -o json`)
+  gpufleet api-tokens create --name oncall-alice --role operator -o json`,
+    )
     .requiredOption('--name <name>', 'who or what uses it')
     .addOption(new Option('--role <role>', 'what it may do').choices([...ROLES]).default('viewer'))
     .action(async (_opts, cmd: Command) => {
@@ -45,7 +48,8 @@ Examples:
       const created = await deps.client(cmd).post<ApiTokenView & { token: string }>('/api/v1/api-tokens', { name: o.name, role: o.role });
       print(deps.io, deps.format(cmd), {
         data: created,
-        text: () => `API token ${created.id} (${created.name}, ${created.role}) created. It is shown only now:\n\n  ${created.token}\n\nUse it with: gpufleet login --server <url> --token ${created.token}\n`,
+        text: () =>
+          `API token ${created.id} (${created.name}, ${created.role}) created. It is shown only now:\n\n  ${created.token}\n\nUse it with: gpufleet login --server <url> --token ${created.token}\n`,
       });
     });
 
@@ -53,10 +57,13 @@ Examples:
     .command('ls')
     .alias('list')
     .description('list API tokens')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   gpufleet api-tokens ls
-  gpufleet api-tokens ls -o yaml`)
+  gpufleet api-tokens ls -o yaml`,
+    )
     .action(async (_opts, cmd: Command) => {
       const result = await deps.client(cmd).get<{ items: ApiTokenView[] }>('/api/v1/api-tokens');
       print(deps.io, deps.format(cmd), { data: result, columns: apiTokenColumns(deps.now()), rows: result.items, empty: 'no API tokens' });
@@ -66,9 +73,12 @@ Examples:
     .command('revoke')
     .alias('rm')
     .description('revoke an API token')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
-  gpufleet api-tokens revoke 495bb505120382f7      (the ID column of api-tokens ls)`)
+  gpufleet api-tokens revoke 495bb505120382f7      (the ID column of api-tokens ls)`,
+    )
     .argument('<id>', 'token id from `api-tokens ls`')
     .action(async (id: string, _opts, cmd: Command) => {
       await deps.client(cmd).delete(`/api/v1/api-tokens/${seg(id)}`);

@@ -30,17 +30,40 @@ async function verify(...extra: string[]) {
 
 describe('gpufleet audit verify', () => {
   it('says when the chain was first signed, and that records before a later first signature were trusted unsigned', async () => {
-    reply = { ok: true, checked: 3, legacy: 0, checkpoint: { status: 'ok', id: 3, at: NOW, unsigned: 0, first: { at: Date.UTC(2026, 1, 1), id: 0 }, legacyUntil: 0 } };
-    expect(await verify()).toEqual({ code: 0, stderr: '', stdout: 'audit chain intact: 3 records checked; head signed at record 3; first signed 2026-02-01T00:00:00.000Z\n' });
-    reply = { ok: true, checked: 9, legacy: 0, checkpoint: { status: 'ok', id: 9, at: NOW, unsigned: 1, first: { at: Date.UTC(2026, 2, 1, 11), id: 8 }, legacyUntil: 0 } };
-    expect((await verify()).stdout).toBe('audit chain intact: 9 records checked; head signed at record 9 (1 newer not yet signed); first signed 2026-03-01T11:00:00.000Z at record 8: records up to it were trusted unsigned\n');
+    reply = {
+      ok: true,
+      checked: 3,
+      legacy: 0,
+      checkpoint: { status: 'ok', id: 3, at: NOW, unsigned: 0, first: { at: Date.UTC(2026, 1, 1), id: 0 }, legacyUntil: 0 },
+    };
+    expect(await verify()).toEqual({
+      code: 0,
+      stderr: '',
+      stdout: 'audit chain intact: 3 records checked; head signed at record 3; first signed 2026-02-01T00:00:00.000Z\n',
+    });
+    reply = {
+      ok: true,
+      checked: 9,
+      legacy: 0,
+      checkpoint: { status: 'ok', id: 9, at: NOW, unsigned: 1, first: { at: Date.UTC(2026, 2, 1, 11), id: 8 }, legacyUntil: 0 },
+    };
+    expect((await verify()).stdout).toBe(
+      'audit chain intact: 9 records checked; head signed at record 9 (1 newer not yet signed); first signed 2026-03-01T11:00:00.000Z at record 8: records up to it were trusted unsigned\n',
+    );
   });
 
   it('fails on a missing checkpoint, naming the status', async () => {
-    reply = { ok: false, checked: 4, legacy: 0, checkpoint: { status: 'missing', reason: 'audit records exist but no signed checkpoint does: it was removed' } };
+    reply = {
+      ok: false,
+      checked: 4,
+      legacy: 0,
+      checkpoint: { status: 'missing', reason: 'audit records exist but no signed checkpoint does: it was removed' },
+    };
     const r = await verify();
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe('error: audit chain does not match its signed checkpoint (missing): audit records exist but no signed checkpoint does: it was removed (4 checked)\n');
+    expect(r.stderr).toBe(
+      'error: audit chain does not match its signed checkpoint (missing): audit records exist but no signed checkpoint does: it was removed (4 checked)\n',
+    );
     const json = await verify('-o', 'json');
     expect(json.code).toBe(1);
     expect(JSON.parse(json.stdout).checkpoint.status).toBe('missing');

@@ -35,7 +35,7 @@ interface AuditVerifyReply {
  * (trust on first use): a first signature newer than expected is the trace of that.
  */
 function checkpointText(c: AuditVerifyReply['checkpoint']): string {
-  if (!c || c.status !== 'ok' || c.id === undefined) return '';
+  if (c?.status !== 'ok' || c.id === undefined) return '';
   const newer = c.unsigned ? ` (${c.unsigned} newer not yet signed)` : '';
   const head = c.id === 0 ? `; empty chain signed${newer}` : `; head signed at record ${c.id}${newer}`;
   if (!c.first || !Number.isFinite(c.first.at)) return head;
@@ -104,14 +104,19 @@ Examples:
       if (typeof r?.ok !== 'boolean') throw new CliError('the control plane sent an audit verification this CLI does not understand');
       const legacy = r.legacy > 0 ? ` (${r.legacy} older record${r.legacy === 1 ? '' : 's'} predate the chain)` : '';
       if (r.ok) {
-        print(deps.io, deps.format(cmd), { data: r, text: () => `audit chain intact: ${r.checked} record${r.checked === 1 ? '' : 's'} checked${legacy}${checkpointText(r.checkpoint)}\n` });
+        print(deps.io, deps.format(cmd), {
+          data: r,
+          text: () => `audit chain intact: ${r.checked} record${r.checked === 1 ? '' : 's'} checked${legacy}${checkpointText(r.checkpoint)}\n`,
+        });
         return;
       }
       const format = deps.format(cmd);
       if (format === 'json' || format === 'yaml') print(deps.io, format, { data: r });
       const broken = r.firstBroken;
       if (!broken && r.checkpoint && r.checkpoint.status !== 'ok') {
-        throw new CliError(`audit chain does not match its signed checkpoint (${r.checkpoint.status}): ${r.checkpoint.reason ?? 'no reason given'} (${r.checked} checked)`);
+        throw new CliError(
+          `audit chain does not match its signed checkpoint (${r.checkpoint.status}): ${r.checkpoint.reason ?? 'no reason given'} (${r.checked} checked)`,
+        );
       }
       throw new CliError(`audit chain broken at record ${broken?.id ?? '?'}: ${broken?.reason ?? 'no reason given'} (${r.checked} checked)`);
     });

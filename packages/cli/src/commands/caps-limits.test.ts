@@ -42,20 +42,57 @@ const toAlice = () => grantToAlice.map((w) => (w === '' ? alice.did : w));
 
 /** Whether a host (agent account 'root') would run this command of bob's under `cap`. */
 function hostVerdict(cap: Capability, invoker: { did: string; privateKeyPem: string }, over: Partial<CommandPayload>) {
-  const payload: CommandPayload = { v: 1, runId: 'run-limits-0001', nonce: 'nonce-limits-0123456789', issuedAt: NOW, ability: 'exec/run', target: '', command: { kind: 'argv', argv: ['true'] }, env: {}, cwd: null, timeoutMs: 60_000, runAs: null, invoker: invoker.did, capability: cap, ...over };
-  return verifySignedCommand(signCommand(payload, invoker.privateKeyPem), { roots: [root.did], now: NOW, isRevoked: () => false, hostLabels: {}, seenNonce: () => false, agentUser: 'root' });
+  const payload: CommandPayload = {
+    v: 1,
+    runId: 'run-limits-0001',
+    nonce: 'nonce-limits-0123456789',
+    issuedAt: NOW,
+    ability: 'exec/run',
+    target: '',
+    command: { kind: 'argv', argv: ['true'] },
+    env: {},
+    cwd: null,
+    timeoutMs: 60_000,
+    runAs: null,
+    invoker: invoker.did,
+    capability: cap,
+    ...over,
+  };
+  return verifySignedCommand(signCommand(payload, invoker.privateKeyPem), {
+    roots: [root.did],
+    now: NOW,
+    isRevoked: () => false,
+    hostLabels: {},
+    seenNonce: () => false,
+    agentUser: 'root',
+  });
 }
 
 describe('caps grant: limits', () => {
   it('puts --run-as, --env-allow, --cwd-allow and --scripts in the capability; hosts enforce them', async () => {
-    const r = await run([...toAlice(), '--run-as', 'root,ubuntu', '--env-allow', 'HF_*', '--env-allow', 'CUDA_VISIBLE_DEVICES', '--cwd-allow', '/srv/jobs,/srv/jobs/*', '--scripts', 'root-signed']);
+    const r = await run([
+      ...toAlice(),
+      '--run-as',
+      'root,ubuntu',
+      '--env-allow',
+      'HF_*',
+      '--env-allow',
+      'CUDA_VISIBLE_DEVICES',
+      '--cwd-allow',
+      '/srv/jobs,/srv/jobs/*',
+      '--scripts',
+      'root-signed',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const cap = JSON.parse(r.stdout) as Capability;
     expect(cap.limits).toEqual({ runAs: ['root', 'ubuntu'], env: ['HF_*', 'CUDA_VISIBLE_DEVICES'], cwd: ['/srv/jobs', '/srv/jobs/*'], scripts: 'root-signed' });
-    expect(r.stderr).toContain("[run as root|ubuntu; env HF_*|CUDA_VISIBLE_DEVICES; cwd /srv/jobs|/srv/jobs/*; root-signed scripts only]");
+    expect(r.stderr).toContain('[run as root|ubuntu; env HF_*|CUDA_VISIBLE_DEVICES; cwd /srv/jobs|/srv/jobs/*; root-signed scripts only]');
     const aliceKey = { did: alice.did, privateKeyPem: alice.privateKeyPem };
     expect(hostVerdict(cap, aliceKey, { runAs: 'ubuntu', cwd: '/srv/jobs/a', env: { HF_HOME: '/x' } })).toEqual({ ok: true });
-    expect(hostVerdict(cap, aliceKey, { runAs: 'ubuntu', cwd: '/srv/jobs', env: { PATH: '/tmp' } })).toMatchObject({ ok: false, reason: 'constraint_violated' });
+    expect(hostVerdict(cap, aliceKey, { runAs: 'ubuntu', cwd: '/srv/jobs', env: { PATH: '/tmp' } })).toMatchObject({
+      ok: false,
+      reason: 'constraint_violated',
+    });
     expect(hostVerdict(cap, aliceKey, { runAs: 'ubuntu', cwd: '/srv' })).toMatchObject({ ok: false, reason: 'constraint_violated' });
   });
 
@@ -95,7 +132,21 @@ describe('caps grant: limits', () => {
   });
 
   it('--from-cap carries the parent limits over and refuses a broader child', async () => {
-    const parent = signCapability({ v: 1, iss: root.did, aud: alice.did, can: ['exec/run'], on: '*', nbf: NOW - DAY, exp: NOW + 7 * DAY, nonce: 'alice-limits-nonce', prf: [], limits: { runAs: ['ubuntu'], env: ['HF_*'] } }, root.privateKeyPem);
+    const parent = signCapability(
+      {
+        v: 1,
+        iss: root.did,
+        aud: alice.did,
+        can: ['exec/run'],
+        on: '*',
+        nbf: NOW - DAY,
+        exp: NOW + 7 * DAY,
+        nonce: 'alice-limits-nonce',
+        prf: [],
+        limits: { runAs: ['ubuntu'], env: ['HF_*'] },
+      },
+      root.privateKeyPem,
+    );
     writeFileSync(join(home, 'alice.cap.json'), JSON.stringify(parent));
     const base = ['caps', 'grant', '--key', 'alice', '--from-cap', 'alice.cap.json', '--to', bob.did, '--can', 'exec/run'];
     const kept = await run(base);

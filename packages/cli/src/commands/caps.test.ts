@@ -2,7 +2,16 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { capabilityId, generateEd25519, signCapability, verifyCapability, verifyRevocation, type Ability, type Capability, type Revocation } from '@gpufleet/protocol';
+import {
+  capabilityId,
+  generateEd25519,
+  signCapability,
+  verifyCapability,
+  verifyRevocation,
+  type Ability,
+  type Capability,
+  type Revocation,
+} from '@gpufleet/protocol';
 import { runCli } from '../cli.js';
 import { createOperatorKey, type OperatorKey } from '../keys/index.js';
 import { captureIo } from '../testing/capture-io.js';
@@ -58,7 +67,21 @@ function expectUsageError(r: { code: number; stderr: string }, pattern: RegExp) 
 
 /** A root-issued capability for alice, saved where --from-cap can read it. */
 function aliceCap(fields: Partial<Capability> = {}): string {
-  const cap = signCapability({ v: 1, iss: root.did, aud: alice.did, can: ['exec/run', 'container/logs'], on: 'region=eu', nbf: NOW - DAY, exp: NOW + 7 * DAY, nonce: 'alice-cap-nonce', prf: [], ...fields }, root.privateKeyPem);
+  const cap = signCapability(
+    {
+      v: 1,
+      iss: root.did,
+      aud: alice.did,
+      can: ['exec/run', 'container/logs'],
+      on: 'region=eu',
+      nbf: NOW - DAY,
+      exp: NOW + 7 * DAY,
+      nonce: 'alice-cap-nonce',
+      prf: [],
+      ...fields,
+    },
+    root.privateKeyPem,
+  );
   const file = join(home, 'alice.cap.json');
   writeFileSync(file, JSON.stringify(cap));
   return file;
@@ -79,7 +102,23 @@ describe('caps grant', () => {
   });
 
   it('--not-before and --expires take dates too; --out saves the capability; --publish registers it', async () => {
-    const r = await run(['caps', 'grant', '--to', bob.did, '--can', 'node/cordon', '--on', '*', '--not-before', '1h', '--expires', '2026-04-01T00:00:00Z', '--out', 'bob.json', '--publish']);
+    const r = await run([
+      'caps',
+      'grant',
+      '--to',
+      bob.did,
+      '--can',
+      'node/cordon',
+      '--on',
+      '*',
+      '--not-before',
+      '1h',
+      '--expires',
+      '2026-04-01T00:00:00Z',
+      '--out',
+      'bob.json',
+      '--publish',
+    ]);
     expect(r.code).toBe(0);
     const cap = JSON.parse(readFileSync(join(home, 'bob.json'), 'utf8')) as Capability;
     expect(cap).toMatchObject({ nbf: NOW + 3_600_000, exp: Date.UTC(2026, 3, 1) });
@@ -92,7 +131,24 @@ describe('caps grant', () => {
 
   it('--from-cap narrows a capability the operator holds, carrying it inline; hosts accept the chain', async () => {
     const parentFile = aliceCap();
-    const r = await run(['caps', 'grant', '--key', 'alice', '--passphrase-env', 'ALICE_PASS', '--from-cap', parentFile, '--to', bob.did, '--can', 'container/logs', '--on', 'region=eu,pool=a', '--expires', '1d']);
+    const r = await run([
+      'caps',
+      'grant',
+      '--key',
+      'alice',
+      '--passphrase-env',
+      'ALICE_PASS',
+      '--from-cap',
+      parentFile,
+      '--to',
+      bob.did,
+      '--can',
+      'container/logs',
+      '--on',
+      'region=eu,pool=a',
+      '--expires',
+      '1d',
+    ]);
     expect(r.code).toBe(0);
     const cap = JSON.parse(r.stdout) as Capability;
     expect(cap.iss).toBe(alice.did);
@@ -105,7 +161,9 @@ describe('caps grant', () => {
   it("--from-cap defaults selector and expiry to the parent's, and reads a capability as the API lists it", async () => {
     const parent = JSON.parse(readFileSync(aliceCap(), 'utf8')) as Capability;
     writeFileSync(join(home, 'view.json'), JSON.stringify({ id: capabilityId(parent), state: 'active', capability: parent }));
-    const r = await run(['caps', 'grant', '--key', 'alice', '--from-cap', 'view.json', '--to', bob.did, '--can', 'exec/run'], { GPUFLEET_KEY_PASSPHRASE: 'alice-pw' });
+    const r = await run(['caps', 'grant', '--key', 'alice', '--from-cap', 'view.json', '--to', bob.did, '--can', 'exec/run'], {
+      GPUFLEET_KEY_PASSPHRASE: 'alice-pw',
+    });
     expect(r.code).toBe(0);
     const cap = JSON.parse(r.stdout) as Capability;
     expect(cap).toMatchObject({ on: 'region=eu', exp: parent.exp, nbf: NOW });
@@ -130,7 +188,10 @@ describe('caps grant', () => {
     writeFileSync(join(home, 'forged.json'), JSON.stringify(forged));
     expectUsageError(await grantWith('forged.json'), /does not hold up \(bad_signature\)/);
     aliceCap({ aud: root.did, nbf: NOW - 3 * DAY, exp: NOW - 2 * DAY });
-    expectUsageError(await run(['caps', 'grant', '--from-cap', 'alice.cap.json', '--to', bob.did, '--can', 'exec/run', '--expires', '1d']), /does not hold up \(expired\)/);
+    expectUsageError(
+      await run(['caps', 'grant', '--from-cap', 'alice.cap.json', '--to', bob.did, '--can', 'exec/run', '--expires', '1d']),
+      /does not hold up \(expired\)/,
+    );
     writeFileSync(join(home, 'junk.json'), '{"v":1}');
     expectUsageError(await grantWith('junk.json'), /is not a capability/);
     expectUsageError(await grantWith('missing.json'), /cannot read missing.json: ENOENT/);
@@ -152,7 +213,9 @@ describe('caps grant', () => {
   });
 
   it('a wrong passphrase stops it with one line (exit 1), and nothing is printed or published', async () => {
-    const r = await run(['caps', 'grant', '--key', 'alice', '--to', bob.did, '--can', 'exec/run', '--on', '*', '--expires', '1d', '--publish'], { GPUFLEET_KEY_PASSPHRASE: 'wrong' });
+    const r = await run(['caps', 'grant', '--key', 'alice', '--to', bob.did, '--can', 'exec/run', '--on', '*', '--expires', '1d', '--publish'], {
+      GPUFLEET_KEY_PASSPHRASE: 'wrong',
+    });
     expect(r.code).toBe(1);
     expect(r.stderr).toBe("error: wrong passphrase for key 'alice'\n");
     expect(r.stdout).toBe('');
@@ -163,12 +226,26 @@ describe('caps grant', () => {
 describe('caps ls and caps revoke', () => {
   it('ls shows registered capabilities; --to filters by audience', async () => {
     const cap = JSON.parse(readFileSync(aliceCap(), 'utf8')) as Capability;
-    listed = [{ id: capabilityId(cap), iss: cap.iss, aud: cap.aud, can: cap.can, on: cap.on, exp: new Date(cap.exp).toISOString(), state: 'active', chain: [capabilityId(cap)], capability: cap }];
+    listed = [
+      {
+        id: capabilityId(cap),
+        iss: cap.iss,
+        aud: cap.aud,
+        can: cap.can,
+        on: cap.on,
+        exp: new Date(cap.exp).toISOString(),
+        state: 'active',
+        chain: [capabilityId(cap)],
+        capability: cap,
+      },
+    ];
     const r = await run(['caps', 'ls', '--to', alice.did]);
     expect(r.code).toBe(0);
     const [head, row] = r.stdout.trimEnd().split('\n');
     expect(head).toMatch(/^ID\s+STATE\s+AUDIENCE\s+CAN\s+ON\s+EXPIRES$/);
-    expect(row).toMatch(new RegExp(`^${capabilityId(cap).slice(0, 12)}\\s+active\\s+${alice.did.slice(0, 16)}…\\S+\\s+exec/run,container/logs\\s+region=eu\\s+in 7d$`));
+    expect(row).toMatch(
+      new RegExp(`^${capabilityId(cap).slice(0, 12)}\\s+active\\s+${alice.did.slice(0, 16)}…\\S+\\s+exec/run,container/logs\\s+region=eu\\s+in 7d$`),
+    );
     expect(api.requests[0]!.query).toEqual({ aud: alice.did });
     expectUsageError(await run(['caps', 'ls', '--to', 'nobody']), /--to 'nobody' is not a did:key/);
   });
@@ -198,7 +275,7 @@ describe('caps ls and caps revoke', () => {
 
   it('revoke refuses what it cannot resolve', async () => {
     expectUsageError(await run(['caps', 'revoke', 'not-an-id']), /neither a capability id .* nor a did:key/);
-    listed = [{ id: 'abcdef' + '0'.repeat(58) }, { id: 'abcdef' + '1'.repeat(58) }];
+    listed = [{ id: `abcdef${'0'.repeat(58)}` }, { id: `abcdef${'1'.repeat(58)}` }];
     expectUsageError(await run(['caps', 'revoke', 'abcdef']), /prefix abcdef is ambiguous/);
     const none = await run(['caps', 'revoke', 'fedcba']);
     expect(none.code).toBe(1);

@@ -57,7 +57,10 @@ const collectList = (v: string, prev: string[] = []) => [...prev, v];
 
 /** Abilities from `--can a,b` (repeatable); each must be a known one. */
 export function parseAbilities(lists: readonly string[]): Ability[] {
-  const words = lists.flatMap((l) => l.split(',')).map((w) => w.trim()).filter(Boolean);
+  const words = lists
+    .flatMap((l) => l.split(','))
+    .map((w) => w.trim())
+    .filter(Boolean);
   if (words.length === 0) throw new UsageError('--can needs at least one ability');
   for (const w of words) {
     if (!(ABILITIES as readonly string[]).includes(w)) throw new UsageError(`unknown ability '${w}' (one of ${ABILITIES.join(', ')})`);
@@ -130,14 +133,17 @@ async function grant(deps: CliDeps, o: GrantFlags, term?: HiddenInput): Promise<
   if (!parent && o.expires === undefined) throw new UsageError('--expires is required: a duration (24h, 7d) or a date');
 
   const exp = o.expires !== undefined ? parseWhen(o.expires, now, '--expires') : parent!.exp;
-  if (exp <= now) throw new UsageError(o.expires !== undefined ? `--expires ${o.expires} is in the past (${iso(exp)})` : `the parent capability expired at ${iso(exp)}`);
+  if (exp <= now)
+    throw new UsageError(o.expires !== undefined ? `--expires ${o.expires} is in the past (${iso(exp)})` : `the parent capability expired at ${iso(exp)}`);
   const nbf = o.notBefore !== undefined ? parseWhen(o.notBefore, now, '--not-before') : Math.max(now, parent?.nbf ?? now);
   if (nbf >= exp) throw new UsageError(`--not-before (${iso(nbf)}) must come before the expiry (${iso(exp)})`);
   const on = (o.on ?? parent!.on).trim();
   const limits = limitsFromFlags(o, parent);
   if (limits?.scripts === 'root-signed' && (can.includes('exec/run') || can.includes('*'))) {
     // Not an error (the limit still holds for library scripts), but the holder can run any text as a shell command.
-    deps.io.err("note: --scripts root-signed limits library scripts only; with exec/run the holder can still run any command (grant exec/script alone to allow only root-signed scripts)\n");
+    deps.io.err(
+      'note: --scripts root-signed limits library scripts only; with exec/run the holder can still run any command (grant exec/script alone to allow only root-signed scripts)\n',
+    );
   }
 
   const key = await unlockOperatorKey(deps.io, { key: o.key, passphraseEnv: o.passphraseEnv }, term);
@@ -146,12 +152,24 @@ async function grant(deps: CliDeps, o: GrantFlags, term?: HiddenInput): Promise<
     checkParent(parent, key.did, now, file);
     const extra = parent.can.includes('*') ? undefined : can.find((a) => !parent!.can.includes(a));
     if (extra) throw new UsageError(`--can ${extra} is not granted by --from-cap ${file} (it grants ${parent.can.join(', ')})`);
-    if (!selectorNarrows(parseSelector(on), parseSelector(parent.on))) throw new UsageError(`--on '${on}' is broader than the parent's '${parent.on}': add to it, do not replace it`);
+    if (!selectorNarrows(parseSelector(on), parseSelector(parent.on)))
+      throw new UsageError(`--on '${on}' is broader than the parent's '${parent.on}': add to it, do not replace it`);
     if (exp > parent.exp) throw new UsageError(`--expires ${iso(exp)} is after the parent's expiry (${iso(parent.exp)})`);
     if (nbf < parent.nbf) throw new UsageError(`--not-before ${iso(nbf)} is before the parent's start (${iso(parent.nbf)})`);
   }
   return signCapability(
-    { v: 1, iss: key.did, aud: o.to, can, on, nbf, exp, nonce: randomBytes(16).toString('base64url'), prf: parent ? [parent] : [], ...(limits ? { limits } : {}) },
+    {
+      v: 1,
+      iss: key.did,
+      aud: o.to,
+      can,
+      on,
+      nbf,
+      exp,
+      nonce: randomBytes(16).toString('base64url'),
+      prf: parent ? [parent] : [],
+      ...(limits ? { limits } : {}),
+    },
     key.privateKeyPem,
   );
 }
@@ -184,7 +202,9 @@ async function revocationTarget(deps: CliDeps, cmd: Command, ref: string): Promi
 
 /** `gpufleet caps`: grant, list and revoke delegated capabilities. `term` stands in for the terminal in tests. */
 export function capsCommand(deps: CliDeps, term?: HiddenInput): Command {
-  const caps = new Command('caps').alias('capabilities').description('grant, list and revoke capabilities: signed, expiring delegations of abilities on selected hosts');
+  const caps = new Command('caps')
+    .alias('capabilities')
+    .description('grant, list and revoke capabilities: signed, expiring delegations of abilities on selected hosts');
   caps.addHelpText(
     'after',
     `
@@ -213,12 +233,22 @@ Examples:
     .option('--passphrase-env <VAR>', 'variable holding the key passphrase (default GPUFLEET_KEY_PASSPHRASE)')
     .option('--out <file>', 'write the capability to this file instead of stdout')
     .option('--publish', 'also register it with the control plane (listed by caps ls)')
-    .option('--run-as <users>', "only run commands as these accounts (comma-separated, repeatable; * is a wildcard); a command without --run-as counts as the agent's own account", collectList)
+    .option(
+      '--run-as <users>',
+      "only run commands as these accounts (comma-separated, repeatable; * is a wildcard); a command without --run-as counts as the agent's own account",
+      collectList,
+    )
     .option('--env-allow <names>', "only these environment variable names (comma-separated, repeatable; 'HF_*' allows every HF_ name)", collectList)
     .option('--env-none', 'no environment variables at all')
-    .option('--cwd-allow <dirs>', "only these working folders (absolute; '/srv/jobs/*' allows everything below /srv/jobs); commands must then give --cwd", collectList)
+    .option(
+      '--cwd-allow <dirs>',
+      "only these working folders (absolute; '/srv/jobs/*' allows everything below /srv/jobs); commands must then give --cwd",
+      collectList,
+    )
     .option('--scripts <rule>', "'root-signed': library scripts run only when a fleet root signed them, not the holder")
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 A fleet root grants with no proof; anyone else narrows a capability they hold with --from-cap.
 Limits (--run-as, --env-allow, --env-none, --cwd-allow, --scripts) are checked by every host on
 every command; with --from-cap the parent's limits carry over and may only be narrowed.
@@ -230,7 +260,8 @@ Examples:
       (the control plane's DID is at GET /api/v1/server-identity: delegate remediation to it)
   gpufleet caps grant --to did:key:z6Mk... --can container/logs --on 'region=eu,team=ml' --from-cap alice.cap.json
   gpufleet caps grant --to did:key:z6Mk... --can exec/run --on 'pool=train' --expires 7d --run-as root,ubuntu --env-allow 'HF_*' --cwd-allow '/srv/jobs,/srv/jobs/*'
-  gpufleet caps grant --to did:key:z6Mk... --can exec/script --on '*' --expires 30d --scripts root-signed`)
+  gpufleet caps grant --to did:key:z6Mk... --can exec/script --on '*' --expires 30d --scripts root-signed`,
+    )
     .action(async (_opts, cmd: Command) => {
       const o = deps.opts<GrantFlags>(cmd);
       const cap = await grant(deps, o, term);
@@ -255,17 +286,25 @@ Examples:
     .alias('list')
     .description('list capabilities registered with the control plane')
     .option('--to <did>', 'only those delegated to this DID')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   gpufleet caps ls
   gpufleet caps ls --to $(gpufleet keys did) -o wide
-  gpufleet caps ls -o json | jq '.items[].capability'`)
+  gpufleet caps ls -o json | jq '.items[].capability'`,
+    )
     .action(async (_opts, cmd: Command) => {
       const o = deps.opts<{ to?: string }>(cmd);
       if (o.to !== undefined && !isDidKey(o.to)) throw new UsageError(`--to '${o.to}' is not a did:key`);
       const result = await deps.client(cmd).get<{ items: CapabilityRow[] }>('/api/v1/capabilities', { aud: o.to });
       const rows = Array.isArray(result?.items) ? result.items : [];
-      print(deps.io, deps.format(cmd), { data: result, columns: capColumns(deps.now()), rows, empty: 'no capabilities registered (grant one: gpufleet caps grant ... --publish)' });
+      print(deps.io, deps.format(cmd), {
+        data: result,
+        columns: capColumns(deps.now()),
+        rows,
+        empty: 'no capabilities registered (grant one: gpufleet caps grant ... --publish)',
+      });
     });
 
   caps
@@ -275,12 +314,15 @@ Examples:
     .option('--reason <text>', 'why (kept in the audit log)', '')
     .option('--key <name>', 'your signing key (default: default)')
     .option('--passphrase-env <VAR>', 'variable holding the key passphrase (default GPUFLEET_KEY_PASSPHRASE)')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Hosts honour revocations signed by a fleet root or by a key revoking itself (a DID).
 
 Examples:
   gpufleet caps revoke 3f2a9c01b2d4 --reason "rotated"
-  gpufleet caps revoke did:key:z6Mk... --reason "laptop stolen"`)
+  gpufleet caps revoke did:key:z6Mk... --reason "laptop stolen"`,
+    )
     .action(async (ref: string, _opts, cmd: Command) => {
       const o = deps.opts<KeyFlags & { reason: string }>(cmd);
       if (o.reason.length > 500) throw new UsageError('--reason is longer than 500 characters');

@@ -27,7 +27,10 @@ afterEach(() => api.close());
 type Final = ReturnType<typeof runOf>;
 
 function scriptedRun(final: Final, steps: StreamStep[]) {
-  api.json.set('POST /api/v1/runs', () => ({ status: 201, body: { id: final.id, state: 'running', targets: final.targets!.map((t) => ({ nodeId: t.nodeId, hostname: t.hostname, batch: 0, state: 'sent' })) } }));
+  api.json.set('POST /api/v1/runs', () => ({
+    status: 201,
+    body: { id: final.id, state: 'running', targets: final.targets!.map((t) => ({ nodeId: t.nodeId, hostname: t.hostname, batch: 0, state: 'sent' })) },
+  }));
   api.streams.set(`GET /api/v1/runs/${final.id}/stream`, steps);
   api.json.set(`GET /api/v1/runs/${final.id}`, () => ({ body: final }));
 }
@@ -54,12 +57,24 @@ function submittedPayload() {
 }
 
 const out = (nodeId: string, chunk: number, data: string, stream = 'stdout'): StreamStep => ({ event: 'output', data: { nodeId, stream, chunk, data } });
-const line = (name: string, state = 'running') => JSON.stringify({ id: `${name}0123456789abcdef`, name, image: `${name}:1`, state, status: state === 'running' ? 'Up 2 hours' : 'Exited (0) 1 hour ago', created: NOW - 7_200_000 });
+const line = (name: string, state = 'running') =>
+  JSON.stringify({
+    id: `${name}0123456789abcdef`,
+    name,
+    image: `${name}:1`,
+    state,
+    status: state === 'running' ? 'Up 2 hours' : 'Exited (0) 1 hour ago',
+    created: NOW - 7_200_000,
+  });
 
 describe('gpufleet containers ls', () => {
   it('signs an ls on the selected hosts and prints one table of every host’s containers', async () => {
     const [a, b] = [targetOf(1), targetOf(2)];
-    const final = runOf('run_ls', [a, b].map((t) => ({ ...t, state: 'succeeded' as const, exitCode: 0 })), { state: 'succeeded' });
+    const final = runOf(
+      'run_ls',
+      [a, b].map((t) => ({ ...t, state: 'succeeded' as const, exitCode: 0 })),
+      { state: 'succeeded' },
+    );
     const vllm = `${line('vllm')}\n`;
     scriptedRun(final, [
       { event: 'run', data: runOf('run_ls', [a, b]) },
@@ -73,7 +88,13 @@ describe('gpufleet containers ls', () => {
     const r = await run(['containers', 'ls', '-l', 'pool=inference', '-o', 'wide']);
     expect(r.code, r.stderr).toBe(0);
     const p = submittedPayload();
-    expect(p).toMatchObject({ ability: 'container/logs', target: 'pool=inference', command: { kind: 'container', op: 'ls', container: '*' }, invoker: did, timeoutMs: 60_000 });
+    expect(p).toMatchObject({
+      ability: 'container/logs',
+      target: 'pool=inference',
+      command: { kind: 'container', op: 'ls', container: '*' },
+      invoker: did,
+      timeoutMs: 60_000,
+    });
     const rows = r.stdout.trim().split('\n');
     expect(rows[0]).toMatch(/^NODE\s+NAME\s+IMAGE\s+STATE\s+STATUS\s+CREATED\s+ID$/);
     expect(rows.slice(1).map((l) => l.split(/\s{2,}/).slice(0, 4))).toEqual([
@@ -86,8 +107,19 @@ describe('gpufleet containers ls', () => {
 
   it('-o json gives the rows; a host that failed is named and the exit code is 1', async () => {
     const [a, b] = [targetOf(1), targetOf(2)];
-    const final = runOf('run_ls', [{ ...a, state: 'succeeded' as const, exitCode: 0 }, { ...b, state: 'failed' as const, exitCode: 1 }], { state: 'partial' });
-    scriptedRun(final, [out(a.nodeId, 0, `${line('vllm')}\nnot json at all\n`), out(b.nodeId, 0, 'error: no container engine found on this host\n', 'stderr'), { event: 'done', data: {} }]);
+    const final = runOf(
+      'run_ls',
+      [
+        { ...a, state: 'succeeded' as const, exitCode: 0 },
+        { ...b, state: 'failed' as const, exitCode: 1 },
+      ],
+      { state: 'partial' },
+    );
+    scriptedRun(final, [
+      out(a.nodeId, 0, `${line('vllm')}\nnot json at all\n`),
+      out(b.nodeId, 0, 'error: no container engine found on this host\n', 'stderr'),
+      { event: 'done', data: {} },
+    ]);
     const r = await run(['containers', 'ls', '-o', 'json']);
     expect(r.code).toBe(1);
     expect(submittedPayload().target).toBe('*');
@@ -110,7 +142,11 @@ describe('gpufleet containers logs', () => {
     ]);
     const r = await run(['containers', 'logs', 'gpu-node-07/vllm', '--tail', '20', '--since', '10m']);
     expect(r.code, r.stderr).toBe(0);
-    expect(submittedPayload()).toMatchObject({ ability: 'container/logs', target: 'hostname=gpu-node-07', command: { kind: 'container', op: 'logs', container: 'vllm', tail: 20, sinceMs: NOW - 600_000 } });
+    expect(submittedPayload()).toMatchObject({
+      ability: 'container/logs',
+      target: 'hostname=gpu-node-07',
+      command: { kind: 'container', op: 'logs', container: 'vllm', tail: 20, sinceMs: NOW - 600_000 },
+    });
     expect(submittedPayload().command.follow).toBeUndefined();
     expect(r.stdout).toBe('loading model\nready on :8000\n');
     expect(r.stderr).toBe('CUDA warning\n');
@@ -143,7 +179,10 @@ describe('gpufleet containers logs', () => {
 
   it('a host that refuses is named with its reason and the exit code is 1', async () => {
     const refused = { ...node, state: 'refused' as const, reason: 'ability_not_granted: container/logs is not granted' };
-    scriptedRun(runOf('run_logs', [refused], { state: 'failed' }), [{ event: 'target', data: refused }, { event: 'done', data: {} }]);
+    scriptedRun(runOf('run_logs', [refused], { state: 'failed' }), [
+      { event: 'target', data: refused },
+      { event: 'done', data: {} },
+    ]);
     const r = await run(['containers', 'logs', 'gpu-node-07/vllm']);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('gpu-node-07: refused: ability_not_granted: container/logs is not granted\n');
@@ -157,7 +196,10 @@ describe('gpufleet containers restart|stop|start', () => {
     ['stop', 'container/stop', 'stopped vllm (3f2a1b2c4d5e)'],
     ['start', 'container/start', 'vllm (3f2a1b2c4d5e) was already running'],
   ])('%s signs its own ability and prints the host’s result line', async (op, ability, result) => {
-    scriptedRun(runOf('run_act', [{ ...node, state: 'succeeded', exitCode: 0 }], { state: 'succeeded' }), [out(node.nodeId, 0, `${result}\n`), { event: 'done', data: {} }]);
+    scriptedRun(runOf('run_act', [{ ...node, state: 'succeeded', exitCode: 0 }], { state: 'succeeded' }), [
+      out(node.nodeId, 0, `${result}\n`),
+      { event: 'done', data: {} },
+    ]);
     const r = await run(['containers', op, 'gpu-node-03/vllm']);
     expect(r.code, r.stderr).toBe(0);
     expect(submittedPayload()).toMatchObject({ ability, target: 'hostname=gpu-node-03', command: { kind: 'container', op, container: 'vllm' } });
@@ -165,7 +207,10 @@ describe('gpufleet containers restart|stop|start', () => {
   });
 
   it('an unknown container fails with the host’s error line', async () => {
-    scriptedRun(runOf('run_act', [{ ...node, state: 'failed', exitCode: 1 }], { state: 'failed' }), [out(node.nodeId, 0, 'error: no container with name or ID "nope" found: no such container\n', 'stderr'), { event: 'done', data: {} }]);
+    scriptedRun(runOf('run_act', [{ ...node, state: 'failed', exitCode: 1 }], { state: 'failed' }), [
+      out(node.nodeId, 0, 'error: no container with name or ID "nope" found: no such container\n', 'stderr'),
+      { event: 'done', data: {} },
+    ]);
     const r = await run(['containers', 'restart', 'gpu-node-03/nope']);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('gpu-node-03 | error: no container with name or ID "nope" found: no such container\n');

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { hostSelector, labelSafe, parseDurationMs, parseListOutput, signCommand, StreamByHost, type Capability, type CommandSpec, type ContainerRow } from '@gpufleet/protocol';
+import { hostSelector, labelSafe, parseDurationMs, parseListOutput, signCommand, StreamByHost, type CommandSpec, type ContainerRow } from '@gpufleet/protocol';
 import type { CliDeps } from '../command-deps.js';
 import { seg, type ApiClient, type Connection } from '../api-client.js';
 import { checkSelector } from '../args.js';
@@ -12,7 +12,7 @@ import { unlockOperatorKey, type HiddenInput, type KeyFlags } from '../keys/pass
 import { buildPayload, readCapabilityFile, parseTimeout } from '../exec/build-payload.js';
 import { RunPrinter } from '../exec/run-printer.js';
 import type { RunOutputChunk, RunTargetView, RunView, SubmittedRun } from '../exec/run-types.js';
-import { type SseEvent, type SseStream } from '../exec/sse-client.js';
+import type { SseEvent, SseStream } from '../exec/sse-client.js';
 import { readRunStream } from '../exec/follow-run.js';
 
 // Container commands are signed runs like `gpufleet exec` (same payload builder, key unlock,
@@ -72,7 +72,6 @@ function listColumns(now: number): Column<ContainerRow>[] {
   ];
 }
 
-
 /** Signs the container command with the operator's key and submits it as a run. */
 async function submit(deps: CliDeps, cmd: Command, spec: ContainerSpec, selector: string, defaultTimeout: string, term?: HiddenInput) {
   const o = deps.opts<SignFlags>(cmd);
@@ -96,7 +95,13 @@ interface FollowHandlers {
  * run. Ctrl-C cancels the run (for `logs -f` the normal way out) and waits for it to end; a second
  * Ctrl-C stops following.
  */
-async function followToEnd(io: CliIo, conn: Connection, client: ApiClient, runId: string, h: FollowHandlers): Promise<{ view: RunView; canceledByUs: boolean }> {
+async function followToEnd(
+  io: CliIo,
+  conn: Connection,
+  client: ApiClient,
+  runId: string,
+  h: FollowHandlers,
+): Promise<{ view: RunView; canceledByUs: boolean }> {
   const seen = new Set<string>();
   let done = false;
   let failure: Error | null = null;
@@ -180,7 +185,9 @@ function signingOptions(cmd: Command, defaultTimeout: string): Command {
 
 /** `gpufleet containers`: list, read logs of, restart, stop and start containers on fleet hosts. */
 export function containersCommand(deps: CliDeps, term?: HiddenInput): Command {
-  const containers = new Command('containers').alias('container').description("list containers on fleet hosts, read their logs, restart, stop or start them (signed with your operator key)");
+  const containers = new Command('containers')
+    .alias('container')
+    .description('list containers on fleet hosts, read their logs, restart, stop or start them (signed with your operator key)');
   containers.addHelpText(
     'after',
     `

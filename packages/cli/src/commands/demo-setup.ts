@@ -45,7 +45,13 @@ export function shownPath(cwdRelative: string): string {
 }
 
 /** The lines the demo banner adds about signing commands and injecting faults. */
-export function demoTryLines(d: { keyArg: string | null; root: DemoRoot | null; nvidiaHost: string | null; dataDirArg: string | null; faultsEveryMs: number | null }): string {
+export function demoTryLines(d: {
+  keyArg: string | null;
+  root: DemoRoot | null;
+  nvidiaHost: string | null;
+  dataDirArg: string | null;
+  faultsEveryMs: number | null;
+}): string {
   let text = '';
   if (d.root && d.keyArg) {
     if (d.root.isRoot) {
@@ -62,7 +68,8 @@ export function demoTryLines(d: { keyArg: string | null; root: DemoRoot | null; 
     text += `  npx gpufleet sim inject ${d.nvidiaHost} xid 79 --gpu 3${dir}    GPU 3: cordoned, alert firing\n`;
     text += `  npx gpufleet events --node ${d.nvidiaHost}\n`;
     text += '  npx gpufleet alerts ls\n';
-    if (d.faultsEveryMs !== null) text += `\nThe demo also injects a random fault about every ${Math.round(d.faultsEveryMs / 60_000) || 1} min (--no-faults turns that off).\n`;
+    if (d.faultsEveryMs !== null)
+      text += `\nThe demo also injects a random fault about every ${Math.round(d.faultsEveryMs / 60_000) || 1} min (--no-faults turns that off).\n`;
     text += '\n';
   }
   return text;

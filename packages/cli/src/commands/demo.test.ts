@@ -68,10 +68,14 @@ beforeAll(async () => {
   demo = runCli(['demo', '--nodes', '3', '--seed', '5', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--no-local-agent', '--no-faults'], demoIo);
   let exited: number | null = null;
   void demo.then((code) => (exited = code));
-  await waitFor('the demo banner', () => {
-    if (exited !== null) throw new Error(`the demo exited with ${exited}: ${demoIo.stderr}`);
-    return demoIo.stdout.includes('gpufleet demo is running');
-  }, 60_000);
+  await waitFor(
+    'the demo banner',
+    () => {
+      if (exited !== null) throw new Error(`the demo exited with ${exited}: ${demoIo.stderr}`);
+      return demoIo.stdout.includes('gpufleet demo is running');
+    },
+    60_000,
+  );
   adminToken = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
   await waitFor('three connected simulated hosts', async () => {
     const nodes = await api<{ items: NodeLite[] }>('/api/v1/nodes?selector=simulated%3Dtrue');
@@ -102,7 +106,21 @@ describe('gpufleet demo', () => {
   });
 
   it('runs the signed exec it suggests: nvidia-smi -L on every simulated host prints its GPUs', async () => {
-    const r = await cli(['exec', '-l', 'simulated=true', '--key', './fleet/demo-operator.key', '--no-progress', '--server', url, '--token', adminToken, '--', 'nvidia-smi', '-L']);
+    const r = await cli([
+      'exec',
+      '-l',
+      'simulated=true',
+      '--key',
+      './fleet/demo-operator.key',
+      '--no-progress',
+      '--server',
+      url,
+      '--token',
+      adminToken,
+      '--',
+      'nvidia-smi',
+      '-L',
+    ]);
     expect(r.stderr).not.toMatch(/refused|unknown_issuer|ENOENT/);
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
     const gpuLines = r.stdout.split('\n').filter((l) => /^sim-\S+ +\| GPU \d: NVIDIA .+ \(UUID: GPU-[0-9a-f-]{36}\)$/.test(l));

@@ -29,18 +29,22 @@ export function demoBanner(d: {
   /** Signing and fault lines (demoTryLines). */
   more?: string;
 }): string {
-  const tokenLine = d.tokenFrom === 'new' ? `${d.adminToken}  (shown once; also saved in the data dir)` : `${d.adminToken}  (made on an earlier run; read from ${d.tokenFrom})`;
+  const tokenLine =
+    d.tokenFrom === 'new' ? `${d.adminToken}  (shown once; also saved in the data dir)` : `${d.adminToken}  (made on an earlier run; read from ${d.tokenFrom})`;
   let text = `\ngpufleet demo is running\n\n`;
   text += `  API and dashboard   ${d.url}\n`;
   text += `  admin API token     ${tokenLine}\n`;
   text += `  this machine        ${d.local}\n`;
-  text += d.nodes > 0 ? `  simulated fleet     ${d.nodes} hosts (seed ${d.seed}): H100, A100, L40S and MI300X machines\n\n` : '  simulated fleet     none (--nodes 0)\n\n';
+  text +=
+    d.nodes > 0
+      ? `  simulated fleet     ${d.nodes} hosts (seed ${d.seed}): H100, A100, L40S and MI300X machines\n\n`
+      : '  simulated fleet     none (--nodes 0)\n\n';
   text += 'Try, in another terminal in this folder:\n\n';
   if (d.envNeeded) text += `  export GPUFLEET_SERVER=${d.url} GPUFLEET_TOKEN=${d.adminToken}\n`;
   // npx finds the bin npm linked in this checkout; `gpufleet` alone works once it is on PATH.
   text += '  npx gpufleet nodes ls\n  npx gpufleet gpus ls -l gpu.model=H100\n  npx gpufleet top\n\n';
   text += d.more ?? '';
-  text += 'Ctrl-C stops the simulated fleet, this machine\'s agent and the server, in that order.\n';
+  text += "Ctrl-C stops the simulated fleet, this machine's agent and the server, in that order.\n";
   return text;
 }
 
@@ -48,7 +52,7 @@ export function demoCommand(deps: CliDeps): Command {
   return new Command('demo')
     .description('start a server, enroll this machine and a simulated fleet, and show what to try')
     .option('--nodes <n>', 'simulated hosts', intOption('--nodes', 0, 10_000), 24)
-    .option('--data-dir <dir>', 'server data (and this machine\'s agent state)', './gpufleet-data')
+    .option('--data-dir <dir>', "server data (and this machine's agent state)", './gpufleet-data')
     .option('--seed <n>', 'random seed of the simulated fleet', intOption('--seed', 0, 2 ** 31 - 1), 1)
     .option('--listen <host:port>', 'server address', '127.0.0.1:7420')
     .option('--no-local-agent', "do not enroll this machine's real agent")
@@ -91,7 +95,9 @@ Examples:
           try {
             adminToken = readFileSync(running.adminTokenFile, 'utf8').trim();
           } catch (err) {
-            throw new CliError(`the admin token was made on an earlier run but ${running.adminTokenFile} cannot be read (${(err as NodeJS.ErrnoException).code}): use another --data-dir`);
+            throw new CliError(
+              `the admin token was made on an earlier run but ${running.adminTokenFile} cannot be read (${(err as NodeJS.ErrnoException).code}): use another --data-dir`,
+            );
           }
           tokenFrom = running.adminTokenFile;
         }
@@ -103,7 +109,12 @@ Examples:
           // Monitoring still works without it; only signed commands need a root.
           io.err(`warning: could not set up the demo's signing key and fleet root: ${(err as Error).message}\n`);
         }
-        const { token: joinToken } = await running.createJoinToken({ labels: { demo: 'true' }, reusable: true, description: 'gpufleet demo', expiresIn: '24h' });
+        const { token: joinToken } = await running.createJoinToken({
+          labels: { demo: 'true' },
+          reusable: true,
+          description: 'gpufleet demo',
+          expiresIn: '24h',
+        });
 
         let local = 'not enrolled (--no-local-agent)';
         if (o.localAgent) {
@@ -125,7 +136,16 @@ Examples:
           const sim = await import('@gpufleet/sim');
           const paths = demoSimPaths(config.dataDir);
           // Kernel logs and link proxies let every fault kind act; tools answer nvidia-smi and friends.
-          const fleet = await sim.startSimFleet({ serverUrl: running.url, token: joinToken, count: o.nodes, seed: o.seed, agentVersion: `${agentVersion}-sim`, kernelLog: { dir: paths.kernelLogs }, tools: { dir: paths.tools }, linkProxy: true });
+          const fleet = await sim.startSimFleet({
+            serverUrl: running.url,
+            token: joinToken,
+            count: o.nodes,
+            seed: o.seed,
+            agentVersion: `${agentVersion}-sim`,
+            kernelLog: { dir: paths.kernelLogs },
+            tools: { dir: paths.tools },
+            linkProxy: true,
+          });
           parts.push({ name: 'simulated fleet', stop: () => fleet.stop() });
           const injector = new sim.FaultInjector({ fleet, seed: o.seed });
           parts.push({ name: 'fault injector', stop: () => injector.dispose() });
@@ -133,7 +153,14 @@ Examples:
           await control.start();
           parts.push({ name: 'sim control endpoint', stop: () => control.stop() });
           if (faultEveryMs !== null) {
-            const faults = new sim.RandomFaults({ hosts: () => fleet.agents, injector, intervalMs: faultEveryMs, firstAfterMs: Math.min(faultEveryMs, 45_000), seed: o.seed, onFault: (r) => faultLine(io, r) });
+            const faults = new sim.RandomFaults({
+              hosts: () => fleet.agents,
+              injector,
+              intervalMs: faultEveryMs,
+              firstAfterMs: Math.min(faultEveryMs, 45_000),
+              seed: o.seed,
+              onFault: (r) => faultLine(io, r),
+            });
             faults.start();
             parts.push({ name: 'random faults', stop: async () => faults.stop() });
           }

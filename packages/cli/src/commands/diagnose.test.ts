@@ -3,7 +3,19 @@ import { fixturePath, readFixture } from '../../../agent/src/testing/fixtures.js
 import { runCli } from '../cli.js';
 import { captureIo } from '../testing/capture-io.js';
 
-const LEADING = ['vendor', 'index', 'uuid', 'name', 'pciBusId', 'memoryTotalBytes', 'driverVersion', 'temperatureC', 'utilizationPct', 'memoryUsedBytes', 'powerDrawW'];
+const LEADING = [
+  'vendor',
+  'index',
+  'uuid',
+  'name',
+  'pciBusId',
+  'memoryTotalBytes',
+  'driverVersion',
+  'temperatureC',
+  'utilizationPct',
+  'memoryUsedBytes',
+  'powerDrawW',
+];
 
 async function diagnose(args: string[], stdin?: string) {
   const io = captureIo({ columns: 200, ...(stdin === undefined ? {} : { stdin }) });
@@ -28,7 +40,16 @@ describe('diagnose gpus on real tool outputs', () => {
   it('nvidia-xml: nvidia-smi -q -x of an RTX 4000 SFF Ada', async () => {
     const [g, ...rest] = await json('nvidia-xml', 'nvidia', 'nvidia-smi_-q_-x__RTX4000-SFF-Ada_v13_telegraf.xml');
     expect(rest).toHaveLength(0);
-    expect(g).toMatchObject({ vendor: 'nvidia', index: 0, name: 'NVIDIA RTX 4000 SFF Ada Generation', uuid: 'GPU-37037c3f-65c8-ec4d-24a9-420204ad8026', pciBusId: '0000:06:00.0', driverVersion: '595.84', temperatureC: 38, memoryTotalBytes: 20475 * 2 ** 20 });
+    expect(g).toMatchObject({
+      vendor: 'nvidia',
+      index: 0,
+      name: 'NVIDIA RTX 4000 SFF Ada Generation',
+      uuid: 'GPU-37037c3f-65c8-ec4d-24a9-420204ad8026',
+      pciBusId: '0000:06:00.0',
+      driverVersion: '595.84',
+      temperatureC: 38,
+      memoryTotalBytes: 20475 * 2 ** 20,
+    });
   });
 
   it.each([
@@ -166,7 +187,16 @@ describe('diagnose kmsg on the kernel fixtures', () => {
   it('kmsg_dmesg_decode_iso_xid13_gpud.log: sixteen Xid 13 then an Xid 43', async () => {
     const events = await kmsgJson('kernel', 'kmsg_dmesg_decode_iso_xid13_gpud.log');
     expect(events).toHaveLength(17);
-    expect(events[0]).toMatchObject({ kind: 'xid', code: 13, pciBusId: '0000:38:00.0', pid: null, process: null, severity: 'warning', action: 'RESTART_APP', description: 'Graphics Engine Exception' });
+    expect(events[0]).toMatchObject({
+      kind: 'xid',
+      code: 13,
+      pciBusId: '0000:38:00.0',
+      pid: null,
+      process: null,
+      severity: 'warning',
+      action: 'RESTART_APP',
+      description: 'Graphics Engine Exception',
+    });
     expect(events[16]).toMatchObject({ code: 43, pid: 2924364, process: 'pt_main_thread', message: 'Ch 00000008', severity: 'info', action: 'IGNORE' });
   });
 
@@ -192,8 +222,11 @@ describe('diagnose kmsg on the kernel fixtures', () => {
   });
 
   it('reads the jsonl lines from stdin: fallen-off-bus forms are 79, SXids use the SXid catalog', async () => {
-    const lines = readFixture('kernel', 'nvrm-xid-lines.jsonl').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { line: string }).line);
-    const r = await kmsg(['-', '-o', 'json'], lines.join('\n') + '\n');
+    const lines = readFixture('kernel', 'nvrm-xid-lines.jsonl')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => (JSON.parse(l) as { line: string }).line);
+    const r = await kmsg(['-', '-o', 'json'], `${lines.join('\n')}\n`);
     expect(r.code).toBe(0);
     const events = (JSON.parse(r.stdout) as { events: Record<string, unknown>[] }).events;
     // One event per record: the 21 Xid lines, the multi-line fallen-off-bus, 3 SXid, 3 driver messages.
@@ -203,7 +236,9 @@ describe('diagnose kmsg on the kernel fixtures', () => {
     expect(fallen.line).toContain('\n');
     const sxid = events.find((e) => e.kind === 'sxid' && e.code === 20034)!;
     expect(sxid).toMatchObject({ pciBusId: '0000:06:00.0', severity: 'critical', description: 'LTSSM Fault Up', message: 'Fatal, Link 48 LTSSM Fault Up' });
-    expect(events.filter((e) => e.kind === 'xid').map((e) => e.code)).toEqual([13, 13, 13, 109, 43, 31, 31, 62, 45, 31, 32, 79, 79, 119, 94, 95, 95, 45, 149, 145, 144]);
+    expect(events.filter((e) => e.kind === 'xid').map((e) => e.code)).toEqual([
+      13, 13, 13, 109, 43, 31, 31, 62, 45, 31, 32, 79, 79, 119, 94, 95, 95, 45, 149, 145, 144,
+    ]);
   });
 
   it('prints a table by default, more with -o wide', async () => {

@@ -23,7 +23,19 @@ export const DIAGNOSE_FORMATS = {
 export type DiagnoseFormat = keyof typeof DIAGNOSE_FORMATS;
 
 // The documented fields come first, in this order; the rest of the snapshot follows.
-const LEADING = ['vendor', 'index', 'uuid', 'name', 'pciBusId', 'memoryTotalBytes', 'driverVersion', 'temperatureC', 'utilizationPct', 'memoryUsedBytes', 'powerDrawW'] as const;
+const LEADING = [
+  'vendor',
+  'index',
+  'uuid',
+  'name',
+  'pciBusId',
+  'memoryTotalBytes',
+  'driverVersion',
+  'temperatureC',
+  'utilizationPct',
+  'memoryUsedBytes',
+  'powerDrawW',
+] as const;
 
 /** One GPU as `diagnose gpus -o json` prints it: every field present, null where the tool said nothing. */
 export function diagnoseRecord(s: GpuSnapshot): Record<string, unknown> {
@@ -92,7 +104,19 @@ export function kernelLogEvents(agent: Agent, text: string, now: number): KmsgRe
     const e = agent.parseKernelLine(line, { now });
     if (!e) return;
     const info = agent.describeKernelEvent(e);
-    out.push({ kind: e.kind, code: e.code, pciBusId: e.pciBusId, gpuInstance: e.gpuInstance, pid: e.pid, process: e.process, message: e.message, severity: info.severity, action: info.action, description: info.description, line: e.line });
+    out.push({
+      kind: e.kind,
+      code: e.code,
+      pciBusId: e.pciBusId,
+      gpuInstance: e.gpuInstance,
+      pid: e.pid,
+      process: e.process,
+      message: e.message,
+      severity: info.severity,
+      action: info.action,
+      description: info.description,
+      line: e.line,
+    });
   };
   for (const line of text.split(/\r?\n/)) joiner.push(line).forEach(take);
   joiner.flush().forEach(take);
@@ -125,11 +149,14 @@ async function readInput(deps: CliDeps, from: string): Promise<{ text: string; s
 
 export function diagnoseCommand(deps: CliDeps): Command {
   const diagnose = new Command('diagnose').description('check what gpufleet reads from vendor tools on this machine');
-  diagnose.addHelpText('after', `
+  diagnose.addHelpText(
+    'after',
+    `
 Examples:
   nvidia-smi -q -x | gpufleet diagnose gpus --format nvidia-xml --from -
   gpufleet diagnose gpus --help        (every format)
-  sudo dmesg -T | gpufleet diagnose kmsg -`);
+  sudo dmesg -T | gpufleet diagnose kmsg -`,
+  );
   diagnose
     .command('gpus')
     .description("parse a vendor tool's output the way the agent does and show the GPUs found")
@@ -139,7 +166,9 @@ Examples:
       'after',
       `
 Formats:
-${Object.entries(DIAGNOSE_FORMATS).map(([k, v]) => `  ${k.padEnd(14)} ${v.what}`).join('\n')}
+${Object.entries(DIAGNOSE_FORMATS)
+  .map(([k, v]) => `  ${k.padEnd(14)} ${v.what}`)
+  .join('\n')}
 
 Examples:
   nvidia-smi -q -x | gpufleet diagnose gpus --format nvidia-xml --from -
@@ -151,7 +180,12 @@ Examples:
       const { text, source } = await readInput(deps, o.from);
       if (text.trim() === '') throw new UsageError(`${source} is empty: expected ${DIAGNOSE_FORMATS[o.format].what}`);
       const gpus = await parseToolOutput(text, o.format, source);
-      print(deps.io, deps.format(cmd), { data: { gpus: gpus.map(diagnoseRecord) }, columns: diagnoseColumns(), rows: gpus, empty: `no GPUs found in ${source}` });
+      print(deps.io, deps.format(cmd), {
+        data: { gpus: gpus.map(diagnoseRecord) },
+        columns: diagnoseColumns(),
+        rows: gpus,
+        empty: `no GPUs found in ${source}`,
+      });
     });
   diagnose
     .command('kmsg')

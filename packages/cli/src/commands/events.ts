@@ -56,7 +56,10 @@ Examples:
     )
     .action(async (_opts, cmd: Command) => {
       const o = deps.opts<{ selector?: string; node?: string; gpu?: string; kind?: string; exclude?: string; since?: string; limit: number }>(cmd);
-      const exclude = o.exclude?.split(',').map((k) => k.trim()).filter((k) => k !== '');
+      const exclude = o.exclude
+        ?.split(',')
+        .map((k) => k.trim())
+        .filter((k) => k !== '');
       const unknown = exclude?.find((k) => !EVENT_KINDS.includes(k));
       if (unknown !== undefined) throw new UsageError(`--exclude: '${unknown}' is not an event kind (one of ${EVENT_KINDS.join(', ')})`);
       const query = {

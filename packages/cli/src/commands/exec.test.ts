@@ -2,7 +2,16 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { cancelProblem, commandDeadline, commandSigningInput, generateEd25519, signCapability, verifyEd25519, type SignedCancel, type SignedCommand } from '@gpufleet/protocol';
+import {
+  cancelProblem,
+  commandDeadline,
+  commandSigningInput,
+  generateEd25519,
+  signCapability,
+  verifyEd25519,
+  type SignedCancel,
+  type SignedCommand,
+} from '@gpufleet/protocol';
 import { runCli } from '../cli.js';
 import { captureIo, type CapturedIo } from '../testing/capture-io.js';
 import { FakeRunApi, runOf, targetOf } from '../testing/fake-run-api.js';
@@ -25,7 +34,15 @@ afterEach(() => api.close());
 
 /** Wires a run whose stream plays `steps` and whose final view is `final`. */
 function scriptedRun(final: ReturnType<typeof runOf>, steps: Parameters<FakeRunApi['streams']['set']>[1]) {
-  api.json.set('POST /api/v1/runs', (req) => ({ status: 201, body: { id: final.id, state: 'running', targets: final.targets!.map((t) => ({ nodeId: t.nodeId, hostname: t.hostname, batch: 0, state: 'sent' })), echo: req.body } }));
+  api.json.set('POST /api/v1/runs', (req) => ({
+    status: 201,
+    body: {
+      id: final.id,
+      state: 'running',
+      targets: final.targets!.map((t) => ({ nodeId: t.nodeId, hostname: t.hostname, batch: 0, state: 'sent' })),
+      echo: req.body,
+    },
+  }));
   api.streams.set(`GET /api/v1/runs/${final.id}/stream`, steps);
   api.json.set(`GET /api/v1/runs/${final.id}`, () => ({ body: final }));
 }
@@ -55,7 +72,19 @@ describe('gpufleet exec', () => {
     expect(r.code).toBe(0);
     const body = submitted();
     const p = body.command.payload;
-    expect(p).toMatchObject({ v: 1, target: 'gpu.model=H100', ability: 'exec/run', command: { kind: 'argv', argv: ['nvidia-smi', '-L'] }, env: { A: '1', B: 'x=y' }, cwd: '/tmp', runAs: null, timeoutMs: 90_000, invoker: did, capability: null, issuedAt: NOW });
+    expect(p).toMatchObject({
+      v: 1,
+      target: 'gpu.model=H100',
+      ability: 'exec/run',
+      command: { kind: 'argv', argv: ['nvidia-smi', '-L'] },
+      env: { A: '1', B: 'x=y' },
+      cwd: '/tmp',
+      runAs: null,
+      timeoutMs: 90_000,
+      invoker: did,
+      capability: null,
+      issuedAt: NOW,
+    });
     expect(p.runId).toMatch(/^run_/);
     expect(p.nonce.length).toBeGreaterThanOrEqual(16);
     expect(verifyEd25519(did, commandSigningInput(p), body.command.sig)).toBe(true);
@@ -69,8 +98,15 @@ describe('gpufleet exec', () => {
   });
 
   it('exits 1 naming how many hosts did not succeed, with their states and reasons in the table', async () => {
-    const final = [{ ...h[0]!, state: 'succeeded' as const, exitCode: 0 }, { ...h[1]!, state: 'failed' as const, exitCode: 3, reason: 'exit code 3' }, { ...h[2]!, state: 'refused' as const, reason: 'expired: capability expired' }];
-    scriptedRun(runOf('run_abc', final, { state: 'partial' }), [{ event: 'run', data: snapshot }, { event: 'done', data: {} }]);
+    const final = [
+      { ...h[0]!, state: 'succeeded' as const, exitCode: 0 },
+      { ...h[1]!, state: 'failed' as const, exitCode: 3, reason: 'exit code 3' },
+      { ...h[2]!, state: 'refused' as const, reason: 'expired: capability expired' },
+    ];
+    scriptedRun(runOf('run_abc', final, { state: 'partial' }), [
+      { event: 'run', data: snapshot },
+      { event: 'done', data: {} },
+    ]);
     const r = await run(['exec', '-l', 'pool=a', '--', 'false']);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/gpu-node-02\s+failed\s+3\s+-\s+exit code 3/);
@@ -80,11 +116,33 @@ describe('gpufleet exec', () => {
 
   it('sends the batch policy, an inline shell script, the run-as user and a capability', async () => {
     const root = generateEd25519();
-    const cap = signCapability({ v: 1, iss: root.did, aud: did, can: ['exec/run'], on: 'pool=a', nbf: NOW - 1000, exp: NOW + 86_400_000, nonce: 'capnonce1', prf: [] }, root.privateKeyPem);
+    const cap = signCapability(
+      { v: 1, iss: root.did, aud: did, can: ['exec/run'], on: 'pool=a', nbf: NOW - 1000, exp: NOW + 86_400_000, nonce: 'capnonce1', prf: [] },
+      root.privateKeyPem,
+    );
     writeFileSync(join(home, 'my.cap.json'), JSON.stringify({ capability: cap }));
     scriptedRun(runOf('run_abc', [{ ...h[0]!, state: 'succeeded', exitCode: 0 }]), [{ event: 'done', data: {} }]);
     const io = captureIo({ home, columns: 200, cwd: home });
-    const r = await run(['exec', '-l', 'pool=a', '--sh', 'df -h | tail -1', '--run-as', 'ops', '--max-parallel', '5', '--batch-size', '25%', '--failure-threshold', '2', '--cap', 'my.cap.json'], io);
+    const r = await run(
+      [
+        'exec',
+        '-l',
+        'pool=a',
+        '--sh',
+        'df -h | tail -1',
+        '--run-as',
+        'ops',
+        '--max-parallel',
+        '5',
+        '--batch-size',
+        '25%',
+        '--failure-threshold',
+        '2',
+        '--cap',
+        'my.cap.json',
+      ],
+      io,
+    );
     expect(r.code).toBe(0);
     const body = submitted();
     expect(body.batch).toEqual({ maxParallel: 5, batchSize: '25%', failureThreshold: 2 });
@@ -92,11 +150,17 @@ describe('gpufleet exec', () => {
   });
 
   it('runs a library script: resolves its version and hash, signs them', async () => {
-    api.json.set('GET /api/v1/scripts/disk-check', (req) => ({ body: { name: 'disk-check', version: Number(req.query.version ?? 4), sha256: 'c'.repeat(64) } }));
+    api.json.set('GET /api/v1/scripts/disk-check', (req) => ({
+      body: { name: 'disk-check', version: Number(req.query.version ?? 4), sha256: 'c'.repeat(64) },
+    }));
     scriptedRun(runOf('run_abc', [{ ...h[0]!, state: 'succeeded', exitCode: 0 }]), [{ event: 'done', data: {} }]);
     expect((await run(['exec', '-l', '*', '--script', 'disk-check@2', '--arg', '/data', '--arg', '-v'])).code).toBe(0);
     expect(api.requests.find((q) => q.path === '/api/v1/scripts/disk-check')!.query).toEqual({ version: '2' });
-    expect(submitted().command.payload).toMatchObject({ target: '*', ability: 'exec/script', command: { kind: 'script', name: 'disk-check', version: 2, sha256: 'c'.repeat(64), args: ['/data', '-v'] } });
+    expect(submitted().command.payload).toMatchObject({
+      target: '*',
+      ability: 'exec/script',
+      command: { kind: 'script', name: 'disk-check', version: 2, sha256: 'c'.repeat(64), args: ['/data', '-v'] },
+    });
   });
 
   it('refuses bad command lines before anything is sent (exit 2)', async () => {
@@ -125,7 +189,15 @@ describe('gpufleet exec', () => {
     }
     writeFileSync(join(home, 'junk.cap'), '{"v": 2}');
     const root = generateEd25519();
-    writeFileSync(join(home, 'other.cap'), JSON.stringify(signCapability({ v: 1, iss: root.did, aud: generateEd25519().did, can: ['exec/run'], on: '*', nbf: NOW, exp: NOW + 1000, nonce: 'capnonce2', prf: [] }, root.privateKeyPem)));
+    writeFileSync(
+      join(home, 'other.cap'),
+      JSON.stringify(
+        signCapability(
+          { v: 1, iss: root.did, aud: generateEd25519().did, can: ['exec/run'], on: '*', nbf: NOW, exp: NOW + 1000, nonce: 'capnonce2', prf: [] },
+          root.privateKeyPem,
+        ),
+      ),
+    );
     const junk = await run(['exec', '-l', 'pool=a', '--cap', join(home, 'junk.cap'), '--', 'ls']);
     expect(junk.stderr).toMatch(/is not a capability/);
     const other = await run(['exec', '-l', 'pool=a', '--cap', join(home, 'other.cap'), '--', 'ls']);
@@ -134,7 +206,10 @@ describe('gpufleet exec', () => {
   });
 
   it('says what the server refused', async () => {
-    api.json.set('POST /api/v1/runs', () => ({ status: 400, body: { error: { code: 'invalid_argument', message: "target 'pool=z' matches no node of the fleet" } } }));
+    api.json.set('POST /api/v1/runs', () => ({
+      status: 400,
+      body: { error: { code: 'invalid_argument', message: "target 'pool=z' matches no node of the fleet" } },
+    }));
     const r = await run(['exec', '-l', 'pool=z', '--', 'ls']);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe("error: target 'pool=z' matches no node of the fleet\n");
@@ -142,7 +217,12 @@ describe('gpufleet exec', () => {
 
   it('Ctrl-C cancels the run and keeps following it to the end', async () => {
     const final = h.map((t) => ({ ...t, state: 'canceled' as const, reason: 'canceled by token:ops(t1)' }));
-    scriptedRun(runOf('run_abc', final, { state: 'canceled' }), [{ event: 'run', data: snapshot }, { waitFor: 'POST /api/v1/runs/run_abc/cancel' }, ...final.map((t) => ({ event: 'target', data: t })), { event: 'done', data: {} }]);
+    scriptedRun(runOf('run_abc', final, { state: 'canceled' }), [
+      { event: 'run', data: snapshot },
+      { waitFor: 'POST /api/v1/runs/run_abc/cancel' },
+      ...final.map((t) => ({ event: 'target', data: t })),
+      { event: 'done', data: {} },
+    ]);
     api.json.set('POST /api/v1/runs/run_abc/cancel', () => ({ body: runOf('run_abc', final) }));
     const io = captureIo({ home, columns: 200 });
     const pending = run(['exec', '-l', 'pool=a', '--', 'sleep', '600'], io);
@@ -156,7 +236,12 @@ describe('gpufleet exec', () => {
     const submitted = (api.requests.find((q) => q.method === 'POST' && q.path === '/api/v1/runs')!.body as { command: SignedCommand }).command;
     const { signed } = api.requests.find((q) => q.path === '/api/v1/runs/run_abc/cancel')!.body as { signed: SignedCancel };
     expect(cancelProblem(signed)).toBeNull();
-    expect(signed.payload).toMatchObject({ runId: submitted.payload.runId, nonce: submitted.payload.nonce, iss: did, until: commandDeadline(submitted.payload) });
+    expect(signed.payload).toMatchObject({
+      runId: submitted.payload.runId,
+      nonce: submitted.payload.nonce,
+      iss: did,
+      until: commandDeadline(submitted.payload),
+    });
   });
 
   it('a second Ctrl-C stops following (exit 130), the run goes on', async () => {
@@ -221,8 +306,13 @@ async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
 
 describe('gpufleet exec on many hosts', () => {
   it('lists only the hosts that did not succeed when there are more than 50', async () => {
-    const many = Array.from({ length: 60 }, (_, i) => targetOf(i + 1, { state: i === 41 ? 'failed' : 'succeeded', exitCode: i === 41 ? 7 : 0, reason: i === 41 ? 'exit code 7' : null }));
-    scriptedRun(runOf('run_many', many, { state: 'partial' }), [{ event: 'run', data: runOf('run_many', many) }, { event: 'done', data: {} }]);
+    const many = Array.from({ length: 60 }, (_, i) =>
+      targetOf(i + 1, { state: i === 41 ? 'failed' : 'succeeded', exitCode: i === 41 ? 7 : 0, reason: i === 41 ? 'exit code 7' : null }),
+    );
+    scriptedRun(runOf('run_many', many, { state: 'partial' }), [
+      { event: 'run', data: runOf('run_many', many) },
+      { event: 'done', data: {} },
+    ]);
     const r = await run(['exec', '-l', 'pool=a', '--', 'true']);
     expect(r.code).toBe(1);
     const rows = r.stdout.trim().split('\n');

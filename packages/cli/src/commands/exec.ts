@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { signCommand, type Capability } from '@gpufleet/protocol';
+import { signCommand } from '@gpufleet/protocol';
 import type { CliDeps } from '../command-deps.js';
 import { seg } from '../api-client.js';
 import { collect, intOption } from '../args.js';
@@ -41,7 +41,6 @@ function scriptRef(text: string): { name: string; version?: number } {
   return { name: m[1]!, ...(m[2] ? { version: Number(m[2]) } : {}) };
 }
 
-
 /** The final verdict: the table is printed; a run where any host did not succeed exits 1. */
 function verdict(view: RunView): void {
   const targets = view.targets ?? [];
@@ -60,7 +59,7 @@ export function execCommand(deps: CliDeps, term?: HiddenInput): Command {
     .option('--arg <value>', 'an argument for --script (repeatable)', collect)
     .option('--key <name>', "operator key to sign with: a name, or a key file's path (default: default)")
     .option('--passphrase-env <VAR>', 'variable holding the key passphrase (default GPUFLEET_KEY_PASSPHRASE)')
-    .option('--cap <file>', "your capability (from `caps grant --out`); not needed when your key is a fleet root")
+    .option('--cap <file>', 'your capability (from `caps grant --out`); not needed when your key is a fleet root')
     .option('--timeout <duration>', 'kill the command (its whole process group) after this long', '60s')
     .option('--env <NAME=value>', 'set an environment variable for the command (repeatable)', collect)
     .option('--cwd <dir>', 'working folder on the host')
@@ -114,7 +113,17 @@ following it. See the run again with \`gpufleet runs get ID\` and \`gpufleet run
       const spec = commandSpecOf({ argv, ...(o.sh === undefined ? {} : { sh: o.sh }), ...(script ? { script } : {}) });
       const key = await unlockOperatorKey(deps.io, { key: o.key, passphraseEnv: o.passphraseEnv }, term);
       if (capability && capability.aud !== key.did) throw new UsageError(`--cap ${o.cap} was granted to ${capability.aud}, not to your key ${key.did}`);
-      const payload = buildPayload({ spec, selector: o.selector, timeoutMs, env, cwd: o.cwd ?? null, runAs: o.runAs ?? null, invoker: key.did, capability, now: deps.now() });
+      const payload = buildPayload({
+        spec,
+        selector: o.selector,
+        timeoutMs,
+        env,
+        cwd: o.cwd ?? null,
+        runAs: o.runAs ?? null,
+        invoker: key.did,
+        capability,
+        now: deps.now(),
+      });
       const command = signCommand(payload, key.privateKeyPem);
 
       const submitted = await client.post<SubmittedRun>('/api/v1/runs', { command, ...(Object.keys(batch).length > 0 ? { batch } : {}) });
@@ -127,7 +136,10 @@ following it. See the run again with \`gpufleet runs get ID\` and \`gpufleet run
       if (human) deps.io.err(`run ${submitted.id}: ${submitted.targets.length} host${submitted.targets.length === 1 ? '' : 's'}\n`);
 
       const conn = resolveConnection({ server: o.server, token: o.token, context: o.context }, deps.io);
-      const following = followRun({ io: deps.io, conn, client, now: deps.now }, submitted.id, { progress: human && o.progress && deps.io.stdoutIsTty, print: human });
+      const following = followRun({ io: deps.io, conn, client, now: deps.now }, submitted.id, {
+        progress: human && o.progress && deps.io.stdoutIsTty,
+        print: human,
+      });
       let interrupts = 0;
       const stopListening = deps.io.onInterrupt(() => {
         interrupts++;
@@ -148,7 +160,8 @@ following it. See the run again with \`gpufleet runs get ID\` and \`gpufleet run
         const targets = view.targets ?? [];
         const rows = targets.length > SUMMARY_ALL_UP_TO ? targets.filter((t) => t.state !== 'succeeded') : targets;
         if (rows.length > 0) deps.io.out(`\n${renderSummary(rows, { width: deps.io.columns, wide: format === 'wide' })}`);
-        if (rows.length < targets.length) deps.io.out(`${rows.length === 0 ? '\n' : ''}(${targets.length - rows.length} hosts succeeded and are not listed: gpufleet runs get ${view.id})\n`);
+        if (rows.length < targets.length)
+          deps.io.out(`${rows.length === 0 ? '\n' : ''}(${targets.length - rows.length} hosts succeeded and are not listed: gpufleet runs get ${view.id})\n`);
       } else {
         deps.io.out(renderData(view, format === 'yaml' ? 'yaml' : 'json'));
       }

@@ -18,10 +18,20 @@ const node2 = sampleNode({
   userLabels: {},
   gpus: [sampleGpu(0, { name: 'AMD Instinct MI300X', temperatureC: 81 }), sampleGpu(1, { name: 'AMD Instinct MI300X', utilizationPct: null })],
 });
-const gpuRows: FleetGpuRow[] = node1.gpus.slice(0, 2).map((gpu) => ({ nodeId: node1.id, hostname: node1.hostname, nodeStatus: 'READY', gpu, health: 'healthy' }));
+const gpuRows: FleetGpuRow[] = node1.gpus
+  .slice(0, 2)
+  .map((gpu) => ({ nodeId: node1.id, hostname: node1.hostname, nodeStatus: 'READY', gpu, health: 'healthy' }));
 const joinToken = {
-  id: 'jt_1', description: '', labels: { region: 'eu' }, reusable: true, needsApproval: false,
-  createdAt: new Date(NOW).toISOString(), expiresAt: new Date(NOW + 24 * 3_600_000).toISOString(), revokedAt: null, uses: 0, state: 'active',
+  id: 'jt_1',
+  description: '',
+  labels: { region: 'eu' },
+  reusable: true,
+  needsApproval: false,
+  createdAt: new Date(NOW).toISOString(),
+  expiresAt: new Date(NOW + 24 * 3_600_000).toISOString(),
+  revokedAt: null,
+  uses: 0,
+  state: 'active',
 };
 
 let api: FakeApi;
@@ -87,7 +97,7 @@ describe('nodes', () => {
   it('get of an unknown node is one line from the server, exit 1', async () => {
     const r = await run(['nodes', 'get', 'nope']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe("error: no route GET /api/v1/nodes/nope\n");
+    expect(r.stderr).toBe('error: no route GET /api/v1/nodes/nope\n');
   });
 
   it('label sends set and remove', async () => {
@@ -133,9 +143,28 @@ describe('gpus and tokens', () => {
   });
 
   it('tokens create sends the options and prints the token and the join command', async () => {
-    const r = await run(['tokens', 'create', '--labels', 'region=eu,rack=r1', '--label', 'tier=spot', '--reusable', '--expires', '24h', '--needs-approval', '--description', 'lab']);
+    const r = await run([
+      'tokens',
+      'create',
+      '--labels',
+      'region=eu,rack=r1',
+      '--label',
+      'tier=spot',
+      '--reusable',
+      '--expires',
+      '24h',
+      '--needs-approval',
+      '--description',
+      'lab',
+    ]);
     expect(r.code).toBe(0);
-    expect(api.requests.at(-1)!.body).toEqual({ labels: { region: 'eu', rack: 'r1', tier: 'spot' }, reusable: true, needsApproval: true, expiresIn: '24h', description: 'lab' });
+    expect(api.requests.at(-1)!.body).toEqual({
+      labels: { region: 'eu', rack: 'r1', tier: 'spot' },
+      reusable: true,
+      needsApproval: true,
+      expiresIn: '24h',
+      description: 'lab',
+    });
     expect(r.stdout).toContain('\n  gfj1.eyJzZWNyZXQiOjF9\n');
     expect(r.stdout).toContain('\n  gpufleet-agent join gfj1.eyJzZWNyZXQiOjF9\n');
     const json = JSON.parse((await run(['tokens', 'create', '-o', 'json'])).stdout);

@@ -23,11 +23,14 @@ export function fleetGpuColumns(): Column<FleetGpuRow>[] {
 
 export function gpusCommand(deps: CliDeps): Command {
   const gpus = new Command('gpus').alias('gpu').description('list every GPU in the fleet; cordon or uncordon one');
-  gpus.addHelpText('after', `
+  gpus.addHelpText(
+    'after',
+    `
 Examples:
   gpufleet gpus ls -l gpu.model=H100
   gpufleet gpus ls -o wide
-  gpufleet gpus cordon gpu-node-07/3 --reason "ECC errors"`);
+  gpufleet gpus cordon gpu-node-07/3 --reason "ECC errors"`,
+  );
   gpus
     .command('ls')
     .alias('list')
@@ -53,18 +56,24 @@ Examples:
       .description(op === 'cordon' ? "stop placing new work on one GPU (the node's other GPUs stay usable)" : 'allow new work on a cordoned GPU again')
       .argument('<target>', 'NODE/GPU: node id, prefix or hostname / GPU index, UUID or PCI bus id')
       .option('--reason <text>', 'why, kept with the GPU and in the timeline')
-      .addHelpText('after', `
+      .addHelpText(
+        'after',
+        `
 Examples:
   gpufleet gpus ${op} gpu-node-07/3${op === 'cordon' ? ' --reason "XID 48"' : ''}
   gpufleet gpus ${op} gpu-node-07/GPU-8f2a1c3e
-  gpufleet gpus ${op} gpu-node-07/0000:17:00.0`)
+  gpufleet gpus ${op} gpu-node-07/0000:17:00.0`,
+      )
       .action(async (target: string, _opts, cmd: Command) => {
         const { reason } = deps.opts<{ reason?: string }>(cmd);
         const { node: ref, gpu } = parseNodeGpu(target);
         const node = await deps.client(cmd).post<NodeView>(`/api/v1/nodes/${seg(ref)}/gpus/${seg(gpu!)}/${op}`, reason === undefined ? {} : { reason });
         const format = deps.format(cmd);
         if (format === 'json' || format === 'yaml') return print(deps.io, format, { data: node });
-        const g = node.gpus.find((x) => String(x.index) === gpu || x.uuid === gpu || (x.pciBusId !== null && normalizePciBusId(x.pciBusId) === normalizePciBusId(gpu))) ?? null;
+        const g =
+          node.gpus.find(
+            (x) => String(x.index) === gpu || x.uuid === gpu || (x.pciBusId !== null && normalizePciBusId(x.pciBusId) === normalizePciBusId(gpu)),
+          ) ?? null;
         deps.io.out(`GPU ${g ? g.index : gpu} of node ${termSafe(node.hostname)} ${op === 'cordon' ? 'cordoned' : `uncordoned: ${g?.state ?? 'READY'}`}\n`);
       });
   }

@@ -14,26 +14,80 @@ const node = (over: Partial<NodeView> = {}): NodeView =>
   sampleNode({ now: NOW, gpus: [gpu(0), gpu(1), gpu(2)] as never, statusChange: null, health: { ...health, findings: [] }, ...over } as never);
 
 const events: TimelineEntry[] = [
-  { id: 'h:2', source: 'health', at: new Date(NOW - 60_000).toISOString(), nodeId: 'did:key:z6Mkh', hostname: 'gpu-node-01', gpu: 'GPU-00000002-aaaa-bbbb-cccc-000000000000', kind: 'verdict', code: 79, message: 'xid-gpu-reset-required: healthy -> unhealthy: XID 79 (GPU has fallen off the bus; NVIDIA: RESTART_BM)', details: {} },
-  { id: 'a:did:key:z6Mkh:7', source: 'agent', at: new Date(NOW - 61_000).toISOString(), nodeId: 'did:key:z6Mkh', hostname: 'gpu-node-01', gpu: '0000:19:00.0', kind: 'xid', code: 79, message: 'NVRM: Xid (PCI:0000:19:00): 79, pid=\'<unknown>\', GPU has fallen off the bus.', details: { code: 79 } },
+  {
+    id: 'h:2',
+    source: 'health',
+    at: new Date(NOW - 60_000).toISOString(),
+    nodeId: 'did:key:z6Mkh',
+    hostname: 'gpu-node-01',
+    gpu: 'GPU-00000002-aaaa-bbbb-cccc-000000000000',
+    kind: 'verdict',
+    code: 79,
+    message: 'xid-gpu-reset-required: healthy -> unhealthy: XID 79 (GPU has fallen off the bus; NVIDIA: RESTART_BM)',
+    details: {},
+  },
+  {
+    id: 'a:did:key:z6Mkh:7',
+    source: 'agent',
+    at: new Date(NOW - 61_000).toISOString(),
+    nodeId: 'did:key:z6Mkh',
+    hostname: 'gpu-node-01',
+    gpu: '0000:19:00.0',
+    kind: 'xid',
+    code: 79,
+    message: "NVRM: Xid (PCI:0000:19:00): 79, pid='<unknown>', GPU has fallen off the bus.",
+    details: { code: 79 },
+  },
 ];
 
 let api: FakeApi;
 beforeAll(async () => {
   api = await startFakeApi({
     'GET /api/v1/events': () => ({ body: { items: events } }),
-    'POST /api/v1/nodes/gpu-node-01/drain': (req) => ({ body: node({ status: (req.body as { timeout?: string }).timeout ? 'DRAINING' : 'DRAINED', statusChange: { by: 'token:t', reason: null, at: new Date(NOW).toISOString(), drainDeadline: (req.body as { timeout?: string }).timeout ? '2025-01-01T12:30:00.000Z' : null } }) }),
+    'POST /api/v1/nodes/gpu-node-01/drain': (req) => ({
+      body: node({
+        status: (req.body as { timeout?: string }).timeout ? 'DRAINING' : 'DRAINED',
+        statusChange: {
+          by: 'token:t',
+          reason: null,
+          at: new Date(NOW).toISOString(),
+          drainDeadline: (req.body as { timeout?: string }).timeout ? '2025-01-01T12:30:00.000Z' : null,
+        },
+      }),
+    }),
     'POST /api/v1/nodes/gpu-node-01/gpus/1/cordon': () => ({ body: node({ gpus: [gpu(0), gpu(1, 'CORDONED'), gpu(2)] as never }) }),
     'POST /api/v1/nodes/gpu-node-01/gpus/0000:18:00.0/uncordon': () => ({ body: node() }),
-    'POST /api/v1/nodes/gpu-node-01/gpus/GPU-nope/cordon': () => ({ status: 404, body: { error: { code: 'not_found', message: "node gpu-node-01 has no GPU 'GPU-nope'" } } }),
+    'POST /api/v1/nodes/gpu-node-01/gpus/GPU-nope/cordon': () => ({
+      status: 404,
+      body: { error: { code: 'not_found', message: "node gpu-node-01 has no GPU 'GPU-nope'" } },
+    }),
     'POST /api/v1/nodes/gpu-node-01/health/clear': () => ({ body: { cleared: 2, node: node() } }),
     'GET /api/v1/health/policy': () => ({
       body: {
         source: '/etc/gpufleet/health.yaml',
         catalogVersion: 'r590-1+abc',
         rules: [
-          { name: 'xid-13', description: 'repeats', match: { kind: 'xid', codes: [13, 31] }, window: '10m', count: 3, verdict: 'degraded', scope: 'gpu', actions: ['alert'], recover: { after: '30m' } },
-          { name: 'hot', description: 'hot', match: { kind: 'metric', metric: 'temperature_c', above: 83 }, for: '5m', verdict: 'degraded', scope: 'gpu', actions: [], recover: 'never' },
+          {
+            name: 'xid-13',
+            description: 'repeats',
+            match: { kind: 'xid', codes: [13, 31] },
+            window: '10m',
+            count: 3,
+            verdict: 'degraded',
+            scope: 'gpu',
+            actions: ['alert'],
+            recover: { after: '30m' },
+          },
+          {
+            name: 'hot',
+            description: 'hot',
+            match: { kind: 'metric', metric: 'temperature_c', above: 83 },
+            for: '5m',
+            verdict: 'degraded',
+            scope: 'gpu',
+            actions: [],
+            recover: 'never',
+          },
         ],
       },
     }),

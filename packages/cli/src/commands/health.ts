@@ -18,7 +18,8 @@ export function parseNodeGpu(text: string, gpuOptional = false): { node: string;
   }
   const node = text.slice(0, slash).trim();
   const gpu = text.slice(slash + 1).trim();
-  if (node === '' || gpu === '' || gpu.includes('/')) throw new UsageError(`'${text}' is not NODE/GPU: give a node, a slash and one GPU (index, UUID or PCI bus id)`);
+  if (node === '' || gpu === '' || gpu.includes('/'))
+    throw new UsageError(`'${text}' is not NODE/GPU: give a node, a slash and one GPU (index, UUID or PCI bus id)`);
   return { node, gpu };
 }
 
@@ -49,7 +50,9 @@ function whenText(r: PolicyRule): string {
 
 function recoverText(r: PolicyRule['recover']): string {
   if (typeof r === 'string') return r;
-  return Object.entries(r).map(([k, v]) => `${k} ${String(v)}`).join(', ');
+  return Object.entries(r)
+    .map(([k, v]) => `${k} ${String(v)}`)
+    .join(', ');
 }
 
 export function policyColumns(): Column<PolicyRule>[] {
@@ -67,46 +70,59 @@ export function policyColumns(): Column<PolicyRule>[] {
 
 export function healthCommand(deps: CliDeps): Command {
   const health = new Command('health').description('health verdicts: clear them, show the policy in force');
-  health.addHelpText('after', `
+  health.addHelpText(
+    'after',
+    `
 Examples:
   gpufleet health clear gpu-node-07/3 --reason "GPU reset, burn-in passed"
   gpufleet health clear gpu-node-07 --reason "rebooted"
-  gpufleet health policy -o wide`);
+  gpufleet health policy -o wide`,
+  );
 
   health
     .command('clear')
     .description('clear the health verdicts of a node (and all its GPUs) or of one GPU')
     .argument('<target>', 'NODE or NODE/GPU (GPU: index, UUID or PCI bus id)')
     .requiredOption('--reason <text>', 'why (kept in the timeline and the audit log)')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 The findings end; an UNHEALTHY GPU or node and any cordon or drain the policy made go back to
 READY. A cordon an operator made stays. A condition that still holds is found again.
 
 Examples:
   gpufleet health clear gpu-node-07/3 --reason "GPU replaced"
-  gpufleet health clear gpu-node-07 --reason "rebooted after XID 79"`)
+  gpufleet health clear gpu-node-07 --reason "rebooted after XID 79"`,
+    )
     .action(async (target: string, _opts, cmd: Command) => {
       const { reason } = deps.opts<{ reason: string }>(cmd);
       if (reason.trim() === '') throw new UsageError('--reason must say why');
       const { node, gpu } = parseNodeGpu(target, true);
-      const result = await deps.client(cmd).post<{ cleared: number; node: NodeView }>(`/api/v1/nodes/${seg(node)}/health/clear`, { reason, ...(gpu === null ? {} : { gpu }) });
+      const result = await deps
+        .client(cmd)
+        .post<{ cleared: number; node: NodeView }>(`/api/v1/nodes/${seg(node)}/health/clear`, { reason, ...(gpu === null ? {} : { gpu }) });
       const format = deps.format(cmd);
       if (format === 'json' || format === 'yaml') return print(deps.io, format, { data: result });
       const what = gpu === null ? `node ${result.node.hostname}` : `GPU ${gpu} of node ${result.node.hostname}`;
-      deps.io.out(`${termSafe(what)}: ${result.cleared} finding${result.cleared === 1 ? '' : 's'} cleared; node ${result.node.status}, health ${result.node.health.verdict}\n`);
+      deps.io.out(
+        `${termSafe(what)}: ${result.cleared} finding${result.cleared === 1 ? '' : 's'} cleared; node ${result.node.status}, health ${result.node.health.verdict}\n`,
+      );
     });
 
   health
     .command('policy')
     .description('show the health policy in force (rules, matches, verdicts, actions, recovery)')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 The policy is a YAML file given to the server (healthPolicy); without one the shipped default
 runs. Rules, their comments and the keys they take: packages/server/policy/default-health-policy.yaml.
 
 Examples:
   gpufleet health policy
   gpufleet health policy -o wide            with each rule's description
-  gpufleet health policy -o json | jq '.rules[].name'`)
+  gpufleet health policy -o json | jq '.rules[].name'`,
+    )
     .action(async (_opts, cmd: Command) => {
       const policy = await deps.client(cmd).get<{ source: string; catalogVersion: string; rules: PolicyRule[] }>('/api/v1/health/policy');
       const format = deps.format(cmd);

@@ -67,10 +67,16 @@ describe('keys new', () => {
       return { input, output };
     };
     const io = captureIo({ env: baseEnv, home });
-    await keysCommand(createDeps(io, () => NOW), typed(['pw\r', 'pw\r'])).parseAsync(['new'], { from: 'user' });
+    await keysCommand(
+      createDeps(io, () => NOW),
+      typed(['pw\r', 'pw\r']),
+    ).parseAsync(['new'], { from: 'user' });
     expect(io.stdout).toContain("created key 'default' (encrypted)");
     expect(loadOperatorKey('default', { env: baseEnv, home, passphrase: 'pw' }).name).toBe('default');
-    const cmd = keysCommand(createDeps(captureIo({ env: baseEnv, home }), () => NOW), typed(['one\r', 'two\r']));
+    const cmd = keysCommand(
+      createDeps(captureIo({ env: baseEnv, home }), () => NOW),
+      typed(['one\r', 'two\r']),
+    );
     await expect(cmd.parseAsync(['new', '--name', 'other'], { from: 'user' })).rejects.toThrow(/two passphrases differ/);
   });
 
@@ -112,7 +118,10 @@ describe('keys ls and keys did', () => {
     expect(lines[1]).toMatch(new RegExp(`^default\\s+${did}\\s+no\\s+just now$`));
     expect(lines[2]).toMatch(new RegExp(`^ops\\s+${opsDid}\\s+yes\\s+just now$`));
     const json = JSON.parse((await run(['keys', 'ls', '-o', 'json'])).stdout);
-    expect(json.items.map((k: { name: string; encrypted: boolean }) => [k.name, k.encrypted])).toEqual([['default', false], ['ops', true]]);
+    expect(json.items.map((k: { name: string; encrypted: boolean }) => [k.name, k.encrypted])).toEqual([
+      ['default', false],
+      ['ops', true],
+    ]);
   });
 
   it('ls on an empty folder says how to make a key', async () => {

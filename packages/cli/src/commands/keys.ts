@@ -1,7 +1,16 @@
 import { Command } from 'commander';
 import type { CliDeps } from '../command-deps.js';
 import { UsageError } from '../errors.js';
-import { checkKeyName, createOperatorKey, DEFAULT_KEY_NAME, describeOperatorKey, isKeyFilePath, keysDir, listOperatorKeys, type KeyInfo } from '../keys/index.js';
+import {
+  checkKeyName,
+  createOperatorKey,
+  DEFAULT_KEY_NAME,
+  describeOperatorKey,
+  isKeyFilePath,
+  keysDir,
+  listOperatorKeys,
+  type KeyInfo,
+} from '../keys/index.js';
 import { passphraseFromEnv, promptHidden, type HiddenInput } from '../keys/passphrase.js';
 import { print, type Column } from '../output.js';
 import { relativeTime } from '../units.js';
@@ -54,12 +63,15 @@ Examples:
     .option('--passphrase-env <VAR>', 'read the passphrase from this environment variable')
     .option('--no-passphrase', 'store the key unencrypted (protected by its file mode only)')
     .option('--force', 'replace an existing key of that name (the old key is lost)')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   gpufleet keys new
   gpufleet keys new --name laptop --no-passphrase
   PASS=... gpufleet keys new --name ops --passphrase-env PASS
-  gpufleet keys new -o json`)
+  gpufleet keys new -o json`,
+    )
     .action(async (_opts, cmd: Command) => {
       const o = deps.opts<{ name: string; passphraseEnv?: string; passphrase: boolean; force?: boolean }>(cmd);
       const name = checkKeyName(o.name);
@@ -80,11 +92,14 @@ Examples:
     .command('ls')
     .alias('list')
     .description('list keys: name, DID, whether encrypted, when created')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   gpufleet keys ls
   gpufleet keys ls -o wide      (file paths too)
-  gpufleet keys ls -o json`)
+  gpufleet keys ls -o json`,
+    )
     .action(async (_opts, cmd: Command) => {
       const items = listOperatorKeys({ env: deps.io.env, home: deps.io.home });
       print(deps.io, deps.format(cmd), {
@@ -100,11 +115,14 @@ Examples:
     .command('did')
     .description("print a key's DID (no passphrase needed)")
     .argument('[name]', "key name, or a key file's path (./gpufleet-data/demo-operator.key)", DEFAULT_KEY_NAME)
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   gpufleet keys did
   gpufleet keys did laptop
-  gpufleet caps grant --to $(gpufleet keys did laptop) --can exec/run --on '*' --expires 1d`)
+  gpufleet caps grant --to $(gpufleet keys did laptop) --can exec/run --on '*' --expires 1d`,
+    )
     .action(async (name: string, _opts, cmd: Command) => {
       const { did } = describeOperatorKey(isKeyFilePath(name) ? name : checkKeyName(name), { env: deps.io.env, home: deps.io.home, cwd: deps.io.cwd });
       print(deps.io, deps.format(cmd), { data: { name, did }, text: () => `${did}\n` });

@@ -70,7 +70,9 @@ describe('login', () => {
     expect((await run(['login', '--server', api.url])).code).toBe(2);
     expect((await run(['login', '--server', api.url, '--token', 'gft_good_token', '--context', '../evil'])).stderr).toMatch(/context name '..\/evil' must be/);
     expect((await run(['login', '--server', api.url, '--token', 'gft_good_token', '--ca-fingerprint', 'abc'])).stderr).toMatch(/64 hex digits/);
-    expect((await run(['login', '--server', api.url, '--token', 'gft_good_token', '--ca-fingerprint', 'a'.repeat(64)])).stderr).toMatch(/only applies to an https/);
+    expect((await run(['login', '--server', api.url, '--token', 'gft_good_token', '--ca-fingerprint', 'a'.repeat(64)])).stderr).toMatch(
+      /only applies to an https/,
+    );
     expect(api.requests.length).toBe(before);
   });
 });

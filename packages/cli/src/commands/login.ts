@@ -16,7 +16,10 @@ export function caFingerprint(pem: string): string {
 }
 
 function normalizeFingerprint(text: string): string {
-  const hex = text.replace(/^sha256:/i, '').replace(/:/g, '').toLowerCase();
+  const hex = text
+    .replace(/^sha256:/i, '')
+    .replace(/:/g, '')
+    .toLowerCase();
   if (!/^[0-9a-f]{64}$/.test(hex)) throw new UsageError('--ca-fingerprint must be 64 hex digits (SHA-256, colons allowed)');
   return hex;
 }
@@ -105,10 +108,13 @@ Examples:
 
   const logout = new Command('logout')
     .description('forget a saved context and its token (default: the current one)')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   gpufleet logout
-  gpufleet logout lab`)
+  gpufleet logout lab`,
+    )
     .argument('[name]', 'context to forget')
     .action(async (nameArg: string | undefined, _opts, cmd: Command) => {
       const config = loadConfig(path());
@@ -134,9 +140,12 @@ Examples:
     .command('ls')
     .alias('list')
     .description('list contexts (tokens are not shown)')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
-  gpufleet context ls`)
+  gpufleet context ls`,
+    )
     .action(async (_opts, cmd: Command) => {
       const config = loadConfig(path());
       const rows = Object.entries(config.contexts).map(([name, c]) => ({ name, current: name === config.current, server: c.server, ownCa: Boolean(c.caPem) }));
@@ -155,9 +164,12 @@ Examples:
   context
     .command('use')
     .description('make a context the current one')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
-  gpufleet context use prod`)
+  gpufleet context use prod`,
+    )
     .argument('<name>', 'context name from `context ls`')
     .action(async (name: string) => {
       const config = loadConfig(path());

@@ -31,7 +31,15 @@ beforeAll(async () => {
     [`GET /api/v1/label-attestations/${NODE}`]: () => (held ? { body: held } : { status: 404, body: { error: { code: 'not_found', message: 'none' } } }),
     'POST /api/v1/label-attestations': (req) => {
       const a = (req.body as { attestation: LabelAttestation }).attestation;
-      const verdict = verifyLabelAttestation(a, { node: NODE, roots: [root.did], now: NOW, isRevoked: () => false, hostLabels: userLabels, vouches: () => true, currentVersion: held?.version ?? 0 });
+      const verdict = verifyLabelAttestation(a, {
+        node: NODE,
+        roots: [root.did],
+        now: NOW,
+        isRevoked: () => false,
+        hostLabels: userLabels,
+        vouches: () => true,
+        currentVersion: held?.version ?? 0,
+      });
       if (!verdict.ok) return { status: 403, body: { error: { code: 'permission_denied', message: verdict.message, details: { reason: verdict.reason } } } };
       held = a;
       userLabels = { ...a.labels };
@@ -58,7 +66,10 @@ async function run(argv: string[]) {
   const code = await runCli([...argv, '--server', api.url, '--token', 'gft_t_s'], io, { now: () => NOW });
   return { code, stdout: io.stdout, stderr: io.stderr };
 }
-const posted = () => api.requests.filter((r) => r.method === 'POST' && r.path === '/api/v1/label-attestations').map((r) => (r.body as { attestation: LabelAttestation }).attestation);
+const posted = () =>
+  api.requests
+    .filter((r) => r.method === 'POST' && r.path === '/api/v1/label-attestations')
+    .map((r) => (r.body as { attestation: LabelAttestation }).attestation);
 
 describe('gpufleet nodes label --key', () => {
   it('signs the complete label set after the edits as version 1, then the next version', async () => {
@@ -73,7 +84,10 @@ describe('gpufleet nodes label --key', () => {
   });
 
   it('an operator signs with a node/labels capability from a root; without one it is refused', async () => {
-    const cap = signCapability({ v: 1, iss: root.did, aud: ops.did, can: ['node/labels'], on: '*', nbf: NOW - 60_000, exp: NOW + 3_600_000, nonce: 'cap-nonce-label', prf: [] }, root.privateKeyPem);
+    const cap = signCapability(
+      { v: 1, iss: root.did, aud: ops.did, can: ['node/labels'], on: '*', nbf: NOW - 60_000, exp: NOW + 3_600_000, nonce: 'cap-nonce-label', prf: [] },
+      root.privateKeyPem,
+    );
     writeFileSync(join(home, 'labels.json'), JSON.stringify(cap));
     const ok = await run(['nodes', 'label', 'gpu-7', 'env=dev', '--key', 'ops', '--cap', 'labels.json']);
     expect(ok.code).toBe(0);

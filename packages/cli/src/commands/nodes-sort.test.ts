@@ -14,7 +14,12 @@ import { captureIo } from '../testing/capture-io.js';
 let t: TestServer;
 
 function sample(temps: number[]): MetricsBody {
-  const gpus = temps.map((temperatureC, i) => ({ ...gpuSampleOf(emptyGpuSnapshot('nvidia', i)), uuid: `GPU-${i}`, temperatureC, utilizationPct: 100 - temperatureC }));
+  const gpus = temps.map((temperatureC, i) => ({
+    ...gpuSampleOf(emptyGpuSnapshot('nvidia', i)),
+    uuid: `GPU-${i}`,
+    temperatureC,
+    utilizationPct: 100 - temperatureC,
+  }));
   return { ts: Date.now(), host: { cpuPct: 1, load1: 0, load5: 0, load15: 0, memoryUsedBytes: 1, memoryTotalBytes: 2, disks: [], net: [] }, gpus };
 }
 
@@ -33,7 +38,12 @@ async function ls(...args: string[]) {
   const code = await runCli(['nodes', 'ls', ...args, '--server', t.url, '--token', t.adminToken], io);
   return { code, stdout: io.stdout, stderr: io.stderr };
 }
-const names = (stdout: string) => stdout.trimEnd().split('\n').slice(1).map((line) => line.split(/\s+/)[0]);
+const names = (stdout: string) =>
+  stdout
+    .trimEnd()
+    .split('\n')
+    .slice(1)
+    .map((line) => line.split(/\s+/)[0]);
 
 describe('gpufleet nodes ls --sort', () => {
   it('orders by the hottest GPU, descending with a leading -, no reading last', async () => {

@@ -26,7 +26,13 @@ function checkSort(text: string): NodeSort {
  * Signs the node's complete operator label set after the edits as its next label attestation,
  * and submits it; the server checks it as the host will and forwards it to the host.
  */
-async function signedLabels(deps: CliDeps, cmd: Command, ref: string, edits: { set: Record<string, string>; remove: string[] }, o: KeyFlags & { cap?: string }): Promise<NodeView> {
+async function signedLabels(
+  deps: CliDeps,
+  cmd: Command,
+  ref: string,
+  edits: { set: Record<string, string>; remove: string[] },
+  o: KeyFlags & { cap?: string },
+): Promise<NodeView> {
   const client = deps.client(cmd);
   const cap: Capability | null = o.cap === undefined ? null : readCapabilityFile(o.cap, deps.io.cwd);
   const node = await client.get<NodeView>(`/api/v1/nodes/${seg(ref)}`);
@@ -93,7 +99,9 @@ Examples:
     .option('-q, --search <text>', 'hostname contains this text')
     .option('--limit <n>', 'at most this many nodes', intOption('--limit', 1, 10_000))
     .option('--sort <key>', `order by ${NODE_SORT_KEYS.join(', ')}; a leading - sorts descending (e.g. -temp)`, checkSort)
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Selectors use Kubernetes syntax: k=v, k!=v, k in (a,b), k notin (a,b), k, !k; a comma means AND.
 Built-in labels: hostname, os, arch, gpu.vendor, gpu.model, gpu.product, gpu.count, gpu.memory, simulated.
 
@@ -103,12 +111,18 @@ Examples:
   gpufleet nodes ls --sort -temp --limit 10       the ten hottest nodes
   gpufleet nodes ls --sort=-util                   busiest first ('=' keeps - from reading as a flag)
 
-Sorting by util, temp or power puts nodes without a reading last, whichever the direction.`)
+Sorting by util, temp or power puts nodes without a reading last, whichever the direction.`,
+    )
     .action(async (_opts, cmd: Command) => {
       const o = deps.opts<{ selector?: string; status?: string; search?: string; limit?: number; sort?: NodeSort }>(cmd);
       const query = { selector: checkSelector(o.selector), status: checkStatus(o.status), q: o.search, limit: o.limit, sort: o.sort };
       const list = await deps.client(cmd).get<NodeList>('/api/v1/nodes', query);
-      print(deps.io, deps.format(cmd), { data: list, columns: nodeColumns(deps.now()), rows: list.items, empty: 'no nodes match (add one: gpufleet tokens create, then gpufleet-agent join <token> on the host)' });
+      print(deps.io, deps.format(cmd), {
+        data: list,
+        columns: nodeColumns(deps.now()),
+        rows: list.items,
+        empty: 'no nodes match (add one: gpufleet tokens create, then gpufleet-agent join <token> on the host)',
+      });
       if (deps.format(cmd) !== 'json' && deps.format(cmd) !== 'yaml' && list.total > list.items.length) {
         deps.io.err(`showing ${list.items.length} of ${list.total} nodes: use --limit to see more\n`);
       }
@@ -118,11 +132,14 @@ Sorting by util, temp or power puts nodes without a reading last, whichever the 
     .command('get')
     .alias('describe')
     .description('show one node: facts, labels, readings and GPUs')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   gpufleet nodes get gpu-node-07
   gpufleet nodes get did:key:z6Mkw -o wide     (disks and network too)
-  gpufleet nodes get gpu-node-07 -o json | jq '.gpus[].sample.temperatureC'`)
+  gpufleet nodes get gpu-node-07 -o json | jq '.gpus[].sample.temperatureC'`,
+    )
     .argument('<ref>', 'node id, unique id prefix or hostname')
     .action(async (ref: string, _opts, cmd: Command) => {
       const node = await deps.client(cmd).get<NodeView>(`/api/v1/nodes/${seg(ref)}`);
@@ -134,10 +151,12 @@ Examples:
     .description('set (key=value) or remove (key-) user labels')
     .argument('<ref>', 'node id, unique id prefix or hostname')
     .argument('<labels...>', 'key=value to set, key- to remove')
-    .option('--key <name>', 'sign the node\'s labels with this operator key, so its host can vouch for them in selectors')
+    .option('--key <name>', "sign the node's labels with this operator key, so its host can vouch for them in selectors")
     .option('--cap <file>', 'a capability granting node/labels to your key (not needed when your key is a fleet root)')
     .option('--passphrase-env <VAR>', 'variable holding the key passphrase (default GPUFLEET_KEY_PASSPHRASE)')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Built-in labels (hostname, gpu.model, ...) come from the inventory and cannot be changed.
 
 Hosts match command and capability selectors only against labels they can vouch for: built-in
@@ -148,7 +167,8 @@ a node's labels are signed, every change to them must be signed too.
 Examples:
   gpufleet nodes label gpu-node-07 region=eu rack=r12 --key default
   gpufleet nodes label gpu-node-07 rack- --key alice --cap alice-labels.json
-  gpufleet nodes label gpu-node-07 team=vision          (server-side only)`)
+  gpufleet nodes label gpu-node-07 team=vision          (server-side only)`,
+    )
     .action(async (ref: string, words: string[], _opts, cmd: Command) => {
       const edits = parseLabelEdits(words);
       const o = deps.opts<KeyFlags & { cap?: string }>(cmd);
@@ -165,10 +185,13 @@ Examples:
   nodes
     .command('approve')
     .description('admit a PENDING node (joined with a token that needs approval)')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   gpufleet nodes ls --status PENDING
-  gpufleet nodes approve gpu-node-07`)
+  gpufleet nodes approve gpu-node-07`,
+    )
     .argument('<ref>', 'node id, unique id prefix or hostname')
     .action(async (ref: string, _opts, cmd: Command) => {
       const node = await deps.client(cmd).post<NodeView>(`/api/v1/nodes/${seg(ref)}/approve`);
@@ -178,10 +201,13 @@ Examples:
   nodes
     .command('cordon')
     .description('stop placing new work on a node (running work stays)')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   gpufleet nodes cordon gpu-node-07 --reason "XID 79, waiting for RMA"
-  gpufleet nodes ls --status CORDONED`)
+  gpufleet nodes ls --status CORDONED`,
+    )
     .argument('<ref>', 'node id, unique id prefix or hostname')
     .option('--reason <text>', 'why, kept with the node and in the audit log')
     .action(async (ref: string, _opts, cmd: Command) => {
@@ -193,9 +219,12 @@ Examples:
   nodes
     .command('uncordon')
     .description('allow new work on a cordoned node again')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
-  gpufleet nodes uncordon gpu-node-07`)
+  gpufleet nodes uncordon gpu-node-07`,
+    )
     .argument('<ref>', 'node id, unique id prefix or hostname')
     .action(async (ref: string, _opts, cmd: Command) => {
       const node = await deps.client(cmd).post<NodeView>(`/api/v1/nodes/${seg(ref)}/uncordon`);
@@ -205,19 +234,25 @@ Examples:
   nodes
     .command('drain')
     .description('stop new work on a node and wait for its running work to end: DRAINING, then DRAINED')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 The node is DRAINED once no work runs on it, or when the timeout passes (server default 10m).
 \`gpufleet nodes uncordon\` cancels a drain or brings a drained node back.
 
 Examples:
   gpufleet nodes drain gpu-node-07 --reason "kernel upgrade"
-  gpufleet nodes drain gpu-node-07 --timeout 2h`)
+  gpufleet nodes drain gpu-node-07 --timeout 2h`,
+    )
     .argument('<ref>', 'node id, unique id prefix or hostname')
     .option('--reason <text>', 'why, kept with the node and in the timeline')
-    .option('--timeout <duration>', 'how long to wait for running work, e.g. 30m (default: the server\'s, 10m)')
+    .option('--timeout <duration>', "how long to wait for running work, e.g. 30m (default: the server's, 10m)")
     .action(async (ref: string, _opts, cmd: Command) => {
       const o = deps.opts<{ reason?: string; timeout?: string }>(cmd);
-      const body = { ...(o.reason === undefined ? {} : { reason: o.reason }), ...(o.timeout === undefined ? {} : { timeout: checkDuration(o.timeout, '--timeout') }) };
+      const body = {
+        ...(o.reason === undefined ? {} : { reason: o.reason }),
+        ...(o.timeout === undefined ? {} : { timeout: checkDuration(o.timeout, '--timeout') }),
+      };
       const node = await deps.client(cmd).post<NodeView>(`/api/v1/nodes/${seg(ref)}/drain`, body);
       const until = node.statusChange?.drainDeadline ? ` (until ${node.statusChange.drainDeadline} at the latest)` : '';
       said(deps, cmd, node, `node ${node.hostname} ${node.status === 'DRAINED' ? 'drained: nothing was running' : `draining${until}`}`);
@@ -226,15 +261,18 @@ Examples:
   nodes
     .command('rm')
     .alias('remove')
-    .description("decommission a node: revokes its key and closes its session")
+    .description('decommission a node: revokes its key and closes its session')
     .argument('<ref>', 'node id, unique id prefix or hostname')
     .option('-y, --yes', 'do not ask for confirmation')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 The host keeps running; to bring it back, join it again with a new token.
 
 Examples:
   gpufleet nodes rm gpu-node-07          asks first (on a terminal)
-  gpufleet nodes rm did:key:z6Mk --yes   in scripts`)
+  gpufleet nodes rm did:key:z6Mk --yes   in scripts`,
+    )
     .action(async (ref: string, _opts, cmd: Command) => {
       const { yes } = deps.opts<{ yes?: boolean }>(cmd);
       const client = deps.client(cmd);

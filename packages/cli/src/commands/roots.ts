@@ -46,10 +46,13 @@ Examples:
     .command('ls')
     .alias('list')
     .description('show the current roots and their version')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   gpufleet roots ls
-  gpufleet roots ls -o json`)
+  gpufleet roots ls -o json`,
+    )
     .action(async (_opts, cmd: Command) => {
       const r = await deps.client(cmd).get<RootsReply>('/api/v1/roots');
       print(deps.io, deps.format(cmd), { data: r, text: () => rootsText(r) + pinHint(r) });
@@ -60,14 +63,20 @@ Examples:
     .description("make your key the fleet's first root (only while the fleet has none; needs an admin token)")
     .option('--key <name>', 'the key to make root (default: default)')
     .option('--passphrase-env <VAR>', 'variable holding the key passphrase (default GPUFLEET_KEY_PASSPHRASE)')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
-  gpufleet keys new --name root && gpufleet roots init --key root`)
+  gpufleet keys new --name root && gpufleet roots init --key root`,
+    )
     .action(async (_opts, cmd: Command) => {
       const o = deps.opts<KeyFlags>(cmd);
       const key = await unlockOperatorKey(deps.io, { key: o.key, passphraseEnv: o.passphraseEnv }, term);
       const r = await deps.client(cmd).post<RootsReply>('/api/v1/roots/init', { did: key.did });
-      print(deps.io, deps.format(cmd), { data: r, text: () => `fleet root set: ${key.did} (version ${r.version})\njoin tokens created from now on carry it to new hosts\n` });
+      print(deps.io, deps.format(cmd), {
+        data: r,
+        text: () => `fleet root set: ${key.did} (version ${r.version})\njoin tokens created from now on carry it to new hosts\n`,
+      });
     });
 
   roots
@@ -76,10 +85,13 @@ Examples:
     .argument('<did...>', 'the new roots (did:key)')
     .option('--key <name>', 'a current root key to sign with (default: default)')
     .option('--passphrase-env <VAR>', 'variable holding the key passphrase (default GPUFLEET_KEY_PASSPHRASE)')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   gpufleet roots set $(gpufleet keys did root) did:key:z6MkNewRoot... --key root
-  gpufleet roots set did:key:z6MkNewRoot... --key root      hand over: the signer leaves the set`)
+  gpufleet roots set did:key:z6MkNewRoot... --key root      hand over: the signer leaves the set`,
+    )
     .action(async (dids: string[], _opts, cmd: Command) => {
       const o = deps.opts<KeyFlags>(cmd);
       const bad = dids.find((d) => !isDidKey(d));
@@ -96,7 +108,10 @@ Examples:
       const update = signRootsUpdate({ v: 1, version: current.version + 1, roots: wanted, iss: key.did, at: deps.now() }, key.privateKeyPem);
       const r = await client.post<RootsReply>('/api/v1/roots/update', { update });
       if (!wanted.includes(key.did)) deps.io.err(`note: ${key.did} is no longer a root; sign later changes with one of the new roots\n`);
-      print(deps.io, deps.format(cmd), { data: r, text: () => `roots updated to version ${r.version}; connected hosts receive the signed update now\n${rootsText(r)}` });
+      print(deps.io, deps.format(cmd), {
+        data: r,
+        text: () => `roots updated to version ${r.version}; connected hosts receive the signed update now\n${rootsText(r)}`,
+      });
     });
 
   return roots;

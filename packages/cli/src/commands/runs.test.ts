@@ -21,12 +21,18 @@ async function run(argv: string[]) {
   return { code, stdout: io.stdout, stderr: io.stderr };
 }
 
-const done = [targetOf(1, { state: 'succeeded', exitCode: 0, durationMs: 850 }), targetOf(2, { state: 'timed_out', signal: 'SIGKILL', reason: 'killed after the 60 s timeout (SIGKILL)', durationMs: 60_000 }), targetOf(3, { state: 'unreachable', reason: 'the host was not connected before the deadline' })];
+const done = [
+  targetOf(1, { state: 'succeeded', exitCode: 0, durationMs: 850 }),
+  targetOf(2, { state: 'timed_out', signal: 'SIGKILL', reason: 'killed after the 60 s timeout (SIGKILL)', durationMs: 60_000 }),
+  targetOf(3, { state: 'unreachable', reason: 'the host was not connected before the deadline' }),
+];
 const finished = runOf('run_one', done, { state: 'partial', finishedAt: '2025-06-01T12:01:00.000Z' });
 
 describe('gpufleet runs', () => {
   it('ls prints runs with host counts and passes the filters', async () => {
-    api.json.set('GET /api/v1/runs', () => ({ body: { items: [finished, runOf('run_two', [targetOf(1)], { command: { ...finished.command, summary: 'uptime' } })] } }));
+    api.json.set('GET /api/v1/runs', () => ({
+      body: { items: [finished, runOf('run_two', [targetOf(1)], { command: { ...finished.command, summary: 'uptime' } })] },
+    }));
     const r = await run(['runs', 'ls', '--active', '--limit', '5']);
     expect(r.code).toBe(0);
     const [head, one, two] = r.stdout.trimEnd().split('\n');
@@ -60,7 +66,15 @@ describe('gpufleet runs', () => {
     api.json.set('GET /api/v1/runs/run_one/output', (req) => {
       const after = Number(req.query.after);
       if (after === 0) return { body: { items: [{ id: 1, nodeId: done[0]!.nodeId, stream: 'stdout', chunk: 0, data: 'line o' }], next: 1 } };
-      return { body: { items: [{ id: 2, nodeId: done[0]!.nodeId, stream: 'stdout', chunk: 1, data: 'ne\nlast without newline' }, { id: 3, nodeId: done[1]!.nodeId, stream: 'truncated', chunk: 0, data: 'output truncated' }], next: null } };
+      return {
+        body: {
+          items: [
+            { id: 2, nodeId: done[0]!.nodeId, stream: 'stdout', chunk: 1, data: 'ne\nlast without newline' },
+            { id: 3, nodeId: done[1]!.nodeId, stream: 'truncated', chunk: 0, data: 'output truncated' },
+          ],
+          next: null,
+        },
+      };
     });
     const r = await run(['runs', 'logs', 'run_one']);
     expect(r.code).toBe(0);
@@ -87,29 +101,46 @@ describe('gpufleet runs', () => {
   });
 
   it('cancel says what happened; a finished run is a conflict', async () => {
-    api.json.set('POST /api/v1/runs/run_two/cancel', () => ({ body: runOf('run_two', [targetOf(1, { state: 'running' }), targetOf(2, { state: 'canceled' }), targetOf(3, { state: 'canceled' })]) }));
+    api.json.set('POST /api/v1/runs/run_two/cancel', () => ({
+      body: runOf('run_two', [targetOf(1, { state: 'running' }), targetOf(2, { state: 'canceled' }), targetOf(3, { state: 'canceled' })]),
+    }));
     const r = await run(['runs', 'cancel', 'run_two']);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('canceled run run_two: 2 hosts not started, 1 still stopping\n');
-    api.json.set('POST /api/v1/runs/run_one/cancel', () => ({ status: 409, body: { error: { code: 'conflict', message: "run 'run_one' already finished (partial)" } } }));
+    api.json.set('POST /api/v1/runs/run_one/cancel', () => ({
+      status: 409,
+      body: { error: { code: 'conflict', message: "run 'run_one' already finished (partial)" } },
+    }));
     const again = await run(['runs', 'cancel', 'run_one']);
     expect(again.code).toBe(1);
     expect(again.stderr).toBe("error: run 'run_one' already finished (partial)\n");
   });
 
-  it('cancel --sign signs a cancel of exactly the run\'s command with the operator key and sends it along', async () => {
+  it("cancel --sign signs a cancel of exactly the run's command with the operator key and sends it along", async () => {
     const home = mkdtempSync(join(tmpdir(), 'gpufleet-runs-sign-'));
     try {
       const key = createOperatorKey('default', { home, env: {} });
       const nonce = 'n0nce-of-run-two-0123456789';
-      api.json.set('GET /api/v1/runs/run_signed', () => ({ body: runOf('run_signed', [targetOf(1, { state: 'queued' })], { command: { ...finished.command, nonce, issuedAt: '2025-06-01T12:04:00.000Z', timeoutMs: 60_000 } }) }));
+      api.json.set('GET /api/v1/runs/run_signed', () => ({
+        body: runOf('run_signed', [targetOf(1, { state: 'queued' })], {
+          command: { ...finished.command, nonce, issuedAt: '2025-06-01T12:04:00.000Z', timeoutMs: 60_000 },
+        }),
+      }));
       api.json.set('POST /api/v1/runs/run_signed/cancel', () => ({ body: runOf('run_signed', [targetOf(1, { state: 'canceled' })]) }));
       const io = captureIo({ home, columns: 200 });
       const code = await runCli(['--server', api.url, '--token', 'gft_t_s', 'runs', 'cancel', 'run_signed', '--sign'], io, { now: () => NOW });
       expect(code, io.stderr).toBe(0);
       const { signed } = api.requests.find((q) => q.method === 'POST' && q.path === '/api/v1/runs/run_signed/cancel')!.body as { signed: SignedCancel };
       expect(cancelProblem(signed)).toBeNull();
-      expect(signed.payload).toEqual({ v: 1, kind: 'cancel', runId: 'run_signed', nonce, iss: key.did, at: NOW, until: Date.parse('2025-06-01T12:04:00.000Z') + 60_000 + 60_000 });
+      expect(signed.payload).toEqual({
+        v: 1,
+        kind: 'cancel',
+        runId: 'run_signed',
+        nonce,
+        iss: key.did,
+        at: NOW,
+        until: Date.parse('2025-06-01T12:04:00.000Z') + 60_000 + 60_000,
+      });
 
       // Garbage: --key without --sign; a server view without the nonce.
       expect((await run(['runs', 'cancel', 'run_signed', '--key', 'alice'])).stderr).toBe('error: --key and --passphrase-env go with --sign\n');

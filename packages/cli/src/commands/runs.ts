@@ -40,7 +40,10 @@ export function runColumns(now: number): Column<RunView>[] {
 
 /** The header block of `runs get`. */
 function runDetail(r: RunView, now: number): string {
-  const counts = Object.entries(r.counts).map(([s, n]) => `${n} ${s}`).join(', ') || 'none';
+  const counts =
+    Object.entries(r.counts)
+      .map(([s, n]) => `${n} ${s}`)
+      .join(', ') || 'none';
   const lines = [
     `Run:         ${r.id}`,
     `State:       ${r.state}${r.reason ? ` (${r.reason})` : ''}`,
@@ -61,14 +64,17 @@ function runDetail(r: RunView, now: number): string {
 /** `gpufleet runs ls|get|logs|cancel`. */
 export function runsCommand(deps: CliDeps, term?: HiddenInput): Command {
   const runs = new Command('runs').description('see command runs (gpufleet exec), their hosts and output; cancel one');
-  runs.addHelpText('after', `
+  runs.addHelpText(
+    'after',
+    `
 Examples:
   gpufleet runs ls
   gpufleet runs get run_Xk3...
   gpufleet runs logs run_Xk3... --node gpu-node-07
   gpufleet runs logs run_Xk3... -f
   gpufleet runs cancel run_Xk3...
-  gpufleet runs cancel run_Xk3... --sign`);
+  gpufleet runs cancel run_Xk3... --sign`,
+  );
 
   runs
     .command('ls')
@@ -80,7 +86,12 @@ Examples:
     .action(async (_opts, cmd: Command) => {
       const o = deps.opts<{ limit: number; active?: boolean }>(cmd);
       const result = await deps.client(cmd).get<{ items: RunView[] }>('/api/v1/runs', { limit: o.limit, active: o.active ? 'true' : undefined });
-      print(deps.io, deps.format(cmd), { data: result, columns: runColumns(deps.now()), rows: result.items, empty: o.active ? 'no runs are going' : 'no runs yet (start one with gpufleet exec)' });
+      print(deps.io, deps.format(cmd), {
+        data: result,
+        columns: runColumns(deps.now()),
+        rows: result.items,
+        empty: o.active ? 'no runs are going' : 'no runs yet (start one with gpufleet exec)',
+      });
     });
 
   runs
@@ -107,7 +118,9 @@ Examples:
       const view = await client.get<RunView>(`/api/v1/runs/${seg(id)}`);
       let nodeId: string | undefined;
       if (o.node !== undefined) {
-        const t = (view.targets ?? []).find((x) => x.nodeId === o.node || x.hostname === o.node) ?? (view.targets ?? []).filter((x) => x.nodeId.startsWith(o.node!.startsWith('did:key:') ? o.node! : `did:key:${o.node}`))[0];
+        const t =
+          (view.targets ?? []).find((x) => x.nodeId === o.node || x.hostname === o.node) ??
+          (view.targets ?? []).filter((x) => x.nodeId.startsWith(o.node!.startsWith('did:key:') ? o.node! : `did:key:${o.node}`))[0];
         if (!t) throw new UsageError(`host '${o.node}' is not one of the ${view.total} hosts of run ${view.id}`);
         nodeId = t.nodeId;
       }
@@ -149,8 +162,11 @@ Examples:
     .command('cancel')
     .description('cancel a run: hosts not started are skipped, running commands are killed')
     .argument('<id>', 'run id')
-    .option('--sign', "also sign the cancel with your key: hosts that have not run the command (offline ones too, when they reconnect) then refuse it for good, whatever a server sends later")
-    .option('--key <name>', 'operator key for --sign (default: default); it must be the command\'s signer or a fleet root')
+    .option(
+      '--sign',
+      'also sign the cancel with your key: hosts that have not run the command (offline ones too, when they reconnect) then refuse it for good, whatever a server sends later',
+    )
+    .option('--key <name>', "operator key for --sign (default: default); it must be the command's signer or a fleet root")
     .option('--passphrase-env <VAR>', 'variable holding the key passphrase (default GPUFLEET_KEY_PASSPHRASE)')
     .addHelpText('after', `\nExamples:\n  gpufleet runs cancel run_Xk3...\n  gpufleet runs cancel run_Xk3... --sign --key alice`)
     .action(async (id: string, _opts, cmd: Command) => {
@@ -165,9 +181,11 @@ Examples:
       const view = await deps.client(cmd).post<RunView>(`/api/v1/runs/${seg(id)}/cancel`, body);
       const format = deps.format(cmd);
       const stopping = (view.counts.sent ?? 0) + (view.counts.running ?? 0);
-      print(deps.io, format, { data: view, text: () => `canceled run ${view.id}: ${view.counts.canceled ?? 0} hosts not started, ${stopping} still stopping\n` });
+      print(deps.io, format, {
+        data: view,
+        text: () => `canceled run ${view.id}: ${view.counts.canceled ?? 0} hosts not started, ${stopping} still stopping\n`,
+      });
     });
 
   return runs;
 }
-

@@ -10,7 +10,6 @@ import { intOption } from '../args.js';
 import { print, type Column } from '../output.js';
 import { relativeTime } from '../units.js';
 
-
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const shortDid = (did: string) => (did.length > 24 ? `${did.slice(0, 16)}…${did.slice(-6)}` : did);
 
@@ -25,7 +24,8 @@ export function parseRef(ref: string, revision: number | undefined): { name: str
   const name = checkName(at ? at[1]! : ref);
   const fromRef = at ? Number(at[2]) : undefined;
   if (fromRef !== undefined && (!Number.isSafeInteger(fromRef) || fromRef < 1)) throw new UsageError(`'${ref}': a version is a positive integer`);
-  if (fromRef !== undefined && revision !== undefined && fromRef !== revision) throw new UsageError(`'${ref}' and --version ${revision} name different versions`);
+  if (fromRef !== undefined && revision !== undefined && fromRef !== revision)
+    throw new UsageError(`'${ref}' and --version ${revision} name different versions`);
   return { name, version: fromRef ?? revision };
 }
 
@@ -99,10 +99,13 @@ Examples:
     .option('--sign', 'sign it with your key (required: the library only takes signed scripts)')
     .option('--key <name>', "your signing key: a name, or a key file's path (default: default)")
     .option('--passphrase-env <VAR>', 'variable holding the key passphrase (default GPUFLEET_KEY_PASSPHRASE)')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   gpufleet scripts add gpu-reset ./gpu-reset.sh --sign
-  cat check.sh | gpufleet scripts add gpu-check - --sign --key ops`)
+  cat check.sh | gpufleet scripts add gpu-check - --sign --key ops`,
+    )
     .action(async (name: string, file: string, _opts, cmd: Command) => {
       const o = deps.opts<KeyFlags & { sign?: boolean }>(cmd);
       checkName(name);
@@ -120,21 +123,32 @@ Examples:
       const sha256 = scriptSha256(content);
       const signature = signScript(name, next, sha256, key.privateKeyPem);
       const added = await client.post<ScriptDetail>('/api/v1/scripts', { name, content, signature });
-      print(deps.io, deps.format(cmd), { data: added, text: () => `added ${added.name} version ${added.version} (sha256 ${added.sha256.slice(0, 12)}…, signed by ${key.did})\n` });
+      print(deps.io, deps.format(cmd), {
+        data: added,
+        text: () => `added ${added.name} version ${added.version} (sha256 ${added.sha256.slice(0, 12)}…, signed by ${key.did})\n`,
+      });
     });
 
   scripts
     .command('ls')
     .alias('list')
     .description('list scripts (newest version of each)')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   gpufleet scripts ls
-  gpufleet scripts ls -o wide`)
+  gpufleet scripts ls -o wide`,
+    )
     .action(async (_opts, cmd: Command) => {
       const result = await deps.client(cmd).get<{ items: ScriptView[] }>('/api/v1/scripts');
       const rows = Array.isArray(result?.items) ? result.items : [];
-      print(deps.io, deps.format(cmd), { data: result, columns: scriptColumns(deps.now()), rows, empty: 'no scripts yet (add one: gpufleet scripts add NAME FILE --sign)' });
+      print(deps.io, deps.format(cmd), {
+        data: result,
+        columns: scriptColumns(deps.now()),
+        rows,
+        empty: 'no scripts yet (add one: gpufleet scripts add NAME FILE --sign)',
+      });
     });
 
   scripts
@@ -144,14 +158,18 @@ Examples:
     // The program's own -V/--version is only read before a subcommand, so this one is free.
     .option('--version <n>', 'this version (default: the newest)', intOption('--version', 1, 1_000_000_000))
     .option('-r, --revision <n>', 'the same as --version', intOption('--revision', 1, 1_000_000_000))
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   gpufleet scripts show gpu-reset
   gpufleet scripts show gpu-reset@1
-  gpufleet scripts show gpu-reset --version 1 -o json`)
+  gpufleet scripts show gpu-reset --version 1 -o json`,
+    )
     .action(async (ref: string, _opts, cmd: Command) => {
       const o = deps.opts<{ revision?: number; version?: number }>(cmd);
-      if (o.version !== undefined && o.revision !== undefined && o.version !== o.revision) throw new UsageError(`--version ${o.version} and --revision ${o.revision} name different versions`);
+      if (o.version !== undefined && o.revision !== undefined && o.version !== o.revision)
+        throw new UsageError(`--version ${o.version} and --revision ${o.revision} name different versions`);
       const { name, version } = parseRef(ref, o.version ?? o.revision);
       const d = await deps.client(cmd).get<ScriptDetail>(`/api/v1/scripts/${seg(name)}`, { version });
       print(deps.io, deps.format(cmd), { data: d, text: () => detailText(d, deps.now()) });
@@ -162,9 +180,12 @@ Examples:
     .alias('remove')
     .description('mark a script removed: hosts can no longer be sent it; its history stays')
     .argument('<name>', 'script name')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
-  gpufleet scripts rm gpu-reset`)
+  gpufleet scripts rm gpu-reset`,
+    )
     .action(async (name: string, _opts, cmd: Command) => {
       const removed = await deps.client(cmd).request<ScriptView>('DELETE', `/api/v1/scripts/${seg(checkName(name))}`, {});
       if (!removed) throw new CliError(`the control plane did not confirm removing ${name}`);

@@ -62,9 +62,14 @@ describe('gpufleet server', () => {
 
       const untrusted = await login();
       expect(untrusted.code).toBe(1);
-      expect(untrusted.stderr).toMatch(/^error: the TLS certificate of the control plane at https:\/\/127\.0\.0\.1:\d+ is not trusted \(\w+\): run `gpufleet login .*--ca-fingerprint/);
+      expect(untrusted.stderr).toMatch(
+        /^error: the TLS certificate of the control plane at https:\/\/127\.0\.0\.1:\d+ is not trusted \(\w+\): run `gpufleet login .*--ca-fingerprint/,
+      );
 
-      const wrong = await login('--ca-fingerprint', fingerprint!.replace(/^./, (c) => (c === '0' ? '1' : '0')));
+      const wrong = await login(
+        '--ca-fingerprint',
+        fingerprint!.replace(/^./, (c) => (c === '0' ? '1' : '0')),
+      );
       expect(wrong.code).toBe(1);
       expect(wrong.stderr).toMatch(/not trusting it/);
 

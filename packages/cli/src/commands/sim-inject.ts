@@ -56,7 +56,10 @@ function number(text: string | undefined, what: string): number | undefined {
 export function faultFromArgs(host: string, kind: string, value: string | undefined, f: InjectFlags): Record<string, unknown> {
   if (!(KINDS as readonly string[]).includes(kind)) throw new UsageError(`'${kind}' is not a fault: one of ${KINDS.join(', ')}`);
   const k = kind as Kind;
-  const needsValue: Partial<Record<Kind, string>> = { xid: 'an XID code (gpufleet sim inject HOST xid 79)', sxid: 'an SXid code (gpufleet sim inject HOST sxid 12028)' };
+  const needsValue: Partial<Record<Kind, string>> = {
+    xid: 'an XID code (gpufleet sim inject HOST xid 79)',
+    sxid: 'an SXid code (gpufleet sim inject HOST sxid 12028)',
+  };
   if (value === undefined && needsValue[k]) throw new UsageError(`${kind} needs ${needsValue[k]}`);
   const takesValue: Kind[] = ['xid', 'sxid', 'row-remap', 'thermal', 'network-drop'];
   if (value !== undefined && !takesValue.includes(k)) throw new UsageError(`${kind} takes no value ('${value}'): use its options (gpufleet sim inject --help)`);
@@ -93,11 +96,13 @@ export function readSimControl(dataDir: string): { url: string; token: string } 
     doc = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new CliError(`no running demo with simulated hosts uses ${dataDir} (${file} is missing): start one with \`gpufleet demo\`, or give its --data-dir`);
+    if (code === 'ENOENT')
+      throw new CliError(`no running demo with simulated hosts uses ${dataDir} (${file} is missing): start one with \`gpufleet demo\`, or give its --data-dir`);
     throw new CliError(`cannot read ${file}: ${code ?? 'not JSON'}`);
   }
   const d = doc as { url?: unknown; token?: unknown } | null;
-  if (typeof d?.url !== 'string' || !/^http:\/\/127\.0\.0\.1:\d+$/.test(d.url) || typeof d.token !== 'string') throw new CliError(`${file} is not a sim control file`);
+  if (typeof d?.url !== 'string' || !/^http:\/\/127\.0\.0\.1:\d+$/.test(d.url) || typeof d.token !== 'string')
+    throw new CliError(`${file} is not a sim control file`);
   return { url: d.url, token: d.token };
 }
 

@@ -52,7 +52,10 @@ assert:
     expect(ok.stdout).toMatch(/PASS {2}line 6: expect sim-h100-001 GPU 1 state UNHEALTHY within 3s/);
     expect(ok.stdout).toMatch(/result: PASS \(1 of 1 assertions passed\)/);
 
-    const fail = scenarioFile('fail.yaml', 'name: cli-fail\nfleet: {nodes: 1, mix: {H100: 1}}\nassert:\n  - {within: 500ms, expect: {node: sim-h100-001, status: CORDONED}}\n');
+    const fail = scenarioFile(
+      'fail.yaml',
+      'name: cli-fail\nfleet: {nodes: 1, mix: {H100: 1}}\nassert:\n  - {within: 500ms, expect: {node: sim-h100-001, status: CORDONED}}\n',
+    );
     const bad = await simRun(fail, '-o', 'json');
     expect(bad.code).toBe(1);
     const result = JSON.parse(bad.stdout) as { name: string; passed: boolean; assertions: Array<{ passed: boolean; seen: string; line: number }> };

@@ -77,7 +77,9 @@ Examples:
         throw new UsageError(`${file} is not a valid scenario`);
       }
       const log = o.quiet || format === 'json' || format === 'yaml' ? undefined : (line: string) => io.err(`  ${line}\n`);
-      log?.(`running ${scenario.name}: ${plural(scenario.hostnames.length, 'host')}, ${plural(scenario.events.length, 'event')}, ${plural(scenario.assertions.length, 'assertion')}`);
+      log?.(
+        `running ${scenario.name}: ${plural(scenario.hostnames.length, 'host')}, ${plural(scenario.events.length, 'event')}, ${plural(scenario.assertions.length, 'assertion')}`,
+      );
       const result = await sim.runScenario(scenario, { log, keepData: o.keepData });
       if (format === 'json') io.out(`${JSON.stringify(result, null, 2)}\n`);
       else if (format === 'yaml') io.out(stringify(result));

@@ -64,11 +64,14 @@ Examples:
     .option('--expires <duration>', 'valid for this long, e.g. 1h, 24h, 7d (default: never)')
     .option('--needs-approval', 'joined nodes wait as PENDING until `gpufleet nodes approve`')
     .option('--description <text>', 'a note for `tokens ls`')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   gpufleet tokens create --labels region=eu --reusable --expires 24h
   gpufleet tokens create --label team=vision --label tier=spot
-  TOKEN=$(gpufleet tokens create -o json | jq -r .token)`)
+  TOKEN=$(gpufleet tokens create -o json | jq -r .token)`,
+    )
     .action(async (_opts, cmd: Command) => {
       const o = deps.opts<{ labels?: string; label: string[]; reusable?: boolean; expires?: string; needsApproval?: boolean; description?: string }>(cmd);
       const labels = parseLabelMap([...(o.labels ? [o.labels] : []), ...o.label]);
@@ -96,22 +99,33 @@ Examples:
     .command('ls')
     .alias('list')
     .description('list join tokens (their secrets are never shown again)')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   gpufleet tokens ls
-  gpufleet tokens ls -o wide        (created and revoked times too)`)
+  gpufleet tokens ls -o wide        (created and revoked times too)`,
+    )
     .action(async (_opts, cmd: Command) => {
       const result = await deps.client(cmd).get<{ items: JoinTokenView[] }>('/api/v1/join-tokens');
-      print(deps.io, deps.format(cmd), { data: result, columns: joinTokenColumns(deps.now()), rows: result.items, empty: 'no join tokens (create one: gpufleet tokens create)' });
+      print(deps.io, deps.format(cmd), {
+        data: result,
+        columns: joinTokenColumns(deps.now()),
+        rows: result.items,
+        empty: 'no join tokens (create one: gpufleet tokens create)',
+      });
     });
 
   tokens
     .command('revoke')
     .alias('rm')
     .description('revoke a join token: hosts can no longer join with it (joined nodes stay)')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
-  gpufleet tokens revoke da3ad245372d      (the ID column of tokens ls)`)
+  gpufleet tokens revoke da3ad245372d      (the ID column of tokens ls)`,
+    )
     .argument('<id>', 'token id from `tokens ls`')
     .action(async (id: string, _opts, cmd: Command) => {
       await deps.client(cmd).delete(`/api/v1/join-tokens/${seg(id)}`);

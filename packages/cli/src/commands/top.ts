@@ -12,7 +12,7 @@ const SHOW_CURSOR = '\x1b[?25h';
 
 export function topCommand(deps: CliDeps): Command {
   return new Command('top')
-    .description('live view of the fleet, or of one node\'s GPUs (redraws every 2 s)')
+    .description("live view of the fleet, or of one node's GPUs (redraws every 2 s)")
     .argument('[node]', 'node id, unique id prefix or hostname: show its GPUs')
     .option('-l, --selector <selector>', 'only nodes matching this label selector (fleet view)')
     .option('--interval <seconds>', 'seconds between redraws', intOption('--interval', 1, 3600), 2)

@@ -2,7 +2,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { generateEd25519, scriptSha256, signScript, verifyRootsUpdate, verifyScriptSignature, type RootsUpdate, type ScriptSignature } from '@gpufleet/protocol';
+import {
+  generateEd25519,
+  scriptSha256,
+  signScript,
+  verifyRootsUpdate,
+  verifyScriptSignature,
+  type RootsUpdate,
+  type ScriptSignature,
+} from '@gpufleet/protocol';
 import { runCli } from '../cli.js';
 import { createOperatorKey, type OperatorKey } from '../keys/index.js';
 import { captureIo, type CaptureOptions } from '../testing/capture-io.js';
@@ -47,13 +55,29 @@ beforeAll(async () => {
       if (!verifyScriptSignature(signature) || signature.sha256 !== scriptSha256(content) || signature.name !== name) {
         return { status: 403, body: { error: { code: 'permission_denied', message: 'bad signature' } } };
       }
-      if (signature.version !== (latest ?? 0) + 1) return { status: 409, body: { error: { code: 'conflict', message: `the next version is ${(latest ?? 0) + 1}` } } };
+      if (signature.version !== (latest ?? 0) + 1)
+        return { status: 409, body: { error: { code: 'conflict', message: `the next version is ${(latest ?? 0) + 1}` } } };
       return { status: 201, body: detail(signature.version, content, signature) };
     },
-    'GET /api/v1/scripts': () => ({ body: { items: [{ ...detail(2, SCRIPT, signScript('gpu-check', 2, scriptSha256(SCRIPT), other.privateKeyPem)), content: undefined }, { ...detail(1, 'x', signScript('old', 1, scriptSha256('x'), other.privateKeyPem)), name: 'old', removed: true }] } }),
-    'DELETE /api/v1/scripts/gpu-check': () => ({ body: { ...detail(3, SCRIPT, signScript('gpu-check', 3, scriptSha256(SCRIPT), other.privateKeyPem)), removed: true } }),
+    'GET /api/v1/scripts': () => ({
+      body: {
+        items: [
+          { ...detail(2, SCRIPT, signScript('gpu-check', 2, scriptSha256(SCRIPT), other.privateKeyPem)), content: undefined },
+          { ...detail(1, 'x', signScript('old', 1, scriptSha256('x'), other.privateKeyPem)), name: 'old', removed: true },
+        ],
+      },
+    }),
+    'DELETE /api/v1/scripts/gpu-check': () => ({
+      body: { ...detail(3, SCRIPT, signScript('gpu-check', 3, scriptSha256(SCRIPT), other.privateKeyPem)), removed: true },
+    }),
     'GET /api/v1/audit/verify': () => ({ body: verifyReply }),
-    'GET /api/v1/audit': () => ({ body: { items: [{ id: 7, at: new Date(NOW - 60_000).toISOString(), actor: 'token:ops(x)', action: 'script.add', target: 'gpu-check@1', result: 'ok', details: null }] } }),
+    'GET /api/v1/audit': () => ({
+      body: {
+        items: [
+          { id: 7, at: new Date(NOW - 60_000).toISOString(), actor: 'token:ops(x)', action: 'script.add', target: 'gpu-check@1', result: 'ok', details: null },
+        ],
+      },
+    }),
   });
 });
 afterAll(() => api.close());
@@ -74,8 +98,17 @@ afterEach(() => rmSync(home, { recursive: true, force: true }));
 
 function detail(version: number, content: string, signature: ScriptSignature) {
   return {
-    name: signature.name, version, sha256: scriptSha256(content), signer: signature.signer, createdAt: new Date(NOW - 3_600_000).toISOString(),
-    createdBy: 'token:ops(x)', removed: false, removedAt: null, content, signature, history: [{ version, removed: false }],
+    name: signature.name,
+    version,
+    sha256: scriptSha256(content),
+    signer: signature.signer,
+    createdAt: new Date(NOW - 3_600_000).toISOString(),
+    createdBy: 'token:ops(x)',
+    removed: false,
+    removedAt: null,
+    content,
+    signature,
+    history: [{ version, removed: false }],
   };
 }
 
@@ -95,7 +128,9 @@ describe('gpufleet roots', () => {
     expect(sent('POST', '/api/v1/roots/init')[0]!.body).toEqual({ did: locked.did });
     expect(r.stdout).toContain(`fleet root set: ${locked.did} (version 1)`);
     roots = { version: 2, roots: [ops.did, other.did], updates: [] };
-    expect((await run(['roots', 'ls'])).stdout).toBe(`fleet roots, version 2:\n  ${ops.did}\n  ${other.did}\nhosts pin them when joining: gpufleet-agent join <token> --root ${ops.did} --root ${other.did}\n`);
+    expect((await run(['roots', 'ls'])).stdout).toBe(
+      `fleet roots, version 2:\n  ${ops.did}\n  ${other.did}\nhosts pin them when joining: gpufleet-agent join <token> --root ${ops.did} --root ${other.did}\n`,
+    );
   });
 
   it('set signs the next version with a current root, as the control plane checks it', async () => {
@@ -200,15 +235,34 @@ describe('gpufleet audit', () => {
   });
 
   it('verify exits 1 naming the first broken record, also with -o json', async () => {
-    verifyReply = { ok: false, checked: 5, legacy: 0, firstBroken: { id: 5, reason: 'the record does not match its hash: its content was changed after it was written' } };
+    verifyReply = {
+      ok: false,
+      checked: 5,
+      legacy: 0,
+      firstBroken: { id: 5, reason: 'the record does not match its hash: its content was changed after it was written' },
+    };
     const r = await run(['audit', 'verify']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe('error: audit chain broken at record 5: the record does not match its hash: its content was changed after it was written (5 checked)\n');
+    expect(r.stderr).toBe(
+      'error: audit chain broken at record 5: the record does not match its hash: its content was changed after it was written (5 checked)\n',
+    );
     const json = await run(['audit', 'verify', '-o', 'json']);
     expect(json.code).toBe(1);
     expect(JSON.parse(json.stdout).firstBroken.id).toBe(5);
-    verifyReply = { ok: false, checked: 9, legacy: 0, checkpoint: { status: 'truncated', id: 11, at: 1, reason: 'the newest records were removed: the signed checkpoint names record 11, the log now ends at 9' } };
-    expect((await run(['audit', 'verify'])).stderr).toBe('error: audit chain does not match its signed checkpoint (truncated): the newest records were removed: the signed checkpoint names record 11, the log now ends at 9 (9 checked)\n');
+    verifyReply = {
+      ok: false,
+      checked: 9,
+      legacy: 0,
+      checkpoint: {
+        status: 'truncated',
+        id: 11,
+        at: 1,
+        reason: 'the newest records were removed: the signed checkpoint names record 11, the log now ends at 9',
+      },
+    };
+    expect((await run(['audit', 'verify'])).stderr).toBe(
+      'error: audit chain does not match its signed checkpoint (truncated): the newest records were removed: the signed checkpoint names record 11, the log now ends at 9 (9 checked)\n',
+    );
     verifyReply = { nonsense: true };
     expect((await run(['audit', 'verify'])).stderr).toMatch(/does not understand/);
   });

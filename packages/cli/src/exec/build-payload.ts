@@ -1,7 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { Capability, CommandPayload, capabilityDepthExceeds, makeCommandPayload, parseDurationMs, type CommandPayloadInput, type CommandSpec } from '@gpufleet/protocol';
+import {
+  Capability,
+  CommandPayload,
+  capabilityDepthExceeds,
+  makeCommandPayload,
+  parseDurationMs,
+  type CommandPayloadInput,
+  type CommandSpec,
+} from '@gpufleet/protocol';
 import { UsageError } from '../errors.js';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -82,7 +90,7 @@ export interface CommandChoice {
 
 export function commandSpecOf(c: CommandChoice): CommandSpec {
   const given = [c.argv.length > 0, c.sh !== undefined, c.script !== undefined].filter(Boolean).length;
-  if (given === 0) throw new UsageError('say what to run: `-- CMD ARGS...`, `--sh \'script\'` or `--script NAME`');
+  if (given === 0) throw new UsageError("say what to run: `-- CMD ARGS...`, `--sh 'script'` or `--script NAME`");
   if (given > 1) throw new UsageError('give only one of `-- CMD ARGS...`, `--sh` and `--script`');
   if (c.sh !== undefined) {
     if (c.sh.trim() === '') throw new UsageError('--sh needs a script');

@@ -46,7 +46,13 @@ const RECONNECT_DELAYS_MS = [250, 500, 1000];
  * by chunk. `current` gets each stream, so the caller can close it. Resolves when it gave up or
  * the run settled.
  */
-export async function readRunStream(conn: Connection, io: CliIo, runId: string, onEvent: (e: SseEvent) => void, o: { settled: () => boolean; current: (s: SseStream) => void }): Promise<void> {
+export async function readRunStream(
+  conn: Connection,
+  io: CliIo,
+  runId: string,
+  onEvent: (e: SseEvent) => void,
+  o: { settled: () => boolean; current: (s: SseStream) => void },
+): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     const stream = await openEventStream(conn, `/api/v1/runs/${seg(runId)}/stream`, onEvent);
     o.current(stream);

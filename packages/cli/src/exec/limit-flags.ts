@@ -31,14 +31,17 @@ export function limitsFromFlags(o: LimitFlags, parent: Capability | null): Capab
   if (o.envNone) limits.env = [];
   if (o.cwdAllow !== undefined) limits.cwd = words('--cwd-allow', o.cwdAllow);
   if (o.scripts !== undefined) {
-    if (o.scripts !== 'root-signed') throw new UsageError(`--scripts '${o.scripts}' is not known: the one choice is 'root-signed' (only scripts a fleet root signed)`);
+    if (o.scripts !== 'root-signed')
+      throw new UsageError(`--scripts '${o.scripts}' is not known: the one choice is 'root-signed' (only scripts a fleet root signed)`);
     limits.scripts = 'root-signed';
   }
   const parsed = CapabilityLimits.safeParse(limits);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const flag = { runAs: '--run-as', env: '--env-allow', cwd: '--cwd-allow', scripts: '--scripts' }[String(issue?.path[0]) as 'runAs'] ?? 'a limit';
-    throw new UsageError(`${flag}: ${issue?.message ?? 'invalid'}${issue && issue.path.length > 1 ? ` ('${String((limits as Record<string, unknown[]>)[String(issue.path[0])]?.[Number(issue.path[1])])}')` : ''}`);
+    throw new UsageError(
+      `${flag}: ${issue?.message ?? 'invalid'}${issue && issue.path.length > 1 ? ` ('${String((limits as Record<string, unknown[]>)[String(issue.path[0])]?.[Number(issue.path[1])])}')` : ''}`,
+    );
   }
   if (parent) {
     const problem = limitsNarrowProblem(parsed.data, parent.limits);

@@ -12,7 +12,10 @@ describe('SseParser', () => {
   it('joins events split across chunks, at any byte', () => {
     const text = 'retry: 2000\n\n: keep-alive\n\nevent: output\ndata: {"a":1}\n\nevent: done\ndata: {}\n\n';
     const whole = parseAll([text]);
-    expect(whole).toEqual([{ event: 'output', data: '{"a":1}' }, { event: 'done', data: '{}' }]);
+    expect(whole).toEqual([
+      { event: 'output', data: '{"a":1}' },
+      { event: 'done', data: '{}' },
+    ]);
     for (let i = 1; i < text.length; i++) expect(parseAll([text.slice(0, i), text.slice(i)])).toEqual(whole);
   });
 

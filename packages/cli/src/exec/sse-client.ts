@@ -70,7 +70,16 @@ export function openEventStream(conn: Connection, path: string, onEvent: (e: Sse
       if (res.statusCode !== 200) {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => reject(new ApiError({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', headers: res.headers, text: Buffer.concat(chunks).toString('utf8') })));
+        res.on('end', () =>
+          reject(
+            new ApiError({
+              status: res.statusCode ?? 0,
+              statusText: res.statusMessage ?? '',
+              headers: res.headers,
+              text: Buffer.concat(chunks).toString('utf8'),
+            }),
+          ),
+        );
         return;
       }
       res.setEncoding('utf8');
@@ -83,7 +92,11 @@ export function openEventStream(conn: Connection, path: string, onEvent: (e: Sse
       });
       resolve({ ended, close: () => req.destroy() });
     };
-    req = (isHttps ? httpsRequest : httpRequest)(url, { method: 'GET', headers: { accept: 'text/event-stream', authorization: `Bearer ${conn.token}` }, ...(isHttps && conn.caPem ? { ca: conn.caPem } : {}) }, onResponse);
+    req = (isHttps ? httpsRequest : httpRequest)(
+      url,
+      { method: 'GET', headers: { accept: 'text/event-stream', authorization: `Bearer ${conn.token}` }, ...(isHttps && conn.caPem ? { ca: conn.caPem } : {}) },
+      onResponse,
+    );
     req.setTimeout(timeoutMs, () => req.destroy(new TransportError('ETIMEDOUT', 'no answer in time')));
     req.on('error', (err: NodeJS.ErrnoException) => {
       const code = err instanceof TransportError ? err.code : (err.code ?? 'EUNKNOWN');

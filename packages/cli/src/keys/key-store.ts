@@ -18,7 +18,10 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const FORMAT = 'gpufleet-operator-key';
 
 /** A key file's document. */
-export type KeyDocument = { format: typeof FORMAT; v: 1; name: string; did: string; createdAt: string } & ({ encrypted: false; pem: string } | ({ encrypted: true } & SealedPem));
+export type KeyDocument = { format: typeof FORMAT; v: 1; name: string; did: string; createdAt: string } & (
+  | { encrypted: false; pem: string }
+  | ({ encrypted: true } & SealedPem)
+);
 
 /** An unlocked operator key. */
 export interface OperatorKey extends Ed25519KeyPair {
@@ -56,7 +59,7 @@ export function keysDir(loc: KeyLocation = {}): string {
   if (loc.dir) return loc.dir;
   const env = loc.env ?? process.env;
   const home = loc.home ?? homedir();
-  const base = env.XDG_CONFIG_HOME && env.XDG_CONFIG_HOME.startsWith('/') ? env.XDG_CONFIG_HOME : join(home, '.config');
+  const base = env.XDG_CONFIG_HOME?.startsWith('/') ? env.XDG_CONFIG_HOME : join(home, '.config');
   return join(base, 'gpufleet', 'keys');
 }
 
@@ -115,8 +118,10 @@ export function createOperatorKey(name: string, opts: KeyLocation & { passphrase
   chmodSync(dir, 0o700);
   const pair = generateEd25519();
   const head = { format: FORMAT, v: 1, name, did: pair.did, createdAt: new Date(opts.now ?? Date.now()).toISOString() } as const;
-  const doc: KeyDocument = opts.passphrase ? { ...head, encrypted: true, ...sealPem(pair.privateKeyPem, opts.passphrase, name) } : { ...head, encrypted: false, pem: pair.privateKeyPem };
-  writeSecretFile(path, JSON.stringify(doc, null, 2) + '\n', Boolean(opts.force));
+  const doc: KeyDocument = opts.passphrase
+    ? { ...head, encrypted: true, ...sealPem(pair.privateKeyPem, opts.passphrase, name) }
+    : { ...head, encrypted: false, pem: pair.privateKeyPem };
+  writeSecretFile(path, `${JSON.stringify(doc, null, 2)}\n`, Boolean(opts.force));
   return { ...pair, name, path };
 }
 
@@ -175,8 +180,17 @@ export function parseKeyDocument(text: string, path: string, name: string): KeyD
   const kdf = d.kdf as Record<string, unknown> | null;
   const cipher = d.cipher as Record<string, unknown> | null;
   const ok =
-    kdf && typeof kdf === 'object' && kdf.name === 'scrypt' && str(kdf.salt) && [kdf.N, kdf.r, kdf.p].every((v) => typeof v === 'number') &&
-    cipher && typeof cipher === 'object' && cipher.name === 'aes-256-gcm' && str(cipher.nonce) && str(cipher.tag) && str(d.ciphertext);
+    kdf &&
+    typeof kdf === 'object' &&
+    kdf.name === 'scrypt' &&
+    str(kdf.salt) &&
+    [kdf.N, kdf.r, kdf.p].every((v) => typeof v === 'number') &&
+    cipher &&
+    typeof cipher === 'object' &&
+    cipher.name === 'aes-256-gcm' &&
+    str(cipher.nonce) &&
+    str(cipher.tag) &&
+    str(d.ciphertext);
   if (!ok) throw damaged(path, 'its encryption fields are missing or of an unknown kind');
   return d as KeyDocument;
 }
@@ -207,7 +221,8 @@ export function loadOperatorKey(name: string = DEFAULT_KEY_NAME, opts: KeyLocati
   const path = keyFileToRead(name, opts);
   const doc = parseKeyDocument(readKeyText(path, name), path, name);
   if (!doc.encrypted) return unlocked(doc, doc.pem, name, path);
-  if (!opts.passphrase) throw new CliError(`key '${name}' is encrypted: give its passphrase (GPUFLEET_KEY_PASSPHRASE, --passphrase-env VAR, or type it on a terminal)`);
+  if (!opts.passphrase)
+    throw new CliError(`key '${name}' is encrypted: give its passphrase (GPUFLEET_KEY_PASSPHRASE, --passphrase-env VAR, or type it on a terminal)`);
   const opened = openPem(doc, opts.passphrase, doc.name);
   if ('failure' in opened) {
     if (opened.failure === 'bad_parameters') throw damaged(path, 'its encryption parameters are out of range');

@@ -53,8 +53,12 @@ describe('unlockOperatorKey', () => {
     const made = createOperatorKey('ops', { env: env(), home, passphrase: 'pw1' });
     expect((await unlockOperatorKey(captureIo({ env: { ...env(), GPUFLEET_KEY_PASSPHRASE: 'pw1' }, home }), { key: 'ops' })).did).toBe(made.did);
     expect((await unlockOperatorKey(captureIo({ env: { ...env(), MY_PASS: 'pw1' }, home }), { key: 'ops', passphraseEnv: 'MY_PASS' })).did).toBe(made.did);
-    await expect(unlockOperatorKey(captureIo({ env: env(), home }), { key: 'ops', passphraseEnv: 'UNSET_VAR' })).rejects.toThrow(/UNSET_VAR: the variable is not set/);
-    await expect(unlockOperatorKey(captureIo({ env: { ...env(), GPUFLEET_KEY_PASSPHRASE: 'nope' }, home }), { key: 'ops' })).rejects.toThrow("wrong passphrase for key 'ops'");
+    await expect(unlockOperatorKey(captureIo({ env: env(), home }), { key: 'ops', passphraseEnv: 'UNSET_VAR' })).rejects.toThrow(
+      /UNSET_VAR: the variable is not set/,
+    );
+    await expect(unlockOperatorKey(captureIo({ env: { ...env(), GPUFLEET_KEY_PASSPHRASE: 'nope' }, home }), { key: 'ops' })).rejects.toThrow(
+      "wrong passphrase for key 'ops'",
+    );
   });
 
   it('asks on a terminal, and says how to give it where there is none', async () => {
@@ -62,6 +66,8 @@ describe('unlockOperatorKey', () => {
     const term = terminal(['typed\r']);
     expect((await unlockOperatorKey(captureIo({ env: env(), home }), { key: 'ops' }, term)).did).toBe(made.did);
     expect(term.shown()).toContain("passphrase for key 'ops': ");
-    await expect(unlockOperatorKey(captureIo({ env: env(), home }), { key: 'ops' })).rejects.toThrow(/is encrypted: give its passphrase \(GPUFLEET_KEY_PASSPHRASE/);
+    await expect(unlockOperatorKey(captureIo({ env: env(), home }), { key: 'ops' })).rejects.toThrow(
+      /is encrypted: give its passphrase \(GPUFLEET_KEY_PASSPHRASE/,
+    );
   });
 });

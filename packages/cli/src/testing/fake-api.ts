@@ -46,7 +46,9 @@ export async function startFakeApi(routes: Record<string, FakeRoute>): Promise<F
       };
       requests.push(seen);
       const route = routes[`${seen.method} ${seen.path}`];
-      const reply: FakeReply = route ? await route(seen) : { status: 404, body: { error: { code: 'not_found', message: `no route ${seen.method} ${seen.path}` } } };
+      const reply: FakeReply = route
+        ? await route(seen)
+        : { status: 404, body: { error: { code: 'not_found', message: `no route ${seen.method} ${seen.path}` } } };
       const status = reply.status ?? 200;
       if (reply.text !== undefined) {
         res.writeHead(status, { 'content-type': 'text/html' }).end(reply.text);

@@ -45,7 +45,12 @@ export class FakeRunApi {
     for await (const c of req) chunks.push(c as Buffer);
     const url = new URL(req.url ?? '/', 'http://x');
     const text = Buffer.concat(chunks).toString('utf8');
-    const seen: SeenRunRequest = { method: req.method ?? 'GET', path: url.pathname, query: Object.fromEntries(url.searchParams), body: text ? JSON.parse(text) : undefined };
+    const seen: SeenRunRequest = {
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      body: text ? JSON.parse(text) : undefined,
+    };
     this.requests.push(seen);
     const key = `${seen.method} ${seen.path}`;
     for (const w of this.waiters.filter((x) => x.key === key)) w.resolve();
@@ -64,7 +69,8 @@ export class FakeRunApi {
     for (const step of script) {
       if ('cut' in step) return void res.destroy();
       if ('waitFor' in step) {
-        if (!this.requests.some((r) => `${r.method} ${r.path}` === step.waitFor)) await new Promise<void>((resolve) => this.waiters.push({ key: step.waitFor, resolve }));
+        if (!this.requests.some((r) => `${r.method} ${r.path}` === step.waitFor))
+          await new Promise<void>((resolve) => this.waiters.push({ key: step.waitFor, resolve }));
         continue;
       }
       // Split each event in two writes so the client has to join partial chunks.
@@ -79,7 +85,22 @@ export class FakeRunApi {
 
 /** A target view with defaults. */
 export function targetOf(n: number, over: Partial<RunTargetView> = {}): RunTargetView {
-  return { nodeId: `did:key:z6MkHost${n}`, hostname: `gpu-node-${String(n).padStart(2, '0')}`, batch: 0, state: 'sent', exitCode: null, signal: null, reason: null, sentAt: null, startedAt: null, finishedAt: null, durationMs: null, outputBytes: 0, truncated: false, ...over };
+  return {
+    nodeId: `did:key:z6MkHost${n}`,
+    hostname: `gpu-node-${String(n).padStart(2, '0')}`,
+    batch: 0,
+    state: 'sent',
+    exitCode: null,
+    signal: null,
+    reason: null,
+    sentAt: null,
+    startedAt: null,
+    finishedAt: null,
+    durationMs: null,
+    outputBytes: 0,
+    truncated: false,
+    ...over,
+  };
 }
 
 /** A run view with defaults. */

@@ -40,7 +40,8 @@ export function renderNodeDetail(node: NodeView, opts: { now: number; width?: nu
   out += field('OS', `${f.os.name} ${f.os.version} (kernel ${f.kernel}, ${f.arch})`.replace(/\s+/g, ' '));
   out += field('CPU', `${f.cpu.model} (${f.cpu.cores} cores, ${f.cpu.threads} threads)`);
   out += field('Memory', node.host ? formatBytesPair(node.host.memoryUsedBytes, node.host.memoryTotalBytes) : formatBytes(f.memoryTotalBytes));
-  if (node.host) out += field('CPU use', `${formatPct(node.host.cpuPct)} (load ${node.host.load1.toFixed(2)} ${node.host.load5.toFixed(2)} ${node.host.load15.toFixed(2)})`);
+  if (node.host)
+    out += field('CPU use', `${formatPct(node.host.cpuPct)} (load ${node.host.load1.toFixed(2)} ${node.host.load5.toFixed(2)} ${node.host.load15.toFixed(2)})`);
   if (f.containerRuntime) out += field('Containers', `${f.containerRuntime.name} (${f.containerRuntime.socket})`);
   // All labels select; only user labels can be changed with `nodes label`.
   out += field('Labels', labelText(node.labels));
@@ -59,11 +60,16 @@ export function renderNodeDetail(node: NodeView, opts: { now: number; width?: nu
       { header: 'HEALTH', get: (g: GpuView) => (g.health ? `${g.health.verdict}${g.health.rule ? ` (${g.health.rule})` : ''}` : '-') },
     ];
     const table = renderTable(columns, node.gpus, { width: opts.width === undefined ? undefined : opts.width - 2, wide: opts.wide });
-    out += table.split('\n').filter(Boolean).map((l) => `  ${l}`).join('\n') + '\n';
+    out += `${table
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => `  ${l}`)
+      .join('\n')}\n`;
   }
   if (node.toolFailures.length > 0) {
     out += '\nTool failures:\n';
-    for (const t of node.toolFailures) out += `  ${termSafe(`${t.vendor} ${t.tool}${t.exitCode === null ? '' : ` (exit ${t.exitCode})`}: ${t.message.split('\n')[0]}`)}\n`;
+    for (const t of node.toolFailures)
+      out += `  ${termSafe(`${t.vendor} ${t.tool}${t.exitCode === null ? '' : ` (exit ${t.exitCode})`}: ${t.message.split('\n')[0]}`)}\n`;
   }
   return out;
 }

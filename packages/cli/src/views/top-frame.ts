@@ -47,8 +47,14 @@ export function renderFleetFrame(nodes: readonly NodeView[], opts: FrameOptions)
   const power = nodes.reduce((a, n) => a + (totalPower(n) ?? 0), 0);
   const utils = nodes.flatMap((n) => n.gpus.map((g) => g.sample?.utilizationPct)).filter((v): v is number => typeof v === 'number');
   const avg = utils.length ? utils.reduce((a, b) => a + b, 0) / utils.length : null;
-  const statusText = STATUS_ORDER.filter((s) => byStatus.has(s)).map((s) => `${byStatus.get(s)} ${s}`).join(', ');
-  let out = header(`gpufleet top  ${opts.server}  ${nodes.length} node${nodes.length === 1 ? '' : 's'}${statusText ? ` (${statusText})` : ''}  ${gpus} GPUs  ${kw(power)}  avg util ${formatPct(avg)}`, opts.now, opts.width);
+  const statusText = STATUS_ORDER.filter((s) => byStatus.has(s))
+    .map((s) => `${byStatus.get(s)} ${s}`)
+    .join(', ');
+  let out = header(
+    `gpufleet top  ${opts.server}  ${nodes.length} node${nodes.length === 1 ? '' : 's'}${statusText ? ` (${statusText})` : ''}  ${gpus} GPUs  ${kw(power)}  avg util ${formatPct(avg)}`,
+    opts.now,
+    opts.width,
+  );
   out += `fleet GPU util ${bar(avg, barWidth(opts.width, 30, 1, 10, 50))} ${formatPct(avg)}\n\n`;
 
   const sorted = [...nodes].sort((a, b) => STATUS_ORDER.indexOf(a.status) - STATUS_ORDER.indexOf(b.status) || a.hostname.localeCompare(b.hostname));
@@ -71,9 +77,15 @@ export function renderFleetFrame(nodes: readonly NodeView[], opts: FrameOptions)
 /** One node: host readings, then one row per GPU with util, memory, temperature and power bars. */
 export function renderNodeFrame(node: NodeView, opts: FrameOptions): string {
   const h = node.host;
-  const hostText = h ? `cpu ${formatPct(h.cpuPct)}  mem ${formatBytesPair(h.memoryUsedBytes, h.memoryTotalBytes)}  load ${h.load1.toFixed(2)}` : 'no host readings yet';
+  const hostText = h
+    ? `cpu ${formatPct(h.cpuPct)}  mem ${formatBytesPair(h.memoryUsedBytes, h.memoryTotalBytes)}  load ${h.load1.toFixed(2)}`
+    : 'no host readings yet';
   // Hostname and GPU names are host-reported: the header is one escaped line.
-  let out = header(termSafe(`gpufleet top  ${node.hostname} (${node.status}${node.connected ? '' : ', not connected'})  ${gpuSummary(node.gpus)}  ${hostText}`), opts.now, opts.width);
+  let out = header(
+    termSafe(`gpufleet top  ${node.hostname} (${node.status}${node.connected ? '' : ', not connected'})  ${gpuSummary(node.gpus)}  ${hostText}`),
+    opts.now,
+    opts.width,
+  );
   out += '\n';
   const w = barWidth(opts.width, 80, 4, 4, 20);
   const memPct = (g: GpuView) => {
@@ -95,9 +107,14 @@ export function renderNodeFrame(node: NodeView, opts: FrameOptions): string {
     { header: 'TEMP', get: (g) => `${bar(g.sample?.temperatureC, w)} ${formatTemp(g.sample?.temperatureC).padStart(5)}` },
     { header: 'POWER', get: (g) => `${bar(powerPct(g), w)} ${formatWatts(g.sample?.powerDrawW, g.sample?.powerLimitW ?? g.powerLimitW)}` },
   ];
-  const { shown, hidden } = limitRows([...node.gpus].sort((a, b) => a.index - b.index), opts.height, 4);
+  const { shown, hidden } = limitRows(
+    [...node.gpus].sort((a, b) => a.index - b.index),
+    opts.height,
+    4,
+  );
   out += node.gpus.length === 0 ? 'this node has no GPUs\n' : renderTable(columns, shown, { width: opts.width });
   if (hidden > 0) out += `… and ${hidden} more GPUs\n`;
-  if (node.toolFailures.length > 0) out += `\n${node.toolFailures.length} vendor tool failure(s): ${termSafe(`${node.toolFailures[0]!.tool}: ${node.toolFailures[0]!.message.split('\n')[0]}`)}\n`;
+  if (node.toolFailures.length > 0)
+    out += `\n${node.toolFailures.length} vendor tool failure(s): ${termSafe(`${node.toolFailures[0]!.tool}: ${node.toolFailures[0]!.message.split('\n')[0]}`)}\n`;
   return out;
 }

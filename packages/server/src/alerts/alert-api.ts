@@ -1,4 +1,17 @@
-import { FleetError, normalizePciBusId, parseDurationMs, type AlertListState, type AlertRuleView, type AlertSeverity, type AlertTransition, type AlertView, type CreateSilenceRequest, type ReceiverView, type SilenceMatcher, type SilenceView } from '@gpufleet/protocol';
+import {
+  FleetError,
+  normalizePciBusId,
+  parseDurationMs,
+  type AlertListState,
+  type AlertRuleView,
+  type AlertSeverity,
+  type AlertTransition,
+  type AlertView,
+  type CreateSilenceRequest,
+  type ReceiverView,
+  type SilenceMatcher,
+  type SilenceView,
+} from '@gpufleet/protocol';
 import type { AlertEngine } from './alert-engine.js';
 import { alertView } from './alert-instance.js';
 import { formatDuration } from './template.js';
@@ -97,7 +110,12 @@ export function historyViews(engine: AlertEngine, q: { rule?: string; nodeId?: s
  * prefix or hostname) into the node id alerts carry; an `alertname` matcher must name a rule,
  * so a typo does not silence nothing for two hours.
  */
-export async function createSilence(engine: AlertEngine, req: CreateSilenceRequest, createdBy: string, resolveNode: (ref: string) => string): Promise<SilenceView> {
+export async function createSilence(
+  engine: AlertEngine,
+  req: CreateSilenceRequest,
+  createdBy: string,
+  resolveNode: (ref: string) => string,
+): Promise<SilenceView> {
   const now = engine.now();
   const matchers: SilenceMatcher[] = req.matchers.map((m) => {
     if (m.name === 'alertname') ruleNamed(engine, m.value);

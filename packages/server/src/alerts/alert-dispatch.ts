@@ -35,7 +35,10 @@ export class AlertDispatcher {
   private readonly byName: Map<string, ReceiverConfig>;
   private readonly lastResend = new Map<string, number>();
 
-  constructor(private readonly deps: DispatchDeps, now: number) {
+  constructor(
+    private readonly deps: DispatchDeps,
+    now: number,
+  ) {
     this.byName = new Map(deps.receivers.map((r) => [r.name, r]));
     for (const r of deps.receivers) if (r.type === 'alertmanager') this.lastResend.set(r.name, now);
   }

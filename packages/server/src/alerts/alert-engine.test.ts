@@ -26,7 +26,13 @@ beforeEach(() => {
 });
 
 function temps(nodeId: string, values: number[]): void {
-  fleet.metrics.set(nodeId, metricsOf(clock.now(), values.map((t, i) => gpuSample(nodeId, i, { temperatureC: t }))));
+  fleet.metrics.set(
+    nodeId,
+    metricsOf(
+      clock.now(),
+      values.map((t, i) => gpuSample(nodeId, i, { temperatureC: t })),
+    ),
+  );
 }
 
 const states = (engine: AlertEngine, state?: 'pending' | 'firing' | 'resolved') => listAlerts(engine, state ? { state } : {}).items;
@@ -48,7 +54,25 @@ describe('metric rules', () => {
     temps('n1', [60, 92]);
     engine.tick();
     const [firing] = states(engine, 'firing');
-    expect(firing).toMatchObject({ rule: 'Hot', severity: 'warning', nodeId: 'n1', gpuIndex: 1, value: 92, summary: 'GPU 1 on gpu-host-1 at 92 °C', labels: { alertname: 'Hot', severity: 'warning', node: 'n1', hostname: 'gpu-host-1', Hostname: 'gpu-host-1', gpu: '1', UUID: uuidOf('n1', 1), pci_bus_id: '00000000:18:00.0', modelName: 'NVIDIA H100 80GB HBM3' } });
+    expect(firing).toMatchObject({
+      rule: 'Hot',
+      severity: 'warning',
+      nodeId: 'n1',
+      gpuIndex: 1,
+      value: 92,
+      summary: 'GPU 1 on gpu-host-1 at 92 °C',
+      labels: {
+        alertname: 'Hot',
+        severity: 'warning',
+        node: 'n1',
+        hostname: 'gpu-host-1',
+        Hostname: 'gpu-host-1',
+        gpu: '1',
+        UUID: uuidOf('n1', 1),
+        pci_bus_id: '00000000:18:00.0',
+        modelName: 'NVIDIA H100 80GB HBM3',
+      },
+    });
     expect(firing!.activeAt).toBe(new Date(T0).toISOString());
     expect(firing!.firedAt).toBe(new Date(T0 + 5 * MIN).toISOString());
 
@@ -151,7 +175,11 @@ describe('metric rules', () => {
   it('watches node metrics and `below` thresholds', () => {
     fleet.add(makeNode('n1'));
     fleet.add(makeNode('n2'));
-    const engine = engineFor(`rules:\n  - {name: Idle, kind: metric, metric: cpu_pct, below: 5, severity: info, summary: "{{hostname}} at {{value}}%"}\n  - {name: Mem, kind: metric, metric: mem_used_pct, above: 90, severity: warning, summary: "{{value}}"}`, fleet, clock);
+    const engine = engineFor(
+      `rules:\n  - {name: Idle, kind: metric, metric: cpu_pct, below: 5, severity: info, summary: "{{hostname}} at {{value}}%"}\n  - {name: Mem, kind: metric, metric: mem_used_pct, above: 90, severity: warning, summary: "{{value}}"}`,
+      fleet,
+      clock,
+    );
     fleet.metrics.set('n1', metricsOf(clock.now(), [], { cpuPct: 2, memoryUsedBytes: 95, memoryTotalBytes: 100 }));
     fleet.metrics.set('n2', metricsOf(clock.now(), [], { cpuPct: 50 }));
     engine.tick();
@@ -191,7 +219,7 @@ describe('metric rules', () => {
       fleet.add(makeNode(id, { gpus: 8 }));
       temps(id, [60, 61, 62, 63, 64, 65, 66, i === 7777 ? 99 : 67]);
     }
-    const engine = engineFor(TEMP_RULE + '  - {name: Off, kind: node-offline, for: 5m, severity: critical, summary: x}\n', fleet, clock);
+    const engine = engineFor(`${TEMP_RULE}  - {name: Off, kind: node-offline, for: 5m, severity: critical, summary: x}\n`, fleet, clock);
     engine.tick();
     clock.advance(10_000);
     engine.tick();
@@ -261,7 +289,11 @@ describe('health rules (hub events)', () => {
     expect(nodeLevel.map((a) => [a.rule, a.state, a.summary])).toEqual([['NodeSick', 'pending', 'node box: GPU 1 unhealthy (worst-gpu)']]);
     clock.advance(MIN);
     engine.tick();
-    expect(states(engine, 'firing').map((a) => a.rule).sort()).toEqual(['GpuUnhealthy', 'NodeSick']);
+    expect(
+      states(engine, 'firing')
+        .map((a) => a.rule)
+        .sort(),
+    ).toEqual(['GpuUnhealthy', 'NodeSick']);
 
     hub.publish({ type: 'health', nodeId: 'n1', gpuKey: gpu, verdict: 'healthy', previous: 'unhealthy', rule: null, cause: 'cleared by operator' });
     hub.publish({ type: 'health', nodeId: 'n1', gpuKey: null, verdict: 'healthy', previous: 'unhealthy', rule: null, cause: 'cleared' });
@@ -307,7 +339,16 @@ describe('xid-count rules (kernel events)', () => {
   - {name: Fatal, kind: xid-count, count: 1, window: 1h, codes: [79, 48], events: [xid, fallen-off-bus], per: node, severity: critical, summary: "{{hostname}} {{codes}}"}`;
   let seq = 0;
   const xid = (nodeId: string, gpu: number | null, code: number, ts = clock.now(), kind = 'xid'): AgentEventRecord => ({
-    nodeId, seq: ++seq, id: `e${seq}`, ts, kind, gpuUuid: gpu === null ? null : uuidOf(nodeId, gpu), pciBusId: null, message: `NVRM: Xid ${code}`, data: { code }, receivedAt: clock.now(),
+    nodeId,
+    seq: ++seq,
+    id: `e${seq}`,
+    ts,
+    kind,
+    gpuUuid: gpu === null ? null : uuidOf(nodeId, gpu),
+    pciBusId: null,
+    message: `NVRM: Xid ${code}`,
+    data: { code },
+    receivedAt: clock.now(),
   });
 
   it('fire at N events within the window, per GPU, and resolve when the window empties', () => {
@@ -370,7 +411,11 @@ describe('xid-count rules (kernel events)', () => {
     const fatal = states(engine).filter((a) => a.rule === 'Fatal');
     expect(fatal.map((a) => [a.gpu, a.summary])).toEqual([[null, 'box 79']]);
     send(xid('n1', 1, 48));
-    expect(states(engine).filter((a) => a.rule === 'Fatal').map((a) => [a.value, a.summary])).toEqual([[2, 'box 79,48']]);
+    expect(
+      states(engine)
+        .filter((a) => a.rule === 'Fatal')
+        .map((a) => [a.value, a.summary]),
+    ).toEqual([[2, 'box 79,48']]);
   });
 });
 
@@ -382,10 +427,24 @@ describe('silences', () => {
     temps('n1', [90]);
     temps('n2', [90]);
     engine.tick();
-    const s = await engine.silences.create({ matchers: [{ name: 'node', value: 'n1' }, { name: 'alertname', value: 'Hot' }], endsAt: clock.now() + 2 * 3_600_000, comment: 'fan swap', createdBy: 'token:ops' }, clock.now());
+    const s = await engine.silences.create(
+      {
+        matchers: [
+          { name: 'node', value: 'n1' },
+          { name: 'alertname', value: 'Hot' },
+        ],
+        endsAt: clock.now() + 2 * 3_600_000,
+        comment: 'fan swap',
+        createdBy: 'token:ops',
+      },
+      clock.now(),
+    );
     const silenced = listAlerts(engine, { state: 'silenced' }).items;
     expect(silenced.map((a) => [a.nodeId, a.state, a.silencedBy])).toEqual([['n1', 'firing', [s.id]]]);
-    expect(listAlerts(engine, { state: 'firing' }).items.map((a) => [a.nodeId, a.silenced])).toEqual([['n2', false], ['n1', true]]);
+    expect(listAlerts(engine, { state: 'firing' }).items.map((a) => [a.nodeId, a.silenced])).toEqual([
+      ['n2', false],
+      ['n1', true],
+    ]);
     clock.advance(2 * 3_600_000);
     engine.tick();
     expect(listAlerts(engine, { state: 'silenced' }).items).toEqual([]);
@@ -399,7 +458,10 @@ describe('silences', () => {
     temps('n1', [90]);
     temps('n2', [90]);
     engine.tick();
-    await engine.silences.create({ matchers: [{ name: 'node', value: 'n1', op: '!=' }], endsAt: clock.now() + 60_000, comment: 'x', createdBy: 't' }, clock.now());
+    await engine.silences.create(
+      { matchers: [{ name: 'node', value: 'n1', op: '!=' }], endsAt: clock.now() + 60_000, comment: 'x', createdBy: 't' },
+      clock.now(),
+    );
     expect(listAlerts(engine, { state: 'silenced' }).items.map((a) => a.nodeId)).toEqual(['n2']);
   });
 });

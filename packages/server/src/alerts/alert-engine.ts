@@ -88,9 +88,22 @@ export class AlertEngine {
     this.silences = new SilenceBook({ settings: opts.settings, log: opts.log });
     this.history = new AlertHistory(opts.historyLimit ?? 10_000);
     this.notifier = new Notifier({ receivers: this.receivers, clock: opts.clock, log: opts.log, ...opts.notifier });
-    this.silenceSync = new AlertmanagerSilenceSync({ receivers: this.receivers, silences: this.silences, fetch: opts.notifier?.fetch ?? fetch, log: opts.log, random: opts.notifier?.random ?? Math.random });
+    this.silenceSync = new AlertmanagerSilenceSync({
+      receivers: this.receivers,
+      silences: this.silences,
+      fetch: opts.notifier?.fetch ?? fetch,
+      log: opts.log,
+      random: opts.notifier?.random ?? Math.random,
+    });
     this.dispatcher = new AlertDispatcher(
-      { receivers: this.receivers, notifier: this.notifier, silences: this.silences, silenceMirror: this.silenceSync, labelsOf: (id) => opts.fleet.labelsOf(id), externalUrl: () => opts.externalUrl?.() ?? '' },
+      {
+        receivers: this.receivers,
+        notifier: this.notifier,
+        silences: this.silences,
+        silenceMirror: this.silenceSync,
+        labelsOf: (id) => opts.fleet.labelsOf(id),
+        externalUrl: () => opts.externalUrl?.() ?? '',
+      },
       opts.clock.now(),
     );
   }
@@ -288,7 +301,12 @@ export class AlertEngine {
       // A verdict decided by a policy rule without the alert action pages nobody; one whose rule
       // has an alert instance of its own pages there (onPolicyAlert), not here too.
       const decidedBy = e.rule ?? '';
-      const cond = e.verdict === rule.verdict && !(rule.scope === 'any' && echo) && !this.policyRules.has(decidedBy) && !this.quietPolicyRules.has(decidedBy) && (bits === null || bits[rule.index] === 1);
+      const cond =
+        e.verdict === rule.verdict &&
+        !(rule.scope === 'any' && echo) &&
+        !this.policyRules.has(decidedBy) &&
+        !this.quietPolicyRules.has(decidedBy) &&
+        (bits === null || bits[rule.index] === 1);
       if (!cond && this.find(rule, node.id, e.gpuKey) === undefined) continue;
       const context = cond ? { verdict: e.verdict, cause: e.cause, healthRule: e.rule ?? '-' } : null;
       this.evaluate(rule, node, e.gpuKey, e.gpuKey === null ? null : gpuIndexOf(node, e.gpuKey), cond, null, now, context);
@@ -352,7 +370,16 @@ export class AlertEngine {
    * Applies the condition of (rule, node, gpu). `context` (kind-specific template values)
    * replaces the instance's when given. Returns the instance, if any.
    */
-  private evaluate(rule: AlertRule, node: NodeRecord, gpu: string | null, gpuIndex: number | null, cond: boolean, value: number | null, now: number, context: Record<string, string> | null): AlertInstance | null {
+  private evaluate(
+    rule: AlertRule,
+    node: NodeRecord,
+    gpu: string | null,
+    gpuIndex: number | null,
+    cond: boolean,
+    value: number | null,
+    now: number,
+    context: Record<string, string> | null,
+  ): AlertInstance | null {
     const nodes = this.byRule[rule.index]!;
     let perNode = nodes.get(node.id);
     let inst = perNode?.get(gpu ?? '');
@@ -366,7 +393,25 @@ export class AlertEngine {
         this.droppedInstances++;
         return null;
       }
-      inst = { id: alertId(rule.name, node.id, gpu), rule, nodeId: node.id, gpu, hostname: node.hostname, gpuIndex, state: 'pending', activeAt: now, firedAt: null, resolvedAt: null, value, context, notified: false, told: new Set(), sentAt: null, seen: this.stamp, labels: alertLabels(rule, node, gpu, this.opts.fleet.labelsOf(node.id)) };
+      inst = {
+        id: alertId(rule.name, node.id, gpu),
+        rule,
+        nodeId: node.id,
+        gpu,
+        hostname: node.hostname,
+        gpuIndex,
+        state: 'pending',
+        activeAt: now,
+        firedAt: null,
+        resolvedAt: null,
+        value,
+        context,
+        notified: false,
+        told: new Set(),
+        sentAt: null,
+        seen: this.stamp,
+        labels: alertLabels(rule, node, gpu, this.opts.fleet.labelsOf(node.id)),
+      };
       if (perNode === undefined) {
         perNode = new Map();
         nodes.set(node.id, perNode);
@@ -445,7 +490,16 @@ export class AlertEngine {
   }
 
   private entry(inst: AlertInstance, now: number) {
-    return { at: now, alertId: inst.id, rule: inst.rule.name, severity: inst.rule.severity, nodeId: inst.nodeId, hostname: inst.hostname, gpu: inst.gpu, value: inst.value };
+    return {
+      at: now,
+      alertId: inst.id,
+      rule: inst.rule.name,
+      severity: inst.rule.severity,
+      nodeId: inst.nodeId,
+      hostname: inst.hostname,
+      gpu: inst.gpu,
+      value: inst.value,
+    };
   }
 
   private record(inst: AlertInstance, from: 'inactive' | 'pending' | 'firing' | 'resolved', now: number): void {

@@ -39,7 +39,10 @@ export interface AlertInstance {
 
 /** Stable id of (rule, node, gpu): 16 hex characters. */
 export function alertId(rule: string, nodeId: string, gpu: string | null): string {
-  return createHash('sha256').update(`${rule}\0${nodeId}\0${gpu ?? ''}`).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(`${rule}\0${nodeId}\0${gpu ?? ''}`)
+    .digest('hex')
+    .slice(0, 16);
 }
 
 /** The inventory index of the GPU with this key (UUID or PCI bus id), if known. */

@@ -1,7 +1,19 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AlertEngine } from './alert-engine.js';
 import { SILENCES_SETTING } from './silences.js';
-import { engineFor, FakeFleet, gpuSample, makeNode, MemorySettings, metricsOf, startReceiver, T0, TestClock, uuidOf, type Receiver } from './__tests__/alert-fixtures.js';
+import {
+  engineFor,
+  FakeFleet,
+  gpuSample,
+  makeNode,
+  MemorySettings,
+  metricsOf,
+  startReceiver,
+  T0,
+  TestClock,
+  uuidOf,
+  type Receiver,
+} from './__tests__/alert-fixtures.js';
 
 /** The engine end to end against real HTTP receivers: who hears what, when. */
 
@@ -57,9 +69,18 @@ function temp(value: number): void {
 
 /** What the metrics carry for this GPU, the node's labels made label-safe, and the rule's. */
 const LABELS = {
-  alertname: 'Hot', severity: 'warning', node: 'n1', hostname: 'box', Hostname: 'box',
-  gpu: '0', UUID: uuidOf('n1', 0), pci_bus_id: '00000000:17:00.0', modelName: 'NVIDIA H100 80GB HBM3',
-  team: 'infra', region: 'eu', gpu_model: 'H100',
+  alertname: 'Hot',
+  severity: 'warning',
+  node: 'n1',
+  hostname: 'box',
+  Hostname: 'box',
+  gpu: '0',
+  UUID: uuidOf('n1', 0),
+  pci_bus_id: '00000000:17:00.0',
+  modelName: 'NVIDIA H100 80GB HBM3',
+  team: 'infra',
+  region: 'eu',
+  gpu_model: 'H100',
 };
 
 describe('notifications from the engine', () => {
@@ -81,10 +102,18 @@ describe('notifications from the engine', () => {
     const alert = (fired!.body as { status: string; alert: Record<string, unknown> }).alert;
     expect((fired!.body as { status: string }).status).toBe('firing');
     expect(alert).toMatchObject({
-      rule: 'Hot', severity: 'warning', nodeId: 'n1', hostname: 'box', gpu: uuidOf('n1', 0), gpuIndex: 0, value: 93,
+      rule: 'Hot',
+      severity: 'warning',
+      nodeId: 'n1',
+      hostname: 'box',
+      gpu: uuidOf('n1', 0),
+      gpuIndex: 0,
+      value: 93,
       labels: LABELS,
       annotations: { summary: 'GPU 0 on box at 93 °C', runbook_url: 'https://wiki.example/hot-gpu' },
-      startsAt: new Date(T0).toISOString(), endsAt: null, generatorURL: 'https://fleet.example:7420/nodes/n1',
+      startsAt: new Date(T0).toISOString(),
+      endsAt: null,
+      generatorURL: 'https://fleet.example:7420/nodes/n1',
     });
     const [slack] = await chat.waitFor(1);
     expect(slack!.body).toEqual({ text: ':warning: *[FIRING:warning]* Hot: GPU 0 on box at 93 °C (<https://fleet.example:7420/nodes/n1|details>)' });
@@ -127,7 +156,9 @@ describe('notifications from the engine', () => {
     clock.advance(30_000);
     e.tick();
     const posts = await am.waitFor(2);
-    expect((posts[1]!.body as Array<{ labels: { alertname: string }; endsAt: string }>).map((a) => [a.labels.alertname, a.endsAt])).toEqual([['Hot', new Date(clock.now() + 240_000).toISOString()]]);
+    expect((posts[1]!.body as Array<{ labels: { alertname: string }; endsAt: string }>).map((a) => [a.labels.alertname, a.endsAt])).toEqual([
+      ['Hot', new Date(clock.now() + 240_000).toISOString()],
+    ]);
     await e.notifier.idle();
     expect(hook.posts).toHaveLength(1); // webhooks hear of a transition once
   });
@@ -135,7 +166,18 @@ describe('notifications from the engine', () => {
   it('keep silenced alerts quiet, and send them when the silence ends while they still fire', async () => {
     const settings = new MemorySettings();
     const e = engine(settings);
-    await e.silences.create({ matchers: [{ name: 'alertname', value: 'Hot' }, { name: 'hostname', value: 'box' }], endsAt: clock.now() + 10 * 60_000, comment: 'maintenance', createdBy: 'token:ops' }, clock.now());
+    await e.silences.create(
+      {
+        matchers: [
+          { name: 'alertname', value: 'Hot' },
+          { name: 'hostname', value: 'box' },
+        ],
+        endsAt: clock.now() + 10 * 60_000,
+        comment: 'maintenance',
+        createdBy: 'token:ops',
+      },
+      clock.now(),
+    );
     temp(90);
     e.tick();
     clock.advance(60_000);
@@ -167,7 +209,10 @@ describe('notifications from the engine', () => {
     clock.advance(60_000);
     e.tick();
     await hook.waitFor(1);
-    await e.silences.create({ matchers: [{ name: 'alertname', value: 'Hot' }], endsAt: clock.now() + 3_600_000, comment: 'known', createdBy: 't' }, clock.now());
+    await e.silences.create(
+      { matchers: [{ name: 'alertname', value: 'Hot' }], endsAt: clock.now() + 3_600_000, comment: 'known', createdBy: 't' },
+      clock.now(),
+    );
     clock.advance(10_000);
     temp(60);
     e.tick();

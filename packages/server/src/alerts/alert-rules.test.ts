@@ -33,7 +33,15 @@ describe('the shipped rules file', () => {
     expect(set.receivers).toEqual([]);
     const byName = Object.fromEntries(set.rules.map((r) => [r.name, r]));
     expect(Object.keys(byName)).toEqual(['GpuTemperatureHigh', 'NodeOffline', 'GpuUnhealthy', 'GpuDegraded', 'XidErrorsRepeating']);
-    expect(byName.GpuTemperatureHigh).toMatchObject({ kind: 'metric', metric: 'gpu_temp_c', op: 'above', threshold: 85, forMs: 300_000, severity: 'warning', perGpu: true });
+    expect(byName.GpuTemperatureHigh).toMatchObject({
+      kind: 'metric',
+      metric: 'gpu_temp_c',
+      op: 'above',
+      threshold: 85,
+      forMs: 300_000,
+      severity: 'warning',
+      perGpu: true,
+    });
     expect(byName.NodeOffline).toMatchObject({ kind: 'node-offline', forMs: 300_000, severity: 'critical', perGpu: false });
     expect(byName.GpuUnhealthy).toMatchObject({ kind: 'health', verdict: 'unhealthy', scope: 'any', severity: 'critical' });
     expect(byName.GpuDegraded).toMatchObject({ kind: 'health', verdict: 'degraded', severity: 'warning' });
@@ -111,7 +119,16 @@ rules:
       { SLACK_URL: 'https://hooks.slack.com/services/T/B/secret', HOOK_TOKEN: 'tok' },
     );
     const [slack, am, hook] = set.receivers;
-    expect(slack).toMatchObject({ type: 'slack', url: 'https://hooks.slack.com/services/T/B/secret', sendResolved: true, attempts: 5, initialBackoffMs: 1000, maxBackoffMs: 30_000, timeoutMs: 10_000, resendIntervalMs: 60_000 });
+    expect(slack).toMatchObject({
+      type: 'slack',
+      url: 'https://hooks.slack.com/services/T/B/secret',
+      sendResolved: true,
+      attempts: 5,
+      initialBackoffMs: 1000,
+      maxBackoffMs: 30_000,
+      timeoutMs: 10_000,
+      resendIntervalMs: 60_000,
+    });
     expect(am).toMatchObject({ url: 'http://am.example:9093', resendIntervalMs: 30_000, attempts: 3, initialBackoffMs: 200, maxBackoffMs: 2000 });
     expect(hook).toMatchObject({ headers: { Authorization: 'Bearer tok' }, sendResolved: false });
     const [hot, idle, off, sick, xid] = set.rules;
@@ -139,7 +156,11 @@ describe('refusing bad files, naming the rule and field', () => {
     ['an unknown top-level key', 'rules: []\nrulez: []', /unknown key 'rulez'/],
     ['a rule that is not a mapping', 'rules:\n  - just text', /rules\[0\]\): must be a mapping/],
     ['a rule without kind', oneRule('name: A\nseverity: info\nsummary: x'), /rule 'A' \(rules\[0\]\) field 'kind': missing/],
-    ['an unknown kind', oneRule('name: A\nkind: gauge\nseverity: info\nsummary: x'), /field 'kind': 'gauge' is not a rule kind: one of metric, node-offline, health, xid-count/],
+    [
+      'an unknown kind',
+      oneRule('name: A\nkind: gauge\nseverity: info\nsummary: x'),
+      /field 'kind': 'gauge' is not a rule kind: one of metric, node-offline, health, xid-count/,
+    ],
     ['an unknown key in a rule', oneRule(`${TEMP}\nthreshhold: 3`), /rule 'Hot' \(rules\[0\]\): unknown key 'threshhold'/],
     ['a bad severity', oneRule(TEMP.replace('severity: warning', 'severity: page')), /rule 'Hot'.*field 'severity'/],
     ['a bad rule name', oneRule(TEMP.replace('name: Hot', 'name: "hot rule!"')), /field 'name'/],
@@ -155,27 +176,67 @@ describe('refusing bad files, naming the rule and field', () => {
     ['a bad health scope', oneRule('name: H\nkind: health\nverdict: degraded\nscope: rack\nseverity: info\nsummary: x'), /field 'scope'/],
     ['xid count 0', oneRule('name: X\nkind: xid-count\ncount: 0\nwindow: 10m\nseverity: info\nsummary: x'), /rule 'X'.*field 'count'/],
     ['xid without window', oneRule('name: X\nkind: xid-count\ncount: 3\nseverity: info\nsummary: x'), /rule 'X'.*field 'window'/],
-    ['xid codes that are not numbers', oneRule('name: X\nkind: xid-count\ncount: 3\nwindow: 10m\ncodes: [a]\nseverity: info\nsummary: x'), /field 'codes\[0\]'/],
-    ['xid window too long', oneRule('name: X\nkind: xid-count\ncount: 3\nwindow: 30d\nseverity: info\nsummary: x'), /field 'window': must be longer than 0 and at most 7d/],
+    [
+      'xid codes that are not numbers',
+      oneRule('name: X\nkind: xid-count\ncount: 3\nwindow: 10m\ncodes: [a]\nseverity: info\nsummary: x'),
+      /field 'codes\[0\]'/,
+    ],
+    [
+      'xid window too long',
+      oneRule('name: X\nkind: xid-count\ncount: 3\nwindow: 30d\nseverity: info\nsummary: x'),
+      /field 'window': must be longer than 0 and at most 7d/,
+    ],
     ['an unknown event kind', oneRule('name: X\nkind: xid-count\ncount: 3\nwindow: 10m\nevents: [oops]\nseverity: info\nsummary: x'), /field 'events\[0\]'/],
-    ['two rules with one name', `rules:\n  - ${TEMP.split('\n').join('\n    ')}\n  - ${TEMP.split('\n').join('\n    ')}`, /rule 'Hot' \(rules\[1\]\) field 'name': defined twice/],
+    [
+      'two rules with one name',
+      `rules:\n  - ${TEMP.split('\n').join('\n    ')}\n  - ${TEMP.split('\n').join('\n    ')}`,
+      /rule 'Hot' \(rules\[1\]\) field 'name': defined twice/,
+    ],
     ['a reserved label', oneRule(`${TEMP}\nlabels: {severity: page}`), /field 'labels.severity': 'severity' is set by the alert engine/],
     ['a label name Prometheus refuses', oneRule(`${TEMP}\nlabels: {"team.name": x}`), /field 'labels.team.name': a label name must match/],
     ['a bad selector', oneRule(`${TEMP}\nselector: "region in (eu"`), /rule 'Hot'.*field 'selector': bad label selector/],
-    ['an unknown template variable', oneRule(TEMP.replace('{{value}}', '{{temperature}}')), /rule 'Hot'.*field 'summary': unknown variable \{\{temperature\}\}/],
-    ['{{gpu}} in a node rule', oneRule('name: Off\nkind: node-offline\nfor: 5m\nseverity: critical\nsummary: "{{gpu}}"'), /field 'summary': unknown variable \{\{gpu\}\}/],
+    [
+      'an unknown template variable',
+      oneRule(TEMP.replace('{{value}}', '{{temperature}}')),
+      /rule 'Hot'.*field 'summary': unknown variable \{\{temperature\}\}/,
+    ],
+    [
+      '{{gpu}} in a node rule',
+      oneRule('name: Off\nkind: node-offline\nfor: 5m\nseverity: critical\nsummary: "{{gpu}}"'),
+      /field 'summary': unknown variable \{\{gpu\}\}/,
+    ],
     ['an unbalanced template', oneRule(TEMP.replace('{{value}}', '{{value}')), /field 'summary': unbalanced/],
     ['a description with a bad variable', oneRule(`${TEMP}\ndescription: "{{nope}}"`), /field 'description': unknown variable/],
     ['a runbook that is not a URL', oneRule(`${TEMP}\nrunbook: see wiki`), /field 'runbook': must be an http\(s\) URL/],
     ['an unknown receiver', oneRule(`${TEMP}\nreceivers: [pager]`), /rule 'Hot'.*field 'receivers\[0\]': no receiver named 'pager' \(defined: none\)/],
     ['an unknown default receiver', 'defaultReceivers: [pager]\nrules: []', /field 'defaultReceivers\[0\]': no receiver named 'pager'/],
     ['a receiver of an unknown type', 'receivers:\n  - {name: r, type: email, url: "http://x"}\nrules: []', /receiver 'r' \(receivers\[0\]\) field 'type'/],
-    ['a receiver URL that is not http', 'receivers:\n  - {name: r, type: webhook, url: "ftp://x/y"}\nrules: []', /receiver 'r'.*field 'url': 'ftp:\/\/x\/y' is not an http\(s\) URL/],
-    ['a receiver whose env variable is unset', 'receivers:\n  - {name: r, type: slack, url: "${NOPE_URL}"}\nrules: []', /receiver 'r'.*field 'url': environment variable NOPE_URL is not set/],
-    ['a bad header name', 'receivers:\n  - {name: r, type: webhook, url: "http://x", headers: {"Bad Header": v}}\nrules: []', /field 'headers.Bad Header': not a valid HTTP header name/],
-    ['a maxBackoff below initialBackoff', 'receivers:\n  - {name: r, type: webhook, url: "http://x", retry: {initialBackoff: 10s, maxBackoff: 1s}}\nrules: []', /field 'retry.maxBackoff'/],
+    [
+      'a receiver URL that is not http',
+      'receivers:\n  - {name: r, type: webhook, url: "ftp://x/y"}\nrules: []',
+      /receiver 'r'.*field 'url': 'ftp:\/\/x\/y' is not an http\(s\) URL/,
+    ],
+    [
+      'a receiver whose env variable is unset',
+      'receivers:\n  - {name: r, type: slack, url: "${NOPE_URL}"}\nrules: []',
+      /receiver 'r'.*field 'url': environment variable NOPE_URL is not set/,
+    ],
+    [
+      'a bad header name',
+      'receivers:\n  - {name: r, type: webhook, url: "http://x", headers: {"Bad Header": v}}\nrules: []',
+      /field 'headers.Bad Header': not a valid HTTP header name/,
+    ],
+    [
+      'a maxBackoff below initialBackoff',
+      'receivers:\n  - {name: r, type: webhook, url: "http://x", retry: {initialBackoff: 10s, maxBackoff: 1s}}\nrules: []',
+      /field 'retry.maxBackoff'/,
+    ],
     ['zero attempts', 'receivers:\n  - {name: r, type: webhook, url: "http://x", retry: {attempts: 0}}\nrules: []', /field 'retry.attempts'/],
-    ['two receivers with one name', 'receivers:\n  - {name: r, type: webhook, url: "http://x"}\n  - {name: r, type: slack, url: "http://y"}\nrules: []', /receiver 'r' field 'name': defined twice/],
+    [
+      'two receivers with one name',
+      'receivers:\n  - {name: r, type: webhook, url: "http://x"}\n  - {name: r, type: slack, url: "http://y"}\nrules: []',
+      /receiver 'r' field 'name': defined twice/,
+    ],
   ];
   it.each(cases)('%s', (_what, yaml, message) => {
     let err: unknown;

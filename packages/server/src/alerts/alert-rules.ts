@@ -96,9 +96,13 @@ function fail(source: string, where: string, field: string | null, why: string, 
 
 function zodFail(source: string, where: string, error: z.ZodError, details: Record<string, unknown>): FleetError {
   const issue = error.issues[0]!;
-  const field = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
+  const field = issue.path
+    .map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))
+    .join('.')
+    .replace(/\.\[/g, '[');
   // zod's own text for an unknown key names no key; ours does.
-  const why = issue.code === 'unrecognized_keys' ? `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}` : issue.message;
+  const why =
+    issue.code === 'unrecognized_keys' ? `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}` : issue.message;
   return fail(source, where, field || null, why, details);
 }
 
@@ -122,9 +126,11 @@ function compileReceiver(raw: unknown, i: number, source: string, env: Record<st
   const parsed = RawReceiver.safeParse(raw);
   if (!parsed.success) throw zodFail(source, where, parsed.error, { receiver: name });
   const r = parsed.data;
-  const missing = (field: string) => (v: string): never => {
-    throw fail(source, where, field, `environment variable ${v} is not set`, { receiver: r.name });
-  };
+  const missing =
+    (field: string) =>
+    (v: string): never => {
+      throw fail(source, where, field, `environment variable ${v} is not set`, { receiver: r.name });
+    };
   const url = expandEnv(r.url, env, missing('url'));
   let u: URL | null = null;
   try {
@@ -169,7 +175,13 @@ function compileRule(raw: unknown, index: number, source: string, receivers: Rea
   if (!obj) throw fail(source, where, null, 'must be a mapping of keys to values', details);
   const kind = obj.kind;
   if (typeof kind !== 'string' || !(kind in RULE_SCHEMAS)) {
-    throw fail(source, where, 'kind', `${kind === undefined ? 'missing' : `'${String(kind)}' is not a rule kind`}: one of ${Object.keys(RULE_SCHEMAS).join(', ')}`, details);
+    throw fail(
+      source,
+      where,
+      'kind',
+      `${kind === undefined ? 'missing' : `'${String(kind)}' is not a rule kind`}: one of ${Object.keys(RULE_SCHEMAS).join(', ')}`,
+      details,
+    );
   }
   const parsed = RULE_SCHEMAS[kind as AlertRuleKind].safeParse(obj);
   if (!parsed.success) throw zodFail(source, where, parsed.error, details);
@@ -179,7 +191,8 @@ function compileRule(raw: unknown, index: number, source: string, receivers: Rea
   for (const [k, v] of Object.entries(r.labels ?? {})) {
     // Alert labels go to Alertmanager and into ALERTS{...}: Prometheus label names only.
     if (!PROM_LABEL.test(k)) throw fail(source, where, `labels.${k}`, 'a label name must match [A-Za-z_][A-Za-z0-9_]*', details);
-    if ((RESERVED_LABELS as readonly string[]).includes(k)) throw fail(source, where, `labels.${k}`, `'${k}' is set by the alert engine (reserved: ${RESERVED_LABELS.join(', ')})`, details);
+    if ((RESERVED_LABELS as readonly string[]).includes(k))
+      throw fail(source, where, `labels.${k}`, `'${k}' is set by the alert engine (reserved: ${RESERVED_LABELS.join(', ')})`, details);
     labels[k] = v;
   }
   let selector: Selector;
@@ -190,11 +203,25 @@ function compileRule(raw: unknown, index: number, source: string, receivers: Rea
   }
   const names = r.receivers ?? defaults;
   for (const [i, n] of names.entries()) {
-    if (!receivers.has(n)) throw fail(source, where, r.receivers ? `receivers[${i}]` : 'receivers', `no receiver named '${n}' (defined: ${[...receivers].join(', ') || 'none'})`, details);
+    if (!receivers.has(n))
+      throw fail(
+        source,
+        where,
+        r.receivers ? `receivers[${i}]` : 'receivers',
+        `no receiver named '${n}' (defined: ${[...receivers].join(', ') || 'none'})`,
+        details,
+      );
   }
   if (r.runbook !== undefined && !/^https?:\/\/\S+$/.test(r.runbook)) throw fail(source, where, 'runbook', 'must be an http(s) URL', details);
 
-  const perGpu = r.kind === 'metric' ? METRIC_READERS[r.metric]!.scope === 'gpu' : r.kind === 'health' ? (r.scope ?? 'any') !== 'node' : r.kind === 'xid-count' ? (r.per ?? 'gpu') === 'gpu' : false;
+  const perGpu =
+    r.kind === 'metric'
+      ? METRIC_READERS[r.metric]!.scope === 'gpu'
+      : r.kind === 'health'
+        ? (r.scope ?? 'any') !== 'node'
+        : r.kind === 'xid-count'
+          ? (r.per ?? 'gpu') === 'gpu'
+          : false;
   const known = [...COMMON_VARS, ...(perGpu ? GPU_VARS : []), ...KIND_VARS[r.kind]];
   const template = (field: 'summary' | 'description', text: string): Template => {
     try {
@@ -223,13 +250,27 @@ function compileRule(raw: unknown, index: number, source: string, receivers: Rea
       if ((r.above === undefined) === (r.below === undefined)) throw fail(source, where, 'above', 'give exactly one of above and below', details);
       const op = r.above !== undefined ? 'above' : 'below';
       const threshold = (r.above ?? r.below)!;
-      return { ...base, kind: 'metric', metric: r.metric, reader: METRIC_READERS[r.metric]!, op, threshold, condition: `${r.metric} ${op === 'above' ? '>' : '<'} ${threshold}` };
+      return {
+        ...base,
+        kind: 'metric',
+        metric: r.metric,
+        reader: METRIC_READERS[r.metric]!,
+        op,
+        threshold,
+        condition: `${r.metric} ${op === 'above' ? '>' : '<'} ${threshold}`,
+      };
     }
     case 'node-offline':
       if (forMs <= 0) throw fail(source, where, 'for', 'must be longer than 0 (a node is briefly OFFLINE on every reconnect)', details);
       return { ...base, kind: 'node-offline', condition: 'node OFFLINE' };
     case 'health':
-      return { ...base, kind: 'health', verdict: r.verdict, scope: r.scope ?? 'any', condition: `${r.scope && r.scope !== 'any' ? `${r.scope} ` : ''}verdict ${r.verdict}` };
+      return {
+        ...base,
+        kind: 'health',
+        verdict: r.verdict,
+        scope: r.scope ?? 'any',
+        condition: `${r.scope && r.scope !== 'any' ? `${r.scope} ` : ''}verdict ${r.verdict}`,
+      };
     case 'xid-count': {
       const windowMs = parseDurationMs(r.window);
       if (windowMs <= 0 || windowMs > 7 * 86_400_000) throw fail(source, where, 'window', 'must be longer than 0 and at most 7d', details);
@@ -274,7 +315,8 @@ export function parseAlertRules(text: string, source: string, env: Record<string
   const rules = file.data.rules.map((raw, i) => compileRule(raw, i, source, receiverNames, defaults));
   const seen = new Set<string>();
   for (const r of rules) {
-    if (seen.has(r.name)) throw fail(source, `rule '${r.name}' (rules[${r.index}])`, 'name', 'defined twice: rule names must be unique', { rule: r.name, index: r.index });
+    if (seen.has(r.name))
+      throw fail(source, `rule '${r.name}' (rules[${r.index}])`, 'name', 'defined twice: rule names must be unique', { rule: r.name, index: r.index });
     seen.add(r.name);
   }
   return { source, rules, receivers, defaultReceivers: defaults };

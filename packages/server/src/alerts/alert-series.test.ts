@@ -26,7 +26,10 @@ describe('renderAlertSeries', () => {
     engine.tick(); // n1's two GPUs fire; n2's pending alert is forgotten
     fleet.metrics.set('n2', metricsOf(clock.now(), [gpuSample('n2', 0, { temperatureC: 99 })]));
     engine.tick(); // n2 pending again
-    await engine.silences.create({ matchers: [{ name: 'UUID', value: uuidOf('n1', 1) }], endsAt: clock.now() + 60_000, comment: 'x', createdBy: 't' }, clock.now());
+    await engine.silences.create(
+      { matchers: [{ name: 'UUID', value: uuidOf('n1', 1) }], endsAt: clock.now() + 60_000, comment: 'x', createdBy: 't' },
+      clock.now(),
+    );
 
     const families = checkExposition(renderAlertSeries(engine));
     const samples = (name: string) => families.get(name)!.samples.map((s) => [Object.fromEntries(s.labels), s.value]);
@@ -45,9 +48,54 @@ describe('renderAlertSeries', () => {
     ]);
     const alerts = samples('ALERTS').sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
     expect(alerts).toEqual([
-      [{ alertname: 'Hot', alertstate: 'firing', severity: 'warning', node: 'n1', hostname: 'box "1"', Hostname: 'box "1"', gpu: '0', UUID: uuidOf('n1', 0), pci_bus_id: '00000000:17:00.0', modelName: H100, team: 'infra' }, 1],
-      [{ alertname: 'Hot', alertstate: 'firing', severity: 'warning', node: 'n1', hostname: 'box "1"', Hostname: 'box "1"', gpu: '1', UUID: uuidOf('n1', 1), pci_bus_id: '00000000:18:00.0', modelName: H100, team: 'infra' }, 1],
-      [{ alertname: 'Hot', alertstate: 'pending', severity: 'warning', node: 'n2', hostname: 'n2', Hostname: 'n2', gpu: '0', UUID: uuidOf('n2', 0), pci_bus_id: '00000000:17:00.0', modelName: H100, team: 'infra' }, 1],
+      [
+        {
+          alertname: 'Hot',
+          alertstate: 'firing',
+          severity: 'warning',
+          node: 'n1',
+          hostname: 'box "1"',
+          Hostname: 'box "1"',
+          gpu: '0',
+          UUID: uuidOf('n1', 0),
+          pci_bus_id: '00000000:17:00.0',
+          modelName: H100,
+          team: 'infra',
+        },
+        1,
+      ],
+      [
+        {
+          alertname: 'Hot',
+          alertstate: 'firing',
+          severity: 'warning',
+          node: 'n1',
+          hostname: 'box "1"',
+          Hostname: 'box "1"',
+          gpu: '1',
+          UUID: uuidOf('n1', 1),
+          pci_bus_id: '00000000:18:00.0',
+          modelName: H100,
+          team: 'infra',
+        },
+        1,
+      ],
+      [
+        {
+          alertname: 'Hot',
+          alertstate: 'pending',
+          severity: 'warning',
+          node: 'n2',
+          hostname: 'n2',
+          Hostname: 'n2',
+          gpu: '0',
+          UUID: uuidOf('n2', 0),
+          pci_bus_id: '00000000:17:00.0',
+          modelName: H100,
+          team: 'infra',
+        },
+        1,
+      ],
     ]);
     expect(samples('gpufleet_alert_silences')).toEqual([[{ state: 'active' }, 1]]);
     expect(families.get('gpufleet_alert_notifications_total')!.samples).toEqual([]);

@@ -22,7 +22,10 @@ export function renderAlertSeries(engine: AlertEngine): string {
     c[inst.state]++;
     if (inst.state === 'resolved') continue;
     if (engine.silences.matching(inst.labels, now).length > 0) c.silenced++;
-    const pairs: Array<[string, string]> = [['alertname', inst.rule.name], ['alertstate', inst.state]];
+    const pairs: Array<[string, string]> = [
+      ['alertname', inst.rule.name],
+      ['alertstate', inst.state],
+    ];
     for (const [k, v] of Object.entries(inst.labels)) if (k !== 'alertname') pairs.push([k, v]);
     alerts.sample(labelBlock(pairs), 1);
   }
@@ -30,13 +33,39 @@ export function renderAlertSeries(engine: AlertEngine): string {
   const silenced = new FamilyWriter('gpufleet_alerts_silenced', 'gauge', 'Pending or firing gpufleet alerts covered by an active silence.');
   for (const r of engine.rules) {
     const c = counts.get(r.name)!;
-    for (const state of ALERT_STATES) byRule.sample(labelBlock([['rule', r.name], ['severity', r.severity], ['state', state]]), c[state]);
-    silenced.sample(labelBlock([['rule', r.name], ['severity', r.severity]]), c.silenced);
+    for (const state of ALERT_STATES)
+      byRule.sample(
+        labelBlock([
+          ['rule', r.name],
+          ['severity', r.severity],
+          ['state', state],
+        ]),
+        c[state],
+      );
+    silenced.sample(
+      labelBlock([
+        ['rule', r.name],
+        ['severity', r.severity],
+      ]),
+      c.silenced,
+    );
   }
   const notifications = new FamilyWriter('gpufleet_alert_notifications_total', 'counter', 'Alert notifications by receiver and result.');
   for (const s of engine.notifier.stats()) {
-    for (const [result, n] of [['sent', s.sent], ['failed', s.failed], ['retried', s.retried], ['dropped', s.dropped]] as const) {
-      notifications.sample(labelBlock([['receiver', s.name], ['type', s.type], ['result', result]]), n);
+    for (const [result, n] of [
+      ['sent', s.sent],
+      ['failed', s.failed],
+      ['retried', s.retried],
+      ['dropped', s.dropped],
+    ] as const) {
+      notifications.sample(
+        labelBlock([
+          ['receiver', s.name],
+          ['type', s.type],
+          ['result', result],
+        ]),
+        n,
+      );
     }
   }
   const silences = new FamilyWriter('gpufleet_alert_silences', 'gauge', 'Alert silences in effect.');

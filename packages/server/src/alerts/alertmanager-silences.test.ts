@@ -4,7 +4,19 @@ import { createSilence, expireSilence } from './alert-api.js';
 import { postableSilence } from './alertmanager-silences.js';
 import { SILENCES_SETTING } from './silences.js';
 import { FakeAlertmanager } from './__tests__/fake-alertmanager.js';
-import { engineFor, FakeFleet, gpuSample, makeNode, MemorySettings, metricsOf, startReceiver, T0, TestClock, uuidOf, type Receiver } from './__tests__/alert-fixtures.js';
+import {
+  engineFor,
+  FakeFleet,
+  gpuSample,
+  makeNode,
+  MemorySettings,
+  metricsOf,
+  startReceiver,
+  T0,
+  TestClock,
+  uuidOf,
+  type Receiver,
+} from './__tests__/alert-fixtures.js';
 
 /**
  * gpufleet silences against a fake Alertmanager that keeps Alertmanager's state: a silence
@@ -77,7 +89,19 @@ describe('gpufleet silences in Alertmanager', () => {
     expect(am.isActive(labels, clock.now())).toBe(true);
     expect(hook.posts).toHaveLength(1);
 
-    await createSilence(e, { matchers: [{ name: 'alertname', value: 'Hot' }, { name: 'region', value: 'eu' }], duration: '2h', comment: 'fan swap' }, 'token:ops', resolveNode);
+    await createSilence(
+      e,
+      {
+        matchers: [
+          { name: 'alertname', value: 'Hot' },
+          { name: 'region', value: 'eu' },
+        ],
+        duration: '2h',
+        comment: 'fan swap',
+      },
+      'token:ops',
+      resolveNode,
+    );
     await settle(e);
     expect(am.silences).toHaveLength(1);
     expect(am.silences[0]).toMatchObject({
@@ -168,7 +192,14 @@ describe('gpufleet silences in Alertmanager', () => {
 
 describe('postableSilence', () => {
   it('adds alertname=~".+" when every matcher is negative, which Alertmanager requires', () => {
-    const s = { id: 'sil_1', matchers: [{ name: 'severity', value: 'critical', op: '!=' as const }], startsAt: T0, endsAt: T0 + MIN, createdBy: '', comment: '' };
+    const s = {
+      id: 'sil_1',
+      matchers: [{ name: 'severity', value: 'critical', op: '!=' as const }],
+      startsAt: T0,
+      endsAt: T0 + MIN,
+      createdBy: '',
+      comment: '',
+    };
     expect(postableSilence(s)).toEqual({
       matchers: [
         { name: 'severity', value: 'critical', isRegex: false, isEqual: false },
@@ -197,9 +228,15 @@ describe('a garbled answer', () => {
     const garbled = await startReceiver(() => 200); // answers {} without a silenceID
     try {
       const yaml = `receivers:\n  - {name: am, type: alertmanager, url: "${garbled.url}"}\ndefaultReceivers: [am]\nrules: []`;
-      const e = engineFor(yaml, fleet, clock, { log: { warn: (o: object, m: string) => warnings.push(`${m} ${JSON.stringify(o)}`) } as never, notifier: { random: () => 0.5 } });
+      const e = engineFor(yaml, fleet, clock, {
+        log: { warn: (o: object, m: string) => warnings.push(`${m} ${JSON.stringify(o)}`) } as never,
+        notifier: { random: () => 0.5 },
+      });
       engines.push(e);
-      const s = await e.silences.create({ matchers: [{ name: 'alertname', value: 'X' }], endsAt: clock.now() + MIN * 60, comment: 'c', createdBy: 't' }, clock.now());
+      const s = await e.silences.create(
+        { matchers: [{ name: 'alertname', value: 'X' }], endsAt: clock.now() + MIN * 60, comment: 'c', createdBy: 't' },
+        clock.now(),
+      );
       e.tick();
       await e.silenceSync.idle();
       expect(e.silenceSync.mirrored('am', [s.id])).toBe(false);

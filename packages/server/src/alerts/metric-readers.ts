@@ -32,7 +32,11 @@ export const METRIC_READERS: Readonly<Record<string, MetricReader>> = {
   ecc_corrected_aggregate: { scope: 'gpu', unit: '', read: (g) => n(g.eccCorrectedAggregate) },
   ecc_uncorrected_aggregate: { scope: 'gpu', unit: '', read: (g) => n(g.eccUncorrectedAggregate) },
   /** 1 while the driver reports pending row remaps or retired pages (a reset is due). */
-  remap_pending: { scope: 'gpu', unit: '', read: (g) => (g.remappedRowsPending === null && g.retiredPagesPending === null ? null : g.remappedRowsPending || g.retiredPagesPending ? 1 : 0) },
+  remap_pending: {
+    scope: 'gpu',
+    unit: '',
+    read: (g) => (g.remappedRowsPending === null && g.retiredPagesPending === null ? null : g.remappedRowsPending || g.retiredPagesPending ? 1 : 0),
+  },
   cpu_pct: { scope: 'node', unit: '%', read: (h) => n(h.cpuPct) },
   load1: { scope: 'node', unit: '', read: (h) => n(h.load1) },
   mem_used_pct: { scope: 'node', unit: '%', read: (h) => pct(h.memoryUsedBytes, h.memoryTotalBytes) },

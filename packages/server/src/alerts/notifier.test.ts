@@ -18,7 +18,19 @@ async function receiver(reply?: (n: number) => number | 'hang'): Promise<Receive
 }
 
 function config(name: string, url: string, over: Partial<ReceiverConfig> = {}): ReceiverConfig {
-  return { name, type: 'webhook', url, headers: {}, sendResolved: true, resendIntervalMs: 60_000, timeoutMs: 2000, attempts: 5, initialBackoffMs: 40, maxBackoffMs: 1000, ...over };
+  return {
+    name,
+    type: 'webhook',
+    url,
+    headers: {},
+    sendResolved: true,
+    resendIntervalMs: 60_000,
+    timeoutMs: 2000,
+    attempts: 5,
+    initialBackoffMs: 40,
+    maxBackoffMs: 1000,
+    ...over,
+  };
 }
 
 function notifier(configs: ReceiverConfig[], extra: Partial<ConstructorParameters<typeof Notifier>[0]> = {}): Notifier {
@@ -28,9 +40,20 @@ function notifier(configs: ReceiverConfig[], extra: Partial<ConstructorParameter
 }
 
 const notice = (id = 'a1', status: 'firing' | 'resolved' = 'firing'): AlertNotice => ({
-  id, status, rule: 'Hot', severity: 'warning', nodeId: 'n1', hostname: 'box', gpu: 'GPU-1', gpuIndex: 1,
+  id,
+  status,
+  rule: 'Hot',
+  severity: 'warning',
+  nodeId: 'n1',
+  hostname: 'box',
+  gpu: 'GPU-1',
+  gpuIndex: 1,
   labels: { alertname: 'Hot', severity: 'warning', node: 'n1', hostname: 'box', gpu: 'GPU-1' },
-  annotations: { summary: 'GPU 1 on box at 91 °C' }, value: 91, startsAt: '2025-06-01T12:00:00.000Z', endsAt: status === 'resolved' ? '2025-06-01T12:10:00.000Z' : null, generatorURL: 'https://fleet/api/v1/alerts?rule=Hot',
+  annotations: { summary: 'GPU 1 on box at 91 °C' },
+  value: 91,
+  startsAt: '2025-06-01T12:00:00.000Z',
+  endsAt: status === 'resolved' ? '2025-06-01T12:10:00.000Z' : null,
+  generatorURL: 'https://fleet/api/v1/alerts?rule=Hot',
 });
 
 describe('retries', () => {
@@ -86,7 +109,10 @@ describe('retries', () => {
     await n.idle();
     expect(limited.posts).toHaveLength(2);
     expect(slow.posts).toHaveLength(2);
-    expect(n.stats().map((s) => [s.name, s.sent, s.retried])).toEqual([['limited', 1, 1], ['slow', 1, 1]]);
+    expect(n.stats().map((s) => [s.name, s.sent, s.retried])).toEqual([
+      ['limited', 1, 1],
+      ['slow', 1, 1],
+    ]);
   });
 
   it('a receiver that always fails never holds up another', async () => {
@@ -103,7 +129,10 @@ describe('retries', () => {
     await n.idle();
     expect(broken.posts).toHaveLength(6);
     expect(Math.max(...fine.posts.map((p) => p.at))).toBeLessThan(Math.min(...broken.posts.slice(3).map((p) => p.at)));
-    expect(n.stats().map((s) => [s.name, s.sent, s.failed])).toEqual([['broken', 0, 3], ['fine', 3, 0]]);
+    expect(n.stats().map((s) => [s.name, s.sent, s.failed])).toEqual([
+      ['broken', 0, 3],
+      ['fine', 3, 0],
+    ]);
   });
 
   it('drops a waiting retry once a newer message about the same alert is queued', async () => {
@@ -166,8 +195,20 @@ describe('bodies', () => {
     const [post] = await r.waitFor(1);
     expect(post!.path).toBe('/api/v2/alerts');
     expect(post!.body).toEqual([
-      { labels: notice().labels, annotations: notice().annotations, startsAt: '2025-06-01T12:00:00.000Z', endsAt: '2025-06-01T12:09:00.000Z', generatorURL: 'https://fleet/api/v1/alerts?rule=Hot' },
-      { labels: notice().labels, annotations: notice().annotations, startsAt: '2025-06-01T12:00:00.000Z', endsAt: '2025-06-01T12:10:00.000Z', generatorURL: 'https://fleet/api/v1/alerts?rule=Hot' },
+      {
+        labels: notice().labels,
+        annotations: notice().annotations,
+        startsAt: '2025-06-01T12:00:00.000Z',
+        endsAt: '2025-06-01T12:09:00.000Z',
+        generatorURL: 'https://fleet/api/v1/alerts?rule=Hot',
+      },
+      {
+        labels: notice().labels,
+        annotations: notice().annotations,
+        startsAt: '2025-06-01T12:00:00.000Z',
+        endsAt: '2025-06-01T12:10:00.000Z',
+        generatorURL: 'https://fleet/api/v1/alerts?rule=Hot',
+      },
     ]);
   });
 });

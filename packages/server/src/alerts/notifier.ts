@@ -109,7 +109,20 @@ export class Notifier {
       this.receivers.set(config.name, {
         config,
         queue: [],
-        stats: { name: config.name, type: config.type, target: targetOf(config.url), sent: 0, failed: 0, retried: 0, dropped: 0, superseded: 0, queued: 0, inFlight: 0, lastError: null, lastSuccessAt: null },
+        stats: {
+          name: config.name,
+          type: config.type,
+          target: targetOf(config.url),
+          sent: 0,
+          failed: 0,
+          retried: 0,
+          dropped: 0,
+          superseded: 0,
+          queued: 0,
+          inFlight: 0,
+          lastError: null,
+          lastSuccessAt: null,
+        },
       });
     }
   }
@@ -124,7 +137,13 @@ export class Notifier {
     if (!state || this.stopped || notices.length === 0) return;
     const r = state.config;
     if (r.type === 'alertmanager') {
-      this.enqueue(state, { receiver: r, url: alertmanagerUrl(r.url), body: alertmanagerBody(notices, this.opts.clock.now(), r.resendIntervalMs), key, superseded: false });
+      this.enqueue(state, {
+        receiver: r,
+        url: alertmanagerUrl(r.url),
+        body: alertmanagerBody(notices, this.opts.clock.now(), r.resendIntervalMs),
+        key,
+        superseded: false,
+      });
       return;
     }
     for (const n of notices) {

@@ -7,11 +7,27 @@ const FILE = parseAlertRules(
   'test.yaml',
   {},
 );
-const rule = (over: Partial<PolicyRuleInfo>): PolicyRuleInfo => ({ name: 'xid-fatal', description: 'fatal {{XID}}', verdict: 'unhealthy', scope: 'gpu', actions: ['cordon-gpu', 'alert'], ...over });
+const rule = (over: Partial<PolicyRuleInfo>): PolicyRuleInfo => ({
+  name: 'xid-fatal',
+  description: 'fatal {{XID}}',
+  verdict: 'unhealthy',
+  scope: 'gpu',
+  actions: ['cordon-gpu', 'alert'],
+  ...over,
+});
 
 describe('policyAlertPlan', () => {
   it('makes one alert rule per policy rule with the alert action, numbered after the file, to its default receivers', () => {
-    const { own: rules, quiet } = policyAlertPlan({ rules: [rule({}), rule({ name: 'ecc-degraded', verdict: 'degraded', scope: 'node', actions: ['alert'] }), rule({ name: 'quiet', actions: ['cordon-gpu'] })] }, FILE);
+    const { own: rules, quiet } = policyAlertPlan(
+      {
+        rules: [
+          rule({}),
+          rule({ name: 'ecc-degraded', verdict: 'degraded', scope: 'node', actions: ['alert'] }),
+          rule({ name: 'quiet', actions: ['cordon-gpu'] }),
+        ],
+      },
+      FILE,
+    );
     expect(rules.map((r) => [r.name, r.index, r.severity, r.perGpu, r.scope, r.verdict])).toEqual([
       ['xid-fatal', 1, 'critical', true, 'gpu', 'unhealthy'],
       ['ecc-degraded', 2, 'warning', false, 'node', 'degraded'],
@@ -24,7 +40,9 @@ describe('policyAlertPlan', () => {
   });
 
   it('refuses a policy rule named like a rules-file rule, naming both', () => {
-    expect(() => policyAlertPlan({ rules: [rule({ name: 'HotGpu' })] }, FILE)).toThrow(/health policy rule 'HotGpu' has the alert action, and alert rules test.yaml has a rule of the same name/);
+    expect(() => policyAlertPlan({ rules: [rule({ name: 'HotGpu' })] }, FILE)).toThrow(
+      /health policy rule 'HotGpu' has the alert action, and alert rules test.yaml has a rule of the same name/,
+    );
   });
 
   it('leaves out healthy verdicts (nothing to page about) and policies without the action', () => {
@@ -37,7 +55,16 @@ describe('policyAlertPlan', () => {
       'h.yaml',
       {},
     );
-    const plan = policyAlertPlan({ rules: [rule({}), rule({ name: 'gpu-warm', verdict: 'degraded', scope: 'gpu', actions: ['alert'] }), rule({ name: 'node-warm', verdict: 'degraded', scope: 'node', actions: ['alert'] })] }, withHealth);
+    const plan = policyAlertPlan(
+      {
+        rules: [
+          rule({}),
+          rule({ name: 'gpu-warm', verdict: 'degraded', scope: 'gpu', actions: ['alert'] }),
+          rule({ name: 'node-warm', verdict: 'degraded', scope: 'node', actions: ['alert'] }),
+        ],
+      },
+      withHealth,
+    );
     // xid-fatal pages as GpuUnhealthy, node-warm as NodeDegraded; gpu-warm has no file rule for a GPU's degraded verdict.
     expect(plan.own.map((r) => r.name)).toEqual(['gpu-warm']);
     expect(plan.quiet).toEqual([]);

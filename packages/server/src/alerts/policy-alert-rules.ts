@@ -46,7 +46,11 @@ export function policyAlertPlan(policy: { rules: readonly PolicyRuleInfo[] }, fi
     if (p.verdict === 'healthy') continue;
     if (fileHealth.some((r) => r.verdict === p.verdict && (r.scope === 'any' || r.scope === p.scope))) continue;
     if (taken.has(p.name)) {
-      throw new FleetError('invalid_argument', `health policy rule '${p.name}' has the alert action, and alert rules ${file.source} has a rule of the same name: rename one (both would be alertname '${p.name}')`, { details: { rule: p.name } });
+      throw new FleetError(
+        'invalid_argument',
+        `health policy rule '${p.name}' has the alert action, and alert rules ${file.source} has a rule of the same name: rename one (both would be alertname '${p.name}')`,
+        { details: { rule: p.name } },
+      );
     }
     own.push({
       kind: 'health',

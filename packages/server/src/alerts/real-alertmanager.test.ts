@@ -66,7 +66,17 @@ describe.skipIf(!has(BIN))('a real Alertmanager', () => {
       join(dir, 'alertmanager.yml'),
       `route:\n  receiver: pager\n  group_by: [alertname, node]\n  group_wait: 0s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: pager\n    webhook_configs:\n      - url: ${pager.url}/page\n        send_resolved: true\n`,
     );
-    am = spawn(BIN, [`--config.file=${join(dir, 'alertmanager.yml')}`, `--storage.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address=', '--log.level=warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    am = spawn(
+      BIN,
+      [
+        `--config.file=${join(dir, 'alertmanager.yml')}`,
+        `--storage.path=${join(dir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        '--cluster.listen-address=',
+        '--log.level=warn',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     am.stdout!.on('data', (c: Buffer) => (amLog += c.toString()));
     am.stderr!.on('data', (c: Buffer) => (amLog += c.toString()));
     const deadline = Date.now() + 20_000;
@@ -101,7 +111,19 @@ describe.skipIf(!has(BIN))('a real Alertmanager', () => {
       clock as never,
     );
     // Made before the alert fires (the worst case: nothing may page).
-    const silence = await createSilence(engine, { matchers: [{ name: 'alertname', value: 'GpuHot' }, { name: 'region', value: 'eu' }], duration: '1h', comment: 'fan swap' }, 'token:ops', (r) => r);
+    const silence = await createSilence(
+      engine,
+      {
+        matchers: [
+          { name: 'alertname', value: 'GpuHot' },
+          { name: 'region', value: 'eu' },
+        ],
+        duration: '1h',
+        comment: 'fan swap',
+      },
+      'token:ops',
+      (r) => r,
+    );
     await engine.silenceSync.idle();
     const amSilences = (await (await fetch(`${amUrl}/api/v2/silences`)).json()) as Array<{ id: string; status: { state: string }; comment: string }>;
     expect(amSilences.map((s) => [s.status.state, s.comment])).toEqual([['active', `fan swap (gpufleet ${silence.id})`]]);
@@ -119,8 +141,17 @@ describe.skipIf(!has(BIN))('a real Alertmanager', () => {
     expect(others).toEqual([]);
     expect(alert!.status).toMatchObject({ state: 'suppressed', silencedBy: [amSilences[0]!.id] });
     expect(alert!.labels).toEqual({
-      alertname: 'GpuHot', severity: 'warning', node: 'n1', hostname: 'box', Hostname: 'box',
-      gpu: '0', UUID: uuidOf('n1', 0), pci_bus_id: '00000000:17:00.0', modelName: 'NVIDIA H100 80GB HBM3', region: 'eu', gpu_model: 'H100',
+      alertname: 'GpuHot',
+      severity: 'warning',
+      node: 'n1',
+      hostname: 'box',
+      Hostname: 'box',
+      gpu: '0',
+      UUID: uuidOf('n1', 0),
+      pci_bus_id: '00000000:17:00.0',
+      modelName: 'NVIDIA H100 80GB HBM3',
+      region: 'eu',
+      gpu_model: 'H100',
     });
     expect(alert!.generatorURL).toBe('https://fleet.example:7420/nodes/n1');
     expect(pager.posts).toEqual([]); // nobody paged under the silence

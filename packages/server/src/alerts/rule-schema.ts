@@ -60,7 +60,11 @@ export const RawXidCountRule = z.strictObject({
   /** Only these XID (or SXid) codes; absent: any code. */
   codes: z.array(z.number().int().min(0).max(65535)).min(1).max(256).optional(),
   /** Which agent event kinds count (fallen-off-bus counts as code 79); default [xid]. */
-  events: z.array(z.enum(['xid', 'sxid', 'fallen-off-bus'])).min(1).max(3).optional(),
+  events: z
+    .array(z.enum(['xid', 'sxid', 'fallen-off-bus']))
+    .min(1)
+    .max(3)
+    .optional(),
   /** Count per GPU (default) or per node. */
   per: z.enum(['gpu', 'node']).optional(),
 });

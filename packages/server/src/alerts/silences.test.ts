@@ -4,7 +4,13 @@ import { matchesSilence, SilenceBook, SILENCES_SETTING } from './silences.js';
 import { MemorySettings, T0 } from './__tests__/alert-fixtures.js';
 
 const HOUR = 3_600_000;
-const input = (over: Partial<Parameters<SilenceBook['create']>[0]> = {}) => ({ matchers: [{ name: 'alertname', value: 'Hot' }], endsAt: T0 + HOUR, comment: 'c', createdBy: 'token:ops', ...over });
+const input = (over: Partial<Parameters<SilenceBook['create']>[0]> = {}) => ({
+  matchers: [{ name: 'alertname', value: 'Hot' }],
+  endsAt: T0 + HOUR,
+  comment: 'c',
+  createdBy: 'token:ops',
+  ...over,
+});
 
 describe('SilenceBook', () => {
   it('stores silences and reads them back after a restart', async () => {
@@ -15,7 +21,10 @@ describe('SilenceBook', () => {
     await book.expire(a.id, T0 + 2);
     const again = new SilenceBook({ settings });
     await again.load();
-    expect(again.list(T0 + 3).map((s) => [s.id, again.isActive(s, T0 + 3)])).toEqual([[b.id, true], [a.id, false]]);
+    expect(again.list(T0 + 3).map((s) => [s.id, again.isActive(s, T0 + 3)])).toEqual([
+      [b.id, true],
+      [a.id, false],
+    ]);
     expect(again.matching({ alertname: 'Hot', node: 'n2' }, T0 + 3)).toEqual([b.id]);
     expect(again.matching({ alertname: 'Hot', node: 'n1' }, T0 + 3)).toEqual([]);
   });
@@ -33,7 +42,11 @@ describe('SilenceBook', () => {
     const partly = new SilenceBook({ settings, log });
     await partly.load();
     expect(partly.list(T0).map((s) => s.id)).toEqual(['sil_1']);
-    expect(warnings).toEqual(['stored alert silences are not JSON; starting without them', 'skipping a damaged stored alert silence', 'skipping a damaged stored alert silence']);
+    expect(warnings).toEqual([
+      'stored alert silences are not JSON; starting without them',
+      'skipping a damaged stored alert silence',
+      'skipping a damaged stored alert silence',
+    ]);
   });
 
   it('makes nothing when the store refuses the write', async () => {
@@ -73,7 +86,17 @@ describe('SilenceBook', () => {
   });
 
   it('matches every matcher: = and !=, a missing label counts as empty', () => {
-    const s = { id: 'x', matchers: [{ name: 'alertname', value: 'Hot' }, { name: 'gpu', value: 'GPU-1', op: '!=' as const }], startsAt: 0, endsAt: 1, createdBy: '', comment: '' };
+    const s = {
+      id: 'x',
+      matchers: [
+        { name: 'alertname', value: 'Hot' },
+        { name: 'gpu', value: 'GPU-1', op: '!=' as const },
+      ],
+      startsAt: 0,
+      endsAt: 1,
+      createdBy: '',
+      comment: '',
+    };
     expect(matchesSilence(s, { alertname: 'Hot', gpu: 'GPU-2' })).toBe(true);
     expect(matchesSilence(s, { alertname: 'Hot' })).toBe(true);
     expect(matchesSilence(s, { alertname: 'Hot', gpu: 'GPU-1' })).toBe(false);

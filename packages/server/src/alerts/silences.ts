@@ -105,7 +105,14 @@ export class SilenceBook {
     if (this.silences.filter((s) => this.isActive(s, now)).length >= this.maxActive) {
       throw new FleetError('failed_precondition', `there are already ${this.maxActive} active silences; expire some first`);
     }
-    const silence: Silence = { id: `sil_${randomBytes(8).toString('hex')}`, matchers: input.matchers.map((m) => ({ name: m.name, value: m.value, op: m.op ?? '=' })), startsAt: now, endsAt: input.endsAt, createdBy: input.createdBy, comment: input.comment };
+    const silence: Silence = {
+      id: `sil_${randomBytes(8).toString('hex')}`,
+      matchers: input.matchers.map((m) => ({ name: m.name, value: m.value, op: m.op ?? '=' })),
+      startsAt: now,
+      endsAt: input.endsAt,
+      createdBy: input.createdBy,
+      comment: input.comment,
+    };
     this.silences.push(silence);
     try {
       await this.persist();

@@ -32,7 +32,10 @@ export function compileTemplate(source: string, known: readonly string[]): Templ
     last = m.index + m[0].length;
   }
   if (last < source.length) parts.push({ text: source.slice(last) });
-  const rest = parts.filter((p): p is { text: string } => 'text' in p).map((p) => p.text).join('');
+  const rest = parts
+    .filter((p): p is { text: string } => 'text' in p)
+    .map((p) => p.text)
+    .join('');
   if (rest.includes('{{') || rest.includes('}}')) throw new Error('unbalanced {{ or }}');
   return {
     source,

@@ -74,7 +74,10 @@ export function coreServices(choices: CoreChoices): AnyServiceDefinition[] {
       init: ({ config, apiTokens, audit, tls }) =>
         buildApp(
           { config, apiTokens, audit },
-          { logger: !choices.logger || config.logLevel === 'silent' ? false : { level: config.logLevel }, ...(tls ? { https: { key: tls.keyPem, cert: tls.certPem } } : {}) },
+          {
+            logger: !choices.logger || config.logLevel === 'silent' ? false : { level: config.logLevel },
+            ...(tls ? { https: { key: tls.keyPem, cert: tls.certPem } } : {}),
+          },
         ),
     }),
     defineService({

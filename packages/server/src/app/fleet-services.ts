@@ -30,7 +30,14 @@ export function fleetServices(): AnyServiceDefinition[] {
       provides: refs.registry,
       deps: { config: refs.config, store: refs.store, clock: refs.clock, hub: refs.hub, metrics: refs.metrics },
       async init({ config, store, clock, hub, metrics }) {
-        const registry = new NodeRegistry({ store, clock, hub, offlineAfterMs: config.offlineAfterBeats * config.heartbeatIntervalMs, latestMetrics: (id) => metrics.latest(id) ?? null, drainTimeoutMs: config.drainTimeoutMs });
+        const registry = new NodeRegistry({
+          store,
+          clock,
+          hub,
+          offlineAfterMs: config.offlineAfterBeats * config.heartbeatIntervalMs,
+          latestMetrics: (id) => metrics.latest(id) ?? null,
+          drainTimeoutMs: config.drainTimeoutMs,
+        });
         await registry.load();
         return registry;
       },
@@ -38,7 +45,8 @@ export function fleetServices(): AnyServiceDefinition[] {
     defineService({
       provides: refs.joinTokens,
       deps: { store: refs.store, clock: refs.clock, tls: refs.tls, trust: refs.trust, publicUrl: refs.publicUrl },
-      init: ({ store, clock, tls, trust, publicUrl }) => new JoinTokenService({ store, clock, serverUrl: () => publicUrl.get(), caFingerprint: tls?.caFingerprint ?? null, roots: () => trust.currentRoots() }),
+      init: ({ store, clock, tls, trust, publicUrl }) =>
+        new JoinTokenService({ store, clock, serverUrl: () => publicUrl.get(), caFingerprint: tls?.caFingerprint ?? null, roots: () => trust.currentRoots() }),
     }),
     defineService({
       provides: refs.enrollment,
@@ -83,10 +91,31 @@ export function fleetServices(): AnyServiceDefinition[] {
     }),
     defineService({
       provides: refs.alerts,
-      deps: { rules: refs.alertRules, policy: refs.healthPolicy, registry: refs.registry, metrics: refs.metrics, clock: refs.clock, hub: refs.hub, store: refs.store, log: refs.log, publicUrl: refs.publicUrl },
+      deps: {
+        rules: refs.alertRules,
+        policy: refs.healthPolicy,
+        registry: refs.registry,
+        metrics: refs.metrics,
+        clock: refs.clock,
+        hub: refs.hub,
+        store: refs.store,
+        log: refs.log,
+        publicUrl: refs.publicUrl,
+      },
       async init({ rules, policy, registry, metrics, clock, hub, store, log, publicUrl }) {
         const plan = policyAlertPlan(policy, rules);
-        const alerts = new AlertEngine({ rules, policyRules: plan.own, quietPolicyRules: plan.quiet, fleet: registry, latestMetrics: (id) => metrics.latest(id), clock, hub, settings: store, log, externalUrl: () => publicUrl.known() ?? '' });
+        const alerts = new AlertEngine({
+          rules,
+          policyRules: plan.own,
+          quietPolicyRules: plan.quiet,
+          fleet: registry,
+          latestMetrics: (id) => metrics.latest(id),
+          clock,
+          hub,
+          settings: store,
+          log,
+          externalUrl: () => publicUrl.known() ?? '',
+        });
         await alerts.load();
         return alerts;
       },
@@ -95,7 +124,16 @@ export function fleetServices(): AnyServiceDefinition[] {
     }),
     defineService({
       provides: refs.health,
-      deps: { config: refs.config, policy: refs.healthPolicy, store: refs.store, registry: refs.registry, clock: refs.clock, hub: refs.hub, log: refs.log, alerts: refs.alerts },
+      deps: {
+        config: refs.config,
+        policy: refs.healthPolicy,
+        store: refs.store,
+        registry: refs.registry,
+        clock: refs.clock,
+        hub: refs.hub,
+        log: refs.log,
+        alerts: refs.alerts,
+      },
       async init({ config, policy, store, registry, clock, hub, log, alerts }) {
         const health = await createHealth({ config, policy, store, registry, clock, hub, log, onAlert: (alert) => alerts.onPolicyAlert(alert) });
         // Alert instances live in memory: findings read back after a restart fire again.
@@ -121,7 +159,18 @@ export function fleetServices(): AnyServiceDefinition[] {
     }),
     defineService({
       provides: refs.gateway,
-      deps: { config: refs.config, registry: refs.registry, sessions: refs.sessions, router: refs.eventRouter, ingest: refs.metricsIngest, trust: refs.trust, runs: refs.runs, stats: refs.stats, clock: refs.clock, log: refs.log },
+      deps: {
+        config: refs.config,
+        registry: refs.registry,
+        sessions: refs.sessions,
+        router: refs.eventRouter,
+        ingest: refs.metricsIngest,
+        trust: refs.trust,
+        runs: refs.runs,
+        stats: refs.stats,
+        clock: refs.clock,
+        log: refs.log,
+      },
       init: ({ config, registry, sessions, router, ingest, trust, runs, stats, clock, log }) =>
         new AgentGateway({
           registry,
@@ -148,14 +197,27 @@ function timers(): AnyServiceDefinition[] {
     defineService({
       provides: refs.sweep,
       deps: { config: refs.config, registry: refs.registry, sessions: refs.sessions, log: refs.log },
-      init: ({ config, registry, sessions, log }) => new Interval({ name: 'offline sweep', everyMs: Math.min(1000, config.heartbeatIntervalMs), work: () => void registry.sweep((id) => sessions.hasSession(id)), log }),
+      init: ({ config, registry, sessions, log }) =>
+        new Interval({
+          name: 'offline sweep',
+          everyMs: Math.min(1000, config.heartbeatIntervalMs),
+          work: () => void registry.sweep((id) => sessions.hasSession(id)),
+          log,
+        }),
       start: (t) => t.start(),
       stop: (t) => t.stop(),
     }),
     defineService({
       provides: refs.lastSeenFlush,
       deps: { registry: refs.registry, log: refs.log },
-      init: ({ registry, log }) => new Interval({ name: 'last-seen flush', everyMs: 5000, work: () => registry.flushLastSeen(), last: () => registry.flushLastSeen().catch(() => undefined), log }),
+      init: ({ registry, log }) =>
+        new Interval({
+          name: 'last-seen flush',
+          everyMs: 5000,
+          work: () => registry.flushLastSeen(),
+          last: () => registry.flushLastSeen().catch(() => undefined),
+          log,
+        }),
       start: (t) => t.start(),
       stop: (t) => t.stop(),
     }),
@@ -178,7 +240,8 @@ function timers(): AnyServiceDefinition[] {
       // agent_events by age and per node (events/event-retention.ts); stops after its current chunk.
       provides: refs.eventRetention,
       deps: { config: refs.config, store: refs.store, clock: refs.clock, log: refs.log },
-      init: ({ config, store, clock, log }) => new EventRetention({ store, clock, log, retentionMs: config.eventsRetentionMs, maxPerNode: config.eventsPerNode }),
+      init: ({ config, store, clock, log }) =>
+        new EventRetention({ store, clock, log, retentionMs: config.eventsRetentionMs, maxPerNode: config.eventsPerNode }),
       start: (r) => r.start(),
       stop: (r) => r.stop(),
     }),

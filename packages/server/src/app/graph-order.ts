@@ -21,7 +21,11 @@ export function graphOrder(nodes: readonly GraphNode[]): string[] {
   const missing: string[] = [];
   for (const n of nodes) for (const d of n.needs) if (!byId.has(d)) missing.push(`'${n.id}' needs '${d}'`);
   if (missing.length > 0) {
-    throw new FleetError('failed_precondition', `cannot boot: missing service${missing.length > 1 ? 's' : ''}: ${missing.join('; ')}, which ${missing.length > 1 ? 'are' : 'is'} not registered`, { details: { missing } });
+    throw new FleetError(
+      'failed_precondition',
+      `cannot boot: missing service${missing.length > 1 ? 's' : ''}: ${missing.join('; ')}, which ${missing.length > 1 ? 'are' : 'is'} not registered`,
+      { details: { missing } },
+    );
   }
   const order: string[] = [];
   const done = new Set<string>();

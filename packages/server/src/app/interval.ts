@@ -20,10 +20,12 @@ export class Interval {
   start(): void {
     if (this.timer) return;
     this.timer = setInterval(() => {
-      this.running = this.running.then(() => this.o.work()).then(
-        () => undefined,
-        (err: Error) => this.o.log.warn({ err: err.message, timer: this.o.name }, `${this.o.name} failed`),
-      );
+      this.running = this.running
+        .then(() => this.o.work())
+        .then(
+          () => undefined,
+          (err: Error) => this.o.log.warn({ err: err.message, timer: this.o.name }, `${this.o.name} failed`),
+        );
     }, this.o.everyMs);
     this.timer.unref?.();
   }

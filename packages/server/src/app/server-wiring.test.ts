@@ -53,7 +53,10 @@ beforeAll(async () => {
   const port = (hook.address() as { port: number }).port;
   dir = mkdtempSync(join(tmpdir(), 'gpufleet-wiring-'));
   writeFileSync(join(dir, 'policy.yaml'), POLICY);
-  writeFileSync(join(dir, 'alerts.yaml'), `rules: []\nreceivers:\n  - {name: hook, type: webhook, url: "http://127.0.0.1:${port}/hook"}\ndefaultReceivers: [hook]\n`);
+  writeFileSync(
+    join(dir, 'alerts.yaml'),
+    `rules: []\nreceivers:\n  - {name: hook, type: webhook, url: "http://127.0.0.1:${port}/hook"}\ndefaultReceivers: [hook]\n`,
+  );
   t = await startTestServer({ healthPolicy: join(dir, 'policy.yaml'), alertRules: join(dir, 'alerts.yaml') });
 });
 afterAll(async () => {
@@ -77,7 +80,19 @@ async function agent(hostname: string, gpus: GpuInfo[] = [testGpu(0), testGpu(1)
 /** Sends outbox events and waits for the ack of the last; returns the next seq. */
 async function send(c: ProtocolClient, seq: number, items: Array<{ kind: string; data: Record<string, unknown>; pciBusId?: string }>): Promise<number> {
   for (const it of items) {
-    c.send({ t: 'event', seq, body: { id: `ev-${seq}-${randomBytes(4).toString('hex')}`, ts: Date.now(), kind: it.kind, gpuUuid: null, pciBusId: it.pciBusId ?? null, message: it.kind, data: it.data } });
+    c.send({
+      t: 'event',
+      seq,
+      body: {
+        id: `ev-${seq}-${randomBytes(4).toString('hex')}`,
+        ts: Date.now(),
+        kind: it.kind,
+        gpuUuid: null,
+        pciBusId: it.pciBusId ?? null,
+        message: it.kind,
+        data: it.data,
+      },
+    });
     seq++;
   }
   await c.next((f) => f.t === 'ack' && f.body.seq === seq - 1);
@@ -86,7 +101,21 @@ async function send(c: ProtocolClient, seq: number, items: Array<{ kind: string;
 
 function command(target: string) {
   return signCommand(
-    { v: 1, runId: `run-${randomBytes(6).toString('hex')}`, nonce: randomBytes(16).toString('hex'), issuedAt: Date.now(), ability: 'exec/run', target, command: { kind: 'argv', argv: ['sleep', '1'] }, env: {}, cwd: null, timeoutMs: 60_000, runAs: null, invoker: operator.did, capability: null },
+    {
+      v: 1,
+      runId: `run-${randomBytes(6).toString('hex')}`,
+      nonce: randomBytes(16).toString('hex'),
+      issuedAt: Date.now(),
+      ability: 'exec/run',
+      target,
+      command: { kind: 'argv', argv: ['sleep', '1'] },
+      env: {},
+      cwd: null,
+      timeoutMs: 60_000,
+      runAs: null,
+      invoker: operator.did,
+      capability: null,
+    },
     operator.privateKeyPem,
   );
 }
@@ -116,7 +145,10 @@ describe('the service graph wires what the hand-written root dropped', () => {
     await new Promise((r) => setTimeout(r, 1300));
     expect((await t.api('GET', '/api/v1/nodes/wire-drain')).body.status).toBe('DRAINING');
     seq = await send(c, seq, [{ kind: 'run-result', data: { runId: cmd.payload.runId, ...result } }]);
-    const after = await until(() => t.api('GET', '/api/v1/nodes/wire-drain'), (r) => r.body.status !== 'DRAINING');
+    const after = await until(
+      () => t.api('GET', '/api/v1/nodes/wire-drain'),
+      (r) => r.body.status !== 'DRAINING',
+    );
     expect(after.body.status).toBe('DRAINED');
     expect(after.body.statusChange).toMatchObject({ reason: 'kernel upgrade' });
   });
@@ -124,21 +156,43 @@ describe('the service graph wires what the hand-written root dropped', () => {
   it('a policy rule with the alert action fires an alert instance and a notification, resolved when the finding is cleared', async () => {
     const { c } = await agent('wire-alert');
     let seq = await send(c, 2, [{ kind: 'xid', pciBusId: testGpu(1).pciBusId!, data: { code: 79, line: xidLine(79) } }]);
-    const firing = await until(() => t.api('GET', '/api/v1/alerts?node=wire-alert'), (r) => r.body.items.length > 0);
+    const firing = await until(
+      () => t.api('GET', '/api/v1/alerts?node=wire-alert'),
+      (r) => r.body.items.length > 0,
+    );
     expect(firing.body.items).toHaveLength(1);
-    expect(firing.body.items[0]).toMatchObject({ rule: 'xid-fatal-paged', state: 'firing', severity: 'critical', hostname: 'wire-alert', gpu: testGpu(1).uuid, gpuIndex: 1 });
-    await until(async () => notices.length, (n) => n > 0);
+    expect(firing.body.items[0]).toMatchObject({
+      rule: 'xid-fatal-paged',
+      state: 'firing',
+      severity: 'critical',
+      hostname: 'wire-alert',
+      gpu: testGpu(1).uuid,
+      gpuIndex: 1,
+    });
+    await until(
+      async () => notices.length,
+      (n) => n > 0,
+    );
     expect(notices.find((n) => n.status === 'firing')?.alert).toMatchObject({ rule: 'xid-fatal-paged' });
     // A rule without the action records its verdict and pages nobody.
     seq = await send(c, seq, [{ kind: 'xid', pciBusId: testGpu(0).pciBusId!, data: { code: 13, line: xidLine(13) } }]);
-    const node = await until(() => t.api('GET', '/api/v1/nodes/wire-alert'), (r) => r.body.gpus[0].health.verdict === 'degraded');
+    const node = await until(
+      () => t.api('GET', '/api/v1/nodes/wire-alert'),
+      (r) => r.body.gpus[0].health.verdict === 'degraded',
+    );
     expect(node.body.gpus[0].health.rule).toBe('xid-13-quiet');
     expect((await t.api('GET', '/api/v1/alerts?node=wire-alert')).body.items.map((a: { rule: string }) => a.rule)).toEqual(['xid-fatal-paged']);
 
     expect((await t.api('POST', '/api/v1/nodes/wire-alert/health/clear', { gpu: '1', reason: 'GPU reset' })).status).toBe(200);
-    const resolved = await until(() => t.api('GET', '/api/v1/alerts?node=wire-alert'), (r) => r.body.items[0]?.state === 'resolved');
+    const resolved = await until(
+      () => t.api('GET', '/api/v1/alerts?node=wire-alert'),
+      (r) => r.body.items[0]?.state === 'resolved',
+    );
     expect(resolved.body.items[0]).toMatchObject({ rule: 'xid-fatal-paged', state: 'resolved' });
-    await until(async () => notices.filter((n) => n.status === 'resolved').length, (n) => n > 0);
+    await until(
+      async () => notices.filter((n) => n.status === 'resolved').length,
+      (n) => n > 0,
+    );
     expect(notices.map((n) => `${n.status}:${n.alert.rule}`)).toEqual(['firing:xid-fatal-paged', 'resolved:xid-fatal-paged']);
   });
 
@@ -146,11 +200,44 @@ describe('the service graph wires what the hand-written root dropped', () => {
     // GPUs of their own: UUIDs are the series' identity, and the other tests' nodes share testGpu's.
     const gpus = [0, 1].map((i) => ({ ...testGpu(i), uuid: `GPU-71d00000-0000-0000-0000-00000000000${i}` }));
     const { c } = await agent('wire-xid', gpus);
-    const sample = (i: number) => ({ uuid: gpus[i]!.uuid, pciBusId: gpus[i]!.pciBusId, index: i, temperatureC: 40, memoryTemperatureC: null, utilizationPct: 10, memoryUtilizationPct: 1, memoryUsedBytes: 1, memoryTotalBytes: 2, powerDrawW: 100, powerLimitW: 700, smClockMhz: 1, memClockMhz: 1, fanPct: null, eccCorrectedVolatile: 0, eccUncorrectedVolatile: 0, eccCorrectedAggregate: 0, eccUncorrectedAggregate: 0, retiredPagesPending: null, remappedRowsPending: false, remappedRowsFailure: false, throttleReasons: [] });
-    c.send({ t: 'metrics', body: { ts: Date.now(), host: { cpuPct: 1, load1: 0, load5: 0, load15: 0, memoryUsedBytes: 1, memoryTotalBytes: 2, disks: [], net: [] }, gpus: [sample(0), sample(1)] } });
+    const sample = (i: number) => ({
+      uuid: gpus[i]!.uuid,
+      pciBusId: gpus[i]!.pciBusId,
+      index: i,
+      temperatureC: 40,
+      memoryTemperatureC: null,
+      utilizationPct: 10,
+      memoryUtilizationPct: 1,
+      memoryUsedBytes: 1,
+      memoryTotalBytes: 2,
+      powerDrawW: 100,
+      powerLimitW: 700,
+      smClockMhz: 1,
+      memClockMhz: 1,
+      fanPct: null,
+      eccCorrectedVolatile: 0,
+      eccUncorrectedVolatile: 0,
+      eccCorrectedAggregate: 0,
+      eccUncorrectedAggregate: 0,
+      retiredPagesPending: null,
+      remappedRowsPending: false,
+      remappedRowsFailure: false,
+      throttleReasons: [],
+    });
+    c.send({
+      t: 'metrics',
+      body: {
+        ts: Date.now(),
+        host: { cpuPct: 1, load1: 0, load5: 0, load15: 0, memoryUsedBytes: 1, memoryTotalBytes: 2, disks: [], net: [] },
+        gpus: [sample(0), sample(1)],
+      },
+    });
     // The kernel line names the GPU by PCI bus id only; the series is keyed by its UUID.
     await send(c, 2, [{ kind: 'xid', pciBusId: gpus[1]!.pciBusId!, data: { code: 79, line: xidLine(79) } }]);
-    const prom = await until(() => t.api('GET', '/metrics'), (r) => r.text.includes('Hostname="wire-xid"'));
+    const prom = await until(
+      () => t.api('GET', '/metrics'),
+      (r) => r.text.includes('Hostname="wire-xid"'),
+    );
     const xid = prom.text.split('\n').filter((l) => l.startsWith('DCGM_FI_DEV_XID_ERRORS{') && l.includes('Hostname="wire-xid"'));
     expect(xid).toHaveLength(2);
     expect(xid.find((l) => l.includes(`UUID="${gpus[1]!.uuid}"`))).toMatch(/ 79$/);
@@ -183,7 +270,10 @@ describe('the service graph wires what the hand-written root dropped', () => {
     const cmd = command('hostname=wire-audit');
     expect((await t.api('POST', '/api/v1/runs', { command: cmd })).status).toBe(201);
     // The hook writes after replying.
-    const audit = await until(() => t.api('GET', '/api/v1/audit?limit=1000'), (r) => r.body.items.some((a: { target: string | null }) => a.target === cmd.payload.runId));
+    const audit = await until(
+      () => t.api('GET', '/api/v1/audit?limit=1000'),
+      (r) => r.body.items.some((a: { target: string | null }) => a.target === cmd.payload.runId),
+    );
     const mine = audit.body.items.filter((a: { target: string | null; action: string }) => a.target === cmd.payload.runId || a.action === 'POST /api/v1/runs');
     expect(mine).toHaveLength(1);
     expect(mine[0]).toMatchObject({ action: 'run.submit', result: 'ok', details: { invoker: operator.did, status: 201 } });
@@ -215,7 +305,10 @@ describe('policy alerts across a restart', () => {
         expect((await c.hello(key)).t).toBe('welcome');
         c.send({ t: 'inventory', seq: 1, body: { host: testHostFacts('wire-restart'), gpus: [testGpu(0), testGpu(1)], toolFailures: [] } });
         await send(c, 2, [{ kind: 'xid', pciBusId: testGpu(1).pciBusId!, data: { code: 79, line: xidLine(79) } }]);
-        await until(() => first.api('GET', '/api/v1/alerts?node=wire-restart'), (r) => r.body.items.length > 0);
+        await until(
+          () => first.api('GET', '/api/v1/alerts?node=wire-restart'),
+          (r) => r.body.items.length > 0,
+        );
         c.close();
       } finally {
         await first.close();
@@ -225,7 +318,10 @@ describe('policy alerts across a restart', () => {
         const after = await second.api('GET', '/api/v1/alerts?node=wire-restart');
         expect(after.body.items).toMatchObject([{ rule: 'xid-fatal-paged', state: 'firing', gpu: testGpu(1).uuid }]);
         await second.api('POST', '/api/v1/nodes/wire-restart/health/clear', { reason: 'GPU reset' });
-        const resolved = await until(() => second.api('GET', '/api/v1/alerts?node=wire-restart'), (r) => r.body.items[0]?.state === 'resolved');
+        const resolved = await until(
+          () => second.api('GET', '/api/v1/alerts?node=wire-restart'),
+          (r) => r.body.items[0]?.state === 'resolved',
+        );
         expect(resolved.body.items[0]).toMatchObject({ rule: 'xid-fatal-paged', state: 'resolved' });
       } finally {
         await second.close();

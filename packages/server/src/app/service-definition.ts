@@ -18,6 +18,7 @@ export interface ServiceDefinition<T, D extends DepRefs = DepRefs> {
 }
 
 /** A definition of any type, as the graph holds them. */
+// biome-ignore lint/suspicious/noExplicitAny: a list of services of different types; each is checked where it is defined
 export type AnyServiceDefinition = ServiceDefinition<any, DepRefs>;
 
 /** Identity function that lets TypeScript infer T and D (and check init against them). */

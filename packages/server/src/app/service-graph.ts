@@ -35,7 +35,8 @@ export class ServiceGraph {
 
   /** Adds services; only before start. */
   add(...defs: AnyServiceDefinition[]): this {
-    if (this.order.length > 0 || this.lifecycle !== 'starting') throw new FleetError('failed_precondition', 'services can only be added before the graph starts');
+    if (this.order.length > 0 || this.lifecycle !== 'starting')
+      throw new FleetError('failed_precondition', 'services can only be added before the graph starts');
     this.defs.push(...defs);
     return this;
   }
@@ -51,7 +52,8 @@ export class ServiceGraph {
 
   /** Builds and starts every service in dependency order; lifecycle becomes 'running'. */
   async start(): Promise<void> {
-    if (this.lifecycle !== 'starting' || this.order.length > 0) throw new FleetError('failed_precondition', `the service graph was started already (${this.lifecycle})`);
+    if (this.lifecycle !== 'starting' || this.order.length > 0)
+      throw new FleetError('failed_precondition', `the service graph was started already (${this.lifecycle})`);
     this.order = this.plan();
     const byId = new Map(this.defs.map((d) => [d.provides.id, d]));
     for (const id of this.order) {
@@ -67,7 +69,11 @@ export class ServiceGraph {
       } catch (err) {
         await this.stopAll();
         this.lifecycle = 'stopped';
-        throw new FleetError(FleetError.is(err) ? err.code : 'internal', `service '${id}' failed to start: ${err instanceof Error ? err.message : String(err)}`, { cause: err, details: { service: id } });
+        throw new FleetError(
+          FleetError.is(err) ? err.code : 'internal',
+          `service '${id}' failed to start: ${err instanceof Error ? err.message : String(err)}`,
+          { cause: err, details: { service: id } },
+        );
       }
     }
     this.lifecycle = 'running';

@@ -15,6 +15,7 @@ export function serviceRef<T>(id: string): ServiceRef<T> {
 }
 
 /** A service's declared dependencies: local names to references. */
+// biome-ignore lint/suspicious/noExplicitAny: a dependency map holds refs of different types; init sees each one typed
 export type DepRefs = Readonly<Record<string, ServiceRef<any>>>;
 
 /** What `init` receives for declared dependencies `D`: each name typed by its reference. */

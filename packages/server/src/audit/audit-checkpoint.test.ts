@@ -35,7 +35,11 @@ beforeEach(async () => {
   await store.migrate();
   audit = new AuditLog(store, clock);
   logged = [];
-  const log = { info: () => undefined, warn: (_o: object, m: string) => void logged.push(m), error: (o: object, m: string) => void logged.push(`${m} ${JSON.stringify(o)}`) };
+  const log = {
+    info: () => undefined,
+    warn: (_o: object, m: string) => void logged.push(m),
+    error: (o: object, m: string) => void logged.push(`${m} ${JSON.stringify(o)}`),
+  };
   checkpointer = new AuditCheckpointer({ store, clock, signer, log, delayMs: 5 });
   await checkpointer.start();
   audit.onAppended(() => checkpointer.notify());
@@ -83,9 +87,19 @@ const storedCheckpoint = async () => {
 describe('signed audit checkpoints', () => {
   it('signs the empty chain at start, then the head shortly after appends', async () => {
     const first = { at: expect.any(Number), id: 0 };
-    expect(await verify()).toEqual({ ok: true, checked: 0, legacy: 0, checkpoint: { status: 'ok', id: 0, at: expect.any(Number), unsigned: 0, first, legacyUntil: 0 } });
+    expect(await verify()).toEqual({
+      ok: true,
+      checked: 0,
+      legacy: 0,
+      checkpoint: { status: 'ok', id: 0, at: expect.any(Number), unsigned: 0, first, legacyUntil: 0 },
+    });
     await fill(4);
-    expect(await verify()).toEqual({ ok: true, checked: 4, legacy: 0, checkpoint: { status: 'ok', id: 4, at: expect.any(Number), unsigned: 0, first, legacyUntil: 0 } });
+    expect(await verify()).toEqual({
+      ok: true,
+      checked: 4,
+      legacy: 0,
+      checkpoint: { status: 'ok', id: 4, at: expect.any(Number), unsigned: 0, first, legacyUntil: 0 },
+    });
     await audit.record({ actor: 'a', action: 'x', target: null, result: 'ok' });
     // Appended but not yet signed: counted, not a failure.
     const before = await verify();
@@ -135,7 +149,12 @@ describe('signed audit checkpoints', () => {
     expect(checkpointer.refusal).toMatch(/was removed from the store/);
 
     const other = generateEd25519();
-    const forged = signCheckpoint({ id: real.id, hash: real.hash }, real.at, { legacy: real.legacy, first: real.first }, { did: other.did, sign: (m) => signEd25519(other.privateKeyPem, m) });
+    const forged = signCheckpoint(
+      { id: real.id, hash: real.hash },
+      real.at,
+      { legacy: real.legacy, first: real.first },
+      { did: other.did, sign: (m) => signEd25519(other.privateKeyPem, m) },
+    );
     await store.setSetting(AUDIT_CHECKPOINT_SETTING, JSON.stringify(forged));
     expect((await verify()).checkpoint).toMatchObject({ status: 'bad_signature' });
     await store.setSetting(AUDIT_CHECKPOINT_SETTING, JSON.stringify({ ...real, sig: real.sig.replace(/^./, (c) => (c === 'A' ? 'B' : 'A')) }));

@@ -35,7 +35,14 @@ export const AuditCheckpointV2 = z.strictObject({
 export type AuditCheckpointV2 = z.infer<typeof AuditCheckpointV2>;
 
 /** The first format (before the legacy boundary was signed): read so an upgrade can re-sign it, never written. */
-export const AuditCheckpointV1 = z.strictObject({ v: z.literal(1), id: Id, hash: Hash, at: At, signer: z.string().startsWith('did:key:'), sig: z.string().max(256) });
+export const AuditCheckpointV1 = z.strictObject({
+  v: z.literal(1),
+  id: Id,
+  hash: Hash,
+  at: At,
+  signer: z.string().startsWith('did:key:'),
+  sig: z.string().max(256),
+});
 export type AuditCheckpointV1 = z.infer<typeof AuditCheckpointV1>;
 
 export const AuditCheckpoint = z.discriminatedUnion('v', [AuditCheckpointV1, AuditCheckpointV2]);
@@ -61,7 +68,12 @@ export interface CheckpointCover {
 }
 
 /** Signs `head` as a version 2 checkpoint. */
-export function signCheckpoint(head: { id: number; hash: string }, at: number, cover: CheckpointCover, signer: { did: string; sign(message: string): string }): AuditCheckpointV2 {
+export function signCheckpoint(
+  head: { id: number; hash: string },
+  at: number,
+  cover: CheckpointCover,
+  signer: { did: string; sign(message: string): string },
+): AuditCheckpointV2 {
   const unsigned = { v: 2 as const, id: head.id, hash: head.hash, at, legacy: { ...cover.legacy }, first: { ...cover.first }, signer: signer.did };
   return { ...unsigned, sig: signer.sign(checkpointSigningInput(unsigned)) };
 }
@@ -75,7 +87,10 @@ export function parseCheckpoint(text: string): { checkpoint: AuditCheckpoint } |
     return { error: 'the stored checkpoint is not JSON' };
   }
   const parsed = AuditCheckpoint.safeParse(raw);
-  if (!parsed.success) return { error: `the stored checkpoint is malformed (${parsed.error.issues[0]?.path.join('.') || 'top'}: ${parsed.error.issues[0]?.message ?? 'invalid'})` };
+  if (!parsed.success)
+    return {
+      error: `the stored checkpoint is malformed (${parsed.error.issues[0]?.path.join('.') || 'top'}: ${parsed.error.issues[0]?.message ?? 'invalid'})`,
+    };
   return { checkpoint: parsed.data };
 }
 

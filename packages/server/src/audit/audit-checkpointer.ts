@@ -47,7 +47,9 @@ export class AuditCheckpointer {
 
   /** Signs the current head now (after pending work); failures are logged, never thrown. */
   flush(): Promise<void> {
-    const next = this.running.then(() => this.checkpoint()).catch((err: unknown) => this.o.log.warn({ err }, 'audit checkpoint failed; it is retried at the next append'));
+    const next = this.running
+      .then(() => this.checkpoint())
+      .catch((err: unknown) => this.o.log.warn({ err }, 'audit checkpoint failed; it is retried at the next append'));
     this.running = next;
     return next;
   }
@@ -66,7 +68,8 @@ export class AuditCheckpointer {
   }
 
   private refuse(reason: string): void {
-    if (this.refused === null) this.o.log.error({ reason }, 'the audit chain does not match its signed checkpoint: checkpoints stop until an operator looks (gpufleet audit verify)');
+    if (this.refused === null)
+      this.o.log.error({ reason }, 'the audit chain does not match its signed checkpoint: checkpoints stop until an operator looks (gpufleet audit verify)');
     this.refused = reason;
   }
 
@@ -78,7 +81,8 @@ export class AuditCheckpointer {
     if (stored !== undefined) {
       const parsed = parseCheckpoint(stored);
       if ('error' in parsed) return this.refuse(parsed.error);
-      if (!checkpointSignatureValid(parsed.checkpoint, this.o.signer.did)) return this.refuse("the stored checkpoint is not signed by this control plane's key");
+      if (!checkpointSignatureValid(parsed.checkpoint, this.o.signer.did))
+        return this.refuse("the stored checkpoint is not signed by this control plane's key");
       from = parsed.checkpoint;
     } else if (this.lastSigned) {
       return this.refuse(`the checkpoint this server signed for record ${this.lastSigned.id} was removed from the store`);

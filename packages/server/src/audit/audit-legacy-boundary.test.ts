@@ -29,7 +29,11 @@ const key = generateEd25519();
 const signer = { did: key.did, sign: (m: string) => signEd25519(key.privateKeyPem, m) };
 let warnings: string[];
 let errors: string[];
-const log = { info: () => undefined, warn: (_o: object, m: string) => void warnings.push(m), error: (o: object, m: string) => void errors.push(`${m} ${JSON.stringify(o)}`) };
+const log = {
+  info: () => undefined,
+  warn: (_o: object, m: string) => void warnings.push(m),
+  error: (o: object, m: string) => void errors.push(`${m} ${JSON.stringify(o)}`),
+};
 
 function tamper(sql: string, ...params: unknown[]): void {
   const db = new BetterSqlite3(path);
@@ -157,7 +161,8 @@ describe('records from before the chain', () => {
     const db = new Kysely<any>({ dialect: new SqliteDialect({ database: new BetterSqlite3(path) }) });
     const { error } = await new Migrator({ db, provider: new InCodeMigrationProvider('sqlite') }).migrateTo('0003_runs');
     expect(error).toBeUndefined();
-    for (let i = 0; i < 3; i++) await db.insertInto('audit_log').values({ at: i, actor: 'old', action: 'x', target: null, result: 'ok', details: '{"n":1}' }).execute();
+    for (let i = 0; i < 3; i++)
+      await db.insertInto('audit_log').values({ at: i, actor: 'old', action: 'x', target: null, result: 'ok', details: '{"n":1}' }).execute();
     await db.destroy();
     store = await openSqliteStore({ path });
     await store.migrate();

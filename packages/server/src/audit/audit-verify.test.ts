@@ -44,7 +44,13 @@ function tamper(sql: string, ...params: unknown[]): void {
 
 async function fill(n: number): Promise<void> {
   for (let i = 1; i <= n; i++) {
-    await audit.record({ actor: `token:ops(${i})`, action: 'script.add', target: i % 2 ? `s${i}` : null, result: i % 3 ? 'ok' : 'error', details: { signer: 'did:key:z6MkX', n: i, nested: { list: [1, 'two', null], skip: undefined } } });
+    await audit.record({
+      actor: `token:ops(${i})`,
+      action: 'script.add',
+      target: i % 2 ? `s${i}` : null,
+      result: i % 3 ? 'ok' : 'error',
+      details: { signer: 'did:key:z6MkX', n: i, nested: { list: [1, 'two', null], skip: undefined } },
+    });
   }
 }
 
@@ -109,7 +115,8 @@ describe('audit records written before the chain (migration 0004_trust)', () => 
     const db = new Kysely<any>({ dialect: new SqliteDialect({ database: new BetterSqlite3(legacyPath) }) });
     const { error } = await new Migrator({ db, provider: new InCodeMigrationProvider('sqlite') }).migrateTo('0003_runs');
     expect(error).toBeUndefined();
-    for (let i = 0; i < 3; i++) await db.insertInto('audit_log').values({ at: i, actor: 'old', action: 'x', target: null, result: 'ok', details: 'null' }).execute();
+    for (let i = 0; i < 3; i++)
+      await db.insertInto('audit_log').values({ at: i, actor: 'old', action: 'x', target: null, result: 'ok', details: 'null' }).execute();
     await db.destroy();
 
     const legacyStore = await openSqliteStore({ path: legacyPath });
@@ -117,7 +124,7 @@ describe('audit records written before the chain (migration 0004_trust)', () => 
       await legacyStore.migrate();
       await legacyStore.appendAudit({ at: 10, actor: 'new', action: 'y', target: null, result: 'ok', details: null });
       expect(await verifyAuditChain(legacyStore)).toEqual({ ok: true, checked: 1, legacy: 3 });
-      const [first] = (await legacyStore.listAuditChain({ afterId: 3 }));
+      const [first] = await legacyStore.listAuditChain({ afterId: 3 });
       expect(first!.prevHash).toBe(AUDIT_GENESIS);
       // Wiping the hash of a chained record does not make it pass as legacy.
       await legacyStore.appendAudit({ at: 11, actor: 'new', action: 'y', target: null, result: 'ok', details: null });

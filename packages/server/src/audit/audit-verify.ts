@@ -104,7 +104,8 @@ export async function walkAuditChain(store: Store, o: ChainWalkOptions): Promise
       const broken = (reason: string): ChainWalk => ({ ok: false, checked, legacy, firstBroken: { id: r.id, reason }, head, legacyHash });
       if (r.id <= o.legacyUntil) {
         legacy++;
-        if (r.hash !== null || r.prevHash !== null) return broken(`the record carries a chain hash but lies in the legacy range (up to record ${o.legacyUntil}): the legacy boundary was moved`);
+        if (r.hash !== null || r.prevHash !== null)
+          return broken(`the record carries a chain hash but lies in the legacy range (up to record ${o.legacyUntil}): the legacy boundary was moved`);
         if (r.damaged !== undefined) return broken(`the legacy record's details are not valid JSON: it was changed after it was written`);
         legacyHash = auditRecordHash(legacyHash, r);
         continue;
@@ -114,7 +115,11 @@ export async function walkAuditChain(store: Store, o: ChainWalkOptions): Promise
       if (r.hash === null || r.prevHash === null) return broken('the record carries no hash, but it was written after the chain began');
       const expectedPrev = prevHash ?? AUDIT_GENESIS;
       if (r.prevHash !== expectedPrev) {
-        return broken(prevHash === null ? 'the first chained record does not start from the genesis hash: records before it were removed' : "prev_hash does not match the previous record's hash: a record before it was removed, reordered or rewritten");
+        return broken(
+          prevHash === null
+            ? 'the first chained record does not start from the genesis hash: records before it were removed'
+            : "prev_hash does not match the previous record's hash: a record before it was removed, reordered or rewritten",
+        );
       }
       let actual: string;
       try {
@@ -160,18 +165,39 @@ export async function verifyAuditChain(store: Store, opts: { serverDid?: string 
   if (opts.serverDid === undefined) return result;
   const report = ((): CheckpointReport => {
     if (parsed && 'error' in parsed) return { status: 'malformed', reason: parsed.error };
-    if (!found) return walk.checked + walk.legacy > 0 || !walk.ok ? { status: 'missing', reason: 'audit records exist but no signed checkpoint does: it was removed' } : { status: 'none' };
+    if (!found)
+      return walk.checked + walk.legacy > 0 || !walk.ok
+        ? { status: 'missing', reason: 'audit records exist but no signed checkpoint does: it was removed' }
+        : { status: 'none' };
     const base = { id: found.id, at: found.at };
     if (!cp) return { ...base, status: 'bad_signature', reason: `the checkpoint is not signed by this control plane's key (${opts.serverDid})` };
-    if (cp.v === 1) return { ...base, status: 'outdated', reason: 'a version 1 checkpoint does not sign the legacy boundary; the control plane re-signs it as version 2 when it starts' };
+    if (cp.v === 1)
+      return {
+        ...base,
+        status: 'outdated',
+        reason: 'a version 1 checkpoint does not sign the legacy boundary; the control plane re-signs it as version 2 when it starts',
+      };
     const signed = { ...base, first: cp.first, legacyUntil: cp.legacy.until };
     if (!walk.ok) return { ...signed, status: 'ok', unsigned: after, reason: 'not compared: the chain itself is broken' };
-    if (legacyHash !== cp.legacy.hash) return { ...signed, status: 'mismatch', reason: `the ${walk.legacy} records before the chain (up to record ${cp.legacy.until}) no longer have the signed hash: one was edited, removed or added` };
+    if (legacyHash !== cp.legacy.hash)
+      return {
+        ...signed,
+        status: 'mismatch',
+        reason: `the ${walk.legacy} records before the chain (up to record ${cp.legacy.until}) no longer have the signed hash: one was edited, removed or added`,
+      };
     if (cp.id === 0) return { ...signed, status: 'ok', unsigned: after };
     if (atCheckpoint === null) {
-      return { ...signed, status: 'truncated', reason: head && head.id > cp.id ? `record ${cp.id}, named by the checkpoint, is gone` : `the newest records were removed: the signed checkpoint names record ${cp.id}, the log now ends at ${head?.id ?? 'nothing'}` };
+      return {
+        ...signed,
+        status: 'truncated',
+        reason:
+          head && head.id > cp.id
+            ? `record ${cp.id}, named by the checkpoint, is gone`
+            : `the newest records were removed: the signed checkpoint names record ${cp.id}, the log now ends at ${head?.id ?? 'nothing'}`,
+      };
     }
-    if (atCheckpoint !== cp.hash) return { ...signed, status: 'mismatch', reason: `record ${cp.id} no longer has the signed hash: the chain was rewritten up to it` };
+    if (atCheckpoint !== cp.hash)
+      return { ...signed, status: 'mismatch', reason: `record ${cp.id} no longer has the signed hash: the chain was rewritten up to it` };
     return { ...signed, status: 'ok', unsigned: after };
   })();
   return { ...result, ok: result.ok && (report.status === 'ok' || report.status === 'none'), checkpoint: report };

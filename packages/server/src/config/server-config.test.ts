@@ -14,13 +14,27 @@ function yamlFile(text: string): string {
 describe('server config', () => {
   it('has complete defaults', () => {
     const c = resolveServerConfig();
-    expect(c).toMatchObject({ listenHost: '127.0.0.1', listenPort: 7420, database: null, heartbeatIntervalMs: 5000, offlineAfterBeats: 3, metricsIntervalMs: 10_000, metricsRetentionMs: 3_600_000, maxBodyBytes: 1_048_576, logLevel: 'info' });
+    expect(c).toMatchObject({
+      listenHost: '127.0.0.1',
+      listenPort: 7420,
+      database: null,
+      heartbeatIntervalMs: 5000,
+      offlineAfterBeats: 3,
+      metricsIntervalMs: 10_000,
+      metricsRetentionMs: 3_600_000,
+      maxBodyBytes: 1_048_576,
+      logLevel: 'info',
+    });
     expect(c.dataDir).toMatch(/gpufleet-data$/);
   });
 
   it('layers file < environment < flags', () => {
     const file = yamlFile('listen: 0.0.0.0:9000\nheartbeat-interval: 2s\nmetricsInterval: 30s\n');
-    const c = resolveServerConfig({ file, env: { GPUFLEET_HEARTBEAT_INTERVAL: '3s', GPUFLEET_SERVER: 'ignored: belongs to the CLI' }, flags: { metricsInterval: '15s' } });
+    const c = resolveServerConfig({
+      file,
+      env: { GPUFLEET_HEARTBEAT_INTERVAL: '3s', GPUFLEET_SERVER: 'ignored: belongs to the CLI' },
+      flags: { metricsInterval: '15s' },
+    });
     expect(c.listenHost).toBe('0.0.0.0');
     expect(c.listenPort).toBe(9000);
     expect(c.heartbeatIntervalMs).toBe(3000);
@@ -61,9 +75,18 @@ describe('server config', () => {
 
   it('keeps agent events 30 days and 100,000 per node by default, and takes both from every source', () => {
     expect(resolveServerConfig()).toMatchObject({ eventsRetentionMs: 30 * 86_400_000, eventsPerNode: 100_000 });
-    expect(resolveServerConfig({ flags: { eventsRetention: '90d', eventsPerNode: '5000' } })).toMatchObject({ eventsRetentionMs: 90 * 86_400_000, eventsPerNode: 5000 });
-    expect(resolveServerConfig({ env: { GPUFLEET_EVENTS_RETENTION: '12h', GPUFLEET_EVENTS_PER_NODE: '250' } })).toMatchObject({ eventsRetentionMs: 12 * 3_600_000, eventsPerNode: 250 });
-    expect(resolveServerConfig({ file: yamlFile('events-retention: 7d\neventsPerNode: 1000\n') })).toMatchObject({ eventsRetentionMs: 7 * 86_400_000, eventsPerNode: 1000 });
+    expect(resolveServerConfig({ flags: { eventsRetention: '90d', eventsPerNode: '5000' } })).toMatchObject({
+      eventsRetentionMs: 90 * 86_400_000,
+      eventsPerNode: 5000,
+    });
+    expect(resolveServerConfig({ env: { GPUFLEET_EVENTS_RETENTION: '12h', GPUFLEET_EVENTS_PER_NODE: '250' } })).toMatchObject({
+      eventsRetentionMs: 12 * 3_600_000,
+      eventsPerNode: 250,
+    });
+    expect(resolveServerConfig({ file: yamlFile('events-retention: 7d\neventsPerNode: 1000\n') })).toMatchObject({
+      eventsRetentionMs: 7 * 86_400_000,
+      eventsPerNode: 1000,
+    });
   });
 
   it.each([

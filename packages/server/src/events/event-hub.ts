@@ -7,7 +7,15 @@ export type HubEvent =
   /** An outbox item from an agent, published once it is stored. */
   | { type: 'agent-event'; nodeId: string; event: AgentEventRecord }
   /** A health verdict changed for a GPU (gpuKey set) or for the node as a whole (gpuKey null). */
-  | { type: 'health'; nodeId: string; gpuKey: string | null; verdict: 'healthy' | 'degraded' | 'unhealthy'; previous: 'healthy' | 'degraded' | 'unhealthy' | 'unknown'; rule: string | null; cause: string }
+  | {
+      type: 'health';
+      nodeId: string;
+      gpuKey: string | null;
+      verdict: 'healthy' | 'degraded' | 'unhealthy';
+      previous: 'healthy' | 'degraded' | 'unhealthy' | 'unknown';
+      rule: string | null;
+      cause: string;
+    }
   | RunHubEvent;
 
 /**

@@ -35,7 +35,9 @@ const seqs = async (nodeId: string) => (await store.listAgentEvents({ nodeId, li
 describe('EventRetention', () => {
   it('deletes events received before the window and trims nodes over the cap, in chunks', async () => {
     // N1: one event a day for 40 days, dated by the agent in the far future (it must not matter).
-    await store.insertAgentEvents(Array.from({ length: 40 }, (_, i) => sampleEvent(N1, i + 1, { ts: clock.now() + 365 * DAY, receivedAt: clock.now() - (40 - i) * DAY + 1 })));
+    await store.insertAgentEvents(
+      Array.from({ length: 40 }, (_, i) => sampleEvent(N1, i + 1, { ts: clock.now() + 365 * DAY, receivedAt: clock.now() - (40 - i) * DAY + 1 })),
+    );
     // N2: 50 recent events.
     await store.insertAgentEvents(Array.from({ length: 50 }, (_, i) => sampleEvent(N2, i + 1, { receivedAt: clock.now() - 1000 + i })));
     const retention = new EventRetention({ store, clock, log, retentionMs: 30 * DAY, maxPerNode: 20, chunk: 7 });
@@ -75,7 +77,8 @@ describe('EventRetention', () => {
   });
 
   it('refuses a zero, negative or fractional setting', () => {
-    for (const retentionMs of [0, -1, 1.5, Number.NaN]) expect(() => new EventRetention({ store, clock, log, retentionMs, maxPerNode: 10 })).toThrow(/positive number of ms/);
+    for (const retentionMs of [0, -1, 1.5, Number.NaN])
+      expect(() => new EventRetention({ store, clock, log, retentionMs, maxPerNode: 10 })).toThrow(/positive number of ms/);
     for (const maxPerNode of [0, -3, 2.5]) expect(() => new EventRetention({ store, clock, log, retentionMs: DAY, maxPerNode })).toThrow(/positive integer/);
   });
 });

@@ -38,7 +38,8 @@ export class EventRetention {
   readonly totals = { passes: 0, expired: 0, trimmed: 0, failures: 0 };
 
   constructor(private readonly o: EventRetentionOptions) {
-    if (!(Number.isSafeInteger(o.retentionMs) && o.retentionMs > 0)) throw new Error(`event retention must be a positive number of ms, got ${String(o.retentionMs)}`);
+    if (!(Number.isSafeInteger(o.retentionMs) && o.retentionMs > 0))
+      throw new Error(`event retention must be a positive number of ms, got ${String(o.retentionMs)}`);
     if (!(Number.isSafeInteger(o.maxPerNode) && o.maxPerNode > 0)) throw new Error(`events per node must be a positive integer, got ${String(o.maxPerNode)}`);
   }
 

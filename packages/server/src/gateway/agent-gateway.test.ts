@@ -14,8 +14,34 @@ beforeAll(async () => {
 afterAll(() => t.close());
 
 function sample(ts = Date.now()) {
-  const gpu = { uuid: testGpu(0).uuid, pciBusId: testGpu(0).pciBusId, index: 0, temperatureC: 41, memoryTemperatureC: null, utilizationPct: 87, memoryUtilizationPct: 30, memoryUsedBytes: 2 ** 33, memoryTotalBytes: 2 ** 36, powerDrawW: 512, powerLimitW: 700, smClockMhz: 1980, memClockMhz: 2619, fanPct: null, eccCorrectedVolatile: 0, eccUncorrectedVolatile: 0, eccCorrectedAggregate: 0, eccUncorrectedAggregate: 0, retiredPagesPending: null, remappedRowsPending: false, remappedRowsFailure: false, throttleReasons: [] };
-  return { t: 'metrics', body: { ts, host: { cpuPct: 12.5, load1: 1, load5: 1, load15: 1, memoryUsedBytes: 2 ** 34, memoryTotalBytes: 2 ** 36, disks: [], net: [] }, gpus: [gpu] } };
+  const gpu = {
+    uuid: testGpu(0).uuid,
+    pciBusId: testGpu(0).pciBusId,
+    index: 0,
+    temperatureC: 41,
+    memoryTemperatureC: null,
+    utilizationPct: 87,
+    memoryUtilizationPct: 30,
+    memoryUsedBytes: 2 ** 33,
+    memoryTotalBytes: 2 ** 36,
+    powerDrawW: 512,
+    powerLimitW: 700,
+    smClockMhz: 1980,
+    memClockMhz: 2619,
+    fanPct: null,
+    eccCorrectedVolatile: 0,
+    eccUncorrectedVolatile: 0,
+    eccCorrectedAggregate: 0,
+    eccUncorrectedAggregate: 0,
+    retiredPagesPending: null,
+    remappedRowsPending: false,
+    remappedRowsFailure: false,
+    throttleReasons: [],
+  };
+  return {
+    t: 'metrics',
+    body: { ts, host: { cpuPct: 12.5, load1: 1, load5: 1, load15: 1, memoryUsedBytes: 2 ** 34, memoryTotalBytes: 2 ** 36, disks: [], net: [] }, gpus: [gpu] },
+  };
 }
 
 function event(seq: number, message = 'tool failed') {
@@ -66,7 +92,12 @@ describe('agent gateway', () => {
     const again = await ProtocolClient.connect(t.url);
     expect((await again.hello(key)).body.ackedSeq).toBe(base + 2);
     const stored = await t.server.context.store.listAgentEvents({ nodeId: key.did });
-    expect(stored.filter((e) => e.seq > base).map((e) => e.seq).sort()).toEqual([base + 1, base + 2]);
+    expect(
+      stored
+        .filter((e) => e.seq > base)
+        .map((e) => e.seq)
+        .sort(),
+    ).toEqual([base + 1, base + 2]);
     again.close();
   });
 
@@ -136,7 +167,11 @@ describe('agent gateway', () => {
     const c = await ProtocolClient.connect(t.url);
     const welcome = await c.hello(key);
     const seq = welcome.body.ackedSeq + 1;
-    c.send({ t: 'inventory', seq, body: { host: testHostFacts('gw-node'), gpus: [0, 1, 2, 3].map((i) => testGpu(i, 'NVIDIA A100-SXM4-80GB')), toolFailures: [] } });
+    c.send({
+      t: 'inventory',
+      seq,
+      body: { host: testHostFacts('gw-node'), gpus: [0, 1, 2, 3].map((i) => testGpu(i, 'NVIDIA A100-SXM4-80GB')), toolFailures: [] },
+    });
     await c.next((f) => f.t === 'ack' && f.body.seq === seq);
     const node = (await t.api('GET', '/api/v1/nodes/gw-node')).body;
     expect(node.labels['gpu.model']).toBe('A100');

@@ -123,8 +123,23 @@ export class AgentGateway {
   }
 
   accept(socket: WebSocket): void {
-    const session: Session = { socket, nonce: randomBytes(24).toString('base64url'), nodeId: null, lastSeq: 0, resynced: false, violations: 0, chain: Promise.resolve(), helloTimer: null, ackUpTo: null, heldWhilePending: false, queuedBytes: 0 };
-    session.helloTimer = setTimeout(() => this.fatal(session, 'unauthenticated', 'no hello within the time limit', CLOSE_CODES.unauthenticated), this.o.helloTimeoutMs ?? 10_000);
+    const session: Session = {
+      socket,
+      nonce: randomBytes(24).toString('base64url'),
+      nodeId: null,
+      lastSeq: 0,
+      resynced: false,
+      violations: 0,
+      chain: Promise.resolve(),
+      helloTimer: null,
+      ackUpTo: null,
+      heldWhilePending: false,
+      queuedBytes: 0,
+    };
+    session.helloTimer = setTimeout(
+      () => this.fatal(session, 'unauthenticated', 'no hello within the time limit', CLOSE_CODES.unauthenticated),
+      this.o.helloTimeoutMs ?? 10_000,
+    );
     socket.on('message', (data, isBinary) => this.onMessage(session, data, isBinary));
     socket.on('close', () => this.onClose(session));
     socket.on('error', () => socket.terminate());
@@ -200,10 +215,15 @@ export class AgentGateway {
           session.heldWhilePending = true;
           return;
         }
-        if (frame.seq <= session.lastSeq) return this.violation(session, 'replayed_seq', `seq ${frame.seq} was already received (last ${session.lastSeq})`, frame.seq);
-        if (session.resynced && frame.seq !== session.lastSeq + 1) return this.violation(session, 'out_of_order_seq', `seq ${frame.seq} skips ahead (expected ${session.lastSeq + 1})`, frame.seq);
+        if (frame.seq <= session.lastSeq)
+          return this.violation(session, 'replayed_seq', `seq ${frame.seq} was already received (last ${session.lastSeq})`, frame.seq);
+        if (session.resynced && frame.seq !== session.lastSeq + 1)
+          return this.violation(session, 'out_of_order_seq', `seq ${frame.seq} skips ahead (expected ${session.lastSeq + 1})`, frame.seq);
         if (session.queuedBytes + size > (this.o.maxQueuedBytes ?? 8 * 1024 * 1024)) {
-          this.o.log.warn({ nodeId, seq: frame.seq, queuedBytes: session.queuedBytes }, 'node sends outbox items faster than they are stored; closing its session, the agent will resend');
+          this.o.log.warn(
+            { nodeId, seq: frame.seq, queuedBytes: session.queuedBytes },
+            'node sends outbox items faster than they are stored; closing its session, the agent will resend',
+          );
           return session.socket.close(CLOSE_CODES.goingAway, 'too many items waiting to be stored: reconnect later');
         }
         session.queuedBytes += size;
@@ -236,7 +256,12 @@ export class AgentGateway {
           .catch((err: Error) => {
             // Over its event budget (gateway/event-limits.ts) for too long: cut off, it replays from its last ack later.
             const limited = (err as { code?: unknown }).code === 'rate_limited';
-            this.o.log.warn({ nodeId, seq, err: err.message }, limited ? 'node sends events faster than it may store them; closing its session, the agent will resend' : 'could not store an outbox item; the agent will resend it');
+            this.o.log.warn(
+              { nodeId, seq, err: err.message },
+              limited
+                ? 'node sends events faster than it may store them; closing its session, the agent will resend'
+                : 'could not store an outbox item; the agent will resend it',
+            );
             session.socket.close(CLOSE_CODES.goingAway, limited ? 'event rate limit: reconnect later' : 'store unavailable');
           })
           .finally(() => {
@@ -267,7 +292,12 @@ export class AgentGateway {
     if (session.nodeId !== null) return this.violation(session, 'duplicate_hello', 'hello was already accepted on this session');
     if (session.helloTimer) clearTimeout(session.helloTimer);
     if (body.protocolVersion !== PROTOCOL_VERSION) {
-      return this.fatal(session, 'unsupported_version', `protocol version ${body.protocolVersion} is not supported; this server speaks ${PROTOCOL_VERSION}`, CLOSE_CODES.unsupportedVersion);
+      return this.fatal(
+        session,
+        'unsupported_version',
+        `protocol version ${body.protocolVersion} is not supported; this server speaks ${PROTOCOL_VERSION}`,
+        CLOSE_CODES.unsupportedVersion,
+      );
     }
     const node = this.o.registry.get(body.nodeId);
     if (!node) return this.fatal(session, 'unauthenticated', 'unknown node: join the fleet first (gpufleet-agent join <token>)', CLOSE_CODES.unauthenticated);
@@ -287,7 +317,13 @@ export class AgentGateway {
     });
     this.send(session, {
       t: 'welcome',
-      body: { nodeId: node.id, status: this.o.registry.status(node), heartbeatMs: this.o.heartbeatMs, metricsIntervalMs: this.o.metricsIntervalMs, ackedSeq: node.ackedSeq },
+      body: {
+        nodeId: node.id,
+        status: this.o.registry.status(node),
+        heartbeatMs: this.o.heartbeatMs,
+        metricsIntervalMs: this.o.metricsIntervalMs,
+        ackedSeq: node.ackedSeq,
+      },
     });
   }
 }

@@ -59,7 +59,7 @@ export class AgentSessions<S extends SessionSocket = SessionSocket> {
    */
   sendSerialized(nodeId: string, text: string): boolean {
     const session = this.byNode.get(nodeId);
-    if (!session || session.socket.readyState !== 1) return false;
+    if (session?.socket.readyState !== 1) return false;
     session.socket.send(text);
     return true;
   }

@@ -15,7 +15,8 @@ function fakeTime() {
   return { t, now: () => t.now, sleep: async (ms: number) => void ((t.now += ms), (t.slept += ms)) };
 }
 
-const small = (over: Partial<EventLimits> = {}) => resolveEventLimits({ eventsPerSecond: 10, eventBurst: 5, bytesPerSecond: 1000, byteBurst: 10_000, maxEventBytes: 2000, maxWaitingBytes: 50_000, ...over });
+const small = (over: Partial<EventLimits> = {}) =>
+  resolveEventLimits({ eventsPerSecond: 10, eventBurst: 5, bytesPerSecond: 1000, byteBurst: 10_000, maxEventBytes: 2000, maxWaitingBytes: 50_000, ...over });
 
 describe('EventBudget', () => {
   it('lets a burst through at once, then paces a node to its rate, in order', async () => {
@@ -47,10 +48,14 @@ describe('EventBudget', () => {
     let release: () => void = () => {};
     const gate = new Promise<void>((r) => (release = r));
     let t = 0;
-    const budget = new EventBudget(small({ eventBurst: 1, maxWaitingBytes: 3000 }), () => t, async (ms) => {
-      await gate;
-      t += ms;
-    });
+    const budget = new EventBudget(
+      small({ eventBurst: 1, maxWaitingBytes: 3000 }),
+      () => t,
+      async (ms) => {
+        await gate;
+        t += ms;
+      },
+    );
     await budget.admit('n1', 1000);
     const waiting = [budget.admit('n1', 1000), budget.admit('n1', 1000), budget.admit('n1', 1000)];
     const refused = await budget.admit('n1', 1000).catch((e: unknown) => e);
@@ -64,7 +69,8 @@ describe('EventBudget', () => {
 
   it('refuses unknown, zero, negative and non-numeric limits', () => {
     expect(() => resolveEventLimits({ eventsPerMinute: 5 } as never)).toThrow(/unknown event limit 'eventsPerMinute'/);
-    for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, '5' as never]) expect(() => resolveEventLimits({ eventBurst: bad })).toThrow(/positive number/);
+    for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, '5' as never])
+      expect(() => resolveEventLimits({ eventBurst: bad })).toThrow(/positive number/);
     expect(() => resolveEventLimits({ maxEventBytes: 2e6, byteBurst: 1e6 })).toThrow(/must not exceed/);
     expect(resolveEventLimits()).toMatchObject({ eventsPerSecond: 50, maxEventBytes: 65_536 });
   });

@@ -39,10 +39,12 @@ export const DEFAULT_EVENT_LIMITS: Readonly<EventLimits> = Object.freeze({
 export function resolveEventLimits(given: Partial<EventLimits> = {}): EventLimits {
   for (const [key, value] of Object.entries(given)) {
     if (!(key in DEFAULT_EVENT_LIMITS)) throw new Error(`unknown event limit '${key}'`);
-    if (typeof value !== 'number' || !Number.isFinite(value) || !(value > 0)) throw new Error(`event limit '${key}' must be a positive number, got ${String(value)}`);
+    if (typeof value !== 'number' || !Number.isFinite(value) || !(value > 0))
+      throw new Error(`event limit '${key}' must be a positive number, got ${String(value)}`);
   }
   const limits = { ...DEFAULT_EVENT_LIMITS, ...given };
-  if (limits.maxEventBytes > limits.byteBurst) throw new Error(`event limit 'maxEventBytes' (${limits.maxEventBytes}) must not exceed 'byteBurst' (${limits.byteBurst})`);
+  if (limits.maxEventBytes > limits.byteBurst)
+    throw new Error(`event limit 'maxEventBytes' (${limits.maxEventBytes}) must not exceed 'byteBurst' (${limits.byteBurst})`);
   return limits;
 }
 
@@ -88,9 +90,13 @@ export class EventBudget {
     if (b.waitingBytes > 0 && b.waitingBytes + cost > this.limits.maxWaitingBytes) {
       this.stats.refused++;
       return Promise.reject(
-        new FleetError('rate_limited', `node ${nodeId} sends events faster than it may store them (${this.limits.eventsPerSecond}/s, ${this.limits.bytesPerSecond} B/s): reconnect later, the outbox keeps them`, {
-          details: { nodeId, waitingBytes: b.waitingBytes },
-        }),
+        new FleetError(
+          'rate_limited',
+          `node ${nodeId} sends events faster than it may store them (${this.limits.eventsPerSecond}/s, ${this.limits.bytesPerSecond} B/s): reconnect later, the outbox keeps them`,
+          {
+            details: { nodeId, waitingBytes: b.waitingBytes },
+          },
+        ),
       );
     }
     b.waitingBytes += cost;

@@ -19,7 +19,11 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-const big = (seq: number) => ({ t: 'event', seq, body: { id: `f-${seq}`, ts: Date.now(), kind: 'kernel-log', gpuUuid: null, pciBusId: null, message: `flood ${seq}`, data: { blob: 'x'.repeat(900_000) } } });
+const big = (seq: number) => ({
+  t: 'event',
+  seq,
+  body: { id: `f-${seq}`, ts: Date.now(), kind: 'kernel-log', gpuUuid: null, pciBusId: null, message: `flood ${seq}`, data: { blob: 'x'.repeat(900_000) } },
+});
 
 describe('outbox items waiting to be stored', () => {
   it('close the session past the bound, and the agent replays the rest after reconnecting', async () => {
@@ -50,7 +54,9 @@ describe('outbox items waiting to be stored', () => {
     // All 16 stored once, each cut down to the per-event size limit (the 900 kB blob replaced by a note).
     const db = new BetterSqlite3(join(t.dataDir, SQLITE_FILE_NAME), { readonly: true, fileMustExist: true });
     try {
-      const rows = db.prepare('select seq, length(data) as bytes, data from agent_events where node_id = ? and seq > ? order by seq').all(key.did, base) as Array<{ seq: number; bytes: number; data: string }>;
+      const rows = db
+        .prepare('select seq, length(data) as bytes, data from agent_events where node_id = ? and seq > ? order by seq')
+        .all(key.did, base) as Array<{ seq: number; bytes: number; data: string }>;
       expect(rows.map((r) => r.seq)).toEqual(Array.from({ length: 16 }, (_, i) => base + i + 1));
       for (const r of rows) {
         expect(r.bytes).toBeLessThan(64 * 1024);

@@ -44,7 +44,7 @@ function severityOf(f: EventFacts): string | null {
 export function eventMatches(rule: CompiledRule, f: EventFacts): boolean {
   if (rule.codes && (f.code === null || !rule.codes.has(f.code))) return false;
   if (rule.immediateActions) {
-    const action = f.code === null ? null : xidInfo(f.code)?.immediateAction ?? null;
+    const action = f.code === null ? null : (xidInfo(f.code)?.immediateAction ?? null);
     if (action === null || !rule.immediateActions.has(action)) return false;
   }
   if (rule.severities) {

@@ -29,7 +29,10 @@ export class FindingBook {
   private readonly byNode = new Map<string, Map<string, Map<string, HealthFindingRecord>>>();
 
   get(nodeId: string, gpuKey: string | null, rule: string): HealthFindingRecord | undefined {
-    return this.byNode.get(nodeId)?.get(gpuKey ?? '')?.get(rule);
+    return this.byNode
+      .get(nodeId)
+      ?.get(gpuKey ?? '')
+      ?.get(rule);
   }
 
   put(f: HealthFindingRecord): void {
@@ -51,7 +54,12 @@ export class FindingBook {
 
   /** Findings on one target (the node's own when gpuKey is null). */
   onTarget(nodeId: string, gpuKey: string | null): HealthFindingRecord[] {
-    return [...(this.byNode.get(nodeId)?.get(gpuKey ?? '')?.values() ?? [])];
+    return [
+      ...(this.byNode
+        .get(nodeId)
+        ?.get(gpuKey ?? '')
+        ?.values() ?? []),
+    ];
   }
 
   /** Every finding of a node, its GPUs' included. */

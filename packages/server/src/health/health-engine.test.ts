@@ -32,14 +32,23 @@ describe('health engine: events with the default policy', () => {
     const node = nodeView(kit);
     expect(node.health).toMatchObject({ verdict: 'unhealthy', rule: 'xid-gpu-reset-required' });
     expect(node.health.findings).toHaveLength(1);
-    expect(node.health.findings[0]).toMatchObject({ gpu: uuid(2), verdict: 'unhealthy', evidence: { code: 79, line: ev.message, event: { seq: ev.seq, id: ev.id } } });
+    expect(node.health.findings[0]).toMatchObject({
+      gpu: uuid(2),
+      verdict: 'unhealthy',
+      evidence: { code: 79, line: ev.message, event: { seq: ev.seq, id: ev.id } },
+    });
     // Stored: the finding and the timeline (verdict change, then the GPU's transition).
     expect(await kit.store.listFindings()).toHaveLength(1);
     const timeline = (await kit.store.listHealthEvents({ nodeId: N1 })).reverse().map((e) => `${e.type}:${e.from}->${e.to}:${e.actor}`);
     expect(timeline).toEqual(['verdict:healthy->unhealthy:health-engine', 'transition:READY->UNHEALTHY:health:xid-gpu-reset-required']);
     // Announced for the GPU and for the node.
-    expect(healthEvents(kit).map((e) => `${e.gpuKey ?? 'node'}:${e.previous}->${e.verdict}`)).toEqual([`${uuid(2)}:healthy->unhealthy`, 'node:healthy->unhealthy']);
-    expect(kit.alerts).toEqual([expect.objectContaining({ state: 'firing', nodeId: N1, gpuKey: uuid(2), rule: 'xid-gpu-reset-required', verdict: 'unhealthy' })]);
+    expect(healthEvents(kit).map((e) => `${e.gpuKey ?? 'node'}:${e.previous}->${e.verdict}`)).toEqual([
+      `${uuid(2)}:healthy->unhealthy`,
+      'node:healthy->unhealthy',
+    ]);
+    expect(kit.alerts).toEqual([
+      expect.objectContaining({ state: 'firing', nodeId: N1, gpuKey: uuid(2), rule: 'xid-gpu-reset-required', verdict: 'unhealthy' }),
+    ]);
   });
 
   it('finds the GPU by PCI bus id in any spelling; an unknown GPU keeps its own key; no GPU lands on the node', async () => {
@@ -120,7 +129,11 @@ describe('health engine: events with the default policy', () => {
     expect(await tickAt(40)).toBe('healthy');
     const [last] = await kit.store.listHealthEvents({ type: 'verdict' });
     expect(last).toMatchObject({ from: 'degraded', to: 'healthy', reason: 'recovered: no new match for 30m' });
-    expect(healthEvents(kit).filter((e) => e.gpuKey === uuid(0)).at(-1)).toMatchObject({ previous: 'degraded', verdict: 'healthy' });
+    expect(
+      healthEvents(kit)
+        .filter((e) => e.gpuKey === uuid(0))
+        .at(-1),
+    ).toMatchObject({ previous: 'degraded', verdict: 'healthy' });
     expect(healthEvents(kit).at(-1)).toMatchObject({ gpuKey: null, previous: 'degraded', verdict: 'healthy' });
   });
 
@@ -166,7 +179,10 @@ describe('health engine: events with the default policy', () => {
     await kit.event(counter('ecc.uncorrected.volatile', 3, 0, 1));
     expect(kit.engine.verdictOf(N1, uuid(1))).toBe('healthy');
     await kit.event(counter('ecc.uncorrected.volatile', 0, 2, 1));
-    expect(gpuView(kit, 1)).toMatchObject({ state: 'UNHEALTHY', health: { verdict: 'unhealthy', rule: 'ecc-uncorrected', cause: 'ecc.uncorrected.volatile rose from 0 to 2' } });
+    expect(gpuView(kit, 1)).toMatchObject({
+      state: 'UNHEALTHY',
+      health: { verdict: 'unhealthy', rule: 'ecc-uncorrected', cause: 'ecc.uncorrected.volatile rose from 0 to 2' },
+    });
     await kit.event(counter('remapped_rows.failure', false, true, 2));
     expect(gpuView(kit, 2).health.rule).toBe('remapped-rows-failure');
   });
@@ -183,7 +199,11 @@ describe('health engine: events with the default policy', () => {
 
   it('tool failures judge the node; the tool working again ends them and returns the node to READY', async () => {
     kit = await healthKit();
-    await kit.event({ kind: 'tool-failure', message: 'nvidia-smi failed: Unable to determine the device handle for GPU 0000:02:00.0: GPU is lost. Reboot the system', data: { vendor: 'nvidia', tool: 'nvidia-smi', exitCode: 15 } });
+    await kit.event({
+      kind: 'tool-failure',
+      message: 'nvidia-smi failed: Unable to determine the device handle for GPU 0000:02:00.0: GPU is lost. Reboot the system',
+      data: { vendor: 'nvidia', tool: 'nvidia-smi', exitCode: 15 },
+    });
     expect(nodeView(kit).health).toMatchObject({ verdict: 'unhealthy', rule: 'tool-failure-gpu-lost' });
     expect(kit.registry.get(N1)!.adminState).toBe('unhealthy');
     await kit.event({ kind: 'tool-recovered', message: 'nvidia-smi works again', data: { tool: 'nvidia-smi' } });
@@ -205,7 +225,8 @@ describe('health engine: events with the default policy', () => {
     kit.registry.seen(N1);
     const fatal = SXID_CATALOG.find((e) => e.eventType === 'Fatal')!.code;
     const warning = SXID_CATALOG.find((e) => e.eventType === 'Warning')!.code;
-    for (let i = 0; i < 4; i++) await kit.event({ kind: 'sxid', message: `nvidia-nvswitch0: SXid (PCI:0000:05:00.0): ${warning}, Non-fatal`, data: { code: warning } });
+    for (let i = 0; i < 4; i++)
+      await kit.event({ kind: 'sxid', message: `nvidia-nvswitch0: SXid (PCI:0000:05:00.0): ${warning}, Non-fatal`, data: { code: warning } });
     expect(nodeView(kit).health.verdict).toBe('healthy');
     await kit.event({ kind: 'sxid', message: `nvidia-nvswitch0: SXid (PCI:0000:05:00.0): ${warning}, Non-fatal`, data: { code: warning } });
     expect(nodeView(kit).health).toMatchObject({ verdict: 'degraded', rule: 'sxid-nonfatal-repeated' });
@@ -232,10 +253,20 @@ describe('health engine: events with the default policy', () => {
     for (const t of [0, 1, 2]) await kit.event(xid(13, 1, { ts: T0 + t * MIN }));
     const registry = new NodeRegistry({ store: kit.store, clock: kit.clock, hub: kit.hub, offlineAfterMs: 15_000, latestMetrics: () => null });
     await registry.load();
-    const engine = await createHealth({ config: { healthPolicy: null, offlineGraceMs: 600_000 }, store: kit.store, registry, clock: kit.clock, hub: kit.hub, onAlert: () => undefined });
+    const engine = await createHealth({
+      config: { healthPolicy: null, offlineGraceMs: 600_000 },
+      store: kit.store,
+      registry,
+      clock: kit.clock,
+      hub: kit.hub,
+      onAlert: () => undefined,
+    });
     expect(engine.verdictOf(N1, uuid(0))).toBe('unhealthy');
     expect(engine.verdictOf(N1, uuid(1))).toBe('degraded');
-    expect(new NodeViews({ registry, states: registry.states, health: engine, latestMetrics: () => null }).view(registry.get(N1)!).gpus[0]).toMatchObject({ state: 'UNHEALTHY', health: { rule: 'xid-gpu-reset-required' } });
+    expect(new NodeViews({ registry, states: registry.states, health: engine, latestMetrics: () => null }).view(registry.get(N1)!).gpus[0]).toMatchObject({
+      state: 'UNHEALTHY',
+      health: { rule: 'xid-gpu-reset-required' },
+    });
     kit.clock.advance(31 * MIN);
     engine.tick();
     await engine.flush();
@@ -353,9 +384,17 @@ rules:
     kit = await healthKit({ policy: DRAIN_POLICY });
     await kit.registry.states.gpu(N1, uuid(1), 'cordon', 'token:bob(t2)', 'maintenance');
     await kit.metrics([{ temperatureC: 95 }, { temperatureC: 95 }]);
-    expect(nodeView(kit).gpus.slice(0, 2).map((g) => `${g.state}:${g.stateChange?.by}`)).toEqual(['CORDONED:health:hot-cordon', 'CORDONED:token:bob(t2)']);
+    expect(
+      nodeView(kit)
+        .gpus.slice(0, 2)
+        .map((g) => `${g.state}:${g.stateChange?.by}`),
+    ).toEqual(['CORDONED:health:hot-cordon', 'CORDONED:token:bob(t2)']);
     await kit.metrics([{ temperatureC: 60 }, { temperatureC: 60 }]);
-    expect(nodeView(kit).gpus.slice(0, 2).map((g) => g.state)).toEqual(['READY', 'CORDONED']);
+    expect(
+      nodeView(kit)
+        .gpus.slice(0, 2)
+        .map((g) => g.state),
+    ).toEqual(['READY', 'CORDONED']);
   });
 
   it('reports an offline node as unknown after the grace period, never worse than what it had', async () => {

@@ -1,4 +1,4 @@
-import { type GpuHealthView, type HealthFindingView, type HealthVerdict, type MetricsBody, type NodeHealthView } from '@gpufleet/protocol';
+import type { GpuHealthView, HealthFindingView, HealthVerdict, MetricsBody, NodeHealthView } from '@gpufleet/protocol';
 import type { AgentEventRecord, HealthEventInput, HealthFindingRecord, NodeRecord, Store } from '../store/store.js';
 import type { Clock } from '../clock.js';
 import type { EventHub } from '../events/event-hub.js';
@@ -99,7 +99,8 @@ export class HealthEngine implements MetricWatchHost {
     const out: PolicyAlert[] = [];
     for (const f of this.book.all()) {
       const rule = this.o.policy.rule(f.rule);
-      if (rule?.actions.includes('alert')) out.push({ state: 'firing', nodeId: f.nodeId, gpuKey: f.gpuKey, rule: f.rule, verdict: f.verdict, cause: f.cause, evidence: f.evidence, at: f.since });
+      if (rule?.actions.includes('alert'))
+        out.push({ state: 'firing', nodeId: f.nodeId, gpuKey: f.gpuKey, rule: f.rule, verdict: f.verdict, cause: f.cause, evidence: f.evidence, at: f.since });
     }
     return out;
   }
@@ -137,7 +138,19 @@ export class HealthEngine implements MetricWatchHost {
       if (!eventMatches(rule, f)) continue;
       const target = rule.scope === 'node' ? null : gpuKey;
       if (rule.verdict === 'healthy') {
-        matches.push({ at: now, nodeId: node.id, gpuKey: target, type: 'match', rule: rule.name, op: null, from: null, to: 'healthy', actor: ENGINE, reason: `${eventCause(f)}: ${rule.description}`, evidence: eventEvidence(f) });
+        matches.push({
+          at: now,
+          nodeId: node.id,
+          gpuKey: target,
+          type: 'match',
+          rule: rule.name,
+          op: null,
+          from: null,
+          to: 'healthy',
+          actor: ENGINE,
+          reason: `${eventCause(f)}: ${rule.description}`,
+          evidence: eventEvidence(f),
+        });
         continue;
       }
       if (rule.count !== null) {
@@ -145,7 +158,15 @@ export class HealthEngine implements MetricWatchHost {
         if (seen.length < rule.count) continue;
         const codes = seen.map((e) => (e.code === null ? record.kind : `${record.kind === 'sxid' ? 'SXid' : 'XID'} ${e.code}`));
         const cause = `${seen.length} matches within ${rule.spec.window}: ${[...new Set(codes)].join(', ')} (${rule.description})`;
-        this.addFinding(node.id, target, rule, cause, { window: rule.spec.window, count: rule.count, events: seen.slice(-Math.max(rule.count, 10)), last: eventEvidence(f) }, now, true);
+        this.addFinding(
+          node.id,
+          target,
+          rule,
+          cause,
+          { window: rule.spec.window, count: rule.count, events: seen.slice(-Math.max(rule.count, 10)), last: eventEvidence(f) },
+          now,
+          true,
+        );
         continue;
       }
       this.addFinding(node.id, target, rule, eventCause(f), eventEvidence(f), now, true);
@@ -163,7 +184,8 @@ export class HealthEngine implements MetricWatchHost {
     const from = f.record.ts - rule.windowMs!;
     const list = (this.windows.get(key) ?? []).filter((e) => e.ts > from);
     // An outbox item the store already had (resent after a restart) must not count twice.
-    if (!list.some((e) => e.seq === f.record.seq && e.ts === f.record.ts)) list.push({ ts: f.record.ts, seq: f.record.seq, code: f.code, line: f.line.slice(0, 500) });
+    if (!list.some((e) => e.seq === f.record.seq && e.ts === f.record.ts))
+      list.push({ ts: f.record.ts, seq: f.record.seq, code: f.code, line: f.line.slice(0, 500) });
     // Outbox replays can bring events late: keep them in time order and the list bounded.
     list.sort((a, b) => a.ts - b.ts);
     this.windows.set(key, list.slice(-Math.max(rule.count! * 2, 20)));
@@ -204,11 +226,32 @@ export class HealthEngine implements MetricWatchHost {
     const now = this.o.clock.now();
     const before = this.book.target(nodeId, gpuKey).verdict;
     const nodeBefore = this.book.node(nodeId).verdict;
-    const f: HealthFindingRecord = { nodeId, gpuKey, rule: rule.name, verdict: rule.verdict as HealthFindingRecord['verdict'], cause, evidence, since: now, lastMatchAt: at };
+    const f: HealthFindingRecord = {
+      nodeId,
+      gpuKey,
+      rule: rule.name,
+      verdict: rule.verdict as HealthFindingRecord['verdict'],
+      cause,
+      evidence,
+      since: now,
+      lastMatchAt: at,
+    };
     this.book.put(f);
     const after = this.book.target(nodeId, gpuKey).verdict;
     const nodeAfter = this.book.node(nodeId).verdict;
-    const event: HealthEventInput = { at: now, nodeId, gpuKey, type: 'verdict', rule: rule.name, op: null, from: before, to: after, actor: ENGINE, reason: cause, evidence };
+    const event: HealthEventInput = {
+      at: now,
+      nodeId,
+      gpuKey,
+      type: 'verdict',
+      rule: rule.name,
+      op: null,
+      from: before,
+      to: after,
+      actor: ENGINE,
+      reason: cause,
+      evidence,
+    };
     const saved = { ...f };
     void this.enqueue(async () => {
       await this.o.store.saveFindings({ upsert: [saved], remove: [], events: [event] });
@@ -234,11 +277,24 @@ export class HealthEngine implements MetricWatchHost {
       const rest = this.book.target(f.nodeId, f.gpuKey);
       const nodeAfter = this.book.node(f.nodeId).verdict;
       nodes.add(f.nodeId);
-      events.push({ at: now, nodeId: f.nodeId, gpuKey: f.gpuKey, type: 'verdict', rule: f.rule, op: null, from: before, to: rest.verdict, actor, reason, evidence: evidence ?? { ended: f.cause } });
+      events.push({
+        at: now,
+        nodeId: f.nodeId,
+        gpuKey: f.gpuKey,
+        type: 'verdict',
+        rule: f.rule,
+        op: null,
+        from: before,
+        to: rest.verdict,
+        actor,
+        reason,
+        evidence: evidence ?? { ended: f.cause },
+      });
       const rule = this.o.policy.rule(f.rule);
       announcements.push(() => {
         this.announce(f.nodeId, f.gpuKey, before, rest.verdict, nodeBefore, nodeAfter, rest.finding?.rule ?? f.rule, rest.finding?.cause ?? reason);
-        if (rule?.actions.includes('alert')) this.o.onAlert({ state: 'resolved', nodeId: f.nodeId, gpuKey: f.gpuKey, rule: f.rule, verdict: f.verdict, cause: reason, evidence, at: now });
+        if (rule?.actions.includes('alert'))
+          this.o.onAlert({ state: 'resolved', nodeId: f.nodeId, gpuKey: f.gpuKey, rule: f.rule, verdict: f.verdict, cause: reason, evidence, at: now });
       });
     }
     const removed = list.map((f) => ({ nodeId: f.nodeId, gpuKey: f.gpuKey, rule: f.rule }));
@@ -250,7 +306,16 @@ export class HealthEngine implements MetricWatchHost {
     });
   }
 
-  private announce(nodeId: string, gpuKey: string | null, before: HealthVerdict, after: HealthVerdict, nodeBefore: HealthVerdict, nodeAfter: HealthVerdict, rule: string, cause: string): void {
+  private announce(
+    nodeId: string,
+    gpuKey: string | null,
+    before: HealthVerdict,
+    after: HealthVerdict,
+    nodeBefore: HealthVerdict,
+    nodeAfter: HealthVerdict,
+    rule: string,
+    cause: string,
+  ): void {
     // The rule and cause told are those that decide the verdict now (the worst finding), not
     // merely the one that changed: a degraded finding added under an unhealthy one must not
     // read as "unhealthy because of" the degraded rule (alerting keys paging on that rule).
@@ -341,7 +406,15 @@ export class HealthEngine implements MetricWatchHost {
     return this.book
       .ofNode(nodeId)
       .sort((a, b) => a.since - b.since)
-      .map((f) => ({ gpu: f.gpuKey, rule: f.rule, verdict: f.verdict, cause: f.cause, since: new Date(f.since).toISOString(), lastMatchAt: new Date(f.lastMatchAt).toISOString(), evidence: f.evidence }));
+      .map((f) => ({
+        gpu: f.gpuKey,
+        rule: f.rule,
+        verdict: f.verdict,
+        cause: f.cause,
+        since: new Date(f.since).toISOString(),
+        lastMatchAt: new Date(f.lastMatchAt).toISOString(),
+        evidence: f.evidence,
+      }));
   }
 
   /** Verdict of one GPU or of the node (null) from the findings alone (no liveness). */

@@ -16,13 +16,18 @@ describe('renderHealthSeries', () => {
     await kit.event(xid(79, 2));
     await kit.event(xid(13, 0));
     await kit.event(counter('ecc.uncorrected.volatile', 0, 1, 3));
-    const text = [...renderHealthSeries({ nodes: kit.registry.all(), gpuHealth: (n, k, s) => kit.engine.gpuHealth(n, k, s), eventCounts: kit.engine.counts.entries() })].join('');
+    const text = [
+      ...renderHealthSeries({ nodes: kit.registry.all(), gpuHealth: (n, k, s) => kit.engine.gpuHealth(n, k, s), eventCounts: kit.engine.counts.entries() }),
+    ].join('');
     const fam = checkExposition(text);
     const health = fam.get('gpufleet_gpu_health')!;
     expect(health.type).toBe('gauge');
     // 2 nodes x 4 GPUs x 4 verdicts.
     expect(health.samples).toHaveLength(32);
-    const ones = health.samples.filter((s) => s.value === 1).map(labels).filter((l) => l.node === N1);
+    const ones = health.samples
+      .filter((s) => s.value === 1)
+      .map(labels)
+      .filter((l) => l.node === N1);
     expect(ones.map((l) => `${l.gpu}:${l.verdict}`)).toEqual(['0:healthy', '1:unhealthy', '2:unhealthy', '3:unhealthy']);
     expect(ones[1]).toEqual({ node: N1, hostname: 'gpu-1', gpu: '1', UUID: uuid(1), verdict: 'unhealthy' });
     // The other node has never been seen: unknown.

@@ -36,8 +36,19 @@ export function* renderHealthSeries(input: HealthSeriesInput): Generator<string,
   const rest = f.flush();
   if (rest !== '') yield rest;
 
-  const c = new FamilyWriter('gpufleet_health_events_total', 'counter', 'Health-relevant agent events (XID, SXid, fallen off the bus, driver, counter, GPU missing, tool failure) since the server started, by kind and code.');
-  for (const e of input.eventCounts) c.sample(labelBlock([['kind', e.kind], ['code', e.code]]), e.count);
+  const c = new FamilyWriter(
+    'gpufleet_health_events_total',
+    'counter',
+    'Health-relevant agent events (XID, SXid, fallen off the bus, driver, counter, GPU missing, tool failure) since the server started, by kind and code.',
+  );
+  for (const e of input.eventCounts)
+    c.sample(
+      labelBlock([
+        ['kind', e.kind],
+        ['code', e.code],
+      ]),
+      e.count,
+    );
   const counts = c.flush();
   if (counts !== '') yield counts;
 }

@@ -64,7 +64,12 @@ function refusal(text: string): string {
 }
 
 /** A one-rule policy with the rule's YAML lines. */
-const oneRule = (lines: string) => `version: 1\nrules:\n  - name: r1\n    description: d\n${lines.trim().split('\n').map((l) => `    ${l.trim()}`).join('\n')}\n`;
+const oneRule = (lines: string) =>
+  `version: 1\nrules:\n  - name: r1\n    description: d\n${lines
+    .trim()
+    .split('\n')
+    .map((l) => `    ${l.trim()}`)
+    .join('\n')}\n`;
 
 describe('health policy: good files', () => {
   it('compiles rules: durations in ms, sets, defaults, metric index and kind index', () => {
@@ -95,7 +100,9 @@ describe('health policy: good files', () => {
     expect(matching(p, event('counter', { counter: 'ecc.uncorrected.volatile', previous: 5, current: 0 }))).toEqual([]);
     expect(matching(p, event('counter', { counter: 'ecc.corrected.volatile', previous: 0, current: 9 }))).toEqual([]);
     expect(matching(p, event('counter', { counter: 'ecc.uncorrected.volatile', current: 'lots' }))).toEqual([]);
-    expect(matching(p, event('tool-failure', {}, 'nvidia-smi failed: Unable to determine the device handle for GPU 0000:02:00.0: GPU is lost. Reboot'))).toEqual(['lost']);
+    expect(
+      matching(p, event('tool-failure', {}, 'nvidia-smi failed: Unable to determine the device handle for GPU 0000:02:00.0: GPU is lost. Reboot')),
+    ).toEqual(['lost']);
     expect(matching(p, event('tool-failure', {}, 'nvidia-smi failed: timeout'))).toEqual([]);
   });
 });
@@ -150,9 +157,14 @@ describe('health policy: the shipped default', () => {
     expect(matching(p, event('fallen-off-bus', {}))).toEqual(['fallen-off-bus']);
     expect(matching(p, event('gpu-missing', {}))).toEqual(['gpu-missing']);
     expect(p.rule('gpu-missing')!.actions).toContain('cordon-node');
-    expect(matching(p, event('tool-failure', {}, 'nvidia-smi failed: Failed to initialize NVML: Driver/library version mismatch'))).toEqual(['tool-failure-gpu-lost', 'tool-failure']);
+    expect(matching(p, event('tool-failure', {}, 'nvidia-smi failed: Failed to initialize NVML: Driver/library version mismatch'))).toEqual([
+      'tool-failure-gpu-lost',
+      'tool-failure',
+    ]);
     expect(p.rule('gpu-overheating')).toMatchObject({ metric: 'temperature_c', above: 83, forMs: 300_000, verdict: 'degraded', actions: ['alert'] });
-    expect(p.metricRules.map((r) => r.metric)).toEqual(expect.arrayContaining(['remapped_rows_pending', 'throttle_hw_slowdown', 'throttle_hw_power_brake_slowdown']));
+    expect(p.metricRules.map((r) => r.metric)).toEqual(
+      expect.arrayContaining(['remapped_rows_pending', 'throttle_hw_slowdown', 'throttle_hw_power_brake_slowdown']),
+    );
   });
 
   it('loads from a path, and names a missing file', () => {
@@ -212,15 +224,22 @@ describe('health policy: bad files name the rule and the field', () => {
     ['unknown recover form', 'match: {kind: xid}\nverdict: unhealthy\nrecover: {sometime: soon}', /recover/],
     ['recover.for on an event rule', 'match: {kind: xid}\nverdict: unhealthy\nrecover: {for: 5m}', /recover\.for/],
     ['recover.on a metric rule', 'match: {kind: metric, metric: power_w, above: 1}\nverdict: degraded\nrecover: {on: tool-recovered}', /recover\.on/],
-    ['recovery threshold on the wrong side', 'match: {kind: metric, metric: power_w, above: 1}\nverdict: degraded\nrecover: {for: 1m, above: 0}', /recover\.above/],
+    [
+      'recovery threshold on the wrong side',
+      'match: {kind: metric, metric: power_w, above: 1}\nverdict: degraded\nrecover: {for: 1m, above: 0}',
+      /recover\.above/,
+    ],
     ['recover on an unknown event', 'match: {kind: xid}\nverdict: unhealthy\nrecover: {on: sunrise}', /recover/],
   ])('%s', (_what, lines, message) => {
     expect(refusal(oneRule(lines))).toMatch(message);
   });
 
   it('names a bad name and a duplicate', () => {
-    expect(refusal('version: 1\nrules:\n  - name: Bad Name\n    description: d\n    match: {kind: xid}\n    verdict: degraded\n')).toMatch(/rule 'Bad Name' \(rules\[0\]\) name/);
-    const dup = 'version: 1\nrules:\n  - {name: a, description: d, match: {kind: xid}, verdict: degraded}\n  - {name: a, description: d, match: {kind: sxid}, verdict: degraded, scope: node}\n';
+    expect(refusal('version: 1\nrules:\n  - name: Bad Name\n    description: d\n    match: {kind: xid}\n    verdict: degraded\n')).toMatch(
+      /rule 'Bad Name' \(rules\[0\]\) name/,
+    );
+    const dup =
+      'version: 1\nrules:\n  - {name: a, description: d, match: {kind: xid}, verdict: degraded}\n  - {name: a, description: d, match: {kind: sxid}, verdict: degraded, scope: node}\n';
     expect(refusal(dup)).toMatch(/rule 'a' \(rules\[1\]\) name: 'a' is used by an earlier rule/);
   });
 
@@ -232,6 +251,6 @@ describe('health policy: bad files name the rule and the field', () => {
       err = e as FleetError;
     }
     expect(err?.message).toMatch(/^health policy x\.yaml: /);
-    expect((err?.details as { issues: unknown[] }).issues.length).toBeGreaterThanOrEqual(1);
+    expect((err!.details as { issues: unknown[] }).issues.length).toBeGreaterThanOrEqual(1);
   });
 });

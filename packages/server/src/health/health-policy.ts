@@ -106,7 +106,9 @@ export function compileHealthPolicy(doc: unknown, source = '<inline>'): HealthPo
   const parsed = HealthPolicyFile.safeParse(doc);
   if (!parsed.success) {
     const problems = parsed.error.issues.slice(0, 5).map((i) => `${where(doc, i.path)}: ${i.message}`);
-    throw new FleetError('invalid_argument', `health policy ${source}: ${problems.join('; ')}`, { details: { source, issues: parsed.error.issues.map((i) => ({ path: i.path.map(String), message: i.message })) } });
+    throw new FleetError('invalid_argument', `health policy ${source}: ${problems.join('; ')}`, {
+      details: { source, issues: parsed.error.issues.map((i) => ({ path: i.path.map(String), message: i.message })) },
+    });
   }
   let metricCount = 0;
   const rules = parsed.data.rules.map((spec) => compileRule(spec, spec.match.kind === 'metric' ? metricCount++ : -1));

@@ -16,8 +16,12 @@ describe('health wired into the control plane', () => {
     expect((await c.hello(key)).t).toBe('welcome');
     c.send({ t: 'inventory', seq: 1, body: { host: testHostFacts('wired-1'), gpus: [testGpu(0), testGpu(1)], toolFailures: [] } });
     await c.next((f) => f.t === 'ack' && f.body.seq === 1);
-    const line = 'NVRM: Xid (PCI:0000:18:00): 79, pid=\'<unknown>\', name=<unknown>, GPU has fallen off the bus.';
-    c.send({ t: 'event', seq: 2, body: { id: 'x1', ts: Date.now(), kind: 'xid', gpuUuid: null, pciBusId: '0000:18:00.0', message: line, data: { code: 79, line } } });
+    const line = "NVRM: Xid (PCI:0000:18:00): 79, pid='<unknown>', name=<unknown>, GPU has fallen off the bus.";
+    c.send({
+      t: 'event',
+      seq: 2,
+      body: { id: 'x1', ts: Date.now(), kind: 'xid', gpuUuid: null, pciBusId: '0000:18:00.0', message: line, data: { code: 79, line } },
+    });
     await c.next((f) => f.t === 'ack' && f.body.seq === 2);
     let node: any;
     for (let i = 0; i < 50; i++) {

@@ -7,7 +7,17 @@ import { loadHealthPolicy, type HealthPolicy } from './health-policy.js';
 export { HealthEngine, type PolicyAlert, type HealthEngineOptions, type HealthFleet } from './health-engine.js';
 export { LastXid } from './last-xid.js';
 export { loadHealthPolicy, parseHealthPolicy, compileHealthPolicy, DEFAULT_HEALTH_POLICY_FILE, type HealthPolicy, type CompiledRule } from './health-policy.js';
-export { NodeStateMachine, NODE_TRANSITIONS, GPU_TRANSITIONS, nextNodeState, nextGpuState, nodeStateOf, type NodeState, type NodeOp, type GpuOp } from './node-state-machine.js';
+export {
+  NodeStateMachine,
+  NODE_TRANSITIONS,
+  GPU_TRANSITIONS,
+  nextNodeState,
+  nextGpuState,
+  nodeStateOf,
+  type NodeState,
+  type NodeOp,
+  type GpuOp,
+} from './node-state-machine.js';
 export { renderHealthSeries, type HealthSeriesInput } from './health-metrics.js';
 export { readTimeline, type TimelineQuery } from './timeline.js';
 export { gpuKeyOf, resolveGpuRef } from './gpu-keys.js';

@@ -5,7 +5,10 @@ export type MetricReader = (s: GpuSample) => number | null;
 
 const flag = (v: boolean | null): number | null => (v === null ? null : v ? 1 : 0);
 // A throttle reason is a flag that is 1 while the reason is active; the list is always reported.
-const throttle = (reason: ThrottleReason): MetricReader => (s) => (s.throttleReasons.includes(reason) ? 1 : 0);
+const throttle =
+  (reason: ThrottleReason): MetricReader =>
+  (s) =>
+    s.throttleReasons.includes(reason) ? 1 : 0;
 
 /**
  * The metrics a health rule can watch, by the name used in policy files. Flags (remapped rows,

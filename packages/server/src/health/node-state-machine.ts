@@ -75,10 +75,13 @@ export function nextGpuState(from: GpuState, op: GpuOp, what: string): GpuState 
   const to = GPU_TRANSITIONS[from][op];
   if (to !== undefined) return to;
   const hint =
-    from === 'UNHEALTHY' && op === 'uncordon' ? ': clear its health first (gpufleet health clear NODE/GPU --reason ...)'
-    : from === 'UNHEALTHY' && op === 'cordon' ? ': it takes no new work already'
-    : from === 'READY' && op === 'uncordon' ? ': it is not CORDONED'
-    : '';
+    from === 'UNHEALTHY' && op === 'uncordon'
+      ? ': clear its health first (gpufleet health clear NODE/GPU --reason ...)'
+      : from === 'UNHEALTHY' && op === 'cordon'
+        ? ': it takes no new work already'
+        : from === 'READY' && op === 'uncordon'
+          ? ': it is not CORDONED'
+          : '';
   throw new FleetError('failed_precondition', `cannot ${op} a ${from} GPU (${what})${hint}`, { details: { state: from, op } });
 }
 
@@ -209,7 +212,19 @@ export class NodeStateMachine {
       gpuKey: null,
       node: { adminState: ADMIN_OF[to], cordonReason },
       mark,
-      event: { at: now, nodeId, gpuKey: null, type: 'transition', rule: null, op, from, to, actor, reason: reason ?? '', evidence: deadline === null ? null : { drainDeadline: deadline } },
+      event: {
+        at: now,
+        nodeId,
+        gpuKey: null,
+        type: 'transition',
+        rule: null,
+        op,
+        from,
+        to,
+        actor,
+        reason: reason ?? '',
+        evidence: deadline === null ? null : { drainDeadline: deadline },
+      },
     });
     this.keep(mark);
     this.o.nodes.adopt(nodeId, { adminState: ADMIN_OF[to], cordonReason });

@@ -23,9 +23,15 @@ const Match = z.strictObject({
   /** XIDs whose NVIDIA immediate action in the catalog is one of these (kind xid). */
   immediateActions: z.array(z.enum(XID_IMMEDIATE_ACTIONS)).min(1).optional(),
   /** The catalog's severity of the line (kinds xid and sxid): info, warning or critical. */
-  severities: z.array(z.enum(['info', 'warning', 'critical'])).min(1).optional(),
+  severities: z
+    .array(z.enum(['info', 'warning', 'critical']))
+    .min(1)
+    .optional(),
   /** Counter name (kind counter), e.g. ecc.uncorrected.volatile. */
-  counter: z.string().regex(/^[a-z0-9_.-]{1,128}$/, 'must be a counter name such as ecc.uncorrected.volatile').optional(),
+  counter: z
+    .string()
+    .regex(/^[a-z0-9_.-]{1,128}$/, 'must be a counter name such as ecc.uncorrected.volatile')
+    .optional(),
   /** Metric name (kind metric). */
   metric: z.enum(HEALTH_METRIC_NAMES as [string, ...string[]]).optional(),
   above: z.number().finite().optional(),
@@ -81,7 +87,8 @@ export const HealthPolicyFile = z
       if (m.metric && k !== 'metric') issue(['match', 'metric'], `metric applies to kind metric, not ${k}`);
       if (k === 'metric' && (m.above === undefined) === (m.below === undefined)) issue(['match'], 'a metric rule needs exactly one of above and below');
       if (k === 'metric' && r.scope !== 'gpu') issue(['scope'], 'metric rules judge one GPU at a time: scope gpu');
-      if (k !== 'metric' && k !== 'counter' && (m.above !== undefined || m.below !== undefined)) issue(['match', m.above !== undefined ? 'above' : 'below'], `thresholds apply to kinds metric and counter, not ${k}`);
+      if (k !== 'metric' && k !== 'counter' && (m.above !== undefined || m.below !== undefined))
+        issue(['match', m.above !== undefined ? 'above' : 'below'], `thresholds apply to kinds metric and counter, not ${k}`);
       if (k === 'counter' && m.below !== undefined) issue(['match', 'below'], 'a counter rule matches increases: use above (default 0)');
       if (m.message !== undefined) {
         if (k === 'metric') issue(['match', 'message'], 'message applies to events, not metrics');
@@ -93,7 +100,8 @@ export const HealthPolicyFile = z
           }
         }
       }
-      if ((r.window === undefined) !== (r.count === undefined)) issue([r.window === undefined ? 'window' : 'count'], 'window and count go together ("count matches within window")');
+      if ((r.window === undefined) !== (r.count === undefined))
+        issue([r.window === undefined ? 'window' : 'count'], 'window and count go together ("count matches within window")');
       if (r.window !== undefined && k === 'metric') issue(['window'], 'a metric rule uses for, not window/count');
       if (r.for !== undefined && k !== 'metric') issue(['for'], `for applies to metric rules, not ${k} (use window and count)`);
       if (r.verdict === 'healthy' && r.actions.some((a) => a !== 'alert')) issue(['actions'], 'a healthy verdict cannot cordon or drain');

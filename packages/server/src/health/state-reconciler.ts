@@ -92,7 +92,8 @@ export class StateReconciler {
     const state = nodeStateOf(node);
     const mark = this.o.states.mark(nodeId, null);
     if (state === 'UNHEALTHY') await this.o.states.node(nodeId, 'clear', actor, reason);
-    else if ((state === 'CORDONED' || state === 'DRAINING' || state === 'DRAINED') && mark && isPolicyActor(mark.actor)) await this.o.states.node(nodeId, 'uncordon', actor, reason);
+    else if ((state === 'CORDONED' || state === 'DRAINING' || state === 'DRAINED') && mark && isPolicyActor(mark.actor))
+      await this.o.states.node(nodeId, 'uncordon', actor, reason);
   }
 
   private async gpu(nodeId: string, key: string, op: GpuOp, f: HealthFindingRecord | null): Promise<void> {

@@ -19,7 +19,18 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 function fromAgent(e: AgentEventRecord, hostname: (id: string) => string | null): TimelineEntry {
   const code = typeof e.data?.code === 'number' && Number.isInteger(e.data.code) ? e.data.code : null;
-  return { id: `a:${e.nodeId}:${e.seq}`, source: 'agent', at: iso(e.ts), nodeId: e.nodeId, hostname: hostname(e.nodeId), gpu: e.gpuUuid ?? e.pciBusId, kind: e.kind, code, message: e.message, details: e.data };
+  return {
+    id: `a:${e.nodeId}:${e.seq}`,
+    source: 'agent',
+    at: iso(e.ts),
+    nodeId: e.nodeId,
+    hostname: hostname(e.nodeId),
+    gpu: e.gpuUuid ?? e.pciBusId,
+    kind: e.kind,
+    code,
+    message: e.message,
+    details: e.data,
+  };
 }
 
 function healthMessage(e: HealthEventRecord): string {

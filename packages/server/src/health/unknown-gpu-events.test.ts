@@ -8,7 +8,13 @@ describe('health engine: XIDs on no known GPU', () => {
   it('puts an XID on a PCI address with no GPU on the node, and no phantom GPU appears', async () => {
     kit = await healthKit();
     const gpusBefore = kit.views.view(kit.registry.get(N1)!).gpus.map((g) => g.uuid);
-    await kit.event({ kind: 'xid', gpuUuid: null, pciBusId: '0000:c1:00.0', message: 'Xid 79 on 0000:c1:00.0 (no GPU known at that address)', data: { code: 79, line: 'NVRM: Xid (PCI:0000:c1:00): 79, GPU has fallen off the bus.' } });
+    await kit.event({
+      kind: 'xid',
+      gpuUuid: null,
+      pciBusId: '0000:c1:00.0',
+      message: 'Xid 79 on 0000:c1:00.0 (no GPU known at that address)',
+      data: { code: 79, line: 'NVRM: Xid (PCI:0000:c1:00): 79, GPU has fallen off the bus.' },
+    });
     const findings = kit.engine.findings(N1);
     expect(findings).toHaveLength(1);
     expect(findings[0]).toMatchObject({ gpu: null, verdict: 'unhealthy' });
@@ -24,8 +30,20 @@ describe('health engine: XIDs on no known GPU', () => {
 
   it('does the same for a redacted line (no address at all), and still keys a known address by its GPU', async () => {
     kit = await healthKit();
-    await kit.event({ kind: 'xid', gpuUuid: null, pciBusId: null, message: 'Xid 79 on an unknown GPU', data: { code: 79, line: 'NVRM: Xid (PCI:...): 79, GPU has fallen off the bus.' } });
-    await kit.event({ kind: 'xid', gpuUuid: null, pciBusId: '00000000:18:00.0', message: 'Xid 48', data: { code: 48, line: 'NVRM: Xid (PCI:0000:18:00): 48, DBE' } });
+    await kit.event({
+      kind: 'xid',
+      gpuUuid: null,
+      pciBusId: null,
+      message: 'Xid 79 on an unknown GPU',
+      data: { code: 79, line: 'NVRM: Xid (PCI:...): 79, GPU has fallen off the bus.' },
+    });
+    await kit.event({
+      kind: 'xid',
+      gpuUuid: null,
+      pciBusId: '00000000:18:00.0',
+      message: 'Xid 48',
+      data: { code: 48, line: 'NVRM: Xid (PCI:0000:18:00): 48, DBE' },
+    });
     const keys = kit.engine.findings(N1).map((f) => f.gpu);
     expect(keys).toHaveLength(2);
     expect(keys).toContain(null);

@@ -31,10 +31,17 @@ describe('?access_token=', () => {
   });
 
   it('is refused with a 401 on every other route, even a valid admin token, and even next to a header', async () => {
-    for (const path of [`/api/v1/nodes?access_token=${t.adminToken}`, `/api/v1/audit/verify?access_token=${t.adminToken}`, `/api/v1/whoami?access_token=${viewer}`]) {
+    for (const path of [
+      `/api/v1/nodes?access_token=${t.adminToken}`,
+      `/api/v1/audit/verify?access_token=${t.adminToken}`,
+      `/api/v1/whoami?access_token=${viewer}`,
+    ]) {
       const r = await t.api('GET', path, undefined, null);
       expect(r.status).toBe(401);
-      expect(r.body.error).toEqual({ code: 'unauthenticated', message: expect.stringMatching(/access_token= is accepted on SSE streams only.*Authorization: Bearer/) });
+      expect(r.body.error).toEqual({
+        code: 'unauthenticated',
+        message: expect.stringMatching(/access_token= is accepted on SSE streams only.*Authorization: Bearer/),
+      });
     }
     const both = await t.api('GET', `/api/v1/nodes?access_token=${t.adminToken}`);
     expect(both.status).toBe(401);

@@ -44,7 +44,7 @@ describe('REST API', () => {
     const a = all.body.items.find((n: any) => n.hostname === 'gpu-a');
     expect(a.labels).toMatchObject({ hostname: 'gpu-a', region: 'eu', 'gpu.vendor': 'nvidia', 'gpu.model': 'H100', 'gpu.count': '2' });
     expect(a.status).toBe('OFFLINE');
-    const eu = await t.api('GET', '/api/v1/nodes?selector=' + encodeURIComponent('region in (eu),gpu.model=H100'));
+    const eu = await t.api('GET', `/api/v1/nodes?selector=${encodeURIComponent('region in (eu),gpu.model=H100')}`);
     expect(eu.body.items.map((n: any) => n.hostname)).toEqual(['gpu-a']);
     expect((await t.api('GET', '/api/v1/nodes/gpu-b')).body.labels.region).toBe('us');
   });
@@ -67,7 +67,9 @@ describe('REST API', () => {
     expectError(await t.api('POST', '/api/v1/nodes/gpu-a/uncordon', undefined, operator), 412, 'failed_precondition', /not CORDONED/);
     const audit = await t.api('GET', '/api/v1/audit?limit=50');
     const actions = audit.body.items.map((a: any) => `${a.action} ${a.result}`);
-    expect(actions).toEqual(expect.arrayContaining(['node.cordon ok', 'POST /api/v1/nodes/:ref/cordon error', 'node.uncordon error', 'node.labels ok', 'node.enroll ok']));
+    expect(actions).toEqual(
+      expect.arrayContaining(['node.cordon ok', 'POST /api/v1/nodes/:ref/cordon error', 'node.uncordon error', 'node.labels ok', 'node.enroll ok']),
+    );
   });
 
   it('refuses built-in label keys', async () => {
@@ -115,7 +117,7 @@ describe('REST API', () => {
     ['POST', '/api/v1/nodes/gpu-a/cordon', { reason: 5 }, 400, /reason/],
     ['GET', '/api/v1/nodes?limit=abc', undefined, 400, /limit/],
     ['GET', '/api/v1/nodes?status=ASLEEP', undefined, 400, /status/],
-    ['GET', '/api/v1/nodes?selector=' + encodeURIComponent('a in (b'), undefined, 400, /bad label selector/],
+    ['GET', `/api/v1/nodes?selector=${encodeURIComponent('a in (b')}`, undefined, 400, /bad label selector/],
     ['GET', '/api/v1/nodes?sort=name', undefined, 400, /sort|Unrecognized|unrecognized/],
     ['GET', '/api/v1/gpus?selector=%21', undefined, 400, /bad label selector/],
     ['GET', '/api/v1/nodes/gpu-a/metrics?since=yesterday', undefined, 400, /since/],
@@ -137,7 +139,11 @@ describe('REST API', () => {
   });
 
   it('refuses a non-JSON content type', async () => {
-    const res = await fetch(`${t.url}/api/v1/join-tokens`, { method: 'POST', headers: { authorization: `Bearer ${t.adminToken}`, 'content-type': 'application/xml' }, body: '<a/>' });
+    const res = await fetch(`${t.url}/api/v1/join-tokens`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${t.adminToken}`, 'content-type': 'application/xml' },
+      body: '<a/>',
+    });
     expect(res.status).toBe(415);
     expect((await res.json()).error.code).toBe('invalid_argument');
   });

@@ -1,7 +1,13 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import websocket from '@fastify/websocket';
 import swagger from '@fastify/swagger';
-import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import {
+  hasZodFastifySchemaValidationErrors,
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
 import { FleetError, type Role } from '@gpufleet/protocol';
 import type { ServerContext } from '../context.js';
 import { roleAllows, type Principal } from '../auth/api-tokens.js';
@@ -23,6 +29,7 @@ declare module 'fastify' {
   }
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: Fastify's server, request, reply and logger generics vary with the https option; the app is the same to every route
 export type App = FastifyInstance<any, any, any, any, ZodTypeProvider>;
 
 /** A route's additions to its request's audit record (the hook writes the one record). */
@@ -53,7 +60,10 @@ function requestToken(request: FastifyRequest): string | undefined {
 }
 
 /** Fastify with zod validation, one error shape, role checks and the audit hook. */
-export async function buildApp(ctx: Pick<ServerContext, 'config' | 'apiTokens' | 'audit'>, opts: { https?: { key: string; cert: string }; logger: boolean | object }): Promise<App> {
+export async function buildApp(
+  ctx: Pick<ServerContext, 'config' | 'apiTokens' | 'audit'>,
+  opts: { https?: { key: string; cert: string }; logger: boolean | object },
+): Promise<App> {
   const app = Fastify({
     logger: opts.logger as FastifyServerOptions['logger'],
     bodyLimit: ctx.config.maxBodyBytes,
@@ -70,12 +80,21 @@ export async function buildApp(ctx: Pick<ServerContext, 'config' | 'apiTokens' |
 
   await app.register(swagger, {
     openapi: {
-      info: { title: 'gpufleet control plane', version: '0.1.0', description: 'REST API of the gpufleet control plane. Every route needs `Authorization: Bearer gft_...` except /healthz, /readyz, /openapi.json, /v1/ca.pem and /api/v1/enroll.' },
+      info: {
+        title: 'gpufleet control plane',
+        version: '0.1.0',
+        description:
+          'REST API of the gpufleet control plane. Every route needs `Authorization: Bearer gft_...` except /healthz, /readyz, /openapi.json, /v1/ca.pem and /api/v1/enroll.',
+      },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
     transform: jsonSchemaTransform,
-    transformObject: (documents) => finishOpenApiDocument('openapiObject' in documents ? documents.openapiObject : documents.swaggerObject, { publicUrl: ctx.config.publicUrl, license: 'Apache-2.0' }),
+    transformObject: (documents) =>
+      finishOpenApiDocument('openapiObject' in documents ? documents.openapiObject : documents.swaggerObject, {
+        publicUrl: ctx.config.publicUrl,
+        license: 'Apache-2.0',
+      }),
   });
   // Every operation gets a stable, unique operationId, and public routes say they need no token.
   const operationIds = new OperationIds();
@@ -99,7 +118,13 @@ export async function buildApp(ctx: Pick<ServerContext, 'config' | 'apiTokens' |
       const first = err.validation[0];
       const path = first?.instancePath ? first.instancePath.replace(/^\//, '').replace(/\//g, '.') : '';
       const where = `${err.validationContext ?? 'body'}${path ? ` field '${path}'` : ''}`;
-      return reply.status(400).send({ error: { code: 'invalid_argument', message: `invalid ${where}: ${first?.message ?? 'bad value'}`, details: err.validation.map((v) => ({ path: v.instancePath, message: v.message, params: v.params })) } });
+      return reply.status(400).send({
+        error: {
+          code: 'invalid_argument',
+          message: `invalid ${where}: ${first?.message ?? 'bad value'}`,
+          details: err.validation.map((v) => ({ path: v.instancePath, message: v.message, params: v.params })),
+        },
+      });
     }
     const mapped = mapError(err);
     if (mapped.status >= 500) request.log.error({ err }, 'request failed');

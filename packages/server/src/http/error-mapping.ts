@@ -33,7 +33,10 @@ export interface MappedError {
 /** Turns any thrown value into a status and the `{error:{code,message,details}}` body. */
 export function mapError(err: unknown): MappedError {
   if (err instanceof FleetError) {
-    return { status: HTTP_STATUS[err.code], body: { error: { code: err.code, message: err.message, ...(err.details === undefined ? {} : { details: err.details }) } } };
+    return {
+      status: HTTP_STATUS[err.code],
+      body: { error: { code: err.code, message: err.message, ...(err.details === undefined ? {} : { details: err.details }) } },
+    };
   }
   const e = err as { code?: string; statusCode?: number; message?: string; validation?: unknown };
   if (e && typeof e.code === 'string' && FASTIFY_CODES[e.code]) {

@@ -1,5 +1,6 @@
 import { ERROR_CODES } from '@gpufleet/protocol';
 
+// biome-ignore lint/suspicious/noExplicitAny: the OpenAPI document is free-form JSON walked and patched in place
 type Json = Record<string, any>;
 
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace'];
@@ -13,7 +14,9 @@ const RESPONSES: Json = {
   PermissionDenied: errorResponse("`permission_denied`: the token's role does not allow this"),
   NotFound: errorResponse('`not_found`: nothing with this id or name'),
   PayloadTooLarge: errorResponse('`payload_too_large`: the request body is larger than the limit'),
-  Error: errorResponse('any other error, in the same envelope (`code` names it: conflict 409, failed_precondition 412, rate_limited 429, unavailable 503, ...)'),
+  Error: errorResponse(
+    'any other error, in the same envelope (`code` names it: conflict 409, failed_precondition 412, rate_limited 429, unavailable 503, ...)',
+  ),
 };
 
 const ERROR_SCHEMA: Json = {
@@ -42,8 +45,14 @@ const ERROR_SCHEMA: Json = {
 export function finishOpenApiDocument(input: Json, opts: { publicUrl: string | null; license: string }): Json {
   const doc = dropUntypedNullable(structuredClone(input)) as Json;
   doc.info = { ...doc.info, license: { name: opts.license, url: 'https://www.apache.org/licenses/LICENSE-2.0' } };
-  doc.servers = [opts.publicUrl ? { url: opts.publicUrl, description: 'this control plane' } : { url: '/', description: 'the control plane that served this document' }];
-  doc.components = { ...doc.components, schemas: { ...doc.components?.schemas, Error: ERROR_SCHEMA }, responses: { ...doc.components?.responses, ...RESPONSES } };
+  doc.servers = [
+    opts.publicUrl ? { url: opts.publicUrl, description: 'this control plane' } : { url: '/', description: 'the control plane that served this document' },
+  ];
+  doc.components = {
+    ...doc.components,
+    schemas: { ...doc.components?.schemas, Error: ERROR_SCHEMA },
+    responses: { ...doc.components?.responses, ...RESPONSES },
+  };
   for (const [path, item] of Object.entries<Json>(doc.paths ?? {})) {
     for (const method of METHODS) {
       const op = item[method] as Json | undefined;
@@ -57,7 +66,8 @@ export function finishOpenApiDocument(input: Json, opts: { publicUrl: string | n
       if (op.requestBody !== undefined) add['413'] = 'PayloadTooLarge';
       op.responses = { ...op.responses };
       add.default = 'Error';
-      for (const [status, name] of Object.entries(add)) if (op.responses[status] === undefined) op.responses[status] = { $ref: `#/components/responses/${name}` };
+      for (const [status, name] of Object.entries(add))
+        if (op.responses[status] === undefined) op.responses[status] = { $ref: `#/components/responses/${name}` };
     }
   }
   return doc;

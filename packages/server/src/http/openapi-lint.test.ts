@@ -38,19 +38,25 @@ function lint(doc: unknown, name: string): Promise<LintResult> {
   writeFileSync(file, JSON.stringify(doc));
   return new Promise((resolveLint, reject) => {
     const env = { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true', NO_COLOR: '1' };
-    execFile(REDOCLY, ['lint', file, '--config', join(ROOT, 'redocly.yaml'), '--format=json', '--max-problems', '1000'], { env, cwd: dir, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      try {
-        const report = JSON.parse(stdout.slice(stdout.indexOf('{')));
-        resolveLint({ code, totals: report.totals, problems: report.problems });
-      } catch {
-        reject(new Error(`redocly gave no JSON report (exit ${code}): ${stderr.slice(-2000)}`));
-      }
-    });
+    execFile(
+      REDOCLY,
+      ['lint', file, '--config', join(ROOT, 'redocly.yaml'), '--format=json', '--max-problems', '1000'],
+      { env, cwd: dir, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+        try {
+          const report = JSON.parse(stdout.slice(stdout.indexOf('{')));
+          resolveLint({ code, totals: report.totals, problems: report.problems });
+        } catch {
+          reject(new Error(`redocly gave no JSON report (exit ${code}): ${stderr.slice(-2000)}`));
+        }
+      },
+    );
   });
 }
 
-const operations = (doc: any) => Object.entries<any>(doc.paths).flatMap(([path, item]) => METHODS.filter((m) => item[m]).map((m) => ({ path, method: m, op: item[m] })));
+const operations = (doc: any) =>
+  Object.entries<any>(doc.paths).flatMap(([path, item]) => METHODS.filter((m) => item[m]).map((m) => ({ path, method: m, op: item[m] })));
 
 describe('the served OpenAPI document', () => {
   it('is clean under redocly lint (no errors, no warnings)', async () => {
@@ -69,7 +75,9 @@ describe('the served OpenAPI document', () => {
     }
     const r = await lint(broken, 'broken.json');
     expect(r.code).not.toBe(0);
-    expect([...new Set(r.problems.map((p) => p.ruleId))]).toEqual(expect.arrayContaining(['no-empty-servers', 'operation-operationId', 'operation-4xx-response']));
+    expect([...new Set(r.problems.map((p) => p.ruleId))]).toEqual(
+      expect.arrayContaining(['no-empty-servers', 'operation-operationId', 'operation-4xx-response']),
+    );
   }, 90_000);
 
   it('gives every operation a unique operationId, the error envelope on its 4xx, and servers', () => {
@@ -116,7 +124,16 @@ describe('finishOpenApiDocument', () => {
     const input = {
       openapi: '3.0.3',
       info: { title: 't', version: '1' },
-      paths: { '/a/{id}': { post: { responses: { 200: { description: 'ok' }, 404: { description: 'own' } }, requestBody: { content: { 'application/json': { schema: { type: 'object', properties: { x: { nullable: true }, y: { type: 'string', nullable: true } } } } } } } } },
+      paths: {
+        '/a/{id}': {
+          post: {
+            responses: { 200: { description: 'ok' }, 404: { description: 'own' } },
+            requestBody: {
+              content: { 'application/json': { schema: { type: 'object', properties: { x: { nullable: true }, y: { type: 'string', nullable: true } } } } },
+            },
+          },
+        },
+      },
     };
     const copy = structuredClone(input);
     const doc = finishOpenApiDocument(input, { publicUrl: 'https://fleet.example:7420', license: 'Apache-2.0' });

@@ -37,7 +37,8 @@ export class OperationIds {
     const id = (explicit as string | undefined) ?? deriveOperationId(method, url);
     const key = `${method} ${url}`;
     const holder = this.taken.get(id);
-    if (holder !== undefined && holder !== key) throw new Error(`route ${key}: operationId '${id}' is already used by ${holder}; give one of them schema.operationId`);
+    if (holder !== undefined && holder !== key)
+      throw new Error(`route ${key}: operationId '${id}' is already used by ${holder}; give one of them schema.operationId`);
     this.taken.set(id, key);
     return id;
   }

@@ -38,7 +38,12 @@ export function selectorsOf(expr: string, where: string): Selector[] {
   const grouped: string[] = [];
   let rest = expr.replace(/\$\{?\w+\}?/g, '1'); // Grafana variables ($__range_s, $hostname in matchers stay quoted)
   rest = rest.replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)/g, (_, _kw: string, names: string) => {
-    grouped.push(...names.split(',').map((n) => n.trim()).filter(Boolean));
+    grouped.push(
+      ...names
+        .split(',')
+        .map((n) => n.trim())
+        .filter(Boolean),
+    );
     return ' ';
   });
   rest = rest.replace(/\[[^\]]*\]/g, ' ');
@@ -76,12 +81,36 @@ beforeAll(async () => {
   await client.hello(key);
   // Everything nvidia-smi reports for an H100 (the agent's nvidia collector reads these).
   const gpus = [0, 1].map((index) => ({
-    uuid: testGpu(index).uuid, pciBusId: testGpu(index).pciBusId, index, temperatureC: 41, memoryTemperatureC: 38, utilizationPct: 87, memoryUtilizationPct: 30,
-    memoryUsedBytes: 2 ** 33, memoryTotalBytes: 2 ** 36, powerDrawW: 512, powerLimitW: 700, smClockMhz: 1980, memClockMhz: 2619, fanPct: null,
-    eccCorrectedVolatile: 0, eccUncorrectedVolatile: 0, eccCorrectedAggregate: 0, eccUncorrectedAggregate: 0, retiredPagesPending: null,
-    remappedRowsPending: false, remappedRowsFailure: false, remappedRowsCorrectable: 0, remappedRowsUncorrectable: 0, pcieReplayCount: 3, throttleReasons: ['sw_power_cap'],
+    uuid: testGpu(index).uuid,
+    pciBusId: testGpu(index).pciBusId,
+    index,
+    temperatureC: 41,
+    memoryTemperatureC: 38,
+    utilizationPct: 87,
+    memoryUtilizationPct: 30,
+    memoryUsedBytes: 2 ** 33,
+    memoryTotalBytes: 2 ** 36,
+    powerDrawW: 512,
+    powerLimitW: 700,
+    smClockMhz: 1980,
+    memClockMhz: 2619,
+    fanPct: null,
+    eccCorrectedVolatile: 0,
+    eccUncorrectedVolatile: 0,
+    eccCorrectedAggregate: 0,
+    eccUncorrectedAggregate: 0,
+    retiredPagesPending: null,
+    remappedRowsPending: false,
+    remappedRowsFailure: false,
+    remappedRowsCorrectable: 0,
+    remappedRowsUncorrectable: 0,
+    pcieReplayCount: 3,
+    throttleReasons: ['sw_power_cap'],
   }));
-  client.send({ t: 'metrics', body: { ts: Date.now(), host: { cpuPct: 1, load1: 1, load5: 1, load15: 1, memoryUsedBytes: 1, memoryTotalBytes: 2, disks: [], net: [] }, gpus } });
+  client.send({
+    t: 'metrics',
+    body: { ts: Date.now(), host: { cpuPct: 1, load1: 1, load5: 1, load15: 1, memoryUsedBytes: 1, memoryTotalBytes: 2, disks: [], net: [] }, gpus },
+  });
   const deadline = Date.now() + 5000;
   let text = '';
   while (Date.now() < deadline) {
@@ -107,14 +136,34 @@ describe('docs/grafana dashboard', () => {
       expect(fam, `${s.where} reads ${s.metric}, which /metrics does not write`).toBeDefined();
       expect(fam!.samples.length, `${s.where}: ${s.metric} has no samples`).toBeGreaterThan(0);
       for (const label of s.labels) {
-        expect(fam!.samples.some((x) => x.labels.some(([n]) => n === label)), `${s.where}: ${s.metric} has no '${label}' label`).toBe(true);
+        expect(
+          fam!.samples.some((x) => x.labels.some(([n]) => n === label)),
+          `${s.where}: ${s.metric} has no '${label}' label`,
+        ).toBe(true);
       }
     }
   });
 
   it('covers the dcgm-exporter dashboard topics, filtered by $hostname and $gpu', () => {
-    const titles = dash.panels.filter((p: Panel) => p.type !== 'row').map((p: Panel) => p.title.toLowerCase()).join('\n');
-    for (const topic of ['temperature', 'power', 'energy', 'utilization', 'framebuffer', 'sm clocks', 'memory clocks', 'xid', 'ecc', 'pcie', 'remapped rows', 'throttle']) expect(titles).toContain(topic);
+    const titles = dash.panels
+      .filter((p: Panel) => p.type !== 'row')
+      .map((p: Panel) => p.title.toLowerCase())
+      .join('\n');
+    for (const topic of [
+      'temperature',
+      'power',
+      'energy',
+      'utilization',
+      'framebuffer',
+      'sm clocks',
+      'memory clocks',
+      'xid',
+      'ecc',
+      'pcie',
+      'remapped rows',
+      'throttle',
+    ])
+      expect(titles).toContain(topic);
     expect(dash.templating.list.map((v: { name: string }) => v.name)).toEqual(['datasource', 'hostname', 'gpu']);
     for (const p of dash.panels as Panel[]) {
       for (const target of p.targets ?? []) {

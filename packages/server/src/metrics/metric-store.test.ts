@@ -51,11 +51,23 @@ describe('MetricStore', () => {
     expect(() => NodeMetrics.parse(m)).not.toThrow();
     expect(m.nodeId).toBe('n1');
     expect(m.series).toHaveLength(HOST_SERIES.length + 2 * GPU_SERIES.length);
-    expect(series(m, 'cpu_pct')).toEqual([[T0, 12.5], [T0 + 10_000, 50]]);
-    expect(series(m, 'load1')).toEqual([[T0, 1.5], [T0 + 10_000, 1.5]]);
+    expect(series(m, 'cpu_pct')).toEqual([
+      [T0, 12.5],
+      [T0 + 10_000, 50],
+    ]);
+    expect(series(m, 'load1')).toEqual([
+      [T0, 1.5],
+      [T0 + 10_000, 1.5],
+    ]);
     expect(series(m, 'mem_total_bytes')[0]![1]).toBe(64 * GB);
-    expect(series(m, 'gpu_util_pct', U0)).toEqual([[T0, 10], [T0 + 10_000, 99]]);
-    expect(series(m, 'gpu_util_pct', U1)).toEqual([[T0, 11], [T0 + 10_000, 11]]);
+    expect(series(m, 'gpu_util_pct', U0)).toEqual([
+      [T0, 10],
+      [T0 + 10_000, 99],
+    ]);
+    expect(series(m, 'gpu_util_pct', U1)).toEqual([
+      [T0, 11],
+      [T0 + 10_000, 11],
+    ]);
     expect(series(m, 'gpu_temp_c', U1)[1]![1]).toBe(41);
     expect(series(m, 'fb_used_bytes', U0)[0]![1]).toBe(20 * GB);
     expect(series(m, 'power_w', U0)[0]![1]).toBe(300.5);
@@ -188,7 +200,10 @@ describe('MetricStore', () => {
     store.ingest('n1', body(T0 + 20_000, undefined, 99)); // duplicate
     expect(store.stats().droppedOutOfOrder).toBe(2);
     expect(store.latest('n1')).toBe(newest);
-    expect(series(store.query('n1'), 'cpu_pct')).toEqual([[T0, 12.5], [T0 + 20_000, 12.5]]);
+    expect(series(store.query('n1'), 'cpu_pct')).toEqual([
+      [T0, 12.5],
+      [T0 + 20_000, 12.5],
+    ]);
   });
 
   it('turns garbage readings into null points and refuses garbage samples', () => {

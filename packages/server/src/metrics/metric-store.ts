@@ -108,7 +108,11 @@ export class MetricStore {
     const retentionMs = opts.retentionMs ?? 3_600_000;
     const intervalMs = opts.intervalMs ?? 10_000;
     const maxPoints = opts.maxPointsPerSeries ?? 10_000;
-    for (const [name, v] of [['retentionMs', retentionMs], ['intervalMs', intervalMs], ['maxPointsPerSeries', maxPoints]] as const) {
+    for (const [name, v] of [
+      ['retentionMs', retentionMs],
+      ['intervalMs', intervalMs],
+      ['maxPointsPerSeries', maxPoints],
+    ] as const) {
       if (!Number.isFinite(v) || v <= 0) throw new RangeError(`MetricStore: ${name} must be a positive number, got ${v}`);
     }
     this.retentionMs = retentionMs;
@@ -273,6 +277,14 @@ export class MetricStore {
       points += columns * node.ring.size;
       bytes += this.capacity * (8 + 4 * HOST_COLUMNS + 2 * node.gpus.size * GPU_COLUMNS);
     }
-    return { nodes: this.nodes.size, series, points, droppedOutOfOrder: this.droppedOutOfOrder, droppedUnkeyedGpus: this.droppedUnkeyedGpus, droppedInvalid: this.droppedInvalid, bytes };
+    return {
+      nodes: this.nodes.size,
+      series,
+      points,
+      droppedOutOfOrder: this.droppedOutOfOrder,
+      droppedUnkeyedGpus: this.droppedUnkeyedGpus,
+      droppedInvalid: this.droppedInvalid,
+      bytes,
+    };
   }
 }

@@ -27,8 +27,35 @@ describe('16-bit packed GPU columns', () => {
 
   it('halves what the store holds per GPU point compared with Float32', () => {
     const store = new MetricStore({ retentionMs: 3_600_000, intervalMs: 10_000 });
-    const gpu = { uuid: 'GPU-1', pciBusId: null, index: 0, utilizationPct: 50, memoryUtilizationPct: null, memoryUsedBytes: 1, memoryTotalBytes: 2, temperatureC: 40, memoryTemperatureC: null, powerDrawW: 100, powerLimitW: 700, smClockMhz: 1, memClockMhz: 1, fanPct: null, eccCorrectedVolatile: 0, eccUncorrectedVolatile: 0, eccCorrectedAggregate: 0, eccUncorrectedAggregate: 0, retiredPagesPending: null, remappedRowsPending: null, remappedRowsFailure: null, throttleReasons: [] };
-    store.ingest('n', { ts: 1, host: { cpuPct: 1, load1: 0, load5: 0, load15: 0, memoryUsedBytes: 1, memoryTotalBytes: 2, disks: [], net: [] }, gpus: Array.from({ length: 8 }, (_, i) => ({ ...gpu, uuid: `GPU-${i}` })) });
+    const gpu = {
+      uuid: 'GPU-1',
+      pciBusId: null,
+      index: 0,
+      utilizationPct: 50,
+      memoryUtilizationPct: null,
+      memoryUsedBytes: 1,
+      memoryTotalBytes: 2,
+      temperatureC: 40,
+      memoryTemperatureC: null,
+      powerDrawW: 100,
+      powerLimitW: 700,
+      smClockMhz: 1,
+      memClockMhz: 1,
+      fanPct: null,
+      eccCorrectedVolatile: 0,
+      eccUncorrectedVolatile: 0,
+      eccCorrectedAggregate: 0,
+      eccUncorrectedAggregate: 0,
+      retiredPagesPending: null,
+      remappedRowsPending: null,
+      remappedRowsFailure: null,
+      throttleReasons: [],
+    };
+    store.ingest('n', {
+      ts: 1,
+      host: { cpuPct: 1, load1: 0, load5: 0, load15: 0, memoryUsedBytes: 1, memoryTotalBytes: 2, disks: [], net: [] },
+      gpus: Array.from({ length: 8 }, (_, i) => ({ ...gpu, uuid: `GPU-${i}` })),
+    });
     // 8 GPUs x 11 columns x 2 bytes + 4 host columns x 4 bytes + 8 bytes of time, per slot.
     expect(store.stats().bytes).toBe(store.capacity * (8 + 16 + 8 * 11 * 2));
   });

@@ -27,7 +27,7 @@ export const GPU_COLUMN_SCALES: readonly number[] = [
 export function pack(value: number, scale: number): number {
   if (!(value >= 0) || value === Infinity) return NO_VALUE;
   const v = Math.round(value * scale);
-  return v > MAX ? MAX : v;
+  return Math.min(v, MAX);
 }
 
 export function unpack(stored: number, scale: number): number | null {

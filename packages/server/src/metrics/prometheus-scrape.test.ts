@@ -108,7 +108,11 @@ describe.skipIf(!available)('docs/prometheus/prometheus.yml', () => {
   it('lets a real Prometheus scrape the server over TLS with a viewer token', async () => {
     const file = localConfig();
     const port = await freePort();
-    prom = spawn('prometheus', [`--config.file=${file}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    prom = spawn(
+      'prometheus',
+      [`--config.file=${file}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     prom.stdout!.on('data', (c: Buffer) => (promLog += c.toString()));
     prom.stderr!.on('data', (c: Buffer) => (promLog += c.toString()));
     const api = `http://127.0.0.1:${port}/api/v1`;

@@ -4,7 +4,15 @@ import { readFixture } from '../../../agent/src/testing/fixtures.js';
 import { checkExposition, parseSampleLine, type ParsedFamily, type ParsedSample } from './__tests__/exposition-checker.js';
 import { DCGM_FIELDS, throttleBitmask } from './dcgm-fields.js';
 import { escapeLabelValue, formatValue, sanitizeLabelName } from './exposition.js';
-import { dcgmPciBusId, gpuMetricKey, renderPrometheus, renderPrometheusChunks, type PrometheusInput, type PrometheusNode, type PrometheusServerStats } from './prometheus.js';
+import {
+  dcgmPciBusId,
+  gpuMetricKey,
+  renderPrometheus,
+  renderPrometheusChunks,
+  type PrometheusInput,
+  type PrometheusNode,
+  type PrometheusServerStats,
+} from './prometheus.js';
 
 const GIB = 1024 ** 3;
 const NOW = 1_767_000_000_000;
@@ -48,7 +56,10 @@ function node(id: string, hostname: string, gpus: GpuSpec[], patch: Partial<Prom
 function server(patch: Partial<PrometheusServerStats> = {}): PrometheusServerStats {
   return {
     sessions: 2,
-    framesByType: new Map([['metrics', 120], ['heartbeat', 40]]),
+    framesByType: new Map([
+      ['metrics', 120],
+      ['heartbeat', 40],
+    ]),
     refusedByReason: new Map([['invalid_frame', 3]]),
     lagBuckets: [0.01, 0.1, 1],
     lagCounts: [5, 3, 1, 2],
@@ -92,7 +103,10 @@ describe('renderPrometheus: dcgm-exporter compatibility', () => {
     // hostname and the node id to join with gpufleet_node_* series.
     expect(ours.labels.slice(0, 6)).toEqual(realIdentity);
     expect(ours.labels.map(([n]) => n)).toEqual(['gpu', 'UUID', 'pci_bus_id', 'device', 'modelName', 'Hostname', 'hostname', 'node']);
-    expect(ours.labels.slice(6)).toEqual([['hostname', 'gsrh100-074'], ['node', 'did:key:z1']]);
+    expect(ours.labels.slice(6)).toEqual([
+      ['hostname', 'gsrh100-074'],
+      ['node', 'did:key:z1'],
+    ]);
   });
 
   it('joins GPU series with node series on node, also when hostnames repeat or need escaping', () => {
@@ -119,7 +133,7 @@ describe('renderPrometheus: dcgm-exporter compatibility', () => {
     for (const name of fam.keys()) expect(name).not.toMatch(/^DCGM_FI_PROF_|^DCGM_FI_DEV_TOTAL_ENERGY|^DCGM_FI_DEV_NVLINK/);
   });
 
-  it('writes pci_bus_id in the fixtures\' nvidia-smi form for NVIDIA GPUs', () => {
+  it("writes pci_bus_id in the fixtures' nvidia-smi form for NVIDIA GPUs", () => {
     const realPci = fixtureSamples().flatMap((s) => s.labels.filter(([n]) => n === 'pci_bus_id').map(([, v]) => v));
     expect(realPci.length).toBeGreaterThan(3);
     const form = /^[0-9A-F]{8}:[0-9A-F]{2}:[0-9A-F]{2}\.[0-7]$/;
@@ -131,7 +145,7 @@ describe('renderPrometheus: dcgm-exporter compatibility', () => {
     expect(dcgmPciBusId('garbage', 'nvidia')).toBe('');
   });
 
-  it('uses the types of dcgm-exporter\'s default counters list', () => {
+  it("uses the types of dcgm-exporter's default counters list", () => {
     const csv = readFixture('exporters', 'dcgm-exporter_default-counters.csv');
     const types = new Map<string, string>();
     for (const raw of csv.split('\n')) {
@@ -149,14 +163,32 @@ describe('renderPrometheus: dcgm-exporter compatibility', () => {
       compared++;
     }
     expect(compared).toBeGreaterThanOrEqual(14);
-    for (const required of ['DCGM_FI_DEV_GPU_UTIL', 'DCGM_FI_DEV_MEM_COPY_UTIL', 'DCGM_FI_DEV_FB_USED', 'DCGM_FI_DEV_FB_FREE', 'DCGM_FI_DEV_GPU_TEMP', 'DCGM_FI_DEV_MEMORY_TEMP', 'DCGM_FI_DEV_POWER_USAGE', 'DCGM_FI_DEV_SM_CLOCK', 'DCGM_FI_DEV_MEM_CLOCK', 'DCGM_FI_DEV_XID_ERRORS', 'DCGM_FI_DEV_ECC_SBE_VOL_TOTAL', 'DCGM_FI_DEV_ECC_DBE_VOL_TOTAL', 'DCGM_FI_DEV_ECC_SBE_AGG_TOTAL', 'DCGM_FI_DEV_ECC_DBE_AGG_TOTAL', 'DCGM_FI_DEV_CLOCK_THROTTLE_REASONS']) {
+    for (const required of [
+      'DCGM_FI_DEV_GPU_UTIL',
+      'DCGM_FI_DEV_MEM_COPY_UTIL',
+      'DCGM_FI_DEV_FB_USED',
+      'DCGM_FI_DEV_FB_FREE',
+      'DCGM_FI_DEV_GPU_TEMP',
+      'DCGM_FI_DEV_MEMORY_TEMP',
+      'DCGM_FI_DEV_POWER_USAGE',
+      'DCGM_FI_DEV_SM_CLOCK',
+      'DCGM_FI_DEV_MEM_CLOCK',
+      'DCGM_FI_DEV_XID_ERRORS',
+      'DCGM_FI_DEV_ECC_SBE_VOL_TOTAL',
+      'DCGM_FI_DEV_ECC_DBE_VOL_TOTAL',
+      'DCGM_FI_DEV_ECC_SBE_AGG_TOTAL',
+      'DCGM_FI_DEV_ECC_DBE_AGG_TOTAL',
+      'DCGM_FI_DEV_CLOCK_THROTTLE_REASONS',
+    ]) {
       expect(fam.get(required)?.samples.length, required).toBe(1);
     }
   });
 
-  it('reports values in dcgm\'s units: MiB for framebuffer, W, C, MHz, %', () => {
+  it("reports values in dcgm's units: MiB for framebuffer, W, C, MHz, %", () => {
     const odd = 81_559 * 1024 * 1024 + 100; // not a whole number of MiB
-    const n = node('did:key:z1', 'h', [{ ...H100, sample: { memoryTotalBytes: odd, memoryUsedBytes: 3744 * 1024 * 1024, throttleReasons: ['sw_power_cap', 'hw_slowdown'] } }]);
+    const n = node('did:key:z1', 'h', [
+      { ...H100, sample: { memoryTotalBytes: odd, memoryUsedBytes: 3744 * 1024 * 1024, throttleReasons: ['sw_power_cap', 'hw_slowdown'] } },
+    ]);
     const fam = render([n]);
     expect(only(fam, 'DCGM_FI_DEV_FB_USED').value).toBe(3744);
     expect(only(fam, 'DCGM_FI_DEV_FB_TOTAL').value).toBe(81_559);
@@ -193,14 +225,30 @@ describe('renderPrometheus: dcgm-exporter compatibility', () => {
   it('exports non-NVIDIA GPUs under the same names with their own device and model', () => {
     const fam = render([node('n', 'mi300', [{ vendor: 'amd', index: 2, uuid: null, pci: '0000:0C:00.0', name: 'AMD Instinct MI300X' }])]);
     const s = only(fam, 'DCGM_FI_DEV_GPU_TEMP');
-    expect(s.labels).toEqual([['gpu', '2'], ['UUID', ''], ['pci_bus_id', '0000:0c:00.0'], ['device', 'amd2'], ['modelName', 'AMD Instinct MI300X'], ['Hostname', 'mi300'], ['hostname', 'mi300'], ['node', 'n']]);
-    expect(only(fam, 'gpufleet_gpus', { vendor: 'amd' }).labels).toEqual([['vendor', 'amd'], ['model', 'AMD Instinct MI300X']]);
+    expect(s.labels).toEqual([
+      ['gpu', '2'],
+      ['UUID', ''],
+      ['pci_bus_id', '0000:0c:00.0'],
+      ['device', 'amd2'],
+      ['modelName', 'AMD Instinct MI300X'],
+      ['Hostname', 'mi300'],
+      ['hostname', 'mi300'],
+      ['node', 'n'],
+    ]);
+    expect(only(fam, 'gpufleet_gpus', { vendor: 'amd' }).labels).toEqual([
+      ['vendor', 'amd'],
+      ['model', 'AMD Instinct MI300X'],
+    ]);
   });
 });
 
 describe('renderPrometheus: format and fleet series', () => {
   it('writes a well-formed exposition with HELP and TYPE once per family', () => {
-    const nodes = [node('did:key:z1', 'a', [H100]), node('did:key:z2', 'b', [], { status: 'OFFLINE', connected: false }), node('did:key:z3', 'c', [], { status: 'PENDING', latest: null, connected: false })];
+    const nodes = [
+      node('did:key:z1', 'a', [H100]),
+      node('did:key:z2', 'b', [], { status: 'OFFLINE', connected: false }),
+      node('did:key:z3', 'c', [], { status: 'PENDING', latest: null, connected: false }),
+    ];
     const text = renderPrometheus({ nodes, server: server(), now: NOW, process: PROCESS });
     const fam = checkExposition(text);
     for (const f of fam.values()) {
@@ -237,7 +285,12 @@ describe('renderPrometheus: format and fleet series', () => {
     expect(text).toContain('modelName="Model \\"X\\"\\\\\\n"');
     const fam = checkExposition(text);
     expect(only(fam, 'DCGM_FI_DEV_GPU_UTIL').labels.find(([k]) => k === 'Hostname')![1]).toBe(nasty);
-    expect(only(fam, 'gpufleet_node_labels').labels).toEqual([['node', 'did:key:z"\\'], ['hostname', nasty], ['label_team_name_x', nasty], ['label__9lives', 'v']]);
+    expect(only(fam, 'gpufleet_node_labels').labels).toEqual([
+      ['node', 'did:key:z"\\'],
+      ['hostname', nasty],
+      ['label_team_name_x', nasty],
+      ['label__9lives', 'v'],
+    ]);
     expect(only(fam, 'gpufleet_frames_refused_total').labels).toEqual([['reason', 'bad "frame"']]);
     expect(escapeLabelValue('plain')).toBe('plain');
     expect(escapeLabelValue('line\nbreak')).toBe('line\\nbreak');
@@ -303,9 +356,19 @@ describe('renderPrometheus: format and fleet series', () => {
   });
 
   it('survives garbage readings without writing NaN or crashing', () => {
-    const n = node('did:key:z1', 'a', [{ ...H100, sample: { utilizationPct: Number.NaN, temperatureC: null, powerDrawW: Number.POSITIVE_INFINITY, throttleReasons: ['bogus' as never, 'gpu_idle'] } }]);
+    const n = node('did:key:z1', 'a', [
+      {
+        ...H100,
+        sample: { utilizationPct: Number.NaN, temperatureC: null, powerDrawW: Number.POSITIVE_INFINITY, throttleReasons: ['bogus' as never, 'gpu_idle'] },
+      },
+    ]);
     (n.latest!.gpus as unknown[]).push(null, 5);
-    const broken = { ...node('did:key:z2', 'b', []), latest: { ts: NOW, host: null, gpus: 'x' } as unknown as MetricsBody, gpus: null as unknown as GpuInfo[], labels: null as unknown as Record<string, string> };
+    const broken = {
+      ...node('did:key:z2', 'b', []),
+      latest: { ts: NOW, host: null, gpus: 'x' } as unknown as MetricsBody,
+      gpus: null as unknown as GpuInfo[],
+      labels: null as unknown as Record<string, string>,
+    };
     const fam = render([n, broken]);
     expect(fam.get('DCGM_FI_DEV_GPU_UTIL')!.samples).toEqual([]);
     expect(fam.get('DCGM_FI_DEV_GPU_TEMP')!.samples).toEqual([]);

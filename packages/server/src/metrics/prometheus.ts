@@ -180,7 +180,7 @@ export function* renderPrometheusChunks(input: PrometheusInput): Generator<strin
     for (const n of input.nodes) counts.set(String(n.status), (counts.get(String(n.status)) ?? 0) + 1);
     for (const [status, count] of counts) f.sample(labelBlock([['status', status]]), count);
   });
-  yield simple('gpufleet_node_connected', 'gauge', 'Whether the node\'s agent holds a session now (1) or not (0).', (f) => {
+  yield simple('gpufleet_node_connected', 'gauge', "Whether the node's agent holds a session now (1) or not (0).", (f) => {
     input.nodes.forEach((n, i) => f.sample(`{${nodeLabels[i]}}`, n.connected ? 1 : 0));
   });
   yield simple('gpufleet_node_labels', 'gauge', 'Node labels as label_<name> labels (value always 1).', (f) => {
@@ -207,7 +207,14 @@ export function* renderPrometheusChunks(input: PrometheusInput): Generator<strin
         else counts.set(key, [g.vendor, model, 1]);
       }
     }
-    for (const [vendor, model, count] of counts.values()) f.sample(labelBlock([['vendor', vendor], ['model', model]]), count);
+    for (const [vendor, model, count] of counts.values())
+      f.sample(
+        labelBlock([
+          ['vendor', vendor],
+          ['model', model],
+        ]),
+        count,
+      );
   });
   const hostFamily = (name: string, help: string, pick: (h: MetricsBody['host']) => number): string =>
     simple(name, 'gauge', help, (f) => {
@@ -219,7 +226,7 @@ export function* renderPrometheusChunks(input: PrometheusInput): Generator<strin
   yield hostFamily('gpufleet_node_load1', 'Host load average over 1 minute.', (h) => h.load1);
   yield hostFamily('gpufleet_node_memory_used_bytes', 'Host memory in use (bytes).', (h) => h.memoryUsedBytes);
   yield hostFamily('gpufleet_node_memory_total_bytes', 'Host memory installed (bytes).', (h) => h.memoryTotalBytes);
-  yield simple('gpufleet_node_metrics_age_seconds', 'gauge', 'Age of the node\'s latest metrics sample at scrape time.', (f) => {
+  yield simple('gpufleet_node_metrics_age_seconds', 'gauge', "Age of the node's latest metrics sample at scrape time.", (f) => {
     input.nodes.forEach((n, i) => {
       if (n.latest && typeof n.latest.ts === 'number') f.sample(`{${nodeLabels[i]}}`, Math.max(0, (input.now - n.latest.ts) / 1000));
     });
@@ -233,7 +240,12 @@ export function* renderPrometheusChunks(input: PrometheusInput): Generator<strin
   yield simple('gpufleet_frames_refused_total', 'counter', 'Agent frames refused, by reason.', (f) => {
     for (const [reason, n] of s.refusedByReason) f.sample(labelBlock([['reason', reason]]), n);
   });
-  yield histogram('gpufleet_ingest_lag_seconds', 'Metrics frame receive time minus its sample time.', { buckets: s.lagBuckets, counts: s.lagCounts, sum: s.lagSum, count: s.lagCount });
+  yield histogram('gpufleet_ingest_lag_seconds', 'Metrics frame receive time minus its sample time.', {
+    buckets: s.lagBuckets,
+    counts: s.lagCounts,
+    sum: s.lagSum,
+    count: s.lagCount,
+  });
   if (s.storeWrite) yield histogram('gpufleet_store_write_seconds', 'Store write latency.', s.storeWrite);
 
   const ms = input.metricStore;
@@ -253,7 +265,9 @@ export function* renderPrometheusChunks(input: PrometheusInput): Generator<strin
   yield simple('process_heap_bytes', 'gauge', 'Process heap size in bytes.', (f) => f.sample('', p.heapUsedBytes));
   yield simple('process_cpu_user_seconds_total', 'counter', 'Total user CPU time spent in seconds.', (f) => f.sample('', p.cpuUserSeconds));
   yield simple('process_cpu_system_seconds_total', 'counter', 'Total system CPU time spent in seconds.', (f) => f.sample('', p.cpuSystemSeconds));
-  yield simple('process_cpu_seconds_total', 'counter', 'Total user and system CPU time spent in seconds.', (f) => f.sample('', p.cpuUserSeconds + p.cpuSystemSeconds));
+  yield simple('process_cpu_seconds_total', 'counter', 'Total user and system CPU time spent in seconds.', (f) =>
+    f.sample('', p.cpuUserSeconds + p.cpuSystemSeconds),
+  );
   yield simple('process_start_time_seconds', 'gauge', 'Start time of the process since unix epoch in seconds.', (f) => f.sample('', p.startTimeSeconds));
 }
 

@@ -40,9 +40,21 @@ describe('nodeSparkline', () => {
   it('averages over the GPUs that reported: a GPU gone missing is not a zero', () => {
     const store = new MetricStore();
     const w = sparklineWindow(T + 29_999, 60_000, 2); // buckets [T-30s, T) and [T, T+30s)
-    store.ingest('n', body(T - 20_000, [['a', 40, 60], ['b', 80, 70]]));
+    store.ingest(
+      'n',
+      body(T - 20_000, [
+        ['a', 40, 60],
+        ['b', 80, 70],
+      ]),
+    );
     store.ingest('n', body(T - 10_000, [['a', 60, 62]])); // b silent: mean is a's alone
-    store.ingest('n', body(T + 5_000, [['a', null, null], ['b', null, null]]));
+    store.ingest(
+      'n',
+      body(T + 5_000, [
+        ['a', null, null],
+        ['b', null, null],
+      ]),
+    );
     const s = nodeSparkline(store, 'n', w);
     expect(w.start).toBe(T - 30_000);
     expect(s.util).toEqual([(60 + 60) / 2, null]);

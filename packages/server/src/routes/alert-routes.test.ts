@@ -13,7 +13,7 @@ import { buildApp, type App } from '../http/app.js';
 import { AlertEngine } from '../alerts/alert-engine.js';
 import { parseAlertRules } from '../alerts/alert-rules.js';
 import { SILENCES_SETTING } from '../alerts/silences.js';
-import { gpuSample, makeNode, metricsOf, TestClock, uuidOf } from '../alerts/__tests__/alert-fixtures.js';
+import { gpuSample, makeNode, metricsOf, TestClock } from '../alerts/__tests__/alert-fixtures.js';
 import { registerAlertRoutes } from './alert-routes.js';
 
 /**
@@ -48,7 +48,15 @@ beforeAll(async () => {
   const apiTokens = new ApiTokenService(store, clock);
   const audit = new AuditLog(store, clock);
   const config = resolveServerConfig({ flags: { dataDir, logLevel: 'silent' } });
-  engine = new AlertEngine({ rules: parseAlertRules(RULES, 'test', {}), fleet: registry, latestMetrics: (id) => latest.get(id) ?? null, clock, hub, settings: store, evaluationIntervalMs: 0 });
+  engine = new AlertEngine({
+    rules: parseAlertRules(RULES, 'test', {}),
+    fleet: registry,
+    latestMetrics: (id) => latest.get(id) ?? null,
+    clock,
+    hub,
+    settings: store,
+    evaluationIntervalMs: 0,
+  });
   engine.start();
   app = await buildApp({ config, store, clock, hub, registry, apiTokens, audit } as never, { logger: false });
   registerAlertRoutes(app, { alerts: engine, registry, clock });
@@ -57,7 +65,10 @@ beforeAll(async () => {
   operator = (await apiTokens.create('ops', 'operator')).token;
   viewer = (await apiTokens.create('watcher', 'viewer')).token;
 
-  for (const [id, hostname, hot] of [['did:key:z6MkAAAA1', 'gpu-a', 95], ['did:key:z6MkBBBB2', 'gpu-b', 60]] as const) {
+  for (const [id, hostname, hot] of [
+    ['did:key:z6MkAAAA1', 'gpu-a', 95],
+    ['did:key:z6MkBBBB2', 'gpu-b', 60],
+  ] as const) {
     await registry.add(makeNode(id, { hostname }));
     registry.seen(id);
     latest.set(id, metricsOf(clock.now(), [gpuSample(id, 0, { temperatureC: hot })]));
@@ -73,7 +84,16 @@ afterAll(async () => {
 });
 
 async function call(method: string, url: string, token: string | null = viewer, body?: unknown) {
-  const res = await app.inject({ method: method as 'GET', url, headers: token ? { authorization: `Bearer ${token}` } : {}, ...(body === undefined ? {} : typeof body === 'string' ? { payload: body, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } } : { payload: body as object }) });
+  const res = await app.inject({
+    method: method as 'GET',
+    url,
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+    ...(body === undefined
+      ? {}
+      : typeof body === 'string'
+        ? { payload: body, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }
+        : { payload: body as object }),
+  });
   return { status: res.statusCode, body: res.body ? JSON.parse(res.body) : null };
 }
 
@@ -114,15 +134,40 @@ describe('alert routes', () => {
   });
 
   it('let operators silence by rule and node reference, list and expire silences', async () => {
-    expectError(await call('POST', '/api/v1/silences', viewer, { matchers: [{ name: 'alertname', value: 'Hot' }], duration: '2h', comment: 'x' }), 403, 'permission_denied', /operator role/);
-    const created = await call('POST', '/api/v1/silences', operator, { matchers: [{ name: 'alertname', value: 'Hot' }, { name: 'node', value: 'gpu-a' }], duration: '2h', comment: 'fan swap' });
+    expectError(
+      await call('POST', '/api/v1/silences', viewer, { matchers: [{ name: 'alertname', value: 'Hot' }], duration: '2h', comment: 'x' }),
+      403,
+      'permission_denied',
+      /operator role/,
+    );
+    const created = await call('POST', '/api/v1/silences', operator, {
+      matchers: [
+        { name: 'alertname', value: 'Hot' },
+        { name: 'node', value: 'gpu-a' },
+      ],
+      duration: '2h',
+      comment: 'fan swap',
+    });
     expect(created.status).toBe(201);
-    expect(created.body).toMatchObject({ state: 'active', createdBy: 'token:ops', comment: 'fan swap', matchers: [{ name: 'alertname', value: 'Hot', op: '=' }, { name: 'node', value: 'did:key:z6MkAAAA1', op: '=' }], endsAt: new Date(clock.now() + 7_200_000).toISOString() });
+    expect(created.body).toMatchObject({
+      state: 'active',
+      createdBy: 'token:ops',
+      comment: 'fan swap',
+      matchers: [
+        { name: 'alertname', value: 'Hot', op: '=' },
+        { name: 'node', value: 'did:key:z6MkAAAA1', op: '=' },
+      ],
+      endsAt: new Date(clock.now() + 7_200_000).toISOString(),
+    });
     expect((await call('GET', '/api/v1/alerts?state=silenced')).body.items.map((a: any) => [a.rule, a.silencedBy])).toEqual([['Hot', [created.body.id]]]);
     expect((await call('GET', '/api/v1/silences')).body.items.map((s: any) => s.id)).toEqual([created.body.id]);
     expect(JSON.parse((await store.getSetting(SILENCES_SETTING))!)[0].id).toBe(created.body.id);
 
-    const until = await call('POST', '/api/v1/silences', admin, { matchers: [{ name: 'severity', value: 'critical' }], endsAt: new Date(clock.now() + 60_000).toISOString(), comment: 'short' });
+    const until = await call('POST', '/api/v1/silences', admin, {
+      matchers: [{ name: 'severity', value: 'critical' }],
+      endsAt: new Date(clock.now() + 60_000).toISOString(),
+      comment: 'short',
+    });
     expect(until.status).toBe(201);
 
     const del = await app.inject({ method: 'DELETE', url: `/api/v1/silences/${created.body.id}`, headers: { authorization: `Bearer ${operator}` } });
@@ -132,7 +177,7 @@ describe('alert routes', () => {
     expectError(await call('DELETE', `/api/v1/silences/${created.body.id}`, operator), 412, 'failed_precondition', /already expired/);
     expect((await call('GET', '/api/v1/alerts?state=silenced')).body.items.map((a: any) => a.rule)).toEqual(['GpuUnhealthy']);
     const audit = await store.listAudit({ action: 'silence.create' });
-    expect(audit.map((a) => a.actor)).toEqual(expect.arrayContaining(['token:ops(' + operator.split('_')[1] + ')']));
+    expect(audit.map((a) => a.actor)).toEqual(expect.arrayContaining([`token:ops(${operator.split('_')[1]})`]));
   });
 
   it('refuse garbage with a 4xx naming the problem', async () => {
@@ -149,15 +194,60 @@ describe('alert routes', () => {
     expectError(await post('{not json'), 400, 'invalid_argument', /not valid JSON/);
     expectError(await post([]), 400, 'invalid_argument', /invalid body/);
     expectError(await post({ matchers: [], duration: '1h', comment: 'x' }), 400, 'invalid_argument', /body field 'matchers': give at least one matcher/);
-    expectError(await post({ matchers: [{ name: 'alertname', value: 'Hot' }], comment: 'x' }), 400, 'invalid_argument', /exactly one of duration .* and endsAt/);
-    expectError(await post({ matchers: [{ name: 'alertname', value: 'Hot' }], duration: '1h', endsAt: '2030-01-01T00:00:00Z', comment: 'x' }), 400, 'invalid_argument', /exactly one of duration/);
-    expectError(await post({ matchers: [{ name: 'alertname', value: 'Hot' }], duration: 'forever', comment: 'x' }), 400, 'invalid_argument', /body field 'duration'/);
-    expectError(await post({ matchers: [{ name: 'alertname', value: 'Hot' }], endsAt: 'tomorrow', comment: 'x' }), 400, 'invalid_argument', /body field 'endsAt'/);
-    expectError(await post({ matchers: [{ name: 'alertname', value: 'Hot' }], endsAt: '2000-01-01T00:00:00Z', comment: 'x' }), 400, 'invalid_argument', /would end in the past/);
-    expectError(await post({ matchers: [{ name: 'alertname', value: 'Hot' }], duration: '1h', comment: '   ' }), 400, 'invalid_argument', /body field 'comment': a comment saying why is required/);
-    expectError(await post({ matchers: [{ name: 'alert name', value: 'Hot' }], duration: '1h', comment: 'x' }), 400, 'invalid_argument', /body field 'matchers.0.name'/);
-    expectError(await post({ matchers: [{ name: 'alertname', value: 'Hot', op: '=~' }], duration: '1h', comment: 'x' }), 400, 'invalid_argument', /body field 'matchers.0.op'/);
-    expectError(await post({ matchers: [{ name: 'alertname', value: 'Hot' }], duration: '1h', comment: 'x', extra: 1 }), 400, 'invalid_argument', /invalid body/);
+    expectError(
+      await post({ matchers: [{ name: 'alertname', value: 'Hot' }], comment: 'x' }),
+      400,
+      'invalid_argument',
+      /exactly one of duration .* and endsAt/,
+    );
+    expectError(
+      await post({ matchers: [{ name: 'alertname', value: 'Hot' }], duration: '1h', endsAt: '2030-01-01T00:00:00Z', comment: 'x' }),
+      400,
+      'invalid_argument',
+      /exactly one of duration/,
+    );
+    expectError(
+      await post({ matchers: [{ name: 'alertname', value: 'Hot' }], duration: 'forever', comment: 'x' }),
+      400,
+      'invalid_argument',
+      /body field 'duration'/,
+    );
+    expectError(
+      await post({ matchers: [{ name: 'alertname', value: 'Hot' }], endsAt: 'tomorrow', comment: 'x' }),
+      400,
+      'invalid_argument',
+      /body field 'endsAt'/,
+    );
+    expectError(
+      await post({ matchers: [{ name: 'alertname', value: 'Hot' }], endsAt: '2000-01-01T00:00:00Z', comment: 'x' }),
+      400,
+      'invalid_argument',
+      /would end in the past/,
+    );
+    expectError(
+      await post({ matchers: [{ name: 'alertname', value: 'Hot' }], duration: '1h', comment: '   ' }),
+      400,
+      'invalid_argument',
+      /body field 'comment': a comment saying why is required/,
+    );
+    expectError(
+      await post({ matchers: [{ name: 'alert name', value: 'Hot' }], duration: '1h', comment: 'x' }),
+      400,
+      'invalid_argument',
+      /body field 'matchers.0.name'/,
+    );
+    expectError(
+      await post({ matchers: [{ name: 'alertname', value: 'Hot', op: '=~' }], duration: '1h', comment: 'x' }),
+      400,
+      'invalid_argument',
+      /body field 'matchers.0.op'/,
+    );
+    expectError(
+      await post({ matchers: [{ name: 'alertname', value: 'Hot' }], duration: '1h', comment: 'x', extra: 1 }),
+      400,
+      'invalid_argument',
+      /invalid body/,
+    );
     expectError(await post({ matchers: [{ name: 'alertname', value: 'Hto' }], duration: '1h', comment: 'x' }), 404, 'not_found', /no alert rule 'Hto'/);
     expectError(await post({ matchers: [{ name: 'node', value: 'ghost' }], duration: '1h', comment: 'x' }), 404, 'not_found', /no node 'ghost'/);
     expectError(await post({ matchers: [{ name: 'alertname', value: 'Hot' }], duration: '400d', comment: 'x' }), 400, 'invalid_argument', /at most 365d/);

@@ -56,7 +56,10 @@ async function enroll(hostname: string, tokenBody: object = {}): Promise<string>
 async function once(method: string, path: string, body: unknown, want: { status: number; action: string; target?: string | null; token?: string }) {
   const { res, mine } = await call(method, path, body, want.token);
   expect(res.status, `${method} ${path}: ${res.text}`).toBe(want.status);
-  expect(mine.map((r) => `${r.action} ${r.target}`), `${method} ${path}`).toHaveLength(1);
+  expect(
+    mine.map((r) => `${r.action} ${r.target}`),
+    `${method} ${path}`,
+  ).toHaveLength(1);
   const [record] = mine;
   expect(record).toMatchObject({ action: want.action, result: want.status < 400 ? 'ok' : 'error', actor: expect.stringMatching(/^token:/) });
   if (want.target !== undefined) expect(record!.target).toBe(want.target);
@@ -82,22 +85,40 @@ describe('one audit record per mutating request', () => {
     await once('POST', '/api/v1/roots/init', { did: root2.did }, { status: 412, action: 'roots.init' });
 
     const fields = { v: 1 as const, version: 2, roots: [root.did, root2.did], iss: root.did, at: Date.now() };
-    const forged = await once('POST', '/api/v1/roots/update', { update: signRootsUpdate({ ...fields, iss: stranger.did }, stranger.privateKeyPem) }, { status: 403, action: 'roots.update' });
+    const forged = await once(
+      'POST',
+      '/api/v1/roots/update',
+      { update: signRootsUpdate({ ...fields, iss: stranger.did }, stranger.privateKeyPem) },
+      { status: 403, action: 'roots.update' },
+    );
     expect(forged.record.details).toMatchObject({ signer: stranger.did, reason: 'unknown_issuer', error: expect.stringMatching(/unknown_issuer/) });
     const update = await once('POST', '/api/v1/roots/update', { update: signRootsUpdate(fields, root.privateKeyPem) }, { status: 201, action: 'roots.update' });
     expect(update.record.details).toMatchObject({ signer: root.did, version: 2, roots: [root.did, root2.did] });
 
     const cap = grant(root, holder, { can: ['exec/script'], now: Date.now() });
-    const registered = await once('POST', '/api/v1/capabilities', { capability: cap }, { status: 201, action: 'capability.register', target: capabilityId(cap) });
+    const registered = await once(
+      'POST',
+      '/api/v1/capabilities',
+      { capability: cap },
+      { status: 201, action: 'capability.register', target: capabilityId(cap) },
+    );
     expect(registered.record.details).toMatchObject({ signer: root.did, audience: holder.did, created: true });
     await once('POST', '/api/v1/capabilities', { capability: cap }, { status: 200, action: 'capability.register', target: capabilityId(cap) });
     const bogus = grant(stranger, holder, { now: Date.now() });
-    const refused = await once('POST', '/api/v1/capabilities', { capability: bogus }, { status: 403, action: 'capability.register', target: capabilityId(bogus) });
+    const refused = await once(
+      'POST',
+      '/api/v1/capabilities',
+      { capability: bogus },
+      { status: 403, action: 'capability.register', target: capabilityId(bogus) },
+    );
     expect(refused.record.details).toMatchObject({ signer: stranger.did, reason: 'unknown_issuer' });
 
     const victim = grant(root, generateEd25519(), { can: ['exec/run'], now: Date.now() });
     await once('POST', '/api/v1/capabilities', { capability: victim }, { status: 201, action: 'capability.register', target: capabilityId(victim) });
-    const rev = signRevocation({ v: 1, target: { capability: capabilityId(victim) }, iss: root.did, at: Date.now(), reason: 'laptop lost' }, root.privateKeyPem);
+    const rev = signRevocation(
+      { v: 1, target: { capability: capabilityId(victim) }, iss: root.did, at: Date.now(), reason: 'laptop lost' },
+      root.privateKeyPem,
+    );
     const revoked = await once('POST', '/api/v1/revocations', { revocation: rev }, { status: 201, action: 'revocation.add', target: capabilityId(victim) });
     expect(revoked.record.details).toMatchObject({ signer: root.did, authority: 'root', reason: 'laptop lost' });
     const forgedRev = signRevocation({ v: 1, target: { did: holder.did }, iss: stranger.did, at: Date.now(), reason: 'x' }, stranger.privateKeyPem);
@@ -106,7 +127,11 @@ describe('one audit record per mutating request', () => {
 
   it('for scripts, refusals included', async () => {
     const content = '#!/bin/sh\nnvidia-smi -q\n';
-    const sign = (version: number, key = root) => ({ name: 'gpu-check', content, signature: signScript('gpu-check', version, scriptSha256(content), key.privateKeyPem) });
+    const sign = (version: number, key = root) => ({
+      name: 'gpu-check',
+      content,
+      signature: signScript('gpu-check', version, scriptSha256(content), key.privateKeyPem),
+    });
     const added = await once('POST', '/api/v1/scripts', sign(1), { status: 201, action: 'script.add', target: 'gpu-check@1' });
     expect(added.record.details).toMatchObject({ signer: root.did, authority: 'root', version: 1, sha256: scriptSha256(content) });
     const byHolder = await once('POST', '/api/v1/scripts', sign(2, holder), { status: 201, action: 'script.add', target: 'gpu-check@2' });
@@ -130,7 +155,10 @@ describe('one audit record per mutating request', () => {
     await once('POST', '/api/v1/nodes/audit-a/health/clear', { reason: 'fixed' }, { status: 200, action: 'health.clear', target: node });
     await once('POST', '/api/v1/nodes/audit-a/drain', { reason: 'reboot' }, { status: 200, action: 'node.drain', target: node });
 
-    const attestation = signLabelAttestation({ v: 1, node, labels: { env: 'prod' }, version: 1, issuedAt: Date.now(), iss: root.did, cap: null }, root.privateKeyPem);
+    const attestation = signLabelAttestation(
+      { v: 1, node, labels: { env: 'prod' }, version: 1, issuedAt: Date.now(), iss: root.did, cap: null },
+      root.privateKeyPem,
+    );
     const attested = await once('POST', '/api/v1/label-attestations', { attestation }, { status: 201, action: 'label.attest', target: node });
     expect(attested.record.details).toMatchObject({ signer: root.did, version: 1, labels: { env: 'prod' } });
     const stale = await once('POST', '/api/v1/label-attestations', { attestation }, { status: 409, action: 'label.attest', target: node });
@@ -142,7 +170,12 @@ describe('one audit record per mutating request', () => {
   });
 
   it('for alert silences', async () => {
-    const created = await once('POST', '/api/v1/silences', { matchers: [{ name: 'severity', value: 'critical' }], duration: '2h', comment: 'maintenance' }, { status: 201, action: 'silence.create' });
+    const created = await once(
+      'POST',
+      '/api/v1/silences',
+      { matchers: [{ name: 'severity', value: 'critical' }], duration: '2h', comment: 'maintenance' },
+      { status: 201, action: 'silence.create' },
+    );
     expect(created.record.target).toBe(created.res.body.id);
     await once('DELETE', `/api/v1/silences/${created.res.body.id}`, undefined, { status: 204, action: 'silence.expire', target: created.res.body.id });
   });

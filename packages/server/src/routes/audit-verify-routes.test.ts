@@ -21,7 +21,12 @@ describe('GET /api/v1/audit/verify', () => {
     await kit.checkpointer.flush();
     const ok = await kit.call('GET', '/api/v1/audit/verify', kit.admin);
     expect(ok.status).toBe(200);
-    expect(ok.body).toEqual({ ok: true, checked: 2, legacy: 0, checkpoint: { status: 'ok', id: 2, at: expect.any(Number), unsigned: 0, first: { at: expect.any(Number), id: 0 }, legacyUntil: 0 } });
+    expect(ok.body).toEqual({
+      ok: true,
+      checked: 2,
+      legacy: 0,
+      checkpoint: { status: 'ok', id: 2, at: expect.any(Number), unsigned: 0, first: { at: expect.any(Number), id: 0 }, legacyUntil: 0 },
+    });
 
     const raw = new BetterSqlite3(join(kit.dataDir, SQLITE_FILE_NAME));
     raw.prepare(`update audit_log set result = 'ok' where id = 2`).run();

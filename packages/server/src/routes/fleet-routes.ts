@@ -1,5 +1,16 @@
 import { z } from 'zod';
-import { GPU_SORT_HELP, GPU_SORTS, GPU_STATES, NODE_STATUSES, REPORTED_VERDICTS, type FleetGpuRow, type GpuSample, type GpuSort, type NodeStatus, type NodeView } from '@gpufleet/protocol';
+import {
+  GPU_SORT_HELP,
+  GPU_SORTS,
+  GPU_STATES,
+  NODE_STATUSES,
+  REPORTED_VERDICTS,
+  type FleetGpuRow,
+  type GpuSample,
+  type GpuSort,
+  type NodeStatus,
+  type NodeView,
+} from '@gpufleet/protocol';
 import type { App } from '../http/app.js';
 import type { ServerContext } from '../context.js';
 import { shortGpuModel } from '../services/builtin-labels.js';
@@ -14,7 +25,12 @@ const GpuListQuery = z.strictObject({
   health: z.enum(REPORTED_VERDICTS, { error: `health must be one of ${REPORTED_VERDICTS.join(', ')}` }).optional(),
   node: z.string().max(200).optional(),
   sort: z.enum(GPU_SORTS, { error: GPU_SORT_HELP }).optional(),
-  limit: z.coerce.number({ error: 'limit must be a whole number' }).int('limit must be a whole number').min(1, 'limit must be at least 1').max(10_000, 'limit must be at most 10000').optional(),
+  limit: z.coerce
+    .number({ error: 'limit must be a whole number' })
+    .int('limit must be a whole number')
+    .min(1, 'limit must be at least 1')
+    .max(10_000, 'limit must be at most 10000')
+    .optional(),
   offset: z.coerce.number({ error: 'offset must be a whole number' }).int('offset must be a whole number').min(0, 'offset must be 0 or more').optional(),
 });
 const AuditQuery = z.strictObject({
@@ -61,24 +77,35 @@ export function registerFleetRoutes(app: App, ctx: ServerContext): void {
    * asks for several pages of one order: the order (not the readings, which each page reads
    * fresh) is kept for GPU_ORDER_TTL_MS per query, so a page's membership may lag that much.
    */
-  app.get('/api/v1/gpus', { config: { auth: 'viewer' }, schema: { tags: ['gpus'], summary: 'Every GPU in the fleet with its node and latest readings (label selector, model, state, health, node, sort, paging)', querystring: GpuListQuery } }, async (req) => {
-    const { selector, sort, limit, offset = 0, ...filter } = req.query;
-    const sorted = orders.get(JSON.stringify([selector, filter, sort]), ctx.clock.now(), () => gpuRows(selector, filter, sort));
-    const page = limit === undefined ? sorted.slice(offset) : sorted.slice(offset, offset + limit);
-    const views = new Map<string, NodeView>();
-    const items: FleetGpuRow[] = [];
-    for (const r of page) {
-      const node = registry.get(r.nodeId);
-      if (!node) continue; // removed since the order was kept
-      let view = views.get(r.nodeId);
-      if (!view) views.set(r.nodeId, (view = nodeViews.view(node)));
-      const gpu = view.gpus[r.position];
-      if (!gpu) continue;
-      // The verdict comes from the health engine through the node view (gpu.health).
-      items.push({ nodeId: r.nodeId, hostname: node.hostname, nodeStatus: view.status, gpu, health: gpu.health.verdict });
-    }
-    return { items, total: sorted.length };
-  });
+  app.get(
+    '/api/v1/gpus',
+    {
+      config: { auth: 'viewer' },
+      schema: {
+        tags: ['gpus'],
+        summary: 'Every GPU in the fleet with its node and latest readings (label selector, model, state, health, node, sort, paging)',
+        querystring: GpuListQuery,
+      },
+    },
+    async (req) => {
+      const { selector, sort, limit, offset = 0, ...filter } = req.query;
+      const sorted = orders.get(JSON.stringify([selector, filter, sort]), ctx.clock.now(), () => gpuRows(selector, filter, sort));
+      const page = limit === undefined ? sorted.slice(offset) : sorted.slice(offset, offset + limit);
+      const views = new Map<string, NodeView>();
+      const items: FleetGpuRow[] = [];
+      for (const r of page) {
+        const node = registry.get(r.nodeId);
+        if (!node) continue; // removed since the order was kept
+        let view = views.get(r.nodeId);
+        if (!view) views.set(r.nodeId, (view = nodeViews.view(node)));
+        const gpu = view.gpus[r.position];
+        if (!gpu) continue;
+        // The verdict comes from the health engine through the node view (gpu.health).
+        items.push({ nodeId: r.nodeId, hostname: node.hostname, nodeStatus: view.status, gpu, health: gpu.health.verdict });
+      }
+      return { items, total: sorted.length };
+    },
+  );
 
   /** Every GPU of the nodes the selector picks, as small facts, filtered and sorted. */
   function gpuRows(selector: string | undefined, filter: GpuFilter, sort: GpuSort | undefined): GpuRowFacts[] {
@@ -111,37 +138,55 @@ export function registerFleetRoutes(app: App, ctx: ServerContext): void {
     return sortGpus(rows, sort);
   }
 
-  app.get('/api/v1/fleet/summary', { config: { auth: 'viewer' }, schema: { tags: ['fleet'], summary: 'Counts of nodes by status and GPUs by model, fleet power and utilization' } }, async () => {
-    const byStatus = Object.fromEntries(NODE_STATUSES.map((s) => [s, 0])) as Record<NodeStatus, number>;
-    const byModel: Record<string, number> = {};
-    const byVendor: Record<string, number> = {};
-    let gpus = 0;
-    let power = 0;
-    let utilSum = 0;
-    let utilN = 0;
-    const nodes = registry.all().filter((n) => n.adminState !== 'decommissioned');
-    for (const node of nodes) {
-      byStatus[registry.status(node)]++;
-      for (const g of node.gpus) {
-        gpus++;
-        const model = shortGpuModel(g.name);
-        byModel[model] = (byModel[model] ?? 0) + 1;
-        byVendor[g.vendor] = (byVendor[g.vendor] ?? 0) + 1;
-      }
-      if (!registry.isOnline(node.id)) continue;
-      for (const s of ctx.metrics.latest(node.id)?.gpus ?? []) {
-        power += s.powerDrawW ?? 0;
-        if (s.utilizationPct !== null) {
-          utilSum += s.utilizationPct;
-          utilN++;
+  app.get(
+    '/api/v1/fleet/summary',
+    { config: { auth: 'viewer' }, schema: { tags: ['fleet'], summary: 'Counts of nodes by status and GPUs by model, fleet power and utilization' } },
+    async () => {
+      const byStatus = Object.fromEntries(NODE_STATUSES.map((s) => [s, 0])) as Record<NodeStatus, number>;
+      const byModel: Record<string, number> = {};
+      const byVendor: Record<string, number> = {};
+      let gpus = 0;
+      let power = 0;
+      let utilSum = 0;
+      let utilN = 0;
+      const nodes = registry.all().filter((n) => n.adminState !== 'decommissioned');
+      for (const node of nodes) {
+        byStatus[registry.status(node)]++;
+        for (const g of node.gpus) {
+          gpus++;
+          const model = shortGpuModel(g.name);
+          byModel[model] = (byModel[model] ?? 0) + 1;
+          byVendor[g.vendor] = (byVendor[g.vendor] ?? 0) + 1;
+        }
+        if (!registry.isOnline(node.id)) continue;
+        for (const s of ctx.metrics.latest(node.id)?.gpus ?? []) {
+          power += s.powerDrawW ?? 0;
+          if (s.utilizationPct !== null) {
+            utilSum += s.utilizationPct;
+            utilN++;
+          }
         }
       }
-    }
-    return { nodes: { total: nodes.length, byStatus }, gpus: { total: gpus, byModel, byVendor }, powerDrawW: Math.round(power), avgGpuUtilPct: utilN ? Math.round((utilSum / utilN) * 10) / 10 : null };
-  });
+      return {
+        nodes: { total: nodes.length, byStatus },
+        gpus: { total: gpus, byModel, byVendor },
+        powerDrawW: Math.round(power),
+        avgGpuUtilPct: utilN ? Math.round((utilSum / utilN) * 10) / 10 : null,
+      };
+    },
+  );
 
-  app.get('/api/v1/audit', { config: { auth: 'admin' }, schema: { tags: ['audit'], summary: 'Audit log, newest first', querystring: AuditQuery } }, async (req) => {
-    const entries = await ctx.store.listAudit({ since: parseSince(req.query.since, ctx.clock.now()), actor: req.query.actor, action: req.query.action, limit: req.query.limit });
-    return { items: entries.map((e) => ({ ...e, at: new Date(e.at).toISOString() })) };
-  });
+  app.get(
+    '/api/v1/audit',
+    { config: { auth: 'admin' }, schema: { tags: ['audit'], summary: 'Audit log, newest first', querystring: AuditQuery } },
+    async (req) => {
+      const entries = await ctx.store.listAudit({
+        since: parseSince(req.query.since, ctx.clock.now()),
+        actor: req.query.actor,
+        action: req.query.action,
+        limit: req.query.limit,
+      });
+      return { items: entries.map((e) => ({ ...e, at: new Date(e.at).toISOString() })) };
+    },
+  );
 }

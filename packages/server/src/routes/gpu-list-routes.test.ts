@@ -16,7 +16,14 @@ const clock = new ManualClock();
 
 type Reading = { util: number | null; temp: number | null; power: number | null; mem: number | null };
 function sample(gpus: Reading[]): MetricsBody {
-  const g: GpuSample[] = gpus.map((v, i) => ({ ...gpuSampleOf(emptyGpuSnapshot('nvidia', i)), uuid: `GPU-00000000-0000-0000-0000-00000000000${i}`, utilizationPct: v.util, temperatureC: v.temp, powerDrawW: v.power, memoryUsedBytes: v.mem }));
+  const g: GpuSample[] = gpus.map((v, i) => ({
+    ...gpuSampleOf(emptyGpuSnapshot('nvidia', i)),
+    uuid: `GPU-00000000-0000-0000-0000-00000000000${i}`,
+    utilizationPct: v.util,
+    temperatureC: v.temp,
+    powerDrawW: v.power,
+    memoryUsedBytes: v.mem,
+  }));
   return { ts: clock.now(), host: { cpuPct: 1, load1: 0, load5: 0, load15: 0, memoryUsedBytes: 1, memoryTotalBytes: 2, disks: [], net: [] }, gpus: g };
 }
 const GiB = 1024 ** 3;
@@ -27,9 +34,18 @@ beforeAll(async () => {
   for (const h of ['node-b', 'node-a', 'node-c', 'silent']) ids.set(h, (await enrollTestNode(t, h, { labels: { rack: h === 'node-c' ? 'r2' : 'r1' } })).did);
   const { metrics, registry } = t.server.context;
   const latest: Record<string, Reading[]> = {
-    'node-a': [{ util: 10, temp: 40, power: 100, mem: 1 * GiB }, { util: 90, temp: 80, power: 600, mem: 70 * GiB }],
-    'node-b': [{ util: 50, temp: 60, power: 300, mem: 40 * GiB }, { util: null, temp: null, power: null, mem: null }],
-    'node-c': [{ util: 70, temp: 30, power: 200, mem: 20 * GiB }, { util: 0, temp: 35, power: 90, mem: 0 }],
+    'node-a': [
+      { util: 10, temp: 40, power: 100, mem: 1 * GiB },
+      { util: 90, temp: 80, power: 600, mem: 70 * GiB },
+    ],
+    'node-b': [
+      { util: 50, temp: 60, power: 300, mem: 40 * GiB },
+      { util: null, temp: null, power: null, mem: null },
+    ],
+    'node-c': [
+      { util: 70, temp: 30, power: 200, mem: 20 * GiB },
+      { util: 0, temp: 35, power: 90, mem: 0 },
+    ],
   };
   for (const [h, gpus] of Object.entries(latest)) metrics.ingest(ids.get(h)!, sample(gpus));
   for (const h of ['node-a', 'node-b', 'node-c']) registry.seen(ids.get(h)!);
@@ -105,7 +121,7 @@ describe('GET /api/v1/gpus', () => {
     expect((await t.api('GET', '/api/v1/gpus', undefined, null)).status).toBe(401);
   });
 
-  it('keeps a query\'s order for the next pages a moment, with each page\'s readings and states read fresh', async () => {
+  it("keeps a query's order for the next pages a moment, with each page's readings and states read fresh", async () => {
     expect(await keys('?state=CORDONED')).toEqual(['node-b/1']);
     expect((await t.api('POST', '/api/v1/nodes/node-c/gpus/0/cordon', { reason: 'order test' })).status).toBe(200);
     // Within GPU_ORDER_TTL_MS the same query pages through the same order...

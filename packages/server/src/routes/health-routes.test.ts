@@ -32,7 +32,13 @@ beforeAll(async () => {
     views: kit.views,
     drains: kit.drains,
     // Node routes register the label attestation routes; no test here signs labels.
-    trust: { labels: { current: () => undefined, submit: async () => Promise.reject(new Error('no label attestations in this test')), assertUnattested: () => undefined } },
+    trust: {
+      labels: {
+        current: () => undefined,
+        submit: async () => Promise.reject(new Error('no label attestations in this test')),
+        assertUnattested: () => undefined,
+      },
+    },
     apiTokens,
     joinTokens: null as never,
     enrollment: null as never,
@@ -84,7 +90,7 @@ describe('GPU cordon and uncordon', () => {
     expect(r.status).toBe(200);
     expect(r.body.status).toBe('READY');
     expect(r.body.gpus.map((g: any) => g.state)).toEqual(['READY', 'CORDONED', 'UNHEALTHY', 'READY']);
-    expect(r.body.gpus[1].stateChange).toMatchObject({ by: 'token:operator(' + tokens.operator.split('_')[1] + ')', reason: 'fan rattles' });
+    expect(r.body.gpus[1].stateChange).toMatchObject({ by: `token:operator(${tokens.operator.split('_')[1]})`, reason: 'fan rattles' });
     expect((await call('POST', `/api/v1/nodes/gpu-1/gpus/${uuid(1)}/uncordon`)).body.gpus[1].state).toBe('READY');
     expect((await call('POST', '/api/v1/nodes/gpu-1/gpus/00000000:1A:00.0/cordon', {})).body.gpus[3].state).toBe('CORDONED');
     expect((await call('POST', `/api/v1/nodes/gpu-1/gpus/${pci(3)}/uncordon`, null)).body.gpus[3].state).toBe('READY');
@@ -149,7 +155,9 @@ describe('events timeline', () => {
     expect(r.status).toBe(200);
     const items: TimelineEntry[] = r.body.items;
     for (let i = 1; i < items.length; i++) expect(items[i - 1]!.at >= items[i]!.at).toBe(true);
-    expect(kinds(items)).toEqual(expect.arrayContaining(['gpu-1:xid:79', 'gpu-1:verdict:79', 'gpu-1:transition', 'gpu-2:counter', 'gpu-2:verdict', 'gpu-1:match:13', 'gpu-1:xid:13']));
+    expect(kinds(items)).toEqual(
+      expect.arrayContaining(['gpu-1:xid:79', 'gpu-1:verdict:79', 'gpu-1:transition', 'gpu-2:counter', 'gpu-2:verdict', 'gpu-1:match:13', 'gpu-1:xid:13']),
+    );
     const verdict = items.find((e) => e.kind === 'verdict' && e.hostname === 'gpu-1')!;
     expect(verdict).toMatchObject({ source: 'health', gpu: uuid(2), nodeId: N1 });
     expect(verdict.message).toMatch(/^xid-gpu-reset-required: healthy -> unhealthy: XID 79/);
@@ -236,7 +244,10 @@ describe('health policy', () => {
     expect(r.body.source).toMatch(/default-health-policy\.yaml$/);
     expect(r.body.catalogVersion).toMatch(/^r\d+/);
     expect(r.body.rules.map((x: any) => x.name)).toEqual(kit.engine.policy.rules.map((x) => x.name));
-    expect(r.body.rules.find((x: any) => x.name === 'gpu-overheating')).toMatchObject({ match: { kind: 'metric', metric: 'temperature_c', above: 83 }, for: '5m' });
+    expect(r.body.rules.find((x: any) => x.name === 'gpu-overheating')).toMatchObject({
+      match: { kind: 'metric', metric: 'temperature_c', above: 83 },
+      for: '5m',
+    });
     expect((await call('GET', '/api/v1/health/policy', undefined, null)).status).toBe(401);
   });
 });

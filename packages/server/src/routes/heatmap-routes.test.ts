@@ -9,7 +9,30 @@ let agent: ProtocolClient;
 
 function gpuSample(index: number, util: number, temp: number, power: number) {
   const g = testGpu(index);
-  return { uuid: g.uuid, pciBusId: g.pciBusId, index, temperatureC: temp, memoryTemperatureC: null, utilizationPct: util, memoryUtilizationPct: 30, memoryUsedBytes: 2 ** 33, memoryTotalBytes: 2 ** 36, powerDrawW: power, powerLimitW: 700, smClockMhz: 1980, memClockMhz: 2619, fanPct: null, eccCorrectedVolatile: 0, eccUncorrectedVolatile: 0, eccCorrectedAggregate: 0, eccUncorrectedAggregate: 0, retiredPagesPending: null, remappedRowsPending: false, remappedRowsFailure: false, throttleReasons: [] };
+  return {
+    uuid: g.uuid,
+    pciBusId: g.pciBusId,
+    index,
+    temperatureC: temp,
+    memoryTemperatureC: null,
+    utilizationPct: util,
+    memoryUtilizationPct: 30,
+    memoryUsedBytes: 2 ** 33,
+    memoryTotalBytes: 2 ** 36,
+    powerDrawW: power,
+    powerLimitW: 700,
+    smClockMhz: 1980,
+    memClockMhz: 2619,
+    fanPct: null,
+    eccCorrectedVolatile: 0,
+    eccUncorrectedVolatile: 0,
+    eccCorrectedAggregate: 0,
+    eccUncorrectedAggregate: 0,
+    retiredPagesPending: null,
+    remappedRowsPending: false,
+    remappedRowsFailure: false,
+    throttleReasons: [],
+  };
 }
 
 beforeAll(async () => {
@@ -19,7 +42,14 @@ beforeAll(async () => {
   await enrollTestNode(t, 'heat-2');
   agent = await ProtocolClient.connect(t.url);
   expect((await agent.hello(key)).t).toBe('welcome');
-  agent.send({ t: 'metrics', body: { ts: Date.now(), host: { cpuPct: 1, load1: 1, load5: 1, load15: 1, memoryUsedBytes: 1, memoryTotalBytes: 2, disks: [], net: [] }, gpus: [gpuSample(0, 87.4, 61.2, 512.6), gpuSample(1, 2, 40, 90)] } });
+  agent.send({
+    t: 'metrics',
+    body: {
+      ts: Date.now(),
+      host: { cpuPct: 1, load1: 1, load5: 1, load15: 1, memoryUsedBytes: 1, memoryTotalBytes: 2, disks: [], net: [] },
+      gpus: [gpuSample(0, 87.4, 61.2, 512.6), gpuSample(1, 2, 40, 90)],
+    },
+  });
   for (let i = 0; i < 100; i++) {
     if ((await t.api('GET', '/api/v1/nodes/heat-1')).body.gpus[0].sample !== null) break;
     await new Promise((r) => setTimeout(r, 20));
@@ -67,7 +97,7 @@ describe('GET /api/v1/fleet/heatmap', () => {
 
   it('shows a cordoned GPU as CORDONED', async () => {
     expect((await t.api('POST', '/api/v1/nodes/heat-1/gpus/1/cordon', { reason: 'heatmap test' })).status).toBe(200);
-    const heat = FleetHeatmap.parse((await t.api('GET', '/api/v1/fleet/heatmap?selector=' + encodeURIComponent('hostname=heat-1'))).body);
+    const heat = FleetHeatmap.parse((await t.api('GET', `/api/v1/fleet/heatmap?selector=${encodeURIComponent('hostname=heat-1')}`)).body);
     expect(heat.nodes.hostname).toEqual(['heat-1']);
     expect(heat.gpus.state.map((s) => heat.states[s])).toEqual(['READY', 'CORDONED']);
   });

@@ -16,10 +16,29 @@ let client: ProtocolClient;
 function gpuSample(index: number, extra: Record<string, unknown>) {
   const g = testGpu(index);
   return {
-    uuid: g.uuid, pciBusId: g.pciBusId, index, temperatureC: 41, memoryTemperatureC: null, utilizationPct: 87, memoryUtilizationPct: 30,
-    memoryUsedBytes: 2 ** 33, memoryTotalBytes: 2 ** 36, powerDrawW: 512, powerLimitW: 700, smClockMhz: 1980, memClockMhz: 2619, fanPct: null,
-    eccCorrectedVolatile: 0, eccUncorrectedVolatile: 0, eccCorrectedAggregate: 0, eccUncorrectedAggregate: 0, retiredPagesPending: null,
-    remappedRowsPending: false, remappedRowsFailure: false, throttleReasons: [], ...extra,
+    uuid: g.uuid,
+    pciBusId: g.pciBusId,
+    index,
+    temperatureC: 41,
+    memoryTemperatureC: null,
+    utilizationPct: 87,
+    memoryUtilizationPct: 30,
+    memoryUsedBytes: 2 ** 33,
+    memoryTotalBytes: 2 ** 36,
+    powerDrawW: 512,
+    powerLimitW: 700,
+    smClockMhz: 1980,
+    memClockMhz: 2619,
+    fanPct: null,
+    eccCorrectedVolatile: 0,
+    eccUncorrectedVolatile: 0,
+    eccCorrectedAggregate: 0,
+    eccUncorrectedAggregate: 0,
+    retiredPagesPending: null,
+    remappedRowsPending: false,
+    remappedRowsFailure: false,
+    throttleReasons: [],
+    ...extra,
   };
 }
 
@@ -43,7 +62,14 @@ beforeAll(async () => {
   client = await ProtocolClient.connect(t.url);
   await client.hello(key);
   // GPU 0 from a current agent (remapped rows, PCIe replays); GPU 1 as an older agent sends it.
-  client.send({ t: 'metrics', body: { ts: Date.now(), host: { cpuPct: 1, load1: 1, load5: 1, load15: 1, memoryUsedBytes: 1, memoryTotalBytes: 2, disks: [], net: [] }, gpus: [gpuSample(0, { remappedRowsCorrectable: 2, remappedRowsUncorrectable: 1, pcieReplayCount: 7 }), gpuSample(1, {})] } });
+  client.send({
+    t: 'metrics',
+    body: {
+      ts: Date.now(),
+      host: { cpuPct: 1, load1: 1, load5: 1, load15: 1, memoryUsedBytes: 1, memoryTotalBytes: 2, disks: [], net: [] },
+      gpus: [gpuSample(0, { remappedRowsCorrectable: 2, remappedRowsUncorrectable: 1, pcieReplayCount: 7 }), gpuSample(1, {})],
+    },
+  });
   const deadline = Date.now() + 5000;
   while (Date.now() < deadline && !(await t.api('GET', '/api/v1/nodes/scrape-node')).body?.gpus?.[0]?.sample) await new Promise((r) => setTimeout(r, 50));
 });

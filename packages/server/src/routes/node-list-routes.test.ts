@@ -21,7 +21,13 @@ const clock = new ManualClock(NOW);
 const ids = new Map<string, string>();
 
 function sample(ts: number, gpus: Array<{ util: number | null; temp: number | null; power?: number | null }>): MetricsBody {
-  const g: GpuSample[] = gpus.map((v, i) => ({ ...gpuSampleOf(emptyGpuSnapshot('nvidia', i)), uuid: `GPU-00000000-0000-0000-0000-00000000000${i}`, utilizationPct: v.util, temperatureC: v.temp, powerDrawW: v.power ?? null }));
+  const g: GpuSample[] = gpus.map((v, i) => ({
+    ...gpuSampleOf(emptyGpuSnapshot('nvidia', i)),
+    uuid: `GPU-00000000-0000-0000-0000-00000000000${i}`,
+    utilizationPct: v.util,
+    temperatureC: v.temp,
+    powerDrawW: v.power ?? null,
+  }));
   return { ts, host: { cpuPct: 1, load1: 0, load5: 0, load15: 0, memoryUsedBytes: 1, memoryTotalBytes: 2, disks: [], net: [] }, gpus: g };
 }
 
@@ -36,23 +42,55 @@ beforeAll(async () => {
   // 'busy': 3 samples per bucket over the whole window, one bucket left empty, and older
   // samples with extreme values that fall before the window and must not count.
   const busy = ids.get('busy')!;
-  for (let k = -6; k < 0; k++) metrics.ingest(busy, sample(START + k * 10_000, [{ util: 100, temp: 99 }, { util: 100, temp: 99 }]));
+  for (let k = -6; k < 0; k++)
+    metrics.ingest(
+      busy,
+      sample(START + k * 10_000, [
+        { util: 100, temp: 99 },
+        { util: 100, temp: 99 },
+      ]),
+    );
   for (let k = 0; k < 90; k++) {
     const b = Math.floor(k / 3);
     if (b === GAP_BUCKET) continue;
     // util: GPU0 k, GPU1 k+10 (mean k+5), except every third sample where GPU1 has no reading.
     // temp: GPU1 is 70 on the bucket's first sample, 30 otherwise; GPU0 is 40+b.
-    metrics.ingest(busy, sample(START + k * 10_000, [{ util: k, temp: 40 + b }, { util: k % 3 === 2 ? null : k + 10, temp: k % 3 === 0 ? 70 : 30 }]));
+    metrics.ingest(
+      busy,
+      sample(START + k * 10_000, [
+        { util: k, temp: 40 + b },
+        { util: k % 3 === 2 ? null : k + 10, temp: k % 3 === 0 ? 70 : 30 },
+      ]),
+    );
   }
   // Latest readings for sorting: [util, temp, power] per GPU.
   const latest: Record<string, Array<[number | null, number | null, number | null]>> = {
-    hot: [[50, 88, 600], [70, 60, 500]], // util 60, temp 88, power 1100
-    warm: [[20, 65, 300], [20, 66, 300]], // util 20, temp 66, power 600
-    cold: [[95, 35, 100], [85, 30, 100]], // util 90, temp 35, power 200
-    idle: [[0, 45, 80], [0, 45, 80]], // util 0, temp 45, power 160
+    hot: [
+      [50, 88, 600],
+      [70, 60, 500],
+    ], // util 60, temp 88, power 1100
+    warm: [
+      [20, 65, 300],
+      [20, 66, 300],
+    ], // util 20, temp 66, power 600
+    cold: [
+      [95, 35, 100],
+      [85, 30, 100],
+    ], // util 90, temp 35, power 200
+    idle: [
+      [0, 45, 80],
+      [0, 45, 80],
+    ], // util 0, temp 45, power 160
     // silent: never sends metrics
   };
-  for (const [h, gpus] of Object.entries(latest)) metrics.ingest(ids.get(h)!, sample(NOW - 5000, gpus.map(([util, temp, power]) => ({ util, temp, power }))));
+  for (const [h, gpus] of Object.entries(latest))
+    metrics.ingest(
+      ids.get(h)!,
+      sample(
+        NOW - 5000,
+        gpus.map(([util, temp, power]) => ({ util, temp, power })),
+      ),
+    );
   for (const h of ids.keys()) if (h !== 'silent') registry.seen(ids.get(h)!);
 });
 afterAll(() => t.close());
@@ -63,7 +101,8 @@ function expectError(res: { status: number; body: any }, status: number, message
   expect(res.body.error.message).toMatch(message);
 }
 
-const hostnames = async (query: string) => ((await t.api('GET', `/api/v1/nodes${query}`, undefined, viewer)).body.items as { hostname: string }[]).map((n) => n.hostname);
+const hostnames = async (query: string) =>
+  ((await t.api('GET', `/api/v1/nodes${query}`, undefined, viewer)).body.items as { hostname: string }[]).map((n) => n.hostname);
 
 describe('GET /api/v1/nodes?sort=', () => {
   it('sorts by readings with the node that never reported last, both ways', async () => {
@@ -85,7 +124,11 @@ describe('GET /api/v1/nodes?sort=', () => {
 
   it('refuses an unknown sort with the keys it takes', async () => {
     for (const bad of ['name', '-', '--temp', 'temp,-util', 'TEMP', '+temp']) {
-      expectError(await t.api('GET', `/api/v1/nodes?sort=${encodeURIComponent(bad)}`, undefined, viewer), 400, /sort must be one of hostname, status, gpus, util, temp, power, lastSeen/);
+      expectError(
+        await t.api('GET', `/api/v1/nodes?sort=${encodeURIComponent(bad)}`, undefined, viewer),
+        400,
+        /sort must be one of hostname, status, gpus, util, temp, power, lastSeen/,
+      );
     }
   });
 
@@ -143,7 +186,10 @@ describe('GET /api/v1/sparklines', () => {
   it('answers 200 ids in one URL over real HTTP', async () => {
     const many = [...ids.values()];
     // Base58 has no 0: digits become letters.
-    const fake = (i: number) => `did:key:z6Mk${String(i).replace(/\d/g, (d) => 'abcdefghij'[Number(d)]!).padStart(44, 'x')}`;
+    const fake = (i: number) =>
+      `did:key:z6Mk${String(i)
+        .replace(/\d/g, (d) => 'abcdefghij'[Number(d)]!)
+        .padStart(44, 'x')}`;
     for (let i = many.length; i < SPARKLINE_MAX_IDS; i++) many.push(fake(i));
     const res = await spark(`?ids=${many.join(',')}`);
     expect(res.status, res.text.slice(0, 300)).toBe(200);
@@ -153,7 +199,13 @@ describe('GET /api/v1/sparklines', () => {
 
   it('refuses garbage with a message naming the problem', async () => {
     const busy = ids.get('busy')!;
-    const tooMany = Array.from({ length: SPARKLINE_MAX_IDS + 1 }, (_, i) => `z6Mk${String(i).replace(/\d/g, (d) => 'abcdefghij'[Number(d)]!).padStart(44, 'y')}`).join(',');
+    const tooMany = Array.from(
+      { length: SPARKLINE_MAX_IDS + 1 },
+      (_, i) =>
+        `z6Mk${String(i)
+          .replace(/\d/g, (d) => 'abcdefghij'[Number(d)]!)
+          .padStart(44, 'y')}`,
+    ).join(',');
     const cases: Array<[string, RegExp]> = [
       ['', /ids/],
       ['?ids=', /ids must list at least one node id/],

@@ -39,10 +39,17 @@ export function parseSince(since: string | undefined, now: number): number | und
 export function registerNodeRoutes(app: App, ctx: ServerContext): void {
   const { registry, views } = ctx;
 
-  app.get('/api/v1/nodes', { config: { auth: 'viewer' }, schema: { tags: ['nodes'], summary: 'List nodes (label selector, status, hostname search, sort, paging)', querystring: ListQuery } }, async (req) => {
-    const { items, total } = registry.list(req.query);
-    return { items: items.map((n) => views.view(n)), total };
-  });
+  app.get(
+    '/api/v1/nodes',
+    {
+      config: { auth: 'viewer' },
+      schema: { tags: ['nodes'], summary: 'List nodes (label selector, status, hostname search, sort, paging)', querystring: ListQuery },
+    },
+    async (req) => {
+      const { items, total } = registry.list(req.query);
+      return { items: items.map((n) => views.view(n)), total };
+    },
+  );
 
   registerNodeSparklineRoute(app, ctx);
   registerLabelAttestationRoutes(app, {
@@ -54,64 +61,103 @@ export function registerNodeRoutes(app: App, ctx: ServerContext): void {
     },
   });
 
-  app.get('/api/v1/nodes/:ref', { config: { auth: 'viewer' }, schema: { tags: ['nodes'], summary: 'One node by id, id prefix or hostname', params: RefParams } }, async (req) => {
-    return views.view(registry.resolve(req.params.ref));
-  });
+  app.get(
+    '/api/v1/nodes/:ref',
+    { config: { auth: 'viewer' }, schema: { tags: ['nodes'], summary: 'One node by id, id prefix or hostname', params: RefParams } },
+    async (req) => {
+      return views.view(registry.resolve(req.params.ref));
+    },
+  );
 
-  app.patch('/api/v1/nodes/:ref/labels', { config: { auth: 'operator' }, schema: { tags: ['nodes'], summary: 'Set or remove user labels', params: RefParams, body: PatchLabelsRequest } }, async (req) => {
-    return audited(req, 'node.labels', req.params.ref, async (audit) => {
+  app.patch(
+    '/api/v1/nodes/:ref/labels',
+    { config: { auth: 'operator' }, schema: { tags: ['nodes'], summary: 'Set or remove user labels', params: RefParams, body: PatchLabelsRequest } },
+    async (req) => {
+      return audited(req, 'node.labels', req.params.ref, async (audit) => {
+        const node = registry.resolve(req.params.ref);
+        const change = { hostname: node.hostname, set: req.body.set ?? {}, remove: req.body.remove ?? [] };
+        await audit.note({ action: 'node.labels', target: node.id, result: 'ok', details: change });
+        // Hosts vouch only for signed labels: once a node's labels are attested, changes must be signed too.
+        ctx.trust.labels.checkUnsignedChange(node, change.set);
+        const updated = await registry.setUserLabels(node.id, change.set, change.remove);
+        return views.view(updated);
+      });
+    },
+  );
+
+  app.post(
+    '/api/v1/nodes/:ref/approve',
+    { config: { auth: 'admin' }, schema: { tags: ['nodes'], summary: 'Approve a PENDING node', params: RefParams } },
+    async (req) => {
+      return audited(req, 'node.approve', req.params.ref, async (audit) => {
+        const node = registry.resolve(req.params.ref);
+        await audit.note({ action: 'node.approve', target: node.id, result: 'ok', details: { hostname: node.hostname } });
+        if (node.adminState !== 'pending') throw new FleetError('failed_precondition', `node ${node.hostname} is ${registry.status(node)}, not PENDING`);
+        await registry.states.node(node.id, 'approve', actorOf(req.principal), null);
+        return views.view(registry.get(node.id)!);
+      });
+    },
+  );
+
+  app.post(
+    '/api/v1/nodes/:ref/cordon',
+    { config: { auth: 'operator' }, schema: { tags: ['nodes'], summary: 'Stop placing new work on a node', params: RefParams, body: CordonBody } },
+    async (req) => {
+      return audited(req, 'node.cordon', req.params.ref, async (audit) => {
+        const node = registry.resolve(req.params.ref);
+        await audit.note({ action: 'node.cordon', target: node.id, result: 'ok', details: { hostname: node.hostname, reason: req.body?.reason ?? null } });
+        await registry.states.node(node.id, 'cordon', actorOf(req.principal), req.body?.reason ?? null);
+        return views.view(registry.get(node.id)!);
+      });
+    },
+  );
+
+  app.post(
+    '/api/v1/nodes/:ref/uncordon',
+    {
+      config: { auth: 'operator' },
+      schema: { tags: ['nodes'], summary: 'Allow new work on a cordoned, draining or drained node again', params: RefParams, body: CordonBody },
+    },
+    async (req) => {
+      return audited(req, 'node.uncordon', req.params.ref, async (audit) => {
+        const node = registry.resolve(req.params.ref);
+        await audit.note({ action: 'node.uncordon', target: node.id, result: 'ok', details: { hostname: node.hostname, reason: req.body?.reason ?? null } });
+        await registry.states.node(node.id, 'uncordon', actorOf(req.principal), req.body?.reason ?? null);
+        return views.view(registry.get(node.id)!);
+      });
+    },
+  );
+
+  app.delete(
+    '/api/v1/nodes/:ref',
+    { config: { auth: 'admin' }, schema: { tags: ['nodes'], summary: 'Remove a node: revokes its key and closes its session', params: RefParams } },
+    async (req, reply) => {
+      await audited(req, 'node.remove', req.params.ref, async (audit) => {
+        const node = registry.resolve(req.params.ref);
+        await audit.note({ action: 'node.remove', target: node.id, result: 'ok', details: { hostname: node.hostname } });
+        await registry.remove(node.id, actorOf(req.principal), null);
+        ctx.metrics.dropNode(node.id);
+        ctx.gateway.disconnect(node.id, CLOSE_CODES.forbidden, 'node removed from the fleet');
+      });
+      return reply.status(204).send();
+    },
+  );
+
+  app.get(
+    '/api/v1/nodes/:ref/metrics',
+    {
+      config: { auth: 'viewer' },
+      schema: { tags: ['metrics'], summary: 'Recent metric series of a node (in-memory window)', params: RefParams, querystring: MetricsQuery },
+    },
+    async (req) => {
       const node = registry.resolve(req.params.ref);
-      const change = { hostname: node.hostname, set: req.body.set ?? {}, remove: req.body.remove ?? [] };
-      await audit.note({ action: 'node.labels', target: node.id, result: 'ok', details: change });
-      // Hosts vouch only for signed labels: once a node's labels are attested, changes must be signed too.
-      ctx.trust.labels.checkUnsignedChange(node, change.set);
-      const updated = await registry.setUserLabels(node.id, change.set, change.remove);
-      return views.view(updated);
-    });
-  });
-
-  app.post('/api/v1/nodes/:ref/approve', { config: { auth: 'admin' }, schema: { tags: ['nodes'], summary: 'Approve a PENDING node', params: RefParams } }, async (req) => {
-    return audited(req, 'node.approve', req.params.ref, async (audit) => {
-      const node = registry.resolve(req.params.ref);
-      await audit.note({ action: 'node.approve', target: node.id, result: 'ok', details: { hostname: node.hostname } });
-      if (node.adminState !== 'pending') throw new FleetError('failed_precondition', `node ${node.hostname} is ${registry.status(node)}, not PENDING`);
-      await registry.states.node(node.id, 'approve', actorOf(req.principal), null);
-      return views.view(registry.get(node.id)!);
-    });
-  });
-
-  app.post('/api/v1/nodes/:ref/cordon', { config: { auth: 'operator' }, schema: { tags: ['nodes'], summary: 'Stop placing new work on a node', params: RefParams, body: CordonBody } }, async (req) => {
-    return audited(req, 'node.cordon', req.params.ref, async (audit) => {
-      const node = registry.resolve(req.params.ref);
-      await audit.note({ action: 'node.cordon', target: node.id, result: 'ok', details: { hostname: node.hostname, reason: req.body?.reason ?? null } });
-      await registry.states.node(node.id, 'cordon', actorOf(req.principal), req.body?.reason ?? null);
-      return views.view(registry.get(node.id)!);
-    });
-  });
-
-  app.post('/api/v1/nodes/:ref/uncordon', { config: { auth: 'operator' }, schema: { tags: ['nodes'], summary: 'Allow new work on a cordoned, draining or drained node again', params: RefParams, body: CordonBody } }, async (req) => {
-    return audited(req, 'node.uncordon', req.params.ref, async (audit) => {
-      const node = registry.resolve(req.params.ref);
-      await audit.note({ action: 'node.uncordon', target: node.id, result: 'ok', details: { hostname: node.hostname, reason: req.body?.reason ?? null } });
-      await registry.states.node(node.id, 'uncordon', actorOf(req.principal), req.body?.reason ?? null);
-      return views.view(registry.get(node.id)!);
-    });
-  });
-
-  app.delete('/api/v1/nodes/:ref', { config: { auth: 'admin' }, schema: { tags: ['nodes'], summary: 'Remove a node: revokes its key and closes its session', params: RefParams } }, async (req, reply) => {
-    await audited(req, 'node.remove', req.params.ref, async (audit) => {
-      const node = registry.resolve(req.params.ref);
-      await audit.note({ action: 'node.remove', target: node.id, result: 'ok', details: { hostname: node.hostname } });
-      await registry.remove(node.id, actorOf(req.principal), null);
-      ctx.metrics.dropNode(node.id);
-      ctx.gateway.disconnect(node.id, CLOSE_CODES.forbidden, 'node removed from the fleet');
-    });
-    return reply.status(204).send();
-  });
-
-  app.get('/api/v1/nodes/:ref/metrics', { config: { auth: 'viewer' }, schema: { tags: ['metrics'], summary: 'Recent metric series of a node (in-memory window)', params: RefParams, querystring: MetricsQuery } }, async (req) => {
-    const node = registry.resolve(req.params.ref);
-    const names = req.query.names ? req.query.names.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
-    return ctx.metrics.query(node.id, { since: parseSince(req.query.since, ctx.clock.now()), names });
-  });
+      const names = req.query.names
+        ? req.query.names
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : undefined;
+      return ctx.metrics.query(node.id, { since: parseSince(req.query.since, ctx.clock.now()), names });
+    },
+  );
 }

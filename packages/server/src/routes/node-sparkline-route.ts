@@ -1,11 +1,22 @@
 import { z } from 'zod';
-import { FleetError, NodeSparklines, parseDurationMs, SPARKLINE_DEFAULT_POINTS, SPARKLINE_MAX_IDS, SPARKLINE_MAX_POINTS, type NodeSparkline } from '@gpufleet/protocol';
+import {
+  FleetError,
+  NodeSparklines,
+  parseDurationMs,
+  SPARKLINE_DEFAULT_POINTS,
+  SPARKLINE_MAX_IDS,
+  SPARKLINE_MAX_POINTS,
+  type NodeSparkline,
+} from '@gpufleet/protocol';
 import type { App } from '../http/app.js';
 import type { ServerContext } from '../context.js';
 import { nodeSparkline, sparklineWindow } from '../metrics/sparklines.js';
 
 const SparklineQuery = z.strictObject({
-  ids: z.string().min(1, 'ids must list at least one node id').max(SPARKLINE_MAX_IDS * 130),
+  ids: z
+    .string()
+    .min(1, 'ids must list at least one node id')
+    .max(SPARKLINE_MAX_IDS * 130),
   since: z.string().max(32).optional(),
   points: z.coerce
     .number({ error: 'points must be a whole number' })
@@ -22,12 +33,16 @@ const MIN_SINCE_MS = 60_000;
 
 /** The `ids` of a sparkline request as full node ids, de-duplicated; throws naming the bad one. */
 export function parseSparklineIds(text: string): string[] {
-  const words = text.split(',').map((s) => s.trim()).filter(Boolean);
+  const words = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (words.length === 0) throw new FleetError('invalid_argument', 'ids must list at least one node id');
   const bad = words.find((id) => !NODE_ID.test(id));
   if (bad !== undefined) throw new FleetError('invalid_argument', `ids: '${bad.slice(0, 80)}' is not a node id (did:key:z..., with or without did:key:)`);
   const ids = [...new Set(words.map((id) => (id.startsWith('did:key:') ? id : `did:key:${id}`)))];
-  if (ids.length > SPARKLINE_MAX_IDS) throw new FleetError('invalid_argument', `ids lists ${ids.length} nodes; at most ${SPARKLINE_MAX_IDS} per request (one page of the table)`);
+  if (ids.length > SPARKLINE_MAX_IDS)
+    throw new FleetError('invalid_argument', `ids lists ${ids.length} nodes; at most ${SPARKLINE_MAX_IDS} per request (one page of the table)`);
   return ids;
 }
 
@@ -40,7 +55,10 @@ function parseSparklineSince(text: string, retentionMs: number): number {
     throw new FleetError('invalid_argument', `since '${text}' is not a duration such as 15m`);
   }
   if (ms < MIN_SINCE_MS || ms > retentionMs) {
-    throw new FleetError('invalid_argument', `since '${text}' must be from 1m to ${Math.floor(retentionMs / 60_000)}m (the server keeps that much history in memory)`);
+    throw new FleetError(
+      'invalid_argument',
+      `since '${text}' must be from 1m to ${Math.floor(retentionMs / 60_000)}m (the server keeps that much history in memory)`,
+    );
   }
   return ms;
 }
@@ -57,16 +75,20 @@ function parseSparklineSince(text: string, retentionMs: number): number {
  */
 export function registerNodeSparklineRoute(app: App, ctx: ServerContext): void {
   const summary = `Mean GPU utilization and hottest GPU temperature of up to ${SPARKLINE_MAX_IDS} nodes, averaged into buckets`;
-  app.get('/api/v1/sparklines', { config: { auth: 'viewer' }, schema: { tags: ['metrics'], summary, querystring: SparklineQuery, response: { 200: NodeSparklines } } }, async (req) => {
-    const ids = parseSparklineIds(req.query.ids);
-    const sinceMs = parseSparklineSince(req.query.since ?? '15m', ctx.metrics.retentionMs);
-    const window = sparklineWindow(ctx.clock.now(), sinceMs, req.query.points ?? SPARKLINE_DEFAULT_POINTS);
-    const items: NodeSparkline[] = [];
-    const missing: string[] = [];
-    for (const id of ids) {
-      if (ctx.registry.get(id)) items.push(nodeSparkline(ctx.metrics, id, window));
-      else missing.push(id);
-    }
-    return { ...window, items, missing };
-  });
+  app.get(
+    '/api/v1/sparklines',
+    { config: { auth: 'viewer' }, schema: { tags: ['metrics'], summary, querystring: SparklineQuery, response: { 200: NodeSparklines } } },
+    async (req) => {
+      const ids = parseSparklineIds(req.query.ids);
+      const sinceMs = parseSparklineSince(req.query.since ?? '15m', ctx.metrics.retentionMs);
+      const window = sparklineWindow(ctx.clock.now(), sinceMs, req.query.points ?? SPARKLINE_DEFAULT_POINTS);
+      const items: NodeSparkline[] = [];
+      const missing: string[] = [];
+      for (const id of ids) {
+        if (ctx.registry.get(id)) items.push(nodeSparkline(ctx.metrics, id, window));
+        else missing.push(id);
+      }
+      return { ...window, items, missing };
+    },
+  );
 }

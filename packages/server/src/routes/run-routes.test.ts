@@ -65,14 +65,29 @@ async function readSse(path: string, onEvent?: (name: string, data: any) => void
 
 describe('POST /api/v1/runs', () => {
   it('submits a signed command: 201 with the targets, audited with the invoker and capability id', async () => {
-    const cap = signCapability({ v: 1, iss: operator.did, aud: operator.did, can: ['exec/run'], on: 'pool=a', nbf: T0 - 1000, exp: T0 + 86_400_000, nonce: 'routecap1', prf: [] }, operator.privateKeyPem);
+    const cap = signCapability(
+      { v: 1, iss: operator.did, aud: operator.did, can: ['exec/run'], on: 'pool=a', nbf: T0 - 1000, exp: T0 + 86_400_000, nonce: 'routecap1', prf: [] },
+      operator.privateKeyPem,
+    );
     const cmd = kit.command({ target: 'pool=a', capability: cap });
     const res = await call('POST', '/api/v1/runs', { command: cmd, batch: { maxParallel: 5 } });
     expect(res.status).toBe(201);
-    expect(res.body).toEqual({ id: cmd.payload.runId, state: 'running', targets: [{ nodeId: nodeId(0), hostname: 'node-000', batch: 0, state: 'sent' }, { nodeId: nodeId(2), hostname: 'node-002', batch: 0, state: 'sent' }] });
+    expect(res.body).toEqual({
+      id: cmd.payload.runId,
+      state: 'running',
+      targets: [
+        { nodeId: nodeId(0), hostname: 'node-000', batch: 0, state: 'sent' },
+        { nodeId: nodeId(2), hostname: 'node-002', batch: 0, state: 'sent' },
+      ],
+    });
     expect(kit.gateway.to('command')).toEqual([nodeId(0), nodeId(2)]);
     const audit = await kit.store.listAudit({ action: 'run.submit' });
-    expect(audit[0]).toMatchObject({ actor: expect.stringMatching(/^token:operator\(/), target: cmd.payload.runId, result: 'ok', details: { invoker: operator.did, capabilityId: capabilityId(cap), ability: 'exec/run', target: 'pool=a', summary: 'echo ok', targets: 2 } });
+    expect(audit[0]).toMatchObject({
+      actor: expect.stringMatching(/^token:operator\(/),
+      target: cmd.payload.runId,
+      result: 'ok',
+      details: { invoker: operator.did, capabilityId: capabilityId(cap), ability: 'exec/run', target: 'pool=a', summary: 'echo ok', targets: 2 },
+    });
     // One record per request: the app's hook writes it with what the route said (no second, generic one).
     expect(audit.filter((r) => r.target === cmd.payload.runId)).toHaveLength(1);
     expect(audit[0]).toMatchObject({ details: { status: 201 } });
@@ -90,10 +105,25 @@ describe('POST /api/v1/runs', () => {
     expectError(await call('POST', '/api/v1/runs', '{"command":'), 400, 'invalid_argument', /not valid JSON/);
     expectError(await call('POST', '/api/v1/runs', {}), 400, 'invalid_argument', /body field 'command'|invalid body/);
     expectError(await call('POST', '/api/v1/runs', { command: { payload: good.payload } }), 400, 'invalid_argument', /command\.sig/);
-    expectError(await call('POST', '/api/v1/runs', { command: { ...good, payload: { ...good.payload, invoker: 'mallory' } } }), 400, 'invalid_argument', /command\.payload\.invoker/);
-    expectError(await call('POST', '/api/v1/runs', { command: { ...good, payload: { ...good.payload, env: { 'BAD-NAME': 'x' } } } }), 400, 'invalid_argument', /command\.payload\.env/);
+    expectError(
+      await call('POST', '/api/v1/runs', { command: { ...good, payload: { ...good.payload, invoker: 'mallory' } } }),
+      400,
+      'invalid_argument',
+      /command\.payload\.invoker/,
+    );
+    expectError(
+      await call('POST', '/api/v1/runs', { command: { ...good, payload: { ...good.payload, env: { 'BAD-NAME': 'x' } } } }),
+      400,
+      'invalid_argument',
+      /command\.payload\.env/,
+    );
     expectError(await call('POST', '/api/v1/runs', { command: good, batch: { failureThreshold: 'many' } }), 400, 'invalid_argument', /batch\.failureThreshold/);
-    expectError(await call('POST', '/api/v1/runs', { command: good, batch: { batchSize: '150%' } }), 400, 'invalid_argument', /batchSize '150%' must be a percentage/);
+    expectError(
+      await call('POST', '/api/v1/runs', { command: good, batch: { batchSize: '150%' } }),
+      400,
+      'invalid_argument',
+      /batchSize '150%' must be a percentage/,
+    );
     expectError(await call('POST', '/api/v1/runs', { command: kit.command({ target: 'pool=nowhere' }) }), 400, 'invalid_argument', /matches no node/);
     expect(kit.gateway.sent).toEqual([]);
   });
@@ -103,7 +133,11 @@ describe('POST /api/v1/runs', () => {
     expect((await call('POST', '/api/v1/runs', { command: cmd })).status).toBe(201);
     expectError(await call('POST', '/api/v1/runs', { command: cmd }), 409, 'already_exists', /was used before/);
     const audit = await kit.store.listAudit({ action: 'run.submit' });
-    expect(audit[0]).toMatchObject({ target: cmd.payload.runId, result: 'error', details: { invoker: operator.did, capabilityId: null, error: expect.stringMatching(/was used before/) } });
+    expect(audit[0]).toMatchObject({
+      target: cmd.payload.runId,
+      result: 'error',
+      details: { invoker: operator.did, capabilityId: null, error: expect.stringMatching(/was used before/) },
+    });
   });
 });
 
@@ -122,7 +156,16 @@ describe('reading runs', () => {
       [first.payload.runId, 'running', 3, { sent: 3 }],
     ]);
     expect(res.body.items[0].targets).toBeUndefined();
-    expect(res.body.items[0].command).toEqual({ kind: 'argv', summary: 'echo ok', timeoutMs: 60_000, cwd: null, runAs: null, env: [], issuedAt: new Date(kit.clock.now()).toISOString(), nonce: second.payload.nonce });
+    expect(res.body.items[0].command).toEqual({
+      kind: 'argv',
+      summary: 'echo ok',
+      timeoutMs: 60_000,
+      cwd: null,
+      runAs: null,
+      env: [],
+      issuedAt: new Date(kit.clock.now()).toISOString(),
+      nonce: second.payload.nonce,
+    });
     const older = await call('GET', `/api/v1/runs?before=${encodeURIComponent(new Date(kit.clock.now()).toISOString())}&limit=1`, undefined, 'viewer');
     expect(older.body.items.map((r: any) => r.id)).toEqual([first.payload.runId]);
     expectError(await call('GET', '/api/v1/runs?limit=zero', undefined, 'viewer'), 400, 'invalid_argument', /querystring field 'limit'/);
@@ -139,10 +182,31 @@ describe('reading runs', () => {
     kit.result(nodeId(1), id, { exitCode: 2 });
     const run = await call('GET', `/api/v1/runs/${id}`, undefined, 'viewer');
     expect(run.status).toBe(200);
-    expect(run.body).toMatchObject({ id, state: 'failed', createdBy: expect.stringMatching(/^token:operator/), invoker: operator.did, ability: 'exec/run', selector: 'pool=b', counts: { failed: 1 } });
-    expect(run.body.targets).toEqual([expect.objectContaining({ nodeId: nodeId(1), hostname: 'node-001', state: 'failed', exitCode: 2, reason: 'exit code 2', outputBytes: 11, truncated: false })]);
+    expect(run.body).toMatchObject({
+      id,
+      state: 'failed',
+      createdBy: expect.stringMatching(/^token:operator/),
+      invoker: operator.did,
+      ability: 'exec/run',
+      selector: 'pool=b',
+      counts: { failed: 1 },
+    });
+    expect(run.body.targets).toEqual([
+      expect.objectContaining({
+        nodeId: nodeId(1),
+        hostname: 'node-001',
+        state: 'failed',
+        exitCode: 2,
+        reason: 'exit code 2',
+        outputBytes: 11,
+        truncated: false,
+      }),
+    ]);
     const out = await call('GET', `/api/v1/runs/${id}/output?node=node-001`, undefined, 'viewer');
-    expect(out.body.items.map((o: any) => [o.stream, o.chunk, o.data])).toEqual([['stdout', 0, 'hello\n'], ['stderr', 0, 'warn\n']]);
+    expect(out.body.items.map((o: any) => [o.stream, o.chunk, o.data])).toEqual([
+      ['stdout', 0, 'hello\n'],
+      ['stderr', 0, 'warn\n'],
+    ]);
     expect(out.body.next).toBeNull();
     const page = await call('GET', `/api/v1/runs/${id}/output?limit=1`, undefined, 'viewer');
     expect(page.body.items).toHaveLength(1);
@@ -179,7 +243,11 @@ describe('GET /api/v1/runs/{id}/stream', () => {
       { nodeId: nodeId(0), stream: 'stdout', chunk: 0, data: 'early\n' },
       { nodeId: nodeId(0), stream: 'stdout', chunk: 1, data: 'late\n' },
     ]);
-    expect(events.filter((e) => e.event === 'target').map((e) => [e.data.hostname, e.data.state])).toEqual([['node-000', 'succeeded'], ['node-001', 'succeeded'], ['node-002', 'succeeded']]);
+    expect(events.filter((e) => e.event === 'target').map((e) => [e.data.hostname, e.data.state])).toEqual([
+      ['node-000', 'succeeded'],
+      ['node-001', 'succeeded'],
+      ['node-002', 'succeeded'],
+    ]);
     expect(events.at(-1)).toEqual({ event: 'done', data: expect.objectContaining({ id, state: 'succeeded', counts: { succeeded: 3 } }) });
     // The stream ended and let go of the hub.
     await new Promise((r) => setTimeout(r, 50));
@@ -204,9 +272,18 @@ describe('POST /api/v1/runs/{id}/cancel', () => {
     expectError(await call('POST', `/api/v1/runs/${id}/cancel`, undefined, 'viewer'), 403, 'permission_denied', /operator role/);
     const res = await call('POST', `/api/v1/runs/${id}/cancel`);
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ id, canceledBy: expect.stringMatching(/^token:operator/), reason: expect.stringMatching(/^canceled by token:operator/), counts: { sent: 1, canceled: 2 } });
+    expect(res.body).toMatchObject({
+      id,
+      canceledBy: expect.stringMatching(/^token:operator/),
+      reason: expect.stringMatching(/^canceled by token:operator/),
+      counts: { sent: 1, canceled: 2 },
+    });
     expect(kit.gateway.to('cancel')).toEqual([nodeId(0)]);
-    expect((await kit.store.listAudit({ action: 'run.cancel' }))[0]).toMatchObject({ target: id, result: 'ok', details: { invoker: operator.did, capabilityId: null } });
+    expect((await kit.store.listAudit({ action: 'run.cancel' }))[0]).toMatchObject({
+      target: id,
+      result: 'ok',
+      details: { invoker: operator.did, capabilityId: null },
+    });
     kit.result(nodeId(0), id, { exitCode: null, signal: 'SIGTERM', canceled: true });
     expectError(await call('POST', `/api/v1/runs/${id}/cancel`), 409, 'conflict', /already finished \(canceled\)/);
     expectError(await call('POST', '/api/v1/runs/run-nope/cancel'), 404, 'not_found', /no run 'run-nope'/);

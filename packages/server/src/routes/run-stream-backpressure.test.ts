@@ -32,7 +32,12 @@ afterAll(async () => {
 
 describe('GET /api/v1/runs/{id}/stream with a slow reader', () => {
   it(`delivers a history larger than the hard limit (${HOSTS} x ${CHUNKS_PER_HOST} x 64 KiB) whole and in order to a reader that stalls, then the live end`, async () => {
-    const submitted = await app.inject({ method: 'POST', url: '/api/v1/runs', headers: { authorization: `Bearer ${operatorToken}`, 'content-type': 'application/json' }, payload: JSON.stringify({ command: kit.command() }) });
+    const submitted = await app.inject({
+      method: 'POST',
+      url: '/api/v1/runs',
+      headers: { authorization: `Bearer ${operatorToken}`, 'content-type': 'application/json' },
+      payload: JSON.stringify({ command: kit.command() }),
+    });
     expect(submitted.statusCode).toBe(201);
     const id = JSON.parse(submitted.body).id as string;
     for (let c = 0; c < CHUNKS_PER_HOST; c++) {
@@ -46,7 +51,9 @@ describe('GET /api/v1/runs/{id}/stream with a slow reader', () => {
     await new Promise((r) => setTimeout(r, 1500));
     reader.resume();
     const lastChunk = reader.next((e) => e.event === 'output' && e.data.chunk === CHUNKS_PER_HOST - 1 && e.data.nodeId === nodeId(HOSTS - 1));
-    const cutOff = reader.ended.then(() => Promise.reject(new Error(`the stream ended early, last event: ${JSON.stringify(reader.events.at(-1)).slice(0, 200)}`)));
+    const cutOff = reader.ended.then(() =>
+      Promise.reject(new Error(`the stream ended early, last event: ${JSON.stringify(reader.events.at(-1)).slice(0, 200)}`)),
+    );
     await Promise.race([lastChunk, cutOff]);
     cutOff.catch(() => undefined);
     for (let n = 0; n < HOSTS; n++) kit.result(nodeId(n), id);
@@ -55,7 +62,9 @@ describe('GET /api/v1/runs/{id}/stream with a slow reader', () => {
     expect(reader.events.some((e) => e.event === 'closing')).toBe(false);
     expect(reader.events.at(-1)?.event).toBe('done');
     for (let n = 0; n < HOSTS; n++) {
-      const chunks = reader.events.filter((e) => e.event === 'output' && e.data.nodeId === nodeId(n)).map((e) => e.data.data.slice(0, e.data.data.indexOf(':', 2) + 1));
+      const chunks = reader.events
+        .filter((e) => e.event === 'output' && e.data.nodeId === nodeId(n))
+        .map((e) => e.data.data.slice(0, e.data.data.indexOf(':', 2) + 1));
       expect(chunks).toEqual(Array.from({ length: CHUNKS_PER_HOST }, (_, c) => `${n}:${c}:`));
     }
   });

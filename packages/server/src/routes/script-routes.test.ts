@@ -21,7 +21,9 @@ beforeAll(async () => {
   kit = await startTrustKit();
   await kit.call('POST', '/api/v1/roots/init', kit.admin, { did: root.did });
   // holder may publish scripts; runner may only run commands.
-  await kit.call('POST', '/api/v1/capabilities', kit.operator, { capability: grant(root, holder, { can: ['exec/script'], on: 'pool=a', now: kit.clock.now() }) });
+  await kit.call('POST', '/api/v1/capabilities', kit.operator, {
+    capability: grant(root, holder, { can: ['exec/script'], on: 'pool=a', now: kit.clock.now() }),
+  });
   await kit.call('POST', '/api/v1/capabilities', kit.operator, { capability: grant(root, runner, { can: ['exec/run'], now: kit.clock.now() }) });
 });
 afterAll(() => kit.close());
@@ -33,7 +35,10 @@ describe('script library', () => {
     expect(one.body).toMatchObject({ name: 'gpu-check', version: 1, sha256: scriptSha256(V1), signer: root.did, removed: false, content: V1 });
     const two = await kit.call('POST', '/api/v1/scripts', kit.operator, body('gpu-check', V2, 2, holder));
     expect(two.status).toBe(201);
-    expect(two.body.history.map((h: any) => [h.version, h.signer])).toEqual([[1, root.did], [2, holder.did]]);
+    expect(two.body.history.map((h: any) => [h.version, h.signer])).toEqual([
+      [1, root.did],
+      [2, holder.did],
+    ]);
 
     const latest = await kit.call('GET', '/api/v1/scripts/gpu-check', kit.viewer);
     expect(latest.body).toMatchObject({ version: 2, content: V2, sha256: scriptSha256(V2), signature: { name: 'gpu-check', version: 2, signer: holder.did } });
@@ -60,7 +65,12 @@ describe('script library', () => {
 
   it('refuses unknown signers, forged signatures, wrong versions and content that does not match', async () => {
     const post = (b: unknown, token = kit.operator) => kit.call('POST', '/api/v1/scripts', token, b);
-    expectError(await post(body('gpu-check', V1, 3, stranger)), 403, 'permission_denied', /neither a fleet root nor holds a registered capability granting exec\/script/);
+    expectError(
+      await post(body('gpu-check', V1, 3, stranger)),
+      403,
+      'permission_denied',
+      /neither a fleet root nor holds a registered capability granting exec\/script/,
+    );
     expectError(await post(body('gpu-check', V1, 3, runner)), 403, 'permission_denied', /neither a fleet root/);
     const forged = body('gpu-check', V1, 3, root);
     forged.signature.signer = holder.did;
@@ -107,7 +117,12 @@ describe('script library', () => {
   it('refuses a script that would not fit in the command frame an agent accepts', async () => {
     // Under the REST body limit, but with the signed command beside it the frame would pass 1 MiB.
     const big = `#!/bin/sh\n${'#'.repeat(990_000)}\n`;
-    expectError(await kit.call('POST', '/api/v1/scripts', kit.operator, body('big', big, 1, root)), 400, 'invalid_argument', /is 990,\d{3} bytes as it travels to hosts .* over the 983,040 that fit in a command frame/);
+    expectError(
+      await kit.call('POST', '/api/v1/scripts', kit.operator, body('big', big, 1, root)),
+      400,
+      'invalid_argument',
+      /is 990,\d{3} bytes as it travels to hosts .* over the 983,040 that fit in a command frame/,
+    );
     expectError(await kit.call('GET', '/api/v1/scripts/big', kit.viewer), 404, 'not_found', /no script named 'big'/);
   });
 
@@ -125,7 +140,11 @@ describe('script library', () => {
 
     const three = await kit.call('POST', '/api/v1/scripts', kit.operator, body('gpu-check', V1, 3, root));
     expect(three.status).toBe(201);
-    expect(three.body.history.map((h: any) => [h.version, h.removed])).toEqual([[1, true], [2, true], [3, false]]);
+    expect(three.body.history.map((h: any) => [h.version, h.removed])).toEqual([
+      [1, true],
+      [2, true],
+      [3, false],
+    ]);
     expect(await kit.scripts.lookup('gpu-check', 3)).toMatchObject({ content: V1 });
     const removal = await kit.store.listAudit({ action: 'script.remove' });
     expect(removal.reverse().map((a) => [a.target, a.result, (a.details as any).versions ?? (a.details as any).status])).toEqual([

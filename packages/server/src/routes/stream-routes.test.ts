@@ -13,9 +13,39 @@ const readers: SseReader[] = [];
 
 function gpuSample(index: number, util: number): GpuSample {
   const g = testGpu(index);
-  return { uuid: g.uuid, pciBusId: g.pciBusId, index, temperatureC: 60 + index, memoryTemperatureC: null, utilizationPct: util, memoryUtilizationPct: 30, memoryUsedBytes: 2 ** 33, memoryTotalBytes: 2 ** 36, powerDrawW: 400 + index, powerLimitW: 700, smClockMhz: 1980, memClockMhz: 2619, fanPct: null, eccCorrectedVolatile: 0, eccUncorrectedVolatile: 0, eccCorrectedAggregate: 0, eccUncorrectedAggregate: 0, retiredPagesPending: null, remappedRowsPending: false, remappedRowsFailure: false, throttleReasons: [] };
+  return {
+    uuid: g.uuid,
+    pciBusId: g.pciBusId,
+    index,
+    temperatureC: 60 + index,
+    memoryTemperatureC: null,
+    utilizationPct: util,
+    memoryUtilizationPct: 30,
+    memoryUsedBytes: 2 ** 33,
+    memoryTotalBytes: 2 ** 36,
+    powerDrawW: 400 + index,
+    powerLimitW: 700,
+    smClockMhz: 1980,
+    memClockMhz: 2619,
+    fanPct: null,
+    eccCorrectedVolatile: 0,
+    eccUncorrectedVolatile: 0,
+    eccCorrectedAggregate: 0,
+    eccUncorrectedAggregate: 0,
+    retiredPagesPending: null,
+    remappedRowsPending: false,
+    remappedRowsFailure: false,
+    throttleReasons: [],
+  };
 }
-const metrics = (util: number) => ({ t: 'metrics', body: { ts: Date.now(), host: { cpuPct: 12, load1: 1.5, load5: 1, load15: 0.5, memoryUsedBytes: 2 ** 30, memoryTotalBytes: 2 ** 36, disks: [], net: [] }, gpus: [gpuSample(0, util), gpuSample(1, util / 2)] } });
+const metrics = (util: number) => ({
+  t: 'metrics',
+  body: {
+    ts: Date.now(),
+    host: { cpuPct: 12, load1: 1.5, load5: 1, load15: 0.5, memoryUsedBytes: 2 ** 30, memoryTotalBytes: 2 ** 36, disks: [], net: [] },
+    gpus: [gpuSample(0, util), gpuSample(1, util / 2)],
+  },
+});
 
 async function open(path = '/api/v1/stream', token: string | null = t.adminToken): Promise<SseReader> {
   const r = await SseReader.open(t.url, path, token);
@@ -23,7 +53,8 @@ async function open(path = '/api/v1/stream', token: string | null = t.adminToken
   await r.next((e) => e.event === 'hello');
   return r;
 }
-const mentions = (e: SseEvent, id: string) => e.event === 'nodes' && (e.data.items.some((v: NodeView) => v.id === id) || e.data.deltas.some((d: { id: string }) => d.id === id));
+const mentions = (e: SseEvent, id: string) =>
+  e.event === 'nodes' && (e.data.items.some((v: NodeView) => v.id === id) || e.data.deltas.some((d: { id: string }) => d.id === id));
 
 beforeAll(async () => {
   t = await startTestServer();
@@ -42,7 +73,10 @@ describe('GET /api/v1/stream', () => {
   it('sends a metrics-only change as a small delta with the readings, and no full view', async () => {
     const r = await open();
     agent.send(metrics(87));
-    const e = await r.next((x) => x.event === 'nodes' && x.data.deltas.some((d: { id: string; gpus: Array<{ readings: unknown }> }) => d.id === nodeId && d.gpus[0]?.readings !== null));
+    const e = await r.next(
+      (x) =>
+        x.event === 'nodes' && x.data.deltas.some((d: { id: string; gpus: Array<{ readings: unknown }> }) => d.id === nodeId && d.gpus[0]?.readings !== null),
+    );
     const batch = FleetStreamBatch.parse(e.data);
     expect(batch.items.map((v) => v.id)).not.toContain(nodeId);
     const d = batch.deltas.find((x) => x.id === nodeId)!;
@@ -123,7 +157,13 @@ describe('GET /api/v1/stream with a reader that stops reading', () => {
     const s = await startTestServer({}, { clock });
     try {
       // Big views, so a few batches fill the socket's buffers and then the stream's own limit.
-      const disks = Array.from({ length: 150 }, (_, d) => ({ device: `/dev/nvme${d}n1`, mount: `/mnt/scratch/volume-${d}/with/a/long/path`, fsType: 'xfs', totalBytes: 4e12, usedBytes: 1e12 }));
+      const disks = Array.from({ length: 150 }, (_, d) => ({
+        device: `/dev/nvme${d}n1`,
+        mount: `/mnt/scratch/volume-${d}/with/a/long/path`,
+        fsType: 'xfs',
+        totalBytes: 4e12,
+        usedBytes: 1e12,
+      }));
       const ids: string[] = [];
       for (let i = 0; i < 120; i++) {
         const n = makeNode(`did:key:z6MkStall${String(i).padStart(4, '0')}`, { hostname: `stall-${i}`, gpus: 8 });

@@ -25,22 +25,40 @@ export function registerStreamRoutes(app: App, ctx: ServerContext, given: Partia
   const limits = resolveSseLimits(given);
 
   // Fleet stream: changed nodes once a second, metrics-only changes as small deltas (streams/fleet-feed.ts).
-  app.get('/api/v1/stream', { config: { auth: 'viewer', sse: true }, schema: { tags: ['streams'], summary: 'SSE: `nodes` events once a second: full views of nodes that changed, small deltas of nodes whose readings moved, removed ids', querystring: TokenQuery } }, async (_req, reply) => {
-    new FleetFeed(ctx, openSseStream(reply, 'latest-state', limits)).start();
-  });
+  app.get(
+    '/api/v1/stream',
+    {
+      config: { auth: 'viewer', sse: true },
+      schema: {
+        tags: ['streams'],
+        summary: 'SSE: `nodes` events once a second: full views of nodes that changed, small deltas of nodes whose readings moved, removed ids',
+        querystring: TokenQuery,
+      },
+    },
+    async (_req, reply) => {
+      new FleetFeed(ctx, openSseStream(reply, 'latest-state', limits)).start();
+    },
+  );
 
-  app.get('/api/v1/nodes/:ref/stream', { config: { auth: 'viewer', sse: true }, schema: { tags: ['streams'], summary: 'SSE: live `metrics` samples and `node` changes of one node', params: RefParams, querystring: TokenQuery } }, async (req, reply) => {
-    const node = ctx.registry.resolve(req.params.ref);
-    let unsubscribe = () => {};
-    const stream = openSseStream(reply, 'lossless', limits, () => unsubscribe());
-    unsubscribe = ctx.hub.subscribe((e: HubEvent) => {
-      if (e.nodeId !== node.id || e.type === 'run') return;
-      if (e.type === 'metrics') stream.send('metrics', ctx.metrics.latest(node.id));
-      else {
-        const current = ctx.registry.get(node.id);
-        if (current) stream.send('node', ctx.views.view(current));
-      }
-    });
-    stream.send('node', ctx.views.view(node));
-  });
+  app.get(
+    '/api/v1/nodes/:ref/stream',
+    {
+      config: { auth: 'viewer', sse: true },
+      schema: { tags: ['streams'], summary: 'SSE: live `metrics` samples and `node` changes of one node', params: RefParams, querystring: TokenQuery },
+    },
+    async (req, reply) => {
+      const node = ctx.registry.resolve(req.params.ref);
+      let unsubscribe = () => {};
+      const stream = openSseStream(reply, 'lossless', limits, () => unsubscribe());
+      unsubscribe = ctx.hub.subscribe((e: HubEvent) => {
+        if (e.nodeId !== node.id || e.type === 'run') return;
+        if (e.type === 'metrics') stream.send('metrics', ctx.metrics.latest(node.id));
+        else {
+          const current = ctx.registry.get(node.id);
+          if (current) stream.send('node', ctx.views.view(current));
+        }
+      });
+      stream.send('node', ctx.views.view(node));
+    },
+  );
 }

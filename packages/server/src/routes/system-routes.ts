@@ -24,22 +24,29 @@ export function registerSystemRoutes(app: App, ctx: ServerContext): void {
   });
 
   app.get('/metrics', { config: { auth: 'viewer' }, schema: { hide: true } }, async (req, reply) => {
-    const nodes = ctx.registry.all().filter((n) => n.adminState !== 'decommissioned').map((n) => ({
-      id: n.id,
-      hostname: n.hostname,
-      status: ctx.registry.status(n),
-      labels: ctx.registry.labelsOf(n.id),
-      gpus: n.gpus,
-      latest: ctx.metrics.latest(n.id),
-      connected: ctx.gateway.hasSession(n.id),
-    }));
+    const nodes = ctx.registry
+      .all()
+      .filter((n) => n.adminState !== 'decommissioned')
+      .map((n) => ({
+        id: n.id,
+        hostname: n.hostname,
+        status: ctx.registry.status(n),
+        labels: ctx.registry.labelsOf(n.id),
+        gpus: n.gpus,
+        latest: ctx.metrics.latest(n.id),
+        connected: ctx.gateway.hasSession(n.id),
+      }));
     // Streamed in chunks: at 10,000 nodes the text is ~240 MB and must not block the loop at once.
     // DCGM_FI_DEV_XID_ERRORS: the last XID of each GPU, as the health engine saw it.
     const input = { nodes, server: ctx.stats, now: ctx.clock.now(), metricStore: ctx.metrics.stats(), lastXid: ctx.health.lastXid.map };
     const body = Readable.from(
       (function* () {
         yield* renderPrometheusChunks(input);
-        yield* renderHealthSeries({ nodes: ctx.registry.all().filter((n) => n.adminState !== 'decommissioned'), gpuHealth: (n, k, s) => ctx.health.gpuHealth(n, k, s), eventCounts: ctx.health.counts.entries() });
+        yield* renderHealthSeries({
+          nodes: ctx.registry.all().filter((n) => n.adminState !== 'decommissioned'),
+          gpuHealth: (n, k, s) => ctx.health.gpuHealth(n, k, s),
+          eventCounts: ctx.health.counts.entries(),
+        });
         yield renderAlertSeries(ctx.alerts);
       })(),
     );

@@ -28,7 +28,14 @@ describe('fleet roots', () => {
     expectError(await kit.call('POST', '/api/v1/roots/init', kit.admin, {}), 400, 'invalid_argument', /did/);
     expectError(await kit.call('POST', '/api/v1/roots/init', kit.admin, { did: root.did, extra: 1 }), 400, 'invalid_argument', /extra|unrecognized/i);
     expectError(await kit.call('POST', '/api/v1/roots/init', kit.admin, '{"did":'), 400, 'invalid_argument', /not valid JSON/);
-    expectError(await kit.call('POST', '/api/v1/roots/update', kit.admin, { update: signRootsUpdate({ v: 1, version: 2, roots: [root.did], iss: root.did, at: now() }, root.privateKeyPem) }), 412, 'failed_precondition', /no roots yet/);
+    expectError(
+      await kit.call('POST', '/api/v1/roots/update', kit.admin, {
+        update: signRootsUpdate({ v: 1, version: 2, roots: [root.did], iss: root.did, at: now() }, root.privateKeyPem),
+      }),
+      412,
+      'failed_precondition',
+      /no roots yet/,
+    );
 
     const init = await kit.call('POST', '/api/v1/roots/init', kit.admin, { did: root.did });
     expect(init.status).toBe(201);
@@ -37,14 +44,28 @@ describe('fleet roots', () => {
     expectError(await kit.call('POST', '/api/v1/roots/init', kit.admin, { did: root2.did }), 412, 'failed_precondition', /already has roots \(version 1\)/);
     // One record per request, refusals included (under the domain action once the route runs).
     const records = await auditOf('roots.init');
-    expect(records.map((r) => [r.result, (r.details as any).status])).toEqual([['error', 400], ['ok', 201], ['error', 412]]);
-    expect(records[1]).toMatchObject({ target: root.did, result: 'ok', actor: expect.stringMatching(/^token:admin\(/), details: { version: 1, roots: [root.did] } });
+    expect(records.map((r) => [r.result, (r.details as any).status])).toEqual([
+      ['error', 400],
+      ['ok', 201],
+      ['error', 412],
+    ]);
+    expect(records[1]).toMatchObject({
+      target: root.did,
+      result: 'ok',
+      actor: expect.stringMatching(/^token:admin\(/),
+      details: { version: 1, roots: [root.did] },
+    });
   });
 
   it('adopt an update signed by a current root, and refuse forged, tampered and stale ones', async () => {
     const fields = { v: 1 as const, version: 2, roots: [root.did, root2.did], iss: root.did, at: now() };
     const forged = signRootsUpdate({ ...fields, iss: stranger.did }, stranger.privateKeyPem);
-    expectError(await kit.call('POST', '/api/v1/roots/update', kit.admin, { update: forged }), 403, 'permission_denied', /unknown_issuer.*not one of the current fleet roots/);
+    expectError(
+      await kit.call('POST', '/api/v1/roots/update', kit.admin, { update: forged }),
+      403,
+      'permission_denied',
+      /unknown_issuer.*not one of the current fleet roots/,
+    );
     const tampered = { ...signRootsUpdate(fields, root.privateKeyPem), roots: [stranger.did] };
     expectError(await kit.call('POST', '/api/v1/roots/update', kit.admin, { update: tampered }), 403, 'permission_denied', /bad_signature/);
     expectError(await kit.call('POST', '/api/v1/roots/update', kit.admin, { update: { ...fields, sig: 'x' } }), 403, 'permission_denied', /bad_signature/);
@@ -101,7 +122,11 @@ describe('capabilities', () => {
     const list = await kit.call('GET', '/api/v1/capabilities', kit.viewer);
     expect(list.body.items.map((c: any) => c.id)).toEqual([capabilityId(aliceCap)]);
     const [record] = await auditOf('capability.register');
-    expect(record).toMatchObject({ result: 'ok', target: capabilityId(aliceCap), details: { signer: root.did, audience: alice.did, chain: [capabilityId(aliceCap)] } });
+    expect(record).toMatchObject({
+      result: 'ok',
+      target: capabilityId(aliceCap),
+      details: { signer: root.did, audience: alice.did, chain: [capabilityId(aliceCap)] },
+    });
   });
 
   it('register a delegation and a capability not valid yet; filter by audience', async () => {
@@ -127,13 +152,28 @@ describe('capabilities', () => {
     expectError(await post({ ...aliceCap, can: ['root/everything'] }), 400, 'invalid_argument', /not a valid capability: can/);
     expectError(await post({ ...aliceCap, on: '*' }), 403, 'permission_denied', /bad_signature/);
     expectError(await post(grant(stranger, alice, { now: now() })), 403, 'permission_denied', /unknown_issuer/);
-    expectError(await post(grant(alice, bob, { can: ['container/restart'], on: 'region=eu', parent: aliceCap, now: now() })), 403, 'permission_denied', /not_attenuated.*container\/restart/);
+    expectError(
+      await post(grant(alice, bob, { can: ['container/restart'], on: 'region=eu', parent: aliceCap, now: now() })),
+      403,
+      'permission_denied',
+      /not_attenuated.*container\/restart/,
+    );
     expectError(await post(grant(alice, bob, { on: '*', parent: aliceCap, now: now() })), 403, 'permission_denied', /not_attenuated.*broader/);
     expectError(await post(grant(root, bob, { nbf: now() - 3 * HOUR, exp: now() - 2 * HOUR, now: now() })), 403, 'permission_denied', /expired/);
     expectError(await post(grant(root, bob, { on: 'a=1,a!=1', now: now() })), 403, 'permission_denied', /can match no host/);
     // The viewer's 403 and the 400 for a body the schema refuses come before the route names its action; the three 400s after are the service's.
     const refused = (await auditOf('capability.register')).filter((r) => r.result === 'error');
-    expect(refused.map((r) => (r.details as any).reason ?? (r.details as any).status)).toEqual([400, 400, 400, 'bad_signature', 'unknown_issuer', 'not_attenuated', 'not_attenuated', 'expired', 'selector_mismatch']);
+    expect(refused.map((r) => (r.details as any).reason ?? (r.details as any).status)).toEqual([
+      400,
+      400,
+      400,
+      'bad_signature',
+      'unknown_issuer',
+      'not_attenuated',
+      'not_attenuated',
+      'expired',
+      'selector_mismatch',
+    ]);
   });
 });
 
@@ -169,7 +209,12 @@ describe('revocations', () => {
     expect(list.map((r: any) => r.iss)).toEqual([root.did, alice.did, stranger.did]);
     // The repeat of the root's revocation is recorded too, as changing nothing.
     const details = (await auditOf('revocation.add')).filter((r) => r.result === 'ok').map((r) => [(r.details as any).authority, (r.details as any).created]);
-    expect(details).toEqual([['root', true], ['root', false], ['issuer', true], ['self', true]]);
+    expect(details).toEqual([
+      ['root', true],
+      ['root', false],
+      ['issuer', true],
+      ['self', true],
+    ]);
   });
 
   it('refuse garbage, forged signatures and revocations by someone without authority', async () => {
@@ -178,9 +223,15 @@ describe('revocations', () => {
     expectError(await post(null), 400, 'invalid_argument', /not a valid revocation/);
     expectError(await post({ v: 1, target: { capability: 'abc' }, iss: root.did, at: now(), reason: '', sig: 'x' }), 400, 'invalid_argument', /target/);
     const someCap = grant(root, alice, { now: now() });
-    const forged = { ...signRevocation({ v: 1, target: { capability: capabilityId(someCap) }, iss: root.did, at: now(), reason: 'r' }, root.privateKeyPem), reason: 'changed' };
+    const forged = {
+      ...signRevocation({ v: 1, target: { capability: capabilityId(someCap) }, iss: root.did, at: now(), reason: 'r' }, root.privateKeyPem),
+      reason: 'changed',
+    };
     expectError(await post(forged), 403, 'permission_denied', /bad_signature/);
-    const byStranger = signRevocation({ v: 1, target: { capability: capabilityId(someCap) }, iss: stranger.did, at: now(), reason: 'r' }, stranger.privateKeyPem);
+    const byStranger = signRevocation(
+      { v: 1, target: { capability: capabilityId(someCap) }, iss: stranger.did, at: now(), reason: 'r' },
+      stranger.privateKeyPem,
+    );
     expectError(await post(byStranger), 403, 'permission_denied', /unknown_issuer.*not registered here/);
     const otherKey = signRevocation({ v: 1, target: { did: alice.did }, iss: bob.did, at: now(), reason: 'r' }, bob.privateKeyPem);
     expectError(await post(otherKey), 403, 'permission_denied', /unknown_issuer/);

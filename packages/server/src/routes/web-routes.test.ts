@@ -90,7 +90,12 @@ describe('dashboard responses', () => {
   });
 
   it('never serve a file outside the web folder, a sibling folder with a similar name included', async () => {
-    for (const url of ['/..%2Fdist-secret%2Fsecret.txt', '/%2E%2E/dist-secret/secret.txt', '/assets/..%2F..%2Fdist-secret%2Fsecret.txt', '/../dist-secret/secret.txt']) {
+    for (const url of [
+      '/..%2Fdist-secret%2Fsecret.txt',
+      '/%2E%2E/dist-secret/secret.txt',
+      '/assets/..%2F..%2Fdist-secret%2Fsecret.txt',
+      '/../dist-secret/secret.txt',
+    ]) {
       const res = await built.inject({ method: 'GET', url });
       expect(res.body, url).not.toContain('top secret');
     }

@@ -59,7 +59,11 @@ export function registerWebRoutes(app: App, webDir = defaultWebDir()): void {
       return reply.status(404).send({ error: { code: 'not_found', message: `no route ${req.method} /${path}` } });
     }
     if (!present) {
-      return reply.type('text/html; charset=utf-8').send('<!doctype html><title>gpufleet</title><h1>gpufleet control plane</h1><p>The dashboard is not built. The REST API is at <a href="/openapi.json">/openapi.json</a>; the CLI is <code>gpufleet</code>.</p>');
+      return reply
+        .type('text/html; charset=utf-8')
+        .send(
+          '<!doctype html><title>gpufleet</title><h1>gpufleet control plane</h1><p>The dashboard is not built. The REST API is at <a href="/openapi.json">/openapi.json</a>; the CLI is <code>gpufleet</code>.</p>',
+        );
     }
     const file = normalize(join(root, path));
     // Never serve outside the web folder (a sibling such as dist-old/ included); unknown paths get index.html (client-side routes).

@@ -5,7 +5,13 @@ import { FleetError } from '@gpufleet/protocol';
 const PERCENT = /^(\d{1,3}(?:\.\d{1,3})?)%$/;
 const COUNT = /^\d{1,7}$/;
 
-const countOrPercent = z.union([z.number().int().nonnegative().max(10_000_000), z.string().max(12).regex(new RegExp(`${PERCENT.source}|${COUNT.source}`), 'must be a whole number or a percentage such as 25%')]);
+const countOrPercent = z.union([
+  z.number().int().nonnegative().max(10_000_000),
+  z
+    .string()
+    .max(12)
+    .regex(new RegExp(`${PERCENT.source}|${COUNT.source}`), 'must be a whole number or a percentage such as 25%'),
+]);
 
 /** How a run is rolled out, as the operator asks for it (POST /api/v1/runs `batch`). */
 export const BatchOptions = z.strictObject({
@@ -34,7 +40,8 @@ function amount(field: string, value: number | string, total: number, round: (n:
   const pct = PERCENT.exec(value);
   if (!pct) return Number(value);
   const p = Number(pct[1]);
-  if (p > 100 || (!allowZero && p === 0)) throw new FleetError('invalid_argument', `batch.${field} '${value}' must be a percentage ${allowZero ? 'from 0' : 'above 0'} up to 100%`);
+  if (p > 100 || (!allowZero && p === 0))
+    throw new FleetError('invalid_argument', `batch.${field} '${value}' must be a percentage ${allowZero ? 'from 0' : 'above 0'} up to 100%`);
   return round((total * p) / 100);
 }
 

@@ -38,7 +38,10 @@ export function applyHostReport(d: ReportDeps, run: ActiveRun, t: RunTargetRecor
   const parsed = SCHEMAS[event.kind].safeParse(event.data);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    d.log.warn({ runId: run.id, nodeId: t.nodeId, kind: event.kind, problem: `${issue?.path.join('.') || '(root)'}: ${issue?.message}` }, 'ignored a malformed run report from a host');
+    d.log.warn(
+      { runId: run.id, nodeId: t.nodeId, kind: event.kind, problem: `${issue?.path.join('.') || '(root)'}: ${issue?.message}` },
+      'ignored a malformed run report from a host',
+    );
     return;
   }
   const at = event.receivedAt;
@@ -76,14 +79,24 @@ function output(d: ReportDeps, run: ActiveRun, t: RunTargetRecord, o: z.infer<ty
   let over = false;
   if (kept + bytes > d.outputLimitBytes) {
     // Cut at the limit; a character split in two is dropped rather than stored as U+FFFD.
-    data = Buffer.from(o.data, 'utf8').subarray(0, d.outputLimitBytes - kept).toString('utf8').replace(/\uFFFD$/, '');
+    data = Buffer.from(o.data, 'utf8')
+      .subarray(0, d.outputLimitBytes - kept)
+      .toString('utf8')
+      .replace(/\uFFFD$/, '');
     over = true;
   }
   run.stored.set(t.nodeId, over ? d.outputLimitBytes : kept + bytes);
   store(d, run, { runId: run.id, nodeId: t.nodeId, stream: o.stream, chunk: o.chunk, data, at });
   if (over) {
     t.truncated = true;
-    store(d, run, { runId: run.id, nodeId: t.nodeId, stream: 'truncated', chunk: 0, data: `output truncated: this host sent more than ${d.outputLimitBytes} bytes; the rest is counted, not kept`, at });
+    store(d, run, {
+      runId: run.id,
+      nodeId: t.nodeId,
+      stream: 'truncated',
+      chunk: 0,
+      data: `output truncated: this host sent more than ${d.outputLimitBytes} bytes; the rest is counted, not kept`,
+      at,
+    });
     d.scheduler.changed(run, t);
   }
 }

@@ -162,7 +162,12 @@ export class RunScheduler {
         t.reason = 'the deadline passed before this host was started';
       } else {
         run.setState(t, 'unreachable');
-        t.reason = before === 'queued' ? 'the host was not connected before the deadline' : before === 'sent' ? 'the host did not confirm the command before the deadline' : 'no result from the host before the deadline';
+        t.reason =
+          before === 'queued'
+            ? 'the host was not connected before the deadline'
+            : before === 'sent'
+              ? 'the host did not confirm the command before the deadline'
+              : 'no result from the host before the deadline';
       }
       t.finishedAt = now;
       this.changed(run, t);

@@ -44,14 +44,26 @@ describe('submit', () => {
     kit.result(nodeId(2), res.id, { exitCode: 1 });
     expect((await storedStates(kit, res.id))['node-002']).toBe('failed');
     const stored = await kit.store.getRun(res.id);
-    expect(stored).toMatchObject({ createdBy: 'token:ops(t1)', invoker: operator.did, capabilityId: null, ability: 'exec/run', selector: 'pool=a', summary: 'echo ok', state: 'running', deadline: T0 + 60_000 + 60_000 });
+    expect(stored).toMatchObject({
+      createdBy: 'token:ops(t1)',
+      invoker: operator.did,
+      capabilityId: null,
+      ability: 'exec/run',
+      selector: 'pool=a',
+      summary: 'echo ok',
+      state: 'running',
+      deadline: T0 + 60_000 + 60_000,
+    });
     expect(stored!.command).toEqual(cmd);
     expect(kit.events).toContainEqual({ type: 'run', runId: res.id, change: 'created', state: 'running' });
   });
 
   it('records the capability id of a delegated invoker', async () => {
     kit = await runKit(1);
-    const cap = signCapability({ v: 1, iss: operator.did, aud: operator.did, can: ['exec/run'], on: '*', nbf: T0 - 1000, exp: T0 + 86_400_000, nonce: 'capnonce1', prf: [] }, operator.privateKeyPem);
+    const cap = signCapability(
+      { v: 1, iss: operator.did, aud: operator.did, can: ['exec/run'], on: '*', nbf: T0 - 1000, exp: T0 + 86_400_000, nonce: 'capnonce1', prf: [] },
+      operator.privateKeyPem,
+    );
     const res = await kit.service.submit({ command: kit.command({ capability: cap }) }, 'a');
     expect((await kit.store.getRun(res.id))!.capabilityId).toBe(capabilityId(cap));
   });
@@ -71,9 +83,17 @@ describe('submit', () => {
       [{ command: good, extra: 1 }, 'invalid_argument', /extra|unrecognized/i],
     ];
     for (const [input, code, message] of bad) await expectError(kit.service.submit(input, 'a'), code, message);
-    await expectError(kit.service.submit({ command: good, batch: { batchSize: '0%' } }, 'a'), 'invalid_argument', /batchSize '0%' must be a percentage above 0/);
+    await expectError(
+      kit.service.submit({ command: good, batch: { batchSize: '0%' } }, 'a'),
+      'invalid_argument',
+      /batchSize '0%' must be a percentage above 0/,
+    );
     await expectError(kit.service.submit({ command: good, batch: { batchSize: 0 } }, 'a'), 'invalid_argument', /batchSize must be at least 1/);
-    await expectError(kit.service.submit({ command: kit.command({ ability: 'exec/script' }) }, 'a'), 'invalid_argument', /'exec\/script' does not cover a 'argv' command/);
+    await expectError(
+      kit.service.submit({ command: kit.command({ ability: 'exec/script' }) }, 'a'),
+      'invalid_argument',
+      /'exec\/script' does not cover a 'argv' command/,
+    );
     await expectError(kit.service.submit({ command: kit.command({ issuedAt: T0 + 3_600_000 }) }, 'a'), 'invalid_argument', /in the future/);
     await expectError(kit.service.submit({ command: kit.command({ issuedAt: T0 - 3_600_000 }) }, 'a'), 'invalid_argument', /timeout has passed: sign it again/);
     await expectError(kit.service.submit({ command: kit.command({ target: 'pool in (a' }) }, 'a'), 'invalid_argument', /bad label selector/);
@@ -98,7 +118,11 @@ describe('submit', () => {
   it('refuses a command whose frame would be over the limit an agent accepts, naming the size', async () => {
     kit = await runKit(1);
     const env = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`BIG_${i}`, 'x'.repeat(60_000)]));
-    await expectError(kit.service.submit({ command: kit.command({ env }) }, 'a'), 'invalid_argument', /command frame would be 1,2\d\d,\d{3} bytes, over the 1,048,576 an agent accepts/);
+    await expectError(
+      kit.service.submit({ command: kit.command({ env }) }, 'a'),
+      'invalid_argument',
+      /command frame would be 1,2\d\d,\d{3} bytes, over the 1,048,576 an agent accepts/,
+    );
     expect(kit.gateway.sent).toEqual([]);
   });
 
@@ -107,7 +131,10 @@ describe('submit', () => {
     const signature = { name: 'disk-check', version: 2, sha256: scriptSha256(content), signer: operator.did, sig: 'c2ln' };
     const asked: string[] = [];
     kit = await runKit(1, { service: { scriptLookup: async (name, version) => (asked.push(`${name}@${version}`), { content, signature }) } });
-    const cmd = kit.command({ ability: 'exec/script', command: { kind: 'script', name: 'disk-check', version: 2, sha256: scriptSha256(content), args: ['-h'] } });
+    const cmd = kit.command({
+      ability: 'exec/script',
+      command: { kind: 'script', name: 'disk-check', version: 2, sha256: scriptSha256(content), args: ['-h'] },
+    });
     await kit.service.submit({ command: cmd }, 'a');
     expect(asked).toEqual(['disk-check@2']);
     expect(kit.gateway.sent[0]!.frame).toEqual({ t: 'command', body: { command: cmd, scriptContent: content, scriptSignature: signature } });
@@ -130,7 +157,14 @@ describe('host reports', () => {
     expect(view.state).toBe('succeeded');
     expect(view.finishedAt).toBe(new Date(T0 + 20).toISOString());
     expect(view.counts).toEqual({ succeeded: 2 });
-    expect(view.targets![0]).toMatchObject({ state: 'succeeded', exitCode: 0, durationMs: 12, outputBytes: 3, startedAt: new Date(T0 + 10).toISOString(), truncated: false });
+    expect(view.targets![0]).toMatchObject({
+      state: 'succeeded',
+      exitCode: 0,
+      durationMs: 12,
+      outputBytes: 3,
+      startedAt: new Date(T0 + 10).toISOString(),
+      truncated: false,
+    });
     expect(kit.events.filter((e) => e.type === 'run' && e.change === 'finished')).toEqual([{ type: 'run', runId: id, change: 'finished', state: 'succeeded' }]);
     await kit.service.flush();
     expect((await kit.store.getRun(id))!.state).toBe('succeeded');
@@ -175,7 +209,10 @@ describe('host reports', () => {
     kit.report(nodeId(2), 'run-result', { runId: id, exitCode: 'zero' });
     kit.report(nodeId(2), 'run-output', { runId: id, stream: 'stdin', chunk: 0, data: 'x' });
     const view = await kit.service.get(id);
-    expect(view.targets!.map((t) => [t.hostname, t.state, t.exitCode])).toEqual([['node-000', 'succeeded', 0], ['node-002', 'sent', null]]);
+    expect(view.targets!.map((t) => [t.hostname, t.state, t.exitCode])).toEqual([
+      ['node-000', 'succeeded', 0],
+      ['node-002', 'sent', null],
+    ]);
     expect(kit.warnings).toEqual([
       'a host reported on a run it is not a target of; ignored',
       'ignored a malformed run report from a host',
@@ -280,7 +317,12 @@ describe('cancel', () => {
     expect(kit.gateway.to('cancel')).toEqual([nodeId(0), nodeId(1)]);
     expect(kit.gateway.sent.at(-1)!.frame).toEqual({ t: 'cancel', body: { runId: id } });
     let got = await kit.service.get(id);
-    expect(got.targets!.map((t) => [t.state, t.reason])).toEqual([['running', null], ['sent', null], ['canceled', 'canceled by token:ops(t1)'], ['canceled', 'canceled by token:ops(t1)']]);
+    expect(got.targets!.map((t) => [t.state, t.reason])).toEqual([
+      ['running', null],
+      ['sent', null],
+      ['canceled', 'canceled by token:ops(t1)'],
+      ['canceled', 'canceled by token:ops(t1)'],
+    ]);
     expect(got.state).toBe('running');
     kit.result(nodeId(0), id, { exitCode: null, signal: 'SIGTERM', canceled: true });
     kit.result(nodeId(1), id, { exitCode: null, signal: 'SIGTERM', canceled: true });

@@ -1,4 +1,15 @@
-import { COMMAND_ACCEPT_GRACE_MS, FleetError, MAX_FRAME_BYTES, SignedCommand, capabilityId, commandAbilities, matchesSelector, parseSelector, type ScriptSignature, type ServerFrame } from '@gpufleet/protocol';
+import {
+  COMMAND_ACCEPT_GRACE_MS,
+  FleetError,
+  MAX_FRAME_BYTES,
+  SignedCommand,
+  capabilityId,
+  commandAbilities,
+  matchesSelector,
+  parseSelector,
+  type ScriptSignature,
+  type ServerFrame,
+} from '@gpufleet/protocol';
 import type { Clock } from '../clock.js';
 import type { EventHub } from '../events/event-hub.js';
 import type { NodeRegistry } from '../services/node-registry.js';
@@ -64,7 +75,13 @@ export class RunService {
 
   constructor(private readonly o: RunServiceOptions) {
     this.writer = new RunWriter({ store: o.store, log: o.log, ...(o.flushDelayMs === undefined ? {} : { delayMs: o.flushDelayMs }) });
-    this.scheduler = new RunScheduler({ gateway: o.gateway, hub: o.hub, clock: o.clock, writer: this.writer, targetProblem: (run, nodeId) => this.targetProblem(run, nodeId) });
+    this.scheduler = new RunScheduler({
+      gateway: o.gateway,
+      hub: o.hub,
+      clock: o.clock,
+      writer: this.writer,
+      targetProblem: (run, nodeId) => this.targetProblem(run, nodeId),
+    });
     this.signedCancels = new SignedCancels(o.gateway, o.store);
     this.outputLimit = o.outputLimitBytes ?? 1024 * 1024;
   }
@@ -133,10 +150,16 @@ export class RunService {
     const p = command.payload;
     const now = this.o.clock.now();
     if (!commandAbilities(p.command).includes(p.ability)) {
-      throw new FleetError('invalid_argument', `payload.ability '${p.ability}' does not cover a '${p.command.kind}' command (it needs ${commandAbilities(p.command).join(' or ')})`);
+      throw new FleetError(
+        'invalid_argument',
+        `payload.ability '${p.ability}' does not cover a '${p.command.kind}' command (it needs ${commandAbilities(p.command).join(' or ')})`,
+      );
     }
     if (p.issuedAt > now + (this.o.futureSkewMs ?? 5 * 60_000)) {
-      throw new FleetError('invalid_argument', `payload.issuedAt ${new Date(p.issuedAt).toISOString()} is in the future: check the clock of the machine that signed it`);
+      throw new FleetError(
+        'invalid_argument',
+        `payload.issuedAt ${new Date(p.issuedAt).toISOString()} is in the future: check the clock of the machine that signed it`,
+      );
     }
     // By default the hosts' own acceptance deadline (commandDeadline): the server never waits on a host that would refuse the command as late.
     const deadline = p.issuedAt + p.timeoutMs + (this.o.graceMs ?? COMMAND_ACCEPT_GRACE_MS);
@@ -151,7 +174,10 @@ export class RunService {
     // An agent closes its link on a frame over the limit and the run would be re-sent on every reconnect: refuse it here.
     const frameBytes = Buffer.byteLength(JSON.stringify(frame), 'utf8');
     if (frameBytes > MAX_FRAME_BYTES) {
-      throw new FleetError('invalid_argument', `the command frame would be ${frameBytes.toLocaleString('en-US')} bytes, over the ${MAX_FRAME_BYTES.toLocaleString('en-US')} an agent accepts: shorten the command or its environment`);
+      throw new FleetError(
+        'invalid_argument',
+        `the command frame would be ${frameBytes.toLocaleString('en-US')} bytes, over the ${MAX_FRAME_BYTES.toLocaleString('en-US')} an agent accepts: shorten the command or its environment`,
+      );
     }
     const nodes = this.o.registry
       .all()
@@ -160,11 +186,28 @@ export class RunService {
         return status !== 'DECOMMISSIONED' && status !== 'PENDING' && matchesSelector(selector, this.o.registry.labelsOf(n.id));
       })
       .sort((a, b) => a.hostname.localeCompare(b.hostname) || a.id.localeCompare(b.id));
-    if (nodes.length === 0) throw new FleetError('invalid_argument', `target '${p.target}' matches no node of the fleet (pending and removed nodes are never targets)`);
+    if (nodes.length === 0)
+      throw new FleetError('invalid_argument', `target '${p.target}' matches no node of the fleet (pending and removed nodes are never targets)`);
     const policy = resolveBatchPolicy(batch, nodes.length);
     const targets: RunTargetRecord[] = [];
     splitBatches(nodes, policy.batchSize).forEach((group, b) => {
-      for (const n of group) targets.push({ runId: p.runId, nodeId: n.id, hostname: n.hostname, batch: b, state: 'queued', exitCode: null, signal: null, reason: null, sentAt: null, startedAt: null, finishedAt: null, durationMs: null, outputBytes: 0, truncated: false });
+      for (const n of group)
+        targets.push({
+          runId: p.runId,
+          nodeId: n.id,
+          hostname: n.hostname,
+          batch: b,
+          state: 'queued',
+          exitCode: null,
+          signal: null,
+          reason: null,
+          sentAt: null,
+          startedAt: null,
+          finishedAt: null,
+          durationMs: null,
+          outputBytes: 0,
+          truncated: false,
+        });
     });
     const counts = emptyCounts();
     counts.queued = targets.length;
@@ -192,7 +235,12 @@ export class RunService {
     this.runs.set(run.id, run);
     this.o.hub.publish({ type: 'run', runId: run.id, change: 'created', state: 'running' });
     this.scheduler.pump(run);
-    return { id: run.id, state: run.record.state, targets: targets.map((t) => ({ nodeId: t.nodeId, hostname: t.hostname, batch: t.batch, state: t.state })), run: runView(run.record) };
+    return {
+      id: run.id,
+      state: run.record.state,
+      targets: targets.map((t) => ({ nodeId: t.nodeId, hostname: t.hostname, batch: t.batch, state: t.state })),
+      run: runView(run.record),
+    };
   }
 
   /**
@@ -239,7 +287,12 @@ export class RunService {
       return;
     }
     try {
-      applyHostReport({ scheduler: this.scheduler, writer: this.writer, hub: this.o.hub, outputLimitBytes: this.outputLimit, log: this.o.log }, run, target, event as AgentEventRecord & { kind: never });
+      applyHostReport(
+        { scheduler: this.scheduler, writer: this.writer, hub: this.o.hub, outputLimitBytes: this.outputLimit, log: this.o.log },
+        run,
+        target,
+        event as AgentEventRecord & { kind: never },
+      );
     } catch (err) {
       this.o.log.warn({ runId, nodeId: event.nodeId, err: (err as Error).message }, 'could not apply a run report');
     }
@@ -285,7 +338,12 @@ export class RunService {
     const nodeId = query.node === undefined ? undefined : this.targetOf(query.runId, query.node);
     await this.flush();
     const limit = query.limit ?? 1000;
-    const rows = await this.o.store.listRunOutput({ runId: query.runId, ...(nodeId ? { nodeId } : {}), ...(query.after === undefined ? {} : { after: query.after }), limit });
+    const rows = await this.o.store.listRunOutput({
+      runId: query.runId,
+      ...(nodeId ? { nodeId } : {}),
+      ...(query.after === undefined ? {} : { after: query.after }),
+      limit,
+    });
     return { items: rows.map(outputView), next: rows.length === limit ? rows[rows.length - 1]!.id : null };
   }
 
@@ -300,7 +358,8 @@ export class RunService {
     try {
       return this.o.registry.resolve(ref).id;
     } catch (err) {
-      if (FleetError.is(err, 'not_found')) throw new FleetError('not_found', `no node '${ref}' (give an id, an id prefix or a hostname of one of the run's hosts)`);
+      if (FleetError.is(err, 'not_found'))
+        throw new FleetError('not_found', `no node '${ref}' (give an id, an id prefix or a hostname of one of the run's hosts)`);
       throw err;
     }
   }
@@ -328,7 +387,8 @@ export class RunService {
     if (node.id !== nodeId) return 'the node is no longer in the fleet';
     const status = this.o.registry.status(node);
     if (status === 'DECOMMISSIONED' || status === 'PENDING') return `the node is ${status}`;
-    if (!matchesSelector(run.selector, this.o.registry.labelsOf(nodeId))) return `the node no longer matches the signed target '${run.command.payload.target}' (its labels changed after the submit)`;
+    if (!matchesSelector(run.selector, this.o.registry.labelsOf(nodeId)))
+      return `the node no longer matches the signed target '${run.command.payload.target}' (its labels changed after the submit)`;
     return null;
   }
 

@@ -9,10 +9,14 @@ afterEach(async () => {
 });
 
 function cancelOf(k: RunKit, cmd: SignedCommand, key = operator): SignedCancel {
-  return signCancel({ v: 1, kind: 'cancel', runId: cmd.payload.runId, nonce: cmd.payload.nonce, iss: key.did, at: k.clock.now(), until: commandDeadline(cmd.payload) }, key.privateKeyPem);
+  return signCancel(
+    { v: 1, kind: 'cancel', runId: cmd.payload.runId, nonce: cmd.payload.nonce, iss: key.did, at: k.clock.now(), until: commandDeadline(cmd.payload) },
+    key.privateKeyPem,
+  );
 }
 
-const cancelsTo = (k: RunKit) => k.gateway.sent.filter((s) => s.frame.t === 'cancel' && (s.frame.body as { signed?: unknown }).signed !== undefined).map((s) => s.nodeId);
+const cancelsTo = (k: RunKit) =>
+  k.gateway.sent.filter((s) => s.frame.t === 'cancel' && (s.frame.body as { signed?: unknown }).signed !== undefined).map((s) => s.nodeId);
 
 describe('signed cancels reach every target, also hosts that connect later', () => {
   it('sends the signed cancel to connected targets now and to an offline one when its session is ready, until the deadline', async () => {

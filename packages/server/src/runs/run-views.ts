@@ -3,7 +3,7 @@ import type { RunCommandView, RunOutputView, RunTargetView, RunView, SignedComma
 export type { RunCommandView, RunOutputView, RunTargetView, RunView };
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
-import type { RunOutputRecord, RunRecord, RunState, RunTargetRecord } from '../store/store.js';
+import type { RunOutputRecord, RunRecord, RunTargetRecord } from '../store/store.js';
 
 export function targetView(t: Readonly<RunTargetRecord>): RunTargetView {
   return {

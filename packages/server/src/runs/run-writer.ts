@@ -72,11 +72,14 @@ export class RunWriter {
       if (this.timer && (this.soon || this.failures > 0)) return;
       if (this.timer) clearTimeout(this.timer);
       this.soon = true;
-      this.timer = setTimeout(() => {
-        this.timer = null;
-        this.soon = false;
-        this.flushing = this.flushing.then(() => this.write());
-      }, Math.min(20, this.o.delayMs ?? 100));
+      this.timer = setTimeout(
+        () => {
+          this.timer = null;
+          this.soon = false;
+          this.flushing = this.flushing.then(() => this.write());
+        },
+        Math.min(20, this.o.delayMs ?? 100),
+      );
       this.timer.unref?.();
     });
   }
@@ -101,7 +104,10 @@ export class RunWriter {
       for (const w of waiters) w();
     } catch (err) {
       this.failures++;
-      this.o.log.warn({ err: (err as Error).message, runs: runs.length, targets: targets.length, chunks: output.length }, 'could not store run progress; trying again');
+      this.o.log.warn(
+        { err: (err as Error).message, runs: runs.length, targets: targets.length, chunks: output.length },
+        'could not store run progress; trying again',
+      );
       // Newer changes win over the failed copies; chunks go back in front, in order.
       for (const r of runs) if (!this.runs.has(r.id)) this.runs.set(r.id, r);
       for (const t of targets) if (!this.targets.has(`${t.runId}\u0000${t.nodeId}`)) this.targets.set(`${t.runId}\u0000${t.nodeId}`, t);

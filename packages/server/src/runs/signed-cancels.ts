@@ -46,7 +46,10 @@ export class SignedCancels {
     const signed = value as SignedCancel;
     const p = command.payload;
     if (signed.payload.runId !== p.runId || signed.payload.nonce !== p.nonce) {
-      throw new FleetError('invalid_argument', `the signed cancel names run ${signed.payload.runId} with another nonce or id than run ${p.runId}: sign a cancel of this run`);
+      throw new FleetError(
+        'invalid_argument',
+        `the signed cancel names run ${signed.payload.runId} with another nonce or id than run ${p.runId}: sign a cancel of this run`,
+      );
     }
     // Past the command's deadline (and the hosts' skew) no host starts it: no need to carry the cancel longer.
     const entry: PendingCancel = { signed, nodes: new Set(nodes), until: Math.min(signed.payload.until, commandDeadline(p) + DEFAULT_SKEW_MS) };

@@ -12,5 +12,7 @@ export function parseSubmitRequest(input: unknown): SubmitRunRequest {
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
   const where = issue?.path.length ? `field '${issue.path.join('.')}'` : 'body';
-  throw new FleetError('invalid_argument', `invalid run request ${where}: ${issue?.message ?? 'bad value'}`, { details: parsed.error.issues.slice(0, 10).map((i) => ({ path: i.path.join('.'), message: i.message })) });
+  throw new FleetError('invalid_argument', `invalid run request ${where}: ${issue?.message ?? 'bad value'}`, {
+    details: parsed.error.issues.slice(0, 10).map((i) => ({ path: i.path.join('.'), message: i.message })),
+  });
 }

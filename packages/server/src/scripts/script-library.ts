@@ -1,5 +1,14 @@
 import { z } from 'zod';
-import { FleetError, MAX_FRAME_BYTES, ScriptSignature, scriptSha256, verifyScriptSignature, type Ability, type ScriptDetail, type ScriptView } from '@gpufleet/protocol';
+import {
+  FleetError,
+  MAX_FRAME_BYTES,
+  ScriptSignature,
+  scriptSha256,
+  verifyScriptSignature,
+  type Ability,
+  type ScriptDetail,
+  type ScriptView,
+} from '@gpufleet/protocol';
 import type { Clock } from '../clock.js';
 import type { ActionAudit } from '../services/audit-log.js';
 import type { ScriptRecord, Store } from '../store/store.js';
@@ -42,7 +51,16 @@ export interface ScriptLibraryOptions {
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 function view(r: ScriptRecord): ScriptView {
-  return { name: r.name, version: r.version, sha256: r.sha256, signer: r.signer, createdAt: iso(r.createdAt)!, createdBy: r.createdBy, removed: r.removedAt !== null, removedAt: iso(r.removedAt) };
+  return {
+    name: r.name,
+    version: r.version,
+    sha256: r.sha256,
+    signer: r.signer,
+    createdAt: iso(r.createdAt)!,
+    createdBy: r.createdBy,
+    removed: r.removedAt !== null,
+    removedAt: iso(r.removedAt),
+  };
 }
 
 /**
@@ -62,36 +80,75 @@ export class ScriptLibrary {
     const { name, content, signature } = parsed.data;
     const wireBytes = Buffer.byteLength(JSON.stringify(content), 'utf8');
     if (wireBytes > MAX_SCRIPT_WIRE_BYTES) {
-      throw new FleetError('invalid_argument', `script '${name}' is ${wireBytes.toLocaleString('en-US')} bytes as it travels to hosts (JSON-escaped UTF-8), over the ${MAX_SCRIPT_WIRE_BYTES.toLocaleString('en-US')} that fit in a command frame: split it, or ship the large part as a file`);
+      throw new FleetError(
+        'invalid_argument',
+        `script '${name}' is ${wireBytes.toLocaleString('en-US')} bytes as it travels to hosts (JSON-escaped UTF-8), over the ${MAX_SCRIPT_WIRE_BYTES.toLocaleString('en-US')} that fit in a command frame: split it, or ship the large part as a file`,
+      );
     }
     const sha256 = scriptSha256(content);
     if (signature.name !== name) throw new FleetError('invalid_argument', `the signature covers script '${signature.name}', not '${name}'`);
     if (signature.sha256 !== sha256) {
-      throw new FleetError('invalid_argument', `the signature covers content with SHA-256 ${signature.sha256.slice(0, 12)}…, but this content hashes to ${sha256.slice(0, 12)}…`);
+      throw new FleetError(
+        'invalid_argument',
+        `the signature covers content with SHA-256 ${signature.sha256.slice(0, 12)}…, but this content hashes to ${sha256.slice(0, 12)}…`,
+      );
     }
     const refuse = async (code: 'permission_denied' | 'conflict', reason: string, message: string, details: object = {}) => {
-      await audit.note({ action: 'script.add', target: name, result: 'error', details: { signer: signature.signer, version: signature.version, sha256, reason, ...details } });
+      await audit.note({
+        action: 'script.add',
+        target: name,
+        result: 'error',
+        details: { signer: signature.signer, version: signature.version, sha256, reason, ...details },
+      });
       return new FleetError(code, message, { details: { reason, ...details } });
     };
-    if (!verifyScriptSignature(signature)) throw await refuse('permission_denied', 'bad_signature', `the script signature does not verify as signed by ${signature.signer}`);
+    if (!verifyScriptSignature(signature))
+      throw await refuse('permission_denied', 'bad_signature', `the script signature does not verify as signed by ${signature.signer}`);
     const authority = await this.o.authorityOf(signature.signer, 'exec/script');
     if (authority === null) {
-      throw await refuse('permission_denied', 'unknown_issuer', `${signature.signer} is neither a fleet root nor holds a registered capability granting exec/script`);
+      throw await refuse(
+        'permission_denied',
+        'unknown_issuer',
+        `${signature.signer} is neither a fleet root nor holds a registered capability granting exec/script`,
+      );
     }
     const last = await this.o.store.getScript(name);
     const next = (last?.version ?? 0) + 1;
     if (signature.version !== next) {
-      throw await refuse('conflict', 'wrong_version', `the signature is for version ${signature.version}, but the next version of '${name}' is ${next}: sign again`, { expected: next });
+      throw await refuse(
+        'conflict',
+        'wrong_version',
+        `the signature is for version ${signature.version}, but the next version of '${name}' is ${next}: sign again`,
+        { expected: next },
+      );
     }
-    const record: ScriptRecord = { name, version: next, content, sha256, signer: signature.signer, signature, createdAt: this.o.clock.now(), createdBy: actor, removedAt: null };
+    const record: ScriptRecord = {
+      name,
+      version: next,
+      content,
+      sha256,
+      signer: signature.signer,
+      signature,
+      createdAt: this.o.clock.now(),
+      createdBy: actor,
+      removedAt: null,
+    };
     try {
       await this.o.store.insertScriptVersion(record);
     } catch (err) {
-      if (FleetError.is(err, 'already_exists')) throw await refuse('conflict', 'wrong_version', `version ${next} of '${name}' was just added by someone else: sign version ${next + 1}`, { expected: next + 1 });
+      if (FleetError.is(err, 'already_exists'))
+        throw await refuse('conflict', 'wrong_version', `version ${next} of '${name}' was just added by someone else: sign version ${next + 1}`, {
+          expected: next + 1,
+        });
       throw err;
     }
     const chain = authority.kind === 'capability' ? { capability: authority.capabilityId, chain: authority.chain } : {};
-    await audit.note({ action: 'script.add', target: `${name}@${next}`, result: 'ok', details: { signer: signature.signer, authority: authority.kind, version: next, sha256, ...chain } });
+    await audit.note({
+      action: 'script.add',
+      target: `${name}@${next}`,
+      result: 'ok',
+      details: { signer: signature.signer, authority: authority.kind, version: next, sha256, ...chain },
+    });
     return this.detail(record);
   }
 
@@ -131,6 +188,7 @@ export class ScriptLibrary {
 }
 
 function checkName(name: string): string {
-  if (typeof name !== 'string' || !SCRIPT_NAME.test(name)) throw new FleetError('invalid_argument', `'${String(name).slice(0, 60)}' is not a script name: 1-128 letters, digits, ".", "_" or "-"`);
+  if (typeof name !== 'string' || !SCRIPT_NAME.test(name))
+    throw new FleetError('invalid_argument', `'${String(name).slice(0, 60)}' is not a script name: 1-128 letters, digits, ".", "_" or "-"`);
   return name;
 }

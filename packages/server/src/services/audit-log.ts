@@ -63,7 +63,15 @@ export class AuditLog {
   }
 
   record(event: AuditEvent): Promise<number> {
-    const run = () => this.store.appendAudit({ at: this.clock.now(), actor: event.actor, action: event.action, target: event.target, result: event.result, details: event.details ?? null });
+    const run = () =>
+      this.store.appendAudit({
+        at: this.clock.now(),
+        actor: event.actor,
+        action: event.action,
+        target: event.target,
+        result: event.result,
+        details: event.details ?? null,
+      });
     const appended = this.tail.then(run, run);
     this.tail = appended.catch(() => undefined);
     return appended.then((id) => {

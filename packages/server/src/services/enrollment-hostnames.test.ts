@@ -17,7 +17,19 @@ beforeAll(async () => {
 afterAll(() => t?.close());
 
 function enroll(hostname: string, key = generateEd25519()) {
-  return t.api('POST', '/api/v1/enroll', { tokenId, secret, nodeId: key.did, signature: signEd25519(key.privateKeyPem, enrollmentMessage(tokenId, key.did)), host: testHostFacts(hostname), gpus: [testGpu(0)] }, null);
+  return t.api(
+    'POST',
+    '/api/v1/enroll',
+    {
+      tokenId,
+      secret,
+      nodeId: key.did,
+      signature: signEd25519(key.privateKeyPem, enrollmentMessage(tokenId, key.did)),
+      host: testHostFacts(hostname),
+      gpus: [testGpu(0)],
+    },
+    null,
+  );
 }
 
 describe('unique hostnames among live nodes', () => {
@@ -32,8 +44,15 @@ describe('unique hostnames among live nodes', () => {
     expect(res.body.error.message).toContain('gpufleet nodes rm');
     const nodes = (await t.api('GET', '/api/v1/nodes?limit=100')).body.items as Array<{ id: string; hostname: string }>;
     expect(nodes.filter((n) => n.hostname === 'gpu-01').map((n) => n.id)).toEqual([first.did]);
-    const audit = (await t.api('GET', '/api/v1/audit?action=node.enroll')).body.items as Array<{ target: string; result: string; details: Record<string, unknown> }>;
-    expect(audit.find((a) => a.target === impostor.did)).toMatchObject({ result: 'error', details: { hostname: 'gpu-01', reason: 'hostname_taken', heldBy: first.did } });
+    const audit = (await t.api('GET', '/api/v1/audit?action=node.enroll')).body.items as Array<{
+      target: string;
+      result: string;
+      details: Record<string, unknown>;
+    }>;
+    expect(audit.find((a) => a.target === impostor.did)).toMatchObject({
+      result: 'error',
+      details: { hostname: 'gpu-01', reason: 'hostname_taken', heldBy: first.did },
+    });
   });
 
   it('lets the same key join again under its own hostname', async () => {

@@ -20,7 +20,19 @@ async function token(body: object = {}): Promise<[string, string]> {
 }
 
 function enroll(tokenId: string, secret: string, key = generateEd25519(), hostname = `h-${Math.random().toString(36).slice(2, 8)}`) {
-  return t.api('POST', '/api/v1/enroll', { tokenId, secret, nodeId: key.did, signature: signEd25519(key.privateKeyPem, enrollmentMessage(tokenId, key.did)), host: testHostFacts(hostname), gpus: [testGpu(0)] }, null);
+  return t.api(
+    'POST',
+    '/api/v1/enroll',
+    {
+      tokenId,
+      secret,
+      nodeId: key.did,
+      signature: signEd25519(key.privateKeyPem, enrollmentMessage(tokenId, key.did)),
+      host: testHostFacts(hostname),
+      gpus: [testGpu(0)],
+    },
+    null,
+  );
 }
 
 describe('enrollment', () => {
@@ -74,7 +86,7 @@ describe('enrollment', () => {
 
   it('refuses a tampered token and an unknown one', async () => {
     const [id, secret] = await token();
-    const tampered = await enroll(id, secret.slice(0, -2) + 'xx');
+    const tampered = await enroll(id, `${secret.slice(0, -2)}xx`);
     expect(tampered.status).toBe(401);
     expect(tampered.body.error.message).toMatch(/altered or mistyped/);
     const unknown = await enroll('000000000000', secret);
@@ -86,7 +98,19 @@ describe('enrollment', () => {
     const [id, secret] = await token();
     const key = generateEd25519();
     const other = generateEd25519();
-    const res = await t.api('POST', '/api/v1/enroll', { tokenId: id, secret, nodeId: key.did, signature: signEd25519(other.privateKeyPem, enrollmentMessage(id, key.did)), host: testHostFacts('forger'), gpus: [] }, null);
+    const res = await t.api(
+      'POST',
+      '/api/v1/enroll',
+      {
+        tokenId: id,
+        secret,
+        nodeId: key.did,
+        signature: signEd25519(other.privateKeyPem, enrollmentMessage(id, key.did)),
+        host: testHostFacts('forger'),
+        gpus: [],
+      },
+      null,
+    );
     expect(res.status).toBe(401);
     expect(res.body.error.message).toMatch(/signature does not verify/);
   });
@@ -101,10 +125,18 @@ describe('enrollment', () => {
     expect(res.body.error.message).toMatch(/removed from the fleet/);
   });
 
-  it('applies labels the host asks for, under the token\'s, and refuses built-in keys', async () => {
+  it("applies labels the host asks for, under the token's, and refuses built-in keys", async () => {
     const [id, secret] = await token({ reusable: true, labels: { region: 'eu' } });
     const key = generateEd25519();
-    const body = (labels: object) => ({ tokenId: id, secret, nodeId: key.did, signature: signEd25519(key.privateKeyPem, enrollmentMessage(id, key.did)), host: testHostFacts('asks-labels'), gpus: [], labels });
+    const body = (labels: object) => ({
+      tokenId: id,
+      secret,
+      nodeId: key.did,
+      signature: signEd25519(key.privateKeyPem, enrollmentMessage(id, key.did)),
+      host: testHostFacts('asks-labels'),
+      gpus: [],
+      labels,
+    });
     const refused = await t.api('POST', '/api/v1/enroll', body({ 'gpu.model': 'B200' }), null);
     expect(refused.status).toBe(400);
     expect(refused.body.error.message).toMatch(/'gpu.model' is built in/);

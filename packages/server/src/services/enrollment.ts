@@ -49,7 +49,13 @@ export class EnrollmentService {
     const hostname = req.host.hostname;
     const holder = this.hostnameHolder(hostname, req.nodeId);
     if (holder !== null) {
-      await this.audit.record({ actor: `node:${req.nodeId}`, action: 'node.enroll', target: req.nodeId, result: 'error', details: { tokenId: token.id, hostname, reason: 'hostname_taken', heldBy: holder } });
+      await this.audit.record({
+        actor: `node:${req.nodeId}`,
+        action: 'node.enroll',
+        target: req.nodeId,
+        result: 'error',
+        details: { tokenId: token.id, hostname, reason: 'hostname_taken', heldBy: holder },
+      });
       throw new FleetError(
         'already_exists',
         `hostname '${hostname}' belongs to node ${holder === 'enrolling' ? 'that is enrolling right now' : holder} already: a second host cannot take it. If this host replaces that node (re-imaged, new key), remove the old one first (gpufleet nodes rm ${holder === 'enrolling' ? hostname : holder}); otherwise give this host its own hostname`,
@@ -71,7 +77,10 @@ export class EnrollmentService {
     return holder?.id ?? null;
   }
 
-  private async enrollNew(req: EnrollRequest, token: Awaited<ReturnType<JoinTokenService['check']>>): Promise<{ nodeId: string; status: string; heartbeatMs: number }> {
+  private async enrollNew(
+    req: EnrollRequest,
+    token: Awaited<ReturnType<JoinTokenService['check']>>,
+  ): Promise<{ nodeId: string; status: string; heartbeatMs: number }> {
     await this.joinTokens.consume(token);
     const node: NodeRecord = {
       id: req.nodeId,
@@ -92,7 +101,13 @@ export class EnrollmentService {
       cordonReason: null,
     };
     await this.registry.add(node);
-    await this.audit.record({ actor: `node:${req.nodeId}`, action: 'node.enroll', target: req.nodeId, result: 'ok', details: { tokenId: token.id, hostname: node.hostname, gpus: node.gpus.length } });
+    await this.audit.record({
+      actor: `node:${req.nodeId}`,
+      action: 'node.enroll',
+      target: req.nodeId,
+      result: 'ok',
+      details: { tokenId: token.id, hostname: node.hostname, gpus: node.gpus.length },
+    });
     return { nodeId: node.id, status: token.needsApproval ? 'PENDING' : 'READY', heartbeatMs: this.heartbeatMs };
   }
 }

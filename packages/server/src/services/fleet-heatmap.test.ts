@@ -13,7 +13,10 @@ describe('fleetHeatmap', () => {
   const at = Date.UTC(2026, 0, 2, 3, 4, 5);
   const heat = fleetHeatmap(
     [
-      node('a', 'READY', true, [gpu(0, 'NVIDIA H100 80GB HBM3', { utilizationPct: 87.6, temperatureC: 61.2, powerDrawW: 512.5 }), gpu(1, 'NVIDIA H100 80GB HBM3', { utilizationPct: 3.4, temperatureC: null, powerDrawW: Number.NaN }, 'unhealthy', 'UNHEALTHY')]),
+      node('a', 'READY', true, [
+        gpu(0, 'NVIDIA H100 80GB HBM3', { utilizationPct: 87.6, temperatureC: 61.2, powerDrawW: 512.5 }),
+        gpu(1, 'NVIDIA H100 80GB HBM3', { utilizationPct: 3.4, temperatureC: null, powerDrawW: Number.NaN }, 'unhealthy', 'UNHEALTHY'),
+      ]),
       node('gone', 'DECOMMISSIONED', false, [gpu(0, 'NVIDIA A100', { utilizationPct: 50, temperatureC: 50, powerDrawW: 50 })]),
       node('b', 'OFFLINE', false, [gpu(3, null, null, 'unknown', 'CORDONED')]),
       node('c', 'PENDING', true, []),
@@ -26,7 +29,13 @@ describe('fleetHeatmap', () => {
   });
   it('has one node entry per node and one GPU entry per GPU, decommissioned nodes left out', () => {
     expect(heat.at).toBe('2026-01-02T03:04:05.000Z');
-    expect(heat.nodes).toEqual({ id: ['a', 'b', 'c'], hostname: ['host-a', 'host-b', 'host-c'], status: ['READY', 'OFFLINE', 'PENDING'], connected: [true, false, true], gpuCount: [2, 1, 0] });
+    expect(heat.nodes).toEqual({
+      id: ['a', 'b', 'c'],
+      hostname: ['host-a', 'host-b', 'host-c'],
+      status: ['READY', 'OFFLINE', 'PENDING'],
+      connected: [true, false, true],
+      gpuCount: [2, 1, 0],
+    });
     expect(heat.gpus.index).toEqual([0, 1, 3]);
   });
   it('rounds readings to whole units and keeps missing or garbage ones null', () => {

@@ -74,7 +74,9 @@ export function sortGpus<T extends GpuRowFacts>(rows: readonly T[], sort: GpuSor
       const c = typeof av === 'number' && typeof bv === 'number' ? av - bv : collator.compare(String(av), String(bv));
       if (c !== 0) return dir * c;
     }
-    return byCodeUnits(a.row.hostname, b.row.hostname) || byCodeUnits(a.row.nodeId, b.row.nodeId) || a.row.index - b.row.index || a.row.position - b.row.position;
+    return (
+      byCodeUnits(a.row.hostname, b.row.hostname) || byCodeUnits(a.row.nodeId, b.row.nodeId) || a.row.index - b.row.index || a.row.position - b.row.position
+    );
   });
   return keyed.map((k) => k.row);
 }

@@ -37,7 +37,14 @@ export class JoinTokenService {
       createdBy,
     };
     await this.opts.store.insertJoinToken(record);
-    const token = encodeJoinToken({ url: this.opts.serverUrl(), caFingerprint: this.opts.caFingerprint, roots: this.opts.roots(), tokenId: id, secret, labels: record.labels });
+    const token = encodeJoinToken({
+      url: this.opts.serverUrl(),
+      caFingerprint: this.opts.caFingerprint,
+      roots: this.opts.roots(),
+      tokenId: id,
+      secret,
+      labels: record.labels,
+    });
     return { token, view: this.view(record) };
   }
 

@@ -28,10 +28,36 @@ interface Spec {
 }
 
 const FLEET: Spec[] = [
-  { id: 'did:key:z6MkA1', hostname: 'node-c', readings: [[10, 50, 100], [30, 80, 200]], seenAgo: 5000 }, // util 20, temp 80, power 300
+  {
+    id: 'did:key:z6MkA1',
+    hostname: 'node-c',
+    readings: [
+      [10, 50, 100],
+      [30, 80, 200],
+    ],
+    seenAgo: 5000,
+  }, // util 20, temp 80, power 300
   { id: 'did:key:z6MkB2', hostname: 'node-a', readings: [[90, 60, 50]], seenAgo: 1000 }, // util 90, temp 60, power 50
-  { id: 'did:key:z6MkC3', hostname: 'node-e', gpus: 4, readings: [[40, 70, 400], [null, 71, null]], seenAgo: 3000 }, // util 40 (null skipped), temp 71, power 400
-  { id: 'did:key:z6MkD4', hostname: 'node-b', readings: [[40, 70, 400], [null, 71, null]], seenAgo: 3000, cordoned: true }, // ties node-e on every reading
+  {
+    id: 'did:key:z6MkC3',
+    hostname: 'node-e',
+    gpus: 4,
+    readings: [
+      [40, 70, 400],
+      [null, 71, null],
+    ],
+    seenAgo: 3000,
+  }, // util 40 (null skipped), temp 71, power 400
+  {
+    id: 'did:key:z6MkD4',
+    hostname: 'node-b',
+    readings: [
+      [40, 70, 400],
+      [null, 71, null],
+    ],
+    seenAgo: 3000,
+    cordoned: true,
+  }, // ties node-e on every reading
   { id: 'did:key:z6MkE5', hostname: 'node-d', gpus: 1 }, // no metrics at all: no reading, never seen
   { id: 'did:key:z6MkF6', hostname: 'node-f', readings: [[null, null, null]], seenAgo: 2000 }, // a sample, but every GPU value missing
   { id: 'did:key:z6MkH8', hostname: 'node-g', readings: [[5, 40, 10]], seenAgo: 4000 },

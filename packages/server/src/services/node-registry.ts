@@ -1,12 +1,4 @@
-import {
-  FleetError,
-  matchesSelector,
-  parseSelector,
-  type InventoryBody,
-  type MetricsBody,
-  type NodeSort,
-  type NodeStatus,
-} from '@gpufleet/protocol';
+import { FleetError, matchesSelector, parseSelector, type InventoryBody, type MetricsBody, type NodeSort, type NodeStatus } from '@gpufleet/protocol';
 import type { NodeRecord, Store } from '../store/store.js';
 import type { Clock } from '../clock.js';
 import type { EventHub } from '../events/event-hub.js';
@@ -82,7 +74,11 @@ export class NodeRegistry {
   private remember(node: NodeRecord): void {
     this.nodes.set(node.id, node);
     // The hostname label is the node's unique hostname (see applyInventory), not whatever the host reported last.
-    this.labels.set(node.id, { ...node.tokenLabels, ...node.userLabels, ...builtinLabels({ ...node.facts, hostname: node.hostname }, node.gpus, node.simulated) });
+    this.labels.set(node.id, {
+      ...node.tokenLabels,
+      ...node.userLabels,
+      ...builtinLabels({ ...node.facts, hostname: node.hostname }, node.gpus, node.simulated),
+    });
   }
 
   get size(): number {
@@ -112,14 +108,21 @@ export class NodeRegistry {
     if (byHost.length === 1) return byHost[0]!;
     if (byHost.length > 1) {
       const candidates = byHost.slice(0, 10).map((n) => ({ id: n.id, hostname: n.hostname, status: this.status(n) }));
-      throw new FleetError('conflict', `hostname '${ref}' is shared by ${byHost.length} nodes; name the node by its id: ${candidates.map((c) => `${c.id} (${c.status})`).join(', ')}`, {
-        details: { matches: candidates.map((c) => c.id), candidates },
-      });
+      throw new FleetError(
+        'conflict',
+        `hostname '${ref}' is shared by ${byHost.length} nodes; name the node by its id: ${candidates.map((c) => `${c.id} (${c.status})`).join(', ')}`,
+        {
+          details: { matches: candidates.map((c) => c.id), candidates },
+        },
+      );
     }
     const prefix = ref.startsWith('did:key:') ? ref : `did:key:${ref}`;
     const found = ref.length >= 4 ? [...this.nodes.values()].filter((n) => n.id.startsWith(prefix)) : [];
     if (found.length === 1) return found[0]!;
-    if (found.length > 1) throw new FleetError('conflict', `'${ref}' matches ${found.length} nodes; use more of the id`, { details: { matches: found.slice(0, 10).map((n) => n.id) } });
+    if (found.length > 1)
+      throw new FleetError('conflict', `'${ref}' matches ${found.length} nodes; use more of the id`, {
+        details: { matches: found.slice(0, 10).map((n) => n.id) },
+      });
     throw new FleetError('not_found', `no node '${ref}' (give an id, an id prefix or a hostname)`);
   }
 
@@ -170,8 +173,15 @@ export class NodeRegistry {
     // node's hostname keeps its own, so it cannot pose as that node to selectors and people.
     const node = this.nodes.get(id);
     const wanted = inv.host.hostname;
-    const taken = node !== undefined && wanted !== node.hostname && [...this.nodes.values()].some((n) => n.id !== id && n.hostname === wanted && n.adminState !== 'decommissioned');
-    await this.update(id, { facts: inv.host, gpus: inv.gpus, toolFailures: inv.toolFailures, hostname: taken ? node.hostname : wanted, agentVersion: inv.host.agentVersion }, 'inventory');
+    const taken =
+      node !== undefined &&
+      wanted !== node.hostname &&
+      [...this.nodes.values()].some((n) => n.id !== id && n.hostname === wanted && n.adminState !== 'decommissioned');
+    await this.update(
+      id,
+      { facts: inv.host, gpus: inv.gpus, toolFailures: inv.toolFailures, hostname: taken ? node.hostname : wanted, agentVersion: inv.host.agentVersion },
+      'inventory',
+    );
   }
 
   /**

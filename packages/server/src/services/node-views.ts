@@ -69,7 +69,13 @@ export class NodeViews {
       const key = gpuKeyOf(g);
       const sample = samples.get(key) ?? null;
       const mark = this.o.states.mark(node.id, key);
-      return { ...g, sample, state: (mark?.state as GpuState | undefined) ?? 'READY', stateChange: changeView(mark), health: this.o.health.gpuHealth(node.id, key, sample !== null) };
+      return {
+        ...g,
+        sample,
+        state: (mark?.state as GpuState | undefined) ?? 'READY',
+        stateChange: changeView(mark),
+        health: this.o.health.gpuHealth(node.id, key, sample !== null),
+      };
     });
     return {
       id: node.id,

@@ -24,7 +24,10 @@ const affected = (r: { numAffectedRows?: bigint }) => Number(r.numAffectedRows ?
 export async function pruneAgentEventsBefore(db: Kysely<Database>, receivedBefore: number, limit: number): Promise<number> {
   const before = checkInt('receivedBefore', receivedBefore);
   const n = positive('limit', limit, 100_000);
-  const r = await sql`delete from agent_events where (node_id, seq) in (select node_id, seq from agent_events where received_at < ${before} order by received_at limit ${n})`.execute(db);
+  const r =
+    await sql`delete from agent_events where (node_id, seq) in (select node_id, seq from agent_events where received_at < ${before} order by received_at limit ${n})`.execute(
+      db,
+    );
   return affected(r);
 }
 
@@ -46,12 +49,16 @@ export async function nodesOverEventCap(db: Kysely<Database>, maxPerNode: number
  * `keep` remain; returns how many were deleted.
  */
 export async function trimNodeEvents(db: Kysely<Database>, nodeId: string, keep: number, limit: number): Promise<number> {
-  if (typeof nodeId !== 'string' || nodeId.length === 0 || nodeId.length > 512) throw new FleetError('invalid_argument', 'store: nodeId must be non-empty text');
+  if (typeof nodeId !== 'string' || nodeId.length === 0 || nodeId.length > 512)
+    throw new FleetError('invalid_argument', 'store: nodeId must be non-empty text');
   const k = positive('keep', keep, 1_000_000_000);
   const n = positive('limit', limit, 100_000);
   // The newest event past the ones kept: it and everything older go.
   const cut = await db.selectFrom('agent_events').select('seq').where('node_id', '=', nodeId).orderBy('seq', 'desc').limit(1).offset(k).executeTakeFirst();
   if (!cut) return 0;
-  const r = await sql`delete from agent_events where node_id = ${nodeId} and seq in (select seq from agent_events where node_id = ${nodeId} and seq <= ${Number(cut.seq)} order by seq limit ${n})`.execute(db);
+  const r =
+    await sql`delete from agent_events where node_id = ${nodeId} and seq in (select seq from agent_events where node_id = ${nodeId} and seq <= ${Number(cut.seq)} order by seq limit ${n})`.execute(
+      db,
+    );
   return affected(r);
 }

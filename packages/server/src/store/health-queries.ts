@@ -17,9 +17,16 @@ export async function applyStateChange(db: Kysely<Database>, change: StateChange
   if (typeof change !== 'object' || change === null) throw new FleetError('invalid_argument', 'store: state change must be an object');
   const nodeId = checkId('nodeId', change.nodeId);
   const gpuKey = gpuKeyToColumn('gpuKey', change.gpuKey);
-  const node = change.node === undefined ? undefined : { admin_state: checkOneOf('node.adminState', change.node?.adminState, ADMIN_STATES), cordon_reason: checkTextOrNull('node.cordonReason', change.node?.cordonReason) };
+  const node =
+    change.node === undefined
+      ? undefined
+      : {
+          admin_state: checkOneOf('node.adminState', change.node?.adminState, ADMIN_STATES),
+          cordon_reason: checkTextOrNull('node.cordonReason', change.node?.cordonReason),
+        };
   const mark = change.mark === null ? null : stateMarkToRow(change.mark);
-  if (mark !== null && (mark.node_id !== nodeId || mark.gpu_key !== gpuKey)) throw new FleetError('invalid_argument', 'store: the mark must be for the node and GPU of the change');
+  if (mark !== null && (mark.node_id !== nodeId || mark.gpu_key !== gpuKey))
+    throw new FleetError('invalid_argument', 'store: the mark must be for the node and GPU of the change');
   const event = healthEventToRow(change.event, 0);
   // Everything is checked before the transaction opens: a bad change writes nothing.
   return db.transaction().execute(async (trx) => {
@@ -31,7 +38,11 @@ export async function applyStateChange(db: Kysely<Database>, change: StateChange
       await trx.deleteFrom('state_marks').where('node_id', '=', nodeId).where('gpu_key', '=', gpuKey).execute();
     } else {
       const { node_id: _n, gpu_key: _g, ...rest } = mark;
-      await trx.insertInto('state_marks').values(mark).onConflict((oc) => oc.columns(['node_id', 'gpu_key']).doUpdateSet(rest)).execute();
+      await trx
+        .insertInto('state_marks')
+        .values(mark)
+        .onConflict((oc) => oc.columns(['node_id', 'gpu_key']).doUpdateSet(rest))
+        .execute();
     }
     const r = await trx.insertInto('health_events').values(event).returning('id').executeTakeFirstOrThrow();
     return Number(r.id);
@@ -51,7 +62,11 @@ export async function saveFindings(db: Kysely<Database>, change: FindingsChange)
   const upserts = change.upsert.map(findingToRow);
   const removals = change.remove.map((r, i) => {
     if (typeof r !== 'object' || r === null) throw new FleetError('invalid_argument', `store: remove[${i}] must be an object`);
-    return { node_id: checkId(`remove[${i}].nodeId`, r.nodeId), gpu_key: gpuKeyToColumn(`remove[${i}].gpuKey`, r.gpuKey), rule: checkId(`remove[${i}].rule`, r.rule) };
+    return {
+      node_id: checkId(`remove[${i}].nodeId`, r.nodeId),
+      gpu_key: gpuKeyToColumn(`remove[${i}].gpuKey`, r.gpuKey),
+      rule: checkId(`remove[${i}].rule`, r.rule),
+    };
   });
   const events = change.events.map(healthEventToRow);
   if (upserts.length + removals.length + events.length === 0) return;
@@ -61,9 +76,17 @@ export async function saveFindings(db: Kysely<Database>, change: FindingsChange)
     }
     for (const row of upserts) {
       const { node_id: _n, gpu_key: _g, rule: _r, ...rest } = row;
-      await trx.insertInto('health_findings').values(row).onConflict((oc) => oc.columns(['node_id', 'gpu_key', 'rule']).doUpdateSet(rest)).execute();
+      await trx
+        .insertInto('health_findings')
+        .values(row)
+        .onConflict((oc) => oc.columns(['node_id', 'gpu_key', 'rule']).doUpdateSet(rest))
+        .execute();
     }
-    for (let i = 0; i < events.length; i += BATCH_ROWS) await trx.insertInto('health_events').values(events.slice(i, i + BATCH_ROWS)).execute();
+    for (let i = 0; i < events.length; i += BATCH_ROWS)
+      await trx
+        .insertInto('health_events')
+        .values(events.slice(i, i + BATCH_ROWS))
+        .execute();
   });
 }
 
@@ -77,7 +100,11 @@ export async function appendHealthEvents(db: Kysely<Database>, events: ReadonlyA
   const rows = events.map(healthEventToRow);
   if (rows.length === 0) return;
   await db.transaction().execute(async (trx) => {
-    for (let i = 0; i < rows.length; i += BATCH_ROWS) await trx.insertInto('health_events').values(rows.slice(i, i + BATCH_ROWS)).execute();
+    for (let i = 0; i < rows.length; i += BATCH_ROWS)
+      await trx
+        .insertInto('health_events')
+        .values(rows.slice(i, i + BATCH_ROWS))
+        .execute();
   });
 }
 

@@ -2,7 +2,16 @@ import { FleetError } from '@gpufleet/protocol';
 import { sql, type Kysely } from 'kysely';
 import { migrateToLatest, type StoreDialect } from './migrations.js';
 import { KyselyTrustStore } from './kysely-trust-store.js';
-import type { AuditChainRecord, CapabilityRecord, LabelAttestationRecord, ListAuditChainQuery, RevocationRecord, RootsVersionRecord, ScriptRecord, SecretRecord } from './trust-records.js';
+import type {
+  AuditChainRecord,
+  CapabilityRecord,
+  LabelAttestationRecord,
+  ListAuditChainQuery,
+  RevocationRecord,
+  RootsVersionRecord,
+  ScriptRecord,
+  SecretRecord,
+} from './trust-records.js';
 import * as runQueries from './run-queries.js';
 import * as healthQueries from './health-queries.js';
 import * as retentionQueries from './event-retention-queries.js';
@@ -56,7 +65,6 @@ export interface KyselyStoreOptions {
  */
 const BATCH_ROWS = 500;
 
-
 /**
  * The one Store implementation, over any Kysely dialect that speaks SQLite or PostgreSQL SQL.
  * Everything it runs is portable: `on conflict ... do nothing/update`, `returning`, integer
@@ -94,7 +102,11 @@ export class KyselyStore implements Store {
   async insertNode(node: NodeRecord): Promise<void> {
     const row = nodeToRow(node);
     // `on conflict do nothing` + row count instead of catching each driver's unique-violation error.
-    const r = await this.db.insertInto('nodes').values(row).onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst();
+    const r = await this.db
+      .insertInto('nodes')
+      .values(row)
+      .onConflict((oc) => oc.column('id').doNothing())
+      .executeTakeFirst();
     if (Number(r.numInsertedOrUpdatedRows ?? 0n) === 0) throw new FleetError('already_exists', `node ${row.id} already exists`);
   }
 
@@ -135,7 +147,13 @@ export class KyselyStore implements Store {
    * WHEN ... END per chunk, a round trip per chunk rather than per node. Everything is checked
    * before anything is written; a repeated id keeps its last value; unknown ids are skipped.
    */
-  async #setPerNode<F extends string>(method: string, arg: string, field: F, column: 'last_seen_at' | 'acked_seq', entries: ReadonlyArray<{ id: string } & Record<F, number>>): Promise<void> {
+  async #setPerNode<F extends string>(
+    method: string,
+    arg: string,
+    field: F,
+    column: 'last_seen_at' | 'acked_seq',
+    entries: ReadonlyArray<{ id: string } & Record<F, number>>,
+  ): Promise<void> {
     if (!Array.isArray(entries)) throw new FleetError('invalid_argument', `store: ${method} wants an array`);
     const latest = new Map<string, number>();
     entries.forEach((s, i) => {
@@ -152,12 +170,15 @@ export class KyselyStore implements Store {
         await trx
           .updateTable('nodes')
           .set({ [column]: sql<number>`case ${sql.ref('id')} ${sql.join(whens, sql` `)} end` })
-          .where('id', 'in', chunk.map(([id]) => id))
+          .where(
+            'id',
+            'in',
+            chunk.map(([id]) => id),
+          )
           .execute();
       }
     });
   }
-
 
   /** Removes the node row only: its agent events and audit entries stay as history. */
   async deleteNode(id: string): Promise<void> {
@@ -168,7 +189,11 @@ export class KyselyStore implements Store {
 
   async insertJoinToken(token: JoinTokenRecord): Promise<void> {
     const row = joinTokenToRow(token);
-    const r = await this.db.insertInto('join_tokens').values(row).onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst();
+    const r = await this.db
+      .insertInto('join_tokens')
+      .values(row)
+      .onConflict((oc) => oc.column('id').doNothing())
+      .executeTakeFirst();
     if (Number(r.numInsertedOrUpdatedRows ?? 0n) === 0) throw new FleetError('already_exists', `join token ${row.id} already exists`);
   }
 
@@ -213,7 +238,11 @@ export class KyselyStore implements Store {
 
   async insertApiToken(token: ApiTokenRecord): Promise<void> {
     const row = apiTokenToRow(token);
-    const r = await this.db.insertInto('api_tokens').values(row).onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst();
+    const r = await this.db
+      .insertInto('api_tokens')
+      .values(row)
+      .onConflict((oc) => oc.column('id').doNothing())
+      .executeTakeFirst();
     if (Number(r.numInsertedOrUpdatedRows ?? 0n) === 0) throw new FleetError('already_exists', `api token ${row.id} already exists`);
   }
 
@@ -283,12 +312,7 @@ export class KyselyStore implements Store {
     if (q.kind !== undefined) select = select.where('kind', '=', checkText('kind', q.kind));
     if (q.excludeKinds !== undefined && q.excludeKinds.length > 0) select = select.where('kind', 'not in', checkIdList('excludeKinds', q.excludeKinds));
     if (q.since !== undefined) select = select.where('ts', '>=', checkInt('since', q.since));
-    const rows = await select
-      .orderBy('ts', 'desc')
-      .orderBy('seq', 'desc')
-      .orderBy('node_id')
-      .limit(checkLimit(q.limit))
-      .execute();
+    const rows = await select.orderBy('ts', 'desc').orderBy('seq', 'desc').orderBy('node_id').limit(checkLimit(q.limit)).execute();
     return rows.map(rowToAgentEvent);
   }
 

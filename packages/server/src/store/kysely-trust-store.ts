@@ -59,7 +59,11 @@ export class KyselyTrustStore implements TrustStore {
       const prevHash = prev?.hash ?? AUDIT_GENESIS;
       // Hash what a verifier will read back: details parsed from the stored JSON text.
       const stored = rowToAudit({ ...row, id, prev_hash: null, hash: null });
-      await trx.updateTable('audit_log').set({ prev_hash: prevHash, hash: auditRecordHash(prevHash, stored) }).where('id', '=', id).execute();
+      await trx
+        .updateTable('audit_log')
+        .set({ prev_hash: prevHash, hash: auditRecordHash(prevHash, stored) })
+        .where('id', '=', id)
+        .execute();
       return id;
     });
   }
@@ -76,7 +80,11 @@ export class KyselyTrustStore implements TrustStore {
 
   async insertRootsVersion(record: RootsVersionRecord): Promise<void> {
     const row = rootsToRow(record);
-    const r = await this.db.insertInto('fleet_roots').values(row).onConflict((oc) => oc.column('version').doNothing()).executeTakeFirst();
+    const r = await this.db
+      .insertInto('fleet_roots')
+      .values(row)
+      .onConflict((oc) => oc.column('version').doNothing())
+      .executeTakeFirst();
     if (Number(r.numInsertedOrUpdatedRows ?? 0n) === 0) throw new FleetError('already_exists', `roots version ${row.version} already exists`);
   }
 
@@ -88,7 +96,11 @@ export class KyselyTrustStore implements TrustStore {
 
   async insertCapability(record: CapabilityRecord): Promise<boolean> {
     const row = capabilityToRow(record);
-    const r = await this.db.insertInto('capabilities').values(row).onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst();
+    const r = await this.db
+      .insertInto('capabilities')
+      .values(row)
+      .onConflict((oc) => oc.column('id').doNothing())
+      .executeTakeFirst();
     return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0;
   }
 
@@ -105,7 +117,11 @@ export class KyselyTrustStore implements TrustStore {
 
   async insertRevocation(record: RevocationRecord): Promise<boolean> {
     const row = revocationToRow(record);
-    const r = await this.db.insertInto('revocations').values(row).onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst();
+    const r = await this.db
+      .insertInto('revocations')
+      .values(row)
+      .onConflict((oc) => oc.column('id').doNothing())
+      .executeTakeFirst();
     return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0;
   }
 
@@ -117,7 +133,11 @@ export class KyselyTrustStore implements TrustStore {
 
   async insertScriptVersion(record: ScriptRecord): Promise<void> {
     const row = scriptToRow(record);
-    const r = await this.db.insertInto('scripts').values(row).onConflict((oc) => oc.columns(['name', 'version']).doNothing()).executeTakeFirst();
+    const r = await this.db
+      .insertInto('scripts')
+      .values(row)
+      .onConflict((oc) => oc.columns(['name', 'version']).doNothing())
+      .executeTakeFirst();
     if (Number(r.numInsertedOrUpdatedRows ?? 0n) === 0) throw new FleetError('already_exists', `script ${row.name} version ${row.version} already exists`);
   }
 
@@ -132,7 +152,15 @@ export class KyselyTrustStore implements TrustStore {
     const rows = await this.db
       .selectFrom('scripts as s')
       .selectAll('s')
-      .where(({ eb, selectFrom }) => eb('s.version', '=', selectFrom('scripts as t').select((e) => e.fn.max('t.version').as('v')).whereRef('t.name', '=', 's.name')))
+      .where(({ eb, selectFrom }) =>
+        eb(
+          's.version',
+          '=',
+          selectFrom('scripts as t')
+            .select((e) => e.fn.max('t.version').as('v'))
+            .whereRef('t.name', '=', 's.name'),
+        ),
+      )
       .orderBy('s.name')
       .execute();
     return rows.map(rowToScript);
@@ -157,7 +185,11 @@ export class KyselyTrustStore implements TrustStore {
 
   async insertSecret(record: SecretRecord): Promise<boolean> {
     const row = secretToRow(record);
-    const r = await this.db.insertInto('secrets').values(row).onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst();
+    const r = await this.db
+      .insertInto('secrets')
+      .values(row)
+      .onConflict((oc) => oc.column('id').doNothing())
+      .executeTakeFirst();
     return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0;
   }
 
@@ -173,7 +205,13 @@ export class KyselyTrustStore implements TrustStore {
     if (!parsed.success || parsed.data.node !== record.nodeId || parsed.data.version !== record.version) {
       throw new FleetError('invalid_argument', 'a stored label attestation must be well-formed and match its node id and version');
     }
-    const row = { node_id: checkId('nodeId', record.nodeId), version: checkInt('version', record.version), doc: JSON.stringify(parsed.data), actor: record.actor, at: checkInt('at', record.at) };
+    const row = {
+      node_id: checkId('nodeId', record.nodeId),
+      version: checkInt('version', record.version),
+      doc: JSON.stringify(parsed.data),
+      actor: record.actor,
+      at: checkInt('at', record.at),
+    };
     // One statement: of two racing writers, only a strictly newer version replaces the row.
     const r = await this.db
       .insertInto('label_attestations')
@@ -181,7 +219,12 @@ export class KyselyTrustStore implements TrustStore {
       .onConflict((oc) =>
         oc
           .column('node_id')
-          .doUpdateSet((eb) => ({ version: eb.ref('excluded.version'), doc: eb.ref('excluded.doc'), actor: eb.ref('excluded.actor'), at: eb.ref('excluded.at') }))
+          .doUpdateSet((eb) => ({
+            version: eb.ref('excluded.version'),
+            doc: eb.ref('excluded.doc'),
+            actor: eb.ref('excluded.actor'),
+            at: eb.ref('excluded.at'),
+          }))
           .where('label_attestations.version', '<', row.version),
       )
       .executeTakeFirst();
@@ -198,6 +241,12 @@ export class KyselyTrustStore implements TrustStore {
   }
 }
 
-function rowToLabelAttestation(row: { node_id: string; version: number | string | bigint; doc: string; actor: string; at: number | string | bigint }): LabelAttestationRecord {
+function rowToLabelAttestation(row: {
+  node_id: string;
+  version: number | string | bigint;
+  doc: string;
+  actor: string;
+  at: number | string | bigint;
+}): LabelAttestationRecord {
   return { nodeId: row.node_id, version: Number(row.version), attestation: LabelAttestation.parse(JSON.parse(row.doc)), actor: row.actor, at: Number(row.at) };
 }

@@ -261,11 +261,7 @@ export class InCodeMigrationProvider implements MigrationProvider {
  * tables to one PostgreSQL schema: without it Kysely would find them in any schema of the database
  * and mistake another tenant's history for ours.
  */
-export async function migrateToLatest(
-  db: Kysely<Database>,
-  dialect: StoreDialect,
-  migrationTableSchema?: string,
-): Promise<void> {
+export async function migrateToLatest(db: Kysely<Database>, dialect: StoreDialect, migrationTableSchema?: string): Promise<void> {
   const migrator = new Migrator({
     db,
     provider: new InCodeMigrationProvider(dialect),

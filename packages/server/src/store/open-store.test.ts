@@ -188,10 +188,7 @@ describe('openPostgresStore', () => {
   });
 
   it('reports an unreachable server as unavailable without echoing the password', async () => {
-    const err = await expectFleetError(
-      openPostgresStore({ url: 'postgres://fleet:hunter2@127.0.0.1:1/test', connectTimeoutMs: 2000 }),
-      'unavailable',
-    );
+    const err = await expectFleetError(openPostgresStore({ url: 'postgres://fleet:hunter2@127.0.0.1:1/test', connectTimeoutMs: 2000 }), 'unavailable');
     expect(err.message).not.toContain('hunter2');
   });
 });

@@ -58,9 +58,13 @@ export function securePrivateDir(dir: string, ours: readonly string[] = []): Pri
   if (!st.isDirectory()) throw new FleetError('failed_precondition', `the data dir ${dir} is not a folder`);
   const mode = st.mode & 0o777;
   if ((mode & 0o022) !== 0) {
-    throw new FleetError('failed_precondition', `refusing the data dir ${dir}: its mode is ${octal(mode)}, so group or others can write it and replace its database, keys or tokens; run 'chmod 700 ${dir}'`);
+    throw new FleetError(
+      'failed_precondition',
+      `refusing the data dir ${dir}: its mode is ${octal(mode)}, so group or others can write it and replace its database, keys or tokens; run 'chmod 700 ${dir}'`,
+    );
   }
-  if ((mode & 0o055) !== 0) report.warnings.push(`the data dir ${dir} is mode ${octal(mode)}: group or others can list it (its files are 0600); 'chmod 700 ${dir}' makes it private`);
+  if ((mode & 0o055) !== 0)
+    report.warnings.push(`the data dir ${dir} is mode ${octal(mode)}: group or others can list it (its files are 0600); 'chmod 700 ${dir}' makes it private`);
   report.fixed.push(...makePrivate(ours.map((name) => join(dir, name))));
   return report;
 }
@@ -85,7 +89,11 @@ export function makePrivate(paths: readonly string[]): string[] {
     try {
       chmodSync(path, 0o600);
     } catch (err) {
-      throw new FleetError('failed_precondition', `refusing ${path}: its mode is ${octal(fmode)} (group or others can read it) and it cannot be made 0600: ${(err as Error).message}`, { cause: err });
+      throw new FleetError(
+        'failed_precondition',
+        `refusing ${path}: its mode is ${octal(fmode)} (group or others can read it) and it cannot be made 0600: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
     fixed.push(`${path}: ${octal(fmode)} -> 0600`);
   }

@@ -31,9 +31,9 @@ describe('row mappers', () => {
     })();
     expect(FleetError.is(err, 'internal')).toBe(true);
     expect((err as Error).message).toContain(`nodes.facts of ${ID}`);
-    expect(() => rowToAudit({ id: 1, at: 1, actor: 'a', action: 'b', target: null, result: 'ok', details: null as never, hash: null, prev_hash: null })).toThrow(
-      /audit_log\.details of 1 holds no JSON/,
-    );
+    expect(() =>
+      rowToAudit({ id: 1, at: 1, actor: 'a', action: 'b', target: null, result: 'ok', details: null as never, hash: null, prev_hash: null }),
+    ).toThrow(/audit_log\.details of 1 holds no JSON/);
     const ev = { ...sampleEvent(ID, 3), node_id: ID, gpu_uuid: null, pci_bus_id: null, received_at: 1, data: 'nope' };
     expect(() => rowToAgentEvent(ev as never)).toThrow(/agent_events\.data of .*#3 holds corrupt JSON/);
   });

@@ -1,6 +1,15 @@
 import { FleetError, ROLES, type GpuInfo, type HostFacts, type Role, type ToolFailure } from '@gpufleet/protocol';
 import type { Selectable, Updateable } from 'kysely';
-import type { AgentEventsTable, ApiTokensTable, AuditLogTable, HealthEventsTable, HealthFindingsTable, JoinTokensTable, NodesTable, StateMarksTable } from './schema.js';
+import type {
+  AgentEventsTable,
+  ApiTokensTable,
+  AuditLogTable,
+  HealthEventsTable,
+  HealthFindingsTable,
+  JoinTokensTable,
+  NodesTable,
+  StateMarksTable,
+} from './schema.js';
 import type {
   AdminState,
   HealthEventInput,

@@ -18,8 +18,37 @@ function replaceAll(columns: readonly string[]) {
   return (eb: { ref(name: string): unknown }) => Object.fromEntries(columns.map((c) => [c, eb.ref(`excluded.${c}`)])) as never;
 }
 
-const RUN_COLUMNS = ['created_at', 'created_by', 'invoker', 'capability_id', 'ability', 'selector', 'summary', 'command', 'batch', 'state', 'counts', 'reason', 'deadline', 'finished_at', 'canceled_by'] as const;
-const TARGET_COLUMNS = ['hostname', 'batch', 'state', 'exit_code', 'signal', 'reason', 'sent_at', 'started_at', 'finished_at', 'duration_ms', 'output_bytes', 'truncated'] as const;
+const RUN_COLUMNS = [
+  'created_at',
+  'created_by',
+  'invoker',
+  'capability_id',
+  'ability',
+  'selector',
+  'summary',
+  'command',
+  'batch',
+  'state',
+  'counts',
+  'reason',
+  'deadline',
+  'finished_at',
+  'canceled_by',
+] as const;
+const TARGET_COLUMNS = [
+  'hostname',
+  'batch',
+  'state',
+  'exit_code',
+  'signal',
+  'reason',
+  'sent_at',
+  'started_at',
+  'finished_at',
+  'duration_ms',
+  'output_bytes',
+  'truncated',
+] as const;
 
 function checkArrayOf(field: string, value: unknown): unknown[] {
   if (!Array.isArray(value)) throw new FleetError('invalid_argument', `store: ${field} must be an array`);
@@ -32,9 +61,17 @@ export async function insertRun(db: Kysely<Database>, run: RunRecord, targets: R
   const rows = checkArrayOf('targets', targets).map((t, i) => runTargetToRow(t as RunTargetRecord, i));
   if (rows.some((t) => t.run_id !== row.id)) throw new FleetError('invalid_argument', `store: every target must belong to run ${row.id}`);
   await db.transaction().execute(async (trx) => {
-    const r = await trx.insertInto('runs').values(row).onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst();
+    const r = await trx
+      .insertInto('runs')
+      .values(row)
+      .onConflict((oc) => oc.column('id').doNothing())
+      .executeTakeFirst();
     if (Number(r.numInsertedOrUpdatedRows ?? 0n) === 0) throw new FleetError('already_exists', `run ${row.id} already exists`);
-    for (let i = 0; i < rows.length; i += BATCH_ROWS) await trx.insertInto('run_targets').values(rows.slice(i, i + BATCH_ROWS)).execute();
+    for (let i = 0; i < rows.length; i += BATCH_ROWS)
+      await trx
+        .insertInto('run_targets')
+        .values(rows.slice(i, i + BATCH_ROWS))
+        .execute();
   });
 }
 
@@ -50,7 +87,12 @@ export async function saveRunProgress(db: Kysely<Database>, progress: RunProgres
   const output = checkArrayOf('output', progress.output).map((o, i) => runOutputToRow(o as never, i));
   if (runs.length + targets.length + output.length === 0) return 0;
   return db.transaction().execute(async (trx) => {
-    for (const row of runs) await trx.insertInto('runs').values(row).onConflict((oc) => oc.column('id').doUpdateSet(replaceAll(RUN_COLUMNS))).execute();
+    for (const row of runs)
+      await trx
+        .insertInto('runs')
+        .values(row)
+        .onConflict((oc) => oc.column('id').doUpdateSet(replaceAll(RUN_COLUMNS)))
+        .execute();
     for (let i = 0; i < targets.length; i += BATCH_ROWS) {
       await trx
         .insertInto('run_targets')
@@ -91,7 +133,14 @@ export async function listRuns(db: Kysely<Database>, query: ListRunsQuery): Prom
 
 /** Every target of a run, by batch, then hostname, then node id. */
 export async function listRunTargets(db: Kysely<Database>, runId: string): Promise<RunTargetRecord[]> {
-  const rows = await db.selectFrom('run_targets').selectAll().where('run_id', '=', checkId('runId', runId)).orderBy('batch').orderBy('hostname').orderBy('node_id').execute();
+  const rows = await db
+    .selectFrom('run_targets')
+    .selectAll()
+    .where('run_id', '=', checkId('runId', runId))
+    .orderBy('batch')
+    .orderBy('hostname')
+    .orderBy('node_id')
+    .execute();
   return rows.map(rowToRunTarget);
 }
 

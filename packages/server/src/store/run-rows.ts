@@ -1,7 +1,16 @@
 import { FleetError, RUN_TARGET_STATES, type RunTargetState } from '@gpufleet/protocol';
 import type { Selectable } from 'kysely';
 import type { RunOutputTable, RunsTable, RunTargetsTable } from './schema.js';
-import { RUN_OUTPUT_STREAMS, RUN_STATES, type RunOutputInput, type RunOutputRecord, type RunOutputStream, type RunRecord, type RunState, type RunTargetRecord } from './run-records.js';
+import {
+  RUN_OUTPUT_STREAMS,
+  RUN_STATES,
+  type RunOutputInput,
+  type RunOutputRecord,
+  type RunOutputStream,
+  type RunRecord,
+  type RunState,
+  type RunTargetRecord,
+} from './run-records.js';
 import { checkBool, checkId, checkInt, checkIntOrNull, checkOneOf, checkText, checkTextOrNull, dbInt, dbIntOrNull, fromJson, toJson } from './store-checks.js';
 
 /** Conversions between run records and rows, both ways, for both dialects (0003_runs). */

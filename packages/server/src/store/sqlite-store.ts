@@ -29,10 +29,12 @@ class MigrationSafeSqliteAdapter extends SqliteAdapter {
     return true;
   }
 
+  // biome-ignore lint/suspicious/noExplicitAny: Kysely's own migration API is typed over Kysely<any>
   override async acquireMigrationLock(db: Kysely<any>, opt: MigrationLockOptions): Promise<void> {
     await db.updateTable(opt.lockTable).set({ is_locked: 1 }).where('id', '=', opt.lockRowId).execute();
   }
 
+  // biome-ignore lint/suspicious/noExplicitAny: Kysely's own migration API is typed over Kysely<any>
   override async releaseMigrationLock(db: Kysely<any>, opt: MigrationLockOptions): Promise<void> {
     await db.updateTable(opt.lockTable).set({ is_locked: 0 }).where('id', '=', opt.lockRowId).execute();
   }

@@ -34,7 +34,13 @@ const ids = Array.from({ length: NODES }, (_, i) => `did:key:z6MkFeed${String(i)
 beforeAll(async () => {
   t = await startTestServer();
   // Big views (long disk lists), so a batch of every node is about a megabyte.
-  const disks = Array.from({ length: 120 }, (_, d) => ({ device: `/dev/nvme${d}n1`, mount: `/mnt/scratch/volume-${d}/with/a/long/path`, fsType: 'xfs', totalBytes: 4e12, usedBytes: 1e12 }));
+  const disks = Array.from({ length: 120 }, (_, d) => ({
+    device: `/dev/nvme${d}n1`,
+    mount: `/mnt/scratch/volume-${d}/with/a/long/path`,
+    fsType: 'xfs',
+    totalBytes: 4e12,
+    usedBytes: 1e12,
+  }));
   for (const [i, id] of ids.entries()) {
     const n = makeNode(id, { hostname: `feed-${i}`, gpus: 8 });
     await t.server.context.registry.add({ ...n, facts: { ...n.facts, disks } });

@@ -20,7 +20,9 @@ export function nodeDeltaOf(v: NodeView, sampledAt: number | null): NodeDelta {
     connected: v.connected,
     lastSeenAt: v.lastSeenAt,
     sampledAt,
-    host: h ? { cpuPct: h.cpuPct, load1: h.load1, load5: h.load5, load15: h.load15, memoryUsedBytes: h.memoryUsedBytes, memoryTotalBytes: h.memoryTotalBytes } : null,
+    host: h
+      ? { cpuPct: h.cpuPct, load1: h.load1, load5: h.load5, load15: h.load15, memoryUsedBytes: h.memoryUsedBytes, memoryTotalBytes: h.memoryTotalBytes }
+      : null,
     gpus: v.gpus.map(gpuDeltaOf),
   };
   const health: GpuHealthView = { verdict: v.health.verdict, rule: v.health.rule, cause: v.health.cause, since: v.health.since };

@@ -27,7 +27,7 @@ export class ProtocolClient {
   }
 
   static async connect(url: string): Promise<ProtocolClient> {
-    const ws = new WebSocket(url.replace(/^http/, 'ws') + '/v1/agent');
+    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/agent`);
     const client = new ProtocolClient(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
@@ -43,7 +43,10 @@ export class ProtocolClient {
       return Promise.resolve(found);
     }
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(this.received).slice(0, 500)}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(this.received).slice(0, 500)}`)),
+        timeoutMs,
+      );
       this.waiters.push({
         test,
         resolve: (f) => {
@@ -63,7 +66,16 @@ export class ProtocolClient {
   async hello(key: Ed25519KeyPair, opts: { nodeId?: string; protocolVersion?: number } = {}): Promise<any> {
     const challenge = await this.next((f) => f.t === 'challenge');
     const nodeId = opts.nodeId ?? key.did;
-    this.send({ t: 'hello', body: { protocolVersion: opts.protocolVersion ?? PROTOCOL_VERSION, nodeId, agentVersion: 'test', signature: signEd25519(key.privateKeyPem, challengeMessage(challenge.body.nonce, nodeId)), lastSeq: 0 } });
+    this.send({
+      t: 'hello',
+      body: {
+        protocolVersion: opts.protocolVersion ?? PROTOCOL_VERSION,
+        nodeId,
+        agentVersion: 'test',
+        signature: signEd25519(key.privateKeyPem, challengeMessage(challenge.body.nonce, nodeId)),
+        lastSeq: 0,
+      },
+    });
     return this.next((f) => f.t === 'welcome' || f.t === 'error');
   }
 
@@ -78,7 +90,19 @@ export async function enrollTestNode(t: TestServer, hostname: string, tokenBody:
   if (created.status !== 201) throw new Error(`join token: ${created.text}`);
   const key = generateEd25519();
   const [tokenId, secret] = tokenParts(created.body.token);
-  const res = await t.api('POST', '/api/v1/enroll', { tokenId, secret, nodeId: key.did, signature: signEd25519(key.privateKeyPem, enrollmentMessage(tokenId, key.did)), host: testHostFacts(hostname), gpus: [testGpu(0), testGpu(1)] }, null);
+  const res = await t.api(
+    'POST',
+    '/api/v1/enroll',
+    {
+      tokenId,
+      secret,
+      nodeId: key.did,
+      signature: signEd25519(key.privateKeyPem, enrollmentMessage(tokenId, key.did)),
+      host: testHostFacts(hostname),
+      gpus: [testGpu(0), testGpu(1)],
+    },
+    null,
+  );
   if (res.status !== 201) throw new Error(`enroll: ${res.text}`);
   return key;
 }

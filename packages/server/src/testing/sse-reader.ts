@@ -17,7 +17,12 @@ export class SseReader {
   /** Resolves when the connection ends, cleanly or not. */
   readonly ended: Promise<void>;
   private text = '';
-  private waiters: Array<{ test: (e: SseEvent) => boolean; resolve: (e: SseEvent) => void; reject: (err: Error) => void; timer: ReturnType<typeof setTimeout> }> = [];
+  private waiters: Array<{
+    test: (e: SseEvent) => boolean;
+    resolve: (e: SseEvent) => void;
+    reject: (err: Error) => void;
+    timer: ReturnType<typeof setTimeout>;
+  }> = [];
   private from = 0;
 
   private constructor(
@@ -60,7 +65,10 @@ export class SseReader {
     }
     this.from = this.events.length;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching event within ${this.timeoutMs} ms; got ${this.events.map((e) => e.event).join(', ')}`)), this.timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`no matching event within ${this.timeoutMs} ms; got ${this.events.map((e) => e.event).join(', ')}`)),
+        this.timeoutMs,
+      );
       this.waiters.push({ test, resolve, reject, timer });
     });
   }

@@ -207,7 +207,7 @@ describe('ensureServerTls: given certificate files', () => {
     return { dir, made, certFile, keyFile };
   }
 
-  it('uses the files, taking the chain\'s last certificate as the CA', async () => {
+  it("uses the files, taking the chain's last certificate as the CA", async () => {
     const { dir, made, certFile, keyFile } = await givenFiles();
     const tls = await ensureServerTls({ dataDir: join(dir, 'data'), hostnames: [], ips: [], certFile, keyFile });
     expect(tls.caPem).toBe(made.caPem);

@@ -39,7 +39,9 @@ export function loadGivenTls(certFile: string, keyFile: string): ServerTls {
   try {
     key = createPrivateKey(keyBytes);
   } catch (err) {
-    throw new FleetError('invalid_argument', `the TLS key file ${keyFile} holds no parseable, unencrypted private key: ${(err as Error).message}`, { cause: err });
+    throw new FleetError('invalid_argument', `the TLS key file ${keyFile} holds no parseable, unencrypted private key: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   if (!chain[0]!.checkPrivateKey(key)) {
     throw new FleetError('invalid_argument', `the TLS key in ${keyFile} does not belong to the first certificate in ${certFile}`);

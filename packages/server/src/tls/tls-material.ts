@@ -1,4 +1,4 @@
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash, type X509Certificate } from 'node:crypto';
 
 /** What the HTTPS listener serves and what join tokens pin. */
 export interface ServerTls {

@@ -1,5 +1,12 @@
 import { createHash, generateKeyPairSync, X509Certificate } from 'node:crypto';
-import { X509Certificate as PeculiarCertificate, KeyUsagesExtension, KeyUsageFlags, SubjectKeyIdentifierExtension, AuthorityKeyIdentifierExtension, BasicConstraintsExtension } from './x509-lib.js';
+import {
+  X509Certificate as PeculiarCertificate,
+  KeyUsagesExtension,
+  KeyUsageFlags,
+  SubjectKeyIdentifierExtension,
+  AuthorityKeyIdentifierExtension,
+  BasicConstraintsExtension,
+} from './x509-lib.js';
 import { describe, expect, it } from 'vitest';
 import { buildCaCertificate, buildServerCertificate, certificatePem } from './x509-builder.js';
 
@@ -11,7 +18,9 @@ function keyIdOf(publicKey: ReturnType<typeof p256>['publicKey']): string {
   // RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey bits. For P-256 SPKI DER the
   // BIT STRING content (after its unused-bits byte) is the last 65 bytes.
   const spki = publicKey.export({ type: 'spki', format: 'der' });
-  return createHash('sha1').update(spki.subarray(spki.length - 65)).digest('hex');
+  return createHash('sha1')
+    .update(spki.subarray(spki.length - 65))
+    .digest('hex');
 }
 
 describe('buildCaCertificate', () => {
@@ -70,7 +79,9 @@ describe('buildServerCertificate', () => {
     expect(leaf.checkHost('fleet.example.com')).toBe('fleet.example.com');
     expect(leaf.checkIP('fd00::17')).toBe('fd00::17');
     expect(leaf.checkIP('10.0.0.1')).toBeUndefined(); // the mapped IPv6 form is its own name
-    expect(leaf.subjectAltName).toBe('DNS:localhost, DNS:fleet.example.com, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1, IP Address:FD00:0:0:0:0:0:0:17, IP Address:0:0:0:0:0:FFFF:A00:1');
+    expect(leaf.subjectAltName).toBe(
+      'DNS:localhost, DNS:fleet.example.com, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1, IP Address:FD00:0:0:0:0:0:0:17, IP Address:0:0:0:0:0:FFFF:A00:1',
+    );
     expect(leaf.keyUsage).toEqual(['1.3.6.1.5.5.7.3.1']);
 
     const parsed = new PeculiarCertificate(new Uint8Array(der));
@@ -81,7 +92,9 @@ describe('buildServerCertificate', () => {
     expect(parsed.getExtension(AuthorityKeyIdentifierExtension)!.keyId).toBe(keyIdOf(ca.publicKey));
     expect(parsed.getExtension(SubjectKeyIdentifierExtension)!.keyId).toBe(keyIdOf(leafKeys.publicKey));
     // The issuer is the CA's subject byte for byte.
-    expect(Buffer.from(parsed.issuerName.toArrayBuffer()).equals(Buffer.from(new PeculiarCertificate(new Uint8Array(ca.caDer)).subjectName.toArrayBuffer()))).toBe(true);
+    expect(
+      Buffer.from(parsed.issuerName.toArrayBuffer()).equals(Buffer.from(new PeculiarCertificate(new Uint8Array(ca.caDer)).subjectName.toArrayBuffer())),
+    ).toBe(true);
   });
 
   it('refuses a non-IP address in the SAN list, and a CA that is not a certificate', async () => {

@@ -97,13 +97,7 @@ function serialNumber(): string {
   return bytes.toString('hex');
 }
 
-async function issue(params: {
-  subject: Name;
-  issuer: Name;
-  base: CertificateBase;
-  signer: KeyObject;
-  extensions: Extension[];
-}): Promise<Buffer> {
+async function issue(params: { subject: Name; issuer: Name; base: CertificateBase; signer: KeyObject; extensions: Extension[] }): Promise<Buffer> {
   const cert = await X509CertificateGenerator.create(
     {
       serialNumber: serialNumber(),
@@ -165,5 +159,5 @@ export async function buildServerCertificate(spec: ServerCertificateSpec): Promi
 
 /** PEM text of a DER certificate. */
 export function certificatePem(der: Uint8Array): string {
-  return new X509Certificate(plainBytes(der)).toString('pem') + '\n';
+  return `${new X509Certificate(plainBytes(der)).toString('pem')}\n`;
 }

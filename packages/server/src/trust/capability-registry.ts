@@ -110,7 +110,15 @@ export class CapabilityRegistry {
     const labels = labelsSatisfying(cap.on);
     if (labels === null) return { ok: false, reason: 'selector_mismatch', message: `the selector '${cap.on}' can match no host` };
     const startsAt = Math.max(...chain.map((l) => l.nbf));
-    return verifyCapability(cap, { roots: this.o.roots(), now: Math.max(this.o.clock.now(), startsAt), isRevoked: this.isRevoked, hostLabels: labels, vouches: SERVER_VOUCHES, ability: cap.can[0]!, invoker: cap.aud });
+    return verifyCapability(cap, {
+      roots: this.o.roots(),
+      now: Math.max(this.o.clock.now(), startsAt),
+      isRevoked: this.isRevoked,
+      hostLabels: labels,
+      vouches: SERVER_VOUCHES,
+      ability: cap.can[0]!,
+      invoker: cap.aud,
+    });
   }
 
   /** Registers a capability after checking its schema, signatures and chain; `created` is false for a repeat. */
@@ -124,14 +132,35 @@ export class CapabilityRegistry {
     const chain = chainIds(cap);
     const verdict = this.check(cap);
     if (!verdict.ok) {
-      await audit.note({ action: 'capability.register', target: id, result: 'error', details: { signer: cap.iss, audience: cap.aud, chain, reason: verdict.reason } });
+      await audit.note({
+        action: 'capability.register',
+        target: id,
+        result: 'error',
+        details: { signer: cap.iss, audience: cap.aud, chain, reason: verdict.reason },
+      });
       throw verdictError('capability', verdict);
     }
-    const record: CapabilityRecord = { id, iss: cap.iss, aud: cap.aud, can: cap.can, on: cap.on, nbf: cap.nbf, exp: cap.exp, token: cap, addedAt: this.o.clock.now(), addedBy: actor };
+    const record: CapabilityRecord = {
+      id,
+      iss: cap.iss,
+      aud: cap.aud,
+      can: cap.can,
+      on: cap.on,
+      nbf: cap.nbf,
+      exp: cap.exp,
+      token: cap,
+      addedAt: this.o.clock.now(),
+      addedBy: actor,
+    };
     const created = await this.o.store.insertCapability(record);
     this.expiries.set(id, cap.exp);
     // A repeat changes nothing; its record says so.
-    await audit.note({ action: 'capability.register', target: id, result: 'ok', details: { signer: cap.iss, audience: cap.aud, can: cap.can, on: cap.on, exp: iso(cap.exp), chain, created } });
+    await audit.note({
+      action: 'capability.register',
+      target: id,
+      result: 'ok',
+      details: { signer: cap.iss, audience: cap.aud, can: cap.can, on: cap.on, exp: iso(cap.exp), chain, created },
+    });
     return { view: this.view(created ? record : ((await this.o.store.getCapability(id)) ?? record)), created };
   }
 
@@ -161,9 +190,18 @@ export class CapabilityRegistry {
       // The signature was checked before the issuer (verifyRevocation's order): only authority failed.
       authority = 'issuer';
     } else {
-      await audit.note({ action: 'revocation.add', target: targetText(rev), result: 'error', details: { signer: rev.iss, reason: verdict.reason, ...(chain ? { chain } : {}) } });
+      await audit.note({
+        action: 'revocation.add',
+        target: targetText(rev),
+        result: 'error',
+        details: { signer: rev.iss, reason: verdict.reason, ...(chain ? { chain } : {}) },
+      });
       if (verdict.reason === 'unknown_issuer' && 'capability' in rev.target && target === undefined) {
-        throw new FleetError('permission_denied', `revocation refused (unknown_issuer): ${rev.iss} is not a fleet root, and capability ${rev.target.capability.slice(0, 12)}… is not registered here, so its issuer cannot be checked`, { details: { reason: 'unknown_issuer' } });
+        throw new FleetError(
+          'permission_denied',
+          `revocation refused (unknown_issuer): ${rev.iss} is not a fleet root, and capability ${rev.target.capability.slice(0, 12)}… is not registered here, so its issuer cannot be checked`,
+          { details: { reason: 'unknown_issuer' } },
+        );
       }
       throw verdictError('revocation', verdict);
     }
@@ -179,7 +217,12 @@ export class CapabilityRegistry {
     };
     const created = await this.o.store.insertRevocation(record);
     await this.load();
-    await audit.note({ action: 'revocation.add', target: record.target, result: 'ok', details: { signer: rev.iss, authority, kind: record.targetKind, reason: rev.reason, ...(chain ? { chain } : {}), created } });
+    await audit.note({
+      action: 'revocation.add',
+      target: record.target,
+      result: 'ok',
+      details: { signer: rev.iss, authority, kind: record.targetKind, reason: rev.reason, ...(chain ? { chain } : {}), created },
+    });
     if (created) this.o.onRevocation?.();
     const stored = this.revocations.find((r) => r.id === record.id) ?? record;
     return { view: this.revocationView(stored), created };
@@ -211,7 +254,15 @@ export class CapabilityRegistry {
     for (const r of candidates) {
       const labels = hostLabels ?? labelsSatisfying(r.on);
       if (labels === null) continue;
-      const verdict = verifyCapability(r.token, { roots: this.o.roots(), now, isRevoked: this.isRevoked, hostLabels: labels, vouches: SERVER_VOUCHES, ability, invoker: aud });
+      const verdict = verifyCapability(r.token, {
+        roots: this.o.roots(),
+        now,
+        isRevoked: this.isRevoked,
+        hostLabels: labels,
+        vouches: SERVER_VOUCHES,
+        ability,
+        invoker: aud,
+      });
       if (verdict.ok) return r.token;
     }
     return null;
@@ -243,7 +294,16 @@ export class CapabilityRegistry {
   }
 
   private revocationView(r: RevocationRecord): RevocationView {
-    return { id: r.id, target: r.revocation.target, iss: r.iss, at: iso(r.at), reason: r.revocation.reason, addedAt: iso(r.addedAt), addedBy: r.addedBy, revocation: r.revocation };
+    return {
+      id: r.id,
+      target: r.revocation.target,
+      iss: r.iss,
+      at: iso(r.at),
+      reason: r.revocation.reason,
+      addedAt: iso(r.addedAt),
+      addedBy: r.addedBy,
+      revocation: r.revocation,
+    };
   }
 }
 

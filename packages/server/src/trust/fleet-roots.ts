@@ -50,7 +50,11 @@ export class FleetRoots {
       return;
     }
     this.versions = [];
-    if (problem !== this.broken) this.o.log.error({ problem }, `REFUSING the fleet roots in the store: their signature chain is broken (${problem}); join tokens and root changes fail until it is repaired`);
+    if (problem !== this.broken)
+      this.o.log.error(
+        { problem },
+        `REFUSING the fleet roots in the store: their signature chain is broken (${problem}); join tokens and root changes fail until it is repaired`,
+      );
     this.broken = problem;
   }
 
@@ -67,7 +71,10 @@ export class FleetRoots {
 
   private assertChain(): void {
     if (this.broken !== null) {
-      throw new FleetError('failed_precondition', `the fleet roots in the store are refused: their signature chain is broken (${this.broken}). Restore the fleet_roots table from a backup; no host is told about these roots`);
+      throw new FleetError(
+        'failed_precondition',
+        `the fleet roots in the store are refused: their signature chain is broken (${this.broken}). Restore the fleet_roots table from a backup; no host is told about these roots`,
+      );
     }
   }
 
@@ -128,17 +135,26 @@ export class FleetRoots {
     if (version === 0) throw new FleetError('failed_precondition', 'the fleet has no roots yet: set the first one with `gpufleet roots init --key NAME`');
     const verdict = verifyRootsUpdate(update, this.current(), { currentVersion: version });
     if (!verdict.ok) {
-      await audit.note({ action: 'roots.update', target: null, result: 'error', details: { signer: update.iss, version: update.version, reason: verdict.reason } });
-      if (verdict.reason === 'expired') throw new FleetError('conflict', `${verdict.message}: fetch the roots again and sign version ${version + 1}`, { details: { reason: verdict.reason } });
+      await audit.note({
+        action: 'roots.update',
+        target: null,
+        result: 'error',
+        details: { signer: update.iss, version: update.version, reason: verdict.reason },
+      });
+      if (verdict.reason === 'expired')
+        throw new FleetError('conflict', `${verdict.message}: fetch the roots again and sign version ${version + 1}`, { details: { reason: verdict.reason } });
       throw verdictError('roots update', verdict);
     }
     if (update.version !== version + 1) {
-      throw new FleetError('conflict', `roots update carries version ${update.version}, but the next version is ${version + 1}`, { details: { expected: version + 1 } });
+      throw new FleetError('conflict', `roots update carries version ${update.version}, but the next version is ${version + 1}`, {
+        details: { expected: version + 1 },
+      });
     }
     try {
       await this.o.store.insertRootsVersion({ version: update.version, roots: [...new Set(update.roots)], update, actor, at: this.o.clock.now() });
     } catch (err) {
-      if (FleetError.is(err, 'already_exists')) throw new FleetError('conflict', `roots version ${update.version} was just taken by another update: fetch the roots again`);
+      if (FleetError.is(err, 'already_exists'))
+        throw new FleetError('conflict', `roots version ${update.version} was just taken by another update: fetch the roots again`);
       throw err;
     }
     await this.load();
@@ -149,5 +165,8 @@ export class FleetRoots {
 }
 
 function alreadyRooted(version: number): FleetError {
-  return new FleetError('failed_precondition', `the fleet already has roots (version ${version}): change them with \`gpufleet roots set DID... --key NAME\`, signed by a current root`);
+  return new FleetError(
+    'failed_precondition',
+    `the fleet already has roots (version ${version}): change them with \`gpufleet roots set DID... --key NAME\`, signed by a current root`,
+  );
 }

@@ -27,7 +27,13 @@ beforeEach(async () => {
   expect((await kit.call('POST', '/api/v1/roots/init', kit.admin, { did: root.did })).status).toBe(201);
   changed = [];
   user = { rack: 'r1' };
-  labels = new LabelAttestations({ store: kit.store, clock: kit.clock, roots: () => kit.trust.roots.current(), isRevoked: kit.trust.capabilities.isRevoked, onChange: (id) => void changed.push(id) });
+  labels = new LabelAttestations({
+    store: kit.store,
+    clock: kit.clock,
+    roots: () => kit.trust.roots.current(),
+    isRevoked: kit.trust.capabilities.isRevoked,
+    onChange: (id) => void changed.push(id),
+  });
 });
 afterEach(() => kit.close());
 
@@ -36,7 +42,10 @@ function attest(l: Record<string, string>, version: number, by = root, cap: Labe
 }
 
 async function code(work: Promise<unknown>): Promise<string> {
-  const err = await work.then(() => null, (e: unknown) => e);
+  const err = await work.then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(FleetError);
   return (err as FleetError).code;
 }

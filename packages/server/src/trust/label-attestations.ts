@@ -111,7 +111,11 @@ export class LabelAttestations {
     const stored = await this.o.store.getLabelAttestation(a.node);
     const held = stored?.version ?? 0;
     if (a.version !== held + 1) {
-      throw new FleetError('conflict', `label attestation carries version ${a.version}, but the next version for this node is ${held + 1}: fetch the node's labels again and sign anew`, { details: { expected: held + 1 } });
+      throw new FleetError(
+        'conflict',
+        `label attestation carries version ${a.version}, but the next version for this node is ${held + 1}: fetch the node's labels again and sign anew`,
+        { details: { expected: held + 1 } },
+      );
     }
     const verdict = verifyLabelAttestation(a, {
       node: a.node,

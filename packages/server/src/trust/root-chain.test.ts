@@ -21,15 +21,29 @@ function v(version: number, roots: string[], upd: RootsUpdate | null): RootsVers
 describe('rootChainProblem', () => {
   it('accepts an empty history and an intact chain', () => {
     expect(rootChainProblem([])).toBeNull();
-    expect(rootChainProblem([v(1, [root.did], null), v(2, [root.did, root2.did], update(2, [root.did, root2.did])), v(3, [root2.did], update(3, [root2.did], root2))])).toBeNull();
+    expect(
+      rootChainProblem([
+        v(1, [root.did], null),
+        v(2, [root.did, root2.did], update(2, [root.did, root2.did])),
+        v(3, [root2.did], update(3, [root2.did], root2)),
+      ]),
+    ).toBeNull();
   });
 
   it.each([
-    ['an update signed by a key that is not a root', [v(1, [root.did], null), v(2, [thief.did], update(2, [thief.did], thief))], /not one of the current fleet roots/],
+    [
+      'an update signed by a key that is not a root',
+      [v(1, [root.did], null), v(2, [thief.did], update(2, [thief.did], thief))],
+      /not one of the current fleet roots/,
+    ],
     ['stored roots other than the signed update names', [v(1, [root.did], null), v(2, [root.did, thief.did], update(2, [root.did]))], /other roots/],
     ['a version without a signed update', [v(1, [root.did], null), v(2, [thief.did], null)], /no signed update/],
     ['a gap', [v(1, [root.did], null), v(3, [root.did], update(3, [root.did]))], /missing/],
-    ['an update replayed at another version', [v(1, [root.did], null), v(2, [root.did], update(2, [root.did])), v(3, [root.did], update(2, [root.did]))], /not newer|signed for version/],
+    [
+      'an update replayed at another version',
+      [v(1, [root.did], null), v(2, [root.did], update(2, [root.did])), v(3, [root.did], update(2, [root.did]))],
+      /not newer|signed for version/,
+    ],
     ['a history not starting at 1', [v(2, [root.did], null)], /starts at version 2/],
     ['version 1 with an update', [v(1, [root.did], update(1, [root.did]))], /roots init/],
     ['garbage roots', [v(1, ['nope'], null)], /did:key/],
@@ -52,7 +66,14 @@ describe('FleetRoots on load', () => {
     expect((await kit.call('POST', '/api/v1/roots/update', kit.admin, { update: update(2, [root.did, root2.did]) })).status).toBe(201);
 
     // Intact: a fresh load (a restart) serves it.
-    const log = { warn: () => undefined, info: () => undefined, errors: [] as string[], error(_o: object, msg: string) { this.errors.push(msg); } };
+    const log = {
+      warn: () => undefined,
+      info: () => undefined,
+      errors: [] as string[],
+      error(_o: object, msg: string) {
+        this.errors.push(msg);
+      },
+    };
     const fresh = await createTrust({ store: kit.store, clock: kit.clock, dataDir: kit.dataDir, masterKey: undefined, log });
     expect(fresh.currentRoots()).toEqual([root.did, root2.did]);
     expect(log.errors).toEqual([]);

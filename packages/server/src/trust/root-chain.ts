@@ -26,7 +26,8 @@ export function rootChainProblem(versions: readonly RootsVersionRecord[]): strin
     if (!verdict.ok) return `version ${v.version}: ${verdict.message}`;
     if (v.update.version !== v.version) return `version ${v.version} stores an update signed for version ${v.update.version}`;
     const signed = new Set(v.update.roots);
-    if (signed.size !== new Set(v.roots).size || !v.roots.every((d) => signed.has(d))) return `version ${v.version} stores other roots than its signed update names`;
+    if (signed.size !== new Set(v.roots).size || !v.roots.every((d) => signed.has(d)))
+      return `version ${v.version} stores other roots than its signed update names`;
   }
   return null;
 }

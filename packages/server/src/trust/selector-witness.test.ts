@@ -3,11 +3,14 @@ import { matchesSelector, parseSelector } from '@gpufleet/protocol';
 import { labelsSatisfying } from './selector-witness.js';
 
 describe('labelsSatisfying', () => {
-  it.each(['*', '', 'region=eu', 'region=eu,pool in (a,b)', 'gpu.model', 'pool notin (x0,x1),pool', 'a!=1,!b,c in (2,3),c!=2', 'region=eu,region in (eu,us)'])('finds labels that %s matches', (source) => {
-    const labels = labelsSatisfying(source);
-    expect(labels).not.toBeNull();
-    expect(matchesSelector(parseSelector(source), labels!)).toBe(true);
-  });
+  it.each(['*', '', 'region=eu', 'region=eu,pool in (a,b)', 'gpu.model', 'pool notin (x0,x1),pool', 'a!=1,!b,c in (2,3),c!=2', 'region=eu,region in (eu,us)'])(
+    'finds labels that %s matches',
+    (source) => {
+      const labels = labelsSatisfying(source);
+      expect(labels).not.toBeNull();
+      expect(matchesSelector(parseSelector(source), labels!)).toBe(true);
+    },
+  );
 
   it('gives the labels a selector names', () => {
     expect(labelsSatisfying('region=eu,pool in (a,b),!spot')).toEqual({ region: 'eu', pool: 'a' });

@@ -73,11 +73,28 @@ describe('the control plane key', () => {
     expect(Object.keys(signer).sort()).toEqual(['did', 'sign', 'signCommand']);
     expect(verifyEd25519(signer.did, 'hello', signer.sign('hello'))).toBe(true);
     const payload = CommandPayload.parse({
-      v: 1, runId: 'run-00000001', nonce: 'n'.repeat(16), issuedAt: clock.now(), ability: 'container/restart', target: 'pool=inference',
-      command: { kind: 'container', op: 'restart', container: 'vllm' }, env: {}, cwd: null, timeoutMs: 60_000, runAs: null, invoker: signer.did, capability: null,
+      v: 1,
+      runId: 'run-00000001',
+      nonce: 'n'.repeat(16),
+      issuedAt: clock.now(),
+      ability: 'container/restart',
+      target: 'pool=inference',
+      command: { kind: 'container', op: 'restart', container: 'vllm' },
+      env: {},
+      cwd: null,
+      timeoutMs: 60_000,
+      runAs: null,
+      invoker: signer.did,
+      capability: null,
     });
     const cmd = signer.signCommand(payload);
-    const verdict = verifySignedCommand(cmd, { roots: [signer.did], now: clock.now(), isRevoked: () => false, hostLabels: { pool: 'inference' }, seenNonce: () => false });
+    const verdict = verifySignedCommand(cmd, {
+      roots: [signer.did],
+      now: clock.now(),
+      isRevoked: () => false,
+      hostLabels: { pool: 'inference' },
+      seenNonce: () => false,
+    });
     expect(verdict).toEqual({ ok: true });
   });
 });

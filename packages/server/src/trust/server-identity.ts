@@ -48,10 +48,16 @@ export class ServerIdentity {
     const sealed = await opts.store.getSecret(SERVER_KEY_SECRET_ID);
     if (masterKey === undefined) {
       if (sealed) {
-        throw new FleetError('failed_precondition', 'the control plane key is sealed in the store: set GPUFLEET_MASTER_KEY to the master key it was sealed with');
+        throw new FleetError(
+          'failed_precondition',
+          'the control plane key is sealed in the store: set GPUFLEET_MASTER_KEY to the master key it was sealed with',
+        );
       }
       const pem = readOrCreateKeyFile(file);
-      opts.log.warn({ file }, 'GPUFLEET_MASTER_KEY is not set: the control plane key is kept unencrypted in this file (mode 0600); set a master key to seal it at rest');
+      opts.log.warn(
+        { file },
+        'GPUFLEET_MASTER_KEY is not set: the control plane key is kept unencrypted in this file (mode 0600); set a master key to seal it at rest',
+      );
       return ServerIdentity.fromPem(pem, 'file');
     }
     if (sealed) return ServerIdentity.fromPem(openSecret(masterKey, SERVER_KEY_SECRET_ID, sealed.sealed).toString('utf8'), 'sealed');

@@ -54,7 +54,10 @@ describe('trust frames', () => {
     expect(gateway.sent).toEqual([]);
     const u2 = signRootsUpdate({ v: 1, version: 2, roots: [root2.did], iss: root.did, at: kit.clock.now() }, root.privateKeyPem);
     await kit.call('POST', '/api/v1/roots/update', kit.admin, { update: u2 });
-    expect(gateway.sent.map((s) => [s.nodeId, s.frame.t])).toEqual([['did:key:z6MkNodeA', 'trust'], ['did:key:z6MkNodeB', 'trust']]);
+    expect(gateway.sent.map((s) => [s.nodeId, s.frame.t])).toEqual([
+      ['did:key:z6MkNodeA', 'trust'],
+      ['did:key:z6MkNodeB', 'trust'],
+    ]);
 
     gateway.sent = [];
     const forged = signRevocation({ v: 1, target: { did: alice.did }, iss: root.did, at: kit.clock.now(), reason: 'r' }, root.privateKeyPem); // root is no longer a root
@@ -122,7 +125,10 @@ describe('refresh', () => {
     expect(kit.trust.currentRoots()).toEqual([root.did]);
     expect(await kit.trust.refresh()).toBe(true);
     expect(kit.trust.currentRoots()).toEqual([root2.did]);
-    expect(gateway.sent.map((s) => [s.nodeId, s.frame.t])).toEqual([['did:key:z6MkNodeA', 'trust'], ['did:key:z6MkNodeB', 'trust']]);
+    expect(gateway.sent.map((s) => [s.nodeId, s.frame.t])).toEqual([
+      ['did:key:z6MkNodeA', 'trust'],
+      ['did:key:z6MkNodeB', 'trust'],
+    ]);
     expect((await kit.call('GET', '/api/v1/roots', kit.viewer)).body.version).toBe(2);
   });
 });

@@ -86,7 +86,8 @@ export class TrustDistribution {
       kept.push(r.revocation);
       bytes += size;
     }
-    if (dropped > 0 && dropped !== this.lastDropped) this.o.log.warn({ dropped, sent: kept.length }, 'trust frame is full: the oldest revocations were left out');
+    if (dropped > 0 && dropped !== this.lastDropped)
+      this.o.log.warn({ dropped, sent: kept.length }, 'trust frame is full: the oldest revocations were left out');
     this.lastDropped = dropped;
     return { t: 'trust', body: { roots, revocations: kept.reverse() } };
   }

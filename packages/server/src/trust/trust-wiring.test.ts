@@ -44,10 +44,26 @@ describe('trust wiring', () => {
       expect((await agent.next((f) => f.t === 'trust')).body).toEqual({ roots: [update], revocations: [] });
       expect(decodeJoinToken((await t.api('POST', '/api/v1/join-tokens', {})).body.token).roots).toEqual([root.did, root2.did]);
 
-      const cap = signCapability({ v: 1, iss: root.did, aud: t.server.context.trust.identity.did, can: ['container/restart'], on: 'pool=inference', nbf: Date.now() - 1000, exp: Date.now() + 3_600_000, nonce: 'wiring-nonce-1', prf: [] }, root.privateKeyPem);
+      const cap = signCapability(
+        {
+          v: 1,
+          iss: root.did,
+          aud: t.server.context.trust.identity.did,
+          can: ['container/restart'],
+          on: 'pool=inference',
+          nbf: Date.now() - 1000,
+          exp: Date.now() + 3_600_000,
+          nonce: 'wiring-nonce-1',
+          prf: [],
+        },
+        root.privateKeyPem,
+      );
       expect((await t.api('POST', '/api/v1/capabilities', { capability: cap })).status).toBe(201);
       expect(await t.server.context.trust.capabilityFor('container/restart', { pool: 'inference' })).toEqual(cap);
-      const revocation = signRevocation({ v: 1, target: { capability: capabilityId(cap) }, iss: root2.did, at: Date.now(), reason: 'wiring' }, root2.privateKeyPem);
+      const revocation = signRevocation(
+        { v: 1, target: { capability: capabilityId(cap) }, iss: root2.did, at: Date.now(), reason: 'wiring' },
+        root2.privateKeyPem,
+      );
       expect((await t.api('POST', '/api/v1/revocations', { revocation })).status).toBe(201);
       expect((await agent.next((f) => f.t === 'trust')).body).toEqual({ roots: [update], revocations: [revocation] });
     } finally {
@@ -78,7 +94,9 @@ describe('master key', () => {
       expect(first.context.trust.identity.storage).toBe('sealed');
       await first.stop();
       expect(existsSync(join(dataDir, SERVER_KEY_FILE))).toBe(false);
-      await expect(startServer(config, { logger: false, masterKey: 'some other master key entirely' })).rejects.toThrow(/GPUFLEET_MASTER_KEY is not the master key it was sealed with/);
+      await expect(startServer(config, { logger: false, masterKey: 'some other master key entirely' })).rejects.toThrow(
+        /GPUFLEET_MASTER_KEY is not the master key it was sealed with/,
+      );
       const again = await startServer(config, { logger: false, masterKey: 'the fleet master key, long enough' });
       expect(again.context.trust.identity.did).toBe(did);
       await again.stop();

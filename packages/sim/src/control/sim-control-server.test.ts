@@ -11,7 +11,14 @@ let dir: string;
 let server: SimControlServer;
 let seen: FaultSpec[];
 const clock = { now: () => Date.UTC(2026, 0, 1) };
-const hosts = [{ hostname: 'sim-h100-001', nodeId: 'did:key:z6MkSimHost1', model: 'H100' as const, backend: new FakeHardwareBackend({ hostname: 'sim-h100-001', model: 'H100', seed: 1, clock }) }];
+const hosts = [
+  {
+    hostname: 'sim-h100-001',
+    nodeId: 'did:key:z6MkSimHost1',
+    model: 'H100' as const,
+    backend: new FakeHardwareBackend({ hostname: 'sim-h100-001', model: 'H100', seed: 1, clock }),
+  },
+];
 
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gpufleet-sim-control-'));

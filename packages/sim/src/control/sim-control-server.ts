@@ -107,7 +107,9 @@ export class SimControlServer {
       if (!this.authorized(req)) return fail(401, 'unauthenticated', 'a valid bearer token is needed (it is in the sim control file of the data dir)');
       const path = new URL(req.url ?? '/', 'http://x').pathname;
       if (req.method === 'GET' && path === '/v1/hosts') {
-        const hosts: SimControlHost[] = this.o.hosts().map((h) => ({ hostname: h.hostname, nodeId: h.nodeId, model: h.model, gpus: h.backend.gpuIds().length }));
+        const hosts: SimControlHost[] = this.o
+          .hosts()
+          .map((h) => ({ hostname: h.hostname, nodeId: h.nodeId, model: h.model, gpus: h.backend.gpuIds().length }));
         return send(200, { hosts });
       }
       if (req.method === 'POST' && path === '/v1/faults') {
@@ -124,7 +126,8 @@ export class SimControlServer {
   }
 
   private async inject(body: unknown): Promise<InjectionRecord> {
-    if (!body || typeof body !== 'object' || Array.isArray(body)) throw new FleetError('invalid_argument', 'the body must be a JSON object such as {"inject":"xid","host":"sim-h100-001","gpu":0,"code":79}');
+    if (!body || typeof body !== 'object' || Array.isArray(body))
+      throw new FleetError('invalid_argument', 'the body must be a JSON object such as {"inject":"xid","host":"sim-h100-001","gpu":0,"code":79}');
     const input = { ...(body as Record<string, unknown>) };
     // A node id names a host too (what `gpufleet nodes ls -o wide` shows).
     if (typeof input.host === 'string') {

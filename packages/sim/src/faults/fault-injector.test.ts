@@ -55,7 +55,7 @@ function errorOf(fn: () => unknown): FleetError {
 }
 
 describe('XID and SXid injection', () => {
-  it('appends a real XID line about the GPU to that host\'s kernel log, text from the catalog', () => {
+  it("appends a real XID line about the GPU to that host's kernel log, text from the catalog", () => {
     const { injector, hosts, log } = rig();
     const gpu3 = hosts[0]!.backend.gpuIds()[3]!;
     const r = injector.xid('sim-h100-001', 3, 79);
@@ -82,7 +82,8 @@ describe('XID and SXid injection', () => {
     const a = rig(['H100'], 11);
     const b = rig(['H100'], 11);
     const c = rig(['H100'], 12);
-    const play = (r: ReturnType<typeof rig>) => [13, 31, 79, 13].map((code, i) => ((r.clock.t = T0 + i * 1000), r.injector.xid('sim-h100-001', i, code).lines[0]));
+    const play = (r: ReturnType<typeof rig>) =>
+      [13, 31, 79, 13].map((code, i) => ((r.clock.t = T0 + i * 1000), r.injector.xid('sim-h100-001', i, code).lines[0]));
     const la = play(a);
     expect(play(b)).toEqual(la);
     expect(play(c)).not.toEqual(la);
@@ -195,7 +196,13 @@ describe('tool failures, crashes and link cuts', () => {
   it('uses the recorded nvidia-smi messages, and restores the tool after the duration', async () => {
     const recorded = readFixture('nvidia', 'nvidia-smi_error_outputs.txt');
     for (const template of Object.values(NVIDIA_TOOL_FAILURES)) {
-      const pattern = new RegExp(`^${template.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace('\\{pci\\}', 'GPU ?[0-9A-F]{4}:[0-9A-F]{2}:[0-9A-F]{2}\\.\\d').replace('GPU GPU', 'GPU')}$`, 'm');
+      const pattern = new RegExp(
+        `^${template
+          .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+          .replace('\\{pci\\}', 'GPU ?[0-9A-F]{4}:[0-9A-F]{2}:[0-9A-F]{2}\\.\\d')
+          .replace('GPU GPU', 'GPU')}$`,
+        'm',
+      );
       expect(recorded, template).toMatch(pattern);
     }
     const { injector, hosts } = rig();
@@ -248,7 +255,17 @@ describe('fault specs (scenario events)', () => {
       const r = await injector.inject(parsed);
       expect(r.hostname).toBe(s.host);
     }
-    expect(injector.history.map((h) => h.kind)).toEqual(['xid', 'sxid', 'ecc-storm', 'row-remap', 'thermal', 'fall-off-bus', 'tool-failure', 'agent-crash', 'clear']);
+    expect(injector.history.map((h) => h.kind)).toEqual([
+      'xid',
+      'sxid',
+      'ecc-storm',
+      'row-remap',
+      'thermal',
+      'fall-off-bus',
+      'tool-failure',
+      'agent-crash',
+      'clear',
+    ]);
     expect(hosts[0]!.backend.readingFaults(4).thermal?.targetC).toBe(90);
   });
 

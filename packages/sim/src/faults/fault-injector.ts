@@ -88,7 +88,12 @@ export class FaultInjector {
       case 'fall-off-bus':
         return this.fallOffBus(spec.host, spec.gpu, { form: spec.form, toolFails: spec.toolFails, timeStyle: spec.timeStyle });
       case 'tool-failure':
-        return this.toolFailure(spec.host, { failure: spec.failure as NvidiaToolFailure | undefined, message: spec.message, gpu: spec.gpu, durationMs: spec.duration });
+        return this.toolFailure(spec.host, {
+          failure: spec.failure as NvidiaToolFailure | undefined,
+          message: spec.message,
+          gpu: spec.gpu,
+          durationMs: spec.duration,
+        });
       case 'agent-crash':
         return this.crashAgent(spec.host, { restartAfterMs: spec.restartAfter });
       case 'network-drop':
@@ -99,7 +104,12 @@ export class FaultInjector {
   }
 
   /** Writes an XID line about one GPU (message: the catalog's description unless given). */
-  xid(hostname: string, gpu: number, code: number, o: { pid?: number | null; process?: string | null; message?: string; gpuInstance?: number; timeStyle?: KernelTimeStyle } = {}): InjectionRecord {
+  xid(
+    hostname: string,
+    gpu: number,
+    code: number,
+    o: { pid?: number | null; process?: string | null; message?: string; gpuInstance?: number; timeStyle?: KernelTimeStyle } = {},
+  ): InjectionRecord {
     const h = this.nvidiaHost(hostname, 'an XID');
     const ids = this.gpu(h, gpu);
     const rng = this.rng(hostname);
@@ -118,7 +128,8 @@ export class FaultInjector {
     const switches = NVSWITCHES[h.model];
     if (switches === 0) throw new FleetError('invalid_argument', `${hostname} is a ${h.model} host without NVSwitches: an SXid cannot happen there`);
     const switchIndex = o.switchIndex ?? 0;
-    if (!Number.isInteger(switchIndex) || switchIndex < 0 || switchIndex >= switches) throw new FleetError('invalid_argument', `${hostname} has NVSwitches 0 to ${switches - 1}, not ${switchIndex}`);
+    if (!Number.isInteger(switchIndex) || switchIndex < 0 || switchIndex >= switches)
+      throw new FleetError('invalid_argument', `${hostname} has NVSwitches 0 to ${switches - 1}, not ${switchIndex}`);
     const rng = this.rng(hostname);
     const link = o.link ?? Math.floor(rng() * 64);
     // NVSwitches sit on their own buses below the GPUs' (the simulated GPUs use 0x10 and up).
@@ -131,9 +142,20 @@ export class FaultInjector {
   eccStorm(hostname: string, gpu: number, o: { durationMs?: number; corrected?: number; uncorrected?: number } = {}): InjectionRecord {
     const h = this.o.fleet.host(hostname);
     this.gpu(h, gpu);
-    const storm = { startAt: h.backend.clock.now(), durationMs: o.durationMs ?? DEFAULT_STORM_MS, corrected: o.corrected ?? 5000, uncorrected: o.uncorrected ?? 2 };
+    const storm = {
+      startAt: h.backend.clock.now(),
+      durationMs: o.durationMs ?? DEFAULT_STORM_MS,
+      corrected: o.corrected ?? 5000,
+      uncorrected: o.uncorrected ?? 2,
+    };
     h.backend.setReadingFaults(gpu, { ecc: storm });
-    return this.record(h.hostname, 'ecc-storm', `ECC storm on GPU ${gpu}: ${storm.corrected} corrected, then ${storm.uncorrected} uncorrected over ${storm.durationMs} ms`, [], h.backend.clock.now());
+    return this.record(
+      h.hostname,
+      'ecc-storm',
+      `ECC storm on GPU ${gpu}: ${storm.corrected} corrected, then ${storm.uncorrected} uncorrected over ${storm.durationMs} ms`,
+      [],
+      h.backend.clock.now(),
+    );
   }
 
   /** A remap pending until the next reset, or a failed one; `xid` also writes XID 63 (pending) or 64 (failure). */
@@ -156,7 +178,13 @@ export class FaultInjector {
     this.gpu(h, gpu);
     const ramp = { startAt: h.backend.clock.now(), durationMs: o.rampMs ?? DEFAULT_RAMP_MS, targetC: o.targetC, holdMs: o.holdMs ?? null };
     h.backend.setReadingFaults(gpu, { thermal: ramp });
-    return this.record(h.hostname, 'thermal', `GPU ${gpu} heating to ${o.targetC} °C over ${ramp.durationMs} ms${ramp.holdMs === null ? '' : `, held ${ramp.holdMs} ms`}`, [], ramp.startAt);
+    return this.record(
+      h.hostname,
+      'thermal',
+      `GPU ${gpu} heating to ${o.targetC} °C over ${ramp.durationMs} ms${ramp.holdMs === null ? '' : `, held ${ramp.holdMs} ms`}`,
+      [],
+      ramp.startAt,
+    );
   }
 
   /**
@@ -190,12 +218,22 @@ export class FaultInjector {
     if (o.message !== undefined) {
       message = o.message;
     } else {
-      if (h.backend.spec.vendor !== 'nvidia') throw new FleetError('invalid_argument', `${hostname} has ${h.backend.spec.vendor} GPUs: the recorded failures are nvidia-smi's; give the message text`);
+      if (h.backend.spec.vendor !== 'nvidia')
+        throw new FleetError(
+          'invalid_argument',
+          `${hostname} has ${h.backend.spec.vendor} GPUs: the recorded failures are nvidia-smi's; give the message text`,
+        );
       message = toolFailureMessage(o.failure ?? 'gpu-lost', this.gpu(h, o.gpu ?? 0).pciBusId);
     }
     h.backend.setToolFailure(message);
     if (o.durationMs !== undefined) this.later(o.durationMs, `restore ${hostname}'s tool`, () => h.backend.setToolFailure(null));
-    return this.record(h.hostname, 'tool-failure', `${h.backend.spec.tool} fails: ${message}${o.durationMs === undefined ? '' : ` (for ${o.durationMs} ms)`}`, [], h.backend.clock.now());
+    return this.record(
+      h.hostname,
+      'tool-failure',
+      `${h.backend.spec.tool} fails: ${message}${o.durationMs === undefined ? '' : ` (for ${o.durationMs} ms)`}`,
+      [],
+      h.backend.clock.now(),
+    );
   }
 
   /** The agent dies without closing its session; restarted after `restartAfterMs` when given. */
@@ -227,7 +265,13 @@ export class FaultInjector {
       h.backend.restoreGpu(i);
     }
     if (gpu === undefined) h.backend.setToolFailure(null);
-    return this.record(hostname, 'clear', gpu === undefined ? 'faults cleared on every GPU, tool works' : `faults cleared on GPU ${gpu}`, [], h.backend.clock.now());
+    return this.record(
+      hostname,
+      'clear',
+      gpu === undefined ? 'faults cleared on every GPU, tool works' : `faults cleared on GPU ${gpu}`,
+      [],
+      h.backend.clock.now(),
+    );
   }
 
   /** Cancels scheduled restores and restarts; waits for those already running. */
@@ -245,7 +289,8 @@ export class FaultInjector {
 
   private nvidiaHost(hostname: string, what: string): ReturnType<FaultTarget['host']> {
     const h = this.o.fleet.host(hostname);
-    if (h.backend.spec.vendor !== 'nvidia') throw new FleetError('invalid_argument', `${hostname} has ${h.backend.spec.vendor} GPUs (${h.model}): ${what} is an NVIDIA driver event`);
+    if (h.backend.spec.vendor !== 'nvidia')
+      throw new FleetError('invalid_argument', `${hostname} has ${h.backend.spec.vendor} GPUs (${h.model}): ${what} is an NVIDIA driver event`);
     if (!h.kernelLogPath) throw new FleetError('failed_precondition', `${hostname} has no fake kernel log: start the fleet with kernelLog`);
     return h;
   }
@@ -264,13 +309,17 @@ export class FaultInjector {
   }
 
   private prefix(h: ReturnType<FaultTarget['host']>, rng: () => number, style: KernelTimeStyle | undefined, level: 'warn' | 'err' = 'warn'): string {
-    return kernelTimePrefix({ uptimeMs: h.backend.uptimeMs(), epochMs: h.backend.clock.now(), micros: Math.floor(rng() * 1000) }, style ?? this.timeStyle, level);
+    return kernelTimePrefix(
+      { uptimeMs: h.backend.uptimeMs(), epochMs: h.backend.clock.now(), micros: Math.floor(rng() * 1000) },
+      style ?? this.timeStyle,
+      level,
+    );
   }
 
   private write(h: ReturnType<FaultTarget['host']>, kind: FaultKind, summary: string, lines: string[]): InjectionRecord {
     const at = h.backend.clock.now();
     // One append per record: the watcher never sees half of a multi-line record.
-    appendFileSync(h.kernelLogPath!, lines.join('\n') + '\n');
+    appendFileSync(h.kernelLogPath!, `${lines.join('\n')}\n`);
     return this.record(h.hostname, kind, summary, lines, at);
   }
 

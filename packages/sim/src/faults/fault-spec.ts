@@ -25,7 +25,18 @@ const gpu = z.number({ error: 'expected a GPU index (0, 1, ...)' }).int().min(0)
 const code = z.number({ error: 'expected an XID/SXid code number' }).int().min(1).max(99_999);
 
 /** The `inject` kinds, in the order of FaultSpec. */
-export const FAULT_KINDS = ['xid', 'sxid', 'ecc-storm', 'row-remap', 'thermal', 'fall-off-bus', 'tool-failure', 'agent-crash', 'network-drop', 'clear'] as const;
+export const FAULT_KINDS = [
+  'xid',
+  'sxid',
+  'ecc-storm',
+  'row-remap',
+  'thermal',
+  'fall-off-bus',
+  'tool-failure',
+  'agent-crash',
+  'network-drop',
+  'clear',
+] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** Every fault the simulator injects, as one object (a scenario event without its timing). */
@@ -40,7 +51,13 @@ export const FaultSpec = z.discriminatedUnion(
       code,
       /** Default: a process for application faults, `'<unknown>'` for the rest. null prints unknown. */
       pid: z.number().int().min(0).max(4_194_304).nullable().optional(),
-      process: z.string().min(1).max(64).regex(/^[^\s,]+$/, 'a process name without spaces or commas').nullable().optional(),
+      process: z
+        .string()
+        .min(1)
+        .max(64)
+        .regex(/^[^\s,]+$/, 'a process name without spaces or commas')
+        .nullable()
+        .optional(),
       /** Default: the XID catalog's description. */
       message: z.string().min(1).max(2000).optional(),
       gpuInstance: z.number().int().min(0).max(99).optional(),

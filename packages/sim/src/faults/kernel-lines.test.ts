@@ -60,7 +60,9 @@ describe('kernel lines in the driver format of the fixtures', () => {
   it('takes the message from the XID catalog', () => {
     expect(xidMessage(79)).toBe('GPU has fallen off the bus.');
     expect(xidMessage(13)).toBe('Graphics Engine Exception.');
-    expect(xidText({ pciBusId: '0000:17:00.0', code: 48, pid: null, process: null })).toBe("NVRM: Xid (PCI:0000:17:00): 48, pid='<unknown>', name=<unknown>, Double Bit ECC Error.");
+    expect(xidText({ pciBusId: '0000:17:00.0', code: 48, pid: null, process: null })).toBe(
+      "NVRM: Xid (PCI:0000:17:00): 48, pid='<unknown>', name=<unknown>, Double Bit ECC Error.",
+    );
   });
 
   it('pads the kernel clock like dmesg and keeps microseconds', () => {
@@ -75,7 +77,9 @@ describe('round trip through the agent parser', () => {
   it('reads back code, GPU address, pid and process for every catalog XID in every time style', () => {
     for (const style of KERNEL_TIME_STYLES) {
       for (const entry of XID_CATALOG) {
-        const line = kernelTimePrefix({ uptimeMs: 86_400_123, epochMs: Date.UTC(2025, 5, 1, 12, 0, 0, 5), micros: 42 }, style) + xidText({ pciBusId: '0000:c3:00.0', code: entry.code, pid: 4242, process: 'python3' });
+        const line =
+          kernelTimePrefix({ uptimeMs: 86_400_123, epochMs: Date.UTC(2025, 5, 1, 12, 0, 0, 5), micros: 42 }, style) +
+          xidText({ pciBusId: '0000:c3:00.0', code: entry.code, pid: 4242, process: 'python3' });
         const ev = parseKernelLine(line, { now: Date.UTC(2025, 5, 1, 12, 0, 1) });
         expect(ev, line).not.toBeNull();
         expect(ev!.kind).toBe('xid');
@@ -91,7 +95,9 @@ describe('round trip through the agent parser', () => {
   it('reads back the MIG instance, the SXid and the three-line record (as XID 79)', () => {
     const mig = parseKernelLine(xidText({ pciBusId: '0000:01:00.0', code: 94, pid: 7, process: 'a', gpuInstance: 5 }));
     expect(mig?.gpuInstance).toBe('5');
-    const sx = parseKernelLine(kernelTimePrefix({ uptimeMs: 5, epochMs: 0, micros: 0 }, 'dmesg') + sxidText({ switchIndex: 2, pciBusId: '0000:07:00.0', code: 11001, link: 3 }));
+    const sx = parseKernelLine(
+      kernelTimePrefix({ uptimeMs: 5, epochMs: 0, micros: 0 }, 'dmesg') + sxidText({ switchIndex: 2, pciBusId: '0000:07:00.0', code: 11001, link: 3 }),
+    );
     expect(sx).toMatchObject({ kind: 'sxid', code: 11001, pciBusId: '0000:07:00.0' });
     const fallen = parseKernelLine(fallenOffBusLines('[   10.000000] ', '0000:b3:00.0', '10de:2330').join('\n'));
     expect(fallen).toMatchObject({ kind: 'fallen-off-bus', code: 79, pciBusId: '0000:b3:00.0' });

@@ -83,7 +83,8 @@ export interface XidLineSpec {
 /** One `NVRM: Xid` line, without its time prefix. */
 export function xidText(spec: XidLineSpec): string {
   checkCode('XID', spec.code);
-  if (!xidInfo(spec.code) && spec.message === undefined) throw new FleetError('invalid_argument', `XID ${spec.code} is not in the XID catalog: give the message text`);
+  if (!xidInfo(spec.code) && spec.message === undefined)
+    throw new FleetError('invalid_argument', `XID ${spec.code} is not in the XID catalog: give the message text`);
   const where = `PCI:${xidPciForm(spec.pciBusId)}${spec.gpuInstance === undefined ? '' : ` GPU-I:${pad(spec.gpuInstance)}`}`;
   const who = spec.pid === undefined ? '' : `pid=${spec.pid === null ? "'<unknown>'" : spec.pid}, name=${spec.process ?? '<unknown>'}, `;
   return `NVRM: Xid (${where}): ${spec.code}, ${who}${oneLine(spec.message ?? xidMessage(spec.code))}`;
@@ -119,11 +120,16 @@ export function fallenOffBusLines(prefix: string, pciBusId: string, deviceId: st
   const pci = normalizePciBusId(pciBusId);
   if (!pci) throw new FleetError('invalid_argument', `'${pciBusId}' is not a PCI bus id`);
   const indent = ' '.repeat(prefix.length);
-  return [`${prefix}NVRM: The NVIDIA GPU ${pci}`, `${indent}NVRM: (PCI ID: ${deviceId}) installed in this system has`, `${indent}NVRM: fallen off the bus and is not responding to commands.`];
+  return [
+    `${prefix}NVRM: The NVIDIA GPU ${pci}`,
+    `${indent}NVRM: (PCI ID: ${deviceId}) installed in this system has`,
+    `${indent}NVRM: fallen off the bus and is not responding to commands.`,
+  ];
 }
 
 function checkCode(what: string, code: number): void {
-  if (!Number.isSafeInteger(code) || code < 1 || code > 99_999) throw new FleetError('invalid_argument', `${what} code must be a whole number from 1 to 99999, got ${code}`);
+  if (!Number.isSafeInteger(code) || code < 1 || code > 99_999)
+    throw new FleetError('invalid_argument', `${what} code must be a whole number from 1 to 99999, got ${code}`);
 }
 
 /** A kernel line is one line: line breaks in a given message would forge extra records. */

@@ -19,7 +19,8 @@ export class LinkProxy {
     private readonly targetHost: string,
     private readonly targetPort: number,
   ) {
-    if (!Number.isInteger(targetPort) || targetPort < 1 || targetPort > 65_535) throw new FleetError('invalid_argument', `link proxy target port must be 1 to 65535, got ${targetPort}`);
+    if (!Number.isInteger(targetPort) || targetPort < 1 || targetPort > 65_535)
+      throw new FleetError('invalid_argument', `link proxy target port must be 1 to 65535, got ${targetPort}`);
   }
 
   /** A proxy in front of the server at `serverUrl` (http or https: TLS passes through untouched). */

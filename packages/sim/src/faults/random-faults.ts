@@ -34,7 +34,11 @@ const nvidiaLog = (h: Pick<SimHost, 'backend' | 'kernelLogPath'>) => h.backend.s
 const MENU: MenuItem[] = [
   { weight: 3, fits: nvidiaLog, spec: (host, gpu) => ({ inject: 'xid', host, gpu, code: 13 }) },
   { weight: 3, fits: () => true, spec: (host, gpu) => ({ inject: 'thermal', host, gpu, target: 92, ramp: '30s', hold: '6m' }) },
-  { weight: 2, fits: (h) => h.backend.spec.eccMode === 'enabled', spec: (host, gpu) => ({ inject: 'ecc-storm', host, gpu, duration: '20s', corrected: 4000, uncorrected: 2 }) },
+  {
+    weight: 2,
+    fits: (h) => h.backend.spec.eccMode === 'enabled',
+    spec: (host, gpu) => ({ inject: 'ecc-storm', host, gpu, duration: '20s', corrected: 4000, uncorrected: 2 }),
+  },
   { weight: 1, fits: nvidiaLog, spec: (host, gpu) => ({ inject: 'xid', host, gpu, code: 48 }) },
   { weight: 1, fits: nvidiaLog, spec: (host, gpu) => ({ inject: 'fall-off-bus', host, gpu }) },
 ];
@@ -56,7 +60,8 @@ export class RandomFaults {
   readonly injected: InjectionRecord[] = [];
 
   constructor(private readonly o: RandomFaultsOptions) {
-    if (!Number.isFinite(o.intervalMs) || o.intervalMs < 100) throw new FleetError('invalid_argument', `the fault interval must be at least 100 ms, got ${o.intervalMs}`);
+    if (!Number.isFinite(o.intervalMs) || o.intervalMs < 100)
+      throw new FleetError('invalid_argument', `the fault interval must be at least 100 ms, got ${o.intervalMs}`);
     this.rng = mulberry32(hashString(`${String(o.seed)}:random-faults`));
     this.logger = o.logger ?? silentLogger;
   }
@@ -90,7 +95,9 @@ export class RandomFaults {
     this.injected.push(record);
     const recover = setTimeout(() => {
       this.recoveries.delete(recover);
-      this.o.injector.inject({ inject: 'clear', host: choice.h.hostname, gpu }).catch((err: unknown) => this.logger.warn('a random fault did not clear', { host: choice.h.hostname, err: errorText(err) }));
+      this.o.injector
+        .inject({ inject: 'clear', host: choice.h.hostname, gpu })
+        .catch((err: unknown) => this.logger.warn('a random fault did not clear', { host: choice.h.hostname, err: errorText(err) }));
     }, this.o.recoverAfterMs ?? 600_000);
     recover.unref();
     this.recoveries.add(recover);

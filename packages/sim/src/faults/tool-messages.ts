@@ -7,7 +7,8 @@ import { FleetError } from '@gpufleet/protocol';
  */
 export const NVIDIA_TOOL_FAILURES = {
   /** Driver not loaded, or the kernel module cannot be reached. */
-  'no-driver': "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running.",
+  'no-driver':
+    "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running.",
   /** User-space library and kernel module of different versions (upgrade without a reboot). */
   'driver-mismatch': 'Failed to initialize NVML: Driver/library version mismatch',
   /** One GPU dead or off the bus: the whole invocation fails. */

@@ -97,5 +97,8 @@ async function observeEvent(c: EventCondition, api: ScenarioApi): Promise<Observ
   if (r.status !== 200) return { ok: false, seen: `events: ${replyError(r)}` };
   const items = (Array.isArray(r.body?.items) ? r.body.items : []).filter((x) => e.code === undefined || x.code === e.code);
   const want = e.count ?? 1;
-  return { ok: items.length >= want, seen: `${items.length} ${e.kind}${e.code === undefined ? '' : ` ${e.code}`} event(s)${items[0] ? `, latest: ${items[0].message.slice(0, 160)}` : ''}` };
+  return {
+    ok: items.length >= want,
+    seen: `${items.length} ${e.kind}${e.code === undefined ? '' : ` ${e.code}`} event(s)${items[0] ? `, latest: ${items[0].message.slice(0, 160)}` : ''}`,
+  };
 }

@@ -20,7 +20,10 @@ export function formatScenarioReport(r: ScenarioResult): string {
   }
   out.push('  assertions:');
   for (const a of r.assertions) {
-    const took = a.settledAtMs >= 0 ? ` [${a.kind === 'expect' && a.passed ? `after ${secs(Math.max(0, a.settledAtMs - a.startMs))}` : `at +${secs(a.settledAtMs)}`}]` : '';
+    const took =
+      a.settledAtMs >= 0
+        ? ` [${a.kind === 'expect' && a.passed ? `after ${secs(Math.max(0, a.settledAtMs - a.startMs))}` : `at +${secs(a.settledAtMs)}`}]`
+        : '';
     out.push(`    ${a.passed ? 'PASS' : 'FAIL'}  ${a.line === null ? '' : `line ${a.line}: `}${a.text}${took}`);
     out.push(`          ${a.seen}`);
   }
@@ -28,5 +31,5 @@ export function formatScenarioReport(r: ScenarioResult): string {
   if (r.dataDir) out.push(`  data kept in ${r.dataDir}`);
   const passed = r.assertions.filter((a) => a.passed).length;
   out.push(`  result: ${r.passed ? 'PASS' : 'FAIL'} (${passed} of ${r.assertions.length} assertions passed) in ${secs(r.setupMs + r.runMs)}`);
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }

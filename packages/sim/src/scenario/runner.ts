@@ -79,7 +79,18 @@ export async function runScenario(scenario: Scenario, o: RunScenarioOptions = {}
   const pollMs = o.pollMs ?? 100;
   const began = Date.now();
   const dataDir = mkdtempSync(join(tmpdir(), `gpufleet-scenario-${scenario.name.slice(0, 40)}-`));
-  const result: ScenarioResult = { name: scenario.name, source: scenario.source, passed: false, error: null, setupMs: 0, runMs: 0, hosts: scenario.hostnames, events: [], assertions: [], dataDir: o.keepData ? dataDir : null };
+  const result: ScenarioResult = {
+    name: scenario.name,
+    source: scenario.source,
+    passed: false,
+    error: null,
+    setupMs: 0,
+    runMs: 0,
+    hosts: scenario.hostnames,
+    events: [],
+    assertions: [],
+    dataDir: o.keepData ? dataDir : null,
+  };
   let server: RunningServer | null = null;
   let fleet: SimFleet | null = null;
   let injector: FaultInjector | null = null;
@@ -109,15 +120,19 @@ export async function runScenario(scenario: Scenario, o: RunScenarioOptions = {}
     await waitForFleet(api, scenario, o.setupTimeoutMs ?? 20_000, pollMs);
     injector = new FaultInjector({ fleet, seed: scenario.fleet.seed, logger: o.logger ?? silentLogger });
     result.setupMs = Date.now() - began;
-    log(`fleet up: ${scenario.hostnames.length} host${scenario.hostnames.length === 1 ? '' : 's'} READY after ${(result.setupMs / 1000).toFixed(1)} s; server ${server.url}`);
+    log(
+      `fleet up: ${scenario.hostnames.length} host${scenario.hostnames.length === 1 ? '' : 's'} READY after ${(result.setupMs / 1000).toFixed(1)} s; server ${server.url}`,
+    );
 
     const t0 = Date.now();
     const now = () => Date.now() - t0;
     const eventsDone = playTimeline(scenario.events, injector, t0, timers, result.events, log);
-    const checks = scenario.assertions.map((a, i) => checkAssertion(a, i, api, t0, pollMs, () => stopped).then((r) => {
-      result.assertions[i] = r;
-      log(`${r.passed ? 'PASS' : 'FAIL'} ${r.text}: ${r.seen}`);
-    }));
+    const checks = scenario.assertions.map((a, i) =>
+      checkAssertion(a, i, api, t0, pollMs, () => stopped).then((r) => {
+        result.assertions[i] = r;
+        log(`${r.passed ? 'PASS' : 'FAIL'} ${r.text}: ${r.seen}`);
+      }),
+    );
     const remaining = scenario.timeoutMs - (Date.now() - began);
     const finished = await Promise.race([Promise.all([eventsDone, ...checks]).then(() => true), sleep(remaining).then(() => false)]);
     if (!finished) result.error = `the scenario did not finish within its timeout of ${scenario.timeoutMs / 1000} s`;
@@ -128,14 +143,24 @@ export async function runScenario(scenario: Scenario, o: RunScenarioOptions = {}
     stopped = true;
     for (const t of timers) clearTimeout(t);
     await injector?.dispose().catch(() => undefined);
-    if (injector) for (const e of injector.errors) result.events.push({ line: null, text: 'scheduled follow-up', atMs: 0, ranAtMs: null, ok: false, detail: e });
+    if (injector)
+      for (const e of injector.errors) result.events.push({ line: null, text: 'scheduled follow-up', atMs: 0, ranAtMs: null, ok: false, detail: e });
     await fleet?.stop().catch(() => undefined);
     await server?.stop().catch(() => undefined);
     if (!o.keepData) rmSync(dataDir, { recursive: true, force: true });
   }
   // Assertions that never settled (setup failed, timeout) are reported as failed, not dropped.
   scenario.assertions.forEach((a, i) => {
-    result.assertions[i] ??= { index: i, line: a.line, text: a.text, kind: a.kind, passed: false, seen: result.error ? 'not checked: the run stopped early' : 'not settled', startMs: a.startMs, settledAtMs: -1 };
+    result.assertions[i] ??= {
+      index: i,
+      line: a.line,
+      text: a.text,
+      kind: a.kind,
+      passed: false,
+      seen: result.error ? 'not checked: the run stopped early' : 'not settled',
+      startMs: a.startMs,
+      settledAtMs: -1,
+    };
   });
   result.passed = result.error === null && result.events.every((e) => e.ok) && result.assertions.every((a) => a.passed);
   return result;
@@ -179,17 +204,26 @@ async function waitForFleet(api: ScenarioApi, scenario: Scenario, timeoutMs: num
   while (waiting.size > 0) {
     for (const host of [...waiting]) {
       const r = await api.get<NodeView>(`/api/v1/nodes/${encodeURIComponent(host)}`);
-      if (r.status === 200 && r.body.status === 'READY' && r.body.gpus.length === scenario.fleet.gpus && r.body.gpus.every((g) => g.sample !== null)) waiting.delete(host);
+      if (r.status === 200 && r.body.status === 'READY' && r.body.gpus.length === scenario.fleet.gpus && r.body.gpus.every((g) => g.sample !== null))
+        waiting.delete(host);
       else last = r.status === 200 ? `${host} is ${r.body.status} with ${r.body.gpus.length} GPUs` : `${host}: HTTP ${r.status}`;
     }
     if (waiting.size === 0) return;
-    if (Date.now() > deadline) throw new FleetError('unavailable', `the fleet was not READY within ${timeoutMs / 1000} s (${waiting.size} hosts waiting; ${last})`);
+    if (Date.now() > deadline)
+      throw new FleetError('unavailable', `the fleet was not READY within ${timeoutMs / 1000} s (${waiting.size} hosts waiting; ${last})`);
     await sleep(pollMs);
   }
 }
 
 /** Schedules every event (and its repeats) at its time from t0; resolves once all have run. */
-function playTimeline(events: PlannedEvent[], injector: FaultInjector, t0: number, timers: NodeJS.Timeout[], out: EventResult[], log: (l: string) => void): Promise<void> {
+function playTimeline(
+  events: PlannedEvent[],
+  injector: FaultInjector,
+  t0: number,
+  timers: NodeJS.Timeout[],
+  out: EventResult[],
+  log: (l: string) => void,
+): Promise<void> {
   const runs: Promise<void>[] = [];
   for (const e of events) {
     for (let k = 0; k < e.repeat; k++) {
@@ -199,22 +233,25 @@ function playTimeline(events: PlannedEvent[], injector: FaultInjector, t0: numbe
       runs.push(
         new Promise<void>((done) => {
           timers.push(
-            setTimeout(() => {
-              entry.ranAtMs = Date.now() - t0;
-              injector.inject(e).then(
-                (r) => {
-                  entry.ok = true;
-                  entry.detail = r.lines.length > 0 ? r.lines.join(' | ') : r.summary;
-                  log(`+${(entry.ranAtMs! / 1000).toFixed(2)}s ${entry.text}: ${r.summary}`);
-                  done();
-                },
-                (err: unknown) => {
-                  entry.detail = errorText(err);
-                  log(`+${(entry.ranAtMs! / 1000).toFixed(2)}s ${entry.text}: FAILED: ${entry.detail}`);
-                  done();
-                },
-              );
-            }, Math.max(0, t0 + atMs - Date.now())),
+            setTimeout(
+              () => {
+                entry.ranAtMs = Date.now() - t0;
+                injector.inject(e).then(
+                  (r) => {
+                    entry.ok = true;
+                    entry.detail = r.lines.length > 0 ? r.lines.join(' | ') : r.summary;
+                    log(`+${(entry.ranAtMs! / 1000).toFixed(2)}s ${entry.text}: ${r.summary}`);
+                    done();
+                  },
+                  (err: unknown) => {
+                    entry.detail = errorText(err);
+                    log(`+${(entry.ranAtMs! / 1000).toFixed(2)}s ${entry.text}: FAILED: ${entry.detail}`);
+                    done();
+                  },
+                );
+              },
+              Math.max(0, t0 + atMs - Date.now()),
+            ),
           );
         }),
       );
@@ -224,7 +261,14 @@ function playTimeline(events: PlannedEvent[], injector: FaultInjector, t0: numbe
 }
 
 /** Polls one assertion's condition from its start until it settles. */
-async function checkAssertion(a: PlannedAssertion, index: number, api: ScenarioApi, t0: number, pollMs: number, stopped: () => boolean): Promise<AssertionResult> {
+async function checkAssertion(
+  a: PlannedAssertion,
+  index: number,
+  api: ScenarioApi,
+  t0: number,
+  pollMs: number,
+  stopped: () => boolean,
+): Promise<AssertionResult> {
   const base = { index, line: a.line, text: a.text, kind: a.kind, startMs: a.startMs };
   await sleep(t0 + a.startMs - Date.now());
   const end = t0 + a.startMs + a.windowMs;
@@ -247,6 +291,10 @@ async function checkAssertion(a: PlannedAssertion, index: number, api: ScenarioA
 
 /** A scenario's name as a label value (hosts vouch for token labels, so the token refuses anything else). */
 function labelSafe(name: string): string {
-  const value = name.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '').slice(0, 63).replace(/[^A-Za-z0-9]+$/, '');
+  const value = name
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '')
+    .slice(0, 63)
+    .replace(/[^A-Za-z0-9]+$/, '');
   return value === '' ? 'scenario' : value;
 }

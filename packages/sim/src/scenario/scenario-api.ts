@@ -18,7 +18,10 @@ export class ScenarioApi {
   async get<T = unknown>(path: string, query: Record<string, string | number | undefined> = {}): Promise<ApiReply<T>> {
     const url = new URL(this.baseUrl.replace(/\/+$/, '') + path);
     for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));
-    const res = await fetch(url, { headers: { authorization: `Bearer ${this.token}`, accept: 'application/json' }, signal: AbortSignal.timeout(this.timeoutMs) });
+    const res = await fetch(url, {
+      headers: { authorization: `Bearer ${this.token}`, accept: 'application/json' },
+      signal: AbortSignal.timeout(this.timeoutMs),
+    });
     const text = await res.text();
     let body: unknown = null;
     try {

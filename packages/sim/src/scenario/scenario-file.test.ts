@@ -91,22 +91,52 @@ describe('scenario files: bad, with errors naming the line and field', () => {
     ['not a mapping', '- 1\n- 2\n', /a scenario is a YAML mapping/],
     ['no fleet', 'assert: [{expect: {node: a, status: READY}}]\n', /bad\.yaml:1:1: fleet: /],
     ['unknown key', GOOD.replace('name: demo', 'name: demo\ncolour: red'), /bad\.yaml:3:9: colour: Unrecognized key: "colour"/],
-    ['unknown inject', GOOD.replace('inject: network-drop', 'inject: meteor'), /bad\.yaml:10:\d+: events\[2\]\.inject: inject must be one of xid, sxid, ecc-storm/],
+    [
+      'unknown inject',
+      GOOD.replace('inject: network-drop', 'inject: meteor'),
+      /bad\.yaml:10:\d+: events\[2\]\.inject: inject must be one of xid, sxid, ecc-storm/,
+    ],
     ['bad duration', GOOD.replace('at: 1.5s', 'at: soon'), /bad\.yaml:10:\d+: events\[2\]\.at: 'soon' is not a duration/],
-    ['unknown host', GOOD.replace('host: sim-h100-001, gpu: 3', 'host: sim-h100-009, gpu: 3'), /bad\.yaml:8:\d+: events\[0\]\.host: no host 'sim-h100-009' in this fleet \(hosts: sim-h100-001/],
+    [
+      'unknown host',
+      GOOD.replace('host: sim-h100-001, gpu: 3', 'host: sim-h100-009, gpu: 3'),
+      /bad\.yaml:8:\d+: events\[0\]\.host: no host 'sim-h100-009' in this fleet \(hosts: sim-h100-001/,
+    ],
     ['gpu out of range', GOOD.replace('gpu: 3, code', 'gpu: 9, code'), /events\[0\]\.gpu: the hosts have GPUs 0 to 7, not 9/],
-    ['xid on AMD', GOOD.replace('L40S: 1', 'MI300X: 1').replace(/sim-l40s-001/g, 'sim-mi300x-001').replace('inject: network-drop, host: sim-mi300x-001, duration: 2s', 'inject: xid, host: sim-mi300x-001, gpu: 0, code: 79'), /events\[2\]\.inject: sim-mi300x-001 has amd GPUs/],
-    ['sxid without NVSwitch', GOOD.replace('inject: network-drop, host: sim-l40s-001, duration: 2s', 'inject: sxid, host: sim-l40s-001, code: 20034'), /without NVSwitches/],
-    ['failure and message', GOOD.replace('inject: network-drop, host: sim-l40s-001, duration: 2s', 'inject: tool-failure, host: sim-l40s-001, failure: gpu-lost, message: boom'), /events\[2\]\.message: give a recorded failure or a message, not both/],
+    [
+      'xid on AMD',
+      GOOD.replace('L40S: 1', 'MI300X: 1')
+        .replace(/sim-l40s-001/g, 'sim-mi300x-001')
+        .replace('inject: network-drop, host: sim-mi300x-001, duration: 2s', 'inject: xid, host: sim-mi300x-001, gpu: 0, code: 79'),
+      /events\[2\]\.inject: sim-mi300x-001 has amd GPUs/,
+    ],
+    [
+      'sxid without NVSwitch',
+      GOOD.replace('inject: network-drop, host: sim-l40s-001, duration: 2s', 'inject: sxid, host: sim-l40s-001, code: 20034'),
+      /without NVSwitches/,
+    ],
+    [
+      'failure and message',
+      GOOD.replace('inject: network-drop, host: sim-l40s-001, duration: 2s', 'inject: tool-failure, host: sim-l40s-001, failure: gpu-lost, message: boom'),
+      /events\[2\]\.message: give a recorded failure or a message, not both/,
+    ],
     ['repeat without every', GOOD.replace('repeat: 3, every: 500ms', 'repeat: 3'), /events\[1\]\.repeat: repeat needs every/],
-    ['two kinds', GOOD.replace('{never: {node: sim-h100-002', '{expect: {node: sim-h100-001, status: READY}, never: {node: sim-h100-002'), /assert\[2\]: an assertion has one of expect, never or always, not expect and never/],
+    [
+      'two kinds',
+      GOOD.replace('{never: {node: sim-h100-002', '{expect: {node: sim-h100-001, status: READY}, never: {node: sim-h100-002'),
+      /assert\[2\]: an assertion has one of expect, never or always, not expect and never/,
+    ],
     ['never without during', GOOD.replace(', during: 10s, at: 0s', ''), /assert\[2\]\.never: never needs during/],
     ['expect with during', GOOD.replace('{within: 5s, expect', '{during: 5s, expect'), /assert\[0\]\.during: expect takes within/],
     ['bad status', GOOD.replace('[CORDONED, OFFLINE]', '[CORDONED, SLEEPY]'), /assert\[2\]\.never\.status/],
-    ['state without gpu', GOOD.replace('gpu: 3, state: UNHEALTHY', 'state: UNHEALTHY'), /assert\[0\]\.expect\.state: state is a GPU state: give the gpu index too/],
+    [
+      'state without gpu',
+      GOOD.replace('gpu: 3, state: UNHEALTHY', 'state: UNHEALTHY'),
+      /assert\[0\]\.expect\.state: state is a GPU state: give the gpu index too/,
+    ],
     ['nothing to check', GOOD.replace('{node: sim-l40s-001, gpusReady: 8}', '{node: sim-l40s-001}'), /assert\[3\]\.always: say what to check/],
     ['alert without rule', GOOD.replace('{rule: GpuUnhealthy, node', '{node'), /assert\[1\]\.expect\.alert\.rule: expected an alert rule name/],
-    ['no assertions', GOOD.slice(0, GOOD.indexOf('assert:')) + 'assert: []\n', /assert: a scenario needs at least one assertion/],
+    ['no assertions', `${GOOD.slice(0, GOOD.indexOf('assert:'))}assert: []\n`, /assert: a scenario needs at least one assertion/],
     ['runner-owned server key', GOOD.replace('offlineAfter: 4', 'listen: 0.0.0.0:80'), /bad\.yaml:6:\d+: server\.listen: the runner sets this itself/],
     ['bad policy ref', GOOD.replace('offlineAfter: 4', 'healthPolicy: 12'), /server\.healthPolicy: expected a file path/],
     ['unknown model', GOOD.replace('L40S: 1', 'V100: 1'), /fleet\.mix/],
@@ -126,7 +156,17 @@ describe('scenario files: bad, with errors naming the line and field', () => {
   });
 
   it('never crashes on garbage', () => {
-    for (const junk of ['', '~', '42', '"x"', '[[[', 'a: &x [*x]', '\u0000\u0001', 'fleet: null\nassert: null', `fleet: {nodes: 1}\nassert: [${'{'.repeat(50)}`]) {
+    for (const junk of [
+      '',
+      '~',
+      '42',
+      '"x"',
+      '[[[',
+      'a: &x [*x]',
+      '\u0000\u0001',
+      'fleet: null\nassert: null',
+      `fleet: {nodes: 1}\nassert: [${'{'.repeat(50)}`,
+    ]) {
       expect(() => parseScenario(junk)).toThrow(FleetError);
     }
     expect(() => parseScenario(undefined as unknown as string)).toThrow(/YAML text/);

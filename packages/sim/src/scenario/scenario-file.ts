@@ -68,7 +68,8 @@ export function parseScenario(text: string, source = '<inline>'): Scenario {
     throw new FleetError('invalid_argument', `${source}:${pos.line}:${pos.col}: not valid YAML: ${e.message.split('\n')[0]}`);
   }
   const raw: unknown = doc.toJS({ maxAliasCount: 100 });
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new FleetError('invalid_argument', `${source}: a scenario is a YAML mapping with fleet, events and assert`);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    throw new FleetError('invalid_argument', `${source}: a scenario is a YAML mapping with fleet, events and assert`);
   const parsed = ScenarioDoc.safeParse(raw);
   if (!parsed.success) {
     const problems = parsed.error.issues.slice(0, 10).map((i) => {
@@ -95,7 +96,8 @@ export function parseScenario(text: string, source = '<inline>'): Scenario {
   const gpus = d.fleet.gpus ?? 8;
   const checkHost = (path: (string | number)[], host: string): SimGpuModel | null => {
     const model = modelOf.get(host);
-    if (!model && models.length > 0) problem(path, `no host '${host}' in this fleet (hosts: ${hostnames.slice(0, 6).join(', ')}${hostnames.length > 6 ? ', ...' : ''})`);
+    if (!model && models.length > 0)
+      problem(path, `no host '${host}' in this fleet (hosts: ${hostnames.slice(0, 6).join(', ')}${hostnames.length > 6 ? ', ...' : ''})`);
     return model ?? null;
   };
   const checkGpu = (path: (string | number)[], gpu: number | undefined) => {
@@ -110,7 +112,10 @@ export function parseScenario(text: string, source = '<inline>'): Scenario {
       problem(['server', rawKey], 'the runner sets this itself (a fresh server on a free port with a temporary data dir)');
       continue;
     }
-    if ((key === 'healthPolicy' || key === 'alertRules') && !(typeof value === 'string' || (value !== null && typeof value === 'object' && !Array.isArray(value)))) {
+    if (
+      (key === 'healthPolicy' || key === 'alertRules') &&
+      !(typeof value === 'string' || (value !== null && typeof value === 'object' && !Array.isArray(value)))
+    ) {
       problem(['server', rawKey], 'expected a file path (relative to the scenario) or an inline YAML mapping');
       continue;
     }
@@ -121,11 +126,16 @@ export function parseScenario(text: string, source = '<inline>'): Scenario {
   const events: PlannedEvent[] = d.events.map((e, i) => {
     const model = checkHost(['events', i, 'host'], e.host);
     checkGpu(['events', i, 'gpu'], 'gpu' in e ? e.gpu : undefined);
-    if (model && KERNEL_KINDS.has(e.inject) && GPU_MODELS[model].vendor !== 'nvidia') problem(['events', i, 'inject'], `${e.host} has ${GPU_MODELS[model].vendor} GPUs: ${e.inject} is an NVIDIA driver event`);
-    if (model && e.inject === 'sxid' && !NVSWITCH_MODELS.has(model)) problem(['events', i, 'host'], `${e.host} is a ${model} host without NVSwitches: an SXid cannot happen there`);
-    if (model && e.inject === 'ecc-storm' && GPU_MODELS[model].eccMode !== 'enabled') problem(['events', i, 'host'], `${e.host} is a ${model} host: its tool reports no ECC counters`);
-    if (model && e.inject === 'row-remap' && !GPU_MODELS[model].remapsRows) problem(['events', i, 'host'], `${e.host} is a ${model} host: its tool reports no row remapping`);
-    if (e.inject === 'tool-failure' && e.failure !== undefined && e.message !== undefined) problem(['events', i, 'message'], 'give a recorded failure or a message, not both');
+    if (model && KERNEL_KINDS.has(e.inject) && GPU_MODELS[model].vendor !== 'nvidia')
+      problem(['events', i, 'inject'], `${e.host} has ${GPU_MODELS[model].vendor} GPUs: ${e.inject} is an NVIDIA driver event`);
+    if (model && e.inject === 'sxid' && !NVSWITCH_MODELS.has(model))
+      problem(['events', i, 'host'], `${e.host} is a ${model} host without NVSwitches: an SXid cannot happen there`);
+    if (model && e.inject === 'ecc-storm' && GPU_MODELS[model].eccMode !== 'enabled')
+      problem(['events', i, 'host'], `${e.host} is a ${model} host: its tool reports no ECC counters`);
+    if (model && e.inject === 'row-remap' && !GPU_MODELS[model].remapsRows)
+      problem(['events', i, 'host'], `${e.host} is a ${model} host: its tool reports no row remapping`);
+    if (e.inject === 'tool-failure' && e.failure !== undefined && e.message !== undefined)
+      problem(['events', i, 'message'], 'give a recorded failure or a message, not both');
     return { ...e, line: lineOf(doc, lines, ['events', i]), text: describeEvent(e) };
   });
   const lastEventMs = events.reduce((m, e) => Math.max(m, e.at + (e.repeat - 1) * e.every), 0);
@@ -154,7 +164,12 @@ export function parseScenario(text: string, source = '<inline>'): Scenario {
   };
 }
 
-function checkConditionHosts(c: Condition, path: (string | number)[], checkHost: (p: (string | number)[], h: string) => unknown, checkGpu: (p: (string | number)[], g: number | undefined) => void): void {
+function checkConditionHosts(
+  c: Condition,
+  path: (string | number)[],
+  checkHost: (p: (string | number)[], h: string) => unknown,
+  checkGpu: (p: (string | number)[], g: number | undefined) => void,
+): void {
   if ('alert' in c) {
     if (c.alert.node !== undefined) checkHost([...path, 'alert', 'node'], c.alert.node);
     checkGpu([...path, 'alert', 'gpu'], c.alert.gpu);

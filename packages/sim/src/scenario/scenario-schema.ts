@@ -53,8 +53,10 @@ export const NodeCondition = z
     if (c.status === undefined && c.verdict === undefined && c.state === undefined && c.gpusReady === undefined && c.gpus === undefined) {
       ctx.addIssue({ code: 'custom', message: 'say what to check: status, verdict, state (with gpu), gpusReady or gpus' });
     }
-    if (c.state !== undefined && c.gpu === undefined) ctx.addIssue({ code: 'custom', message: 'state is a GPU state: give the gpu index too', path: ['state'] });
-    if (c.gpu !== undefined && c.state === undefined && c.verdict === undefined) ctx.addIssue({ code: 'custom', message: 'with gpu, check its state or verdict', path: ['gpu'] });
+    if (c.state !== undefined && c.gpu === undefined)
+      ctx.addIssue({ code: 'custom', message: 'state is a GPU state: give the gpu index too', path: ['state'] });
+    if (c.gpu !== undefined && c.state === undefined && c.verdict === undefined)
+      ctx.addIssue({ code: 'custom', message: 'with gpu, check its state or verdict', path: ['gpu'] });
     if (c.gpu !== undefined && (c.status !== undefined || c.gpusReady !== undefined || c.gpus !== undefined)) {
       ctx.addIssue({ code: 'custom', message: 'status, gpusReady and gpus are about the node: put them in a separate check from the gpu one', path: ['gpu'] });
     }
@@ -117,13 +119,20 @@ export const Assertion = z
   .transform((a, ctx) => {
     const kinds = (['expect', 'never', 'always'] as const).filter((k) => a[k] !== undefined);
     if (kinds.length !== 1) {
-      ctx.addIssue({ code: 'custom', message: kinds.length === 0 ? 'an assertion needs expect, never or always' : `an assertion has one of expect, never or always, not ${kinds.join(' and ')}` });
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          kinds.length === 0 ? 'an assertion needs expect, never or always' : `an assertion has one of expect, never or always, not ${kinds.join(' and ')}`,
+      });
       return z.NEVER;
     }
     const kind = kinds[0]!;
-    if (kind === 'expect' && a.during !== undefined) ctx.addIssue({ code: 'custom', message: 'expect takes within (how long to wait), not during', path: ['during'] });
-    if (kind !== 'expect' && a.within !== undefined) ctx.addIssue({ code: 'custom', message: `${kind} takes during (how long to watch), not within`, path: ['within'] });
-    if (kind !== 'expect' && a.during === undefined) ctx.addIssue({ code: 'custom', message: `${kind} needs during: how long to watch, e.g. 5s`, path: [kind] });
+    if (kind === 'expect' && a.during !== undefined)
+      ctx.addIssue({ code: 'custom', message: 'expect takes within (how long to wait), not during', path: ['during'] });
+    if (kind !== 'expect' && a.within !== undefined)
+      ctx.addIssue({ code: 'custom', message: `${kind} takes during (how long to watch), not within`, path: ['within'] });
+    if (kind !== 'expect' && a.during === undefined)
+      ctx.addIssue({ code: 'custom', message: `${kind} needs during: how long to watch, e.g. 5s`, path: [kind] });
     return { kind, condition: a[kind]!, windowMs: (kind === 'expect' ? a.within : a.during) ?? 5000, at: a.at ?? null };
   });
 export type Assertion = z.infer<typeof Assertion>;
@@ -137,7 +146,8 @@ export const ScenarioEvent = z
   })
   .transform((v, ctx) => {
     const { at, repeat, every, ...fault } = v;
-    if ((repeat ?? 1) > 1 && every === undefined) ctx.addIssue({ code: 'custom', message: 'repeat needs every: the time between repeats, e.g. 1s', path: ['repeat'] });
+    if ((repeat ?? 1) > 1 && every === undefined)
+      ctx.addIssue({ code: 'custom', message: 'repeat needs every: the time between repeats, e.g. 1s', path: ['repeat'] });
     const spec = forward(FaultSpec, fault, ctx);
     return { ...(spec as FaultSpec), at, repeat: repeat ?? 1, every: every ?? 0 } as FaultSpec & { at: number; repeat: number; every: number };
   });
@@ -147,7 +157,12 @@ export type ScenarioEvent = z.infer<typeof ScenarioEvent>;
 export const RUNNER_OWNED_SERVER_KEYS = ['listen', 'dataDir', 'database', 'publicUrl', 'tlsCert', 'tlsKey'] as const;
 
 export const ScenarioDoc = z.strictObject({
-  name: z.string().min(1).max(128).regex(/^[\w.-]+$/, 'letters, digits, . _ - only').optional(),
+  name: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[\w.-]+$/, 'letters, digits, . _ - only')
+    .optional(),
   description: z.string().max(4000).optional(),
   fleet: z.strictObject({
     nodes: z.number({ error: 'expected the number of simulated hosts' }).int().min(1).max(200),

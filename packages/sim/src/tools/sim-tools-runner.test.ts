@@ -16,7 +16,13 @@ afterEach(() => {
 function host(model: SimGpuModel, gpuCount = 8) {
   const dir = mkdtempSync(join(tmpdir(), 'gpufleet-sim-tools-'));
   dirs.push(dir);
-  const backend = new FakeHardwareBackend({ hostname: `sim-${model.toLowerCase()}-001`, model, gpuCount, seed: 5, clock: { now: () => Date.UTC(2026, 0, 1, 12) } });
+  const backend = new FakeHardwareBackend({
+    hostname: `sim-${model.toLowerCase()}-001`,
+    model,
+    gpuCount,
+    seed: 5,
+    clock: { now: () => Date.UTC(2026, 0, 1, 12) },
+  });
   return { backend, runner: new SimToolsRunner({ backend, dir: join(dir, 'bin') }) };
 }
 
@@ -24,7 +30,11 @@ function host(model: SimGpuModel, gpuCount = 8) {
 async function run(runner: SimToolsRunner, command: RunRequest['command']) {
   const out: OutputChunk[] = [];
   const result = await runner.start({ command, timeoutMs: 10_000 }, { onOutput: (c) => out.push(c) }).done;
-  const text = (stream: string) => out.filter((c) => c.stream === stream).map((c) => c.data).join('');
+  const text = (stream: string) =>
+    out
+      .filter((c) => c.stream === stream)
+      .map((c) => c.data)
+      .join('');
   return { exitCode: result.exitCode, stdout: text('stdout'), stderr: text('stderr') };
 }
 
@@ -37,7 +47,9 @@ describe('simulated vendor tools', () => {
     expect(lines).toHaveLength(8);
     backend.gpuIds().forEach((g, i) => expect(lines[i]).toBe(`GPU ${i}: NVIDIA H100 80GB HBM3 (UUID: ${g.uuid})`));
     // The line shape of the recorded `nvidia-smi -L`.
-    const recorded = readFileSync(join(FIXTURES, 'nvidia/nvidia-smi_capture_bundle__nvidia-h100-80gb-hbm3__590.48.01.txt'), 'utf8').split('\n').find((l) => l.startsWith('GPU 0:'))!;
+    const recorded = readFileSync(join(FIXTURES, 'nvidia/nvidia-smi_capture_bundle__nvidia-h100-80gb-hbm3__590.48.01.txt'), 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('GPU 0:'))!;
     const shape = (l: string) => l.replace(/GPU-[0-9a-f-]+/, 'UUID');
     expect(shape(lines[0]!)).toBe(shape(recorded));
   });

@@ -1,6 +1,16 @@
 import { chmodSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CommandRunner, DEFAULT_SAFE_PATH, errorText, silentLogger, type CommandRunnerLike, type Logger, type RunHooks, type RunningCommand, type RunRequest } from '@gpufleet/agent';
+import {
+  CommandRunner,
+  DEFAULT_SAFE_PATH,
+  errorText,
+  silentLogger,
+  type CommandRunnerLike,
+  type Logger,
+  type RunHooks,
+  type RunningCommand,
+  type RunRequest,
+} from '@gpufleet/agent';
 import type { FakeHardwareBackend } from '../fake-backend.js';
 import { amdSmiList, nvidiaSmiList, nvidiaSmiTable, rocmSmiTable } from './vendor-tool-text.js';
 
@@ -64,7 +74,16 @@ export class SimToolsRunner implements CommandRunnerLike {
     const gpus = readout.snapshots;
     const tools: [string, ToolCase[]][] =
       b.spec.vendor === 'nvidia'
-        ? [['nvidia-smi', [{ args: ['-L'], text: nvidiaSmiList(gpus) }, { args: ['--list-gpus'], text: nvidiaSmiList(gpus) }, { args: [], text: nvidiaSmiTable(b.spec, gpus, new Date(b.clock.now())) }]]]
+        ? [
+            [
+              'nvidia-smi',
+              [
+                { args: ['-L'], text: nvidiaSmiList(gpus) },
+                { args: ['--list-gpus'], text: nvidiaSmiList(gpus) },
+                { args: [], text: nvidiaSmiTable(b.spec, gpus, new Date(b.clock.now())) },
+              ],
+            ],
+          ]
         : [
             ['amd-smi', [{ args: ['list'], text: amdSmiList(gpus) }]],
             ['rocm-smi', [{ args: [], text: rocmSmiTable(b.spec, gpus) }]],

@@ -71,15 +71,44 @@ export function rocmSmiTable(spec: GpuModelSpec, gpus: readonly GpuSnapshot[]): 
     const left = Math.floor((116 - title.length - 2) / 2);
     return `${'='.repeat(left)} ${title} ${'='.repeat(116 - left - title.length - 2)}`;
   };
-  const cols: [string, number][] = [['Device', 8], ['[Model : Revision]', 22], ['Temp', 12], ['Power', 10], ['Partitions', 16], ['SCLK', 8], ['MCLK', 8], ['Fan', 5], ['Perf', 6], ['PwrCap', 8], ['VRAM%', 6], ['GPU%', 6]];
+  const cols: [string, number][] = [
+    ['Device', 8],
+    ['[Model : Revision]', 22],
+    ['Temp', 12],
+    ['Power', 10],
+    ['Partitions', 16],
+    ['SCLK', 8],
+    ['MCLK', 8],
+    ['Fan', 5],
+    ['Perf', 6],
+    ['PwrCap', 8],
+    ['VRAM%', 6],
+    ['GPU%', 6],
+  ];
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(cols[i]![1])).join('');
-  const out = [bar('ROCm System Management Interface'), bar('Concise Info'), line(cols.map(([h]) => h)), line(['', 'Name (20 chars)', '(Junction)', '(Socket)', '(Mem, Compute)']), '='.repeat(116)];
+  const out = [
+    bar('ROCm System Management Interface'),
+    bar('Concise Info'),
+    line(cols.map(([h]) => h)),
+    line(['', 'Name (20 chars)', '(Junction)', '(Socket)', '(Mem, Compute)']),
+    '='.repeat(116),
+  ];
   for (const g of gpus) {
     const vram = g.memoryTotalBytes ? Math.round(((g.memoryUsedBytes ?? 0) / g.memoryTotalBytes) * 100) : 0;
     out.push(
       line([
-        String(g.index), '[0x74a1 : 0x00]', na(g.temperatureC, (t) => `${t.toFixed(1)}°C`), na(g.powerDrawW, (w) => `${w.toFixed(1)}W`), 'NPS1, SPX',
-        na(g.smClockMhz, (c) => `${c}Mhz`), na(g.memClockMhz, (c) => `${c}Mhz`), '0%', 'auto', `${spec.powerLimitW.toFixed(1)}W`, `${vram}%`, na(g.utilizationPct, (u) => `${Math.round(u)}%`),
+        String(g.index),
+        '[0x74a1 : 0x00]',
+        na(g.temperatureC, (t) => `${t.toFixed(1)}°C`),
+        na(g.powerDrawW, (w) => `${w.toFixed(1)}W`),
+        'NPS1, SPX',
+        na(g.smClockMhz, (c) => `${c}Mhz`),
+        na(g.memClockMhz, (c) => `${c}Mhz`),
+        '0%',
+        'auto',
+        `${spec.powerLimitW.toFixed(1)}W`,
+        `${vram}%`,
+        na(g.utilizationPct, (u) => `${Math.round(u)}%`),
       ]),
     );
     out.push(line(['', (g.name ?? spec.name).slice(0, 20)]));

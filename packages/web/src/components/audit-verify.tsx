@@ -18,7 +18,8 @@ export function auditVerdictText(r: AuditVerifyReply): string {
   const legacy = r.legacy > 0 ? ` (${plural(r.legacy, 'older record')} predate the chain)` : '';
   if (r.firstBroken) return `Broken at record ${r.firstBroken.id}: ${r.firstBroken.reason}. ${plural(r.checked, 'record')} checked${legacy}.`;
   const c = r.checkpoint;
-  if (c && c.status !== 'ok' && c.status !== 'none') return `The chain does not match the control plane's signed checkpoint (${c.status}): ${c.reason ?? 'no reason given'}.`;
+  if (c && c.status !== 'ok' && c.status !== 'none')
+    return `The chain does not match the control plane's signed checkpoint (${c.status}): ${c.reason ?? 'no reason given'}.`;
   return `Intact: ${plural(r.checked, 'record')} checked${legacy}.`;
 }
 
@@ -39,8 +40,8 @@ export function AuditVerifyPanel({ verify }: { verify: () => Promise<AuditVerify
     <section className="card" aria-labelledby="audit-verify-title" data-testid="audit-verify">
       <h2 id="audit-verify-title">Integrity</h2>
       <p className="muted">
-        Every record carries the hash of the one before it, and the control plane signs the newest one with its own key, so an edited, removed or
-        rewritten record shows here.
+        Every record carries the hash of the one before it, and the control plane signs the newest one with its own key, so an edited, removed or rewritten
+        record shows here.
       </p>
       <button type="button" className="btn" onClick={() => void run()} disabled={state.busy} data-testid="audit-verify-run">
         {state.busy ? 'Checking…' : 'Verify the chain'}

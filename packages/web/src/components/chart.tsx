@@ -5,7 +5,23 @@ import 'uplot/dist/uPlot.min.css';
 const PALETTE = ['#2563eb', '#dc2626', '#16a34a', '#d97706', '#7c3aed', '#0891b2', '#db2777', '#65a30d'];
 
 /** A uPlot time chart of one value per GPU; `testid`'s data-points says how many points are drawn. */
-export function GpuChart({ title, unit, times, columns, labels, testid, yMax }: { title: string; unit: string; times: number[]; columns: Array<Array<number | null>>; labels: string[]; testid: string; yMax?: number }) {
+export function GpuChart({
+  title,
+  unit,
+  times,
+  columns,
+  labels,
+  testid,
+  yMax,
+}: {
+  title: string;
+  unit: string;
+  times: number[];
+  columns: Array<Array<number | null>>;
+  labels: string[];
+  testid: string;
+  yMax?: number;
+}) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const shape = `${labels.join('|')}`;
@@ -20,7 +36,16 @@ export function GpuChart({ title, unit, times, columns, labels, testid, yMax }: 
     const opts: uPlot.Options = {
       width: Math.max(200, el.clientWidth),
       height: 180,
-      series: [{}, ...labels.map((l, i) => ({ label: l, stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: false, value: (_u: uPlot, v: number | null) => (v === null ? '—' : `${v.toFixed(unit === 'GiB' ? 1 : 0)} ${unit}`) }))],
+      series: [
+        {},
+        ...labels.map((l, i) => ({
+          label: l,
+          stroke: PALETTE[i % PALETTE.length],
+          width: 1.5,
+          spanGaps: false,
+          value: (_u: uPlot, v: number | null) => (v === null ? '—' : `${v.toFixed(unit === 'GiB' ? 1 : 0)} ${unit}`),
+        })),
+      ],
       axes: [axis, { ...axis, size: 50, values: (_u: uPlot, ticks: number[]) => ticks.map((t) => `${t}${unit === '%' ? '%' : ''}`) }],
       scales: { x: { time: true }, y: yMax === undefined ? {} : { range: [0, yMax] } },
       legend: { live: true },

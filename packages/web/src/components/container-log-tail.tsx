@@ -101,7 +101,7 @@ export function ContainerLogTail({ runId, container, hostname, onClose }: { runI
   useLayoutEffect(() => {
     const el = pane.current;
     if (el && following) el.scrollTop = el.scrollHeight;
-  }, [log, following]);
+  }, [following]);
   const onScroll = () => {
     const el = pane.current;
     if (!el) return;
@@ -138,9 +138,23 @@ export function ContainerLogTail({ runId, container, hostname, onClose }: { runI
           </button>
         </span>
       </div>
-      <pre ref={pane} className="output container-log" onScroll={onScroll} tabIndex={0} aria-label={`Log of ${container}`} aria-live="off" data-testid="container-log" data-lines={log.lines.length} data-dropped={log.dropped}>
+      <pre
+        ref={pane}
+        className="output container-log"
+        onScroll={onScroll}
+        role="log"
+        aria-label={`Log of ${container}`}
+        aria-live="off"
+        data-testid="container-log"
+        data-lines={log.lines.length}
+        data-dropped={log.dropped}
+      >
         {log.dropped > 0 && <span className="muted">{`… ${log.dropped.toLocaleString('en')} earlier lines not kept\n`}</span>}
-        {log.lines.length === 0 && !finished ? <span className="muted">waiting for lines…</span> : log.lines.map((l) => <span key={l.id} className={l.stream}>{`${l.text}\n`}</span>)}
+        {log.lines.length === 0 && !finished ? (
+          <span className="muted">waiting for lines…</span>
+        ) : (
+          log.lines.map((l) => <span key={l.id} className={l.stream}>{`${l.text}\n`}</span>)
+        )}
       </pre>
       {!following && !finished && (
         <button type="button" className="btn btn-small container-log-jump" onClick={() => setFollowing(true)} data-testid="container-log-jump">

@@ -40,15 +40,21 @@ function SignatureNeeded({ hostname, hasKey, canOperate }: { hostname: string; h
   return (
     <div data-testid="containers-need-key">
       <p>
-        Listing containers, reading their logs and restarting them are commands signed with your operator key: the host checks the signature, and what your key may do, before it asks its container engine.
+        Listing containers, reading their logs and restarting them are commands signed with your operator key: the host checks the signature, and what your key
+        may do, before it asks its container engine.
       </p>
       {!canOperate && <p>Your API token is a viewer&apos;s: signed commands are submitted with an operator token.</p>}
       {!hasKey && (
         <p>
-          <Link to="/keys" data-testid="containers-keys-link">Unlock your signing key</Link> in this tab to do it here, or from a terminal:
+          <Link to="/keys" data-testid="containers-keys-link">
+            Unlock your signing key
+          </Link>{' '}
+          in this tab to do it here, or from a terminal:
         </p>
       )}
-      <pre className="containers-cli" data-testid="containers-cli">{cliHints(hostname).join('\n')}</pre>
+      <pre className="containers-cli" data-testid="containers-cli">
+        {cliHints(hostname).join('\n')}
+      </pre>
     </div>
   );
 }
@@ -61,7 +67,11 @@ function SigningSummary({ signer, target }: { signer: BrowserSigner; target: str
   const exp = signer.capability?.exp;
   return (
     <p className="muted containers-signing" data-testid="containers-signing">
-      Each button signs one command with your key <strong className="mono">{signer.keyName}</strong> <span className="mono" title={signer.did}>({shortDid(signer.did)})</span> for <code>{target}</code>
+      Each button signs one command with your key <strong className="mono">{signer.keyName}</strong>{' '}
+      <span className="mono" title={signer.did}>
+        ({shortDid(signer.did)})
+      </span>{' '}
+      for <code>{target}</code>
       {signer.capability ? (
         <>
           , under its capability (expires <Time at={exp} />)
@@ -166,9 +176,19 @@ function ContainerControls({ node, signer }: { node: NodeView; signer: BrowserSi
             <dt>Ability</dt>
             <dd className="mono">{abilityForContainerOp(op)}</dd>
             <dt>Signed by</dt>
-            <dd className="mono">{signer.keyName} ({shortDid(signer.did)})</dd>
+            <dd className="mono">
+              {signer.keyName} ({shortDid(signer.did)})
+            </dd>
             <dt>Capability</dt>
-            <dd>{signer.capability ? <>expires <Time at={signer.capability.exp} /></> : 'none: a fleet root key'}</dd>
+            <dd>
+              {signer.capability ? (
+                <>
+                  expires <Time at={signer.capability.exp} />
+                </>
+              ) : (
+                'none: a fleet root key'
+              )}
+            </dd>
           </dl>
         </>
       ),
@@ -235,8 +255,16 @@ function ContainerControls({ node, signer }: { node: NodeView; signer: BrowserSi
           The list is from before that: list again to see the new state.
         </p>
       )}
-      {garbled > 0 && <p className="muted">{garbled} line{garbled === 1 ? '' : 's'} of the host&apos;s answer could not be read.</p>}
-      {rows !== null && rows.length === 0 && problems.length === 0 && <p className="muted" data-testid="containers-empty">No containers on this host.</p>}
+      {garbled > 0 && (
+        <p className="muted">
+          {garbled} line{garbled === 1 ? '' : 's'} of the host&apos;s answer could not be read.
+        </p>
+      )}
+      {rows !== null && rows.length === 0 && problems.length === 0 && (
+        <p className="muted" data-testid="containers-empty">
+          No containers on this host.
+        </p>
+      )}
       {rows !== null && rows.length > 0 && (
         <div className="table-wrap">
           <table className="containers-table">
@@ -253,18 +281,60 @@ function ContainerControls({ node, signer }: { node: NodeView; signer: BrowserSi
             <tbody>
               {rows.map((r) => (
                 <tr key={r.id} data-testid="container-row" data-name={r.name} data-state={r.state}>
-                  <td className="mono" title={r.id}>{r.name}</td>
-                  <td className="mono containers-image" title={r.image}>{r.image}</td>
-                  <td><StateBadge state={r.state} /></td>
+                  <td className="mono" title={r.id}>
+                    {r.name}
+                  </td>
+                  <td className="mono containers-image" title={r.image}>
+                    {r.image}
+                  </td>
+                  <td>
+                    <StateBadge state={r.state} />
+                  </td>
                   <td>{r.status}</td>
                   <td>{r.created > 0 ? <Time at={r.created} /> : '—'}</td>
                   <td className="containers-actions">
-                    <button type="button" className="btn btn-small" disabled={busy !== null} onClick={() => void openLogs(r)} data-testid="container-logs" aria-label={`Logs of ${r.name}`}>Logs</button>
-                    <button type="button" className="btn btn-small" disabled={busy !== null} onClick={() => void act('restart', r)} data-testid="container-restart" aria-label={`Restart ${r.name}`}>Restart</button>
+                    <button
+                      type="button"
+                      className="btn btn-small"
+                      disabled={busy !== null}
+                      onClick={() => void openLogs(r)}
+                      data-testid="container-logs"
+                      aria-label={`Logs of ${r.name}`}
+                    >
+                      Logs
+                    </button>
+                    <button
+                      type="button"
+                      className="btn btn-small"
+                      disabled={busy !== null}
+                      onClick={() => void act('restart', r)}
+                      data-testid="container-restart"
+                      aria-label={`Restart ${r.name}`}
+                    >
+                      Restart
+                    </button>
                     {r.state === 'running' ? (
-                      <button type="button" className="btn btn-small" disabled={busy !== null} onClick={() => void act('stop', r)} data-testid="container-stop" aria-label={`Stop ${r.name}`}>Stop</button>
+                      <button
+                        type="button"
+                        className="btn btn-small"
+                        disabled={busy !== null}
+                        onClick={() => void act('stop', r)}
+                        data-testid="container-stop"
+                        aria-label={`Stop ${r.name}`}
+                      >
+                        Stop
+                      </button>
                     ) : (
-                      <button type="button" className="btn btn-small" disabled={busy !== null} onClick={() => void act('start', r)} data-testid="container-start" aria-label={`Start ${r.name}`}>Start</button>
+                      <button
+                        type="button"
+                        className="btn btn-small"
+                        disabled={busy !== null}
+                        onClick={() => void act('start', r)}
+                        data-testid="container-start"
+                        aria-label={`Start ${r.name}`}
+                      >
+                        Start
+                      </button>
                     )}
                   </td>
                 </tr>
@@ -288,7 +358,11 @@ export function ContainersPanel({ node }: { node: NodeView }) {
   return (
     <section className="card section containers-panel" data-testid="containers-panel" aria-labelledby="containers-title">
       <h2 id="containers-title">Containers</h2>
-      {signer && canOperate ? <ContainerControls node={node} signer={signer} /> : <SignatureNeeded hostname={node.hostname} hasKey={signer !== null} canOperate={canOperate} />}
+      {signer && canOperate ? (
+        <ContainerControls node={node} signer={signer} />
+      ) : (
+        <SignatureNeeded hostname={node.hostname} hasKey={signer !== null} canOperate={canOperate} />
+      )}
     </section>
   );
 }

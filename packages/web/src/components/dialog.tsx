@@ -156,7 +156,16 @@ export function ConfirmDialog({ opts, onDone }: { opts: ConfirmOptions; onDone: 
             <label htmlFor={ids.reason}>
               {opts.reasonLabel ?? 'Reason'} <small>{opts.reason === 'required' ? '(required)' : '(optional)'}</small>
             </label>
-            <input id={ids.reason} ref={reasonRef} value={reason} maxLength={500} onChange={(e) => setReason(e.target.value)} aria-required={opts.reason === 'required'} autoComplete="off" data-testid="confirm-reason" />
+            <input
+              id={ids.reason}
+              ref={reasonRef}
+              value={reason}
+              maxLength={500}
+              onChange={(e) => setReason(e.target.value)}
+              aria-required={opts.reason === 'required'}
+              autoComplete="off"
+              data-testid="confirm-reason"
+            />
           </div>
         )}
         {opts.typeToConfirm !== undefined && (
@@ -164,7 +173,15 @@ export function ConfirmDialog({ opts, onDone }: { opts: ConfirmOptions; onDone: 
             <label htmlFor={ids.typed}>
               Type <code>{opts.typeToConfirm}</code> to confirm
             </label>
-            <input id={ids.typed} ref={typedRef} value={typed} onChange={(e) => setTyped(e.target.value)} autoComplete="off" spellCheck={false} data-testid="confirm-type" />
+            <input
+              id={ids.typed}
+              ref={typedRef}
+              value={typed}
+              onChange={(e) => setTyped(e.target.value)}
+              autoComplete="off"
+              spellCheck={false}
+              data-testid="confirm-type"
+            />
           </div>
         )}
         <div className="confirm-buttons">

@@ -18,7 +18,13 @@ const count = (n: number) => n.toLocaleString('en-US');
 function readColors(el: Element): HeatColors {
   const css = getComputedStyle(el);
   const v = (name: string, fallback: string) => css.getPropertyValue(name).trim() || fallback;
-  return { none: v('--heat-none', '#9ca3af'), degraded: v('--outline-degraded', '#b45309'), unhealthy: v('--outline-unhealthy', '#b91c1c'), unknown: v('--outline-unknown', '#6b7280'), focus: v('--focus', '#2563eb') };
+  return {
+    none: v('--heat-none', '#9ca3af'),
+    degraded: v('--outline-degraded', '#b45309'),
+    unhealthy: v('--outline-unhealthy', '#b91c1c'),
+    unknown: v('--outline-unknown', '#6b7280'),
+    focus: v('--focus', '#2563eb'),
+  };
 }
 
 /** The element's content width, kept current (ResizeObserver where there is one, window resizes otherwise). */
@@ -163,7 +169,6 @@ export const Heatmap = memo(function Heatmap({ model }: { model: HeatmapModel })
             className="heatmap-canvas"
             style={{ height: viewHeight, display: noCanvas ? 'none' : undefined }}
             tabIndex={0}
-            role="application"
             aria-roledescription="heatmap"
             aria-label={`GPU utilization of ${count(total)} GPUs. Arrow keys move between GPUs, Home and End to a row's ends, Enter opens the GPU's node.`}
             aria-describedby={liveId}
@@ -190,7 +195,17 @@ export const Heatmap = memo(function Heatmap({ model }: { model: HeatmapModel })
           />
           <div aria-hidden="true" style={{ height: Math.max(0, layout.height - viewHeight) }} />
         </div>
-        <div role="tooltip" className={`heatmap-tooltip${tip?.offline ? ' stale' : ''}`} data-testid="heatmap-tooltip" data-stale={tip?.offline ? 'true' : undefined} hidden={!tip} style={{ left: tipLeft, top: tipTop, width: TIP_WIDTH }} data-node={tip?.hostname} data-gpu={tip?.index} data-health={tip?.health}>
+        <div
+          role="tooltip"
+          className={`heatmap-tooltip${tip?.offline ? ' stale' : ''}`}
+          data-testid="heatmap-tooltip"
+          data-stale={tip?.offline ? 'true' : undefined}
+          hidden={!tip}
+          style={{ left: tipLeft, top: tipTop, width: TIP_WIDTH }}
+          data-node={tip?.hostname}
+          data-gpu={tip?.index}
+          data-health={tip?.health}
+        >
           {tip && cellLines(tip).map((line, i) => <div key={i}>{line}</div>)}
         </div>
         <div id={liveId} className="heatmap-sr" aria-live="polite" data-testid="heatmap-focus-text">
@@ -224,7 +239,9 @@ export function HeatmapSummary({ summary: s }: { summary: HeatSummary }) {
   return (
     <div className="heatmap-summary">
       <p data-testid="heatmap-summary">
-        {count(s.gpus)} GPUs on {count(s.nodes)} nodes. Utilization: {UTIL_BANDS.map((b, i) => `${b.label} ${count(s.byBand[i]!)}`).join(', ')}, no reading {count(s.noReading)}. Health: healthy {count(s.byHealth.healthy)}, degraded {count(s.byHealth.degraded)}, unhealthy {count(s.byHealth.unhealthy)}, unknown {count(s.byHealth.unknown)}. Not taking work (GPU or node cordoned, draining, drained or unhealthy): {count(s.outOfService)}.
+        {count(s.gpus)} GPUs on {count(s.nodes)} nodes. Utilization: {UTIL_BANDS.map((b, i) => `${b.label} ${count(s.byBand[i]!)}`).join(', ')}, no reading{' '}
+        {count(s.noReading)}. Health: healthy {count(s.byHealth.healthy)}, degraded {count(s.byHealth.degraded)}, unhealthy {count(s.byHealth.unhealthy)},
+        unknown {count(s.byHealth.unknown)}. Not taking work (GPU or node cordoned, draining, drained or unhealthy): {count(s.outOfService)}.
       </p>
       {shown.length > 0 && (
         <>
@@ -240,7 +257,9 @@ export function HeatmapSummary({ summary: s }: { summary: HeatSummary }) {
               </li>
             ))}
           </ul>
-          {s.attention.length > shown.length && <p className="muted">and {count(s.attention.length - shown.length)} more GPUs that are degraded or unhealthy.</p>}
+          {s.attention.length > shown.length && (
+            <p className="muted">and {count(s.attention.length - shown.length)} more GPUs that are degraded or unhealthy.</p>
+          )}
         </>
       )}
     </div>

@@ -41,7 +41,13 @@ function ConnStatus() {
   const status = useOverallStatus(registry);
   const label = status === 'live' ? 'live' : status === 'connecting' ? 'connecting' : 'reconnecting';
   return (
-    <span className={`conn conn-${status}`} data-testid="conn-status" role="status" aria-live="polite" title={status === 'live' ? 'Updates arrive live' : 'The live connection is down; retrying'}>
+    <span
+      className={`conn conn-${status}`}
+      data-testid="conn-status"
+      role="status"
+      aria-live="polite"
+      title={status === 'live' ? 'Updates arrive live' : 'The live connection is down; retrying'}
+    >
       <span className="conn-dot" aria-hidden="true" />
       {label}
     </span>
@@ -64,14 +70,26 @@ export function Layout({ children }: { children: ReactNode }) {
         </Link>
         <nav className="nav" aria-label="Main">
           {NAV.filter((n) => !n.need || roleAllows(session?.role, n.need)).map((n) => (
-            <Link key={n.id} to={n.to} data-testid={`nav-${n.id}`} className={active(n.to) ? 'active' : undefined} aria-current={active(n.to) ? 'page' : undefined}>
+            <Link
+              key={n.id}
+              to={n.to}
+              data-testid={`nav-${n.id}`}
+              className={active(n.to) ? 'active' : undefined}
+              aria-current={active(n.to) ? 'page' : undefined}
+            >
               {n.label}
             </Link>
           ))}
         </nav>
         <div className="topbar-right">
           <ConnStatus />
-          <button type="button" className="btn btn-ghost" onClick={toggleTheme} aria-label={`Switch to ${theme === 'dark' ? 'light' : 'dark'} theme`} data-testid="theme-toggle">
+          <button
+            type="button"
+            className="btn btn-ghost"
+            onClick={toggleTheme}
+            aria-label={`Switch to ${theme === 'dark' ? 'light' : 'dark'} theme`}
+            data-testid="theme-toggle"
+          >
             {theme === 'dark' ? '☀' : '☾'}
           </button>
           <span className="whoami" title={`role: ${session?.role}`}>

@@ -8,7 +8,8 @@ export function StaleNote({ n }: { n: NodeView }) {
   if (!isStale(n)) return null;
   return (
     <p className="stale-note" role="status" data-testid="node-stale-note">
-      {n.status === 'DECOMMISSIONED' ? 'Removed from the fleet' : 'Offline'}: last seen <Time at={n.lastSeenAt} />. The readings on this page are from then, not live.
+      {n.status === 'DECOMMISSIONED' ? 'Removed from the fleet' : 'Offline'}: last seen <Time at={n.lastSeenAt} />. The readings on this page are from then, not
+      live.
     </p>
   );
 }
@@ -24,7 +25,13 @@ export function Facts({ n }: { n: NodeView }) {
     <dl className="kv">
       <dt>Status</dt>
       <dd>
-        <Badge value={n.status} testid="node-status" /> {n.statusChange && <span className="muted">by {n.statusChange.by}{n.statusChange.reason ? `: ${n.statusChange.reason}` : ''} <Time at={n.statusChange.at} /></span>}
+        <Badge value={n.status} testid="node-status" />{' '}
+        {n.statusChange && (
+          <span className="muted">
+            by {n.statusChange.by}
+            {n.statusChange.reason ? `: ${n.statusChange.reason}` : ''} <Time at={n.statusChange.at} />
+          </span>
+        )}
       </dd>
       <dt>Health</dt>
       <dd>
@@ -33,21 +40,35 @@ export function Facts({ n }: { n: NodeView }) {
       <dt>Last seen</dt>
       <dd>{n.connected ? 'connected' : <Time at={n.lastSeenAt} />}</dd>
       <dt>OS</dt>
-      <dd>{f.os.name} {f.os.version} ({f.arch})</dd>
+      <dd>
+        {f.os.name} {f.os.version} ({f.arch})
+      </dd>
       <dt>Kernel</dt>
       <dd className="mono">{f.kernel}</dd>
       <dt>CPU</dt>
-      <dd className={stale}>{f.cpu.model} · {f.cpu.cores} cores / {f.cpu.threads} threads{n.host ? ` · ${formatPct(n.host.cpuPct)} busy, load ${n.host.load1.toFixed(2)}` : ''}</dd>
+      <dd className={stale}>
+        {f.cpu.model} · {f.cpu.cores} cores / {f.cpu.threads} threads{n.host ? ` · ${formatPct(n.host.cpuPct)} busy, load ${n.host.load1.toFixed(2)}` : ''}
+      </dd>
       <dt>Memory</dt>
-      <dd className={stale} data-testid="node-memory">{n.host ? formatBytesUsage(n.host.memoryUsedBytes, n.host.memoryTotalBytes) : `${formatBytes(f.memoryTotalBytes)} total`}</dd>
+      <dd className={stale} data-testid="node-memory">
+        {n.host ? formatBytesUsage(n.host.memoryUsedBytes, n.host.memoryTotalBytes) : `${formatBytes(f.memoryTotalBytes)} total`}
+      </dd>
       <dt>Disks</dt>
-      <dd className={stale} data-testid="node-disks">{disks.map((d) => `${d.mount} ${formatBytesUsage(d.usedBytes, d.totalBytes)}`).join(' · ') || '—'}</dd>
+      <dd className={stale} data-testid="node-disks">
+        {disks.map((d) => `${d.mount} ${formatBytesUsage(d.usedBytes, d.totalBytes)}`).join(' · ') || '—'}
+      </dd>
       <dt>Network</dt>
       <dd>{f.network.map((i) => `${i.name} ${i.addresses.join(', ')}`).join(' · ') || '—'}</dd>
       <dt>Driver</dt>
-      <dd>{g0?.driverVersion ?? '—'}{g0?.runtimeVersion ? ` · runtime ${g0.runtimeVersion}` : ''}</dd>
+      <dd>
+        {g0?.driverVersion ?? '—'}
+        {g0?.runtimeVersion ? ` · runtime ${g0.runtimeVersion}` : ''}
+      </dd>
       <dt>Agent</dt>
-      <dd>{n.agentVersion}{n.simulated ? ' (simulated)' : ''}</dd>
+      <dd>
+        {n.agentVersion}
+        {n.simulated ? ' (simulated)' : ''}
+      </dd>
       <dt>Node id</dt>
       <dd className="mono">{n.id}</dd>
     </dl>

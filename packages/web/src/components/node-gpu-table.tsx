@@ -20,7 +20,8 @@ export function GpuTable({ n }: { n: NodeView }) {
   const confirm = useConfirm();
   const canAct = useCan('operator');
   const act = useMutation({
-    mutationFn: ({ gpu, op, reason }: { gpu: number; op: 'cordon' | 'uncordon'; reason: string }) => api.post<NodeView>(`/api/v1/nodes/${encodeURIComponent(n.id)}/gpus/${gpu}/${op}`, reason ? { reason } : {}),
+    mutationFn: ({ gpu, op, reason }: { gpu: number; op: 'cordon' | 'uncordon'; reason: string }) =>
+      api.post<NodeView>(`/api/v1/nodes/${encodeURIComponent(n.id)}/gpus/${gpu}/${op}`, reason ? { reason } : {}),
     onSuccess: (v) => putNode(qc, v),
   });
   // Like every other action: what it does, and why, kept with the GPU and in the timeline.
@@ -38,38 +39,82 @@ export function GpuTable({ n }: { n: NodeView }) {
         <table>
           <thead>
             <tr>
-              <th>#</th><th>Model</th><th>State</th><th>Health</th><th className="num">Util</th><th className="num">Memory</th><th className="num">Temp</th><th className="num">Power</th>{canAct && <th>Actions</th>}
+              <th>#</th>
+              <th>Model</th>
+              <th>State</th>
+              <th>Health</th>
+              <th className="num">Util</th>
+              <th className="num">Memory</th>
+              <th className="num">Temp</th>
+              <th className="num">Power</th>
+              {canAct && <th>Actions</th>}
             </tr>
           </thead>
           <tbody>
-            {[...n.gpus].sort((a, b) => a.index - b.index).map((g) => (
-              <tr key={g.index} data-testid="gpu-row" data-index={g.index} data-state={g.state} data-health={g.health.verdict} data-stale={stale ? 'true' : undefined} className={stale ? 'stale' : undefined} title={stale ? 'Readings from when the node was last seen, not live' : undefined}>
-                <td>{g.index}</td>
-                <td title={`${g.name ?? ''}\n${g.uuid ?? ''}\n${g.pciBusId ?? ''}`}>{shortModel(g.name)}</td>
-                <td><Badge value={g.state} />{g.stateChange?.reason && <span className="muted"> {g.stateChange.reason}</span>}</td>
-                <td title={g.health.cause ?? ''}><Badge value={g.health.verdict} />{g.health.rule && <span className="muted"> {g.health.rule}</span>}</td>
-                <td className="num">{formatPct(g.sample?.utilizationPct)}</td>
-                <td className="num">{formatBytesOf(g.sample?.memoryUsedBytes, g.sample?.memoryTotalBytes ?? g.memoryTotalBytes)}</td>
-                <td className="num">{formatTemp(g.sample?.temperatureC)}</td>
-                <td className="num">{formatWatts(g.sample?.powerDrawW)}</td>
-                {canAct && (
+            {[...n.gpus]
+              .sort((a, b) => a.index - b.index)
+              .map((g) => (
+                <tr
+                  key={g.index}
+                  data-testid="gpu-row"
+                  data-index={g.index}
+                  data-state={g.state}
+                  data-health={g.health.verdict}
+                  data-stale={stale ? 'true' : undefined}
+                  className={stale ? 'stale' : undefined}
+                  title={stale ? 'Readings from when the node was last seen, not live' : undefined}
+                >
+                  <td>{g.index}</td>
+                  <td title={`${g.name ?? ''}\n${g.uuid ?? ''}\n${g.pciBusId ?? ''}`}>{shortModel(g.name)}</td>
                   <td>
-                    {g.state === 'READY' ? (
-                      <button type="button" className="btn btn-small" disabled={act.isPending} onClick={() => void run(g.index, 'cordon')} data-testid={`gpu-cordon-${g.index}`}>Cordon</button>
-                    ) : g.state === 'CORDONED' ? (
-                      <button type="button" className="btn btn-small" disabled={act.isPending} onClick={() => void run(g.index, 'uncordon')} data-testid={`gpu-uncordon-${g.index}`}>Uncordon</button>
-                    ) : (
-                      <span className="muted">clear health to return it</span>
-                    )}
+                    <Badge value={g.state} />
+                    {g.stateChange?.reason && <span className="muted"> {g.stateChange.reason}</span>}
                   </td>
-                )}
-              </tr>
-            ))}
+                  <td title={g.health.cause ?? ''}>
+                    <Badge value={g.health.verdict} />
+                    {g.health.rule && <span className="muted"> {g.health.rule}</span>}
+                  </td>
+                  <td className="num">{formatPct(g.sample?.utilizationPct)}</td>
+                  <td className="num">{formatBytesOf(g.sample?.memoryUsedBytes, g.sample?.memoryTotalBytes ?? g.memoryTotalBytes)}</td>
+                  <td className="num">{formatTemp(g.sample?.temperatureC)}</td>
+                  <td className="num">{formatWatts(g.sample?.powerDrawW)}</td>
+                  {canAct && (
+                    <td>
+                      {g.state === 'READY' ? (
+                        <button
+                          type="button"
+                          className="btn btn-small"
+                          disabled={act.isPending}
+                          onClick={() => void run(g.index, 'cordon')}
+                          data-testid={`gpu-cordon-${g.index}`}
+                        >
+                          Cordon
+                        </button>
+                      ) : g.state === 'CORDONED' ? (
+                        <button
+                          type="button"
+                          className="btn btn-small"
+                          disabled={act.isPending}
+                          onClick={() => void run(g.index, 'uncordon')}
+                          data-testid={`gpu-uncordon-${g.index}`}
+                        >
+                          Uncordon
+                        </button>
+                      ) : (
+                        <span className="muted">clear health to return it</span>
+                      )}
+                    </td>
+                  )}
+                </tr>
+              ))}
           </tbody>
         </table>
       </div>
-      {act.error && <p className="form-error" role="alert">{(act.error as Error).message}</p>}
+      {act.error && (
+        <p className="form-error" role="alert">
+          {(act.error as Error).message}
+        </p>
+      )}
     </>
   );
 }
-

@@ -47,7 +47,12 @@ export function useApproveNode() {
 export function PendingNodes() {
   const api = useApi();
   const isAdmin = useCan('admin');
-  const q = useQuery({ queryKey: ['nodes', 'pending'], queryFn: () => api.get<NodeList>('/api/v1/nodes?status=PENDING&limit=50'), enabled: isAdmin, refetchInterval: 15_000 });
+  const q = useQuery({
+    queryKey: ['nodes', 'pending'],
+    queryFn: () => api.get<NodeList>('/api/v1/nodes?status=PENDING&limit=50'),
+    enabled: isAdmin,
+    refetchInterval: 15_000,
+  });
   const { approve, mutation } = useApproveNode();
   if (!isAdmin || !q.data || q.data.total === 0) return null;
   const { items, total } = q.data;
@@ -63,7 +68,13 @@ export function PendingNodes() {
             <span className="muted">
               {n.gpus.length} GPU{n.gpus.length === 1 ? '' : 's'} · enrolled <Time at={n.enrolledAt} />
             </span>
-            <button type="button" className="btn btn-small btn-primary" disabled={mutation.isPending} onClick={() => void approve(n)} data-testid={`pending-approve-${n.hostname}`}>
+            <button
+              type="button"
+              className="btn btn-small btn-primary"
+              disabled={mutation.isPending}
+              onClick={() => void approve(n)}
+              data-testid={`pending-approve-${n.hostname}`}
+            >
               Approve
             </button>
           </li>

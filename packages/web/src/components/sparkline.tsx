@@ -23,7 +23,12 @@ const round = (v: number) => Math.round(v * 10) / 10;
  * given (utilization: 0-100, so a quiet node looks quiet), else the values' own range widened
  * to at least `minSpan` around its middle (temperatures: a 0.3 °C wobble stays a flat line).
  */
-export function sparklineGeometry(values: readonly (number | null)[], width: number, height: number, opts: { domain?: [number, number]; minSpan?: number } = {}): SparklineGeometry {
+export function sparklineGeometry(
+  values: readonly (number | null)[],
+  width: number,
+  height: number,
+  opts: { domain?: [number, number]; minSpan?: number } = {},
+): SparklineGeometry {
   const nums = values.filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
   const geometry: SparklineGeometry = { lines: [], dots: [], last: null, min: null, max: null, lastValue: null, count: nums.length };
   if (nums.length === 0) return geometry;

@@ -59,7 +59,15 @@ export function Badge({ value, testid }: { value: string; testid?: string }) {
 }
 
 /** The query states in one place: loading, error with retry, or the content. */
-export function QueryView<T>({ q, children, what }: { q: { isPending: boolean; error: unknown; data: T | undefined; refetch: () => unknown }; children: (data: T) => ReactNode; what?: string }) {
+export function QueryView<T>({
+  q,
+  children,
+  what,
+}: {
+  q: { isPending: boolean; error: unknown; data: T | undefined; refetch: () => unknown };
+  children: (data: T) => ReactNode;
+  what?: string;
+}) {
   if (q.isPending) return <Loading what={what} />;
   if (q.error || q.data === undefined) return <ErrorBox error={q.error ?? 'no data'} retry={() => void q.refetch()} />;
   return <>{children(q.data)}</>;

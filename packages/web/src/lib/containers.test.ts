@@ -35,7 +35,7 @@ describe('appendLog', () => {
     expect(s.lines[9]!.text).toBe('line 25');
     expect(s.dropped).toBe(15);
     // One big piece past the limit is cut the same way.
-    const big = appendLog(EMPTY_LOG, 'stdout', Array.from({ length: 7 }, (_, i) => `b${i}`).join('\n') + '\n', 3);
+    const big = appendLog(EMPTY_LOG, 'stdout', `${Array.from({ length: 7 }, (_, i) => `b${i}`).join('\n')}\n`, 3);
     expect(texts(big)).toEqual(['stdout:b4', 'stdout:b5', 'stdout:b6']);
     expect(big.dropped).toBe(4);
   });
@@ -54,7 +54,22 @@ describe('appendLog', () => {
 });
 
 function target(over: Partial<RunTargetView>): RunTargetView {
-  return { nodeId: 'n1', hostname: 'gpu-node-01', batch: 0, state: 'succeeded', exitCode: 0, signal: null, reason: null, sentAt: null, startedAt: null, finishedAt: null, durationMs: 10, outputBytes: 0, truncated: false, ...over };
+  return {
+    nodeId: 'n1',
+    hostname: 'gpu-node-01',
+    batch: 0,
+    state: 'succeeded',
+    exitCode: 0,
+    signal: null,
+    reason: null,
+    sentAt: null,
+    startedAt: null,
+    finishedAt: null,
+    durationMs: 10,
+    outputBytes: 0,
+    truncated: false,
+    ...over,
+  };
 }
 
 describe('targetProblems', () => {
@@ -92,7 +107,11 @@ describe('commands', () => {
   });
 
   it('the CLI hints name the host the way the CLI accepts it', () => {
-    expect(cliHints('gpu-node-07')).toEqual(['gpufleet containers ls -l hostname=gpu-node-07', 'gpufleet containers logs gpu-node-07/NAME -f', 'gpufleet containers restart gpu-node-07/NAME']);
+    expect(cliHints('gpu-node-07')).toEqual([
+      'gpufleet containers ls -l hostname=gpu-node-07',
+      'gpufleet containers logs gpu-node-07/NAME -f',
+      'gpufleet containers restart gpu-node-07/NAME',
+    ]);
     expect(cliHints('odd host')[1]).toBe('gpufleet containers logs odd-host/NAME -f');
   });
 });

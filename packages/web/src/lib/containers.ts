@@ -122,7 +122,10 @@ function refusalCode(reason: string | null): string | null {
 
 /** The last error line a host wrote, without the `error: ` prefix the agent puts on it. */
 function lastErrorLine(stderr: string): string | null {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   const last = lines[lines.length - 1];
   return last === undefined ? null : last.replace(/^error:\s*/, '');
 }

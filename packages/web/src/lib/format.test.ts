@@ -1,6 +1,17 @@
 // @vitest-environment jsdom
 import { describe, expect, it } from 'vitest';
-import { formatAbsolute, formatBytes, formatBytesOf, formatBytesUsage, formatDuration, formatPct, formatRelative, formatTemp, formatWatts, shortModel } from './format.js';
+import {
+  formatAbsolute,
+  formatBytes,
+  formatBytesOf,
+  formatBytesUsage,
+  formatDuration,
+  formatPct,
+  formatRelative,
+  formatTemp,
+  formatWatts,
+  shortModel,
+} from './format.js';
 
 describe('formatters', () => {
   it('writes bytes in binary units', () => {

@@ -26,7 +26,20 @@ function recorder() {
 }
 
 function cell(util: number | null, health: HeatCell['health'], offline = false): HeatCell {
-  return { hostname: 'h', nodeId: 'n', index: 0, model: 'H100', util, temp: null, power: null, health, state: 'READY', offline, nodeStatus: offline ? 'OFFLINE' : 'READY', lastSeen: null };
+  return {
+    hostname: 'h',
+    nodeId: 'n',
+    index: 0,
+    model: 'H100',
+    util,
+    temp: null,
+    power: null,
+    health,
+    state: 'READY',
+    offline,
+    nodeStatus: offline ? 'OFFLINE' : 'READY',
+    lastSeen: null,
+  };
 }
 
 describe('drawHeatmap', () => {

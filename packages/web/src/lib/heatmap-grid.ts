@@ -86,9 +86,9 @@ export function moveFocus(l: GridLayout, i: number, key: string, opts: { ctrl?: 
     case 'End':
       return opts.ctrl ? last : Math.min(rowStart + l.cols - 1, last);
     case 'PageDown':
-      return at + page <= last ? at + page : last;
+      return Math.min(at + page, last);
     case 'PageUp':
-      return at - page >= 0 ? at - page : 0;
+      return Math.max(at - page, 0);
     default:
       return null;
   }

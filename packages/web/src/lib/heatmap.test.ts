@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import type { FleetHeatmap, NodeView } from '@gpufleet/protocol';
-import { buildHeatmap, cellLines, cellTitle, healthOutline, heatNodeFromView, heatNodesFromResponse, patchHeatmap, summarizeHeatmap, utilColor } from './heatmap.js';
+import {
+  buildHeatmap,
+  cellLines,
+  cellTitle,
+  healthOutline,
+  heatNodeFromView,
+  heatNodesFromResponse,
+  patchHeatmap,
+  summarizeHeatmap,
+  utilColor,
+} from './heatmap.js';
 
 function gpu(index: number, util: number | null, verdict: string, state = 'READY') {
   return {
@@ -68,14 +78,36 @@ describe('heatmap model', () => {
       models: ['NVIDIA H100 80GB HBM3', 'AMD Instinct MI300X'],
       verdicts: ['healthy', 'degraded', 'unhealthy', 'unknown'],
       states: ['READY', 'CORDONED', 'UNHEALTHY'],
-      nodes: { id: ['b', 'a', 'gone'], hostname: ['node-b', 'node-a', 'node-z'], status: ['READY', 'OFFLINE', 'DECOMMISSIONED'], connected: [true, false, false], gpuCount: [2, 1, 1] },
+      nodes: {
+        id: ['b', 'a', 'gone'],
+        hostname: ['node-b', 'node-a', 'node-z'],
+        status: ['READY', 'OFFLINE', 'DECOMMISSIONED'],
+        connected: [true, false, false],
+        gpuCount: [2, 1, 1],
+      },
       lastSeen: [1_700_000_000_000, 1_600_000_000_000, null],
-      gpus: { index: [1, 0, 0, 0], model: [0, 0, 1, 1], util: [55, 7, null, 3], temp: [61, 40, null, 1], power: [400, 90, null, 1], health: [1, 0, 3, 0], state: [1, 0, 0, 0] },
+      gpus: {
+        index: [1, 0, 0, 0],
+        model: [0, 0, 1, 1],
+        util: [55, 7, null, 3],
+        temp: [61, 40, null, 1],
+        power: [400, 90, null, 1],
+        health: [1, 0, 3, 0],
+        state: [1, 0, 0, 0],
+      },
     };
     const m = buildHeatmap(heatNodesFromResponse(r));
     expect(names(m.cells)).toEqual(['node-a/0', 'node-b/0', 'node-b/1']);
     const [a0, b0, b1] = m.cells;
-    expect(a0).toMatchObject({ nodeId: 'a', model: 'Instinct MI300X', util: null, health: 'unknown', offline: true, nodeStatus: 'OFFLINE', lastSeen: 1_600_000_000_000 });
+    expect(a0).toMatchObject({
+      nodeId: 'a',
+      model: 'Instinct MI300X',
+      util: null,
+      health: 'unknown',
+      offline: true,
+      nodeStatus: 'OFFLINE',
+      lastSeen: 1_600_000_000_000,
+    });
     expect(b0).toMatchObject({ nodeId: 'b', util: 7, temp: 40, power: 90, health: 'healthy', state: 'READY', offline: false });
     expect(b1).toMatchObject({ util: 55, health: 'degraded', state: 'CORDONED', model: 'H100 80GB HBM3' });
   });
@@ -135,13 +167,15 @@ describe('heatmap summary and hover text', () => {
     ]);
     const s = summarizeHeatmap(m);
     // A cordoned, draining or drained node takes no new work on any of its GPUs.
-    const withNodes = summarizeHeatmap(modelOf([
-      node('cordoned', 'CORDONED', [gpu(0, 10, 'healthy'), gpu(1, 10, 'healthy', 'CORDONED')]),
-      node('draining', 'DRAINING', [gpu(0, 10, 'healthy')]),
-      node('drained', 'DRAINED', [gpu(0, 10, 'healthy')]),
-      node('sick', 'UNHEALTHY', [gpu(0, 10, 'unhealthy')]),
-      node('ready', 'READY', [gpu(0, 10, 'healthy')]),
-    ]));
+    const withNodes = summarizeHeatmap(
+      modelOf([
+        node('cordoned', 'CORDONED', [gpu(0, 10, 'healthy'), gpu(1, 10, 'healthy', 'CORDONED')]),
+        node('draining', 'DRAINING', [gpu(0, 10, 'healthy')]),
+        node('drained', 'DRAINED', [gpu(0, 10, 'healthy')]),
+        node('sick', 'UNHEALTHY', [gpu(0, 10, 'unhealthy')]),
+        node('ready', 'READY', [gpu(0, 10, 'healthy')]),
+      ]),
+    );
     expect(withNodes.outOfService).toBe(5);
     expect(s.gpus).toBe(6);
     expect(s.nodes).toBe(3);

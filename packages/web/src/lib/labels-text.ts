@@ -26,5 +26,8 @@ export function parseLabelsText(text: string): LabelsParse {
 
 /** Labels back to `k=v,k2=v2`, keys sorted. */
 export function labelsToText(labels: Readonly<Record<string, string>>): string {
-  return Object.keys(labels).sort().map((k) => `${k}=${labels[k]}`).join(',');
+  return Object.keys(labels)
+    .sort()
+    .map((k) => `${k}=${labels[k]}`)
+    .join(',');
 }

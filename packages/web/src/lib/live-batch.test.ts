@@ -25,7 +25,30 @@ function gpu(index: number, util: number | null, over: Partial<GpuView> = {}): G
     sample:
       util === null
         ? null
-        : { uuid: `GPU-${index}`, pciBusId: `0000:1${index}:00.0`, index, temperatureC: 50, memoryTemperatureC: 40, utilizationPct: util, memoryUtilizationPct: 10, memoryUsedBytes: 1e9, memoryTotalBytes: 80e9, powerDrawW: 200, powerLimitW: 700, smClockMhz: 1980, memClockMhz: 2619, fanPct: null, eccCorrectedVolatile: 0, eccUncorrectedVolatile: 0, eccCorrectedAggregate: 0, eccUncorrectedAggregate: 0, retiredPagesPending: null, remappedRowsPending: null, remappedRowsFailure: null, throttleReasons: [] },
+        : {
+            uuid: `GPU-${index}`,
+            pciBusId: `0000:1${index}:00.0`,
+            index,
+            temperatureC: 50,
+            memoryTemperatureC: 40,
+            utilizationPct: util,
+            memoryUtilizationPct: 10,
+            memoryUsedBytes: 1e9,
+            memoryTotalBytes: 80e9,
+            powerDrawW: 200,
+            powerLimitW: 700,
+            smClockMhz: 1980,
+            memClockMhz: 2619,
+            fanPct: null,
+            eccCorrectedVolatile: 0,
+            eccUncorrectedVolatile: 0,
+            eccCorrectedAggregate: 0,
+            eccUncorrectedAggregate: 0,
+            retiredPagesPending: null,
+            remappedRowsPending: null,
+            remappedRowsFailure: null,
+            throttleReasons: [],
+          },
     state: 'READY',
     stateChange: null,
     health: { verdict: 'healthy', rule: null, cause: null, since: null },
@@ -34,7 +57,11 @@ function gpu(index: number, util: number | null, over: Partial<GpuView> = {}): G
 }
 
 function view(n: number, gpus: GpuView[] = [gpu(0, 10), gpu(1, 20)], over: Partial<NodeView> = {}): NodeView {
-  return nodeViewFixture(`did:key:z${n}`, `host-${n}`, { gpus, host: { cpuPct: 5, load1: 1, load5: 1, load15: 1, memoryUsedBytes: 1, memoryTotalBytes: 2, disks: [{ mount: '/', usedBytes: 1, totalBytes: 2 }], net: [] }, ...over });
+  return nodeViewFixture(`did:key:z${n}`, `host-${n}`, {
+    gpus,
+    host: { cpuPct: 5, load1: 1, load5: 1, load15: 1, memoryUsedBytes: 1, memoryTotalBytes: 2, disks: [{ mount: '/', usedBytes: 1, totalBytes: 2 }], net: [] },
+    ...over,
+  });
 }
 
 function delta(n: number, utils: Array<number | null>, over: Partial<NodeDelta> = {}): NodeDelta {
@@ -54,14 +81,35 @@ const heatmapOf = (views: NodeView[]): HeatmapModel => buildHeatmap(views.map(he
 
 describe('applyNodeDelta', () => {
   it('puts readings, liveness and verdicts in and keeps what a delta does not carry', () => {
-    const v = view(1, [gpu(0, 10, { state: 'CORDONED', stateChange: { by: 'ann', reason: 'fan', at: 'x', drainDeadline: null } }), gpu(1, null)], { labels: { team: 'a' } });
-    const out = applyNodeDelta(v, delta(1, [90, 33], { status: 'OFFLINE', connected: false, gpus: [{ index: 0, readings: [90, 5e9, 70, 600], state: 'CORDONED' }, { index: 1, readings: [33, 1, 2, 3], health: { verdict: 'unknown', rule: null, cause: 'no readings', since: null } }] }));
+    const v = view(1, [gpu(0, 10, { state: 'CORDONED', stateChange: { by: 'ann', reason: 'fan', at: 'x', drainDeadline: null } }), gpu(1, null)], {
+      labels: { team: 'a' },
+    });
+    const out = applyNodeDelta(
+      v,
+      delta(1, [90, 33], {
+        status: 'OFFLINE',
+        connected: false,
+        gpus: [
+          { index: 0, readings: [90, 5e9, 70, 600], state: 'CORDONED' },
+          { index: 1, readings: [33, 1, 2, 3], health: { verdict: 'unknown', rule: null, cause: 'no readings', since: null } },
+        ],
+      }),
+    );
     expect(out.status).toBe('OFFLINE');
     expect(out.connected).toBe(false);
     expect(out.lastSeenAt).toBe('2025-05-01T12:05:00.000Z');
     expect(out.labels).toEqual({ team: 'a' });
     expect(out.facts).toBe(v.facts);
-    expect(out.host).toEqual({ cpuPct: 77, load1: 3, load5: 2, load15: 1, memoryUsedBytes: 9, memoryTotalBytes: 10, disks: [{ mount: '/', usedBytes: 1, totalBytes: 2 }], net: [] });
+    expect(out.host).toEqual({
+      cpuPct: 77,
+      load1: 3,
+      load5: 2,
+      load15: 1,
+      memoryUsedBytes: 9,
+      memoryTotalBytes: 10,
+      disks: [{ mount: '/', usedBytes: 1, totalBytes: 2 }],
+      net: [],
+    });
     const [g0, g1] = out.gpus;
     expect(g0!.sample).toMatchObject({ utilizationPct: 90, temperatureC: 70, powerDrawW: 600, memoryUsedBytes: 5e9, smClockMhz: 1980 });
     // The same state keeps who set it and why.
@@ -74,9 +122,25 @@ describe('applyNodeDelta', () => {
   });
 
   it('reads a left-out state as READY and a left-out health as plainly healthy', () => {
-    const v = view(1, [gpu(0, 10, { state: 'UNHEALTHY', stateChange: { by: 'policy', reason: 'xid', at: 'x', drainDeadline: null }, health: { verdict: 'unhealthy', rule: 'xid', cause: 'xid 79', since: 'x' } })], {
-      health: { verdict: 'unhealthy', rule: 'xid', cause: 'xid 79', since: 'x', findings: [{ gpu: 'GPU-0', rule: 'xid', verdict: 'unhealthy', cause: 'xid 79', since: 'x', lastMatchAt: 'x', evidence: null }] },
-    });
+    const v = view(
+      1,
+      [
+        gpu(0, 10, {
+          state: 'UNHEALTHY',
+          stateChange: { by: 'policy', reason: 'xid', at: 'x', drainDeadline: null },
+          health: { verdict: 'unhealthy', rule: 'xid', cause: 'xid 79', since: 'x' },
+        }),
+      ],
+      {
+        health: {
+          verdict: 'unhealthy',
+          rule: 'xid',
+          cause: 'xid 79',
+          since: 'x',
+          findings: [{ gpu: 'GPU-0', rule: 'xid', verdict: 'unhealthy', cause: 'xid 79', since: 'x', lastMatchAt: 'x', evidence: null }],
+        },
+      },
+    );
     const out = applyNodeDelta(v, delta(1, [5]));
     expect(out.gpus[0]!.state).toBe('READY');
     expect(out.gpus[0]!.stateChange).toBeNull();
@@ -89,7 +153,15 @@ describe('applyNodeDelta', () => {
   it('leaves GPUs alone when the delta does not list the same ones, and clears readings a node no longer has', () => {
     const v = view(1);
     expect(applyNodeDelta(v, delta(1, [50, 60, 70])).gpus).toBe(v.gpus);
-    expect(applyNodeDelta(v, { ...delta(1, [50, 60]), gpus: [{ index: 1, readings: null }, { index: 0, readings: null }] }).gpus).toBe(v.gpus);
+    expect(
+      applyNodeDelta(v, {
+        ...delta(1, [50, 60]),
+        gpus: [
+          { index: 1, readings: null },
+          { index: 0, readings: null },
+        ],
+      }).gpus,
+    ).toBe(v.gpus);
     const silent = applyNodeDelta(v, delta(1, [null, null], { host: null }));
     expect(silent.gpus.map((g) => g.sample)).toEqual([null, null]);
     expect(silent.host).toBeNull();
@@ -100,7 +172,13 @@ describe('patchHeatmapDeltas', () => {
   it('patches readings, verdicts, states and liveness into the cells in GPU index order', () => {
     // The view lists GPU 1 before GPU 0: the heatmap draws by index, the delta follows the view.
     const m = heatmapOf([view(1, [gpu(1, 20), gpu(0, 10)]), view(2)]);
-    const d = delta(1, [], { status: 'OFFLINE', gpus: [{ index: 1, readings: [91, 1, 80, 650], state: 'CORDONED', health: { verdict: 'degraded', rule: 'hot', cause: 'hot', since: 'x' } }, { index: 0, readings: null }] });
+    const d = delta(1, [], {
+      status: 'OFFLINE',
+      gpus: [
+        { index: 1, readings: [91, 1, 80, 650], state: 'CORDONED', health: { verdict: 'degraded', rule: 'hot', cause: 'hot', since: 'x' } },
+        { index: 0, readings: null },
+      ],
+    });
     const { model, stale } = patchHeatmapDeltas(m, [d]);
     expect(stale).toBe(false);
     const cells = model.nodes[model.position.get('did:key:z1')!]!.cells;
@@ -110,7 +188,10 @@ describe('patchHeatmapDeltas', () => {
     ]);
     // The node's status and when it was last heard from travel too (not taking work, stale readings).
     const seen = Date.parse('2025-05-01T12:05:00.000Z');
-    expect(cells.map((c) => [c.nodeStatus, c.lastSeen])).toEqual([['OFFLINE', seen], ['OFFLINE', seen]]);
+    expect(cells.map((c) => [c.nodeStatus, c.lastSeen])).toEqual([
+      ['OFFLINE', seen],
+      ['OFFLINE', seen],
+    ]);
     expect(model.cells.slice(m.start[model.position.get('did:key:z1')!]!, m.start[model.position.get('did:key:z1')!]! + 2)).toEqual(cells);
     // The other node and the old model are untouched; the drawing order is shared.
     expect(model.nodes[model.position.get('did:key:z2')!]).toBe(m.nodes[m.position.get('did:key:z2')!]);
@@ -130,7 +211,11 @@ describe('patchHeatmapDeltas', () => {
 describe('nodeBatchOf', () => {
   it('keeps the well-formed parts of an event and drops the rest', () => {
     expect(nodeBatchOf(null)).toEqual({ items: [], deltas: [], removed: [] });
-    expect(nodeBatchOf({ items: 'x', deltas: [{ id: 3 }, { id: 'a', gpus: [] }], removed: ['r', 5] })).toEqual({ items: [], deltas: [{ id: 'a', gpus: [] }], removed: ['r'] });
+    expect(nodeBatchOf({ items: 'x', deltas: [{ id: 3 }, { id: 'a', gpus: [] }], removed: ['r', 5] })).toEqual({
+      items: [],
+      deltas: [{ id: 'a', gpus: [] }],
+      removed: ['r'],
+    });
   });
 });
 

@@ -110,7 +110,17 @@ export function patchHeatmapDeltas(m: HeatmapModel, deltas: readonly NodeDelta[]
     const next = order.map((k, c): HeatCell => {
       const g = d.gpus[k]!;
       const r = Array.isArray(g.readings) ? g.readings : null;
-      return { ...old.cells[c]!, util: reading(r?.[0]), temp: reading(r?.[2]), power: reading(r?.[3]), health: verdictOf((g.health ?? PLAIN_HEALTHY).verdict), state: g.state ?? 'READY', offline, nodeStatus: d.status, lastSeen: toEpoch(d.lastSeenAt) };
+      return {
+        ...old.cells[c]!,
+        util: reading(r?.[0]),
+        temp: reading(r?.[2]),
+        power: reading(r?.[3]),
+        health: verdictOf((g.health ?? PLAIN_HEALTHY).verdict),
+        state: g.state ?? 'READY',
+        offline,
+        nodeStatus: d.status,
+        lastSeen: toEpoch(d.lastSeenAt),
+      };
     });
     nodes ??= m.nodes.slice();
     cells ??= m.cells.slice();
@@ -130,6 +140,7 @@ export interface NodeBatch {
 
 export function nodeBatchOf(data: unknown): NodeBatch {
   const d = (data ?? {}) as Partial<Record<keyof NodeBatch, unknown>>;
+  // biome-ignore lint/suspicious/noExplicitAny: the predicates probe untyped JSON from the stream
   const list = <T>(v: unknown, ok: (x: any) => boolean): T[] => (Array.isArray(v) ? (v.filter(ok) as T[]) : []);
   return {
     items: list<NodeView>(d.items, (n) => typeof n?.id === 'string' && Array.isArray(n.gpus)),
@@ -139,7 +150,13 @@ export function nodeBatchOf(data: unknown): NodeBatch {
 }
 
 /** A list with the batch applied; the same object when nothing in it changed. */
-function patchList(list: NodeList | undefined, byId: Map<string, NodeView>, deltas: Map<string, NodeDelta>, gone: Set<string>, appendNew: boolean): NodeList | undefined {
+function patchList(
+  list: NodeList | undefined,
+  byId: Map<string, NodeView>,
+  deltas: Map<string, NodeDelta>,
+  gone: Set<string>,
+  appendNew: boolean,
+): NodeList | undefined {
   if (!list) return list;
   let touched = false;
   const seen = new Set<string>();

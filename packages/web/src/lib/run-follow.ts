@@ -33,16 +33,13 @@ export function waitForRun(api: ApiClient, runId: string, signal?: AbortSignal):
     };
     const poll = () => {
       if (over) return;
-      api.get<RunView>(runPath(runId)).then(
-        (view) => {
-          if (over) return;
-          if (view.state !== 'running') {
-            stop();
-            resolve(view);
-          } else timer = setTimeout(poll, POLL_MS);
-        },
-        fail,
-      );
+      api.get<RunView>(runPath(runId)).then((view) => {
+        if (over) return;
+        if (view.state !== 'running') {
+          stop();
+          resolve(view);
+        } else timer = setTimeout(poll, POLL_MS);
+      }, fail);
     };
     function onAbort() {
       fail(signal?.reason ?? new Error('stopped waiting for the run'));

@@ -3,7 +3,13 @@ import type { GpuSample, NodeMetrics } from '@gpufleet/protocol';
 /** The per-GPU metrics the node page charts, with the sample field each is read from live. */
 export const CHART_METRICS = [
   { name: 'gpu_util_pct', title: 'Utilization', unit: '%', pick: (s: GpuSample) => s.utilizationPct },
-  { name: 'fb_used_bytes', title: 'Memory used', unit: 'GiB', pick: (s: GpuSample) => (s.memoryUsedBytes === null ? null : s.memoryUsedBytes / 1024 ** 3), scale: 1 / 1024 ** 3 },
+  {
+    name: 'fb_used_bytes',
+    title: 'Memory used',
+    unit: 'GiB',
+    pick: (s: GpuSample) => (s.memoryUsedBytes === null ? null : s.memoryUsedBytes / 1024 ** 3),
+    scale: 1 / 1024 ** 3,
+  },
   { name: 'gpu_temp_c', title: 'Temperature', unit: '°C', pick: (s: GpuSample) => s.temperatureC },
   { name: 'power_w', title: 'Power', unit: 'W', pick: (s: GpuSample) => s.powerDrawW },
 ] as const;
@@ -54,7 +60,7 @@ export function seriesFromMetrics(metrics: NodeMetrics, gpus: readonly GpuId[]):
   const timesMs = [...stamps].sort((a, b) => a - b);
   const at = new Map(timesMs.map((t, i) => [t, i]));
   const out: NodeSeries = { gpus: ordered.map((g) => g.index), times: timesMs.map((t) => t / 1000), values: emptyValues(ordered.length) };
-  for (const m of CHART_METRICS) for (const col of out.values[m.name]) col.length = timesMs.length, col.fill(null);
+  for (const m of CHART_METRICS) for (const col of out.values[m.name]) (col.length = timesMs.length), col.fill(null);
   for (const s of metrics.series) {
     const metric = CHART_METRICS.find((m) => m.name === s.name);
     if (!metric || s.gpu === null) continue;

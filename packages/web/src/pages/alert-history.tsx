@@ -34,10 +34,15 @@ export function AlertHistory() {
     return () => clearTimeout(t);
   }, [host]);
   // A new filter starts from the first page again.
-  useEffect(() => setLimit(HISTORY_PAGE), [rule, hostQuery]);
+  useEffect(() => setLimit(HISTORY_PAGE), []);
 
   // The typed node is looked up first, so a typo is told here rather than as a refused call.
-  const matches = useQuery({ queryKey: ['nodes', 'search', hostQuery], queryFn: () => api.get<NodeList>(`/api/v1/nodes${query({ q: hostQuery, limit: 20 })}`), enabled: hostQuery !== '', staleTime: 30_000 });
+  const matches = useQuery({
+    queryKey: ['nodes', 'search', hostQuery],
+    queryFn: () => api.get<NodeList>(`/api/v1/nodes${query({ q: hostQuery, limit: 20 })}`),
+    enabled: hostQuery !== '',
+    staleTime: 30_000,
+  });
   const node = hostQuery === '' ? null : matches.data?.items.find((n) => n.hostname === hostQuery || n.id === hostQuery);
   const nodeUnknown = hostQuery !== '' && matches.data !== undefined && node === undefined;
   const rules = useQuery({ queryKey: ['alerts', 'rules'], queryFn: () => api.get<{ items: AlertRuleView[] }>('/api/v1/alerts/rules'), staleTime: 60_000 });
@@ -52,7 +57,14 @@ export function AlertHistory() {
   // A hostname that names no node is a filter to fix, not a failure of the page.
   const err = history.error;
   const filterError = nodeUnknown
-    ? `No node is named '${hostQuery}'.${matches.data!.items.length > 0 ? ` Did you mean ${matches.data!.items.slice(0, 5).map((n) => n.hostname).join(', ')}?` : ''}`
+    ? `No node is named '${hostQuery}'.${
+        matches.data!.items.length > 0
+          ? ` Did you mean ${matches
+              .data!.items.slice(0, 5)
+              .map((n) => n.hostname)
+              .join(', ')}?`
+          : ''
+      }`
     : hostQuery && err instanceof ApiError && (err.code === 'not_found' || err.code === 'conflict')
       ? err.message
       : null;
@@ -76,7 +88,16 @@ export function AlertHistory() {
           <label htmlFor="hist-host">
             Node <small>hostname or id</small>
           </label>
-          <input id="hist-host" type="search" list="hist-host-options" value={host} onChange={(e) => setHost(e.target.value)} placeholder="any" autoComplete="off" data-testid="history-host" />
+          <input
+            id="hist-host"
+            type="search"
+            list="hist-host-options"
+            value={host}
+            onChange={(e) => setHost(e.target.value)}
+            placeholder="any"
+            autoComplete="off"
+            data-testid="history-host"
+          />
           <datalist id="hist-host-options">
             {(matches.data?.items ?? []).map((n) => (
               <option key={n.id} value={n.hostname} />
@@ -89,7 +110,11 @@ export function AlertHistory() {
           {filterError}
         </p>
       ) : hostQuery !== '' && node === undefined ? (
-        matches.error ? <ErrorBox error={matches.error} retry={() => void matches.refetch()} /> : <Loading what="Looking up the node" />
+        matches.error ? (
+          <ErrorBox error={matches.error} retry={() => void matches.refetch()} />
+        ) : (
+          <Loading what="Looking up the node" />
+        )
       ) : (
         <QueryView q={history} what="Loading alert history">
           {(d) =>
@@ -112,7 +137,14 @@ export function AlertHistory() {
                     </thead>
                     <tbody>
                       {d.items.map((t, i) => (
-                        <tr key={`${t.alertId}-${t.at}-${t.to}-${i}`} data-testid="history-row" data-rule={t.rule} data-node={t.hostname} data-from={t.from} data-to={t.to}>
+                        <tr
+                          key={`${t.alertId}-${t.at}-${t.to}-${i}`}
+                          data-testid="history-row"
+                          data-rule={t.rule}
+                          data-node={t.hostname}
+                          data-from={t.from}
+                          data-to={t.to}
+                        >
                           <td>
                             <Time at={t.at} />
                           </td>
@@ -127,7 +159,11 @@ export function AlertHistory() {
                             {t.gpu ? shortGpu(t.gpu) : '—'}
                           </td>
                           <td>
-                            <Badge value={t.from} /> <span aria-label="to">→</span> <Badge value={t.to} />
+                            <Badge value={t.from} />{' '}
+                            <span role="img" aria-label="to">
+                              →
+                            </span>{' '}
+                            <Badge value={t.to} />
                           </td>
                           <td className="num">{t.value ?? '—'}</td>
                         </tr>
@@ -136,7 +172,13 @@ export function AlertHistory() {
                   </table>
                 </div>
                 {d.items.length >= limit && limit < HISTORY_MAX && (
-                  <button type="button" className="btn section" disabled={history.isFetching} onClick={() => setLimit((l) => Math.min(l + HISTORY_PAGE, HISTORY_MAX))} data-testid="history-more">
+                  <button
+                    type="button"
+                    className="btn section"
+                    disabled={history.isFetching}
+                    onClick={() => setLimit((l) => Math.min(l + HISTORY_PAGE, HISTORY_MAX))}
+                    data-testid="history-more"
+                  >
                     {history.isFetching ? 'Loading…' : 'Show older changes'}
                   </button>
                 )}

@@ -20,18 +20,40 @@ function AlertTable({ items, firing }: { items: AlertView[]; firing: boolean }) 
     <div className="table-wrap">
       <table>
         <thead>
-          <tr><th>Severity</th><th>Rule</th><th>Node</th><th>GPU</th><th>Summary</th><th className="num">Value</th><th>Since</th></tr>
+          <tr>
+            <th>Severity</th>
+            <th>Rule</th>
+            <th>Node</th>
+            <th>GPU</th>
+            <th>Summary</th>
+            <th className="num">Value</th>
+            <th>Since</th>
+          </tr>
         </thead>
         <tbody>
           {items.map((a) => (
             <tr key={a.id} data-testid={firing ? 'alerts-firing-row' : 'alerts-row'} data-rule={a.rule} data-node={a.hostname} data-state={a.state}>
-              <td><Badge value={a.severity} /></td>
-              <td>{a.rule}{a.silenced && <> <Badge value="silenced" /></>}</td>
-              <td><Link to={nodePath(a.nodeId)}>{a.hostname}</Link></td>
+              <td>
+                <Badge value={a.severity} />
+              </td>
+              <td>
+                {a.rule}
+                {a.silenced && (
+                  <>
+                    {' '}
+                    <Badge value="silenced" />
+                  </>
+                )}
+              </td>
+              <td>
+                <Link to={nodePath(a.nodeId)}>{a.hostname}</Link>
+              </td>
               <td>{a.gpuIndex ?? '—'}</td>
               <td className="wrap">{a.summary}</td>
               <td className="num">{a.value ?? '—'}</td>
-              <td><Time at={a.resolvedAt ?? a.firedAt ?? a.activeAt} /></td>
+              <td>
+                <Time at={a.resolvedAt ?? a.firedAt ?? a.activeAt} />
+              </td>
             </tr>
           ))}
         </tbody>
@@ -53,7 +75,10 @@ function SilenceForm() {
   const [comment, setComment] = useState('');
   const create = useMutation({
     mutationFn: () => {
-      const matchers = [...(rule.trim() ? [{ name: 'alertname', value: rule.trim() }] : []), ...(node.trim() ? [{ name: 'hostname', value: node.trim() }] : [])];
+      const matchers = [
+        ...(rule.trim() ? [{ name: 'alertname', value: rule.trim() }] : []),
+        ...(node.trim() ? [{ name: 'hostname', value: node.trim() }] : []),
+      ];
       return api.post<SilenceView>('/api/v1/silences', { matchers, duration, comment: comment.trim() || 'silenced from the dashboard' });
     },
     onSuccess: () => {
@@ -71,13 +96,31 @@ function SilenceForm() {
     <form className="card section" onSubmit={submit}>
       <h2>New silence</h2>
       <div className="toolbar">
-        <div className="field"><label htmlFor="s-rule">Rule (alertname)</label><input id="s-rule" value={rule} onChange={(e) => setRule(e.target.value)} data-testid="silence-rule" /></div>
-        <div className="field"><label htmlFor="s-node">Hostname</label><input id="s-node" value={node} onChange={(e) => setNode(e.target.value)} data-testid="silence-node" /></div>
-        <div className="field"><label htmlFor="s-dur">For</label><input id="s-dur" value={duration} onChange={(e) => setDuration(e.target.value.trim())} size={6} /></div>
-        <div className="field grow"><label htmlFor="s-comment">Comment</label><input id="s-comment" value={comment} onChange={(e) => setComment(e.target.value)} /></div>
-        <button className="btn btn-primary" disabled={create.isPending || (!rule.trim() && !node.trim())} data-testid="silence-create">Silence</button>
+        <div className="field">
+          <label htmlFor="s-rule">Rule (alertname)</label>
+          <input id="s-rule" value={rule} onChange={(e) => setRule(e.target.value)} data-testid="silence-rule" />
+        </div>
+        <div className="field">
+          <label htmlFor="s-node">Hostname</label>
+          <input id="s-node" value={node} onChange={(e) => setNode(e.target.value)} data-testid="silence-node" />
+        </div>
+        <div className="field">
+          <label htmlFor="s-dur">For</label>
+          <input id="s-dur" value={duration} onChange={(e) => setDuration(e.target.value.trim())} size={6} />
+        </div>
+        <div className="field grow">
+          <label htmlFor="s-comment">Comment</label>
+          <input id="s-comment" value={comment} onChange={(e) => setComment(e.target.value)} />
+        </div>
+        <button type="submit" className="btn btn-primary" disabled={create.isPending || (!rule.trim() && !node.trim())} data-testid="silence-create">
+          Silence
+        </button>
       </div>
-      {create.error && <p className="form-error" role="alert">{(create.error as Error).message}</p>}
+      {create.error && (
+        <p className="form-error" role="alert">
+          {(create.error as Error).message}
+        </p>
+      )}
     </form>
   );
 }
@@ -91,7 +134,12 @@ export function AlertsPage() {
   const { search } = useRouter();
   const initial = search.get('tab');
   const [tab, setTab] = useState<Tab>(isTab(initial) ? initial : 'firing');
-  const alerts = useQuery({ queryKey: ['alerts', 'list', tab], queryFn: () => api.get<AlertList>(`/api/v1/alerts?state=${tab}&limit=500`), refetchInterval: 15_000, enabled: tab !== 'history' });
+  const alerts = useQuery({
+    queryKey: ['alerts', 'list', tab],
+    queryFn: () => api.get<AlertList>(`/api/v1/alerts?state=${tab}&limit=500`),
+    refetchInterval: 15_000,
+    enabled: tab !== 'history',
+  });
   const silences = useQuery({ queryKey: ['silences'], queryFn: () => api.get<{ items: SilenceView[] }>('/api/v1/silences'), refetchInterval: 30_000 });
   const expire = useMutation({
     mutationFn: (id: string) => api.delete(`/api/v1/silences/${encodeURIComponent(id)}`),
@@ -119,7 +167,15 @@ export function AlertsPage() {
       <h1>Alerts</h1>
       <div className="tabs" role="tablist" aria-label="Alert views">
         {TABS.map((t) => (
-          <button key={t} type="button" role="tab" aria-selected={tab === t} className={`btn btn-small${tab === t ? ' btn-primary' : ''}`} onClick={() => setTab(t)} data-testid={`alerts-tab-${t}`}>
+          <button
+            key={t}
+            type="button"
+            role="tab"
+            aria-selected={tab === t}
+            className={`btn btn-small${tab === t ? ' btn-primary' : ''}`}
+            onClick={() => setTab(t)}
+            data-testid={`alerts-tab-${t}`}
+          >
             {t}
           </button>
         ))}
@@ -143,9 +199,18 @@ export function AlertsPage() {
                 {d.items.map((s) => (
                   <li key={s.id} data-testid="silence-row" data-id={s.id}>
                     <span className="mono">{matchersText(s)}</span>
-                    <span className="muted">{s.comment} · {s.createdBy}</span> until <Time at={s.endsAt} />
+                    <span className="muted">
+                      {s.comment} · {s.createdBy}
+                    </span>{' '}
+                    until <Time at={s.endsAt} />
                     {canSilence && s.state === 'active' && (
-                      <button type="button" className="btn btn-small" disabled={expire.isPending} onClick={() => void askExpire(s)} data-testid={`silence-expire-${s.id}`}>
+                      <button
+                        type="button"
+                        className="btn btn-small"
+                        disabled={expire.isPending}
+                        onClick={() => void askExpire(s)}
+                        data-testid={`silence-expire-${s.id}`}
+                      >
                         Expire
                       </button>
                     )}
@@ -155,7 +220,11 @@ export function AlertsPage() {
             )
           }
         </QueryView>
-        {expire.error && <p className="form-error" role="alert">{(expire.error as Error).message}</p>}
+        {expire.error && (
+          <p className="form-error" role="alert">
+            {(expire.error as Error).message}
+          </p>
+        )}
       </section>
     </>
   );

@@ -50,7 +50,13 @@ function CreateForm({ onCreated }: { onCreated: (t: Created) => void }) {
         </div>
         <div className="field">
           <label htmlFor="apitok-role">Role</label>
-          <select id="apitok-role" value={role} onChange={(e) => setRole(e.target.value as Role)} aria-describedby="apitok-role-says" data-testid="api-tokens-role">
+          <select
+            id="apitok-role"
+            value={role}
+            onChange={(e) => setRole(e.target.value as Role)}
+            aria-describedby="apitok-role-says"
+            data-testid="api-tokens-role"
+          >
             {ROLES.map((r) => (
               <option key={r.role} value={r.role}>
                 {r.role}
@@ -58,7 +64,7 @@ function CreateForm({ onCreated }: { onCreated: (t: Created) => void }) {
             ))}
           </select>
         </div>
-        <button className="btn btn-primary" disabled={name.trim() === '' || create.isPending} data-testid="api-tokens-create">
+        <button type="submit" className="btn btn-primary" disabled={name.trim() === '' || create.isPending} data-testid="api-tokens-create">
           Create
         </button>
       </div>
@@ -120,7 +126,8 @@ export function ApiTokensPage() {
       title: own ? `Revoke ${t.name}, the token you are signed in with?` : `Revoke API token ${t.name}?`,
       body: own ? (
         <p data-testid="api-tokens-own-warning">
-          <strong>This signs you out of the dashboard right away</strong>, and every script using this token stops working. Make sure another admin token works first.
+          <strong>This signs you out of the dashboard right away</strong>, and every script using this token stops working. Make sure another admin token works
+          first.
         </p>
       ) : (
         <p>Everything using it ({t.role}) gets refused from now on. This cannot be undone.</p>
@@ -145,7 +152,8 @@ export function ApiTokensPage() {
             Tokens
           </h2>
           <label>
-            <input type="checkbox" checked={showRevoked} onChange={(e) => setShowRevoked(e.target.checked)} data-testid="api-tokens-show-revoked" /> show revoked
+            <input type="checkbox" checked={showRevoked} onChange={(e) => setShowRevoked(e.target.checked)} data-testid="api-tokens-show-revoked" /> show
+            revoked
           </label>
         </div>
         <QueryView q={list} what="Loading API tokens">
@@ -199,7 +207,13 @@ export function ApiTokensPage() {
                         </td>
                         <td>
                           {!t.revokedAt && (
-                            <button type="button" className="btn btn-small btn-danger" disabled={revoke.isPending} onClick={() => void askRevoke(t)} data-testid={`api-tokens-revoke-${t.id}`}>
+                            <button
+                              type="button"
+                              className="btn btn-small btn-danger"
+                              disabled={revoke.isPending}
+                              onClick={() => void askRevoke(t)}
+                              data-testid={`api-tokens-revoke-${t.id}`}
+                            >
                               Revoke
                             </button>
                           )}

@@ -13,15 +13,26 @@ export function AuditPage() {
   const [actor, setActor] = useState('');
   const [action, setAction] = useState('');
   const params = { actor: actor.trim(), action: action.trim(), limit: 500 };
-  const q = useQuery({ queryKey: ['audit', params], queryFn: () => api.get<{ items: AuditRecord[] }>(`/api/v1/audit${query(params)}`), enabled: isAdmin, refetchInterval: 30_000 });
+  const q = useQuery({
+    queryKey: ['audit', params],
+    queryFn: () => api.get<{ items: AuditRecord[] }>(`/api/v1/audit${query(params)}`),
+    enabled: isAdmin,
+    refetchInterval: 30_000,
+  });
   if (!isAdmin) return <Empty>The audit log needs the admin role.</Empty>;
   return (
     <>
       <h1>Audit log</h1>
       <AuditVerifyPanel verify={() => api.get<AuditVerifyReply>('/api/v1/audit/verify')} />
       <div className="toolbar">
-        <div className="field"><label htmlFor="au-actor">Actor</label><input id="au-actor" value={actor} onChange={(e) => setActor(e.target.value)} /></div>
-        <div className="field"><label htmlFor="au-action">Action</label><input id="au-action" value={action} onChange={(e) => setAction(e.target.value)} placeholder="e.g. run.submit" /></div>
+        <div className="field">
+          <label htmlFor="au-actor">Actor</label>
+          <input id="au-actor" value={actor} onChange={(e) => setActor(e.target.value)} />
+        </div>
+        <div className="field">
+          <label htmlFor="au-action">Action</label>
+          <input id="au-action" value={action} onChange={(e) => setAction(e.target.value)} placeholder="e.g. run.submit" />
+        </div>
       </div>
       <QueryView q={q}>
         {(d) =>
@@ -30,16 +41,31 @@ export function AuditPage() {
           ) : (
             <div className="table-wrap">
               <table>
-                <thead><tr><th>When</th><th>Actor</th><th>Action</th><th>Target</th><th>Result</th><th>Details</th></tr></thead>
+                <thead>
+                  <tr>
+                    <th>When</th>
+                    <th>Actor</th>
+                    <th>Action</th>
+                    <th>Target</th>
+                    <th>Result</th>
+                    <th>Details</th>
+                  </tr>
+                </thead>
                 <tbody>
                   {d.items.map((r) => (
                     <tr key={r.id} data-testid="audit-row">
-                      <td><Time at={r.at} /></td>
+                      <td>
+                        <Time at={r.at} />
+                      </td>
                       <td className="mono">{r.actor}</td>
                       <td>{r.action}</td>
                       <td className="mono">{r.target ?? '—'}</td>
-                      <td><Badge value={r.result} /></td>
-                      <td className="wrap mono" style={{ maxWidth: 420, fontSize: '0.8rem' }}>{r.details == null ? '' : JSON.stringify(r.details)}</td>
+                      <td>
+                        <Badge value={r.result} />
+                      </td>
+                      <td className="wrap mono" style={{ maxWidth: 420, fontSize: '0.8rem' }}>
+                        {r.details == null ? '' : JSON.stringify(r.details)}
+                      </td>
                     </tr>
                   ))}
                 </tbody>

@@ -9,7 +9,23 @@ import type { EventList } from '../lib/types.js';
 import { Badge, Empty, QueryView, Time } from '../components/states.js';
 import { nodePath } from '../lib/node-path.js';
 
-const KINDS = ['', 'verdict', 'transition', 'match', 'xid', 'sxid', 'fallen-off-bus', 'counter', 'gpu-missing', 'gpu-returned', 'driver', 'kernel-log', 'tool-failure', 'tool-recovered', 'agent-started'];
+const KINDS = [
+  '',
+  'verdict',
+  'transition',
+  'match',
+  'xid',
+  'sxid',
+  'fallen-off-bus',
+  'counter',
+  'gpu-missing',
+  'gpu-returned',
+  'driver',
+  'kernel-log',
+  'tool-failure',
+  'tool-recovered',
+  'agent-started',
+];
 const RUN_KINDS: readonly string[] = RUN_EVENT_KINDS;
 const SINCE = ['', '15m', '1h', '24h', '7d'];
 
@@ -34,19 +50,45 @@ export function EventsPage() {
     <>
       <h1>Events</h1>
       <div className="toolbar">
-        <div className="field"><label htmlFor="ev-node">Node</label><input id="ev-node" value={node} onChange={(e) => setNode(e.target.value)} placeholder="hostname or id" /></div>
-        <div className="field"><label htmlFor="ev-kind">Kind</label>
-          <select id="ev-kind" value={kind} onChange={(e) => setKind(e.target.value)}>{[...KINDS, ...(showRuns ? RUN_KINDS : [])].map((k) => <option key={k} value={k}>{k || 'any'}</option>)}</select>
+        <div className="field">
+          <label htmlFor="ev-node">Node</label>
+          <input id="ev-node" value={node} onChange={(e) => setNode(e.target.value)} placeholder="hostname or id" />
         </div>
-        <div className="field"><label htmlFor="ev-since">Since</label>
-          <select id="ev-since" value={since} onChange={(e) => setSince(e.target.value)}>{SINCE.map((k) => <option key={k} value={k}>{k || 'any time'}</option>)}</select>
+        <div className="field">
+          <label htmlFor="ev-kind">Kind</label>
+          <select id="ev-kind" value={kind} onChange={(e) => setKind(e.target.value)}>
+            {[...KINDS, ...(showRuns ? RUN_KINDS : [])].map((k) => (
+              <option key={k} value={k}>
+                {k || 'any'}
+              </option>
+            ))}
+          </select>
         </div>
-        <div className="field grow"><label htmlFor="ev-sel">Label selector</label><input id="ev-sel" value={selector} onChange={(e) => setSelector(e.target.value)} aria-invalid={selErr !== null} />{selErr && <span className="form-error">{selErr}</span>}</div>
+        <div className="field">
+          <label htmlFor="ev-since">Since</label>
+          <select id="ev-since" value={since} onChange={(e) => setSince(e.target.value)}>
+            {SINCE.map((k) => (
+              <option key={k} value={k}>
+                {k || 'any time'}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div className="field grow">
+          <label htmlFor="ev-sel">Label selector</label>
+          <input id="ev-sel" value={selector} onChange={(e) => setSelector(e.target.value)} aria-invalid={selErr !== null} />
+          {selErr && <span className="form-error">{selErr}</span>}
+        </div>
         <label>
-          <input type="checkbox" checked={showRuns} onChange={(e) => {
-            setShowRuns(e.target.checked);
-            if (!e.target.checked && RUN_KINDS.includes(kind)) setKind('');
-          }} data-testid="events-show-runs" />
+          <input
+            type="checkbox"
+            checked={showRuns}
+            onChange={(e) => {
+              setShowRuns(e.target.checked);
+              if (!e.target.checked && RUN_KINDS.includes(kind)) setKind('');
+            }}
+            data-testid="events-show-runs"
+          />
           Show run events
         </label>
       </div>
@@ -66,7 +108,9 @@ export function EventsPage() {
                   {e.details != null && (
                     <details>
                       <summary>details</summary>
-                      <pre className="output" style={{ maxHeight: 200 }}>{JSON.stringify(e.details, null, 2)}</pre>
+                      <pre className="output" style={{ maxHeight: 200 }}>
+                        {JSON.stringify(e.details, null, 2)}
+                      </pre>
                     </details>
                   )}
                 </li>

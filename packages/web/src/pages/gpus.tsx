@@ -34,7 +34,12 @@ function sortFromUrl(text: string | null): SortState<GpuSortKey> {
 
 function Row({ row, index, onOpen }: { row: FleetGpuRow | undefined; index: number; onOpen: (nodeId: string) => void }) {
   const style = { top: ROW * index, height: ROW };
-  if (!row) return <div className="vrow" style={style} aria-hidden="true"><span className="muted">…</span></div>;
+  if (!row)
+    return (
+      <div className="vrow" style={style} aria-hidden="true">
+        <span className="muted">…</span>
+      </div>
+    );
   const g = row.gpu;
   const s = g.sample;
   // The readings of a node that is not connected are its last ones: dimmed and said to be old.
@@ -63,12 +68,24 @@ function Row({ row, index, onOpen }: { row: FleetGpuRow | undefined; index: numb
         </a>
         {stale && <span className="muted"> (offline)</span>}
       </span>
-      <span role="cell" className="num">{g.index}</span>
-      <span role="cell" className="hide-sm" title={`${g.name ?? ''}\n${g.uuid ?? ''}\n${g.pciBusId ?? ''}`}>{shortModel(g.name)}</span>
-      <span role="cell" className="num" title={staleTitle}>{formatPct(s?.utilizationPct)}</span>
-      <span role="cell" className="num hide-sm" title={staleTitle}>{formatBytesOf(s?.memoryUsedBytes, s?.memoryTotalBytes ?? g.memoryTotalBytes)}</span>
-      <span role="cell" className="num hide-sm" title={staleTitle}>{formatTemp(s?.temperatureC)}</span>
-      <span role="cell" className="num hide-sm" title={staleTitle}>{formatWatts(s?.powerDrawW)}</span>
+      <span role="cell" className="num">
+        {g.index}
+      </span>
+      <span role="cell" className="hide-sm" title={`${g.name ?? ''}\n${g.uuid ?? ''}\n${g.pciBusId ?? ''}`}>
+        {shortModel(g.name)}
+      </span>
+      <span role="cell" className="num" title={staleTitle}>
+        {formatPct(s?.utilizationPct)}
+      </span>
+      <span role="cell" className="num hide-sm" title={staleTitle}>
+        {formatBytesOf(s?.memoryUsedBytes, s?.memoryTotalBytes ?? g.memoryTotalBytes)}
+      </span>
+      <span role="cell" className="num hide-sm" title={staleTitle}>
+        {formatTemp(s?.temperatureC)}
+      </span>
+      <span role="cell" className="num hide-sm" title={staleTitle}>
+        {formatWatts(s?.powerDrawW)}
+      </span>
       <span role="cell" className="hide-sm" title={g.stateChange?.reason ?? undefined}>
         <Badge value={g.state} />
       </span>
@@ -145,7 +162,14 @@ export function GpusPage() {
   const rows = [];
   for (let i = start; i < end; i++) rows.push(<Row key={i} index={i} row={rowAt(i)} onOpen={open} />);
   const header = (key: GpuSortKey, label: string, opts: { className?: string; firstDescending?: boolean } = {}) => (
-    <SortHeader column={key} sort={sort} onSort={setSort} firstDescending={opts.firstDescending ?? false} className={opts.className} testId={`gpus-sort-${key}`}>
+    <SortHeader
+      column={key}
+      sort={sort}
+      onSort={setSort}
+      firstDescending={opts.firstDescending ?? false}
+      className={opts.className}
+      testId={`gpus-sort-${key}`}
+    >
       {label}
     </SortHeader>
   );
@@ -199,16 +223,28 @@ export function GpusPage() {
           <p className="muted" data-testid="gpus-total" data-total={total}>
             {total.toLocaleString('en-US')} GPU{total === 1 ? '' : 's'} · read <Time at={fetchedAt} />
           </p>
-          <div className="vlist gpus-table" ref={listRef} onScroll={onScroll} style={{ height: 'min(70vh, 900px)' }} role="table" aria-rowcount={total + 1} aria-label="GPUs">
+          <div
+            className="vlist gpus-table"
+            ref={listRef}
+            onScroll={onScroll}
+            style={{ height: 'min(70vh, 900px)' }}
+            role="table"
+            aria-rowcount={total + 1}
+            aria-label="GPUs"
+          >
             <div className="vrow vhead" style={{ top: 0, height: ROW, position: 'sticky' }} role="row">
               {header('node', 'Node')}
-              <span role="columnheader" className="num">GPU</span>
+              <span role="columnheader" className="num">
+                GPU
+              </span>
               {header('model', 'Model', { className: 'hide-sm' })}
               {header('util', 'Util', { className: 'num', firstDescending: true })}
               {header('memory', 'Memory', { className: 'num hide-sm', firstDescending: true })}
               {header('temp', 'Temp', { className: 'num hide-sm', firstDescending: true })}
               {header('power', 'Power', { className: 'num hide-sm', firstDescending: true })}
-              <span role="columnheader" className="hide-sm">State</span>
+              <span role="columnheader" className="hide-sm">
+                State
+              </span>
               <span role="columnheader">Health</span>
             </div>
             <div style={{ position: 'relative', height: ROW * total }} role="rowgroup">

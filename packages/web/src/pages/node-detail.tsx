@@ -61,13 +61,19 @@ function LabelsEditor({ n }: { n: NodeView }) {
       {editing && (
         <form className="toolbar" style={{ marginTop: 6 }} onSubmit={(e) => (e.preventDefault(), save.mutate())}>
           <div className="field grow">
-            <label htmlFor="labels-text">User labels <small>k=v,k2=v2 (removing one deletes it)</small></label>
+            <label htmlFor="labels-text">
+              User labels <small>k=v,k2=v2 (removing one deletes it)</small>
+            </label>
             <input id="labels-text" value={text} onChange={(e) => setText(e.target.value)} aria-invalid={!parsed.ok} data-testid="labels-input" />
             {!parsed.ok && <span className="form-error">{parsed.error}</span>}
             {save.error && <span className="form-error">{(save.error as Error).message}</span>}
           </div>
-          <button className="btn btn-primary" disabled={!parsed.ok || save.isPending}>Save</button>
-          <button type="button" className="btn" onClick={() => setEditing(false)}>Cancel</button>
+          <button type="submit" className="btn btn-primary" disabled={!parsed.ok || save.isPending}>
+            Save
+          </button>
+          <button type="button" className="btn" onClick={() => setEditing(false)}>
+            Cancel
+          </button>
         </form>
       )}
     </div>
@@ -115,7 +121,7 @@ function NodeActions({ n }: { n: NodeView }) {
   const clearHealth = async () => {
     const reason = await confirm({
       title: `Clear the health of ${n.hostname}?`,
-      body: 'Its verdicts and its GPUs\' are cleared, and GPUs the health policy took out of service return to READY. Do it once the fault is fixed.',
+      body: "Its verdicts and its GPUs' are cleared, and GPUs the health policy took out of service return to READY. Do it once the fault is fixed.",
       confirmLabel: 'Clear health',
       reason: 'required',
       reasonLabel: 'What was fixed',
@@ -144,18 +150,42 @@ function NodeActions({ n }: { n: NodeView }) {
         </p>
       )}
       <div className="actions">
-        {pending && isAdmin && <button type="button" className="btn btn-primary" disabled={approval.isPending} onClick={() => void approve(n)} data-testid="node-approve">Approve</button>}
-        {!pending && !cordoned && <button type="button" className="btn" onClick={() => void run('cordon')} data-testid="node-cordon">Cordon</button>}
-        {!pending && cordoned && <button type="button" className="btn" onClick={() => void run('uncordon')} data-testid="node-uncordon">Uncordon</button>}
-        {!pending && n.status !== 'DRAINING' && n.status !== 'DRAINED' && <button type="button" className="btn" onClick={() => void run('drain')} data-testid="node-drain">Drain</button>}
+        {pending && isAdmin && (
+          <button type="button" className="btn btn-primary" disabled={approval.isPending} onClick={() => void approve(n)} data-testid="node-approve">
+            Approve
+          </button>
+        )}
+        {!pending && !cordoned && (
+          <button type="button" className="btn" onClick={() => void run('cordon')} data-testid="node-cordon">
+            Cordon
+          </button>
+        )}
+        {!pending && cordoned && (
+          <button type="button" className="btn" onClick={() => void run('uncordon')} data-testid="node-uncordon">
+            Uncordon
+          </button>
+        )}
+        {!pending && n.status !== 'DRAINING' && n.status !== 'DRAINED' && (
+          <button type="button" className="btn" onClick={() => void run('drain')} data-testid="node-drain">
+            Drain
+          </button>
+        )}
         {n.health.verdict !== 'healthy' && n.health.verdict !== 'unknown' && (
           <button type="button" className="btn" onClick={() => void clearHealth()} data-testid="node-health-clear">
             Clear health
           </button>
         )}
-        {isAdmin && <button type="button" className="btn btn-danger" disabled={remove.isPending} onClick={() => void removeNode()} data-testid="node-remove">Remove node</button>}
+        {isAdmin && (
+          <button type="button" className="btn btn-danger" disabled={remove.isPending} onClick={() => void removeNode()} data-testid="node-remove">
+            Remove node
+          </button>
+        )}
       </div>
-      {error && <p className="form-error" role="alert">{(error as Error).message}</p>}
+      {error && (
+        <p className="form-error" role="alert">
+          {(error as Error).message}
+        </p>
+      )}
     </div>
   );
 }
@@ -167,7 +197,14 @@ function Charts({ n, series, range, setRange }: { n: NodeView; series: NodeSerie
       <div className="tabs" role="group" aria-label="Time range">
         <h2 style={{ marginRight: 8 }}>Live charts</h2>
         {RANGES.map((r) => (
-          <button key={r.id} type="button" className={`btn btn-small${range === r.id ? ' btn-primary' : ''}`} aria-pressed={range === r.id} onClick={() => setRange(r.id)} data-testid={`range-${r.id}`}>
+          <button
+            key={r.id}
+            type="button"
+            className={`btn btn-small${range === r.id ? ' btn-primary' : ''}`}
+            aria-pressed={range === r.id}
+            onClick={() => setRange(r.id)}
+            data-testid={`range-${r.id}`}
+          >
             {r.label}
           </button>
         ))}
@@ -177,7 +214,16 @@ function Charts({ n, series, range, setRange }: { n: NodeView; series: NodeSerie
       ) : n.gpus.length === 0 ? null : (
         <div className="charts">
           {CHART_METRICS.map((m) => (
-            <GpuChart key={`${m.name}`} title={m.title} unit={m.unit} times={series.times} columns={series.values[m.name]} labels={labels} testid={m.name === 'gpu_util_pct' ? 'node-chart-util' : `node-chart-${m.name}`} yMax={m.unit === '%' ? 100 : undefined} />
+            <GpuChart
+              key={`${m.name}`}
+              title={m.title}
+              unit={m.unit}
+              times={series.times}
+              columns={series.values[m.name]}
+              labels={labels}
+              testid={m.name === 'gpu_util_pct' ? 'node-chart-util' : `node-chart-${m.name}`}
+              yMax={m.unit === '%' ? 100 : undefined}
+            />
           ))}
         </div>
       )}
@@ -187,7 +233,11 @@ function Charts({ n, series, range, setRange }: { n: NodeView; series: NodeSerie
 
 function Timeline({ nodeId }: { nodeId: string }) {
   const api = useApi();
-  const q = useQuery({ queryKey: ['events', 'node', nodeId], queryFn: () => api.get<EventList>(`/api/v1/events?node=${encodeURIComponent(nodeId)}&exclude=${RUN_EVENT_KINDS.join(',')}&limit=50`), refetchInterval: 15_000 });
+  const q = useQuery({
+    queryKey: ['events', 'node', nodeId],
+    queryFn: () => api.get<EventList>(`/api/v1/events?node=${encodeURIComponent(nodeId)}&exclude=${RUN_EVENT_KINDS.join(',')}&limit=50`),
+    refetchInterval: 15_000,
+  });
   return (
     <QueryView q={q}>
       {(d) =>
@@ -204,7 +254,9 @@ function Timeline({ nodeId }: { nodeId: string }) {
                 {e.details != null && (
                   <details>
                     <summary>evidence</summary>
-                    <pre className="output" style={{ maxHeight: 200 }}>{JSON.stringify(e.details, null, 2)}</pre>
+                    <pre className="output" style={{ maxHeight: 200 }}>
+                      {JSON.stringify(e.details, null, 2)}
+                    </pre>
                   </details>
                 )}
               </li>
@@ -224,16 +276,29 @@ export function NodeDetailPage({ nodeRef }: { nodeRef: string }) {
   const canAct = useCan('operator');
   const [range, setRange] = useState<string>('15m');
   const windowMs = RANGES.find((r) => r.id === range)!.ms;
-  const nodeQ = useQuery({ queryKey: ['node', nodeRef], queryFn: () => api.get<NodeView>(`/api/v1/nodes/${encodeURIComponent(nodeRef)}`), refetchInterval: 30_000 });
+  const nodeQ = useQuery({
+    queryKey: ['node', nodeRef],
+    queryFn: () => api.get<NodeView>(`/api/v1/nodes/${encodeURIComponent(nodeRef)}`),
+    refetchInterval: 30_000,
+  });
   const node = nodeQ.data;
   const nodeId = node?.id;
   // Mutations and the fleet stream write under the id; keep the two keys in step.
-  const byId = useQuery({ queryKey: ['node', nodeId ?? ''], queryFn: () => api.get<NodeView>(`/api/v1/nodes/${encodeURIComponent(nodeId!)}`), enabled: nodeId !== undefined && nodeId !== nodeRef, staleTime: 60_000 });
+  const byId = useQuery({
+    queryKey: ['node', nodeId ?? ''],
+    queryFn: () => api.get<NodeView>(`/api/v1/nodes/${encodeURIComponent(nodeId!)}`),
+    enabled: nodeId !== undefined && nodeId !== nodeRef,
+    staleTime: 60_000,
+  });
   const n = (byId.dataUpdatedAt > nodeQ.dataUpdatedAt ? byId.data : node) ?? node;
 
   const metricsQ = useQuery({
     queryKey: ['metrics', nodeId, range],
-    queryFn: async () => seriesFromMetrics(await api.get<NodeMetrics>(`/api/v1/nodes/${encodeURIComponent(nodeId!)}/metrics?since=${range}&names=${CHART_METRICS.map((m) => m.name).join(',')}`), n!.gpus),
+    queryFn: async () =>
+      seriesFromMetrics(
+        await api.get<NodeMetrics>(`/api/v1/nodes/${encodeURIComponent(nodeId!)}/metrics?since=${range}&names=${CHART_METRICS.map((m) => m.name).join(',')}`),
+        n!.gpus,
+      ),
     enabled: nodeId !== undefined,
     staleTime: Infinity,
   });
@@ -285,7 +350,10 @@ export function NodeDetailPage({ nodeRef }: { nodeRef: string }) {
               <h2 style={{ marginTop: 12 }}>Active findings</h2>
               <ul className="timeline">
                 {n.health.findings.map((f, i) => (
-                  <li key={i}><Badge value={f.verdict} /> <strong>{f.rule}</strong> {f.gpu && <span className="mono muted">{f.gpu}</span>} <span className="wrap">{f.cause}</span> <Time at={f.since} /></li>
+                  <li key={i}>
+                    <Badge value={f.verdict} /> <strong>{f.rule}</strong> {f.gpu && <span className="mono muted">{f.gpu}</span>}{' '}
+                    <span className="wrap">{f.cause}</span> <Time at={f.since} />
+                  </li>
                 ))}
               </ul>
             </>

@@ -51,12 +51,30 @@ function sortFromUrl(text: string | null): SortState<NodeSortKey> {
 
 /** The sparkline request for one page of rows: bare ids (no did:key:) keep the URL short. */
 function sparkIds(items: readonly NodeView[]): string {
-  return items.map((n) => n.id.replace(/^did:key:/, '')).sort().join(',');
+  return items
+    .map((n) => n.id.replace(/^did:key:/, ''))
+    .sort()
+    .join(',');
 }
 
-function Row({ node, index, onOpen, spark }: { node: NodeView | undefined; index: number; onOpen: (nodeId: string) => void; spark: NodeSparkline | undefined }) {
+function Row({
+  node,
+  index,
+  onOpen,
+  spark,
+}: {
+  node: NodeView | undefined;
+  index: number;
+  onOpen: (nodeId: string) => void;
+  spark: NodeSparkline | undefined;
+}) {
   const style = { top: ROW * index, height: ROW };
-  if (!node) return <div className="vrow" style={style} aria-hidden="true"><span className="muted">…</span></div>;
+  if (!node)
+    return (
+      <div className="vrow" style={style} aria-hidden="true">
+        <span className="muted">…</span>
+      </div>
+    );
   const util = gpuStat(node, (s) => s.utilizationPct);
   const temp = gpuStat(node, (s) => s.temperatureC);
   // An offline node's readings are its last ones: dimmed, said to be old, and without the
@@ -84,19 +102,51 @@ function Row({ node, index, onOpen, spark }: { node: NodeView | undefined; index
       <span role="cell">
         <Badge value={node.status} />
       </span>
-      <span role="cell" className="num">{node.gpus.length}</span>
-      <span role="cell" className="hide-sm">{models(node)}</span>
+      <span role="cell" className="num">
+        {node.gpus.length}
+      </span>
+      <span role="cell" className="hide-sm">
+        {models(node)}
+      </span>
       <span role="cell" className="num spark-cell" title={`mean ${formatPct(util.avg)}, max ${formatPct(util.max)}${staleNote}`}>
-        {spark && !stale && <Sparkline values={spark.util} label="Mean GPU utilization" span={SPARK_SPAN} format={formatPct} tone="util" domain={[0, 100]} testId="nodes-spark-util" />}
+        {spark && !stale && (
+          <Sparkline
+            values={spark.util}
+            label="Mean GPU utilization"
+            span={SPARK_SPAN}
+            format={formatPct}
+            tone="util"
+            domain={[0, 100]}
+            testId="nodes-spark-util"
+          />
+        )}
         <span>{formatPct(util.avg)}</span>
       </span>
       <span role="cell" className="num spark-cell hide-sm" title={`hottest GPU ${formatTemp(temp.max)}${staleNote}`}>
-        {spark && !stale && <Sparkline values={spark.temp} label="Hottest GPU temperature" span={SPARK_SPAN} format={formatTemp} tone="temp" minSpan={10} testId="nodes-spark-temp" />}
+        {spark && !stale && (
+          <Sparkline
+            values={spark.temp}
+            label="Hottest GPU temperature"
+            span={SPARK_SPAN}
+            format={formatTemp}
+            tone="temp"
+            minSpan={10}
+            testId="nodes-spark-temp"
+          />
+        )}
         <span>{formatTemp(temp.max)}</span>
       </span>
-      <span role="cell" className="num hide-sm">{formatWatts(power(node))}</span>
+      <span role="cell" className="num hide-sm">
+        {formatWatts(power(node))}
+      </span>
       <span role="cell" className="hide-sm" data-testid={stale ? 'nodes-row-last-seen' : undefined}>
-        {stale ? <>last seen <Time at={node.lastSeenAt} /></> : <Time at={node.lastSeenAt} />}
+        {stale ? (
+          <>
+            last seen <Time at={node.lastSeenAt} />
+          </>
+        ) : (
+          <Time at={node.lastSeenAt} />
+        )}
       </span>
     </div>
   );
@@ -178,7 +228,14 @@ export function NodesPage() {
     rows.push(<Row key={i} index={i} node={node} onOpen={open} spark={node ? sparkById.get(node.id) : undefined} />);
   }
   const header = (key: NodeSortKey, label: string, opts: { className?: string; firstDescending?: boolean } = {}) => (
-    <SortHeader column={key} sort={sort} onSort={setSort} firstDescending={opts.firstDescending ?? false} className={opts.className} testId={`nodes-sort-${key}`}>
+    <SortHeader
+      column={key}
+      sort={sort}
+      onSort={setSort}
+      firstDescending={opts.firstDescending ?? false}
+      className={opts.className}
+      testId={`nodes-sort-${key}`}
+    >
       {label}
     </SortHeader>
   );
@@ -223,12 +280,22 @@ export function NodesPage() {
           <p className="muted" data-testid="nodes-total" data-total={total}>
             {total} node{total === 1 ? '' : 's'}
           </p>
-          <div className="vlist nodes-table" ref={listRef} onScroll={onScroll} style={{ height: 'min(70vh, 900px)' }} role="table" aria-rowcount={total + 1} aria-label="Nodes">
+          <div
+            className="vlist nodes-table"
+            ref={listRef}
+            onScroll={onScroll}
+            style={{ height: 'min(70vh, 900px)' }}
+            role="table"
+            aria-rowcount={total + 1}
+            aria-label="Nodes"
+          >
             <div className="vrow vhead" style={{ top: 0, height: ROW, position: 'sticky' }} role="row">
               {header('hostname', 'Hostname')}
               {header('status', 'Status')}
               {header('gpus', 'GPUs', { className: 'num', firstDescending: true })}
-              <span role="columnheader" className="hide-sm">Model</span>
+              <span role="columnheader" className="hide-sm">
+                Model
+              </span>
               {header('util', 'Util', { className: 'num', firstDescending: true })}
               {header('temp', 'Temp', { className: 'num hide-sm', firstDescending: true })}
               {header('power', 'Power', { className: 'num hide-sm', firstDescending: true })}

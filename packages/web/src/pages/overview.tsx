@@ -42,8 +42,16 @@ function HeatmapSection() {
 export function OverviewPage() {
   const api = useApi();
   const summary = useQuery({ queryKey: ['summary'], queryFn: () => api.get<FleetSummary>('/api/v1/fleet/summary'), refetchInterval: 15_000 });
-  const firing = useQuery({ queryKey: ['alerts', 'firing'], queryFn: () => api.get<AlertList>('/api/v1/alerts?state=firing&limit=50'), refetchInterval: 15_000 });
-  const events = useQuery({ queryKey: ['events', 'latest'], queryFn: () => api.get<EventList>(`/api/v1/events?limit=15&exclude=${[...RUN_EVENT_KINDS, 'agent-started'].join(',')}`), refetchInterval: 15_000 });
+  const firing = useQuery({
+    queryKey: ['alerts', 'firing'],
+    queryFn: () => api.get<AlertList>('/api/v1/alerts?state=firing&limit=50'),
+    refetchInterval: 15_000,
+  });
+  const events = useQuery({
+    queryKey: ['events', 'latest'],
+    queryFn: () => api.get<EventList>(`/api/v1/events?limit=15&exclude=${[...RUN_EVENT_KINDS, 'agent-started'].join(',')}`),
+    refetchInterval: 15_000,
+  });
 
   return (
     <>
@@ -83,7 +91,11 @@ export function OverviewPage() {
                 <div className="counts">
                   <GpuHealthCounts />
                 </div>
-                <div className="muted">{Object.entries(s.gpus.byModel).map(([m, n]) => `${n}× ${m}`).join(' · ')}</div>
+                <div className="muted">
+                  {Object.entries(s.gpus.byModel)
+                    .map(([m, n]) => `${n}× ${m}`)
+                    .join(' · ')}
+                </div>
               </>
             )}
           </QueryView>

@@ -22,7 +22,11 @@ export function RunDetailPage({ runId }: { runId: string }) {
   const [output, setOutput] = useState<Map<string, Chunk[]>>(new Map());
   const [done, setDone] = useState(false);
   const [host, setHost] = useState<string | null>(null);
-  const q = useQuery({ queryKey: ['run', runId], queryFn: () => api.get<RunView>(`/api/v1/runs/${encodeURIComponent(runId)}`), refetchInterval: done ? false : 5_000 });
+  const q = useQuery({
+    queryKey: ['run', runId],
+    queryFn: () => api.get<RunView>(`/api/v1/runs/${encodeURIComponent(runId)}`),
+    refetchInterval: done ? false : 5_000,
+  });
 
   // The stream replays stored output, then goes live, then says `done`; it is closed after that.
   const url = useMemo(() => (done ? null : api.streamUrl(`/api/v1/runs/${encodeURIComponent(runId)}/stream`)), [api, runId, done]);
@@ -76,7 +80,7 @@ export function RunDetailPage({ runId }: { runId: string }) {
   const r = q.data;
   const targets = r.targets ?? [];
   const shown = host ?? targets[0]?.nodeId ?? null;
-  const chunks = shown ? output.get(shown) ?? [] : [];
+  const chunks = shown ? (output.get(shown) ?? []) : [];
   return (
     <>
       <h1 data-testid="run-title">
@@ -85,35 +89,84 @@ export function RunDetailPage({ runId }: { runId: string }) {
       <div className="grid">
         <section className="card">
           <dl className="kv">
-            <dt>Command</dt><dd className="mono">{r.command.summary}</dd>
-            <dt>Hosts</dt><dd className="mono">{r.selector} ({r.total})</dd>
-            <dt>Signed by</dt><dd className="mono">{r.invoker}</dd>
-            <dt>Submitted by</dt><dd>{r.createdBy} <Time at={r.createdAt} /></dd>
-            <dt>Timeout</dt><dd>{formatDuration(r.command.timeoutMs)}</dd>
-            {r.reason && <><dt>Reason</dt><dd>{r.reason}</dd></>}
-            {r.canceledBy && <><dt>Canceled by</dt><dd>{r.canceledBy}</dd></>}
+            <dt>Command</dt>
+            <dd className="mono">{r.command.summary}</dd>
+            <dt>Hosts</dt>
+            <dd className="mono">
+              {r.selector} ({r.total})
+            </dd>
+            <dt>Signed by</dt>
+            <dd className="mono">{r.invoker}</dd>
+            <dt>Submitted by</dt>
+            <dd>
+              {r.createdBy} <Time at={r.createdAt} />
+            </dd>
+            <dt>Timeout</dt>
+            <dd>{formatDuration(r.command.timeoutMs)}</dd>
+            {r.reason && (
+              <>
+                <dt>Reason</dt>
+                <dd>{r.reason}</dd>
+              </>
+            )}
+            {r.canceledBy && (
+              <>
+                <dt>Canceled by</dt>
+                <dd>{r.canceledBy}</dd>
+              </>
+            )}
           </dl>
           {canCancel && !r.finishedAt && (
-            <button type="button" className="btn btn-danger" style={{ marginTop: 8 }} disabled={cancel.isPending} onClick={() => void askCancel()} data-testid="run-cancel">
+            <button
+              type="button"
+              className="btn btn-danger"
+              style={{ marginTop: 8 }}
+              disabled={cancel.isPending}
+              onClick={() => void askCancel()}
+              data-testid="run-cancel"
+            >
               Cancel run
             </button>
           )}
-          {cancel.error && <p className="form-error" role="alert">{(cancel.error as Error).message}</p>}
+          {cancel.error && (
+            <p className="form-error" role="alert">
+              {(cancel.error as Error).message}
+            </p>
+          )}
         </section>
       </div>
       <section className="section">
         <h2>Hosts</h2>
         <div className="table-wrap">
           <table>
-            <thead><tr><th>Host</th><th>State</th><th className="num">Exit</th><th>Duration</th><th className="num">Output</th><th>Reason</th></tr></thead>
+            <thead>
+              <tr>
+                <th>Host</th>
+                <th>State</th>
+                <th className="num">Exit</th>
+                <th>Duration</th>
+                <th className="num">Output</th>
+                <th>Reason</th>
+              </tr>
+            </thead>
             <tbody>
               {targets.map((t) => (
                 <tr key={t.nodeId} data-testid="run-target" data-hostname={t.hostname} data-state={t.state} aria-selected={shown === t.nodeId}>
-                  <td><button type="button" className="btn btn-ghost btn-small" onClick={() => setHost(t.nodeId)}>{t.hostname}</button> <Link to={nodePath(t.nodeId)}>node</Link></td>
-                  <td><Badge value={t.state} /></td>
+                  <td>
+                    <button type="button" className="btn btn-ghost btn-small" onClick={() => setHost(t.nodeId)}>
+                      {t.hostname}
+                    </button>{' '}
+                    <Link to={nodePath(t.nodeId)}>node</Link>
+                  </td>
+                  <td>
+                    <Badge value={t.state} />
+                  </td>
                   <td className="num">{t.exitCode ?? t.signal ?? '—'}</td>
                   <td>{ACTIVE.has(t.state) && t.startedAt ? <Time at={t.startedAt} /> : formatDuration(t.durationMs)}</td>
-                  <td className="num">{formatBytes(t.outputBytes)}{t.truncated ? ' (truncated)' : ''}</td>
+                  <td className="num">
+                    {formatBytes(t.outputBytes)}
+                    {t.truncated ? ' (truncated)' : ''}
+                  </td>
                   <td className="wrap">{t.reason ?? ''}</td>
                 </tr>
               ))}
@@ -125,7 +178,15 @@ export function RunDetailPage({ runId }: { runId: string }) {
         <section className="section">
           <h2>Output of {targets.find((t) => t.nodeId === shown)?.hostname}</h2>
           <pre className="output" data-testid="run-output" aria-live="polite">
-            {chunks.length === 0 ? <span className="muted">no output yet</span> : chunks.map((c) => <span key={`${c.stream}${c.chunk}`} className={c.stream}>{c.data}</span>)}
+            {chunks.length === 0 ? (
+              <span className="muted">no output yet</span>
+            ) : (
+              chunks.map((c) => (
+                <span key={`${c.stream}${c.chunk}`} className={c.stream}>
+                  {c.data}
+                </span>
+              ))
+            )}
           </pre>
         </section>
       )}

@@ -14,7 +14,21 @@ import type { BrowserSigner } from '../lib/signing/types.js';
 import { CopyButton } from './tokens.js';
 import './run-new.css';
 
-function Field({ id, label, hint, error, children, grow }: { id: string; label: string; hint?: string; error?: string | undefined; children: ReactNode; grow?: boolean }) {
+function Field({
+  id,
+  label,
+  hint,
+  error,
+  children,
+  grow,
+}: {
+  id: string;
+  label: string;
+  hint?: string;
+  error?: string | undefined;
+  children: ReactNode;
+  grow?: boolean;
+}) {
   return (
     <div className={grow ? 'field grow' : 'field'}>
       <label htmlFor={id}>
@@ -54,7 +68,19 @@ function Preview({ payload, signer, matching }: { payload: CommandPayload; signe
           {payload.target} <span className="muted">({matching === null ? '…' : `${matching} match now`})</span>
         </dd>
         <dt>Command</dt>
-        <dd className="mono">{c.kind === 'argv' ? c.argv.map((w, i) => <span key={i} className="run-word">{w}</span>) : c.kind === 'shell' ? <pre className="run-script">{c.script}</pre> : c.kind}</dd>
+        <dd className="mono">
+          {c.kind === 'argv' ? (
+            c.argv.map((w, i) => (
+              <span key={i} className="run-word">
+                {w}
+              </span>
+            ))
+          ) : c.kind === 'shell' ? (
+            <pre className="run-script">{c.script}</pre>
+          ) : (
+            c.kind
+          )}
+        </dd>
         <dt>Ability</dt>
         <dd className="mono">{payload.ability}</dd>
         <dt>Timeout</dt>
@@ -64,7 +90,16 @@ function Preview({ payload, signer, matching }: { payload: CommandPayload; signe
           {signer.keyName} · {payload.invoker}
         </dd>
         <dt>Authority</dt>
-        <dd>{cap ? <>capability from {cap.issuers[0]?.slice(0, 20)}…, {cap.expires < now ? <strong className="form-error">expired {formatAbsolute(cap.expires)}</strong> : `valid until ${formatAbsolute(cap.expires)}`}</> : 'none: the key signs as a fleet root'}</dd>
+        <dd>
+          {cap ? (
+            <>
+              capability from {cap.issuers[0]?.slice(0, 20)}…,{' '}
+              {cap.expires < now ? <strong className="form-error">expired {formatAbsolute(cap.expires)}</strong> : `valid until ${formatAbsolute(cap.expires)}`}
+            </>
+          ) : (
+            'none: the key signs as a fleet root'
+          )}
+        </dd>
       </dl>
       <details open>
         <summary>The exact payload to sign</summary>
@@ -124,7 +159,8 @@ export function NewRunPage() {
   const capSummary = signer?.capability ? summarizeCapability(signer.capability) : null;
   const blockers: string[] = [];
   if (draft && 'error' in draft) blockers.push(draft.error);
-  if (payload && !capabilityGrants(signer!.capability, payload.ability)) blockers.push(`your capability grants ${signer!.capability!.can.join(', ')}, not ${payload.ability}: hosts would refuse this run`);
+  if (payload && !capabilityGrants(signer!.capability, payload.ability))
+    blockers.push(`your capability grants ${signer!.capability!.can.join(', ')}, not ${payload.ability}: hosts would refuse this run`);
   if (capSummary && capSummary.expires < now) blockers.push('your capability has expired: hosts would refuse this run');
   if (matching === 0) blockers.push('no host matches the selector');
 
@@ -134,7 +170,13 @@ export function NewRunPage() {
       <section className="card section run-form" data-testid="run-form">
         <SelectorBox value={form.selector} onChange={(v) => set('selector', v)} />
         <p className="muted run-count" data-testid="run-count" data-count={matching ?? ''} aria-live="polite">
-          {read.errors.selector ? '' : count.isPending ? 'counting hosts…' : count.error ? `cannot count hosts: ${(count.error as Error).message}` : `${matching} host${matching === 1 ? '' : 's'} match${matching === 1 ? 'es' : ''} ${read.target === '*' ? '(every host)' : ''}`}
+          {read.errors.selector
+            ? ''
+            : count.isPending
+              ? 'counting hosts…'
+              : count.error
+                ? `cannot count hosts: ${(count.error as Error).message}`
+                : `${matching} host${matching === 1 ? '' : 's'} match${matching === 1 ? 'es' : ''} ${read.target === '*' ? '(every host)' : ''}`}
         </p>
         <fieldset className="run-mode">
           <legend>What to run</legend>
@@ -142,30 +184,83 @@ export function NewRunPage() {
             <input type="radio" name="run-mode" checked={form.mode === 'argv'} onChange={() => set('mode', 'argv')} data-testid="run-mode-argv" /> a command
           </label>
           <label>
-            <input type="radio" name="run-mode" checked={form.mode === 'shell'} onChange={() => set('mode', 'shell')} data-testid="run-mode-shell" /> a shell script (sh -c)
+            <input type="radio" name="run-mode" checked={form.mode === 'shell'} onChange={() => set('mode', 'shell')} data-testid="run-mode-shell" /> a shell
+            script (sh -c)
           </label>
         </fieldset>
         {form.mode === 'argv' ? (
-          <Field id="run-command" label="Command" hint="words split as a shell would, with no expansion ($VAR, globs): nvidia-smi -L" error={read.errors.commandLine} grow>
-            <input id="run-command" type="text" spellCheck={false} value={form.commandLine} onChange={(e) => set('commandLine', e.target.value)} aria-invalid={read.errors.commandLine !== undefined && form.commandLine !== ''} data-testid="run-command" />
+          <Field
+            id="run-command"
+            label="Command"
+            hint="words split as a shell would, with no expansion ($VAR, globs): nvidia-smi -L"
+            error={read.errors.commandLine}
+            grow
+          >
+            <input
+              id="run-command"
+              type="text"
+              spellCheck={false}
+              value={form.commandLine}
+              onChange={(e) => set('commandLine', e.target.value)}
+              aria-invalid={read.errors.commandLine !== undefined && form.commandLine !== ''}
+              data-testid="run-command"
+            />
           </Field>
         ) : (
           <Field id="run-script" label="Shell script" hint="run with sh -c on each host" error={read.errors.script} grow>
-            <textarea id="run-script" rows={5} spellCheck={false} value={form.script} onChange={(e) => set('script', e.target.value)} data-testid="run-script" />
+            <textarea
+              id="run-script"
+              rows={5}
+              spellCheck={false}
+              value={form.script}
+              onChange={(e) => set('script', e.target.value)}
+              data-testid="run-script"
+            />
           </Field>
         )}
         <div className="toolbar">
           <Field id="run-timeout" label="Timeout" hint="30s, 10m, 2h" error={read.errors.timeout}>
-            <input id="run-timeout" value={form.timeout} size={8} onChange={(e) => set('timeout', e.target.value)} aria-invalid={read.errors.timeout !== undefined} data-testid="run-timeout" />
+            <input
+              id="run-timeout"
+              value={form.timeout}
+              size={8}
+              onChange={(e) => set('timeout', e.target.value)}
+              aria-invalid={read.errors.timeout !== undefined}
+              data-testid="run-timeout"
+            />
           </Field>
           <Field id="run-batch-size" label="Batch size" hint="hosts or %" error={read.errors.batchSize}>
-            <input id="run-batch-size" value={form.batchSize} size={8} placeholder="all" onChange={(e) => set('batchSize', e.target.value)} aria-invalid={read.errors.batchSize !== undefined} data-testid="run-batch-size" />
+            <input
+              id="run-batch-size"
+              value={form.batchSize}
+              size={8}
+              placeholder="all"
+              onChange={(e) => set('batchSize', e.target.value)}
+              aria-invalid={read.errors.batchSize !== undefined}
+              data-testid="run-batch-size"
+            />
           </Field>
           <Field id="run-failure-threshold" label="Failure threshold" hint="stop after more fail" error={read.errors.failureThreshold}>
-            <input id="run-failure-threshold" value={form.failureThreshold} size={8} placeholder="none" onChange={(e) => set('failureThreshold', e.target.value)} aria-invalid={read.errors.failureThreshold !== undefined} data-testid="run-failure-threshold" />
+            <input
+              id="run-failure-threshold"
+              value={form.failureThreshold}
+              size={8}
+              placeholder="none"
+              onChange={(e) => set('failureThreshold', e.target.value)}
+              aria-invalid={read.errors.failureThreshold !== undefined}
+              data-testid="run-failure-threshold"
+            />
           </Field>
           <Field id="run-max-parallel" label="Max parallel" error={read.errors.maxParallel}>
-            <input id="run-max-parallel" value={form.maxParallel} size={8} placeholder="no limit" onChange={(e) => set('maxParallel', e.target.value)} aria-invalid={read.errors.maxParallel !== undefined} data-testid="run-max-parallel" />
+            <input
+              id="run-max-parallel"
+              value={form.maxParallel}
+              size={8}
+              placeholder="no limit"
+              onChange={(e) => set('maxParallel', e.target.value)}
+              aria-invalid={read.errors.maxParallel !== undefined}
+              data-testid="run-max-parallel"
+            />
           </Field>
         </div>
         <details className="run-more">
@@ -188,7 +283,8 @@ export function NewRunPage() {
         <h2>Sign and run</h2>
         {!signer ? (
           <p data-testid="run-need-key">
-            No key is unlocked in this tab. <Link to="/keys">Unlock your operator key</Link> to sign here, or run the command below from a terminal that has your key.
+            No key is unlocked in this tab. <Link to="/keys">Unlock your operator key</Link> to sign here, or run the command below from a terminal that has
+            your key.
           </p>
         ) : payload ? (
           <Preview payload={payload} signer={signer} matching={matching} />
@@ -204,7 +300,13 @@ export function NewRunPage() {
         )}
         {signer && (
           <div className="actions">
-            <button type="button" className="btn btn-primary" disabled={!payload || blockers.length > 0 || submit.isPending} onClick={() => payload && submit.mutate(payload)} data-testid="run-sign">
+            <button
+              type="button"
+              className="btn btn-primary"
+              disabled={!payload || blockers.length > 0 || submit.isPending}
+              onClick={() => payload && submit.mutate(payload)}
+              data-testid="run-sign"
+            >
               {submit.isPending ? 'Signing…' : 'Sign and run'}
             </button>
             <span className="muted">Signs exactly the payload above with {signer.keyName} and starts the run.</span>

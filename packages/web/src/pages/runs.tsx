@@ -26,17 +26,43 @@ export function RunsPage() {
           ) : (
             <div className="table-wrap">
               <table>
-                <thead><tr><th>Run</th><th>State</th><th>Command</th><th>Hosts</th><th>Results</th><th>By</th><th>Started</th></tr></thead>
+                <thead>
+                  <tr>
+                    <th>Run</th>
+                    <th>State</th>
+                    <th>Command</th>
+                    <th>Hosts</th>
+                    <th>Results</th>
+                    <th>By</th>
+                    <th>Started</th>
+                  </tr>
+                </thead>
                 <tbody>
                   {d.items.map((r) => (
                     <tr key={r.id} data-testid="runs-row" data-id={r.id} data-state={r.state}>
-                      <td><Link to={`/runs/${encodeURIComponent(r.id)}`} className="mono">{r.id.slice(0, 12)}</Link></td>
-                      <td><Badge value={r.state} /></td>
+                      <td>
+                        <Link to={`/runs/${encodeURIComponent(r.id)}`} className="mono">
+                          {r.id.slice(0, 12)}
+                        </Link>
+                      </td>
+                      <td>
+                        <Badge value={r.state} />
+                      </td>
                       <td className="mono wrap">{r.command.summary}</td>
-                      <td className="mono">{r.selector} ({r.total})</td>
-                      <td>{Object.entries(r.counts).map(([s, n]) => <span key={s} className="count"><Badge value={s} /> {n} </span>)}</td>
+                      <td className="mono">
+                        {r.selector} ({r.total})
+                      </td>
+                      <td>
+                        {Object.entries(r.counts).map(([s, n]) => (
+                          <span key={s} className="count">
+                            <Badge value={s} /> {n}{' '}
+                          </span>
+                        ))}
+                      </td>
                       <td>{r.createdBy}</td>
-                      <td><Time at={r.createdAt} /></td>
+                      <td>
+                        <Time at={r.createdAt} />
+                      </td>
                     </tr>
                   ))}
                 </tbody>

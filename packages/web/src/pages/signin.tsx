@@ -25,9 +25,11 @@ export function SignInPage() {
     <main className="signin">
       <form className="card signin-card" onSubmit={submit}>
         <h1>gpufleet</h1>
-        <p className="muted">Sign in with an API token (create one with <code>gpufleet api-tokens create</code>). It is kept for this browser tab only.</p>
+        <p className="muted">
+          Sign in with an API token (create one with <code>gpufleet api-tokens create</code>). It is kept for this browser tab only.
+        </p>
         <label htmlFor="token">API token</label>
-        <input id="token" type="password" autoComplete="off" autoFocus value={token} onChange={(e) => setToken(e.target.value)} data-testid="signin-token" />
+        <input id="token" type="password" autoComplete="off" value={token} onChange={(e) => setToken(e.target.value)} data-testid="signin-token" />
         {error && (
           <p className="form-error" role="alert" data-testid="signin-error">
             {error}

@@ -20,7 +20,10 @@ function SafetyNote() {
     <details className="card section key-safety" data-testid="key-safety">
       <summary>How the key is kept safe</summary>
       <ul>
-        <li>The key is unlocked here, in this tab, and kept only in memory as a WebCrypto key that page code cannot read back. It is never stored in the browser and never sent to the server: only signed commands are.</li>
+        <li>
+          The key is unlocked here, in this tab, and kept only in memory as a WebCrypto key that page code cannot read back. It is never stored in the browser
+          and never sent to the server: only signed commands are.
+        </li>
         <li>It is forgotten when you sign out, reload or leave the page, press “Forget key”, or after {IDLE_FORGET_MS / 60_000} minutes without signing.</li>
         <li>Nothing is signed by itself: each run shows the exact payload first and is signed only when you press “Sign and run”.</li>
         <li>The dashboard runs under a strict Content-Security-Policy (no inline or foreign script), so injected markup cannot use the key.</li>
@@ -109,13 +112,30 @@ function UnlockForm() {
       </p>
       <div className="field">
         <label htmlFor="key-file">Key file</label>
-        <input id="key-file" ref={fileInput} type="file" accept=".key,.pem,.json,application/json,text/plain" onChange={(e) => void onFile(e.target.files?.[0])} disabled={busy} data-testid="key-file" />
+        <input
+          id="key-file"
+          ref={fileInput}
+          type="file"
+          accept=".key,.pem,.json,application/json,text/plain"
+          onChange={(e) => void onFile(e.target.files?.[0])}
+          disabled={busy}
+          data-testid="key-file"
+        />
       </div>
       <div className="field">
         <label htmlFor="key-text">
           or paste it <small>the whole file, JSON or PEM</small>
         </label>
-        <textarea id="key-text" rows={4} spellCheck={false} autoComplete="off" value={pasted} onChange={(e) => setPasted(e.target.value)} disabled={busy || fileText !== null} data-testid="key-text" />
+        <textarea
+          id="key-text"
+          rows={4}
+          spellCheck={false}
+          autoComplete="off"
+          value={pasted}
+          onChange={(e) => setPasted(e.target.value)}
+          disabled={busy || fileText !== null}
+          data-testid="key-text"
+        />
       </div>
       {parseError && (
         <p className="form-error" role="alert" data-testid="key-error">
@@ -125,12 +145,26 @@ function UnlockForm() {
       {parsed && (
         <p className="muted" data-testid="key-found">
           {fileName ? `${fileName}: ` : ''}key <strong>{parsed.name}</strong>
-          {parsed.did ? <> (<span className="mono">{parsed.did}</span>)</> : null}, {parsed.encrypted ? 'sealed with a passphrase' : 'not encrypted'}
+          {parsed.did ? (
+            <>
+              {' '}
+              (<span className="mono">{parsed.did}</span>)
+            </>
+          ) : null}
+          , {parsed.encrypted ? 'sealed with a passphrase' : 'not encrypted'}
         </p>
       )}
       <div className="field">
         <label htmlFor="key-passphrase">Passphrase</label>
-        <input id="key-passphrase" type="password" autoComplete="off" value={passphrase} onChange={(e) => setPassphrase(e.target.value)} disabled={busy || (parsed !== null && !parsed.encrypted)} data-testid="key-passphrase" />
+        <input
+          id="key-passphrase"
+          type="password"
+          autoComplete="off"
+          value={passphrase}
+          onChange={(e) => setPassphrase(e.target.value)}
+          disabled={busy || (parsed !== null && !parsed.encrypted)}
+          data-testid="key-passphrase"
+        />
       </div>
       <div className="actions">
         <button type="submit" className="btn btn-primary" disabled={!parsed || busy || (parsed.encrypted && passphrase === '')} data-testid="key-unlock">
@@ -138,7 +172,8 @@ function UnlockForm() {
         </button>
         {busy && (
           <span className="key-progress" role="status">
-            <progress value={progress ?? 0} max={1} data-testid="key-progress" aria-label="Deriving the key from the passphrase" /> deriving the key from the passphrase…
+            <progress value={progress ?? 0} max={1} data-testid="key-progress" aria-label="Deriving the key from the passphrase" /> deriving the key from the
+            passphrase…
           </span>
         )}
       </div>
@@ -204,7 +239,8 @@ function Authority() {
         a?.kind === 'none' && (
           <p className="form-error" data-testid="key-authority" data-kind="none">
             This key is not a fleet root and holds no active registered capability
-            {a.inactive.length > 0 ? ` (${a.inactive.map((c) => `${c.state} until ${formatAbsolute(c.exp)}`).join('; ')})` : ''}: hosts will refuse its commands. Ask an admin for one (<code>gpufleet caps grant --to {signer.did} --can exec/run --on SELECTOR --out cap.json</code>) and import it below.
+            {a.inactive.length > 0 ? ` (${a.inactive.map((c) => `${c.state} until ${formatAbsolute(c.exp)}`).join('; ')})` : ''}: hosts will refuse its
+            commands. Ask an admin for one (<code>gpufleet caps grant --to {signer.did} --can exec/run --on SELECTOR --out cap.json</code>) and import it below.
           </p>
         )
       )}
@@ -227,7 +263,10 @@ function Authority() {
           <button type="button" className="btn btn-small" disabled={capText.trim() === ''} onClick={() => applyCapability(capText)} data-testid="cap-use">
             Use this capability
           </button>
-          <p className="muted">The browser reads JSON only (the CLI's <code>--cap</code> also reads YAML). Hosts verify its signatures; this page checks that it is granted to this key.</p>
+          <p className="muted">
+            The browser reads JSON only (the CLI's <code>--cap</code> also reads YAML). Hosts verify its signatures; this page checks that it is granted to this
+            key.
+          </p>
         </details>
       )}
       {capError && (
@@ -254,7 +293,9 @@ function UnlockedKeyCard() {
           {signer.did}
         </dd>
         <dt>Forgotten at</dt>
-        <dd data-testid="key-forgets-at">{forgetsAt ? `${formatAbsolute(forgetsAt)} unless it signs before (each signature gives it ${IDLE_FORGET_MS / 60_000} more minutes)` : '—'}</dd>
+        <dd data-testid="key-forgets-at">
+          {forgetsAt ? `${formatAbsolute(forgetsAt)} unless it signs before (each signature gives it ${IDLE_FORGET_MS / 60_000} more minutes)` : '—'}
+        </dd>
       </dl>
       <Authority />
       <div className="actions">
@@ -277,7 +318,9 @@ export function SigningKeyPage() {
   return (
     <>
       <h1>Signing key</h1>
-      <p className="muted">Runs are signed with your own operator key. Unlock it here to sign from this tab, or sign from a terminal with <code>gpufleet exec</code>.</p>
+      <p className="muted">
+        Runs are signed with your own operator key. Unlock it here to sign from this tab, or sign from a terminal with <code>gpufleet exec</code>.
+      </p>
       {signer ? <UnlockedKeyCard /> : <UnlockForm />}
       <SafetyNote />
     </>

@@ -86,25 +86,47 @@ export function TokensPage() {
             <input id="tok-desc" value={description} onChange={(e) => setDescription(e.target.value)} maxLength={200} data-testid="tokens-description" />
           </div>
           <div className="field grow">
-            <label htmlFor="tok-labels">Labels <small>k=v,k2=v2</small></label>
+            <label htmlFor="tok-labels">
+              Labels <small>k=v,k2=v2</small>
+            </label>
             <input id="tok-labels" value={labels} onChange={(e) => setLabels(e.target.value)} aria-invalid={!parsed.ok} data-testid="tokens-labels" />
           </div>
           <div className="field">
-            <label htmlFor="tok-exp">Expires in <small>90m, 24h, 7d</small></label>
-            <input id="tok-exp" value={expiresIn} onChange={(e) => setExpiresIn(e.target.value.trim())} aria-invalid={!expiryOk} size={8} data-testid="tokens-expires" />
+            <label htmlFor="tok-exp">
+              Expires in <small>90m, 24h, 7d</small>
+            </label>
+            <input
+              id="tok-exp"
+              value={expiresIn}
+              onChange={(e) => setExpiresIn(e.target.value.trim())}
+              aria-invalid={!expiryOk}
+              size={8}
+              data-testid="tokens-expires"
+            />
           </div>
-          <label><input type="checkbox" checked={reusable} onChange={(e) => setReusable(e.target.checked)} /> reusable</label>
-          <label title="Hosts joining with it stay PENDING until an admin approves each one"><input type="checkbox" checked={needsApproval} onChange={(e) => setNeedsApproval(e.target.checked)} data-testid="tokens-needs-approval" /> needs approval</label>
-          <button className="btn btn-primary" disabled={!parsed.ok || !expiryOk || create.isPending} data-testid="tokens-create">
+          <label>
+            <input type="checkbox" checked={reusable} onChange={(e) => setReusable(e.target.checked)} /> reusable
+          </label>
+          <label title="Hosts joining with it stay PENDING until an admin approves each one">
+            <input type="checkbox" checked={needsApproval} onChange={(e) => setNeedsApproval(e.target.checked)} data-testid="tokens-needs-approval" /> needs
+            approval
+          </label>
+          <button type="submit" className="btn btn-primary" disabled={!parsed.ok || !expiryOk || create.isPending} data-testid="tokens-create">
             Create
           </button>
         </div>
         {!parsed.ok && <p className="form-error">{parsed.error}</p>}
         {!expiryOk && <p className="form-error">expiry is a duration such as 90m, 24h or 7d</p>}
-        {create.error && <p className="form-error" role="alert">{(create.error as Error).message}</p>}
+        {create.error && (
+          <p className="form-error" role="alert">
+            {(create.error as Error).message}
+          </p>
+        )}
         {created && (
           <div className="section" role="status">
-            <p><strong>Run this on each new GPU host.</strong> The token is shown only now.</p>
+            <p>
+              <strong>Run this on each new GPU host.</strong> The token is shown only now.
+            </p>
             <div className="copy-box">
               <code data-testid="tokens-created-command">{created}</code>
               <CopyButton text={created} testid="tokens-copy" />
@@ -120,17 +142,40 @@ export function TokensPage() {
             <div className="table-wrap">
               <table>
                 <thead>
-                  <tr><th>Id</th><th>Description</th><th>Labels</th><th>State</th><th className="num">Uses</th><th>Created</th><th>Expires</th><th /></tr>
+                  <tr>
+                    <th>Id</th>
+                    <th>Description</th>
+                    <th>Labels</th>
+                    <th>State</th>
+                    <th className="num">Uses</th>
+                    <th>Created</th>
+                    <th>Expires</th>
+                    <th />
+                  </tr>
                 </thead>
                 <tbody>
                   {d.items.map((t) => (
                     <tr key={t.id} data-testid="tokens-row" data-id={t.id} data-state={t.state}>
                       <td className="mono">{t.id}</td>
-                      <td className="wrap">{t.description}{t.reusable ? ' (reusable)' : ''}{t.needsApproval ? ' (needs approval)' : ''}</td>
-                      <td className="wrap">{Object.entries(t.labels).map(([k, v]) => <span key={k} className="label-chip">{k}={v}</span>)}</td>
-                      <td><Badge value={t.state} /></td>
+                      <td className="wrap">
+                        {t.description}
+                        {t.reusable ? ' (reusable)' : ''}
+                        {t.needsApproval ? ' (needs approval)' : ''}
+                      </td>
+                      <td className="wrap">
+                        {Object.entries(t.labels).map(([k, v]) => (
+                          <span key={k} className="label-chip">
+                            {k}={v}
+                          </span>
+                        ))}
+                      </td>
+                      <td>
+                        <Badge value={t.state} />
+                      </td>
                       <td className="num">{t.uses}</td>
-                      <td><Time at={t.createdAt} /></td>
+                      <td>
+                        <Time at={t.createdAt} />
+                      </td>
                       <td>{t.expiresAt ? <Time at={t.expiresAt} /> : 'never'}</td>
                       <td>
                         {t.state === 'active' && (
@@ -147,7 +192,11 @@ export function TokensPage() {
           )
         }
       </QueryView>
-      {revoke.error && <p className="form-error" role="alert">{(revoke.error as Error).message}</p>}
+      {revoke.error && (
+        <p className="form-error" role="alert">
+          {(revoke.error as Error).message}
+        </p>
+      )}
     </>
   );
 }

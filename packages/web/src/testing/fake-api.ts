@@ -46,7 +46,14 @@ export class FakeApi {
     const url = new URL(String(input), 'http://dashboard.test');
     const method = (init.method ?? 'GET').toUpperCase();
     const headers = new Headers(init.headers);
-    const call: FakeCall = { method, path: url.pathname, query: url.searchParams, body: typeof init.body === 'string' ? JSON.parse(init.body) : undefined, authorization: headers.get('authorization'), keepalive: init.keepalive === true };
+    const call: FakeCall = {
+      method,
+      path: url.pathname,
+      query: url.searchParams,
+      body: typeof init.body === 'string' ? JSON.parse(init.body) : undefined,
+      authorization: headers.get('authorization'),
+      keepalive: init.keepalive === true,
+    };
     this.calls.push(call);
     for (const r of this.routes) {
       if (r.method !== method) continue;

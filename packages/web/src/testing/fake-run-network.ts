@@ -154,7 +154,10 @@ export class FakeRunNetwork {
 
   /** The signed commands submitted, in order. */
   signedCommands(): SignedCommand[] {
-    return this.api.callsTo('POST', '/api/v1/runs').filter((c) => c.path === '/api/v1/runs').map((c) => (c.body as { command: SignedCommand }).command);
+    return this.api
+      .callsTo('POST', '/api/v1/runs')
+      .filter((c) => c.path === '/api/v1/runs')
+      .map((c) => (c.body as { command: SignedCommand }).command);
   }
 
   /** Their payloads (the test checks signatures itself). */
@@ -164,7 +167,10 @@ export class FakeRunNetwork {
 
   /** Ids of the runs a cancel was asked for, in order. */
   cancels(): string[] {
-    return this.api.callsTo('POST', '/api/v1/runs/').filter((c) => c.path.endsWith('/cancel')).map((c) => decodeURIComponent(c.path.split('/')[4]!));
+    return this.api
+      .callsTo('POST', '/api/v1/runs/')
+      .filter((c) => c.path.endsWith('/cancel'))
+      .map((c) => decodeURIComponent(c.path.split('/')[4]!));
   }
 
   /** Forgets the calls seen so far. */
@@ -211,7 +217,15 @@ export class FakeRunNetwork {
       capabilityId: null,
       ability: p.ability,
       selector: p.target,
-      command: { kind: p.command.kind, summary: 'container', timeoutMs: p.timeoutMs, cwd: null, runAs: null, env: [], issuedAt: new Date(p.issuedAt).toISOString() },
+      command: {
+        kind: p.command.kind,
+        summary: 'container',
+        timeoutMs: p.timeoutMs,
+        cwd: null,
+        runAs: null,
+        env: [],
+        issuedAt: new Date(p.issuedAt).toISOString(),
+      },
       batch: null,
       reason: r.canceled ? 'canceled by token:ops' : null,
       canceledBy: r.canceled ? 'token:ops' : null,

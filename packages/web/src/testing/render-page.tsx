@@ -32,7 +32,7 @@ export function renderSignedIn(ui: ReactNode, session: Session): RenderResult & 
 /** Like the app's shell: signed out, the page gives way (here to a marker the test can find). */
 function SignedInOnly({ children }: { children: ReactNode }) {
   const { session } = useAuth();
-  return session ? <>{children}</> : <p data-testid="signed-out">signed out</p>;
+  return session ? children : <p data-testid="signed-out">signed out</p>;
 }
 
 /** What sessionStorage holds for the signed-in session, or null once signed out. */

@@ -85,12 +85,7 @@ describe('parseAmdSmiJson: AMD-SMI 26 {"gpu_data": [...]}', () => {
     const gpus = parseAmdSmiJson(JSON.stringify({ gpu_data: records }));
     expect(gpus.map((g) => g.index)).toEqual([0, 1, 2, 3]);
     expect(gpus.map((g) => g.pciBusId)).toEqual(['0000:01:00.0', '0001:01:00.0', '0002:01:00.0', '0003:01:00.0']);
-    expect(gpus.map((g) => g.uuid)).toEqual([
-      '0x7E8F7E20764E2714',
-      '0xB6AE7C8CEFE1F084',
-      '0x367125D815189854',
-      '0xF4C44C2BE5E66537',
-    ]);
+    expect(gpus.map((g) => g.uuid)).toEqual(['0x7E8F7E20764E2714', '0xB6AE7C8CEFE1F084', '0x367125D815189854', '0xF4C44C2BE5E66537']);
     const g = gpus[0]!;
     expect(g.name).toBe('MI300A');
     expect(g.driverVersion).toBe('6.9.0-rc5+');

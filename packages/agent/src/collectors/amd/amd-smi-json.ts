@@ -1,16 +1,6 @@
 import { invalidFor, parseToolJson } from '../tool-output.js';
-import { emptyGpuSnapshot, FleetError, normalizePciBusId, type GpuSnapshot } from '@gpufleet/protocol';
-import {
-  asRecord,
-  asText,
-  firstOf,
-  toBytes,
-  toCelsius,
-  toCount,
-  toMhz,
-  toPercent,
-  toWatts,
-} from './amd-units.js';
+import { emptyGpuSnapshot, normalizePciBusId, type GpuSnapshot } from '@gpufleet/protocol';
+import { asRecord, asText, firstOf, toBytes, toCelsius, toCount, toMhz, toPercent, toWatts } from './amd-units.js';
 
 const FORMAT = 'amd-smi JSON (`amd-smi metric|static|list --json`: a list of GPU records or {"gpu_data": [...]})';
 
@@ -88,11 +78,7 @@ function snapshotOf(rec: Record<string, unknown>, index: number): GpuSnapshot {
   s.serial = firstOf(asText(board.product_serial), asText(asic.asic_serial));
   s.driverVersion = asText(driver.version);
   s.vbiosVersion = firstOf(asText(vbios.version), asText(vbios.vbios_version));
-  s.memoryTotalBytes = firstOf(
-    toBytes(memUsage.total_vram, 'MB'),
-    toBytes(vram.size, 'MB'),
-    toBytes(vram.vram_size, 'MB'),
-  );
+  s.memoryTotalBytes = firstOf(toBytes(memUsage.total_vram, 'MB'), toBytes(vram.size, 'MB'), toBytes(vram.vram_size, 'MB'));
   s.powerLimitW = firstOf(
     toWatts(section(limit, 'ppt0').socket_power_limit), // AMD-SMI 26: one block per power rail
     toWatts(limit.socket_power), // before 26: the current cap, beside max_power/min_power
@@ -102,20 +88,12 @@ function snapshotOf(rec: Record<string, unknown>, index: number): GpuSnapshot {
   s.eccMode = eccModeOf(section(section(rec, 'ras'), 'ecc_block_state'));
 
   // The hotspot (junction) sensor is what throttles the die; MI300 parts report no edge sensor.
-  s.temperatureC = firstOf(
-    toCelsius(temperature.hotspot),
-    toCelsius(temperature.junction),
-    toCelsius(temperature.edge),
-  );
+  s.temperatureC = firstOf(toCelsius(temperature.hotspot), toCelsius(temperature.junction), toCelsius(temperature.edge));
   s.memoryTemperatureC = firstOf(toCelsius(temperature.mem), toCelsius(temperature.vram));
   s.utilizationPct = toPercent(usage.gfx_activity);
   s.memoryUtilizationPct = toPercent(usage.umc_activity);
   s.memoryUsedBytes = toBytes(memUsage.used_vram, 'MB');
-  s.powerDrawW = firstOf(
-    toWatts(power.socket_power),
-    toWatts(power.current_socket_power),
-    toWatts(power.average_socket_power),
-  );
+  s.powerDrawW = firstOf(toWatts(power.socket_power), toWatts(power.current_socket_power), toWatts(power.average_socket_power));
   s.smClockMhz = clockOf(section(rec, 'clock'), /^gfx(_\d+)?$/i);
   s.memClockMhz = clockOf(section(rec, 'clock'), /^mem(_\d+)?$/i);
   s.fanPct = fanPercentOf(fan);

@@ -73,7 +73,7 @@ const BYTE_FACTORS: Record<string, number> = {
   tb: 2 ** 40,
   tib: 2 ** 40,
 };
-const WATT_FACTORS: Record<string, number> = { w: 1, mw: 1e-3, uw: 1e-6, 'µw': 1e-6, kw: 1e3 };
+const WATT_FACTORS: Record<string, number> = { w: 1, mw: 1e-3, uw: 1e-6, µw: 1e-6, kw: 1e3 };
 const CELSIUS_FACTORS: Record<string, number> = { c: 1, '°c': 1, degc: 1, celsius: 1 };
 const MHZ_FACTORS: Record<string, number> = { mhz: 1, ghz: 1e3, khz: 1e-3, hz: 1e-6 };
 const PERCENT_FACTORS: Record<string, number> = { '%': 1, pct: 1, percent: 1 };

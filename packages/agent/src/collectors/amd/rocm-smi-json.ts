@@ -1,5 +1,5 @@
 import { invalidFor, parseToolJson } from '../tool-output.js';
-import { emptyGpuSnapshot, FleetError, normalizePciBusId, type GpuSnapshot } from '@gpufleet/protocol';
+import { emptyGpuSnapshot, normalizePciBusId, type GpuSnapshot } from '@gpufleet/protocol';
 import { asRecord, asText, firstOf, toBytes, toCelsius, toMhz, toPercent, toWatts } from './amd-units.js';
 
 const FORMAT = 'rocm-smi JSON (`rocm-smi ... --json`: an object with "card0", "card1", ... and "system")';
@@ -59,10 +59,7 @@ function snapshotOf(card: Record<string, unknown>, index: number): GpuSnapshot {
   s.powerLimitW = toWatts(get('Max Graphics Package Power (W)'));
   s.powerDrawW = toWatts(get('Current Socket Graphics Package Power (W)', 'Average Graphics Package Power (W)'));
   // Same preference as amd-smi: junction (hotspot) first, since MI-series parts have no edge sensor.
-  s.temperatureC = firstOf(
-    toCelsius(get('Temperature (Sensor junction) (C)')),
-    toCelsius(get('Temperature (Sensor edge) (C)')),
-  );
+  s.temperatureC = firstOf(toCelsius(get('Temperature (Sensor junction) (C)')), toCelsius(get('Temperature (Sensor edge) (C)')));
   s.memoryTemperatureC = toCelsius(get('Temperature (Sensor memory) (C)'));
   s.utilizationPct = toPercent(get('GPU use (%)'));
   // Memory controller busy percent; "GPU Memory Allocated (VRAM%)" is allocation, not activity.

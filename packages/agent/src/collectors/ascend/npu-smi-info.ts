@@ -107,13 +107,7 @@ export function parseNpuSmiInfo(text: string): GpuSnapshot[] {
   return chips;
 }
 
-function chipOf(
-  header: Header,
-  first: string[],
-  second: string[],
-  position: number,
-  driverVersion: string | null,
-): GpuSnapshot {
+function chipOf(header: Header, first: string[], second: string[], position: number, driverVersion: string | null): GpuSnapshot {
   const ids = byColumn(header.second[0]!, second[0]!);
   const physical = num(ids.get('phy-id') ?? ids.get('device'));
   const s = emptyGpuSnapshot('huawei', physical !== null && Number.isInteger(physical) ? physical : position);

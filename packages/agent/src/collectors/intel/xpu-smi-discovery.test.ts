@@ -99,7 +99,7 @@ describe('parseXpuSmiDiscoveryJson', () => {
     expectInvalid(readFixture('intel', 'xpu-smi_discovery_table__xpumanager-doc.txt'));
   });
 
-  it('refuses other tools\' JSON', () => {
+  it("refuses other tools' JSON", () => {
     expectInvalid(readFixture('amd', 'rocm-smi_json__RX6700XT_rocm6.1.2_telegraf.json'));
     expectInvalid(readFixture('amd', 'amd-smi_metric_-p_json__pre-v26-list-format_amdsmi-CHANGELOG.json'));
     expectInvalid('{"device_list": [42]}');

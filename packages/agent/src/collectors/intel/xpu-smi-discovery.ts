@@ -1,8 +1,7 @@
 import { invalidFor, parseToolJson } from '../tool-output.js';
-import { emptyGpuSnapshot, FleetError, normalizePciBusId, type GpuSnapshot } from '@gpufleet/protocol';
+import { emptyGpuSnapshot, normalizePciBusId, type GpuSnapshot } from '@gpufleet/protocol';
 
-const FORMAT =
-  'xpu-smi discovery JSON (`xpu-smi discovery -j`: {"device_list": [...]}, or one device from `xpu-smi discovery -d N -j`)';
+const FORMAT = 'xpu-smi discovery JSON (`xpu-smi discovery -j`: {"device_list": [...]}, or one device from `xpu-smi discovery -d N -j`)';
 
 const invalid = invalidFor(FORMAT, 'xpu-smi-discovery-json');
 

@@ -20,7 +20,7 @@ function expectInvalid(text: string, mention = 'xpu-smi dump'): void {
 }
 
 describe('parseXpuSmiDump', () => {
-  it('keeps the latest of the doc dump\'s five rows for device 0', () => {
+  it("keeps the latest of the doc dump's five rows for device 0", () => {
     const dump = parseXpuSmiDump(readFixture('intel', DUMP));
     expect([...dump.keys()]).toEqual([0]);
     // Last row: "06:14:50.000,    0, 0.00, 14.61,    0"
@@ -75,7 +75,7 @@ describe('parseXpuSmiDump', () => {
 });
 
 describe('mergeXpuSmi', () => {
-  it('puts the doc dump\'s readings onto the doc discovery device', () => {
+  it("puts the doc dump's readings onto the doc discovery device", () => {
     const discovery = parseXpuSmiDiscoveryJson(readFixture('intel', 'xpu-smi_discovery_-j__xpumanager-doc.json'));
     const merged = mergeXpuSmi(discovery, parseXpuSmiDump(readFixture('intel', DUMP)));
     expect(merged).toHaveLength(1);

@@ -20,10 +20,7 @@ const READING_KEYS = [
  * readings; dump rows for a device discovery did not list are dropped, since without a UUID
  * or PCI address the fleet cannot tell which GPU they belong to. Inputs are not modified.
  */
-export function mergeXpuSmi(
-  discovery: GpuSnapshot[],
-  dump: Map<number, Partial<GpuSnapshot>>,
-): GpuSnapshot[] {
+export function mergeXpuSmi(discovery: GpuSnapshot[], dump: Map<number, Partial<GpuSnapshot>>): GpuSnapshot[] {
   return discovery.map((gpu) => {
     const reading = dump.get(gpu.index);
     const merged: GpuSnapshot = { ...gpu };

@@ -60,8 +60,15 @@ describe('classifyNvidiaSmiFailure', () => {
   });
 
   it('reports other NVML initialisation failures and a missing NVML library', () => {
-    expect(classifyNvidiaSmiFailure('Failed to initialize NVML: Insufficient Permissions', 4)?.message).toBe('NVML failed to initialize: Insufficient Permissions');
-    expect(classifyNvidiaSmiFailure("NVIDIA-SMI couldn't find libnvidia-ml.so library in your system. Please make sure that the NVIDIA Display Driver is properly installed and present in your system.", 12)?.message).toMatch(/^NVML library \(libnvidia-ml\.so\) not found/);
+    expect(classifyNvidiaSmiFailure('Failed to initialize NVML: Insufficient Permissions', 4)?.message).toBe(
+      'NVML failed to initialize: Insufficient Permissions',
+    );
+    expect(
+      classifyNvidiaSmiFailure(
+        "NVIDIA-SMI couldn't find libnvidia-ml.so library in your system. Please make sure that the NVIDIA Display Driver is properly installed and present in your system.",
+        12,
+      )?.message,
+    ).toMatch(/^NVML library \(libnvidia-ml\.so\) not found/);
   });
 
   it('joins distinct failures and reports each once', () => {
@@ -83,7 +90,12 @@ describe('classifyNvidiaSmiFailure', () => {
 
   it('reports a run without an exit code (killed by a signal)', () => {
     const failure = classifyNvidiaSmiFailure('', null);
-    expect(failure).toEqual({ vendor: 'nvidia', tool: 'nvidia-smi', message: 'nvidia-smi ended without an exit code (killed?) and printed nothing', exitCode: null });
+    expect(failure).toEqual({
+      vendor: 'nvidia',
+      tool: 'nvidia-smi',
+      message: 'nvidia-smi ended without an exit code (killed?) and printed nothing',
+      exitCode: null,
+    });
   });
 
   it('keeps the message within the protocol limit for huge or binary output', () => {

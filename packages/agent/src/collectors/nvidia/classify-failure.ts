@@ -18,7 +18,8 @@ const RULES: Rule[] = [
   },
   {
     pattern: /^Failed to initialize NVML: Driver\/library version mismatch/i,
-    message: () => 'NVIDIA driver/library version mismatch: the loaded kernel module differs from the user-space driver (reboot or reload the module after a driver upgrade)',
+    message: () =>
+      'NVIDIA driver/library version mismatch: the loaded kernel module differs from the user-space driver (reboot or reload the module after a driver upgrade)',
   },
   {
     pattern: /^NVIDIA-SMI couldn't find libnvidia-ml\.so/i,
@@ -58,7 +59,10 @@ const RULES: Rule[] = [
  */
 export function classifyNvidiaSmiFailure(output: string, exitCode: number | null): ToolFailure | null {
   const text = typeof output === 'string' ? output : '';
-  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
+  const lines = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   const messages: string[] = [];
   for (const line of lines) {
     for (const rule of RULES) {

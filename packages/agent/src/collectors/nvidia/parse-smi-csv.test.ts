@@ -140,7 +140,18 @@ describe('parseNvidiaSmiCsv on the recorded all-fields CSVs', () => {
         const csvName = bundleSectionNames(text).find((n) => n.startsWith(`${phase} :: query-gpu (csv`));
         const [fromCsv] = parseNvidiaSmiCsv(extractBundleSection(text, csvName!));
         const [fromQ] = parseNvidiaSmiQ(extractBundleSection(text, `${phase} :: query (-q)`));
-        for (const key of ['uuid', 'name', 'pciBusId', 'serial', 'memoryTotalBytes', 'driverVersion', 'vbiosVersion', 'powerLimitW', 'eccMode', 'migMode'] as const) {
+        for (const key of [
+          'uuid',
+          'name',
+          'pciBusId',
+          'serial',
+          'memoryTotalBytes',
+          'driverVersion',
+          'vbiosVersion',
+          'powerLimitW',
+          'eccMode',
+          'migMode',
+        ] as const) {
           expect(fromCsv![key], `${bundle} ${phase} ${key}`).toEqual(fromQ![key]);
         }
       }
@@ -199,7 +210,8 @@ describe('parseNvidiaSmiCsv details', () => {
   });
 
   it('falls back to the per-reason Active columns without the bitmask', () => {
-    const csv = 'index, clocks_event_reasons.gpu_idle, clocks_event_reasons.sw_thermal_slowdown, clocks_throttle_reasons.hw_slowdown\n3, Not Active, Active, Active\n';
+    const csv =
+      'index, clocks_event_reasons.gpu_idle, clocks_event_reasons.sw_thermal_slowdown, clocks_throttle_reasons.hw_slowdown\n3, Not Active, Active, Active\n';
     const [gpu] = parseNvidiaSmiCsv(csv);
     expect(gpu!.index).toBe(3);
     expect(gpu!.throttleReasons).toEqual(['hw_slowdown', 'sw_thermal_slowdown']);

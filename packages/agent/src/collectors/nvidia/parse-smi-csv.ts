@@ -83,11 +83,7 @@ const ALIASES: Record<string, string> = {
 };
 
 /** Every column this parser reads (canonical, lower case); the rest are ignored. */
-const KNOWN = new Set(
-  [...NVIDIA_QUERY_FIELDS, 'power.draw.average', 'power.draw.instant']
-    .map((f) => f.toLowerCase())
-    .concat(Object.keys(ALIASES)),
-);
+const KNOWN = new Set([...NVIDIA_QUERY_FIELDS, 'power.draw.average', 'power.draw.instant'].map((f) => f.toLowerCase()).concat(Object.keys(ALIASES)));
 
 const EXPECTED = 'expected nvidia-smi --query-gpu CSV output with a header row (--format=csv or csv,nounits)';
 const HEADER_CELL = /^([A-Za-z_][A-Za-z0-9_.]*)(?:\s*\[([^\]]*)\])?$/;
@@ -116,10 +112,7 @@ export function parseNvidiaSmiCsv(csv: string): GpuSnapshot[] {
   const columns = readHeader(header!);
   return rows.map((row, position) => {
     if (row.length !== columns.length) {
-      throw new FleetError(
-        'invalid_argument',
-        `${EXPECTED}: data row ${position + 1} has ${row.length} fields but the header has ${columns.length}`,
-      );
+      throw new FleetError('invalid_argument', `${EXPECTED}: data row ${position + 1} has ${row.length} fields but the header has ${columns.length}`);
     }
     const cells = new Map<string, { value: string; unit: string }>();
     columns.forEach((col, i) => cells.set(col.name, { value: row[i]!, unit: col.unit }));

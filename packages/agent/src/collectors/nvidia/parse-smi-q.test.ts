@@ -36,30 +36,69 @@ interface Expected {
 }
 
 const H100_LOAD: Expected = {
-  driver: '590.48.01', cuda: '13.1', busIds: ['0000:00:09.0'], name: 'NVIDIA H100 80GB HBM3', totalMiB: 81559,
-  usedMiB: [19818], temps: [59], memTemps: [55], powerW: [629.45], limitW: 700, util: [100], smMhz: [1980],
-  mig: 'disabled', throttle: [[]],
+  driver: '590.48.01',
+  cuda: '13.1',
+  busIds: ['0000:00:09.0'],
+  name: 'NVIDIA H100 80GB HBM3',
+  totalMiB: 81559,
+  usedMiB: [19818],
+  temps: [59],
+  memTemps: [55],
+  powerW: [629.45],
+  limitW: 700,
+  util: [100],
+  smMhz: [1980],
+  mig: 'disabled',
+  throttle: [[]],
 };
 const L40S_LOAD: Expected = {
-  driver: '595.80', cuda: '13.2', busIds: ['0000:01:00.0'], name: 'NVIDIA L40S', totalMiB: 46068,
-  usedMiB: [1235], temps: [54], memTemps: [null], powerW: [110.24], limitW: 350, util: [9], smMhz: [2520],
-  mig: null, throttle: [[]],
+  driver: '595.80',
+  cuda: '13.2',
+  busIds: ['0000:01:00.0'],
+  name: 'NVIDIA L40S',
+  totalMiB: 46068,
+  usedMiB: [1235],
+  temps: [54],
+  memTemps: [null],
+  powerW: [110.24],
+  limitW: 350,
+  util: [9],
+  smMhz: [2520],
+  mig: null,
+  throttle: [[]],
 };
 
 const STANDALONE: Record<string, Expected> = {
   'nvidia-smi_-q__8x_H100_SXM_565.57.01__idle.txt': {
-    driver: '565.57.01', cuda: '12.7',
+    driver: '565.57.01',
+    cuda: '12.7',
     busIds: ['18', '2a', '3a', '5d', '9a', 'ab', 'ba', 'db'].map((b) => `0000:${b}:00.0`),
-    name: 'NVIDIA H100 80GB HBM3', totalMiB: 81559, usedMiB: Array(8).fill(1),
-    temps: [30, 30, 31, 29, 28, 30, 29, 29], memTemps: [36, 36, 38, 37, 36, 38, 37, 36],
-    powerW: [100.89, 82.81, 85.98, 85.48, 84.94, 85.27, 86.05, 75.09], limitW: 700,
-    util: Array(8).fill(0), smMhz: Array(8).fill(345), mig: 'disabled', throttle: Array(8).fill(['gpu_idle']),
+    name: 'NVIDIA H100 80GB HBM3',
+    totalMiB: 81559,
+    usedMiB: Array(8).fill(1),
+    temps: [30, 30, 31, 29, 28, 30, 29, 29],
+    memTemps: [36, 36, 38, 37, 36, 38, 37, 36],
+    powerW: [100.89, 82.81, 85.98, 85.48, 84.94, 85.27, 86.05, 75.09],
+    limitW: 700,
+    util: Array(8).fill(0),
+    smMhz: Array(8).fill(345),
+    mig: 'disabled',
+    throttle: Array(8).fill(['gpu_idle']),
   },
   'nvidia-smi_-q__nvidia-h100-80gb-hbm3__590.48.01__load.txt': H100_LOAD,
   'nvidia-smi_-q__nvidia-l40s__595.80__load.txt': L40S_LOAD,
 };
 
-const MIG_ONE = { driver: '590.48.01', cuda: '13.1', busIds: ['0000:00:09.0'], name: 'NVIDIA H100 80GB HBM3', totalMiB: 81559, limitW: 700, util: [null], mig: 'enabled' as const };
+const MIG_ONE = {
+  driver: '590.48.01',
+  cuda: '13.1',
+  busIds: ['0000:00:09.0'],
+  name: 'NVIDIA H100 80GB HBM3',
+  totalMiB: 81559,
+  limitW: 700,
+  util: [null],
+  mig: 'enabled' as const,
+};
 const BUNDLED: Record<string, Record<string, Expected>> = {
   'nvidia-smi_capture_bundle__nvidia-h100-80gb-hbm3__590.48.01.txt': {
     'idle :: query (-q)': { ...H100_LOAD, usedMiB: [0], temps: [41], memTemps: [48], powerW: [69.85], util: [0], smMhz: [345], throttle: [['gpu_idle']] },

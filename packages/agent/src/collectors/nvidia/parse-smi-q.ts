@@ -27,10 +27,7 @@ export function parseNvidiaSmiQ(text: string): GpuSnapshot[] {
   const attached = countOf(attachedRaw);
   if (attachedRaw === null && gpus.length === 0) {
     const hint = text.trimStart().startsWith('<') ? ' (this looks like XML: use the -q -x parser)' : '';
-    throw new FleetError(
-      'invalid_argument',
-      `${EXPECTED}: found neither an 'Attached GPUs' line nor a 'GPU <bus id>' section${hint}`,
-    );
+    throw new FleetError('invalid_argument', `${EXPECTED}: found neither an 'Attached GPUs' line nor a 'GPU <bus id>' section${hint}`);
   }
   if (attached !== null && gpus.length > attached) {
     throw new FleetError('invalid_argument', `${EXPECTED}: ${gpus.length} GPU sections but 'Attached GPUs' says ${attached}`);

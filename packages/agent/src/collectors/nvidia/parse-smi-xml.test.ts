@@ -251,7 +251,10 @@ describe('parseNvidiaSmiXml on wrong input', () => {
   });
 
   it('refuses CSV and -q text', () => {
-    expectInvalid(readFixture('nvidia', 'nvidia-smi_query-gpu_csv_allfields__nvidia-l40s__595.80__load.csv'), /expected nvidia-smi -q -x XML output: malformed XML at line 1/);
+    expectInvalid(
+      readFixture('nvidia', 'nvidia-smi_query-gpu_csv_allfields__nvidia-l40s__595.80__load.csv'),
+      /expected nvidia-smi -q -x XML output: malformed XML at line 1/,
+    );
     expectInvalid(readFixture('nvidia', 'nvidia-smi_-q__nvidia-l40s__595.80__load.txt'), /expected nvidia-smi -q -x XML output/);
   });
 

@@ -44,11 +44,24 @@ describe('smiTreeFromText', () => {
 
 describe('smiNodeFromXml and smiFirst', () => {
   it('slugs element names, keeps the id attribute and picks the first real value', () => {
-    const node = smiNodeFromXml(readXml('<gpu id="00000000:06:00.0"><gpu_power_readings><power_draw>N/A</power_draw><average_power_draw>8.81 W</average_power_draw></gpu_power_readings></gpu>'));
+    const node = smiNodeFromXml(
+      readXml(
+        '<gpu id="00000000:06:00.0"><gpu_power_readings><power_draw>N/A</power_draw><average_power_draw>8.81 W</average_power_draw></gpu_power_readings></gpu>',
+      ),
+    );
     expect(node.id).toBe('00000000:06:00.0');
     expect(node.value).toBeNull();
     const real = (raw: string): boolean => raw !== 'N/A';
-    expect(smiFirst(node, [['gpupowerreadings', 'powerdraw'], ['gpupowerreadings', 'averagepowerdraw']], real)).toBe('8.81 W');
+    expect(
+      smiFirst(
+        node,
+        [
+          ['gpupowerreadings', 'powerdraw'],
+          ['gpupowerreadings', 'averagepowerdraw'],
+        ],
+        real,
+      ),
+    ).toBe('8.81 W');
     expect(smiFirst(node, [['gpupowerreadings', 'missing']], real)).toBeNull();
   });
 });

@@ -40,11 +40,7 @@ export function smiValue(node: SmiNode | undefined, ...path: string[]): string |
  * The value of the first path, in order, that is present with a real value (not N/A and the
  * like): formats and driver generations spell the same fact differently.
  */
-export function smiFirst(
-  node: SmiNode | undefined,
-  paths: ReadonlyArray<readonly string[]>,
-  isReal: (raw: string) => boolean,
-): string | null {
+export function smiFirst(node: SmiNode | undefined, paths: ReadonlyArray<readonly string[]>, isReal: (raw: string) => boolean): string | null {
   for (const path of paths) {
     const value = smiValue(node, ...path);
     if (value !== null && isReal(value)) return value;
@@ -55,7 +51,7 @@ export function smiFirst(
 /** An XML element as a tree node; the `id` attribute (GPU bus id) is kept. */
 export function smiNodeFromXml(element: XmlElement): SmiNode {
   const text = element.text.trim();
-  const id = element.attributes['id'];
+  const id = element.attributes.id;
   return {
     key: slug(element.name),
     label: element.name,

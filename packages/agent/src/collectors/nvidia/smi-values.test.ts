@@ -118,7 +118,20 @@ describe('nvidia-smi values', () => {
       ['0x0000000000000080', ['hw_power_brake_slowdown']],
       ['0x0000000000000100', ['display_clock_setting']],
       ['0x00000000000000C8', ['hw_slowdown', 'hw_thermal_slowdown', 'hw_power_brake_slowdown']],
-      ['0x1FF', ['gpu_idle', 'applications_clocks_setting', 'sw_power_cap', 'hw_slowdown', 'hw_thermal_slowdown', 'hw_power_brake_slowdown', 'sw_thermal_slowdown', 'sync_boost', 'display_clock_setting']],
+      [
+        '0x1FF',
+        [
+          'gpu_idle',
+          'applications_clocks_setting',
+          'sw_power_cap',
+          'hw_slowdown',
+          'hw_thermal_slowdown',
+          'hw_power_brake_slowdown',
+          'sw_thermal_slowdown',
+          'sync_boost',
+          'display_clock_setting',
+        ],
+      ],
     ];
     for (const [mask, reasons] of cases) expect(throttleReasonsOfMask(mask), mask).toEqual(reasons);
     expect(throttleReasonsOfMask('[N/A]')).toBeNull();

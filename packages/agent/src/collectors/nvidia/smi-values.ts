@@ -141,8 +141,13 @@ const REASON_BY_SLUG: Record<string, ThrottleReason> = {
 /** The protocol's name for one clocks-event reason label, or null for one we do not track. */
 export function throttleReasonOf(label: string): ThrottleReason | null {
   // Strip the prefix before slugging: slugged, `..._reason_sw_power_cap` would lose the `s` of `sw`.
-  const key = slug(label.trim().toLowerCase().replace(/^clocks_(event|throttle)_reasons?[._]/, ''));
-  return Object.prototype.hasOwnProperty.call(REASON_BY_SLUG, key) ? REASON_BY_SLUG[key]! : null;
+  const key = slug(
+    label
+      .trim()
+      .toLowerCase()
+      .replace(/^clocks_(event|throttle)_reasons?[._]/, ''),
+  );
+  return Object.hasOwn(REASON_BY_SLUG, key) ? REASON_BY_SLUG[key]! : null;
 }
 
 /** NVIDIA's clocks-event reason bits (nvml.h nvmlClocksEventReason*). */

@@ -28,7 +28,10 @@ type Paths = ReadonlyArray<readonly string[]>;
 const P = {
   uuid: [['uuid'], ['gpuuuid']],
   serial: [['serial'], ['serialnumber']],
-  busId: [['pci', 'pcibusid'], ['pci', 'busid']],
+  busId: [
+    ['pci', 'pcibusid'],
+    ['pci', 'busid'],
+  ],
   powerLimit: [
     ['gpupowerreadings', 'currentpowerlimit'],
     ['powerreadings', 'currentpowerlimit'],
@@ -47,16 +50,46 @@ const P = {
     ['powerreadings', 'instantpowerdraw'],
     ['powerreadings', 'instantaneouspowerdraw'],
   ],
-  temperature: [['temperature', 'gputemp'], ['temperature', 'gpucurrenttemp']],
-  memoryTemperature: [['temperature', 'memorytemp'], ['temperature', 'memorycurrenttemp']],
-  utilization: [['utilization', 'gpuutil'], ['utilization', 'gpu']],
-  memoryUtilization: [['utilization', 'memoryutil'], ['utilization', 'memory']],
-  smClock: [['clocks', 'smclock'], ['clocks', 'sm']],
-  memClock: [['clocks', 'memclock'], ['clocks', 'memory']],
-  eccMode: [['eccmode', 'currentecc'], ['eccmode', 'current']],
-  migMode: [['migmode', 'currentmig'], ['migmode', 'current']],
-  retiredSbe: [['retiredpages', 'multiplesinglebitretirement', 'retiredcount'], ['retiredpages', 'singlebitecc']],
-  retiredDbe: [['retiredpages', 'doublebitretirement', 'retiredcount'], ['retiredpages', 'doublebitecc']],
+  temperature: [
+    ['temperature', 'gputemp'],
+    ['temperature', 'gpucurrenttemp'],
+  ],
+  memoryTemperature: [
+    ['temperature', 'memorytemp'],
+    ['temperature', 'memorycurrenttemp'],
+  ],
+  utilization: [
+    ['utilization', 'gpuutil'],
+    ['utilization', 'gpu'],
+  ],
+  memoryUtilization: [
+    ['utilization', 'memoryutil'],
+    ['utilization', 'memory'],
+  ],
+  smClock: [
+    ['clocks', 'smclock'],
+    ['clocks', 'sm'],
+  ],
+  memClock: [
+    ['clocks', 'memclock'],
+    ['clocks', 'memory'],
+  ],
+  eccMode: [
+    ['eccmode', 'currentecc'],
+    ['eccmode', 'current'],
+  ],
+  migMode: [
+    ['migmode', 'currentmig'],
+    ['migmode', 'current'],
+  ],
+  retiredSbe: [
+    ['retiredpages', 'multiplesinglebitretirement', 'retiredcount'],
+    ['retiredpages', 'singlebitecc'],
+  ],
+  retiredDbe: [
+    ['retiredpages', 'doublebitretirement', 'retiredcount'],
+    ['retiredpages', 'doublebitecc'],
+  ],
   retiredPending: [
     ['retiredpages', 'pendingretirement'],
     ['retiredpages', 'pendingblacklist'],
@@ -64,14 +97,35 @@ const P = {
     ['retiredpages', 'pendingpageblacklist'],
     ['retiredpages', 'pending'],
   ],
-  remapCorrectable: [['remappedrows', 'remappedrowcorr'], ['remappedrows', 'correctableerror']],
-  remapUncorrectable: [['remappedrows', 'remappedrowunc'], ['remappedrows', 'uncorrectableerror']],
-  remapPending: [['remappedrows', 'remappedrowpending'], ['remappedrows', 'pending']],
-  remapFailure: [['remappedrows', 'remappedrowfailure'], ['remappedrows', 'remappingfailureoccurred']],
+  remapCorrectable: [
+    ['remappedrows', 'remappedrowcorr'],
+    ['remappedrows', 'correctableerror'],
+  ],
+  remapUncorrectable: [
+    ['remappedrows', 'remappedrowunc'],
+    ['remappedrows', 'uncorrectableerror'],
+  ],
+  remapPending: [
+    ['remappedrows', 'remappedrowpending'],
+    ['remappedrows', 'pending'],
+  ],
+  remapFailure: [
+    ['remappedrows', 'remappedrowfailure'],
+    ['remappedrows', 'remappingfailureoccurred'],
+  ],
   // XML <pci><replay_counter>, text PCI "Replays Since Reset" (nvidia-smi's --query-gpu has no such field).
-  pcieReplay: [['pci', 'replaycounter'], ['pci', 'replayssincereset']],
-  migMemoryTotal: [['fbmemoryusage', 'total'], ['sharedfbmemoryusage', 'total']],
-  migMemoryUsed: [['fbmemoryusage', 'used'], ['sharedfbmemoryusage', 'used']],
+  pcieReplay: [
+    ['pci', 'replaycounter'],
+    ['pci', 'replayssincereset'],
+  ],
+  migMemoryTotal: [
+    ['fbmemoryusage', 'total'],
+    ['sharedfbmemoryusage', 'total'],
+  ],
+  migMemoryUsed: [
+    ['fbmemoryusage', 'used'],
+    ['sharedfbmemoryusage', 'used'],
+  ],
 } satisfies Record<string, Paths>;
 
 const isReal = (raw: string): boolean => cleanValue(raw) !== null;

@@ -28,7 +28,7 @@ describe('readXml (fast-xml-parser)', () => {
 
   it('decodes the five entities and numeric references in text and attributes', () => {
     const root = readXml('<a t="&lt;&quot;&amp;&apos;&gt;">&lt;x&gt; &amp; &#65;&#x42;&#x1F600;</a>');
-    expect(root.attributes['t']).toBe('<"&\'>');
+    expect(root.attributes.t).toBe('<"&\'>');
     expect(root.text).toBe('<x> & AB\u{1F600}');
   });
 
@@ -54,9 +54,9 @@ describe('readXml (fast-xml-parser)', () => {
     expectInvalid(() => readXml('<a __proto__="p"/>'), /"__proto__" is a reserved/);
     expectInvalid(() => readXml('<a constructor="c"/>'), /"constructor" is a reserved/);
     expectInvalid(() => readXml('<a><__proto__/></a>'), /"__proto__" is a reserved/);
-    expect(({} as Record<string, unknown>)['p']).toBeUndefined();
+    expect(({} as Record<string, unknown>).p).toBeUndefined();
     // The attributes object has no prototype, so a lookup of an absent name finds nothing.
-    expect(readXml('<a x="1"/>').attributes['toString']).toBeUndefined();
+    expect(readXml('<a x="1"/>').attributes.toString).toBeUndefined();
   });
 
   it('refuses malformed documents with the line of the problem', () => {
@@ -105,7 +105,7 @@ describe('readXml (fast-xml-parser)', () => {
     expect(root.name).toBe('nvidia_smi_log');
     const gpus = xmlChildren(root, 'gpu');
     expect(gpus).toHaveLength(1);
-    expect(gpus[0]!.attributes['id']).toBe('00000000:06:00.0');
+    expect(gpus[0]!.attributes.id).toBe('00000000:06:00.0');
     expect(xmlText(gpus[0]!, 'fb_memory_usage', 'total')).toBe('20475 MiB');
     expect(xmlChildren(xmlChild(gpus[0]!, 'processes')!, 'process_info')).toHaveLength(4);
   });

@@ -43,7 +43,7 @@ function decodeEntities(raw: string): string {
   if (!raw.includes('&')) return raw;
   return raw.replace(/&([^;&<\s]{0,12});?/g, (whole, body: string) => {
     if (!whole.endsWith(';')) throw new SyntaxError(`'&' not starting an entity reference`);
-    if (Object.prototype.hasOwnProperty.call(PREDEFINED, body)) return PREDEFINED[body]!;
+    if (Object.hasOwn(PREDEFINED, body)) return PREDEFINED[body]!;
     const numeric = /^#(?:x([0-9A-Fa-f]{1,6})|([0-9]{1,7}))$/.exec(body);
     if (numeric) {
       const code = numeric[1] !== undefined ? parseInt(numeric[1], 16) : parseInt(numeric[2]!, 10);

@@ -22,13 +22,7 @@ export class IntelSource implements VendorSource {
     if (discovery.value.length === 0) return readout([]);
 
     const ids = discovery.value.map((g) => g.index).join(',');
-    const dump = await runParsed(
-      this.ctx,
-      'intel',
-      'xpu-smi',
-      ['dump', '-d', ids, '-m', XPU_DUMP_METRICS, '-n', '1'],
-      parseXpuSmiDump,
-    );
+    const dump = await runParsed(this.ctx, 'intel', 'xpu-smi', ['dump', '-d', ids, '-m', XPU_DUMP_METRICS, '-n', '1'], parseXpuSmiDump);
     // Without readings the devices are still there: report them, and why the readings are not.
     if (dump.kind === 'missing') return readout(discovery.value);
     if (dump.kind === 'failed') return readout(discovery.value, [dump.failure]);

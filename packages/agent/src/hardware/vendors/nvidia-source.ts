@@ -58,11 +58,7 @@ export class NvidiaSource implements VendorSource {
   private async query(): Promise<ToolOutcome<GpuSnapshot[]>> {
     const first = await this.runQuery();
     // Drivers before r535 refuse the whole query over the throttle field's newer name.
-    if (
-      first.kind === 'failed' &&
-      this.fields === NVIDIA_QUERY_FIELDS &&
-      /is not a valid field to query/i.test(first.output)
-    ) {
+    if (first.kind === 'failed' && this.fields === NVIDIA_QUERY_FIELDS && /is not a valid field to query/i.test(first.output)) {
       this.fields = NVIDIA_QUERY_FIELDS_PRE_R535;
       return this.runQuery();
     }

@@ -8,7 +8,10 @@ export class FakeChild extends EventEmitter implements SpawnedChild {
   readonly stderr = new PassThrough();
   killed: string | null = null;
 
-  constructor(readonly command: string, readonly args: readonly string[]) {
+  constructor(
+    readonly command: string,
+    readonly args: readonly string[],
+  ) {
     super();
   }
 

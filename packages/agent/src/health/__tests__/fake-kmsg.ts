@@ -24,7 +24,7 @@ export class FakeKmsg implements KmsgFs {
     this.ring.push(...records);
   }
 
-  openSync(path: string, _flags: number): number {
+  openSync(_path: string, _flags: number): number {
     if (this.refuseOpen) throw errno(this.refuseOpen);
     this.opens++;
     const fd = this.nextFd++;

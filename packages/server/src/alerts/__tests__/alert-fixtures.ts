@@ -32,7 +32,19 @@ export function makeNode(id: string, opts: { gpus?: number; labels?: Record<stri
     adminState: 'active',
     tokenLabels: {},
     userLabels: opts.labels ?? {},
-    facts: { hostname, os: { id: 'debian', name: 'Debian', version: '12' }, kernel: '6.1', arch: 'x86_64', cpu: { model: 'x', cores: 8, threads: 16 }, memoryTotalBytes: 1e11, disks: [], network: [], containerRuntime: null, agentVersion: '0.1.0', bootTime: null },
+    facts: {
+      hostname,
+      os: { id: 'debian', name: 'Debian', version: '12' },
+      kernel: '6.1',
+      arch: 'x86_64',
+      cpu: { model: 'x', cores: 8, threads: 16 },
+      memoryTotalBytes: 1e11,
+      disks: [],
+      network: [],
+      containerRuntime: null,
+      agentVersion: '0.1.0',
+      bootTime: null,
+    },
     gpus,
     toolFailures: [],
     agentVersion: '0.1.0',
@@ -101,7 +113,15 @@ export class MemorySettings {
 }
 
 export function engineFor(yaml: string, fleet: FakeFleet, clock: TestClock, extra: Partial<AlertEngineOptions> = {}): AlertEngine {
-  return new AlertEngine({ rules: parseAlertRules(yaml, 'test.yaml', {}), fleet, latestMetrics: fleet.latest, clock, evaluationIntervalMs: 0, externalUrl: () => 'https://fleet.example:7420', ...extra });
+  return new AlertEngine({
+    rules: parseAlertRules(yaml, 'test.yaml', {}),
+    fleet,
+    latestMetrics: fleet.latest,
+    clock,
+    evaluationIntervalMs: 0,
+    externalUrl: () => 'https://fleet.example:7420',
+    ...extra,
+  });
 }
 
 export interface SeenPost {
@@ -134,8 +154,9 @@ export async function startReceiver(reply: (n: number) => number | 'hang' = () =
     req.on('end', () => {
       const text = Buffer.concat(chunks).toString('utf8');
       posts.push({ at: Date.now(), method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: text ? JSON.parse(text) : null });
-      for (const w of waiters.splice(0)) if (posts.length >= w.n) w.resolve([...posts]);
-      else waiters.push(w);
+      for (const w of waiters.splice(0))
+        if (posts.length >= w.n) w.resolve([...posts]);
+        else waiters.push(w);
       const status = reply(posts.length);
       if (status === 'hang') {
         hanging.push(() => res.destroy());

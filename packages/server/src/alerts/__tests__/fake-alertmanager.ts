@@ -97,11 +97,15 @@ export class FakeAlertmanager {
 
   /** Whether one of its unexpired silences mutes an alert with these labels. */
   isSilenced(labels: Record<string, string>): boolean {
-    return this.silences.some((s) => !s.expired && s.matchers.every((m) => {
-      const v = labels[m.name] ?? '';
-      const hit = m.isRegex ? new RegExp(`^(?:${m.value})$`).test(v) : v === m.value;
-      return hit === m.isEqual;
-    }));
+    return this.silences.some(
+      (s) =>
+        !s.expired &&
+        s.matchers.every((m) => {
+          const v = labels[m.name] ?? '';
+          const hit = m.isRegex ? new RegExp(`^(?:${m.value})$`).test(v) : v === m.value;
+          return hit === m.isEqual;
+        }),
+    );
   }
 
   posts(path: string): unknown[] {

@@ -32,7 +32,9 @@ export function healthNode(id: string, hostname: string, gpus = 4): NodeRecord {
     tokenLabels: { region: hostname.endsWith('1') ? 'eu' : 'us' },
     userLabels: {},
     facts: sampleFacts(hostname),
-    gpus: Array.from({ length: gpus }, (_, i) => gpuInfoOf({ ...emptyGpuSnapshot('nvidia', i), uuid: uuid(i), pciBusId: pci(i), name: 'NVIDIA H100 80GB HBM3' })),
+    gpus: Array.from({ length: gpus }, (_, i) =>
+      gpuInfoOf({ ...emptyGpuSnapshot('nvidia', i), uuid: uuid(i), pciBusId: pci(i), name: 'NVIDIA H100 80GB HBM3' }),
+    ),
     toolFailures: [],
     agentVersion: '0.1.0',
     simulated: true,
@@ -84,7 +86,15 @@ export async function healthKit(opts: KitOptions = {}): Promise<HealthKit> {
   for (const n of opts.nodes ?? [healthNode(N1, 'gpu-1'), healthNode(N2, 'gpu-2')]) await registry.add(n);
   const policy = opts.policy === undefined ? undefined : typeof opts.policy === 'string' ? parseHealthPolicy(opts.policy, 'test') : opts.policy;
   const alerts: PolicyAlert[] = [];
-  const engine = await createHealth({ config: { healthPolicy: null, offlineGraceMs: opts.offlineGraceMs ?? 600_000 }, store, registry, clock, hub, onAlert: (a) => alerts.push(a), ...(policy ? { policy } : {}) });
+  const engine = await createHealth({
+    config: { healthPolicy: null, offlineGraceMs: opts.offlineGraceMs ?? 600_000 },
+    store,
+    registry,
+    clock,
+    hub,
+    onAlert: (a) => alerts.push(a),
+    ...(policy ? { policy } : {}),
+  });
   const views = new NodeViews({ registry, states: registry.states, health: engine, latestMetrics: (id) => latest.get(id) ?? null });
   const running = opts.runningWork ?? (() => 0);
   const drains = new NodeDrains({ states: registry.states, runningWork: { runningOn: running }, clock, hub, log: { warn: () => undefined } });
@@ -101,7 +111,18 @@ export async function healthKit(opts: KitOptions = {}): Promise<HealthKit> {
     seq: 0,
     async event(partial) {
       kit.seq++;
-      const record: AgentEventRecord = { nodeId: N1, seq: kit.seq, id: `ev-${kit.seq}`, ts: clock.now(), gpuUuid: null, pciBusId: null, message: partial.kind, data: {}, receivedAt: clock.now(), ...partial };
+      const record: AgentEventRecord = {
+        nodeId: N1,
+        seq: kit.seq,
+        id: `ev-${kit.seq}`,
+        ts: clock.now(),
+        gpuUuid: null,
+        pciBusId: null,
+        message: partial.kind,
+        data: {},
+        receivedAt: clock.now(),
+        ...partial,
+      };
       await store.insertAgentEvents([record]);
       engine.onAgentEvent(record);
       await engine.flush();
@@ -129,6 +150,17 @@ export function xid(code: number, gpu = 0, extra: Partial<AgentEventRecord> = {}
 }
 
 /** A counter event: `counter` moved from `previous` to `value` on GPU `gpu`. */
-export function counter(name: string, previous: number | boolean | null, value: number | boolean, gpu = 0): Partial<AgentEventRecord> & Pick<AgentEventRecord, 'kind'> {
-  return { kind: 'counter', gpuUuid: uuid(gpu), pciBusId: pci(gpu), message: `${name} ${String(previous)} -> ${String(value)}`, data: { counter: name, previous, current: value } };
+export function counter(
+  name: string,
+  previous: number | boolean | null,
+  value: number | boolean,
+  gpu = 0,
+): Partial<AgentEventRecord> & Pick<AgentEventRecord, 'kind'> {
+  return {
+    kind: 'counter',
+    gpuUuid: uuid(gpu),
+    pciBusId: pci(gpu),
+    message: `${name} ${String(previous)} -> ${String(value)}`,
+    data: { counter: name, previous, current: value },
+  };
 }

@@ -73,7 +73,12 @@ export async function runKit(count: number, opts: { connected?: boolean; service
   const events: HubEvent[] = [];
   hub.subscribe((e) => void events.push(e));
   const gateway = new FakeGateway();
-  const nodes: KitNode[] = Array.from({ length: count }, (_, i) => ({ id: nodeId(i), hostname: `node-${String(i).padStart(3, '0')}`, labels: { pool: i % 2 === 0 ? 'a' : 'b' }, status: 'READY' as NodeStatus }));
+  const nodes: KitNode[] = Array.from({ length: count }, (_, i) => ({
+    id: nodeId(i),
+    hostname: `node-${String(i).padStart(3, '0')}`,
+    labels: { pool: i % 2 === 0 ? 'a' : 'b' },
+    status: 'READY' as NodeStatus,
+  }));
   nodes.push(...(opts.extra ?? []));
   const records = new Map<string, NodeRecord>(nodes.map((n) => [n.id, { ...sampleNode(n.id), hostname: n.hostname }]));
   const byId = new Map(nodes.map((n) => [n.id, n]));
@@ -121,11 +126,32 @@ export async function runKit(count: number, opts: { connected?: boolean; service
       return signCommand(payload, operator.privateKeyPem);
     },
     report(node, kind, data) {
-      const event: AgentEventRecord = { nodeId: node, seq: ++seq, id: `e${seq}`, ts: clock.now(), kind, gpuUuid: null, pciBusId: null, message: kind, data, receivedAt: clock.now() };
+      const event: AgentEventRecord = {
+        nodeId: node,
+        seq: ++seq,
+        id: `e${seq}`,
+        ts: clock.now(),
+        kind,
+        gpuUuid: null,
+        pciBusId: null,
+        message: kind,
+        data,
+        receivedAt: clock.now(),
+      };
       kit.service.onAgentEvent(event);
     },
     result(node, runId, over = {}) {
-      kit.report(node, 'run-result', { runId, exitCode: 0, signal: null, timedOut: false, canceled: false, durationMs: 5, outputBytes: 0, truncated: false, ...over });
+      kit.report(node, 'run-result', {
+        runId,
+        exitCode: 0,
+        signal: null,
+        timedOut: false,
+        canceled: false,
+        durationMs: 5,
+        outputBytes: 0,
+        truncated: false,
+        ...over,
+      });
     },
     restart() {
       kit.service = make();

@@ -26,7 +26,18 @@ export async function serveRunRoutes(kit: RunKit): Promise<RunRoutesApp> {
   const tokens = { admin: '', operator: '', viewer: '' };
   for (const role of ['admin', 'operator', 'viewer'] as const) tokens[role] = (await apiTokens.create(role, role)).token;
   const audit = new AuditLog(kit.store, kit.clock);
-  const base = { config, store: kit.store, clock: kit.clock, hub: kit.hub, apiTokens, audit, stats: new GatewayStats(), metrics: new MetricStore(), caPem: null, startedAt: T0 };
+  const base = {
+    config,
+    store: kit.store,
+    clock: kit.clock,
+    hub: kit.hub,
+    apiTokens,
+    audit,
+    stats: new GatewayStats(),
+    metrics: new MetricStore(),
+    caPem: null,
+    startedAt: T0,
+  };
   const app = await buildApp(base as never, { logger: false });
   registerRunRoutes(app, { runs: kit.service, audit, hub: kit.hub });
   await app.listen({ host: '127.0.0.1', port: 0 });

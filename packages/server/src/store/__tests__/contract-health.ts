@@ -20,7 +20,7 @@ function healthEvent(overrides: Partial<HealthEventInput> = {}): HealthEventInpu
     to: 'unhealthy',
     actor: 'health-engine',
     reason: 'XID 79 (GPU has fallen off the bus)',
-    evidence: { line: 'NVRM: Xid (PCI:0000:17:00): 79, pid=\'<unknown>\', GPU has fallen off the bus.', values: [1, null, 'ü'] },
+    evidence: { line: "NVRM: Xid (PCI:0000:17:00): 79, pid='<unknown>', GPU has fallen off the bus.", values: [1, null, 'ü'] },
     ...overrides,
   };
 }
@@ -54,7 +54,17 @@ export function healthContract(store: StoreRef): void {
         gpuKey: null,
         node: { adminState: 'draining', cordonReason: 'kernel upgrade' },
         mark: nodeMark,
-        event: healthEvent({ gpuKey: null, type: 'transition', rule: null, op: 'drain', from: 'READY', to: 'DRAINING', actor: 'token:alice', reason: 'kernel upgrade', evidence: null }),
+        event: healthEvent({
+          gpuKey: null,
+          type: 'transition',
+          rule: null,
+          op: 'drain',
+          from: 'READY',
+          to: 'DRAINING',
+          actor: 'token:alice',
+          reason: 'kernel upgrade',
+          evidence: null,
+        }),
       });
       expect(id).toBeGreaterThan(0);
       const node = await store().getNode(N1);
@@ -79,7 +89,13 @@ export function healthContract(store: StoreRef): void {
 
     it('writes nothing when the node is unknown or the change is garbage', async () => {
       await expectFleetError(
-        store().applyStateChange({ nodeId: N2, gpuKey: null, node: { adminState: 'cordoned', cordonReason: null }, mark: mark({ nodeId: N2, gpuKey: null }), event: healthEvent({ nodeId: N2 }) }),
+        store().applyStateChange({
+          nodeId: N2,
+          gpuKey: null,
+          node: { adminState: 'cordoned', cordonReason: null },
+          mark: mark({ nodeId: N2, gpuKey: null }),
+          event: healthEvent({ nodeId: N2 }),
+        }),
         'not_found',
       );
       await store().insertNode(sampleNode(N1));
@@ -101,7 +117,13 @@ export function healthContract(store: StoreRef): void {
     it('accepts every admin state of the state machine', async () => {
       await store().insertNode(sampleNode(N1));
       for (const adminState of ['pending', 'active', 'cordoned', 'draining', 'drained', 'unhealthy', 'decommissioned'] as const) {
-        await store().applyStateChange({ nodeId: N1, gpuKey: null, node: { adminState, cordonReason: null }, mark: null, event: healthEvent({ type: 'transition' }) });
+        await store().applyStateChange({
+          nodeId: N1,
+          gpuKey: null,
+          node: { adminState, cordonReason: null },
+          mark: null,
+          event: healthEvent({ type: 'transition' }),
+        });
         expect((await store().getNode(N1))?.adminState).toBe(adminState);
       }
     });
@@ -120,8 +142,19 @@ export function healthContract(store: StoreRef): void {
     });
 
     it('removes only the named finding', async () => {
-      await store().saveFindings({ upsert: [finding(), finding({ rule: 'thermal' }), finding({ gpuKey: null }), finding({ nodeId: N2 })], remove: [], events: [] });
-      await store().saveFindings({ upsert: [], remove: [{ nodeId: N1, gpuKey: G0, rule: 'xid-reset-gpu' }, { nodeId: N1, gpuKey: G1, rule: 'nothing-here' }], events: [healthEvent({ to: 'healthy' })] });
+      await store().saveFindings({
+        upsert: [finding(), finding({ rule: 'thermal' }), finding({ gpuKey: null }), finding({ nodeId: N2 })],
+        remove: [],
+        events: [],
+      });
+      await store().saveFindings({
+        upsert: [],
+        remove: [
+          { nodeId: N1, gpuKey: G0, rule: 'xid-reset-gpu' },
+          { nodeId: N1, gpuKey: G1, rule: 'nothing-here' },
+        ],
+        events: [healthEvent({ to: 'healthy' })],
+      });
       const left = await store().listFindings();
       expect(left.map((f) => `${f.nodeId.slice(-1)}/${f.gpuKey ?? '-'}/${f.rule}`)).toEqual(['1/-/xid-reset-gpu', `1/${G0}/thermal`, `2/${G0}/xid-reset-gpu`]);
     });
@@ -186,7 +219,8 @@ export function healthContract(store: StoreRef): void {
         sampleEvent(N2, 1, { gpuUuid: G1, pciBusId: null }),
         sampleEvent(N2, 2, { gpuUuid: null, pciBusId: null }),
       ]);
-      const key = async (q: Parameters<ReturnType<StoreRef>['listAgentEvents']>[0]) => (await store().listAgentEvents(q)).map((e) => `${e.nodeId.slice(-1)}:${e.seq}`);
+      const key = async (q: Parameters<ReturnType<StoreRef>['listAgentEvents']>[0]) =>
+        (await store().listAgentEvents(q)).map((e) => `${e.nodeId.slice(-1)}:${e.seq}`);
       expect(await key({ nodeIds: [N2] })).toEqual(['2:2', '2:1']);
       expect(await key({ nodeIds: [] })).toEqual([]);
       expect(await key({ gpu: { uuid: G0, pciBusId: null } })).toEqual(['1:1']);

@@ -172,8 +172,14 @@ export function nodeContract(store: StoreRef): void {
     it('touchNodes refuses garbage before writing anything', async () => {
       await store().insertNode(bareNode(A));
       const bad: unknown[] = [
-        [{ id: A, lastSeenAt: T0 }, { id: B, lastSeenAt: 'now' }],
-        [{ id: A, lastSeenAt: T0 }, { id: 42, lastSeenAt: T0 }],
+        [
+          { id: A, lastSeenAt: T0 },
+          { id: B, lastSeenAt: 'now' },
+        ],
+        [
+          { id: A, lastSeenAt: T0 },
+          { id: 42, lastSeenAt: T0 },
+        ],
         [{ id: A, lastSeenAt: T0 }, null],
         'everything',
       ];

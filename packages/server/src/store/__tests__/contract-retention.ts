@@ -25,7 +25,10 @@ export function retentionContract(store: StoreRef): void {
       await store().insertAgentEvents(range(1, 12).map((s) => sampleEvent(N1, s * 2)));
       await store().insertAgentEvents(range(1, 4).map((s) => sampleEvent(N2, s)));
       expect(await store().nodesOverEventCap(5)).toEqual([{ nodeId: N1, events: 12 }]);
-      expect(await store().nodesOverEventCap(3)).toEqual([{ nodeId: N1, events: 12 }, { nodeId: N2, events: 4 }]);
+      expect(await store().nodesOverEventCap(3)).toEqual([
+        { nodeId: N1, events: 12 },
+        { nodeId: N2, events: 4 },
+      ]);
       expect(await store().trimNodeEvents(N1, 5, 3)).toBe(3);
       expect(await store().trimNodeEvents(N1, 5, 100)).toBe(4);
       expect(await store().trimNodeEvents(N1, 5, 100)).toBe(0);

@@ -50,9 +50,28 @@ export function sampleTarget(runId: string, nodeId: string, overrides: Partial<R
 }
 
 const queued = (runId: string, nodeId: string, batch = 0): RunTargetRecord =>
-  sampleTarget(runId, nodeId, { batch, state: 'queued', exitCode: null, signal: null, reason: null, sentAt: null, startedAt: null, finishedAt: null, durationMs: null, outputBytes: 0, truncated: false });
+  sampleTarget(runId, nodeId, {
+    batch,
+    state: 'queued',
+    exitCode: null,
+    signal: null,
+    reason: null,
+    sentAt: null,
+    startedAt: null,
+    finishedAt: null,
+    durationMs: null,
+    outputBytes: 0,
+    truncated: false,
+  });
 
-const chunk = (runId: string, nodeId: string, stream: RunOutputInput['stream'], n: number, data = `line ${n}\n`): RunOutputInput => ({ runId, nodeId, stream, chunk: n, data, at: T0 + n });
+const chunk = (runId: string, nodeId: string, stream: RunOutputInput['stream'], n: number, data = `line ${n}\n`): RunOutputInput => ({
+  runId,
+  nodeId,
+  stream,
+  chunk: n,
+  data,
+  at: T0 + n,
+});
 
 /** Contract cases for runs, their targets and their output (0003_runs). */
 export function runContract(store: StoreRef): void {
@@ -77,7 +96,10 @@ export function runContract(store: StoreRef): void {
     });
 
     it('stores more targets than one statement holds, listed by batch then hostname', async () => {
-      const targets = Array.from({ length: 1234 }, (_, i) => ({ ...queued('run-big-00001', `did:key:z6Mk${String(i).padStart(5, '0')}`, i % 3), hostname: `h${String(1233 - i).padStart(4, '0')}` }));
+      const targets = Array.from({ length: 1234 }, (_, i) => ({
+        ...queued('run-big-00001', `did:key:z6Mk${String(i).padStart(5, '0')}`, i % 3),
+        hostname: `h${String(1233 - i).padStart(4, '0')}`,
+      }));
       await store().insertRun(sampleRun('run-big-00001'), targets);
       const got = await store().listRunTargets('run-big-00001');
       expect(got).toHaveLength(1234);
@@ -100,7 +122,16 @@ export function runContract(store: StoreRef): void {
 
     it('refuses garbage runs and targets and writes nothing', async () => {
       const id = 'run-bad-00001';
-      const badRuns: unknown[] = [sampleRun(id, { state: 'done' as never }), sampleRun(id, { id: '' }), sampleRun(id, { deadline: 1.5 }), sampleRun(id, { command: { n: 1n } }), sampleRun(id, { counts: { queued: -1 } }), sampleRun(id, { counts: { lost: 1 } as never }), sampleRun(id, { counts: null as never }), 'run'];
+      const badRuns: unknown[] = [
+        sampleRun(id, { state: 'done' as never }),
+        sampleRun(id, { id: '' }),
+        sampleRun(id, { deadline: 1.5 }),
+        sampleRun(id, { command: { n: 1n } }),
+        sampleRun(id, { counts: { queued: -1 } }),
+        sampleRun(id, { counts: { lost: 1 } as never }),
+        sampleRun(id, { counts: null as never }),
+        'run',
+      ];
       for (const r of badRuns) await expectFleetError(store().insertRun(r as RunRecord, []), 'invalid_argument');
       const badTargets: unknown[] = [
         sampleTarget(id, N1, { state: 'exploded' as never }),
@@ -140,7 +171,13 @@ export function runContract(store: StoreRef): void {
     it('skips re-sent chunks (same run, node, stream, chunk) and keeps the first copy', async () => {
       const r = 'run-dedup-001';
       expect(await store().saveRunProgress({ runs: [], targets: [], output: [chunk(r, N1, 'stdout', 0, 'first'), chunk(r, N1, 'stdout', 1)] })).toBe(2);
-      expect(await store().saveRunProgress({ runs: [], targets: [], output: [chunk(r, N1, 'stdout', 0, 'again'), chunk(r, N1, 'stdout', 2), chunk(r, N2, 'stdout', 0)] })).toBe(2);
+      expect(
+        await store().saveRunProgress({
+          runs: [],
+          targets: [],
+          output: [chunk(r, N1, 'stdout', 0, 'again'), chunk(r, N1, 'stdout', 2), chunk(r, N2, 'stdout', 0)],
+        }),
+      ).toBe(2);
       // The same chunk twice in one batch counts once.
       expect(await store().saveRunProgress({ runs: [], targets: [], output: [chunk(r, N1, 'stderr', 5), chunk(r, N1, 'stderr', 5, 'dup')] })).toBe(1);
       const got = await store().listRunOutput({ runId: r, limit: 100 });
@@ -151,9 +188,17 @@ export function runContract(store: StoreRef): void {
 
     it('lists output in arrival order with node, after and limit', async () => {
       const r = 'run-out-00001';
-      await store().saveRunProgress({ runs: [], targets: [], output: [chunk(r, N2, 'stdout', 0), chunk(r, N1, 'stdout', 0), chunk(r, N1, 'truncated', 0, '[truncated]'), chunk('run-other-001', N1, 'stdout', 0)] });
+      await store().saveRunProgress({
+        runs: [],
+        targets: [],
+        output: [chunk(r, N2, 'stdout', 0), chunk(r, N1, 'stdout', 0), chunk(r, N1, 'truncated', 0, '[truncated]'), chunk('run-other-001', N1, 'stdout', 0)],
+      });
       const all = await store().listRunOutput({ runId: r });
-      expect(all.map((o) => [o.nodeId, o.stream])).toEqual([[N2, 'stdout'], [N1, 'stdout'], [N1, 'truncated']]);
+      expect(all.map((o) => [o.nodeId, o.stream])).toEqual([
+        [N2, 'stdout'],
+        [N1, 'stdout'],
+        [N1, 'truncated'],
+      ]);
       expect(all[0]).toEqual({ ...chunk(r, N2, 'stdout', 0), id: all[0]!.id });
       for (let i = 1; i < all.length; i++) expect(all[i]!.id).toBeGreaterThan(all[i - 1]!.id);
       expect((await store().listRunOutput({ runId: r, nodeId: N1 })).map((o) => o.stream)).toEqual(['stdout', 'truncated']);

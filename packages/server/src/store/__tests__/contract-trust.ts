@@ -22,7 +22,18 @@ function rootsVersion(version: number, over: Partial<RootsVersionRecord> = {}): 
 }
 
 function capability(id: string, over: Partial<CapabilityRecord> = {}): CapabilityRecord {
-  const token = { v: 1 as const, iss: DID_A, aud: DID_B, can: ['exec/run' as const], on: 'region=eu', nbf: T0, exp: T0 + 1000, nonce: 'nonce-123', prf: [], sig: 'c2ln' };
+  const token = {
+    v: 1 as const,
+    iss: DID_A,
+    aud: DID_B,
+    can: ['exec/run' as const],
+    on: 'region=eu',
+    nbf: T0,
+    exp: T0 + 1000,
+    nonce: 'nonce-123',
+    prf: [],
+    sig: 'c2ln',
+  };
   return { id, iss: DID_A, aud: DID_B, can: ['exec/run'], on: 'region=eu', nbf: T0, exp: T0 + 1000, token, addedAt: T0, addedBy: 'token:ops(o1)', ...over };
 }
 
@@ -64,7 +75,14 @@ export function trustContract(store: StoreRef): void {
     });
 
     it('refuses garbage', async () => {
-      for (const bad of [rootsVersion(0), rootsVersion(1.5), { ...rootsVersion(1), roots: 'x' }, { ...rootsVersion(1), roots: [1] }, { ...rootsVersion(2), update: 'x' }, null]) {
+      for (const bad of [
+        rootsVersion(0),
+        rootsVersion(1.5),
+        { ...rootsVersion(1), roots: 'x' },
+        { ...rootsVersion(1), roots: [1] },
+        { ...rootsVersion(2), update: 'x' },
+        null,
+      ]) {
         await expectFleetError(store().insertRootsVersion(bad as RootsVersionRecord), 'invalid_argument');
       }
       expect(await store().listRootsVersions()).toEqual([]);
@@ -146,7 +164,10 @@ export function trustContract(store: StoreRef): void {
       expect(await store().getScript('a-check', 1)).toEqual(script('a-check', 1));
       expect(await store().getScript('a-check', 3)).toBeUndefined();
       expect(await store().getScript('nope')).toBeUndefined();
-      expect((await store().listScripts()).map((s) => [s.name, s.version])).toEqual([['a-check', 2], ['b-check', 1]]);
+      expect((await store().listScripts()).map((s) => [s.name, s.version])).toEqual([
+        ['a-check', 2],
+        ['b-check', 1],
+      ]);
       expect((await store().listScriptVersions('a-check')).map((s) => s.version)).toEqual([1, 2]);
     });
 

@@ -51,7 +51,11 @@ export async function startTrustKit(opts: { masterKey?: string; dataDir?: string
   const apiTokens = new ApiTokenService(store, clock);
   const audit = new AuditLog(store, clock);
   const warnings: string[] = [];
-  const log = { warn: (_o: object, msg: string) => void warnings.push(msg), info: () => undefined, error: (_o: object, msg: string) => void warnings.push(msg) };
+  const log = {
+    warn: (_o: object, msg: string) => void warnings.push(msg),
+    info: () => undefined,
+    error: (_o: object, msg: string) => void warnings.push(msg),
+  };
   const trust = await createTrust({ store, clock, dataDir, masterKey: opts.masterKey, log });
   const checkpointer = new AuditCheckpointer({ store, clock, signer: trust.identity.signer(), log, delayMs: 5 });
   await checkpointer.start();

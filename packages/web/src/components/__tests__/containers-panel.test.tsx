@@ -16,7 +16,8 @@ import { FakeRunNetwork, HOSTNAME, NODE_ID, testSigner } from '../../testing/fak
 
 const NODE = { id: NODE_ID, hostname: HOSTNAME, labels: { hostname: HOSTNAME } } as unknown as NodeView;
 const NOW = Date.now();
-const ls = (...names: Array<[string, string]>) => names.map(([name, state]) => JSON.stringify({ id: `${name}0123456789abcdef`, name, image: `localhost/${name}:1`, state, status: state === 'running' ? 'Up 5 minutes' : 'Exited (0) 1 minute ago', created: NOW - 3_600_000 })).join('\n') + '\n';
+const ls = (...names: Array<[string, string]>) =>
+  `${names.map(([name, state]) => JSON.stringify({ id: `${name}0123456789abcdef`, name, image: `localhost/${name}:1`, state, status: state === 'running' ? 'Up 5 minutes' : 'Exited (0) 1 minute ago', created: NOW - 3_600_000 })).join('\n')}\n`;
 
 let net: FakeRunNetwork;
 
@@ -57,7 +58,10 @@ async function openTail(name: string): Promise<string> {
   const row = (await screen.findAllByTestId('container-row')).find((r) => r.dataset.name === name)!;
   fireEvent.click(within(row).getByTestId('container-logs'));
   await screen.findByTestId('container-log');
-  const runId = net.submitted().filter((p) => p.command.kind === 'container' && p.command.op === 'logs').pop()!.runId;
+  const runId = net
+    .submitted()
+    .filter((p) => p.command.kind === 'container' && p.command.op === 'logs')
+    .pop()!.runId;
   await waitFor(() => expect(net.streamOf(runId)).toBeDefined());
   return runId;
 }
@@ -105,9 +109,17 @@ describe('ContainersPanel listing', () => {
     await listContainers();
     const [signed] = net.signedCommands();
     expect(verifyEd25519(signer.signer.did, commandSigningInput(signed!.payload), signed!.sig)).toBe(true);
-    expect(signed!.payload).toMatchObject({ ability: 'container/logs', target: 'hostname=gpu-node-07', command: { kind: 'container', op: 'ls', container: '*' }, timeoutMs: 60_000 });
+    expect(signed!.payload).toMatchObject({
+      ability: 'container/logs',
+      target: 'hostname=gpu-node-07',
+      command: { kind: 'container', op: 'ls', container: '*' },
+      timeoutMs: 60_000,
+    });
     const rows = screen.getAllByTestId('container-row');
-    expect(rows.map((r) => [r.dataset.name, r.dataset.state])).toEqual([['exporter', 'exited'], ['vllm', 'running']]);
+    expect(rows.map((r) => [r.dataset.name, r.dataset.state])).toEqual([
+      ['exporter', 'exited'],
+      ['vllm', 'running'],
+    ]);
     expect(rows[1]!.textContent).toContain('localhost/vllm:1');
     expect(rows[1]!.textContent).toContain('Up 5 minutes');
     expect(rows[1]!.textContent).toContain('1 h ago');
@@ -130,7 +142,10 @@ describe('ContainersPanel listing', () => {
   });
 
   it('shows a host without a container engine as a failure with its error line', async () => {
-    net.script = () => ({ targets: [{ state: 'failed', exitCode: 1 }], stderr: 'error: no container engine found on this host (looked for /run/docker.sock)\n' });
+    net.script = () => ({
+      targets: [{ state: 'failed', exitCode: 1 }],
+      stderr: 'error: no container engine found on this host (looked for /run/docker.sock)\n',
+    });
     renderPanel({ signer: await testSigner() });
     await listContainers();
     const problem = await screen.findByTestId('containers-problem');
@@ -148,14 +163,22 @@ describe('ContainersPanel listing', () => {
 
 describe('ContainersPanel live log tail', () => {
   beforeEach(() => {
-    net.script = (p) => (p.command.kind === 'container' && p.command.op === 'logs' ? { targets: [{ state: 'succeeded', exitCode: 0 }], manual: true } : { targets: [{ state: 'succeeded', exitCode: 0 }], stdout: ls(['ticker', 'running']) });
+    net.script = (p) =>
+      p.command.kind === 'container' && p.command.op === 'logs'
+        ? { targets: [{ state: 'succeeded', exitCode: 0 }], manual: true }
+        : { targets: [{ state: 'succeeded', exitCode: 0 }], stdout: ls(['ticker', 'running']) };
   });
 
   it('signs a followed logs run and appends what the stream brings, each chunk once', async () => {
     renderPanel({ signer: await testSigner() });
     await listContainers();
     const runId = await openTail('ticker');
-    expect(net.submitted().pop()).toMatchObject({ ability: 'container/logs', target: 'hostname=gpu-node-07', timeoutMs: 3_600_000, command: { op: 'logs', container: 'ticker', follow: true, tail: 200 } });
+    expect(net.submitted().pop()).toMatchObject({
+      ability: 'container/logs',
+      target: 'hostname=gpu-node-07',
+      timeoutMs: 3_600_000,
+      command: { op: 'logs', container: 'ticker', follow: true, tail: 200 },
+    });
     const es = net.streamOf(runId)!;
     act(() => {
       es.emit('output', { nodeId: NODE_ID, stream: 'stdout', chunk: 0, data: 'tick 1\ntick 2\n' });
@@ -239,7 +262,10 @@ describe('ContainersPanel live log tail', () => {
 
 describe('ContainersPanel actions', () => {
   it('restart asks first, then signs container/restart, shows the result and lists again', async () => {
-    net.script = (p) => (p.command.kind === 'container' && p.command.op === 'restart' ? { targets: [{ state: 'succeeded', exitCode: 0 }], stdout: 'restarted vllm (vllm01234567)\n' } : { targets: [{ state: 'succeeded', exitCode: 0 }], stdout: ls(['vllm', 'running']) });
+    net.script = (p) =>
+      p.command.kind === 'container' && p.command.op === 'restart'
+        ? { targets: [{ state: 'succeeded', exitCode: 0 }], stdout: 'restarted vllm (vllm01234567)\n' }
+        : { targets: [{ state: 'succeeded', exitCode: 0 }], stdout: ls(['vllm', 'running']) };
     renderPanel({ signer: await testSigner() });
     await listContainers();
     const row = screen.getByTestId('container-row');
@@ -267,7 +293,10 @@ describe('ContainersPanel actions', () => {
   });
 
   it('stop refused by the host shows the refusal and does not claim success', async () => {
-    net.script = (p) => (p.command.kind === 'container' && p.command.op === 'stop' ? { targets: [{ state: 'refused', reason: 'ability_not_granted: container/stop is not granted' }] } : { targets: [{ state: 'succeeded', exitCode: 0 }], stdout: ls(['vllm', 'running']) });
+    net.script = (p) =>
+      p.command.kind === 'container' && p.command.op === 'stop'
+        ? { targets: [{ state: 'refused', reason: 'ability_not_granted: container/stop is not granted' }] }
+        : { targets: [{ state: 'succeeded', exitCode: 0 }], stdout: ls(['vllm', 'running']) };
     renderPanel({ signer: await testSigner() });
     await listContainers();
     fireEvent.click(within(screen.getByTestId('container-row')).getByTestId('container-stop'));

@@ -17,7 +17,13 @@ import { cellOrigin, gridLayout } from '../../lib/heatmap-grid.js';
 const WIDTH = 5 * 17 - 3; // five 14 px columns
 
 function gpu(index: number, util: number | null, verdict: string, state = 'READY') {
-  return { index, name: 'NVIDIA H100 80GB HBM3', state, health: { verdict }, sample: util === null ? null : { utilizationPct: util, temperatureC: 55, powerDrawW: 300 } };
+  return {
+    index,
+    name: 'NVIDIA H100 80GB HBM3',
+    state,
+    health: { verdict },
+    sample: util === null ? null : { utilizationPct: util, temperatureC: 55, powerDrawW: 300 },
+  };
 }
 function view(hostname: string, gpus: unknown[], status = 'READY'): NodeView {
   return { id: `id-${hostname}`, hostname, status, connected: status !== 'OFFLINE', gpus } as unknown as NodeView;
@@ -89,18 +95,40 @@ describe('Heatmap', () => {
 
   it('marks the canvas with what it painted, once per frame, and again after a live update', async () => {
     const fills: string[] = [];
-    const ctx = { fillStyle: '', strokeStyle: '', lineWidth: 1, setTransform() {}, clearRect() {}, strokeRect() {}, fillRect(this: { fillStyle: string }) { fills.push(this.fillStyle); } };
+    const ctx = {
+      fillStyle: '',
+      strokeStyle: '',
+      lineWidth: 1,
+      setTransform() {},
+      clearRect() {},
+      strokeRect() {},
+      fillRect(this: { fillStyle: string }) {
+        fills.push(this.fillStyle);
+      },
+    };
     getContext.mockReturnValue(ctx);
     const model = modelOf(fleet());
     const { rerender } = show(model);
     await nextFrame();
     const canvas = screen.getByTestId('heatmap');
-    expect(canvas.dataset).toMatchObject({ drawnCells: '12', nodes: '3', unhealthy: '1', degraded: '1', unknown: '1', outOfService: '1', cols: '5', cell: '14', pitch: '17' });
+    expect(canvas.dataset).toMatchObject({
+      drawnCells: '12',
+      nodes: '3',
+      unhealthy: '1',
+      degraded: '1',
+      unknown: '1',
+      outOfService: '1',
+      cols: '5',
+      cell: '14',
+      pitch: '17',
+    });
     // 12 cells and one extra inner fill for each of the two ringed ones.
     expect(fills).toHaveLength(14);
     expect(fills).toContain('#b91c1c');
 
-    const cordoned = patchHeatmap(model, [view('node-1', [gpu(0, 10, 'healthy', 'CORDONED'), gpu(1, 20, 'unhealthy', 'UNHEALTHY'), gpu(2, 30, 'healthy'), gpu(3, 40, 'healthy')])]);
+    const cordoned = patchHeatmap(model, [
+      view('node-1', [gpu(0, 10, 'healthy', 'CORDONED'), gpu(1, 20, 'unhealthy', 'UNHEALTHY'), gpu(2, 30, 'healthy'), gpu(3, 40, 'healthy')]),
+    ]);
     rerender(
       <Router>
         <Heatmap model={cordoned} />

@@ -12,8 +12,11 @@ const A = { id: 'did:key:z6MkAAAA', hostname: 'twin', status: 'READY' };
 const B = { id: 'did:key:z6MkBBBB', hostname: 'twin', status: 'OFFLINE' };
 
 describe('a hostname several nodes share', () => {
-  it('reads the candidates from the server\'s 409, through the API client', async () => {
-    const api = new FakeApi().on('GET', '/api/v1/nodes/:ref', () => ({ status: 409, body: { error: { code: 'conflict', message: "hostname 'twin' is shared by 2 nodes", details: { matches: [A.id, B.id], candidates: [A, B] } } } }));
+  it("reads the candidates from the server's 409, through the API client", async () => {
+    const api = new FakeApi().on('GET', '/api/v1/nodes/:ref', () => ({
+      status: 409,
+      body: { error: { code: 'conflict', message: "hostname 'twin' is shared by 2 nodes", details: { matches: [A.id, B.id], candidates: [A, B] } } },
+    }));
     const client = new ApiClient('t');
     const original = globalThis.fetch;
     globalThis.fetch = api.fetch as typeof fetch;

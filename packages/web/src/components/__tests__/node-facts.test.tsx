@@ -9,7 +9,19 @@ afterEach(cleanup);
 
 const GiB = 1024 ** 3;
 const TiB = 1024 ** 4;
-const host = { cpuPct: 12, load1: 1.5, load5: 1, load15: 1, memoryUsedBytes: 100 * GiB, memoryTotalBytes: 512 * GiB, disks: [{ mount: '/', usedBytes: 40 * GiB, totalBytes: 400 * GiB }, { mount: '/data', usedBytes: 1.5 * TiB, totalBytes: 3 * TiB }], net: [] };
+const host = {
+  cpuPct: 12,
+  load1: 1.5,
+  load5: 1,
+  load15: 1,
+  memoryUsedBytes: 100 * GiB,
+  memoryTotalBytes: 512 * GiB,
+  disks: [
+    { mount: '/', usedBytes: 40 * GiB, totalBytes: 400 * GiB },
+    { mount: '/data', usedBytes: 1.5 * TiB, totalBytes: 3 * TiB },
+  ],
+  net: [],
+};
 
 function show(over: Partial<NodeView>) {
   const n = NodeView.parse(nodeViewFixture('did:key:z6MkFACTS', 'gpu-facts', over));
@@ -31,12 +43,19 @@ describe('node facts', () => {
   });
 
   it('falls back to the inventory with units when the node sends no readings', () => {
-    show({ host: null, facts: { ...nodeViewFixture('x', 'gpu-facts').facts, memoryTotalBytes: 2 * TiB, disks: [{ mount: '/', device: '/dev/nvme0n1p1', fsType: 'ext4', usedBytes: 0, totalBytes: 900 * GiB }] } as NodeView['facts'] });
+    show({
+      host: null,
+      facts: {
+        ...nodeViewFixture('x', 'gpu-facts').facts,
+        memoryTotalBytes: 2 * TiB,
+        disks: [{ mount: '/', device: '/dev/nvme0n1p1', fsType: 'ext4', usedBytes: 0, totalBytes: 900 * GiB }],
+      } as NodeView['facts'],
+    });
     expect(screen.getByTestId('node-memory').textContent).toBe('2 TiB total');
     expect(screen.getByTestId('node-disks').textContent).toBe('/ 0 B of 900 GiB (0%)');
   });
 
-  it('dims an offline node\'s readings and says when it was last seen', () => {
+  it("dims an offline node's readings and says when it was last seen", () => {
     const lastSeenAt = new Date(Date.now() - 7 * 60_000).toISOString();
     show({ host, status: 'OFFLINE', connected: false, lastSeenAt });
     expect(screen.getByTestId('node-memory').className).toBe('stale');

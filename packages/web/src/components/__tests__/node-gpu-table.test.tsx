@@ -25,7 +25,11 @@ beforeEach(() => {
   api = new FakeApi().on('POST', '/api/v1/nodes/:ref/gpus/:gpu/:op', (call, { gpu, op }) => {
     const n = node();
     const reason = (call.body as { reason?: string } | undefined)?.reason ?? null;
-    n.gpus[Number(gpu)] = { ...n.gpus[Number(gpu)]!, state: op === 'cordon' ? 'CORDONED' : 'READY', stateChange: op === 'cordon' ? { by: 'token:op', reason, at: new Date().toISOString(), drainDeadline: null } : null };
+    n.gpus[Number(gpu)] = {
+      ...n.gpus[Number(gpu)]!,
+      state: op === 'cordon' ? 'CORDONED' : 'READY',
+      stateChange: op === 'cordon' ? { by: 'token:op', reason, at: new Date().toISOString(), drainDeadline: null } : null,
+    };
     return { status: 200, body: n };
   });
   vi.stubGlobal('fetch', api.fetch);
@@ -77,10 +81,13 @@ describe('GPU table', () => {
     expect(posts()[0]!.body).toEqual({ reason: 'fan replaced' });
   });
 
-  it('dims an offline node\'s GPU readings and marks them stale', () => {
+  it("dims an offline node's GPU readings and marks them stale", () => {
     renderSignedIn(<GpuTable n={node({ status: 'OFFLINE', connected: false })} />, operator);
     const rows = screen.getAllByTestId('gpu-row');
-    expect(rows.map((r) => [r.dataset.stale, r.className])).toEqual([['true', 'stale'], ['true', 'stale']]);
+    expect(rows.map((r) => [r.dataset.stale, r.className])).toEqual([
+      ['true', 'stale'],
+      ['true', 'stale'],
+    ]);
     expect(rows[0]!.getAttribute('title')).toMatch(/not live/);
   });
 

@@ -17,7 +17,9 @@ const TOKEN = `gft_00000000000000aa_${'a'.repeat(43)}`;
 const admin = { token: TOKEN, name: 'root', role: 'admin' as const };
 
 function fleet() {
-  const nodes = [nodeViewFixture('did:key:z6MkPEND1', 'late-1', { status: 'PENDING' }), nodeViewFixture('did:key:z6MkREDY2', 'old-2')].map((n) => NodeView.parse(n));
+  const nodes = [nodeViewFixture('did:key:z6MkPEND1', 'late-1', { status: 'PENDING' }), nodeViewFixture('did:key:z6MkREDY2', 'old-2')].map((n) =>
+    NodeView.parse(n),
+  );
   const api = new FakeApi()
     .on('GET', '/api/v1/nodes', (call) => {
       const status = call.query.get('status');

@@ -2,7 +2,16 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CommandPayload, canonicalJson, generateEd25519, signCapability, verifyEd25519, verifySignedCommand, type Capability, type SignedCommandContext } from '@gpufleet/protocol';
+import {
+  CommandPayload,
+  canonicalJson,
+  generateEd25519,
+  signCapability,
+  verifyEd25519,
+  verifySignedCommand,
+  type Capability,
+  type SignedCommandContext,
+} from '@gpufleet/protocol';
 import { createOperatorKey } from '../../../../cli/src/keys/key-store.js';
 import { buildPayload } from '../../../../cli/src/exec/build-payload.js';
 import { createBrowserSigner } from './browser-signer.js';
@@ -32,7 +41,10 @@ function hostContext(over: Partial<SignedCommandContext> = {}): SignedCommandCon
 
 function grant(can: Capability['can'], on = '*'): Capability {
   const now = Date.now();
-  return signCapability({ v: 1, iss: root.did, aud: key.did, can, on, nbf: now - 60_000, exp: now + 3_600_000, nonce: 'browser-test-nonce', prf: [] }, root.privateKeyPem);
+  return signCapability(
+    { v: 1, iss: root.did, aud: key.did, can, on, nbf: now - 60_000, exp: now + 3_600_000, nonce: 'browser-test-nonce', prf: [] },
+    root.privateKeyPem,
+  );
 }
 
 const echo: SignRequest = { command: { kind: 'argv', argv: ['echo', 'hello-from-browser'] }, target: 'region=eu', timeoutMs: 60_000 };
@@ -42,7 +54,17 @@ describe('the browser signer', () => {
     const { signer } = createBrowserSigner(key, null);
     const signed = await signer.sign(echo);
     expect(CommandPayload.safeParse(signed.payload).success).toBe(true);
-    expect(signed.payload).toMatchObject({ v: 1, invoker: key.did, ability: 'exec/run', target: 'region=eu', capability: null, env: {}, cwd: null, runAs: null, timeoutMs: 60_000 });
+    expect(signed.payload).toMatchObject({
+      v: 1,
+      invoker: key.did,
+      ability: 'exec/run',
+      target: 'region=eu',
+      capability: null,
+      env: {},
+      cwd: null,
+      runAs: null,
+      timeoutMs: 60_000,
+    });
     expect(verifySignedCommand(signed, hostContext({ roots: [key.did] }))).toEqual({ ok: true });
     // Not a root, no capability: the host refuses it.
     expect(verifySignedCommand(signed, hostContext())).toMatchObject({ ok: false, reason: 'unknown_issuer' });
@@ -80,9 +102,26 @@ describe('the browser signer', () => {
   it('makes the payload the CLI makes for the same input (only the run id and nonce differ)', async () => {
     const cap = grant(['exec/run']);
     const { signer } = createBrowserSigner(key, cap, () => 1_760_000_000_000);
-    const req: SignRequest = { command: { kind: 'shell', script: 'nvidia-smi -L' }, target: ' pool=train ', timeoutMs: 900_000, env: { A: 'b' }, cwd: '/opt', runAs: null };
+    const req: SignRequest = {
+      command: { kind: 'shell', script: 'nvidia-smi -L' },
+      target: ' pool=train ',
+      timeoutMs: 900_000,
+      env: { A: 'b' },
+      cwd: '/opt',
+      runAs: null,
+    };
     const ours = signer.draft(req);
-    const cli = buildPayload({ spec: req.command, selector: req.target, timeoutMs: req.timeoutMs, env: { A: 'b' }, cwd: '/opt', runAs: null, invoker: key.did, capability: cap, now: 1_760_000_000_000 });
+    const cli = buildPayload({
+      spec: req.command,
+      selector: req.target,
+      timeoutMs: req.timeoutMs,
+      env: { A: 'b' },
+      cwd: '/opt',
+      runAs: null,
+      invoker: key.did,
+      capability: cap,
+      now: 1_760_000_000_000,
+    });
     const { runId: _r1, nonce: _n1, ...a } = ours;
     const { runId: _r2, nonce: _n2, ...b } = cli;
     expect(a).toEqual(b);

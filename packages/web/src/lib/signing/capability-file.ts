@@ -16,7 +16,8 @@ function linkProblem(link: unknown, at: string): string | null {
   if (c.v !== 1) return `${at}.v is not 1`;
   if (!did(c.iss)) return `${at}.iss is not a did:key`;
   if (!did(c.aud)) return `${at}.aud is not a did:key`;
-  if (!Array.isArray(c.can) || c.can.length === 0 || !c.can.every((a) => (ABILITIES as readonly unknown[]).includes(a))) return `${at}.can is not a list of abilities (${ABILITIES.join(', ')})`;
+  if (!Array.isArray(c.can) || c.can.length === 0 || !c.can.every((a) => (ABILITIES as readonly unknown[]).includes(a)))
+    return `${at}.can is not a list of abilities (${ABILITIES.join(', ')})`;
   if (typeof c.on !== 'string') return `${at}.on is not a selector`;
   if (!ms(c.nbf) || !ms(c.exp)) return `${at}.nbf and .exp must be epoch milliseconds`;
   if (typeof c.nonce !== 'string' || typeof c.sig !== 'string') return `${at}.nonce and .sig must be text`;
@@ -41,7 +42,7 @@ export function parseCapabilityText(text: string, did: string): Capability {
   for (let depth = 0; link !== undefined; depth++) {
     const problem = linkProblem(link, depth === 0 ? 'capability' : `capability${'.prf[0]'.repeat(depth)}`);
     if (problem) throw new Error(`this is not a capability: ${problem}`);
-    link = ((link as { prf: unknown[] }).prf)[0];
+    link = (link as { prf: unknown[] }).prf[0];
   }
   const cap = raw as Capability;
   if (cap.aud !== did) throw new Error(`this capability was granted to ${cap.aud}, not to your key ${did}`);

@@ -1,4 +1,4 @@
-import type { Capability, CapabilityView } from '@gpufleet/protocol';
+import type { CapabilityView } from '@gpufleet/protocol';
 import type { ApiClient } from '../api.js';
 
 /** A capability as GET /api/v1/capabilities lists it (the server only lists ones that verified when added). */

@@ -10,7 +10,9 @@ export function CapabilityView({ capability, now }: { capability: Capability; no
   return (
     <dl className="kv" data-testid="key-capability">
       <dt>Abilities</dt>
-      <dd className="mono" data-testid="key-capability-can">{s.can.join(', ')}</dd>
+      <dd className="mono" data-testid="key-capability-can">
+        {s.can.join(', ')}
+      </dd>
       <dt>Hosts</dt>
       <dd className="mono" data-testid="key-capability-on">
         {s.on.map((on, i) => (
@@ -23,7 +25,13 @@ export function CapabilityView({ capability, now }: { capability: Capability; no
       <dt>Valid</dt>
       <dd data-testid="key-capability-exp">
         {pending && <strong className="form-error">not yet valid: from {formatAbsolute(s.validFrom)}. </strong>}
-        {expired ? <strong className="form-error">expired {formatAbsolute(s.expires)}</strong> : <>until {formatAbsolute(s.expires)} ({formatRelative(s.expires, now)})</>}
+        {expired ? (
+          <strong className="form-error">expired {formatAbsolute(s.expires)}</strong>
+        ) : (
+          <>
+            until {formatAbsolute(s.expires)} ({formatRelative(s.expires, now)})
+          </>
+        )}
       </dd>
       <dt>Granted by</dt>
       <dd className="mono">{s.issuers.join(' → ')}</dd>

@@ -76,7 +76,10 @@ describe('key files in the browser', () => {
 
   it('says a wrong passphrase is wrong, and asks for one when none is given', async () => {
     const file = parseKeyFile(sealed.text);
-    expect(await problemOf(() => unlockKeyFile(file, 'wrong horse'))).toEqual({ problem: 'wrong_passphrase', message: "wrong passphrase for key 'ops' (or the key file was changed since it was written)" });
+    expect(await problemOf(() => unlockKeyFile(file, 'wrong horse'))).toEqual({
+      problem: 'wrong_passphrase',
+      message: "wrong passphrase for key 'ops' (or the key file was changed since it was written)",
+    });
     expect(await problemOf(() => unlockKeyFile(file, ''))).toEqual({ problem: 'passphrase_needed', message: "key 'ops' is encrypted: type its passphrase" });
   });
 
@@ -86,7 +89,11 @@ describe('key files in the browser', () => {
       bytes[5] = bytes[5]! ^ 0x40;
       return bytes.toString('base64url');
     };
-    for (const change of [(d: Record<string, any>) => (d.ciphertext = flip(d.ciphertext)), (d: Record<string, any>) => (d.cipher.tag = flip(d.cipher.tag)), (d: Record<string, any>) => (d.name = 'other')]) {
+    for (const change of [
+      (d: Record<string, any>) => (d.ciphertext = flip(d.ciphertext)),
+      (d: Record<string, any>) => (d.cipher.tag = flip(d.cipher.tag)),
+      (d: Record<string, any>) => (d.name = 'other'),
+    ]) {
       const r = await problemOf(() => unlockKeyFile(parseKeyFile(edit(sealed.text, change)), PASS));
       expect(r.problem).toBe('wrong_passphrase');
     }

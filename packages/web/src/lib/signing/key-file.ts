@@ -14,7 +14,15 @@ const PEM_HEAD = '-----BEGIN PRIVATE KEY-----';
 const PEM_TAIL = '-----END PRIVATE KEY-----';
 
 /** What went wrong reading or unlocking a key file; `message` says it for the operator. */
-export type KeyFileProblem = 'not_a_key_file' | 'unknown_version' | 'damaged' | 'passphrase_needed' | 'wrong_passphrase' | 'did_mismatch' | 'not_ed25519' | 'unsupported';
+export type KeyFileProblem =
+  | 'not_a_key_file'
+  | 'unknown_version'
+  | 'damaged'
+  | 'passphrase_needed'
+  | 'wrong_passphrase'
+  | 'did_mismatch'
+  | 'not_ed25519'
+  | 'unsupported';
 
 export class KeyFileError extends Error {
   constructor(
@@ -87,7 +95,10 @@ export function parseKeyFile(source: string, fallbackName = 'imported'): KeyFile
   const trimmed = source.trim();
   if (trimmed.startsWith(PEM_HEAD)) return { name: fallbackName, did: '', createdAt: null, encrypted: false, pem: trimmed };
   if (trimmed.startsWith('-----BEGIN')) {
-    throw new KeyFileError('unsupported', 'this PEM is not an unencrypted PKCS8 private key (BEGIN PRIVATE KEY): use a gpufleet key file (`gpufleet keys new`) or convert it with `openssl pkcs8 -topk8 -nocrypt`');
+    throw new KeyFileError(
+      'unsupported',
+      'this PEM is not an unencrypted PKCS8 private key (BEGIN PRIVATE KEY): use a gpufleet key file (`gpufleet keys new`) or convert it with `openssl pkcs8 -topk8 -nocrypt`',
+    );
   }
   let raw: unknown;
   try {
@@ -99,7 +110,8 @@ export function parseKeyFile(source: string, fallbackName = 'imported'): KeyFile
     throw new KeyFileError('not_a_key_file', `this JSON is not a gpufleet operator key (no "format": "${FORMAT}"): make one with \`gpufleet keys new\``);
   }
   const d = raw as Record<string, unknown>;
-  if (d.v !== 1) throw new KeyFileError('unknown_version', `this key file is version ${JSON.stringify(d.v)}; this dashboard reads version 1 (a newer gpufleet wrote it?)`);
+  if (d.v !== 1)
+    throw new KeyFileError('unknown_version', `this key file is version ${JSON.stringify(d.v)}; this dashboard reads version 1 (a newer gpufleet wrote it?)`);
   const name = text(d.name, 'name');
   const did = text(d.did, 'did');
   if (!isDidKey(did)) throw damaged(`field 'did' is not an Ed25519 did:key`);
@@ -112,8 +124,10 @@ export function parseKeyFile(source: string, fallbackName = 'imported'): KeyFile
   }
   const kdf = record(d.kdf, 'kdf');
   const cipher = record(d.cipher, 'cipher');
-  if (kdf.name !== 'scrypt') throw new KeyFileError('unsupported', `the key is sealed with key derivation '${String(kdf.name)}'; this dashboard knows scrypt only`);
-  if (cipher.name !== 'aes-256-gcm') throw new KeyFileError('unsupported', `the key is sealed with cipher '${String(cipher.name)}'; this dashboard knows aes-256-gcm only`);
+  if (kdf.name !== 'scrypt')
+    throw new KeyFileError('unsupported', `the key is sealed with key derivation '${String(kdf.name)}'; this dashboard knows scrypt only`);
+  if (cipher.name !== 'aes-256-gcm')
+    throw new KeyFileError('unsupported', `the key is sealed with cipher '${String(cipher.name)}'; this dashboard knows aes-256-gcm only`);
   const params = { N: kdf.N as number, r: kdf.r as number, p: kdf.p as number };
   const problem = scryptParamsProblem(params);
   if (problem) throw damaged(`its encryption parameters are out of range (${problem})`);
@@ -152,7 +166,11 @@ async function openSealed(sealed: Sealed, passphrase: string, name: string, onPr
   sealedBytes.set(sealed.tag, sealed.ciphertext.length);
   let plain: ArrayBuffer;
   try {
-    plain = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: sealed.nonce as BufferSource, additionalData: utf8.encode(name), tagLength: 128 }, aesKey, sealedBytes);
+    plain = await crypto.subtle.decrypt(
+      { name: 'AES-GCM', iv: sealed.nonce as BufferSource, additionalData: utf8.encode(name), tagLength: 128 },
+      aesKey,
+      sealedBytes,
+    );
   } catch {
     throw new KeyFileError('wrong_passphrase', `wrong passphrase for key '${name}' (or the key file was changed since it was written)`);
   }
@@ -192,7 +210,10 @@ async function importEd25519(der: Uint8Array): Promise<{ privateKey: CryptoKey; 
     if (publicKey.length !== 32) throw new Error('no public key');
     return { privateKey, publicKey };
   } catch {
-    throw new KeyFileError('not_ed25519', 'the private key inside is not an Ed25519 PKCS8 key (or this browser has no Ed25519 in WebCrypto: Chrome 137+, Firefox 129+, Safari 17+)');
+    throw new KeyFileError(
+      'not_ed25519',
+      'the private key inside is not an Ed25519 PKCS8 key (or this browser has no Ed25519 in WebCrypto: Chrome 137+, Firefox 129+, Safari 17+)',
+    );
   } finally {
     der.fill(0);
   }

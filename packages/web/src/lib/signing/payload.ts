@@ -37,7 +37,8 @@ export function signRequestProblem(req: SignRequest): string | null {
       break;
   }
   if (!Number.isInteger(req.timeoutMs) || req.timeoutMs < 1000 || req.timeoutMs > MAX_TIMEOUT_MS) return 'the timeout must be from 1s to 7d';
-  for (const name of Object.keys(req.env ?? {})) if (!ENV_NAME.test(name)) return `environment name '${name}' must be letters, digits and _ (not starting with a digit)`;
+  for (const name of Object.keys(req.env ?? {}))
+    if (!ENV_NAME.test(name)) return `environment name '${name}' must be letters, digits and _ (not starting with a digit)`;
   if ((req.cwd ?? '').length > 4096) return 'the working folder is longer than 4096 characters';
   if ((req.runAs ?? '').length > 64) return 'the run-as user is longer than 64 characters';
   if (req.target.length > 4096) return 'the selector is longer than 4096 characters';

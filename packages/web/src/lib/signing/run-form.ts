@@ -28,7 +28,19 @@ export interface RunForm {
   maxParallel: string;
 }
 
-export const EMPTY_RUN_FORM: RunForm = { selector: '', mode: 'argv', commandLine: '', script: '', timeout: '60s', env: '', cwd: '', runAs: '', batchSize: '', failureThreshold: '', maxParallel: '' };
+export const EMPTY_RUN_FORM: RunForm = {
+  selector: '',
+  mode: 'argv',
+  commandLine: '',
+  script: '',
+  timeout: '60s',
+  env: '',
+  cwd: '',
+  runAs: '',
+  batchSize: '',
+  failureThreshold: '',
+  maxParallel: '',
+};
 
 /** POST /api/v1/runs `batch`, as the CLI sends it. */
 export interface BatchOptions {
@@ -136,7 +148,14 @@ export function readRunForm(f: RunForm): ReadRunForm {
 
   const ok = Object.keys(errors).length === 0 && command !== null && typeof timeout === 'number' && typeof env !== 'string';
   const request: SignRequest | null = ok
-    ? { command: command!, target, timeoutMs: timeout as number, env: env as Record<string, string>, cwd: f.cwd === '' ? null : f.cwd, runAs: f.runAs.trim() === '' ? null : f.runAs.trim() }
+    ? {
+        command: command!,
+        target,
+        timeoutMs: timeout as number,
+        env: env as Record<string, string>,
+        cwd: f.cwd === '' ? null : f.cwd,
+        runAs: f.runAs.trim() === '' ? null : f.runAs.trim(),
+      }
     : null;
   return { request, batch, errors, target, argv };
 }

@@ -67,9 +67,18 @@ export async function scrypt(password: Uint8Array, salt: Uint8Array, params: Scr
   const maxmem = 128 * r * (N + p + 1) + 2 ** 20;
   let dk: Uint8Array;
   try {
-    dk = await scryptAsync(password, salt, { N, r, p, dkLen, maxmem, asyncTick: opts.sliceMs ?? 12, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
+    dk = await scryptAsync(password, salt, {
+      N,
+      r,
+      p,
+      dkLen,
+      maxmem,
+      asyncTick: opts.sliceMs ?? 12,
+      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+    });
   } catch (err) {
-    if (err instanceof RangeError) throw new ScryptError(`the browser would not give the ${Math.round((128 * N * r) / 2 ** 20)} MiB scrypt needs for these parameters (N=${N}, r=${r})`);
+    if (err instanceof RangeError)
+      throw new ScryptError(`the browser would not give the ${Math.round((128 * N * r) / 2 ** 20)} MiB scrypt needs for these parameters (N=${N}, r=${r})`);
     throw err;
   }
   opts.onProgress?.(1);

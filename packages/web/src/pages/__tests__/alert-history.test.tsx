@@ -19,7 +19,19 @@ const T0 = Date.parse('2025-05-01T12:00:00Z');
 const NODES = [nodeViewFixture('did:key:z6MkAAAA1', 'gpu-a'), nodeViewFixture('did:key:z6MkBBBB2', 'gpu-b')].map((n) => NodeView.parse(n));
 
 function rule(name: string, severity: 'warning' | 'critical'): AlertRuleView {
-  return AlertRuleView.parse({ name, kind: name === 'Hot' ? 'metric' : 'health', severity, condition: 'x', for: '0s', selector: '', labels: {}, summary: 's', receivers: [], pending: 0, firing: 0 });
+  return AlertRuleView.parse({
+    name,
+    kind: name === 'Hot' ? 'metric' : 'health',
+    severity,
+    condition: 'x',
+    for: '0s',
+    selector: '',
+    labels: {},
+    summary: 's',
+    receivers: [],
+    pending: 0,
+    firing: 0,
+  });
 }
 
 /** `count` transitions, oldest first, alternating rules and nodes like a busy fleet. */
@@ -28,35 +40,57 @@ function transitions(count: number): AlertTransition[] {
   for (let i = 0; i < count; i++) {
     const node = NODES[i % 2]!;
     const hot = i % 3 !== 0;
-    const steps = [['inactive', 'pending'], ['pending', 'firing'], ['firing', 'resolved']] as const;
+    const steps = [
+      ['inactive', 'pending'],
+      ['pending', 'firing'],
+      ['firing', 'resolved'],
+    ] as const;
     const [from, to] = steps[i % 3]!;
-    out.push(AlertTransition.parse({ at: new Date(T0 + i * 60_000).toISOString(), alertId: `al-${i}`, rule: hot ? 'Hot' : 'GpuUnhealthy', severity: hot ? 'warning' : 'critical', nodeId: node.id, hostname: node.hostname, gpu: hot ? 'GPU-8a3f0c2e-1111-2222-3333-444455556666' : null, from, to, value: hot ? 91 + i : null }));
+    out.push(
+      AlertTransition.parse({
+        at: new Date(T0 + i * 60_000).toISOString(),
+        alertId: `al-${i}`,
+        rule: hot ? 'Hot' : 'GpuUnhealthy',
+        severity: hot ? 'warning' : 'critical',
+        nodeId: node.id,
+        hostname: node.hostname,
+        gpu: hot ? 'GPU-8a3f0c2e-1111-2222-3333-444455556666' : null,
+        from,
+        to,
+        value: hot ? 91 + i : null,
+      }),
+    );
   }
   return out;
 }
 
 function historyRoutes(stored: AlertTransition[]) {
   const rules = [rule('Hot', 'warning'), rule('GpuUnhealthy', 'critical')];
-  return new FakeApi()
-    // The registry's search: hostname substring or id, not decommissioned (node-registry.ts list).
-    .on('GET', '/api/v1/nodes', (call) => {
-      const q = (call.query.get('q') ?? '').toLowerCase();
-      const items = NODES.filter((n) => n.hostname.toLowerCase().includes(q) || n.id.includes(q));
-      return { status: 200, body: { items: items.slice(0, Number(call.query.get('limit') ?? 500)), total: items.length } };
-    })
-    .on('GET', '/api/v1/alerts/rules', () => ({ status: 200, body: { items: rules, receivers: [] } }))
-    .on('GET', '/api/v1/alerts/history', (call) => {
-      const q = call.query;
-      const limit = Number(q.get('limit') ?? 100);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) return fakeError(400, 'invalid_argument', 'querystring/limit: too big');
-      const r = q.get('rule');
-      if (r !== null && !rules.some((x) => x.name === r)) return fakeError(404, 'not_found', `no alert rule '${r}'`);
-      const ref = q.get('node');
-      const node = ref === null ? null : NODES.find((n) => n.hostname === ref || n.id === ref);
-      if (ref !== null && !node) return fakeError(404, 'not_found', `no node '${ref}' (give an id, an id prefix or a hostname)`);
-      const items = [...stored].reverse().filter((t) => (r === null || t.rule === r) && (!node || t.nodeId === node.id)).slice(0, limit);
-      return { status: 200, body: { items } };
-    });
+  return (
+    new FakeApi()
+      // The registry's search: hostname substring or id, not decommissioned (node-registry.ts list).
+      .on('GET', '/api/v1/nodes', (call) => {
+        const q = (call.query.get('q') ?? '').toLowerCase();
+        const items = NODES.filter((n) => n.hostname.toLowerCase().includes(q) || n.id.includes(q));
+        return { status: 200, body: { items: items.slice(0, Number(call.query.get('limit') ?? 500)), total: items.length } };
+      })
+      .on('GET', '/api/v1/alerts/rules', () => ({ status: 200, body: { items: rules, receivers: [] } }))
+      .on('GET', '/api/v1/alerts/history', (call) => {
+        const q = call.query;
+        const limit = Number(q.get('limit') ?? 100);
+        if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) return fakeError(400, 'invalid_argument', 'querystring/limit: too big');
+        const r = q.get('rule');
+        if (r !== null && !rules.some((x) => x.name === r)) return fakeError(404, 'not_found', `no alert rule '${r}'`);
+        const ref = q.get('node');
+        const node = ref === null ? null : NODES.find((n) => n.hostname === ref || n.id === ref);
+        if (ref !== null && !node) return fakeError(404, 'not_found', `no node '${ref}' (give an id, an id prefix or a hostname)`);
+        const items = [...stored]
+          .reverse()
+          .filter((t) => (r === null || t.rule === r) && (!node || t.nodeId === node.id))
+          .slice(0, limit);
+        return { status: 200, body: { items } };
+      })
+  );
 }
 
 let api: FakeApi;
@@ -129,7 +163,9 @@ describe('alert history', () => {
   it("a refusal of the history itself shows the server's message", async () => {
     api = historyRoutes(transitions(1));
     const refusing = new FakeApi().on('GET', '/api/v1/alerts/history', () => fakeError(503, 'unavailable', 'the alert engine is starting'));
-    vi.stubGlobal('fetch', (input: RequestInfo | URL, init?: RequestInit) => (String(input).startsWith('/api/v1/alerts/history') ? refusing.fetch(input, init) : api.fetch(input, init)));
+    vi.stubGlobal('fetch', (input: RequestInfo | URL, init?: RequestInit) =>
+      String(input).startsWith('/api/v1/alerts/history') ? refusing.fetch(input, init) : api.fetch(input, init),
+    );
     renderSignedIn(<AlertHistory />, viewer);
     expect((await screen.findByRole('alert')).textContent).toContain('the alert engine is starting');
     expect(rows()).toHaveLength(0);

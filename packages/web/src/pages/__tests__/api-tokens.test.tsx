@@ -31,7 +31,14 @@ function tokenRoutes(o: { refuseCreate?: FakeReply } = {}) {
       const parsed = CreateApiTokenRequest.safeParse(call.body);
       if (!parsed.success) return fakeError(400, 'invalid_argument', `body/${parsed.error.issues[0]!.path.join('.')}: ${parsed.error.issues[0]!.message}`);
       const id = `feed${String(++serial).padStart(12, '0')}`;
-      const view = ApiTokenView.parse({ id, name: parsed.data.name, role: parsed.data.role, createdAt: new Date().toISOString(), lastUsedAt: null, revokedAt: null });
+      const view = ApiTokenView.parse({
+        id,
+        name: parsed.data.name,
+        role: parsed.data.role,
+        createdAt: new Date().toISOString(),
+        lastUsedAt: null,
+        revokedAt: null,
+      });
       tokens.push(view);
       return { status: 201, body: { ...view, token: `gft_${id}_${'x'.repeat(42)}${serial}` } };
     })

@@ -13,9 +13,42 @@ import { EventsPage } from '../events.js';
 
 const NODE = 'did:key:z6MkEVENTS1';
 const entries: TimelineEntry[] = [
-  { id: 'a:1', source: 'agent', at: '2025-05-01T12:00:03.000Z', nodeId: NODE, hostname: 'gpu-1', gpu: null, kind: 'run-output', code: null, message: 'chunk', details: null },
-  { id: 'a:2', source: 'agent', at: '2025-05-01T12:00:02.000Z', nodeId: NODE, hostname: 'gpu-1', gpu: null, kind: 'xid', code: 79, message: 'GPU fell off the bus', details: null },
-  { id: 'a:3', source: 'agent', at: '2025-05-01T12:00:01.000Z', nodeId: NODE, hostname: 'gpu-1', gpu: null, kind: 'run-result', code: null, message: 'exit 0', details: null },
+  {
+    id: 'a:1',
+    source: 'agent',
+    at: '2025-05-01T12:00:03.000Z',
+    nodeId: NODE,
+    hostname: 'gpu-1',
+    gpu: null,
+    kind: 'run-output',
+    code: null,
+    message: 'chunk',
+    details: null,
+  },
+  {
+    id: 'a:2',
+    source: 'agent',
+    at: '2025-05-01T12:00:02.000Z',
+    nodeId: NODE,
+    hostname: 'gpu-1',
+    gpu: null,
+    kind: 'xid',
+    code: 79,
+    message: 'GPU fell off the bus',
+    details: null,
+  },
+  {
+    id: 'a:3',
+    source: 'agent',
+    at: '2025-05-01T12:00:01.000Z',
+    nodeId: NODE,
+    hostname: 'gpu-1',
+    gpu: null,
+    kind: 'run-result',
+    code: null,
+    message: 'exit 0',
+    details: null,
+  },
 ].map((e) => TimelineEntry.parse(e));
 
 let api: FakeApi;

@@ -18,8 +18,18 @@ const nodeId = (n: number) => `did:key:z6MkNODE${String(n).padStart(4, '0')}`;
 function row(i: number): FleetGpuRow {
   const n = Math.floor(i / 8);
   const offline = n === 1;
-  const gpu = GpuView.parse(gpuViewFixture(i % 8, i === 3 ? { state: 'CORDONED', stateChange: { by: 'x', reason: 'fan', at: '2025-05-01T12:00:00.000Z', drainDeadline: null } } : {}, { utilizationPct: i % 100 }));
-  return FleetGpuRow.parse({ nodeId: nodeId(n), hostname: `gpu-${String(n).padStart(4, '0')}`, nodeStatus: offline ? 'OFFLINE' : 'READY', gpu, health: 'healthy' });
+  const gpu = GpuView.parse(
+    gpuViewFixture(i % 8, i === 3 ? { state: 'CORDONED', stateChange: { by: 'x', reason: 'fan', at: '2025-05-01T12:00:00.000Z', drainDeadline: null } } : {}, {
+      utilizationPct: i % 100,
+    }),
+  );
+  return FleetGpuRow.parse({
+    nodeId: nodeId(n),
+    hostname: `gpu-${String(n).padStart(4, '0')}`,
+    nodeStatus: offline ? 'OFFLINE' : 'READY',
+    gpu,
+    health: 'healthy',
+  });
 }
 const ALL = Array.from({ length: TOTAL }, (_, i) => row(i));
 
@@ -27,7 +37,15 @@ let api: FakeApi;
 beforeEach(() => {
   window.history.replaceState(null, '', '/gpus');
   api = new FakeApi()
-    .on('GET', '/api/v1/fleet/summary', () => ({ status: 200, body: { nodes: { total: 125, byStatus: {} }, gpus: { total: TOTAL, byModel: { H100: TOTAL, A100: 0 }, byVendor: { nvidia: TOTAL } }, powerDrawW: 0, avgGpuUtilPct: null } }))
+    .on('GET', '/api/v1/fleet/summary', () => ({
+      status: 200,
+      body: {
+        nodes: { total: 125, byStatus: {} },
+        gpus: { total: TOTAL, byModel: { H100: TOTAL, A100: 0 }, byVendor: { nvidia: TOTAL } },
+        powerDrawW: 0,
+        avgGpuUtilPct: null,
+      },
+    }))
     .on('GET', '/api/v1/gpus', (call) => {
       if (call.query.get('state') === 'BROKEN') return fakeError(400, 'invalid_argument', 'state must be one of READY, CORDONED, UNHEALTHY');
       const limit = Number(call.query.get('limit') ?? TOTAL);
@@ -84,7 +102,7 @@ describe('GPUs page', () => {
     expect(only!.dataset).toMatchObject({ gpu: '3', state: 'CORDONED', hostname: 'gpu-0000' });
   });
 
-  it('offers the fleet\'s models and sends the one picked', async () => {
+  it("offers the fleet's models and sends the one picked", async () => {
     renderSignedIn(<GpusPage />, viewer);
     await waitFor(() => expect([...(screen.getByTestId('gpus-model') as HTMLSelectElement).options].map((o) => o.value)).toEqual(['', 'A100', 'H100']));
     fireEvent.change(screen.getByTestId('gpus-model'), { target: { value: 'H100' } });
@@ -116,7 +134,7 @@ describe('GPUs page', () => {
     expect(rows[8]!.textContent).toContain('(offline)');
   });
 
-  it('shows the server\'s refusal with a retry', async () => {
+  it("shows the server's refusal with a retry", async () => {
     window.history.replaceState(null, '', '/gpus?state=BROKEN');
     renderSignedIn(<GpusPage />, viewer);
     await waitFor(() => expect(document.body.textContent).toContain('state must be one of READY, CORDONED, UNHEALTHY'));

@@ -25,7 +25,10 @@ beforeEach(() => {
   window.history.replaceState(null, '', '/nodes');
   const api = new FakeApi()
     .on('GET', '/api/v1/nodes', () => ({ status: 200, body: { items: nodes, total: nodes.length } }))
-    .on('GET', '/api/v1/sparklines', () => ({ status: 200, body: { start: 0, bucketMs: 30_000, points: 2, items: nodes.map((n) => ({ id: n.id, util: [1, 2], temp: [3, 4] })), missing: [] } }));
+    .on('GET', '/api/v1/sparklines', () => ({
+      status: 200,
+      body: { start: 0, bucketMs: 30_000, points: 2, items: nodes.map((n) => ({ id: n.id, util: [1, 2], temp: [3, 4] })), missing: [] },
+    }));
   vi.stubGlobal('fetch', api.fetch);
 });
 afterEach(() => {
@@ -46,7 +49,7 @@ describe('node table', () => {
     expect(window.location.pathname).toBe(`/nodes/${encodeURIComponent(GONE)}`);
   });
 
-  it('dims an offline node\'s readings, leaves out its sparklines and says when it was last seen', async () => {
+  it("dims an offline node's readings, leaves out its sparklines and says when it was last seen", async () => {
     renderSignedIn(<NodesPage />, viewer);
     await waitFor(() => expect(screen.getAllByTestId('nodes-spark-util')).toHaveLength(1));
     const [live, gone] = screen.getAllByTestId('nodes-row');
