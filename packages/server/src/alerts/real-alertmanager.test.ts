@@ -1,41 +1,23 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AlertEngine } from './alert-engine.js';
+import { freePort } from '../testing/free-port.js';
+import { requireTool } from '../testing/external-tool.js';
 import { createSilence, expireSilence } from './alert-api.js';
 import { engineFor, FakeFleet, gpuSample, makeNode, metricsOf, startReceiver, uuidOf, type Receiver } from './__tests__/alert-fixtures.js';
 
 /**
  * The engine against a real Alertmanager (Debian's prometheus-alertmanager; .ci/run installs
- * it; skipped only where the binary is absent), in real time: a gpufleet silence reaches
+ * it; a machine without it fails with the install line), in real time: a gpufleet silence reaches
  * Alertmanager, the silenced alert stays active there (suppressed) well past the time
  * Alertmanager would have resolved an alert that went quiet, and nobody is paged until the
  * silence is expired early; the labels and generatorURL arrive as sent.
  */
 
 const BIN = 'prometheus-alertmanager';
-function has(bin: string): boolean {
-  try {
-    execFileSync(bin, ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -56,8 +38,9 @@ async function amAlerts(): Promise<AmAlert[]> {
   return (await fetch(`${amUrl}/api/v2/alerts`)).json() as Promise<AmAlert[]>;
 }
 
-describe.skipIf(!has(BIN))('a real Alertmanager', () => {
+describe('a real Alertmanager', () => {
   beforeAll(async () => {
+    requireTool(BIN, 'prometheus-alertmanager');
     dir = mkdtempSync(join(tmpdir(), 'gpufleet-am-'));
     pager = await startReceiver();
     const port = await freePort();

@@ -1,42 +1,22 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureServerTls } from '../tls/ensure-server-tls.js';
 import { startTestServer, type TestServer } from '../testing/test-server.js';
+import { freePort } from '../testing/free-port.js';
+import { requireTool } from '../testing/external-tool.js';
 
 /**
  * docs/prometheus/prometheus.yml, tested: promtool accepts it, and a real Prometheus with it
  * (only the addresses, file paths and intervals changed) scrapes a real gpufleet server over
  * TLS with its own CA and a viewer token. Needs Debian's `prometheus` package (.ci/run
- * installs it); skipped only where its binaries are absent.
+ * installs it); a machine without it fails with the install line.
  */
 
 const EXAMPLE = new URL('../../../../docs/prometheus/prometheus.yml', import.meta.url);
-
-function has(bin: string): boolean {
-  try {
-    execFileSync(bin, ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const available = has('promtool') && has('prometheus');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Replaces `from` by `to` in `text`, failing when the example no longer contains `from`. */
 function swap(text: string, from: string, to: string): string {
@@ -64,8 +44,10 @@ function apiTls(method: string, path: string, body?: unknown): Promise<{ status:
   });
 }
 
-describe.skipIf(!available)('docs/prometheus/prometheus.yml', () => {
+describe('docs/prometheus/prometheus.yml', () => {
   beforeAll(async () => {
+    requireTool('promtool', 'prometheus');
+    requireTool('prometheus', 'prometheus');
     dir = mkdtempSync(join(tmpdir(), 'gpufleet-prom-'));
     const tls = await ensureServerTls({ dataDir: dir, hostnames: ['localhost'], ips: ['127.0.0.1'] });
     ca = tls.caPem;
