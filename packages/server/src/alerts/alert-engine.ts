@@ -3,8 +3,8 @@ import type { HubEvent } from '../events/event-hub.js';
 import type { AgentEventRecord, NodeRecord } from '../store/store.js';
 import { gpuKey } from '../metrics/metric-store.js';
 import type { AlertRule, HealthRule, MetricRule, OfflineRule, ReceiverConfig, XidCountRule } from './alert-rules.js';
-import { alertId, gpuIndexOf, type AlertInstance } from './alert-instance.js';
-import { alertLabels } from './alert-labels.js';
+import { gpuIndexOf, type AlertInstance } from './alert-instance.js';
+import { AlertInstanceTable } from './alert-instance-table.js';
 import { AlertDispatcher } from './alert-dispatch.js';
 import { AlertHistory } from './alert-history.js';
 import { Notifier } from './notifier.js';
@@ -42,8 +42,6 @@ export class AlertEngine {
   readonly notifier: Notifier;
   /** Copies silences into Alertmanager receivers. */
   readonly silenceSync: AlertmanagerSilenceSync;
-  /** Instances not created because maxInstances was reached. */
-  droppedInstances = 0;
   private readonly metricRules: MetricRule[];
   private readonly offlineRules: OfflineRule[];
   private readonly healthRules: HealthRule[];
@@ -51,18 +49,12 @@ export class AlertEngine {
   private readonly policyRules: ReadonlyMap<string, HealthRule>;
   private readonly quietPolicyRules: ReadonlySet<string>;
   private readonly xidRules: XidCountRule[];
-  /** Per rule index: node id -> GPU key ('' for the node) -> instance. */
-  private readonly byRule: Array<Map<string, Map<string, AlertInstance>>>;
-  private readonly byId = new Map<string, AlertInstance>();
-  private readonly pending = new Set<AlertInstance>();
-  private readonly firing = new Set<AlertInstance>();
-  private readonly resolved = new Set<AlertInstance>();
+  private readonly table: AlertInstanceTable;
   private readonly xid: Array<Map<string, XidEntry>>;
   private readonly gpuVerdicts = new GpuVerdicts();
   private readonly selectorCache = new Map<string, { labels: object; bits: Uint8Array }>();
   private readonly anySelector: boolean;
   private readonly dispatcher: AlertDispatcher;
-  private readonly maxInstances: number;
   private readonly resolvedRetentionMs: number;
   private readonly staleAfterMs: number;
   private stamp = 0;
@@ -79,10 +71,8 @@ export class AlertEngine {
     this.policyRules = new Map((opts.policyRules ?? []).map((r) => [r.name, r]));
     this.quietPolicyRules = new Set(opts.quietPolicyRules ?? []);
     this.xidRules = this.rules.filter((r): r is XidCountRule => r.kind === 'xid-count');
-    this.byRule = this.rules.map(() => new Map());
     this.xid = this.rules.map(() => new Map());
     this.anySelector = this.rules.some((r) => r.selector.requirements.length > 0);
-    this.maxInstances = opts.maxInstances ?? 100_000;
     this.resolvedRetentionMs = opts.resolvedRetentionMs ?? 15 * 60_000;
     this.staleAfterMs = opts.metricsStaleAfterMs ?? 5 * 60_000;
     this.silences = new SilenceBook({ settings: opts.settings, log: opts.log });
@@ -106,6 +96,19 @@ export class AlertEngine {
       },
       opts.clock.now(),
     );
+    this.table = new AlertInstanceTable({
+      ruleCount: this.rules.length,
+      maxInstances: opts.maxInstances ?? 100_000,
+      history: this.history,
+      notify: (inst, now) => this.dispatcher.notify(inst, now),
+      labelsOf: (id) => opts.fleet.labelsOf(id),
+      stamp: () => this.stamp,
+    });
+  }
+
+  /** Instances not created because maxInstances was reached. */
+  get droppedInstances(): number {
+    return this.table.dropped;
   }
 
   /** Reads the stored silences. */
@@ -157,18 +160,16 @@ export class AlertEngine {
 
   /** Every instance, in no particular order (views, series). */
   instances(): IterableIterator<AlertInstance> {
-    return this.byId.values();
+    return this.table.all();
   }
 
   getInstance(id: string): AlertInstance | undefined {
-    return this.byId.get(id);
+    return this.table.get(id);
   }
 
-  /** Pending and firing instance counts of a rule. */
+  /** Instance counts of a rule by state. */
   countsOf(rule: AlertRule): { pending: number; firing: number; resolved: number } {
-    const out = { pending: 0, firing: 0, resolved: 0 };
-    for (const perNode of this.byRule[rule.index]!.values()) for (const inst of perNode.values()) out[inst.state]++;
-    return out;
+    return this.table.countsOf(rule);
   }
 
   // ---- evaluation ----
@@ -184,10 +185,10 @@ export class AlertEngine {
           const offline = fleet.status(node) === 'OFFLINE';
           for (const rule of this.offlineRules) {
             const cond = offline && (bits === null || bits[rule.index] === 1);
-            const inst = this.find(rule, node.id, null);
+            const inst = this.table.find(rule, node.id, null);
             if (!cond && inst === undefined) continue;
             const fresh = inst === undefined || inst.state === 'resolved';
-            this.evaluate(rule, node, null, null, cond, null, now, cond && fresh ? { since: String(node.lastSeenAt ?? now) } : null);
+            this.table.evaluate(rule, node, null, null, cond, null, now, cond && fresh ? { since: String(node.lastSeenAt ?? now) } : null);
           }
         }
         if (this.metricRules.length > 0) {
@@ -198,7 +199,7 @@ export class AlertEngine {
         }
       }
     }
-    for (const inst of this.pending) if (now - inst.activeAt >= inst.rule.forMs) this.fire(inst, now);
+    for (const inst of this.table.pending) if (now - inst.activeAt >= inst.rule.forMs) this.table.fire(inst, now);
     for (const rule of this.xidRules) {
       for (const [key, entry] of this.xid[rule.index]!) {
         const node = this.opts.fleet.get(entry.nodeId);
@@ -208,16 +209,16 @@ export class AlertEngine {
     }
     this.silenceSync.sync(now);
     // Firing alerts not yet told (silenced until now, the silence just ended or reached Alertmanager).
-    for (const inst of this.firing) if (!inst.notified) this.dispatcher.notify(inst, now);
-    this.dispatcher.resend(this.firing, now);
-    for (const inst of this.resolved) if (now - inst.resolvedAt! >= this.resolvedRetentionMs) this.remove(inst);
+    for (const inst of this.table.firing) if (!inst.notified) this.dispatcher.notify(inst, now);
+    this.dispatcher.resend(this.table.firing, now);
+    for (const inst of this.table.resolved) if (now - inst.resolvedAt! >= this.resolvedRetentionMs) this.table.remove(inst);
     this.silences.prune(now);
   }
 
   private evaluateMetric(rule: MetricRule, node: NodeRecord, latest: MetricsBody | null, bits: Uint8Array | null, now: number, stamp: number): void {
-    const perNode = this.byRule[rule.index]!.get(node.id);
+    const perNode = this.table.onNode(rule, node.id);
     if (latest === null || (bits !== null && bits[rule.index] !== 1)) {
-      if (perNode) for (const inst of perNode.values()) this.deactivate(inst, now);
+      if (perNode) for (const inst of perNode.values()) this.table.deactivate(inst, now);
       return;
     }
     const above = rule.op === 'above';
@@ -225,7 +226,7 @@ export class AlertEngine {
       const v = rule.reader.read(latest.host);
       const cond = v !== null && (above ? v > rule.threshold : v < rule.threshold);
       if (cond || perNode) {
-        const inst = this.evaluate(rule, node, null, null, cond, v, now, null);
+        const inst = this.table.evaluate(rule, node, null, null, cond, v, now, null);
         if (inst) inst.seen = stamp;
       }
       return;
@@ -239,22 +240,22 @@ export class AlertEngine {
       if (!cond && perNode === undefined) continue; // the common case: nothing to do, nothing allocated
       const key = gpuKey(g);
       if (key === null) continue;
-      const inst = this.evaluate(rule, node, key, g.index, cond, v, now, null);
+      const inst = this.table.evaluate(rule, node, key, g.index, cond, v, now, null);
       if (inst) inst.seen = stamp;
     }
     // A GPU missing from the sample has no value: its alert stops holding.
-    const after = this.byRule[rule.index]!.get(node.id);
-    if (after) for (const inst of after.values()) if (inst.seen !== stamp) this.deactivate(inst, now);
+    const after = this.table.onNode(rule, node.id);
+    if (after) for (const inst of after.values()) if (inst.seen !== stamp) this.table.deactivate(inst, now);
   }
 
   private evaluateXid(rule: XidCountRule, node: NodeRecord, entry: XidEntry, now: number): number {
     const n = entry.win.prune(now - rule.windowMs);
     const cond = n >= rule.count;
-    if (!cond && this.find(rule, node.id, entry.gpu) === undefined) return n;
+    if (!cond && this.table.find(rule, node.id, entry.gpu) === undefined) return n;
     const codes = entry.win.distinctCodes().filter((c) => c >= 0);
     const last = entry.win.lastCode();
     const context = cond ? { codes: codes.join(',') || '?', lastCode: last === null || last < 0 ? '?' : String(last) } : null;
-    this.evaluate(rule, node, entry.gpu, entry.gpu === null ? null : gpuIndexOf(node, entry.gpu), cond, n, now, context);
+    this.table.evaluate(rule, node, entry.gpu, entry.gpu === null ? null : gpuIndexOf(node, entry.gpu), cond, n, now, context);
     return n;
   }
 
@@ -280,7 +281,7 @@ export class AlertEngine {
       if (rule === undefined || node === undefined) return;
       const firing = a.state === 'firing';
       const context = firing ? { verdict: a.verdict, cause: a.cause, healthRule: a.rule } : null;
-      this.evaluate(rule, node, a.gpuKey, a.gpuKey === null ? null : gpuIndexOf(node, a.gpuKey), firing, null, this.opts.clock.now(), context);
+      this.table.evaluate(rule, node, a.gpuKey, a.gpuKey === null ? null : gpuIndexOf(node, a.gpuKey), firing, null, this.opts.clock.now(), context);
     } catch (err) {
       this.opts.log?.warn({ err, rule: a.rule }, 'alert engine could not handle a policy alert');
     }
@@ -307,9 +308,9 @@ export class AlertEngine {
         !this.policyRules.has(decidedBy) &&
         !this.quietPolicyRules.has(decidedBy) &&
         (bits === null || bits[rule.index] === 1);
-      if (!cond && this.find(rule, node.id, e.gpuKey) === undefined) continue;
+      if (!cond && this.table.find(rule, node.id, e.gpuKey) === undefined) continue;
       const context = cond ? { verdict: e.verdict, cause: e.cause, healthRule: e.rule ?? '-' } : null;
-      this.evaluate(rule, node, e.gpuKey, e.gpuKey === null ? null : gpuIndexOf(node, e.gpuKey), cond, null, now, context);
+      this.table.evaluate(rule, node, e.gpuKey, e.gpuKey === null ? null : gpuIndexOf(node, e.gpuKey), cond, null, now, context);
     }
   }
 
@@ -341,15 +342,13 @@ export class AlertEngine {
 
   private forgetNode(nodeId: string, now: number): void {
     for (const rule of this.rules) {
-      const perNode = this.byRule[rule.index]!.get(nodeId);
-      if (perNode) for (const inst of perNode.values()) this.deactivate(inst, now);
+      const perNode = this.table.onNode(rule, nodeId);
+      if (perNode) for (const inst of perNode.values()) this.table.deactivate(inst, now);
       for (const [k, entry] of this.xid[rule.index]!) if (entry.nodeId === nodeId) this.xid[rule.index]!.delete(k);
     }
     this.selectorCache.delete(nodeId);
     this.gpuVerdicts.forget(nodeId);
   }
-
-  // ---- the state machine ----
 
   private selectorBits(node: NodeRecord): Uint8Array | null {
     if (!this.anySelector) return null;
@@ -360,149 +359,5 @@ export class AlertEngine {
     for (const r of this.rules) bits[r.index] = matchesSelector(r.selector, labels) ? 1 : 0;
     this.selectorCache.set(node.id, { labels, bits });
     return bits;
-  }
-
-  private find(rule: AlertRule, nodeId: string, gpu: string | null): AlertInstance | undefined {
-    return this.byRule[rule.index]!.get(nodeId)?.get(gpu ?? '');
-  }
-
-  /**
-   * Applies the condition of (rule, node, gpu). `context` (kind-specific template values)
-   * replaces the instance's when given. Returns the instance, if any.
-   */
-  private evaluate(
-    rule: AlertRule,
-    node: NodeRecord,
-    gpu: string | null,
-    gpuIndex: number | null,
-    cond: boolean,
-    value: number | null,
-    now: number,
-    context: Record<string, string> | null,
-  ): AlertInstance | null {
-    const nodes = this.byRule[rule.index]!;
-    let perNode = nodes.get(node.id);
-    let inst = perNode?.get(gpu ?? '');
-    if (!cond) {
-      if (inst) this.deactivate(inst, now);
-      return inst ?? null;
-    }
-    if (context !== null && inst) inst.context = context;
-    if (inst === undefined) {
-      if (this.byId.size >= this.maxInstances) {
-        this.droppedInstances++;
-        return null;
-      }
-      inst = {
-        id: alertId(rule.name, node.id, gpu),
-        rule,
-        nodeId: node.id,
-        gpu,
-        hostname: node.hostname,
-        gpuIndex,
-        state: 'pending',
-        activeAt: now,
-        firedAt: null,
-        resolvedAt: null,
-        value,
-        context,
-        notified: false,
-        told: new Set(),
-        sentAt: null,
-        seen: this.stamp,
-        labels: alertLabels(rule, node, gpu, this.opts.fleet.labelsOf(node.id)),
-      };
-      if (perNode === undefined) {
-        perNode = new Map();
-        nodes.set(node.id, perNode);
-      }
-      perNode.set(gpu ?? '', inst);
-      this.byId.set(inst.id, inst);
-      this.begin(inst, 'inactive', now);
-      return inst;
-    }
-    inst.value = value;
-    if (gpuIndex !== null) inst.gpuIndex = gpuIndex;
-    if (inst.state === 'resolved') {
-      // The same key again: the one instance becomes active again (no duplicate).
-      this.resolved.delete(inst);
-      inst.activeAt = now;
-      inst.firedAt = null;
-      inst.resolvedAt = null;
-      this.begin(inst, 'resolved', now);
-    } else if (inst.state === 'pending' && now - inst.activeAt >= rule.forMs) {
-      this.fire(inst, now);
-    }
-    return inst;
-  }
-
-  private begin(inst: AlertInstance, from: 'inactive' | 'resolved', now: number): void {
-    if (inst.rule.forMs <= 0) {
-      // No `for`: straight to firing, as Prometheus does.
-      inst.state = 'firing';
-      inst.firedAt = now;
-      this.firing.add(inst);
-      this.record(inst, from, now);
-      this.dispatcher.notify(inst, now);
-      return;
-    }
-    inst.state = 'pending';
-    this.pending.add(inst);
-    this.record(inst, from, now);
-  }
-
-  private fire(inst: AlertInstance, now: number): void {
-    this.pending.delete(inst);
-    inst.state = 'firing';
-    inst.firedAt = now;
-    this.firing.add(inst);
-    this.record(inst, 'pending', now);
-    this.dispatcher.notify(inst, now);
-  }
-
-  /** The condition stopped holding: a pending alert is forgotten, a firing one resolves. */
-  private deactivate(inst: AlertInstance, now: number): void {
-    if (inst.state === 'pending') {
-      this.pending.delete(inst);
-      this.history.push({ ...this.entry(inst, now), from: 'pending', to: 'inactive' });
-      this.remove(inst);
-    } else if (inst.state === 'firing') {
-      this.firing.delete(inst);
-      inst.state = 'resolved';
-      inst.resolvedAt = now;
-      this.resolved.add(inst);
-      this.record(inst, 'firing', now);
-      this.dispatcher.notify(inst, now);
-    }
-  }
-
-  private remove(inst: AlertInstance): void {
-    this.pending.delete(inst);
-    this.firing.delete(inst);
-    this.resolved.delete(inst);
-    this.byId.delete(inst.id);
-    const nodes = this.byRule[inst.rule.index]!;
-    const perNode = nodes.get(inst.nodeId);
-    if (perNode?.get(inst.gpu ?? '') === inst) {
-      perNode.delete(inst.gpu ?? '');
-      if (perNode.size === 0) nodes.delete(inst.nodeId);
-    }
-  }
-
-  private entry(inst: AlertInstance, now: number) {
-    return {
-      at: now,
-      alertId: inst.id,
-      rule: inst.rule.name,
-      severity: inst.rule.severity,
-      nodeId: inst.nodeId,
-      hostname: inst.hostname,
-      gpu: inst.gpu,
-      value: inst.value,
-    };
-  }
-
-  private record(inst: AlertInstance, from: 'inactive' | 'pending' | 'firing' | 'resolved', now: number): void {
-    this.history.push({ ...this.entry(inst, now), from, to: inst.state });
   }
 }
