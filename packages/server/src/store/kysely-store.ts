@@ -15,21 +15,12 @@ import type {
 import * as runQueries from './run-queries.js';
 import * as healthQueries from './health-queries.js';
 import * as retentionQueries from './event-retention-queries.js';
+import * as tokenQueries from './token-queries.js';
+import * as agentEventQueries from './agent-event-queries.js';
 import type { ListRunOutputQuery, ListRunsQuery, RunOutputRecord, RunProgress, RunRecord, RunTargetRecord } from './run-records.js';
-import {
-  agentEventToRow,
-  apiTokenToRow,
-  joinTokenToRow,
-  nodePatchToRow,
-  nodeToRow,
-  rowToAgentEvent,
-  rowToApiToken,
-  rowToAudit,
-  rowToJoinToken,
-  rowToNode,
-} from './row-mappers.js';
+import { nodePatchToRow, nodeToRow, rowToAudit, rowToNode } from './row-mappers.js';
 import type { Database } from './schema.js';
-import { checkId, checkIdList, checkInt, checkLimit, checkText, checkTextOrNull } from './store-checks.js';
+import { BATCH_ROWS, checkId, checkInt, checkLimit, checkText } from './store-checks.js';
 import type {
   AgentEventRecord,
   FindingsChange,
@@ -58,12 +49,6 @@ export interface KyselyStoreOptions {
   /** Runs once after Kysely is destroyed, for resources Kysely may not release itself. */
   afterClose?: () => Promise<void>;
 }
-
-/**
- * Rows per statement in batch writes: keeps the bound parameters (10 per agent event) well under
- * SQLite's 32,766 and PostgreSQL's 65,535 limits.
- */
-const BATCH_ROWS = 500;
 
 /**
  * The one Store implementation, over any Kysely dialect that speaks SQLite or PostgreSQL SQL.
@@ -185,135 +170,56 @@ export class KyselyStore implements Store {
     await this.db.deleteFrom('nodes').where('id', '=', checkId('id', id)).execute();
   }
 
-  // ---- join tokens ----
+  // ---- join tokens and API tokens (SQL in token-queries.ts) ----
 
   async insertJoinToken(token: JoinTokenRecord): Promise<void> {
-    const row = joinTokenToRow(token);
-    const r = await this.db
-      .insertInto('join_tokens')
-      .values(row)
-      .onConflict((oc) => oc.column('id').doNothing())
-      .executeTakeFirst();
-    if (Number(r.numInsertedOrUpdatedRows ?? 0n) === 0) throw new FleetError('already_exists', `join token ${row.id} already exists`);
+    return tokenQueries.insertJoinToken(this.db, token);
   }
 
-  async getJoinToken(id: string): Promise<JoinTokenRecord | undefined> {
-    const row = await this.db.selectFrom('join_tokens').selectAll().where('id', '=', checkId('id', id)).executeTakeFirst();
-    return row === undefined ? undefined : rowToJoinToken(row);
+  getJoinToken(id: string): Promise<JoinTokenRecord | undefined> {
+    return tokenQueries.getJoinToken(this.db, id);
   }
 
-  /** All join tokens, oldest first (ties by id). */
-  async listJoinTokens(): Promise<JoinTokenRecord[]> {
-    const rows = await this.db.selectFrom('join_tokens').selectAll().orderBy('created_at').orderBy('id').execute();
-    return rows.map(rowToJoinToken);
+  listJoinTokens(): Promise<JoinTokenRecord[]> {
+    return tokenQueries.listJoinTokens(this.db);
   }
 
-  async revokeJoinToken(id: string, at: number): Promise<boolean> {
-    const r = await this.db
-      .updateTable('join_tokens')
-      .set({ revoked_at: checkInt('at', at) })
-      .where('id', '=', checkId('id', id))
-      .where('revoked_at', 'is', null)
-      .executeTakeFirst();
-    return Number(r.numUpdatedRows) > 0;
+  revokeJoinToken(id: string, at: number): Promise<boolean> {
+    return tokenQueries.revokeJoinToken(this.db, id, at);
   }
 
-  /**
-   * One conditional UPDATE: the database decides, so concurrent consumers cannot both see uses = 0.
-   * (PostgreSQL re-checks the WHERE after waiting on the row lock; SQLite runs writes one by one.)
-   * Expiry is the caller's check: the store has no clock.
-   */
-  async consumeJoinToken(id: string): Promise<boolean> {
-    const r = await this.db
-      .updateTable('join_tokens')
-      .set((eb) => ({ uses: eb('uses', '+', 1) }))
-      .where('id', '=', checkId('id', id))
-      .where('revoked_at', 'is', null)
-      .where((eb) => eb.or([eb('reusable', '=', 1), eb('uses', '=', 0)]))
-      .executeTakeFirst();
-    return Number(r.numUpdatedRows) > 0;
+  consumeJoinToken(id: string): Promise<boolean> {
+    return tokenQueries.consumeJoinToken(this.db, id);
   }
-
-  // ---- API tokens ----
 
   async insertApiToken(token: ApiTokenRecord): Promise<void> {
-    const row = apiTokenToRow(token);
-    const r = await this.db
-      .insertInto('api_tokens')
-      .values(row)
-      .onConflict((oc) => oc.column('id').doNothing())
-      .executeTakeFirst();
-    if (Number(r.numInsertedOrUpdatedRows ?? 0n) === 0) throw new FleetError('already_exists', `api token ${row.id} already exists`);
+    return tokenQueries.insertApiToken(this.db, token);
   }
 
-  async getApiToken(id: string): Promise<ApiTokenRecord | undefined> {
-    const row = await this.db.selectFrom('api_tokens').selectAll().where('id', '=', checkId('id', id)).executeTakeFirst();
-    return row === undefined ? undefined : rowToApiToken(row);
+  getApiToken(id: string): Promise<ApiTokenRecord | undefined> {
+    return tokenQueries.getApiToken(this.db, id);
   }
 
-  /** All API tokens, oldest first (ties by id). */
-  async listApiTokens(): Promise<ApiTokenRecord[]> {
-    const rows = await this.db.selectFrom('api_tokens').selectAll().orderBy('created_at').orderBy('id').execute();
-    return rows.map(rowToApiToken);
+  listApiTokens(): Promise<ApiTokenRecord[]> {
+    return tokenQueries.listApiTokens(this.db);
   }
 
-  async revokeApiToken(id: string, at: number): Promise<boolean> {
-    const r = await this.db
-      .updateTable('api_tokens')
-      .set({ revoked_at: checkInt('at', at) })
-      .where('id', '=', checkId('id', id))
-      .where('revoked_at', 'is', null)
-      .executeTakeFirst();
-    return Number(r.numUpdatedRows) > 0;
+  revokeApiToken(id: string, at: number): Promise<boolean> {
+    return tokenQueries.revokeApiToken(this.db, id, at);
   }
 
-  /** Sets lastUsedAt; an absent token is ignored (the caller just authenticated with it). */
-  async touchApiToken(id: string, at: number): Promise<void> {
-    await this.db
-      .updateTable('api_tokens')
-      .set({ last_used_at: checkInt('at', at) })
-      .where('id', '=', checkId('id', id))
-      .execute();
+  touchApiToken(id: string, at: number): Promise<void> {
+    return tokenQueries.touchApiToken(this.db, id, at);
   }
 
-  // ---- agent events ----
+  // ---- agent events (SQL in agent-event-queries.ts and event-retention-queries.ts) ----
 
-  async insertAgentEvents(events: ReadonlyArray<AgentEventRecord>): Promise<number> {
-    if (!Array.isArray(events)) throw new FleetError('invalid_argument', 'store: insertAgentEvents wants an array');
-    // Check the whole batch before writing any of it: a bad item refuses the batch, never half of it.
-    const rows = events.map(agentEventToRow);
-    if (rows.length === 0) return 0;
-    return this.db.transaction().execute(async (trx) => {
-      let inserted = 0;
-      for (let i = 0; i < rows.length; i += BATCH_ROWS) {
-        const r = await trx
-          .insertInto('agent_events')
-          .values(rows.slice(i, i + BATCH_ROWS))
-          .onConflict((oc) => oc.columns(['node_id', 'seq']).doNothing())
-          .executeTakeFirst();
-        inserted += Number(r.numInsertedOrUpdatedRows ?? 0n);
-      }
-      return inserted;
-    });
+  insertAgentEvents(events: ReadonlyArray<AgentEventRecord>): Promise<number> {
+    return agentEventQueries.insertAgentEvents(this.db, events);
   }
 
-  /** Newest first by `ts` (ties: higher seq first, then node id); `since` is inclusive on `ts`. */
-  async listAgentEvents(query: ListAgentEventsQuery): Promise<AgentEventRecord[]> {
-    const q = query ?? {};
-    let select = this.db.selectFrom('agent_events').selectAll();
-    if (q.nodeId !== undefined) select = select.where('node_id', '=', checkId('nodeId', q.nodeId));
-    if (q.nodeIds !== undefined) select = select.where('node_id', 'in', checkIdList('nodeIds', q.nodeIds));
-    if (q.gpu !== undefined) {
-      const uuid = checkTextOrNull('gpu.uuid', q.gpu?.uuid ?? null);
-      const pci = checkTextOrNull('gpu.pciBusId', q.gpu?.pciBusId ?? null);
-      if (uuid === null && pci === null) throw new FleetError('invalid_argument', 'store: gpu filter needs a uuid or a pciBusId');
-      select = select.where((eb) => eb.or([...(uuid === null ? [] : [eb('gpu_uuid', '=', uuid)]), ...(pci === null ? [] : [eb('pci_bus_id', '=', pci)])]));
-    }
-    if (q.kind !== undefined) select = select.where('kind', '=', checkText('kind', q.kind));
-    if (q.excludeKinds !== undefined && q.excludeKinds.length > 0) select = select.where('kind', 'not in', checkIdList('excludeKinds', q.excludeKinds));
-    if (q.since !== undefined) select = select.where('ts', '>=', checkInt('since', q.since));
-    const rows = await select.orderBy('ts', 'desc').orderBy('seq', 'desc').orderBy('node_id').limit(checkLimit(q.limit)).execute();
-    return rows.map(rowToAgentEvent);
+  listAgentEvents(query: ListAgentEventsQuery): Promise<AgentEventRecord[]> {
+    return agentEventQueries.listAgentEvents(this.db, query);
   }
 
   pruneAgentEventsBefore(receivedBefore: number, limit: number): Promise<number> {

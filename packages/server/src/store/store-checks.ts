@@ -117,3 +117,9 @@ export function checkIdList(field: string, ids: unknown): string[] {
   const list = ids.map((id, i) => checkId(`${field}[${i}]`, id));
   return list.length === 0 ? [''] : list;
 }
+
+/**
+ * Rows per statement in batch writes: keeps the bound parameters (10 per agent event) well under
+ * SQLite's 32,766 and PostgreSQL's 65,535 limits.
+ */
+export const BATCH_ROWS = 500;
