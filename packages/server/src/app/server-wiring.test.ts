@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateEd25519, signCommand, type Ed25519KeyPair, type GpuInfo } from '@gpufleet/protocol';
 import { startTestServer, type TestServer } from '../testing/test-server.js';
 import { enrollTestNode, ProtocolClient } from '../testing/protocol-client.js';
-import { testGpu, testHostFacts } from '../testing/fake-host.js';
+import { testGpu, testGpuSample, testHostFacts } from '../testing/fake-host.js';
 
 /**
  * The features the hand-wired composition root dropped, on a real control plane with agents
@@ -200,30 +200,17 @@ describe('the service graph wires what the hand-written root dropped', () => {
     // GPUs of their own: UUIDs are the series' identity, and the other tests' nodes share testGpu's.
     const gpus = [0, 1].map((i) => ({ ...testGpu(i), uuid: `GPU-71d00000-0000-0000-0000-00000000000${i}` }));
     const { c } = await agent('wire-xid', gpus);
-    const sample = (i: number) => ({
-      uuid: gpus[i]!.uuid,
-      pciBusId: gpus[i]!.pciBusId,
-      index: i,
-      temperatureC: 40,
-      memoryTemperatureC: null,
-      utilizationPct: 10,
-      memoryUtilizationPct: 1,
-      memoryUsedBytes: 1,
-      memoryTotalBytes: 2,
-      powerDrawW: 100,
-      powerLimitW: 700,
-      smClockMhz: 1,
-      memClockMhz: 1,
-      fanPct: null,
-      eccCorrectedVolatile: 0,
-      eccUncorrectedVolatile: 0,
-      eccCorrectedAggregate: 0,
-      eccUncorrectedAggregate: 0,
-      retiredPagesPending: null,
-      remappedRowsPending: false,
-      remappedRowsFailure: false,
-      throttleReasons: [],
-    });
+    const sample = (i: number) =>
+      testGpuSample(gpus[i]!, {
+        temperatureC: 40,
+        utilizationPct: 10,
+        memoryUtilizationPct: 1,
+        memoryUsedBytes: 1,
+        memoryTotalBytes: 2,
+        powerDrawW: 100,
+        smClockMhz: 1,
+        memClockMhz: 1,
+      });
     c.send({
       t: 'metrics',
       body: {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLOSE_CODES, generateEd25519, MAX_FRAME_BYTES, type Ed25519KeyPair } from '@gpufleet/protocol';
 import { startTestServer, type TestServer } from '../testing/test-server.js';
 import { enrollTestNode, ProtocolClient } from '../testing/protocol-client.js';
-import { testGpu, testHostFacts } from '../testing/fake-host.js';
+import { testGpu, testGpuSample, testHostFacts } from '../testing/fake-host.js';
 
 let t: TestServer;
 let key: Ed25519KeyPair;
@@ -14,30 +14,7 @@ beforeAll(async () => {
 afterAll(() => t.close());
 
 function sample(ts = Date.now()) {
-  const gpu = {
-    uuid: testGpu(0).uuid,
-    pciBusId: testGpu(0).pciBusId,
-    index: 0,
-    temperatureC: 41,
-    memoryTemperatureC: null,
-    utilizationPct: 87,
-    memoryUtilizationPct: 30,
-    memoryUsedBytes: 2 ** 33,
-    memoryTotalBytes: 2 ** 36,
-    powerDrawW: 512,
-    powerLimitW: 700,
-    smClockMhz: 1980,
-    memClockMhz: 2619,
-    fanPct: null,
-    eccCorrectedVolatile: 0,
-    eccUncorrectedVolatile: 0,
-    eccCorrectedAggregate: 0,
-    eccUncorrectedAggregate: 0,
-    retiredPagesPending: null,
-    remappedRowsPending: false,
-    remappedRowsFailure: false,
-    throttleReasons: [],
-  };
+  const gpu = testGpuSample(0);
   return {
     t: 'metrics',
     body: { ts, host: { cpuPct: 12.5, load1: 1, load5: 1, load15: 1, memoryUsedBytes: 2 ** 34, memoryTotalBytes: 2 ** 36, disks: [], net: [] }, gpus: [gpu] },

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../testing/test-server.js';
 import { enrollTestNode, ProtocolClient } from '../testing/protocol-client.js';
-import { testGpu } from '../testing/fake-host.js';
+import { testGpuSample } from '../testing/fake-host.js';
 import { checkExposition, type ParsedFamily } from './__tests__/exposition-checker.js';
 
 /**
@@ -80,33 +80,15 @@ beforeAll(async () => {
   client = await ProtocolClient.connect(t.url);
   await client.hello(key);
   // Everything nvidia-smi reports for an H100 (the agent's nvidia collector reads these).
-  const gpus = [0, 1].map((index) => ({
-    uuid: testGpu(index).uuid,
-    pciBusId: testGpu(index).pciBusId,
-    index,
-    temperatureC: 41,
-    memoryTemperatureC: 38,
-    utilizationPct: 87,
-    memoryUtilizationPct: 30,
-    memoryUsedBytes: 2 ** 33,
-    memoryTotalBytes: 2 ** 36,
-    powerDrawW: 512,
-    powerLimitW: 700,
-    smClockMhz: 1980,
-    memClockMhz: 2619,
-    fanPct: null,
-    eccCorrectedVolatile: 0,
-    eccUncorrectedVolatile: 0,
-    eccCorrectedAggregate: 0,
-    eccUncorrectedAggregate: 0,
-    retiredPagesPending: null,
-    remappedRowsPending: false,
-    remappedRowsFailure: false,
-    remappedRowsCorrectable: 0,
-    remappedRowsUncorrectable: 0,
-    pcieReplayCount: 3,
-    throttleReasons: ['sw_power_cap'],
-  }));
+  const gpus = [0, 1].map((index) =>
+    testGpuSample(index, {
+      memoryTemperatureC: 38,
+      remappedRowsCorrectable: 0,
+      remappedRowsUncorrectable: 0,
+      pcieReplayCount: 3,
+      throttleReasons: ['sw_power_cap'],
+    }),
+  );
   client.send({
     t: 'metrics',
     body: { ts: Date.now(), host: { cpuPct: 1, load1: 1, load5: 1, load15: 1, memoryUsedBytes: 1, memoryTotalBytes: 2, disks: [], net: [] }, gpus },

@@ -2,37 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FleetHeatmap } from '@gpufleet/protocol';
 import { startTestServer, type TestServer } from '../testing/test-server.js';
 import { enrollTestNode, ProtocolClient } from '../testing/protocol-client.js';
-import { testGpu } from '../testing/fake-host.js';
+import { testGpuSample } from '../testing/fake-host.js';
 
 let t: TestServer;
 let agent: ProtocolClient;
 
 function gpuSample(index: number, util: number, temp: number, power: number) {
-  const g = testGpu(index);
-  return {
-    uuid: g.uuid,
-    pciBusId: g.pciBusId,
-    index,
-    temperatureC: temp,
-    memoryTemperatureC: null,
-    utilizationPct: util,
-    memoryUtilizationPct: 30,
-    memoryUsedBytes: 2 ** 33,
-    memoryTotalBytes: 2 ** 36,
-    powerDrawW: power,
-    powerLimitW: 700,
-    smClockMhz: 1980,
-    memClockMhz: 2619,
-    fanPct: null,
-    eccCorrectedVolatile: 0,
-    eccUncorrectedVolatile: 0,
-    eccCorrectedAggregate: 0,
-    eccUncorrectedAggregate: 0,
-    retiredPagesPending: null,
-    remappedRowsPending: false,
-    remappedRowsFailure: false,
-    throttleReasons: [],
-  };
+  return testGpuSample(index, { temperatureC: temp, utilizationPct: util, powerDrawW: power });
 }
 
 beforeAll(async () => {

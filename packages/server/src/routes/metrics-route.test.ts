@@ -1,10 +1,10 @@
 import { request } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Ed25519KeyPair } from '@gpufleet/protocol';
+import type { Ed25519KeyPair, GpuSample } from '@gpufleet/protocol';
 import { startTestServer, type TestServer } from '../testing/test-server.js';
 import { enrollTestNode, ProtocolClient } from '../testing/protocol-client.js';
-import { testGpu } from '../testing/fake-host.js';
+import { testGpu, testGpuSample } from '../testing/fake-host.js';
 import { acceptsGzip } from '../metrics/scrape-encoding.js';
 
 /** /metrics as Prometheus scrapes it: a real server, a real agent session, raw HTTP. */
@@ -13,33 +13,8 @@ let t: TestServer;
 let key: Ed25519KeyPair;
 let client: ProtocolClient;
 
-function gpuSample(index: number, extra: Record<string, unknown>) {
-  const g = testGpu(index);
-  return {
-    uuid: g.uuid,
-    pciBusId: g.pciBusId,
-    index,
-    temperatureC: 41,
-    memoryTemperatureC: null,
-    utilizationPct: 87,
-    memoryUtilizationPct: 30,
-    memoryUsedBytes: 2 ** 33,
-    memoryTotalBytes: 2 ** 36,
-    powerDrawW: 512,
-    powerLimitW: 700,
-    smClockMhz: 1980,
-    memClockMhz: 2619,
-    fanPct: null,
-    eccCorrectedVolatile: 0,
-    eccUncorrectedVolatile: 0,
-    eccCorrectedAggregate: 0,
-    eccUncorrectedAggregate: 0,
-    retiredPagesPending: null,
-    remappedRowsPending: false,
-    remappedRowsFailure: false,
-    throttleReasons: [],
-    ...extra,
-  };
+function gpuSample(index: number, extra: Partial<GpuSample>) {
+  return testGpuSample(index, extra);
 }
 
 /** One GET with exactly these headers (fetch would add and undo Accept-Encoding by itself). */

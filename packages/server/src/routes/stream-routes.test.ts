@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FleetStreamBatch, type GpuSample, type NodeView } from '@gpufleet/protocol';
 import { ManualClock, startTestServer, type TestServer } from '../testing/test-server.js';
 import { enrollTestNode, ProtocolClient } from '../testing/protocol-client.js';
-import { testGpu } from '../testing/fake-host.js';
+import { testGpuSample } from '../testing/fake-host.js';
 import { SseReader, type SseEvent } from '../testing/sse-reader.js';
 import { makeNode } from '../alerts/__tests__/alert-fixtures.js';
 
@@ -12,31 +12,7 @@ let nodeId = '';
 const readers: SseReader[] = [];
 
 function gpuSample(index: number, util: number): GpuSample {
-  const g = testGpu(index);
-  return {
-    uuid: g.uuid,
-    pciBusId: g.pciBusId,
-    index,
-    temperatureC: 60 + index,
-    memoryTemperatureC: null,
-    utilizationPct: util,
-    memoryUtilizationPct: 30,
-    memoryUsedBytes: 2 ** 33,
-    memoryTotalBytes: 2 ** 36,
-    powerDrawW: 400 + index,
-    powerLimitW: 700,
-    smClockMhz: 1980,
-    memClockMhz: 2619,
-    fanPct: null,
-    eccCorrectedVolatile: 0,
-    eccUncorrectedVolatile: 0,
-    eccCorrectedAggregate: 0,
-    eccUncorrectedAggregate: 0,
-    retiredPagesPending: null,
-    remappedRowsPending: false,
-    remappedRowsFailure: false,
-    throttleReasons: [],
-  };
+  return testGpuSample(index, { temperatureC: 60 + index, utilizationPct: util, powerDrawW: 400 + index });
 }
 const metrics = (util: number) => ({
   t: 'metrics',

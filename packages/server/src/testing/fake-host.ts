@@ -1,4 +1,4 @@
-import type { GpuInfo, HostFacts } from '@gpufleet/protocol';
+import type { GpuInfo, GpuSample, HostFacts } from '@gpufleet/protocol';
 
 /** Minimal valid inventory for tests that speak the protocol by hand. */
 export function testHostFacts(hostname: string): HostFacts {
@@ -33,5 +33,38 @@ export function testGpu(index: number, name = 'NVIDIA H100 80GB HBM3'): GpuInfo 
     migMode: 'disabled',
     migDevices: [],
     eccMode: 'enabled',
+  };
+}
+
+/**
+ * A valid GPU reading for tests that speak the protocol by hand: a busy, healthy H100 (41 °C,
+ * 87 % busy, 512 W) for `gpu` (a testGpu index or a GpuInfo), with `over` replacing any field.
+ */
+export function testGpuSample(gpu: number | GpuInfo, over: Partial<GpuSample> = {}): GpuSample {
+  const g = typeof gpu === 'number' ? testGpu(gpu) : gpu;
+  return {
+    uuid: g.uuid,
+    pciBusId: g.pciBusId,
+    index: g.index,
+    temperatureC: 41,
+    memoryTemperatureC: null,
+    utilizationPct: 87,
+    memoryUtilizationPct: 30,
+    memoryUsedBytes: 2 ** 33,
+    memoryTotalBytes: 2 ** 36,
+    powerDrawW: 512,
+    powerLimitW: 700,
+    smClockMhz: 1980,
+    memClockMhz: 2619,
+    fanPct: null,
+    eccCorrectedVolatile: 0,
+    eccUncorrectedVolatile: 0,
+    eccCorrectedAggregate: 0,
+    eccUncorrectedAggregate: 0,
+    retiredPagesPending: null,
+    remappedRowsPending: false,
+    remappedRowsFailure: false,
+    throttleReasons: [],
+    ...over,
   };
 }
