@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { FleetError, encodeJoinToken, parseDurationMs, type CreateJoinTokenRequest, type JoinTokenView } from '@gpufleet/protocol';
+import { FleetError, encodeJoinToken, parseDurationMs, CreateJoinTokenRequest, type JoinTokenView } from '@gpufleet/protocol';
 import type { JoinTokenRecord, Store } from '../store/store.js';
 import type { Clock } from '../clock.js';
 import { sameDigest, sha256Hex } from '../auth/api-tokens.js';
@@ -19,7 +19,17 @@ export type TokenRefusal = 'unknown' | 'tampered' | 'revoked' | 'expired' | 'use
 export class JoinTokenService {
   constructor(private readonly opts: JoinTokenServiceOptions) {}
 
-  async create(req: CreateJoinTokenRequest, createdBy: string): Promise<{ token: string; view: JoinTokenView }> {
+  async create(input: CreateJoinTokenRequest, createdBy: string): Promise<{ token: string; view: JoinTokenView }> {
+    // Checked here, not only by the REST schema: hosts vouch for a token's labels, so no caller
+    // (the CLI's local server, the demo, the simulator) may mint a token a host would refuse.
+    const parsed = CreateJoinTokenRequest.safeParse(input);
+    if (!parsed.success) {
+      throw new FleetError(
+        'invalid_argument',
+        `join token request: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`,
+      );
+    }
+    const req = parsed.data;
     const now = this.opts.clock.now();
     const id = randomBytes(6).toString('hex');
     const secret = randomBytes(24).toString('base64url');
