@@ -84,7 +84,10 @@ function historyColumns(now: number): Column<AlertTransition>[] {
 /** `name=value` or `name!=value` words of --matcher. */
 export function parseMatcher(word: string): SilenceMatcher {
   const m = /^([A-Za-z_][A-Za-z0-9_]*)(!=|=)(.+)$/.exec(word.trim());
-  if (!m) throw new UsageError(`--matcher '${word}' must be name=value or name!=value (names: alertname, node, hostname, gpu, severity or a rule label)`);
+  if (!m)
+    throw new UsageError(
+      `--matcher '${word}' must be name=value or name!=value (names: alertname, node, hostname, gpu, UUID, pci_bus_id, modelName, severity or a rule label)`,
+    );
   return { name: m[1]!, op: m[2] as '=' | '!=', value: m[3]! };
 }
 
@@ -183,7 +186,12 @@ Examples:
     .description('stop notifications of matching alerts for a while (their state still shows)')
     .option('--rule <name>', 'alerts of this rule')
     .option('--node <ref>', 'alerts of this node (id, id prefix or hostname)')
-    .option('--matcher <name=value>', 'any alert label, e.g. gpu=GPU-8c1e... or severity!=critical (repeatable)', collect, [])
+    .option(
+      '--matcher <name=value>',
+      'any alert label, matched exactly: UUID=GPU-8c1e0e5b-... (the whole UUID), gpu=3 (the index), pci_bus_id=..., severity!=critical (repeatable)',
+      collect,
+      [],
+    )
     .option('--duration <duration>', 'how long, e.g. 30m, 2h, 1d', '2h')
     .option('--until <time>', 'until this ISO 8601 time instead of --duration')
     .requiredOption('--comment <text>', 'why (shown to everyone who looks at the alert)')
@@ -194,7 +202,7 @@ Give --rule, --node or --matcher (all given must match).
 
 Examples:
   gpufleet alerts silence --node gpu-node-07 --duration 4h --comment "RMA in progress"
-  gpufleet alerts silence --rule XidErrorsRepeating --matcher gpu=GPU-8c1e0e5b --comment "known bad app"`,
+  gpufleet alerts silence --rule XidErrorsRepeating --matcher UUID=GPU-8c1e0e5b-1f3a-4c2d-9e7f-0a1b2c3d4e5f --comment "known bad app"`,
     )
     .action(async (_opts, cmd: Command) => {
       const o = deps.opts<{ rule?: string; node?: string; matcher: string[]; duration: string; until?: string; comment: string }>(cmd);
