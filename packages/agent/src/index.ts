@@ -21,7 +21,16 @@ export {
   type StoredRunResult,
   type TrustRecord,
 } from './runtime/state.js';
-export { FileStateStore, parseOutboxLog, CA_FILE, NODE_CONFIG_FILE, OUTBOX_FILE, TRUST_FILE, type FileStateStoreOptions } from './runtime/file-state.js';
+export {
+  FileStateStore,
+  parseOutboxLog,
+  ALLOCATIONS_FILE,
+  CA_FILE,
+  NODE_CONFIG_FILE,
+  OUTBOX_FILE,
+  TRUST_FILE,
+  type FileStateStoreOptions,
+} from './runtime/file-state.js';
 export { GpuChangeTracker, type GpuChanges } from './runtime/gpu-changes.js';
 export { Outbox, DEFAULT_OUTBOX_LIMITS, NON_CRITICAL_SHARE, type OutboxEntry, type OutboxLimits, type OutboxOptions } from './runtime/outbox.js';
 export { lockDataDir, LOCK_FILE } from './runtime/data-dir-lock.js';
@@ -60,9 +69,12 @@ export { systemClock, type Clock } from './runtime/clock.js';
 export { runAgentCommand, parseLabelArgs, DEFAULT_DATA_DIR, type CommandDeps } from './runtime/commands.js';
 export { AGENT_VERSION } from './runtime/version.js';
 export * from './hardware/index.js';
+// The host collector's readers, for the server's fact collection over SSH (issue 12): one code path.
+export { readHostFacts, HostSampler, type HostSystem, type StatFs } from './host/index.js';
 export * from './collectors/nvidia/index.js';
 export * from './collectors/amd/index.js';
 export * from './collectors/intel/index.js';
 export * from './collectors/ascend/index.js';
 export * from './health/index.js';
 export * from './exec/index.js';
+export * from './workloads/index.js';

@@ -3,6 +3,7 @@ import { GpuInfo, GpuSample, ToolFailure } from './gpu.js';
 import { HostFacts, HostSample } from './host.js';
 import { ERROR_CODES } from './errors.js';
 import { Revocation, RootsUpdate, SignedCommand } from './remote-ops.js';
+import { AllocFrame } from './workload-frames.js';
 
 /** The agent<->server protocol version this build speaks. The server refuses others, saying so. */
 export const PROTOCOL_VERSION = 1;
@@ -46,6 +47,10 @@ export const AgentEvent = z.object({
     'run-output',
     'run-result',
     'run-refused',
+    /** A workload allocation's state on this host (workload-frames.ts AllocStateData). */
+    'alloc-state',
+    /** A chunk of an allocation's output (AllocOutputData); not critical, like run output. */
+    'alloc-output',
   ]),
   gpuUuid: z.string().max(128).nullable(),
   pciBusId: z.string().max(32).nullable(),
@@ -136,7 +141,17 @@ export const TrustFrame = z.object({
   body: z.object({ roots: z.array(RootsUpdate).max(16), revocations: z.array(Revocation).max(10_000), labels: z.unknown().optional() }),
 });
 
-export const ServerFrame = z.discriminatedUnion('t', [ChallengeFrame, WelcomeFrame, AckFrame, ConfigFrame, ErrorFrame, CommandFrame, CancelFrame, TrustFrame]);
+export const ServerFrame = z.discriminatedUnion('t', [
+  ChallengeFrame,
+  WelcomeFrame,
+  AckFrame,
+  ConfigFrame,
+  ErrorFrame,
+  CommandFrame,
+  CancelFrame,
+  TrustFrame,
+  AllocFrame,
+]);
 export type ServerFrame = z.infer<typeof ServerFrame>;
 
 /** WebSocket close codes (4000-4999 are ours). */

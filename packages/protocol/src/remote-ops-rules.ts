@@ -14,6 +14,8 @@ export const ABILITIES = [
   'container/start',
   'node/cordon',
   'node/labels',
+  /** Run allocations of a signed workload job (issue 10). */
+  'workload/run',
   '*',
 ] as const;
 export type AbilityName = (typeof ABILITIES)[number];

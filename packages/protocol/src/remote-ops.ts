@@ -194,6 +194,8 @@ export const REFUSAL_REASONS = [
   'canceled',
   /** The command's runAs, env, cwd or script signer is outside what its capability allows. */
   'constraint_violated',
+  /** A workload placement does not fit its signed job or this host (signed-job.ts placementProblem). */
+  'placement_invalid',
 ] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 

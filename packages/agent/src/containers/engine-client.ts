@@ -140,10 +140,13 @@ interface CallScope {
 function callScope(deadlineMs: number, outer: AbortSignal | undefined): CallScope {
   const controller = new AbortController();
   let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort(new Error('deadline'));
-  }, deadlineMs);
+  // Infinity: a call that waits as long as it must (a container's exit), ended only by the caller's signal.
+  const timer = Number.isFinite(deadlineMs)
+    ? setTimeout(() => {
+        timedOut = true;
+        controller.abort(new Error('deadline'));
+      }, deadlineMs)
+    : undefined;
   const onAbort = () => controller.abort(outer?.reason);
   outer?.addEventListener('abort', onAbort, { once: true });
   return {
@@ -315,6 +318,16 @@ export class EngineClient {
       if (err instanceof FleetError && (err.details as { engineStatus?: number } | undefined)?.engineStatus === 304) return { changed: false };
       throw err;
     }
+  }
+
+  /**
+   * Any engine call, for what this client has no method for (workloads/container-executor.ts):
+   * run gets a dockerode client and the signal to pass on. Errors are FleetErrors as for the
+   * methods above. deadlineMs: default the client's timeout; Infinity for calls that wait on the
+   * container (wait for its exit), which only the caller's signal ends.
+   */
+  async request<T>(run: (docker: Docker, abortSignal: AbortSignal) => Promise<T>, opts: { deadlineMs?: number; signal?: AbortSignal } = {}): Promise<T> {
+    return this.call(run, opts.deadlineMs ?? this.timeoutMs, opts.signal);
   }
 
   /**

@@ -15,7 +15,7 @@ import {
   type MetricsBody,
   type ToolFailure,
 } from '@gpufleet/protocol';
-import { createAgentExec, vouchedHostLabels, type ExecOptions } from '../exec/agent-exec.js';
+import { vouchedHostLabels, type ExecOptions } from '../exec/agent-exec.js';
 import type { CommandHandler } from '../exec/command-handler.js';
 import type { GpuReadout, HardwareBackend } from '../hardware/backend.js';
 import { HealthReporter, type HealthOptions } from '../health/health-reporter.js';
@@ -28,6 +28,9 @@ import { errorText, silentLogger, type Logger } from './logger.js';
 import { MetricsRing } from './metrics-ring.js';
 import { Outbox, type OutboxLimits } from './outbox.js';
 import type { AgentStateStore, OutboxItem } from './state.js';
+import type { WorkloadOptions } from '../workloads/agent-workloads.js';
+import type { WorkloadHost, WorkloadSupervisor } from '../workloads/supervisor.js';
+import { createHostServices } from './host-services.js';
 
 export type { NewAgentEvent } from './gpu-changes.js';
 
@@ -63,6 +66,8 @@ export interface AgentOptions {
   health?: HealthOptions;
   /** Remote operations (signed commands); defaults run real processes on this host. */
   exec?: ExecOptions;
+  /** Workloads (signed jobs placed here); defaults run real containers and processes on this host. */
+  workloads?: WorkloadOptions;
 }
 
 /** How the agent ended: code 1 when the server refused it for good. */
@@ -95,6 +100,7 @@ export class Agent {
   readonly health: HealthReporter | null;
   private link: AgentLink | null = null;
   private execHandler: CommandHandler | null = null;
+  private workloadSupervisor: WorkloadSupervisor | null = null;
   private joinLabels: Record<string, string> = {};
   private hostFacts: HostFacts | null = null;
   private readonly tracker = new GpuChangeTracker();
@@ -141,6 +147,11 @@ export class Agent {
     return this.execHandler;
   }
 
+  /** Verifies, starts and supervises workload allocations; null before start. */
+  get workloads(): WorkloadSupervisor | null {
+    return this.workloadSupervisor;
+  }
+
   /** Link counters (dials, welcomes, frames), null before start. */
   get linkStats(): AgentLink['stats'] | null {
     return this.link?.stats ?? null;
@@ -169,20 +180,28 @@ export class Agent {
       throw new FleetError('failed_precondition', `the node key (${this.o.identity.did}) is not the key this host joined with (${config.nodeId}); join again`);
     }
     this.joinLabels = { ...config.labels };
-    this.execHandler = createAgentExec({
+    // Commands and workloads over one trust state: roots, revocations and label attestations apply alike.
+    const services = createHostServices({
       state: this.o.state,
       joinRoots: config.roots,
-      options: this.o.exec,
+      exec: this.o.exec,
+      workloads: this.o.workloads,
       enqueue: (e, critical) => this.enqueueEvent(e, { critical }),
       hostLabels: () => this.hostLabels(),
+      workloadHost: () => this.workloadHost(),
       clock: this.clock,
       logger: this.logger,
     });
+    this.execHandler = services.exec;
     // Runs that were going when the agent died: reported (outcome unknown), never started again.
     this.execHandler.reportInterrupted();
     await this.refreshHostFacts();
     await this.collectGpus();
     // stop() may have come while the first readings were taken: then there is nothing to start.
+    if (this.state !== 'starting') return;
+    this.workloadSupervisor = services.workloads;
+    // After the first readout (placements are checked against it), before any frame can arrive.
+    await this.workloadSupervisor.resume();
     if (this.state !== 'starting') return;
     if (this.o.announceStart ?? true) {
       this.enqueueEvent({
@@ -215,6 +234,7 @@ export class Agent {
       onFatal: (reason) => void this.shutdown({ code: 1, reason }),
       onRemoteOp: (frame) => this.onRemoteOp(frame),
       onMalformedCommand: (raw, why) => this.exec?.onMalformedCommand(raw, why),
+      onMalformedAlloc: (raw, why) => this.workloads?.onMalformed(raw, why),
     });
     this.state = 'running';
     this.link.start();
@@ -233,12 +253,23 @@ export class Agent {
     return vouchedHostLabels(this.hostFacts, this.tracker.latest?.snapshots ?? [], this.joinLabels);
   }
 
+  /** This host as workload placements are judged against it: its id, hostname, latest GPUs and own labels. */
+  private workloadHost(): WorkloadHost {
+    return {
+      nodeId: this.nodeId,
+      hostname: this.hostFacts?.hostname ?? '',
+      gpus: (this.tracker.latest?.snapshots ?? []).map((s) => ({ index: s.index, uuid: s.uuid, vendor: s.vendor, pciBusId: s.pciBusId })),
+      labels: this.hostLabels(),
+    };
+  }
+
   private onRemoteOp(frame: RemoteOpFrame): void {
     const exec = this.exec;
     if (!exec || this.state !== 'running') return;
     try {
       if (frame.t === 'command') exec.onCommand(frame.body);
       else if (frame.t === 'cancel') exec.onCancel(frame.body.runId, frame.body.signed);
+      else if (frame.t === 'alloc') this.workloads?.onFrame(frame.body);
       else exec.onTrust(frame.body);
     } catch (err) {
       // A bug in handling one frame must not take the agent down.
@@ -421,6 +452,8 @@ export class Agent {
     if (this.inFlight) await Promise.race([this.inFlight, new Promise((r) => setTimeout(r, 5000))]);
     // Running commands are killed (their groups) and report canceled before the link closes.
     await this.exec?.stopAll();
+    // Containers keep running for the next agent; process workloads stop (they cannot be taken over).
+    await this.workloads?.shutdown();
     await this.link?.stop();
     try {
       this.o.state.flush();

@@ -62,6 +62,8 @@ describe('gpufleet-agent command line', () => {
       [['run', '--kernel-log', ''], /--kernel-log needs auto, off or a file path/],
       [['run', '--commands', 'maybe'], /--commands must be on or off, got 'maybe'/],
       [['run', '--commands', ''], /--commands must be on or off/],
+      [['run', '--workloads', 'sometimes'], /--workloads must be on or off, got 'sometimes'/],
+      [['run', '--workloads', ''], /--workloads must be on or off/],
     ];
     for (const [argv, message] of cases) {
       const r = await run(argv);

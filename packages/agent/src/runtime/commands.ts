@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { FleetError, isLabelKey, isLabelValue } from '@gpufleet/protocol';
 import type { HardwareBackend } from '../hardware/backend.js';
@@ -44,6 +45,8 @@ function usage(prog: string): string {
     `    --kernel-log K   where XID lines are read: auto (/dev/kmsg, journalctl, dmesg), off, or a file (default auto)`,
     '    --commands C     on | off: run operator-signed commands and container operations (default on);',
     '                     off refuses them all, whoever signed them (see the systemd unit for a hardened setup)',
+    '    --workloads W    on | off: run operator-signed workloads (job allocations) placed on this host (default on);',
+    '                     off refuses every allocation; containers need a Docker or Podman API socket',
     '',
     '  --help, -h     show this help',
     '  --version, -V  show the agent version',
@@ -162,11 +165,19 @@ async function runCommand(args: string[], deps: CommandDeps, err: (t: string) =>
     args,
     allowPositionals: true,
     strict: true,
-    options: { 'data-dir': { type: 'string' }, 'log-level': { type: 'string' }, 'kernel-log': { type: 'string' }, commands: { type: 'string' } },
+    options: {
+      'data-dir': { type: 'string' },
+      'log-level': { type: 'string' },
+      'kernel-log': { type: 'string' },
+      commands: { type: 'string' },
+      workloads: { type: 'string' },
+    },
   });
   if (positionals.length > 0) throw new UsageError(`run takes no arguments, got '${positionals[0]}'`);
   const commands = values.commands ?? 'on';
   if (commands !== 'on' && commands !== 'off') throw new UsageError(`--commands must be on or off, got '${commands}'`);
+  const workloads = values.workloads ?? 'on';
+  if (workloads !== 'on' && workloads !== 'off') throw new UsageError(`--workloads must be on or off, got '${workloads}'`);
   // Where XID/SXid lines are read from: auto (/dev/kmsg, then journalctl, then dmesg), off, or a file.
   const kernelLog = values['kernel-log'] ?? 'auto';
   if (kernelLog === '') throw new UsageError('--kernel-log needs auto, off or a file path');
@@ -188,6 +199,7 @@ async function runCommand(args: string[], deps: CommandDeps, err: (t: string) =>
       agentVersion: AGENT_VERSION,
       logger,
       exec: { commandsEnabled: commands === 'on' },
+      workloads: { enabled: workloads === 'on', processStateDir: join(dataDir, 'workloads') },
       ...(health ? { health } : {}),
     });
     return await runUntilStopped(agent, deps, err);

@@ -1,6 +1,7 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { EventFrame, FleetError, InventoryFrame } from '@gpufleet/protocol';
+import { parseStoredAllocation, type StoredAllocation } from '../workloads/stored-allocation.js';
 import { isTrustRecord, type AgentStateStore, type NodeConfig, type OutboxItem, type OutboxSnapshot, type TrustRecord } from './state.js';
 
 export const NODE_CONFIG_FILE = 'node.json';
@@ -8,6 +9,8 @@ export const CA_FILE = 'ca.pem';
 export const OUTBOX_FILE = 'outbox.jsonl';
 /** Remote-operations trust log: roots, revocations, run ids and nonces, run outcomes (JSON lines). */
 export const TRUST_FILE = 'trust.jsonl';
+/** Workload allocations this host accepted, with their signed placements (one JSON document). */
+export const ALLOCATIONS_FILE = 'allocations.json';
 
 export interface FileStateStoreOptions {
   /** Compact the outbox file after this many ack records even while items are pending. Default 256. */
@@ -23,7 +26,9 @@ export interface FileStateStoreOptions {
  * The log is rewritten (temp file, fsync, rename) once nothing is pending or enough acks piled up.
  * A torn last line after a power cut is skipped on load, and counted in `damagedLines`.
  * `trust.jsonl` is the remote-operations trust log (TrustRecord lines, see state.ts); the
- * TrustStore decides when to compact it.
+ * TrustStore decides when to compact it. `allocations.json` holds the workload allocations this
+ * host accepted (`{"version":1,"allocations":[...]}`), rewritten whole on each change: a host runs
+ * a handful of them.
  */
 export class FileStateStore implements AgentStateStore {
   private readonly compactEvery: number;
@@ -36,6 +41,8 @@ export class FileStateStore implements AgentStateStore {
   damagedLines = 0;
   /** Unparsable lines seen by the last loadTrust. */
   damagedTrustLines = 0;
+  /** Allocation records the last loadAllocations dropped as damaged. */
+  damagedAllocations = 0;
 
   constructor(
     readonly dataDir: string,
@@ -184,6 +191,33 @@ export class FileStateStore implements AgentStateStore {
   replaceTrust(records: readonly TrustRecord[]): void {
     mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
     writeAtomic(this.path(TRUST_FILE), records.map((r) => `${JSON.stringify(r)}\n`).join(''), 0o600);
+  }
+
+  loadAllocations(): StoredAllocation[] {
+    const path = this.path(ALLOCATIONS_FILE);
+    this.damagedAllocations = 0;
+    if (!existsSync(path)) return [];
+    let doc: { allocations?: unknown } | null;
+    try {
+      doc = JSON.parse(readFileSync(path, 'utf8')) as { allocations?: unknown } | null;
+    } catch {
+      // Written atomically, so this is damage from outside: nothing in it can be trusted.
+      this.damagedAllocations = 1;
+      return [];
+    }
+    const raw = Array.isArray(doc?.allocations) ? doc.allocations : [];
+    const records: StoredAllocation[] = [];
+    for (const r of raw) {
+      const parsed = parseStoredAllocation(r);
+      if (parsed) records.push(parsed);
+      else this.damagedAllocations++;
+    }
+    return records;
+  }
+
+  saveAllocations(records: readonly StoredAllocation[]): void {
+    mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
+    writeAtomic(this.path(ALLOCATIONS_FILE), `${JSON.stringify({ version: 1, allocations: records })}\n`, 0o600);
   }
 
   /** Rewrites the outbox file with only the pending items. */

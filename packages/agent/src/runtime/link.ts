@@ -26,8 +26,8 @@ export interface WelcomeInfo {
   ackedSeq: number;
 }
 
-/** Server frames for remote operations, handed to the agent once the session is live. */
-export type RemoteOpFrame = Extract<ServerFrame, { t: 'command' | 'cancel' | 'trust' }>;
+/** Server frames for remote operations and workloads, handed to the agent once the session is live. */
+export type RemoteOpFrame = Extract<ServerFrame, { t: 'command' | 'cancel' | 'trust' | 'alloc' }>;
 
 /**
  * 'connecting': dialing; 'handshaking': socket open, waiting for challenge and welcome;
@@ -69,10 +69,12 @@ export interface LinkOptions {
   onConfig?: (config: { metricsIntervalMs: number }) => void;
   /** The server refused this node for good (removed, bad key, unsupported version). */
   onFatal?: (reason: string) => void;
-  /** A `command`, `cancel` or `trust` frame arrived on the live session. */
+  /** A `command`, `cancel`, `trust` or `alloc` frame arrived on the live session. */
   onRemoteOp?: (frame: RemoteOpFrame) => void;
   /** A `command` frame arrived that does not match the protocol (so it can be refused, not lost). */
   onMalformedCommand?: (raw: unknown, why: string) => void;
+  /** An `alloc` frame arrived that does not match the protocol (a start is refused, not lost). */
+  onMalformedAlloc?: (raw: unknown, why: string) => void;
 }
 
 /** Counters for diagnostics and the simulator's summary. */
@@ -237,9 +239,12 @@ export class AgentLink {
     if (!parsed.success) {
       // A frame we cannot read is the server's bug or a newer server; never a reason to crash.
       this.stats.badFrames++;
-      if ((raw as { t?: unknown } | null)?.t === 'command' && this.current === 'live') {
+      const t = (raw as { t?: unknown } | null)?.t;
+      if ((t === 'command' || t === 'alloc') && this.current === 'live') {
         const issue = parsed.error.issues[0];
-        this.o.onMalformedCommand?.(raw, issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid');
+        const why = issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid';
+        if (t === 'command') this.o.onMalformedCommand?.(raw, why);
+        else this.o.onMalformedAlloc?.(raw, why);
         return;
       }
       this.logger.warn('ignoring a frame from the server that does not match the protocol', {
@@ -293,7 +298,8 @@ export class AgentLink {
       case 'command':
       case 'cancel':
       case 'trust':
-        // Only on a session the server welcomed; the agent verifies every command itself anyway.
+      case 'alloc':
+        // Only on a session the server welcomed; the agent verifies every command and job itself anyway.
         if (this.current !== 'live') {
           this.logger.warn('ignoring a remote-operation frame before the welcome', { type: frame.t });
           return;

@@ -1,4 +1,5 @@
 import { CancelPayload, LabelAttestation, REFUSAL_REASONS, Revocation, type AgentEvent, type InventoryBody, type RefusalReason } from '@gpufleet/protocol';
+import type { StoredAllocation } from '../workloads/stored-allocation.js';
 
 /** What `join` learned and `run` needs: who we are to the server and how to reach it. */
 export interface NodeConfig {
@@ -130,6 +131,10 @@ export interface AgentStateStore {
   appendTrust(records: readonly TrustRecord[], durable: boolean): void;
   /** Replaces the whole trust log (compaction). */
   replaceTrust(records: readonly TrustRecord[]): void;
+  /** The workload allocations this host accepted (damaged records skipped). */
+  loadAllocations(): StoredAllocation[];
+  /** Replaces the stored allocations, durably: a restart must find what runs here. */
+  saveAllocations(records: readonly StoredAllocation[]): void;
 }
 
 /** Keeps everything in memory: the simulator's store, also handy in tests (survives an Agent restart in-process). */
@@ -139,6 +144,7 @@ export class MemoryStateStore implements AgentStateStore {
   private ackedSeq = 0;
   private items: OutboxItem[] = [];
   private trust: TrustRecord[] = [];
+  private allocations: StoredAllocation[] = [];
 
   constructor(config: NodeConfig | null = null) {
     this.config = config;
@@ -188,5 +194,13 @@ export class MemoryStateStore implements AgentStateStore {
 
   replaceTrust(records: readonly TrustRecord[]): void {
     this.trust = structuredClone([...records]);
+  }
+
+  loadAllocations(): StoredAllocation[] {
+    return structuredClone(this.allocations);
+  }
+
+  saveAllocations(records: readonly StoredAllocation[]): void {
+    this.allocations = structuredClone([...records]);
   }
 }
