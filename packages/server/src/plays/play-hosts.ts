@@ -1,0 +1,70 @@
+import { FleetError } from '@gpufleet/protocol';
+import type { NodeGroups, SshHostDirectory } from '../jobcenter/job-center-contracts.js';
+import type { Store } from '../store/store.js';
+import { isConnectionVar } from './playbook-text.js';
+import type { RunHost } from './run-folder.js';
+
+/** The hosts a play runs on: the SSH nodes the selector picks, and the agent nodes it cannot reach yet. */
+export interface PickedHosts {
+  ssh: { nodeId: string; hostname: string }[];
+  /** Hostnames of agent-only nodes the selector picked: plays reach SSH hosts only, for now. */
+  agentOnly: string[];
+}
+
+export async function pickHosts(selector: string, groups: NodeGroups, directory: SshHostDirectory, store: Store): Promise<PickedHosts> {
+  const picked = await groups.select(selector);
+  const sshIds = new Set(await directory.sshNodeIds());
+  const agentOnly: string[] = [];
+  for (const id of picked) if (!sshIds.has(id)) agentOnly.push((await store.getNode(id))?.hostname ?? id);
+  const ssh: PickedHosts['ssh'] = [];
+  const taken = new Set<string>();
+  for (const id of picked.filter((i) => sshIds.has(i))) {
+    // Access checks each host now (a host without a pinned key is refused before the play is stored).
+    const access = await directory.access(id);
+    let name = access.hostname;
+    if (taken.has(name)) name = `${name}-${id.slice(-6).replace(/[^A-Za-z0-9]/g, '')}`;
+    taken.add(name);
+    ssh.push({ nodeId: id, hostname: name });
+  }
+  if (ssh.length === 0) {
+    const agents =
+      agentOnly.length === 0 ? '' : `; it picks ${agentOnly.length} agent node(s) (${agentOnly.slice(0, 5).join(', ')}), which plays cannot reach yet`;
+    throw new FleetError('failed_precondition', `selector '${selector}' picks no SSH host${agents}`);
+  }
+  return { ssh, agentOnly };
+}
+
+/** Refuses extra vars that would change how Ansible connects (a layered one is dropped with a note instead). */
+export function checkExtraVars(extra: Record<string, unknown>): void {
+  for (const name of Object.keys(extra)) {
+    if (isConnectionVar(name))
+      throw new FleetError('invalid_argument', `extraVars.${name}: connection variables are set by the server (pinned keys, stored logins)`);
+  }
+}
+
+/** Each host's access (logins opened now), groups and merged variables, for the run folder. */
+export async function runHosts(
+  hosts: { nodeId: string; hostname: string }[],
+  extra: Record<string, unknown>,
+  groups: NodeGroups,
+  directory: SshHostDirectory,
+  note: (message: string) => void,
+): Promise<RunHost[]> {
+  const out: RunHost[] = [];
+  for (const h of hosts) {
+    const access = await directory.access(h.nodeId);
+    const resolved = await groups.resolve(h.nodeId, extra);
+    const vars: Record<string, unknown> = {};
+    for (const [name, v] of Object.entries(resolved.vars)) {
+      if (isConnectionVar(name)) {
+        note(
+          `${h.hostname}: variable ${name} (from ${v.origin.scope}${v.origin.source ? ` ${v.origin.source}` : ''}) is ignored: the server sets how plays connect`,
+        );
+        continue;
+      }
+      vars[name] = v.value;
+    }
+    out.push({ name: h.hostname, access, groups: (await groups.groupsOf(h.nodeId)).map((g) => g.name), vars });
+  }
+  return out;
+}
