@@ -17,6 +17,41 @@ import * as healthQueries from './health-queries.js';
 import * as retentionQueries from './event-retention-queries.js';
 import * as tokenQueries from './token-queries.js';
 import * as agentEventQueries from './agent-event-queries.js';
+import * as jobQueries from './job-queries.js';
+import * as allocationQueries from './allocation-queries.js';
+import * as allocOutputQueries from './alloc-output-queries.js';
+import * as poolQueries from './pool-queries.js';
+import * as sshHostQueries from './ssh-host-queries.js';
+import { deleteSealedNodeKey } from './node-key-handover.js';
+import * as groupQueries from './group-queries.js';
+import * as playQueries from './play-queries.js';
+import type { ListPlaysQuery, PlayEventRecord, PlayHostRecord, PlayPatch, PlayRecord, TemplateRecord } from './play-records.js';
+import type { GroupPatch, GroupRecord, VarRecord, VarRecordScope, VarsChange } from './group-records.js';
+import type { SshCredentialRecord, SshHostPatch, SshHostRecord } from './ssh-host-records.js';
+import type {
+  PoolConfigRecord,
+  PoolEventRecord,
+  PoolMemberRecord,
+  PoolOperationPatch,
+  PoolOperationRecord,
+  PoolSizeSample,
+  PoolStateRecord,
+  ProviderConfigRecord,
+} from './pool-records.js';
+import type { PoolOpStage } from '@gpufleet/protocol';
+import type {
+  AllocationPatch,
+  AllocationRecord,
+  AllocOutputInput,
+  AllocOutputRecord,
+  DeploymentRecord,
+  GpuClaimRecord,
+  JobRecord,
+  JobVersionRecord,
+  ListAllocationsQuery,
+  PlanCommit,
+  PlanConflict,
+} from './workload-records.js';
 import type { ListRunOutputQuery, ListRunsQuery, RunOutputRecord, RunProgress, RunRecord, RunTargetRecord } from './run-records.js';
 import { nodePatchToRow, nodeToRow, rowToAudit, rowToNode } from './row-mappers.js';
 import type { Database } from './schema.js';
@@ -359,6 +394,284 @@ export class KyselyStore implements Store {
 
   listRunOutput(query: ListRunOutputQuery): Promise<RunOutputRecord[]> {
     return runQueries.listRunOutput(this.db, query);
+  }
+
+  // ---- workloads (SQL in job-queries.ts, allocation-queries.ts, alloc-output-queries.ts) ----
+
+  addJobVersion(input: Omit<JobVersionRecord, 'version' | 'status'> & { kind: JobRecord['kind']; at: number }): Promise<number> {
+    return jobQueries.addJobVersion(this.db, input);
+  }
+
+  getJob(name: string): Promise<JobRecord | undefined> {
+    return jobQueries.getJob(this.db, name);
+  }
+
+  listJobs(): Promise<JobRecord[]> {
+    return jobQueries.listJobs(this.db);
+  }
+
+  listJobVersions(job: string): Promise<JobVersionRecord[]> {
+    return jobQueries.listJobVersions(this.db, job);
+  }
+
+  getJobVersion(job: string, version: number): Promise<JobVersionRecord | undefined> {
+    return jobQueries.getJobVersion(this.db, job, version);
+  }
+
+  updateJob(name: string, patch: Partial<Pick<JobRecord, 'state' | 'currentVersion' | 'stoppedAt' | 'updatedAt'>>): Promise<void> {
+    return jobQueries.updateJob(this.db, name, patch);
+  }
+
+  setJobVersionStatus(job: string, version: number, status: JobVersionRecord['status']): Promise<void> {
+    return jobQueries.setJobVersionStatus(this.db, job, version, status);
+  }
+
+  purgeJob(name: string): Promise<void> {
+    return jobQueries.purgeJob(this.db, name);
+  }
+
+  upsertDeployment(d: DeploymentRecord): Promise<void> {
+    return jobQueries.upsertDeployment(this.db, d);
+  }
+
+  latestDeployment(job: string): Promise<DeploymentRecord | undefined> {
+    return jobQueries.latestDeployment(this.db, job);
+  }
+
+  commitPlan(plan: PlanCommit): Promise<{ ok: true } | { ok: false; conflicts: PlanConflict[] }> {
+    return allocationQueries.commitPlan(this.db, plan);
+  }
+
+  updateAllocation(id: string, patch: AllocationPatch): Promise<void> {
+    return allocationQueries.updateAllocation(this.db, id, patch);
+  }
+
+  endAllocation(id: string, patch: AllocationPatch): Promise<void> {
+    return allocationQueries.endAllocation(this.db, id, patch);
+  }
+
+  getAllocation(id: string): Promise<AllocationRecord | undefined> {
+    return allocationQueries.getAllocation(this.db, id);
+  }
+
+  listAllocations(query: ListAllocationsQuery): Promise<AllocationRecord[]> {
+    return allocationQueries.listAllocations(this.db, query);
+  }
+
+  listGpuClaims(): Promise<GpuClaimRecord[]> {
+    return allocationQueries.listGpuClaims(this.db);
+  }
+
+  appendAllocOutput(chunks: ReadonlyArray<AllocOutputInput>): Promise<void> {
+    return allocOutputQueries.appendAllocOutput(this.db, chunks);
+  }
+
+  listAllocOutput(allocId: string, afterId: number, limit: number): Promise<AllocOutputRecord[]> {
+    return allocOutputQueries.listAllocOutput(this.db, allocId, afterId, limit);
+  }
+
+  trimAllocOutput(allocId: string, keepBytes: number): Promise<number> {
+    return allocOutputQueries.trimAllocOutput(this.db, allocId, keepBytes);
+  }
+
+  // ---- pools (SQL in pool-queries.ts) ----
+
+  replacePoolsConfig(providers: ProviderConfigRecord[], pools: PoolConfigRecord[]): Promise<void> {
+    return poolQueries.replacePoolsConfig(this.db, this.kind, providers, pools);
+  }
+
+  listProviderConfigs(): Promise<ProviderConfigRecord[]> {
+    return poolQueries.listProviderConfigs(this.db);
+  }
+
+  listPoolConfigs(): Promise<PoolConfigRecord[]> {
+    return poolQueries.listPoolConfigs(this.db);
+  }
+
+  getPoolState(pool: string): Promise<PoolStateRecord | undefined> {
+    return poolQueries.getPoolState(this.db, pool);
+  }
+
+  putPoolState(state: PoolStateRecord): Promise<void> {
+    return poolQueries.putPoolState(this.db, state);
+  }
+
+  putPoolMember(member: PoolMemberRecord): Promise<void> {
+    return poolQueries.putPoolMember(this.db, member);
+  }
+
+  listPoolMembers(query: { pool?: string; includeTerminated?: boolean }): Promise<PoolMemberRecord[]> {
+    return poolQueries.listPoolMembers(this.db, query);
+  }
+
+  insertPoolOperation(op: PoolOperationRecord): Promise<void> {
+    return poolQueries.insertPoolOperation(this.db, op);
+  }
+
+  updatePoolOperation(id: string, expectedStage: PoolOpStage, patch: PoolOperationPatch): Promise<boolean> {
+    return poolQueries.updatePoolOperation(this.db, id, expectedStage, patch);
+  }
+
+  getPoolOperation(id: string): Promise<PoolOperationRecord | undefined> {
+    return poolQueries.getPoolOperation(this.db, id);
+  }
+
+  listPoolOperations(query: { pool?: string; active?: boolean; limit?: number }): Promise<PoolOperationRecord[]> {
+    return poolQueries.listPoolOperations(this.db, query);
+  }
+
+  appendPoolEvents(events: ReadonlyArray<Omit<PoolEventRecord, 'id'>>): Promise<number[]> {
+    return poolQueries.appendPoolEvents(this.db, this.kind, events);
+  }
+
+  listPoolEvents(query: { pool?: string; after?: number; limit?: number; newest?: boolean }): Promise<PoolEventRecord[]> {
+    return poolQueries.listPoolEvents(this.db, query);
+  }
+
+  appendPoolSizeSample(sample: PoolSizeSample): Promise<void> {
+    return poolQueries.appendPoolSizeSample(this.db, sample);
+  }
+
+  listPoolSizeSamples(pool: string, since: number): Promise<PoolSizeSample[]> {
+    return poolQueries.listPoolSizeSamples(this.db, pool, since);
+  }
+
+  prunePoolSizeSamples(before: number): Promise<number> {
+    return poolQueries.prunePoolSizeSamples(this.db, before);
+  }
+
+  getProviderState(provider: string, key: string): Promise<unknown | undefined> {
+    return poolQueries.getProviderState(this.db, provider, key);
+  }
+
+  putProviderState(provider: string, key: string, value: unknown): Promise<void> {
+    return poolQueries.putProviderState(this.db, provider, key, value);
+  }
+
+  deleteProviderState(provider: string, key: string): Promise<void> {
+    return poolQueries.deleteProviderState(this.db, provider, key);
+  }
+
+  listProviderState(provider: string): Promise<Array<{ key: string; value: unknown }>> {
+    return poolQueries.listProviderState(this.db, provider);
+  }
+
+  // ---- SSH hosts (SQL in ssh-host-queries.ts) ----
+
+  insertSshHost(host: SshHostRecord, credentials: ReadonlyArray<SshCredentialRecord>): Promise<void> {
+    return sshHostQueries.insertSshHost(this.db, host, credentials);
+  }
+
+  getSshHost(nodeId: string): Promise<SshHostRecord | undefined> {
+    return sshHostQueries.getSshHost(this.db, nodeId);
+  }
+
+  listSshHosts(): Promise<SshHostRecord[]> {
+    return sshHostQueries.listSshHosts(this.db);
+  }
+
+  updateSshHost(nodeId: string, patch: SshHostPatch): Promise<void> {
+    return sshHostQueries.updateSshHost(this.db, nodeId, patch);
+  }
+
+  deleteSshHost(nodeId: string): Promise<boolean> {
+    return sshHostQueries.deleteSshHost(this.db, nodeId);
+  }
+
+  listSshCredentials(query?: { nodeId?: string }): Promise<SshCredentialRecord[]> {
+    return sshHostQueries.listSshCredentials(this.db, query);
+  }
+
+  resealSshCredential(id: string, sealed: string, keyVersion: number, rotatedAt: number): Promise<boolean> {
+    return sshHostQueries.resealSshCredential(this.db, id, sealed, keyVersion, rotatedAt);
+  }
+
+  deleteSealedNodeKey(nodeId: string): Promise<boolean> {
+    return deleteSealedNodeKey(this.db, nodeId);
+  }
+
+  // ---- node groups and variables (SQL in group-queries.ts) ----
+
+  insertGroup(group: GroupRecord): Promise<void> {
+    return groupQueries.insertGroup(this.db, group);
+  }
+
+  getGroup(name: string): Promise<GroupRecord | undefined> {
+    return groupQueries.getGroup(this.db, name);
+  }
+
+  listGroups(): Promise<GroupRecord[]> {
+    return groupQueries.listGroups(this.db);
+  }
+
+  updateGroup(name: string, patch: GroupPatch, members?: { add?: readonly string[]; remove?: readonly string[] }): Promise<void> {
+    return groupQueries.updateGroup(this.db, name, patch, members);
+  }
+
+  deleteGroup(name: string): Promise<boolean> {
+    return groupQueries.deleteGroup(this.db, name);
+  }
+
+  changeVars(change: VarsChange): Promise<void> {
+    return groupQueries.changeVars(this.db, change);
+  }
+
+  listVars(query?: { scope?: VarRecordScope; target?: string }): Promise<VarRecord[]> {
+    return groupQueries.listVars(this.db, query);
+  }
+
+  forgetNodeInGroups(nodeId: string): Promise<void> {
+    return groupQueries.forgetNodeInGroups(this.db, nodeId);
+  }
+
+  // ---- playbook templates and plays (SQL in play-queries.ts) ----
+
+  insertTemplate(template: TemplateRecord): Promise<void> {
+    return playQueries.insertTemplate(this.db, template);
+  }
+
+  getTemplate(name: string, version?: number): Promise<TemplateRecord | undefined> {
+    return playQueries.getTemplate(this.db, name, version);
+  }
+
+  listTemplates(): Promise<TemplateRecord[]> {
+    return playQueries.listTemplates(this.db);
+  }
+
+  listTemplateVersions(name: string): Promise<number[]> {
+    return playQueries.listTemplateVersions(this.db, name);
+  }
+
+  insertPlay(play: PlayRecord, hosts: ReadonlyArray<PlayHostRecord>): Promise<void> {
+    return playQueries.insertPlay(this.db, play, hosts);
+  }
+
+  getPlay(id: string): Promise<PlayRecord | undefined> {
+    return playQueries.getPlay(this.db, id);
+  }
+
+  listPlays(query?: ListPlaysQuery): Promise<PlayRecord[]> {
+    return playQueries.listPlays(this.db, query);
+  }
+
+  updatePlay(id: string, patch: PlayPatch): Promise<void> {
+    return playQueries.updatePlay(this.db, id, patch);
+  }
+
+  listPlayHosts(playId: string): Promise<PlayHostRecord[]> {
+    return playQueries.listPlayHosts(this.db, playId);
+  }
+
+  updatePlayHost(host: PlayHostRecord): Promise<void> {
+    return playQueries.updatePlayHost(this.db, host);
+  }
+
+  appendPlayEvents(events: ReadonlyArray<PlayEventRecord>): Promise<void> {
+    return playQueries.appendPlayEvents(this.db, events);
+  }
+
+  listPlayEvents(playId: string, after: number, limit?: number): Promise<PlayEventRecord[]> {
+    return playQueries.listPlayEvents(this.db, playId, after, limit);
   }
 
   // ---- settings ----

@@ -4,6 +4,11 @@ import type { Database } from './schema.js';
 import { trustMigration } from './migration-0004-trust.js';
 import { eventRetentionMigration } from './migration-0006-event-retention.js';
 import { labelAttestationsMigration } from './migration-0005-label-attestations.js';
+import { workloadsMigration } from './migration-0007-workloads.js';
+import { poolsMigration } from './migration-0008-pools.js';
+import { sshHostsMigration } from './migration-0009-ssh-hosts.js';
+import { groupsMigration } from './migration-0010-groups.js';
+import { playsMigration } from './migration-0011-plays.js';
 
 /** Which SQL engine is underneath; the only place migrations differ by dialect is auto-increment. */
 export type StoreDialect = 'sqlite' | 'postgres';
@@ -244,6 +249,16 @@ export function storeMigrations(dialect: StoreDialect): Record<string, Migration
     '0005_label_attestations': labelAttestationsMigration,
     // An index for pruning agent events by when they were received.
     '0006_event_retention': eventRetentionMigration,
+    // Workloads: jobs, versions, allocations, GPU claims, allocation output, deployments.
+    '0007_workloads': workloadsMigration(dialect),
+    // Pools: applied providers and pools, desired sizes, members, operations, events, size samples, provider state.
+    '0008_pools': poolsMigration(dialect),
+    // SSH hosts: nodes.mode, the hosts' addresses, pinned keys and contact state, their sealed credentials.
+    '0009_ssh_hosts': sshHostsMigration(),
+    // Node groups (priority, selector, static members) and layered variables (global, group, node).
+    '0010_groups': groupsMigration(),
+    // Playbook templates by version, plays, their hosts' counts and their event logs.
+    '0011_plays': playsMigration(),
   };
 }
 

@@ -1,4 +1,4 @@
-import { FleetError, ROLES, type GpuInfo, type HostFacts, type Role, type ToolFailure } from '@gpufleet/protocol';
+import { FleetError, NODE_MODES, ROLES, type GpuInfo, type HostFacts, type NodeMode, type Role, type ToolFailure } from '@gpufleet/protocol';
 import type { Selectable, Updateable } from 'kysely';
 import type {
   AgentEventsTable,
@@ -62,6 +62,7 @@ const nodeColumns: { [K in keyof NodePatch]-?: (v: unknown) => Partial<NodesTabl
   lastSeenAt: (v) => ({ last_seen_at: checkIntOrNull('lastSeenAt', v) }),
   ackedSeq: (v) => ({ acked_seq: checkInt('ackedSeq', v) }),
   cordonReason: (v) => ({ cordon_reason: checkTextOrNull('cordonReason', v) }),
+  mode: (v) => ({ mode: checkOneOf('mode', v, NODE_MODES) }),
 };
 
 export function nodeToRow(node: NodeRecord): NodesTable {
@@ -107,6 +108,7 @@ export function rowToNode(row: Selectable<NodesTable>): NodeRecord {
     lastSeenAt: dbIntOrNull(row.last_seen_at),
     ackedSeq: dbInt(row.acked_seq),
     cordonReason: row.cordon_reason,
+    mode: row.mode as NodeMode,
   };
 }
 

@@ -1,5 +1,10 @@
 import type { Generated } from 'kysely';
+import type { PoolTables } from './pool-schema.js';
+import type { SshHostTables } from './ssh-host-schema.js';
+import type { GroupTables } from './group-schema.js';
+import type { PlayTables } from './play-schema.js';
 import type { TrustTables } from './trust-schema.js';
+import type { WorkloadTables } from './workload-schema.js';
 
 /**
  * Row shapes of the store's tables, as Kysely sees them. Both dialects store the same thing:
@@ -22,6 +27,7 @@ export interface NodesTable {
   last_seen_at: number | null;
   acked_seq: number;
   cordon_reason: string | null;
+  mode: string; // 'agent' | 'ssh' (0009_ssh_hosts)
 }
 
 export interface JoinTokensTable {
@@ -172,7 +178,7 @@ export interface RunOutputTable {
 }
 
 /** The whole database as Kysely's type parameter. */
-export interface Database extends TrustTables {
+export interface Database extends TrustTables, WorkloadTables, PoolTables, SshHostTables, GroupTables, PlayTables {
   nodes: NodesTable;
   join_tokens: JoinTokensTable;
   api_tokens: ApiTokensTable;

@@ -1,9 +1,20 @@
-import type { GpuInfo, HostFacts, Role, ToolFailure } from '@gpufleet/protocol';
+import type { GpuInfo, HostFacts, NodeMode, Role, ToolFailure } from '@gpufleet/protocol';
 import type { TrustStore } from './trust-records.js';
 import type { RunStore } from './run-records.js';
+import type { WorkloadStore } from './workload-records.js';
+import type { PoolStore } from './pool-records.js';
+import type { SshHostStore } from './ssh-host-records.js';
+import type { GroupStore } from './group-records.js';
+import type { PlayStore } from './play-records.js';
+import type { NodeKeyHandoverStore } from './node-key-handover.js';
 
 export type * from './trust-records.js';
 export type * from './run-records.js';
+export type * from './workload-records.js';
+export type * from './pool-records.js';
+export type * from './ssh-host-records.js';
+export type * from './group-records.js';
+export type * from './play-records.js';
 
 /**
  * Node administrative state; liveness (online/offline) is kept in memory, not here. Changed only
@@ -31,6 +42,8 @@ export interface NodeRecord {
   /** Highest outbox seq stored for this node: everything at or below it is applied. */
   ackedSeq: number;
   cordonReason: string | null;
+  /** How the control plane reaches it (issue 12): its agent, or SSH from the server. */
+  mode: NodeMode;
 }
 
 export type NodePatch = Partial<Omit<NodeRecord, 'id' | 'enrolledAt'>>;
@@ -193,7 +206,7 @@ export interface FindingsChange {
  * Everything the control plane keeps durably. Two implementations (SQLite via better-sqlite3
  * and PostgreSQL via pg, both through Kysely with one set of migrations) pass one contract suite.
  */
-export interface Store extends TrustStore, RunStore {
+export interface Store extends TrustStore, RunStore, WorkloadStore, PoolStore, SshHostStore, GroupStore, PlayStore, NodeKeyHandoverStore {
   readonly kind: 'sqlite' | 'postgres';
   /** Applies pending migrations; safe to call on every start. */
   migrate(): Promise<void>;

@@ -8,6 +8,11 @@ import { healthContract } from './contract-health.js';
 import { trustContract } from './contract-trust.js';
 import { runContract } from './contract-runs.js';
 import { retentionContract } from './contract-retention.js';
+import { workloadContract } from './contract-workloads.js';
+import { poolContract } from './contract-pools.js';
+import { sshHostContract } from './contract-ssh-hosts.js';
+import { groupContract } from './contract-groups.js';
+import { playContract } from './contract-plays.js';
 import { bareNode, sampleNode } from './store-fixtures.js';
 
 /** A freshly opened, empty, not yet migrated store and how to dispose of it (close + drop). */
@@ -49,6 +54,11 @@ export function describeStoreContract(name: 'sqlite' | 'postgres', open: () => P
     trustContract(store);
     runContract(store);
     retentionContract(store);
+    workloadContract(store);
+    poolContract(store);
+    sshHostContract(store);
+    groupContract(store);
+    playContract(store);
 
     describe('lifecycle', () => {
       it('migrate() again is harmless and keeps the data', async () => {

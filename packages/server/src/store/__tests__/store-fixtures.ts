@@ -1,3 +1,4 @@
+import { nodeToRow } from '../row-mappers.js';
 import { emptyGpuSnapshot, gpuInfoOf, type HostFacts } from '@gpufleet/protocol';
 import type { AgentEventRecord, ApiTokenRecord, AuditInput, JoinTokenRecord, NodeRecord } from '../store.js';
 
@@ -55,6 +56,7 @@ export function sampleNode(id: string, overrides: Partial<NodeRecord> = {}): Nod
     lastSeenAt: T0 + 5_000,
     ackedSeq: 42,
     cordonReason: 'xid 79 on GPU 1',
+    mode: 'agent',
     ...overrides,
   };
 }
@@ -72,6 +74,7 @@ export function bareNode(id: string, enrolledAt = T0): NodeRecord {
     lastSeenAt: null,
     ackedSeq: 0,
     cordonReason: null,
+    mode: 'agent',
     adminState: 'pending',
   });
 }
@@ -132,4 +135,10 @@ export function sampleAudit(overrides: Partial<AuditInput> = {}): AuditInput {
     details: { reason: 'maintenance', gpus: ['GPU-1'], count: 2 },
     ...overrides,
   };
+}
+
+/** A node row as releases before 0009_ssh_hosts stored it (no mode column), for upgrade tests. */
+export function nodeRowBefore0009(node: NodeRecord): Omit<ReturnType<typeof nodeToRow>, 'mode'> {
+  const { mode: _mode, ...row } = nodeToRow(node);
+  return row;
 }
