@@ -111,6 +111,17 @@ describe('startSimFleet', () => {
     expect(cp.violations).toEqual([]);
   });
 
+  it('names hosts as told, and refuses a wrong count of names, duplicates and names that are not hostnames', async () => {
+    const { cp, token } = await plane();
+    const fleet = track(await startSimFleet({ token, count: 2, hostnames: ['train-0a1b', 'train-2c3d'], seed: 'named', agentVersion: '1', startSpreadMs: 10 }));
+    expect(fleet.agents.map((a) => a.hostname)).toEqual(['train-0a1b', 'train-2c3d']);
+    expect(cp.enrollRequests.map((r) => r.host.hostname).sort()).toEqual(['train-0a1b', 'train-2c3d']);
+    expect(fleet.host('train-2c3d').index).toBe(1);
+    await expect(startSimFleet({ token, count: 2, hostnames: ['a'], seed: 1, agentVersion: '1' })).rejects.toThrow(/1 names for 2 hosts/);
+    await expect(startSimFleet({ token, count: 2, hostnames: ['a', 'a'], seed: 1, agentVersion: '1' })).rejects.toThrow(/duplicates/);
+    await expect(startSimFleet({ token, count: 1, hostnames: ['../etc'], seed: 1, agentVersion: '1' })).rejects.toThrow(/'..\/etc' is not a hostname/);
+  });
+
   it('fails with the server reason when hosts cannot join, and refuses bad options', async () => {
     const { cp, token } = await plane();
     // The token names a URL where nothing listens; serverUrl points the fleet at the real one.

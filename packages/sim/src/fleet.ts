@@ -26,6 +26,7 @@ import { LinkProxy } from './faults/link-proxy.js';
 import { SIM_GPU_MODELS, isSimGpuModel, type SimGpuModel } from './gpu-models.js';
 import { hashString, mulberry32 } from './prng.js';
 import { SimToolsRunner } from './tools/sim-tools-runner.js';
+import { SimWorkloads, type SimWorkloadsOptions } from './workloads/sim-workloads.js';
 
 export interface SimFleetOptions {
   /** Dial this URL instead of the one in the token (e.g. the token names a public host name). */
@@ -34,6 +35,8 @@ export interface SimFleetOptions {
   token: string;
   /** Number of hosts, 0 to 100,000. */
   count: number;
+  /** Names of the hosts, `count` of them, in order. Default `sim-<model>-<n>` (simHostnames). */
+  hostnames?: readonly string[];
   /** Same seed, same hosts: hostnames, keys, GPU UUIDs and readings. */
   seed: string | number;
   /** Relative weights per model. Default: H100, A100, L40S, MI300X in equal parts. */
@@ -71,6 +74,13 @@ export interface SimFleetOptions {
    * fake hardware shows (SimToolsRunner). Without it commands run with the plain PATH.
    */
   tools?: { dir: string };
+  /**
+   * Workloads: every host runs the allocations it is given with fake executors (no process,
+   * no container; crashes and health failures on demand through `SimFleet.workloads`).
+   * Default: on, with the fleet's seed and a 5 to 50 ms start. false: hosts have no executors.
+   * A SimWorkloads of its own: hosts of several fleets share it (one place to find allocations).
+   */
+  workloads?: Partial<Omit<SimWorkloadsOptions, 'clock'>> | false | SimWorkloads;
 }
 
 /** One simulated host: the real Agent on a fake hardware backend. */
@@ -92,6 +102,8 @@ export interface SimHost {
 
 export interface SimFleet {
   agents: SimHost[];
+  /** The fake workloads every host runs (find, crash, fail health); null when started with `workloads: false`. */
+  workloads: SimWorkloads | null;
   /** Resolves once every agent has started (starts are staggered). */
   started: Promise<void>;
   /** The host of that name; throws FleetError('not_found') naming a few that exist. */
@@ -159,7 +171,9 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
   const token = o.serverUrl ? encodeJoinToken({ ...decodeJoinToken(o.token), url: o.serverUrl }) : o.token;
   decodeJoinToken(token); // a bad token fails here once, not count times
   const models = assignModels(o.count, o.mix ?? DEFAULT_MIX);
-  const hostnames = simHostnames(models);
+  const workloads =
+    o.workloads === false ? null : o.workloads instanceof SimWorkloads ? o.workloads : new SimWorkloads({ seed: o.seed, ...o.workloads, clock });
+  const hostnames = o.hostnames ? checkHostnames(o.hostnames, o.count) : simHostnames(models);
   if (o.kernelLog) mkdirSync(o.kernelLog.dir, { recursive: true });
 
   const hosts = models.map((model, index) => {
@@ -170,7 +184,9 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
     const kernelLogPath = o.kernelLog ? join(o.kernelLog.dir, `${hostname}.log`) : null;
     // Created empty (never truncated: a kept data dir keeps its log) so the watcher starts at its end.
     if (kernelLogPath) writeFileSync(kernelLogPath, '', { flag: 'a' });
-    return { index, hostname, model, identity, backend, state, kernelLogPath, link: null as LinkProxy | null, token };
+    // One set per host, kept across agent restarts: a restarted agent adopts what its host still runs.
+    const executors = workloads?.executorsFor(hostname) ?? null;
+    return { index, hostname, model, identity, backend, state, kernelLogPath, executors, link: null as LinkProxy | null, token };
   });
 
   if (o.linkProxy) {
@@ -229,6 +245,7 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
   }
   logger.info('simulated hosts joined', { count: o.count });
 
+  const executorsOf = new Map(hosts.map((h) => [h.hostname, h.executors]));
   const newAgent = (h: Pick<SimHost, 'hostname' | 'identity' | 'backend' | 'state' | 'kernelLogPath'>): Agent => {
     const health: HealthOptions | undefined =
       h.kernelLogPath && o.kernelLog
@@ -236,6 +253,9 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
         : o.health;
     const hostLogger = withFields(logger, { host: h.hostname });
     const exec = o.tools ? { exec: { runner: new SimToolsRunner({ backend: h.backend, dir: join(o.tools.dir, h.hostname), logger: hostLogger }) } } : {};
+    const executors = executorsOf.get(h.hostname);
+    // Without fake executors a simulated host refuses allocations: it must never start real containers or processes.
+    const workloadOptions = executors ? { executors } : { enabled: false };
     return new Agent({
       state: h.state,
       identity: h.identity,
@@ -247,6 +267,7 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
       ...o.agentOptions,
       ...(health ? { health } : {}),
       ...exec,
+      workloads: workloadOptions,
     });
   };
   const simHosts: SimHost[] = hosts.map((h) => ({
@@ -305,6 +326,7 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
 
   return {
     agents: simHosts,
+    workloads,
     started,
     host,
     async crashAgent(hostname) {
@@ -353,6 +375,15 @@ export function simHostnames(models: readonly SimGpuModel[]): string[] {
     perModel.set(model, n);
     return `sim-${model.toLowerCase()}-${String(n).padStart(width, '0')}`;
   });
+}
+
+/** Hostnames given by the caller: one per host, distinct, usable as file names (kernel logs, tools). */
+function checkHostnames(names: readonly string[], count: number): string[] {
+  if (names.length !== count) throw new FleetError('invalid_argument', `hostnames lists ${names.length} names for ${count} hosts`);
+  const bad = names.find((n) => !/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/i.test(n));
+  if (bad !== undefined) throw new FleetError('invalid_argument', `'${bad}' is not a hostname (letters, digits, dots and dashes)`);
+  if (new Set(names).size !== names.length) throw new FleetError('invalid_argument', 'hostnames has duplicates');
+  return [...names];
 }
 
 /** Runs `fn` over items with at most `limit` in flight. */

@@ -15,4 +15,7 @@ export * from './faults/index.js';
 export * from './scenario/index.js';
 export { SimToolsRunner, type SimToolsRunnerOptions } from './tools/sim-tools-runner.js';
 export { amdSmiList, nvidiaBusId, nvidiaSmiList, nvidiaSmiTable, rocmSmiTable } from './tools/vendor-tool-text.js';
+export * from './workloads/index.js';
 export { SimControlServer, type SimControlFile, type SimControlHost, type SimControlServerOptions } from './control/sim-control-server.js';
+export { SimProvider, makeSimProviderFactory, simProviderFactory, type SimProviderOptions } from './provider/sim-provider.js';
+export { SimProviderHosts, type SimProviderHost, type SimProviderHostsOptions, type SimTermination } from './provider/sim-provider-hosts.js';

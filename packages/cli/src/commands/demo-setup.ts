@@ -58,6 +58,11 @@ export function demoTryLines(d: {
       text += `Signed commands (the demo's operator key is a fleet root; unencrypted, for this demo only):\n\n`;
       text += `  npx gpufleet exec -l gpu.vendor=nvidia,simulated=true --key ${d.keyArg} -- nvidia-smi -L\n`;
       text += `  npx gpufleet exec -l gpu.model=H100 --key ${d.keyArg} --sh 'nvidia-smi | head -n 12'\n\n`;
+      text += 'GPU workloads (a signed job placed on simulated GPUs; the job files are in examples/jobs):\n\n';
+      text += `  npx gpufleet jobs run examples/jobs/llama.yaml --key ${d.keyArg}\n`;
+      text += '  npx gpufleet jobs status llama\n';
+      if (d.nvidiaHost) text += '  npx gpufleet sim inject llama/web-0 xid 79    web-0 moves to another GPU\n';
+      text += '\n';
     } else {
       text += `This fleet has roots from an earlier setup (${d.root.roots.map(termSafe).join(', ')}): sign with one of their keys.\n\n`;
     }
@@ -68,6 +73,11 @@ export function demoTryLines(d: {
     text += `  npx gpufleet sim inject ${d.nvidiaHost} xid 79 --gpu 3${dir}    GPU 3: cordoned, alert firing\n`;
     text += `  npx gpufleet events --node ${d.nvidiaHost}\n`;
     text += '  npx gpufleet alerts ls\n';
+
+    text += '\nPools (capacity that provisions itself and replaces a failing node, a new one first):\n\n';
+    text += '  npx gpufleet pools apply examples/pools/sim.yaml    4..12 simulated H100 hosts, each joining with its own token\n';
+    text += '  npx gpufleet pools get demo\n';
+
     if (d.faultsEveryMs !== null)
       text += `\nThe demo also injects a random fault about every ${Math.round(d.faultsEveryMs / 60_000) || 1} min (--no-faults turns that off).\n`;
     text += '\n';

@@ -84,7 +84,12 @@ Examples:
       const stopAll = () => stopInOrder(io, [...parts].reverse());
       try {
         io.err(`starting the control plane on ${o.listen} (data in ${config.dataDir})...\n`);
-        const running = await startServer(config).catch((err: unknown) => {
+        // Pools applied to the demo may use `type: sim`: their hosts' kernel logs sit beside the demo
+        // fleet's, and `gpufleet sim inject` reaches them as it reaches the fleet's.
+        const sim = await import('@gpufleet/sim');
+        const poolHosts = new sim.SimProviderHosts({ seed: o.seed });
+        const simProvider = sim.makeSimProviderFactory({ hosts: poolHosts, kernelLogDir: demoSimPaths(config.dataDir).kernelLogs });
+        const running = await startServer(config, { providers: { sim: simProvider } }).catch((err: unknown) => {
           throw listenError(err, o.listen);
         });
         parts.push({ name: 'control plane', stop: () => running.stop() });
@@ -133,7 +138,6 @@ Examples:
         let nvidiaHost: string | null = null;
         if (o.nodes > 0) {
           io.err(`starting ${o.nodes} simulated hosts...\n`);
-          const sim = await import('@gpufleet/sim');
           const paths = demoSimPaths(config.dataDir);
           // Kernel logs and link proxies let every fault kind act; tools answer nvidia-smi and friends.
           const fleet = await sim.startSimFleet({
@@ -145,11 +149,12 @@ Examples:
             kernelLog: { dir: paths.kernelLogs },
             tools: { dir: paths.tools },
             linkProxy: true,
+            workloads: poolHosts.workloads,
           });
           parts.push({ name: 'simulated fleet', stop: () => fleet.stop() });
-          const injector = new sim.FaultInjector({ fleet, seed: o.seed });
+          const injector = new sim.FaultInjector({ fleet: poolHosts.withFleet(fleet), seed: o.seed });
           parts.push({ name: 'fault injector', stop: () => injector.dispose() });
-          const control = new sim.SimControlServer({ hosts: () => fleet.agents, injector, file: paths.control });
+          const control = new sim.SimControlServer({ hosts: () => [...fleet.agents, ...poolHosts.simHosts()], injector, file: paths.control });
           await control.start();
           parts.push({ name: 'sim control endpoint', stop: () => control.stop() });
           if (faultEveryMs !== null) {

@@ -66,10 +66,10 @@ describe('nodes', () => {
     const r = await run(['nodes', 'ls']);
     expect(r.code).toBe(0);
     const [head, row1, row2] = r.stdout.trimEnd().split('\n');
-    expect(head).toMatch(/^NAME\s+ID\s+STATUS\s+GPUS\s+GPU UTIL\s+TEMP\s+LAST SEEN$/);
+    expect(head).toMatch(/^NAME\s+ID\s+STATUS\s+MODE\s+GPUS\s+GPU UTIL\s+TEMP\s+LAST SEEN$/);
     // 8 H100s: utilization 0,10,...,70 -> mean 35; temperatures 50..57 -> max 57.
-    expect(row1).toMatch(/^gpu-node-01\s+did:key:z6MkhaXg\s+READY\s+8x H100 80GB HBM3\s+35%\s+57°C\s+3m ago$/);
-    expect(row2).toMatch(/^amd-node-02\s+did:key:z6MkpTHR\s+OFFLINE\s+2x Instinct MI300X\s+0%\s+81°C\s+2h ago$/);
+    expect(row1).toMatch(/^gpu-node-01\s+did:key:z6MkhaXg\s+READY\s+agent\s+8x H100 80GB HBM3\s+35%\s+57°C\s+3m ago$/);
+    expect(row2).toMatch(/^amd-node-02\s+did:key:z6MkpTHR\s+OFFLINE\s+agent\s+2x Instinct MI300X\s+0%\s+81°C\s+2h ago$/);
     expect(r.stderr).toBe('showing 2 of 5 nodes: use --limit to see more\n');
   });
 

@@ -7,14 +7,27 @@ import { print, termSafe, type Column } from '../output.js';
 import { gpuColumns } from '../views/node-detail.js';
 import { parseNodeGpu } from './health.js';
 
-/** Columns of `gpus ls`: the node, then the GPU columns, then health. */
-export function fleetGpuColumns(): Column<FleetGpuRow>[] {
-  const gpu = gpuColumns<FleetGpuRow>((r) => r.gpu);
+/** A GPU row as a server with workloads sends it: which allocation holds the GPU (null: free). */
+export type GpuRowWithAllocation = FleetGpuRow & { allocation?: { id: string; job: string; name: string } | null };
+
+/** The ALLOC cell: `llama/web-0`, or `-` for a free GPU. */
+export function allocCell(r: GpuRowWithAllocation): string {
+  return r.allocation ? `${r.allocation.job}/${r.allocation.name}` : '-';
+}
+
+/**
+ * Columns of `gpus ls`: the node, then the GPU columns, then health, then the allocation holding
+ * the GPU. ALLOC is shown when the server reports allocations (`allocation` on its rows); a
+ * server from before workloads has none to show.
+ */
+export function fleetGpuColumns(opts: { allocations?: boolean } = {}): Column<GpuRowWithAllocation>[] {
+  const gpu = gpuColumns<GpuRowWithAllocation>((r) => r.gpu);
   return [
     { header: 'NODE', get: (r) => r.hostname },
     ...gpu.filter((c) => !c.wide),
     // A GPU that takes no new work says so beside its verdict: "unhealthy, UNHEALTHY", "healthy, CORDONED".
     { header: 'HEALTH', get: (r) => (r.gpu.state && r.gpu.state !== 'READY' ? `${r.health}, ${r.gpu.state}` : r.health) },
+    ...(opts.allocations ? [{ header: 'ALLOC', get: allocCell }] : []),
     { header: 'NODE STATUS', get: (r) => r.nodeStatus, wide: true },
     { header: 'CAUSE', get: (r) => r.gpu.health?.cause ?? '-', wide: true },
     ...gpu.filter((c) => c.wide),
@@ -47,8 +60,9 @@ Examples:
     )
     .action(async (_opts, cmd: Command) => {
       const { selector } = deps.opts<{ selector?: string }>(cmd);
-      const result = await deps.client(cmd).get<{ items: FleetGpuRow[] }>('/api/v1/gpus', { selector: checkSelector(selector) });
-      print(deps.io, deps.format(cmd), { data: result, columns: fleetGpuColumns(), rows: result.items, empty: 'no GPUs match' });
+      const result = await deps.client(cmd).get<{ items: GpuRowWithAllocation[] }>('/api/v1/gpus', { selector: checkSelector(selector) });
+      const allocations = result.items.some((r) => r.allocation !== undefined);
+      print(deps.io, deps.format(cmd), { data: result, columns: fleetGpuColumns({ allocations }), rows: result.items, empty: 'no GPUs match' });
     });
   for (const op of ['cordon', 'uncordon'] as const) {
     gpus

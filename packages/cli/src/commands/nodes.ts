@@ -56,6 +56,7 @@ export function nodeColumns(now: number): Column<NodeView>[] {
     { header: 'NAME', get: (n) => n.hostname },
     { header: 'ID', get: (n) => shortId(n.id) },
     { header: 'STATUS', get: (n) => n.status },
+    { header: 'MODE', get: (n) => n.mode ?? 'agent' },
     { header: 'GPUS', get: (n) => gpuSummary(n.gpus) },
     { header: 'GPU UTIL', get: (n) => formatPct(avgGpuUtil(n)), align: 'right' },
     { header: 'TEMP', get: (n) => formatTemp(maxGpuTemp(n)), align: 'right' },
@@ -95,7 +96,7 @@ Examples:
     .alias('list')
     .description('list nodes')
     .option('-l, --selector <selector>', 'label selector, e.g. gpu.model=H100,region in (eu,us)')
-    .option('--status <status>', 'only nodes in this status: PENDING, READY, OFFLINE, CORDONED, DRAINING, DRAINED, UNHEALTHY, DECOMMISSIONED')
+    .option('--status <status>', 'only nodes in this status: PENDING, READY, OFFLINE, UNREACHABLE, CORDONED, DRAINING, DRAINED, UNHEALTHY, DECOMMISSIONED')
     .option('-q, --search <text>', 'hostname contains this text')
     .option('--limit <n>', 'at most this many nodes', intOption('--limit', 1, 10_000))
     .option('--sort <key>', `order by ${NODE_SORT_KEYS.join(', ')}; a leading - sorts descending (e.g. -temp)`, checkSort)

@@ -1,3 +1,4 @@
+import { isAbsolute, resolve } from 'node:path';
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { SERVER_CONFIG_DEFAULTS } from '@gpufleet/server';
@@ -15,5 +16,26 @@ describe('gpufleet server flags', () => {
     const cmd = addServerOptions(new Command('server')).exitOverride();
     cmd.parse(['--events-retention', '90d', '--events-per-node', '5000'], { from: 'user' });
     expect(cmd.opts()).toMatchObject({ eventsRetention: '90d', eventsPerNode: '5000' });
+  });
+
+  it('take --pools as a file resolved to an absolute path, null when not given', async () => {
+    const { resolveServerConfig } = await import('@gpufleet/server');
+    const cmd = addServerOptions(new Command('server')).exitOverride();
+    cmd.parse(['--pools', 'examples/pools/sim.yaml', '--pool-reconcile', '5s'], { from: 'user' });
+    expect(cmd.opts()).toMatchObject({ pools: 'examples/pools/sim.yaml', poolReconcile: '5s' });
+    const config = resolveServerConfig({ flags: cmd.opts() });
+    expect(config.pools).toBe(resolve('examples/pools/sim.yaml'));
+    expect(isAbsolute(config.pools!)).toBe(true);
+    expect(config.poolReconcileMs).toBe(5000);
+    expect(resolveServerConfig({}).pools).toBeNull();
+    expect(resolveServerConfig({ env: { GPUFLEET_POOLS: '/etc/gpufleet/pools.yaml' } }).pools).toBe('/etc/gpufleet/pools.yaml');
+    expect(() => resolveServerConfig({ flags: { pools: 42 } })).toThrow(/config flag 'pools': expected text/);
+  });
+
+  it('refuse --pools without its file', () => {
+    const cmd = addServerOptions(new Command('server'))
+      .exitOverride()
+      .configureOutput({ writeErr: () => {} });
+    expect(() => cmd.parse(['--pools'], { from: 'user' })).toThrow(/argument missing/);
   });
 });

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { Command } from 'commander';
 import type { CliDeps } from '../command-deps.js';
 import { listenError, stopInOrder, waitForInterrupt } from '../lifecycle.js';
@@ -23,6 +24,12 @@ export function addServerOptions(cmd: Command): Command {
     .option('--drain-timeout <duration>', 'how long a drain waits for running work (default 10m)')
     .option('--offline-grace <duration>', 'how long an OFFLINE node keeps its verdict before it reads unknown (default 10m)')
     .option('--alert-rules <file>', 'YAML alert rules and receivers (default: the shipped policy/default-alert-rules.yaml)')
+    .option('--pools <file>', 'pools file applied at start (providers and pools; see examples/pools/); default: keep those applied before')
+    .option('--pool-reconcile <duration>', 'how often each pool is compared with its desired size (default 2s)')
+    .option('--ssh-facts-interval <duration>', 'how often the facts of nodes managed over SSH are collected again (default 1m)')
+    .option('--promote-agent-command <cmd>', 'nodes promote: the agent command on the hosts, words split at spaces (default gpufleet-agent)')
+    .option('--promote-data-dir <dir>', 'nodes promote: the agent data dir on the hosts (default /var/lib/gpufleet-agent)')
+    .option('--agent-install-command <cmd>', 'nodes promote: run on a host without the agent (default: none, such a promote is refused)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)');
 }
 
@@ -51,6 +58,7 @@ Examples:
   gpufleet server                                       loopback, plain HTTP, ./gpufleet-data
   gpufleet server --listen 0.0.0.0:7420 --public-url https://fleet.example.com:7420
   gpufleet server --database postgres://fleet@db/fleet --log-level warn
+  gpufleet server --pools examples/pools/sim.yaml       a demo pool of simulated GPU hosts
   GPUFLEET_DATA_DIR=/var/lib/gpufleet gpufleet server --config /etc/gpufleet/server.yaml`,
   );
   cmd.action(async (_opts, self: Command) => {
@@ -59,7 +67,11 @@ Examples:
     // Loaded on demand: the server's native database driver is not needed by other commands.
     const { resolveServerConfig, startServer } = await import('@gpufleet/server');
     const config = resolveServerConfig({ flags, env: io.env, ...(file ? { file } : {}) });
-    const running = await startServer(config).catch((err: unknown) => {
+    // Pools files may name `type: sim` providers: simulated hosts started inside this process,
+    // whose fake kernel logs (<data-dir>/sim-kernel-logs/<provider>/<host>.log) take driver lines.
+    const { makeSimProviderFactory } = await import('@gpufleet/sim');
+    const sim = makeSimProviderFactory({ kernelLogDir: join(config.dataDir, 'sim-kernel-logs') });
+    const running = await startServer(config, { providers: { sim } }).catch((err: unknown) => {
       throw listenError(err, `${config.listenHost}:${config.listenPort}`);
     });
     io.out(serverBanner(running));

@@ -9,8 +9,23 @@ import { print, termSafe } from '../output.js';
 /** The file a running demo writes its simulated fleet's control endpoint and token to (0600). */
 export const SIM_CONTROL_FILE = 'sim-control.json';
 
-const KINDS = ['xid', 'sxid', 'ecc-storm', 'row-remap', 'thermal', 'fall-off-bus', 'tool-failure', 'agent-crash', 'network-drop', 'clear'] as const;
+const KINDS = [
+  'xid',
+  'sxid',
+  'ecc-storm',
+  'row-remap',
+  'thermal',
+  'fall-off-bus',
+  'tool-failure',
+  'agent-crash',
+  'network-drop',
+  'clear',
+  'alloc-crash',
+  'alloc-unhealthy',
+] as const;
 type Kind = (typeof KINDS)[number];
+/** Faults on one allocation: the target is the allocation (job/name or id), not a host. */
+const ALLOC_KINDS: readonly Kind[] = ['alloc-crash', 'alloc-unhealthy'];
 
 interface InjectFlags {
   gpu?: number;
@@ -50,12 +65,23 @@ function number(text: string | undefined, what: string): number | undefined {
 
 /**
  * The fault a command line asks for, in the scenario-file shape (FaultSpec) the control
- * endpoint validates again. VALUE is the kind's main value: the code of xid/sxid, the state of
- * row-remap, the target °C of thermal, the duration of network-drop.
+ * endpoint validates again. TARGET is a host, or an allocation as job/name (the fault lands on
+ * the host it runs on, a GPU fault on its GPU unless --gpu says); alloc-crash and
+ * alloc-unhealthy take an allocation (job/name or its id). VALUE is the kind's main value: the
+ * code of xid/sxid, the state of row-remap, the target °C of thermal, the duration of
+ * network-drop and alloc-unhealthy, the exit code of alloc-crash.
  */
-export function faultFromArgs(host: string, kind: string, value: string | undefined, f: InjectFlags): Record<string, unknown> {
+export function faultFromArgs(target: string, kind: string, value: string | undefined, f: InjectFlags): Record<string, unknown> {
   if (!(KINDS as readonly string[]).includes(kind)) throw new UsageError(`'${kind}' is not a fault: one of ${KINDS.join(', ')}`);
   const k = kind as Kind;
+  if (ALLOC_KINDS.includes(k)) {
+    if (value !== undefined && f.duration !== undefined) throw new UsageError(`${kind} takes its duration as VALUE or --duration, not both`);
+    if (k === 'alloc-crash') return defined({ inject: k, alloc: target, exitCode: number(value, 'exit code') });
+    return defined({ inject: k, alloc: target, duration: value ?? f.duration });
+  }
+  // `llama/web-0`: the host that allocation runs on now (and its GPU, unless --gpu says).
+  const onAlloc = target.includes('/');
+  const where = onAlloc ? { alloc: target } : { host: target };
   const needsValue: Partial<Record<Kind, string>> = {
     xid: 'an XID code (gpufleet sim inject HOST xid 79)',
     sxid: 'an SXid code (gpufleet sim inject HOST sxid 12028)',
@@ -63,28 +89,32 @@ export function faultFromArgs(host: string, kind: string, value: string | undefi
   if (value === undefined && needsValue[k]) throw new UsageError(`${kind} needs ${needsValue[k]}`);
   const takesValue: Kind[] = ['xid', 'sxid', 'row-remap', 'thermal', 'network-drop'];
   if (value !== undefined && !takesValue.includes(k)) throw new UsageError(`${kind} takes no value ('${value}'): use its options (gpufleet sim inject --help)`);
-  const gpu = f.gpu ?? 0;
+  // On a host, GPU 0 unless --gpu says; on an allocation, its own GPU.
+  const gpu = f.gpu ?? (onAlloc ? undefined : 0);
   switch (k) {
     case 'xid':
-      return defined({ inject: k, host, gpu, code: number(value, 'XID code'), message: f.message });
+      return defined({ inject: k, ...where, gpu, code: number(value, 'XID code'), message: f.message });
     case 'sxid':
-      return defined({ inject: k, host, code: number(value, 'SXid code'), switch: f.switch, link: f.link, message: f.message });
+      return defined({ inject: k, ...where, code: number(value, 'SXid code'), switch: f.switch, link: f.link, message: f.message });
     case 'ecc-storm':
-      return defined({ inject: k, host, gpu, duration: f.duration, corrected: f.corrected, uncorrected: f.uncorrected });
+      return defined({ inject: k, ...where, gpu, duration: f.duration, corrected: f.corrected, uncorrected: f.uncorrected });
     case 'row-remap':
-      return defined({ inject: k, host, gpu, state: value ?? 'pending', xid: f.xid });
+      return defined({ inject: k, ...where, gpu, state: value ?? 'pending', xid: f.xid });
     case 'thermal':
-      return defined({ inject: k, host, gpu, target: number(value, 'target temperature') ?? 92, ramp: f.ramp, hold: f.hold });
+      return defined({ inject: k, ...where, gpu, target: number(value, 'target temperature') ?? 92, ramp: f.ramp, hold: f.hold });
     case 'fall-off-bus':
-      return defined({ inject: k, host, gpu, form: f.form, toolFails: f.toolFails });
+      return defined({ inject: k, ...where, gpu, form: f.form, toolFails: f.toolFails });
     case 'tool-failure':
-      return defined({ inject: k, host, failure: f.failure, message: f.message, gpu: f.gpu, duration: f.duration });
+      return defined({ inject: k, ...where, failure: f.failure, message: f.message, gpu: f.gpu, duration: f.duration });
     case 'agent-crash':
-      return defined({ inject: k, host, restartAfter: f.restartAfter });
+      return defined({ inject: k, ...where, restartAfter: f.restartAfter });
     case 'network-drop':
-      return defined({ inject: k, host, duration: value ?? f.duration ?? '30s' });
+      return defined({ inject: k, ...where, duration: value ?? f.duration ?? '30s' });
     case 'clear':
-      return defined({ inject: k, host, gpu: f.gpu });
+      return defined({ inject: k, ...where, gpu: f.gpu });
+    case 'alloc-crash':
+    case 'alloc-unhealthy':
+      throw new UsageError(`${kind} is an allocation fault`); // handled above
   }
 }
 
@@ -106,16 +136,19 @@ export function readSimControl(dataDir: string): { url: string; token: string } 
   return { url: d.url, token: d.token };
 }
 
-/** `gpufleet sim inject HOST KIND [VALUE]`: a fault on a host of the running demo's simulated fleet. */
+/** `gpufleet sim inject TARGET KIND [VALUE]`: a fault on a host or an allocation of the running demo's simulated fleet. */
 export function simInjectCommand(deps: CliDeps): Command {
   return new Command('inject')
-    .description("inject a fault into a host of the running demo's simulated fleet")
-    .argument('<host>', 'simulated hostname (sim-h100-001) or node id')
+    .description("inject a fault into a host or an allocation of the running demo's simulated fleet")
+    .argument('<target>', 'simulated hostname (sim-h100-001) or node id; or an allocation, job/name (llama/web-0): where it runs')
     .argument('<kind>', `the fault: ${KINDS.join(', ')}`)
-    .argument('[value]', 'xid/sxid: the code; thermal: target °C (92); row-remap: pending|failure; network-drop: duration (30s)')
+    .argument(
+      '[value]',
+      'xid/sxid: the code; thermal: target °C (92); row-remap: pending|failure; network-drop: duration (30s); alloc-crash: exit code (1); alloc-unhealthy: duration (until cleared)',
+    )
     .option('--gpu <n>', 'GPU index (default 0)', intOption('--gpu', 0, 63))
     .option('--data-dir <dir>', "the demo's data dir (its sim control file is there)", './gpufleet-data')
-    .option('--duration <d>', 'ecc-storm, tool-failure: how long (500ms, 20s, 2m)')
+    .option('--duration <d>', 'ecc-storm, tool-failure, alloc-unhealthy: how long (500ms, 20s, 2m)')
     .option('--ramp <d>', 'thermal: time to reach the target')
     .option('--hold <d>', 'thermal: time held at the target (default: until cleared)')
     .option('--restart-after <d>', 'agent-crash: restart the agent after this long (default: stays down)')
@@ -143,12 +176,18 @@ Examples:
   gpufleet sim inject sim-h100-001 agent-crash --restart-after 30s
   gpufleet sim inject sim-h100-001 network-drop 1m
   gpufleet sim inject sim-h100-001 clear                   its hardware is fine again
-  gpufleet health clear sim-h100-001/3 --reason "GPU replaced"`,
+  gpufleet health clear sim-h100-001/3 --reason "GPU replaced"
+
+Allocations of jobs running on simulated hosts (fake workloads):
+  gpufleet sim inject llama/web-0 alloc-crash 137          it exits with code 137: restarted by its host
+  gpufleet sim inject llama/web-0 alloc-unhealthy 30s      its health checks fail for 30 s
+  gpufleet sim inject llama/web-0 xid 79                   XID 79 on the GPU it holds: it moves elsewhere
+  gpufleet sim inject llama/web-0 agent-crash              its host's agent dies: it moves after the grace`,
     )
-    .action(async (host: string, kind: string, value: string | undefined, _opts, cmd: Command) => {
+    .action(async (target: string, kind: string, value: string | undefined, _opts, cmd: Command) => {
       const o = deps.opts<InjectFlags>(cmd);
-      if (host.length === 0 || host.length > 253) throw new UsageError('the host is a simulated hostname or node id');
-      const fault = faultFromArgs(host, kind, value, o);
+      if (target.length === 0 || target.length > 253) throw new UsageError('the target is a simulated hostname, a node id, or an allocation (job/name)');
+      const fault = faultFromArgs(target, kind, value, o);
       const control = readSimControl(resolve(deps.io.cwd, o.dataDir));
       let res: Response;
       try {
@@ -171,7 +210,11 @@ Examples:
         text: () =>
           `injected on ${termSafe(body.hostname)}: ${termSafe(body.summary)}\n` +
           body.lines.map((l) => `  kernel log: ${termSafe(l)}\n`).join('') +
-          `watch it: gpufleet events --node ${termSafe(body.hostname)}  ·  gpufleet nodes get ${termSafe(body.hostname)}\n`,
+          (target.includes('/')
+            ? `watch it: gpufleet jobs status ${termSafe(target.split('/')[0]!)}  ·  gpufleet allocs ls --node ${termSafe(body.hostname)}\n`
+            : ALLOC_KINDS.includes(kind as Kind)
+              ? `watch it: gpufleet allocs ls --node ${termSafe(body.hostname)}\n`
+              : `watch it: gpufleet events --node ${termSafe(body.hostname)}  ·  gpufleet nodes get ${termSafe(body.hostname)}\n`),
       });
     });
 }

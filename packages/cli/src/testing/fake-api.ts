@@ -59,6 +59,9 @@ export async function startFakeApi(routes: Record<string, FakeRoute>): Promise<F
       }
     });
   });
+  // Node closes idle kept-alive sockets after 5 s; a test file that pauses longer would meet
+  // ECONNRESET on the reused socket. The real server (Fastify) keeps them 72 s.
+  server.keepAliveTimeout = 72_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {

@@ -11,7 +11,7 @@ export interface FrameOptions {
   server: string;
 }
 
-const STATUS_ORDER = ['OFFLINE', 'PENDING', 'CORDONED', 'READY', 'DECOMMISSIONED'];
+const STATUS_ORDER = ['OFFLINE', 'UNREACHABLE', 'PENDING', 'CORDONED', 'READY', 'DECOMMISSIONED'];
 
 function clock(now: number): string {
   return new Date(now).toISOString().slice(11, 19);

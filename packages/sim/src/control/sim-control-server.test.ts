@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FleetError } from '@gpufleet/protocol';
 import { FakeHardwareBackend } from '../fake-backend.js';
-import type { FaultSpec } from '../faults/fault-spec.js';
+import { FaultInjector } from '../faults/fault-injector.js';
+import { faultHost, type FaultSpec } from '../faults/fault-spec.js';
+import { SimWorkloads } from '../workloads/sim-workloads.js';
 import { SimControlServer, type SimControlFile } from './sim-control-server.js';
 
 let dir: string;
@@ -28,10 +30,10 @@ beforeEach(async () => {
     file: join(dir, 'sim-control.json'),
     injector: {
       inject: async (spec) => {
-        if (spec.host !== 'sim-h100-001') throw new FleetError('not_found', `no simulated host '${spec.host}'`);
+        if (faultHost(spec) !== 'sim-h100-001') throw new FleetError('not_found', `no simulated host '${faultHost(spec)}'`);
         if (spec.inject === 'network-drop') throw new FleetError('failed_precondition', 'needs linkProxy');
         seen.push(spec);
-        return { at: 1, hostname: spec.host, kind: spec.inject, summary: 'done', lines: [], writtenAt: 2 };
+        return { at: 1, hostname: faultHost(spec)!, kind: spec.inject, summary: 'done', lines: [], writtenAt: 2 };
       },
     },
   });
@@ -88,5 +90,66 @@ describe('SimControlServer', () => {
     expect(seen).toEqual([]);
     const unknown = await fetch(`${server.url}/v1/nope`, { headers: { authorization: `Bearer ${control().token}` } });
     expect(unknown.status).toBe(404);
+  });
+});
+
+describe('SimControlServer: allocation faults', () => {
+  it('crashes an allocation and fails its health through a real injector; unknown ones are 404, garbage 400', async () => {
+    const workloads = new SimWorkloads({ seed: 1, startDelayMs: { min: 0, max: 0 } });
+    const host = hosts[0]!;
+    const injector = new FaultInjector({
+      seed: 1,
+      fleet: { host: () => ({ ...host, kernelLogPath: null, link: null }), crashAgent: async () => undefined, restartAgent: async () => undefined, workloads },
+    });
+    const allocDir = mkdtempSync(join(tmpdir(), 'gpufleet-sim-control-alloc-'));
+    const allocServer = new SimControlServer({ hosts: () => hosts, injector, file: join(allocDir, 'sim-control.json') });
+    await allocServer.start();
+    try {
+      const [executor] = workloads.executorsFor('sim-h100-001');
+      const gpu = host.backend.gpuIds()[4]!;
+      const running = await executor!.start(
+        {
+          allocId: 'alloc-dddd0001',
+          job: 'llama',
+          name: 'web-0',
+          group: 'web',
+          jobVersion: 1,
+          specHash: 'c'.repeat(64),
+          spec: {
+            count: 1,
+            executor: 'container',
+            image: 'busybox',
+            env: {},
+            resources: { gpus: 1 },
+            restart: { attempts: 0, within: 0, delay: 0 },
+            stop_grace: 0,
+          },
+          gpus: [{ index: 4, uuid: gpu.uuid, vendor: 'nvidia', pciBusId: gpu.pciBusId }],
+          env: {},
+        },
+        () => undefined,
+      );
+      const token = (JSON.parse(readFileSync(join(allocDir, 'sim-control.json'), 'utf8')) as SimControlFile).token;
+      const send = async (body: unknown) => {
+        const res = await fetch(`${allocServer.url}/v1/faults`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
+        return { status: res.status, body: (await res.json()) as { summary?: string; hostname?: string; error?: { message: string } } };
+      };
+      const unhealthy = await send({ inject: 'alloc-unhealthy', alloc: 'llama/web-0', duration: '1m' });
+      expect(unhealthy.status).toBe(201);
+      expect(unhealthy.body.summary).toBe('llama/web-0 (alloc-dddd0001) fails its health checks for 60000 ms');
+      expect(await running.simulatedHealth!()).toBe(false);
+      const crash = await send({ inject: 'alloc-crash', alloc: 'alloc-dddd0001', exitCode: 9 });
+      expect(crash).toMatchObject({ status: 201, body: { hostname: 'sim-h100-001', summary: 'llama/web-0 (alloc-dddd0001) crashed with exit code 9' } });
+      expect(await running.exited).toEqual({ exitCode: 9, signal: null });
+      const gone = await send({ inject: 'alloc-crash', alloc: 'llama/web-0' });
+      expect(gone.status).toBe(404);
+      expect(gone.body.error?.message).toMatch(/no running simulated allocation 'llama\/web-0' \(none runs\)/);
+      const garbage = await send({ inject: 'alloc-unhealthy', alloc: '../../etc' });
+      expect(garbage.status).toBe(400);
+      expect(garbage.body.error?.message).toMatch(/alloc: expected an allocation/);
+    } finally {
+      await allocServer.stop();
+      rmSync(allocDir, { recursive: true, force: true });
+    }
   });
 });

@@ -40,7 +40,8 @@ const STATUS: Record<string, number> = { invalid_argument: 400, not_found: 404, 
  * endpoint that injects faults (`gpufleet sim inject`). It listens on 127.0.0.1 on a free port
  * and takes one bearer token; both are written to a 0600 file in the data dir, so only the
  * user who runs the demo can reach it. POST /v1/faults takes a FaultSpec (the scenario-file
- * shape; `host` may be a hostname or a node id) and answers with the injection record;
+ * shape; `host` may be a hostname or a node id; allocation faults and faults aimed at an
+ * allocation's host name it as `alloc`: job/name or id) and answers with the injection record;
  * GET /v1/hosts lists the hosts. Errors are `{ error: { code, message } }`.
  */
 export class SimControlServer {

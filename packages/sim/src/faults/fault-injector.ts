@@ -4,6 +4,7 @@ import { errorText, silentLogger, type Logger } from '@gpufleet/agent';
 import type { SimHost } from '../fleet.js';
 import type { SimGpuModel } from '../gpu-models.js';
 import { hashString, mulberry32 } from '../prng.js';
+import type { SimWorkloads } from '../workloads/sim-workloads.js';
 import type { FaultKind, FaultSpec } from './fault-spec.js';
 import { fallenOffBusLines, kernelTimePrefix, sxidText, xidText, type KernelTimeStyle } from './kernel-lines.js';
 import { isNvidiaToolFailure, toolFailureMessage, type NvidiaToolFailure } from './tool-messages.js';
@@ -13,6 +14,8 @@ export interface FaultTarget {
   host(hostname: string): Pick<SimHost, 'hostname' | 'model' | 'backend' | 'kernelLogPath' | 'link'>;
   crashAgent(hostname: string): Promise<void>;
   restartAgent(hostname: string): Promise<void>;
+  /** The fleet's fake workloads, for allocation faults and faults aimed at an allocation's host; absent: none run. */
+  workloads?: Pick<SimWorkloads, 'find' | 'crash' | 'failHealth' | 'clearHealth'> | null;
 }
 
 export interface FaultInjectorOptions {
@@ -72,35 +75,95 @@ export class FaultInjector {
     this.timeStyle = o.timeStyle ?? 'dmesg';
   }
 
-  /** Applies one fault as a scenario file describes it. */
+  /**
+   * Applies one fault as a scenario file describes it. A fault aimed at an allocation
+   * (`alloc: llama/web-0`) lands on the host it runs on now, and a GPU fault on its first GPU
+   * unless `gpu` says otherwise.
+   */
   async inject(spec: FaultSpec): Promise<InjectionRecord> {
+    if (spec.inject === 'alloc-crash') return this.allocCrash(spec.alloc, spec.exitCode ?? 1);
+    if (spec.inject === 'alloc-unhealthy') return this.allocUnhealthy(spec.alloc, spec.duration ?? null);
+    const t = this.target(spec);
+    const record = await this.injectOnHost(spec, t.hostname, () => {
+      if (t.gpu === undefined)
+        throw new FleetError('invalid_argument', `${spec.inject} needs a GPU: ${spec.alloc ? `${spec.alloc} holds none, give gpu` : 'give gpu'}`);
+      return t.gpu;
+    });
+    if (spec.alloc !== undefined) record.summary += ` (where ${spec.alloc} runs)`;
+    return record;
+  }
+
+  private injectOnHost(
+    spec: Exclude<FaultSpec, { inject: 'alloc-crash' | 'alloc-unhealthy' }>,
+    host: string,
+    gpu: () => number,
+  ): Promise<InjectionRecord> | InjectionRecord {
     switch (spec.inject) {
       case 'xid':
-        return this.xid(spec.host, spec.gpu, spec.code, spec);
+        return this.xid(host, gpu(), spec.code, spec);
       case 'sxid':
-        return this.sxid(spec.host, spec.code, { switchIndex: spec.switch, link: spec.link, message: spec.message, timeStyle: spec.timeStyle });
+        return this.sxid(host, spec.code, { switchIndex: spec.switch, link: spec.link, message: spec.message, timeStyle: spec.timeStyle });
       case 'ecc-storm':
-        return this.eccStorm(spec.host, spec.gpu, { durationMs: spec.duration, corrected: spec.corrected, uncorrected: spec.uncorrected });
+        return this.eccStorm(host, gpu(), { durationMs: spec.duration, corrected: spec.corrected, uncorrected: spec.uncorrected });
       case 'row-remap':
-        return this.rowRemap(spec.host, spec.gpu, spec.state, { xid: spec.xid });
+        return this.rowRemap(host, gpu(), spec.state, { xid: spec.xid });
       case 'thermal':
-        return this.thermalRamp(spec.host, spec.gpu, { targetC: spec.target, rampMs: spec.ramp, holdMs: spec.hold });
+        return this.thermalRamp(host, gpu(), { targetC: spec.target, rampMs: spec.ramp, holdMs: spec.hold });
       case 'fall-off-bus':
-        return this.fallOffBus(spec.host, spec.gpu, { form: spec.form, toolFails: spec.toolFails, timeStyle: spec.timeStyle });
+        return this.fallOffBus(host, gpu(), { form: spec.form, toolFails: spec.toolFails, timeStyle: spec.timeStyle });
       case 'tool-failure':
-        return this.toolFailure(spec.host, {
+        return this.toolFailure(host, {
           failure: spec.failure as NvidiaToolFailure | undefined,
           message: spec.message,
-          gpu: spec.gpu,
+          gpu: spec.gpu ?? (spec.alloc === undefined ? undefined : gpu()),
           durationMs: spec.duration,
         });
       case 'agent-crash':
-        return this.crashAgent(spec.host, { restartAfterMs: spec.restartAfter });
+        return this.crashAgent(host, { restartAfterMs: spec.restartAfter });
       case 'network-drop':
-        return this.networkDrop(spec.host, spec.duration);
+        return this.networkDrop(host, spec.duration);
       case 'clear':
-        return this.clear(spec.host, spec.gpu);
+        return this.clear(host, spec.gpu);
     }
+  }
+
+  /** A simulated allocation's workload exits with `exitCode`, as a crash; the host's restart policy takes over. */
+  allocCrash(ref: string, exitCode: number): InjectionRecord {
+    const a = this.workloads().crash(ref, exitCode);
+    return this.record(a.hostname, 'alloc-crash', `${a.job}/${a.name} (${a.allocId}) crashed with exit code ${exitCode}`, [], this.hostNow(a.hostname));
+  }
+
+  /** A simulated allocation's health checks fail for `forMs` (null: until cleared), across its restarts. */
+  allocUnhealthy(ref: string, forMs: number | null): InjectionRecord {
+    const a = this.workloads().failHealth(ref, forMs);
+    return this.record(
+      a.hostname,
+      'alloc-unhealthy',
+      `${a.job}/${a.name} (${a.allocId}) fails its health checks ${forMs === null ? 'until cleared' : `for ${forMs} ms`}`,
+      [],
+      this.hostNow(a.hostname),
+    );
+  }
+
+  private hostNow(hostname: string): number {
+    return this.o.fleet.host(hostname).backend.clock.now();
+  }
+
+  private workloads(): NonNullable<FaultTarget['workloads']> {
+    const w = this.o.fleet.workloads;
+    if (!w) throw new FleetError('failed_precondition', 'this simulated fleet runs no workloads: allocation faults need its fake executors');
+    return w;
+  }
+
+  /** The host (and GPU) a host fault lands on: given, or where the allocation it names runs now. */
+  private target(spec: Exclude<FaultSpec, { inject: 'alloc-crash' | 'alloc-unhealthy' }>): { hostname: string; gpu: number | undefined } {
+    const gpu = 'gpu' in spec ? spec.gpu : undefined;
+    if (spec.alloc === undefined) {
+      if (spec.host === undefined) throw new FleetError('invalid_argument', `${spec.inject} needs a host or an alloc`);
+      return { hostname: spec.host, gpu };
+    }
+    const a = this.workloads().find(spec.alloc);
+    return { hostname: a.hostname, gpu: gpu ?? a.gpus[0]?.index };
   }
 
   /** Writes an XID line about one GPU (message: the catalog's description unless given). */
@@ -264,11 +327,17 @@ export class FaultInjector {
       h.backend.setReadingFaults(i, null);
       h.backend.restoreGpu(i);
     }
-    if (gpu === undefined) h.backend.setToolFailure(null);
+    let healthCleared = 0;
+    if (gpu === undefined) {
+      h.backend.setToolFailure(null);
+      healthCleared = this.o.fleet.workloads?.clearHealth(hostname) ?? 0;
+    }
     return this.record(
       hostname,
       'clear',
-      gpu === undefined ? 'faults cleared on every GPU, tool works' : `faults cleared on GPU ${gpu}`,
+      gpu === undefined
+        ? `faults cleared on every GPU, tool works${healthCleared > 0 ? `, ${healthCleared} allocation health failure${healthCleared === 1 ? '' : 's'} ended` : ''}`
+        : `faults cleared on GPU ${gpu}`,
       [],
       h.backend.clock.now(),
     );

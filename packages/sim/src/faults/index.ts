@@ -1,6 +1,6 @@
 /** Fault injection for simulated hosts: kernel lines, reading faults, tool failures, crashes and link cuts. */
 export { FaultInjector, type FaultInjectorOptions, type FaultTarget, type InjectionRecord } from './fault-injector.js';
-export { FaultSpec, FAULT_KINDS, SimDuration, parseSimDuration, type FaultInput, type FaultKind } from './fault-spec.js';
+export { FaultSpec, FAULT_KINDS, GPU_FAULTS, SimDuration, faultHost, isAllocRef, parseSimDuration, type FaultInput, type FaultKind } from './fault-spec.js';
 export {
   KERNEL_TIME_STYLES,
   kernelTimePrefix,

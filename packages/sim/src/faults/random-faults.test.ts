@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FakeHardwareBackend } from '../fake-backend.js';
 import type { SimGpuModel } from '../gpu-models.js';
-import type { FaultSpec } from './fault-spec.js';
+import { faultHost, type FaultSpec } from './fault-spec.js';
 import { RandomFaults } from './random-faults.js';
 
 const clock = { now: () => Date.UTC(2026, 0, 1) };
@@ -20,7 +20,7 @@ function schedule(hosts: ReturnType<typeof host>[], seed = 1, extra: { intervalM
     injector: {
       inject: async (spec) => {
         seen.push(spec);
-        return { at: 0, hostname: spec.host, kind: spec.inject, summary: spec.inject, lines: [], writtenAt: 0 };
+        return { at: 0, hostname: faultHost(spec)!, kind: spec.inject, summary: spec.inject, lines: [], writtenAt: 0 };
       },
     },
   });
@@ -45,10 +45,10 @@ describe('RandomFaults', () => {
     expect(injected).toHaveLength(40);
     expect(b.seen).toEqual(a.seen);
     expect(c.seen).not.toEqual(a.seen);
-    expect(new Set(injected.map((s) => s.host)).size).toBeGreaterThan(2);
+    expect(new Set(injected.map((s) => faultHost(s))).size).toBeGreaterThan(2);
     expect(new Set(injected.map((s) => s.inject)).size).toBeGreaterThan(2);
     // AMD hosts get only what fits them: no NVIDIA kernel lines.
-    for (const s of injected.filter((x) => x.host.includes('mi300x'))) expect(s.inject).toBe('thermal');
+    for (const s of injected.filter((x) => faultHost(x)!.includes('mi300x'))) expect(s.inject).toBe('thermal');
   });
 
   it('fits faults to the hosts: no kernel log, no XID; no host with GPUs, no fault', async () => {

@@ -1,6 +1,15 @@
 import type { AlertView, NodeView, TimelineEntry } from '@gpufleet/protocol';
 import type { AlertCondition, Condition, EventCondition, NodeCondition } from './scenario-schema.js';
+import { describePoolCondition, observePool, type PoolFacts } from './pool-conditions.js';
 import { replyError, type ScenarioApi } from './scenario-api.js';
+import {
+  describeAllocationsCondition,
+  describeAllocCondition,
+  describeJobCondition,
+  observeAlloc,
+  observeAllocations,
+  observeJob,
+} from './workload-conditions.js';
 
 /** What one check saw: whether the condition held, and the facts in words (for the report). */
 export interface Observation {
@@ -19,6 +28,10 @@ export function describeCondition(c: Condition): string {
     const e = c.event;
     return `${e.count && e.count > 1 ? `${e.count}+ ` : ''}${e.kind}${e.code === undefined ? '' : ` ${e.code}`} event(s) of ${e.node}`;
   }
+  if ('job' in c) return describeJobCondition(c);
+  if ('alloc' in c) return describeAllocCondition(c);
+  if ('allocations' in c) return describeAllocationsCondition(c);
+  if ('pool' in c) return describePoolCondition(c);
   const parts: string[] = [];
   if (c.status !== undefined) parts.push(`status ${Array.isArray(c.status) ? c.status.join('|') : c.status}`);
   if (c.state !== undefined) parts.push(`state ${c.state}`);
@@ -28,11 +41,18 @@ export function describeCondition(c: Condition): string {
   return `${c.node}${c.gpu === undefined ? '' : ` GPU ${c.gpu}`} ${parts.join(', ')}`;
 }
 
-/** Checks a condition once against the server's REST API. Never throws: failures are observations. */
-export async function observe(c: Condition, api: ScenarioApi): Promise<Observation> {
+/**
+ * Checks a condition once against the server's REST API (and, for pools, what the run knows of
+ * pool hosts). Never throws: failures are observations.
+ */
+export async function observe(c: Condition, api: ScenarioApi, pools: PoolFacts | null = null): Promise<Observation> {
   try {
     if ('alert' in c) return await observeAlert(c, api);
     if ('event' in c) return await observeEvent(c, api);
+    if ('job' in c) return await observeJob(c, api);
+    if ('alloc' in c) return await observeAlloc(c, api);
+    if ('allocations' in c) return await observeAllocations(c, api);
+    if ('pool' in c) return await observePool(c, api, pools);
     return await observeNode(c, api);
   } catch (err) {
     return { ok: false, seen: `the API did not answer: ${err instanceof Error ? err.message : String(err)}` };

@@ -11,6 +11,8 @@ export {
   RUNNER_OWNED_SERVER_KEYS,
 } from './scenario-schema.js';
 export { describeCondition, observe, type Observation } from './conditions.js';
+export { inRange, poolCapacity, type PoolFacts } from './pool-conditions.js';
+export { CountRange, PoolCondition, ScenarioPools } from './pool-schema.js';
 export { ScenarioApi, replyError, type ApiReply } from './scenario-api.js';
 export { runScenario, SCENARIO_SERVER_DEFAULTS, type AssertionResult, type EventResult, type RunScenarioOptions, type ScenarioResult } from './runner.js';
 export { formatScenarioReport } from './report.js';

@@ -10,7 +10,8 @@ export function formatScenarioReport(r: ScenarioResult): string {
   const out: string[] = [];
   out.push(`scenario ${r.name} (${r.source})`);
   const hosts = r.hosts.length > 4 ? `${r.hosts.slice(0, 4).join(', ')}, ...` : r.hosts.join(', ');
-  out.push(`  fleet: ${r.hosts.length} host${r.hosts.length === 1 ? '' : 's'} (${hosts}); set up in ${secs(r.setupMs)}`);
+  const pools = r.poolHosts.length > 0 ? `; pools: ${r.poolHosts.length} host${r.poolHosts.length === 1 ? '' : 's'} at min_nodes` : '';
+  out.push(`  fleet: ${r.hosts.length} host${r.hosts.length === 1 ? '' : 's'} (${hosts})${pools}; set up in ${secs(r.setupMs)}`);
   if (r.events.length > 0) {
     out.push('  events:');
     for (const e of r.events) {

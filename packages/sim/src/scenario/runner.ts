@@ -7,7 +7,12 @@ import { errorText, silentLogger, type Logger } from '@gpufleet/agent';
 import type { RunningServer, ServerConfig } from '@gpufleet/server';
 import { FaultInjector } from '../faults/fault-injector.js';
 import { startSimFleet, type SimFleet } from '../fleet.js';
+import { makeSimProviderFactory } from '../provider/sim-provider.js';
+import { SimProviderHosts } from '../provider/sim-provider-hosts.js';
 import { observe } from './conditions.js';
+import type { PoolFacts } from './pool-conditions.js';
+import { applyScenarioPools, PoolFaultTargets, waitForPools } from './scenario-pools.js';
+import { makeScenarioOperator, runScenarioAction, type ScenarioOperator } from './scenario-actions.js';
 import { ScenarioApi } from './scenario-api.js';
 import type { PlannedAssertion, PlannedEvent, Scenario } from './scenario-file.js';
 
@@ -22,6 +27,8 @@ export interface RunScenarioOptions {
   pollMs?: number;
   /** How long the fleet may take to come up READY. Default 20 s. */
   setupTimeoutMs?: number;
+  /** How long the pools may take to reach min_nodes READY. Default 90 s. */
+  poolSetupTimeoutMs?: number;
 }
 
 export interface EventResult {
@@ -56,6 +63,8 @@ export interface ScenarioResult {
   setupMs: number;
   runMs: number;
   hosts: string[];
+  /** Hosts the pools had when the run started (their sim provider's), when the scenario applies pools. */
+  poolHosts: string[];
   events: EventResult[];
   assertions: AssertionResult[];
   /** The data dir, when kept. */
@@ -87,6 +96,7 @@ export async function runScenario(scenario: Scenario, o: RunScenarioOptions = {}
     setupMs: 0,
     runMs: 0,
     hosts: scenario.hostnames,
+    poolHosts: [],
     events: [],
     assertions: [],
     dataDir: o.keepData ? dataDir : null,
@@ -94,14 +104,25 @@ export async function runScenario(scenario: Scenario, o: RunScenarioOptions = {}
   let server: RunningServer | null = null;
   let fleet: SimFleet | null = null;
   let injector: FaultInjector | null = null;
+  // Hosts the sim provider starts for pools: reachable for faults, sharing the fleet's fake workloads.
+  const poolHosts = new SimProviderHosts({ seed: scenario.fleet.seed });
   const timers: NodeJS.Timeout[] = [];
   let stopped = false;
   try {
     const { resolveServerConfig, startServer } = await import('@gpufleet/server');
     const config = serverConfig(scenario, dataDir, resolveServerConfig);
-    server = await startServer(config, { logger: false });
+    const sim = makeSimProviderFactory({
+      hosts: poolHosts,
+      agentVersion: 'scenario',
+      logger: o.logger ?? silentLogger,
+      kernelLogPollMs: scenario.agent.kernelLogPollMs,
+      agentOptions: { metricsIntervalMs: config.metricsIntervalMs, backoff: { baseMs: scenario.agent.backoffBaseMs, capMs: scenario.agent.backoffCapMs } },
+    });
+    server = await startServer(config, { logger: false, providers: { sim } });
     if (!server.adminToken) throw new FleetError('internal', 'the fresh server made no admin token');
     const api = new ScenarioApi(server.url, server.adminToken);
+    // The root first: join tokens carry the roots, and hosts trust the roots their token carried.
+    const operator = scenario.submitsJobs ? await makeScenarioOperator(api) : null;
     const { token } = await server.createJoinToken({ reusable: true, labels: { scenario: labelSafe(scenario.name) } });
     fleet = await startSimFleet({
       token,
@@ -113,25 +134,38 @@ export async function runScenario(scenario: Scenario, o: RunScenarioOptions = {}
       logger: o.logger ?? silentLogger,
       kernelLog: { dir: join(dataDir, 'kernel'), pollMs: scenario.agent.kernelLogPollMs },
       linkProxy: true,
+      workloads: poolHosts.workloads,
       startSpreadMs: Math.min(200, config.heartbeatIntervalMs),
       agentOptions: { metricsIntervalMs: config.metricsIntervalMs, backoff: { baseMs: scenario.agent.backoffBaseMs, capMs: scenario.agent.backoffCapMs } },
     });
     await fleet.started;
     await waitForFleet(api, scenario, o.setupTimeoutMs ?? 20_000, pollMs);
-    injector = new FaultInjector({ fleet, seed: scenario.fleet.seed, logger: o.logger ?? silentLogger });
+    if (scenario.pools) {
+      log(await applyScenarioPools(api, scenario.pools));
+      await waitForPools(api, scenario.pools, o.poolSetupTimeoutMs ?? 90_000, pollMs);
+    }
+    injector = new FaultInjector({ fleet: poolHosts.withFleet(fleet), seed: scenario.fleet.seed, logger: o.logger ?? silentLogger });
+    const poolTargets = new PoolFaultTargets(poolHosts, api, scenario.fleet.seed);
+    result.poolHosts = poolHosts.list().map((h) => h.hostname);
     result.setupMs = Date.now() - began;
+    const poolLine = scenario.pools ? `, pools at min_nodes with ${poolHosts.size} host${poolHosts.size === 1 ? '' : 's'}` : '';
     log(
-      `fleet up: ${scenario.hostnames.length} host${scenario.hostnames.length === 1 ? '' : 's'} READY after ${(result.setupMs / 1000).toFixed(1)} s; server ${server.url}`,
+      `fleet up: ${scenario.hostnames.length} host${scenario.hostnames.length === 1 ? '' : 's'} READY${poolLine} after ${(result.setupMs / 1000).toFixed(1)} s; server ${server.url}`,
     );
 
     const t0 = Date.now();
     const now = () => Date.now() - t0;
-    const eventsDone = playTimeline(scenario.events, injector, t0, timers, result.events, log);
+    const timeline = { injector, api, operator, poolTargets, t0, pollMs, stopped: () => stopped };
+    const eventsDone = playTimeline(scenario.events, timeline, timers, result.events, log);
+    // With events that wait for conditions, assertions without `at` start once every event has run.
+    const eventsRan = eventsDone.then(() => now());
     const checks = scenario.assertions.map((a, i) =>
-      checkAssertion(a, i, api, t0, pollMs, () => stopped).then((r) => {
-        result.assertions[i] = r;
-        log(`${r.passed ? 'PASS' : 'FAIL'} ${r.text}: ${r.seen}`);
-      }),
+      (scenario.gated && a.at === null ? eventsRan : Promise.resolve(a.startMs))
+        .then((ranAt) => checkAssertion({ ...a, startMs: Math.max(a.startMs, ranAt) }, i, api, poolTargets, t0, pollMs, () => stopped))
+        .then((r) => {
+          result.assertions[i] = r;
+          log(`${r.passed ? 'PASS' : 'FAIL'} ${r.text}: ${r.seen}`);
+        }),
     );
     const remaining = scenario.timeoutMs - (Date.now() - began);
     const finished = await Promise.race([Promise.all([eventsDone, ...checks]).then(() => true), sleep(remaining).then(() => false)]);
@@ -146,6 +180,7 @@ export async function runScenario(scenario: Scenario, o: RunScenarioOptions = {}
     if (injector)
       for (const e of injector.errors) result.events.push({ line: null, text: 'scheduled follow-up', atMs: 0, ranAtMs: null, ok: false, detail: e });
     await fleet?.stop().catch(() => undefined);
+    // The server's stop closes its providers, which switch the pools' hosts off.
     await server?.stop().catch(() => undefined);
     if (!o.keepData) rmSync(dataDir, { recursive: true, force: true });
   }
@@ -215,16 +250,24 @@ async function waitForFleet(api: ScenarioApi, scenario: Scenario, timeoutMs: num
   }
 }
 
-/** Schedules every event (and its repeats) at its time from t0; resolves once all have run. */
-function playTimeline(
-  events: PlannedEvent[],
-  injector: FaultInjector,
-  t0: number,
-  timers: NodeJS.Timeout[],
-  out: EventResult[],
-  log: (l: string) => void,
-): Promise<void> {
+/** What the timeline acts through. */
+interface Timeline {
+  injector: FaultInjector;
+  api: ScenarioApi;
+  operator: ScenarioOperator | null;
+  poolTargets: PoolFaultTargets;
+  t0: number;
+  pollMs: number;
+  stopped: () => boolean;
+}
+
+/**
+ * Schedules every event (and its repeats) at its time from t0; one with `when` then waits for
+ * its condition. Resolves once all have run (or failed).
+ */
+function playTimeline(events: PlannedEvent[], t: Timeline, timers: NodeJS.Timeout[], out: EventResult[], log: (l: string) => void): Promise<void> {
   const runs: Promise<void>[] = [];
+  const since = () => `+${((Date.now() - t.t0) / 1000).toFixed(2)}s`;
   for (const e of events) {
     for (let k = 0; k < e.repeat; k++) {
       const atMs = e.at + k * e.every;
@@ -235,22 +278,26 @@ function playTimeline(
           timers.push(
             setTimeout(
               () => {
-                entry.ranAtMs = Date.now() - t0;
-                injector.inject(e).then(
-                  (r) => {
-                    entry.ok = true;
-                    entry.detail = r.lines.length > 0 ? r.lines.join(' | ') : r.summary;
-                    log(`+${(entry.ranAtMs! / 1000).toFixed(2)}s ${entry.text}: ${r.summary}`);
+                runEvent(e, t)
+                  .then(
+                    (detail) => {
+                      entry.ok = true;
+                      entry.detail = detail.text;
+                      log(`${since()} ${entry.text}: ${detail.summary}`);
+                    },
+                    (err: unknown) => {
+                      entry.detail = errorText(err);
+                      log(`${since()} ${entry.text}: FAILED: ${entry.detail}`);
+                    },
+                  )
+                  .finally(() => {
+                    entry.ranAtMs ??= Date.now() - t.t0;
                     done();
-                  },
-                  (err: unknown) => {
-                    entry.detail = errorText(err);
-                    log(`+${(entry.ranAtMs! / 1000).toFixed(2)}s ${entry.text}: FAILED: ${entry.detail}`);
-                    done();
-                  },
-                );
+                  });
+                // Without a condition to wait for, it ran now.
+                if (!e.when) entry.ranAtMs = Date.now() - t.t0;
               },
-              Math.max(0, t0 + atMs - Date.now()),
+              Math.max(0, t.t0 + atMs - Date.now()),
             ),
           );
         }),
@@ -260,11 +307,39 @@ function playTimeline(
   return Promise.all(runs).then(() => undefined);
 }
 
+/** Waits for the event's condition (if any), then injects its fault or runs its action. */
+async function runEvent(e: PlannedEvent, t: Timeline): Promise<{ text: string; summary: string }> {
+  if (e.when) {
+    const end = Date.now() + e.withinMs;
+    for (;;) {
+      const obs = await observe(e.when, t.api, t.poolTargets);
+      if (obs.ok) break;
+      if (t.stopped()) throw new FleetError('unavailable', `the run stopped while it waited: ${obs.seen}`);
+      if (Date.now() >= end) throw new FleetError('failed_precondition', `its condition did not hold within ${e.withinMs / 1000} s: ${obs.seen}`);
+      await sleep(Math.min(t.pollMs, end - Date.now()));
+    }
+  }
+  if ('action' in e) {
+    const text = await runScenarioAction(e, e.submit, t.api, t.operator);
+    return { text, summary: text };
+  }
+  if (e.pool) {
+    const picked = await t.poolTargets.pick(e.pool.name, e.pool.randomGpu ? null : 'gpu' in e && e.gpu !== undefined ? e.gpu : null);
+    const spec = { ...e, host: picked.hostname, ...('gpu' in e ? { gpu: picked.gpu } : {}) };
+    const r = await t.injector.inject(spec);
+    return { text: r.lines.length > 0 ? r.lines.join(' | ') : r.summary, summary: `${r.summary} (pool ${e.pool.name})` };
+  }
+  const r = await t.injector.inject(e);
+  t.poolTargets.noteHit(r.hostname);
+  return { text: r.lines.length > 0 ? r.lines.join(' | ') : r.summary, summary: r.summary };
+}
+
 /** Polls one assertion's condition from its start until it settles. */
 async function checkAssertion(
   a: PlannedAssertion,
   index: number,
   api: ScenarioApi,
+  pools: PoolFacts,
   t0: number,
   pollMs: number,
   stopped: () => boolean,
@@ -275,7 +350,7 @@ async function checkAssertion(
   let seen = 'not checked';
   for (;;) {
     if (stopped()) return { ...base, passed: false, seen: `stopped early; last seen: ${seen}`, settledAtMs: Date.now() - t0 };
-    const obs = await observe(a.condition, api);
+    const obs = await observe(a.condition, api, pools);
     seen = obs.seen;
     const at = Date.now() - t0;
     if (a.kind === 'expect' && obs.ok) return { ...base, passed: true, seen, settledAtMs: at };

@@ -5,8 +5,9 @@ export interface ApiReply<T = unknown> {
 }
 
 /**
- * The small REST client scenario checks use: GETs with the admin token against the server the
- * runner started. Assertions go through the public API, as an operator's tools would.
+ * The small REST client scenarios use: GETs (the checks) and POSTs (the actions: submit a job,
+ * stop it, drain a node) with the admin token against the server the runner started, through
+ * the public API, as an operator's tools would.
  */
 export class ScenarioApi {
   constructor(
@@ -15,21 +16,35 @@ export class ScenarioApi {
     private readonly timeoutMs = 5000,
   ) {}
 
-  async get<T = unknown>(path: string, query: Record<string, string | number | undefined> = {}): Promise<ApiReply<T>> {
+  get<T = unknown>(path: string, query: Record<string, string | number | undefined> = {}): Promise<ApiReply<T>> {
+    return this.request<T>('GET', path, query, undefined);
+  }
+
+  post<T = unknown>(path: string, body: unknown): Promise<ApiReply<T>> {
+    return this.request<T>('POST', path, {}, body);
+  }
+
+  private async request<T>(method: 'GET' | 'POST', path: string, query: Record<string, string | number | undefined>, body: unknown): Promise<ApiReply<T>> {
     const url = new URL(this.baseUrl.replace(/\/+$/, '') + path);
     for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));
     const res = await fetch(url, {
-      headers: { authorization: `Bearer ${this.token}`, accept: 'application/json' },
+      method,
+      headers: {
+        authorization: `Bearer ${this.token}`,
+        accept: 'application/json',
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       signal: AbortSignal.timeout(this.timeoutMs),
     });
     const text = await res.text();
-    let body: unknown = null;
+    let parsed: unknown = null;
     try {
-      body = text ? JSON.parse(text) : null;
+      parsed = text ? JSON.parse(text) : null;
     } catch {
-      body = null;
+      parsed = null;
     }
-    return { status: res.status, body: body as T };
+    return { status: res.status, body: parsed as T };
   }
 }
 

@@ -6,10 +6,12 @@ import type { FaultSpec } from '../faults/fault-spec.js';
 import { assignModels, simHostnames } from '../fleet.js';
 import { GPU_MODELS, type SimGpuModel } from '../gpu-models.js';
 import { describeCondition } from './conditions.js';
+import { loadScenarioJob, type ScenarioJob } from './scenario-jobs.js';
+import { loadScenarioPools, type ScenarioPoolsFile } from './scenario-pools-file.js';
 import { RUNNER_OWNED_SERVER_KEYS, ScenarioDoc, type Assertion, type Condition, type ScenarioEvent } from './scenario-schema.js';
 
-/** A scenario event with where it was written. */
-export type PlannedEvent = ScenarioEvent & { line: number | null; text: string };
+/** A scenario event with where it was written, and for a submit the job it submits (read and checked). */
+export type PlannedEvent = ScenarioEvent & { line: number | null; text: string; submit: ScenarioJob | null };
 /** An assertion with where it was written and when its check starts (ms of scenario time). */
 export type PlannedAssertion = Assertion & { line: number | null; text: string; startMs: number };
 
@@ -35,6 +37,12 @@ export interface Scenario {
   assertions: PlannedAssertion[];
   /** Scenario time of the last event (repeats included). */
   lastEventMs: number;
+  /** Whether some event waits for a condition (`when`): assertions without `at` then start once every event has run. */
+  gated: boolean;
+  /** Whether it submits jobs (the runner then makes an operator key the fleet root). */
+  submitsJobs: boolean;
+  /** The pools file applied once the fleet is up; null: none. */
+  pools: ScenarioPoolsFile | null;
 }
 
 const DEFAULT_MIX: Partial<Record<SimGpuModel, number>> = { H100: 1 };
@@ -123,7 +131,46 @@ export function parseScenario(text: string, source = '<inline>'): Scenario {
     serverLines[key] = lineOf(doc, lines, ['server', rawKey]);
   }
 
+  const dir = source === '<inline>' ? process.cwd() : dirname(source);
+  let pools: ScenarioPoolsFile | null = null;
+  if (d.pools !== undefined) {
+    try {
+      pools = loadScenarioPools(d.pools, dir);
+    } catch (err) {
+      problem(['pools'], (err as Error).message);
+    }
+  } else if (d.fleet.nodes === 0) problem(['fleet', 'nodes'], 'no hosts and no pools file: give nodes or pools');
+  const checkPool = (path: (string | number)[], pool: string) => {
+    if (d.pools === undefined) problem(path, `pool ${pool}: the scenario applies no pools file (give pools)`);
+    else if (pools && !pools.minNodes.has(pool))
+      problem(path, `no pool '${pool}' in the pools file (pools: ${[...pools.minNodes.keys()].join(', ') || 'none'})`);
+  };
   const events: PlannedEvent[] = d.events.map((e, i) => {
+    const planned = { ...e, line: lineOf(doc, lines, ['events', i]), text: describeEvent(e), submit: null as ScenarioJob | null };
+    if (e.when) checkConditionHosts(e.when, ['events', i, 'when'], checkHost, checkGpu, checkPool);
+    if (e.pool) {
+      // Which member, and its GPU model, is known only when the fault runs.
+      checkPool(['events', i, 'pool'], e.pool.name);
+      checkGpu(['events', i, 'gpu'], 'gpu' in e && !e.pool.randomGpu ? e.gpu : undefined);
+      return planned;
+    }
+    if ('action' in e) {
+      if (e.action === 'drain') checkHost(['events', i, 'node'], e.node);
+      if (e.action === 'submit') {
+        try {
+          planned.submit = loadScenarioJob(e.job, dir);
+        } catch (err) {
+          problem(['events', i, 'job'], (err as Error).message);
+        }
+      }
+      return planned;
+    }
+    if ('alloc' in e && e.alloc !== undefined && !('host' in e && e.host !== undefined)) {
+      // Where the allocation runs is known only when it runs: nothing more to check now.
+      checkGpu(['events', i, 'gpu'], 'gpu' in e ? e.gpu : undefined);
+      return planned;
+    }
+    if (!('host' in e) || e.host === undefined) return planned;
     const model = checkHost(['events', i, 'host'], e.host);
     checkGpu(['events', i, 'gpu'], 'gpu' in e ? e.gpu : undefined);
     if (model && KERNEL_KINDS.has(e.inject) && GPU_MODELS[model].vendor !== 'nvidia')
@@ -136,12 +183,12 @@ export function parseScenario(text: string, source = '<inline>'): Scenario {
       problem(['events', i, 'host'], `${e.host} is a ${model} host: its tool reports no row remapping`);
     if (e.inject === 'tool-failure' && e.failure !== undefined && e.message !== undefined)
       problem(['events', i, 'message'], 'give a recorded failure or a message, not both');
-    return { ...e, line: lineOf(doc, lines, ['events', i]), text: describeEvent(e) };
+    return planned;
   });
   const lastEventMs = events.reduce((m, e) => Math.max(m, e.at + (e.repeat - 1) * e.every), 0);
 
   const assertions: PlannedAssertion[] = d.assert.map((a, i) => {
-    checkConditionHosts(a.condition, ['assert', i, a.kind], checkHost, checkGpu);
+    checkConditionHosts(a.condition, ['assert', i, a.kind], checkHost, checkGpu, checkPool);
     return { ...a, line: lineOf(doc, lines, ['assert', i]), text: describeAssertion(a), startMs: a.at ?? lastEventMs };
   });
 
@@ -150,7 +197,7 @@ export function parseScenario(text: string, source = '<inline>'): Scenario {
     name: d.name ?? basename(source).replace(/\.ya?ml$/i, ''),
     description: d.description ?? null,
     source,
-    dir: source === '<inline>' ? process.cwd() : dirname(source),
+    dir,
     fleet: { nodes: d.fleet.nodes, mix, seed: d.fleet.seed ?? 1, gpus },
     hostnames,
     models,
@@ -161,6 +208,9 @@ export function parseScenario(text: string, source = '<inline>'): Scenario {
     events,
     assertions,
     lastEventMs,
+    gated: events.some((e) => e.when !== null),
+    submitsJobs: events.some((e) => e.submit !== null),
+    pools,
   };
 }
 
@@ -169,12 +219,21 @@ function checkConditionHosts(
   path: (string | number)[],
   checkHost: (p: (string | number)[], h: string) => unknown,
   checkGpu: (p: (string | number)[], g: number | undefined) => void,
+  checkPool: (p: (string | number)[], pool: string) => void,
 ): void {
-  if ('alert' in c) {
+  if ('pool' in c) {
+    checkPool([...path, 'pool'], c.pool);
+  } else if ('alert' in c) {
     if (c.alert.node !== undefined) checkHost([...path, 'alert', 'node'], c.alert.node);
     checkGpu([...path, 'alert', 'gpu'], c.alert.gpu);
   } else if ('event' in c) {
     checkHost([...path, 'event', 'node'], c.event.node);
+  } else if ('job' in c) {
+    // A job's names are checked by the server.
+  } else if ('alloc' in c) {
+    if (c.node !== undefined) checkHost([...path, 'node'], c.node);
+  } else if ('allocations' in c) {
+    if (c.allocations.node !== undefined) checkHost([...path, 'allocations', 'node'], c.allocations.node);
   } else {
     checkHost([...path, 'node'], c.node);
     checkGpu([...path, 'gpu'], c.gpu);
@@ -212,17 +271,29 @@ function ms(n: number): string {
 
 /** One line for the report: `at 1s: xid 79 on sim-h100-001 GPU 3`. */
 export function describeEvent(e: ScenarioEvent): string {
-  const parts: string[] = [e.inject];
-  if ('code' in e) parts.push(String(e.code));
-  if ('state' in e) parts.push(e.state);
-  if ('target' in e) parts.push(`to ${e.target} °C`);
-  if ('failure' in e && e.failure) parts.push(e.failure);
-  parts.push(`on ${e.host}`);
-  if ('gpu' in e && e.gpu !== undefined) parts.push(`GPU ${e.gpu}`);
-  if ('duration' in e && e.duration !== undefined) parts.push(`for ${ms(e.duration)}`);
-  if ('restartAfter' in e && e.restartAfter !== undefined) parts.push(`(restart after ${ms(e.restartAfter)})`);
+  const parts: string[] = [];
+  if ('action' in e) {
+    parts.push(e.action);
+    if (e.action === 'submit') parts.push(typeof e.job === 'string' ? e.job : `job ${String(e.job.name ?? '(inline)')}`);
+    if (e.action === 'stop') parts.push(`job ${e.job}${e.purge ? ' (purge)' : ''}`);
+    if (e.action === 'drain') parts.push(e.node, ...(e.deadline === undefined ? [] : [`deadline ${ms(e.deadline)}`]));
+  } else {
+    parts.push(e.inject);
+    if ('code' in e) parts.push(String(e.code));
+    if ('state' in e) parts.push(e.state);
+    if ('target' in e) parts.push(`to ${e.target} °C`);
+    if ('failure' in e && e.failure) parts.push(e.failure);
+    if ('exitCode' in e && e.exitCode !== undefined) parts.push(`exit code ${e.exitCode}`);
+    if (e.pool) parts.push(`on a member of pool ${e.pool.name}`);
+    else if ('host' in e && e.host !== undefined) parts.push(`on ${e.host}`);
+    else if (e.alloc !== undefined) parts.push(e.inject.startsWith('alloc-') ? `of ${e.alloc}` : `where ${e.alloc} runs`);
+    if ('gpu' in e && e.gpu !== undefined && !e.pool?.randomGpu) parts.push(`GPU ${e.gpu}`);
+    if ('duration' in e && e.duration !== undefined) parts.push(`for ${ms(e.duration)}`);
+    if ('restartAfter' in e && e.restartAfter !== undefined) parts.push(`(restart after ${ms(e.restartAfter)})`);
+  }
   const times = e.repeat > 1 ? ` x${e.repeat} every ${ms(e.every)}` : '';
-  return `at ${ms(e.at)}: ${parts.join(' ')}${times}`;
+  const gate = e.when ? ` once ${describeCondition(e.when)} (within ${ms(e.withinMs)})` : '';
+  return `at ${ms(e.at)}: ${parts.join(' ')}${times}${gate}`;
 }
 
 /** One line for the report: `expect sim-h100-001 GPU 3 state UNHEALTHY within 5s`. */

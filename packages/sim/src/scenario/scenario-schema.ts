@@ -1,6 +1,18 @@
 import { z } from 'zod';
-import { ALERT_SEVERITIES, ALERT_STATES, GPU_STATES, NODE_STATUSES, REPORTED_VERDICTS } from '@gpufleet/protocol';
-import { FaultSpec, SimDuration } from '../faults/fault-spec.js';
+import {
+  ALERT_SEVERITIES,
+  ALERT_STATES,
+  ALLOC_STATUSES,
+  GPU_STATES,
+  JOB_NAME,
+  JOB_STATUSES,
+  NODE_STATUSES,
+  POOL_NAME,
+  REPORTED_VERDICTS,
+} from '@gpufleet/protocol';
+import { FaultSpec, GPU_FAULTS, SimDuration, isAllocRef, type FaultKind } from '../faults/fault-spec.js';
+import { ActionSpec } from './action-spec.js';
+import { PoolCondition, ScenarioPools } from './pool-schema.js';
 import { SIM_GPU_MODELS } from '../gpu-models.js';
 
 /**
@@ -88,16 +100,103 @@ export const EventCondition = z.strictObject({
 });
 export type EventCondition = z.infer<typeof EventCondition>;
 
-export type Condition = NodeCondition | AlertCondition | EventCondition;
+const jobName = z.string({ error: 'expected a job name such as web' }).regex(JOB_NAME, 'expected a job name such as web');
+const allocStatus = z.union([z.enum(ALLOC_STATUSES), z.array(z.enum(ALLOC_STATUSES)).min(1)]);
+const version = z.number({ error: 'expected a job version (1, 2, ...)' }).int().min(1).max(1_000_000);
+const allocCount = z.number({ error: 'expected a whole number' }).int().min(0).max(100_000);
 
-/** One of the three condition shapes, told apart by their key (alert, event, else node). */
+/**
+ * A job as GET /api/v1/jobs/{name} shows it (status, current version, allocations running, its
+ * last rolling update, its versions' statuses) and its allocations, every version and state, as GET /api/v1/allocations?job= lists
+ * them: `counts` by status, and `replaced`, the names of the allocations that were replaced
+ * (moved off a GPU or node, or updated), so "only web-0 moved" is `replaced: [web-0]`.
+ */
+export const JobCondition = z
+  .strictObject({
+    job: jobName,
+    status: z.union([z.enum(JOB_STATUSES), z.array(z.enum(JOB_STATUSES)).min(1)]).optional(),
+    version: version.optional(),
+    /** Allocations running now. */
+    running: allocCount.optional(),
+    /** The last rolling update's state (a revert is a deployment of its own: after one, this is the revert's). */
+    deployment: z.enum(['running', 'succeeded', 'failed', 'reverted']).optional(),
+    /** Versions' statuses, e.g. {1: current, 2: reverted}. */
+    versions: z
+      .record(z.string(), z.enum(['current', 'superseded', 'reverted']))
+      .superRefine((m, ctx) => {
+        if (Object.keys(m).length === 0) ctx.addIssue({ code: 'custom', message: 'name at least one version' });
+        for (const key of Object.keys(m))
+          if (!/^[1-9]\d{0,6}$/.test(key)) ctx.addIssue({ code: 'custom', path: [key], message: `'${key}' is not a version number (1, 2, ...)` });
+      })
+      .optional(),
+    /** How many of the job's allocations (all versions, replaced ones too) have each status; unnamed statuses are not checked. */
+    counts: z.partialRecord(z.enum(ALLOC_STATUSES), allocCount).optional(),
+    replaced: z.array(z.string().min(1).max(64)).max(1000).optional(),
+  })
+  .refine(
+    (c) =>
+      c.status !== undefined ||
+      c.version !== undefined ||
+      c.running !== undefined ||
+      c.deployment !== undefined ||
+      c.counts !== undefined ||
+      c.replaced !== undefined,
+    'say what to check: status, version, running, deployment, counts or replaced',
+  );
+export type JobCondition = z.infer<typeof JobCondition>;
+
+/**
+ * One allocation as GET /api/v1/jobs/{job}/allocations/{name} shows it: the newest of that
+ * name (after a move, the replacement). `moved`: it replaced an allocation of the same name
+ * that ran on another node or other GPUs.
+ */
+export const AllocCondition = z
+  .strictObject({
+    alloc: z.string().refine((t) => isAllocRef(t) && t.includes('/'), 'expected job/name, such as web/web-0'),
+    status: allocStatus.optional(),
+    node: hostname.optional(),
+    healthy: z.boolean().optional(),
+    restarts: z.number().int().min(0).max(100_000).optional(),
+    moved: z.boolean().optional(),
+    version: version.optional(),
+  })
+  .refine(
+    (c) =>
+      c.status !== undefined || c.node !== undefined || c.healthy !== undefined || c.restarts !== undefined || c.moved !== undefined || c.version !== undefined,
+    'say what to check: status, node, healthy, restarts, moved or version',
+  );
+export type AllocCondition = z.infer<typeof AllocCondition>;
+
+/** How many allocations GET /api/v1/allocations lists with these filters (job, node, status, version). */
+export const AllocationsCondition = z.strictObject({
+  allocations: z.strictObject({
+    job: jobName.optional(),
+    node: hostname.optional(),
+    status: allocStatus.optional(),
+    version: version.optional(),
+    count: allocCount,
+  }),
+});
+export type AllocationsCondition = z.infer<typeof AllocationsCondition>;
+
+export type Condition = NodeCondition | AlertCondition | EventCondition | JobCondition | AllocCondition | AllocationsCondition | PoolCondition;
+
+/** One of the condition shapes, told apart by their key (alert, event, job, alloc, allocations, pool, else node). */
 export const Condition = z.unknown().transform((v, ctx): Condition => {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) {
-    ctx.addIssue({ code: 'custom', message: 'expected a condition: {node: ..., status: ...}, {alert: {rule: ...}} or {event: {node: ..., kind: ...}}' });
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        'expected a condition: {node: ..., status: ...}, {alert: {rule: ...}}, {event: {node: ..., kind: ...}}, {job: ...}, {alloc: job/name, ...}, {allocations: {..., count: n}} or {pool: ..., ready: n}',
+    });
     return z.NEVER;
   }
   if ('alert' in v) return forward(AlertCondition, v, ctx);
   if ('event' in v) return forward(EventCondition, v, ctx);
+  if ('job' in v) return forward(JobCondition, v, ctx);
+  if ('alloc' in v) return forward(AllocCondition, v, ctx);
+  if ('allocations' in v) return forward(AllocationsCondition, v, ctx);
+  if ('pool' in v) return forward(PoolCondition, v, ctx);
   return forward(NodeCondition, v, ctx);
 });
 
@@ -137,20 +236,68 @@ export const Assertion = z
   });
 export type Assertion = z.infer<typeof Assertion>;
 
-/** A fault at a time: `at` from the start, repeated `repeat` times `every` apart (default once). */
+/** A host fault aimed at `pool: NAME` lands on this placeholder host until the runner picks a member. */
+export const POOL_MEMBER_HOST = (pool: string) => `pool:${pool}`;
+
+/**
+ * A fault (`inject: ...`) or an action on the control plane (`action: submit | stop | drain`)
+ * at a time: `at` from the start, repeated `repeat` times `every` apart (default once). With
+ * `when`, it waits from `at` until that condition holds (at most `within`, default 10s), so a
+ * fault can wait for the job it hits to be running; then assertions without `at` start once
+ * every event has run. A host fault with `pool: NAME` instead of `host` lands on a READY
+ * member of that pool not hit before, drawn from the seed (on a GPU drawn too unless `gpu`).
+ */
 export const ScenarioEvent = z
   .looseObject({
     at: SimDuration,
     repeat: z.number().int().min(1).max(1000).optional(),
     every: SimDuration.optional(),
+    when: Condition.optional(),
+    within: SimDuration.optional(),
+    pool: z.string({ error: 'expected a pool name such as gpu' }).regex(POOL_NAME, 'expected a pool name such as gpu').optional(),
   })
   .transform((v, ctx) => {
-    const { at, repeat, every, ...fault } = v;
+    const { at, repeat, every, when, within, pool, ...rest } = v;
     if ((repeat ?? 1) > 1 && every === undefined)
       ctx.addIssue({ code: 'custom', message: 'repeat needs every: the time between repeats, e.g. 1s', path: ['repeat'] });
-    const spec = forward(FaultSpec, fault, ctx);
-    return { ...(spec as FaultSpec), at, repeat: repeat ?? 1, every: every ?? 0 } as FaultSpec & { at: number; repeat: number; every: number };
+    if (within !== undefined && when === undefined)
+      ctx.addIssue({ code: 'custom', message: 'within is how long to wait for when: give when too', path: ['within'] });
+    const gpuFault = GPU_FAULTS.has(rest.inject as FaultKind);
+    const onPool = pool === undefined ? null : { name: pool, randomGpu: gpuFault && !('gpu' in rest) };
+    const timing = { at, repeat: repeat ?? 1, every: every ?? 0, when: when ?? null, withinMs: within ?? 10_000, pool: onPool };
+    if (pool !== undefined) {
+      if ('action' in rest || rest.inject === 'alloc-crash' || rest.inject === 'alloc-unhealthy')
+        ctx.addIssue({
+          code: 'custom',
+          message: 'pool picks a host for a host fault (xid, agent-crash, ...): not for actions or allocation faults',
+          path: ['pool'],
+        });
+      else if ('host' in rest || 'alloc' in rest) ctx.addIssue({ code: 'custom', message: 'give pool or host/alloc, not both', path: ['pool'] });
+      else {
+        // The member is known only when the fault runs: a placeholder host (and GPU) until then.
+        const spec = forward(FaultSpec, { ...rest, host: POOL_MEMBER_HOST(pool), ...(onPool?.randomGpu ? { gpu: 0 } : {}) }, ctx);
+        return { ...(spec as FaultSpec), ...timing } as ScenarioStep & EventTiming;
+      }
+    }
+    if ('action' in rest) {
+      const action = forward(ActionSpec, rest, ctx);
+      return { ...(action as ActionSpec), ...timing } as ScenarioStep & EventTiming;
+    }
+    const spec = forward(FaultSpec, rest, ctx);
+    return { ...(spec as FaultSpec), ...timing } as ScenarioStep & EventTiming;
   });
+/** A fault, or an action (which has no `inject`: code that lists the faults of a scenario reads undefined for it). */
+export type ScenarioStep = FaultSpec | (ActionSpec & { inject?: undefined });
+/** When an event runs. */
+export interface EventTiming {
+  at: number;
+  repeat: number;
+  every: number;
+  when: Condition | null;
+  withinMs: number;
+  /** A pool whose member the fault lands on (host and, when randomGpu, gpu are placeholders until then). */
+  pool: { name: string; randomGpu: boolean } | null;
+}
 export type ScenarioEvent = z.infer<typeof ScenarioEvent>;
 
 /** Server settings the runner controls itself and a scenario may not set. */
@@ -165,7 +312,8 @@ export const ScenarioDoc = z.strictObject({
     .optional(),
   description: z.string().max(4000).optional(),
   fleet: z.strictObject({
-    nodes: z.number({ error: 'expected the number of simulated hosts' }).int().min(1).max(200),
+    /** Hosts besides any pool's (0: only pools' hosts). */
+    nodes: z.number({ error: 'expected the number of simulated hosts' }).int().min(0).max(200),
     mix: z.partialRecord(z.enum(SIM_GPU_MODELS), z.number().min(0).max(1000)).optional(),
     seed: z.union([z.number().int(), z.string().min(1).max(128)]).optional(),
     /** GPUs per host. Default 8. */
@@ -185,6 +333,8 @@ export const ScenarioDoc = z.strictObject({
       kernelLogPoll: SimDuration.optional(),
     })
     .optional(),
+  /** A pools file applied once the fleet is up; the run starts once every pool has min_nodes READY. */
+  pools: ScenarioPools.optional(),
   /** The whole run (setup included) is cut off after this. Default 60s. */
   timeout: SimDuration.optional(),
   events: z.array(ScenarioEvent).max(10_000).default([]),
