@@ -29,6 +29,8 @@ async function cellBox(i: number): Promise<{ x: number; y: number; size: number 
 }
 
 async function hover(i: number): Promise<{ node: string | null; gpu: string | null; health: string | null; text: string }> {
+  // On a phone the navigation wraps over several lines and can push the heatmap below the fold: the mouse only reaches what is on screen.
+  await canvas().scrollIntoViewIfNeeded();
   const b = await cellBox(i);
   await page().mouse.move(b.x + b.size / 2, b.y + b.size / 2);
   const tip = tid('heatmap-tooltip');

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { FaultInjector, startSimFleet, type SimFleet } from '@gpufleet/sim';
 import { startTestServer, type TestServer } from '../../server/src/testing/test-server.js';
+import type { ProviderFactories } from '../../server/src/pools/providers/cloud-provider.js';
 
 /** packages/web/dist: what the server serves at `/` when it holds an index.html. */
 export const WEB_DIST = fileURLToPath(new URL('../dist/', import.meta.url));
@@ -49,6 +50,8 @@ export interface HarnessOptions {
   readyTimeoutMs?: number;
   /** A did:key made the fleet's first root before the hosts join (join tokens carry the roots), so hosts accept commands it signs or delegates. */
   fleetRoot?: string;
+  /** Pool provider factories the server gets over its builtin ones (the sim provider, for pools of simulated hosts). */
+  providers?: ProviderFactories;
 }
 
 export interface DashboardHarness {
@@ -87,7 +90,10 @@ export async function startDashboardHarness(o: HarnessOptions = {}): Promise<Das
         .catch(() => undefined);
   };
   try {
-    const server = await startTestServer({ heartbeatInterval: o.heartbeatInterval ?? '500ms', metricsInterval: o.metricsInterval ?? '1s' });
+    const server = await startTestServer(
+      { heartbeatInterval: o.heartbeatInterval ?? '500ms', metricsInterval: o.metricsInterval ?? '1s' },
+      o.providers ? { providers: o.providers } : {},
+    );
     cleanups.push(() => server.close());
     if (o.fleetRoot) {
       const init = await server.api('POST', '/api/v1/roots/init', { did: o.fleetRoot });

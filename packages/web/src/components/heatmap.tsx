@@ -1,7 +1,8 @@
 import { memo, useCallback, useEffect, useId, useLayoutEffect, useMemo, useRef, useState, type KeyboardEvent, type MouseEvent, type RefObject } from 'react';
-import { cellLines, cellTitle, summarizeHeatmap, UTIL_BANDS, type HeatmapModel, type HeatSummary } from '../lib/heatmap.js';
+import { cellLines, cellTitle, summarizeHeatmap, UTIL_BANDS, type HeatCell, type HeatmapModel, type HeatSummary } from '../lib/heatmap.js';
 import { cellAt, cellOrigin, gridLayout, moveFocus } from '../lib/heatmap-grid.js';
 import { drawHeatmap, type HeatColors } from '../lib/heatmap-draw.js';
+import { allocLine, allocMarkOf } from '../lib/heatmap-allocs.js';
 import { Link, useRouter } from '../lib/router.js';
 import { Badge, Empty } from './states.js';
 import './heatmap.css';
@@ -24,6 +25,7 @@ function readColors(el: Element): HeatColors {
     unhealthy: v('--outline-unhealthy', '#b91c1c'),
     unknown: v('--outline-unknown', '#6b7280'),
     focus: v('--focus', '#2563eb'),
+    allocated: v('--heat-alloc', '#111827'),
   };
 }
 
@@ -90,7 +92,15 @@ export const Heatmap = memo(function Heatmap({ model }: { model: HeatmapModel })
     const h = Math.round(s.viewHeight * scale);
     if (canvas.width !== w) canvas.width = w;
     if (canvas.height !== h) canvas.height = h;
-    drawHeatmap(ctx, s.model.cells, s.layout, { top: scroller.scrollTop, width: s.width, height: s.viewHeight, scale }, readColors(canvas), s.focus);
+    drawHeatmap(
+      ctx,
+      s.model.cells,
+      s.layout,
+      { top: scroller.scrollTop, width: s.width, height: s.viewHeight, scale },
+      readColors(canvas),
+      s.focus,
+      s.model.allocs,
+    );
     // What was just painted, for anyone reading the page (tests, benchmarks): a canvas has no cells to count.
     const d = canvas.dataset;
     d.drawnCells = String(s.model.cells.length);
@@ -99,6 +109,7 @@ export const Heatmap = memo(function Heatmap({ model }: { model: HeatmapModel })
     d.degraded = String(s.summary.byHealth.degraded);
     d.unknown = String(s.summary.byHealth.unknown);
     d.outOfService = String(s.summary.outOfService);
+    d.allocated = String(s.summary.allocated);
   }, []);
   const schedule = useCallback(() => {
     if (frame.current === 0) frame.current = requestAnimationFrame(draw);
@@ -112,6 +123,11 @@ export const Heatmap = memo(function Heatmap({ model }: { model: HeatmapModel })
     return () => mo.disconnect();
   }, [schedule]);
 
+  /** The cell in words for a screen reader, with the allocation holding it. */
+  const describe = (c: HeatCell) => {
+    const mark = allocMarkOf(model.allocs, c);
+    return mark ? `${cellTitle(c)}, ${allocLine(mark)}` : cellTitle(c);
+  };
   const open = (i: number) => {
     const c = model.cells[i];
     if (c) navigate(nodePath(c.nodeId));
@@ -140,12 +156,13 @@ export const Heatmap = memo(function Heatmap({ model }: { model: HeatmapModel })
     setFocus(next);
     bringIntoView(next);
     const c = model.cells[next];
-    if (c) setAnnounce(cellTitle(c));
+    if (c) setAnnounce(describe(c));
   };
 
   if (total === 0) return <Empty>No GPUs reported yet.</Empty>;
   const tipIndex = hover ?? (hasFocus ? focused : null);
   const tip = tipIndex === null ? undefined : model.cells[tipIndex];
+  const tipMark = tip ? allocMarkOf(model.allocs, tip) : null;
   const tipAt = tipIndex === null ? null : cellOrigin(layout, tipIndex);
   const TIP_WIDTH = 260;
   const tipLeft = tipAt === null ? 0 : tipAt.x + layout.pitch + TIP_WIDTH + 4 > width ? Math.max(0, tipAt.x - TIP_WIDTH - 4) : tipAt.x + layout.pitch + 4;
@@ -180,7 +197,7 @@ export const Heatmap = memo(function Heatmap({ model }: { model: HeatmapModel })
             onFocus={() => {
               setHasFocus(true);
               const c = model.cells[focused];
-              if (c) setAnnounce(cellTitle(c));
+              if (c) setAnnounce(describe(c));
             }}
             onBlur={() => setHasFocus(false)}
             onKeyDown={onKeyDown}
@@ -205,8 +222,10 @@ export const Heatmap = memo(function Heatmap({ model }: { model: HeatmapModel })
           data-node={tip?.hostname}
           data-gpu={tip?.index}
           data-health={tip?.health}
+          data-allocation={tipMark?.label}
         >
           {tip && cellLines(tip).map((line, i) => <div key={i}>{line}</div>)}
+          {tipMark && <div className="heatmap-tooltip-alloc">{allocLine(tipMark)}</div>}
         </div>
         <div id={liveId} className="heatmap-sr" aria-live="polite" data-testid="heatmap-focus-text">
           {hasFocus ? announce : ''}
@@ -229,6 +248,7 @@ function Legend() {
       <span className="heatmap-swatch heatmap-swatch-unhealthy" /> unhealthy
       <span className="heatmap-swatch heatmap-swatch-unknown" /> health unknown
       <span className="heatmap-swatch" /> no reading / offline
+      <span className="heatmap-swatch heatmap-swatch-allocated" /> allocated to a job
     </div>
   );
 }
@@ -241,7 +261,8 @@ export function HeatmapSummary({ summary: s }: { summary: HeatSummary }) {
       <p data-testid="heatmap-summary">
         {count(s.gpus)} GPUs on {count(s.nodes)} nodes. Utilization: {UTIL_BANDS.map((b, i) => `${b.label} ${count(s.byBand[i]!)}`).join(', ')}, no reading{' '}
         {count(s.noReading)}. Health: healthy {count(s.byHealth.healthy)}, degraded {count(s.byHealth.degraded)}, unhealthy {count(s.byHealth.unhealthy)},
-        unknown {count(s.byHealth.unknown)}. Not taking work (GPU or node cordoned, draining, drained or unhealthy): {count(s.outOfService)}.
+        unknown {count(s.byHealth.unknown)}. Not taking work (GPU or node cordoned, draining, drained or unhealthy): {count(s.outOfService)}. Allocated to jobs:{' '}
+        {count(s.allocated)}.
       </p>
       {shown.length > 0 && (
         <>

@@ -1,6 +1,6 @@
 // Copies of the protocol's enum lists: the browser imports only types from @gpufleet/protocol
 // (its index pulls in node:crypto). constants.test.ts keeps them equal to the protocol's.
-export const NODE_STATUSES = ['PENDING', 'READY', 'OFFLINE', 'CORDONED', 'DRAINING', 'DRAINED', 'UNHEALTHY', 'DECOMMISSIONED'] as const;
+export const NODE_STATUSES = ['PENDING', 'READY', 'OFFLINE', 'UNREACHABLE', 'CORDONED', 'DRAINING', 'DRAINED', 'UNHEALTHY', 'DECOMMISSIONED'] as const;
 export const VERDICTS = ['healthy', 'degraded', 'unhealthy', 'unknown'] as const;
 /** A GPU's own state (protocol GPU_STATES). */
 export const GPU_STATES = ['READY', 'CORDONED', 'UNHEALTHY'] as const;

@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { drawHeatmap, ringWidth, type HeatColors, type Paint } from './heatmap-draw.js';
+import { allocMarkSize, drawHeatmap, ringWidth, type HeatColors, type Paint } from './heatmap-draw.js';
+import { allocMarksFrom } from './heatmap-allocs.js';
+import { allocationFixture } from '../testing/job-fixture.js';
 import { gridLayout } from './heatmap-grid.js';
 import { utilColor, type HeatCell } from './heatmap.js';
 
-const COLORS: HeatColors = { none: '#none', degraded: '#degraded', unhealthy: '#unhealthy', unknown: '#unknown', focus: '#focus' };
+const COLORS: HeatColors = { none: '#none', degraded: '#degraded', unhealthy: '#unhealthy', unknown: '#unknown', focus: '#focus', allocated: '#alloc' };
 
 /** A Paint that writes down every rectangle with the colour it was painted in. */
 function recorder() {
@@ -84,5 +86,28 @@ describe('drawHeatmap', () => {
     const none = recorder();
     drawHeatmap(none, cells, l, { top: 0, width: 200, height: 14, scale: 1 }, COLORS, null);
     expect(none.ops.some((o) => o.includes('#focus'))).toBe(false);
+  });
+
+  it('marks a GPU held by an allocation with a square in its top-left corner, over the fill and the health ring', () => {
+    const cells = [cell(50, 'healthy'), { ...cell(90, 'unhealthy'), index: 1 }, { ...cell(10, 'healthy'), index: 2 }];
+    const marks = allocMarksFrom([
+      allocationFixture('llama', 0, { nodeId: 'n', gpus: [{ index: 1, uuid: null, name: null }] }),
+      allocationFixture('llama', 1, { nodeId: 'n', gpus: [{ index: 2, uuid: null, name: null }], status: 'stopped', desired: 'stop' }),
+    ]);
+    const l = gridLayout(cells.length, 200);
+    const p = recorder();
+    drawHeatmap(p, cells, l, { top: 0, width: 200, height: l.height, scale: 1 }, COLORS, null, marks);
+    const m = allocMarkSize(14);
+    const r = ringWidth(14);
+    expect(p.ops.filter((o) => o.startsWith('fill'))).toEqual([
+      `fill 0 0 14 14 ${utilColor(50)}`,
+      'fill 17 0 14 14 #unhealthy',
+      `fill ${17 + r} ${r} ${14 - 2 * r} ${14 - 2 * r} ${utilColor(90)}`,
+      `fill 17 0 ${m} ${m} #alloc`,
+      `fill 34 0 14 14 ${utilColor(10)}`,
+    ]);
+    expect(m).toBeGreaterThanOrEqual(3);
+    expect(m).toBeLessThan(14 / 2);
+    expect(allocMarkSize(8)).toBe(3);
   });
 });

@@ -1,6 +1,7 @@
 import type { HeatCell } from './heatmap.js';
 import { healthOutline, utilColor } from './heatmap.js';
 import { cellOrigin, visibleRows, type GridLayout } from './heatmap-grid.js';
+import { NO_ALLOCS, type AllocMarks } from './heatmap-allocs.js';
 
 /** The few canvas calls drawing needs (a CanvasRenderingContext2D has them; tests pass a recorder). */
 export interface Paint {
@@ -20,6 +21,8 @@ export interface HeatColors {
   unhealthy: string;
   unknown: string;
   focus: string;
+  /** The corner mark of a GPU held by a workload allocation. */
+  allocated: string;
 }
 
 export interface Viewport {
@@ -36,16 +39,32 @@ export function ringWidth(cell: number): number {
   return Math.max(2, Math.round(cell / 5));
 }
 
+/** The side of the corner mark of an allocated GPU: big enough to see, small enough to leave the fill readable. */
+export function allocMarkSize(cell: number): number {
+  return Math.max(3, Math.round(cell * 0.4));
+}
+
 /**
  * Paints the cells in the viewport: fill = utilization, a ring = degraded or unhealthy (inset,
- * so neighbours never cover it), a thin inset line = unknown health, and a focus ring around the
- * focused cell. Returns how many cells were painted.
+ * so neighbours never cover it), a thin inset line = unknown health, a square in the top-left
+ * corner = held by a workload allocation, and a focus ring around the focused cell. Returns how
+ * many cells were painted.
  */
-export function drawHeatmap(p: Paint, cells: readonly HeatCell[], l: GridLayout, v: Viewport, colors: HeatColors, focus: number | null): number {
+export function drawHeatmap(
+  p: Paint,
+  cells: readonly HeatCell[],
+  l: GridLayout,
+  v: Viewport,
+  colors: HeatColors,
+  focus: number | null,
+  allocs: AllocMarks = NO_ALLOCS,
+): number {
   p.setTransform(v.scale, 0, 0, v.scale, 0, 0);
   p.clearRect(0, 0, v.width, v.height);
   const { first, last } = visibleRows(l, v.top, v.height);
   const ring = ringWidth(l.cell);
+  const mark = allocMarkSize(l.cell);
+  const anyAllocs = allocs.size > 0;
   let painted = 0;
   for (let row = first; row <= last; row++) {
     const end = Math.min(cells.length, (row + 1) * l.cols);
@@ -68,6 +87,10 @@ export function drawHeatmap(p: Paint, cells: readonly HeatCell[], l: GridLayout,
           p.lineWidth = 1;
           p.strokeRect(x + 0.5, y + 0.5, l.cell - 1, l.cell - 1);
         }
+      }
+      if (anyAllocs && allocs.get(c.nodeId)?.has(c.index)) {
+        p.fillStyle = colors.allocated;
+        p.fillRect(x, y, mark, mark);
       }
       painted++;
     }

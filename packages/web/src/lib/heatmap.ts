@@ -1,5 +1,6 @@
 import type { FleetHeatmap, NodeView, ReportedVerdict } from '@gpufleet/protocol';
 import { formatRelative, shortModel } from './format.js';
+import type { AllocMarks } from './heatmap-allocs.js';
 
 /** One heatmap cell: a GPU with what its colour, outline and hover text are made of. */
 export interface HeatCell {
@@ -45,6 +46,8 @@ export interface HeatmapModel {
   position: ReadonlyMap<string, number>;
   /** Index in `cells` of each node's first cell. */
   start: readonly number[];
+  /** The GPUs held by workload allocations (heatmap-allocs.ts); absent: none known. */
+  allocs?: AllocMarks;
 }
 
 /** The react-query key of the overview's heatmap model (the live stream patches it). */
@@ -244,6 +247,8 @@ export interface HeatSummary {
   outOfService: number;
   /** Unhealthy GPUs first, then degraded, each in drawing order. */
   attention: HeatCell[];
+  /** GPUs held by a workload allocation. */
+  allocated: number;
 }
 
 // Models are never changed, only replaced: one summary per model, however many readers.
@@ -263,7 +268,9 @@ function summarize(m: HeatmapModel): HeatSummary {
   const degraded: HeatCell[] = [];
   let noReading = 0;
   let outOfService = 0;
+  let allocated = 0;
   for (const c of m.cells) {
+    if (m.allocs?.get(c.nodeId)?.has(c.index)) allocated++;
     if (c.offline || c.util === null) noReading++;
     else byBand[UTIL_BANDS.findIndex((b) => c.util! < b.max)]!++;
     byHealth[c.health]++;
@@ -271,5 +278,5 @@ function summarize(m: HeatmapModel): HeatSummary {
     if (c.health === 'unhealthy') unhealthy.push(c);
     else if (c.health === 'degraded') degraded.push(c);
   }
-  return { gpus: m.cells.length, nodes: m.nodes.length, byBand, noReading, byHealth, outOfService, attention: [...unhealthy, ...degraded] };
+  return { gpus: m.cells.length, nodes: m.nodes.length, byBand, noReading, byHealth, outOfService, attention: [...unhealthy, ...degraded], allocated };
 }

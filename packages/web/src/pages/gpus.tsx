@@ -9,6 +9,7 @@ import { formatBytesOf, formatPct, formatTemp, formatWatts, shortModel } from '.
 import { pagesFor, visibleRange } from '../lib/windowing.js';
 import { nodePath } from '../lib/node-path.js';
 import { isStale } from '../lib/stale.js';
+import { gpuAllocationOf, jobPagePath } from '../lib/workloads.js';
 import type { FleetSummary } from '../lib/types.js';
 import { Badge, Empty, ErrorBox, Loading, Time } from '../components/states.js';
 import { SelectorBox } from '../components/selector-box.js';
@@ -32,7 +33,41 @@ function sortFromUrl(text: string | null): SortState<GpuSortKey> {
   return isGpuSort(text) ? parseGpuSort(text) : DEFAULT_SORT;
 }
 
-function Row({ row, index, onOpen }: { row: FleetGpuRow | undefined; index: number; onOpen: (nodeId: string) => void }) {
+/** The allocation holding the GPU, linked to its job's page; a dash when the GPU is free. */
+function AllocationCell({ row, onOpen }: { row: FleetGpuRow; onOpen: (path: string) => void }) {
+  const alloc = gpuAllocationOf(row);
+  if (!alloc) return <span className="muted">—</span>;
+  const path = jobPagePath(alloc.job, alloc.name);
+  return (
+    <a
+      href={path}
+      className="mono"
+      title={`allocation ${alloc.id}`}
+      data-testid="gpus-allocation"
+      onClick={(e) => {
+        // The row opens the node; this link opens the job.
+        e.preventDefault();
+        e.stopPropagation();
+        onOpen(path);
+      }}
+      onKeyDown={(e) => e.stopPropagation()}
+    >
+      {alloc.job}/{alloc.name}
+    </a>
+  );
+}
+
+function Row({
+  row,
+  index,
+  onOpen,
+  onOpenPath,
+}: {
+  row: FleetGpuRow | undefined;
+  index: number;
+  onOpen: (nodeId: string) => void;
+  onOpenPath: (path: string) => void;
+}) {
   const style = { top: ROW * index, height: ROW };
   if (!row)
     return (
@@ -58,6 +93,7 @@ function Row({ row, index, onOpen }: { row: FleetGpuRow | undefined; index: numb
       data-state={g.state}
       data-health={row.health}
       data-util={s?.utilizationPct ?? ''}
+      data-allocation={gpuAllocationOf(row)?.id ?? ''}
       data-stale={stale ? 'true' : undefined}
       onClick={() => onOpen(row.nodeId)}
       onKeyDown={(e) => e.key === 'Enter' && onOpen(row.nodeId)}
@@ -88,6 +124,9 @@ function Row({ row, index, onOpen }: { row: FleetGpuRow | undefined; index: numb
       </span>
       <span role="cell" className="hide-sm" title={g.stateChange?.reason ?? undefined}>
         <Badge value={g.state} />
+      </span>
+      <span role="cell" className="hide-sm gpus-allocation">
+        <AllocationCell row={row} onOpen={onOpenPath} />
       </span>
       <span role="cell" title={g.health.cause ?? undefined}>
         <Badge value={row.health} />
@@ -160,7 +199,7 @@ export function GpusPage() {
 
   const open = useCallback((id: string) => navigate(nodePath(id)), [navigate]);
   const rows = [];
-  for (let i = start; i < end; i++) rows.push(<Row key={i} index={i} row={rowAt(i)} onOpen={open} />);
+  for (let i = start; i < end; i++) rows.push(<Row key={i} index={i} row={rowAt(i)} onOpen={open} onOpenPath={navigate} />);
   const header = (key: GpuSortKey, label: string, opts: { className?: string; firstDescending?: boolean } = {}) => (
     <SortHeader
       column={key}
@@ -244,6 +283,9 @@ export function GpusPage() {
               {header('power', 'Power', { className: 'num hide-sm', firstDescending: true })}
               <span role="columnheader" className="hide-sm">
                 State
+              </span>
+              <span role="columnheader" className="hide-sm">
+                Allocation
               </span>
               <span role="columnheader">Health</span>
             </div>

@@ -10,9 +10,11 @@ import type { EventList } from '../lib/types.js';
 import { Badge, Empty, ErrorBox, Loading, QueryView, Time } from '../components/states.js';
 import { GpuChart } from '../components/chart.js';
 import { ContainersPanel } from '../components/containers-panel.js';
+import { NodeAllocations } from '../components/node-allocations.js';
 import { useConfirm } from '../components/dialog.js';
 import { useApproveNode } from '../components/pending-nodes.js';
-import { useRouter } from '../lib/router.js';
+import { Link, useRouter } from '../lib/router.js';
+import { nodeVarsPagePath } from '../lib/job-center.js';
 import { GpuTable } from '../components/node-gpu-table.js';
 import { Facts, StaleNote } from '../components/node-facts.js';
 import { conflictCandidates, NodeConflict } from '../components/node-conflict.js';
@@ -268,7 +270,7 @@ function Timeline({ nodeId }: { nodeId: string }) {
   );
 }
 
-/** One node: facts, labels, GPUs with actions, live charts and its health timeline. */
+/** One node: facts, labels, GPUs with actions, its workload allocations, live charts and its health timeline. */
 export function NodeDetailPage({ nodeRef }: { nodeRef: string }) {
   const api = useApi();
   const qc = useQueryClient();
@@ -339,6 +341,12 @@ export function NodeDetailPage({ nodeRef }: { nodeRef: string }) {
         <section className="card">
           <h2>Labels</h2>
           <LabelsEditor key={labelsToText(n.userLabels)} n={n} />
+          <p>
+            <Link to={nodeVarsPagePath(n.id)} data-testid="node-vars-link">
+              Playbook variables
+            </Link>{' '}
+            <span className="muted">merged from global, groups and this node, with where each comes from</span>
+          </p>
           {canAct && (
             <>
               <h2 style={{ marginTop: 12 }}>Actions</h2>
@@ -364,6 +372,7 @@ export function NodeDetailPage({ nodeRef }: { nodeRef: string }) {
         <h2>GPUs</h2>
         <GpuTable n={n} />
       </section>
+      <NodeAllocations nodeId={n.id} />
       <Charts n={n} series={metricsQ.data} range={range} setRange={setRange} />
       {metricsQ.error && <ErrorBox error={metricsQ.error} retry={() => void metricsQ.refetch()} />}
       <ContainersPanel node={n} />

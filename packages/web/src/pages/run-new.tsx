@@ -1,4 +1,4 @@
-import { useMemo, useState, type ReactNode } from 'react';
+import { useMemo, useState } from 'react';
 import { useMutation, useQuery } from '@tanstack/react-query';
 import type { CommandPayload } from '@gpufleet/protocol';
 import { query } from '../lib/api.js';
@@ -12,37 +12,8 @@ import { EMPTY_RUN_FORM, execCliCommand, readRunForm, type RunForm } from '../li
 import { useSigner } from '../lib/signing/signer-context.js';
 import type { BrowserSigner } from '../lib/signing/types.js';
 import { CopyButton } from './tokens.js';
+import { Field } from '../components/field.js';
 import './run-new.css';
-
-function Field({
-  id,
-  label,
-  hint,
-  error,
-  children,
-  grow,
-}: {
-  id: string;
-  label: string;
-  hint?: string;
-  error?: string | undefined;
-  children: ReactNode;
-  grow?: boolean;
-}) {
-  return (
-    <div className={grow ? 'field grow' : 'field'}>
-      <label htmlFor={id}>
-        {label} {hint && <small>{hint}</small>}
-      </label>
-      {children}
-      {error && (
-        <span className="form-error" role="alert" data-testid={`${id}-error`}>
-          {error}
-        </span>
-      )}
-    </div>
-  );
-}
 
 /** How many hosts the selector matches now (the run's targets are fixed when it is submitted). */
 function useMatchCount(target: string, valid: boolean) {

@@ -6,6 +6,8 @@ import { Heatmap } from '../heatmap.js';
 import { Router } from '../../lib/router.js';
 import { buildHeatmap, heatNodeFromView, patchHeatmap, type HeatmapModel } from '../../lib/heatmap.js';
 import { cellOrigin, gridLayout } from '../../lib/heatmap-grid.js';
+import { allocMarksFrom, withAllocations } from '../../lib/heatmap-allocs.js';
+import { allocationFixture } from '../../testing/job-fixture.js';
 
 /*
  * The canvas heatmap in jsdom: no layout and no 2D context here, so the scroller's width is set
@@ -186,5 +188,26 @@ describe('Heatmap', () => {
     show(modelOf([view('empty-1', [])]));
     expect(screen.queryByTestId('heatmap')).toBeNull();
     expect(screen.getByText('No GPUs reported yet.')).toBeTruthy();
+  });
+
+  it('says which allocation holds a GPU on hover and to a screen reader, and counts allocated GPUs', () => {
+    // node-2 GPU 1 (cell 5) runs llama/web-0.
+    const marks = allocMarksFrom([allocationFixture('llama', 0, { nodeId: 'id-node-2', hostname: 'node-2', gpus: [{ index: 1, uuid: null, name: null }] })]);
+    show(withAllocations(modelOf(fleet()), marks));
+    expect(screen.getByTestId('heatmap-summary').textContent).toContain('Allocated to jobs: 1.');
+    const canvas = screen.getByTestId('heatmap');
+    const tip = screen.getByTestId('heatmap-tooltip');
+    fireEvent.mouseMove(canvas, centre(5));
+    expect(tip.dataset.allocation).toBe('llama/web-0');
+    expect(tip.textContent).toContain('allocation llama/web-0 (running)');
+    fireEvent.mouseMove(canvas, centre(4));
+    expect(tip.dataset.allocation).toBeUndefined();
+    expect(tip.textContent).not.toContain('allocation');
+    fireEvent.mouseLeave(canvas);
+    fireEvent.focus(canvas);
+    fireEvent.keyDown(canvas, { key: 'ArrowDown' });
+    expect(screen.getByTestId('heatmap-focus-text').textContent).toBe(
+      'node-2 · GPU 1 · H100 80GB HBM3, util 99% · 55 °C · 300 W, health unhealthy · UNHEALTHY, allocation llama/web-0 (running)',
+    );
   });
 });

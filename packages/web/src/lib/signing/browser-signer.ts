@@ -1,5 +1,6 @@
 import type { Capability, CommandPayload } from '@gpufleet/protocol';
 import type { UnlockedKey } from './key-file.js';
+import { draftJobPayload, signJobPayload } from './job-payload.js';
 import { draftPayload, signPayload } from './payload.js';
 import type { BrowserSigner } from './types.js';
 
@@ -33,6 +34,12 @@ export function createBrowserSigner(key: UnlockedKey, capability: Capability | n
     async sign(req) {
       const k = usable();
       return signPayload(k, draftPayload(req, did, capability, clock()));
+    },
+    draftJob: (spec) => draftJobPayload(spec, did, capability, clock()),
+    async signJob(payload) {
+      const k = usable();
+      if (payload.invoker !== did) throw new Error(`this job payload is for ${payload.invoker}, not for the unlocked key ${did}`);
+      return signJobPayload(k, payload);
     },
   };
   return {

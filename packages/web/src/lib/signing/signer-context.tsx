@@ -91,6 +91,13 @@ export function SignerProvider({ children, idleMs = IDLE_FORGET_MS }: { children
           touch();
           return signed;
         },
+        draftJob: (spec) => inner.draftJob(spec),
+        async signJob(payload) {
+          live();
+          const signed = await inner.signJob(payload);
+          touch();
+          return signed;
+        },
       };
       touch();
       setSignerState(wrapped);

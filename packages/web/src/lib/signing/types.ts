@@ -1,12 +1,13 @@
-import type { Capability, CommandPayload, CommandSpec, SignedCommand } from '@gpufleet/protocol';
+import type { Capability, CommandPayload, CommandSpec, JobPayload, JobSpec, SignedCommand, SignedJob } from '@gpufleet/protocol';
 
 /**
  * What the dashboard asks of the operator's key once it is unlocked in this tab. The private
  * key itself never leaves WebCrypto (a non-extractable CryptoKey): pages get only this.
  *
- * Never sign on the operator's behalf: every call to sign() or signDraft() must follow an
- * explicit click on a preview that shows what will be signed (target, command, ability,
- * invoker, capability expiry). No signing on page load, on a timer, or on a retry loop.
+ * Never sign on the operator's behalf: every call to sign(), signDraft() or signJob() must
+ * follow an explicit click on a preview that shows what will be signed (target or job spec,
+ * command, ability, invoker, capability expiry). No signing on page load, on a timer, or on a
+ * retry loop.
  */
 export interface SignRequest {
   command: CommandSpec;
@@ -34,4 +35,11 @@ export interface BrowserSigner {
   draft(req: SignRequest): CommandPayload;
   /** Signs exactly this payload (a draft the operator saw); refuses one whose invoker is another key. */
   signDraft(payload: CommandPayload): Promise<SignedCommand>;
+  /**
+   * The job payload signJob() would sign (fresh nonce, issued now) for a normalized job spec,
+   * not signed: for the preview. Throws an Error naming the problem when it cannot be signed.
+   */
+  draftJob(spec: JobSpec): JobPayload;
+  /** Signs exactly this job payload (a draft the operator saw); refuses one whose invoker is another key. */
+  signJob(payload: JobPayload): Promise<SignedJob>;
 }

@@ -31,7 +31,8 @@ function row(i: number): FleetGpuRow {
     health: 'healthy',
   });
 }
-const ALL = Array.from({ length: TOTAL }, (_, i) => row(i));
+// GPU 2 of the first node is held by llama/web-0 (the server's `allocation`; the schema above strips it, so it is added after).
+const ALL = Array.from({ length: TOTAL }, (_, i) => (i === 2 ? { ...row(i), allocation: { id: 'alloc_llama_0', job: 'llama', name: 'web-0' } } : row(i)));
 
 let api: FakeApi;
 beforeEach(() => {
@@ -138,5 +139,19 @@ describe('GPUs page', () => {
     window.history.replaceState(null, '', '/gpus?state=BROKEN');
     renderSignedIn(<GpusPage />, viewer);
     await waitFor(() => expect(document.body.textContent).toContain('state must be one of READY, CORDONED, UNHEALTHY'));
+  });
+
+  it('names the allocation holding a GPU, and opens its job from there (not the node)', async () => {
+    renderSignedIn(<GpusPage />, viewer);
+    await waitFor(() => expect(screen.getAllByTestId('gpus-row').length).toBeGreaterThan(3));
+    const rows = screen.getAllByTestId('gpus-row');
+    expect(rows.map((r) => r.dataset.allocation).slice(0, 4)).toEqual(['', '', 'alloc_llama_0', '']);
+    expect(screen.getAllByRole('columnheader').map((h) => h.textContent)).toContain('Allocation');
+    const links = screen.getAllByTestId('gpus-allocation');
+    expect(links.map((a) => [a.textContent, a.getAttribute('href')])).toEqual([['llama/web-0', '/jobs/llama?alloc=web-0']]);
+    expect(rows[0]!.textContent).toContain('—');
+    fireEvent.click(links[0]!);
+    expect(window.location.pathname).toBe('/jobs/llama');
+    expect(window.location.search).toBe('?alloc=web-0');
   });
 });

@@ -1,7 +1,7 @@
 // @vitest-environment jsdom
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { act, cleanup, render } from '@testing-library/react';
-import type { CommandPayload, SignedCommand } from '@gpufleet/protocol';
+import type { CommandPayload, JobPayload, JobSpec, SignedCommand, SignedJob } from '@gpufleet/protocol';
 import { AuthProvider, useAuth } from '../../auth.js';
 import type { RevocableSigner } from '../browser-signer.js';
 import { IDLE_FORGET_MS, SignerProvider, useSignerControl } from '../signer-context.js';
@@ -19,6 +19,8 @@ function fakeSigner(): RevocableSigner & { forgotten: boolean } {
       draft: () => payload,
       signDraft: async (p: CommandPayload): Promise<SignedCommand> => ({ payload: p, sig: 'sig' }),
       sign: async (): Promise<SignedCommand> => ({ payload, sig: 'sig' }),
+      draftJob: () => ({ invoker: 'did:key:zFake' }) as JobPayload,
+      signJob: async (p: JobPayload): Promise<SignedJob> => ({ payload: p, sig: 'sig' }),
     } satisfies BrowserSigner,
     forget() {
       out.forgotten = true;
@@ -84,6 +86,19 @@ describe('SignerProvider', () => {
     expect(control!.signer).toBeNull();
     await expect(kept.sign({ command: { kind: 'argv', argv: ['true'] }, target: '*', timeoutMs: 1000 })).rejects.toThrow(/forgotten/);
     await expect(kept.signDraft(kept.draft({ command: { kind: 'argv', argv: ['true'] }, target: '*', timeoutMs: 1000 }))).rejects.toThrow(/forgotten/);
+    await expect(kept.signJob(kept.draftJob({ name: 'llama' } as JobSpec))).rejects.toThrow(/forgotten/);
+  });
+
+  it('a job signature counts as use: it gives the key 15 more minutes', async () => {
+    const r = renderProvider();
+    act(() => control!.setSigner(fakeSigner()));
+    await act(async () => vi.advanceTimersByTime(IDLE_FORGET_MS - 60_000));
+    const signer = control!.signer!;
+    await act(async () => void (await signer.signJob(signer.draftJob({ name: 'llama' } as JobSpec))));
+    await act(async () => vi.advanceTimersByTime(IDLE_FORGET_MS - 60_000));
+    expect(r.getByTestId('did').textContent).toBe('did:key:zFake');
+    await act(async () => vi.advanceTimersByTime(60_001));
+    expect(r.getByTestId('did').textContent).toBe('none');
   });
 
   it('a signature asked for after the deadline is refused even when the timer has not fired yet', async () => {
