@@ -80,9 +80,14 @@ export const EnrollResponse = z.object({ nodeId: z.string(), status: z.string(),
  * OFFLINE is derived from liveness; the others are the node's stored state (see the transition
  * table in server/src/health/node-state-machine.ts).
  */
-export const NODE_STATUSES = ['PENDING', 'READY', 'OFFLINE', 'CORDONED', 'DRAINING', 'DRAINED', 'UNHEALTHY', 'DECOMMISSIONED'] as const;
+/** UNREACHABLE: a node managed over SSH (no agent) whose last contact failed; an agent node goes OFFLINE instead. */
+export const NODE_STATUSES = ['PENDING', 'READY', 'OFFLINE', 'UNREACHABLE', 'CORDONED', 'DRAINING', 'DRAINED', 'UNHEALTHY', 'DECOMMISSIONED'] as const;
 export const NodeStatus = z.enum(NODE_STATUSES);
 export type NodeStatus = z.infer<typeof NodeStatus>;
+
+/** The workload allocation holding a GPU (issue 10): its id, its job and its name in the job (`web-0`). */
+export const GpuAllocationRef = z.object({ id: z.string(), job: z.string(), name: z.string() });
+export type GpuAllocationRef = z.infer<typeof GpuAllocationRef>;
 
 export const GpuView = GpuInfo.extend({
   sample: GpuSample.nullable(),
@@ -91,6 +96,8 @@ export const GpuView = GpuInfo.extend({
   /** Who set the state and why; null while READY. */
   stateChange: StateChangeView.nullable(),
   health: GpuHealthView,
+  /** The allocation holding the GPU; null when it is free. Absent only from servers before workloads. */
+  allocation: GpuAllocationRef.nullable().optional(),
 });
 export type GpuView = z.infer<typeof GpuView>;
 
@@ -105,6 +112,8 @@ export const NodeView = z.object({
   lastSeenAt: z.string().nullable(),
   agentVersion: z.string(),
   simulated: z.boolean(),
+  /** How the control plane reaches the node (issue 12): its agent, or SSH; absent from servers before it. */
+  mode: z.enum(['agent', 'ssh']).optional(),
   facts: HostFacts,
   gpus: z.array(GpuView),
   host: HostSample.nullable(),
@@ -130,6 +139,8 @@ export const FleetGpuRow = z.object({
   gpu: GpuView,
   /** The GPU's verdict (also in gpu.health with its rule and cause). */
   health: ReportedVerdict,
+  /** The allocation holding the GPU (also in gpu.allocation); null when it is free. The server always sends it. */
+  allocation: GpuAllocationRef.nullable().optional(),
 });
 export type FleetGpuRow = z.infer<typeof FleetGpuRow>;
 

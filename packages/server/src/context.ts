@@ -1,4 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
+import type { SshHostsService } from './ssh-hosts/ssh-hosts-service.js';
+import type { PromoteService } from './ssh-hosts/promote.js';
 import type { ServerConfig } from './config/server-config.js';
 import type { Store } from './store/store.js';
 import type { Clock } from './clock.js';
@@ -16,8 +18,14 @@ import type { MetricStore } from './metrics/metric-store.js';
 import type { HealthEngine } from './health/health-engine.js';
 import type { AlertEngine } from './alerts/alert-engine.js';
 import type { RunService } from './runs/run-service.js';
+import type { WorkloadService } from './workloads/workload-service.js';
+import type { WorkloadReads } from './workloads/workload-reads.js';
 import type { Trust } from './trust/index.js';
 import type { ScriptLibrary } from './scripts/script-library.js';
+import type { PoolsApi } from './pools/pools-api.js';
+import type { PlayService } from './plays/play-service.js';
+import type { TemplateService } from './plays/template-service.js';
+import type { GroupsService } from './groups/groups-service.js';
 
 /** Everything the adapters (REST routes, agent gateway) need; built once by the service graph (app/). */
 export interface ServerContext {
@@ -42,10 +50,25 @@ export interface ServerContext {
   alerts: AlertEngine;
   /** Command fan-out: signed runs over many hosts. */
   runs: RunService;
+  /** Workloads: jobs, their allocations, placement, delivery and supervision. */
+  workloads: WorkloadService;
+  /** What the API shows of jobs, allocations and their output. */
+  workloadReads: WorkloadReads;
   /** Fleet roots, capabilities, revocations, the control plane's own key, trust frames. */
   trust: Trust;
   /** The signed script library; `scripts.lookup` is the runs service's scriptLookup. */
   scripts: ScriptLibrary;
+  /** Pools and providers: list, apply a pools file, scale, replace a node, events. */
+  pools: PoolsApi;
+  /** Nodes managed over SSH (issue 12): add, list, facts, host keys, credential rotation. */
+  sshHosts: SshHostsService;
+  /** `nodes promote`: an SSH node becomes an agent host (issue 12). */
+  promote: PromoteService;
+  /** Node groups and layered variables (issue 12). */
+  groups: GroupsService;
+  /** Playbook templates and plays (issue 12). */
+  templates: TemplateService;
+  plays: PlayService;
   caPem: string | null;
   log: FastifyBaseLogger;
   startedAt: number;

@@ -3,3 +3,15 @@ export { startServer, type RunningServer, type StartOptions, type Lifecycle } fr
 export type { Store } from './store/store.js';
 export { openStore } from './store/open-store.js';
 export type { Clock } from './clock.js';
+export {
+  ProviderError,
+  type CloudProvider,
+  type InstanceTypeInfo,
+  type ProviderContext,
+  type ProviderFactories,
+  type ProviderFactory,
+  type ProviderInstance,
+  type ProviderStateStore,
+  type ProvisionRequest,
+} from './pools/providers/cloud-provider.js';
+export type { PendingDemand, PendingSlots, PoolsApi } from './pools/pools-api.js';

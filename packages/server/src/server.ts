@@ -11,6 +11,13 @@ import { refs } from './app/refs.js';
 import { coreServices } from './app/core-services.js';
 import { fleetServices } from './app/fleet-services.js';
 import { servingServices } from './app/serving-services.js';
+import { poolServices } from './app/pool-services.js';
+import { playServices, type PlayChoices } from './app/play-services.js';
+import { sshHostServices } from './app/ssh-host-services.js';
+import { promoteServices } from './app/promote-services.js';
+import { groupServices } from './app/group-services.js';
+import { builtinProviderFactories } from './pools/providers/builtin-providers.js';
+import type { ProviderFactories } from './pools/providers/cloud-provider.js';
 
 export type { Lifecycle } from './app/service-graph.js';
 
@@ -38,6 +45,10 @@ export interface StartOptions {
   logger?: boolean;
   /** Seals the control plane key at rest; default: GPUFLEET_MASTER_KEY from the environment. */
   masterKey?: string;
+  /** Provider adapters added to (or replacing) the builtin ones by type: the simulator's `sim`, tests' fakes. */
+  providers?: ProviderFactories;
+  /** Built-in playbooks, ansible-playbook and how many plays run at once (tests point these elsewhere). */
+  plays?: PlayChoices;
 }
 
 /** Every service of the control plane, as the graph starts them (app/). */
@@ -61,12 +72,18 @@ export function serverGraph(config: ServerConfig, opts: StartOptions = {}): Serv
     valueService(refs.clock, clock),
     valueService(refs.alertRules, alertRules),
     valueService(refs.healthPolicy, healthPolicy),
+    valueService(refs.providerFactories, { ...builtinProviderFactories, ...opts.providers }),
     ...coreServices({
       ...(opts.store ? { store: opts.store } : {}),
       logger: opts.logger !== false,
       masterKey: opts.masterKey ?? process.env.GPUFLEET_MASTER_KEY,
     }),
     ...fleetServices(),
+    ...groupServices(),
+    ...poolServices({ masterKey: opts.masterKey ?? process.env.GPUFLEET_MASTER_KEY ?? null, env: process.env }),
+    ...sshHostServices({ masterKey: opts.masterKey ?? process.env.GPUFLEET_MASTER_KEY ?? null, env: process.env }),
+    ...promoteServices({ masterKey: opts.masterKey ?? process.env.GPUFLEET_MASTER_KEY ?? null, env: process.env }),
+    ...playServices(opts.plays),
     ...servingServices(clock.now()),
   );
   return graph;

@@ -58,14 +58,17 @@ describe('e2e fan-out to 200 hosts', () => {
     const flaky = okHosts[0]!;
 
     // Success: two lines with a gap, during which `flaky` loses its link and gets it back. The gap is wide: with 200
-    // hosts in one test process a host's 'started' report can take well over a second to be seen.
-    const okRun = await submitRun(s.t, signed(s.root, { target: among(okHosts), command: { kind: 'shell', script: 'echo first; sleep 5; echo second' } }));
+    // hosts in one test process a host's 'started' report can take several seconds to be seen on a busy 2-core machine.
+    const okRun = await submitRun(s.t, signed(s.root, { target: among(okHosts), command: { kind: 'shell', script: 'echo first; sleep 8; echo second' } }));
     const failRun = await submitRun(s.t, signed(s.root, { target: among(failHosts), command: { kind: 'shell', script: 'echo failing >&2; exit 3' } }));
     const slowRun = await submitRun(s.t, signed(s.root, { target: among(slowHosts), timeoutMs: 1000, command: { kind: 'shell', script: 'sleep 30' } }));
     const cancelRun = await submitRun(s.t, signed(s.root, { target: among(cancelHosts), command: { kind: 'shell', script: 'echo started; sleep 30' } }));
 
     // Cut `flaky`'s link once it started (its `first` line may or may not have gone out).
-    await waitFor(`${flaky} running`, async () => targetOf((await s.t.api('GET', `/api/v1/runs/${okRun}`)).body, flaky).state === 'running');
+    await waitFor(`${flaky} running`, async () => targetOf((await s.t.api('GET', `/api/v1/runs/${okRun}`)).body, flaky).state === 'running', {
+      timeoutMs: 20_000,
+      intervalMs: 50,
+    });
     const link = fleet.host(flaky).link!;
     link.cut();
     await waitFor(`${flaky} noticing its link is down`, () => fleet.host(flaky).agent.linkState !== 'live', { timeoutMs: 3000, intervalMs: 10 });

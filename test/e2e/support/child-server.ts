@@ -25,6 +25,8 @@ export interface ChildServerOptions {
   dataDir: string;
   /** Extra `gpufleet server` flags, e.g. ['--heartbeat-interval', '200ms']. */
   flags?: string[];
+  /** Environment variables added for the child (GPUFLEET_MASTER_KEY, say); the caller's GPUFLEET_* are never passed. */
+  env?: Record<string, string>;
 }
 
 /**
@@ -53,6 +55,7 @@ export class ChildServer {
     const env: Record<string, string> = {};
     // Only our flags configure it: GPUFLEET_* settings of the calling environment are left out.
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('GPUFLEET_')) env[k] = v;
+    Object.assign(env, this.o.env ?? {});
     const args = [CLI_MAIN, 'server', '--listen', `127.0.0.1:${this.o.port}`, '--data-dir', this.o.dataDir, '--log-level', 'warn', ...(this.o.flags ?? [])];
     const proc = spawn(process.execPath, args, { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = proc;

@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ReceiverConfig } from './alert-rules.js';
 import type { AlertNotice } from './alert-instance.js';
@@ -113,6 +115,23 @@ describe('retries', () => {
       ['limited', 1, 1],
       ['slow', 1, 1],
     ]);
+  });
+
+  it('times out a silent receiver even when garbage collections run during the wait', async () => {
+    // Node 20 loses an AbortSignal.timeout combined with AbortSignal.any once it is collected.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const slow = await receiver((n) => (n === 1 ? 'hang' : 200));
+    const n = notifier([config('slow', slow.url, { timeoutMs: 150, initialBackoffMs: 5 })]);
+    const collecting = setInterval(gc, 10);
+    try {
+      n.send('slow', [notice()], 'a1');
+      await n.idle();
+    } finally {
+      clearInterval(collecting);
+    }
+    expect(slow.posts).toHaveLength(2);
+    expect(n.stats()[0]).toMatchObject({ sent: 1, retried: 1, lastError: 'no answer within 150 ms' });
   });
 
   it('a receiver that always fails never holds up another', async () => {

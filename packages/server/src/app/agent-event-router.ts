@@ -10,21 +10,30 @@ export interface RunReports {
   outputStored(): Promise<void>;
 }
 
+/** The part of the workload service the router feeds. */
+export interface WorkloadReports {
+  /** An allocation's state on its host; resolves once the allocation is updated in the store. */
+  onHostReport(event: AgentEventRecord): Promise<void>;
+  /** A chunk of an allocation's output; resolves once it is stored (alloc_output). */
+  onHostOutput(event: AgentEventRecord): Promise<void>;
+}
+
 export interface AgentEventRouterOptions {
   /** The batched agent_events writer (gateway/event-writer.ts). */
   events: { write(record: AgentEventRecord): Promise<void> };
   health: { onAgentEvent(record: AgentEventRecord): void };
   runs: RunReports;
+  workloads: WorkloadReports;
   hub: EventHub;
 }
 
 /**
- * Where an agent's outbox event goes once the gateway has checked its sequence. Run output is
- * stored once, as run output (the runs service's run_output rows, bounded per host and run,
- * replayed by the run stream); it is not an agent event. Everything else is stored as an agent
- * event, then judged by the health policy, applied to its run (started, result, refused) and
- * announced on the hub. The returned promise resolves once the event is durable: the gateway
- * acks the outbox item only then.
+ * Where an agent's outbox event goes once the gateway has checked its sequence. Run output and
+ * allocation output are stored once, as output (run_output, alloc_output: bounded, replayed by
+ * their streams); they are not agent events. Everything else is stored as an agent event, then an
+ * allocation's state is applied to it (durably), the event is judged by the health policy,
+ * applied to its run (started, result, refused) and announced on the hub. The returned promise
+ * resolves once the event is durable: the gateway acks the outbox item only then.
  */
 export class AgentEventRouter implements AgentEventSink {
   constructor(private readonly o: AgentEventRouterOptions) {}
@@ -35,7 +44,12 @@ export class AgentEventRouter implements AgentEventSink {
       await this.o.runs.outputStored();
       return;
     }
+    if (record.kind === 'alloc-output') {
+      await this.o.workloads.onHostOutput(record);
+      return;
+    }
     await this.o.events.write(record);
+    if (record.kind === 'alloc-state') await this.o.workloads.onHostReport(record);
     this.o.health.onAgentEvent(record);
     this.o.runs.onAgentEvent(record);
     this.o.hub.publish({ type: 'agent-event', nodeId: record.nodeId, event: record });

@@ -9,6 +9,7 @@ import { AgentGateway } from '../gateway/agent-gateway.js';
 import { EventWriter } from '../gateway/event-writer.js';
 import { GatewayStats } from '../gateway/gateway-stats.js';
 import { RunService } from '../runs/run-service.js';
+import { WorkloadService } from '../workloads/workload-service.js';
 import { AlertEngine } from '../alerts/index.js';
 import { policyAlertPlan } from '../alerts/policy-alert-rules.js';
 import { createHealth } from '../health/index.js';
@@ -83,9 +84,28 @@ export function fleetServices(): AnyServiceDefinition[] {
       stop: (runs) => runs.stop(),
     }),
     defineService({
+      provides: refs.workloads,
+      deps: { store: refs.store, registry: refs.registry, sessions: refs.sessions, hub: refs.hub, clock: refs.clock, log: refs.log, trust: refs.trust },
+      async init({ store, registry, sessions, hub, clock, log, trust }) {
+        const workloads = new WorkloadService({
+          store,
+          registry,
+          sessions,
+          hub,
+          clock,
+          log,
+          trust: { currentRoots: () => trust.currentRoots(), isRevoked: (capId, did) => trust.capabilities.isRevoked(capId, did) },
+        });
+        await workloads.load();
+        return workloads;
+      },
+      start: (workloads) => workloads.start(),
+      stop: (workloads) => workloads.stop(),
+    }),
+    defineService({
       provides: refs.drains,
-      deps: { registry: refs.registry, runs: refs.runs, clock: refs.clock, hub: refs.hub, log: refs.log },
-      init: ({ registry, runs, clock, hub, log }) => new NodeDrains({ states: registry.states, runningWork: runs, clock, hub, log }),
+      deps: { registry: refs.registry, runs: refs.runs, workloads: refs.workloads, clock: refs.clock, hub: refs.hub, log: refs.log },
+      init: ({ registry, runs, workloads, clock, hub, log }) => new NodeDrains({ states: registry.states, runningWork: [runs, workloads], clock, hub, log }),
       start: (drains) => drains.start(),
       stop: (drains) => drains.stop(),
     }),
@@ -144,8 +164,9 @@ export function fleetServices(): AnyServiceDefinition[] {
     }),
     defineService({
       provides: refs.views,
-      deps: { registry: refs.registry, health: refs.health, metrics: refs.metrics },
-      init: ({ registry, health, metrics }) => new NodeViews({ registry, states: registry.states, health, latestMetrics: (id) => metrics.latest(id) ?? null }),
+      deps: { registry: refs.registry, health: refs.health, metrics: refs.metrics, workloads: refs.workloads },
+      init: ({ registry, health, metrics, workloads }) =>
+        new NodeViews({ registry, states: registry.states, health, latestMetrics: (id) => metrics.latest(id) ?? null, allocations: workloads }),
     }),
     defineService({
       provides: refs.metricsIngest,
@@ -154,8 +175,8 @@ export function fleetServices(): AnyServiceDefinition[] {
     }),
     defineService({
       provides: refs.eventRouter,
-      deps: { events: refs.eventWriter, health: refs.health, runs: refs.runs, hub: refs.hub },
-      init: ({ events, health, runs, hub }) => new AgentEventRouter({ events, health, runs, hub }),
+      deps: { events: refs.eventWriter, health: refs.health, runs: refs.runs, workloads: refs.workloads, hub: refs.hub },
+      init: ({ events, health, runs, workloads, hub }) => new AgentEventRouter({ events, health, runs, workloads, hub }),
     }),
     defineService({
       provides: refs.gateway,
@@ -167,18 +188,19 @@ export function fleetServices(): AnyServiceDefinition[] {
         ingest: refs.metricsIngest,
         trust: refs.trust,
         runs: refs.runs,
+        workloads: refs.workloads,
         stats: refs.stats,
         clock: refs.clock,
         log: refs.log,
       },
-      init: ({ config, registry, sessions, router, ingest, trust, runs, stats, clock, log }) =>
+      init: ({ config, registry, sessions, router, ingest, trust, runs, workloads, stats, clock, log }) =>
         new AgentGateway({
           registry,
           sessions,
           events: router,
           metrics: ingest,
-          // Trust material first, then commands that waited for this host to come back.
-          sessionReady: [trust, runs],
+          // Trust material first, then commands that waited for this host to come back, then its allocations.
+          sessionReady: [trust, runs, workloads],
           stats,
           clock,
           heartbeatMs: config.heartbeatIntervalMs,

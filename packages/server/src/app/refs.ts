@@ -22,6 +22,7 @@ import type { GatewayStats } from '../gateway/gateway-stats.js';
 import type { HealthEngine, HealthPolicy } from '../health/index.js';
 import type { AlertEngine, AlertRuleSet } from '../alerts/index.js';
 import type { RunService } from '../runs/run-service.js';
+import type { WorkloadService } from '../workloads/workload-service.js';
 import type { Trust } from '../trust/index.js';
 import type { ScriptLibrary } from '../scripts/script-library.js';
 import type { App } from '../http/app.js';
@@ -31,6 +32,14 @@ import type { MetricsIngest } from './metrics-ingest.js';
 import type { AgentEventRouter } from './agent-event-router.js';
 import type { AdminBootstrap } from './admin-bootstrap.js';
 import type { HttpListener } from './http-listener.js';
+import type { PoolManager } from '../pools/pool-manager.js';
+import type { ProviderFactories } from '../pools/providers/cloud-provider.js';
+import type { GroupsService } from '../groups/groups-service.js';
+import type { SshTransport } from '../ssh/ssh-transport.js';
+import type { SshHostsService } from '../ssh-hosts/ssh-hosts-service.js';
+import type { PromoteService } from '../ssh-hosts/promote.js';
+import type { PlayService } from '../plays/play-service.js';
+import type { TemplateService } from '../plays/template-service.js';
 import { serviceRef } from './service-ref.js';
 
 /** Every service of the control plane by name: the graph's vocabulary (server-services.ts defines them). */
@@ -40,6 +49,8 @@ export const refs = {
   clock: serviceRef<Clock>('clock'),
   alertRules: serviceRef<AlertRuleSet>('alert-rules'),
   healthPolicy: serviceRef<HealthPolicy>('health-policy'),
+  /** Provider adapters by type: the builtin ones with StartOptions.providers over them (sim). */
+  providerFactories: serviceRef<ProviderFactories>('provider-factories'),
   // Foundations.
   /** The data dir, made private (0700, our files 0600) and checked before anything is written in it. */
   dataDir: serviceRef<PrivateDirReport>('data-dir'),
@@ -64,8 +75,24 @@ export const refs = {
   stats: serviceRef<GatewayStats>('gateway-stats'),
   eventWriter: serviceRef<EventWriter>('event-writer'),
   runs: serviceRef<RunService>('runs'),
+  /** Workloads: signed jobs placed, delivered, supervised, moved and updated (issue 10). */
+  workloads: serviceRef<WorkloadService>('workloads'),
   drains: serviceRef<NodeDrains>('node-drains'),
   alerts: serviceRef<AlertEngine>('alerts'),
+  /** Pools (issue 11): desired sizes, provisions, replacements and scale-downs through providers. */
+  pools: serviceRef<PoolManager>('pools'),
+  /** SSH to hosts without an agent (issue 12): one pooled client for fact collection and plays. */
+  sshTransport: serviceRef<SshTransport>('ssh-transport'),
+  /** Nodes managed over SSH: add, facts, host keys, credentials (issue 12). */
+  sshHosts: serviceRef<SshHostsService>('ssh-hosts'),
+  /** `nodes promote`: an SSH node becomes an agent host, keeping its id (issue 12). */
+  promote: serviceRef<PromoteService>('promote'),
+  /** Node groups and layered variables (issue 12); the play runner's NodeGroups. */
+  groups: serviceRef<GroupsService>('groups'),
+  /** Playbook templates by version (issue 12): the built-ins and custom ones. */
+  templates: serviceRef<TemplateService>('templates'),
+  /** Plays: templates run with ansible-playbook on SSH hosts (issue 12). */
+  plays: serviceRef<PlayService>('plays'),
   health: serviceRef<HealthEngine>('health'),
   views: serviceRef<NodeViews>('node-views'),
   metricsIngest: serviceRef<MetricsIngest>('metrics-ingest'),

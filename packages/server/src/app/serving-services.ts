@@ -2,6 +2,7 @@ import type { ServerContext } from '../context.js';
 import { defineService, type AnyServiceDefinition } from './service-definition.js';
 import { refs } from './refs.js';
 import { HttpListener } from './http-listener.js';
+import { WorkloadReads } from '../workloads/workload-reads.js';
 
 /** The REST/WebSocket adapter over every service: the last to start, the first to stop. */
 export function servingServices(startedAt: number): AnyServiceDefinition[] {
@@ -26,8 +27,15 @@ export function servingServices(startedAt: number): AnyServiceDefinition[] {
         health: refs.health,
         alerts: refs.alerts,
         runs: refs.runs,
+        workloads: refs.workloads,
         trust: refs.trust,
         scripts: refs.scripts,
+        pools: refs.pools,
+        templates: refs.templates,
+        plays: refs.plays,
+        sshHosts: refs.sshHosts,
+        promote: refs.promote,
+        groups: refs.groups,
         tls: refs.tls,
         log: refs.log,
         http: refs.http,
@@ -59,8 +67,16 @@ export function servingServices(startedAt: number): AnyServiceDefinition[] {
           health: d.health,
           alerts: d.alerts,
           runs: d.runs,
+          workloads: d.workloads,
+          workloadReads: new WorkloadReads({ workloads: d.workloads, store: d.store, registry: d.registry, clock: d.clock }),
           trust: d.trust,
           scripts: d.scripts,
+          pools: d.pools,
+          templates: d.templates,
+          plays: d.plays,
+          sshHosts: d.sshHosts,
+          promote: d.promote,
+          groups: d.groups,
           caPem: d.tls?.caPem ?? null,
           log: d.log,
           startedAt,

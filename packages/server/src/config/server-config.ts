@@ -36,6 +36,17 @@ export interface ServerConfig {
   eventsRetentionMs: number;
   /** At most this many stored agent events per node; the oldest go first. */
   eventsPerNode: number;
+  /** How often the pool manager compares each pool's desired size with what runs (it also acts on node and health events). */
+  poolReconcileMs: number;
+  /** How often the facts of every node managed over SSH are collected again (issue 12). */
+  sshFactsIntervalMs: number;
+  /** `nodes promote`: the agent's command line on the hosts (split at spaces) and its data dir there. */
+  promoteAgentCommand: string;
+  promoteDataDir: string;
+  /** `nodes promote`: run on a host without the agent when the request names no install command; null refuses such a promote. */
+  agentInstallCommand: string | null;
+  /** Pools file (YAML) the pool manager applies at start, as an absolute path; null applies none (pools applied before stay). */
+  pools: string | null;
 }
 
 /** Documented defaults; every key here is also a flag, a GPUFLEET_* variable and a YAML key. */
@@ -60,6 +71,12 @@ export const SERVER_CONFIG_DEFAULTS = {
   eventsRetention: '30d',
   /** With the gateway's per-node rate limits, this bounds what one node can make the store hold. */
   eventsPerNode: 100_000,
+  poolReconcile: '2s',
+  sshFactsInterval: '1m',
+  promoteAgentCommand: 'gpufleet-agent',
+  promoteDataDir: '/var/lib/gpufleet-agent',
+  agentInstallCommand: null,
+  pools: null,
 } as const;
 
 type Key = keyof typeof SERVER_CONFIG_DEFAULTS;
@@ -196,7 +213,29 @@ export function resolveServerConfig(sources: ConfigSources = {}): ServerConfig {
     offlineGraceMs: duration('offlineGrace', 0, 30 * 86_400_000),
     eventsRetentionMs: duration('eventsRetention', 3_600_000, 3650 * 86_400_000),
     eventsPerNode: integer('eventsPerNode', 100, 100_000_000),
+    poolReconcileMs: duration('poolReconcile', 100, 3_600_000),
+    sshFactsIntervalMs: duration('sshFactsInterval', 1000, 86_400_000),
+    promoteAgentCommand: promoteAgentCommand(text('promoteAgentCommand'), merged.promoteAgentCommand!.from),
+    promoteDataDir: absoluteHostPath(text('promoteDataDir'), merged.promoteDataDir!.from),
+    agentInstallCommand: text('agentInstallCommand'),
+    pools: text('pools') === null ? null : resolve(text('pools')!),
   };
+}
+
+/** The agent command on promoted hosts: words split at spaces, no quotes (they would reach the host as part of a word). */
+function promoteAgentCommand(value: string | null, from: string): string {
+  const command = (value ?? SERVER_CONFIG_DEFAULTS.promoteAgentCommand).trim();
+  if (command === '' || /['"\\\n]/.test(command))
+    throw bad(from, 'promote-agent-command', `'${command}' must be a command and its words, split at spaces, without quotes`);
+  return command;
+}
+
+/** The agent's data dir on promoted hosts: an absolute path on the host (not resolved here: it is not this machine's). */
+function absoluteHostPath(value: string | null, from: string): string {
+  const path = value ?? SERVER_CONFIG_DEFAULTS.promoteDataDir;
+  if (!path.startsWith('/') || path === '/' || /[\n\0]/.test(path))
+    throw bad(from, 'promote-data-dir', `'${path}' must be an absolute folder on the hosts, such as /var/lib/gpufleet-agent`);
+  return path.replace(/\/+$/, '');
 }
 
 /** True when the host only accepts connections from this machine (plain HTTP is allowed there). */

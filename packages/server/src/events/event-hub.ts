@@ -1,3 +1,4 @@
+import type { AllocStatus } from '@gpufleet/protocol';
 import type { AgentEventRecord, RunOutputInput, RunState, RunTargetRecord } from '../store/store.js';
 
 /** What the control plane announces to live listeners (SSE streams, later the NATS bus). */
@@ -16,7 +17,17 @@ export type HubEvent =
       rule: string | null;
       cause: string;
     }
-  | RunHubEvent;
+  | RunHubEvent
+  | WorkloadHubEvent;
+
+/**
+ * A workload changed (workloads/): a job (submitted, stopped, purged, reverted), one allocation
+ * (its status, health, or that it was placed or ended: on its node), or new stored output of one.
+ */
+export type WorkloadHubEvent =
+  | { type: 'workload'; change: 'job'; job: string; nodeId?: undefined; allocId?: undefined }
+  | { type: 'workload'; change: 'allocation'; job: string; allocId: string; nodeId: string; status: AllocStatus }
+  | { type: 'workload'; change: 'output'; job: string; allocId: string; nodeId?: undefined };
 
 /**
  * A run changed (runs/): the run as a whole (created, finished), one target's state, or one output

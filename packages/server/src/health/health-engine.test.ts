@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SXID_CATALOG } from '@gpufleet/protocol';
 import type { HubEvent } from '../events/event-hub.js';
 import { NodeRegistry } from '../services/node-registry.js';
-import { NodeViews } from '../services/node-views.js';
+import { NO_ALLOCATIONS, NodeViews } from '../services/node-views.js';
 import { createHealth } from './index.js';
 import { counter, healthKit, N1, N2, pci, T0, uuid, xid, type HealthKit } from './__tests__/health-kit.js';
 
@@ -263,7 +263,10 @@ describe('health engine: events with the default policy', () => {
     });
     expect(engine.verdictOf(N1, uuid(0))).toBe('unhealthy');
     expect(engine.verdictOf(N1, uuid(1))).toBe('degraded');
-    expect(new NodeViews({ registry, states: registry.states, health: engine, latestMetrics: () => null }).view(registry.get(N1)!).gpus[0]).toMatchObject({
+    expect(
+      new NodeViews({ registry, states: registry.states, health: engine, allocations: NO_ALLOCATIONS, latestMetrics: () => null }).view(registry.get(N1)!)
+        .gpus[0],
+    ).toMatchObject({
       state: 'UNHEALTHY',
       health: { rule: 'xid-gpu-reset-required' },
     });

@@ -167,11 +167,11 @@ export function* renderPrometheusChunks(input: PrometheusInput): Generator<strin
 
   // Per-node label blocks, built once and reused by every gpufleet_node_* family.
   const nodeLabels = input.nodes.map((n) => `node="${escapeLabelValue(String(n.id))}",hostname="${escapeLabelValue(String(n.hostname ?? ''))}"`);
-  // One line per node and status (8 statuses): chunked like the GPU families.
+  // One line per node and status: chunked like the GPU families, a node's lines never split (at most CHUNK_LINES a chunk).
   const status = new FamilyWriter('gpufleet_node_status', 'gauge', 'Node status: 1 for the status the node is in, 0 for the others.');
   for (let i = 0; i < input.nodes.length; i++) {
+    if (status.pending + NODE_STATUSES.length > CHUNK_LINES) yield status.flush();
     for (const s of NODE_STATUSES) status.sample(`{${nodeLabels[i]},status="${s}"}`, input.nodes[i]!.status === s ? 1 : 0);
-    if (status.pending >= CHUNK_LINES) yield status.flush();
   }
   const statusRest = status.flush();
   if (statusRest !== '') yield statusRest;

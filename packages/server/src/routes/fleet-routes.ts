@@ -83,7 +83,8 @@ export function registerFleetRoutes(app: App, ctx: ServerContext): void {
       config: { auth: 'viewer' },
       schema: {
         tags: ['gpus'],
-        summary: 'Every GPU in the fleet with its node and latest readings (label selector, model, state, health, node, sort, paging)',
+        summary:
+          'Every GPU in the fleet with its node, latest readings and the allocation holding it (label selector, model, state, health, node, sort, paging)',
         querystring: GpuListQuery,
       },
     },
@@ -101,7 +102,7 @@ export function registerFleetRoutes(app: App, ctx: ServerContext): void {
         const gpu = view.gpus[r.position];
         if (!gpu) continue;
         // The verdict comes from the health engine through the node view (gpu.health).
-        items.push({ nodeId: r.nodeId, hostname: node.hostname, nodeStatus: view.status, gpu, health: gpu.health.verdict });
+        items.push({ nodeId: r.nodeId, hostname: node.hostname, nodeStatus: view.status, gpu, health: gpu.health.verdict, allocation: gpu.allocation ?? null });
       }
       return { items, total: sorted.length };
     },

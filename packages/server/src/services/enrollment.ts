@@ -5,6 +5,7 @@ import type { NodeRegistry } from './node-registry.js';
 import { BUILTIN_LABEL_KEYS } from './builtin-labels.js';
 import type { JoinTokenService } from './join-tokens.js';
 import type { AuditLog } from './audit-log.js';
+import { checkRejoin } from '../ssh-hosts/promote-token.js';
 
 /** Marks hosts made by `gpufleet sim` (hostname and OS id), so they are labelled simulated. */
 export function isSimulatedHost(req: Pick<EnrollRequest, 'host'>): boolean {
@@ -41,9 +42,19 @@ export class EnrollmentService {
       throw new FleetError('permission_denied', 'this node was removed from the fleet; its key is revoked (delete the agent data dir to join as a new node)');
     }
     if (existing) {
-      // The same key joining again (e.g. re-running join): refresh its inventory, keep its state.
-      await this.registry.applyInventory(existing.id, { host: req.host, gpus: req.gpus, toolFailures: existing.toolFailures });
-      await this.audit.record({ actor: `node:${req.nodeId}`, action: 'node.rejoin', target: req.nodeId, result: 'ok', details: { tokenId: token.id } });
+      // An SSH node's key comes in only through its promote, with that promote's single-use token.
+      const promoting = checkRejoin(existing, token);
+      if (promoting) await this.joinTokens.consume(token);
+      // The same key joining again (e.g. re-running join): refresh its inventory, keep its state (a promoted node its name too).
+      const host = promoting ? { ...req.host, hostname: existing.hostname } : req.host;
+      await this.registry.applyInventory(existing.id, { host, gpus: req.gpus, toolFailures: existing.toolFailures });
+      await this.audit.record({
+        actor: `node:${req.nodeId}`,
+        action: promoting ? 'node.promote-join' : 'node.rejoin',
+        target: req.nodeId,
+        result: 'ok',
+        details: { tokenId: token.id },
+      });
       return { nodeId: existing.id, status: this.registry.status(existing), heartbeatMs: this.heartbeatMs };
     }
     const hostname = req.host.hostname;
@@ -99,6 +110,7 @@ export class EnrollmentService {
       lastSeenAt: null,
       ackedSeq: 0,
       cordonReason: null,
+      mode: 'agent',
     };
     await this.registry.add(node);
     await this.audit.record({

@@ -2,15 +2,15 @@ import type { Clock } from '../clock.js';
 import type { EventHub } from '../events/event-hub.js';
 import type { NodeStateMachine, Transition } from '../health/node-state-machine.js';
 
-/** What runs on a node right now (the runs service's targets in flight; later jobs too). */
+/** What runs on a node right now: the runs service's targets in flight, the workload allocations not yet ended. */
 export interface RunningWork {
   runningOn(nodeId: string): number;
 }
 
 export interface NodeDrainsOptions {
   states: Pick<NodeStateMachine, 'node' | 'mark' | 'completeDrain' | 'drainingNodes'>;
-  /** Required: without it a drain could not wait for anything (the bug this service replaced). */
-  runningWork: RunningWork;
+  /** Required, every kind of work: a drain waits for all of them (commands in flight, allocations moving away). */
+  runningWork: readonly RunningWork[];
   clock: Clock;
   hub: EventHub;
   log: { warn(obj: object, msg: string): void };
@@ -20,9 +20,11 @@ export interface NodeDrainsOptions {
 
 /**
  * Drains: a drained node takes no new work and becomes DRAINED once the work running on it has
- * ended or its drain deadline has passed. A drain with nothing running ends at once; otherwise
- * the end is noticed when a run target on the node changes (hub), when the policy drains a node
- * (hub), or by the deadline check every second.
+ * ended or its drain deadline has passed. Its workload allocations are moved away by the workload
+ * service (which sees the node DRAINING), so "drained" means moved, then DRAINED. A drain with
+ * nothing running ends at once; otherwise the end is noticed when a run target or an allocation
+ * on the node changes (hub), when the policy drains a node (hub), or by the deadline check every
+ * second.
  */
 export class NodeDrains {
   private timer: NodeJS.Timeout | null = null;
@@ -40,7 +42,8 @@ export class NodeDrains {
   /** Ends the node's drain if its work is done or its deadline passed; whether it ended. */
   check(nodeId: string, idleReason = 'running work ended'): Promise<boolean> {
     return this.o.states.completeDrain(nodeId, (deadline) => {
-      const running = this.o.runningWork.runningOn(nodeId);
+      let running = 0;
+      for (const work of this.o.runningWork) running += work.runningOn(nodeId);
       if (running === 0) return idleReason;
       if (deadline !== null && this.o.clock.now() >= deadline) return `drain timeout reached with ${running} still running`;
       return null;
@@ -57,8 +60,10 @@ export class NodeDrains {
   start(): void {
     if (this.timer) return;
     this.unsubscribe = this.o.hub.subscribe((e) => {
-      // A target on the node changed state (its run may have ended there), or the node's state changed (a policy drain).
-      if (!((e.type === 'run' && e.change === 'target') || (e.type === 'node' && e.change === 'status'))) return;
+      // A target or an allocation on the node changed state (it may have ended there), or the node's state changed (a policy drain).
+      const onNode =
+        (e.type === 'run' && e.change === 'target') || (e.type === 'workload' && e.change === 'allocation') || (e.type === 'node' && e.change === 'status');
+      if (!onNode) return;
       // Cheap for the many events of nodes that are not draining (a fleet coming online).
       if (this.o.states.mark(e.nodeId, null)?.state === 'DRAINING') this.later(() => this.check(e.nodeId));
     });

@@ -45,6 +45,8 @@ export class NodeRegistry {
   /** Nodes that went OFFLINE while a session was still open (counted by the gateway benchmark). */
   offlineTransitions = 0;
   private readonly dirtyAcks = new Set<string>();
+  /** Nodes managed over SSH: whether the last contact succeeded, and when it was (set by the SSH hosts service). */
+  private readonly contacts = new Map<string, { reachable: boolean; at: number | null }>();
   /** The node and GPU state machine: cordon, drain, mark unhealthy, clear, with who and why. */
   readonly states: NodeStateMachine;
 
@@ -129,17 +131,27 @@ export class NodeRegistry {
   status(node: NodeRecord): NodeStatus {
     const state = nodeStateOf(node);
     if (state === 'DECOMMISSIONED' || state === 'PENDING') return state;
+    // A node without an agent is never OFFLINE: it is UNREACHABLE while SSH to it fails (or before any contact).
+    if (node.mode === 'ssh') return this.contacts.get(node.id)?.reachable ? state : 'UNREACHABLE';
     if (!this.live.get(node.id)?.online) return 'OFFLINE';
     return state;
   }
 
   isOnline(id: string): boolean {
-    return this.live.get(id)?.online ?? false;
+    // SSH contacts count only while the node is managed over SSH (a promoted node's last contact says nothing of its agent).
+    return this.live.get(id)?.online ?? (this.nodes.get(id)?.mode === 'ssh' ? (this.contacts.get(id)?.reachable ?? false) : false);
+  }
+
+  /** Records the outcome of an SSH contact with a node managed over SSH (its status follows it). */
+  setContact(id: string, reachable: boolean, at: number | null): void {
+    const before = this.contacts.get(id);
+    this.contacts.set(id, { reachable, at: at ?? before?.at ?? null });
+    if (before?.reachable !== reachable) this.opts.hub.publish({ type: 'node', nodeId: id, change: 'status' });
   }
 
   /** When the node was last heard from (this run's liveness, else the stored time); null: never. */
   lastSeen(id: string): number | null {
-    return this.live.get(id)?.lastFrameAt ?? this.nodes.get(id)?.lastSeenAt ?? null;
+    return this.live.get(id)?.lastFrameAt ?? this.contacts.get(id)?.at ?? this.nodes.get(id)?.lastSeenAt ?? null;
   }
 
   async add(node: NodeRecord): Promise<void> {
@@ -173,10 +185,11 @@ export class NodeRegistry {
     // node's hostname keeps its own, so it cannot pose as that node to selectors and people.
     const node = this.nodes.get(id);
     const wanted = inv.host.hostname;
+    // A node added over SSH (it has contacts) keeps the name its operator gave it, also once promoted and its agent reports the OS hostname.
     const taken =
       node !== undefined &&
       wanted !== node.hostname &&
-      [...this.nodes.values()].some((n) => n.id !== id && n.hostname === wanted && n.adminState !== 'decommissioned');
+      (this.contacts.has(id) || [...this.nodes.values()].some((n) => n.id !== id && n.hostname === wanted && n.adminState !== 'decommissioned'));
     await this.update(
       id,
       { facts: inv.host, gpus: inv.gpus, toolFailures: inv.toolFailures, hostname: taken ? node.hostname : wanted, agentVersion: inv.host.agentVersion },

@@ -1,4 +1,4 @@
-import type { GpuHealthView, GpuState, GpuView, MetricsBody, NodeHealthView, NodeView, StateChangeView } from '@gpufleet/protocol';
+import type { GpuAllocationRef, GpuHealthView, GpuState, GpuView, MetricsBody, NodeHealthView, NodeView, StateChangeView } from '@gpufleet/protocol';
 import type { NodeRecord, StateMarkRecord } from '../store/store.js';
 import { gpuKeyOf } from '../health/gpu-keys.js';
 import type { NodeStateMachine } from '../health/node-state-machine.js';
@@ -17,7 +17,12 @@ export interface NodeViewsOptions {
   /** Required: a view without verdicts would call a failing GPU healthy. */
   health: HealthReader;
   latestMetrics: (nodeId: string) => MetricsBody | null;
+  /** Which workload allocation holds each GPU (the workload service's claims). */
+  allocations: { gpuAllocation(nodeId: string, gpuIndex: number): GpuAllocationRef | null };
 }
+
+/** For views with no workloads behind them (tests of health alone): every GPU is free. */
+export const NO_ALLOCATIONS: NodeViewsOptions['allocations'] = { gpuAllocation: () => null };
 
 function changeView(m: StateMarkRecord | undefined): StateChangeView | null {
   if (!m) return null;
@@ -75,6 +80,7 @@ export class NodeViews {
         state: (mark?.state as GpuState | undefined) ?? 'READY',
         stateChange: changeView(mark),
         health: this.o.health.gpuHealth(node.id, key, sample !== null),
+        allocation: this.o.allocations.gpuAllocation(node.id, g.index),
       };
     });
     return {
@@ -88,6 +94,7 @@ export class NodeViews {
       lastSeenAt: seen === null ? null : new Date(seen).toISOString(),
       agentVersion: node.agentVersion,
       simulated: node.simulated,
+      mode: node.mode,
       facts: node.facts,
       gpus,
       host: latest?.host ?? null,

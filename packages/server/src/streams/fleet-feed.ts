@@ -42,6 +42,9 @@ export function feedChangeOf(e: HubEvent): FeedChange {
       return 'full';
     case 'run':
       return 'none';
+    case 'workload':
+      // A GPU's allocation shows in its node's view; output and job changes do not.
+      return e.change === 'allocation' ? 'full' : 'none';
   }
 }
 

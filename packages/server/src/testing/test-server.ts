@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { resolveServerConfig } from '../config/server-config.js';
 import { startServer, type RunningServer } from '../server.js';
 import type { Clock } from '../clock.js';
+import type { ProviderFactories } from '../pools/providers/cloud-provider.js';
 
 /** A clock tests move by hand. */
 export class ManualClock implements Clock {
@@ -28,12 +29,20 @@ export interface TestServer {
 
 /**
  * A real control plane on an ephemeral loopback port with its own SQLite data dir. Given
- * `dataDir` (a restart), it uses that one and leaves it in place on close.
+ * `dataDir` (a restart), it uses that one and leaves it in place on close; `providers` adds
+ * pool provider factories (the sim provider) over the builtin ones.
  */
-export async function startTestServer(flags: Record<string, unknown> = {}, opts: { clock?: Clock; dataDir?: string } = {}): Promise<TestServer> {
+export async function startTestServer(
+  flags: Record<string, unknown> = {},
+  opts: { clock?: Clock; dataDir?: string; providers?: ProviderFactories } = {},
+): Promise<TestServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'gpufleet-test-'));
   const config = resolveServerConfig({ flags: { listen: '127.0.0.1:0', dataDir, logLevel: 'silent', ...flags } });
-  const server = await startServer(config, { logger: false, ...(opts.clock ? { clock: opts.clock } : {}) });
+  const server = await startServer(config, {
+    logger: false,
+    ...(opts.clock ? { clock: opts.clock } : {}),
+    ...(opts.providers ? { providers: opts.providers } : {}),
+  });
   // Shown only on the first start; a restart reads it back as the local CLI does.
   const adminToken = server.adminToken ?? readFileSync(server.adminTokenFile, 'utf8').trim();
   const api: TestServer['api'] = async (method, path, body, token = adminToken) => {

@@ -54,6 +54,7 @@ export function makeNode(id: string, opts: { gpus?: number; labels?: Record<stri
     lastSeenAt: T0 - 1000,
     ackedSeq: 0,
     cordonReason: null,
+    mode: 'agent',
   };
 }
 

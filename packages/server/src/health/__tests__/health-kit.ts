@@ -3,7 +3,7 @@ import { openSqliteStore } from '../../store/sqlite-store.js';
 import type { AgentEventRecord, NodeRecord, Store } from '../../store/store.js';
 import { EventHub, type HubEvent } from '../../events/event-hub.js';
 import { NodeRegistry } from '../../services/node-registry.js';
-import { NodeViews } from '../../services/node-views.js';
+import { NO_ALLOCATIONS, NodeViews } from '../../services/node-views.js';
 import { NodeDrains } from '../../services/node-drains.js';
 import { ManualClock } from '../../testing/test-server.js';
 import { sampleFacts } from '../../store/__tests__/store-fixtures.js';
@@ -43,6 +43,7 @@ export function healthNode(id: string, hostname: string, gpus = 4): NodeRecord {
     lastSeenAt: null,
     ackedSeq: 0,
     cordonReason: null,
+    mode: 'agent',
   };
 }
 
@@ -95,9 +96,15 @@ export async function healthKit(opts: KitOptions = {}): Promise<HealthKit> {
     onAlert: (a) => alerts.push(a),
     ...(policy ? { policy } : {}),
   });
-  const views = new NodeViews({ registry, states: registry.states, health: engine, latestMetrics: (id) => latest.get(id) ?? null });
+  const views = new NodeViews({
+    registry,
+    states: registry.states,
+    health: engine,
+    allocations: NO_ALLOCATIONS,
+    latestMetrics: (id) => latest.get(id) ?? null,
+  });
   const running = opts.runningWork ?? (() => 0);
-  const drains = new NodeDrains({ states: registry.states, runningWork: { runningOn: running }, clock, hub, log: { warn: () => undefined } });
+  const drains = new NodeDrains({ states: registry.states, runningWork: [{ runningOn: running }], clock, hub, log: { warn: () => undefined } });
   const kit: HealthKit = {
     store,
     clock,
