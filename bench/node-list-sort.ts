@@ -50,6 +50,7 @@ function node(i: number, gpus: number, now: number): NodeRecord {
     lastSeenAt: null,
     ackedSeq: 0,
     cordonReason: null,
+    mode: 'agent',
   };
 }
 
