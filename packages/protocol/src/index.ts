@@ -40,3 +40,4 @@ export * from './pool-spec.js';
 export * from './pool-views.js';
 export * from './pool-file.js';
 export * from './job-center.js';
+export * from './local-play.js';

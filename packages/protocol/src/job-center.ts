@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SignedCommand } from './remote-ops.js';
 import { DurationText, LabelMap } from './rest.js';
 
 /**
@@ -26,6 +27,7 @@ import { DurationText, LabelMap } from './rest.js';
  *   GET    /api/v1/templates                       → { items: TemplateView[] }
  *   GET    /api/v1/templates/{name}?version=       → TemplateDetailView
  *   POST   /api/v1/templates                       AddTemplateRequest → TemplateView          (admin)
+ *   POST   /api/v1/plays/plan                      StartPlayRequest → PlayPlanView            (operator)
  *   POST   /api/v1/plays                           StartPlayRequest → PlayView                (operator)
  *   GET    /api/v1/plays?state=&limit=             → { items: PlayView[] }   (newest first)
  *   GET    /api/v1/plays/{id}                      → PlayView
@@ -307,8 +309,37 @@ export const StartPlayRequest = z.strictObject({
   check: z.boolean().default(false),
   timeout: z.string().max(16).optional(),
   reason: z.string().max(500).optional(),
+  /**
+   * The agent hosts' parts, one operator-signed `exec/run` shell command per agent host the
+   * selector picks (see PlayPlanView and localPlayScript). Without them a play runs on its SSH
+   * hosts only and names the agent hosts it left out.
+   */
+  agentCommands: z.array(SignedCommand).max(10_000).optional(),
 });
 export type StartPlayRequest = z.infer<typeof StartPlayRequest>;
+
+/** An agent host's part of a planned play: what the CLI renders with localPlayScript and signs. */
+export interface PlayPlanAgentHost {
+  nodeId: string;
+  /** The host's name in the play (its hostname, made unique). */
+  hostname: string;
+  /** The selector to sign (localPlayTarget): the host checks it against its own labels. */
+  target: string;
+  groups: string[];
+  vars: Record<string, unknown>;
+  /** Variables the server leaves out (they would change how Ansible connects), with a note each. */
+  notes: string[];
+}
+
+/** POST /api/v1/plays/plan: who a play would run on, and everything the agent hosts' parts are made of. */
+export interface PlayPlanView {
+  template: { name: string; version: number; sha256: string; playbook: string; become: boolean; vars: Record<string, unknown> };
+  ssh: { nodeId: string; hostname: string }[];
+  agents: PlayPlanAgentHost[];
+  extraVars: Record<string, unknown>;
+  check: boolean;
+  timeoutMs: number;
+}
 
 export interface PlayHostStats {
   hostname: string;

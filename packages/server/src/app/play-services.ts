@@ -18,7 +18,8 @@ export interface PlayChoices {
 
 /**
  * Templates and plays (issue 12): templates load the built-ins at init; the play service ends
- * plays a previous process left unfinished, and reaches hosts through the SSH hosts service and
+ * plays a previous process left unfinished, reaches SSH hosts through the SSH hosts service and
+ * agent hosts through the command fan-out (their parts are operator-signed commands), and
  * selects and resolves variables through the groups service.
  */
 export function playServices(choices: PlayChoices = {}): AnyServiceDefinition[] {
@@ -41,15 +42,17 @@ export function playServices(choices: PlayChoices = {}): AnyServiceDefinition[] 
         templates: refs.templates,
         sshHosts: refs.sshHosts,
         groups: refs.groups,
+        runs: refs.runs,
         log: refs.log,
       },
-      async init({ config, store, clock, templates, sshHosts, groups, log }) {
+      async init({ config, store, clock, templates, sshHosts, groups, runs, log }) {
         const plays = new PlayService({
           store,
           clock,
           templates,
           sshHosts: () => sshHosts,
           nodeGroups: () => groups,
+          runs,
           runsDir: join(config.dataDir, 'plays'),
           ansiblePlaybook: choices.ansiblePlaybook === undefined ? findOnPath('ansible-playbook') : choices.ansiblePlaybook,
           sshpass: findOnPath('sshpass'),

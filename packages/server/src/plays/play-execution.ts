@@ -1,10 +1,11 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FleetError, type PlayEventView } from '@gpufleet/protocol';
+import { FleetError, type PlayEventView, type RunTargetState, type SignedCommand } from '@gpufleet/protocol';
 import type { Clock } from '../clock.js';
 import type { NodeGroups, SshHostDirectory } from '../jobcenter/job-center-contracts.js';
 import type { PlayHostRecord, PlayRecord, PlayStateRecord, Store, TemplateRecord } from '../store/store.js';
 import { parseAnsibleLine, type HostRecap, type ParsedEvent } from './ansible-jsonl.js';
+import { AgentPlayPart, batchSizeOf, type PlayRuns } from './agent-play-part.js';
 import { startAnsible, type AnsibleRun } from './ansible-process.js';
 import { PlayLog } from './play-log.js';
 import { formatDuration } from './play-views.js';
@@ -24,6 +25,8 @@ export interface ExecutionDeps {
   /** Where run folders go (0700): one per play, emptied but for artifacts.json at the end. */
   runsDir: string;
   graceMs?: number;
+  /** Agent hosts' parts go out through the command fan-out. */
+  runs: PlayRuns;
   publish: (event: PlayEventView) => void;
   onError: (err: unknown) => void;
 }
@@ -44,6 +47,7 @@ export const NO_ANSIBLE = 'ansible-playbook is not installed on the server: apt-
 export class PlayExecution {
   readonly hosts: Map<string, PlayHostRecord>;
   private run: AnsibleRun | null = null;
+  private agentPart: AgentPlayPart | null = null;
   private stopReason: 'canceled' | 'timeout' | 'shutdown' | null = null;
   private recapSeen = false;
   private lastError = '';
@@ -55,6 +59,8 @@ export class PlayExecution {
     private readonly d: ExecutionDeps,
     readonly play: PlayRecord,
     hosts: PlayHostRecord[],
+    /** The signed part of each agent host (by node id); every other host is reached over SSH. */
+    private readonly agentCommands: ReadonlyMap<string, SignedCommand> = new Map(),
   ) {
     this.hosts = new Map(hosts.map((h) => [h.hostname, { ...h }]));
     this.log = new PlayLog({ playId: play.id, store: d.store, clock: d.clock, publish: d.publish, onError: d.onError });
@@ -65,6 +71,7 @@ export class PlayExecution {
   stop(reason: 'canceled' | 'shutdown'): void {
     this.stopReason ??= reason;
     this.run?.stop();
+    this.agentPart?.stop();
   }
 
   note(message: string): void {
@@ -84,55 +91,125 @@ export class PlayExecution {
       const template = await store.getTemplate(this.play.template, this.play.templateVersion);
       if (!template) throw new FleetError('failed_precondition', `template ${this.play.template}@${this.play.templateVersion} is gone`);
       checkIntegrity(template);
-      if (this.d.ansiblePlaybook === null) throw new FleetError('failed_precondition', NO_ANSIBLE);
-      const hosts = await runHosts(
-        [...this.hosts.values()].map((h) => ({ nodeId: h.nodeId, hostname: h.hostname })),
-        this.play.extraVars,
-        this.d.nodeGroups,
-        this.d.sshHosts,
-        (m) => this.note(m),
-      );
-      const paths = await writeRunFolder({
-        dir,
-        playbook: withRolling(template.playbook, { serial: this.play.serial, maxFailPercentage: this.play.maxFailPercentage }),
-        hosts,
-        defaults: template.vars,
-        extraVars: this.play.extraVars,
-        sshpass: this.d.sshpass,
-      });
-      if (this.stopReason !== null) throw new FleetError('failed_precondition', STOPPED_EARLY[this.stopReason]);
-      const args = [paths.playbook, '-e', `@${paths.extraVars}`];
-      if (this.play.check) args.push('--check');
-      if (template.become) args.push('--become');
-      this.run = startAnsible({
-        program: this.d.ansiblePlaybook,
-        args,
-        cwd: dir,
-        env: ansibleEnv(paths.config, dir),
-        onStdout: (line) => this.onLine(line),
-        onStderr: (line) => this.onStderrLine(line),
-        ...(this.d.graceMs === undefined ? {} : { graceMs: this.d.graceMs }),
-      });
+      const sshHosts = [...this.hosts.values()].filter((h) => !this.agentCommands.has(h.nodeId));
       timer = setTimeout(() => {
         this.stopReason ??= 'timeout';
         this.run?.stop();
+        this.agentPart?.stop();
       }, this.play.timeoutMs);
-      const result = await this.run.done;
-      exitCode = result.code;
+      const [ssh, agents] = await Promise.all([sshHosts.length === 0 ? Promise.resolve(null) : this.runSsh(dir, template, sshHosts), this.runAgents()]);
+      exitCode = ssh?.code ?? null;
       if (this.stopReason === 'canceled') state = 'CANCELED';
       else if (this.stopReason === 'timeout') error = `timed out after ${formatDuration(this.play.timeoutMs)}`;
       else if (this.stopReason === 'shutdown') error = 'the control plane stopped during the play';
-      else if (result.code === 0) state = 'SUCCEEDED';
-      else error = this.failureSummary(result.code, result.signal);
+      else if ((ssh === null || ssh.code === 0) && agents.length === 0) state = 'SUCCEEDED';
+      else error = [ssh !== null && ssh.code !== 0 ? this.failureSummary(ssh.code, ssh.signal) : null, ...agents].filter((x) => x !== null).join('; ');
     } catch (err) {
       if (this.stopReason === 'canceled') state = 'CANCELED';
       else if (this.stopReason !== null) error = STOPPED_EARLY[this.stopReason];
       else error = err instanceof Error ? err.message : String(err);
+      this.agentPart?.stop();
     } finally {
       if (timer) clearTimeout(timer);
     }
     await this.finish(dir, state, exitCode, error);
     return state;
+  }
+
+  /** ansible-playbook over SSH for the SSH hosts; resolves with how the process ended. */
+  private async runSsh(dir: string, template: TemplateRecord, sshHosts: PlayHostRecord[]): Promise<{ code: number | null; signal: string | null }> {
+    if (this.d.ansiblePlaybook === null) throw new FleetError('failed_precondition', NO_ANSIBLE);
+    const hosts = await runHosts(
+      sshHosts.map((h) => ({ nodeId: h.nodeId, hostname: h.hostname })),
+      this.play.extraVars,
+      this.d.nodeGroups,
+      this.d.sshHosts,
+      (m) => this.note(m),
+    );
+    const paths = await writeRunFolder({
+      dir,
+      playbook: withRolling(template.playbook, { serial: this.play.serial, maxFailPercentage: this.play.maxFailPercentage }),
+      hosts,
+      defaults: template.vars,
+      extraVars: this.play.extraVars,
+      sshpass: this.d.sshpass,
+    });
+    if (this.stopReason !== null) throw new FleetError('failed_precondition', STOPPED_EARLY[this.stopReason]);
+    const args = [paths.playbook, '-e', `@${paths.extraVars}`];
+    if (this.play.check) args.push('--check');
+    if (template.become) args.push('--become');
+    this.run = startAnsible({
+      program: this.d.ansiblePlaybook,
+      args,
+      cwd: dir,
+      env: ansibleEnv(paths.config, dir),
+      onStdout: (line) => this.onLine(line),
+      onStderr: (line) => this.onStderrLine(line),
+      ...(this.d.graceMs === undefined ? {} : { graceMs: this.d.graceMs }),
+    });
+    return this.run.done;
+  }
+
+  /** Each agent host's signed part, in batches; resolves with what went wrong (empty: all succeeded). */
+  private async runAgents(): Promise<string[]> {
+    if (this.agentCommands.size === 0) return [];
+    const hosts = [...this.hosts.values()]
+      .filter((h) => this.agentCommands.has(h.nodeId))
+      .map((h) => ({ nodeId: h.nodeId, hostname: h.hostname, command: this.agentCommands.get(h.nodeId)! }));
+    this.agentPart = new AgentPlayPart({
+      runs: this.d.runs,
+      actor: this.play.createdBy,
+      hosts,
+      batchSize: batchSizeOf(this.play.serial, hosts.length),
+      maxFailPercentage: this.play.maxFailPercentage,
+      onLine: (hostname, stream, line) => (stream === 'stdout' ? this.onAgentLine(hostname, line) : this.onAgentStderr(hostname, line)),
+      onHostEnd: (hostname, state, detail) => this.onAgentEnd(hostname, state, detail),
+      note: (m) => this.note(m),
+    });
+    if (this.stopReason !== null) this.agentPart.stop();
+    const { failed, notStarted } = await this.agentPart.run();
+    const problems: string[] = [];
+    if (failed.length > 0) problems.push(`failed on agent host(s) ${failed.join(', ')}`);
+    if (notStarted.length > 0) problems.push(`not started on ${notStarted.join(', ')}`);
+    return problems;
+  }
+
+  /** A line of an agent host's ansible: its events count for that host only. */
+  private onAgentLine(hostname: string, line: string): void {
+    if (line.trim() === '') return;
+    if (!line.trimStart().startsWith('{')) {
+      this.log.add({ kind: 'output', host: hostname, task: null, status: null, message: line.slice(0, 2000) });
+      return;
+    }
+    const parsed = parseAnsibleLine(line);
+    for (const e of parsed.events) {
+      if (e.host !== null && e.host !== hostname) continue;
+      if (e.kind === 'play' || e.kind === 'task') {
+        // Every agent host runs its own play: its play and task lines are kept, named by the host.
+        this.log.add({ ...e, host: hostname });
+        continue;
+      }
+      this.count(e);
+      this.log.add(e);
+    }
+    // Not marked as the SSH part's recap: that one still tells whether ansible over SSH finished.
+    if (parsed.recap?.[hostname]) this.applyRecap({ [hostname]: parsed.recap[hostname] }, false);
+  }
+
+  private onAgentStderr(hostname: string, line: string): void {
+    if (line.trim() === '') return;
+    this.log.add({ kind: 'output', host: hostname, task: null, status: null, message: line.slice(0, 2000) });
+  }
+
+  private onAgentEnd(hostname: string, state: RunTargetState, detail: string | null): void {
+    const h = this.hosts.get(hostname);
+    if (!h) return;
+    if (state === 'unreachable') h.state = 'unreachable';
+    else if (state !== 'succeeded') h.state = 'failed';
+    else if (h.state === 'pending' || h.state === 'running') h.state = 'ok';
+    this.dirty.add(hostname);
+    if (detail !== null)
+      this.log.add({ kind: 'output', host: hostname, task: null, status: null, message: `${hostname}: ${state.replace('_', ' ')}: ${detail}` });
   }
 
   private onLine(line: string): void {
@@ -163,8 +240,8 @@ export class PlayExecution {
     this.dirty.add(e.host);
   }
 
-  private applyRecap(recap: Record<string, HostRecap>): void {
-    this.recapSeen = true;
+  private applyRecap(recap: Record<string, HostRecap>, fromSsh = true): void {
+    if (fromSsh) this.recapSeen = true;
     for (const [name, c] of Object.entries(recap)) {
       const h = this.hosts.get(name);
       if (!h) continue;

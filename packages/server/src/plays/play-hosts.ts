@@ -4,34 +4,32 @@ import type { Store } from '../store/store.js';
 import { isConnectionVar } from './playbook-text.js';
 import type { RunHost } from './run-folder.js';
 
-/** The hosts a play runs on: the SSH nodes the selector picks, and the agent nodes it cannot reach yet. */
+/** The hosts a play runs on: the SSH nodes the selector picks, and its agent nodes; names unique across both. */
 export interface PickedHosts {
   ssh: { nodeId: string; hostname: string }[];
-  /** Hostnames of agent-only nodes the selector picked: plays reach SSH hosts only, for now. */
-  agentOnly: string[];
+  /** Nodes reached through their agents (their parts are signed commands). */
+  agents: { nodeId: string; hostname: string }[];
 }
 
 export async function pickHosts(selector: string, groups: NodeGroups, directory: SshHostDirectory, store: Store): Promise<PickedHosts> {
   const picked = await groups.select(selector);
+  if (picked.length === 0) throw new FleetError('failed_precondition', `selector '${selector}' picks no host`);
   const sshIds = new Set(await directory.sshNodeIds());
-  const agentOnly: string[] = [];
-  for (const id of picked) if (!sshIds.has(id)) agentOnly.push((await store.getNode(id))?.hostname ?? id);
-  const ssh: PickedHosts['ssh'] = [];
   const taken = new Set<string>();
+  const unique = (name: string, id: string): string => {
+    const free = taken.has(name) ? `${name}-${id.slice(-6).replace(/[^A-Za-z0-9]/g, '')}` : name;
+    taken.add(free);
+    return free;
+  };
+  const ssh: PickedHosts['ssh'] = [];
   for (const id of picked.filter((i) => sshIds.has(i))) {
     // Access checks each host now (a host without a pinned key is refused before the play is stored).
     const access = await directory.access(id);
-    let name = access.hostname;
-    if (taken.has(name)) name = `${name}-${id.slice(-6).replace(/[^A-Za-z0-9]/g, '')}`;
-    taken.add(name);
-    ssh.push({ nodeId: id, hostname: name });
+    ssh.push({ nodeId: id, hostname: unique(access.hostname, id) });
   }
-  if (ssh.length === 0) {
-    const agents =
-      agentOnly.length === 0 ? '' : `; it picks ${agentOnly.length} agent node(s) (${agentOnly.slice(0, 5).join(', ')}), which plays cannot reach yet`;
-    throw new FleetError('failed_precondition', `selector '${selector}' picks no SSH host${agents}`);
-  }
-  return { ssh, agentOnly };
+  const agents: PickedHosts['agents'] = [];
+  for (const id of picked.filter((i) => !sshIds.has(i))) agents.push({ nodeId: id, hostname: unique((await store.getNode(id))?.hostname ?? id, id) });
+  return { ssh, agents };
 }
 
 /** Refuses extra vars that would change how Ansible connects (a layered one is dropped with a note instead). */

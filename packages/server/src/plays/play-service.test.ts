@@ -7,6 +7,7 @@ import type { ActionOutcome } from '../services/audit-log.js';
 import { samplePlay, sampleTemplate } from '../store/__tests__/contract-plays.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
 import type { Store } from '../store/store.js';
+import type { PlayRuns } from './agent-play-part.js';
 import { PlayService } from './play-service.js';
 import { sha256Hex, TemplateService } from './template-service.js';
 
@@ -18,13 +19,20 @@ describe('play service without hosts', () => {
   const audit = { actor: 'token:ops(o1)', note: async (n: ActionOutcome) => void notes.push(n) };
   const noHosts: SshHostDirectory = { sshNodeIds: async () => [], access: async () => expect.fail('no access expected') };
   const groups = { select: async () => ['did:key:z6MkAgentOnly'] } as unknown as NodeGroups;
+  const noRuns: PlayRuns = {
+    submit: async () => expect.fail('no agent part expected'),
+    get: async () => expect.fail('no agent part expected'),
+    output: async () => expect.fail('no agent part expected'),
+    cancel: async () => expect.fail('no agent part expected'),
+  };
 
-  function service(ansiblePlaybook: string | null): PlayService {
+  function service(ansiblePlaybook: string | null, directory: SshHostDirectory = noHosts): PlayService {
     return new PlayService({
       store,
       clock: { now: () => 2000 },
       templates: new TemplateService({ store, clock: { now: () => 1000 }, builtinDir: null }),
-      sshHosts: () => noHosts,
+      sshHosts: () => directory,
+      runs: noRuns,
       nodeGroups: () => groups,
       runsDir: join(dir, 'runs'),
       ansiblePlaybook,
@@ -54,8 +62,10 @@ describe('play service without hosts', () => {
     expect(statSync(join(dir, 'runs')).mode & 0o777).toBe(0o700);
   });
 
-  it('refuses to start without ansible-playbook, saying how to install it', async () => {
-    await expect(service(null).start({ template: 'x', selector: 'all', check: false }, audit)).rejects.toMatchObject({
+  it('refuses to start on SSH hosts without ansible-playbook, saying how to install it', async () => {
+    await store.insertTemplate(sampleTemplate('x', 1, { sha256: sha256Hex(sampleTemplate('x', 1).playbook) }));
+    const oneSsh: SshHostDirectory = { sshNodeIds: async () => ['did:key:z6MkAgentOnly'], access: async () => ({ hostname: 'ssh-1' }) as never };
+    await expect(service(null, oneSsh).start({ template: 'x', selector: 'all', check: false }, audit)).rejects.toMatchObject({
       code: 'failed_precondition',
       message: expect.stringContaining('apt-get install ansible'),
     });
@@ -71,12 +81,12 @@ describe('play service without hosts', () => {
     expect(await store.listPlays()).toEqual([]);
   });
 
-  it('refuses a selector that picks only agent nodes', async () => {
+  it('refuses a selector that picks only agent nodes when their parts are not signed, saying how to sign them', async () => {
     const playbook = '- hosts: all\n  tasks: []\n';
     await store.insertTemplate(sampleTemplate('ok', 1, { playbook, sha256: sha256Hex(playbook) }));
     await expect(service('/usr/bin/ansible-playbook').start({ template: 'ok', selector: 'all', check: false }, audit)).rejects.toMatchObject({
       code: 'failed_precondition',
-      message: expect.stringMatching(/picks no SSH host; it picks 1 agent node\(s\) \(did:key:z6MkAgentOnly\)/),
+      message: expect.stringMatching(/picks only agent hosts \(did:key:z6MkAgentOnly\).*--key NAME signs them/),
     });
   });
 });

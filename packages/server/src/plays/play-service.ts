@@ -1,10 +1,20 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir } from 'node:fs/promises';
-import { FleetError, type PlayEventView, type PlayState, type PlayView, type StartPlayRequest } from '@gpufleet/protocol';
+import {
+  FleetError,
+  type PlayEventView,
+  type PlayPlanView,
+  type PlayState,
+  type PlayView,
+  type SignedCommand,
+  type StartPlayRequest,
+} from '@gpufleet/protocol';
 import type { Clock } from '../clock.js';
 import type { NodeGroups, SshHostDirectory } from '../jobcenter/job-center-contracts.js';
 import type { ActionAudit } from '../services/audit-log.js';
-import type { PlayHostRecord, PlayRecord, Store } from '../store/store.js';
+import type { PlayHostRecord, PlayRecord, Store, TemplateRecord } from '../store/store.js';
+import { expectedScript, matchAgentCommands, planAgentHosts } from './agent-hosts-plan.js';
+import type { PlayRuns } from './agent-play-part.js';
 import { eventView } from './play-log.js';
 import { checkIntegrity, NO_ANSIBLE, PlayExecution } from './play-execution.js';
 import { checkExtraVars, pickHosts } from './play-hosts.js';
@@ -22,6 +32,8 @@ export interface PlayServiceOptions {
   /** Read at each use: the SSH hosts and groups services may be wired after this one. */
   sshHosts: () => SshHostDirectory;
   nodeGroups: () => NodeGroups;
+  /** Agent hosts' parts go out as runs of the command fan-out. */
+  runs: PlayRuns;
   /** Run folders go here (made 0700). */
   runsDir: string;
   ansiblePlaybook: string | null;
@@ -62,16 +74,66 @@ export class PlayService {
     return ended;
   }
 
+  /** What a play would run on, and the parts of each agent host's signed command (nothing is stored). */
+  async plan(req: StartPlayRequest): Promise<PlayPlanView> {
+    const { template, extraVars, timeoutMs, picked } = await this.prepare(req);
+    return {
+      template: {
+        name: template.name,
+        version: template.version,
+        sha256: template.sha256,
+        playbook: template.playbook,
+        become: template.become,
+        vars: template.vars,
+      },
+      ssh: picked.ssh,
+      agents: await planAgentHosts(picked.agents, extraVars, this.o.nodeGroups()),
+      extraVars,
+      check: req.check,
+      timeoutMs,
+    };
+  }
+
+  private async prepare(req: StartPlayRequest) {
+    if (this.stopped) throw new FleetError('unavailable', 'the server is stopping');
+    const template = await this.o.templates.get(req.template, req.version);
+    checkIntegrity(template);
+    const extraVars = req.extraVars ?? {};
+    checkExtraVars(extraVars);
+    const timeoutMs = req.timeout === undefined ? template.timeoutMs : parseRunTimeout('timeout', req.timeout);
+    const picked = await pickHosts(req.selector, this.o.nodeGroups(), this.o.sshHosts(), this.o.store);
+    if (picked.ssh.length > 0 && this.o.ansiblePlaybook === null) throw new FleetError('failed_precondition', NO_ANSIBLE);
+    return { template, extraVars, timeoutMs, picked };
+  }
+
+  /** The agent hosts' signed parts, matched to the hosts; the agent hosts left out when none were given. */
+  private async agentParts(
+    req: StartPlayRequest,
+    template: TemplateRecord,
+    extraVars: Record<string, unknown>,
+    agents: { nodeId: string; hostname: string }[],
+  ) {
+    if (req.agentCommands === undefined || agents.length === 0) {
+      if (req.agentCommands !== undefined && req.agentCommands.length > 0)
+        throw new FleetError('invalid_argument', 'agentCommands: the selector picks no agent host');
+      return { commands: new Map<string, SignedCommand>(), leftOut: agents.map((a) => a.hostname), notes: [] as string[] };
+    }
+    const planned = await planAgentHosts(agents, extraVars, this.o.nodeGroups());
+    const commands = matchAgentCommands(req.agentCommands, planned, (h) => expectedScript(template, h, extraVars, req.check));
+    return { commands, leftOut: [] as string[], notes: planned.flatMap((h) => h.notes) };
+  }
+
   async start(req: StartPlayRequest, audit: ActionAudit): Promise<PlayView> {
     try {
-      if (this.stopped) throw new FleetError('unavailable', 'the server is stopping');
-      if (this.o.ansiblePlaybook === null) throw new FleetError('failed_precondition', NO_ANSIBLE);
-      const template = await this.o.templates.get(req.template, req.version);
-      checkIntegrity(template);
-      const extraVars = req.extraVars ?? {};
-      checkExtraVars(extraVars);
-      const timeoutMs = req.timeout === undefined ? template.timeoutMs : parseRunTimeout('timeout', req.timeout);
-      const picked = await pickHosts(req.selector, this.o.nodeGroups(), this.o.sshHosts(), this.o.store);
+      const { template, extraVars, timeoutMs, picked } = await this.prepare(req);
+      const parts = await this.agentParts(req, template, extraVars, picked.agents);
+      if (picked.ssh.length === 0 && parts.commands.size === 0) {
+        throw new FleetError(
+          'failed_precondition',
+          `selector '${req.selector}' picks only agent hosts (${parts.leftOut.slice(0, 5).join(', ')}): their parts run as commands signed with your operator key (gpufleet plays run ... --key NAME signs them)`,
+        );
+      }
+      const runsOn = [...picked.ssh, ...picked.agents.filter((a) => parts.commands.has(a.nodeId))];
       const id = `play_${randomBytes(8).toString('hex')}`;
       const play: PlayRecord = {
         id,
@@ -92,7 +154,7 @@ export class PlayService {
         error: null,
         reason: req.reason ?? null,
       };
-      const hosts: PlayHostRecord[] = picked.ssh.map((h) => ({
+      const hosts: PlayHostRecord[] = runsOn.map((h) => ({
         playId: id,
         nodeId: h.nodeId,
         hostname: h.hostname,
@@ -112,12 +174,18 @@ export class PlayService {
           template: `${template.name}@${template.version}`,
           selector: req.selector,
           hosts: hosts.length,
+          agentHosts: parts.commands.size,
           check: req.check,
           reason: req.reason ?? null,
         },
       });
       this.queue.push(id);
-      this.pendingNotes.set(id, picked.agentOnly);
+      const notes = [...parts.notes];
+      if (parts.leftOut.length > 0)
+        notes.push(
+          `not run on ${parts.leftOut.length} agent host(s), whose parts were not signed (gpufleet plays run --key signs them): ${parts.leftOut.join(', ')}`,
+        );
+      this.pending.set(id, { notes, commands: parts.commands });
       this.pump();
       return playView(play, hosts);
     } catch (err) {
@@ -126,7 +194,8 @@ export class PlayService {
     }
   }
 
-  private readonly pendingNotes = new Map<string, string[]>();
+  /** What a queued play brings to its execution: notes for its log and the agent hosts' signed parts. */
+  private readonly pending = new Map<string, { notes: string[]; commands: Map<string, SignedCommand> }>();
 
   /** Starts queued plays while there is room. */
   private pump(): void {
@@ -150,16 +219,17 @@ export class PlayService {
         sshpass: this.o.sshpass,
         runsDir: this.o.runsDir,
         ...(this.o.graceMs === undefined ? {} : { graceMs: this.o.graceMs }),
+        runs: this.o.runs,
         publish: (event) => this.emit(id, { type: 'event', event }),
         onError: (err) => this.onError(err),
       },
       play,
       await this.o.store.listPlayHosts(id),
+      this.pending.get(id)?.commands,
     );
     this.active.set(id, exec);
-    const agentOnly = this.pendingNotes.get(id) ?? [];
-    this.pendingNotes.delete(id);
-    if (agentOnly.length > 0) exec.note(`not run on ${agentOnly.length} agent node(s), which plays cannot reach yet: ${agentOnly.join(', ')}`);
+    for (const note of this.pending.get(id)?.notes ?? []) exec.note(note);
+    this.pending.delete(id);
     const saver = setInterval(() => void exec.saveHosts().catch((err) => this.onError(err)), 500);
     try {
       await exec.done;
@@ -184,6 +254,7 @@ export class PlayService {
         await exec.done;
       } else {
         if (queued >= 0) this.queue.splice(queued, 1);
+        this.pending.delete(id);
         await this.o.store.updatePlay(id, { state: 'CANCELED', endedAt: this.o.clock.now() });
         await audit.note({ action: 'play.cancel', target: id, result: 'ok', details: { was: play.state } });
         this.emit(id, { type: 'end', play: await this.get(id) });

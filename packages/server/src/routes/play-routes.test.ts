@@ -106,8 +106,8 @@ describe('play routes on the real server', () => {
   it('refuses an unknown template, a bad selector, an agent-only selector and connection extra vars; audited as errors', async () => {
     expect((await t.api('POST', '/api/v1/plays', { template: 'nope', selector: 'all' }, operator)).status).toBe(404);
     const agentOnly = await t.api('POST', '/api/v1/plays', { template: 'ping_only', selector: 'hostname=agent-01' }, operator);
-    expect(agentOnly.status).toBeGreaterThanOrEqual(400);
-    expect(agentOnly.text).toMatch(/picks no SSH host; it picks 1 agent node\(s\) \(agent-01\)/);
+    expect(agentOnly.status).toBe(412);
+    expect(agentOnly.text).toMatch(/picks only agent hosts \(agent-01\): their parts run as commands signed with your operator key/);
     const bad = await t.api('POST', '/api/v1/plays', { template: 'ping_only', selector: 'rack in (r1' }, operator);
     expect(bad.status).toBe(400);
     const conn = await t.api('POST', '/api/v1/plays', { template: 'ping_only', selector: 'all', extraVars: { ansible_host: 'evil' } }, operator);

@@ -26,6 +26,9 @@ const StreamQuery = z.strictObject({
   access_token: z.string().optional(),
 });
 
+/** A play's start with signed parts for a few thousand agent hosts. */
+export const PLAY_BODY_LIMIT = 64 * 1024 * 1024;
+
 /** Playbooks are up to 1 MiB of text; JSON escaping can double it. */
 export const TEMPLATE_BODY_LIMIT = 3 * 1024 * 1024;
 
@@ -81,12 +84,28 @@ export function registerPlayRoutes(app: App, ctx: PlayRouteDeps): void {
   );
 
   app.post(
-    '/api/v1/plays',
+    '/api/v1/plays/plan',
     {
       config: { auth: 'operator' },
       schema: {
         tags: ['plays'],
-        summary: 'Run a template with ansible-playbook on the SSH hosts a selector picks (PENDING, then RUNNING)',
+        summary: "Who a play would run on, and each agent host's part (playbook, groups, merged variables) for the CLI to sign; nothing is stored",
+        body: StartPlayRequest,
+      },
+    },
+    async (req) => ctx.plays.plan(req.body),
+  );
+
+  app.post(
+    '/api/v1/plays',
+    {
+      config: { auth: 'operator' },
+      // Each agent host's signed part carries the playbook: a play on many agent hosts is a large body.
+      bodyLimit: PLAY_BODY_LIMIT,
+      schema: {
+        tags: ['plays'],
+        summary:
+          "Run a template: ansible-playbook over SSH on the SSH hosts a selector picks, and each agent host's signed part through its agent (PENDING, then RUNNING)",
         body: StartPlayRequest,
       },
     },

@@ -144,8 +144,12 @@ export class RunService {
     }
   }
 
-  /** Submits a signed command (see SubmitRunRequest); `actor` is the API principal for the record. */
-  async submit(input: unknown, actor: string): Promise<SubmitResult> {
+  /**
+   * Submits a signed command (see SubmitRunRequest); `actor` is the API principal for the record.
+   * `onlyNode` narrows the targets to one node of those the signed selector matches (a play's
+   * part for one agent host: its hostname label may not be unique in the fleet).
+   */
+  async submit(input: unknown, actor: string, onlyNode?: string): Promise<SubmitResult> {
     const { command, batch } = parseSubmitRequest(input);
     const p = command.payload;
     const now = this.o.clock.now();
@@ -183,11 +187,14 @@ export class RunService {
       .all()
       .filter((n) => {
         const status = this.o.registry.status(n);
+        if (onlyNode !== undefined && n.id !== onlyNode) return false;
         return status !== 'DECOMMISSIONED' && status !== 'PENDING' && matchesSelector(selector, this.o.registry.labelsOf(n.id));
       })
       .sort((a, b) => a.hostname.localeCompare(b.hostname) || a.id.localeCompare(b.id));
-    if (nodes.length === 0)
-      throw new FleetError('invalid_argument', `target '${p.target}' matches no node of the fleet (pending and removed nodes are never targets)`);
+    if (nodes.length === 0) {
+      const which = onlyNode === undefined ? 'no node of the fleet' : `not node ${onlyNode}`;
+      throw new FleetError('invalid_argument', `target '${p.target}' matches ${which} (pending and removed nodes are never targets)`);
+    }
     const policy = resolveBatchPolicy(batch, nodes.length);
     const targets: RunTargetRecord[] = [];
     splitBatches(nodes, policy.batchSize).forEach((group, b) => {

@@ -34,7 +34,7 @@ export interface TestServer {
  */
 export async function startTestServer(
   flags: Record<string, unknown> = {},
-  opts: { clock?: Clock; dataDir?: string; providers?: ProviderFactories } = {},
+  opts: { clock?: Clock; dataDir?: string; providers?: ProviderFactories; masterKey?: string } = {},
 ): Promise<TestServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'gpufleet-test-'));
   const config = resolveServerConfig({ flags: { listen: '127.0.0.1:0', dataDir, logLevel: 'silent', ...flags } });
@@ -42,6 +42,7 @@ export async function startTestServer(
     logger: false,
     ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.providers ? { providers: opts.providers } : {}),
+    ...(opts.masterKey ? { masterKey: opts.masterKey } : {}),
   });
   // Shown only on the first start; a restart reads it back as the local CLI does.
   const adminToken = server.adminToken ?? readFileSync(server.adminTokenFile, 'utf8').trim();
