@@ -154,6 +154,13 @@ export class PlayKit {
       templates,
       sshHosts: () => this.directory,
       nodeGroups: () => this.nodeGroups,
+      // Agent hosts' parts are covered by agent-plays.test.ts with the real server; none here.
+      runs: {
+        submit: async () => Promise.reject(new Error('PlayKit: no agent parts')),
+        get: async () => Promise.reject(new Error('PlayKit: no agent parts')),
+        output: async () => Promise.reject(new Error('PlayKit: no agent parts')),
+        cancel: async () => Promise.reject(new Error('PlayKit: no agent parts')),
+      },
       runsDir: join(this.dir, 'runs'),
       ansiblePlaybook: findOnPath('ansible-playbook'),
       sshpass: findOnPath('sshpass'),

@@ -181,7 +181,7 @@ describe('plays (real sshd, real ansible-playbook)', { timeout: 120_000 }, () =>
     const noSsh = await plays.start({ template: 'connectivity_check', selector: 'agent-1', check: false }, kit.audit()).catch((e) => e);
     expect(noSsh).toBeInstanceOf(FleetError);
     expect(noSsh.code).toBe('failed_precondition');
-    expect(noSsh.message).toMatch(/picks no SSH host.*agent-1/);
+    expect(noSsh.message).toMatch(/picks only agent hosts \(agent-1\).*--key/);
     await expect(
       plays.start(
         { template: 'connectivity_check', selector: 'all', extraVars: { ansible_ssh_common_args: '-o StrictHostKeyChecking=no' }, check: false },
@@ -202,12 +202,12 @@ describe('plays (real sshd, real ansible-playbook)', { timeout: 120_000 }, () =>
     expect(kit.audits.filter((a) => a.action === 'play.start' && a.result === 'error').length).toBeGreaterThanOrEqual(6);
   });
 
-  it('a play with an agent node and SSH hosts runs on the SSH hosts and names the agent node in its log', async () => {
+  it('a play with an unsigned agent node and SSH hosts runs on the SSH hosts and names the agent node in its log', async () => {
     const started = await plays.start({ template: 'connectivity_check', selector: 'host-a,agent-1', check: false }, kit.audit());
     const ended = await waitForEnd(plays, started.id);
     expect(ended.state).toBe('SUCCEEDED');
     expect(ended.hosts.map((h) => h.hostname)).toEqual(['host-a']);
-    expect((await eventsOf(plays, started.id))[0]?.message).toMatch(/not run on 1 agent node.*agent-1/);
+    expect((await eventsOf(plays, started.id))[0]?.message).toMatch(/not run on 1 agent host\(s\), whose parts were not signed.*agent-1/);
   });
 
   it('at most maxConcurrent plays run: the next waits PENDING, a pending cancel ends it at once, the queue moves on', async () => {

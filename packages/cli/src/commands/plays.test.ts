@@ -2,7 +2,19 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { PlayEventView, PlayHostStats, PlayView, TemplateDetailView, TemplateView } from '@gpufleet/protocol';
+import {
+  commandSigningInput,
+  localPlayScript,
+  SignedCommand,
+  verifyEd25519,
+  type PlayEventView,
+  type PlayHostStats,
+  type PlayPlanView,
+  type PlayView,
+  type TemplateDetailView,
+  type TemplateView,
+} from '@gpufleet/protocol';
+import { createOperatorKey } from '../keys/index.js';
 import { runCli } from '../cli.js';
 import { captureIo, type CaptureOptions, type CapturedIo } from '../testing/capture-io.js';
 import { FakeRunApi } from '../testing/fake-run-api.js';
@@ -81,8 +93,24 @@ beforeAll(() => {
   writeFileSync(join(home, 'empty.yml'), '  \n');
 });
 afterAll(() => rmSync(home, { recursive: true, force: true }));
+const PLAYBOOK = '- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.ping:\n';
+const PLAYBOOK_SHA = '86e8d73a24af3517f9fac030ff3cc7474a636b0940f920944e27db5049b4f6c1';
+
+function planOf(over: Partial<PlayPlanView> = {}): PlayPlanView {
+  return {
+    template: { name: 'connectivity_check', version: 1, sha256: PLAYBOOK_SHA, playbook: PLAYBOOK, become: false, vars: { port: 9100 } },
+    ssh: [{ nodeId: 'did:key:z6Mkgpu-1', hostname: 'gpu-1' }],
+    agents: [],
+    extraVars: {},
+    check: false,
+    timeoutMs: 600_000,
+    ...over,
+  };
+}
+
 beforeEach(async () => {
   api = await new FakeRunApi().start();
+  api.json.set('POST /api/v1/plays/plan', () => ({ body: planOf() }));
 });
 afterEach(() => api.close());
 
@@ -387,5 +415,72 @@ describe('gpufleet plays ls|get|logs|cancel', () => {
     const late = await run(['plays', 'cancel', 'play_02']);
     expect(late.code).not.toBe(0);
     expect(late.stderr).toContain('already ended (SUCCEEDED)');
+  });
+});
+
+describe('gpufleet plays run on agent hosts', () => {
+  const agents: PlayPlanView['agents'] = [
+    { nodeId: 'did:key:z6Mkagent-1', hostname: 'agent-1', target: 'hostname=agent-1', groups: ['gpu'], vars: { slot: 'a' }, notes: [] },
+    {
+      nodeId: 'did:key:z6Mkagent-2',
+      hostname: 'agent-2',
+      target: 'hostname=agent-2',
+      groups: [],
+      vars: { slot: 'b' },
+      notes: ['agent-2: variable ansible_host (from node) is ignored'],
+    },
+  ];
+
+  it("signs each agent host's part with the operator key: the host's own target, an exec/run shell command rendering exactly the planned play", async () => {
+    const env = { XDG_CONFIG_HOME: join(home, 'xdg-sign') };
+    const key = createOperatorKey('ops', { env, home });
+    api.json.set('POST /api/v1/plays/plan', () => ({ body: planOf({ agents, extraVars: { run: 1 }, check: true }) }));
+    api.json.set('POST /api/v1/plays', () => ({ status: 201, body: playOf() }));
+    api.streams.set('GET /api/v1/plays/play_01/stream', [{ event: 'end', data: ENDED_OK }]);
+    const r = await run(['plays', 'run', 'connectivity_check', '-l', 'group=gpu', '-e', 'run=1', '--check', '--key', 'ops'], { env });
+    expect(r.stderr).toMatch(/note: agent-2: variable ansible_host \(from node\) is ignored/);
+    expect(r.stderr).toMatch(/signed the part of 2 agent host\(s\) with did:key:/);
+    expect(r.code).toBe(0);
+    expect(posted('/api/v1/plays/plan')).toEqual([{ template: 'connectivity_check', selector: 'group=gpu', check: true, extraVars: { run: 1 } }]);
+    const [body] = posted('/api/v1/plays') as { agentCommands: unknown[] }[];
+    expect(body!.agentCommands).toHaveLength(2);
+    for (const [i, raw] of body!.agentCommands.entries()) {
+      const c = SignedCommand.parse(raw);
+      const host = agents[i]!;
+      expect(c.payload).toMatchObject({ ability: 'exec/run', target: host.target, invoker: key.did, capability: null, timeoutMs: 600_000, issuedAt: NOW });
+      expect(verifyEd25519(key.did, commandSigningInput(c.payload), c.sig)).toBe(true);
+      expect(c.payload.command).toEqual({
+        kind: 'shell',
+        script: localPlayScript({
+          template: { name: 'connectivity_check', version: 1, sha256: PLAYBOOK_SHA, playbook: PLAYBOOK, become: false },
+          hostname: host.hostname,
+          groups: host.groups,
+          defaults: { port: 9100 },
+          vars: host.vars,
+          extraVars: { run: 1 },
+          check: true,
+        }),
+      });
+    }
+  });
+
+  it('without a key it says how to sign or leave the agent hosts out; --ssh-only signs nothing; a playbook that does not hash as recorded is not signed', async () => {
+    const env = { XDG_CONFIG_HOME: join(home, 'xdg-none') };
+    api.json.set('POST /api/v1/plays/plan', () => ({ body: planOf({ agents }) }));
+    const missing = await run(['plays', 'run', 'connectivity_check', '-l', 'group=gpu'], { env });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/picks 2 agent host\(s\), whose parts are signed with your operator key: pass --key, or --ssh-only/);
+    expect(posted('/api/v1/plays')).toEqual([]);
+
+    api.json.set('POST /api/v1/plays', () => ({ status: 201, body: playOf() }));
+    expect((await run(['plays', 'run', 'connectivity_check', '-l', 'group=gpu', '--ssh-only', '--detach'], { env })).code).toBe(0);
+    expect(posted('/api/v1/plays')).toEqual([{ template: 'connectivity_check', selector: 'group=gpu', check: false }]);
+
+    createOperatorKey('ops', { env, home });
+    api.json.set('POST /api/v1/plays/plan', () => ({ body: planOf({ agents, template: { ...planOf().template, playbook: `${PLAYBOOK}# changed\n` } }) }));
+    const tampered = await run(['plays', 'run', 'connectivity_check', '-l', 'group=gpu', '--key', 'ops'], { env });
+    expect(tampered.code).toBe(1);
+    expect(tampered.stderr).toMatch(/hashes to .*, not 86e8d73a24af… as recorded: nothing signed/);
+    expect(posted('/api/v1/plays')).toHaveLength(1);
   });
 });

@@ -1,9 +1,12 @@
 import { Command } from 'commander';
-import { PLAY_STATES, type PlayEventView, type PlayView, type StartPlayRequest } from '@gpufleet/protocol';
+import { PLAY_STATES, type PlayEventView, type PlayPlanView, type PlayView, type SignedCommand, type StartPlayRequest } from '@gpufleet/protocol';
 import { seg } from '../api-client.js';
 import type { CliDeps } from '../command-deps.js';
 import { resolveConnection, type ConnectionFlags } from '../connection.js';
 import { CliError, UsageError } from '../errors.js';
+import { readCapabilityFile } from '../exec/build-payload.js';
+import { unlockOperatorKey, type HiddenInput, type KeyFlags } from '../keys/passphrase.js';
+import { signAgentParts } from '../plays/sign-agent-parts.js';
 import { print, renderData } from '../output.js';
 import { endLine, eventLine, playColumns, renderHostStats, renderPlay } from '../views/play-views.js';
 import { followPlay } from './play-follow.js';
@@ -23,16 +26,19 @@ function checkLimit(text: string | undefined): number | undefined {
 }
 
 /** `gpufleet plays run|ls|get|logs|cancel`: runs of a template with ansible-playbook on SSH hosts. */
-export function playsCommand(deps: CliDeps): Command {
+export function playsCommand(deps: CliDeps, term?: HiddenInput): Command {
   const plays = new Command('plays')
     .alias('play')
-    .description('run playbook templates with Ansible on SSH hosts (a play is one run of a playbook), with live logs and per-host results');
+    .description('run playbook templates with Ansible on SSH and agent hosts (a play is one run of a playbook), with live logs and per-host results');
   plays.addHelpText(
     'after',
     `
-A play runs ansible-playbook on the server against the SSH hosts a selector picks (agent nodes
-are named and left out), with each host's pinned key (a changed key makes it unreachable), its
-stored login and its layered variables (global < groups < node < -e).
+A play runs ansible-playbook on the server against the SSH hosts a selector picks, with each
+host's pinned key (a changed key makes it unreachable), its stored login and its layered
+variables (global < groups < node < -e). On each agent host it picks, the host runs the same
+playbook against itself (ansible-playbook -c local, which needs ansible on that host) as a
+command signed here with your operator key: the host checks the signature and your capability
+(exec/run) before it runs anything, as for gpufleet exec.
 
 Examples:
   gpufleet plays run connectivity_check -l group=gpu_nodes
@@ -56,30 +62,40 @@ Examples:
     .option('--timeout <duration>', "how long it may run (default: the template's)")
     .option('--reason <text>', 'why (kept with the play and in the audit log)')
     .option('--detach', 'print the play id and return at once', false)
+    .option('--key <name>', "operator key that signs the agent hosts' parts: a name, or a key file's path (default: default)")
+    .option('--passphrase-env <VAR>', 'variable holding the key passphrase (default GPUFLEET_KEY_PASSPHRASE)')
+    .option('--cap <file>', 'your capability (exec/run on those hosts); not needed when your key is a fleet root')
+    .option('--ssh-only', 'leave the agent hosts out (nothing is signed)', false)
     .addHelpText(
       'after',
       `
 Exit status: 0 only when the play SUCCEEDED; 1 when it FAILED or was CANCELED; 130 when you stop
 following it (the play goes on).
 
+Agent hosts need ansible installed on them; their output streams into the same log.
+
 Examples:
   gpufleet plays run collect_facts -l group=new_hosts
+  gpufleet plays run deploy_node_exporter -l group=all_gpu --key alice --cap alice.cap.json
   gpufleet plays run install_nvidia_driver -l gpu=none --serial 1 --max-fail 0 --reason "new rack"
   gpufleet plays run connectivity_check -l zone=b --detach`,
     )
     .action(async (template: string, _opts, cmd: Command) => {
       const o = deps.opts<
-        ConnectionFlags & {
-          selector: string;
-          version?: string;
-          serial?: string;
-          maxFail?: string;
-          extraVar?: string[];
-          check: boolean;
-          timeout?: string;
-          reason?: string;
-          detach: boolean;
-        }
+        ConnectionFlags &
+          KeyFlags & {
+            cap?: string;
+            sshOnly: boolean;
+            selector: string;
+            version?: string;
+            serial?: string;
+            maxFail?: string;
+            extraVar?: string[];
+            check: boolean;
+            timeout?: string;
+            reason?: string;
+            detach: boolean;
+          }
       >(cmd);
       const selector = o.selector.trim();
       if (selector === '' || selector.length > 1000) throw new UsageError('-l/--selector must say which hosts (1 to 1000 characters)');
@@ -102,7 +118,23 @@ Examples:
       };
       const client = deps.client(cmd);
       const format = deps.format(cmd);
-      const started = await client.post<PlayView>('/api/v1/plays', body);
+      const capability = o.cap === undefined ? null : readCapabilityFile(o.cap, deps.io.cwd);
+      const plan = await client.post<PlayPlanView>('/api/v1/plays/plan', body);
+      let agentCommands: SignedCommand[] | undefined;
+      if (plan.agents.length > 0 && !o.sshOnly) {
+        const key = await unlockOperatorKey(deps.io, { key: o.key, passphraseEnv: o.passphraseEnv }, term).catch((err: Error) => {
+          throw new UsageError(
+            `${err.message}\nthe selector picks ${plan.agents.length} agent host(s), whose parts are signed with your operator key: pass --key, or --ssh-only to leave them out`,
+          );
+        });
+        if (capability && capability.aud !== key.did) throw new UsageError(`--cap ${o.cap} was granted to ${capability.aud}, not to your key ${key.did}`);
+        agentCommands = signAgentParts(plan, key, capability, deps.now());
+        for (const note of plan.agents.flatMap((a) => a.notes)) deps.io.err(`note: ${note}\n`);
+        deps.io.err(
+          `signed the part of ${agentCommands.length} agent host(s) with ${key.did.slice(0, 24)}… (playbook sha256 ${plan.template.sha256.slice(0, 12)}…)\n`,
+        );
+      }
+      const started = await client.post<PlayView>('/api/v1/plays', { ...body, ...(agentCommands === undefined ? {} : { agentCommands }) });
       if (o.detach) {
         print(deps.io, format, { data: started, text: () => `${started.id}\n` });
         return;
