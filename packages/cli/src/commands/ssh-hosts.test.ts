@@ -53,7 +53,7 @@ beforeAll(() => {
       '    gpu-10: { ansible_host: 10.0.0.10, ansible_ssh_private_key_file: keys/id }',
       '  children:',
       '    rack_b:',
-      '      vars: { ansible_port: 2222 }',
+      '      vars: { ansible_port: 2222, site: b }',
       '      hosts:',
       '        gpu-11: { ansible_host: 10.0.0.11, ansible_user: root }',
       '        gpu-12:',
@@ -64,6 +64,7 @@ beforeAll(() => {
   writeFileSync(join(home, 'bad-field.yaml'), 'hosts:\n  - name: gpu-07\n    host: 10.0.0.7\n');
   writeFileSync(join(home, 'bad-yaml.yaml'), 'hosts: [\n');
   writeFileSync(join(home, 'bad-ansible.yaml'), 'all:\n  hosts:\n    gpu-1: { ansible_port: 70000 }\n');
+  writeFileSync(join(home, 'bad-group.yaml'), 'all:\n  children:\n    9lives:\n      hosts:\n        gpu-1:\n');
 });
 afterAll(() => rmSync(home, { recursive: true, force: true }));
 beforeEach(async () => {
@@ -176,8 +177,14 @@ describe('gpufleet nodes add --ssh-inventory', () => {
   });
 
   it('reads an Ansible inventory: group vars for their hosts, a host’s own win, key files relative to the inventory', async () => {
+    api.json.set('POST /api/v1/groups', (req) => ({ status: 201, body: { name: req.body.name } }));
+    api.json.set('PUT /api/v1/vars', () => ({ body: {} }));
     const r = await run(['nodes', 'add', '--ssh-inventory', 'ansible.yaml', '--key', 'keys/id', '-o', 'json']);
     expect(r.code).toBe(0);
+    // Its groups come along: rack_b with its hosts and its own variables but the connection ones.
+    expect(r.stderr).toContain('group rack_b: created with 2 host(s), variables site');
+    expect(posts('/api/v1/groups')).toEqual([{ name: 'rack_b', members: ['gpu-11', 'gpu-12'], description: 'from the inventory ansible.yaml' }]);
+    expect(api.requests.filter((q) => q.method === 'PUT').map((q) => q.body)).toEqual([{ scope: 'group', target: 'rack_b', set: { site: 'b' } }]);
     expect(JSON.parse(r.stdout).items.map((i: { result: string }) => i.result)).toEqual(['ok', 'ok', 'ok']);
     expect(posts('/api/v1/ssh-hosts').map((b) => [b.hostname, b.address, b.port, b.user])).toEqual([
       ['gpu-10', '10.0.0.10', 22, 'ubuntu'],
@@ -186,7 +193,30 @@ describe('gpufleet nodes add --ssh-inventory', () => {
     ]);
   });
 
+  it('an inventory group that exists gets the added hosts as members; a host that failed to be added is not one', async () => {
+    writeFileSync(
+      join(home, 'ansible-groups.yaml'),
+      [
+        'all:',
+        '  children:',
+        '    gpu_nodes:',
+        '      hosts:',
+        '        gpu-07: { ansible_host: 10.0.0.7 }',
+        '        gpu-08: { ansible_host: 10.0.0.8 }',
+        '',
+      ].join('\n'),
+    );
+    api.json.set('GET /api/v1/groups/gpu_nodes', () => ({ body: { name: 'gpu_nodes' } }));
+    api.json.set('PATCH /api/v1/groups/gpu_nodes', () => ({ body: { name: 'gpu_nodes' } }));
+    const r = await run(['nodes', 'add', '--ssh-inventory', 'ansible-groups.yaml', '--key', 'keys/id']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('group gpu_nodes: added 1 host(s)');
+    expect(api.requests.filter((q) => q.method === 'PATCH').map((q) => q.body)).toEqual([{ add: ['gpu-07'] }]);
+    expect(posts('/api/v1/groups')).toEqual([]);
+  });
+
   it.each([
+    ['bad-group.yaml', /bad-group\.yaml:\d+:\d+: all\.children\.9lives: '9lives' cannot be a group name/],
     ['bad-port.yaml', /bad-port\.yaml:4:11: hosts\[0\]\.port/],
     ['bad-field.yaml', /bad-field\.yaml:2:5: hosts\[0\]\.address: required \(and 1 more problem\)/],
     ['bad-yaml.yaml', /bad-yaml\.yaml:\d+:\d+: not valid YAML/],

@@ -13,13 +13,13 @@ import {
 } from '@gpufleet/protocol';
 import type { CliDeps } from '../command-deps.js';
 import { collect, parseLabelMap } from '../args.js';
-import { seg, type ApiClient } from '../api-client.js';
+import { ApiError, seg, type ApiClient } from '../api-client.js';
 import { CliError, UsageError } from '../errors.js';
 import type { CliIo } from '../io.js';
 import { print, termSafe } from '../output.js';
 import { gpuSummary } from '../views/node-facts.js';
 import { renderSshHost, sshHostColumns } from '../views/ssh-host-views.js';
-import { parseSshInventory, type InventoryHost } from './ssh-inventory.js';
+import { parseSshInventory, type InventoryGroup, type SshInventory } from './ssh-inventory.js';
 
 const MAX_KEY_BYTES = 32_768;
 
@@ -138,13 +138,14 @@ async function addFromInventory(deps: CliDeps, cmd: Command, o: AddFlags): Promi
     const code = (err as NodeJS.ErrnoException).code;
     throw new UsageError(`cannot read --ssh-inventory ${file}: ${code === 'ENOENT' ? 'no such file' : (code ?? (err as Error).message)}`);
   }
-  let hosts: InventoryHost[];
+  let inventory: SshInventory;
   try {
-    hosts = parseSshInventory(text, file);
+    inventory = parseSshInventory(text, file);
   } catch (err) {
     if (FleetError.is(err, 'invalid_argument')) throw new UsageError(err.message);
     throw err;
   }
+  const { hosts } = inventory;
   const base = baseRequest(deps, o);
   const client = deps.client(cmd);
   const rows: Array<{ name: string; result: string; detail: string }> = [];
@@ -177,8 +178,38 @@ async function addFromInventory(deps: CliDeps, cmd: Command, o: AddFlags): Promi
     ],
     rows,
   });
+  const added = new Set(rows.filter((r) => r.result === 'ok').map((r) => r.name));
+  let groupsFailed = 0;
+  for (const g of inventory.groups) {
+    const members = g.hosts.filter((h) => added.has(h));
+    if (members.length === 0) continue;
+    try {
+      deps.io.err(`group ${g.name}: ${await importGroup(client, g, members, file)}\n`);
+    } catch (err) {
+      groupsFailed++;
+      deps.io.err(`group ${g.name}: not imported: ${err instanceof Error ? err.message : String(err)}\n`);
+    }
+  }
   const failed = rows.filter((r) => r.result === 'failed').length;
   if (failed > 0) throw new CliError(`${failed} of ${rows.length} hosts could not be added`);
+  if (groupsFailed > 0) throw new CliError(`${groupsFailed} inventory group(s) could not be imported`);
+}
+
+/** An inventory group as a gpufleet group: created, or the hosts added to the one of that name; its variables set on it. */
+async function importGroup(client: ApiClient, g: InventoryGroup, members: string[], file: string): Promise<string> {
+  let created = false;
+  try {
+    await client.get(`/api/v1/groups/${seg(g.name)}`);
+    await client.patch(`/api/v1/groups/${seg(g.name)}`, { add: members });
+  } catch (err) {
+    if (!(err instanceof ApiError && err.status === 404)) throw err;
+    await client.post('/api/v1/groups', { name: g.name, members, description: `from the inventory ${file}`.slice(0, 500) });
+    created = true;
+  }
+  const names = Object.keys(g.vars);
+  if (names.length > 0) await client.request('PUT', '/api/v1/vars', { body: { scope: 'group', target: g.name, set: g.vars } });
+  const vars = names.length > 0 ? `, variables ${names.join(', ')}` : '';
+  return `${created ? 'created with' : 'added'} ${members.length} host(s)${vars}`;
 }
 
 /** `nodes add`, `nodes trust-hostkey`, `nodes collect-facts`: nodes managed over SSH, without an agent. */
@@ -214,7 +245,9 @@ Examples:
   gpufleet nodes add gpu-07 --ssh root@10.0.0.7 --key ~/.ssh/id_ed25519
   gpufleet nodes add gpu-08 --ssh ubuntu@10.0.1.8:2222 --key keys/gpu --bastion jump@bastion.example.org -L rack=b
   gpufleet nodes add gpu-09 --ssh root@10.0.0.9 --password-env GPU09_PASSWORD --host-key SHA256:uS0eYNwv...
-  gpufleet nodes add --ssh-inventory hosts.yaml --key ~/.ssh/id_ed25519`,
+  gpufleet nodes add --ssh-inventory hosts.yaml --key ~/.ssh/id_ed25519
+An Ansible inventory's groups become gpufleet groups of the hosts added (an existing group of the
+same name gets them as members), with their variables other than ansible_* ones.`,
     )
     .action(async (name: string | undefined, _opts, cmd: Command) => {
       const o = deps.opts<AddFlags>(cmd);

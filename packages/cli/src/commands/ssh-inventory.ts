@@ -9,7 +9,10 @@ import { z } from 'zod';
  *
  * or an Ansible-style YAML inventory (`all: { hosts: {...}, vars: {...}, children: {...} }`, with
  * ansible_host, ansible_port, ansible_user, ansible_ssh_private_key_file; group vars apply to their
- * hosts, a host's own win). Problems are reported by file:line:col and field, like job and pools files.
+ * hosts, a host's own win). An Ansible inventory's groups come along: each child group becomes a
+ * gpufleet group of its hosts (nested groups' hosts included, as Ansible counts them), with its
+ * own variables other than the ansible_* connection ones. Problems are reported by file:line:col
+ * and field, like job and pools files.
  */
 
 export interface InventoryHost {
@@ -20,6 +23,22 @@ export interface InventoryHost {
   keyFile: string | null;
   labels: Record<string, string>;
 }
+
+/** A group of an Ansible inventory: its hosts (its children's too) and its own non-connection variables. */
+export interface InventoryGroup {
+  name: string;
+  hosts: string[];
+  vars: Record<string, unknown>;
+}
+
+export interface SshInventory {
+  hosts: InventoryHost[];
+  groups: InventoryGroup[];
+}
+
+/** Ansible's own groups, which every host is in already. */
+const IMPLICIT_GROUPS = new Set(['all', 'ungrouped']);
+const GROUP_NAME = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
 
 const Name = z
   .string()
@@ -71,33 +90,50 @@ const FORMAT: YamlFileFormat = {
   misnames: { host: 'address', hostname: 'name', key: 'key_file', identity_file: 'key_file' },
 };
 
-export function parseSshInventory(text: string, file: string): InventoryHost[] {
-  return readYamlFile(FORMAT, text, file, (data, report) => {
-    if (data !== null && typeof data === 'object' && 'all' in data) return ansibleHosts(data, report);
+export function parseSshInventory(text: string, file: string): SshInventory {
+  return readYamlFile(FORMAT, text, file, (data, report): SshInventory => {
+    if (data !== null && typeof data === 'object' && 'all' in data) return ansibleInventory(data, report);
     const read = OwnFile.safeParse(data);
     if (!read.success) return report(read.error.issues);
     const seen = new Set<string>();
-    return read.data.hosts.map((h, i) => {
+    const hosts = read.data.hosts.map((h, i) => {
       if (seen.has(h.name)) report([{ code: 'custom', path: ['hosts', i, 'name'], message: `'${h.name}' is listed twice`, input: h.name }]);
       seen.add(h.name);
       return { name: h.name, address: h.address, port: h.port ?? null, user: h.user ?? null, keyFile: h.key_file ?? null, labels: h.labels ?? {} };
     });
+    return { hosts, groups: [] };
   });
 }
 
-function ansibleHosts(data: unknown, report: ReportIssues): InventoryHost[] {
+function ansibleInventory(data: unknown, report: ReportIssues): SshInventory {
   const read = AnsibleFile.safeParse(data);
   if (!read.success) return report(read.error.issues);
   const merged = new Map<string, NonNullable<AnsibleVars>>();
-  const walk = (group: AnsibleGroup | null, inherited: NonNullable<AnsibleVars>) => {
-    if (group === null) return;
+  const groups = new Map<string, InventoryGroup>();
+  // Returns the hosts under `group` (its children's included) so each named group lists them all.
+  const walk = (name: string, group: AnsibleGroup | null, inherited: NonNullable<AnsibleVars>, path: (string | number)[]): string[] => {
+    if (group === null) return [];
     const vars = { ...inherited, ...(group.vars ?? {}) };
-    for (const [name, own] of Object.entries(group.hosts ?? {})) merged.set(name, { ...vars, ...(merged.get(name) ?? {}), ...(own ?? {}) });
-    for (const child of Object.values(group.children ?? {})) walk(child, vars);
+    const under = new Set<string>();
+    for (const [host, own] of Object.entries(group.hosts ?? {})) {
+      merged.set(host, { ...vars, ...(merged.get(host) ?? {}), ...(own ?? {}) });
+      under.add(host);
+    }
+    for (const [childName, child] of Object.entries(group.children ?? {})) {
+      for (const h of walk(childName, child, vars, [...path, 'children', childName])) under.add(h);
+    }
+    if (!IMPLICIT_GROUPS.has(name)) {
+      if (!GROUP_NAME.test(name))
+        report([{ code: 'custom', path, message: `'${name}' cannot be a group name: a letter or _, then letters, digits, _ or - (64 at most)`, input: name }]);
+      const own = Object.fromEntries(Object.entries(group.vars ?? {}).filter(([k]) => !k.startsWith('ansible_')));
+      const seen = groups.get(name);
+      groups.set(name, { name, hosts: [...new Set([...(seen?.hosts ?? []), ...under])], vars: { ...(seen?.vars ?? {}), ...own } });
+    }
+    return [...under];
   };
-  walk(read.data.all, {});
+  walk('all', read.data.all, {}, ['all']);
   if (merged.size === 0) return report([{ code: 'custom', path: ['all'], message: 'the inventory lists no hosts', input: undefined }]);
-  return [...merged].map(([name, v]) => ({
+  const hosts = [...merged].map(([name, v]) => ({
     name,
     address: v.ansible_host ?? name,
     port: v.ansible_port ?? null,
@@ -105,4 +141,5 @@ function ansibleHosts(data: unknown, report: ReportIssues): InventoryHost[] {
     keyFile: v.ansible_ssh_private_key_file ?? null,
     labels: {},
   }));
+  return { hosts, groups: [...groups.values()].filter((g) => g.hosts.length > 0) };
 }
