@@ -51,10 +51,11 @@ describe('localPlayScript', () => {
   });
 
   it('a playbook that tries to end the here-document early, or holds shell, stays text', () => {
-    const hostile = "- hosts: all\n  tasks: []\nGPUFLEET_EOF\n$(touch /tmp/pwned)\n'`\nEOF\n";
+    const hostile = "- hosts: all\n  tasks: []\nGPUFLEET_EOF\nGPUFLEET_EOF_1\n$(touch /tmp/pwned)\n'`\nEOF\n";
     const r = dryRun(localPlayScript({ ...input, template: { ...input.template, playbook: hostile }, check: true }));
     expect(r.playbook).toBe(hostile);
     expect(r.argv).toContain('--check');
+    expect(localPlayScript({ ...input, template: { ...input.template, playbook: hostile } })).toContain("<<'GPUFLEET_EOF_2'");
   });
 
   it('is the same text for the same input (the server renders it again and compares), and differs when anything the host acts on differs', () => {

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { labelSafe } from './builtin-labels.js';
 
 /**
@@ -34,9 +33,15 @@ function shQuote(text: string): string {
   return `'${text.replaceAll("'", "'\\''")}'`;
 }
 
-/** A here-document no line of `body` can end early: its name carries a hash of the body. */
+/**
+ * A here-document no line of `body` can end early: its delimiter is the first of GPUFLEET_EOF,
+ * GPUFLEET_EOF_1, ... that is no line of the body. Deterministic, and free of node:crypto so the
+ * dashboard's signer renders the same text.
+ */
 function heredoc(path: string, body: string): string {
-  const tag = `GPUFLEET_${createHash('sha256').update(body).digest('hex').slice(0, 24).toUpperCase()}`;
+  const lines = new Set(body.split('\n'));
+  let tag = 'GPUFLEET_EOF';
+  for (let i = 1; lines.has(tag); i++) tag = `GPUFLEET_EOF_${i}`;
   const text = body.endsWith('\n') ? body : `${body}\n`;
   return `cat > "$d/${path}" <<'${tag}'\n${text}${tag}\n`;
 }
