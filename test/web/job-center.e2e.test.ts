@@ -135,6 +135,9 @@ describe('Job center in the dashboard (Chromium, real server, a real sshd, real 
     expect(new URL(page().url()).pathname).toBe('/plays/new');
     await tid('play-selector').fill(`group=${GROUP}`);
     await tid('play-start').click();
+    // The plan comes first: the group holds SSH hosts only, so nothing is signed.
+    await expect.poll(() => text('play-plan'), { timeout: 10_000 }).toMatch(/runs on 1 SSH host/);
+    await tid('play-confirm').click();
     await page().waitForURL(/\/plays\/[^/]+$/, { timeout: 10_000 });
     await expect.poll(() => text('play-state'), { timeout: 90_000 }).toBe('SUCCEEDED');
     const host = page().locator(`[data-testid="play-host"][data-hostname="${HOST}"]`);

@@ -8,13 +8,12 @@ import { renderSignedIn } from '../../testing/render-page.js';
 import { PLAY_POLL_MS } from '../../lib/play-follow.js';
 import { PlaysPage } from '../plays.js';
 import { TemplateDetailPage } from '../template-detail.js';
-import { NewPlayPage } from '../play-new.js';
 import { PlayDetailPage } from '../play-detail.js';
 
 /*
- * The job center: templates and plays, a template's playbook, the run form (garbage refused
- * before sending, the server's refusal shown), and a play's page following its log live over
- * SSE or, without it, by polling /events?after=, with per-host stats and Cancel.
+ * The job center: templates and plays, a template's playbook, and a play's page following its
+ * log live over SSE or, without it, by polling /events?after=, with per-host stats and Cancel.
+ * The run form has its own file (play-new.test.tsx).
  */
 
 const operator = { token: `gft_0123456789abcdef_${'o'.repeat(43)}`, name: 'ops', role: 'operator' as const };
@@ -87,63 +86,6 @@ describe('Job center', () => {
     expect((screen.getByTestId('template-version') as HTMLSelectElement).value).toBe('2');
     expect(screen.queryByTestId('template-run')).toBeNull();
     expect(screen.getByTestId('cli-hint').textContent).toBe('gpufleet templates show install_nvidia_driver');
-  });
-});
-
-describe('Run form', () => {
-  it('refuses a bad serial, max fail % and extra vars before sending', async () => {
-    window.history.replaceState(null, '', '/plays/new?template=connectivity_check');
-    renderSignedIn(<NewPlayPage />, operator);
-    await waitFor(() => expect((screen.getByTestId('play-template') as HTMLSelectElement).value).toBe('connectivity_check'));
-    fireEvent.change(screen.getByTestId('play-serial'), { target: { value: '0' } });
-    fireEvent.change(screen.getByTestId('play-max-fail'), { target: { value: '150' } });
-    fireEvent.change(screen.getByTestId('play-extra-vars'), { target: { value: 'nope' } });
-    fireEvent.click(screen.getByTestId('play-start'));
-    expect(screen.getByTestId('play-selector-error').textContent).toContain('Selector: which hosts');
-    expect(screen.getByTestId('play-serial-error').textContent).toBe('Serial: a number of hosts (5) or a share of them (25%)');
-    expect(screen.getByTestId('play-max-fail-error').textContent).toBe('Max fail %: a whole number from 0 to 100');
-    expect(screen.getByTestId('play-extra-vars-error').textContent).toBe('Extra vars: "nope" is not name=value');
-    expect(net.api.callsTo('POST', '/api/v1/plays')).toEqual([]);
-  });
-
-  it("shows the server's refusal of a bad selector", async () => {
-    window.history.replaceState(null, '', '/plays/new?template=connectivity_check');
-    renderSignedIn(<NewPlayPage />, operator);
-    fireEvent.change(await screen.findByTestId('play-selector'), { target: { value: 'group=!!' } });
-    fireEvent.click(screen.getByTestId('play-start'));
-    expect((await screen.findByTestId('play-start-error')).textContent).toBe("selector: cannot parse 'group=!!'");
-    expect(net.plays.size).toBe(0);
-  });
-
-  it('starts a play with serial, max fail %, extra vars and check mode, then opens its page', async () => {
-    window.history.replaceState(null, '', '/plays/new');
-    renderSignedIn(<NewPlayPage />, operator);
-    fireEvent.change(await screen.findByTestId('play-template'), { target: { value: 'install_nvidia_driver' } });
-    fireEvent.change(screen.getByTestId('play-selector'), { target: { value: 'group=gpu_nodes' } });
-    fireEvent.change(screen.getByTestId('play-serial'), { target: { value: '25%' } });
-    fireEvent.change(screen.getByTestId('play-max-fail'), { target: { value: '10' } });
-    fireEvent.change(screen.getByTestId('play-extra-vars'), { target: { value: 'install_cuda=false\nnvidia_driver_version="550"' } });
-    fireEvent.click(screen.getByTestId('play-check'));
-    expect(screen.getByTestId('play-cli').textContent).toBe(
-      `gpufleet plays run install_nvidia_driver -l group=gpu_nodes --serial 25% --max-fail 10 -e install_cuda=false -e 'nvidia_driver_version="550"' --check`,
-    );
-    fireEvent.click(screen.getByTestId('play-start'));
-    await waitFor(() => expect(window.location.pathname).toBe('/plays/play_1'));
-    expect(net.api.callsTo('POST', '/api/v1/plays').map((c) => c.body)).toEqual([
-      {
-        template: 'install_nvidia_driver',
-        selector: 'group=gpu_nodes',
-        check: true,
-        serial: '25%',
-        maxFailPercentage: 10,
-        extraVars: { install_cuda: false, nvidia_driver_version: '550' },
-      },
-    ]);
-  });
-
-  it('is for operators', async () => {
-    renderSignedIn(<NewPlayPage />, viewer);
-    expect((await screen.findByText(/for operators/)).textContent).toContain('Running playbooks is for operators and admins');
   });
 });
 
