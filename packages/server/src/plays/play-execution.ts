@@ -1,4 +1,5 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FleetError, type PlayEventView, type RunTargetState, type SignedCommand } from '@gpufleet/protocol';
 import type { Clock } from '../clock.js';
@@ -11,7 +12,7 @@ import { PlayLog } from './play-log.js';
 import { formatDuration } from './play-views.js';
 import { runHosts } from './play-hosts.js';
 import { withRolling } from './playbook-text.js';
-import { writeRunFolder } from './run-folder.js';
+import { closeMasters, writeRunFolder } from './run-folder.js';
 import { sha256Hex } from './template-service.js';
 
 export interface ExecutionDeps {
@@ -126,28 +127,35 @@ export class PlayExecution {
       this.d.sshHosts,
       (m) => this.note(m),
     );
-    const paths = await writeRunFolder({
-      dir,
-      playbook: withRolling(template.playbook, { serial: this.play.serial, maxFailPercentage: this.play.maxFailPercentage }),
-      hosts,
-      defaults: template.vars,
-      extraVars: this.play.extraVars,
-      sshpass: this.d.sshpass,
-    });
-    if (this.stopReason !== null) throw new FleetError('failed_precondition', STOPPED_EARLY[this.stopReason]);
-    const args = [paths.playbook, '-e', `@${paths.extraVars}`];
-    if (this.play.check) args.push('--check');
-    if (template.become) args.push('--become');
-    this.run = startAnsible({
-      program: this.d.ansiblePlaybook,
-      args,
-      cwd: dir,
-      env: ansibleEnv(paths.config, dir),
-      onStdout: (line) => this.onLine(line),
-      onStderr: (line) => this.onStderrLine(line),
-      ...(this.d.graceMs === undefined ? {} : { graceMs: this.d.graceMs }),
-    });
-    return this.run.done;
+    // Under the system temp folder: socket paths must stay under 108 bytes whatever the data dir is.
+    const controlDir = await mkdtemp(join(tmpdir(), 'gpufleet-cp-'));
+    try {
+      const paths = await writeRunFolder({
+        dir,
+        playbook: withRolling(template.playbook, { serial: this.play.serial, maxFailPercentage: this.play.maxFailPercentage }),
+        hosts,
+        defaults: template.vars,
+        extraVars: this.play.extraVars,
+        sshpass: this.d.sshpass,
+        controlDir,
+      });
+      if (this.stopReason !== null) throw new FleetError('failed_precondition', STOPPED_EARLY[this.stopReason]);
+      const args = [paths.playbook, '-e', `@${paths.extraVars}`];
+      if (this.play.check) args.push('--check');
+      if (template.become) args.push('--become');
+      this.run = startAnsible({
+        program: this.d.ansiblePlaybook,
+        args,
+        cwd: dir,
+        env: ansibleEnv(paths.config, dir),
+        onStdout: (line) => this.onLine(line),
+        onStderr: (line) => this.onStderrLine(line),
+        ...(this.d.graceMs === undefined ? {} : { graceMs: this.d.graceMs }),
+      });
+      return await this.run.done;
+    } finally {
+      await closeMasters(controlDir);
+    }
   }
 
   /** Each agent host's signed part, in batches; resolves with what went wrong (empty: all succeeded). */

@@ -49,6 +49,7 @@ describe('run folder', () => {
       defaults: { d: 1 },
       extraVars: { x: 2 },
       sshpass: null,
+      controlDir: '/tmp/gpufleet-cp-x1',
     });
     expect(statSync(dir).mode & 0o777).toBe(0o700);
     const inventory = parse(readFileSync(join(dir, 'inventory.yml'), 'utf8'));
@@ -62,6 +63,9 @@ describe('run folder', () => {
     expect(cfg).toContain('host_key_checking = True');
     expect(cfg).toContain(`-o StrictHostKeyChecking=yes -o UserKnownHostsFile=${join(dir, 'known_hosts')}`);
     expect(cfg).not.toMatch(/StrictHostKeyChecking=no/);
+    // Master connections live in the play's own control folder only.
+    expect(cfg).toContain('-o ControlMaster=auto');
+    expect(cfg).toContain('control_path_dir = /tmp/gpufleet-cp-x1');
     expect(parse(readFileSync(join(dir, 'host_vars', 'gpu-1.yml'), 'utf8'))).toEqual({ driver: '550' });
     expect(parse(readFileSync(join(dir, 'group_vars', 'all.yml'), 'utf8'))).toEqual({ d: 1 });
     expect(JSON.parse(readFileSync(paths.extraVars, 'utf8'))).toEqual({ x: 2 });
@@ -81,7 +85,7 @@ describe('run folder', () => {
       },
       bastionKey,
     );
-    await writeRunFolder({ dir, playbook: '- hosts: all\n  tasks: []\n', hosts: [host(a)], defaults: {}, extraVars: {}, sshpass: null });
+    await writeRunFolder({ dir, playbook: '- hosts: all\n  tasks: []\n', hosts: [host(a)], defaults: {}, extraVars: {}, sshpass: null, controlDir: '/tmp/cp' });
     expect(readFileSync(join(dir, 'known_hosts'), 'utf8').split('\n')[1]).toBe(`jump.example ssh-rsa ${RSA_BLOB}`);
     const args = parse(readFileSync(join(dir, 'inventory.yml'), 'utf8')).all.hosts['gpu-1'].ansible_ssh_common_args as string;
     expect(args).toMatch(/^-o ProxyCommand=/);
@@ -92,14 +96,16 @@ describe('run folder', () => {
 
   it('refuses a password login without sshpass, a key with a passphrase, and a jump host without a pinned key', async () => {
     const pw = access({ login: { kind: 'password', password: 'secret' } });
-    await expect(writeRunFolder({ dir: `${dir}-1`, playbook: 'x', hosts: [host(pw)], defaults: {}, extraVars: {}, sshpass: null })).rejects.toMatchObject({
+    await expect(
+      writeRunFolder({ dir: `${dir}-1`, playbook: 'x', hosts: [host(pw)], defaults: {}, extraVars: {}, sshpass: null, controlDir: '/tmp/cp' }),
+    ).rejects.toMatchObject({
       code: 'failed_precondition',
       message: expect.stringContaining('apt-get install sshpass'),
     });
     const withPass = access({ login: { kind: 'key', privateKey: 'K', passphrase: 'p' } });
-    await expect(writeRunFolder({ dir: `${dir}-2`, playbook: 'x', hosts: [host(withPass)], defaults: {}, extraVars: {}, sshpass: null })).rejects.toThrow(
-      /passphrase/,
-    );
+    await expect(
+      writeRunFolder({ dir: `${dir}-2`, playbook: 'x', hosts: [host(withPass)], defaults: {}, extraVars: {}, sshpass: null, controlDir: '/tmp/cp' }),
+    ).rejects.toThrow(/passphrase/);
     const noJumpKey = access({
       bastion: {
         address: 'j',
@@ -109,9 +115,9 @@ describe('run folder', () => {
         hostKey: { kind: 'fingerprint', fingerprint: 'SHA256:z' },
       },
     });
-    await expect(writeRunFolder({ dir: `${dir}-3`, playbook: 'x', hosts: [host(noJumpKey)], defaults: {}, extraVars: {}, sshpass: null })).rejects.toThrow(
-      /no pinned key/,
-    );
+    await expect(
+      writeRunFolder({ dir: `${dir}-3`, playbook: 'x', hosts: [host(noJumpKey)], defaults: {}, extraVars: {}, sshpass: null, controlDir: '/tmp/cp' }),
+    ).rejects.toThrow(/no pinned key/);
   });
 
   it('writes known_hosts lines as OpenSSH reads them', () => {

@@ -1,5 +1,6 @@
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { FleetError } from '@gpufleet/protocol';
 import { stringify } from 'yaml';
@@ -31,6 +32,11 @@ export interface RunFolderInput {
   extraVars: Record<string, unknown>;
   /** Where sshpass is, when a host logs in with a password; null when it is not installed. */
   sshpass: string | null;
+  /**
+   * A private folder (0700, short path: sockets are limited to 108 bytes) for this play's SSH
+   * master connections; closeMasters ends them when the play ends.
+   */
+  controlDir: string;
 }
 
 /** A program on PATH, or null. */
@@ -161,11 +167,29 @@ export async function writeRunFolder(input: RunFolderInput): Promise<{ playbook:
       `local_tmp = ${join(dir, 'tmp')}`,
       '',
       '[ssh_connection]',
-      // No ControlMaster: a master connection outlives the play and would skip the next play's key check.
-      `ssh_args = ${strictSshOptions(knownHosts).join(' ')} -o ControlMaster=no -o ConnectTimeout=15`,
+      // One master connection per host for the whole play (each task would pay a handshake):
+      // opened with the strict key check, in this play's own folder, and ended with the play,
+      // so no later play can ride on a connection it did not check itself.
+      `ssh_args = ${strictSshOptions(knownHosts).join(' ')} -o ControlMaster=auto -o ControlPersist=120s -o ConnectTimeout=15`,
+      `control_path_dir = ${input.controlDir}`,
+      'control_path = %(directory)s/%%C',
       'pipelining = True',
       '',
     ].join('\n'),
   );
   return { playbook, extraVars, config };
+}
+
+/** Ends every SSH master connection a play left in its control folder, then removes the folder. */
+export async function closeMasters(controlDir: string): Promise<void> {
+  const sockets = await readdir(controlDir).catch(() => [] as string[]);
+  await Promise.all(
+    sockets.map(
+      (name) =>
+        new Promise<void>((done) => {
+          execFile('ssh', ['-O', 'exit', '-o', `ControlPath=${join(controlDir, name)}`, 'gpufleet-play'], { timeout: 5000 }, () => done());
+        }),
+    ),
+  );
+  await rm(controlDir, { recursive: true, force: true });
 }
