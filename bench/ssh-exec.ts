@@ -42,7 +42,8 @@ async function poolRound(hosts: TestSshd[], privateKey: string): Promise<number>
         hostKey: { kind: 'pinned', key: { algorithm, publicKey, fingerprint: h.hostKeyFingerprint } },
         bastion: null,
       };
-      return pool.exec(ep, 'uname -a', { timeoutMs: 60_000 });
+      // Generous: 50 sshd handshakes at once on a small machine take most of a minute.
+      return pool.exec(ep, 'uname -a', { timeoutMs: 300_000 });
     }),
   );
   const ms = performance.now() - started;
@@ -62,6 +63,8 @@ function ansibleRound(dir: string, round: number, hosts: number): Promise<number
     ANSIBLE_LOCAL_TEMP: join(dir, 'tmp'),
     ANSIBLE_SSH_ARGS: `-o ControlMaster=auto -o ControlPersist=60s -o ControlPath=${cp}/%C -o UserKnownHostsFile=${join(dir, 'known_hosts')} -o StrictHostKeyChecking=yes`,
     ANSIBLE_PYTHON_INTERPRETER: '/usr/bin/python3',
+    // The default 10 s connect timeout is too short for 50 handshakes at once on a small machine.
+    ANSIBLE_TIMEOUT: '120',
   };
   const started = performance.now();
   return new Promise((resolve, reject) => {
