@@ -1,0 +1,132 @@
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { type KV, KvWatchInclude } from '@nats-io/kv';
+import { FleetError } from '@gpufleet/protocol';
+import type { BusData, BusKv, BusLog, KvChange } from './bus.js';
+import { checkKey, checkRevision } from './bus-names.js';
+import { encodeData, kvEntry } from './bus-payload.js';
+
+/** What a NatsKv needs of the bus that opened it. */
+export interface NatsKvContext {
+  /** Throws 'unavailable' once the bus is closed. */
+  ensureOpen(): void;
+  maxPayloadBytes: number;
+  /** Registers a watcher's stop with the bus, so close() ends it; returns the unregister. */
+  track(stop: () => Promise<void>): () => void;
+  log: BusLog | undefined;
+}
+
+/** A write refused because the key's last revision was not the expected one. */
+function isWrongRevision(err: unknown): boolean {
+  return (
+    err instanceof JetStreamApiError &&
+    (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
+}
+
+function unavailable(what: string, err: unknown): FleetError {
+  return FleetError.is(err) ? err : new FleetError('unavailable', `NATS KV ${what} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+}
+
+/**
+ * A NATS KV bucket as a BusKv. The bucket has history 1 and max_age = ttl, so each write renews the
+ * key's lease; a delete writes a tombstone. NATS before 2.11 says nothing when an entry ages out,
+ * so neither does watch().
+ */
+export function natsKv(kv: KV, bucket: string, ctx: NatsKvContext): BusKv {
+  const encode = (value: BusData) => encodeData(value, ctx.maxPayloadBytes);
+  const conflict = (key: string, expectedRevision: number, err: unknown) =>
+    new FleetError('conflict', `key '${key}' of bucket '${bucket}' is not at revision ${expectedRevision}`, {
+      details: { key, expectedRevision },
+      cause: err,
+    });
+
+  return {
+    async get(key) {
+      ctx.ensureOpen();
+      checkKey(key);
+      try {
+        const e = await kv.get(key);
+        return e && e.operation === 'PUT' ? kvEntry(key, e.value, e.revision) : null;
+      } catch (err) {
+        throw unavailable('get', err);
+      }
+    },
+
+    async create(key, value) {
+      ctx.ensureOpen();
+      checkKey(key);
+      const bytes = encode(value);
+      try {
+        return await kv.create(key, bytes);
+      } catch (err) {
+        if (isWrongRevision(err)) throw new FleetError('already_exists', `key '${key}' of bucket '${bucket}' exists`, { cause: err });
+        throw unavailable('create', err);
+      }
+    },
+
+    async update(key, value, expectedRevision) {
+      ctx.ensureOpen();
+      checkKey(key);
+      checkRevision(expectedRevision);
+      const bytes = encode(value);
+      try {
+        return await kv.update(key, bytes, expectedRevision);
+      } catch (err) {
+        if (isWrongRevision(err)) throw conflict(key, expectedRevision, err);
+        throw unavailable('update', err);
+      }
+    },
+
+    async delete(key, expectedRevision) {
+      ctx.ensureOpen();
+      checkKey(key);
+      if (expectedRevision !== undefined) checkRevision(expectedRevision);
+      try {
+        await kv.delete(key, expectedRevision === undefined ? undefined : { previousSeq: expectedRevision });
+      } catch (err) {
+        if (expectedRevision !== undefined && isWrongRevision(err)) throw conflict(key, expectedRevision, err);
+        throw unavailable('delete', err);
+      }
+    },
+
+    async keys() {
+      ctx.ensureOpen();
+      try {
+        const found: string[] = [];
+        for await (const key of await kv.keys()) found.push(key);
+        return found;
+      } catch (err) {
+        throw unavailable('keys', err);
+      }
+    },
+
+    async watch(handler) {
+      ctx.ensureOpen();
+      let changes: Awaited<ReturnType<KV['watch']>>;
+      try {
+        // Updates only: a watcher is told of writes from now on, as on the in-process bus.
+        changes = await kv.watch({ include: KvWatchInclude.UpdatesOnly });
+      } catch (err) {
+        throw unavailable('watch', err);
+      }
+      const pumping = (async () => {
+        for await (const e of changes) {
+          const put = e.operation === 'PUT';
+          const change: KvChange = { key: e.key, op: put ? 'put' : 'delete', revision: e.revision, value: put ? e.value : null };
+          try {
+            handler(change);
+          } catch (err) {
+            ctx.log?.warn({ err, bucket, key: e.key }, 'a KV watcher threw');
+          }
+        }
+      })().catch((err) => ctx.log?.warn({ err, bucket }, 'a KV watch ended with an error'));
+      const stop = async () => {
+        untrack();
+        changes.stop();
+        await pumping;
+      };
+      const untrack = ctx.track(stop);
+      return stop;
+    },
+  };
+}
