@@ -1,7 +1,7 @@
 import { FleetError, localPlayScript, localPlayTarget, type PlayPlanAgentHost, type SignedCommand } from '@gpufleet/protocol';
 import type { NodeGroups } from '../jobcenter/job-center-contracts.js';
 import type { TemplateRecord } from '../store/store.js';
-import { isConnectionVar } from './playbook-text.js';
+import { playVars } from './play-hosts.js';
 
 /**
  * The agent hosts' side of a play: what each host's part is made of (for the plan the CLI signs
@@ -18,18 +18,7 @@ export async function planAgentHosts(
 ): Promise<PlayPlanAgentHost[]> {
   const out: PlayPlanAgentHost[] = [];
   for (const h of hosts) {
-    const resolved = await groups.resolve(h.nodeId, extra);
-    const vars: Record<string, unknown> = {};
-    const notes: string[] = [];
-    for (const [name, v] of Object.entries(resolved.vars)) {
-      if (isConnectionVar(name)) {
-        notes.push(
-          `${h.hostname}: variable ${name} (from ${v.origin.scope}${v.origin.source ? ` ${v.origin.source}` : ''}) is ignored: an agent host's part runs on the host itself`,
-        );
-        continue;
-      }
-      vars[name] = v.value;
-    }
+    const { vars, notes } = await playVars(h.nodeId, h.hostname, extra, groups);
     const memberOf = (await groups.groupsOf(h.nodeId)).map((g) => g.name);
     out.push({ nodeId: h.nodeId, hostname: h.hostname, target: localPlayTarget(h.hostname), groups: memberOf, vars, notes });
   }

@@ -40,6 +40,31 @@ export function checkExtraVars(extra: Record<string, unknown>): void {
   }
 }
 
+/**
+ * A node's merged variables as a play uses them (values only): connection variables are left
+ * out, each with a note, because the server sets how plays connect (or the host runs its part itself).
+ */
+export async function playVars(
+  nodeId: string,
+  hostname: string,
+  extra: Record<string, unknown>,
+  groups: NodeGroups,
+): Promise<{ vars: Record<string, unknown>; notes: string[] }> {
+  const resolved = await groups.resolve(nodeId, extra);
+  const vars: Record<string, unknown> = {};
+  const notes: string[] = [];
+  for (const [name, v] of Object.entries(resolved.vars)) {
+    if (isConnectionVar(name)) {
+      notes.push(
+        `${hostname}: variable ${name} (from ${v.origin.scope}${v.origin.source ? ` ${v.origin.source}` : ''}) is ignored: the server sets how plays connect`,
+      );
+      continue;
+    }
+    vars[name] = v.value;
+  }
+  return { vars, notes };
+}
+
 /** Each host's access (logins opened now), groups and merged variables, for the run folder. */
 export async function runHosts(
   hosts: { nodeId: string; hostname: string }[],
@@ -51,17 +76,8 @@ export async function runHosts(
   const out: RunHost[] = [];
   for (const h of hosts) {
     const access = await directory.access(h.nodeId);
-    const resolved = await groups.resolve(h.nodeId, extra);
-    const vars: Record<string, unknown> = {};
-    for (const [name, v] of Object.entries(resolved.vars)) {
-      if (isConnectionVar(name)) {
-        note(
-          `${h.hostname}: variable ${name} (from ${v.origin.scope}${v.origin.source ? ` ${v.origin.source}` : ''}) is ignored: the server sets how plays connect`,
-        );
-        continue;
-      }
-      vars[name] = v.value;
-    }
+    const { vars, notes } = await playVars(h.nodeId, h.hostname, extra, groups);
+    for (const n of notes) note(n);
     out.push({ name: h.hostname, access, groups: (await groups.groupsOf(h.nodeId)).map((g) => g.name), vars });
   }
   return out;

@@ -96,10 +96,13 @@ describe('play routes on the real server', () => {
     [{ template: 'ping_only', selector: 'all', check: 'yes' }, /check/],
     [{ template: 'ping_only', selector: 'all', version: 0 }, /version/],
     [{ template: 'ping_only', selector: 'all', surprise: true }, /surprise/],
-  ])('refuses play body %j (400) and starts nothing', async (body, message) => {
-    const r = await t.api('POST', '/api/v1/plays', body, operator);
-    expect(r.status).toBe(400);
-    expect(r.text).toMatch(message);
+    [{ template: 'ping_only', selector: 'all', agentCommands: [{ payload: {}, sig: 'x' }] }, /agentCommands/],
+  ])('refuses play body %j (400) for the plan and the start, and starts nothing', async (body, message) => {
+    for (const path of ['/api/v1/plays/plan', '/api/v1/plays']) {
+      const r = await t.api('POST', path, body, operator);
+      expect(r.status, path).toBe(400);
+      expect(r.text).toMatch(message);
+    }
     expect((await t.api('GET', '/api/v1/plays')).body.items).toEqual([]);
   });
 
