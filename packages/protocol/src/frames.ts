@@ -3,6 +3,7 @@ import { GpuInfo, GpuSample, ToolFailure } from './gpu.js';
 import { HostFacts, HostSample } from './host.js';
 import { ERROR_CODES } from './errors.js';
 import { Revocation, RootsUpdate, SignedCommand } from './remote-ops.js';
+import { ServerUrlList } from './server-urls.js';
 import { AllocFrame } from './workload-frames.js';
 
 /** The agent<->server protocol version this build speaks. The server refuses others, saying so. */
@@ -108,6 +109,12 @@ export const WelcomeFrame = z.object({
     metricsIntervalMs: z.number().int().positive(),
     /** Every outbox item up to this seq is already stored; the agent may drop them. */
     ackedSeq: z.number().int().nonnegative(),
+    /**
+     * The control plane's current replica URLs; the agent fails over between them and keeps
+     * them for its next start. Absent from older servers. A list the agent cannot use reads as
+     * absent: a bad list must not cost the session its welcome.
+     */
+    serverUrls: ServerUrlList.optional().catch(undefined),
   }),
 });
 export const AckFrame = z.object({ t: z.literal('ack'), body: z.object({ seq: z.number().int().nonnegative() }) });

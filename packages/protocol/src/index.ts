@@ -7,6 +7,7 @@ export * from './gpu.js';
 export * from './host.js';
 export * from './frames.js';
 export * from './join-token.js';
+export * from './server-urls.js';
 export * from './rest.js';
 export * from './fleet-heatmap.js';
 export * from './node-sort.js';

@@ -3,6 +3,7 @@ import { ERROR_CODES } from './errors.js';
 import { GpuInfo, GpuSample, ToolFailure } from './gpu.js';
 import { HostFacts, HostSample } from './host.js';
 import { isLabelKey, isLabelValue } from './selector.js';
+import { ServerUrlList } from './server-urls.js';
 import { GpuHealthView, GpuState, NodeHealthView, ReportedVerdict, StateChangeView } from './health.js';
 
 /** Every 4xx/5xx body: `{ "error": { "code", "message", "details" } }`. */
@@ -42,6 +43,11 @@ export const CreateJoinTokenRequest = z.strictObject({
   reusable: z.boolean().optional(),
   needsApproval: z.boolean().optional(),
   expiresIn: DurationText.optional(),
+  /**
+   * Every replica's URL, the one agents try first at the head: the token's server URL becomes
+   * the first and the agent fails over between them. Absent: the server's own URL only.
+   */
+  serverUrls: ServerUrlList.optional(),
 });
 export type CreateJoinTokenRequest = z.infer<typeof CreateJoinTokenRequest>;
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { decodeJoinToken, encodeJoinToken, FleetError } from '@gpufleet/protocol';
+import { decodeJoinToken, encodeJoinToken, FleetError, type JoinTokenPayload } from '@gpufleet/protocol';
 import {
   Agent,
   FileStateStore,
@@ -168,7 +168,7 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new FleetError('invalid_argument', `concurrency must be a positive integer, got ${concurrency}`);
   const logger = o.logger ?? silentLogger;
   const clock = o.clock ?? systemClock;
-  const token = o.serverUrl ? encodeJoinToken({ ...decodeJoinToken(o.token), url: o.serverUrl }) : o.token;
+  const token = o.serverUrl ? encodeJoinToken({ ...singleServer(decodeJoinToken(o.token)), url: o.serverUrl }) : o.token;
   decodeJoinToken(token); // a bad token fails here once, not count times
   const models = assignModels(o.count, o.mix ?? DEFAULT_MIX);
   const workloads =
@@ -190,7 +190,8 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
   });
 
   if (o.linkProxy) {
-    const base = decodeJoinToken(token);
+    // Each host reaches the server only through its proxy: no replica list may route around it.
+    const base = singleServer(decodeJoinToken(token));
     try {
       await runPool(hosts, 100, async (h) => {
         const proxy = LinkProxy.forUrl(base.url);
@@ -212,7 +213,10 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
     const existing = h.state.loadConfig();
     if (existing && existing.nodeId === h.identity.did) {
       // A new proxy listens on a new port: point the kept node config at it.
-      if (h.link) h.state.saveConfig({ ...existing, serverUrl: decodeJoinToken(h.token).url });
+      if (h.link) {
+        const { serverUrls: _replicas, ...config } = existing;
+        h.state.saveConfig({ ...config, serverUrl: decodeJoinToken(h.token).url });
+      }
       heartbeats.push(existing.heartbeatMs);
       return; // joined on an earlier run (dataDir kept)
     }
@@ -375,6 +379,12 @@ export function simHostnames(models: readonly SimGpuModel[]): string[] {
     perModel.set(model, n);
     return `sim-${model.toLowerCase()}-${String(n).padStart(width, '0')}`;
   });
+}
+
+/** The token without its replica list: the simulator points every host at one URL of its choosing. */
+function singleServer(payload: JoinTokenPayload): JoinTokenPayload {
+  const { urls: _replicas, ...rest } = payload;
+  return rest;
 }
 
 /** Hostnames given by the caller: one per host, distinct, usable as file names (kernel logs, tools). */

@@ -27,7 +27,7 @@ import { checkIntervalBounds, clampServerInterval, DEFAULT_SERVER_INTERVAL_BOUND
 import { errorText, silentLogger, type Logger } from './logger.js';
 import { MetricsRing } from './metrics-ring.js';
 import { Outbox, type OutboxLimits } from './outbox.js';
-import type { AgentStateStore, OutboxItem } from './state.js';
+import { nodeServerUrls, type AgentStateStore, type OutboxItem } from './state.js';
 import type { WorkloadOptions } from '../workloads/agent-workloads.js';
 import type { WorkloadHost, WorkloadSupervisor } from '../workloads/supervisor.js';
 import { createHostServices } from './host-services.js';
@@ -213,7 +213,7 @@ export class Agent {
     // After the first readout, so kernel events (the look-back included) find their GPU's UUID.
     this.health?.start();
     this.link = new AgentLink({
-      serverUrl: config.serverUrl,
+      serverUrls: nodeServerUrls(config),
       caPem: config.caPem,
       identity: this.o.identity,
       agentVersion: this.o.agentVersion,
@@ -230,6 +230,7 @@ export class Agent {
         // Every session starts from a fresh inventory, so the server never trusts a stale one.
         this.enqueueInventory();
       },
+      onServerUrls: (urls) => this.saveServerUrls(urls),
       onConfig: (c) => this.setMetricsInterval(c.metricsIntervalMs),
       onFatal: (reason) => void this.shutdown({ code: 1, reason }),
       onRemoteOp: (frame) => this.onRemoteOp(frame),
@@ -239,7 +240,26 @@ export class Agent {
     this.state = 'running';
     this.link.start();
     this.schedule(true);
-    this.logger.info('agent started', { nodeId: this.nodeId, server: config.serverUrl, gpus: this.tracker.latest?.snapshots.length ?? 0 });
+    this.logger.info('agent started', {
+      nodeId: this.nodeId,
+      server: this.link.currentUrl,
+      serverUrls: this.link.serverUrls,
+      gpus: this.tracker.latest?.snapshots.length ?? 0,
+    });
+  }
+
+  /**
+   * Keeps the replica list the server sent for the next start, so an agent restarted while the
+   * replica it joined through is gone still finds the others. `serverUrl` stays the join URL.
+   */
+  private saveServerUrls(urls: string[]): void {
+    try {
+      const config = this.o.state.loadConfig();
+      if (config) this.o.state.saveConfig({ ...config, serverUrls: urls });
+    } catch (err) {
+      // The link already dials the new list; only the next start would use the old one.
+      this.logger.warn('could not save the server URL list', { err: errorText(err) });
+    }
   }
 
   /** Drains: stops sampling, closes the session with 1000, flushes the state. */

@@ -1,6 +1,6 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { EventFrame, FleetError, InventoryFrame } from '@gpufleet/protocol';
+import { EventFrame, FleetError, InventoryFrame, serverUrlListProblem } from '@gpufleet/protocol';
 import { parseStoredAllocation, type StoredAllocation } from '../workloads/stored-allocation.js';
 import { isTrustRecord, type AgentStateStore, type NodeConfig, type OutboxItem, type OutboxSnapshot, type TrustRecord } from './state.js';
 
@@ -77,11 +77,15 @@ export class FileStateStore implements AgentStateStore {
       (o.labels === undefined || (typeof o.labels === 'object' && o.labels !== null));
     if (!ok)
       throw new FleetError('failed_precondition', `${path} is damaged: a field is missing or has the wrong type; run 'gpufleet-agent join <token>' again`);
+    // Absent in files written before replicas (and on single-server fleets): serverUrl alone.
+    const urlsProblem = o.serverUrls === undefined ? null : serverUrlListProblem(o.serverUrls);
+    if (urlsProblem) throw new FleetError('failed_precondition', `${path} is damaged: serverUrls: ${urlsProblem}; run 'gpufleet-agent join <token>' again`);
     const caPath = this.path(CA_FILE);
     const caPem = existsSync(caPath) ? readFileSync(caPath, 'utf8') : null;
     return {
       nodeId: o.nodeId as string,
       serverUrl: o.serverUrl as string,
+      ...(o.serverUrls === undefined ? {} : { serverUrls: [...(o.serverUrls as string[])] }),
       caPem,
       roots: o.roots as string[],
       heartbeatMs: o.heartbeatMs as number,

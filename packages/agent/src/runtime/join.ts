@@ -49,6 +49,8 @@ export interface JoinResult {
   status: string;
   heartbeatMs: number;
   serverUrl: string;
+  /** Every replica URL the agent will fail over between, `serverUrl` first. */
+  serverUrls: string[];
   /** True when this join made a new node key. */
   keyCreated: boolean;
   /** The fleet roots this host now trusts. */
@@ -95,18 +97,23 @@ export async function fetchPinnedCa(payload: JoinTokenPayload, request: HttpRequ
   return cert.toString();
 }
 
-/** Checks the URL/fingerprint pairing rules of a token before any network traffic. */
+/**
+ * Checks the URL/fingerprint pairing rules of a token before any network traffic, for every
+ * replica URL it names: the agent may end up dialing any of them.
+ */
 export function checkTokenTransport(payload: JoinTokenPayload): void {
-  const url = new URL(payload.url);
-  if (payload.caFingerprint === null) {
-    if (url.protocol !== 'http:' || !LOOPBACK_HOSTS.has(url.hostname)) {
-      throw new FleetError(
-        'invalid_argument',
-        `join token has no CA fingerprint, which is only allowed for a plain-http loopback server, but its URL is ${payload.url}`,
-      );
+  for (const text of payload.urls ?? [payload.url]) {
+    const url = new URL(text);
+    if (payload.caFingerprint === null) {
+      if (url.protocol !== 'http:' || !LOOPBACK_HOSTS.has(url.hostname)) {
+        throw new FleetError(
+          'invalid_argument',
+          `join token has no CA fingerprint, which is only allowed for a plain-http loopback server, but its URL is ${text}`,
+        );
+      }
+    } else if (url.protocol !== 'https:') {
+      throw new FleetError('invalid_argument', `join token pins a CA but its URL is not https: ${text}`);
     }
-  } else if (url.protocol !== 'https:') {
-    throw new FleetError('invalid_argument', `join token pins a CA but its URL is not https: ${payload.url}`);
   }
 }
 
@@ -182,20 +189,24 @@ export async function joinFleet(options: JoinOptions): Promise<JoinResult> {
   }
   if (answer.nodeId !== identity.did)
     throw new FleetError('internal', `the server enrolled another node id (${answer.nodeId}) than this host's key (${identity.did})`);
+  const serverUrls = payload.urls ?? [payload.url];
   state.saveConfig({
     nodeId: answer.nodeId,
     serverUrl: payload.url,
+    // Kept only for a real list, so a single-server node.json reads exactly as before.
+    ...(serverUrls.length > 1 ? { serverUrls } : {}),
     caPem,
     roots,
     heartbeatMs: answer.heartbeatMs > 0 ? answer.heartbeatMs : 5000,
     labels: vouchedLabels,
   });
-  logger.info('joined the fleet', { nodeId: answer.nodeId, status: answer.status, server: payload.url });
+  logger.info('joined the fleet', { nodeId: answer.nodeId, status: answer.status, server: payload.url, ...(serverUrls.length > 1 ? { serverUrls } : {}) });
   return {
     nodeId: answer.nodeId,
     status: answer.status,
     heartbeatMs: answer.heartbeatMs,
     serverUrl: payload.url,
+    serverUrls,
     keyCreated,
     roots,
     rootsPinned: options.roots !== undefined && options.roots.length > 0,

@@ -53,7 +53,7 @@ function makeLink(serverUrl: string, identity: AgentIdentity, extra: Partial<Lin
   const fatal: string[] = [];
   const logs: Record<string, unknown>[] = [];
   const link = new AgentLink({
-    serverUrl,
+    serverUrls: [serverUrl],
     caPem: null,
     identity,
     agentVersion: 'test-1',

@@ -15,6 +15,7 @@ import { clampServerInterval, DEFAULT_SERVER_INTERVAL_BOUNDS, type IntervalBound
 import { errorText, silentLogger, type Logger } from './logger.js';
 import type { MetricsRing } from './metrics-ring.js';
 import type { Outbox } from './outbox.js';
+import { agentSocketUrl, DialPlan, type BackoffOptions } from './dial-plan.js';
 import type { OutboxItem } from './state.js';
 
 /** What the server says in its welcome frame. */
@@ -24,6 +25,8 @@ export interface WelcomeInfo {
   heartbeatMs: number;
   metricsIntervalMs: number;
   ackedSeq: number;
+  /** The control plane's replica URLs, when the server lists them (newer servers). */
+  serverUrls?: string[];
 }
 
 /** Server frames for remote operations and workloads, handed to the agent once the session is live. */
@@ -36,16 +39,15 @@ export type RemoteOpFrame = Extract<ServerFrame, { t: 'command' | 'cancel' | 'tr
  */
 export type LinkState = 'idle' | 'connecting' | 'handshaking' | 'live' | 'waiting' | 'failed' | 'stopped';
 
-export interface BackoffOptions {
-  /** First retry waits up to this long. Default 500 ms. */
-  baseMs?: number;
-  /** No retry waits longer. Default 30 s. */
-  capMs?: number;
-}
+// Where they were defined before replicas; the agent's public API still names them here.
+export { agentSocketUrl, backoffDelay, type BackoffOptions } from './dial-plan.js';
 
 export interface LinkOptions {
-  /** Server base URL (http or https); the link dials `{url}/v1/agent` over ws or wss. */
-  serverUrl: string;
+  /**
+   * Server base URLs (http or https), one per control-plane replica, tried first to last; the
+   * link dials `{url}/v1/agent` over ws or wss. A single-server fleet lists one.
+   */
+  serverUrls: readonly string[];
   /** The pinned CA: the only CA trusted for wss. Null: system CAs (only reachable for loopback http). */
   caPem: string | null;
   identity: AgentIdentity;
@@ -63,6 +65,8 @@ export interface LinkOptions {
   heartbeatBounds?: IntervalBounds;
   /** Challenge and welcome must both arrive within this after the socket opens. Default 15 s. */
   handshakeTimeoutMs?: number;
+  /** A welcome listed replicas that differ from the link's list: the new list, the replica in use first. */
+  onServerUrls?: (urls: string[]) => void;
   /** Called on each welcome after the outbox replay; the agent enqueues its fresh inventory here. */
   onWelcome?: (welcome: WelcomeInfo) => void;
   /** The server changed the metrics interval. */
@@ -86,22 +90,6 @@ export interface LinkStats {
   serverErrors: number;
 }
 
-/** Full-jitter exponential backoff: uniform in [0, min(cap, base * 2^attempt)). */
-export function backoffDelay(attempt: number, random: () => number, baseMs = 500, capMs = 30_000): number {
-  const ceiling = Math.min(capMs, baseMs * 2 ** Math.min(attempt, 30));
-  return Math.floor(random() * ceiling);
-}
-
-/** `http://h:1/x/` -> `ws://h:1/x/v1/agent`. */
-export function agentSocketUrl(serverUrl: string): string {
-  const url = new URL(serverUrl);
-  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-  url.pathname = `${url.pathname.replace(/\/+$/, '')}/v1/agent`;
-  url.search = '';
-  url.hash = '';
-  return url.toString();
-}
-
 // Past this much unsent data on the socket, metrics wait in the ring instead of piling up in memory.
 const CONGESTED_BYTES = 1024 * 1024;
 
@@ -109,11 +97,12 @@ const CONGESTED_BYTES = 1024 * 1024;
  * The agent's WebSocket session (DESIGN.md §3, §4): dial out, answer the challenge by signing it,
  * replay the outbox, then heartbeats and metrics; reconnect with jittered exponential backoff
  * until the server refuses the node for good.
+ * Several replicas: DialPlan picks the URL. A refusal for good from any replica ends the link:
+ * replicas share one store, so another would refuse the node too.
  */
 export class AgentLink {
   private socket: WebSocket | null = null;
   private current: LinkState = 'idle';
-  private attempt = 0;
   private retryTimer: NodeJS.Timeout | null = null;
   private handshakeTimer: NodeJS.Timeout | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
@@ -125,7 +114,9 @@ export class AgentLink {
   private readonly logger: Logger;
   private readonly clock: Clock;
   private readonly random: () => number;
-  private readonly wsUrl: string;
+  private readonly plan: DialPlan;
+  /** The server URL of the present socket; null between sockets. */
+  private socketUrl: string | null = null;
   readonly stats: LinkStats = { dials: 0, welcomes: 0, framesSent: 0, badFrames: 0, serverErrors: 0 };
   /** The last welcome; null until the first one. */
   welcome: WelcomeInfo | null = null;
@@ -135,7 +126,17 @@ export class AgentLink {
     this.clock = o.clock ?? systemClock;
     this.random = o.random ?? Math.random;
     this.hbMs = o.heartbeatMs ?? 5000;
-    this.wsUrl = agentSocketUrl(o.serverUrl);
+    this.plan = new DialPlan(o.serverUrls, this.random, o.backoff);
+  }
+
+  /** The server URL this link is talking to (or dialing), else the one it dials next. */
+  get currentUrl(): string {
+    return this.socketUrl ?? this.plan.current;
+  }
+
+  /** Every replica URL, in the order the link tries them. */
+  get serverUrls(): string[] {
+    return this.plan.list;
   }
 
   get state(): LinkState {
@@ -187,27 +188,32 @@ export class AgentLink {
   private dial(): void {
     this.current = 'connecting';
     this.stats.dials++;
+    const serverUrl = this.plan.current;
+    let wsUrl = serverUrl;
     let socket: WebSocket;
     try {
-      socket = new WebSocket(this.wsUrl, {
+      wsUrl = agentSocketUrl(serverUrl);
+      socket = new WebSocket(wsUrl, {
         maxPayload: MAX_FRAME_BYTES,
         handshakeTimeout: this.o.handshakeTimeoutMs ?? 15_000,
         perMessageDeflate: false,
         ...(this.o.caPem ? { ca: this.o.caPem } : {}),
       });
     } catch (err) {
-      // A URL ws cannot dial is not going to get better by retrying.
-      this.fail(`cannot dial ${this.wsUrl}: ${errorText(err)}`);
+      // A URL ws cannot dial is not going to get better by retrying; another replica may do.
+      if (this.plan.list.length === 1) this.fail(`cannot dial ${wsUrl}: ${errorText(err)}`);
+      else this.retry(false, { url: serverUrl, err: errorText(err) });
       return;
     }
     this.socket = socket;
+    this.socketUrl = serverUrl;
     socket.on('open', () => {
       if (this.socket !== socket) return;
       this.current = 'handshaking';
       this.helloSent = false;
       this.lastHeard = performance.now();
       this.handshakeTimer = setTimeout(() => {
-        this.logger.warn('no welcome from the server in time; reconnecting', { url: this.wsUrl });
+        this.logger.warn('no welcome from the server in time; reconnecting', { url: serverUrl });
         socket.terminate();
       }, this.o.handshakeTimeoutMs ?? 15_000);
     });
@@ -218,7 +224,7 @@ export class AgentLink {
       this.lastHeard = performance.now();
     });
     socket.on('error', (err) => {
-      if (this.socket === socket) this.logger.warn('connection error', { url: this.wsUrl, err: errorText(err) });
+      if (this.socket === socket) this.logger.warn('connection error', { url: serverUrl, err: errorText(err) });
     });
     socket.on('close', (code, reason) => {
       if (this.socket === socket) this.onClose(code, reason.toString());
@@ -314,11 +320,11 @@ export class AgentLink {
     this.handshakeTimer = null;
     if (body.nodeId !== this.o.identity.did) this.logger.warn('welcome names another node id', { expected: this.o.identity.did, got: body.nodeId });
     this.welcome = body;
-    this.attempt = 0;
+    this.plan.welcomed();
     this.hbMs = clampServerInterval('heartbeat', body.heartbeatMs, this.o.heartbeatBounds ?? DEFAULT_SERVER_INTERVAL_BOUNDS.heartbeat, this.logger);
     this.stats.welcomes++;
     this.current = 'live';
-    this.logger.info('connected to the server', { url: this.wsUrl, status: body.status, ackedSeq: body.ackedSeq, pending: this.o.outbox.size });
+    this.logger.info('connected to the server', { url: this.currentUrl, status: body.status, ackedSeq: body.ackedSeq, pending: this.o.outbox.size });
     if (body.status === 'PENDING') this.logger.warn('this node waits for an administrator to approve it');
     // Order matters (the server applies seqs in order): replay, then the fresh inventory, then old metrics.
     this.o.outbox.resync(body.ackedSeq);
@@ -326,6 +332,15 @@ export class AgentLink {
     this.o.onWelcome?.(body);
     for (const m of this.o.metrics.drain()) this.send({ t: 'metrics', body: m });
     this.heartbeatTimer = setInterval(() => this.beat(), this.hbMs);
+    if (body.serverUrls && body.serverUrls.length > 0) this.takeServerUrls(body.serverUrls);
+  }
+
+  /** The server listed its replicas: dial those from now on, this one first while it is listed. */
+  private takeServerUrls(urls: string[]): void {
+    if (!this.plan.replace(urls, this.currentUrl)) return;
+    const list = this.plan.list;
+    this.logger.info('the server listed its replicas', { serverUrls: list });
+    this.o.onServerUrls?.(list);
   }
 
   private beat(): void {
@@ -359,8 +374,11 @@ export class AgentLink {
   }
 
   private onClose(code: number, reason: string): void {
+    const wasLive = this.current === 'live';
+    const url = this.socketUrl;
     this.clearTimers();
     this.socket = null;
+    this.socketUrl = null;
     if (this.current === 'stopped') return;
     if (this.fatalReason === null && (code === CLOSE_CODES.unauthenticated || code === CLOSE_CODES.forbidden)) {
       this.fatalReason = `the server closed the session with ${code}${reason ? ` (${reason})` : ''}`;
@@ -370,10 +388,17 @@ export class AgentLink {
       return;
     }
     if (code === CLOSE_CODES.replaced) this.logger.warn('another session for this node replaced ours: is a second agent running with the same key?');
-    const delay = backoffDelay(this.attempt, this.random, this.o.backoff?.baseMs, this.o.backoff?.capMs);
-    this.attempt++;
+    this.retry(wasLive, { url, code, reason });
+  }
+
+  /**
+   * Schedules the next dial. A live session that drops retries its replica (most likely back
+   * soon: a restart, a blip); a dial that got no welcome moves on (DialPlan.afterClose).
+   */
+  private retry(wasLive: boolean, fields: Record<string, unknown>): void {
+    const delay = this.plan.afterClose(wasLive);
     this.current = 'waiting';
-    this.logger.info('disconnected; reconnecting', { code, reason, retryInMs: delay });
+    this.logger.info('disconnected; reconnecting', { ...fields, retryInMs: delay, nextUrl: this.plan.current });
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       if (this.current === 'waiting') this.dial();

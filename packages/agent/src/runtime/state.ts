@@ -6,6 +6,11 @@ export interface NodeConfig {
   nodeId: string;
   /** Server base URL from the join token, e.g. `https://fleet.example:8443`. */
   serverUrl: string;
+  /**
+   * Every replica of the control plane the agent may dial, the one to try first at the head
+   * (from the join token, then from the server's welcome). Absent: just `serverUrl`.
+   */
+  serverUrls?: string[];
   /** The pinned CA (PEM) verified against the token's fingerprint; null on a loopback http server. */
   caPem: string | null;
   /** Root operator DIDs of the fleet, from the join token (for verifying signed commands later). */
@@ -13,6 +18,11 @@ export interface NodeConfig {
   heartbeatMs: number;
   /** Labels asked for at join time (`--label k=v`). */
   labels: Record<string, string>;
+}
+
+/** The URLs the link dials, in order: the replica list when there is one, else the one server URL. */
+export function nodeServerUrls(config: NodeConfig): string[] {
+  return config.serverUrls && config.serverUrls.length > 0 ? [...config.serverUrls] : [config.serverUrl];
 }
 
 /** One must-not-lose item: sent with its seq until the server acknowledges it. */
@@ -151,11 +161,11 @@ export class MemoryStateStore implements AgentStateStore {
   }
 
   loadConfig(): NodeConfig | null {
-    return this.config ? { ...this.config, roots: [...this.config.roots], labels: { ...this.config.labels } } : null;
+    return this.config ? copyConfig(this.config) : null;
   }
 
   saveConfig(config: NodeConfig): void {
-    this.config = { ...config, roots: [...config.roots], labels: { ...config.labels } };
+    this.config = copyConfig(config);
   }
 
   loadOutbox(): OutboxSnapshot {
@@ -203,4 +213,9 @@ export class MemoryStateStore implements AgentStateStore {
   saveAllocations(records: readonly StoredAllocation[]): void {
     this.allocations = structuredClone([...records]);
   }
+}
+
+// Copies the lists too, so a caller changing its object later cannot change what was "stored".
+function copyConfig(c: NodeConfig): NodeConfig {
+  return { ...c, roots: [...c.roots], labels: { ...c.labels }, ...(c.serverUrls ? { serverUrls: [...c.serverUrls] } : {}) };
 }

@@ -41,6 +41,8 @@ export interface FakeControlPlaneOptions {
   metricsIntervalMs?: number;
   /** Acknowledge outbox items as they arrive. Default true. */
   autoAck?: boolean;
+  /** Replica URLs to list in every welcome (a replicated control plane). Default: none listed. */
+  serverUrls?: string[];
 }
 
 /** What the fake server knows about one node. */
@@ -75,10 +77,13 @@ export class FakeControlPlane {
   /** WebSocket connections accepted, welcomed or not. */
   connections = 0;
   url = '';
+  /** What the next welcomes list as the control plane's replicas; null lists none (an older server). */
+  serverUrls: string[] | null;
   private readonly autoAck: boolean;
 
   constructor(private readonly o: FakeControlPlaneOptions = {}) {
     this.autoAck = o.autoAck ?? true;
+    this.serverUrls = o.serverUrls ?? null;
     this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
   }
 
@@ -234,6 +239,7 @@ export class FakeControlPlane {
             heartbeatMs: this.o.heartbeatMs ?? 5000,
             metricsIntervalMs: this.o.metricsIntervalMs ?? 10_000,
             ackedSeq: node.ackedSeq,
+            ...(this.serverUrls ? { serverUrls: this.serverUrls } : {}),
           },
         });
         return;

@@ -7,6 +7,7 @@ import { UsageError } from '../errors.js';
 import { print, type Column } from '../output.js';
 import { relativeTime } from '../units.js';
 import { labelText } from '../views/node-facts.js';
+import { parseServerUrlsOption } from './server-urls-option.js';
 
 type CreatedJoinToken = JoinTokenView & { token: string };
 
@@ -45,7 +46,8 @@ export function tokensCommand(deps: CliDeps): Command {
   tokens.addHelpText(
     'after',
     `
-A join token lets a host enroll: it carries the server URL, the CA fingerprint and a secret.
+A join token lets a host enroll: it carries the server URL (or every replica's, --server-urls),
+the CA fingerprint and a secret.
 Single-use by default; the secret is shown once.
 
 Examples:
@@ -64,16 +66,26 @@ Examples:
     .option('--expires <duration>', 'valid for this long, e.g. 1h, 24h, 7d (default: never)')
     .option('--needs-approval', 'joined nodes wait as PENDING until `gpufleet nodes approve`')
     .option('--description <text>', 'a note for `tokens ls`')
+    .option('--server-urls <url,...>', 'every control-plane replica hosts may dial, tried first to last (default: the server URL)')
     .addHelpText(
       'after',
       `
 Examples:
   gpufleet tokens create --labels region=eu --reusable --expires 24h
   gpufleet tokens create --label team=vision --label tier=spot
+  gpufleet tokens create --server-urls https://cp-a:7420,https://cp-b:7420   (hosts fail over between replicas)
   TOKEN=$(gpufleet tokens create -o json | jq -r .token)`,
     )
     .action(async (_opts, cmd: Command) => {
-      const o = deps.opts<{ labels?: string; label: string[]; reusable?: boolean; expires?: string; needsApproval?: boolean; description?: string }>(cmd);
+      const o = deps.opts<{
+        labels?: string;
+        label: string[];
+        reusable?: boolean;
+        expires?: string;
+        needsApproval?: boolean;
+        description?: string;
+        serverUrls?: string;
+      }>(cmd);
       const labels = parseLabelMap([...(o.labels ? [o.labels] : []), ...o.label]);
       if (o.description !== undefined && o.description.length > 200) throw new UsageError('--description is longer than 200 characters');
       const req: CreateJoinTokenRequest = {
@@ -82,6 +94,7 @@ Examples:
         ...(o.needsApproval ? { needsApproval: true } : {}),
         ...(o.expires !== undefined ? { expiresIn: checkDuration(o.expires, '--expires') } : {}),
         ...(o.description !== undefined ? { description: o.description } : {}),
+        ...(o.serverUrls !== undefined ? { serverUrls: parseServerUrlsOption(o.serverUrls) } : {}),
       };
       const created = await deps.client(cmd).post<CreatedJoinToken>('/api/v1/join-tokens', req);
       print(deps.io, deps.format(cmd), {

@@ -30,6 +30,8 @@ export class JoinTokenService {
       );
     }
     const req = parsed.data;
+    if (req.serverUrls) this.checkTransport(req.serverUrls);
+    const urls = req.serverUrls ?? [this.opts.serverUrl()];
     const now = this.opts.clock.now();
     const id = randomBytes(6).toString('hex');
     const secret = randomBytes(24).toString('base64url');
@@ -48,7 +50,8 @@ export class JoinTokenService {
     };
     await this.opts.store.insertJoinToken(record);
     const token = encodeJoinToken({
-      url: this.opts.serverUrl(),
+      url: urls[0]!,
+      urls,
       caFingerprint: this.opts.caFingerprint,
       roots: this.opts.roots(),
       tokenId: id,
@@ -56,6 +59,21 @@ export class JoinTokenService {
       labels: record.labels,
     });
     return { token, view: this.view(record) };
+  }
+
+  /**
+   * Hosts pin this server's CA and accept https only with it (plain http only without one), so a
+   * list that breaks that rule would mint a token no host can join with.
+   */
+  private checkTransport(urls: readonly string[]): void {
+    const want = this.opts.caFingerprint === null ? 'http:' : 'https:';
+    const bad = urls.find((u) => new URL(u).protocol !== want);
+    if (bad !== undefined) {
+      throw new FleetError(
+        'invalid_argument',
+        `join token request: serverUrls: '${bad}' is not ${want.slice(0, -1)}, but this server ${this.opts.caFingerprint === null ? 'has no CA (plain http)' : 'pins a CA (https only)'}`,
+      );
+    }
   }
 
   async list(): Promise<JoinTokenView[]> {
