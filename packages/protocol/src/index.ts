@@ -42,3 +42,4 @@ export * from './pool-views.js';
 export * from './pool-file.js';
 export * from './job-center.js';
 export * from './local-play.js';
+export * from './replica-views.js';

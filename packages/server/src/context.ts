@@ -26,6 +26,7 @@ import type { PoolsApi } from './pools/pools-api.js';
 import type { PlayService } from './plays/play-service.js';
 import type { TemplateService } from './plays/template-service.js';
 import type { GroupsService } from './groups/groups-service.js';
+import type { ReplicaStatus } from './replicas/replica-status.js';
 
 /** Everything the adapters (REST routes, agent gateway) need; built once by the service graph (app/). */
 export interface ServerContext {
@@ -71,5 +72,7 @@ export interface ServerContext {
   plays: PlayService;
   caPem: string | null;
   log: FastifyBaseLogger;
+  /** The control-plane replicas (one in the embedded mode). */
+  replicas: ReplicaStatus;
   startedAt: number;
 }

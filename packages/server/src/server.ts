@@ -16,6 +16,7 @@ import { playServices, type PlayChoices } from './app/play-services.js';
 import { sshHostServices } from './app/ssh-host-services.js';
 import { promoteServices } from './app/promote-services.js';
 import { groupServices } from './app/group-services.js';
+import { replicaServices } from './app/replica-services.js';
 import { builtinProviderFactories } from './pools/providers/builtin-providers.js';
 import type { ProviderFactories } from './pools/providers/cloud-provider.js';
 
@@ -78,6 +79,7 @@ export function serverGraph(config: ServerConfig, opts: StartOptions = {}): Serv
       logger: opts.logger !== false,
       masterKey: opts.masterKey ?? process.env.GPUFLEET_MASTER_KEY,
     }),
+    ...replicaServices({ masterKey: opts.masterKey ?? process.env.GPUFLEET_MASTER_KEY ?? null }),
     ...fleetServices(),
     ...groupServices(),
     ...poolServices({ masterKey: opts.masterKey ?? process.env.GPUFLEET_MASTER_KEY ?? null, env: process.env }),

@@ -2,7 +2,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { SERVER_CONFIG_DEFAULTS } from '@gpufleet/server';
-import { addServerOptions } from './server.js';
+import { addServerOptions, serverFlags } from './server.js';
 
 /** Every server setting is also a flag of `gpufleet server` (DESIGN.md §8.3: one set of keys). */
 describe('gpufleet server flags', () => {
@@ -37,5 +37,16 @@ describe('gpufleet server flags', () => {
       .exitOverride()
       .configureOutput({ writeErr: () => {} });
     expect(() => cmd.parse(['--pools'], { from: 'user' })).toThrow(/argument missing/);
+  });
+
+  it('take --store as --database, with the replica flags, and refuse both naming different stores', async () => {
+    const { resolveServerConfig } = await import('@gpufleet/server');
+    const cmd = addServerOptions(new Command('server')).exitOverride();
+    cmd.parse(['--store', 'postgres://db/fleet', '--bus', 'nats://127.0.0.1:4222', '--replica-name', 'cp-2', '--bus-namespace', 'eu'], { from: 'user' });
+    const config = resolveServerConfig({ flags: serverFlags(cmd.opts()) });
+    expect(config).toMatchObject({ database: 'postgres://db/fleet', bus: 'nats://127.0.0.1:4222', replicaName: 'cp-2', busNamespace: 'eu' });
+    expect(serverFlags({ store: 'postgres://a/x', database: 'postgres://a/x' }).database).toBe('postgres://a/x');
+    expect(() => serverFlags({ store: 'postgres://a/x', database: 'postgres://b/y' })).toThrow(/--store and --database/);
+    expect(() => resolveServerConfig({ flags: serverFlags({ bus: 'nats://127.0.0.1:4222' }) })).toThrow(/shared store/);
   });
 });

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import type { CliDeps } from '../command-deps.js';
 import { listenError, stopInOrder, waitForInterrupt } from '../lifecycle.js';
+import { UsageError } from '../errors.js';
 
 /** Flags of `gpufleet server` (each also GPUFLEET_<NAME> and a key of the --config YAML file). */
 export function addServerOptions(cmd: Command): Command {
@@ -10,6 +11,10 @@ export function addServerOptions(cmd: Command): Command {
     .option('--listen <host:port>', 'address to listen on (default 127.0.0.1:7420; beyond loopback means TLS)')
     .option('--data-dir <dir>', 'database, TLS material and admin token (default ./gpufleet-data)')
     .option('--database <url>', 'postgres://... to use PostgreSQL (default: embedded SQLite in the data dir)')
+    .option('--store <url>', 'the same as --database')
+    .option('--bus <urls>', 'nats://host:4222 (comma-separated for a NATS cluster) to run as one of several replicas (default: alone, in-process)')
+    .option('--bus-namespace <name>', 'prefix of every subject and bucket on the bus; one per control plane sharing a NATS (default gpufleet)')
+    .option('--replica-name <name>', "this replica's name, unique among the live replicas (default: the host name)")
     .option('--public-url <url>', 'URL agents and CLIs use to reach this server')
     .option('--tls-cert <file>', 'TLS certificate (PEM) instead of the self-made CA')
     .option('--tls-key <file>', 'TLS private key (PEM) for --tls-cert')
@@ -45,6 +50,16 @@ export function serverBanner(running: { url: string; adminToken: string | null; 
   return text;
 }
 
+/** The parsed flags as the server config takes them: `--store` is another name for `--database`. */
+export function serverFlags(opts: Record<string, unknown>): Record<string, unknown> & { config?: string } {
+  const { store, ...flags } = opts;
+  if (store !== undefined) {
+    if (flags.database !== undefined && flags.database !== store) throw new UsageError('--store and --database name the same setting: give one of them');
+    flags.database = store;
+  }
+  return flags;
+}
+
 export function serverCommand(deps: CliDeps): Command {
   const cmd = new Command('server').description('run the control plane (API, dashboard, agent gateway) until Ctrl-C');
   addServerOptions(cmd).addHelpText(
@@ -59,11 +74,16 @@ Examples:
   gpufleet server --listen 0.0.0.0:7420 --public-url https://fleet.example.com:7420
   gpufleet server --database postgres://fleet@db/fleet --log-level warn
   gpufleet server --pools examples/pools/sim.yaml       a demo pool of simulated GPU hosts
+
+  Three replicas sharing one PostgreSQL and one NATS (every replica answers for the whole fleet):
+  gpufleet server --store postgres://fleet@db/fleet --bus nats://127.0.0.1:4222 --listen 0.0.0.0:7420 --replica-name cp-1
+  gpufleet server --store postgres://fleet@db/fleet --bus nats://127.0.0.1:4222 --listen 0.0.0.0:7421 --replica-name cp-2
+  gpufleet server --store postgres://fleet@db/fleet --bus nats://127.0.0.1:4222 --listen 0.0.0.0:7422 --replica-name cp-3
   GPUFLEET_DATA_DIR=/var/lib/gpufleet gpufleet server --config /etc/gpufleet/server.yaml`,
   );
   cmd.action(async (_opts, self: Command) => {
     const { io } = deps;
-    const { config: file, ...flags } = self.opts<Record<string, unknown> & { config?: string }>();
+    const { config: file, ...flags } = serverFlags(self.opts());
     // Loaded on demand: the server's native database driver is not needed by other commands.
     const { resolveServerConfig, startServer } = await import('@gpufleet/server');
     const config = resolveServerConfig({ flags, env: io.env, ...(file ? { file } : {}) });

@@ -3,6 +3,7 @@ import { alertNotice, type AlertInstance, type AlertNotice } from './alert-insta
 import type { AlertmanagerSilenceSync } from './alertmanager-silences.js';
 import type { Notifier } from './notifier.js';
 import type { SilenceBook } from './silences.js';
+import type { AlertLeadership } from './notice-ledger.js';
 
 /** Alertmanager batches stay well under its default request size limits. */
 const RESEND_CHUNK = 500;
@@ -15,6 +16,8 @@ export interface DispatchDeps {
   silenceMirror: Pick<AlertmanagerSilenceSync, 'mirrored'>;
   labelsOf: (nodeId: string) => Readonly<Record<string, string>>;
   externalUrl: () => string;
+  /** Whether this replica sends, and what another replica already sent (notice-ledger.ts). */
+  leadership: AlertLeadership;
 }
 
 /**
@@ -44,8 +47,12 @@ export class AlertDispatcher {
   }
 
   notify(inst: AlertInstance, now: number): void {
-    const { notifier, silences } = this.deps;
+    const { notifier, silences, leadership } = this.deps;
+    // Another replica sends: this one leaves the instance unnotified, to send if it takes over.
+    if (!leadership.holds()) return;
     const receivers = inst.rule.receivers;
+    // Receivers a former holder of the lease already told count as told here too.
+    for (const name of leadership.toldOf(inst.id)) inst.told.add(name);
     if (inst.state === 'firing') {
       const silencedBy = silences.matching(inst.labels, now);
       let notice: AlertNotice | null = null;
@@ -60,7 +67,10 @@ export class AlertDispatcher {
         notifier.send(name, [notice], inst.id);
         inst.told.add(name);
       }
-      if (notice !== null) inst.sentAt = now;
+      if (notice !== null) {
+        inst.sentAt = now;
+        leadership.told(inst.id, [...inst.told]);
+      }
       // With no receivers at all, an unsilenced alert counts as told (as before receivers existed).
       inst.notified = all && (receivers.length > 0 || silencedBy.length === 0);
     } else if (inst.state === 'resolved' && inst.told.size > 0) {
@@ -72,6 +82,7 @@ export class AlertDispatcher {
         if (r && (r.sendResolved || r.type === 'alertmanager')) notifier.send(name, [notice], inst.id);
       }
       inst.told.clear();
+      leadership.resolved(inst.id);
     } else if (inst.state === 'resolved') {
       inst.notified = false;
     }
@@ -82,6 +93,7 @@ export class AlertDispatcher {
    * firing alerts each Alertmanager was told of again, in batches, silenced or not (see above).
    */
   resend(firing: Iterable<AlertInstance>, now: number): void {
+    if (!this.deps.leadership.holds()) return;
     for (const r of this.deps.receivers) {
       if (r.type !== 'alertmanager' || now - (this.lastResend.get(r.name) ?? now) < r.resendIntervalMs) continue;
       this.lastResend.set(r.name, now);

@@ -93,6 +93,7 @@ export class AlertEngine {
         silenceMirror: this.silenceSync,
         labelsOf: (id) => opts.fleet.labelsOf(id),
         externalUrl: () => opts.externalUrl?.() ?? '',
+        leadership: opts.leadership,
       },
       opts.clock.now(),
     );

@@ -15,6 +15,8 @@ export interface AlertFleet {
   isOnline(id: string): boolean;
 }
 
+import type { AlertLeadership } from './notice-ledger.js';
+
 export interface AlertEngineOptions {
   rules: AlertRuleSet;
   /** The health policy's `alert` rules of their own (policy-alert-rules.ts), fired by onPolicyAlert. */
@@ -22,6 +24,8 @@ export interface AlertEngineOptions {
   /** Policy rules without the `alert` action: verdicts they decide page nobody (policy-alert-rules.ts). */
   quietPolicyRules?: readonly string[];
   fleet: AlertFleet;
+  /** Whether this replica sends notifications (the `alerts` lease), and what others sent; SOLE_ALERT_SENDER alone. */
+  leadership: AlertLeadership;
   /** The node's latest sample (MetricStore.latest). */
   latestMetrics: (nodeId: string) => MetricsBody | null;
   clock: Clock;

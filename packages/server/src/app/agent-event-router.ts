@@ -25,6 +25,8 @@ export interface AgentEventRouterOptions {
   runs: RunReports;
   workloads: WorkloadReports;
   hub: EventHub;
+  /** Run reports go on to the other replicas: the one following the run may not be this one. */
+  replicas: { runReport(record: AgentEventRecord): void };
 }
 
 /**
@@ -41,6 +43,7 @@ export class AgentEventRouter implements AgentEventSink {
   async accept(record: AgentEventRecord): Promise<void> {
     if (record.kind === 'run-output') {
       this.o.runs.onAgentEvent(record);
+      this.o.replicas.runReport(record);
       await this.o.runs.outputStored();
       return;
     }
@@ -52,6 +55,7 @@ export class AgentEventRouter implements AgentEventSink {
     if (record.kind === 'alloc-state') await this.o.workloads.onHostReport(record);
     this.o.health.onAgentEvent(record);
     this.o.runs.onAgentEvent(record);
+    this.o.replicas.runReport(record);
     this.o.hub.publish({ type: 'agent-event', nodeId: record.nodeId, event: record });
   }
 }

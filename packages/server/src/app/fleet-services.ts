@@ -10,6 +10,8 @@ import { EventWriter } from '../gateway/event-writer.js';
 import { GatewayStats } from '../gateway/gateway-stats.js';
 import { RunService } from '../runs/run-service.js';
 import { WorkloadService } from '../workloads/workload-service.js';
+import { NoticeLedger } from '../alerts/notice-ledger.js';
+import { ReplicaStatus } from '../replicas/replica-status.js';
 import { AlertEngine } from '../alerts/index.js';
 import { policyAlertPlan } from '../alerts/policy-alert-rules.js';
 import { createHealth } from '../health/index.js';
@@ -19,22 +21,27 @@ import { MetricsIngest } from './metrics-ingest.js';
 import { AgentEventRouter } from './agent-event-router.js';
 import { Interval } from './interval.js';
 import { EventRetention } from '../events/event-retention.js';
+import type { FrameRelay } from '../replicas/frame-relay.js';
 
 /**
  * The fleet: nodes and their states, runs and drains, health and alerts, the agent gateway and
  * the pipelines between them, and the timers. Each service names what it needs; nothing is
  * attached after construction.
  */
+/** The relay each session table starts with (the table is built first: the relay delivers into it). */
+const sessionsRelay = new WeakMap<AgentSessions, FrameRelay>();
+
 export function fleetServices(): AnyServiceDefinition[] {
   return [
     defineService({
       provides: refs.registry,
-      deps: { config: refs.config, store: refs.store, clock: refs.clock, hub: refs.hub, metrics: refs.metrics },
-      async init({ config, store, clock, hub, metrics }) {
+      deps: { config: refs.config, store: refs.store, clock: refs.clock, hub: refs.hub, metrics: refs.metrics, owners: refs.sessionOwners },
+      async init({ config, store, clock, hub, metrics, owners }) {
         const registry = new NodeRegistry({
           store,
           clock,
           hub,
+          remoteSessions: owners,
           offlineAfterMs: config.offlineAfterBeats * config.heartbeatIntervalMs,
           latestMetrics: (id) => metrics.latest(id) ?? null,
           drainTimeoutMs: config.drainTimeoutMs,
@@ -62,13 +69,16 @@ export function fleetServices(): AnyServiceDefinition[] {
     defineService({ provides: refs.stats, deps: {}, init: () => new GatewayStats() }),
     defineService({
       provides: refs.sessions,
-      deps: { stats: refs.stats, trust: refs.trust },
-      init({ stats, trust }) {
-        const sessions = new AgentSessions((n) => (stats.sessions = n));
+      deps: { stats: refs.stats, trust: refs.trust, owners: refs.sessionOwners, relay: refs.frameRelay },
+      init({ stats, trust, owners, relay }) {
+        const sessions = new AgentSessions(owners, relay, (n) => (stats.sessions = n));
+        sessionsRelay.set(sessions, relay);
         // Trust distribution sends through the session table, which exists before any session.
         trust.attachGateway(sessions);
         return sessions;
       },
+      // Frames other replicas relay for the sessions held here.
+      start: (sessions) => sessionsRelay.get(sessions)?.start((nodeId, text) => sessions.deliverLocal(nodeId, text)),
       stop: (sessions) => sessions.closeAll(),
     }),
     defineService({ provides: refs.eventWriter, deps: { store: refs.store }, init: ({ store }) => new EventWriter(store), stop: (w) => w.close() }),
@@ -110,8 +120,22 @@ export function fleetServices(): AnyServiceDefinition[] {
       stop: (drains) => drains.stop(),
     }),
     defineService({
+      provides: refs.replicaStatus,
+      deps: { directory: refs.replicaDirectory, owners: refs.sessionOwners, leases: refs.leases, relay: refs.frameRelay, sessions: refs.sessions },
+      init: ({ directory, owners, leases, relay, sessions }) =>
+        new ReplicaStatus({ directory, owners, leases, relay, heldHere: (nodeId) => sessions.hasSession(nodeId) }),
+    }),
+    defineService({
+      provides: refs.alertLeadership,
+      deps: { bus: refs.bus, leases: refs.leases, log: refs.log },
+      init: ({ bus, leases, log }) => new NoticeLedger({ bus, lease: leases.role('alerts'), log }),
+      start: (ledger) => ledger.start(),
+      stop: (ledger) => ledger.stop(),
+    }),
+    defineService({
       provides: refs.alerts,
       deps: {
+        leadership: refs.alertLeadership,
         rules: refs.alertRules,
         policy: refs.healthPolicy,
         registry: refs.registry,
@@ -122,9 +146,10 @@ export function fleetServices(): AnyServiceDefinition[] {
         log: refs.log,
         publicUrl: refs.publicUrl,
       },
-      async init({ rules, policy, registry, metrics, clock, hub, store, log, publicUrl }) {
+      async init({ leadership, rules, policy, registry, metrics, clock, hub, store, log, publicUrl }) {
         const plan = policyAlertPlan(policy, rules);
         const alerts = new AlertEngine({
+          leadership,
           rules,
           policyRules: plan.own,
           quietPolicyRules: plan.quiet,
@@ -175,8 +200,8 @@ export function fleetServices(): AnyServiceDefinition[] {
     }),
     defineService({
       provides: refs.eventRouter,
-      deps: { events: refs.eventWriter, health: refs.health, runs: refs.runs, workloads: refs.workloads, hub: refs.hub },
-      init: ({ events, health, runs, workloads, hub }) => new AgentEventRouter({ events, health, runs, workloads, hub }),
+      deps: { events: refs.eventWriter, health: refs.health, runs: refs.runs, workloads: refs.workloads, hub: refs.hub, bridge: refs.replicaBridge },
+      init: ({ events, health, runs, workloads, hub, bridge }) => new AgentEventRouter({ events, health, runs, workloads, hub, replicas: bridge }),
     }),
     defineService({
       provides: refs.gateway,
@@ -192,19 +217,23 @@ export function fleetServices(): AnyServiceDefinition[] {
         stats: refs.stats,
         clock: refs.clock,
         log: refs.log,
+        bridge: refs.replicaBridge,
+        directory: refs.replicaDirectory,
       },
-      init: ({ config, registry, sessions, router, ingest, trust, runs, workloads, stats, clock, log }) =>
+      init: ({ config, registry, sessions, router, ingest, trust, runs, workloads, stats, clock, log, bridge, directory }) =>
         new AgentGateway({
           registry,
           sessions,
           events: router,
           metrics: ingest,
-          // Trust material first, then commands that waited for this host to come back, then its allocations.
-          sessionReady: [trust, runs, workloads],
+          // Trust material first, then commands that waited for this host to come back, then its
+          // allocations, and last the other replicas, whose runs may wait for this host too.
+          sessionReady: [trust, runs, workloads, bridge],
           stats,
           clock,
           heartbeatMs: config.heartbeatIntervalMs,
           metricsIntervalMs: config.metricsIntervalMs,
+          serverUrls: () => directory.urls(),
           log,
         }),
       stop: (gateway) => gateway.closeAll(),
@@ -261,9 +290,9 @@ function timers(): AnyServiceDefinition[] {
     defineService({
       // agent_events by age and per node (events/event-retention.ts); stops after its current chunk.
       provides: refs.eventRetention,
-      deps: { config: refs.config, store: refs.store, clock: refs.clock, log: refs.log },
-      init: ({ config, store, clock, log }) =>
-        new EventRetention({ store, clock, log, retentionMs: config.eventsRetentionMs, maxPerNode: config.eventsPerNode }),
+      deps: { config: refs.config, store: refs.store, clock: refs.clock, leases: refs.leases, log: refs.log },
+      init: ({ config, store, clock, leases, log }) =>
+        new EventRetention({ store, clock, log, lease: leases.role('retention'), retentionMs: config.eventsRetentionMs, maxPerNode: config.eventsPerNode }),
       start: (r) => r.start(),
       stop: (r) => r.stop(),
     }),

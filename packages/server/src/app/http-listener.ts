@@ -24,6 +24,7 @@ import { registerWhoamiRoutes } from '../routes/whoami-routes.js';
 import { registerTrustRoutes } from '../routes/trust-routes.js';
 import { registerScriptRoutes } from '../routes/script-routes.js';
 import { registerAuditVerifyRoutes } from '../routes/audit-verify-routes.js';
+import { registerReplicaRoutes } from '../routes/replica-routes.js';
 
 /** The host name agents are told to dial when the server listens on every interface. */
 export function advertisedHost(listenHost: string): string {
@@ -62,6 +63,7 @@ export class HttpListener {
     registerTrustRoutes(app, ctx.trust);
     registerScriptRoutes(app, { scripts: ctx.scripts });
     registerAuditVerifyRoutes(app, { store: ctx.store, serverDid: ctx.trust.identity.did });
+    registerReplicaRoutes(app, { replicas: ctx.replicas });
     registerWebRoutes(app);
   }
 

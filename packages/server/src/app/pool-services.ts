@@ -30,9 +30,11 @@ export function poolServices(choices: PoolChoices): AnyServiceDefinition[] {
         log: refs.log,
         audit: refs.audit,
         publicUrl: refs.publicUrl,
+        leases: refs.leases,
       },
-      async init({ config, store, registry, drains, health, workloads, runs, joinTokens, factories, hub, clock, log, audit, publicUrl }) {
+      async init({ leases, config, store, registry, drains, health, workloads, runs, joinTokens, factories, hub, clock, log, audit, publicUrl }) {
         const pools = new PoolManager({
+          lease: leases.role('pools'),
           store,
           registry,
           drains,

@@ -40,6 +40,14 @@ import type { SshHostsService } from '../ssh-hosts/ssh-hosts-service.js';
 import type { PromoteService } from '../ssh-hosts/promote.js';
 import type { PlayService } from '../plays/play-service.js';
 import type { TemplateService } from '../plays/template-service.js';
+import type { Bus } from '../bus/bus.js';
+import type { ReplicaDirectory } from '../replicas/replica-directory.js';
+import type { Leases } from '../replicas/leases.js';
+import type { ReplicaStatus } from '../replicas/replica-status.js';
+import type { NoticeLedger } from '../alerts/notice-ledger.js';
+import type { SessionOwners } from '../replicas/session-owners.js';
+import type { FrameRelay } from '../replicas/frame-relay.js';
+import type { ReplicaBridge } from '../replicas/replica-bridge.js';
 import { serviceRef } from './service-ref.js';
 
 /** Every service of the control plane by name: the graph's vocabulary (server-services.ts defines them). */
@@ -66,12 +74,29 @@ export const refs = {
   trust: serviceRef<Trust>('trust'),
   checkpointer: serviceRef<AuditCheckpointer>('audit-checkpointer'),
   adminBootstrap: serviceRef<AdminBootstrap>('admin-bootstrap'),
+  // Replicas (issue 13).
+  /** This process among the replicas: its name and a random instance id per start. */
+  replica: serviceRef<{ name: string; instance: string }>('replica'),
+  /** NATS with --bus, else in-process (one replica): the same code either way. */
+  bus: serviceRef<Bus>('bus'),
+  /** The live replicas, each renewing its entry every beat (`replicas ls`). */
+  replicaDirectory: serviceRef<ReplicaDirectory>('replica-directory'),
+  /** Leases with fencing for the loops that must run on one replica (alerts, retention, pools). */
+  leases: serviceRef<Leases>('leases'),
+  /** Which replica holds each agent's session. */
+  sessionOwners: serviceRef<SessionOwners>('session-owners'),
+  /** Frames for sessions another replica holds. */
+  frameRelay: serviceRef<FrameRelay>('frame-relay'),
+  /** Node changes, metric deltas and run reports passed between replicas. */
+  replicaBridge: serviceRef<ReplicaBridge>('replica-bridge'),
   // Fleet.
   registry: serviceRef<NodeRegistry>('registry'),
   joinTokens: serviceRef<JoinTokenService>('join-tokens'),
   enrollment: serviceRef<EnrollmentService>('enrollment'),
   scripts: serviceRef<ScriptLibrary>('scripts'),
   sessions: serviceRef<AgentSessions>('agent-sessions'),
+  /** The replica set as routes and /metrics show it. */
+  replicaStatus: serviceRef<ReplicaStatus>('replica-status'),
   stats: serviceRef<GatewayStats>('gateway-stats'),
   eventWriter: serviceRef<EventWriter>('event-writer'),
   runs: serviceRef<RunService>('runs'),
@@ -79,6 +104,8 @@ export const refs = {
   workloads: serviceRef<WorkloadService>('workloads'),
   drains: serviceRef<NodeDrains>('node-drains'),
   alerts: serviceRef<AlertEngine>('alerts'),
+  /** Who pages among the replicas, and what was paged (alerts/notice-ledger.ts). */
+  alertLeadership: serviceRef<NoticeLedger>('alert-leadership'),
   /** Pools (issue 11): desired sizes, provisions, replacements and scale-downs through providers. */
   pools: serviceRef<PoolManager>('pools'),
   /** SSH to hosts without an agent (issue 12): one pooled client for fact collection and plays. */

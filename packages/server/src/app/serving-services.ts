@@ -40,6 +40,7 @@ export function servingServices(startedAt: number): AnyServiceDefinition[] {
         log: refs.log,
         http: refs.http,
         publicUrl: refs.publicUrl,
+        replicas: refs.replicaStatus,
         // Started before serving, though no route reads them.
         sweep: refs.sweep,
         lastSeenFlush: refs.lastSeenFlush,
@@ -79,6 +80,7 @@ export function servingServices(startedAt: number): AnyServiceDefinition[] {
           groups: d.groups,
           caPem: d.tls?.caPem ?? null,
           log: d.log,
+          replicas: d.replicas,
           startedAt,
         };
         return new HttpListener(d.http, context, d.publicUrl, d.tls !== null);

@@ -71,6 +71,16 @@ export const subjects = {
   allMetricDeltas: 'node.*.metrics',
 
   /**
+   * Core NATS. A host's report on a run (started, output, result, refused), stored already by the
+   * replica holding its session, for the replica that follows the run.
+   */
+  runReport: (nodeId: string) => `node.${idToken(nodeId)}.run-report`,
+  allRunReports: 'node.*.run-report',
+
+  /** Core NATS. Frames for agents whose session a replica holds, sent there by the others. */
+  replicaFrames: (replica: string) => `replica.${idToken(replica)}.frames`,
+
+  /**
    * JetStream. A run command waiting for delivery to a node: the replica holding the node's session
    * consumes it under consumers.runDelivery(nodeId). It must survive that replica dying, and a
    * session that moves takes the undelivered commands with it.

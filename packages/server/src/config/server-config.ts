@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { FleetError, parseDurationMs } from '@gpufleet/protocol';
 
@@ -47,6 +48,12 @@ export interface ServerConfig {
   agentInstallCommand: string | null;
   /** Pools file (YAML) the pool manager applies at start, as an absolute path; null applies none (pools applied before stay). */
   pools: string | null;
+  /** `nats://...` to share state with other replicas over NATS JetStream; null: the in-process bus (one replica). */
+  bus: string | null;
+  /** Put in front of every NATS subject, stream and bucket: fleets (or test runs) sharing a NATS server never meet. */
+  busNamespace: string;
+  /** This replica's name among the replicas (`replicas ls`); unique per fleet. Default: the hostname. */
+  replicaName: string;
 }
 
 /** Documented defaults; every key here is also a flag, a GPUFLEET_* variable and a YAML key. */
@@ -77,6 +84,10 @@ export const SERVER_CONFIG_DEFAULTS = {
   promoteDataDir: '/var/lib/gpufleet-agent',
   agentInstallCommand: null,
   pools: null,
+  bus: null,
+  busNamespace: 'gpufleet',
+  /** null: the machine's hostname. */
+  replicaName: null,
 } as const;
 
 type Key = keyof typeof SERVER_CONFIG_DEFAULTS;
@@ -219,7 +230,48 @@ export function resolveServerConfig(sources: ConfigSources = {}): ServerConfig {
     promoteDataDir: absoluteHostPath(text('promoteDataDir'), merged.promoteDataDir!.from),
     agentInstallCommand: text('agentInstallCommand'),
     pools: text('pools') === null ? null : resolve(text('pools')!),
+    bus: busUrl(text('bus'), merged.bus!.from, database),
+    busNamespace: replicaToken('bus-namespace', text('busNamespace') ?? SERVER_CONFIG_DEFAULTS.busNamespace, merged.busNamespace!.from),
+    replicaName: replicaToken('replica-name', text('replicaName') ?? defaultReplicaName(), merged.replicaName!.from),
   };
+}
+
+/** The bus: one or more nats:// URLs, comma-separated (a NATS cluster's seeds). */
+function busUrl(value: string | null, from: string, database: string | null): string | null {
+  if (value === null) return null;
+  // Replicas share state through the store: each with its own SQLite file would split the fleet.
+  if (database === null)
+    throw bad(from, 'bus', 'replicas need a shared store: give --store postgres://... as well (the embedded SQLite store serves one replica)');
+  for (const part of value.split(',')) {
+    if (!isNatsUrl(part.trim()))
+      throw bad(from, 'bus', `'${part.trim().slice(0, 80)}' is not a NATS URL such as nats://127.0.0.1:4222 (several: comma-separated)`);
+  }
+  return value;
+}
+
+function isNatsUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return (url.protocol === 'nats:' || url.protocol === 'tls:') && url.hostname !== '' && (url.pathname === '' || url.pathname === '/') && !url.search;
+  } catch {
+    return false;
+  }
+}
+
+/** The hostname made a token: `gpu-01.example.com` becomes `gpu-01-example-com`. */
+function defaultReplicaName(): string {
+  return (
+    hostname()
+      .replace(/[^A-Za-z0-9_-]+/g, '-')
+      .slice(0, 64) || 'replica'
+  );
+}
+
+/** Replica names and the bus namespace become NATS tokens and KV keys: letters, digits, '_' and '-' only. */
+function replicaToken(key: string, value: string, from: string): string {
+  const trimmed = value.trim();
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(trimmed)) throw bad(from, key, `'${value.slice(0, 80)}' must be 1 to 64 letters, digits, '_' or '-'`);
+  return trimmed;
 }
 
 /** The agent command on promoted hosts: words split at spaces, no quotes (they would reach the host as part of a word). */

@@ -3,7 +3,13 @@ import type { AgentEventRecord, RunOutputInput, RunState, RunTargetRecord } from
 
 /** What the control plane announces to live listeners (SSE streams, later the NATS bus). */
 export type HubEvent =
-  | { type: 'node'; nodeId: string; change: 'enrolled' | 'status' | 'labels' | 'inventory' | 'removed' }
+  | {
+      type: 'node';
+      nodeId: string;
+      change: 'enrolled' | 'status' | 'labels' | 'inventory' | 'removed';
+      /** Every replica learns this on its own (a session moved between replicas): not passed on. */
+      local?: true;
+    }
   | { type: 'metrics'; nodeId: string; ts: number }
   /** An outbox item from an agent, published once it is stored. */
   | { type: 'agent-event'; nodeId: string; event: AgentEventRecord }

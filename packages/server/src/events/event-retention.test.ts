@@ -6,11 +6,13 @@ import { openSqliteStore } from '../store/sqlite-store.js';
 import type { Store } from '../store/store.js';
 import { sampleEvent } from '../store/__tests__/store-fixtures.js';
 import { ManualClock } from '../testing/test-server.js';
+import { soleHolder } from '../replicas/leases.js';
 import { EventRetention } from './event-retention.js';
 
 const DAY = 86_400_000;
 const N1 = 'did:key:z6MkRet1';
 const N2 = 'did:key:z6MkRet2';
+const lease = soleHolder('retention');
 
 let dir: string;
 let store: Store;
@@ -40,7 +42,7 @@ describe('EventRetention', () => {
     );
     // N2: 50 recent events.
     await store.insertAgentEvents(Array.from({ length: 50 }, (_, i) => sampleEvent(N2, i + 1, { receivedAt: clock.now() - 1000 + i })));
-    const retention = new EventRetention({ store, clock, log, retentionMs: 30 * DAY, maxPerNode: 20, chunk: 7 });
+    const retention = new EventRetention({ store, clock, log, lease, retentionMs: 30 * DAY, maxPerNode: 20, chunk: 7 });
     expect(await retention.runPass()).toEqual({ expired: 10, trimmed: 30 + 10 });
     // N1 kept its newest 30 days, then the newest 20 of those; N2 its newest 20.
     expect(await seqs(N1)).toEqual(Array.from({ length: 20 }, (_, i) => 21 + i));
@@ -51,9 +53,27 @@ describe('EventRetention', () => {
     expect(retention.totals).toMatchObject({ passes: 3, expired: 15, trimmed: 40, failures: 0 });
   });
 
+  it('prunes nothing on a replica that does not hold the retention lease, and prunes once it does', async () => {
+    await store.insertAgentEvents([sampleEvent(N1, 1, { receivedAt: clock.now() - 2 * DAY })]);
+    let held = false;
+    const retention = new EventRetention({
+      store,
+      clock,
+      log,
+      lease: { name: 'retention', holds: () => held, fence: () => null },
+      retentionMs: DAY,
+      maxPerNode: 100,
+    });
+    expect(await retention.runPass()).toEqual({ expired: 0, trimmed: 0 });
+    expect(await seqs(N1)).toEqual([1]);
+    held = true;
+    expect(await retention.runPass()).toEqual({ expired: 1, trimmed: 0 });
+    expect(await seqs(N1)).toEqual([]);
+  });
+
   it('runs at start and on its interval, and stops cleanly', async () => {
     await store.insertAgentEvents([sampleEvent(N1, 1, { receivedAt: clock.now() - 2 * DAY })]);
-    const retention = new EventRetention({ store, clock, log, retentionMs: DAY, maxPerNode: 100, intervalMs: 20 });
+    const retention = new EventRetention({ store, clock, log, lease, retentionMs: DAY, maxPerNode: 100, intervalMs: 20 });
     retention.start();
     expect(retention.state).toBe('running');
     for (let i = 0; i < 100 && (await seqs(N1)).length > 0; i++) await new Promise((r) => setTimeout(r, 10));
@@ -70,7 +90,7 @@ describe('EventRetention', () => {
 
   it('logs and counts a failed pass, never throws', async () => {
     const broken = { pruneAgentEventsBefore: () => Promise.reject(new Error('disk gone')), nodesOverEventCap: async () => [], trimNodeEvents: async () => 0 };
-    const retention = new EventRetention({ store: broken, clock, log, retentionMs: DAY, maxPerNode: 100 });
+    const retention = new EventRetention({ store: broken, clock, log, lease, retentionMs: DAY, maxPerNode: 100 });
     expect(await retention.runPass()).toEqual({ expired: 0, trimmed: 0 });
     expect(retention.totals.failures).toBe(1);
     expect(warnings).toEqual([expect.stringMatching(/retention pass failed/)]);
@@ -78,7 +98,8 @@ describe('EventRetention', () => {
 
   it('refuses a zero, negative or fractional setting', () => {
     for (const retentionMs of [0, -1, 1.5, Number.NaN])
-      expect(() => new EventRetention({ store, clock, log, retentionMs, maxPerNode: 10 })).toThrow(/positive number of ms/);
-    for (const maxPerNode of [0, -3, 2.5]) expect(() => new EventRetention({ store, clock, log, retentionMs: DAY, maxPerNode })).toThrow(/positive integer/);
+      expect(() => new EventRetention({ store, clock, log, lease, retentionMs, maxPerNode: 10 })).toThrow(/positive number of ms/);
+    for (const maxPerNode of [0, -3, 2.5])
+      expect(() => new EventRetention({ store, clock, log, lease, retentionMs: DAY, maxPerNode })).toThrow(/positive integer/);
   });
 });

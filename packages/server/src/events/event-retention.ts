@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { Store } from '../store/store.js';
+import type { LeaseRole } from '../replicas/leases.js';
 
 export interface EventRetentionOptions {
   store: Pick<Store, 'pruneAgentEventsBefore' | 'nodesOverEventCap' | 'trimNodeEvents'>;
@@ -9,6 +10,8 @@ export interface EventRetentionOptions {
   retentionMs: number;
   /** A node keeps at most this many events, its oldest going first (config `events-per-node`, default 100,000). */
   maxPerNode: number;
+  /** The `retention` lease: with several replicas only its holder prunes (soleHolder alone). */
+  lease: LeaseRole;
   /** Time between passes. Default 10 minutes. */
   intervalMs?: number;
   /** Rows per delete statement, so a large backlog never holds the store's write lock for long. Default 5,000. */
@@ -69,6 +72,8 @@ export class EventRetention {
   /** Runs a pass now, or returns the one in flight; failures are logged and counted, never thrown. */
   runPass(): Promise<RetentionPass> {
     if (this.pass) return this.pass;
+    // Another replica prunes: two would only contend for the same rows.
+    if (!this.o.lease.holds()) return Promise.resolve({ expired: 0, trimmed: 0 });
     this.pass = this.prune()
       .catch((err: unknown) => {
         this.totals.failures++;

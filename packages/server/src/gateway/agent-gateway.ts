@@ -45,6 +45,8 @@ export interface GatewayOptions {
   clock: Clock;
   heartbeatMs: number;
   metricsIntervalMs: number;
+  /** The control plane's replica URLs, for the welcome: agents learn where to go when this replica dies. */
+  serverUrls: () => string[];
   log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
   /** Violations a session may commit before it is closed. */
   maxViolations?: number;
@@ -315,6 +317,7 @@ export class AgentGateway {
     queueMicrotask(() => {
       for (const listener of this.o.sessionReady) listener.onSessionReady(node.id);
     });
+    const urls = this.o.serverUrls();
     this.send(session, {
       t: 'welcome',
       body: {
@@ -323,6 +326,8 @@ export class AgentGateway {
         heartbeatMs: this.o.heartbeatMs,
         metricsIntervalMs: this.o.metricsIntervalMs,
         ackedSeq: node.ackedSeq,
+        // One URL is the single-replica fleet: the agent's own list is as good, so nothing is sent.
+        ...(urls.length > 1 ? { serverUrls: urls } : {}),
       },
     });
   }

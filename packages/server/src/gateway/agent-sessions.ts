@@ -1,6 +1,22 @@
 import { CLOSE_CODES, type ServerFrame } from '@gpufleet/protocol';
 import type { WebSocket } from 'ws';
 
+/**
+ * Where sessions are recorded across replicas and where frames for a node held by another replica
+ * go (replicas/session-owners.ts and replicas/frame-relay.ts; with one replica, nowhere).
+ */
+export interface SessionPresence {
+  claim(nodeId: string): void;
+  release(nodeId: string): void;
+  /** The live replica holding the node's session when it is not this one. */
+  liveHolderElsewhere(nodeId: string): string | null;
+}
+
+export interface RemoteFrames {
+  /** Hands a serialised frame to the replica holding the node's session (at most once). */
+  send(replica: string, nodeId: string, text: string): void;
+}
+
 /** What a session table keeps of a session: its socket. */
 export interface SessionSocket {
   socket: WebSocket;
@@ -15,8 +31,12 @@ export interface SessionSocket {
 export class AgentSessions<S extends SessionSocket = SessionSocket> {
   private readonly byNode = new Map<string, S>();
 
-  /** Called when a session's count changes (gateway stats). */
-  constructor(private readonly onCount: (n: number) => void = () => undefined) {}
+  constructor(
+    private readonly presence: SessionPresence,
+    private readonly remote: RemoteFrames,
+    /** Called when a session's count changes (gateway stats). */
+    private readonly onCount: (n: number) => void = () => undefined,
+  ) {}
 
   hasSession(nodeId: string): boolean {
     return this.byNode.has(nodeId);
@@ -35,6 +55,7 @@ export class AgentSessions<S extends SessionSocket = SessionSocket> {
     const previous = this.byNode.get(nodeId);
     this.byNode.set(nodeId, session);
     this.onCount(this.byNode.size);
+    this.presence.claim(nodeId);
     return previous;
   }
 
@@ -43,6 +64,7 @@ export class AgentSessions<S extends SessionSocket = SessionSocket> {
     if (this.byNode.get(nodeId) !== session) return;
     this.byNode.delete(nodeId);
     this.onCount(this.byNode.size);
+    this.presence.release(nodeId);
   }
 
   /**
@@ -58,6 +80,22 @@ export class AgentSessions<S extends SessionSocket = SessionSocket> {
    * nodes, and JSON.stringify per node was a visible share of the server's time.
    */
   sendSerialized(nodeId: string, text: string): boolean {
+    const session = this.byNode.get(nodeId);
+    if (session === undefined) {
+      // Held by another replica: it goes there. At most once, as a socket send is: a frame lost
+      // with a dying replica is sent again when the host's session is ready on another one.
+      const holder = this.presence.liveHolderElsewhere(nodeId);
+      if (holder === null) return false;
+      this.remote.send(holder, nodeId, text);
+      return true;
+    }
+    if (session.socket.readyState !== 1) return false;
+    session.socket.send(text);
+    return true;
+  }
+
+  /** Sends a frame that arrived from another replica to a session held here; false when it is not. */
+  deliverLocal(nodeId: string, text: string): boolean {
     const session = this.byNode.get(nodeId);
     if (session?.socket.readyState !== 1) return false;
     session.socket.send(text);

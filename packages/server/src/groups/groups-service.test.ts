@@ -10,6 +10,7 @@ import { NodeRegistry } from '../services/node-registry.js';
 import type { ActionAudit, ActionOutcome } from '../services/audit-log.js';
 import { makeNode, TestClock } from '../alerts/__tests__/alert-fixtures.js';
 import { GroupsService } from './groups-service.js';
+import { NO_OTHER_REPLICAS } from '../replicas/session-owners.js';
 
 /**
  * The groups service over a real SQLite store and the real registry: members by hand and by
@@ -35,7 +36,7 @@ beforeEach(async () => {
   await store.migrate();
   const clock = new TestClock();
   hub = new EventHub();
-  registry = new NodeRegistry({ store, clock, hub, offlineAfterMs: 60_000, latestMetrics: () => null });
+  registry = new NodeRegistry({ remoteSessions: NO_OTHER_REPLICAS, store, clock, hub, offlineAfterMs: 60_000, latestMetrics: () => null });
   await registry.add(makeNode(N1, { hostname: 'gpu-01', labels: { rack: 'r1' } }));
   await registry.add(makeNode(N2, { hostname: 'gpu-02', labels: { rack: 'r2' } }));
   await registry.add(makeNode(N3, { hostname: 'cpu-01', gpus: 0, labels: { rack: 'r1' } }));

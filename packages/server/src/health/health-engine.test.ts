@@ -5,6 +5,7 @@ import { NodeRegistry } from '../services/node-registry.js';
 import { NO_ALLOCATIONS, NodeViews } from '../services/node-views.js';
 import { createHealth } from './index.js';
 import { counter, healthKit, N1, N2, pci, T0, uuid, xid, type HealthKit } from './__tests__/health-kit.js';
+import { NO_OTHER_REPLICAS } from '../replicas/session-owners.js';
 
 const MIN = 60_000;
 let kit: HealthKit;
@@ -251,7 +252,14 @@ describe('health engine: events with the default policy', () => {
     kit = await healthKit();
     await kit.event(xid(79, 0));
     for (const t of [0, 1, 2]) await kit.event(xid(13, 1, { ts: T0 + t * MIN }));
-    const registry = new NodeRegistry({ store: kit.store, clock: kit.clock, hub: kit.hub, offlineAfterMs: 15_000, latestMetrics: () => null });
+    const registry = new NodeRegistry({
+      remoteSessions: NO_OTHER_REPLICAS,
+      store: kit.store,
+      clock: kit.clock,
+      hub: kit.hub,
+      offlineAfterMs: 15_000,
+      latestMetrics: () => null,
+    });
     await registry.load();
     const engine = await createHealth({
       config: { healthPolicy: null, offlineGraceMs: 600_000 },

@@ -3,6 +3,7 @@ import { FleetError, GPU_STATES } from '@gpufleet/protocol';
 import { GPU_TRANSITIONS, NODE_TRANSITIONS, nextGpuState, nextNodeState, type GpuOp, type NodeOp, type NodeState } from './node-state-machine.js';
 import { NodeRegistry } from '../services/node-registry.js';
 import { healthKit, N1, N2, T0, uuid, type HealthKit } from './__tests__/health-kit.js';
+import { NO_OTHER_REPLICAS } from '../replicas/session-owners.js';
 
 const NODE_STATES = Object.keys(NODE_TRANSITIONS) as NodeState[];
 const NODE_OPS: NodeOp[] = ['approve', 'cordon', 'uncordon', 'drain', 'drain-complete', 'mark-unhealthy', 'clear', 'decommission'];
@@ -163,7 +164,14 @@ describe('NodeStateMachine', () => {
     kit = await healthKit();
     await kit.registry.states.gpu(N1, uuid(2), 'cordon', 'a', 'x');
     await kit.registry.states.node(N2, 'mark-unhealthy', 'health:sxid-fatal', 'SXid 12028');
-    const again = new NodeRegistry({ store: kit.store, clock: kit.clock, hub: kit.hub, offlineAfterMs: 15_000, latestMetrics: () => null });
+    const again = new NodeRegistry({
+      remoteSessions: NO_OTHER_REPLICAS,
+      store: kit.store,
+      clock: kit.clock,
+      hub: kit.hub,
+      offlineAfterMs: 15_000,
+      latestMetrics: () => null,
+    });
     await again.load();
     expect(again.states.gpuState(N1, uuid(2))).toBe('CORDONED');
     expect(again.get(N2)!.adminState).toBe('unhealthy');

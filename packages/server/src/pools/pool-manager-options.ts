@@ -1,3 +1,4 @@
+import type { LeaseRole } from '../replicas/leases.js';
 import type { HealthVerdict } from '@gpufleet/protocol';
 import type { Clock } from '../clock.js';
 import type { EventHub } from '../events/event-hub.js';
@@ -12,6 +13,8 @@ import type { PendingDemand } from './pools-api.js';
 /** What the pool manager is built from (app/pool-services.ts wires the real services). */
 export interface PoolManagerOptions {
   store: PoolStore;
+  /** The `pools` lease: with several replicas only its holder reconciles (soleHolder alone). */
+  lease: LeaseRole;
   registry: Pick<NodeRegistry, 'get' | 'all' | 'status' | 'labelsOf' | 'resolve' | 'remove' | 'states'>;
   /** Drains that wait for a node's work to move away (replacement, scale-down). */
   drains: Pick<NodeDrains, 'drain'>;

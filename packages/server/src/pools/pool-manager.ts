@@ -146,6 +146,8 @@ export class PoolManager implements PoolsApi {
   private async runPass(name: string): Promise<void> {
     const cfg = this.pools.get(name);
     if (!cfg) return;
+    // Another replica provisions and replaces: two would both create the hosts a pool lacks.
+    if (!this.o.lease.holds()) return;
     if (this.o.listening && !this.o.listening()) {
       this.retrySoon();
       return;

@@ -1,3 +1,4 @@
+import { SOLE_ALERT_SENDER } from '../alerts/notice-ledger.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import { parseAlertRules } from '../alerts/alert-rules.js';
 import { SILENCES_SETTING } from '../alerts/silences.js';
 import { gpuSample, makeNode, metricsOf, TestClock } from '../alerts/__tests__/alert-fixtures.js';
 import { registerAlertRoutes } from './alert-routes.js';
+import { NO_OTHER_REPLICAS } from '../replicas/session-owners.js';
 
 /**
  * The alert routes on a real app (auth, validation, error mapping) over a real SQLite store,
@@ -44,13 +46,21 @@ beforeAll(async () => {
   await store.migrate();
   hub = new EventHub();
   const latest = new Map<string, ReturnType<typeof metricsOf>>();
-  const registry = new NodeRegistry({ store, clock, hub, offlineAfterMs: 15_000, latestMetrics: (id) => latest.get(id) ?? null });
+  const registry = new NodeRegistry({
+    remoteSessions: NO_OTHER_REPLICAS,
+    store,
+    clock,
+    hub,
+    offlineAfterMs: 15_000,
+    latestMetrics: (id) => latest.get(id) ?? null,
+  });
   const apiTokens = new ApiTokenService(store, clock);
   const audit = new AuditLog(store, clock);
   const config = resolveServerConfig({ flags: { dataDir, logLevel: 'silent' } });
   engine = new AlertEngine({
     rules: parseAlertRules(RULES, 'test', {}),
     fleet: registry,
+    leadership: SOLE_ALERT_SENDER,
     latestMetrics: (id) => latest.get(id) ?? null,
     clock,
     hub,

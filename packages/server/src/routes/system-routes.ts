@@ -24,9 +24,10 @@ export function registerSystemRoutes(app: App, ctx: ServerContext): void {
   });
 
   app.get('/metrics', { config: { auth: 'viewer' }, schema: { hide: true } }, async (req, reply) => {
+    // With several replicas each node is in the /metrics of exactly one (replica-status.ts).
     const nodes = ctx.registry
       .all()
-      .filter((n) => n.adminState !== 'decommissioned')
+      .filter((n) => n.adminState !== 'decommissioned' && ctx.replicas.exportsNode(n.id))
       .map((n) => ({
         id: n.id,
         hostname: n.hostname,
@@ -43,11 +44,13 @@ export function registerSystemRoutes(app: App, ctx: ServerContext): void {
       (function* () {
         yield* renderPrometheusChunks(input);
         yield* renderHealthSeries({
-          nodes: ctx.registry.all().filter((n) => n.adminState !== 'decommissioned'),
+          nodes: ctx.registry.all().filter((n) => n.adminState !== 'decommissioned' && ctx.replicas.exportsNode(n.id)),
           gpuHealth: (n, k, s) => ctx.health.gpuHealth(n, k, s),
           eventCounts: ctx.health.counts.entries(),
         });
-        yield renderAlertSeries(ctx.alerts);
+        // Every replica evaluates the alerts; the one that sends them exports them.
+        if (ctx.replicas.exportsAlerts()) yield renderAlertSeries(ctx.alerts);
+        yield ctx.replicas.series();
       })(),
     );
     reply.type('text/plain; version=0.0.4; charset=utf-8').header('vary', 'Accept-Encoding');

@@ -9,6 +9,7 @@ import { EventHub } from '../events/event-hub.js';
 import { MetricStore } from '../metrics/metric-store.js';
 import { gpuSample, makeNode, metricsOf, TestClock } from '../alerts/__tests__/alert-fixtures.js';
 import { NodeRegistry } from './node-registry.js';
+import { NO_OTHER_REPLICAS } from '../replicas/session-owners.js';
 
 /**
  * registry.list({ sort }) over a real SQLite store and the real metric store. The fleet:
@@ -74,7 +75,14 @@ beforeAll(async () => {
   store = await openStore({ database: null, dataDir: dir });
   await store.migrate();
   const metrics = new MetricStore();
-  registry = new NodeRegistry({ store, clock, hub: new EventHub(), offlineAfterMs: 60_000, latestMetrics: (id) => metrics.latest(id) });
+  registry = new NodeRegistry({
+    remoteSessions: NO_OTHER_REPLICAS,
+    store,
+    clock,
+    hub: new EventHub(),
+    offlineAfterMs: 60_000,
+    latestMetrics: (id) => metrics.latest(id),
+  });
   for (const s of FLEET) {
     await registry.add({ ...makeNode(s.id, { hostname: s.hostname, gpus: s.gpus ?? 2 }), lastSeenAt: null });
     if (s.readings) {

@@ -8,6 +8,7 @@ import type { Store } from '../store/store.js';
 import { bareNode } from '../store/__tests__/store-fixtures.js';
 import { testHostFacts } from '../testing/fake-host.js';
 import { NodeRegistry } from './node-registry.js';
+import { NO_OTHER_REPLICAS } from '../replicas/session-owners.js';
 
 /**
  * Nodes added over SSH once promoted (issue 12): the agent reports the OS hostname, but the node
@@ -22,7 +23,14 @@ beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gpufleet-registry-ssh-'));
   store = await openSqliteStore({ path: join(dir, 'db.sqlite') });
   await store.migrate();
-  registry = new NodeRegistry({ store, clock: { now: () => 1_000 }, hub: new EventHub(), offlineAfterMs: 10_000, latestMetrics: () => null });
+  registry = new NodeRegistry({
+    remoteSessions: NO_OTHER_REPLICAS,
+    store,
+    clock: { now: () => 1_000 },
+    hub: new EventHub(),
+    offlineAfterMs: 10_000,
+    latestMetrics: () => null,
+  });
 });
 afterEach(async () => {
   await store.close();

@@ -5,6 +5,7 @@ import type { EventHub } from '../events/event-hub.js';
 import { NodeStateMachine, nodeStateOf } from '../health/node-state-machine.js';
 import { BUILTIN_LABEL_KEYS, builtinLabels } from './builtin-labels.js';
 import { sortNodes } from './node-order.js';
+import type { RemoteSessions } from '../replicas/session-owners.js';
 
 interface Liveness {
   online: boolean;
@@ -28,6 +29,8 @@ export interface RegistryOptions {
   hub: EventHub;
   offlineAfterMs: number;
   latestMetrics: (nodeId: string) => MetricsBody | null;
+  /** Sessions other replicas hold (replicas/session-owners.ts; NO_OTHER_REPLICAS with one replica). */
+  remoteSessions: RemoteSessions;
   /** How long a drain waits for running work unless the request says otherwise (default 10m). */
   drainTimeoutMs?: number;
 }
@@ -133,13 +136,26 @@ export class NodeRegistry {
     if (state === 'DECOMMISSIONED' || state === 'PENDING') return state;
     // A node without an agent is never OFFLINE: it is UNREACHABLE while SSH to it fails (or before any contact).
     if (node.mode === 'ssh') return this.contacts.get(node.id)?.reachable ? state : 'UNREACHABLE';
-    if (!this.live.get(node.id)?.online) return 'OFFLINE';
+    if (!this.live.get(node.id)?.online && !this.opts.remoteSessions.heldElsewhere(node.id)) return 'OFFLINE';
     return state;
   }
 
   isOnline(id: string): boolean {
+    if (this.opts.remoteSessions.heldElsewhere(id)) return true;
     // SSH contacts count only while the node is managed over SSH (a promoted node's last contact says nothing of its agent).
     return this.live.get(id)?.online ?? (this.nodes.get(id)?.mode === 'ssh' ? (this.contacts.get(id)?.reachable ?? false) : false);
+  }
+
+  /**
+   * Reads a node's stored record again: another replica changed it (enrolled, labels, states,
+   * inventory). Liveness stays as it is here; the record is what the store says now.
+   */
+  async reload(id: string): Promise<void> {
+    const node = await this.opts.store.getNode(id);
+    if (!node) return;
+    const known = this.nodes.get(id);
+    // The outbox position only grows, and this replica may have moved it further itself.
+    this.remember(known && known.ackedSeq > node.ackedSeq ? { ...node, ackedSeq: known.ackedSeq } : node);
   }
 
   /** Records the outcome of an SSH contact with a node managed over SSH (its status follows it). */

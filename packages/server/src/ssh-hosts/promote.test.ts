@@ -15,6 +15,7 @@ import { CredentialVault, masterKeysFrom } from './credential-vault.js';
 import { INSTALL_FLAG_HELP, PromoteService, promoteTimeoutMs, type PromoteSettings } from './promote.js';
 import { isPromoteTokenFor } from './promote-token.js';
 import { SshHostsService } from './ssh-hosts-service.js';
+import { NO_OTHER_REPLICAS } from '../replicas/session-owners.js';
 
 /**
  * PromoteService over B's SshHostsService, a real SQLite store, registry and join tokens, with
@@ -106,7 +107,7 @@ beforeEach(async () => {
   await store.migrate();
   now = Date.now();
   const clock = { now: () => now };
-  registry = new NodeRegistry({ store, clock, hub: new EventHub(), offlineAfterMs: 10_000, latestMetrics: () => null });
+  registry = new NodeRegistry({ remoteSessions: NO_OTHER_REPLICAS, store, clock, hub: new EventHub(), offlineAfterMs: 10_000, latestMetrics: () => null });
   joinTokens = new JoinTokenService({
     store,
     clock: { now: () => Date.now() },

@@ -12,6 +12,7 @@ import { writeFakeGpuTools } from './__tests__/fake-gpu-tools.js';
 import { LocalShellTransport } from './__tests__/local-shell-transport.js';
 import { CredentialVault, masterKeysFrom } from './credential-vault.js';
 import { SshHostsService } from './ssh-hosts-service.js';
+import { NO_OTHER_REPLICAS } from '../replicas/session-owners.js';
 
 const KEY_A = { algorithm: 'ssh-ed25519', fingerprint: `SHA256:${'A'.repeat(43)}`, publicKey: 'AAAAC3NzaC1lZDI1NTE5AAAAIA' };
 const KEY_B = { algorithm: 'ssh-ed25519', fingerprint: `SHA256:${'B'.repeat(43)}`, publicKey: 'AAAAC3NzaC1lZDI1NTE5AAAAIB' };
@@ -44,7 +45,7 @@ beforeEach(async () => {
   store = await openSqliteStore({ path: join(dir, 'db.sqlite') });
   await store.migrate();
   const clock = { now: () => now };
-  registry = new NodeRegistry({ store, clock, hub: new EventHub(), offlineAfterMs: 10_000, latestMetrics: () => null });
+  registry = new NodeRegistry({ remoteSessions: NO_OTHER_REPLICAS, store, clock, hub: new EventHub(), offlineAfterMs: 10_000, latestMetrics: () => null });
   transport = new LocalShellTransport(KEY_A, `${writeFakeGpuTools(join(dir, 'bin'))}:/usr/bin:/bin`);
   notes = [];
   ingested = [];

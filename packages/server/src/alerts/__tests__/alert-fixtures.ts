@@ -1,3 +1,4 @@
+import { SOLE_ALERT_SENDER } from '../notice-ledger.js';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { emptyGpuSnapshot, gpuInfoOf, gpuSampleOf, type GpuSample, type MetricsBody, type NodeStatus } from '@gpufleet/protocol';
@@ -117,6 +118,7 @@ export function engineFor(yaml: string, fleet: FakeFleet, clock: TestClock, extr
   return new AlertEngine({
     rules: parseAlertRules(yaml, 'test.yaml', {}),
     fleet,
+    leadership: SOLE_ALERT_SENDER,
     latestMetrics: fleet.latest,
     clock,
     evaluationIntervalMs: 0,

@@ -10,6 +10,7 @@ import { sampleFacts } from '../../store/__tests__/store-fixtures.js';
 import { createHealth } from '../index.js';
 import { parseHealthPolicy, type HealthPolicy } from '../health-policy.js';
 import type { HealthEngine, PolicyAlert } from '../health-engine.js';
+import { NO_OTHER_REPLICAS } from '../../replicas/session-owners.js';
 
 export const T0 = 1_760_000_000_000;
 export const N1 = 'did:key:z6MkHealthNodeOne';
@@ -83,7 +84,15 @@ export async function healthKit(opts: KitOptions = {}): Promise<HealthKit> {
   const hubEvents: HubEvent[] = [];
   hub.subscribe((e) => hubEvents.push(e));
   const latest = new Map<string, MetricsBody>();
-  const registry = new NodeRegistry({ store, clock, hub, offlineAfterMs: 15_000, latestMetrics: (id) => latest.get(id) ?? null, drainTimeoutMs: 600_000 });
+  const registry = new NodeRegistry({
+    remoteSessions: NO_OTHER_REPLICAS,
+    store,
+    clock,
+    hub,
+    offlineAfterMs: 15_000,
+    latestMetrics: (id) => latest.get(id) ?? null,
+    drainTimeoutMs: 600_000,
+  });
   for (const n of opts.nodes ?? [healthNode(N1, 'gpu-1'), healthNode(N2, 'gpu-2')]) await registry.add(n);
   const policy = opts.policy === undefined ? undefined : typeof opts.policy === 'string' ? parseHealthPolicy(opts.policy, 'test') : opts.policy;
   const alerts: PolicyAlert[] = [];

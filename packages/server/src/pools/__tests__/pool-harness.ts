@@ -1,3 +1,4 @@
+import { soleHolder } from '../../replicas/leases.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ import { ManualClock } from '../../testing/test-server.js';
 import { PoolManager } from '../pool-manager.js';
 import type { PendingSlots } from '../pools-api.js';
 import { ScriptedCloud } from './scripted-provider.js';
+import { NO_OTHER_REPLICAS } from '../../replicas/session-owners.js';
 
 const PG_URL = process.env.GPUFLEET_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 export type StoreKind = 'sqlite' | 'postgres';
@@ -67,7 +69,15 @@ export class PoolHarness {
   /** A fresh registry and services on the same store (what a restarted server has). */
   async wire(): Promise<void> {
     const { store, clock, hub } = this;
-    this.registry = new NodeRegistry({ store, clock, hub, offlineAfterMs: 3_600_000, latestMetrics: () => null, drainTimeoutMs: 600_000 });
+    this.registry = new NodeRegistry({
+      remoteSessions: NO_OTHER_REPLICAS,
+      store,
+      clock,
+      hub,
+      offlineAfterMs: 3_600_000,
+      latestMetrics: () => null,
+      drainTimeoutMs: 600_000,
+    });
     await this.registry.load();
     for (const n of this.registry.all()) if (n.adminState !== 'decommissioned') this.registry.seen(n.id);
     this.joinTokens = new JoinTokenService({ store, clock, serverUrl: () => 'http://127.0.0.1:7420', caFingerprint: null, roots: () => [] });
@@ -78,6 +88,7 @@ export class PoolHarness {
   manager(reconcileMs = 3_600_000): PoolManager {
     return new PoolManager({
       store: this.store,
+      lease: soleHolder('pools'),
       registry: this.registry,
       drains: this.drains,
       health: { verdictOf: (id) => this.verdicts.get(id) ?? 'healthy' },

@@ -25,6 +25,7 @@ import type { FrameSender } from '../alloc-delivery.js';
 import type { RetryPolicy } from '../job-evaluation.js';
 import { WorkloadReads } from '../workload-reads.js';
 import { WorkloadService } from '../workload-service.js';
+import { NO_OTHER_REPLICAS } from '../../replicas/session-owners.js';
 
 export const T0 = 1_760_000_000_000;
 
@@ -137,7 +138,7 @@ export async function workloadKit(opts: { retry?: RetryPolicy; stopConfirmMs?: n
   const hub = new EventHub();
   const hubEvents: HubEvent[] = [];
   hub.subscribe((e) => void hubEvents.push(e));
-  const registry = new NodeRegistry({ store, clock, hub, offlineAfterMs: 10_000, latestMetrics: () => null });
+  const registry = new NodeRegistry({ remoteSessions: NO_OTHER_REPLICAS, store, clock, hub, offlineAfterMs: 10_000, latestMetrics: () => null });
   await registry.load();
   const sessions = new FakeSessions();
   const root = generateEd25519();

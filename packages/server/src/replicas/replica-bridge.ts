@@ -1,0 +1,114 @@
+import type { MetricsBody } from '@gpufleet/protocol';
+import type { Bus } from '../bus/bus.js';
+import { subjects, nodeIdOf } from '../bus/subjects.js';
+import type { EventHub, HubEvent } from '../events/event-hub.js';
+import type { AgentEventRecord } from '../store/store.js';
+
+type NodeChange = Extract<HubEvent, { type: 'node' }>['change'];
+
+export interface ReplicaBridgeOptions {
+  bus: Bus;
+  /** This replica instance: its own messages come back on the shared subjects and are skipped. */
+  instance: string;
+  hub: EventHub;
+  /** The latest metrics of a node held here, to pass on; and the rings other replicas' deltas go into. */
+  metrics: { latest(nodeId: string): MetricsBody | null; ingest(nodeId: string, body: MetricsBody): void };
+  /** A node changed on another replica: read its stored record again. */
+  registry: { reload(nodeId: string): Promise<void> };
+  /** Runs this replica follows hear their hosts' reports, wherever the host is connected. */
+  runs: { onAgentEvent(record: AgentEventRecord): void; onSessionReady(nodeId: string): void };
+  /** Whether another replica is alive: alone, metric deltas are not encoded for nobody. */
+  othersAlive: () => boolean;
+  log: { warn(obj: object, msg: string): void };
+}
+
+/**
+ * Carries what one replica sees to the others over core NATS (latest wins, a lost message is
+ * made good by the next one or by the store): node changes (the others read the node from the
+ * store again), metric deltas of the nodes held here (the others keep them in their rings, so
+ * lists, heatmaps and sparklines show every node on every replica), hosts' run reports (for the
+ * replica following the run) and sessions becoming ready (so that replica delivers what waits).
+ * Events it puts on the local hub are marked, so they never go back out.
+ */
+export class ReplicaBridge {
+  private readonly injected = new WeakSet<HubEvent>();
+  private readonly stops: Array<() => void> = [];
+
+  constructor(private readonly o: ReplicaBridgeOptions) {}
+
+  async start(): Promise<void> {
+    const { bus, instance } = this.o;
+    this.stops.push(this.o.hub.subscribe((event) => this.outgoing(event)));
+    this.stops.push(
+      await bus.subscribe(subjects.allNodeEvents, (msg) => {
+        const m = msg.json<{ origin?: string; change?: NodeChange }>();
+        if (m.origin === instance || typeof m.change !== 'string') return;
+        const nodeId = nodeIdOf(msg.subject);
+        void this.o.registry.reload(nodeId).then(
+          () => this.inject({ type: 'node', nodeId, change: m.change! }),
+          (err: Error) => this.o.log.warn({ nodeId, err: err.message }, 'could not read a node another replica changed'),
+        );
+      }),
+      await bus.subscribe(subjects.allMetricDeltas, (msg) => {
+        const m = msg.json<{ origin?: string; body?: MetricsBody }>();
+        if (m.origin === instance || !m.body || typeof m.body.ts !== 'number') return;
+        const nodeId = nodeIdOf(msg.subject);
+        this.o.metrics.ingest(nodeId, m.body);
+        this.inject({ type: 'metrics', nodeId, ts: m.body.ts });
+      }),
+      await bus.subscribe(subjects.allRunReports, (msg) => {
+        const m = msg.json<{ origin?: string; record?: AgentEventRecord }>();
+        if (m.origin === instance || !m.record || typeof m.record.kind !== 'string') return;
+        this.o.runs.onAgentEvent({ ...m.record, nodeId: nodeIdOf(msg.subject) });
+      }),
+      await bus.subscribe(subjects.allNodeSessions, (msg) => {
+        const m = msg.json<{ origin?: string; ready?: boolean }>();
+        if (m.origin === instance || m.ready !== true) return;
+        this.o.runs.onSessionReady(nodeIdOf(msg.subject));
+      }),
+    );
+  }
+
+  private inject(event: HubEvent): void {
+    this.injected.add(event);
+    this.o.hub.publish(event);
+  }
+
+  private outgoing(event: HubEvent): void {
+    if (this.injected.has(event)) return;
+    try {
+      if (event.type === 'node' && event.local !== true) {
+        this.o.bus.publish(subjects.nodeEvent(event.nodeId), { origin: this.o.instance, change: event.change });
+      } else if (event.type === 'metrics' && this.o.othersAlive()) {
+        const body = this.o.metrics.latest(event.nodeId);
+        if (body) this.o.bus.publish(subjects.metricDelta(event.nodeId), { origin: this.o.instance, body });
+      }
+    } catch (err) {
+      // A closed bus during shutdown, a body over the limit: the others catch up from the store.
+      this.o.log.warn({ err: (err as Error).message, type: event.type }, 'could not pass a change on to the other replicas');
+    }
+  }
+
+  /** A host's run report stored here: the replica following the run may be another one. */
+  runReport(record: AgentEventRecord): void {
+    if (!record.kind.startsWith('run-')) return;
+    this.safePublish(subjects.runReport(record.nodeId), { origin: this.o.instance, record });
+  }
+
+  /** A host's session became ready here: replicas following runs for it deliver what waits. */
+  onSessionReady(nodeId: string): void {
+    this.safePublish(subjects.nodeSession(nodeId), { origin: this.o.instance, ready: true });
+  }
+
+  private safePublish(subject: string, data: object): void {
+    try {
+      this.o.bus.publish(subject, data);
+    } catch (err) {
+      this.o.log.warn({ err: (err as Error).message, subject }, 'could not pass a report on to the other replicas');
+    }
+  }
+
+  stop(): void {
+    for (const stop of this.stops.splice(0)) stop();
+  }
+}

@@ -1,0 +1,194 @@
+import { FleetError } from '@gpufleet/protocol';
+import type { Bus, BusKv } from '../bus/bus.js';
+import type { Clock } from '../clock.js';
+import { kvPut } from './kv-put.js';
+import { parseReplicaRecord, type ReplicaRecord } from './replica-record.js';
+
+export const REPLICAS_BUCKET = 'replicas';
+/** Every replica's URL, kept while it is down (not a TTL bucket): removed only when it stops on purpose. */
+export const REPLICA_URLS_BUCKET = 'replica-urls';
+
+export interface ReplicaDirectoryOptions {
+  bus: Bus;
+  name: string;
+  /** This process's instance id (app/replica-services.ts): a restart under the same name is a new one. */
+  instance: string;
+  clock: Clock;
+  /** How often this replica renews its entry and reads the others'; an entry lapses after 3 beats. */
+  beatMs: number;
+  /** The URL this replica is reached at, once it listens. */
+  url: () => string;
+  /** Agent sessions held here now (gateway stats). */
+  agents: () => number;
+  /** Singleton roles held here now (leases). */
+  leases: () => string[];
+  version: string;
+  log: { warn(obj: object, msg: string): void };
+}
+
+/** A replica as `replicas ls` shows it. */
+export interface ReplicaView extends ReplicaRecord {
+  self: boolean;
+}
+
+/**
+ * The replicas of this control plane: each writes its own entry to a bucket whose entries lapse
+ * after three beats, so a replica that dies (SIGKILL, lost host) drops out on its own, and reads
+ * the others' every beat. A name is one replica's: starting a second live one under it is refused.
+ */
+export class ReplicaDirectory {
+  private readonly startedAt: number;
+  private kv: BusKv | null = null;
+  private urlsKv: BusKv | null = null;
+  private revision = 0;
+  /** The URL last written to the URL bucket (it becomes known once the listener is up). */
+  private writtenUrl = '';
+  private knownUrls = new Map<string, string>();
+  private timer: NodeJS.Timeout | null = null;
+  private peers = new Map<string, ReplicaRecord>();
+  /** When a replica was last seen alive, kept after it lapsed: sessions it held get a grace period. */
+  private readonly lastAlive = new Map<string, number>();
+  private beating: Promise<void> | null = null;
+
+  constructor(private readonly o: ReplicaDirectoryOptions) {
+    this.startedAt = o.clock.now();
+  }
+
+  get name(): string {
+    return this.o.name;
+  }
+
+  get ttlMs(): number {
+    return this.o.beatMs * 3;
+  }
+
+  async start(): Promise<void> {
+    this.kv = await this.o.bus.kv(REPLICAS_BUCKET, { ttlMs: this.ttlMs });
+    this.urlsKv = await this.o.bus.kv(REPLICA_URLS_BUCKET);
+    const existing = await this.kv.get(this.o.name);
+    const other = existing ? parseReplicaRecord(existing.json()) : null;
+    if (other && other.instance !== this.o.instance) {
+      throw new FleetError(
+        'already_exists',
+        `replica name '${this.o.name}' is held by a live replica (${other.url || 'no URL yet'}, its last beat ${new Date(other.heartbeatAt).toISOString()}); give this one another --replica-name, or wait ${Math.ceil(this.ttlMs / 1000)} s if that replica just died`,
+      );
+    }
+    this.revision = existing ? await this.kv.update(this.o.name, this.record(), existing.revision) : await this.kv.create(this.o.name, this.record());
+    await this.refresh();
+    this.timer = setInterval(() => {
+      // One beat at a time: a slow NATS must not pile beats up.
+      this.beating ??= this.beat().finally(() => (this.beating = null));
+    }, this.o.beatMs);
+  }
+
+  private record(): ReplicaRecord {
+    return {
+      name: this.o.name,
+      instance: this.o.instance,
+      url: this.o.url(),
+      startedAt: this.startedAt,
+      heartbeatAt: this.o.clock.now(),
+      agents: this.o.agents(),
+      leases: this.o.leases(),
+      version: this.o.version,
+    };
+  }
+
+  private async beat(): Promise<void> {
+    const kv = this.kv;
+    if (!kv) return;
+    await this.writeUrl();
+    try {
+      this.revision = await kv.update(this.o.name, this.record(), this.revision);
+    } catch (err) {
+      // Our entry lapsed (a long pause, NATS restarted without it) or was rewritten: write it again.
+      this.o.log.warn({ err: (err as Error).message, replica: this.o.name }, 'replica entry was not ours any more; writing it again');
+      try {
+        this.revision = await kvPut(kv, this.o.name, this.record());
+      } catch (again) {
+        this.o.log.warn({ err: (again as Error).message }, 'could not renew this replica entry');
+      }
+    }
+    try {
+      await this.refresh();
+    } catch (err) {
+      this.o.log.warn({ err: (err as Error).message }, 'could not read the other replicas');
+    }
+  }
+
+  private async writeUrl(): Promise<void> {
+    const url = this.o.url();
+    if (!this.urlsKv || url === '' || url === this.writtenUrl) return;
+    try {
+      await kvPut(this.urlsKv, this.o.name, { url });
+      this.writtenUrl = url;
+    } catch (err) {
+      this.o.log.warn({ err: (err as Error).message }, 'could not record this replica URL');
+    }
+  }
+
+  /** Reads every live entry (a handful of replicas: one get each per beat is cheap). */
+  private async refresh(): Promise<void> {
+    const kv = this.kv;
+    if (!kv) return;
+    if (this.urlsKv) {
+      const urls = new Map<string, string>();
+      for (const key of await this.urlsKv.keys()) {
+        const url = (await this.urlsKv.get(key))?.json<{ url?: unknown }>().url;
+        if (typeof url === 'string' && url !== '') urls.set(key, url);
+      }
+      this.knownUrls = urls;
+    }
+    const next = new Map<string, ReplicaRecord>();
+    for (const key of await kv.keys()) {
+      const entry = await kv.get(key);
+      const record = entry ? parseReplicaRecord(entry.json()) : null;
+      if (record) next.set(key, record);
+    }
+    const now = this.o.clock.now();
+    for (const name of next.keys()) this.lastAlive.set(name, now);
+    this.peers = next;
+  }
+
+  /** Every live replica, this one first. */
+  list(): ReplicaView[] {
+    const self = { ...this.record(), self: true };
+    const others = [...this.peers.values()].filter((r) => r.name !== this.o.name).map((r) => ({ ...r, self: false }));
+    return [self, ...others.sort((a, b) => a.name.localeCompare(b.name))];
+  }
+
+  /** Whether a replica instance is alive: its entry was there at the last read (this one always is). */
+  isAlive(name: string, instance: string): boolean {
+    if (name === this.o.name) return instance === this.o.instance;
+    return this.peers.get(name)?.instance === instance;
+  }
+
+  /** When a replica was last seen alive (null: never, in this process's life). */
+  lastSeenAlive(name: string): number | null {
+    return name === this.o.name ? this.o.clock.now() : (this.lastAlive.get(name) ?? null);
+  }
+
+  /**
+   * The URLs agents should know (their welcome carries them): this replica's, the other live
+   * ones', then those of replicas down now but not stopped on purpose, so a partial outage does
+   * not shrink the agents' lists. At most 16, the limit of the agents' list.
+   */
+  urls(): string[] {
+    const live = this.list().map((r) => r.url);
+    return [...new Set([...live, ...this.knownUrls.values()])].filter((u) => u !== '').slice(0, 16);
+  }
+
+  /** Leaves the directory at once, so the others need not wait for the entry to lapse. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.beating;
+    const kv = this.kv;
+    this.kv = null;
+    await kv?.delete(this.o.name, this.revision).catch(() => undefined);
+    // Stopped on purpose: agents need not try this URL any more.
+    const urlsKv = this.urlsKv;
+    this.urlsKv = null;
+    if (this.writtenUrl !== '') await urlsKv?.delete(this.o.name).catch(() => undefined);
+  }
+}
