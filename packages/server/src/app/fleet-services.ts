@@ -219,16 +219,18 @@ export function fleetServices(): AnyServiceDefinition[] {
         log: refs.log,
         bridge: refs.replicaBridge,
         directory: refs.replicaDirectory,
+        health: refs.health,
       },
-      init: ({ config, registry, sessions, router, ingest, trust, runs, workloads, stats, clock, log, bridge, directory }) =>
+      init: ({ config, registry, sessions, router, ingest, trust, runs, workloads, stats, clock, log, bridge, directory, health }) =>
         new AgentGateway({
           registry,
           sessions,
           events: router,
           metrics: ingest,
           // Trust material first, then commands that waited for this host to come back, then its
-          // allocations, and last the other replicas, whose runs may wait for this host too.
-          sessionReady: [trust, runs, workloads, bridge],
+          // allocations, then the other replicas, whose runs may wait for this host too; last its
+          // health state, rebuilt from the store (it may have been judged on another replica).
+          sessionReady: [trust, runs, workloads, bridge, { onSessionReady: (nodeId) => void health.adoptNode(nodeId) }],
           stats,
           clock,
           heartbeatMs: config.heartbeatIntervalMs,

@@ -120,12 +120,13 @@ export function replicaServices(choices: { masterKey: string | null }): AnyServi
         hub: refs.hub,
         metrics: refs.metrics,
         registry: refs.registry,
+        health: refs.health,
         runs: refs.runs,
         directory: refs.replicaDirectory,
         log: refs.log,
       },
-      init: ({ bus, replica, hub, metrics, registry, runs, directory, log }) =>
-        new ReplicaBridge({ bus, instance: replica.instance, hub, metrics, registry, runs, othersAlive: () => directory.list().length > 1, log }),
+      init: ({ bus, replica, hub, metrics, registry, health, runs, directory, log }) =>
+        new ReplicaBridge({ bus, instance: replica.instance, hub, metrics, registry, health, runs, othersAlive: () => directory.list().length > 1, log }),
       start: (bridge) => bridge.start(),
       stop: (bridge) => bridge.stop(),
     }),

@@ -77,6 +77,17 @@ export const subjects = {
   runReport: (nodeId: string) => `node.${idToken(nodeId)}.run-report`,
   allRunReports: 'node.*.run-report',
 
+  /**
+   * Core NATS. A health verdict changed on the replica holding the node's session: the others
+   * read its findings again and tell their alert engines (policy alerts, live views).
+   */
+  nodeHealth: (nodeId: string) => `node.${idToken(nodeId)}.health`,
+  allNodeHealth: 'node.*.health',
+
+  /** Core NATS. A stored agent event (not a run report), for the others' alert engines and event streams. */
+  nodeAgentEvent: (nodeId: string) => `node.${idToken(nodeId)}.agent-event`,
+  allNodeAgentEvents: 'node.*.agent-event',
+
   /** Core NATS. Frames for agents whose session a replica holds, sent there by the others. */
   replicaFrames: (replica: string) => `replica.${idToken(replica)}.frames`,
 

@@ -49,6 +49,9 @@ export interface HealthEngineOptions {
   onAlert: (alert: PolicyAlert) => void;
 }
 
+/** Stored events read back when a node's session moves here: enough for any count rule's window. */
+const ADOPT_EVENTS_LIMIT = 5000;
+
 /** One match kept for a window/count rule. */
 interface WindowEntry {
   ts: number;
@@ -71,6 +74,8 @@ export class HealthEngine implements MetricWatchHost {
   private readonly watch: MetricWatch;
   private readonly reconciler: StateReconciler;
   private chain: Promise<void> = Promise.resolve();
+  private adopting: Promise<void> = Promise.resolve();
+  private findingsRead: { at: number; rows: Promise<HealthFindingRecord[]> } | null = null;
   /** Agent events seen since start, by kind and code (gpufleet_health_events_total). */
   readonly counts = new EventCounter();
   /** The last XID per GPU (DCGM_FI_DEV_XID_ERRORS on /metrics). */
@@ -190,6 +195,54 @@ export class HealthEngine implements MetricWatchHost {
     list.sort((a, b) => a.ts - b.ts);
     this.windows.set(key, list.slice(-Math.max(rule.count! * 2, 20)));
     return this.windows.get(key)!;
+  }
+
+  /**
+   * The node's agent session came to this replica (another one died, or this one restarted):
+   * its findings are read again from the store and its count windows rebuilt from its stored
+   * events, so a replica move neither forgets a verdict nor restarts a count (3 XIDs in 10 min
+   * stay 3). Events already counted are not counted twice (remember() skips a known seq).
+   */
+  adoptNode(nodeId: string): Promise<void> {
+    // One at a time: a replica taking thousands of sessions at once must not flood the store.
+    this.adopting = this.adopting
+      .then(() => this.adopt(nodeId))
+      .catch((err: Error) => this.o.log?.warn({ nodeId, err: err.message }, 'health: could not rebuild a node moved here'));
+    return this.adopting;
+  }
+
+  private async adopt(nodeId: string): Promise<void> {
+    const node = this.o.registry.get(nodeId);
+    if (!node) return;
+    const counted = this.o.policy.rules.filter((r) => r.count !== null && r.windowMs !== null);
+    const widest = Math.max(0, ...counted.map((r) => r.windowMs!));
+    if (widest > 0) {
+      const since = this.o.clock.now() - widest - 60_000;
+      const events = await this.o.store.listAgentEvents({ nodeId, since, limit: ADOPT_EVENTS_LIMIT });
+      for (const record of events.reverse()) {
+        const rules = this.o.policy.byEventKind.get(record.kind)?.filter((r) => r.count !== null);
+        if (!rules || rules.length === 0) continue;
+        const f = eventFacts(record);
+        const gpuKey = eventGpuKey(node.gpus, record.gpuUuid, record.pciBusId);
+        for (const rule of rules) if (eventMatches(rule, f)) this.remember(nodeId, rule.scope === 'node' ? null : gpuKey, rule, f);
+      }
+    }
+    await this.enqueue(async () => {
+      const { at, rows } = await this.storedFindings();
+      const stored = rows.filter((f) => f.nodeId === nodeId);
+      const key = (f: HealthFindingRecord) => `${f.gpuKey ?? ''}\u0000${f.rule}`;
+      const storedKeys = new Set(stored.map(key));
+      // Gone from the store: another replica ended it. Newer than the read: made here meanwhile, kept.
+      for (const f of this.book.ofNode(nodeId)) if (!storedKeys.has(key(f)) && f.since < at) this.book.delete(f.nodeId, f.gpuKey, f.rule);
+      for (const f of stored) if (!this.book.get(f.nodeId, f.gpuKey, f.rule)) this.book.put(f);
+    });
+  }
+
+  /** The stored findings, read once for a burst of adoptions (a second at most). */
+  private async storedFindings(): Promise<{ at: number; rows: HealthFindingRecord[] }> {
+    const now = this.o.clock.now();
+    if (this.findingsRead === null || now - this.findingsRead.at > 1000) this.findingsRead = { at: now, rows: this.o.store.listFindings() };
+    return { at: this.findingsRead.at, rows: await this.findingsRead.rows };
   }
 
   // ---- MetricWatchHost ----

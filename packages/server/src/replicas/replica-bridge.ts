@@ -15,6 +15,8 @@ export interface ReplicaBridgeOptions {
   metrics: { latest(nodeId: string): MetricsBody | null; ingest(nodeId: string, body: MetricsBody): void };
   /** A node changed on another replica: read its stored record again. */
   registry: { reload(nodeId: string): Promise<void> };
+  /** A verdict changed on another replica: read the node's findings again. */
+  health: { adoptNode(nodeId: string): Promise<void> };
   /** Runs this replica follows hear their hosts' reports, wherever the host is connected. */
   runs: { onAgentEvent(record: AgentEventRecord): void; onSessionReady(nodeId: string): void };
   /** Whether another replica is alive: alone, metric deltas are not encoded for nobody. */
@@ -26,8 +28,10 @@ export interface ReplicaBridgeOptions {
  * Carries what one replica sees to the others over core NATS (latest wins, a lost message is
  * made good by the next one or by the store): node changes (the others read the node from the
  * store again), metric deltas of the nodes held here (the others keep them in their rings, so
- * lists, heatmaps and sparklines show every node on every replica), hosts' run reports (for the
- * replica following the run) and sessions becoming ready (so that replica delivers what waits).
+ * lists, heatmaps and sparklines show every node on every replica), health verdicts and stored
+ * agent events (for the others' alert engines, findings and event streams), hosts' run reports
+ * (for the replica following the run) and sessions becoming ready (so that replica delivers
+ * what waits).
  * Events it puts on the local hub are marked, so they never go back out.
  */
 export class ReplicaBridge {
@@ -56,6 +60,19 @@ export class ReplicaBridge {
         this.o.metrics.ingest(nodeId, m.body);
         this.inject({ type: 'metrics', nodeId, ts: m.body.ts });
       }),
+      await bus.subscribe(subjects.allNodeHealth, (msg) => {
+        const m = msg.json<{ origin?: string; event?: Extract<HubEvent, { type: 'health' }> }>();
+        if (m.origin === instance || m.event?.type !== 'health' || typeof m.event.verdict !== 'string') return;
+        const nodeId = nodeIdOf(msg.subject);
+        const event = { ...m.event, nodeId };
+        void this.o.health.adoptNode(nodeId).then(() => this.inject(event));
+      }),
+      await bus.subscribe(subjects.allNodeAgentEvents, (msg) => {
+        const m = msg.json<{ origin?: string; record?: AgentEventRecord }>();
+        if (m.origin === instance || !m.record || typeof m.record.kind !== 'string') return;
+        const nodeId = nodeIdOf(msg.subject);
+        this.inject({ type: 'agent-event', nodeId, event: { ...m.record, nodeId } });
+      }),
       await bus.subscribe(subjects.allRunReports, (msg) => {
         const m = msg.json<{ origin?: string; record?: AgentEventRecord }>();
         if (m.origin === instance || !m.record || typeof m.record.kind !== 'string') return;
@@ -79,6 +96,10 @@ export class ReplicaBridge {
     try {
       if (event.type === 'node' && event.local !== true) {
         this.o.bus.publish(subjects.nodeEvent(event.nodeId), { origin: this.o.instance, change: event.change });
+      } else if (event.type === 'health' && this.o.othersAlive()) {
+        this.o.bus.publish(subjects.nodeHealth(event.nodeId), { origin: this.o.instance, event });
+      } else if (event.type === 'agent-event' && !event.event.kind.startsWith('run-') && this.o.othersAlive()) {
+        this.o.bus.publish(subjects.nodeAgentEvent(event.nodeId), { origin: this.o.instance, record: event.event });
       } else if (event.type === 'metrics' && this.o.othersAlive()) {
         const body = this.o.metrics.latest(event.nodeId);
         if (body) this.o.bus.publish(subjects.metricDelta(event.nodeId), { origin: this.o.instance, body });
