@@ -317,7 +317,9 @@ export class AgentGateway {
     queueMicrotask(() => {
       for (const listener of this.o.sessionReady) listener.onSessionReady(node.id);
     });
-    const urls = this.o.serverUrls();
+    // Rotated by the node's id: when a replica dies its agents spread over the others instead of
+    // all moving to the same next one (the agent keeps the replica in use first).
+    const urls = rotateFor(node.id, this.o.serverUrls());
     this.send(session, {
       t: 'welcome',
       body: {
@@ -331,4 +333,14 @@ export class AgentGateway {
       },
     });
   }
+}
+
+/** The list rotated by a stable hash of the node id (FNV-1a), the same on every replica. */
+export function rotateFor(nodeId: string, urls: string[]): string[] {
+  if (urls.length < 2) return urls;
+  const sorted = [...urls].sort();
+  let h = 0x811c9dc5;
+  for (let i = 0; i < nodeId.length; i++) h = Math.imul(h ^ nodeId.charCodeAt(i), 0x01000193);
+  const k = (h >>> 0) % sorted.length;
+  return [...sorted.slice(k), ...sorted.slice(0, k)];
 }

@@ -309,7 +309,32 @@ export class RunService {
   onSessionReady(nodeId: string): void {
     // Cancels first: a host must know a command is canceled before anything could deliver it.
     this.signedCancels.onSessionReady(nodeId);
-    for (const run of this.runs.values()) if (!run.finished) this.scheduler.onSessionReady(run, nodeId);
+    const open: ActiveRun[] = [];
+    for (const run of this.runs.values()) {
+      if (run.finished) continue;
+      this.scheduler.onSessionReady(run, nodeId);
+      const state = run.targets.get(nodeId)?.state;
+      if (state === 'sent' || state === 'running') open.push(run);
+    }
+    if (open.length > 0) void this.catchUp(nodeId, open);
+  }
+
+  /**
+   * Reports the host made that this server has not applied: with replicas, a host's session may
+   * have been held by another replica that stored and acknowledged a report and then died before
+   * passing it on. They are in the store; applying one again changes nothing (host-reports.ts),
+   * so every stored report of the open runs is applied, oldest first.
+   */
+  private async catchUp(nodeId: string, runs: ActiveRun[]): Promise<void> {
+    // Agent timestamps may run a little behind ours: five minutes of slack.
+    const since = Math.min(...runs.map((r) => r.record.createdAt)) - 300_000;
+    try {
+      const events = await this.o.store.listAgentEvents({ nodeId, since, limit: 10_000 });
+      const wanted = new Set(runs.map((r) => r.id));
+      for (const event of events.reverse()) if (isRunEventKind(event.kind) && wanted.has(runIdOf(event) ?? '')) this.onAgentEvent(event);
+    } catch (err) {
+      this.o.log.warn({ nodeId, err: (err as Error).message }, 'could not read the stored run reports of a host that came back');
+    }
   }
 
   /** Hosts working on runs on this node right now (for drains). */
