@@ -65,7 +65,10 @@ export class ReplicaBridge {
         if (m.origin === instance || m.event?.type !== 'health' || typeof m.event.verdict !== 'string') return;
         const nodeId = nodeIdOf(msg.subject);
         const event = { ...m.event, nodeId };
-        void this.o.health.adoptNode(nodeId).then(() => this.inject(event));
+        void this.o.health.adoptNode(nodeId).then(
+          () => this.inject(event),
+          (err: Error) => this.o.log.warn({ nodeId, err: err.message }, 'could not read the findings of a node another replica judged'),
+        );
       }),
       await bus.subscribe(subjects.allNodeAgentEvents, (msg) => {
         const m = msg.json<{ origin?: string; record?: AgentEventRecord }>();

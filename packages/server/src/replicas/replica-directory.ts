@@ -66,7 +66,7 @@ export class ReplicaDirectory {
     this.kv = await this.o.bus.kv(REPLICAS_BUCKET, { ttlMs: this.ttlMs });
     this.urlsKv = await this.o.bus.kv(REPLICA_URLS_BUCKET);
     const existing = await this.kv.get(this.o.name);
-    const other = existing ? parseReplicaRecord(existing.json()) : null;
+    const other = existing ? parseReplicaRecord(jsonOrNull(existing)) : null;
     if (other && other.instance !== this.o.instance) {
       throw new FleetError(
         'already_exists',
@@ -134,7 +134,8 @@ export class ReplicaDirectory {
     if (this.urlsKv) {
       const urls = new Map<string, string>();
       for (const key of await this.urlsKv.keys()) {
-        const url = (await this.urlsKv.get(key))?.json<{ url?: unknown }>().url;
+        const value = jsonOrNull(await this.urlsKv.get(key));
+        const url = value !== null && typeof value === 'object' ? (value as { url?: unknown }).url : undefined;
         if (typeof url === 'string' && url !== '') urls.set(key, url);
       }
       this.knownUrls = urls;
@@ -142,11 +143,11 @@ export class ReplicaDirectory {
     const next = new Map<string, ReplicaRecord>();
     for (const key of await kv.keys()) {
       const entry = await kv.get(key);
-      const record = entry ? parseReplicaRecord(entry.json()) : null;
+      const record = entry ? parseReplicaRecord(jsonOrNull(entry)) : null;
       if (record) next.set(key, record);
     }
     const now = this.o.clock.now();
-    for (const name of next.keys()) this.lastAlive.set(name, now);
+    for (const record of next.values()) this.lastAlive.set(aliveKey(record.name, record.instance), now);
     this.peers = next;
   }
 
@@ -164,8 +165,10 @@ export class ReplicaDirectory {
   }
 
   /** When a replica was last seen alive (null: never, in this process's life). */
-  lastSeenAlive(name: string): number | null {
-    return name === this.o.name ? this.o.clock.now() : (this.lastAlive.get(name) ?? null);
+  lastSeenAlive(name: string, instance: string): number | null {
+    if (name === this.o.name && instance === this.o.instance) return this.o.clock.now();
+    // By instance: a replica restarted under the same name is alive, but its old instance is not.
+    return this.lastAlive.get(aliveKey(name, instance)) ?? null;
   }
 
   /**
@@ -190,5 +193,17 @@ export class ReplicaDirectory {
     const urlsKv = this.urlsKv;
     this.urlsKv = null;
     if (this.writtenUrl !== '') await urlsKv?.delete(this.o.name).catch(() => undefined);
+  }
+}
+
+const aliveKey = (name: string, instance: string) => `${name}\u0000${instance}`;
+
+/** An entry's value as JSON, or null when it is not JSON (garbage in a bucket must not stop the directory). */
+function jsonOrNull(entry: { json<T>(): T } | null): unknown {
+  if (entry === null) return null;
+  try {
+    return entry.json();
+  } catch {
+    return null;
   }
 }

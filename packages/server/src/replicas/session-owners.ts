@@ -23,7 +23,7 @@ export interface SessionOwnersOptions {
   replica: string;
   instance: string;
   /** Which replica instances are alive, and when a dead one was last seen (replica-directory.ts). */
-  directory: { isAlive(name: string, instance: string): boolean; lastSeenAlive(name: string): number | null };
+  directory: { isAlive(name: string, instance: string): boolean; lastSeenAlive(name: string, instance: string): number | null };
   clock: Clock;
   /**
    * A node whose holder died still counts as held this long after the holder was last seen: its
@@ -137,7 +137,7 @@ export class SessionOwners implements RemoteSessions {
     const owner = this.owners.get(nodeId);
     if (!owner) return null;
     if (this.o.directory.isAlive(owner.replica, owner.instance)) return owner.replica;
-    const seen = this.o.directory.lastSeenAlive(owner.replica);
+    const seen = this.o.directory.lastSeenAlive(owner.replica, owner.instance);
     return seen !== null && this.o.clock.now() - seen <= this.o.graceMs && owner.replica !== this.o.replica ? owner.replica : null;
   }
 
