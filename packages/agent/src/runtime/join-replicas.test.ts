@@ -36,6 +36,28 @@ describe('joining a control plane with several replicas', () => {
     expect(nodeServerUrls(saved)).toEqual([cp.url, other]);
   });
 
+  it('joins through the next replica when the first one is down, and says which failed when all are', async () => {
+    cp = new FakeControlPlane({ tokens: { tok1: { secret: 's' } } });
+    await cp.start();
+    const down = 'http://127.0.0.1:9';
+    const token = encodeJoinToken({ url: down, urls: [down, cp.url], caFingerprint: null, roots: [], tokenId: 'tok1', secret: 's' });
+    const result = await joinFleet({ token, dataDir: dir, backend: new StubBackend(), agentVersion: '1' });
+    expect(result.nodeId).toMatch(/^did:key:/);
+    const allDown = encodeJoinToken({ url: down, urls: [down, 'http://127.0.0.1:7'], caFingerprint: null, roots: [], tokenId: 'tok1', secret: 's' });
+    const err = await joinFleet({ token: allDown, dataDir: dir, backend: new StubBackend(), agentVersion: '1' }).catch((e: Error) => e);
+    expect(String(err)).toMatch(/no control-plane replica answered the join: http:\/\/127\.0\.0\.1:9: .*; http:\/\/127\.0\.0\.1:7: /);
+  });
+
+  it('stops at the first refusal: replicas share one store, so the others would refuse too', async () => {
+    cp = new FakeControlPlane({ tokens: { tok1: { secret: 's' } } });
+    await cp.start();
+    const token = encodeJoinToken({ url: cp.url, urls: [cp.url, 'http://127.0.0.1:9'], caFingerprint: null, roots: [], tokenId: 'tok1', secret: 'wrong' });
+    const err = await joinFleet({ token, dataDir: dir, backend: new StubBackend(), agentVersion: '1' }).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(String(err)).not.toMatch(/no control-plane replica answered/);
+    expect(String(err)).not.toMatch(/127\.0\.0\.1:9/);
+  });
+
   it('refuses a token whose replica breaks the transport rules, before any traffic', async () => {
     const token = encodeJoinToken({
       url: 'http://127.0.0.1:1',

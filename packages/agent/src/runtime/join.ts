@@ -149,8 +149,6 @@ export async function joinFleet(options: JoinOptions): Promise<JoinResult> {
     throw new FleetError('invalid_argument', 'joinFleet needs a dataDir, or a state store and an identity');
   }
 
-  const caPem = payload.caFingerprint === null ? null : await fetchPinnedCa(payload, request);
-
   let host;
   try {
     host = { ...(await options.backend.hostFacts()), agentVersion: options.agentVersion };
@@ -174,12 +172,34 @@ export async function joinFleet(options: JoinOptions): Promise<JoinResult> {
     gpus,
     ...(Object.keys(labels).length > 0 ? { labels } : {}),
   };
-  const res = await request({
-    method: 'POST',
-    url: serverEndpoint(payload.url, '/api/v1/enroll'),
-    body: JSON.stringify(body),
-    ...(caPem ? { ca: caPem } : {}),
-  });
+  // Each replica in turn until one answers: a replica that is down must not stop a join. A
+  // refusal is final (replicas share one store: another would refuse too); a CA that does not
+  // match the token is too (it is an impostor, not an outage).
+  let caPem: string | null = null;
+  let res: Awaited<ReturnType<HttpRequester>> | null = null;
+  const urls = payload.urls ?? [payload.url];
+  const failures: FleetError[] = [];
+  for (const url of urls) {
+    try {
+      caPem = payload.caFingerprint === null ? null : await fetchPinnedCa({ ...payload, url }, request);
+      res = await request({ method: 'POST', url: serverEndpoint(url, '/api/v1/enroll'), body: JSON.stringify(body), ...(caPem ? { ca: caPem } : {}) });
+    } catch (err) {
+      if (err instanceof FleetError && err.code === 'permission_denied') throw err;
+      failures.push(err instanceof FleetError ? err : new FleetError('unavailable', `${url}: ${errorText(err)}`));
+      continue;
+    }
+    if (res.status >= 500) {
+      failures.push(refusal(res.status, res.text));
+      res = null;
+      continue;
+    }
+    break;
+  }
+  if (res === null) {
+    // One server: its own error says it best. Several: each replica's, in the order tried.
+    if (failures.length === 1) throw failures[0]!;
+    throw new FleetError('unavailable', `no control-plane replica answered the join: ${failures.map((f, i) => `${urls[i]}: ${f.message}`).join('; ')}`);
+  }
   if (res.status !== 200 && res.status !== 201) throw refusal(res.status, res.text);
   let answer: { nodeId: string; status: string; heartbeatMs: number };
   try {
