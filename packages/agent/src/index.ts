@@ -78,3 +78,4 @@ export * from './collectors/ascend/index.js';
 export * from './health/index.js';
 export * from './exec/index.js';
 export * from './workloads/index.js';
+export * from './updates/index.js';

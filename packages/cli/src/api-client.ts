@@ -100,6 +100,20 @@ export class ApiClient {
     return this.request<void>('DELETE', path, {});
   }
 
+  /** GET of a file as it is (TUF metadata, a release target): its exact bytes. */
+  async getBytes(path: string): Promise<Buffer> {
+    const url = new URL(this.server + path);
+    let res: HttpResponse;
+    try {
+      res = await sendHttp({ url, method: 'GET', headers: { authorization: `Bearer ${this.conn.token}` }, caPem: this.conn.caPem, timeoutMs: this.timeoutMs });
+    } catch (err) {
+      if (err instanceof TransportError) throw new CliError(transportMessage(this.server, err, this.timeoutMs), { cause: err });
+      throw err;
+    }
+    if (res.status < 200 || res.status >= 300) throw new ApiError(res);
+    return res.bytes ?? Buffer.from(res.text, 'utf8');
+  }
+
   /** Sends one request; resolves with the parsed JSON (undefined for 204), rejects with one-line errors. */
   async request<T>(method: string, path: string, opts: { query?: Query; body?: unknown }): Promise<T> {
     const url = new URL(this.server + path);

@@ -19,6 +19,8 @@ export interface HttpResponse {
   statusText: string;
   headers: IncomingHttpHeaders;
   text: string;
+  /** The body as received (binary files: release targets). */
+  bytes?: Buffer;
 }
 
 const MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
@@ -62,9 +64,10 @@ export function sendHttp(req: HttpRequest): Promise<HttpResponse> {
           }
           chunks.push(chunk);
         });
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }),
-        );
+        res.on('end', () => {
+          const bytes = Buffer.concat(chunks);
+          resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', headers: res.headers, text: bytes.toString('utf8'), bytes });
+        });
         res.on('error', (err) => reject(toTransportError(err)));
       },
     );

@@ -8,6 +8,7 @@ import { alertsCommand } from './commands/alerts.js';
 import { allocsCommand } from './commands/allocs.js';
 import { apiTokensCommand } from './commands/api-tokens.js';
 import { replicasCommand } from './commands/replicas.js';
+import { releasesCommand } from './commands/releases.js';
 import { auditCommand } from './commands/audit.js';
 import { capsCommand } from './commands/caps.js';
 import { containersCommand } from './commands/containers.js';
@@ -128,6 +129,7 @@ current context, then ./gpufleet-data/admin-token for the local server. Every co
   program.addCommand(tokensCommand(deps));
   program.addCommand(apiTokensCommand(deps));
   program.addCommand(replicasCommand(deps));
+  program.addCommand(releasesCommand(deps));
   program.addCommand(auditCommand(deps));
   program.addCommand(rootsCommand(deps));
   program.addCommand(scriptsCommand(deps));

@@ -43,3 +43,4 @@ export * from './pool-file.js';
 export * from './job-center.js';
 export * from './local-play.js';
 export * from './replica-views.js';
+export * from './release-views.js';

@@ -27,6 +27,7 @@ import type { PlayService } from './plays/play-service.js';
 import type { TemplateService } from './plays/template-service.js';
 import type { GroupsService } from './groups/groups-service.js';
 import type { ReplicaStatus } from './replicas/replica-status.js';
+import type { ReleaseRepository } from './releases/release-repository.js';
 
 /** Everything the adapters (REST routes, agent gateway) need; built once by the service graph (app/). */
 export interface ServerContext {
@@ -70,6 +71,8 @@ export interface ServerContext {
   /** Playbook templates and plays (issue 12). */
   templates: TemplateService;
   plays: PlayService;
+  /** Signed releases: the TUF repository (issue 14). */
+  releases: ReleaseRepository;
   caPem: string | null;
   log: FastifyBaseLogger;
   /** The control-plane replicas (one in the embedded mode). */

@@ -15,3 +15,4 @@ export {
   type ProvisionRequest,
 } from './pools/providers/cloud-provider.js';
 export type { PendingDemand, PendingSlots, PoolsApi } from './pools/pools-api.js';
+export * from './releases/index.js';

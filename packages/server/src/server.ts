@@ -17,6 +17,7 @@ import { sshHostServices } from './app/ssh-host-services.js';
 import { promoteServices } from './app/promote-services.js';
 import { groupServices } from './app/group-services.js';
 import { replicaServices } from './app/replica-services.js';
+import { releaseServices } from './app/release-services.js';
 import { builtinProviderFactories } from './pools/providers/builtin-providers.js';
 import type { ProviderFactories } from './pools/providers/cloud-provider.js';
 
@@ -86,6 +87,7 @@ export function serverGraph(config: ServerConfig, opts: StartOptions = {}): Serv
     ...sshHostServices({ masterKey: opts.masterKey ?? process.env.GPUFLEET_MASTER_KEY ?? null, env: process.env }),
     ...promoteServices({ masterKey: opts.masterKey ?? process.env.GPUFLEET_MASTER_KEY ?? null, env: process.env }),
     ...playServices(opts.plays),
+    ...releaseServices({ masterKey: opts.masterKey ?? process.env.GPUFLEET_MASTER_KEY ?? null }),
     ...servingServices(clock.now()),
   );
   return graph;

@@ -11,6 +11,7 @@ import { loadIdentity } from './identity.js';
 import { joinFleet } from './join.js';
 import { createJsonLogger, errorText, isLogLevel, LOG_LEVELS, type Logger } from './logger.js';
 import { AGENT_VERSION } from './version.js';
+import { sideloadCommand } from '../updates/sideload-command.js';
 
 export const DEFAULT_DATA_DIR = '/var/lib/gpufleet-agent';
 
@@ -48,6 +49,10 @@ function usage(prog: string): string {
     '    --workloads W    on | off: run operator-signed workloads (job allocations) placed on this host (default on);',
     '                     off refuses every allocation; containers need a Docker or Podman API socket',
     '',
+    '  sideload <tar>  verify an offline release bundle (gpufleet releases export) with TUF, as online',
+    '    --data-dir DIR   state directory (default /var/lib/gpufleet-agent)',
+    '    --root FILE      the fleet release root to trust when this host trusts none yet (1.root.json)',
+    '',
     '  --help, -h     show this help',
     '  --version, -V  show the agent version',
     '',
@@ -74,6 +79,7 @@ export async function runAgentCommand(argv: string[], deps: CommandDeps = {}): P
     }
     if (command === 'join') return await joinCommand(rest, deps, out, prog);
     if (command === 'run') return await runCommand(rest, deps, err);
+    if (command === 'sideload') return await sideloadCommand(rest, out, (m) => new UsageError(m), DEFAULT_DATA_DIR);
     throw new UsageError(`unknown command '${command}' (try '${prog} --help')`);
   } catch (e) {
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {

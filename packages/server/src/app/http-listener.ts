@@ -25,6 +25,8 @@ import { registerTrustRoutes } from '../routes/trust-routes.js';
 import { registerScriptRoutes } from '../routes/script-routes.js';
 import { registerAuditVerifyRoutes } from '../routes/audit-verify-routes.js';
 import { registerReplicaRoutes } from '../routes/replica-routes.js';
+import { registerReleaseRoutes } from '../routes/release-routes.js';
+import { registerTufRoutes } from '../routes/tuf-routes.js';
 
 /** The host name agents are told to dial when the server listens on every interface. */
 export function advertisedHost(listenHost: string): string {
@@ -64,6 +66,8 @@ export class HttpListener {
     registerScriptRoutes(app, { scripts: ctx.scripts });
     registerAuditVerifyRoutes(app, { store: ctx.store, serverDid: ctx.trust.identity.did });
     registerReplicaRoutes(app, { replicas: ctx.replicas });
+    registerReleaseRoutes(app, { releases: ctx.releases });
+    registerTufRoutes(app, { store: ctx.store, releases: ctx.releases });
     registerWebRoutes(app);
   }
 

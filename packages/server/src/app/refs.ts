@@ -48,6 +48,7 @@ import type { NoticeLedger } from '../alerts/notice-ledger.js';
 import type { SessionOwners } from '../replicas/session-owners.js';
 import type { FrameRelay } from '../replicas/frame-relay.js';
 import type { ReplicaBridge } from '../replicas/replica-bridge.js';
+import type { ReleaseRepository } from '../releases/release-repository.js';
 import { serviceRef } from './service-ref.js';
 
 /** Every service of the control plane by name: the graph's vocabulary (server-services.ts defines them). */
@@ -120,6 +121,8 @@ export const refs = {
   templates: serviceRef<TemplateService>('templates'),
   /** Plays: templates run with ansible-playbook on SSH hosts (issue 12). */
   plays: serviceRef<PlayService>('plays'),
+  /** Signed releases (issue 14): the TUF repository the control plane serves. */
+  releases: serviceRef<ReleaseRepository>('releases'),
   health: serviceRef<HealthEngine>('health'),
   views: serviceRef<NodeViews>('node-views'),
   metricsIngest: serviceRef<MetricsIngest>('metrics-ingest'),
@@ -131,6 +134,8 @@ export const refs = {
   metricsPrune: serviceRef<Interval>('metrics-prune'),
   healthTick: serviceRef<Interval>('health-tick'),
   eventRetention: serviceRef<EventRetention>('event-retention'),
+  /** Signs a fresh release timestamp before the current one expires. */
+  releaseRefresh: serviceRef<{ start(): Promise<void>; stop(): Promise<void> }>('release-refresh'),
   // Serving.
   listener: serviceRef<HttpListener>('http-listener'),
 } as const;

@@ -33,6 +33,7 @@ export function servingServices(startedAt: number): AnyServiceDefinition[] {
         pools: refs.pools,
         templates: refs.templates,
         plays: refs.plays,
+        releases: refs.releases,
         sshHosts: refs.sshHosts,
         promote: refs.promote,
         groups: refs.groups,
@@ -47,6 +48,7 @@ export function servingServices(startedAt: number): AnyServiceDefinition[] {
         metricsPrune: refs.metricsPrune,
         healthTick: refs.healthTick,
         eventRetention: refs.eventRetention,
+        releaseRefresh: refs.releaseRefresh,
         adminBootstrap: refs.adminBootstrap,
       },
       init(d) {
@@ -75,6 +77,7 @@ export function servingServices(startedAt: number): AnyServiceDefinition[] {
           pools: d.pools,
           templates: d.templates,
           plays: d.plays,
+          releases: d.releases,
           sshHosts: d.sshHosts,
           promote: d.promote,
           groups: d.groups,

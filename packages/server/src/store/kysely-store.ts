@@ -25,6 +25,8 @@ import * as sshHostQueries from './ssh-host-queries.js';
 import { deleteSealedNodeKey } from './node-key-handover.js';
 import * as groupQueries from './group-queries.js';
 import * as playQueries from './play-queries.js';
+import * as releaseQueries from './release-queries.js';
+import type { ReleaseBlobRecord, ReleaseCommit, ReleaseMetadataRecord, ReleaseRole, ReleaseTargetRecord } from './release-records.js';
 import type { ListPlaysQuery, PlayEventRecord, PlayHostRecord, PlayPatch, PlayRecord, TemplateRecord } from './play-records.js';
 import type { GroupPatch, GroupRecord, VarRecord, VarRecordScope, VarsChange } from './group-records.js';
 import type { SshCredentialRecord, SshHostPatch, SshHostRecord } from './ssh-host-records.js';
@@ -672,6 +674,28 @@ export class KyselyStore implements Store {
 
   listPlayEvents(playId: string, after: number, limit?: number): Promise<PlayEventRecord[]> {
     return playQueries.listPlayEvents(this.db, playId, after, limit);
+  }
+
+  // ---- signed releases (SQL in release-queries.ts) ----
+
+  commitRelease(commit: ReleaseCommit): Promise<void> {
+    return releaseQueries.commitRelease(this.db, commit);
+  }
+
+  getReleaseMetadata(role: ReleaseRole, version?: number): Promise<ReleaseMetadataRecord | undefined> {
+    return releaseQueries.getReleaseMetadata(this.db, role, version);
+  }
+
+  getReleaseBlob(sha256: string): Promise<ReleaseBlobRecord | undefined> {
+    return releaseQueries.getReleaseBlob(this.db, sha256);
+  }
+
+  releaseBlobLengths(sha256s: ReadonlyArray<string>): Promise<Array<{ sha256: string; length: number }>> {
+    return releaseQueries.releaseBlobLengths(this.db, sha256s);
+  }
+
+  listReleaseTargets(): Promise<ReleaseTargetRecord[]> {
+    return releaseQueries.listReleaseTargets(this.db);
   }
 
   // ---- settings ----

@@ -9,6 +9,7 @@ import { poolsMigration } from './migration-0008-pools.js';
 import { sshHostsMigration } from './migration-0009-ssh-hosts.js';
 import { groupsMigration } from './migration-0010-groups.js';
 import { playsMigration } from './migration-0011-plays.js';
+import { releasesMigration } from './migration-0012-releases.js';
 
 /** Which SQL engine is underneath; the only place migrations differ by dialect is auto-increment. */
 export type StoreDialect = 'sqlite' | 'postgres';
@@ -259,6 +260,8 @@ export function storeMigrations(dialect: StoreDialect): Record<string, Migration
     '0010_groups': groupsMigration(),
     // Playbook templates by version, plays, their hosts' counts and their event logs.
     '0011_plays': playsMigration(),
+    // Signed releases: TUF metadata by role and version, target bytes by SHA-256, published target paths.
+    '0012_releases': releasesMigration(dialect),
   };
 }
 

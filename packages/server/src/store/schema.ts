@@ -3,6 +3,7 @@ import type { PoolTables } from './pool-schema.js';
 import type { SshHostTables } from './ssh-host-schema.js';
 import type { GroupTables } from './group-schema.js';
 import type { PlayTables } from './play-schema.js';
+import type { ReleaseTables } from './release-schema.js';
 import type { TrustTables } from './trust-schema.js';
 import type { WorkloadTables } from './workload-schema.js';
 
@@ -178,7 +179,7 @@ export interface RunOutputTable {
 }
 
 /** The whole database as Kysely's type parameter. */
-export interface Database extends TrustTables, WorkloadTables, PoolTables, SshHostTables, GroupTables, PlayTables {
+export interface Database extends TrustTables, WorkloadTables, PoolTables, SshHostTables, GroupTables, PlayTables, ReleaseTables {
   nodes: NodesTable;
   join_tokens: JoinTokensTable;
   api_tokens: ApiTokensTable;

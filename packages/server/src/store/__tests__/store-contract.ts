@@ -13,6 +13,7 @@ import { poolContract } from './contract-pools.js';
 import { sshHostContract } from './contract-ssh-hosts.js';
 import { groupContract } from './contract-groups.js';
 import { playContract } from './contract-plays.js';
+import { releaseContract } from './contract-releases.js';
 import { bareNode, sampleNode } from './store-fixtures.js';
 
 /** A freshly opened, empty, not yet migrated store and how to dispose of it (close + drop). */
@@ -59,6 +60,7 @@ export function describeStoreContract(name: 'sqlite' | 'postgres', open: () => P
     sshHostContract(store);
     groupContract(store);
     playContract(store);
+    releaseContract(store);
 
     describe('lifecycle', () => {
       it('migrate() again is harmless and keeps the data', async () => {

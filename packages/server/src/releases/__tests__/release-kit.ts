@@ -1,0 +1,84 @@
+import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { PublishReleaseRequest, UploadReleaseKeysRequest } from '@gpufleet/protocol';
+import { agentTargetPath } from '@gpufleet/protocol';
+import { openStore } from '../../store/open-store.js';
+import type { Store } from '../../store/store.js';
+import type { ActionAudit, ActionOutcome } from '../../services/audit-log.js';
+import { ManualClock } from '../../testing/test-server.js';
+import { initKeyDir, latestRoot, readKeyDir } from '../key-dir.js';
+import { ReleaseRepository, type ReleaseTimings } from '../release-repository.js';
+import { latestMetadata } from '../release-reads.js';
+import { nextTargets } from '../targets-signing.js';
+
+export const MASTER_KEY = 'release-kit-master-key-0123456789';
+export const DAY = 86_400_000;
+
+/** A real SQLite store, a keys folder made by `keys init`, and the repository over them. */
+export interface ReleaseKit {
+  dir: string;
+  keysDir: string;
+  store: Store;
+  clock: ManualClock;
+  repo: ReleaseRepository;
+  /** What the repository noted for the audit log, in order. */
+  notes: ActionOutcome[];
+  audit: ActionAudit;
+  /** The upload `keys upload` makes from the keys folder: every root file and the online keys. */
+  uploadRequest(): UploadReleaseKeysRequest;
+  /** A publish of `agent/gpufleet-agent-<version>.tgz` signed with the folder's targets key, as `releases publish` makes it. */
+  publishRequest(version: string, bytes?: Uint8Array, opts?: { validMs?: number }): Promise<PublishReleaseRequest>;
+  close(): Promise<void>;
+}
+
+export async function startReleaseKit(opts: { masterKey?: string | null; timings?: Partial<ReleaseTimings> } = {}): Promise<ReleaseKit> {
+  const dir = mkdtempSync(join(tmpdir(), 'release-kit-'));
+  const keysDir = join(dir, 'keys');
+  // tuf-js judges expiry by the real time: the kit's clock starts there.
+  const clock = new ManualClock(Date.now());
+  initKeyDir({ dir: keysDir, validMs: 365 * DAY, now: clock.now() });
+  const store = await openStore({ database: null, dataDir: dir });
+  await store.migrate();
+  const masterKey = opts.masterKey === undefined ? MASTER_KEY : opts.masterKey;
+  const repo = new ReleaseRepository({ store, clock, masterKey, ...(opts.timings ? { timings: opts.timings } : {}) });
+  const notes: ActionOutcome[] = [];
+  const audit: ActionAudit = { actor: 'test', note: async (entry) => void notes.push(entry) };
+  const kit: ReleaseKit = {
+    dir,
+    keysDir,
+    store,
+    clock,
+    repo,
+    notes,
+    audit,
+    uploadRequest() {
+      const kd = readKeyDir(keysDir);
+      return {
+        roots: kd.roots.map((r) => JSON.parse(readFileSync(r.file, 'utf8'))),
+        snapshotKey: kd.snapshot!.key.privateKeyPem,
+        timestampKey: kd.timestamp!.key.privateKeyPem,
+      };
+    },
+    async publishRequest(version, bytes = new Uint8Array(Buffer.from(`gpufleet-agent ${version}`)), o = {}) {
+      const kd = readKeyDir(keysDir);
+      const current = await store.getReleaseMetadata('targets');
+      const root = (await latestMetadata(store, 'root')) ?? latestRoot(kd);
+      const path = agentTargetPath(version);
+      const md = nextTargets({
+        current: current ? JSON.parse(current.json) : null,
+        root,
+        key: kd.targets!.key,
+        add: { path, bytes, custom: { kind: 'agent', name: 'gpufleet-agent', version } },
+        validMs: o.validMs ?? 90 * DAY,
+        now: clock.now(),
+      });
+      return { targets: md.toJSON() as Record<string, unknown>, files: [{ path, data: Buffer.from(bytes).toString('base64') }] };
+    },
+    async close() {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return kit;
+}

@@ -1,0 +1,54 @@
+import { createHash } from 'node:crypto';
+import type { Metadata, Snapshot, Timestamp } from '@tufjs/models';
+import { signWith, type TufSigningKey } from './tuf-keys.js';
+import { metadataText, parseMetadata } from './tuf-metadata.js';
+
+/** Metadata the server signs itself, with the exact text it stores and serves. */
+export interface SignedText<T extends Snapshot | Timestamp> {
+  metadata: Metadata<T>;
+  text: string;
+}
+
+/** Snapshot version `version`: which targets metadata version is current. */
+export function makeSnapshot(o: { version: number; targetsVersion: number; expires: string; signers: ReadonlyArray<TufSigningKey> }): SignedText<Snapshot> {
+  const metadata = parseMetadata(
+    'snapshot',
+    {
+      signed: { _type: 'snapshot', spec_version: '1.0.31', version: o.version, expires: o.expires, meta: { 'targets.json': { version: o.targetsVersion } } },
+      signatures: [],
+    },
+    `snapshot version ${o.version}`,
+  );
+  for (const key of o.signers) signWith(metadata, key);
+  return { metadata, text: metadataText(metadata) };
+}
+
+/**
+ * Timestamp version `version`: which snapshot is current, with that snapshot's length and hash,
+ * so a client refuses any other bytes under its name.
+ */
+export function makeTimestamp(o: {
+  version: number;
+  snapshotVersion: number;
+  snapshotText: string;
+  expires: string;
+  signers: ReadonlyArray<TufSigningKey>;
+}): SignedText<Timestamp> {
+  const bytes = Buffer.from(o.snapshotText, 'utf8');
+  const metadata = parseMetadata(
+    'timestamp',
+    {
+      signed: {
+        _type: 'timestamp',
+        spec_version: '1.0.31',
+        version: o.version,
+        expires: o.expires,
+        meta: { 'snapshot.json': { version: o.snapshotVersion, length: bytes.length, hashes: { sha256: createHash('sha256').update(bytes).digest('hex') } } },
+      },
+      signatures: [],
+    },
+    `timestamp version ${o.version}`,
+  );
+  for (const key of o.signers) signWith(metadata, key);
+  return { metadata, text: metadataText(metadata) };
+}
