@@ -20,7 +20,7 @@ import { OwnNats, pidOf, ReplicaCluster, type Replica } from './replica-cluster.
  * Heartbeat 500 ms: a lease's TTL is 1.5 s, a replica's directory entry lapses after 1.5 s.
  */
 const FLAGS = ['--heartbeat-interval', '500ms', '--offline-after', '3', '--metrics-interval', '500ms'];
-const ROLES = ['alerts', 'pools', 'retention'];
+const ROLES = ['alerts', 'pools', 'retention', 'scheduler'];
 const NONE = { alerts: 0, pools: 0, retention: 0 };
 const ALL = { alerts: 1, pools: 1, retention: 1 };
 

@@ -23,7 +23,7 @@ import { NATS_URL, ReplicaCluster, type Replica } from './replica-cluster.js';
  */
 const FLAGS = ['--heartbeat-interval', '500ms', '--offline-after', '3', '--metrics-interval', '500ms'];
 const NAMES = ['cp-1', 'cp-2', 'cp-3'];
-const ROLES = ['alerts', 'pools', 'retention'];
+const ROLES = ['alerts', 'pools', 'retention', 'scheduler'];
 const HOSTS = 4;
 
 const cleanups = new Cleanups();

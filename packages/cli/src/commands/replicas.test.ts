@@ -24,7 +24,7 @@ describe('gpufleet replicas ls', () => {
     expect(header).toMatch(/^NAME\s+ADDRESS\s+UP SINCE\s+AGENTS\s+LEASES\s+LAST HEARTBEAT\s+VERSION$/);
     expect(row).toContain('cp-test *');
     expect(row).toContain(t.url);
-    expect(row).toMatch(/alerts,retention,pools|alerts,pools,retention/);
+    expect(row).toContain('alerts,retention,pools,scheduler');
     expect(rest).toEqual([]);
     for (const line of r.stdout.split('\n')) expect(line.length).toBeLessThanOrEqual(120);
   });

@@ -95,9 +95,19 @@ export function fleetServices(): AnyServiceDefinition[] {
     }),
     defineService({
       provides: refs.workloads,
-      deps: { store: refs.store, registry: refs.registry, sessions: refs.sessions, hub: refs.hub, clock: refs.clock, log: refs.log, trust: refs.trust },
-      async init({ store, registry, sessions, hub, clock, log, trust }) {
+      deps: {
+        store: refs.store,
+        registry: refs.registry,
+        sessions: refs.sessions,
+        hub: refs.hub,
+        clock: refs.clock,
+        log: refs.log,
+        trust: refs.trust,
+        leases: refs.leases,
+      },
+      async init({ store, registry, sessions, hub, clock, log, trust, leases }) {
         const workloads = new WorkloadService({
+          lease: leases.role('scheduler'),
           store,
           registry,
           sessions,

@@ -4,7 +4,7 @@ import type { Bus, BusKv } from '../bus/bus.js';
 export const LEASES_BUCKET = 'leases';
 
 /** The singleton loops that must run on one replica at a time. */
-export const LEASE_ROLES = ['alerts', 'retention', 'pools'] as const;
+export const LEASE_ROLES = ['alerts', 'retention', 'pools', 'scheduler'] as const;
 export type LeaseRoleName = (typeof LEASE_ROLES)[number];
 
 export interface LeasesOptions {

@@ -40,7 +40,7 @@ describe('replicas: the embedded server', () => {
     const { replicas } = r.body as ReplicaList;
     expect(replicas).toHaveLength(1);
     expect(replicas[0]).toMatchObject({ self: true, url: t.url, agents: 0, version: expect.any(String) });
-    expect([...replicas[0]!.leases].sort()).toEqual(['alerts', 'pools', 'retention']);
+    expect([...replicas[0]!.leases].sort()).toEqual(['alerts', 'pools', 'retention', 'scheduler']);
     expect(replicas[0]!.heartbeatAt).toBeGreaterThanOrEqual(replicas[0]!.startedAt);
   });
 
@@ -57,7 +57,8 @@ describe('replicas: the embedded server', () => {
     const text = (await t.api('GET', '/metrics')).text;
     expect(text).toMatch(/^gpufleet_replica_info\{replica="[^"]+",instance_id="[0-9a-f-]{36}",version="[^"]+"\} 1$/m);
     expect(text).toMatch(/^gpufleet_replica_peers 1$/m);
-    for (const role of ['alerts', 'retention', 'pools']) expect(text).toMatch(new RegExp(`^gpufleet_replica_lease_held\\{role="${role}"\\} 1$`, 'm'));
+    for (const role of ['alerts', 'retention', 'pools', 'scheduler'])
+      expect(text).toMatch(new RegExp(`^gpufleet_replica_lease_held\\{role="${role}"\\} 1$`, 'm'));
     expect(text).toMatch(/^gpufleet_replica_frames_relayed_total 0$/m);
     expect(text).toMatch(/^# TYPE gpufleet_alerts gauge$/m);
   });
@@ -125,7 +126,7 @@ describe('replicas: two control planes on one PostgreSQL and one NATS', () => {
     expect(lists[0]!.body.replicas.map((r: { name: string }) => r.name)).toEqual(['cp-a', 'cp-b']);
     expect(lists[1]!.body.replicas.map((r: { name: string }) => r.name)).toEqual(['cp-b', 'cp-a']);
     const held = lists[0]!.body.replicas.flatMap((r: { leases: string[] }) => r.leases).sort();
-    expect(held).toEqual(['alerts', 'pools', 'retention']);
+    expect(held).toEqual(['alerts', 'pools', 'retention', 'scheduler']);
   });
 
   it("a node enrolled through one replica is in the other one's list", async () => {
@@ -147,7 +148,7 @@ describe('replicas: two control planes on one PostgreSQL and one NATS', () => {
     running.splice(running.indexOf(a), 1);
     const list = await waitFor('cp-b alone, holding every lease', async () => {
       const r = await get(b, '/api/v1/replicas');
-      return r.body.replicas.length === 1 && r.body.replicas[0].leases.length === 3 && r.body.replicas;
+      return r.body.replicas.length === 1 && r.body.replicas[0].leases.length === 4 && r.body.replicas;
     });
     expect(list[0]).toMatchObject({ name: 'cp-b', self: true });
   });

@@ -13,6 +13,7 @@ import {
   type PlanView,
   type SubmitJobRequest,
 } from '@gpufleet/protocol';
+import type { LeaseRole } from '../replicas/leases.js';
 import type { Clock } from '../clock.js';
 import type { EventHub } from '../events/event-hub.js';
 import { gpuKeyOf } from '../health/gpu-keys.js';
@@ -46,6 +47,11 @@ export interface WorkloadServiceOptions {
   /** Fleet roots and revocations: who may run workloads (checked at submit; hosts check again). */
   trust: { currentRoots(): string[]; isRevoked(capId: string, did: string): boolean };
   log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+  /**
+   * The `scheduler` lease: with several replicas only its holder changes jobs and places
+   * allocations, so two replicas never place the same job twice (soleHolder alone).
+   */
+  lease: LeaseRole;
   /** How often every job is evaluated again (deadlines, grace periods, backoffs). Default 1 s. */
   tickMs?: number;
   /** Replacements of a failed allocation name. Default 5, after 10 s, 20 s, 40 s... (at most 5 min). */
@@ -205,6 +211,7 @@ export class WorkloadService {
    * places what it needs now. The answer's plan is what this submission did.
    */
   async submit(input: SubmitJobRequest, actor: string): Promise<{ created: boolean; version: number; plan: PlanView }> {
+    this.requireScheduler();
     const now = this.o.clock.now();
     const signed = checkSubmittedJob(input.signed, {
       roots: () => this.o.trust.currentRoots(),
@@ -271,6 +278,7 @@ export class WorkloadService {
 
   /** Stops every allocation of a job (the job stays, stopped); with purge, forgets it. */
   async stopJob(name: string, opts: { purge?: boolean; reason?: string }, actor: string): Promise<{ purged: boolean }> {
+    this.requireScheduler();
     if (!this.jobs.has(name)) throw new FleetError('not_found', `no job '${name}'`);
     return this.queue.run(name, async () => {
       const entry = this.jobs.get(name);
@@ -488,7 +496,18 @@ export class WorkloadService {
     this.queue.kick(job, () => this.evaluateNamed(job), delayMs);
   }
 
+  /** Job changes go to the replica that schedules: another one's view of the jobs may be behind. */
+  private requireScheduler(): void {
+    if (!this.o.lease.holds())
+      throw new FleetError(
+        'failed_precondition',
+        'this replica does not run the workload scheduler: send job changes to the replica holding the scheduler lease (gpufleet replicas ls, LEASES column)',
+      );
+  }
+
   private async evaluateNamed(job: string): Promise<void> {
+    // Only the scheduler places: two replicas evaluating one job would both place its allocations.
+    if (!this.o.lease.holds()) return;
     const entry = this.jobs.get(job);
     if (entry) await this.evaluate(entry);
   }

@@ -1,3 +1,4 @@
+import { soleHolder, type LeaseRole } from '../../replicas/leases.js';
 import { randomBytes } from 'node:crypto';
 import { stringify } from 'yaml';
 import {
@@ -131,7 +132,9 @@ function gpuNode(id: string, hostname: string, gpus: number, labels: Record<stri
 }
 
 /** The workload service over a real SQLite store, a real registry and state machine, a manual clock and fake sessions. */
-export async function workloadKit(opts: { retry?: RetryPolicy; stopConfirmMs?: number; outputKeepBytes?: number } = {}): Promise<WorkloadKit> {
+export async function workloadKit(
+  opts: { retry?: RetryPolicy; stopConfirmMs?: number; outputKeepBytes?: number; lease?: LeaseRole } = {},
+): Promise<WorkloadKit> {
   const store = await openSqliteStore({ path: ':memory:' });
   await store.migrate();
   const clock = new ManualClock(T0);
@@ -146,6 +149,7 @@ export async function workloadKit(opts: { retry?: RetryPolicy; stopConfirmMs?: n
   let seed = 42;
   const makeService = async () => {
     const made = new WorkloadService({
+      lease: opts.lease ?? soleHolder('scheduler'),
       store,
       registry,
       sessions,
