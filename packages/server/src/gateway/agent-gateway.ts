@@ -317,9 +317,9 @@ export class AgentGateway {
     queueMicrotask(() => {
       for (const listener of this.o.sessionReady) listener.onSessionReady(node.id);
     });
-    // Rotated by the node's id: when a replica dies its agents spread over the others instead of
-    // all moving to the same next one (the agent keeps the replica in use first).
-    const urls = rotateFor(node.id, this.o.serverUrls());
+    // In this node's order (the agent keeps the replica in use first): when a replica dies its
+    // agents spread over the others instead of all moving to the same next one.
+    const urls = replicaOrderFor(node.id, this.o.serverUrls());
     this.send(session, {
       t: 'welcome',
       body: {
@@ -335,12 +335,25 @@ export class AgentGateway {
   }
 }
 
-/** The list rotated by a stable hash of the node id (FNV-1a), the same on every replica. */
-export function rotateFor(nodeId: string, urls: string[]): string[] {
+/**
+ * The replica URLs in this node's order of preference: highest random weight (rendezvous)
+ * hashing of node id and URL, the same on every replica. When a replica dies, each of its agents
+ * moves to its own next choice, so they spread evenly over the survivors.
+ */
+export function replicaOrderFor(nodeId: string, urls: string[]): string[] {
   if (urls.length < 2) return urls;
-  const sorted = [...urls].sort();
+  const weight = (url: string) => fnv1a(`${nodeId}\u0000${url}`);
+  return [...urls].sort((a, b) => weight(b) - weight(a) || (a < b ? -1 : 1));
+}
+
+function fnv1a(text: string): number {
   let h = 0x811c9dc5;
-  for (let i = 0; i < nodeId.length; i++) h = Math.imul(h ^ nodeId.charCodeAt(i), 0x01000193);
-  const k = (h >>> 0) % sorted.length;
-  return [...sorted.slice(k), ...sorted.slice(0, k)];
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  // A final avalanche (murmur3's): FNV alone leaves similar inputs with similar low bits.
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
 }

@@ -36,6 +36,8 @@ interface Side {
   ingested: Array<[string, MetricsBody]>;
   agentEvents: AgentEventRecord[];
   ready: string[];
+  /** What the bridge told the session-owner map: [node, replica, instance]. */
+  holders: Array<[string, string, string]>;
   latest: Map<string, MetricsBody>;
   others: { alive: boolean };
   reloadFails: boolean;
@@ -58,6 +60,7 @@ describe('ReplicaBridge', () => {
       ingested: [],
       agentEvents: [],
       ready: [],
+      holders: [],
       latest: new Map(),
       others: { alive: true },
       reloadFails: false,
@@ -66,6 +69,8 @@ describe('ReplicaBridge', () => {
     hub.subscribe((e) => s.heard.push(e));
     s.bridge = new ReplicaBridge({
       bus,
+      replica: instance.replace('instance-', 'cp-'),
+      owners: { noteHolder: (node, replica, inst) => void s.holders.push([node, replica, inst]) },
       instance,
       hub,
       metrics: { latest: (id) => s.latest.get(id) ?? null, ingest: (id, body) => s.ingested.push([id, body]) },
@@ -199,6 +204,8 @@ describe('ReplicaBridge', () => {
     a.bridge.onSessionReady(NODE);
     await eventually(() => b.ready.length === 1);
     expect(b.ready).toEqual([NODE]);
+    // Its owner map learns the new holder first: frames sent in answer must go there, not to a dead one.
+    expect(b.holders).toEqual([[NODE, 'cp-a', 'instance-a']]);
     await sentinel(b, a);
     expect(a.ready).toEqual([]);
   });

@@ -8,6 +8,10 @@ type NodeChange = Extract<HubEvent, { type: 'node' }>['change'];
 
 export interface ReplicaBridgeOptions {
   bus: Bus;
+  /** This replica's name, for the others' session-owner maps. */
+  replica: string;
+  /** Who holds which session: a session-ready message names its holder before its claim arrives. */
+  owners: { noteHolder(nodeId: string, replica: string, instance: string): void };
   /** This replica instance: its own messages come back on the shared subjects and are skipped. */
   instance: string;
   hub: EventHub;
@@ -82,9 +86,11 @@ export class ReplicaBridge {
         this.o.runs.onAgentEvent({ ...m.record, nodeId: nodeIdOf(msg.subject) });
       }),
       await bus.subscribe(subjects.allNodeSessions, (msg) => {
-        const m = msg.json<{ origin?: string; ready?: boolean }>();
-        if (m.origin === instance || m.ready !== true) return;
-        this.o.runs.onSessionReady(nodeIdOf(msg.subject));
+        const m = msg.json<{ origin?: string; replica?: string; ready?: boolean }>();
+        if (m.origin === instance || m.ready !== true || typeof m.origin !== 'string') return;
+        const nodeId = nodeIdOf(msg.subject);
+        if (typeof m.replica === 'string') this.o.owners.noteHolder(nodeId, m.replica, m.origin);
+        this.o.runs.onSessionReady(nodeId);
       }),
     );
   }
@@ -121,7 +127,7 @@ export class ReplicaBridge {
 
   /** A host's session became ready here: replicas following runs for it deliver what waits. */
   onSessionReady(nodeId: string): void {
-    this.safePublish(subjects.nodeSession(nodeId), { origin: this.o.instance, ready: true });
+    this.safePublish(subjects.nodeSession(nodeId), { origin: this.o.instance, replica: this.o.replica, ready: true });
   }
 
   private safePublish(subject: string, data: object): void {

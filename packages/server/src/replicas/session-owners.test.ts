@@ -150,6 +150,26 @@ describe.each(BACKENDS)('SessionOwners over the %s bus', (kind) => {
     expect(again.owners.holderOf(NODE)).toBeNull();
   });
 
+  it('believes a session-ready message about a new holder before its claim arrives, even while the old one is still listed', async () => {
+    const [a, b] = await pair();
+    const c = await replica('c');
+    await eventually(() => b.directory.isAlive('c', 'c-1'));
+    a.owners.claim(NODE);
+    await a.owners.settled();
+    await eventually(() => b.owners.holderOf(NODE) === 'a');
+    // a froze (still listed, its claim still written); the agent was welcomed by c, whose claim has not gone out yet.
+    expect(b.directory.isAlive('a', 'a-1')).toBe(true);
+    b.owners.noteHolder(NODE, 'c', 'c-1');
+    expect(b.owners.liveHolderElsewhere(NODE)).toBe('c');
+    // An instance b does not know alive is not believed.
+    b.owners.noteHolder(OTHER, 'ghost', 'g-1');
+    expect(b.owners.holderOf(OTHER)).toBeNull();
+    // c's real claim then lands on top.
+    c.owners.claim(NODE);
+    await c.owners.settled();
+    await eventually(() => b.owners.liveHolderElsewhere(NODE) === 'c');
+  });
+
   it('a dead holder still counts for the grace period after it was last seen, then not', async () => {
     const [a, b] = await pair();
     a.owners.claim(NODE);

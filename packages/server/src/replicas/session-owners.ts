@@ -110,6 +110,19 @@ export class SessionOwners implements RemoteSessions {
     });
   }
 
+  /**
+   * Another replica says it holds the node's session now (its session-ready message, sent when
+   * the agent was welcomed there): believed at once, because it may arrive before that replica's
+   * claim does, and frames sent in answer to it must go to the new holder, not to the old one,
+   * which may be dead but still listed for a few beats (or frozen).
+   */
+  noteHolder(nodeId: string, replica: string, instance: string): void {
+    if (this.owners.get(nodeId)?.instance === instance) return;
+    if (!this.o.directory.isAlive(replica, instance)) return;
+    // Revision 0: the claim itself, when its watch event arrives, replaces this.
+    this.owners.set(nodeId, { replica, instance, revision: 0 });
+  }
+
   /** The session closed here: release the claim, unless another replica took it meanwhile. */
   release(nodeId: string): void {
     this.enqueue(nodeId, async (kv) => {
