@@ -11,7 +11,7 @@ export interface ReplicaView {
   heartbeatAt: number;
   /** Agent sessions it holds. */
   agents: number;
-  /** Singleton roles whose lease it holds: alerts, retention, pools. */
+  /** Singleton roles whose lease it holds: alerts, retention, pools, scheduler. */
   leases: string[];
   version: string;
   /** The replica that answered. */

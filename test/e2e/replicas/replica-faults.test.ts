@@ -21,8 +21,8 @@ import { OwnNats, pidOf, ReplicaCluster, type Replica } from './replica-cluster.
  */
 const FLAGS = ['--heartbeat-interval', '500ms', '--offline-after', '3', '--metrics-interval', '500ms'];
 const ROLES = ['alerts', 'pools', 'retention', 'scheduler'];
-const NONE = { alerts: 0, pools: 0, retention: 0 };
-const ALL = { alerts: 1, pools: 1, retention: 1 };
+const NONE = { alerts: 0, pools: 0, retention: 0, scheduler: 0 };
+const ALL = { alerts: 1, pools: 1, retention: 1, scheduler: 1 };
 
 async function replicasOf(r: Replica): Promise<ReplicaView[]> {
   const res = await r.api('GET', '/api/v1/replicas');

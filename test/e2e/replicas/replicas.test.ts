@@ -208,7 +208,7 @@ describe('e2e: three control-plane replicas over PostgreSQL and NATS', () => {
       expect(leases.map((s) => s.labels.role).sort()).toEqual(ROLES);
       for (const s of leases) held.set(s.labels.role!, (held.get(s.labels.role!) ?? 0) + s.value);
     }
-    expect(Object.fromEntries(held)).toEqual({ alerts: 1, pools: 1, retention: 1 });
+    expect(Object.fromEntries(held)).toEqual({ alerts: 1, pools: 1, retention: 1, scheduler: 1 });
   });
 
   it('gpufleet replicas ls lists the live replicas, as JSON and as a table', async () => {

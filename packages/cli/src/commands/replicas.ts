@@ -25,7 +25,7 @@ A control plane runs as one process (the default) or as several replicas sharing
 PostgreSQL store and one NATS (gpufleet server --store postgres://... --bus nats://...).
 Every replica answers for the whole fleet; agents hold a session with one of them and move
 on their own when it dies. Singleton work (alert notifications, event retention, pool
-reconciling) runs on the replica holding its lease.
+reconciling, workload scheduling) runs on the replica holding its lease.
 
 Examples:
   gpufleet replicas ls

@@ -82,7 +82,7 @@ export const refs = {
   bus: serviceRef<Bus>('bus'),
   /** The live replicas, each renewing its entry every beat (`replicas ls`). */
   replicaDirectory: serviceRef<ReplicaDirectory>('replica-directory'),
-  /** Leases with fencing for the loops that must run on one replica (alerts, retention, pools). */
+  /** Leases with fencing for the loops that must run on one replica (alerts, retention, pools, scheduler). */
   leases: serviceRef<Leases>('leases'),
   /** Which replica holds each agent's session. */
   sessionOwners: serviceRef<SessionOwners>('session-owners'),
