@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateEd25519, type Ed25519KeyPair, type ReplicaView } from '@gpufleet/protocol';
-import { replicaOrderFor } from '../../../packages/server/src/gateway/agent-gateway.js';
+import { replicaOrderFor } from '../../../packages/server/src/replicas/replica-order.js';
 import { FINAL_TARGET_STATES, signed, type TargetView } from '../remote-ops/support.js';
 import { assertBuilt } from '../support/child-server.js';
 import { Cleanups } from '../support/cleanups.js';

@@ -1,3 +1,4 @@
+import { replicaOrderFor } from '../replicas/replica-order.js';
 import { randomBytes } from 'node:crypto';
 import type { WebSocket, RawData } from 'ws';
 import {
@@ -333,27 +334,4 @@ export class AgentGateway {
       },
     });
   }
-}
-
-/**
- * The replica URLs in this node's order of preference: highest random weight (rendezvous)
- * hashing of node id and URL, the same on every replica. When a replica dies, each of its agents
- * moves to its own next choice, so they spread evenly over the survivors.
- */
-export function replicaOrderFor(nodeId: string, urls: string[]): string[] {
-  if (urls.length < 2) return urls;
-  const weight = (url: string) => fnv1a(`${nodeId}\u0000${url}`);
-  return [...urls].sort((a, b) => weight(b) - weight(a) || (a < b ? -1 : 1));
-}
-
-function fnv1a(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  // A final avalanche (murmur3's): FNV alone leaves similar inputs with similar low bits.
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }

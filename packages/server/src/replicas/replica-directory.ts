@@ -1,3 +1,4 @@
+import type { ReplicaView } from '@gpufleet/protocol';
 import { FleetError } from '@gpufleet/protocol';
 import type { Bus, BusKv } from '../bus/bus.js';
 import type { Clock } from '../clock.js';
@@ -24,11 +25,6 @@ export interface ReplicaDirectoryOptions {
   leases: () => string[];
   version: string;
   log: { warn(obj: object, msg: string): void };
-}
-
-/** A replica as `replicas ls` shows it. */
-export interface ReplicaView extends ReplicaRecord {
-  self: boolean;
 }
 
 /**

@@ -1,18 +1,7 @@
-/** What each replica writes about itself in the replicas bucket, renewed every beat. */
-export interface ReplicaRecord {
-  name: string;
-  /** Random per process start: a replica restarted under the same name is a new instance. */
-  instance: string;
-  /** The URL agents and CLIs use to reach it (empty until it listens). */
-  url: string;
-  startedAt: number;
-  heartbeatAt: number;
-  /** Agent sessions it holds. */
-  agents: number;
-  /** Singleton roles whose lease it holds (alerts, retention, pools, ...). */
-  leases: string[];
-  version: string;
-}
+import type { ReplicaView } from '@gpufleet/protocol';
+
+/** What each replica writes about itself in the replicas bucket, renewed every beat: the view less `self`. */
+export type ReplicaRecord = Omit<ReplicaView, 'self'>;
 
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
 

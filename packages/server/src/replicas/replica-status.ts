@@ -1,6 +1,6 @@
 import { FamilyWriter, labelBlock } from '../metrics/exposition.js';
 import { LEASE_ROLES, type LeaseRoleName } from './leases.js';
-import type { ReplicaView } from './replica-directory.js';
+import type { ReplicaView } from '@gpufleet/protocol';
 
 export interface ReplicaStatusDeps {
   directory: { name: string; list(): ReplicaView[] };

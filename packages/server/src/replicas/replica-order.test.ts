@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { replicaOrderFor } from './agent-gateway.js';
+import { replicaOrderFor } from './replica-order.js';
 
 /** The replica list each agent is welcomed with: its own order, the same from every replica. */
 describe('replicaOrderFor', () => {
