@@ -26,6 +26,8 @@ import { deleteSealedNodeKey } from './node-key-handover.js';
 import * as groupQueries from './group-queries.js';
 import * as playQueries from './play-queries.js';
 import * as releaseQueries from './release-queries.js';
+import * as rolloutQueries from './rollout-queries.js';
+import type { RolloutEventInput, RolloutEventRecord, RolloutHostPatch, RolloutHostRecord, RolloutPatch, RolloutRecord } from './rollout-records.js';
 import type { ReleaseBlobRecord, ReleaseCommit, ReleaseMetadataRecord, ReleaseRole, ReleaseTargetRecord } from './release-records.js';
 import type { ListPlaysQuery, PlayEventRecord, PlayHostRecord, PlayPatch, PlayRecord, TemplateRecord } from './play-records.js';
 import type { GroupPatch, GroupRecord, VarRecord, VarRecordScope, VarsChange } from './group-records.js';
@@ -40,7 +42,7 @@ import type {
   PoolStateRecord,
   ProviderConfigRecord,
 } from './pool-records.js';
-import type { PoolOpStage } from '@gpufleet/protocol';
+import type { PoolOpStage, RolloutHostState, RolloutState } from '@gpufleet/protocol';
 import type {
   AllocationPatch,
   AllocationRecord,
@@ -696,6 +698,44 @@ export class KyselyStore implements Store {
 
   listReleaseTargets(): Promise<ReleaseTargetRecord[]> {
     return releaseQueries.listReleaseTargets(this.db);
+  }
+
+  // ---- rollouts (SQL in rollout-queries.ts) ----
+
+  insertRollout(rollout: RolloutRecord, hosts: ReadonlyArray<RolloutHostRecord>): Promise<void> {
+    return rolloutQueries.insertRollout(this.db, rollout, hosts);
+  }
+
+  getRollout(id: string): Promise<RolloutRecord | undefined> {
+    return rolloutQueries.getRollout(this.db, id);
+  }
+
+  listRollouts(query?: { states?: ReadonlyArray<RolloutState>; limit?: number }): Promise<RolloutRecord[]> {
+    return rolloutQueries.listRollouts(this.db, query);
+  }
+
+  updateRollout(id: string, patch: RolloutPatch): Promise<void> {
+    return rolloutQueries.updateRollout(this.db, id, patch);
+  }
+
+  listRolloutHosts(rolloutId: string): Promise<RolloutHostRecord[]> {
+    return rolloutQueries.listRolloutHosts(this.db, rolloutId);
+  }
+
+  updateRolloutHosts(rolloutId: string, changes: ReadonlyArray<{ nodeId: string; patch: RolloutHostPatch }>): Promise<void> {
+    return rolloutQueries.updateRolloutHosts(this.db, rolloutId, changes);
+  }
+
+  rolloutHostsOfNode(nodeId: string, states: ReadonlyArray<RolloutHostState>): Promise<RolloutHostRecord[]> {
+    return rolloutQueries.rolloutHostsOfNode(this.db, nodeId, states);
+  }
+
+  appendRolloutEvents(events: ReadonlyArray<RolloutEventInput>): Promise<void> {
+    return rolloutQueries.appendRolloutEvents(this.db, events);
+  }
+
+  listRolloutEvents(rolloutId: string, after?: number, limit?: number): Promise<RolloutEventRecord[]> {
+    return rolloutQueries.listRolloutEvents(this.db, rolloutId, after, limit);
   }
 
   // ---- settings ----

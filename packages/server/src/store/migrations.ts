@@ -10,6 +10,7 @@ import { sshHostsMigration } from './migration-0009-ssh-hosts.js';
 import { groupsMigration } from './migration-0010-groups.js';
 import { playsMigration } from './migration-0011-plays.js';
 import { releasesMigration } from './migration-0012-releases.js';
+import { rolloutsMigration } from './migration-0013-rollouts.js';
 
 /** Which SQL engine is underneath; the only place migrations differ by dialect is auto-increment. */
 export type StoreDialect = 'sqlite' | 'postgres';
@@ -262,6 +263,8 @@ export function storeMigrations(dialect: StoreDialect): Record<string, Migration
     '0011_plays': playsMigration(),
     // Signed releases: TUF metadata by role and version, target bytes by SHA-256, published target paths.
     '0012_releases': releasesMigration(dialect),
+    // Rollouts of signed releases (issue 14): steps, hosts and history.
+    '0013_rollouts': rolloutsMigration(dialect),
   };
 }
 

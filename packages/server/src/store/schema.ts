@@ -4,6 +4,7 @@ import type { SshHostTables } from './ssh-host-schema.js';
 import type { GroupTables } from './group-schema.js';
 import type { PlayTables } from './play-schema.js';
 import type { ReleaseTables } from './release-schema.js';
+import type { RolloutTables } from './rollout-schema.js';
 import type { TrustTables } from './trust-schema.js';
 import type { WorkloadTables } from './workload-schema.js';
 
@@ -179,7 +180,7 @@ export interface RunOutputTable {
 }
 
 /** The whole database as Kysely's type parameter. */
-export interface Database extends TrustTables, WorkloadTables, PoolTables, SshHostTables, GroupTables, PlayTables, ReleaseTables {
+export interface Database extends TrustTables, WorkloadTables, PoolTables, SshHostTables, GroupTables, PlayTables, ReleaseTables, RolloutTables {
   nodes: NodesTable;
   join_tokens: JoinTokensTable;
   api_tokens: ApiTokensTable;

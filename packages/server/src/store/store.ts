@@ -7,6 +7,7 @@ import type { SshHostStore } from './ssh-host-records.js';
 import type { GroupStore } from './group-records.js';
 import type { PlayStore } from './play-records.js';
 import type { ReleaseStore } from './release-records.js';
+import type { RolloutStore } from './rollout-records.js';
 import type { NodeKeyHandoverStore } from './node-key-handover.js';
 
 export type * from './trust-records.js';
@@ -17,6 +18,7 @@ export type * from './ssh-host-records.js';
 export type * from './group-records.js';
 export type * from './play-records.js';
 export type * from './release-records.js';
+export type * from './rollout-records.js';
 
 /**
  * Node administrative state; liveness (online/offline) is kept in memory, not here. Changed only
@@ -208,7 +210,17 @@ export interface FindingsChange {
  * Everything the control plane keeps durably. Two implementations (SQLite via better-sqlite3
  * and PostgreSQL via pg, both through Kysely with one set of migrations) pass one contract suite.
  */
-export interface Store extends TrustStore, RunStore, WorkloadStore, PoolStore, SshHostStore, GroupStore, PlayStore, ReleaseStore, NodeKeyHandoverStore {
+export interface Store
+  extends TrustStore,
+    RunStore,
+    WorkloadStore,
+    PoolStore,
+    SshHostStore,
+    GroupStore,
+    PlayStore,
+    ReleaseStore,
+    RolloutStore,
+    NodeKeyHandoverStore {
   readonly kind: 'sqlite' | 'postgres';
   /** Applies pending migrations; safe to call on every start. */
   migrate(): Promise<void>;

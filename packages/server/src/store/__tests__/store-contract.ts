@@ -14,6 +14,7 @@ import { sshHostContract } from './contract-ssh-hosts.js';
 import { groupContract } from './contract-groups.js';
 import { playContract } from './contract-plays.js';
 import { releaseContract } from './contract-releases.js';
+import { rolloutContract } from './contract-rollouts.js';
 import { bareNode, sampleNode } from './store-fixtures.js';
 
 /** A freshly opened, empty, not yet migrated store and how to dispose of it (close + drop). */
@@ -61,6 +62,7 @@ export function describeStoreContract(name: 'sqlite' | 'postgres', open: () => P
     groupContract(store);
     playContract(store);
     releaseContract(store);
+    rolloutContract(store);
 
     describe('lifecycle', () => {
       it('migrate() again is harmless and keeps the data', async () => {
