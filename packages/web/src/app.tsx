@@ -33,6 +33,8 @@ import { PlaysPage } from './pages/plays.js';
 import { NewPlayPage } from './pages/play-new.js';
 import { PlayDetailPage } from './pages/play-detail.js';
 import { TemplateDetailPage } from './pages/template-detail.js';
+import { RolloutsPage } from './pages/rollouts.js';
+import { RolloutDetailPage } from './pages/rollout-detail.js';
 import { Empty } from './components/states.js';
 import { ConfirmProvider } from './components/dialog.js';
 
@@ -57,6 +59,8 @@ function Page() {
   if ((m = matchPath('/jobs/:name', path))) return <JobDetailPage key={m.name} name={m.name!} />;
   if (path === '/pools') return <PoolsPage />;
   if ((m = matchPath('/pools/:name', path))) return <PoolDetailPage key={m.name} name={m.name!} />;
+  if (path === '/rollouts') return <RolloutsPage />;
+  if ((m = matchPath('/rollouts/:id', path))) return <RolloutDetailPage key={m.id} rolloutId={m.id!} />;
   if (path === '/alerts') return <AlertsPage />;
   if (path === '/events') return <EventsPage />;
   if (path === '/tokens') return <TokensPage />;

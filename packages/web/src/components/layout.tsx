@@ -32,6 +32,7 @@ const NAV: Array<{ to: string; label: string; id: string; need?: 'admin' | 'oper
   { to: '/plays', label: 'Job center', id: 'plays' },
   { to: '/groups', label: 'Groups', id: 'groups' },
   { to: '/ssh-hosts', label: 'SSH hosts', id: 'ssh-hosts' },
+  { to: '/rollouts', label: 'Rollouts', id: 'rollouts' },
   { to: '/alerts', label: 'Alerts', id: 'alerts' },
   { to: '/events', label: 'Events', id: 'events' },
   { to: '/runs', label: 'Runs', id: 'runs' },
