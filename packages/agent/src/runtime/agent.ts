@@ -31,6 +31,9 @@ import { nodeServerUrls, type AgentStateStore, type OutboxItem } from './state.j
 import type { WorkloadOptions } from '../workloads/agent-workloads.js';
 import type { WorkloadHost, WorkloadSupervisor } from '../workloads/supervisor.js';
 import { createHostServices } from './host-services.js';
+import { createAgentUpdates, type UpdateOptions } from '../updates/agent-updates.js';
+import type { AgentSelfCheck } from '../updates/agent-self-check.js';
+import type { UpdateHandler } from '../updates/update-handler.js';
 
 export type { NewAgentEvent } from './gpu-changes.js';
 
@@ -68,6 +71,8 @@ export interface AgentOptions {
   exec?: ExecOptions;
   /** Workloads (signed jobs placed here); defaults run real containers and processes on this host. */
   workloads?: WorkloadOptions;
+  /** Signed releases rolled out to this host (agent builds, bundles); see UpdateOptions for defaults. */
+  updates?: UpdateOptions;
 }
 
 /** How the agent ended: code 1 when the server refused it for good. */
@@ -101,6 +106,10 @@ export class Agent {
   private link: AgentLink | null = null;
   private execHandler: CommandHandler | null = null;
   private workloadSupervisor: WorkloadSupervisor | null = null;
+  private updateHandler: UpdateHandler | null = null;
+  private selfCheck: AgentSelfCheck | null = null;
+  /** Welcomed since start: the first collection after it completes a new build's self-check. */
+  private welcomed = false;
   private joinLabels: Record<string, string> = {};
   private hostFacts: HostFacts | null = null;
   private readonly tracker = new GpuChangeTracker();
@@ -152,6 +161,11 @@ export class Agent {
     return this.workloadSupervisor;
   }
 
+  /** Applies signed releases (update frames); null before start. */
+  get updates(): UpdateHandler | null {
+    return this.updateHandler;
+  }
+
   /** Link counters (dials, welcomes, frames), null before start. */
   get linkStats(): AgentLink['stats'] | null {
     return this.link?.stats ?? null;
@@ -193,6 +207,20 @@ export class Agent {
       logger: this.logger,
     });
     this.execHandler = services.exec;
+    const updates = createAgentUpdates({
+      options: this.o.updates,
+      agentVersion: this.o.agentVersion,
+      trust: services.trust,
+      hostLabels: () => this.hostLabels(),
+      server: () => (this.link ? { url: this.link.currentUrl, caPem: config.caPem } : null),
+      enqueue: (e, critical) => this.enqueueEvent(e, { critical }),
+      clock: this.clock,
+      logger: this.logger,
+    });
+    this.updateHandler = updates.handler;
+    this.selfCheck = updates.selfCheck;
+    // A build the launcher went back to reports the failed update now; a new build owes its self-check.
+    this.selfCheck?.start();
     // Runs that were going when the agent died: reported (outcome unknown), never started again.
     this.execHandler.reportInterrupted();
     await this.refreshHostFacts();
@@ -227,6 +255,7 @@ export class Agent {
       heartbeatBounds: this.intervalBounds.heartbeat,
       onWelcome: (w) => {
         this.setMetricsInterval(w.metricsIntervalMs);
+        this.welcomed = true;
         // Every session starts from a fresh inventory, so the server never trusts a stale one.
         this.enqueueInventory();
       },
@@ -290,7 +319,8 @@ export class Agent {
       if (frame.t === 'command') exec.onCommand(frame.body);
       else if (frame.t === 'cancel') exec.onCancel(frame.body.runId, frame.body.signed);
       else if (frame.t === 'alloc') this.workloads?.onFrame(frame.body);
-      else exec.onTrust(frame.body);
+      else if (frame.t === 'trust') exec.onTrust(frame.body);
+      else if (frame.t === 'update') void this.updateHandler?.onFrame(frame.body);
     } catch (err) {
       // A bug in handling one frame must not take the agent down.
       this.logger.error('could not handle a remote-operation frame', { type: frame.t, err: errorText(err) });
@@ -334,6 +364,7 @@ export class Agent {
   private async collectOnce(): Promise<void> {
     this.stats.collections++;
     const ts = this.clock.now();
+    const afterWelcome = this.welcomed;
     if (!this.hostFacts) {
       await this.refreshHostFacts();
       // The welcome could not send an inventory without host facts; send it now that they are known.
@@ -343,6 +374,8 @@ export class Agent {
     if (!host || this.state !== 'running') return;
     this.stats.metricsProduced++;
     this.link?.sendMetrics({ ts, host, gpus: gpus ?? [] });
+    // A new build's self-check: welcomed by the server, and one full collection since.
+    if (afterWelcome && this.selfCheck?.pending) this.selfCheck.healthy();
   }
 
   private async refreshHostFacts(): Promise<void> {

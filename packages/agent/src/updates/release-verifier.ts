@@ -2,7 +2,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { Updater, type Fetcher } from 'tuf-js';
 import { DownloadHTTPError, DownloadLengthMismatchError } from 'tuf-js/dist/error.js';
-import { agentTargetPath, FleetError, type ReleaseKind } from '@gpufleet/protocol';
+import { AGENT_RELEASE_NAME, FleetError, releaseTargetPath, type ReleaseKind, type ReleaseRef } from '@gpufleet/protocol';
 import { FileFetcher, OFFLINE_BASE, type FileLookup } from './file-fetcher.js';
 import { PinnedFetcher } from './pinned-fetcher.js';
 
@@ -44,6 +44,8 @@ export interface VerifiedRelease {
   file: string;
   /** The root version the metadata was verified against (after any rotation). */
   rootVersion: number;
+  /** The rollout that brought it (set by the update handler; null or absent when side-loaded). */
+  rolloutId?: string | null;
 }
 
 /** tuf-js refusals (expired, rolled back, badly signed, wrong bytes) become one line saying so. */
@@ -112,14 +114,13 @@ export class ReleaseVerifier {
   }
 
   /** Fetches and verifies one release; throws a FleetError saying why it was refused. */
-  async verify(ref: { kind: ReleaseKind; version: string }): Promise<VerifiedRelease> {
-    if (ref.kind !== 'agent') throw new FleetError('invalid_argument', `only agent releases can be verified yet, not ${ref.kind}`);
+  async verify(ref: ReleaseRef): Promise<VerifiedRelease> {
     if (ReleaseVerifier.trustedRootVersion(this.stateDir) === null) {
       throw new FleetError('failed_precondition', `this host trusts no release root yet: give it the fleet's root file (--root FILE)`);
     }
     let targetPath: string;
     try {
-      targetPath = agentTargetPath(ref.version);
+      targetPath = releaseTargetPath(ref);
     } catch (err) {
       throw new FleetError('invalid_argument', (err as Error).message);
     }
@@ -136,10 +137,13 @@ export class ReleaseVerifier {
       const info = await updater.getTargetInfo(targetPath);
       if (!info) throw new FleetError('not_found', `${ref.kind} ${ref.version} is not among the signed releases of ${this.source.describe}`);
       const custom = info.custom as { kind?: unknown; name?: unknown; version?: unknown };
-      if (custom.kind !== ref.kind || custom.version !== ref.version) {
+      const name = ref.kind === 'agent' ? AGENT_RELEASE_NAME : ref.name;
+      // Agent targets published before bundles existed carry no name; the path already says it.
+      const customName = custom.name === undefined && ref.kind === 'agent' ? AGENT_RELEASE_NAME : custom.name;
+      if (custom.kind !== ref.kind || custom.version !== ref.version || customName !== name) {
         throw new FleetError(
           'failed_precondition',
-          `release refused: ${targetPath} is signed as ${String(custom.kind)} ${String(custom.version)}, not ${ref.kind} ${ref.version}`,
+          `release refused: ${targetPath} is signed as ${String(custom.kind)} ${String(customName)} ${String(custom.version)}, not ${ref.kind} ${name} ${ref.version}`,
         );
       }
       const sha256 = info.hashes.sha256 ?? '';
@@ -148,7 +152,7 @@ export class ReleaseVerifier {
       const rootVersion = ReleaseVerifier.trustedRootVersion(this.stateDir) ?? 0;
       return {
         kind: ref.kind,
-        name: typeof custom.name === 'string' ? custom.name : 'gpufleet-agent',
+        name,
         version: ref.version,
         targetPath,
         sha256,
