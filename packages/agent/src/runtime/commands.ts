@@ -1,6 +1,7 @@
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { FleetError, isLabelKey, isLabelValue } from '@gpufleet/protocol';
+import { FleetError, isLabelKey, isLabelValue, type ReleaseKind } from '@gpufleet/protocol';
 import type { HardwareBackend } from '../hardware/backend.js';
 import { RealHardwareBackend } from '../hardware/real-backend.js';
 import { Agent } from './agent.js';
@@ -9,9 +10,14 @@ import type { HttpRequester } from './http-request.js';
 import { lockDataDir } from './data-dir-lock.js';
 import { loadIdentity } from './identity.js';
 import { joinFleet } from './join.js';
+import { systemClock } from './clock.js';
 import { createJsonLogger, errorText, isLogLevel, LOG_LEVELS, type Logger } from './logger.js';
-import { AGENT_VERSION } from './version.js';
-import { sideloadCommand } from '../updates/sideload-command.js';
+import { AGENT_BUNDLED, AGENT_VERSION } from './version.js';
+import { RELEASES_DIR, sideloadCommand } from '../updates/sideload-command.js';
+import { AgentInstaller, RESTART_EXIT_CODE } from '../updates/agent-installer.js';
+import { launchCommand } from '../updates/launch-command.js';
+import { INSTALL_DIR_ENV } from '../updates/launcher.js';
+import type { ReleaseInstaller } from '../updates/release-installer.js';
 
 export const DEFAULT_DATA_DIR = '/var/lib/gpufleet-agent';
 
@@ -27,6 +33,12 @@ export interface CommandDeps {
   signal?: AbortSignal;
   /** Logger for `run`; default JSON lines on stderr at --log-level. */
   logger?: Logger;
+  /** Installers of release kinds other than the agent (the bundle applier), made once `run` knows its data dir. */
+  installers?: (ctx: { dataDir: string; logger: Logger }) => Partial<Record<ReleaseKind, ReleaseInstaller>>;
+  /** The A/B install dir when started by the launcher. Default: $GPUFLEET_AGENT_INSTALL_DIR (the launcher sets it). */
+  installDir?: string;
+  /** The program `launch` starts when no release is installed. Default: this agent's own bin. */
+  selfEntry?: string;
 }
 
 class UsageError extends Error {}
@@ -48,10 +60,19 @@ function usage(prog: string): string {
     '                     off refuses them all, whoever signed them (see the systemd unit for a hardened setup)',
     '    --workloads W    on | off: run operator-signed workloads (job allocations) placed on this host (default on);',
     '                     off refuses every allocation; containers need a Docker or Podman API socket',
+    '    --updates U      on | off: apply operator-signed rollouts of agent builds and bundles (default on);',
+    '                     agent builds install only when the agent runs under `launch`',
+    '',
+    '  launch -- <run options>  run the agent under a watchdog (what the systemd unit runs): starts the installed',
+    '                     agent build, restarts into a new one, and goes back when it fails its self-check',
+    '    --install-dir DIR  the A/B folders of agent builds (default <data-dir>/agent-install)',
+    '    --health-deadline D  how long a new build has to reconnect and pass its self-check (default 120s)',
     '',
     '  sideload <tar>  verify an offline release bundle (gpufleet releases export) with TUF, as online',
     '    --data-dir DIR   state directory (default /var/lib/gpufleet-agent)',
     '    --root FILE      the fleet release root to trust when this host trusts none yet (1.root.json)',
+    '    --install        also install it: an agent build through the install dir (restart `launch` to run it)',
+    '    --install-dir DIR  the A/B folders of agent builds (default <data-dir>/agent-install)',
     '',
     '  --help, -h     show this help',
     '  --version, -V  show the agent version',
@@ -80,6 +101,15 @@ export async function runAgentCommand(argv: string[], deps: CommandDeps = {}): P
     if (command === 'join') return await joinCommand(rest, deps, out, prog);
     if (command === 'run') return await runCommand(rest, deps, err);
     if (command === 'sideload') return await sideloadCommand(rest, out, (m) => new UsageError(m), DEFAULT_DATA_DIR);
+    if (command === 'launch') {
+      return await launchCommand(rest, {
+        usage: (m) => new UsageError(m),
+        defaultDataDir: DEFAULT_DATA_DIR,
+        builtinEntry: deps.selfEntry ?? selfEntry(),
+        ...(deps.logger ? { logger: deps.logger } : {}),
+        ...(deps.signal ? { signal: deps.signal } : {}),
+      });
+    }
     throw new UsageError(`unknown command '${command}' (try '${prog} --help')`);
   } catch (e) {
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
@@ -89,6 +119,11 @@ export async function runAgentCommand(argv: string[], deps: CommandDeps = {}): P
     err(`${prog}: error: ${oneLine(errorText(e))}\n`);
     return 1;
   }
+}
+
+/** This agent's own program: the bundled agent.mjs in a release, else dist/bin.js next to this file. */
+function selfEntry(): string {
+  return AGENT_BUNDLED ? process.argv[1]! : fileURLToPath(new URL('../bin.js', import.meta.url));
 }
 
 function oneLine(text: string): string {
@@ -177,6 +212,7 @@ async function runCommand(args: string[], deps: CommandDeps, err: (t: string) =>
       'kernel-log': { type: 'string' },
       commands: { type: 'string' },
       workloads: { type: 'string' },
+      updates: { type: 'string' },
     },
   });
   if (positionals.length > 0) throw new UsageError(`run takes no arguments, got '${positionals[0]}'`);
@@ -184,6 +220,8 @@ async function runCommand(args: string[], deps: CommandDeps, err: (t: string) =>
   if (commands !== 'on' && commands !== 'off') throw new UsageError(`--commands must be on or off, got '${commands}'`);
   const workloads = values.workloads ?? 'on';
   if (workloads !== 'on' && workloads !== 'off') throw new UsageError(`--workloads must be on or off, got '${workloads}'`);
+  const updates = values.updates ?? 'on';
+  if (updates !== 'on' && updates !== 'off') throw new UsageError(`--updates must be on or off, got '${updates}'`);
   // Where XID/SXid lines are read from: auto (/dev/kmsg, then journalctl, then dmesg), off, or a file.
   const kernelLog = values['kernel-log'] ?? 'auto';
   if (kernelLog === '') throw new UsageError('--kernel-log needs auto, off or a file path');
@@ -198,6 +236,22 @@ async function runCommand(args: string[], deps: CommandDeps, err: (t: string) =>
   try {
     const logger = deps.logger ?? createJsonLogger({ level });
     const backend = (deps.backend ?? ((v) => new RealHardwareBackend({ agentVersion: v })))(AGENT_VERSION);
+    const restart = { asked: false, agent: null as Agent | null };
+    const installDir = deps.installDir ?? process.env[INSTALL_DIR_ENV];
+    const installers: Partial<Record<ReleaseKind, ReleaseInstaller>> = { ...deps.installers?.({ dataDir, logger }) };
+    if (installDir) {
+      installers.agent = new AgentInstaller({
+        installDir,
+        dataDir,
+        runningVersion: AGENT_VERSION,
+        clock: systemClock,
+        // Drain like a stop, then exit 75: the launcher starts the build `current` names now.
+        restart: () => {
+          restart.asked = true;
+          void restart.agent?.stop();
+        },
+      });
+    }
     const agent = new Agent({
       state: new FileStateStore(dataDir),
       identity,
@@ -206,9 +260,12 @@ async function runCommand(args: string[], deps: CommandDeps, err: (t: string) =>
       logger,
       exec: { commandsEnabled: commands === 'on' },
       workloads: { enabled: workloads === 'on', processStateDir: join(dataDir, 'workloads') },
+      updates: { enabled: updates === 'on', releasesDir: join(dataDir, RELEASES_DIR), dataDir, installers },
       ...(health ? { health } : {}),
     });
-    return await runUntilStopped(agent, deps, err);
+    restart.agent = agent;
+    const code = await runUntilStopped(agent, deps, err);
+    return restart.asked && code === 0 ? RESTART_EXIT_CODE : code;
   } finally {
     unlock();
   }

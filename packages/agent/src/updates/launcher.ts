@@ -1,0 +1,127 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { errorText, type Logger } from '../runtime/logger.js';
+import { RESTART_EXIT_CODE } from './agent-installer.js';
+import { InstallLayout } from './install-layout.js';
+import { clearPendingUpdate, readPendingUpdate, writePendingUpdate } from './pending-update.js';
+
+/** The environment variable that tells `run` it was started by the launcher, and where the A/B folders are. */
+export const INSTALL_DIR_ENV = 'GPUFLEET_AGENT_INSTALL_DIR';
+
+export interface LauncherOptions {
+  installDir: string;
+  dataDir: string;
+  /** Arguments after `run` for every agent started. */
+  runArgs: readonly string[];
+  /** How long a new build has to pass its self-check. */
+  healthDeadlineMs: number;
+  /** The agent to start when no release is installed: the launcher's own program. */
+  builtinEntry: string;
+  /** The node binary. Default process.execPath. */
+  node?: string;
+  /** How often the pending record is read while a new build is watched. Default 250 ms. */
+  pollMs?: number;
+  /** Grace a stopped agent gets before SIGKILL. Default 10 s. */
+  stopGraceMs?: number;
+  /** Aborting it stops the agent and the launcher (SIGTERM and SIGINT do by default). */
+  signal?: AbortSignal;
+  logger: Logger;
+}
+
+type ChildEnd = { code: number | null; signal: NodeJS.Signals | null; why: 'exited' | 'deadline' | 'stopped' };
+
+/**
+ * `gpufleet-agent launch` (issue 14): the small supervisor the systemd unit runs, never replaced
+ * by a release. It starts the build the install dir's `current` link names (or its own agent
+ * when none is installed), starts it again when it exits asking to (code 75, after switching
+ * builds), and watches a switched-to build: if it does not confirm its self-check within the
+ * deadline, or exits before, the launcher stops it, switches `current` back and starts the old
+ * build, which reports the failure. Any other exit ends the launcher with the agent's code, so
+ * systemd's Restart= applies as before.
+ */
+export async function runLauncher(o: LauncherOptions): Promise<number> {
+  const layout = new InstallLayout(o.installDir);
+  const log = o.logger;
+  for (;;) {
+    if (o.signal?.aborted) return 0;
+    const entry = layout.currentEntry() ?? o.builtinEntry;
+    const pending = readPendingUpdate(o.dataDir);
+    const watching = pending?.state === 'switched';
+    log.info('starting the agent', { entry, ...(watching ? { watch: `${pending.fromVersion} -> ${pending.toVersion}` } : {}) });
+    const child = spawn(o.node ?? process.execPath, [entry, 'run', ...o.runArgs], {
+      stdio: 'inherit',
+      env: { ...process.env, [INSTALL_DIR_ENV]: o.installDir },
+    });
+    const end = await supervise(child, o, watching ? performance.now() + o.healthDeadlineMs : null);
+    if (end.why === 'stopped') return end.code ?? 0;
+    const record = readPendingUpdate(o.dataDir);
+    if (watching && record?.state === 'switched' && end.code !== RESTART_EXIT_CODE) {
+      const reason =
+        end.why === 'deadline'
+          ? `the new agent ${record.toVersion} did not pass its self-check within ${Math.round(o.healthDeadlineMs / 1000)} s`
+          : `the new agent ${record.toVersion} exited with ${end.signal ? `signal ${end.signal}` : `code ${end.code}`} before its self-check`;
+      if (layout.switchBack()) {
+        log.warn('going back to the previous agent build', { reason });
+        writePendingUpdate(o.dataDir, { ...record, state: 'rolled-back', reason });
+        continue;
+      }
+      log.error('the new agent failed and there is no build to go back to', { reason });
+      clearPendingUpdate(o.dataDir);
+    }
+    if (end.code === RESTART_EXIT_CODE) continue;
+    log.info('the agent exited', { code: end.code, signal: end.signal });
+    return end.code ?? 1;
+  }
+}
+
+/** Waits for the child: its exit, the launcher's stop, or (while watching) the deadline passing unconfirmed. */
+function supervise(child: ChildProcess, o: LauncherOptions, deadline: number | null): Promise<ChildEnd> {
+  return new Promise((resolve) => {
+    let why: ChildEnd['why'] = 'exited';
+    let killTimer: NodeJS.Timeout | null = null;
+    const stop = (reason: ChildEnd['why']) => {
+      if (why !== 'exited') return;
+      why = reason;
+      child.kill('SIGTERM');
+      killTimer = setTimeout(() => child.kill('SIGKILL'), o.stopGraceMs ?? 10_000);
+    };
+    const onAbort = () => stop('stopped');
+    const onSignal = () => stop('stopped');
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    if (!o.signal) {
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+    }
+    const poll =
+      deadline === null
+        ? null
+        : setInterval(() => {
+            const r = readPendingUpdate(o.dataDir);
+            // Confirmed (or reported and cleared): the new build is healthy; stop watching.
+            if (r?.state !== 'switched') {
+              clearInterval(poll!);
+              return;
+            }
+            if (performance.now() > deadline) {
+              clearInterval(poll!);
+              stop('deadline');
+            }
+          }, o.pollMs ?? 250);
+    let settled = false;
+    const done = (code: number | null, signal: NodeJS.Signals | null) => {
+      if (settled) return;
+      settled = true;
+      if (poll) clearInterval(poll);
+      if (killTimer) clearTimeout(killTimer);
+      o.signal?.removeEventListener('abort', onAbort);
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      resolve({ code, signal, why });
+    };
+    // A node that cannot be started at all counts as an agent that exited with 1.
+    child.once('error', (err) => {
+      o.logger.error('could not start the agent', { err: errorText(err) });
+      done(1, null);
+    });
+    child.once('exit', done);
+  });
+}
