@@ -31,14 +31,14 @@ function PlanCard({ r }: { r: RolloutDetail }) {
         <dt>Release</dt>
         <dd className="mono">{releaseText(r.release)}</dd>
         <dt>Target</dt>
-        <dd className="mono" data-testid="rollout-target">
+        <dd className="mono ro-wrap" data-testid="rollout-target">
           {r.target.path}{' '}
           <span className="muted" title={`sha256 ${r.target.sha256}`}>
             sha256 {shortSha(r.target.sha256)}…
           </span>
         </dd>
         <dt>Hosts</dt>
-        <dd className="mono">{r.selector || 'every host the signer may update'}</dd>
+        <dd className="mono ro-wrap">{r.selector || 'every host the signer may update'}</dd>
         <dt>Canary</dt>
         <dd data-testid="rollout-plan-canary">{plan.canary}</dd>
         <dt>Waves</dt>
