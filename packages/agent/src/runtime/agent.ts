@@ -375,7 +375,7 @@ export class Agent {
     this.stats.metricsProduced++;
     this.link?.sendMetrics({ ts, host, gpus: gpus ?? [] });
     // A new build's self-check: welcomed by the server, and one full collection since.
-    if (afterWelcome && this.selfCheck?.pending) this.selfCheck.healthy();
+    this.selfCheck?.collected(afterWelcome);
   }
 
   private async refreshHostFacts(): Promise<void> {

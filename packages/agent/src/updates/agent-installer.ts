@@ -20,6 +20,8 @@ export interface AgentInstallerOptions {
   /** Stops this agent and exits with RESTART_EXIT_CODE (called after the final report is enqueued). */
   restart: () => void;
   clock: Clock;
+  /** Whether the new build's self-check waits for the server's welcome. Default true; false for side-loading. */
+  needsServer?: boolean;
 }
 
 /**
@@ -58,6 +60,7 @@ export class AgentInstaller implements ReleaseInstaller {
       state: 'switched',
       switchedAt: this.o.clock.now(),
       reason: null,
+      ...(this.o.needsServer === false ? { needsServer: false } : {}),
     });
     this.layout.switchTo(slot);
     setTimeout(() => this.o.restart(), 50);

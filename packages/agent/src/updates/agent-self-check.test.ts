@@ -63,6 +63,23 @@ describe('agent self-check', () => {
     expect(reports).toHaveLength(1);
   });
 
+  it('a collection before any welcome passes only a side-loaded build (no server needed)', () => {
+    writePendingUpdate(dir, record());
+    const online = check('9.9.2');
+    online.collected(false);
+    expect(online.pending).toBe(true);
+    online.collected(true);
+    expect(online.pending).toBe(false);
+    writePendingUpdate(dir, record({ rolloutId: null, needsServer: false }));
+    const offline = check('9.9.2');
+    offline.collected(false);
+    expect(offline.pending).toBe(false);
+    expect(reports.map((r) => [r.state, r.rolloutId])).toEqual([
+      ['healthy', 'rollout-0001'],
+      ['healthy', null],
+    ]);
+  });
+
   it('the build the launcher went back to reports the failure with its reason', () => {
     writePendingUpdate(dir, record({ state: 'rolled-back', reason: 'the new agent 9.9.2 exited with code 1 before its self-check' }));
     const c = check('9.9.1');

@@ -27,6 +27,15 @@ export class AgentSelfCheck {
     return this.owed !== null;
   }
 
+  /**
+   * A collection finished (`welcomed`: the server had welcomed this agent when it began). The
+   * self-check passes with the first one after a welcome, or the first one at all when the
+   * switch needs no server (a side-loaded build).
+   */
+  collected(welcomed: boolean): void {
+    if (this.owed && (welcomed || this.owed.needsServer === false)) this.healthy();
+  }
+
   /** Reads the record at start: reports what is settled, remembers a self-check owed. */
   start(): void {
     const r = readPendingUpdate(this.o.dataDir);

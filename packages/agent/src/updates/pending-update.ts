@@ -26,6 +26,8 @@ export interface PendingUpdate {
   state: 'switched' | 'confirmed' | 'rolled-back';
   switchedAt: number;
   reason: string | null;
+  /** False for a side-loaded build: its self-check passes without a server (the host may have no route to one). Absent: true. */
+  needsServer?: boolean;
 }
 
 const text = (v: unknown, max = 64): v is string => typeof v === 'string' && v.length <= max;
@@ -43,7 +45,8 @@ function isPendingUpdate(r: Partial<PendingUpdate> | null): r is PendingUpdate {
     text(r.version) &&
     (r.state === 'switched' || r.state === 'confirmed' || r.state === 'rolled-back') &&
     Number.isSafeInteger(r.switchedAt) &&
-    (r.reason === null || text(r.reason, 2048))
+    (r.reason === null || text(r.reason, 2048)) &&
+    (r.needsServer === undefined || typeof r.needsServer === 'boolean')
   );
 }
 

@@ -1,8 +1,11 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { FleetError } from '@gpufleet/protocol';
+import { AGENT_RELEASE_NAME, FleetError } from '@gpufleet/protocol';
+import { AGENT_VERSION } from '../runtime/version.js';
+import { DEFAULT_INSTALL_SUBDIR } from './launch-command.js';
 import { readBundle } from './offline-bundle.js';
+import { installSideloaded } from './sideload-install.js';
 import { offlineSource, ReleaseVerifier, type VerifiedRelease } from './release-verifier.js';
 
 /** Where a host keeps release metadata and verified targets in its data dir. */
@@ -21,8 +24,8 @@ export interface SideloadOptions {
 /**
  * `gpufleet-agent sideload FILE` (issue 14): verifies an offline bundle on a host with no route
  * to the server, with the same TUF checks as online and against the same trusted metadata (so
- * a bundle older than what the host has seen is refused). Installing comes later; the verified
- * file is kept in the data dir for it.
+ * a bundle older than what the host has seen is refused). With `--install`, an agent build is
+ * then installed for the launcher (sideload-install.ts); without, the verified file is kept.
  */
 export async function sideload(o: SideloadOptions): Promise<{ release: VerifiedRelease; rootNote: string }> {
   const stateDir = join(o.dataDir, RELEASES_DIR);
@@ -56,7 +59,7 @@ export async function sideload(o: SideloadOptions): Promise<{ release: VerifiedR
       : `verified against the release root this host trusts`;
   }
   const verifier = new ReleaseVerifier(stateDir, offlineSource(lookup, o.bundle));
-  const release = await verifier.verify({ kind: manifest.kind, version: manifest.version });
+  const release = await verifier.verify({ kind: manifest.kind, name: AGENT_RELEASE_NAME, version: manifest.version });
   return { release, rootNote };
 }
 
@@ -69,7 +72,6 @@ export function verifiedText(r: VerifiedRelease, rootNote: string): string {
     `  length:  ${r.length} bytes`,
     `  file:    ${r.file}`,
     rootNote,
-    'installing releases is not part of this agent version: the verified file is kept for it',
     '',
   ].join('\n');
 }
@@ -80,16 +82,31 @@ export async function sideloadCommand(args: string[], out: (t: string) => void, 
     args,
     allowPositionals: true,
     strict: true,
-    options: { 'data-dir': { type: 'string' }, root: { type: 'string' } },
+    options: { 'data-dir': { type: 'string' }, root: { type: 'string' }, install: { type: 'boolean' }, 'install-dir': { type: 'string' } },
   });
   if (positionals.length !== 1)
     throw usage(positionals.length === 0 ? 'sideload needs the bundle: sideload <offline.tar>' : 'sideload takes exactly one bundle');
   if (values.root === '') throw usage('--root needs a file');
+  if (values['install-dir'] !== undefined && !values.install) throw usage('--install-dir goes with --install');
+  if (values['install-dir'] === '') throw usage('--install-dir needs a folder');
+  const dataDir = values['data-dir'] ?? defaultDataDir;
   const { release, rootNote } = await sideload({
     bundle: positionals[0]!,
-    dataDir: values['data-dir'] ?? defaultDataDir,
+    dataDir,
     ...(values.root === undefined ? {} : { rootFile: values.root }),
   });
   out(verifiedText(release, rootNote));
+  if (!values.install) {
+    out(`not installed: add --install to install it (the verified file stays in ${join(dataDir, RELEASES_DIR)})\n`);
+    return 0;
+  }
+  out(
+    await installSideloaded({
+      release,
+      dataDir,
+      installDir: values['install-dir'] ?? join(dataDir, DEFAULT_INSTALL_SUBDIR),
+      builtinVersion: AGENT_VERSION,
+    }),
+  );
   return 0;
 }
