@@ -28,6 +28,7 @@ import type { TemplateService } from './plays/template-service.js';
 import type { GroupsService } from './groups/groups-service.js';
 import type { ReplicaStatus } from './replicas/replica-status.js';
 import type { ReleaseRepository } from './releases/release-repository.js';
+import type { RolloutService } from './rollouts/rollout-service.js';
 
 /** Everything the adapters (REST routes, agent gateway) need; built once by the service graph (app/). */
 export interface ServerContext {
@@ -73,6 +74,8 @@ export interface ServerContext {
   plays: PlayService;
   /** Signed releases: the TUF repository (issue 14). */
   releases: ReleaseRepository;
+  /** Rollouts of signed releases (issue 14). */
+  rollouts: RolloutService;
   caPem: string | null;
   log: FastifyBaseLogger;
   /** The control-plane replicas (one in the embedded mode). */

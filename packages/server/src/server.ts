@@ -18,6 +18,7 @@ import { promoteServices } from './app/promote-services.js';
 import { groupServices } from './app/group-services.js';
 import { replicaServices } from './app/replica-services.js';
 import { releaseServices } from './app/release-services.js';
+import { rolloutServices } from './app/rollout-services.js';
 import { builtinProviderFactories } from './pools/providers/builtin-providers.js';
 import type { ProviderFactories } from './pools/providers/cloud-provider.js';
 
@@ -88,6 +89,7 @@ export function serverGraph(config: ServerConfig, opts: StartOptions = {}): Serv
     ...promoteServices({ masterKey: opts.masterKey ?? process.env.GPUFLEET_MASTER_KEY ?? null, env: process.env }),
     ...playServices(opts.plays),
     ...releaseServices({ masterKey: opts.masterKey ?? process.env.GPUFLEET_MASTER_KEY ?? null }),
+    ...rolloutServices(),
     ...servingServices(clock.now()),
   );
   return graph;

@@ -18,6 +18,14 @@ export interface WorkloadReports {
   onHostOutput(event: AgentEventRecord): Promise<void>;
 }
 
+/** The part of the rollout service the router feeds. */
+export interface RolloutReports {
+  /** A host's state in its rollout; resolves once the rollout's host is updated in the store. */
+  onHostReport(event: AgentEventRecord): Promise<void>;
+  /** A bundle's containers differ from its desired state (or match again). */
+  onDrift(event: AgentEventRecord): Promise<void>;
+}
+
 export interface AgentEventRouterOptions {
   /** The batched agent_events writer (gateway/event-writer.ts). */
   events: { write(record: AgentEventRecord): Promise<void> };
@@ -25,6 +33,8 @@ export interface AgentEventRouterOptions {
   runs: RunReports;
   workloads: WorkloadReports;
   hub: EventHub;
+  /** Release reports (update-state) and bundle drift (bundle-drift): rollouts/rollout-service.ts. */
+  rollouts: RolloutReports;
   /** Run reports go on to the other replicas: the one following the run may not be this one. */
   replicas: { runReport(record: AgentEventRecord): void };
 }
@@ -53,6 +63,8 @@ export class AgentEventRouter implements AgentEventSink {
     }
     await this.o.events.write(record);
     if (record.kind === 'alloc-state') await this.o.workloads.onHostReport(record);
+    else if (record.kind === 'update-state') await this.o.rollouts.onHostReport(record);
+    else if (record.kind === 'bundle-drift') await this.o.rollouts.onDrift(record);
     this.o.health.onAgentEvent(record);
     this.o.runs.onAgentEvent(record);
     this.o.replicas.runReport(record);

@@ -210,8 +210,17 @@ export function fleetServices(): AnyServiceDefinition[] {
     }),
     defineService({
       provides: refs.eventRouter,
-      deps: { events: refs.eventWriter, health: refs.health, runs: refs.runs, workloads: refs.workloads, hub: refs.hub, bridge: refs.replicaBridge },
-      init: ({ events, health, runs, workloads, hub, bridge }) => new AgentEventRouter({ events, health, runs, workloads, hub, replicas: bridge }),
+      deps: {
+        events: refs.eventWriter,
+        health: refs.health,
+        runs: refs.runs,
+        workloads: refs.workloads,
+        rollouts: refs.rollouts,
+        hub: refs.hub,
+        bridge: refs.replicaBridge,
+      },
+      init: ({ events, health, runs, workloads, rollouts, hub, bridge }) =>
+        new AgentEventRouter({ events, health, runs, workloads, rollouts, hub, replicas: bridge }),
     }),
     defineService({
       provides: refs.gateway,
@@ -230,8 +239,9 @@ export function fleetServices(): AnyServiceDefinition[] {
         bridge: refs.replicaBridge,
         directory: refs.replicaDirectory,
         health: refs.health,
+        rollouts: refs.rollouts,
       },
-      init: ({ config, registry, sessions, router, ingest, trust, runs, workloads, stats, clock, log, bridge, directory, health }) =>
+      init: ({ config, registry, sessions, router, ingest, trust, runs, workloads, stats, clock, log, bridge, directory, health, rollouts }) =>
         new AgentGateway({
           registry,
           sessions,
@@ -240,7 +250,8 @@ export function fleetServices(): AnyServiceDefinition[] {
           // Trust material first, then commands that waited for this host to come back, then its
           // allocations, then the other replicas, whose runs may wait for this host too; last its
           // health state, rebuilt from the store (it may have been judged on another replica).
-          sessionReady: [trust, runs, workloads, bridge, { onSessionReady: (nodeId) => void health.adoptNode(nodeId) }],
+          // Rollouts last of the frames: an update waiting for this host goes out after its work.
+          sessionReady: [trust, runs, workloads, rollouts, bridge, { onSessionReady: (nodeId) => void health.adoptNode(nodeId) }],
           stats,
           clock,
           heartbeatMs: config.heartbeatIntervalMs,

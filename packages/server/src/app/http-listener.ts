@@ -27,6 +27,7 @@ import { registerAuditVerifyRoutes } from '../routes/audit-verify-routes.js';
 import { registerReplicaRoutes } from '../routes/replica-routes.js';
 import { registerReleaseRoutes } from '../routes/release-routes.js';
 import { registerTufRoutes } from '../routes/tuf-routes.js';
+import { registerRolloutRoutes } from '../routes/rollout-routes.js';
 
 /** The host name agents are told to dial when the server listens on every interface. */
 export function advertisedHost(listenHost: string): string {
@@ -68,6 +69,7 @@ export class HttpListener {
     registerReplicaRoutes(app, { replicas: ctx.replicas });
     registerReleaseRoutes(app, { releases: ctx.releases });
     registerTufRoutes(app, { store: ctx.store, releases: ctx.releases });
+    registerRolloutRoutes(app, { rollouts: ctx.rollouts });
     registerWebRoutes(app);
   }
 

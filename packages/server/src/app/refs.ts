@@ -49,6 +49,7 @@ import type { SessionOwners } from '../replicas/session-owners.js';
 import type { FrameRelay } from '../replicas/frame-relay.js';
 import type { ReplicaBridge } from '../replicas/replica-bridge.js';
 import type { ReleaseRepository } from '../releases/release-repository.js';
+import type { RolloutService } from '../rollouts/rollout-service.js';
 import { serviceRef } from './service-ref.js';
 
 /** Every service of the control plane by name: the graph's vocabulary (server-services.ts defines them). */
@@ -123,6 +124,8 @@ export const refs = {
   plays: serviceRef<PlayService>('plays'),
   /** Signed releases (issue 14): the TUF repository the control plane serves. */
   releases: serviceRef<ReleaseRepository>('releases'),
+  /** Rollouts of signed releases (issue 14): canary and waves, on the scheduler lease's holder. */
+  rollouts: serviceRef<RolloutService>('rollouts'),
   health: serviceRef<HealthEngine>('health'),
   views: serviceRef<NodeViews>('node-views'),
   metricsIngest: serviceRef<MetricsIngest>('metrics-ingest'),
