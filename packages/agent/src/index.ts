@@ -79,3 +79,4 @@ export * from './health/index.js';
 export * from './exec/index.js';
 export * from './workloads/index.js';
 export * from './updates/index.js';
+export * from './bundles/index.js';
