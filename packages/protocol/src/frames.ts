@@ -4,6 +4,7 @@ import { HostFacts, HostSample } from './host.js';
 import { ERROR_CODES } from './errors.js';
 import { Revocation, RootsUpdate, SignedCommand } from './remote-ops.js';
 import { ServerUrlList } from './server-urls.js';
+import { UpdateFrame } from './update-frames.js';
 import { AllocFrame } from './workload-frames.js';
 
 /** The agent<->server protocol version this build speaks. The server refuses others, saying so. */
@@ -52,6 +53,10 @@ export const AgentEvent = z.object({
     'alloc-state',
     /** A chunk of an allocation's output (AllocOutputData); not critical, like run output. */
     'alloc-output',
+    /** A release's state on this host (update-frames.ts UpdateStateData). */
+    'update-state',
+    /** A bundle's containers differ from its desired state (BundleDriftData). */
+    'bundle-drift',
   ]),
   gpuUuid: z.string().max(128).nullable(),
   pciBusId: z.string().max(32).nullable(),
@@ -158,6 +163,7 @@ export const ServerFrame = z.discriminatedUnion('t', [
   CancelFrame,
   TrustFrame,
   AllocFrame,
+  UpdateFrame,
 ]);
 export type ServerFrame = z.infer<typeof ServerFrame>;
 

@@ -44,3 +44,7 @@ export * from './job-center.js';
 export * from './local-play.js';
 export * from './replica-views.js';
 export * from './release-views.js';
+export * from './signed-rollout.js';
+export * from './update-frames.js';
+export * from './bundle-manifest.js';
+export * from './rollout-views.js';

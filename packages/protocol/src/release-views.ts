@@ -28,14 +28,50 @@ export function agentTargetPath(version: string): string {
   return `agent/gpufleet-agent-${version}.tgz`;
 }
 
-/** `agent@0.3.0` → kind and version; null when the text is not of that form. */
-export function parseReleaseRef(text: string): { kind: ReleaseKind; version: string } | null {
-  const at = text.indexOf('@');
+/** A bundle's name: lowercase letters, digits and `-`, starting with a letter (it names containers and folders on hosts). */
+export const BUNDLE_NAME = /^[a-z][a-z0-9-]{0,47}$/;
+
+/** The name every agent release carries. */
+export const AGENT_RELEASE_NAME = 'gpufleet-agent';
+
+/** Where a host bundle lives in the repository: one folder per bundle, one ustar file per version. */
+export function bundleTargetPath(name: string, version: string): string {
+  if (!BUNDLE_NAME.test(name)) throw new Error(`'${name}' is not a bundle name (lowercase letters, digits and -, starting with a letter, e.g. inference)`);
+  if (!RELEASE_VERSION.test(version)) throw new Error(`'${version}' is not a release version (letters, digits and . + _ -, e.g. 12)`);
+  return `bundles/${name}/${name}-${version}.tar`;
+}
+
+/** The TUF target path of a release of either kind (the name is ignored for agent releases). */
+export function releaseTargetPath(ref: ReleaseRef): string {
+  return ref.kind === 'agent' ? agentTargetPath(ref.version) : bundleTargetPath(ref.name, ref.version);
+}
+
+/** Which release: agent builds are all named gpufleet-agent; bundles by their own name. */
+export interface ReleaseRef {
+  kind: ReleaseKind;
+  name: string;
+  version: string;
+}
+
+/**
+ * `agent@0.3.0` or `bundle:inference@12` (also `inference@12` for a bundle) → the release; null
+ * when the text is not of that form.
+ */
+export function parseReleaseRef(text: string): ReleaseRef | null {
+  const at = text.lastIndexOf('@');
   if (at <= 0) return null;
-  const kind = text.slice(0, at);
+  const head = text.slice(0, at);
   const version = text.slice(at + 1);
-  if (!(RELEASE_KINDS as readonly string[]).includes(kind) || !RELEASE_VERSION.test(version)) return null;
-  return { kind: kind as ReleaseKind, version };
+  if (!RELEASE_VERSION.test(version)) return null;
+  if (head === 'agent') return { kind: 'agent', name: AGENT_RELEASE_NAME, version };
+  const name = head.startsWith('bundle:') ? head.slice('bundle:'.length) : head;
+  if (!BUNDLE_NAME.test(name) || name === 'agent' || name === 'bundle') return null;
+  return { kind: 'bundle', name, version };
+}
+
+/** How a release is written for people and in rollout refs: agent@0.3.0, inference@12. */
+export function releaseRefText(ref: ReleaseRef): string {
+  return ref.kind === 'agent' ? `agent@${ref.version}` : `${ref.name}@${ref.version}`;
 }
 
 /** Signed TUF metadata as JSON (`{ signed, signatures }`); its content is checked by the repository. */

@@ -16,6 +16,8 @@ export const ABILITIES = [
   'node/labels',
   /** Run allocations of a signed workload job (issue 10). */
   'workload/run',
+  /** Apply a signed release (agent build or host bundle) rolled out to this host (issue 14). */
+  'release/rollout',
   '*',
 ] as const;
 export type AbilityName = (typeof ABILITIES)[number];

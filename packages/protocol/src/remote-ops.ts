@@ -196,6 +196,8 @@ export const REFUSAL_REASONS = [
   'constraint_violated',
   /** A workload placement does not fit its signed job or this host (signed-job.ts placementProblem). */
   'placement_invalid',
+  /** A release target failed its TUF checks, or differs from the one the rollout was signed for (issue 14). */
+  'release_refused',
 ] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 

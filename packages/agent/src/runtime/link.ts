@@ -30,7 +30,7 @@ export interface WelcomeInfo {
 }
 
 /** Server frames for remote operations and workloads, handed to the agent once the session is live. */
-export type RemoteOpFrame = Extract<ServerFrame, { t: 'command' | 'cancel' | 'trust' | 'alloc' }>;
+export type RemoteOpFrame = Extract<ServerFrame, { t: 'command' | 'cancel' | 'trust' | 'alloc' | 'update' }>;
 
 /**
  * 'connecting': dialing; 'handshaking': socket open, waiting for challenge and welcome;
@@ -73,7 +73,7 @@ export interface LinkOptions {
   onConfig?: (config: { metricsIntervalMs: number }) => void;
   /** The server refused this node for good (removed, bad key, unsupported version). */
   onFatal?: (reason: string) => void;
-  /** A `command`, `cancel`, `trust` or `alloc` frame arrived on the live session. */
+  /** A `command`, `cancel`, `trust`, `alloc` or `update` frame arrived on the live session. */
   onRemoteOp?: (frame: RemoteOpFrame) => void;
   /** A `command` frame arrived that does not match the protocol (so it can be refused, not lost). */
   onMalformedCommand?: (raw: unknown, why: string) => void;
@@ -305,6 +305,7 @@ export class AgentLink {
       case 'cancel':
       case 'trust':
       case 'alloc':
+      case 'update':
         // Only on a session the server welcomed; the agent verifies every command and job itself anyway.
         if (this.current !== 'live') {
           this.logger.warn('ignoring a remote-operation frame before the welcome', { type: frame.t });

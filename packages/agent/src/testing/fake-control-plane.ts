@@ -130,7 +130,7 @@ export class FakeControlPlane {
   }
 
   /** Sends any server frame to a node's session. */
-  sendTo(nodeId: string, frame: ServerFrame | Record<string, unknown>): void {
+  sendTo(nodeId: string, frame: object): void {
     this.sessions.get(nodeId)?.send(JSON.stringify(frame));
   }
 

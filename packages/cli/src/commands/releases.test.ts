@@ -79,10 +79,10 @@ describe('gpufleet releases, end to end', () => {
   it('the agent verifier fetches and verifies the release from the server', async () => {
     const host = join(work, 'host-online', 'releases');
     ReleaseVerifier.trustRoot(host, readFileSync(join(keys(), '1.root.json'), 'utf8'));
-    const r = await new ReleaseVerifier(host, serverSource(t.url, null)).verify({ kind: 'agent', version: '0.3.0' });
+    const r = await new ReleaseVerifier(host, serverSource(t.url, null)).verify({ kind: 'agent', name: 'gpufleet-agent', version: '0.3.0' });
     expect(readFileSync(r.file).equals(AGENT)).toBe(true);
     expect(r).toMatchObject({ version: '0.3.0', rootVersion: 1, length: AGENT.length });
-    await expect(new ReleaseVerifier(host, serverSource(t.url, null)).verify({ kind: 'agent', version: '0.9.9' })).rejects.toThrow(
+    await expect(new ReleaseVerifier(host, serverSource(t.url, null)).verify({ kind: 'agent', name: 'gpufleet-agent', version: '0.9.9' })).rejects.toThrow(
       /agent 0.9.9 is not among the signed releases/,
     );
   });
@@ -166,7 +166,7 @@ describe('gpufleet releases, end to end', () => {
     expect((await cli('releases', 'keys', 'upload', '--dir', 'keys')).stderr).toMatch(/nothing to send/);
     const host = join(work, 'host-rotated', 'releases');
     ReleaseVerifier.trustRoot(host, readFileSync(join(keys(), '1.root.json'), 'utf8'));
-    const r = await new ReleaseVerifier(host, serverSource(t.url, null)).verify({ kind: 'agent', version: '0.3.0' });
+    const r = await new ReleaseVerifier(host, serverSource(t.url, null)).verify({ kind: 'agent', name: 'gpufleet-agent', version: '0.3.0' });
     expect(r.rootVersion).toBe(2);
     renameSync(join(work, 'vault', 'snapshot.pem'), join(keys(), 'snapshot.pem'));
     renameSync(join(work, 'vault', 'timestamp.pem'), join(keys(), 'timestamp.pem'));

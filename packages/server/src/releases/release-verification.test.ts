@@ -42,7 +42,7 @@ function verifier(): ReleaseVerifier {
 
 async function refusal(version = '0.3.0'): Promise<string> {
   try {
-    await verifier().verify({ kind: 'agent', version });
+    await verifier().verify({ kind: 'agent', name: 'gpufleet-agent', version });
   } catch (err) {
     if (err instanceof FleetError) return `${err.code}: ${err.message}`;
     throw err;
@@ -75,7 +75,7 @@ function timestampFor(version: number, snapshot: { version: number; text: string
 
 describe('the agent verifier accepts', () => {
   it('a good release: the verified bytes, their hash and what the targets key signed about them', async () => {
-    const r = await verifier().verify({ kind: 'agent', version: '0.3.0' });
+    const r = await verifier().verify({ kind: 'agent', name: 'gpufleet-agent', version: '0.3.0' });
     expect(r).toMatchObject({
       kind: 'agent',
       name: 'gpufleet-agent',
@@ -93,7 +93,7 @@ describe('the agent verifier accepts', () => {
     writeFileSync(join(kit.keysDir, 'root-1.pem'), generateTufKey().privateKeyPem);
     const { rootFile } = signNextRoot({ dir: kit.keysDir, validMs: 365 * DAY, now: kit.clock.now() });
     await kit.repo.rotateRoot({ root: JSON.parse(readFileSync(rootFile, 'utf8')) }, kit.audit);
-    const r = await verifier().verify({ kind: 'agent', version: '0.3.0' });
+    const r = await verifier().verify({ kind: 'agent', name: 'gpufleet-agent', version: '0.3.0' });
     expect(r.rootVersion).toBe(2);
     expect(ReleaseVerifier.trustedRootVersion(join(hostDir, 'releases'))).toBe(2);
   });
@@ -116,7 +116,7 @@ describe('the agent verifier refuses', () => {
   it('a rolled-back snapshot version, after the host has seen a newer one', async () => {
     kit.clock.advance(1000);
     await kit.repo.publish(await kit.publishRequest('0.4.0'), kit.audit);
-    expect((await verifier().verify({ kind: 'agent', version: '0.4.0' })).version).toBe('0.4.0');
+    expect((await verifier().verify({ kind: 'agent', name: 'gpufleet-agent', version: '0.4.0' })).version).toBe('0.4.0');
     // A newer timestamp, properly signed, that points back at snapshot 1.
     const old = { version: 1, text: await metadataFile(kit.store, '1.snapshot.json') };
     overrides.set('metadata/timestamp.json', timestampFor(3, old, tufExpires(Date.now(), DAY)));
