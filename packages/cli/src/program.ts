@@ -9,6 +9,7 @@ import { allocsCommand } from './commands/allocs.js';
 import { apiTokensCommand } from './commands/api-tokens.js';
 import { replicasCommand } from './commands/replicas.js';
 import { releasesCommand } from './commands/releases.js';
+import { rolloutsCommand } from './commands/rollouts.js';
 import { auditCommand } from './commands/audit.js';
 import { capsCommand } from './commands/caps.js';
 import { containersCommand } from './commands/containers.js';
@@ -130,6 +131,7 @@ current context, then ./gpufleet-data/admin-token for the local server. Every co
   program.addCommand(apiTokensCommand(deps));
   program.addCommand(replicasCommand(deps));
   program.addCommand(releasesCommand(deps));
+  program.addCommand(rolloutsCommand(deps));
   program.addCommand(auditCommand(deps));
   program.addCommand(rootsCommand(deps));
   program.addCommand(scriptsCommand(deps));
