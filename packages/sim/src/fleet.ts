@@ -27,6 +27,7 @@ import { SIM_GPU_MODELS, isSimGpuModel, type SimGpuModel } from './gpu-models.js
 import { hashString, mulberry32 } from './prng.js';
 import { SimToolsRunner } from './tools/sim-tools-runner.js';
 import { SimWorkloads, type SimWorkloadsOptions } from './workloads/sim-workloads.js';
+import { SimUpdates, type SimUpdatesOptions } from './updates/sim-updates.js';
 
 export interface SimFleetOptions {
   /** Dial this URL instead of the one in the token (e.g. the token names a public host name). */
@@ -52,8 +53,8 @@ export interface SimFleetOptions {
   clock?: Clock;
   /** Starts are spread at random over this window. Default: the heartbeat interval the server gave. */
   startSpreadMs?: number;
-  /** Passed to every Agent. */
-  agentOptions?: Pick<AgentOptions, 'metricsIntervalMs' | 'backoff' | 'announceStart' | 'metricsRingCapacity' | 'outboxLimits'>;
+  /** Passed to every Agent. `updates` without installers leaves each host refusing rollouts. */
+  agentOptions?: Pick<AgentOptions, 'metricsIntervalMs' | 'backoff' | 'announceStart' | 'metricsRingCapacity' | 'outboxLimits' | 'updates'>;
   /** HTTP client for enrollment; default node:http(s). */
   request?: HttpRequester;
   /**
@@ -81,6 +82,13 @@ export interface SimFleetOptions {
    * A SimWorkloads of its own: hosts of several fleets share it (one place to find allocations).
    */
   workloads?: Partial<Omit<SimWorkloadsOptions, 'clock'>> | false | SimWorkloads;
+  /**
+   * Release updates (issue 14): hosts answer `update` frames with fake reports (verifying,
+   * installing, healthy; failed where `SimFleet.updates.failOn` says), fetching the TUF files when
+   * `tuf` is given; an agent release restarts the host's agent with the new agentVersion.
+   * Default: on, 50 ms per step. false: the agent's own handler takes the frames.
+   */
+  updates?: Partial<Omit<SimUpdatesOptions, 'restartAgent'>> | false;
 }
 
 /** One simulated host: the real Agent on a fake hardware backend. */
@@ -104,6 +112,8 @@ export interface SimFleet {
   agents: SimHost[];
   /** The fake workloads every host runs (find, crash, fail health); null when started with `workloads: false`. */
   workloads: SimWorkloads | null;
+  /** The fake release updates (faults, versions, bytes fetched); null when started with `updates: false`. */
+  updates: SimUpdates | null;
   /** Resolves once every agent has started (starts are staggered). */
   started: Promise<void>;
   /** The host of that name; throws FleetError('not_found') naming a few that exist. */
@@ -250,6 +260,10 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
   logger.info('simulated hosts joined', { count: o.count });
 
   const executorsOf = new Map(hosts.map((h) => [h.hostname, h.executors]));
+  // The agentVersion each host reports: an agent release changes it (the agent restarts, as a real one execs its new build).
+  const versionOf = new Map<string, string>();
+  let restartForUpdate: (hostname: string, version: string) => Promise<Agent> = () => Promise.reject(new Error('not started'));
+  const updates = o.updates === false ? null : new SimUpdates({ ...o.updates, restartAgent: (hostname, version) => restartForUpdate(hostname, version) });
   const newAgent = (h: Pick<SimHost, 'hostname' | 'identity' | 'backend' | 'state' | 'kernelLogPath'>): Agent => {
     const health: HealthOptions | undefined =
       h.kernelLogPath && o.kernelLog
@@ -260,11 +274,11 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
     const executors = executorsOf.get(h.hostname);
     // Without fake executors a simulated host refuses allocations: it must never start real containers or processes.
     const workloadOptions = executors ? { executors } : { enabled: false };
-    return new Agent({
+    const agent = new Agent({
       state: h.state,
       identity: h.identity,
       backend: h.backend,
-      agentVersion: o.agentVersion,
+      agentVersion: versionOf.get(h.hostname) ?? o.agentVersion,
       clock,
       logger: hostLogger,
       serverIntervalBounds: SIMULATION_INTERVAL_BOUNDS,
@@ -273,6 +287,8 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
       ...exec,
       workloads: workloadOptions,
     });
+    updates?.attach(agent, h.hostname);
+    return agent;
   };
   const simHosts: SimHost[] = hosts.map((h) => ({
     index: h.index,
@@ -287,6 +303,14 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
     agent: newAgent(h),
   }));
   const byName = new Map(simHosts.map((h) => [h.hostname, h]));
+  restartForUpdate = async (hostname, version) => {
+    const h = byName.get(hostname)!;
+    versionOf.set(hostname, version);
+    await h.agent.stop();
+    h.agent = newAgent(h);
+    await h.agent.start();
+    return h.agent;
+  };
   const host = (hostname: string): SimHost => {
     const h = byName.get(hostname);
     if (!h) {
@@ -331,6 +355,7 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
   return {
     agents: simHosts,
     workloads,
+    updates,
     started,
     host,
     async crashAgent(hostname) {

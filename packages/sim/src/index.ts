@@ -19,3 +19,5 @@ export * from './workloads/index.js';
 export { SimControlServer, type SimControlFile, type SimControlHost, type SimControlServerOptions } from './control/sim-control-server.js';
 export { SimProvider, makeSimProviderFactory, simProviderFactory, type SimProviderOptions } from './provider/sim-provider.js';
 export { SimProviderHosts, type SimProviderHost, type SimProviderHostsOptions, type SimTermination } from './provider/sim-provider-hosts.js';
+export { SimUpdates, type SimUpdatesOptions, type UpdateFault } from './updates/sim-updates.js';
+export { downloadTarget, type TufSource } from './updates/tuf-download.js';
