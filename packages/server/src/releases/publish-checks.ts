@@ -1,6 +1,15 @@
 import { createHash } from 'node:crypto';
 import type { Metadata, Targets } from '@tufjs/models';
-import { FleetError, RELEASE_KINDS, RELEASE_VERSION, TARGET_PATH, type PublishReleaseRequest } from '@gpufleet/protocol';
+import {
+  AGENT_RELEASE_NAME,
+  BUNDLE_NAME,
+  FleetError,
+  RELEASE_KINDS,
+  RELEASE_VERSION,
+  releaseTargetPath,
+  TARGET_PATH,
+  type PublishReleaseRequest,
+} from '@gpufleet/protocol';
 import { releaseCustomOf, type ReleaseCustom } from './targets-signing.js';
 
 /** One target of a targets metadata, as the repository needs it. */
@@ -22,7 +31,8 @@ function bad(message: string): never {
 /**
  * The rules a targets metadata must follow here, beyond its signature: safe paths, exactly one
  * hash (SHA-256: clients fetch `<sha256>.<name>`, and the server keeps bytes by it), and a
- * `custom` that says which release it is, each release once. Delegations are not served yet.
+ * `custom` that says which release it is (agent or bundle), at the path of that release, each
+ * release once. Delegations are not served yet.
  */
 export function targetEntries(md: Metadata<Targets>): TargetEntry[] {
   const what = `targets version ${md.signed.version}`;
@@ -40,12 +50,27 @@ export function targetEntries(md: Metadata<Targets>): TargetEntry[] {
       bad(`${what}: target ${path} needs custom.kind (${RELEASE_KINDS.join(' or ')}) and custom.version`);
     if (!RELEASE_VERSION.test(custom.version)) bad(`${what}: target ${path} has version '${custom.version.slice(0, 70)}'; use letters, digits and . + _ -`);
     if (!NAME.test(custom.name)) bad(`${what}: target ${path} has name '${custom.name.slice(0, 70)}'; use lowercase letters, digits and . _ -`);
+    checkReleasePath(what, path, custom);
     const release = `${custom.kind} ${custom.name} ${custom.version}`;
     if (releases.has(release)) bad(`${what} lists ${release} twice`);
     releases.add(release);
     entries.push({ path, sha256: file.hashes.sha256!, length: file.length, custom });
   }
   return entries;
+}
+
+/**
+ * A release lives where hosts look for it: an agent build, named gpufleet-agent, at
+ * agent/gpufleet-agent-V.tgz; a bundle, named as bundle names are, at bundles/N/N-V.tar. So a
+ * target cannot claim to be one release while sitting at another's path.
+ */
+function checkReleasePath(what: string, path: string, custom: ReleaseCustom): void {
+  if (custom.kind === 'agent' && custom.name !== AGENT_RELEASE_NAME)
+    bad(`${what}: target ${path} is an agent release, so its name must be ${AGENT_RELEASE_NAME}`);
+  if (custom.kind === 'bundle' && !BUNDLE_NAME.test(custom.name))
+    bad(`${what}: target ${path} is a bundle named '${custom.name.slice(0, 70)}'; a bundle name is lowercase letters, digits and -, starting with a letter`);
+  const expected = releaseTargetPath(custom);
+  if (path !== expected) bad(`${what}: target ${path} says it is ${custom.kind} ${custom.name} ${custom.version}, which lives at ${expected}`);
 }
 
 /** An uploaded file, decoded, with its hash. */
