@@ -88,7 +88,7 @@ export interface SimFleetOptions {
    * `tuf` is given; an agent release restarts the host's agent with the new agentVersion.
    * Default: on, 50 ms per step. false: the agent's own handler takes the frames.
    */
-  updates?: Partial<Omit<SimUpdatesOptions, 'restartAgent'>> | false;
+  updates?: Partial<Omit<SimUpdatesOptions, 'restartAgent' | 'agentVersion'>> | false;
 }
 
 /** One simulated host: the real Agent on a fake hardware backend. */
@@ -263,7 +263,10 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
   // The agentVersion each host reports: an agent release changes it (the agent restarts, as a real one execs its new build).
   const versionOf = new Map<string, string>();
   let restartForUpdate: (hostname: string, version: string) => Promise<Agent> = () => Promise.reject(new Error('not started'));
-  const updates = o.updates === false ? null : new SimUpdates({ ...o.updates, restartAgent: (hostname, version) => restartForUpdate(hostname, version) });
+  const updates =
+    o.updates === false
+      ? null
+      : new SimUpdates({ agentVersion: o.agentVersion, ...o.updates, restartAgent: (hostname, version) => restartForUpdate(hostname, version) });
   const newAgent = (h: Pick<SimHost, 'hostname' | 'identity' | 'backend' | 'state' | 'kernelLogPath'>): Agent => {
     const health: HealthOptions | undefined =
       h.kernelLogPath && o.kernelLog

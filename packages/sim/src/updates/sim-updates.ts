@@ -1,5 +1,5 @@
 import type { Agent } from '@gpufleet/agent';
-import type { UpdateFrame, UpdateStateData } from '@gpufleet/protocol';
+import { AGENT_RELEASE_NAME, type UpdateFrame, type UpdateStateData } from '@gpufleet/protocol';
 import { downloadTarget, type TufSource } from './tuf-download.js';
 
 export interface SimUpdatesOptions {
@@ -12,6 +12,8 @@ export interface SimUpdatesOptions {
    * agent releases go through it (the fleet wires it); without it only the report changes.
    */
   restartAgent?: (hostname: string, agentVersion: string) => Promise<Agent>;
+  /** The agentVersion hosts start with: what an agent release replaces (and a rollback brings back). */
+  agentVersion?: string;
 }
 
 /** How a host told to fail does it: failed with the old version back (default), or failed and stuck. */
@@ -73,7 +75,7 @@ export class SimUpdates {
     let byName = this.versions.get(hostname);
     if (!byName) this.versions.set(hostname, (byName = new Map()));
     let v = byName.get(name);
-    if (!v) byName.set(name, (v = { previous: null, current: null }));
+    if (!v) byName.set(name, (v = { previous: null, current: name === AGENT_RELEASE_NAME ? (this.o.agentVersion ?? null) : null }));
     return v;
   }
 
