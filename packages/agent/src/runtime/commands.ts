@@ -16,6 +16,7 @@ import { AGENT_BUNDLED, AGENT_VERSION } from './version.js';
 import { RELEASES_DIR, sideloadCommand } from '../updates/sideload-command.js';
 import { AgentInstaller, RESTART_EXIT_CODE } from '../updates/agent-installer.js';
 import { launchCommand } from '../updates/launch-command.js';
+import { trustReleaseRootFile } from '../updates/release-root-option.js';
 import { INSTALL_DIR_ENV } from '../updates/launcher.js';
 import type { ReleaseInstaller } from '../updates/release-installer.js';
 
@@ -52,6 +53,7 @@ function usage(prog: string): string {
     '    --data-dir DIR   state directory (default /var/lib/gpufleet-agent)',
     '    --label k=v      ask for a label on this node (repeatable)',
     '    --root DID       trust only this fleet root (repeatable); the join is refused when the token names others',
+    '    --release-root FILE  trust this fleet release root (1.root.json of `gpufleet releases keys init`) for updates',
     '  run            run the agent: connect to the server and report until stopped',
     '    --data-dir DIR   state directory (default /var/lib/gpufleet-agent)',
     `    --log-level L    ${LOG_LEVELS.join(' | ')} (default info)`,
@@ -62,6 +64,7 @@ function usage(prog: string): string {
     '                     off refuses every allocation; containers need a Docker or Podman API socket',
     '    --updates U      on | off: apply operator-signed rollouts of agent builds and bundles (default on);',
     '                     agent builds install only when the agent runs under `launch`',
+    '    --release-root FILE  the fleet release root to trust when this host trusts none yet',
     '',
     '  launch -- <run options>  run the agent under a watchdog (what the systemd unit runs): starts the installed',
     '                     agent build, restarts into a new one, and goes back when it fails its self-check',
@@ -154,6 +157,7 @@ async function joinCommand(args: string[], deps: CommandDeps, out: (t: string) =
       'data-dir': { type: 'string' },
       label: { type: 'string', multiple: true },
       root: { type: 'string', multiple: true },
+      'release-root': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -163,6 +167,7 @@ async function joinCommand(args: string[], deps: CommandDeps, out: (t: string) =
   }
   if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'join needs the join token: join <token>' : 'join takes exactly one token');
   const labels = parseLabelArgs(values.label ?? []);
+  if (values['release-root'] === '') throw new UsageError('--release-root needs a file');
   const dataDir = values['data-dir'] ?? DEFAULT_DATA_DIR;
   const backend = (deps.backend ?? ((v) => new RealHardwareBackend({ agentVersion: v })))(AGENT_VERSION);
   const result = await joinFleet({
@@ -177,6 +182,7 @@ async function joinCommand(args: string[], deps: CommandDeps, out: (t: string) =
   });
   out(`joined the fleet at ${result.serverUrl}\n  node id: ${result.nodeId}\n  status:  ${result.status}\n`);
   out(joinTrustText(result, prog));
+  if (values['release-root'] !== undefined) out(`${trustReleaseRootFile(dataDir, values['release-root'])}\n`);
   if (result.status === 'PENDING') out(`an administrator must approve this node before it is used: gpufleet nodes approve ${result.nodeId}\n`);
   out(`start the agent: systemctl enable --now gpufleet-agent  (or: ${prog} run --data-dir ${dataDir})\n`);
   return 0;
@@ -213,6 +219,7 @@ async function runCommand(args: string[], deps: CommandDeps, err: (t: string) =>
       commands: { type: 'string' },
       workloads: { type: 'string' },
       updates: { type: 'string' },
+      'release-root': { type: 'string' },
     },
   });
   if (positionals.length > 0) throw new UsageError(`run takes no arguments, got '${positionals[0]}'`);
@@ -222,6 +229,7 @@ async function runCommand(args: string[], deps: CommandDeps, err: (t: string) =>
   if (workloads !== 'on' && workloads !== 'off') throw new UsageError(`--workloads must be on or off, got '${workloads}'`);
   const updates = values.updates ?? 'on';
   if (updates !== 'on' && updates !== 'off') throw new UsageError(`--updates must be on or off, got '${updates}'`);
+  if (values['release-root'] === '') throw new UsageError('--release-root needs a file');
   // Where XID/SXid lines are read from: auto (/dev/kmsg, then journalctl, then dmesg), off, or a file.
   const kernelLog = values['kernel-log'] ?? 'auto';
   if (kernelLog === '') throw new UsageError('--kernel-log needs auto, off or a file path');
@@ -235,6 +243,7 @@ async function runCommand(args: string[], deps: CommandDeps, err: (t: string) =>
   const unlock = lockDataDir(dataDir);
   try {
     const logger = deps.logger ?? createJsonLogger({ level });
+    if (values['release-root'] !== undefined) logger.info(trustReleaseRootFile(dataDir, values['release-root']));
     const backend = (deps.backend ?? ((v) => new RealHardwareBackend({ agentVersion: v })))(AGENT_VERSION);
     const restart = { asked: false, agent: null as Agent | null };
     const installDir = deps.installDir ?? process.env[INSTALL_DIR_ENV];

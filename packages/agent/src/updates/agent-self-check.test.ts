@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { UpdateStateData } from '@gpufleet/protocol';
 import { silentLogger } from '../runtime/logger.js';
 import { AgentSelfCheck } from './agent-self-check.js';
+import { updateFailure } from './update-failures.js';
 import { pendingUpdatePath, readPendingUpdate, writePendingUpdate, type PendingUpdate } from './pending-update.js';
 
 /** What each build says at start from the pending-update record the switch left. */
@@ -88,6 +89,9 @@ describe('agent self-check', () => {
       { state: 'failed', rolledBack: true, version: '9.9.2', runningVersion: '9.9.1', message: 'the new agent 9.9.2 exited with code 1 before its self-check' },
     ]);
     expect(readPendingUpdate(dir)).toBeNull();
+    // Remembered, so the same rollout sent again is answered with the failure, not installed again.
+    expect(updateFailure(dir, 'rollout-0001')).toMatchObject({ version: '9.9.2', message: /exited with code 1/ });
+    expect(updateFailure(dir, 'rollout-0002')).toBeNull();
   });
 
   it('an agent restarted as the old build without the launcher reports that the new one never ran', () => {

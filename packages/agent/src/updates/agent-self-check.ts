@@ -1,6 +1,7 @@
 import { AGENT_RELEASE_NAME, type UpdateStateData } from '@gpufleet/protocol';
 import { errorText, type Logger } from '../runtime/logger.js';
 import { clearPendingUpdate, readPendingUpdate, writePendingUpdate, type PendingUpdate } from './pending-update.js';
+import { rememberUpdateFailure } from './update-failures.js';
 
 /**
  * What an agent does at start with the pending-update record (issue 14). The build a switch
@@ -80,6 +81,13 @@ export class AgentSelfCheck {
   }
 
   private finish(r: PendingUpdate, state: 'healthy' | 'failed' | 'rolled-back', rolledBack: boolean, message: string): void {
+    if (state === 'failed' && r.op === 'update' && r.rolloutId !== null) {
+      try {
+        rememberUpdateFailure(this.o.dataDir, { rolloutId: r.rolloutId, version: r.version, message });
+      } catch (err) {
+        this.o.logger.warn('could not note the failed update', { err: errorText(err) });
+      }
+    }
     this.o.report({
       rolloutId: r.rolloutId,
       kind: 'agent',

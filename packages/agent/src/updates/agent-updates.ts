@@ -5,6 +5,7 @@ import type { Logger } from '../runtime/logger.js';
 import { AgentSelfCheck } from './agent-self-check.js';
 import type { ReleaseInstaller } from './release-installer.js';
 import { ReleaseVerifier, serverSource } from './release-verifier.js';
+import { updateFailure } from './update-failures.js';
 import { UpdateHandler, type UpdateTrust } from './update-handler.js';
 
 /** How the agent takes updates; every field has a default. */
@@ -35,7 +36,10 @@ export function createAgentUpdates(o: {
 }): { handler: UpdateHandler; selfCheck: AgentSelfCheck | null } {
   const opts = o.options ?? {};
   const releasesDir = opts.releasesDir;
+  let selfCheck: AgentSelfCheck | null = null;
   const handler = new UpdateHandler({
+    selfCheckOwed: (kind) => kind === 'agent' && (selfCheck?.pending ?? false),
+    failedBefore: (kind, rolloutId) => (kind === 'agent' && opts.dataDir ? updateFailure(opts.dataDir, rolloutId) : null),
     trust: o.trust,
     hostLabels: o.hostLabels,
     fetcher: () => {
@@ -49,7 +53,7 @@ export function createAgentUpdates(o: {
     clock: o.clock,
     logger: o.logger,
   });
-  const selfCheck = opts.dataDir
+  selfCheck = opts.dataDir
     ? new AgentSelfCheck({ dataDir: opts.dataDir, runningVersion: o.agentVersion, report: (d) => handler.report(d), logger: o.logger })
     : null;
   return { handler, selfCheck };

@@ -107,7 +107,7 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-function handler(o: { installer?: ReleaseInstaller | null; fetcher?: ReleaseFetcher | null; enabled?: boolean } = {}) {
+function handler(o: { installer?: ReleaseInstaller | null; fetcher?: ReleaseFetcher | null; enabled?: boolean; owed?: boolean; failed?: string } = {}) {
   const installer = o.installer === undefined ? new FakeInstaller() : o.installer;
   const fetcher: ReleaseFetcher | null =
     o.fetcher === undefined
@@ -129,6 +129,8 @@ function handler(o: { installer?: ReleaseInstaller | null; fetcher?: ReleaseFetc
     fetcher: () => fetcher,
     installers: installer ? { agent: installer } : {},
     ...(o.enabled === undefined ? {} : { enabled: o.enabled }),
+    selfCheckOwed: () => o.owed ?? false,
+    failedBefore: (_kind, id) => (id === o.failed ? { message: 'the new agent 0.3.0 exited with code 1 before its self-check' } : null),
     enqueue: (e, critical) => {
       expect(e.kind).toBe('update-state');
       expect(critical).toBe(true);
@@ -218,6 +220,17 @@ describe('update handler', () => {
     await h.onFrame(apply(rollout()));
     expect(states()).toEqual(['healthy', 'healthy']);
     expect(reports[0]).toMatchObject({ fromVersion: '0.3.0', runningVersion: '0.3.0', message: 'agent@0.3.0 runs here already' });
+    expect(fetched).toEqual([]);
+    // Just switched to and still in its self-check: the self-check reports, not the repeated frame.
+    await handler({ installer: new FakeInstaller('0.3.0'), owed: true }).onFrame(apply(rollout()));
+    expect(states()).toEqual(['healthy', 'healthy']);
+  });
+
+  it('answers a rollout whose build failed here before with that failure, installing nothing', async () => {
+    const installer = new FakeInstaller('0.2.0');
+    await handler({ installer, failed: 'rollout-0001' }).onFrame(apply(rollout()));
+    expect(reports).toMatchObject([{ state: 'failed', rolledBack: true, runningVersion: '0.2.0', message: /exited with code 1 before its self-check/ }]);
+    expect(installer.applied).toEqual([]);
     expect(fetched).toEqual([]);
   });
 

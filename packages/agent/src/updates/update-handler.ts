@@ -43,6 +43,13 @@ export interface UpdateHandlerOptions {
   installers: Partial<Record<ReleaseKind, ReleaseInstaller>>;
   /** Why a kind has no installer, said in the refusal. */
   missingInstaller?: Partial<Record<ReleaseKind, string>>;
+  /**
+   * True while this build, just switched to, still owes its self-check (AgentSelfCheck): a
+   * repeated apply then stays unanswered, since the self-check's own report says healthy or not.
+   */
+  selfCheckOwed?: (kind: ReleaseKind) => boolean;
+  /** A rollout whose build failed here and was rolled back (update-failures.ts): answered with that failure, never applied again. */
+  failedBefore?: (kind: ReleaseKind, rolloutId: string) => { message: string } | null;
   /** False refuses every update ('unsupported'): `gpufleet-agent run --updates off`. Default true. */
   enabled?: boolean;
   enqueue: (e: NewAgentEvent, critical: boolean) => unknown;
@@ -115,7 +122,15 @@ export class UpdateHandler {
     }
     if (holder !== undefined)
       return refuse('release_refused', `another update of ${release.name} is in progress here (rollout ${holder}); try again when it ends`);
+    const failed = this.o.failedBefore?.(release.kind, body.rolloutId);
+    if (failed) {
+      return this.report({ ...base, fromVersion: running, runningVersion: running, state: 'failed', rolledBack: true, reason: null, message: failed.message });
+    }
     if (running === release.version) {
+      if (this.o.selfCheckOwed?.(release.kind)) {
+        this.o.logger.info('this build runs the rollout already and is passing its self-check; it reports when done', { rolloutId: body.rolloutId });
+        return;
+      }
       return this.report({
         ...base,
         fromVersion: running,
