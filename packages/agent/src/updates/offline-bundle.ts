@@ -1,4 +1,4 @@
-import { FleetError, RELEASE_KINDS, RELEASE_VERSION, TARGET_PATH, type ReleaseKind } from '@gpufleet/protocol';
+import { AGENT_RELEASE_NAME, BUNDLE_NAME, FleetError, RELEASE_KINDS, RELEASE_VERSION, TARGET_PATH, type ReleaseKind } from '@gpufleet/protocol';
 import { mapLookup, type FileLookup } from './file-fetcher.js';
 import { readTar, writeTar, type TarEntry } from './ustar.js';
 
@@ -17,13 +17,17 @@ export interface BundleManifest {
   format: 'gpufleet-offline-release';
   v: 1;
   kind: ReleaseKind;
+  /** The release's name: a bundle's own (absent in exports made before bundles: gpufleet-agent). */
+  name?: string;
   version: string;
-  /** The TUF target path (informative: the agent looks the release up by kind and version). */
+  /** The TUF target path (informative: the agent looks the release up by kind, name and version). */
   targetPath: string;
 }
 
 export interface BundleParts {
   kind: ReleaseKind;
+  /** Said in the manifest when given (bundles). */
+  name?: string;
   version: string;
   /** Every root version's text, ascending from 1, so a host on an old root can follow rotations. */
   roots: ReadonlyArray<{ version: number; text: string }>;
@@ -38,7 +42,14 @@ export function writeBundle(p: BundleParts): Buffer {
   const utf8 = (text: string) => new Uint8Array(Buffer.from(text, 'utf8'));
   const slash = p.target.path.lastIndexOf('/');
   const hashed = slash === -1 ? `${p.target.sha256}.${p.target.path}` : `${p.target.path.slice(0, slash)}/${p.target.sha256}.${p.target.path.slice(slash + 1)}`;
-  const manifest: BundleManifest = { format: 'gpufleet-offline-release', v: 1, kind: p.kind, version: p.version, targetPath: p.target.path };
+  const manifest: BundleManifest = {
+    format: 'gpufleet-offline-release',
+    v: 1,
+    kind: p.kind,
+    ...(p.name === undefined ? {} : { name: p.name }),
+    version: p.version,
+    targetPath: p.target.path,
+  };
   const entries: TarEntry[] = [
     { name: BUNDLE_MANIFEST, bytes: utf8(`${JSON.stringify(manifest, null, 2)}\n`) },
     ...p.roots.map((r) => ({ name: `metadata/${r.version}.root.json`, bytes: utf8(r.text) })),
@@ -71,6 +82,10 @@ export function readBundle(tar: Uint8Array): { manifest: BundleManifest; lookup:
     m.format === 'gpufleet-offline-release' &&
     m.v === 1 &&
     (RELEASE_KINDS as readonly unknown[]).includes(m.kind) &&
+    // A host bundle is found by its name; an agent export may leave it out (it was added with bundles).
+    (m.name === undefined
+      ? m.kind === 'agent'
+      : typeof m.name === 'string' && (m.kind === 'agent' ? m.name === AGENT_RELEASE_NAME : BUNDLE_NAME.test(m.name))) &&
     typeof m.version === 'string' &&
     RELEASE_VERSION.test(m.version) &&
     typeof m.targetPath === 'string' &&

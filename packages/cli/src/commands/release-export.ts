@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import type { ReleaseKind, ReleaseList } from '@gpufleet/protocol';
+import { AGENT_RELEASE_NAME, releaseRefText, type ReleaseList, type ReleaseRef } from '@gpufleet/protocol';
 import { writeBundle } from '@gpufleet/agent';
 import type { ApiClient } from '../api-client.js';
 import { CliError } from '../errors.js';
@@ -33,11 +33,7 @@ function signedOf(text: string, name: string): SignedParts {
  * target's bytes against its signed hash, and writes the bundle. The host verifies all of it
  * again with TUF; this check only stops a broken download from being carried to a site.
  */
-export async function exportRelease(
-  client: ApiClient,
-  ref: { kind: ReleaseKind; version: string },
-  out: string,
-): Promise<{ bytes: number; targetPath: string; timestampExpires: string }> {
+export async function exportRelease(client: ApiClient, ref: ReleaseRef, out: string): Promise<{ bytes: number; targetPath: string; timestampExpires: string }> {
   const { repository } = await client.get<ReleaseList>('/api/v1/releases');
   if (repository.timestampVersion === 0) throw new CliError('nothing is published on this server yet');
   const roots = [];
@@ -51,8 +47,10 @@ export async function exportRelease(
     string,
     { length: number; hashes: { sha256?: string }; custom?: Record<string, unknown> }
   >;
-  const found = Object.entries(targets).find(([, t]) => t.custom?.kind === ref.kind && t.custom?.version === ref.version);
-  if (!found) throw new CliError(`${ref.kind}@${ref.version} is not published on this server (see \`gpufleet releases ls\`)`);
+  // Agent targets published before bundles carry no name: gpufleet-agent is meant.
+  const nameOf = (t: { custom?: Record<string, unknown> }) => t.custom?.name ?? (t.custom?.kind === 'agent' ? AGENT_RELEASE_NAME : undefined);
+  const found = Object.entries(targets).find(([, t]) => t.custom?.kind === ref.kind && t.custom?.version === ref.version && nameOf(t) === ref.name);
+  if (!found) throw new CliError(`${releaseRefText(ref)} is not published on this server (see \`gpufleet releases ls\`)`);
   const [path, info] = found;
   const sha256 = info.hashes.sha256 ?? '';
   const slash = path.lastIndexOf('/');
@@ -62,6 +60,7 @@ export async function exportRelease(
   }
   const tar = writeBundle({
     kind: ref.kind,
+    ...(ref.kind === 'bundle' ? { name: ref.name } : {}),
     version: ref.version,
     roots,
     timestamp,

@@ -96,7 +96,12 @@ describe('gpufleet releases, end to end', () => {
       [['releases', 'keys', 'init', '--dir', 'keys'], /already holds release keys/, 1],
       [['releases', 'keys', 'upload', '--dir', 'nowhere'], /nowhere is not a folder of release keys/, 1],
       [['releases', 'keys', 'sign-root', '--dir', 'keys', '--old-key', 'none.pem'], /cannot read --old-key none.pem: ENOENT/, 1],
-      [['releases', 'publish', 'bundle', 'gpufleet-agent-0.3.0.tgz', '--version', '1', '--keys', 'keys'], /only agent releases can be published yet/, 2],
+      [
+        ['releases', 'publish', 'plugin', 'gpufleet-agent-0.3.0.tgz', '--version', '1', '--keys', 'keys'],
+        /'plugin' is not a release kind: publish agent FILE or bundle FOLDER/,
+        2,
+      ],
+      [['releases', 'publish', 'agent', 'gpufleet-agent-0.3.0.tgz', '--version', '1', '--name', 'x', '--keys', 'keys'], /--name is for bundles/, 2],
       [['releases', 'publish', 'agent', 'gpufleet-agent-0.3.0.tgz', '--version', '../0.3', '--keys', 'keys'], /--version '..\/0.3' must be/, 2],
       [['releases', 'publish', 'agent', 'missing.tgz', '--version', '0.5.0', '--keys', 'keys'], /cannot read missing.tgz: ENOENT/, 1],
       [
@@ -105,7 +110,7 @@ describe('gpufleet releases, end to end', () => {
         1,
       ],
       [['releases', 'publish', 'agent', 'gpufleet-agent-0.3.0.tgz', '--version', '0.5.0'], /required option '--keys <dir>'/, 2],
-      [['releases', 'export', 'agent-0.3.0', '--out', 'x.tar'], /'agent-0.3.0' is not a release: write kind@version/, 2],
+      [['releases', 'export', 'agent-0.3.0', '--out', 'x.tar'], /'agent-0.3.0' is not a release: write agent@VERSION or BUNDLE@VERSION/, 2],
       [['releases', 'export', 'agent@7.7.7', '--out', 'x.tar'], /agent@7.7.7 is not published on this server/, 1],
       [['releases', 'export', 'agent@0.3.0', '-o', 'offline.tar'], /argument 'offline.tar' is invalid/, 2],
       [['releases', 'ls', '--all'], /unknown option '--all'/, 2],

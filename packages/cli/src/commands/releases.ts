@@ -1,12 +1,25 @@
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command } from 'commander';
-import { agentTargetPath, parseDurationMs, parseReleaseRef, RELEASE_VERSION, type ReleaseList, type ReleaseView } from '@gpufleet/protocol';
+import {
+  AGENT_RELEASE_NAME,
+  agentTargetPath,
+  BUNDLE_NAME,
+  bundleTargetPath,
+  parseDurationMs,
+  parseReleaseRef,
+  RELEASE_VERSION,
+  releaseRefText,
+  type ReleaseList,
+  type ReleaseView,
+} from '@gpufleet/protocol';
+import type { NewTarget } from '@gpufleet/server';
 import type { CliDeps } from '../command-deps.js';
 import { checkDuration } from '../args.js';
 import { CliError, UsageError } from '../errors.js';
 import { print, termSafe, type Column } from '../output.js';
 import { formatBytes, relativeTime } from '../units.js';
+import { packBundleFolder } from './release-bundle-pack.js';
 import { exportRelease } from './release-export.js';
 import { releaseKeysCommand } from './release-keys.js';
 
@@ -25,9 +38,47 @@ export function releaseColumns(now: number): Column<ReleaseView>[] {
   ];
 }
 
+/** The bytes of an agent release file. */
+function readRelease(cwd: string, file: string): Buffer {
+  const path = resolve(cwd, file);
+  let size: number;
+  try {
+    size = statSync(path).size;
+  } catch (err) {
+    throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (size > MAX_PUBLISH_BYTES) throw new CliError(`${file} is ${formatBytes(size)}; a publish carries at most ${formatBytes(MAX_PUBLISH_BYTES)}`);
+  return readFileSync(path);
+}
+
+/**
+ * Signs the server's current targets plus `target` with the targets key of `keysDir` here, and
+ * uploads both: the same path for agents and bundles, so both are authorized by the targets role.
+ */
+async function publishTarget(deps: CliDeps, cmd: Command, keysDir: string, target: NewTarget, validMs: number): Promise<ReleaseList> {
+  const { readKeyDir, parseMetadata, nextTargets } = await import('@gpufleet/server');
+  const kd = readKeyDir(resolve(deps.io.cwd, keysDir));
+  if (!kd.targets) throw new CliError(`${keysDir} holds no targets.pem: publishing needs the targets key`);
+  const client = deps.client(cmd);
+  const { repository } = await client.get<ReleaseList>('/api/v1/releases');
+  if (repository.rootVersion === 0) throw new CliError(`the server has no release root yet: run \`gpufleet releases keys upload --dir ${keysDir}\` first`);
+  const root = parseMetadata(
+    'root',
+    JSON.parse((await client.getBytes(`/tuf/metadata/${repository.rootVersion}.root.json`)).toString('utf8')),
+    'the server root',
+  );
+  const current =
+    repository.targetsVersion === 0 ? null : JSON.parse((await client.getBytes(`/tuf/metadata/${repository.targetsVersion}.targets.json`)).toString('utf8'));
+  const signed = nextTargets({ current, root, key: kd.targets.key, add: target, validMs, now: deps.now() });
+  return client.post<ReleaseList>('/api/v1/releases/publish', {
+    targets: signed.toJSON(),
+    files: [{ path: target.path, data: Buffer.from(target.bytes).toString('base64') }],
+  });
+}
+
 /** `gpufleet releases`: signed releases served by the control plane's TUF repository (issue 14). */
 export function releasesCommand(deps: CliDeps): Command {
-  const releases = new Command('releases').description('signed releases of the agent: keys, publish, list, export for offline hosts');
+  const releases = new Command('releases').description('signed releases of the agent and of host bundles: keys, publish, list, export for offline hosts');
   releases.addHelpText(
     'after',
     `
@@ -38,6 +89,7 @@ Examples:
   gpufleet releases keys init --dir ./release-keys
   gpufleet releases keys upload --dir ./release-keys
   gpufleet releases publish agent ./gpufleet-agent-0.3.0.tgz --version 0.3.0 --keys ./release-keys
+  gpufleet releases publish bundle ./inference-stack/ --name inference --version 12 --keys ./release-keys
   gpufleet releases ls
   gpufleet releases export agent@0.3.0 --out offline.tar`,
   );
@@ -62,69 +114,58 @@ Examples:
 
   releases
     .command('publish')
-    .description('sign the next targets metadata with the targets key here, and upload it with the file')
+    .description('sign the next targets metadata with the targets key here, and upload it with the release')
     .addHelpText(
       'after',
       `
 The targets key signs on this machine; the server checks it against its root, stores the file
 and signs the snapshot and timestamp. A published version never changes: publish a new one.
 
+An agent release is the agent's .tgz. A bundle is a folder: bundle.yaml (containers pinned by
+digest, files, units, hooks) and the files under files/ and units/ it names; bundle.yaml's name
+and version must be those of --name and --version. Only bundle.yaml and the files it names are
+packed, into the same bytes every time.
+
 Examples:
   gpufleet releases publish agent ./gpufleet-agent-0.3.0.tgz --version 0.3.0 --keys ./release-keys
-  gpufleet releases publish agent ./agent.tgz --version 0.3.1-rc.1 --keys /media/usb/keys --expires 90d`,
+  gpufleet releases publish agent ./agent.tgz --version 0.3.1-rc.1 --keys /media/usb/keys --expires 90d
+  gpufleet releases publish bundle ./inference-stack/ --name inference --version 12 --keys ./release-keys`,
     )
-    .argument('<kind>', 'what it is: agent (bundles come later)')
-    .argument('<file>', 'the release file')
-    .requiredOption('--version <version>', 'its version, e.g. 0.3.0')
+    .argument('<kind>', 'what it is: agent or bundle')
+    .argument('<path>', 'the agent release file, or the bundle folder')
+    .requiredOption('--version <version>', 'its version, e.g. 0.3.0 or 12')
+    .option('--name <name>', "the bundle's name (bundles only), e.g. inference")
     .requiredOption('--keys <dir>', 'the keys folder holding targets.pem')
     .option('--expires <duration>', 'how long the new targets metadata is valid', '365d')
-    .action(async (kind: string, file: string, _o, cmd: Command) => {
-      const o = deps.opts<{ version: string; keys: string; expires: string }>(cmd);
-      if (kind !== 'agent') throw new UsageError(`only agent releases can be published yet, not '${kind}'`);
+    .action(async (kind: string, path: string, _o, cmd: Command) => {
+      const o = deps.opts<{ version: string; name?: string; keys: string; expires: string }>(cmd);
+      if (kind !== 'agent' && kind !== 'bundle') throw new UsageError(`'${kind}' is not a release kind: publish agent FILE or bundle FOLDER`);
       if (!RELEASE_VERSION.test(o.version)) throw new UsageError(`--version '${o.version}' must be letters, digits and . + _ - (e.g. 0.3.0)`);
       const validMs = parseDurationMs(checkDuration(o.expires, '--expires'));
-      const path = resolve(deps.io.cwd, file);
-      let size: number;
-      try {
-        size = statSync(path).size;
-      } catch (err) {
-        throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      let target: NewTarget;
+      if (kind === 'agent') {
+        if (o.name !== undefined) throw new UsageError('--name is for bundles: every agent release is named gpufleet-agent');
+        target = {
+          path: agentTargetPath(o.version),
+          bytes: readRelease(deps.io.cwd, path),
+          custom: { kind: 'agent', name: AGENT_RELEASE_NAME, version: o.version },
+        };
+      } else {
+        if (o.name === undefined) throw new UsageError('a bundle needs --name: the name in its bundle.yaml, e.g. --name inference');
+        if (!BUNDLE_NAME.test(o.name))
+          throw new UsageError(`--name '${o.name}' must be lowercase letters, digits and -, starting with a letter (e.g. inference)`);
+        const { tar } = packBundleFolder(resolve(deps.io.cwd, path), path, { name: o.name, version: o.version });
+        if (tar.length > MAX_PUBLISH_BYTES)
+          throw new CliError(`${path} packs to ${formatBytes(tar.length)}; a publish carries at most ${formatBytes(MAX_PUBLISH_BYTES)}`);
+        target = { path: bundleTargetPath(o.name, o.version), bytes: tar, custom: { kind: 'bundle', name: o.name, version: o.version } };
       }
-      if (size > MAX_PUBLISH_BYTES) throw new CliError(`${file} is ${formatBytes(size)}; a publish carries at most ${formatBytes(MAX_PUBLISH_BYTES)}`);
-      const bytes = readFileSync(path);
-      const { readKeyDir, parseMetadata, nextTargets } = await import('@gpufleet/server');
-      const kd = readKeyDir(resolve(deps.io.cwd, o.keys));
-      if (!kd.targets) throw new CliError(`${o.keys} holds no targets.pem: publishing needs the targets key`);
-      const client = deps.client(cmd);
-      const { repository } = await client.get<ReleaseList>('/api/v1/releases');
-      if (repository.rootVersion === 0) throw new CliError(`the server has no release root yet: run \`gpufleet releases keys upload --dir ${o.keys}\` first`);
-      const root = parseMetadata(
-        'root',
-        JSON.parse((await client.getBytes(`/tuf/metadata/${repository.rootVersion}.root.json`)).toString('utf8')),
-        'the server root',
-      );
-      const current =
-        repository.targetsVersion === 0
-          ? null
-          : JSON.parse((await client.getBytes(`/tuf/metadata/${repository.targetsVersion}.targets.json`)).toString('utf8'));
-      const targetPath = agentTargetPath(o.version);
-      const signed = nextTargets({
-        current,
-        root,
-        key: kd.targets.key,
-        add: { path: targetPath, bytes, custom: { kind: 'agent', name: 'gpufleet-agent', version: o.version } },
-        validMs,
-        now: deps.now(),
-      });
-      const list = await client.post<ReleaseList>('/api/v1/releases/publish', {
-        targets: signed.toJSON(),
-        files: [{ path: targetPath, data: bytes.toString('base64') }],
-      });
-      const item = list.items.find((i) => i.path === targetPath);
+      const list = await publishTarget(deps, cmd, o.keys, target, validMs);
+      const item = list.items.find((i) => i.path === target.path);
+      const what = kind === 'agent' ? `agent ${o.version}` : `bundle ${o.name}@${o.version}`;
       print(deps.io, deps.format(cmd), {
         data: list,
         text: () =>
-          `published agent ${o.version} (targets version ${list.repository.targetsVersion}): ${targetPath}, ${formatBytes(bytes.length)}, sha256 ${item?.sha256 ?? '?'}\n`,
+          `published ${what} (targets version ${list.repository.targetsVersion}): ${target.path}, ${formatBytes(target.bytes.length)}, sha256 ${item?.sha256 ?? '?'}\n`,
       });
     });
 
@@ -139,19 +180,21 @@ verifies it as online, so it must be sideloaded before its timestamp expires (ab
 export by default). -o stays the output format, as everywhere: the file is --out.
 
 Examples:
-  gpufleet releases export agent@0.3.0 --out offline.tar`,
+  gpufleet releases export agent@0.3.0 --out offline.tar
+  gpufleet releases export inference@12 --out inference-12.tar`,
     )
-    .argument('<release>', 'kind@version, e.g. agent@0.3.0')
+    .argument('<release>', 'agent@VERSION or BUNDLE@VERSION, e.g. agent@0.3.0 or inference@12')
     .requiredOption('--out <file>', 'the tar to write')
     .action(async (refText: string, _o, cmd: Command) => {
       const o = deps.opts<{ out: string }>(cmd);
       const ref = parseReleaseRef(refText);
-      if (!ref) throw new UsageError(`'${refText}' is not a release: write kind@version, e.g. agent@0.3.0`);
+      if (!ref) throw new UsageError(`'${refText}' is not a release: write agent@VERSION or BUNDLE@VERSION, e.g. agent@0.3.0 or inference@12`);
       const out = resolve(deps.io.cwd, o.out);
       const r = await exportRelease(deps.client(cmd), ref, out);
       print(deps.io, deps.format(cmd), {
         data: { file: out, bytes: r.bytes, targetPath: r.targetPath, timestampExpires: r.timestampExpires },
-        text: () => `wrote ${o.out} (${formatBytes(r.bytes)}): ${ref.kind} ${ref.version}, ${r.targetPath}; sideload it before ${r.timestampExpires}\n`,
+        text: () =>
+          `wrote ${o.out} (${formatBytes(r.bytes)}): ${ref.kind === 'agent' ? `agent ${ref.version}` : `bundle ${releaseRefText(ref)}`}, ${r.targetPath}; sideload it before ${r.timestampExpires}\n`,
       });
     });
 
