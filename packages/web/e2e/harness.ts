@@ -52,6 +52,8 @@ export interface HarnessOptions {
   fleetRoot?: string;
   /** Pool provider factories the server gets over its builtin ones (the sim provider, for pools of simulated hosts). */
   providers?: ProviderFactories;
+  /** The server's master key (it seals the release repository's online keys); default none. */
+  masterKey?: string;
 }
 
 export interface DashboardHarness {
@@ -92,7 +94,7 @@ export async function startDashboardHarness(o: HarnessOptions = {}): Promise<Das
   try {
     const server = await startTestServer(
       { heartbeatInterval: o.heartbeatInterval ?? '500ms', metricsInterval: o.metricsInterval ?? '1s' },
-      o.providers ? { providers: o.providers } : {},
+      { ...(o.providers ? { providers: o.providers } : {}), ...(o.masterKey ? { masterKey: o.masterKey } : {}) },
     );
     cleanups.push(() => server.close());
     if (o.fleetRoot) {

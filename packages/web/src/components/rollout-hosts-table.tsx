@@ -74,7 +74,9 @@ export function RolloutHostsTable({
                     {versionChange(h)}
                   </td>
                   <td>{h.healthySince ? <Time at={h.healthySince} /> : '—'}</td>
-                  <td data-testid="rollout-host-message">{h.message ?? ''}</td>
+                  <td className="wrap" data-testid="rollout-host-message">
+                    {h.message ?? ''}
+                  </td>
                 </tr>
               ))}
             </tbody>

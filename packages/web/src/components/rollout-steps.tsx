@@ -1,9 +1,11 @@
-import { stepStateText, type RolloutPlan, type RolloutStepView } from '../lib/rollouts.js';
+import { rolloutIsOver, stepStateText, type RolloutView } from '../lib/rollouts.js';
 import { Badge, Time } from './states.js';
 import '../pages/rollouts.css';
 
 /** A rollout's steps (canary, then the waves) as a row of cards, the one under way marked. */
-export function RolloutSteps({ steps, current, plan, over }: { steps: RolloutStepView[]; current: number; plan: RolloutPlan; over: boolean }) {
+export function RolloutSteps({ rollout }: { rollout: Pick<RolloutView, 'steps' | 'step' | 'plan' | 'state'> }) {
+  const { steps, step: current } = rollout;
+  const over = rolloutIsOver(rollout.state);
   if (steps.length === 0) return <p className="muted">No steps: no host matched the selector when the rollout started.</p>;
   return (
     <ol className="ro-steps" data-testid="rollout-steps">
@@ -18,7 +20,7 @@ export function RolloutSteps({ steps, current, plan, over }: { steps: RolloutSte
         >
           <h3>{s.name}</h3>
           <p>
-            <Badge value={s.state} /> <span className="muted">{stepStateText(s, plan)}</span>
+            <Badge value={s.state} /> <span className="muted">{stepStateText(s, rollout)}</span>
           </p>
           <p data-testid="rollout-step-hosts">
             {s.hosts} host{s.hosts === 1 ? '' : 's'}

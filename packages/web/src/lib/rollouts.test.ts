@@ -7,12 +7,15 @@ import {
   HOST_GROUPS,
   hostFilterCounts,
   hostGroup,
+  lastChange,
   parseHostFilter,
   planText,
+  PROGRESS_PARTS,
   progressText,
   releaseText,
   ROLLOUT_ACTIVE_MS,
   ROLLOUT_IDLE_MS,
+  ROLLOUT_RECENT_MS,
   rolloutActions,
   rolloutPagePath,
   rolloutProgress,
@@ -22,19 +25,20 @@ import {
 } from './rollouts.js';
 
 describe('the host bar', () => {
-  it('adds failed, refused and rolled back into "failed", and shares add up to what is not pending', () => {
+  it('adds refused into "failed", keeps rolled back apart, and shares add up to what is not pending', () => {
     const p = rolloutProgress(countsFixture({ pending: 2, updating: 1, healthy: 4, failed: 1, refused: 1, rolledBack: 1, skipped: 2 }));
-    expect(p).toMatchObject({ total: 12, healthy: 4, updating: 1, failed: 3, skipped: 2, pending: 2 });
+    expect(p).toMatchObject({ total: 12, healthy: 4, updating: 1, failed: 2, rolledBack: 1, skipped: 2, pending: 2 });
     expect(p.share.healthy).toBeCloseTo(100 / 3);
-    expect(p.share.failed).toBe(25);
-    expect(p.share.healthy + p.share.updating + p.share.failed + p.share.skipped).toBeCloseTo((10 / 12) * 100);
-    expect(progressText(p)).toBe('4 healthy · 1 updating · 3 failed · 2 skipped of 12 hosts');
+    expect(p.share.skipped).toBeCloseTo(100 / 6);
+    expect(p.share.rolledBack).toBeCloseTo(100 / 12);
+    expect(PROGRESS_PARTS.reduce((sum, k) => sum + p.share[k], 0)).toBeCloseTo((10 / 12) * 100);
+    expect(progressText(p)).toBe('4 healthy · 1 updating · 2 failed · 1 rolled back · 2 skipped of 12 hosts');
   });
 
   it('no host: every share is 0, not NaN', () => {
     const p = rolloutProgress(countsFixture());
     expect(p.total).toBe(0);
-    expect(Object.values(p.share)).toEqual([0, 0, 0, 0]);
+    expect(Object.values(p.share)).toEqual([0, 0, 0, 0, 0]);
     expect(progressText(p)).toBe('0 healthy · 0 updating · 0 failed · 0 skipped of 0 hosts');
     expect(progressText(rolloutProgress(countsFixture({ healthy: 1 })))).toBe('1 healthy · 0 updating · 0 failed · 0 skipped of 1 host');
   });
@@ -92,11 +96,12 @@ describe('words for a rollout', () => {
     expect(currentStepText({ ...r, step: 7 })).toBe('step 8 · 3 of 3');
   });
 
-  it("a step's state says what it waits for", () => {
-    const plan = rolloutFixture('ro_1').plan;
-    expect(stepStateText(stepFixture(1, 'w', { state: 'settling' }), plan)).toBe('all healthy; must stay so 10 min');
-    expect(stepStateText(stepFixture(1, 'w', { state: 'pending' }), plan)).toBe('waits for the step before');
-    expect(stepStateText(stepFixture(1, 'w', { state: 'failed' }), plan)).toBe('too many hosts failed');
+  it("a step's state says what it waits for; a failed step says whether the abort stopped it", () => {
+    const r = rolloutFixture('ro_1');
+    expect(stepStateText(stepFixture(1, 'w', { state: 'settling' }), r)).toBe('all healthy; must stay so 10 min');
+    expect(stepStateText(stepFixture(1, 'w', { state: 'pending' }), r)).toBe('waits for the step before');
+    expect(stepStateText(stepFixture(1, 'w', { state: 'failed' }), { ...r, state: 'paused' })).toBe('too many hosts failed');
+    expect(stepStateText(stepFixture(1, 'w', { state: 'failed' }), { ...r, state: 'aborted' })).toBe('stopped by the abort');
   });
 
   it('the plan in words', () => {
@@ -135,11 +140,40 @@ describe('what an operator may do, and how often the page reads again', () => {
     });
   });
 
-  it('fast while any rollout may still move hosts, slow once all are over or none is known', () => {
-    expect(rolloutRefreshMs(['succeeded', 'paused'])).toBe(ROLLOUT_ACTIVE_MS);
-    expect(rolloutRefreshMs(['running'])).toBe(ROLLOUT_ACTIVE_MS);
-    expect(rolloutRefreshMs(['succeeded', 'aborted'])).toBe(ROLLOUT_IDLE_MS);
-    expect(rolloutRefreshMs([])).toBe(ROLLOUT_IDLE_MS);
+  it('fast while any rollout runs, is paused or changed in the last minute; slow once all are over and quiet, or none is known', () => {
+    const now = Date.parse('2026-12-06T12:00:00.000Z');
+    const at = (msAgo: number) => new Date(now - msAgo).toISOString();
+    expect(rolloutRefreshMs([{ state: 'running', updatedAt: at(3_600_000) }], now)).toBe(ROLLOUT_ACTIVE_MS);
+    expect(
+      rolloutRefreshMs(
+        [
+          { state: 'succeeded', updatedAt: at(3_600_000) },
+          { state: 'paused', updatedAt: at(3_600_000) },
+        ],
+        now,
+      ),
+    ).toBe(ROLLOUT_ACTIVE_MS);
+    // Just aborted: the hosts told to roll back have yet to say so.
+    expect(rolloutRefreshMs([{ state: 'aborted', updatedAt: at(5_000) }], now)).toBe(ROLLOUT_ACTIVE_MS);
+    expect(rolloutRefreshMs([{ state: 'aborted', updatedAt: at(ROLLOUT_RECENT_MS) }], now)).toBe(ROLLOUT_IDLE_MS);
+    expect(
+      rolloutRefreshMs(
+        [
+          { state: 'succeeded', updatedAt: at(600_000) },
+          { state: 'aborted', updatedAt: at(600_000) },
+        ],
+        now,
+      ),
+    ).toBe(ROLLOUT_IDLE_MS);
+    expect(rolloutRefreshMs([{ state: 'succeeded', updatedAt: 'garbage' }], now)).toBe(ROLLOUT_IDLE_MS);
+    expect(rolloutRefreshMs([], now)).toBe(ROLLOUT_IDLE_MS);
     expect(ROLLOUT_ACTIVE_MS).toBeLessThan(ROLLOUT_IDLE_MS);
+  });
+
+  it("a rollout's last change counts its hosts' reports", () => {
+    const r = rolloutFixture('ro_1', { state: 'aborted', updatedAt: '2026-12-06T10:00:00.000Z' });
+    expect(lastChange({ ...r, hosts: [] })).toEqual({ state: 'aborted', updatedAt: '2026-12-06T10:00:00.000Z' });
+    const late = hostFixture('gpu-09', { updatedAt: '2026-12-06T10:05:00.000Z' });
+    expect(lastChange({ ...r, hosts: [...r.hosts, late] }).updatedAt).toBe('2026-12-06T10:05:00.000Z');
   });
 });

@@ -32,14 +32,31 @@ export const rolloutPagePath = (id: string) => `/rollouts/${enc(id)}`;
 export const ROLLOUT_ACTIVE_MS = 3_000;
 export const ROLLOUT_IDLE_MS = 15_000;
 
-/** Succeeded and aborted rollouts send nothing more (a host that comes back is still brought along, hence the slow poll). */
+/** A rollout that succeeded or was aborted starts no step; its hosts may still report (a rollback, a host back online). */
 export function rolloutIsOver(state: RolloutState): boolean {
   return state === 'succeeded' || state === 'aborted';
 }
 
-/** The poll period for rollouts in these states: fast while any is running or paused. */
-export function rolloutRefreshMs(states: readonly RolloutState[]): number {
-  return states.some((s) => !rolloutIsOver(s)) ? ROLLOUT_ACTIVE_MS : ROLLOUT_IDLE_MS;
+/** An over rollout is still read fast this long after its last change: hosts told to roll back report after the abort. */
+export const ROLLOUT_RECENT_MS = 60_000;
+
+/**
+ * The poll period: fast while any rollout is running or paused, or changed within
+ * ROLLOUT_RECENT_MS (`updatedAt`, of the rollout or of one of its hosts); slow otherwise.
+ */
+export function rolloutRefreshMs(rollouts: readonly { state: RolloutState; updatedAt: string }[], now: number): number {
+  const moving = rollouts.some((r) => !rolloutIsOver(r.state) || now - Date.parse(r.updatedAt) < ROLLOUT_RECENT_MS);
+  return moving ? ROLLOUT_ACTIVE_MS : ROLLOUT_IDLE_MS;
+}
+
+/** A rollout's state with its latest change, its hosts' included, for rolloutRefreshMs. */
+export function lastChange(r: Pick<RolloutView, 'state' | 'updatedAt'> & { hosts: readonly { updatedAt: string }[] }): {
+  state: RolloutState;
+  updatedAt: string;
+} {
+  let latest = r.updatedAt;
+  for (const h of r.hosts) if (Date.parse(h.updatedAt) > Date.parse(latest)) latest = h.updatedAt;
+  return { state: r.state, updatedAt: latest };
 }
 
 /** How a release is written for people, as the CLI writes it: agent@0.3.0, inference@12. */
@@ -94,31 +111,38 @@ export interface RolloutProgress {
   total: number;
   healthy: number;
   updating: number;
-  /** failed, refused and rolled back: hosts that did not take the release. */
+  /** failed and refused: hosts that could not take the release. */
   failed: number;
+  /** went back to what they ran before (after a failure, a pause or an abort). */
+  rolledBack: number;
   skipped: number;
   pending: number;
-  share: { healthy: number; updating: number; failed: number; skipped: number };
+  share: { healthy: number; updating: number; failed: number; rolledBack: number; skipped: number };
 }
 
+/** The parts of the bar, in the order drawn. */
+export const PROGRESS_PARTS = ['healthy', 'updating', 'failed', 'rolledBack', 'skipped'] as const;
+
 export function rolloutProgress(c: RolloutCounts): RolloutProgress {
-  const failed = c.failed + c.refused + c.rolledBack;
-  const total = c.pending + c.updating + c.healthy + failed + c.skipped;
+  const failed = c.failed + c.refused;
+  const total = c.pending + c.updating + c.healthy + failed + c.rolledBack + c.skipped;
   const pct = (n: number) => (total === 0 ? 0 : (n / total) * 100);
   return {
     total,
     healthy: c.healthy,
     updating: c.updating,
     failed,
+    rolledBack: c.rolledBack,
     skipped: c.skipped,
     pending: c.pending,
-    share: { healthy: pct(c.healthy), updating: pct(c.updating), failed: pct(failed), skipped: pct(c.skipped) },
+    share: { healthy: pct(c.healthy), updating: pct(c.updating), failed: pct(failed), rolledBack: pct(c.rolledBack), skipped: pct(c.skipped) },
   };
 }
 
-/** "3 healthy · 1 updating · 1 failed · 2 skipped of 10 hosts". */
+/** "3 healthy · 1 updating · 1 failed · 2 skipped of 10 hosts", with "· 1 rolled back" when any did. */
 export function progressText(p: RolloutProgress): string {
-  return `${p.healthy} healthy · ${p.updating} updating · ${p.failed} failed · ${p.skipped} skipped of ${p.total} host${p.total === 1 ? '' : 's'}`;
+  const back = p.rolledBack > 0 ? ` · ${p.rolledBack} rolled back` : '';
+  return `${p.healthy} healthy · ${p.updating} updating · ${p.failed} failed${back} · ${p.skipped} skipped of ${p.total} host${p.total === 1 ? '' : 's'}`;
 }
 
 /** The step under way as a list reads it: "wave 1 (10%) · 2 of 4", "done" once succeeded. */
@@ -130,19 +154,19 @@ export function currentStepText(r: Pick<RolloutView, 'state' | 'step' | 'steps'>
   return `${name} · ${Math.min(r.step + 1, r.steps.length)} of ${r.steps.length}`;
 }
 
-/** What a step's state means on its card. */
-export function stepStateText(step: RolloutStepView, plan: RolloutPlan): string {
+/** What a step's state means on its card; an abort also leaves the step under way failed. */
+export function stepStateText(step: RolloutStepView, rollout: Pick<RolloutView, 'plan' | 'state'>): string {
   switch (step.state) {
     case 'pending':
       return 'waits for the step before';
     case 'running':
       return 'hosts updating';
     case 'settling':
-      return `all healthy; must stay so ${formatDuration(plan.healthyForMs)}`;
+      return `all healthy; must stay so ${formatDuration(rollout.plan.healthyForMs)}`;
     case 'done':
       return 'done';
     case 'failed':
-      return 'too many hosts failed';
+      return rollout.state === 'aborted' ? 'stopped by the abort' : 'too many hosts failed';
   }
 }
 

@@ -3,11 +3,11 @@ import { ApiError } from '../lib/api.js';
 import { useApi } from '../lib/auth.js';
 import { Link, useRouter } from '../lib/router.js';
 import {
+  lastChange,
   parseHostFilter,
   planText,
   releaseText,
   rolloutApiPath,
-  rolloutIsOver,
   rolloutPagePath,
   rolloutRefreshMs,
   shortSha,
@@ -69,7 +69,7 @@ export function RolloutDetailPage({ rolloutId }: { rolloutId: string }) {
   const q = useQuery({
     queryKey: ['rollout', rolloutId],
     queryFn: () => api.get<RolloutDetail>(rolloutApiPath(rolloutId)),
-    refetchInterval: (query) => rolloutRefreshMs(query.state.data ? [query.state.data.state] : []),
+    refetchInterval: (query) => rolloutRefreshMs(query.state.data ? [lastChange(query.state.data)] : [], Date.now()),
   });
 
   if (q.isPending) return <Loading what="Loading rollout" />;
@@ -102,7 +102,7 @@ export function RolloutDetailPage({ rolloutId }: { rolloutId: string }) {
       <PlanCard r={r} />
       <section className="section" aria-labelledby="rollout-steps-title">
         <h2 id="rollout-steps-title">Steps</h2>
-        <RolloutSteps steps={r.steps} current={r.step} plan={r.plan} over={rolloutIsOver(r.state)} />
+        <RolloutSteps rollout={r} />
       </section>
       <section className="section" aria-labelledby="rollout-hosts-title">
         <h2 id="rollout-hosts-title">Hosts</h2>

@@ -63,7 +63,7 @@ export function RolloutsPage() {
   const q = useQuery({
     queryKey: ['rollouts'],
     queryFn: () => api.get<RolloutList>(ROLLOUTS_API),
-    refetchInterval: (query) => rolloutRefreshMs(query.state.data?.items.map((r) => r.state) ?? []),
+    refetchInterval: (query) => rolloutRefreshMs(query.state.data?.items ?? [], Date.now()),
   });
   return (
     <>
