@@ -109,7 +109,7 @@ export function createBundleInstaller(options: BundleInstallerOptions): BundleIn
       serial(async (): Promise<InstallOutcome> => {
         const fromVersion = o.store.pointer(release.name).current;
         const nothingChanged = (message: string): InstallOutcome => ({ state: 'failed', fromVersion, runningVersion: fromVersion, rolledBack: false, message });
-        if (release.kind !== 'bundle') return nothingChanged(`the bundle installer cannot install a ${release.kind} release`);
+        if (release.kind !== 'bundle') return nothingChanged(`the bundle installer installs bundles, not ${release.kind} releases`);
         let archive: ReturnType<typeof readBundleArchive>;
         try {
           archive = readBundleArchive(readFileSync(release.file), { name: release.name, version: release.version });
