@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { FleetError, isLabelKey, isLabelValue, type ReleaseKind } from '@gpufleet/protocol';
+import { FleetError, isLabelKey, isLabelValue, type BundleDriftData, type ReleaseKind } from '@gpufleet/protocol';
 import type { HardwareBackend } from '../hardware/backend.js';
 import { RealHardwareBackend } from '../hardware/real-backend.js';
 import { Agent } from './agent.js';
@@ -19,6 +19,7 @@ import { launchCommand } from '../updates/launch-command.js';
 import { trustReleaseRootFile } from '../updates/release-root-option.js';
 import { INSTALL_DIR_ENV } from '../updates/launcher.js';
 import type { ReleaseInstaller } from '../updates/release-installer.js';
+import { createBundleInstaller, type BundleInstaller } from '../bundles/bundle-installer.js';
 
 export const DEFAULT_DATA_DIR = '/var/lib/gpufleet-agent';
 
@@ -34,7 +35,7 @@ export interface CommandDeps {
   signal?: AbortSignal;
   /** Logger for `run`; default JSON lines on stderr at --log-level. */
   logger?: Logger;
-  /** Installers of release kinds other than the agent (the bundle applier), made once `run` knows its data dir. */
+  /** Installers of release kinds other than the agent, made once `run` knows its data dir. Default: the bundle installer. */
   installers?: (ctx: { dataDir: string; logger: Logger }) => Partial<Record<ReleaseKind, ReleaseInstaller>>;
   /** The A/B install dir when started by the launcher. Default: $GPUFLEET_AGENT_INSTALL_DIR (the launcher sets it). */
   installDir?: string;
@@ -247,7 +248,20 @@ async function runCommand(args: string[], deps: CommandDeps, err: (t: string) =>
     const backend = (deps.backend ?? ((v) => new RealHardwareBackend({ agentVersion: v })))(AGENT_VERSION);
     const restart = { asked: false, agent: null as Agent | null };
     const installDir = deps.installDir ?? process.env[INSTALL_DIR_ENV];
-    const installers: Partial<Record<ReleaseKind, ReleaseInstaller>> = { ...deps.installers?.({ dataDir, logger }) };
+    // Host bundles (containers, files, units) apply through the bundle installer, which also reports drift.
+    const bundles: BundleInstaller | null =
+      deps.installers || updates === 'off'
+        ? null
+        : createBundleInstaller({
+            dataDir,
+            logger,
+            onDrift: (data) => void restart.agent?.enqueueEvent({ kind: 'bundle-drift', message: driftText(data), data: { ...data } }),
+          });
+    const installers: Partial<Record<ReleaseKind, ReleaseInstaller>> = deps.installers
+      ? deps.installers({ dataDir, logger })
+      : bundles
+        ? { bundle: bundles }
+        : {};
     if (installDir) {
       installers.agent = new AgentInstaller({
         installDir,
@@ -273,11 +287,19 @@ async function runCommand(args: string[], deps: CommandDeps, err: (t: string) =>
       ...(health ? { health } : {}),
     });
     restart.agent = agent;
-    const code = await runUntilStopped(agent, deps, err);
-    return restart.asked && code === 0 ? RESTART_EXIT_CODE : code;
+    try {
+      const code = await runUntilStopped(agent, deps, err);
+      return restart.asked && code === 0 ? RESTART_EXIT_CODE : code;
+    } finally {
+      bundles?.close();
+    }
   } finally {
     unlock();
   }
+}
+
+function driftText(d: BundleDriftData): string {
+  return d.items.length === 0 ? `bundle ${d.name} ${d.version}: no drift` : `bundle ${d.name} ${d.version} drifted: ${d.items.length} item(s)`;
 }
 
 /** Runs the agent until a signal (or deps.signal) stops it or the server refuses it. */
