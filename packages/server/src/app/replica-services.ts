@@ -122,11 +122,12 @@ export function replicaServices(choices: { masterKey: string | null }): AnyServi
         registry: refs.registry,
         health: refs.health,
         runs: refs.runs,
+        workloads: refs.workloads,
         directory: refs.replicaDirectory,
         owners: refs.sessionOwners,
         log: refs.log,
       },
-      init: ({ bus, replica, hub, metrics, registry, health, runs, directory, owners, log }) =>
+      init: ({ bus, replica, hub, metrics, registry, health, runs, workloads, directory, owners, log }) =>
         new ReplicaBridge({
           bus,
           replica: replica.name,
@@ -137,6 +138,13 @@ export function replicaServices(choices: { masterKey: string | null }): AnyServi
           registry,
           health,
           runs,
+          reports: [
+            {
+              kinds: ['alloc-state'],
+              onHostReport: (record) => workloads.onHostReport(record),
+              onSessionReady: (nodeId) => workloads.onSessionReady(nodeId),
+            },
+          ],
           othersAlive: () => directory.list().length > 1,
           log,
         }),

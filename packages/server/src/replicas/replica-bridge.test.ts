@@ -36,6 +36,9 @@ interface Side {
   ingested: Array<[string, MetricsBody]>;
   agentEvents: AgentEventRecord[];
   ready: string[];
+  /** What the lease-held report service (the workload scheduler) heard. */
+  scheduled: AgentEventRecord[];
+  scheduledReady: string[];
   /** What the bridge told the session-owner map: [node, replica, instance]. */
   holders: Array<[string, string, string]>;
   latest: Map<string, MetricsBody>;
@@ -60,6 +63,8 @@ describe('ReplicaBridge', () => {
       ingested: [],
       agentEvents: [],
       ready: [],
+      scheduled: [],
+      scheduledReady: [],
       holders: [],
       latest: new Map(),
       others: { alive: true },
@@ -82,6 +87,13 @@ describe('ReplicaBridge', () => {
       },
       health: { adoptNode: async (id) => void s.adopted.push(id) },
       runs: { onAgentEvent: (r) => s.agentEvents.push(r), onSessionReady: (id) => s.ready.push(id) },
+      reports: [
+        {
+          kinds: ['alloc-state'],
+          onHostReport: async (r) => void s.scheduled.push(r),
+          onSessionReady: (id) => s.scheduledReady.push(id),
+        },
+      ],
       othersAlive: () => s.others.alive,
       log: s.log,
     });
@@ -198,6 +210,19 @@ describe('ReplicaBridge', () => {
     expect(b.agentEvents[0]).toEqual(agentEvent('run-output'));
     await sentinel(b, a);
     expect(a.agentEvents).toEqual([]);
+  });
+
+  it("hands other replicas' reports of the kinds a lease-held service names to it, and sessions becoming ready", async () => {
+    a.hub.publish({ type: 'agent-event', nodeId: NODE, event: agentEvent('xid') });
+    a.hub.publish({ type: 'agent-event', nodeId: NODE, event: agentEvent('alloc-state') });
+    a.bridge.onSessionReady(NODE);
+    await eventually(() => b.scheduled.length === 1 && b.scheduledReady.length === 1);
+    await sentinel(a, b);
+    expect(b.scheduled.map((r) => [r.kind, r.nodeId])).toEqual([['alloc-state', NODE]]);
+    expect(b.scheduledReady).toEqual([NODE]);
+    await sentinel(b, a);
+    expect(a.scheduled).toEqual([]);
+    expect(a.scheduledReady).toEqual([]);
   });
 
   it('tells the other replica when a session became ready here', async () => {

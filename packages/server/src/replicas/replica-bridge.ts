@@ -6,6 +6,18 @@ import type { AgentEventRecord } from '../store/store.js';
 
 type NodeChange = Extract<HubEvent, { type: 'node' }>['change'];
 
+/**
+ * A service whose lease holder acts on hosts' reports, wherever the host is connected (the
+ * workload scheduler for alloc-state): it hears the reports of the kinds it names that other
+ * replicas stored, and hosts' sessions becoming ready there. It ignores both unless it holds
+ * its lease.
+ */
+export interface RelayedReports {
+  kinds: readonly string[];
+  onHostReport(record: AgentEventRecord): Promise<void>;
+  onSessionReady(nodeId: string): void;
+}
+
 export interface ReplicaBridgeOptions {
   bus: Bus;
   /** This replica's name, for the others' session-owner maps. */
@@ -23,6 +35,8 @@ export interface ReplicaBridgeOptions {
   health: { adoptNode(nodeId: string): Promise<void> };
   /** Runs this replica follows hear their hosts' reports, wherever the host is connected. */
   runs: { onAgentEvent(record: AgentEventRecord): void; onSessionReady(nodeId: string): void };
+  /** Lease-held services that act on reports stored on any replica. */
+  reports: readonly RelayedReports[];
   /** Whether another replica is alive: alone, metric deltas are not encoded for nobody. */
   othersAlive: () => boolean;
   log: { warn(obj: object, msg: string): void };
@@ -78,7 +92,14 @@ export class ReplicaBridge {
         const m = msg.json<{ origin?: string; record?: AgentEventRecord }>();
         if (m.origin === instance || !m.record || typeof m.record.kind !== 'string') return;
         const nodeId = nodeIdOf(msg.subject);
-        this.inject({ type: 'agent-event', nodeId, event: { ...m.record, nodeId } });
+        const record = { ...m.record, nodeId };
+        for (const r of this.o.reports) {
+          if (!r.kinds.includes(record.kind)) continue;
+          r.onHostReport(record).catch((err: Error) =>
+            this.o.log.warn({ nodeId, kind: record.kind, err: err.message }, 'could not apply a report another replica stored'),
+          );
+        }
+        this.inject({ type: 'agent-event', nodeId, event: record });
       }),
       await bus.subscribe(subjects.allRunReports, (msg) => {
         const m = msg.json<{ origin?: string; record?: AgentEventRecord }>();
@@ -91,6 +112,7 @@ export class ReplicaBridge {
         const nodeId = nodeIdOf(msg.subject);
         if (typeof m.replica === 'string') this.o.owners.noteHolder(nodeId, m.replica, m.origin);
         this.o.runs.onSessionReady(nodeId);
+        for (const r of this.o.reports) r.onSessionReady(nodeId);
       }),
     );
   }

@@ -14,6 +14,7 @@ import {
   type SubmitJobRequest,
 } from '@gpufleet/protocol';
 import type { LeaseRole } from '../replicas/leases.js';
+import { LeaseTenure } from './lease-tenure.js';
 import type { Clock } from '../clock.js';
 import type { EventHub } from '../events/event-hub.js';
 import { gpuKeyOf } from '../health/gpu-keys.js';
@@ -111,6 +112,8 @@ export class WorkloadService {
   private startedAt = 0;
   private timer: NodeJS.Timeout | null = null;
   private unsubscribe: (() => void) | null = null;
+  /** Reads the view again when this replica begins a new tenure of the scheduler lease. */
+  private readonly tenure: LeaseTenure;
 
   constructor(private readonly o: WorkloadServiceOptions) {
     this.index = new FleetIndex({ claims: this.claims });
@@ -131,6 +134,7 @@ export class WorkloadService {
     });
     this.queue = new JobQueue((job, err) => o.log.warn({ job, err: err.message }, 'workload evaluation failed'));
     this.retry = o.retry ?? DEFAULT_RETRY;
+    this.tenure = new LeaseTenure(o.lease, () => this.takeOver());
   }
 
   // ---- lifecycle ----
@@ -160,6 +164,21 @@ export class WorkloadService {
     this.fleet.syncAll();
   }
 
+  /**
+   * This replica took the scheduler lease over: what the previous holder decided is only in the
+   * store, so the view is read again; then every host is handed its allocations again (a start
+   * is idempotent, the host reports its state once more), so reports the previous holder took
+   * but never applied come back.
+   */
+  private async takeOver(): Promise<void> {
+    this.o.log.info({}, 'took the scheduler lease over: reading the jobs and allocations again');
+    this.jobs.clear();
+    this.allocJob.clear();
+    this.nodeAllocs.clear();
+    await this.load();
+    for (const nodeId of [...this.nodeAllocs.keys()]) this.resendTo(nodeId);
+  }
+
   /** Follows node and GPU changes and evaluates every job each tick. */
   start(): void {
     if (this.timer) return;
@@ -186,6 +205,8 @@ export class WorkloadService {
 
   /** Evaluates the jobs that may have something to do (all but the stopped and settled ones). */
   tick(): void {
+    if (!this.o.lease.holds()) return;
+    void this.tenure.current().catch((err: Error) => this.o.log.warn({ err: err.message }, 'could not read the jobs again after taking the scheduler lease'));
     const stopConfirmMs = this.o.stopConfirmMs ?? DEFAULT_STOP_CONFIRM_MS;
     for (const l of this.leftovers.olderThan(stopConfirmMs, this.o.clock.now())) this.endLeftover(l.allocId);
     for (const entry of this.jobs.values()) {
@@ -212,6 +233,7 @@ export class WorkloadService {
    */
   async submit(input: SubmitJobRequest, actor: string): Promise<{ created: boolean; version: number; plan: PlanView }> {
     this.requireScheduler();
+    await this.tenure.current();
     const now = this.o.clock.now();
     const signed = checkSubmittedJob(input.signed, {
       roots: () => this.o.trust.currentRoots(),
@@ -279,6 +301,7 @@ export class WorkloadService {
   /** Stops every allocation of a job (the job stays, stopped); with purge, forgets it. */
   async stopJob(name: string, opts: { purge?: boolean; reason?: string }, actor: string): Promise<{ purged: boolean }> {
     this.requireScheduler();
+    await this.tenure.current();
     if (!this.jobs.has(name)) throw new FleetError('not_found', `no job '${name}'`);
     return this.queue.run(name, async () => {
       const entry = this.jobs.get(name);
@@ -325,8 +348,15 @@ export class WorkloadService {
 
   // ---- what hosts say ----
 
-  /** An `alloc-state` event (stored already): the allocation follows its host's word. Store failures reject (the item is resent). */
+  /**
+   * An `alloc-state` event (stored already): the allocation follows its host's word. Store
+   * failures reject (the item is resent). Only the scheduler's holder applies it: another
+   * replica's view of the jobs may be behind (it would take a job submitted since it started for
+   * a purged one and stop it); the report reaches the holder through the replica bridge.
+   */
   async onHostReport(record: AgentEventRecord): Promise<void> {
+    if (!this.o.lease.holds()) return;
+    await this.tenure.current();
     const parsed = AllocStateData.safeParse(record.data);
     if (!parsed.success) {
       this.o.log.warn({ nodeId: record.nodeId, id: record.id }, 'an alloc-state event without valid data; ignored');
@@ -386,8 +416,13 @@ export class WorkloadService {
     await this.output.write({ allocId: d.allocId, stream: d.stream, chunk: d.chunk, data: d.data, at: record.ts });
   }
 
-  /** Gateway hook: a host is connected again; resend what it must run and what it must stop. */
+  /** Gateway hook (or the replica bridge): a host is connected again; the scheduler's holder resends what it must run and stop. */
   onSessionReady(nodeId: string): void {
+    if (!this.o.lease.holds()) return;
+    this.resendTo(nodeId);
+  }
+
+  private resendTo(nodeId: string): void {
     if (this.leftovers.size > 0) for (const l of this.leftovers.onNode(nodeId)) this.delivery.stop({ id: l.allocId, nodeId }, l.specHash, l.reason);
     for (const id of [...(this.nodeAllocs.get(nodeId) ?? [])]) {
       const entry = this.jobs.get(this.allocJob.get(id) ?? '');
@@ -508,6 +543,7 @@ export class WorkloadService {
   private async evaluateNamed(job: string): Promise<void> {
     // Only the scheduler places: two replicas evaluating one job would both place its allocations.
     if (!this.o.lease.holds()) return;
+    await this.tenure.current();
     const entry = this.jobs.get(job);
     if (entry) await this.evaluate(entry);
   }

@@ -97,6 +97,8 @@ export interface WorkloadKit {
   goOffline(nodeId: string): void;
   /** The node's session is back: seen, and the service told so. */
   reconnect(nodeId: string): void;
+  /** Another replica's workload service over the same store, fleet and sessions, under its own lease (closed with the kit). */
+  peer(lease: LeaseRole): Promise<WorkloadService>;
   /** A new workload service over the same store and fleet, as after a server restart (svc and reads are replaced). */
   restart(): Promise<void>;
   close(): Promise<void>;
@@ -147,9 +149,9 @@ export async function workloadKit(
   const root = generateEd25519();
   const log = { warn: () => undefined, info: () => undefined };
   let seed = 42;
-  const makeService = async () => {
+  const makeService = async (lease: LeaseRole = opts.lease ?? soleHolder('scheduler')) => {
     const made = new WorkloadService({
-      lease: opts.lease ?? soleHolder('scheduler'),
+      lease,
       store,
       registry,
       sessions,
@@ -177,6 +179,7 @@ export async function workloadKit(
   drains.start();
   const reads = new WorkloadReads({ workloads: svc, store, registry, clock });
   let seq = 0;
+  const peers: WorkloadService[] = [];
 
   const kit: WorkloadKit = {
     store,
@@ -263,8 +266,14 @@ export async function workloadKit(
       kit.svc = await makeService();
       kit.reads = new WorkloadReads({ workloads: kit.svc, store, registry, clock });
     },
+    async peer(lease) {
+      const made = await makeService(lease);
+      peers.push(made);
+      return made;
+    },
     async close() {
       await drains.stop();
+      for (const p of peers) await p.stop();
       await kit.svc.stop();
       await store.close();
     },
