@@ -21,6 +21,7 @@ const PAGES = [
   '/groups',
   '/ssh-hosts',
   '/ssh-hosts/add',
+  '/rollouts',
   '/nodes/HOST',
   '/alerts',
   '/alerts?tab=history',

@@ -73,10 +73,12 @@ export function RolloutDetailPage({ rolloutId }: { rolloutId: string }) {
   });
 
   if (q.isPending) return <Loading what="Loading rollout" />;
-  if (q.error instanceof ApiError && q.error.status === 404)
+  // 400: not even a rollout id (a mistyped link); the server's words say what one looks like.
+  if (q.error instanceof ApiError && (q.error.status === 404 || q.error.status === 400))
     return (
       <Empty>
-        No rollout <span className="mono">{rolloutId}</span>. <Link to="/rollouts">Rollouts</Link>
+        No rollout <span className="mono">{rolloutId}</span>
+        {q.error.status === 400 ? ` (${q.error.message})` : ''}. <Link to="/rollouts">Rollouts</Link>
       </Empty>
     );
   if (!q.data) return <ErrorBox error={q.error ?? 'not found'} retry={() => void q.refetch()} />;

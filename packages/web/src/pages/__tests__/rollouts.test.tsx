@@ -230,6 +230,10 @@ describe('Rollout page', () => {
     const view = renderSignedIn(<RolloutDetailPage rolloutId="nope" />, viewer);
     expect((await screen.findByText(/No rollout/)).textContent).toContain('nope');
     view.unmount();
+    net.refuse('GET /api/v1/rollouts/:id', fakeError(400, 'invalid_argument', 'id: a rollout id such as ro-3f2a9c41d0e8b7a61c5d'));
+    const bad = renderSignedIn(<RolloutDetailPage rolloutId="x" />, viewer);
+    expect((await screen.findByText(/No rollout/)).textContent).toBe('No rollout x (id: a rollout id such as ro-3f2a9c41d0e8b7a61c5d). Rollouts');
+    bad.unmount();
     net.refuse('GET /api/v1/rollouts/:id', fakeError(500, 'internal', 'database is locked'));
     renderSignedIn(<RolloutDetailPage rolloutId="ro_1" />, viewer);
     expect((await screen.findByRole('alert')).textContent).toContain('database is locked');
