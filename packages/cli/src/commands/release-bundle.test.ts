@@ -2,7 +2,16 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, sym
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBundleInstaller, offlineSource, readBundle, readBundleArchive, ReleaseVerifier, serverSource, type HostCommandRunner } from '@gpufleet/agent';
+import {
+  createBundleInstaller,
+  offlineSource,
+  readBundle,
+  readBundleArchive,
+  ReleaseVerifier,
+  serverSource,
+  writeBundle,
+  type HostCommandRunner,
+} from '@gpufleet/agent';
 import { startTestServer, type TestServer } from '../../../server/src/testing/test-server.js';
 import { runCli } from '../cli.js';
 import { captureIo } from '../testing/capture-io.js';
@@ -78,6 +87,17 @@ describe('gpufleet releases publish bundle', () => {
     expect(exp.stdout).toMatch(/^wrote inference-12.tar \(.*\): bundle inference@12, bundles\/inference\/inference-12.tar; sideload it before/);
     const { manifest, lookup } = readBundle(readFileSync(join(work, 'inference-12.tar')));
     expect(manifest).toMatchObject({ kind: 'bundle', name: 'inference', version: '12' });
+    // A bundle export that does not name its bundle cannot be looked up: refused.
+    const nameless = writeBundle({
+      kind: 'bundle',
+      version: '12',
+      roots: [],
+      timestamp: '{}',
+      snapshot: { version: 1, text: '{}' },
+      targets: { version: 1, text: '{}' },
+      target: { path: manifest.targetPath, sha256: 'a'.repeat(64), bytes: new Uint8Array(1) },
+    });
+    expect(() => readBundle(nameless)).toThrow(/is not a manifest this agent understands/);
     const host = join(work, 'host');
     ReleaseVerifier.trustRoot(join(host, 'releases'), readFileSync(join(work, 'keys', '1.root.json'), 'utf8'));
     const verified = await new ReleaseVerifier(join(host, 'releases'), offlineSource(lookup, 'inference-12.tar')).verify({
