@@ -1,5 +1,5 @@
 // Small pieces every benchmark shares: the machine it ran on, rounding, waiting.
-import { fork } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import type { RunningServer } from '@gpufleet/server';
 
@@ -23,6 +23,8 @@ export interface AgentProcess {
   connectSeconds: number;
   /** Asks the child to stop its agents, then makes sure it is gone. */
   stop(): Promise<void>;
+  /** The child itself, for benchmarks that ask it for figures over IPC. */
+  child: ChildProcess;
 }
 
 /**
@@ -59,7 +61,7 @@ export async function forkAgents(
       throw new Error(`agents did not all connect within ${timeoutMs / 60_000} minutes (${gateway.sessionCount}/${agents})`);
     }
   }
-  return { connectSeconds: (Date.now() - started) / 1000, stop };
+  return { connectSeconds: (Date.now() - started) / 1000, stop, child };
 }
 
 /** The p-th percentile (nearest rank) of ascending `sorted`; NaN when empty. */

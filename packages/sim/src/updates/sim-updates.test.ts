@@ -7,7 +7,7 @@ function stubAgent() {
   const own: string[] = [];
   const events: Array<{ state: string; data: Record<string, unknown> }> = [];
   const agent = {
-    onRemoteOp: (frame: { t: string }) => void own.push(frame.t),
+    onRemoteOp: (frame: { t: string; body?: unknown }) => void own.push(frame.t),
     enqueueEvent: (e: { kind: string; data: Record<string, unknown> }) => void events.push({ state: String(e.data.state), data: e.data }),
   };
   return { agent: agent as unknown as Agent, raw: agent, own, events };

@@ -126,7 +126,9 @@ export class SimUpdates {
       report({ ...base, fromVersion: v.current, runningVersion: v.current, state: 'verifying', message: '' });
       if (this.o.tuf) {
         try {
-          this.bytesFetched += await downloadTarget(this.o.tuf, target.path);
+          // Awaited first: `x += await ...` would read x before the wait and lose concurrent hosts' bytes.
+          const fetched = await downloadTarget(this.o.tuf, target.path);
+          this.bytesFetched += fetched;
         } catch (err) {
           this.fetchErrors++;
           report({
