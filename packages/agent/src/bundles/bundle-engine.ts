@@ -30,8 +30,9 @@ export class BundleEngine {
 
   /**
    * The local image id of a pinned reference (`repo@sha256:...`), or null when no local image has
-   * that manifest digest. The engine's lookup by digest is not trusted alone: Podman answers a
-   * digest under any repository name, so the image's own RepoDigests must hold the digest.
+   * that manifest digest. The engine's answer is checked: the image's RepoDigests must hold the
+   * digest. (Podman finds a digest under any repository name, Docker only under its own; the
+   * digest names the content, the repository only where a pull fetches it from.)
    */
   async imageId(ref: string): Promise<string | null> {
     if (!PINNED_IMAGE.test(ref)) throw new FleetError('invalid_argument', `not an image pinned by digest: ${ref.slice(0, 100)}`);
