@@ -4,7 +4,6 @@ import {
   FleetError,
   ROLLOUT_HOST_STATES,
   UpdateStateData,
-  matchesSelector,
   parseSelector,
   releaseRefText,
   type Labels,
@@ -18,10 +17,10 @@ import { releaseViews } from '../releases/release-reads.js';
 import type { LeaseRole } from '../replicas/leases.js';
 import type { AgentEventRecord, NodeRecord, Store } from '../store/store.js';
 import type { RolloutHostRecord, RolloutRecord } from '../store/rollout-records.js';
-import { checkSignedRollout, hostAccepts, type RolloutTrust } from './rollout-authority.js';
+import { checkSignedRollout, type RolloutTrust } from './rollout-authority.js';
 import { sendFrames, type UpdateFrameSender } from './rollout-frames.js';
 import { abort, advance, applyReport, nodeBack, pause, resume, UPDATING_STATES, type RolloutDecision, type RolloutWorld } from './rollout-machine.js';
-import { orderHosts, splitSteps } from './rollout-steps.js';
+import { chooseHosts, newRollout } from './rollout-start.js';
 import { rolloutDetail, rolloutView } from './rollout-views.js';
 
 export interface RolloutServiceOptions {
@@ -141,7 +140,7 @@ export class RolloutService {
     const signed = checkSignedRollout(input, this.o.trust, now);
     const p = signed.payload;
     const ref = releaseRefText(p.release);
-    const selector = parseSelector(p.selector);
+    parseSelector(p.selector); // a bad selector is refused before the repository is read
     const published = (await releaseViews(this.o.store)).find((v) => v.kind === p.release.kind && v.name === p.release.name && v.version === p.release.version);
     if (!published) throw new FleetError('not_found', `${ref} is not published in the release repository (gpufleet releases ls)`);
     if (published.sha256 !== p.target.sha256) {
@@ -155,60 +154,9 @@ export class RolloutService {
       if (await this.o.store.getRollout(id)) throw new FleetError('already_exists', `this signed rollout was started before (${id}): sign a new one`);
       const busy = (await this.o.store.listRollouts({ states: ['running', 'paused'] })).find((r) => r.kind === p.release.kind && r.name === p.release.name);
       if (busy) throw new FleetError('conflict', `rollout ${busy.id} of ${busy.name}@${busy.version} is ${busy.state}: abort it or let it finish first`);
-      const { registry } = this.o;
-      const chosen = orderHosts(
-        registry
-          .all()
-          .filter((n) => {
-            const status = registry.status(n);
-            if (n.mode === 'ssh' || status === 'DECOMMISSIONED' || status === 'PENDING') return false;
-            const labels = registry.labelsOf(n.id);
-            return matchesSelector(selector, labels) && hostAccepts(signed, labels, this.o.trust, now);
-          })
-          .map((n) => ({ nodeId: n.id, hostname: n.hostname })),
-      );
-      if (chosen.length === 0) {
-        throw new FleetError(
-          'invalid_argument',
-          `selector '${p.selector}' matches no agent host the rollout's signer may update (pending, removed and SSH-only nodes are never targets)`,
-        );
-      }
-      const { steps, stepOf } = splitSteps(chosen, p.plan);
-      const record: RolloutRecord = {
-        id,
-        kind: p.release.kind,
-        name: p.release.name,
-        version: p.release.version,
-        targetPath: p.target.path,
-        targetSha256: p.target.sha256,
-        selector: p.selector,
-        plan: p.plan,
-        signed,
-        state: 'running',
-        step: 0,
-        steps,
-        forgivenFailures: 0,
-        message: null,
-        createdBy: actor,
-        createdAt: now,
-        updatedAt: now,
-      };
-      const hosts: RolloutHostRecord[] = chosen.map((h, i) => ({
-        rolloutId: id,
-        ...h,
-        step: stepOf[i]!,
-        position: i,
-        state: 'pending',
-        fromVersion: null,
-        runningVersion: null,
-        healthySince: null,
-        failedAt: null,
-        rollback: 'none',
-        message: null,
-        updatedAt: now,
-      }));
+      const { rollout: record, hosts } = newRollout(id, signed, chooseHosts(this.o.registry, signed, this.o.trust, now), actor, now);
       await this.o.store.insertRollout(record, hosts);
-      await this.record(id, [{ kind: 'created', nodeId: null, message: `${ref} to ${hosts.length} hosts in ${steps.length} steps, by ${actor}` }]);
+      await this.record(id, [{ kind: 'created', nodeId: null, message: `${ref} to ${hosts.length} hosts in ${record.steps.length} steps, by ${actor}` }]);
       const d = advance(record, hosts, this.world());
       await this.commit(d);
       return rolloutDetail(d.rollout, d.hosts);

@@ -24,8 +24,13 @@ function get(source: TufSource, path: string): Promise<Buffer> {
   });
 }
 
-function json(bytes: Buffer): any {
-  return JSON.parse(bytes.toString('utf8'));
+/** The parts of TUF metadata the download walks (not verified: the simulator does not check). */
+interface Meta {
+  signed: { meta: Record<string, { version: number }>; targets: Record<string, { hashes: { sha256: string } }> };
+}
+
+function json(bytes: Buffer): Meta {
+  return JSON.parse(bytes.toString('utf8')) as Meta;
 }
 
 /**
@@ -41,9 +46,9 @@ export async function downloadTarget(source: TufSource, targetPath: string): Pro
     return b;
   };
   const timestamp = json(await take('tuf/metadata/timestamp.json'));
-  const snapshotVersion = timestamp.signed.meta['snapshot.json'].version;
+  const snapshotVersion = timestamp.signed.meta['snapshot.json']?.version;
   const snapshot = json(await take(`tuf/metadata/${snapshotVersion}.snapshot.json`));
-  const targetsVersion = snapshot.signed.meta['targets.json'].version;
+  const targetsVersion = snapshot.signed.meta['targets.json']?.version;
   const targets = json(await take(`tuf/metadata/${targetsVersion}.targets.json`));
   const entry = targets.signed.targets[targetPath];
   if (!entry) throw new Error(`${targetPath} is not in targets version ${targetsVersion}`);
