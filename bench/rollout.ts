@@ -30,6 +30,7 @@ export async function runRolloutBench(argv: string[]): Promise<void> {
       step: { type: 'string', default: '50ms' },
       seed: { type: 'string', default: '1' },
       timeout: { type: 'string', default: '600' },
+      tls: { type: 'string', default: 'on' },
     },
   });
   const hosts = Number(values.hosts);
@@ -46,15 +47,19 @@ export async function runRolloutBench(argv: string[]): Promise<void> {
   const stepMs = parseDurationMs(values.step!);
   const timeoutMs = Number(values.timeout) * 1000;
 
+  if (values.tls !== 'on' && values.tls !== 'off') throw new Error(`--tls must be on or off, got '${values.tls}'`);
+  const tls = values.tls === 'on';
+
   const dataDir = mkdtempSync(join(tmpdir(), 'gpufleet-bench-rollout-'));
   // Beyond loopback the server serves HTTPS with a CA of its own: hosts fetch releases as they would in a fleet.
-  const port = await freePort('0.0.0.0');
-  const config = resolveServerConfig({ flags: { listen: `0.0.0.0:${port}`, publicUrl: `https://127.0.0.1:${port}`, dataDir, logLevel: 'warn' } });
+  const port = await freePort(tls ? '0.0.0.0' : '127.0.0.1');
+  const listen = tls ? { listen: `0.0.0.0:${port}`, publicUrl: `https://127.0.0.1:${port}` } : { listen: `127.0.0.1:${port}` };
+  const config = resolveServerConfig({ flags: { ...listen, dataDir, logLevel: 'warn' } });
   const server = await startServer(config, { logger: false, masterKey: 'bench-rollout-master-key-0123456789' });
   const ctx = server.context;
-  if (!ctx.caPem) throw new Error('the server did not start with TLS');
-  const caFile = join(dataDir, 'bench-ca.pem');
-  writeFileSync(caFile, ctx.caPem);
+  if (tls && !ctx.caPem) throw new Error('the server did not start with TLS');
+  const caFile = tls ? join(dataDir, 'bench-ca.pem') : '';
+  if (tls) writeFileSync(caFile, ctx.caPem!);
   const operator = generateEd25519();
   const audit = { actor: 'bench', note: async () => undefined };
   // The operator's key is the fleet root: the server checks the rollout against it, and the join token carries it to the hosts.
@@ -140,7 +145,7 @@ export async function runRolloutBench(argv: string[]): Promise<void> {
     machine: machineInfo(),
     hosts,
     store: ctx.store.kind,
-    tls: true,
+    tls,
     bundleBytes: bytes.length,
     plan,
     simulatedStepMs: stepMs,
@@ -167,7 +172,7 @@ export async function runRolloutBench(argv: string[]): Promise<void> {
   });
   console.table(table);
   mkdirSync(join(here, 'results'), { recursive: true });
-  const file = join(here, 'results', `rollout-${hosts}.json`);
+  const file = join(here, 'results', `rollout-${hosts}${tls ? '' : '-http'}.json`);
   writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
   console.log(`written ${file}`);
 

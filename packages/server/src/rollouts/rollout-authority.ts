@@ -8,7 +8,6 @@ import {
   rolloutSigningInput,
   verifyCapability,
   verifyEd25519,
-  verifySignedRollout,
   type Labels,
 } from '@gpufleet/protocol';
 import { labelsSatisfying } from '../trust/selector-witness.js';
@@ -96,10 +95,22 @@ export function checkSignedRollout(value: unknown, trust: RolloutTrust, now: num
 }
 
 /**
- * Whether a host with these labels (as the server knows them) would take the rollout: its
- * selector and the capability's reach. Labels are taken as vouched for here; the host insists
- * on its own attestations and refuses what it cannot vouch for (reported as refused).
+ * Whether a host with these labels (as the server knows them) would take a rollout that passed
+ * checkSignedRollout and whose selector it matches: the capability's reach on this host (a fleet
+ * root reaches every host). The rollout's own signature is not checked again for each host.
+ * Labels are taken as vouched for here; the host insists on its own attestations and refuses
+ * what it cannot vouch for (reported as refused).
  */
-export function hostAccepts(signed: SignedRollout, labels: Labels, trust: RolloutTrust, now: number): boolean {
-  return verifySignedRollout(signed, { roots: trust.roots(), now, isRevoked: trust.isRevoked, hostLabels: labels, vouches: () => true }).ok;
+export function hostAccepts(signed: SignedRollout, labels: Labels, trust: RolloutTrust): boolean {
+  const p = signed.payload;
+  if (p.capability === null) return true;
+  return verifyCapability(p.capability, {
+    roots: trust.roots(),
+    now: p.issuedAt,
+    isRevoked: trust.isRevoked,
+    hostLabels: labels,
+    vouches: () => true,
+    ability: ROLLOUT_ABILITY,
+    invoker: p.invoker,
+  }).ok;
 }

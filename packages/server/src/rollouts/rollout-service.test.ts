@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FleetError } from '@gpufleet/protocol';
+import { FleetError, generateEd25519, signCapability } from '@gpufleet/protocol';
 import { readyNodes, startRolloutKit } from './__tests__/rollout-kit.js';
 
 async function expectFleetError(work: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
@@ -43,6 +43,29 @@ describe('the rollout service over a real store and TUF repository', () => {
     }
   });
 
+  it("goes only to the hosts the signer's capability reaches; a capability without release/rollout is refused", async () => {
+    const kit = await startRolloutKit([...readyNodes(2), { id: 'node-t', hostname: 'trainer', labels: { pool: 'training' }, status: 'READY' }]);
+    try {
+      const alice = generateEd25519();
+      const now = kit.releases.clock.now();
+      const grant = (can: ['release/rollout'] | ['exec/run']) =>
+        signCapability(
+          { v: 1, iss: kit.root.did, aud: alice.did, can, on: 'pool=inference', nbf: now - 1000, exp: now + 3_600_000, nonce: `n-${can[0]}`, prf: [] },
+          kit.root.privateKeyPem,
+        );
+      const d = await kit.service.create(kit.sign({}, { invoker: alice.did, capability: grant(['release/rollout']) }, alice), 'token:alice');
+      expect(d.hosts.map((h) => h.hostname)).toEqual(['h1', 'h2']);
+      await kit.service.abort(d.id, 'token:alice', { rollback: false });
+      await expectFleetError(
+        kit.service.create(kit.sign({}, { invoker: alice.did, capability: grant(['exec/run']) }, alice), 'a'),
+        'permission_denied',
+        /release\/rollout/,
+      );
+    } finally {
+      await kit.close();
+    }
+  });
+
   it('refuses what must not start, saying why', async () => {
     const kit = await startRolloutKit(readyNodes(2));
     try {
@@ -66,7 +89,6 @@ describe('the rollout service over a real store and TUF repository', () => {
         'not_found',
         /agent@9.9.9 is not published/,
       );
-      const { generateEd25519 } = await import('@gpufleet/protocol');
       await expectFleetError(kit.service.create(kit.sign({}, {}, generateEd25519()), 'a'), 'permission_denied', /not a fleet root/);
       await expectFleetError(kit.service.create(kit.sign({}, { issuedAt: kit.releases.clock.now() + 3_600_000 }), 'a'), 'invalid_argument', /in the future/);
       await kit.service.create(good, 'a');

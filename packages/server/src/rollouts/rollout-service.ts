@@ -154,7 +154,7 @@ export class RolloutService {
       if (await this.o.store.getRollout(id)) throw new FleetError('already_exists', `this signed rollout was started before (${id}): sign a new one`);
       const busy = (await this.o.store.listRollouts({ states: ['running', 'paused'] })).find((r) => r.kind === p.release.kind && r.name === p.release.name);
       if (busy) throw new FleetError('conflict', `rollout ${busy.id} of ${busy.name}@${busy.version} is ${busy.state}: abort it or let it finish first`);
-      const { rollout: record, hosts } = newRollout(id, signed, chooseHosts(this.o.registry, signed, this.o.trust, now), actor, now);
+      const { rollout: record, hosts } = newRollout(id, signed, chooseHosts(this.o.registry, signed, this.o.trust), actor, now);
       await this.o.store.insertRollout(record, hosts);
       await this.record(id, [{ kind: 'created', nodeId: null, message: `${ref} to ${hosts.length} hosts in ${record.steps.length} steps, by ${actor}` }]);
       const d = advance(record, hosts, this.world());

@@ -16,7 +16,7 @@ export interface RolloutFleet {
  * not SSH-only) that match its selector and that its signer may update (the capability's reach),
  * as runs pick their targets. Refuses a rollout that would reach no host.
  */
-export function chooseHosts(fleet: RolloutFleet, signed: SignedRollout, trust: RolloutTrust, now: number): ChosenHost[] {
+export function chooseHosts(fleet: RolloutFleet, signed: SignedRollout, trust: RolloutTrust): ChosenHost[] {
   const selector = parseSelector(signed.payload.selector);
   const chosen = fleet
     .all()
@@ -24,7 +24,7 @@ export function chooseHosts(fleet: RolloutFleet, signed: SignedRollout, trust: R
       const status = fleet.status(n);
       if (n.mode === 'ssh' || status === 'DECOMMISSIONED' || status === 'PENDING') return false;
       const labels = fleet.labelsOf(n.id);
-      return matchesSelector(selector, labels) && hostAccepts(signed, labels, trust, now);
+      return matchesSelector(selector, labels) && hostAccepts(signed, labels, trust);
     })
     .map((n) => ({ nodeId: n.id, hostname: n.hostname }));
   if (chosen.length === 0) {
