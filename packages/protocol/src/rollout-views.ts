@@ -13,6 +13,7 @@ import type { UpdateHostState } from './update-frames.js';
  *   POST /api/v1/rollouts/{id}/pause   RolloutActionRequest → RolloutDetail        (operator)
  *   POST /api/v1/rollouts/{id}/resume  RolloutActionRequest → RolloutDetail        (operator)
  *   POST /api/v1/rollouts/{id}/abort   AbortRolloutRequest → RolloutDetail         (operator)
+ *   GET  /api/v1/rollouts/{id}/events  → RolloutEventList                          (viewer)
  *
  * The hosts are chosen when the rollout starts (the selector, the capability's reach is checked
  * again on each host) and split into steps: `canary` hosts first, then the waves, each a
@@ -122,4 +123,23 @@ export interface RolloutDetail extends RolloutView {
 
 export interface RolloutList {
   items: RolloutView[];
+}
+
+/**
+ * One entry of a rollout's history, oldest first: created, step-started, hosts-skipped,
+ * step-settling, step-unsettled, step-done, host-failed, host-refused, host-rolled-back,
+ * host-returned, host-drift, paused, resumed, aborted, succeeded.
+ */
+export interface RolloutEventView {
+  id: number;
+  /** ISO 8601. */
+  at: string;
+  kind: string;
+  /** The host it is about, if any. */
+  nodeId: string | null;
+  message: string;
+}
+
+export interface RolloutEventList {
+  items: RolloutEventView[];
 }

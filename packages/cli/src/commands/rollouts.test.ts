@@ -98,6 +98,13 @@ beforeEach(async () => {
     'POST /api/v1/rollouts': () => ({ status: 201, body: detail() }),
     'GET /api/v1/rollouts': () => ({ body: { items: [detail()] } }),
     [`GET /api/v1/rollouts/${ID}`]: () => ({ body: detail() }),
+    [`GET /api/v1/rollouts/${ID}/events`]: () => ({
+      body: {
+        items: [
+          { id: 1, at: new Date(NOW - 60_000).toISOString(), kind: 'host-failed', nodeId: 'n2', message: 'gpu-2 failed, rolled itself back: health check' },
+        ],
+      },
+    }),
     [`POST /api/v1/rollouts/${ID}/pause`]: () => ({ body: detail({ state: 'paused', message: 'paused by token:ops: lunch' }) }),
     [`POST /api/v1/rollouts/${ID}/resume`]: () => ({ body: detail() }),
     [`POST /api/v1/rollouts/${ID}/abort`]: () => ({ body: detail({ state: 'aborted', message: 'aborted by token:ops' }) }),
@@ -204,14 +211,14 @@ describe('gpufleet rollouts', () => {
     expect((await run('rollouts', 'start', 'agent@0.3.0', '--cap', 'good.cap.json')).code).toBe(0);
     expect(posted()!.rollout.payload.capability).toEqual(good);
     expect(verifySignedRollout(posted()!.rollout, { roots: [root.did], now: NOW, isRevoked: () => false, hostLabels: {} })).toEqual({ ok: true });
-    for (const verb of ['get', 'pause', 'resume', 'abort']) {
+    for (const verb of ['get', 'events', 'pause', 'resume', 'abort']) {
       const r = await run('rollouts', verb, '../etc');
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/'\.\.\/etc' is not a rollout id/);
     }
   });
 
-  it('ls, get, pause, resume and abort show what the server says; abort sends rollback unless --no-rollback', async () => {
+  it('ls, get, events, pause, resume and abort show what the server says; abort sends rollback unless --no-rollback', async () => {
     const ls = await run('rollouts', 'ls');
     expect(ls.stdout).toMatch(/^ID\s+RELEASE\s+STATE\s+STEP\s+HEALTHY\s+FAILED\s+SKIPPED\s+AGE\n/);
     expect(ls.stdout).toMatch(new RegExp(`${ID}\\s+agent@0.3.0\\s+running\\s+wave 1 \\(10%\\) \\(2/2\\)\\s+2/3\\s+0\\s+0\\s+2m`));
@@ -221,6 +228,8 @@ describe('gpufleet rollouts', () => {
     expect(get.stdout).toMatch(/gpu-2\s+wave 1 \(10%\)\s+installing\s+0\.2\.0\s+0\.2\.0/);
     const yaml = await run('rollouts', 'get', ID, '-o', 'yaml');
     expect(yaml.stdout).toContain(`id: ${ID}`);
+    const events = await run('rollouts', 'events', ID);
+    expect(events.stdout).toMatch(/^WHEN\s+KIND\s+MESSAGE\n1m ago\s+host-failed\s+gpu-2 failed, rolled itself back: health check\n$/);
     const pause = await run('rollouts', 'pause', ID, '--reason', 'lunch');
     expect(pause.stdout).toContain(`rollout ${ID} paused: paused by token:ops: lunch`);
     expect(api.requests.at(-1)!.body).toEqual({ reason: 'lunch' });

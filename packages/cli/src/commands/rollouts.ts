@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { ROLLOUT_ID, releaseRefText, type ReleaseList, type RolloutDetail, type RolloutList } from '@gpufleet/protocol';
+import { ROLLOUT_ID, releaseRefText, type ReleaseList, type RolloutDetail, type RolloutEventList, type RolloutList } from '@gpufleet/protocol';
 import type { CliDeps } from '../command-deps.js';
 import { seg } from '../api-client.js';
 import { checkSelector } from '../args.js';
@@ -8,7 +8,7 @@ import { readCapabilityFile } from '../exec/build-payload.js';
 import { unlockOperatorKey, type HiddenInput, type KeyFlags } from '../keys/passphrase.js';
 import { print, renderTable, termSafe } from '../output.js';
 import { parsePlan, parseRelease, publishedTarget, signRolloutPlan, type RolloutFlags } from '../rollouts/rollout-sign.js';
-import { renderRolloutDetail, rolloutColumns } from '../rollouts/rollout-views.js';
+import { renderRolloutDetail, rolloutColumns, rolloutEventColumns } from '../rollouts/rollout-views.js';
 
 interface StartFlags extends RolloutFlags, KeyFlags {
   cap?: string;
@@ -40,6 +40,7 @@ Examples:
   gpufleet rollouts start inference@12 -l region=eu --key alice --cap alice.cap.json
   gpufleet rollouts ls
   gpufleet rollouts get ro-3f2a9c41d0e8b7a61c5d
+  gpufleet rollouts events ro-3f2a9c41d0e8b7a61c5d
   gpufleet rollouts pause ro-3f2a9c41d0e8b7a61c5d --reason "looking at h7"
   gpufleet rollouts resume ro-3f2a9c41d0e8b7a61c5d
   gpufleet rollouts abort ro-3f2a9c41d0e8b7a61c5d --no-rollback`,
@@ -102,6 +103,16 @@ Examples:
       const d = await deps.client(cmd).get<RolloutDetail>(`/api/v1/rollouts/${seg(rolloutId(id))}`);
       const format = deps.format(cmd);
       print(deps.io, format, { data: d, text: (wide) => renderRolloutDetail(d, deps.now(), { width: deps.io.columns, wide }) });
+    });
+
+  rollouts
+    .command('events')
+    .description("show a rollout's history: step changes, host failures and returns, operators' actions")
+    .argument('<id>', 'the rollout id (gpufleet rollouts ls)')
+    .addHelpText('after', '\nExamples:\n  gpufleet rollouts events ro-3f2a9c41d0e8b7a61c5d\n  gpufleet rollouts events ro-3f2a9c41d0e8b7a61c5d -o json')
+    .action(async (id: string, _o, cmd: Command) => {
+      const list = await deps.client(cmd).get<RolloutEventList>(`/api/v1/rollouts/${seg(rolloutId(id))}/events`);
+      print(deps.io, deps.format(cmd), { data: list, columns: rolloutEventColumns(deps.now()), rows: list.items, empty: 'no events' });
     });
 
   const action = (verb: 'pause' | 'resume' | 'abort', description: string, example: string) => {

@@ -1,4 +1,4 @@
-import type { RolloutDetail, RolloutHostView, RolloutStepView, RolloutView } from '@gpufleet/protocol';
+import type { RolloutDetail, RolloutEventView, RolloutHostView, RolloutStepView, RolloutView } from '@gpufleet/protocol';
 import { renderTable, termSafe, type Column } from '../output.js';
 import { relativeTime } from '../units.js';
 
@@ -49,4 +49,14 @@ export function renderRolloutDetail(d: RolloutDetail, now: number, opts: { width
     '',
   ];
   return `${lines.join('\n')}\n${renderTable(stepColumns(now), d.steps, opts)}\n${renderTable(hostColumns(d), d.hosts, opts)}`;
+}
+
+export function rolloutEventColumns(now: number): Column<RolloutEventView>[] {
+  return [
+    { header: 'WHEN', get: (e) => relativeTime(e.at, now) },
+    { header: 'KIND', get: (e) => e.kind },
+    { header: 'MESSAGE', get: (e) => termSafe(e.message) },
+    { header: 'AT', get: (e) => e.at, wide: true },
+    { header: 'NODE', get: (e) => e.nodeId ?? '-', wide: true },
+  ];
 }

@@ -9,6 +9,7 @@ import {
   type Labels,
   type NodeStatus,
   type RolloutDetail,
+  type RolloutEventList,
   type RolloutList,
 } from '@gpufleet/protocol';
 import type { Clock } from '../clock.js';
@@ -173,6 +174,13 @@ export class RolloutService {
   async get(id: string): Promise<RolloutDetail> {
     const r = await this.load(id);
     return rolloutDetail(r, await this.o.store.listRolloutHosts(id));
+  }
+
+  /** A rollout's history, oldest first (after `after`, at most `limit`). */
+  async events(id: string, after = 0, limit = 1000): Promise<RolloutEventList> {
+    await this.load(id);
+    const events = await this.o.store.listRolloutEvents(id, after, limit);
+    return { items: events.map((e) => ({ id: e.id, at: new Date(e.at).toISOString(), kind: e.kind, nodeId: e.nodeId, message: e.message })) };
   }
 
   pause(id: string, actor: string, reason?: string): Promise<RolloutDetail> {

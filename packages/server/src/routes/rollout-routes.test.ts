@@ -72,6 +72,10 @@ describe('rollout routes', () => {
     expectError(await call('POST', '/api/v1/rollouts/ro-nothere00/pause', operator, { reason: 5 }), 400, 'invalid_argument', /reason/);
     expectError(await call('POST', '/api/v1/rollouts/ro-nothere00/abort', operator, { rollback: 'yes' }), 400, 'invalid_argument', /rollback/);
     expectError(await call('POST', '/api/v1/rollouts/ro-nothere00/resume', viewer, {}), 403, 'permission_denied');
+    expectError(await call('GET', '/api/v1/rollouts/ro-nothere00/events', viewer), 404, 'not_found');
+    expectError(await call('GET', '/api/v1/rollouts/ro-nothere00/events?limit=0', viewer), 400, 'invalid_argument', /limit/);
+    expectError(await call('GET', '/api/v1/rollouts/ro-nothere00/events?after=-1', viewer), 400, 'invalid_argument', /after/);
+    expectError(await call('GET', '/api/v1/rollouts/ro-nothere00/events?extra=1', viewer), 400, 'invalid_argument');
     expect((await call('GET', '/api/v1/rollouts', viewer)).body).toEqual({ items: [] });
   });
 
@@ -90,6 +94,11 @@ describe('rollout routes', () => {
     const aborted = await call('POST', `/api/v1/rollouts/${id}/abort`, operator, { reason: 'changed my mind' });
     expect(aborted.body).toMatchObject({ state: 'aborted' });
     expect(kit.takeFrames('rollback')).toEqual(['h1']); // rollback defaults to true
+    const events = (await call('GET', `/api/v1/rollouts/${id}/events`, viewer)).body.items as Array<{ id: number; kind: string; message: string }>;
+    expect(events.map((e) => e.kind)).toEqual(['created', 'step-started', 'paused', 'resumed', 'aborted']);
+    expect(events[4]!.message).toMatch(/aborted by .*: changed my mind; 1 host told to roll back/);
+    const later = (await call('GET', `/api/v1/rollouts/${id}/events?after=${events[2]!.id}&limit=1`, viewer)).body.items;
+    expect(later.map((e: { kind: string }) => e.kind)).toEqual(['resumed']);
     const records = await kit.releases.store.listAudit({ limit: 50 });
     const mine = records.filter((r) => r.action.startsWith('rollout.')).map((r) => [r.action, r.result, r.target]);
     expect(mine).toEqual(

@@ -9,8 +9,13 @@ const ROLLOUT_BODY_LIMIT = 256 * 1024;
 
 const RolloutParams = z.strictObject({ id: z.string().regex(ROLLOUT_ID, 'a rollout id such as ro-3f2a9c41d0e8b7a61c5d (gpufleet rollouts ls)') });
 
+const EventsQuery = z.strictObject({
+  after: z.coerce.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).default(0),
+  limit: z.coerce.number().int().min(1).max(10_000).default(1000),
+});
+
 export interface RolloutRouteDeps {
-  rollouts: Pick<RolloutService, 'create' | 'list' | 'get' | 'pause' | 'resume' | 'abort'>;
+  rollouts: Pick<RolloutService, 'create' | 'list' | 'get' | 'events' | 'pause' | 'resume' | 'abort'>;
 }
 
 /**
@@ -29,6 +34,20 @@ export function registerRolloutRoutes(app: App, deps: RolloutRouteDeps): void {
     '/api/v1/rollouts/:id',
     { config: { auth: 'viewer' }, schema: { tags: ['rollouts'], summary: "A rollout with its steps and every host's place in it", params: RolloutParams } },
     async (req) => deps.rollouts.get(req.params.id),
+  );
+
+  app.get(
+    '/api/v1/rollouts/:id/events',
+    {
+      config: { auth: 'viewer' },
+      schema: {
+        tags: ['rollouts'],
+        summary: "A rollout's history, oldest first: step changes, host failures and returns, operators' actions",
+        params: RolloutParams,
+        querystring: EventsQuery,
+      },
+    },
+    async (req) => deps.rollouts.events(req.params.id, req.query.after, req.query.limit),
   );
 
   app.post(
