@@ -132,6 +132,9 @@ describe('e2e rollouts: the second wave fails', () => {
     expect(fleet.updates!.fetchErrors).toBe(0);
 
     // The history and the audit log say what happened.
+    const history = (await t.api('GET', `/api/v1/rollouts/${id}/events`)).body.items.map((e: { kind: string }) => e.kind);
+    expect(history.slice(0, 2)).toEqual(['created', 'step-started']);
+    expect(history).toEqual(expect.arrayContaining(['step-done', 'host-failed', 'paused', 'host-rolled-back']));
     const ls = await cli('rollouts', 'get', id);
     expect(ls.stdout).toMatch(/ro-05\s+wave 2 \(100%\)\s+rolled-back/);
     const audit = (await t.api('GET', '/api/v1/audit?limit=200')).body;

@@ -248,6 +248,10 @@ export class RolloutService {
     if (r?.state !== 'running') return;
     const d = advance(r, await this.o.store.listRolloutHosts(id), this.world());
     await this.commit(d);
+    if (d.rollout.state !== 'running') {
+      for (const h of d.hosts) this.lastSent.delete(`${id}:${h.nodeId}`);
+      return;
+    }
     // Updating hosts that went quiet get their apply again (a frame sent during a reconnect is lost).
     const now = this.o.clock.now();
     const again = d.hosts.filter((h) => {
