@@ -266,6 +266,14 @@ describe('the rollout state machine (fake clock)', () => {
     expect(b.events.at(-1)).toMatchObject({ kind: 'host-returned', nodeId: 'id-h2' });
     b.take(nodeBack(b.rollout, b.hosts, 'id-h3', b.world()));
     expect(b.sent('apply')).toEqual([]); // still cordoned
+    // A host removed while updating leaves its step instead of holding it forever.
+    const gone = new Bench(['h1', 'h2'], { canary: 0, waves: [100], healthyForMs: 0 });
+    gone.tick();
+    gone.healthy('h1');
+    gone.down.set('id-h2', 'removed');
+    gone.tick();
+    expect(gone.host('h2')).toMatchObject({ state: 'skipped', message: 'skipped: removed from the fleet while updating' });
+    expect(gone.rollout.state).toBe('succeeded');
     // A host that is updating gets its apply again when it reconnects (running rollouts only).
     const r = new Bench(['h1'], { canary: 0, waves: [100] });
     r.tick();

@@ -177,6 +177,12 @@ export function advance(rollout: RolloutRecord, hosts: readonly RolloutHostRecor
       break;
     }
     if (step.state === 'running' || step.state === 'settling') {
+      // A host removed from the fleet while updating will never report: it leaves the step.
+      for (const h of d.hosts) {
+        if (h.step !== index || !(UPDATING_STATES as readonly string[]).includes(h.state) || world.unavailable(h.nodeId) !== 'removed') continue;
+        d.setHost(h, { state: 'skipped', message: 'skipped: removed from the fleet while updating' });
+        d.event('hosts-skipped', `${step.name} skipped ${h.hostname}: removed from the fleet`, h.nodeId);
+      }
       const blocker = d.hosts.find((h) => h.step === index && holdsBack(h, world) !== null);
       if (blocker) {
         if (step.state === 'settling') {
