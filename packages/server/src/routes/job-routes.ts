@@ -102,7 +102,7 @@ export function registerJobRoutes(app: App, ctx: JobRouteDeps): void {
   app.get(
     '/api/v1/jobs',
     { config: { auth: 'viewer' }, schema: { tags: ['jobs'], summary: 'Jobs by name: status, version, allocations running of those wanted, GPUs held' } },
-    async () => ({ items: ctx.workloadReads.listJobs() }),
+    async () => ({ items: await ctx.workloadReads.listJobs() }),
   );
 
   app.get(

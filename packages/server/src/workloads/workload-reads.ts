@@ -55,7 +55,8 @@ export class WorkloadReads {
     },
   ) {}
 
-  listJobs(): JobSummaryView[] {
+  async listJobs(): Promise<JobSummaryView[]> {
+    await this.o.workloads.current();
     const out: JobSummaryView[] = [];
     for (const entry of this.o.workloads.entries()) {
       out.push(jobSummaryView(entry.record, entry.current().spec, [...entry.allocs.values()], entry.exhausted));
@@ -64,6 +65,7 @@ export class WorkloadReads {
   }
 
   async job(name: string): Promise<JobDetail> {
+    await this.o.workloads.current();
     const entry = this.o.workloads.entry(name);
     if (!entry) throw new FleetError('not_found', `no job '${name}' (see gpufleet jobs ls)`);
     const current = entry.current();
@@ -91,6 +93,7 @@ export class WorkloadReads {
   }
 
   async allocations(q: AllocationQuery): Promise<AllocationView[]> {
+    await this.o.workloads.current();
     const selector = q.selector === undefined ? null : parseSelector(q.selector);
     const nodeId = q.node === undefined ? undefined : this.o.registry.resolve(q.node).id;
     if (q.job !== undefined && !this.o.workloads.entry(q.job)) throw new FleetError('not_found', `no job '${q.job}' (see gpufleet jobs ls)`);
@@ -111,6 +114,7 @@ export class WorkloadReads {
   }
 
   async allocation(id: string): Promise<AllocationView> {
+    await this.o.workloads.current();
     const a = await this.o.workloads.allocation(id);
     if (!a) throw new FleetError('not_found', `no allocation '${id}'`);
     return allocationView(a, this.o.workloads.gpuName);
@@ -118,6 +122,7 @@ export class WorkloadReads {
 
   /** An allocation of a job by id, or by name (`web-0`: the newest with that name, a running one first). */
   async jobAllocation(job: string, ref: string): Promise<AllocationView> {
+    await this.o.workloads.current();
     if (!this.o.workloads.entry(job)) throw new FleetError('not_found', `no job '${job}' (see gpufleet jobs ls)`);
     const byId = await this.o.workloads.allocation(ref);
     if (byId && byId.job === job) return allocationView(byId, this.o.workloads.gpuName);

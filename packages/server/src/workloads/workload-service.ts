@@ -79,6 +79,8 @@ interface EvalOutcome {
 
 export const DEFAULT_RETRY: RetryPolicy = { maxReplacements: 5, baseDelayMs: 10_000, maxDelayMs: 300_000 };
 const DEFAULT_STOP_CONFIRM_MS = 5 * 60_000;
+/** A replica that does not schedule answers reads from a view at most this old (it reads the store again). */
+const FOLLOWER_READ_MS = 1000;
 
 /**
  * Workloads on the control plane (issue 10): takes operator-signed jobs, keeps their versions,
@@ -114,6 +116,9 @@ export class WorkloadService {
   private unsubscribe: (() => void) | null = null;
   /** Reads the view again when this replica begins a new tenure of the scheduler lease. */
   private readonly tenure: LeaseTenure;
+  /** When the view was last read from the store, and a read again in progress on a replica that does not schedule. */
+  private readAt = 0;
+  private followerRead: Promise<void> | null = null;
 
   constructor(private readonly o: WorkloadServiceOptions) {
     this.index = new FleetIndex({ claims: this.claims });
@@ -142,6 +147,7 @@ export class WorkloadService {
   /** Reads jobs, their live allocations and the GPU claims from the store, and the fleet from the registry. */
   async load(): Promise<void> {
     this.startedAt = this.o.clock.now();
+    this.readAt = this.startedAt;
     const followed: AllocationRecord[] = [];
     for (const record of await this.o.store.listJobs()) {
       const entry = new JobEntry(record);
@@ -172,11 +178,29 @@ export class WorkloadService {
    */
   private async takeOver(): Promise<void> {
     this.o.log.info({}, 'took the scheduler lease over: reading the jobs and allocations again');
+    await this.readAgain();
+    for (const nodeId of [...this.nodeAllocs.keys()]) this.resendTo(nodeId);
+  }
+
+  private async readAgain(): Promise<void> {
     this.jobs.clear();
     this.allocJob.clear();
     this.nodeAllocs.clear();
     await this.load();
-    for (const nodeId of [...this.nodeAllocs.keys()]) this.resendTo(nodeId);
+  }
+
+  /**
+   * Resolves once this replica's view is current enough to answer a read: the holder's own view
+   * (read again first when its tenure is new); on another replica, which changes nothing, the
+   * store read again when the last read is older than FOLLOWER_READ_MS.
+   */
+  async current(): Promise<void> {
+    if (this.o.lease.holds()) return this.tenure.current();
+    if (this.o.clock.now() - this.readAt < FOLLOWER_READ_MS) return;
+    this.followerRead ??= this.readAgain().finally(() => {
+      this.followerRead = null;
+    });
+    await this.followerRead;
   }
 
   /** Follows node and GPU changes and evaluates every job each tick. */
