@@ -92,8 +92,8 @@ export function coreServices(choices: CoreChoices): AnyServiceDefinition[] {
     }),
     defineService({
       provides: refs.trust,
-      deps: { config: refs.config, store: refs.store, clock: refs.clock, log: refs.log },
-      init: ({ config, store, clock, log }) => createTrust({ store, clock, dataDir: config.dataDir, masterKey: choices.masterKey, log }),
+      deps: { config: refs.config, store: refs.store, clock: refs.clock, hub: refs.hub, log: refs.log },
+      init: ({ config, store, clock, hub, log }) => createTrust({ store, clock, hub, dataDir: config.dataDir, masterKey: choices.masterKey, log }),
     }),
     defineService({
       provides: refs.checkpointer,

@@ -123,11 +123,12 @@ export function replicaServices(choices: { masterKey: string | null }): AnyServi
         health: refs.health,
         runs: refs.runs,
         workloads: refs.workloads,
+        trust: refs.trust,
         directory: refs.replicaDirectory,
         owners: refs.sessionOwners,
         log: refs.log,
       },
-      init: ({ bus, replica, hub, metrics, registry, health, runs, workloads, directory, owners, log }) =>
+      init: ({ bus, replica, hub, metrics, registry, health, runs, workloads, trust, directory, owners, log }) =>
         new ReplicaBridge({
           bus,
           replica: replica.name,
@@ -138,6 +139,7 @@ export function replicaServices(choices: { masterKey: string | null }): AnyServi
           registry,
           health,
           runs,
+          trust,
           reports: [
             {
               kinds: ['alloc-state'],

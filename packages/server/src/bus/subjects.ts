@@ -88,6 +88,13 @@ export const subjects = {
   nodeAgentEvent: (nodeId: string) => `node.${idToken(nodeId)}.agent-event`,
   allNodeAgentEvents: 'node.*.agent-event',
 
+  /**
+   * Core NATS. The fleet roots, the revocations or a label attestation changed on some replica:
+   * the others read them from the store again and pass them to their agents (a lost message is
+   * made good by the bridge's periodic refresh).
+   */
+  trustChanged: 'trust.changed',
+
   /** Core NATS. Frames for agents whose session a replica holds, sent there by the others. */
   replicaFrames: (replica: string) => `replica.${idToken(replica)}.frames`,
 

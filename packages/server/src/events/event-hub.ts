@@ -23,6 +23,8 @@ export type HubEvent =
       rule: string | null;
       cause: string;
     }
+  /** The fleet roots, the revocations or a label attestation changed (trust/): other replicas read them again. */
+  | { type: 'trust'; nodeId?: undefined }
   | RunHubEvent
   | WorkloadHubEvent;
 

@@ -39,6 +39,7 @@ interface Side {
   /** What the lease-held report service (the workload scheduler) heard. */
   scheduled: AgentEventRecord[];
   scheduledReady: string[];
+  trustRefreshes: number;
   /** What the bridge told the session-owner map: [node, replica, instance]. */
   holders: Array<[string, string, string]>;
   latest: Map<string, MetricsBody>;
@@ -65,6 +66,7 @@ describe('ReplicaBridge', () => {
       ready: [],
       scheduled: [],
       scheduledReady: [],
+      trustRefreshes: 0,
       holders: [],
       latest: new Map(),
       others: { alive: true },
@@ -87,6 +89,7 @@ describe('ReplicaBridge', () => {
       },
       health: { adoptNode: async (id) => void s.adopted.push(id) },
       runs: { onAgentEvent: (r) => s.agentEvents.push(r), onSessionReady: (id) => s.ready.push(id) },
+      trust: { refresh: async () => (s.trustRefreshes++, true) },
       reports: [
         {
           kinds: ['alloc-state'],
@@ -223,6 +226,15 @@ describe('ReplicaBridge', () => {
     await sentinel(b, a);
     expect(a.scheduled).toEqual([]);
     expect(a.scheduledReady).toEqual([]);
+  });
+
+  it('tells the other replicas when trust changed here: they read it again, and nothing comes back', async () => {
+    a.hub.publish({ type: 'trust' });
+    await eventually(() => b.trustRefreshes === 1);
+    await sentinel(a, b);
+    await sentinel(b, a);
+    expect(b.trustRefreshes).toBe(1);
+    expect(a.trustRefreshes).toBe(0);
   });
 
   it('tells the other replica when a session became ready here', async () => {

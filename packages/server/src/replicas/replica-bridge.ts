@@ -6,6 +6,9 @@ import type { AgentEventRecord } from '../store/store.js';
 
 type NodeChange = Extract<HubEvent, { type: 'node' }>['change'];
 
+/** How often roots and revocations are read again even without a trust.changed message. */
+const TRUST_REFRESH_MS = 30_000;
+
 /**
  * A service whose lease holder acts on hosts' reports, wherever the host is connected (the
  * workload scheduler for alloc-state): it hears the reports of the kinds it names that other
@@ -35,6 +38,8 @@ export interface ReplicaBridgeOptions {
   health: { adoptNode(nodeId: string): Promise<void> };
   /** Runs this replica follows hear their hosts' reports, wherever the host is connected. */
   runs: { onAgentEvent(record: AgentEventRecord): void; onSessionReady(nodeId: string): void };
+  /** Roots, revocations and label attestations changed on another replica: read them again (and pass them to agents here). */
+  trust: { refresh(): Promise<boolean> };
   /** Lease-held services that act on reports stored on any replica. */
   reports: readonly RelayedReports[];
   /** Whether another replica is alive: alone, metric deltas are not encoded for nobody. */
@@ -61,6 +66,10 @@ export class ReplicaBridge {
   async start(): Promise<void> {
     const { bus, instance } = this.o;
     this.stops.push(this.o.hub.subscribe((event) => this.outgoing(event)));
+    // A lost trust.changed (core NATS, a NATS restart) must not leave a revocation unsent for long.
+    const trustTimer = setInterval(() => this.refreshTrust(), TRUST_REFRESH_MS);
+    trustTimer.unref?.();
+    this.stops.push(() => clearInterval(trustTimer));
     this.stops.push(
       await bus.subscribe(subjects.allNodeEvents, (msg) => {
         const m = msg.json<{ origin?: string; change?: NodeChange }>();
@@ -101,6 +110,10 @@ export class ReplicaBridge {
         }
         this.inject({ type: 'agent-event', nodeId, event: record });
       }),
+      await bus.subscribe(subjects.trustChanged, (msg) => {
+        if (msg.json<{ origin?: string }>().origin === instance) return;
+        this.refreshTrust();
+      }),
       await bus.subscribe(subjects.allRunReports, (msg) => {
         const m = msg.json<{ origin?: string; record?: AgentEventRecord }>();
         if (m.origin === instance || !m.record || typeof m.record.kind !== 'string') return;
@@ -117,6 +130,10 @@ export class ReplicaBridge {
     );
   }
 
+  private refreshTrust(): void {
+    this.o.trust.refresh().catch((err: Error) => this.o.log.warn({ err: err.message }, 'could not read the fleet roots and revocations again'));
+  }
+
   private inject(event: HubEvent): void {
     this.injected.add(event);
     this.o.hub.publish(event);
@@ -125,7 +142,9 @@ export class ReplicaBridge {
   private outgoing(event: HubEvent): void {
     if (this.injected.has(event)) return;
     try {
-      if (event.type === 'node' && event.local !== true) {
+      if (event.type === 'trust') {
+        this.o.bus.publish(subjects.trustChanged, { origin: this.o.instance });
+      } else if (event.type === 'node' && event.local !== true) {
         this.o.bus.publish(subjects.nodeEvent(event.nodeId), { origin: this.o.instance, change: event.change });
       } else if (event.type === 'health' && this.o.othersAlive()) {
         this.o.bus.publish(subjects.nodeHealth(event.nodeId), { origin: this.o.instance, event });

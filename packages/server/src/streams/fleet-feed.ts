@@ -41,6 +41,7 @@ export function feedChangeOf(e: HubEvent): FeedChange {
     case 'health':
       return 'full';
     case 'run':
+    case 'trust':
       return 'none';
     case 'workload':
       // A GPU's allocation shows in its node's view; output and job changes do not.

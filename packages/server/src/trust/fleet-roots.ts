@@ -21,6 +21,8 @@ export interface FleetRootsOptions {
   log: { error(obj: object, msg: string): void };
   /** Called after a signed update is stored (to push trust frames to connected agents). */
   onUpdate?: () => void;
+  /** Called after any change of the root set, `roots init` included (other replicas read it again). */
+  onChanged: () => void;
 }
 
 /**
@@ -116,6 +118,7 @@ export class FleetRoots {
       throw err;
     }
     await this.load();
+    this.o.onChanged();
     await audit.note({ action: 'roots.init', target: did, result: 'ok', details: { version: 1, roots: [did] } });
     return this.view();
   }
@@ -160,6 +163,7 @@ export class FleetRoots {
     await this.load();
     await audit.note({ action: 'roots.update', target: null, result: 'ok', details: { signer: update.iss, version: update.version, roots: update.roots } });
     this.o.onUpdate?.();
+    this.o.onChanged();
     return this.view();
   }
 }

@@ -1,5 +1,6 @@
 import type { Ability, Capability, Labels } from '@gpufleet/protocol';
 import type { Clock } from '../clock.js';
+import type { EventHub } from '../events/event-hub.js';
 import type { Store } from '../store/store.js';
 import { CapabilityRegistry } from './capability-registry.js';
 import { FleetRoots } from './fleet-roots.js';
@@ -18,6 +19,8 @@ export { labelsSatisfying } from './selector-witness.js';
 export interface TrustOptions {
   store: Store;
   clock: Clock;
+  /** Told `{ type: 'trust' }` whenever roots, revocations or label attestations change here. */
+  hub: EventHub;
   /** Where the control plane key file lives when no master key is set. */
   dataDir: string;
   /** GPUFLEET_MASTER_KEY from the environment (undefined: none). */
@@ -54,14 +57,27 @@ export interface Trust {
 export async function createTrust(opts: TrustOptions): Promise<Trust> {
   let distribution: TrustDistribution | null = null;
   const broadcast = () => void distribution?.broadcast();
-  const roots = new FleetRoots({ store: opts.store, clock: opts.clock, log: opts.log, onUpdate: broadcast });
-  const capabilities = new CapabilityRegistry({ store: opts.store, clock: opts.clock, roots: () => roots.current(), onRevocation: broadcast });
+  // Other replicas hear of a change on the hub (the replica bridge) and read it again.
+  const announce = () => opts.hub.publish({ type: 'trust' });
+  const roots = new FleetRoots({ store: opts.store, clock: opts.clock, log: opts.log, onUpdate: broadcast, onChanged: announce });
+  const capabilities = new CapabilityRegistry({
+    store: opts.store,
+    clock: opts.clock,
+    roots: () => roots.current(),
+    onRevocation: () => {
+      broadcast();
+      announce();
+    },
+  });
   const labels = new LabelAttestations({
     store: opts.store,
     clock: opts.clock,
     roots: () => roots.current(),
     isRevoked: capabilities.isRevoked,
-    onChange: (nodeId) => void distribution?.sendTo(nodeId),
+    onChange: (nodeId) => {
+      void distribution?.sendTo(nodeId);
+      announce();
+    },
   });
   await roots.load();
   await capabilities.loadAll();

@@ -1,3 +1,4 @@
+import { EventHub } from '../events/event-hub.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { generateEd25519, signRootsUpdate, type RootsUpdate } from '@gpufleet/protocol';
 import type { RootsVersionRecord } from '../store/store.js';
@@ -74,13 +75,13 @@ describe('FleetRoots on load', () => {
         this.errors.push(msg);
       },
     };
-    const fresh = await createTrust({ store: kit.store, clock: kit.clock, dataDir: kit.dataDir, masterKey: undefined, log });
+    const fresh = await createTrust({ store: kit.store, clock: kit.clock, hub: new EventHub(), dataDir: kit.dataDir, masterKey: undefined, log });
     expect(fresh.currentRoots()).toEqual([root.did, root2.did]);
     expect(log.errors).toEqual([]);
 
     // Someone with the database but no root key writes version 3 naming their own key.
     await kit.store.insertRootsVersion({ version: 3, roots: [thief.did], update: update(3, [thief.did], thief), actor: 'intruder', at: AT });
-    const restarted = await createTrust({ store: kit.store, clock: kit.clock, dataDir: kit.dataDir, masterKey: undefined, log });
+    const restarted = await createTrust({ store: kit.store, clock: kit.clock, hub: new EventHub(), dataDir: kit.dataDir, masterKey: undefined, log });
     expect(restarted.roots.brokenChain()).toMatch(/version 3/);
     expect(log.errors.join('\n')).toMatch(/REFUSING the fleet roots/);
     // Nothing hands out the thief's root: not join tokens, not the roots view, not trust frames.

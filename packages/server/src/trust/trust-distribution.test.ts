@@ -49,6 +49,22 @@ describe('trust frames', () => {
     expect(kit.trust.distribution.trustFrameFor('did:key:z6MkNodeB')).toEqual({ t: 'trust', body: { roots: [u2, u3], revocations: [rev] } });
   });
 
+  it('every change of roots (init included) and every revocation is announced on the hub for the other replicas; refusals are not', async () => {
+    const trustEvents = () => kit.hubEvents.filter((e) => e.type === 'trust').length;
+    await kit.call('POST', '/api/v1/roots/init', kit.admin, { did: root.did });
+    expect(trustEvents()).toBe(1);
+    const u2 = signRootsUpdate({ v: 1, version: 2, roots: [root.did, root2.did], iss: root.did, at: kit.clock.now() }, root.privateKeyPem);
+    expect((await kit.call('POST', '/api/v1/roots/update', kit.admin, { update: u2 })).status).toBe(201);
+    expect(trustEvents()).toBe(2);
+    expect((await kit.call('POST', '/api/v1/roots/update', kit.admin, { update: u2 })).status).not.toBe(201);
+    expect((await kit.call('POST', '/api/v1/roots/init', kit.admin, { did: root2.did })).status).not.toBe(201);
+    expect(trustEvents()).toBe(2);
+    const cap = grant(root, alice, { can: ['exec/run'], now: kit.clock.now() });
+    const rev = signRevocation({ v: 1, target: { capability: capabilityId(cap) }, iss: root.did, at: kit.clock.now(), reason: 'r' }, root.privateKeyPem);
+    expect((await kit.call('POST', '/api/v1/revocations', kit.operator, { revocation: rev })).status).toBe(201);
+    expect(trustEvents()).toBe(3);
+  });
+
   it('go to every connected session when a roots update or a revocation arrives, and not on refusals', async () => {
     await kit.call('POST', '/api/v1/roots/init', kit.admin, { did: root.did });
     expect(gateway.sent).toEqual([]);

@@ -1,3 +1,4 @@
+import { EventHub, type HubEvent } from '../../events/event-hub.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +40,8 @@ export interface TrustKit {
   operator: string;
   viewer: string;
   warnings: string[];
+  /** What the trust services announced on the hub (`trust` events: other replicas read trust again on them). */
+  hubEvents: HubEvent[];
   call(method: string, url: string, token: string | null, body?: unknown): Promise<{ status: number; body: any }>;
   close(): Promise<void>;
 }
@@ -56,7 +59,10 @@ export async function startTrustKit(opts: { masterKey?: string; dataDir?: string
     info: () => undefined,
     error: (_o: object, msg: string) => void warnings.push(msg),
   };
-  const trust = await createTrust({ store, clock, dataDir, masterKey: opts.masterKey, log });
+  const hub = new EventHub();
+  const hubEvents: HubEvent[] = [];
+  hub.subscribe((e) => void hubEvents.push(e));
+  const trust = await createTrust({ store, clock, hub, dataDir, masterKey: opts.masterKey, log });
   const checkpointer = new AuditCheckpointer({ store, clock, signer: trust.identity.signer(), log, delayMs: 5 });
   await checkpointer.start();
   audit.onAppended(() => checkpointer.notify());
@@ -93,6 +99,7 @@ export async function startTrustKit(opts: { masterKey?: string; dataDir?: string
     operator,
     viewer,
     warnings,
+    hubEvents,
     call,
     async close() {
       await app.close();
