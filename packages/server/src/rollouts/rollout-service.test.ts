@@ -180,4 +180,30 @@ describe('the rollout service over a real store and TUF repository', () => {
       await kit.close();
     }
   });
+
+  it('with replicas: a replica without the lease stores host reports and resends frames; the holder moves the rollout', async () => {
+    const kit = await startRolloutKit(readyNodes(2));
+    try {
+      const { id } = await kit.service.create(kit.sign({ canary: 1, waves: [100], healthyForMs: 0 }), 'token:ops');
+      expect(kit.takeFrames('apply')).toEqual(['h1']);
+      const other = kit.replica(false);
+      // The host's session is on the other replica: its report is written there.
+      const holder = kit.service;
+      kit.service = other;
+      await kit.report('node-1', id, 'installing');
+      other.onSessionReady('node-1');
+      await other.idle();
+      expect(kit.takeFrames('apply')).toEqual(['h1']); // resent from there; no state changed
+      await kit.report('node-1', id, 'healthy');
+      await other.tick(); // not the holder: nothing moves
+      expect(kit.takeFrames('apply')).toEqual([]);
+      expect((await holder.get(id)).hosts[0]!.state).toBe('healthy');
+      await holder.tick();
+      expect(kit.takeFrames('apply')).toEqual(['h2']);
+      kit.service = holder;
+      await other.stop();
+    } finally {
+      await kit.close();
+    }
+  });
 });

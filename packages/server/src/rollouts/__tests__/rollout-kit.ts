@@ -40,6 +40,8 @@ export interface RolloutKit {
   sha256: string;
   /** A fresh service over the same store, as after a restart. */
   restart(): RolloutService;
+  /** Another replica's service over the same store and sessions, holding the lease or not. */
+  replica(holdsLease: boolean): RolloutService;
   sign(plan?: Partial<RolloutPlan>, over?: Partial<SignedRollout['payload']>, key?: Ed25519KeyPair): SignedRollout;
   /** A host's update-state report, through the service as the event router delivers it. */
   report(nodeId: string, rolloutId: string, state: UpdateStateData['state'], over?: Partial<UpdateStateData>): Promise<void>;
@@ -61,8 +63,7 @@ export async function startRolloutKit(nodes: KitNode[]): Promise<RolloutKit> {
   const hub = new EventHub();
   const frames: RolloutKit['frames'] = [];
   const lease = { held: true };
-  const role: LeaseRole = { ...soleHolder('scheduler'), holds: () => lease.held };
-  const build = () =>
+  const build = (holds: () => boolean = () => lease.held) =>
     new RolloutService({
       store: releases.store,
       registry: {
@@ -83,7 +84,7 @@ export async function startRolloutKit(nodes: KitNode[]): Promise<RolloutKit> {
       clock: releases.clock,
       log: { info: () => undefined, warn: () => undefined },
       trust: { roots: () => [root.did], isRevoked: () => false },
-      lease: role,
+      lease: { ...soleHolder('scheduler'), holds } satisfies LeaseRole,
       leaseHolder: () => ({ name: 'replica-b', url: 'https://b.example:8443' }),
       tickMs: 3_600_000,
     });
@@ -97,6 +98,7 @@ export async function startRolloutKit(nodes: KitNode[]): Promise<RolloutKit> {
     lease,
     sha256,
     restart: () => build(),
+    replica: (holdsLease) => build(() => holdsLease),
     sign(plan = {}, over = {}, key = root) {
       return signRollout(
         {
