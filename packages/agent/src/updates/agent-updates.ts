@@ -5,6 +5,7 @@ import type { Logger } from '../runtime/logger.js';
 import { AgentSelfCheck } from './agent-self-check.js';
 import type { ReleaseInstaller } from './release-installer.js';
 import { ReleaseVerifier, serverSource } from './release-verifier.js';
+import { takeSideloadReports } from './sideload-reports.js';
 import { updateFailure } from './update-failures.js';
 import { UpdateHandler, type UpdateTrust } from './update-handler.js';
 
@@ -53,6 +54,8 @@ export function createAgentUpdates(o: {
     clock: o.clock,
     logger: o.logger,
   });
+  // Bundles side-loaded while the agent was down report now, through the outbox.
+  if (opts.dataDir) takeSideloadReports(opts.dataDir, (d) => handler.report(d));
   selfCheck = opts.dataDir
     ? new AgentSelfCheck({ dataDir: opts.dataDir, runningVersion: o.agentVersion, report: (d) => handler.report(d), logger: o.logger })
     : null;

@@ -4,7 +4,8 @@ export { FileFetcher, folderLookup, mapLookup, OFFLINE_BASE, type FileLookup } f
 export { PinnedFetcher } from './pinned-fetcher.js';
 export { BUNDLE_MANIFEST, readBundle, writeBundle, type BundleManifest, type BundleParts } from './offline-bundle.js';
 export { readTar, writeTar, type TarEntry, type TarLimits } from './ustar.js';
-export { sideload, RELEASES_DIR, type SideloadOptions } from './sideload-command.js';
+export { sideload, sideloadCommand, RELEASES_DIR, type SideloadOptions } from './sideload-command.js';
+export { keepSideloadReport, takeSideloadReports } from './sideload-reports.js';
 export type { ReleaseInstaller, InstallOutcome } from './release-installer.js';
 export { UpdateHandler, type UpdateHandlerOptions, type UpdateTrust, type ReleaseFetcher } from './update-handler.js';
 export { createAgentUpdates, type UpdateOptions } from './agent-updates.js';

@@ -59,7 +59,7 @@ export async function sideload(o: SideloadOptions): Promise<{ release: VerifiedR
       : `verified against the release root this host trusts`;
   }
   const verifier = new ReleaseVerifier(stateDir, offlineSource(lookup, o.bundle));
-  const release = await verifier.verify({ kind: manifest.kind, name: AGENT_RELEASE_NAME, version: manifest.version });
+  const release = await verifier.verify({ kind: manifest.kind, name: manifest.name ?? AGENT_RELEASE_NAME, version: manifest.version });
   return { release, rootNote };
 }
 
@@ -82,13 +82,21 @@ export async function sideloadCommand(args: string[], out: (t: string) => void, 
     args,
     allowPositionals: true,
     strict: true,
-    options: { 'data-dir': { type: 'string' }, root: { type: 'string' }, install: { type: 'boolean' }, 'install-dir': { type: 'string' } },
+    options: {
+      'data-dir': { type: 'string' },
+      root: { type: 'string' },
+      install: { type: 'boolean' },
+      'install-dir': { type: 'string' },
+      'bundle-root': { type: 'string' },
+    },
   });
   if (positionals.length !== 1)
     throw usage(positionals.length === 0 ? 'sideload needs the bundle: sideload <offline.tar>' : 'sideload takes exactly one bundle');
   if (values.root === '') throw usage('--root needs a file');
   if (values['install-dir'] !== undefined && !values.install) throw usage('--install-dir goes with --install');
   if (values['install-dir'] === '') throw usage('--install-dir needs a folder');
+  if (values['bundle-root'] !== undefined && !values.install) throw usage('--bundle-root goes with --install');
+  if (values['bundle-root'] === '') throw usage('--bundle-root needs a folder');
   const dataDir = values['data-dir'] ?? defaultDataDir;
   const { release, rootNote } = await sideload({
     bundle: positionals[0]!,
@@ -106,6 +114,7 @@ export async function sideloadCommand(args: string[], out: (t: string) => void, 
       dataDir,
       installDir: values['install-dir'] ?? join(dataDir, DEFAULT_INSTALL_SUBDIR),
       builtinVersion: AGENT_VERSION,
+      ...(values['bundle-root'] === undefined ? {} : { bundleRoot: values['bundle-root'] }),
     }),
   );
   return 0;

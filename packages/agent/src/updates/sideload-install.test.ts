@@ -56,8 +56,8 @@ describe('sideload --install', () => {
     });
   });
 
-  it('refuses a bundle, a second install while a switch is pending, and does nothing for the installed version', async () => {
-    await expect(install(verified('12', 'bundle'))).rejects.toThrow(/installs agent builds; bundle inference is verified but not installed/);
+  it('applies a bundle through the bundle installer (not this garbage one), refuses a second install while a switch is pending, and does nothing for the installed version', async () => {
+    await expect(install(verified('12', 'bundle'))).rejects.toThrow(/bundle inference 12 was not applied: /);
     await install(verified('9.9.1'));
     await expect(install(verified('9.9.2'))).rejects.toThrow(/an agent switch to 9.9.1 is pending already/);
     rmSync(join(dir, 'data', 'agent-update.json'));

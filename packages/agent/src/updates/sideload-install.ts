@@ -3,6 +3,8 @@ import { systemClock } from '../runtime/clock.js';
 import { AgentInstaller } from './agent-installer.js';
 import { BUILTIN } from './install-layout.js';
 import { readPendingUpdate } from './pending-update.js';
+import { createBundleInstaller } from '../bundles/bundle-installer.js';
+import { keepSideloadReport } from './sideload-reports.js';
 import type { VerifiedRelease } from './release-verifier.js';
 
 /**
@@ -18,10 +20,10 @@ export async function installSideloaded(o: {
   installDir: string;
   /** The version of the agent the launcher runs when no release is installed. */
   builtinVersion: string;
+  /** Where a bundle's files and units land (default '/'; an image being prepared, a test). */
+  bundleRoot?: string;
 }): Promise<string> {
-  if (o.release.kind !== 'agent') {
-    throw new FleetError('invalid_argument', `sideload --install installs agent builds; ${o.release.kind} ${o.release.name} is verified but not installed`);
-  }
+  if (o.release.kind === 'bundle') return installSideloadedBundle(o.release, o.dataDir, o.bundleRoot ?? '/');
   const pending = readPendingUpdate(o.dataDir);
   if (pending?.state === 'switched') {
     throw new FleetError(
@@ -50,4 +52,28 @@ export async function installSideloaded(o: {
     'the launcher watches its self-check and goes back if it fails; the agent reports the update when it next connects',
     '',
   ].join('\n');
+}
+
+/**
+ * A verified bundle applied now, exactly as a rollout applies it (health checks, rollback on
+ * failure); the outcome is kept for the agent to report when it next connects (rollout id null).
+ */
+async function installSideloadedBundle(release: VerifiedRelease, dataDir: string, root: string): Promise<string> {
+  const bundles = createBundleInstaller({ dataDir, root, driftIntervalMs: 0 });
+  try {
+    const fromVersion = bundles.runningVersion(release.name);
+    if (fromVersion === release.version) return `bundle ${release.name} ${release.version} is applied already; nothing to do\n`;
+    const outcome = await bundles.apply({ ...release, rolloutId: null }, () => {});
+    keepSideloadReport(dataDir, { rolloutId: null, kind: 'bundle', name: release.name, version: release.version, reason: null, ...outcome });
+    if (outcome.state !== 'healthy') {
+      throw new FleetError('failed_precondition', `bundle ${release.name} ${release.version} was not applied: ${outcome.message}`);
+    }
+    return [
+      `applied bundle ${release.name} ${release.version} (before: ${fromVersion ?? 'none'}); its health checks pass`,
+      'the agent reports it when it next connects',
+      '',
+    ].join('\n');
+  } finally {
+    bundles.close();
+  }
 }

@@ -9,9 +9,12 @@ import {
   readBundleArchive,
   ReleaseVerifier,
   serverSource,
+  sideloadCommand,
+  takeSideloadReports,
   writeBundle,
   type HostCommandRunner,
 } from '@gpufleet/agent';
+import type { UpdateStateData } from '@gpufleet/protocol';
 import { startTestServer, type TestServer } from '../../../server/src/testing/test-server.js';
 import { runCli } from '../cli.js';
 import { captureIo } from '../testing/capture-io.js';
@@ -175,5 +178,44 @@ describe('gpufleet releases publish bundle', () => {
     }
     const ls = JSON.parse((await cli('releases', 'ls', '-o', 'json')).stdout);
     expect(ls.items.map((i: { version: string }) => i.version)).toEqual(['12']);
+  });
+  it('a files-only bundle export is side-loaded and applied by gpufleet-agent sideload --install, and reported when the agent starts', async () => {
+    bundleFolder('motd', 'name: motd\nversion: "3"\nfiles:\n  - { path: /etc/motd, source: files/motd, mode: "0644" }\n', { 'files/motd': 'welcome\n' });
+    expect((await cli('releases', 'publish', 'bundle', 'motd', '--name', 'motd', '--version', '3', '--keys', 'keys')).code).toBe(0);
+    expect((await cli('releases', 'export', 'motd@3', '--out', 'motd-3.tar')).code).toBe(0);
+    const host = join(work, 'sideload-host');
+    const root = join(host, 'root');
+    const lines: string[] = [];
+    const usage = (m: string) => new Error(`usage: ${m}`);
+    const args = [join(work, 'motd-3.tar'), '--data-dir', host, '--root', join(work, 'keys', '1.root.json'), '--install', '--bundle-root', root];
+    expect(await sideloadCommand(args, (t) => lines.push(t), usage, host)).toBe(0);
+    expect(lines.join('')).toMatch(/verified bundle motd 3[\s\S]*applied bundle motd 3 \(before: none\)/);
+    expect(readFileSync(join(root, 'etc/motd'), 'utf8')).toBe('welcome\n');
+    // Again: nothing to do. Garbage flags: usage errors.
+    lines.length = 0;
+    expect(await sideloadCommand(args, (t) => lines.push(t), usage, host)).toBe(0);
+    expect(lines.join('')).toMatch(/applied already; nothing to do/);
+    await expect(sideloadCommand([join(work, 'motd-3.tar'), '--bundle-root', root], () => {}, usage, host)).rejects.toThrow(
+      /--bundle-root goes with --install/,
+    );
+    await expect(sideloadCommand([join(work, 'motd-3.tar'), '--install', '--bundle-root', ''], () => {}, usage, host)).rejects.toThrow(/needs a folder/);
+    // The agent reports it once, when it starts (rollout id null).
+    const reports: UpdateStateData[] = [];
+    expect(takeSideloadReports(host, (d) => reports.push(d))).toBe(1);
+    expect(reports).toEqual([
+      {
+        rolloutId: null,
+        kind: 'bundle',
+        name: 'motd',
+        version: '3',
+        fromVersion: null,
+        runningVersion: '3',
+        state: 'healthy',
+        rolledBack: false,
+        reason: null,
+        message: expect.any(String),
+      },
+    ]);
+    expect(takeSideloadReports(host, () => {})).toBe(0);
   });
 });
