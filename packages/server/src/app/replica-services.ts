@@ -123,12 +123,13 @@ export function replicaServices(choices: { masterKey: string | null }): AnyServi
         health: refs.health,
         runs: refs.runs,
         workloads: refs.workloads,
+        rollouts: refs.rollouts,
         trust: refs.trust,
         directory: refs.replicaDirectory,
         owners: refs.sessionOwners,
         log: refs.log,
       },
-      init: ({ bus, replica, hub, metrics, registry, health, runs, workloads, trust, directory, owners, log }) =>
+      init: ({ bus, replica, hub, metrics, registry, health, runs, workloads, rollouts, trust, directory, owners, log }) =>
         new ReplicaBridge({
           bus,
           replica: replica.name,
@@ -145,6 +146,12 @@ export function replicaServices(choices: { masterKey: string | null }): AnyServi
               kinds: ['alloc-state'],
               onHostReport: (record) => workloads.onHostReport(record),
               onSessionReady: (nodeId) => workloads.onSessionReady(nodeId),
+            },
+            {
+              // Stored already by the replica that took it: the rollout loop only moves sooner.
+              kinds: ['update-state'],
+              onHostReport: () => rollouts.onRelayedReport(),
+              onSessionReady: (nodeId) => rollouts.onSessionReady(nodeId),
             },
           ],
           othersAlive: () => directory.list().length > 1,

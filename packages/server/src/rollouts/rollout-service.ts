@@ -322,6 +322,12 @@ export class RolloutService {
     });
   }
 
+  /** Another replica stored a host's report (the store has it): the loop moves sooner than its next tick. */
+  onRelayedReport(): Promise<void> {
+    this.kick();
+    return Promise.resolve();
+  }
+
   /** A `bundle-drift` event: noted in the history of the newest rollout of that bundle that has this host. */
   onDrift(event: AgentEventRecord): Promise<void> {
     const parsed = BundleDriftData.safeParse(event.data);
