@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { canonicalJson } from './canonical-json.js';
-import { DEFAULT_SKEW_MS, unvouchedMessage, verifyCapability } from './capability.js';
 import { keyPairFromPem, signEd25519, verifyEd25519 } from './ed25519.js';
 import { FleetError } from './errors.js';
 import { JobSpec, allocName } from './job-spec.js';
-import { Capability, capabilityDepthExceeds, MAX_CHAIN_DEPTH, type RefusalReason, type Verdict } from './remote-ops.js';
-import { matchesSelector, parseSelector, unvouchedKeys, vouchesForPresent, type Labels, type VouchesFor } from './selector.js';
+import { hostMatches, refused, shortDid, signedAtAuthority } from './invoker-authority.js';
+import { Capability, capabilityDepthExceeds, MAX_CHAIN_DEPTH, type Verdict } from './remote-ops.js';
+import type { Labels, VouchesFor } from './selector.js';
 
 /**
  * Signed workloads (issue 10). The operator signs the normalized job spec (job-spec.ts); the
@@ -75,14 +75,6 @@ export interface SignedJobContext {
   vouches?: VouchesFor;
 }
 
-function refused(reason: RefusalReason, message: string): Verdict {
-  return { ok: false, reason, message };
-}
-
-function short(d: string): string {
-  return d.length > 24 ? `${d.slice(0, 16)}…${d.slice(-6)}` : d;
-}
-
 /**
  * Decides whether this host may run allocations of a signed job. Checks, in order, refusing
  * with the first failure: shape (malformed), the invoker's signature (bad_signature), the issue
@@ -105,40 +97,14 @@ export function verifySignedJob(job: unknown, ctx: SignedJobContext): Verdict {
   if (!verifyEd25519(payload.invoker, jobSigningInput(payload), sig)) {
     return refused(
       'bad_signature',
-      `job ${name} does not carry a valid signature by its invoker ${short(payload.invoker)}: it was changed after signing, or signed by another key`,
+      `job ${name} does not carry a valid signature by its invoker ${shortDid(payload.invoker)}: it was changed after signing, or signed by another key`,
     );
   }
-  const skew = ctx.skewMs ?? DEFAULT_SKEW_MS;
-  if (payload.issuedAt > ctx.now + skew) {
-    return refused(
-      'not_yet_valid',
-      `job ${name} is signed at ${new Date(payload.issuedAt).toISOString()}, in the future (host time ${new Date(ctx.now).toISOString()})`,
-    );
-  }
-  if (payload.capability === null) {
-    if (!ctx.roots.includes(payload.invoker))
-      return refused('unknown_issuer', `invoker ${short(payload.invoker)} is not a fleet root and presents no capability`);
-    if (ctx.isRevoked('', payload.invoker)) return refused('revoked', `invoker ${short(payload.invoker)} is revoked`);
-  } else {
-    const verdict = verifyCapability(payload.capability, {
-      roots: ctx.roots,
-      // Authority at signing time; revocations (isRevoked) as of now.
-      now: payload.issuedAt,
-      skewMs: skew,
-      isRevoked: ctx.isRevoked,
-      hostLabels: ctx.hostLabels,
-      ...(ctx.vouches ? { vouches: ctx.vouches } : {}),
-      ability: WORKLOAD_ABILITY,
-      invoker: payload.invoker,
-    });
-    if (!verdict.ok) return verdict;
-  }
-  const vouches = ctx.vouches ?? vouchesForPresent(ctx.hostLabels);
+  const authority = signedAtAuthority(payload, ctx, WORKLOAD_ABILITY, `job ${name}`);
+  if (!authority.ok) return authority;
   for (const text of payload.job.constraints) {
-    const selector = parseSelector(text);
-    const unknown = unvouchedKeys(selector, vouches);
-    if (unknown.length > 0) return refused('selector_mismatch', unvouchedMessage(unknown, `job ${name}'s constraint '${text}'`));
-    if (!matchesSelector(selector, ctx.hostLabels)) return refused('selector_mismatch', `this host does not match job ${name}'s constraint '${text}'`);
+    const verdict = hostMatches(text, ctx, `job ${name}'s constraint`);
+    if (!verdict.ok) return verdict;
   }
   return { ok: true };
 }

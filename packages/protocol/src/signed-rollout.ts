@@ -1,11 +1,11 @@
 import { z } from 'zod';
 import { canonicalJson } from './canonical-json.js';
-import { DEFAULT_SKEW_MS, unvouchedMessage, verifyCapability } from './capability.js';
 import { keyPairFromPem, signEd25519, verifyEd25519 } from './ed25519.js';
 import { FleetError } from './errors.js';
 import { AGENT_RELEASE_NAME, BUNDLE_NAME, RELEASE_KINDS, RELEASE_VERSION, releaseRefText, TARGET_PATH } from './release-views.js';
-import { Capability, capabilityDepthExceeds, MAX_CHAIN_DEPTH, type RefusalReason, type Verdict } from './remote-ops.js';
-import { matchesSelector, parseSelector, unvouchedKeys, vouchesForPresent } from './selector.js';
+import { hostMatches, refused, shortDid, signedAtAuthority } from './invoker-authority.js';
+import { Capability, capabilityDepthExceeds, MAX_CHAIN_DEPTH, type Verdict } from './remote-ops.js';
+import { parseSelector } from './selector.js';
 import type { SignedJobContext } from './signed-job.js';
 
 /**
@@ -92,14 +92,6 @@ export function signRollout(payload: RolloutPayload, privateKeyPem: string): Sig
   return { payload, sig: signEd25519(privateKeyPem, rolloutSigningInput(payload)) };
 }
 
-function refused(reason: RefusalReason, message: string): Verdict {
-  return { ok: false, reason, message };
-}
-
-function short(d: string): string {
-  return d.length > 24 ? `${d.slice(0, 16)}…${d.slice(-6)}` : d;
-}
-
 /**
  * Decides whether this host may apply a signed rollout. Checks, in order, refusing with the
  * first failure: shape (malformed), the invoker's signature (bad_signature), the issue time not
@@ -122,44 +114,12 @@ export function verifySignedRollout(rollout: unknown, ctx: SignedJobContext): Ve
   if (!verifyEd25519(payload.invoker, rolloutSigningInput(payload), sig)) {
     return refused(
       'bad_signature',
-      `${what} does not carry a valid signature by its invoker ${short(payload.invoker)}: it was changed after signing, or signed by another key`,
+      `${what} does not carry a valid signature by its invoker ${shortDid(payload.invoker)}: it was changed after signing, or signed by another key`,
     );
   }
-  const skew = ctx.skewMs ?? DEFAULT_SKEW_MS;
-  if (payload.issuedAt > ctx.now + skew) {
-    return refused(
-      'not_yet_valid',
-      `${what} is signed at ${new Date(payload.issuedAt).toISOString()}, in the future (host time ${new Date(ctx.now).toISOString()})`,
-    );
-  }
-  if (payload.capability === null) {
-    if (!ctx.roots.includes(payload.invoker))
-      return refused('unknown_issuer', `invoker ${short(payload.invoker)} is not a fleet root and presents no capability`);
-    if (ctx.isRevoked('', payload.invoker)) return refused('revoked', `invoker ${short(payload.invoker)} is revoked`);
-  } else {
-    const verdict = verifyCapability(payload.capability, {
-      roots: ctx.roots,
-      now: payload.issuedAt,
-      skewMs: skew,
-      isRevoked: ctx.isRevoked,
-      hostLabels: ctx.hostLabels,
-      ...(ctx.vouches ? { vouches: ctx.vouches } : {}),
-      ability: ROLLOUT_ABILITY,
-      invoker: payload.invoker,
-    });
-    if (!verdict.ok) return verdict;
-  }
-  if (payload.selector !== '') {
-    let selector: ReturnType<typeof parseSelector>;
-    try {
-      selector = parseSelector(payload.selector);
-    } catch (err) {
-      return refused('malformed', `${what} has a bad selector: ${(err as Error).message}`);
-    }
-    const unknown = unvouchedKeys(selector, ctx.vouches ?? vouchesForPresent(ctx.hostLabels));
-    if (unknown.length > 0) return refused('selector_mismatch', unvouchedMessage(unknown, `${what}'s selector '${payload.selector}'`));
-    if (!matchesSelector(selector, ctx.hostLabels)) return refused('selector_mismatch', `this host does not match ${what}'s selector '${payload.selector}'`);
-  }
+  const authority = signedAtAuthority(payload, ctx, ROLLOUT_ABILITY, what);
+  if (!authority.ok) return authority;
+  if (payload.selector !== '') return hostMatches(payload.selector, ctx, `${what}'s selector`);
   return { ok: true };
 }
 
