@@ -14,6 +14,7 @@ import {
   type SubmitJobRequest,
 } from '@gpufleet/protocol';
 import type { LeaseRole } from '../replicas/leases.js';
+import { JobTable } from './job-table.js';
 import { LeaseTenure } from './lease-tenure.js';
 import type { Clock } from '../clock.js';
 import type { EventHub } from '../events/event-hub.js';
@@ -93,11 +94,7 @@ const FOLLOWER_READ_MS = 1000;
  * submission or stop, after host reports, when a node or GPU changes, and every tick.
  */
 export class WorkloadService {
-  private readonly jobs = new Map<string, JobEntry>();
-  /** Allocation id -> job name, for every allocation followed. */
-  private readonly allocJob = new Map<string, string>();
-  /** Node id -> allocations followed on it. */
-  private readonly nodeAllocs = new Map<string, Set<string>>();
+  private readonly table = new JobTable();
   readonly claims = new ClaimTable();
   private readonly index: FleetIndex;
   private readonly fleet: FleetSync;
@@ -132,7 +129,7 @@ export class WorkloadService {
       log: o.log,
       onStored: (ids) => {
         for (const allocId of ids) {
-          const job = this.allocJob.get(allocId);
+          const job = this.table.jobOf(allocId);
           if (job !== undefined) o.hub.publish({ type: 'workload', change: 'output', job, allocId });
         }
       },
@@ -158,12 +155,12 @@ export class WorkloadService {
         continue;
       }
       entry.versions.set(info.version, info);
-      for (const a of await this.o.store.listAllocations({ job: record.name })) if (entry.keeps(a)) this.remember(entry, a);
-      for (const a of entry.stale()) this.forget(entry, a.id);
+      for (const a of await this.o.store.listAllocations({ job: record.name })) if (entry.keeps(a)) this.table.remember(entry, a);
+      for (const a of entry.stale()) this.table.forget(entry, a.id);
       followed.push(...entry.allocs.values());
       entry.deployment = (await this.o.store.latestDeployment(record.name)) ?? null;
       entry.lastHealthyVersion = lastHealthyOf(entry.deployment);
-      this.jobs.set(record.name, entry);
+      this.table.add(entry);
       await this.ensureVersions(entry);
     }
     this.claims.load(await this.o.store.listGpuClaims(), followed);
@@ -179,13 +176,11 @@ export class WorkloadService {
   private async takeOver(): Promise<void> {
     this.o.log.info({}, 'took the scheduler lease over: reading the jobs and allocations again');
     await this.readAgain();
-    for (const nodeId of [...this.nodeAllocs.keys()]) this.resendTo(nodeId);
+    for (const nodeId of this.table.nodes()) this.resendTo(nodeId);
   }
 
   private async readAgain(): Promise<void> {
-    this.jobs.clear();
-    this.allocJob.clear();
-    this.nodeAllocs.clear();
+    this.table.clear();
     await this.load();
   }
 
@@ -210,8 +205,8 @@ export class WorkloadService {
       if (e.type !== 'node') return;
       this.fleet.syncNode(e.nodeId);
       this.capacityEpoch++;
-      for (const id of this.nodeAllocs.get(e.nodeId) ?? []) this.kick(this.allocJob.get(id));
-      for (const entry of this.jobs.values()) if (entry.unplaced.length > 0) this.kick(entry.name);
+      for (const id of this.table.allocsOn(e.nodeId)) this.kick(this.table.jobOf(id));
+      for (const entry of this.table.entries()) if (entry.unplaced.length > 0) this.kick(entry.name);
     });
     this.timer = setInterval(() => this.tick(), this.o.tickMs ?? 1000);
     this.timer.unref?.();
@@ -233,14 +228,14 @@ export class WorkloadService {
     void this.tenure.current().catch((err: Error) => this.o.log.warn({ err: err.message }, 'could not read the jobs again after taking the scheduler lease'));
     const stopConfirmMs = this.o.stopConfirmMs ?? DEFAULT_STOP_CONFIRM_MS;
     for (const l of this.leftovers.olderThan(stopConfirmMs, this.o.clock.now())) this.endLeftover(l.allocId);
-    for (const entry of this.jobs.values()) {
+    for (const entry of this.table.entries()) {
       if (entry.allocs.size > 0 || entry.unplaced.length > 0 || entry.deployment?.state === 'running') this.kick(entry.name, 0);
     }
   }
 
   /** Evaluates every job now, each after the work queued for it, and resolves when all are done. */
   async evaluateAll(): Promise<void> {
-    await Promise.all([...this.jobs.keys()].map((job) => this.queue.run(job, () => this.evaluateNamed(job))));
+    await Promise.all(this.table.names().map((job) => this.queue.run(job, () => this.evaluateNamed(job))));
   }
 
   // ---- operator actions ----
@@ -269,7 +264,7 @@ export class WorkloadService {
     const specHash = jobSpecHash(spec);
     checkStartFrameSize(signed);
     return this.queue.run(spec.name, async () => {
-      let entry = this.jobs.get(spec.name);
+      let entry = this.table.get(spec.name);
       if (entry && entry.current().specHash === specHash) {
         // The same spec: no new version; a stopped job runs again.
         if (entry.record.state === 'stopped') await this.reactivate(entry, now);
@@ -295,7 +290,7 @@ export class WorkloadService {
       if (!record || !info) throw new FleetError('internal', `job ${spec.name} version ${version} was stored but cannot be read back`);
       if (!entry) {
         entry = new JobEntry(record);
-        this.jobs.set(spec.name, entry);
+        this.table.add(entry);
       } else entry.record = record;
       entry.versions.set(version, info);
       await this.refreshVersionStatuses(entry);
@@ -326,9 +321,9 @@ export class WorkloadService {
   async stopJob(name: string, opts: { purge?: boolean; reason?: string }, actor: string): Promise<{ purged: boolean }> {
     this.requireScheduler();
     await this.tenure.current();
-    if (!this.jobs.has(name)) throw new FleetError('not_found', `no job '${name}'`);
+    if (!this.table.has(name)) throw new FleetError('not_found', `no job '${name}'`);
     return this.queue.run(name, async () => {
-      const entry = this.jobs.get(name);
+      const entry = this.table.get(name);
       if (!entry) throw new FleetError('not_found', `no job '${name}'`);
       const now = this.o.clock.now();
       const why = `${stopWords('job_stopped')} by ${actor}${opts.reason ? `: ${opts.reason}` : ''}`;
@@ -350,10 +345,10 @@ export class WorkloadService {
             this.leftovers.add({ allocId: a.id, nodeId: a.nodeId, specHash: spec.specHash, reason: a.message || why, since: now });
           } else this.claims.release(a.id);
           this.output.forget(a.id);
-          this.forget(entry, a.id);
+          this.table.forget(entry, a.id);
         }
         this.capacityEpoch++;
-        this.jobs.delete(name);
+        this.table.delete(name);
       }
       this.o.hub.publish({ type: 'workload', change: 'job', job: name });
       return { purged: opts.purge === true };
@@ -366,7 +361,7 @@ export class WorkloadService {
    */
   plan(source: string): PlanView {
     const spec = parseJobFile(source);
-    const entry = this.jobs.get(spec.name);
+    const entry = this.table.get(spec.name);
     return dryRunPlan({ scheduler: this.scheduler, claims: this.claims, gpuName: this.gpuName }, spec, entry);
   }
 
@@ -388,8 +383,8 @@ export class WorkloadService {
     }
     const d = parsed.data;
     // Ids are ours (ALLOC_ID); anything else names no allocation and is not worth a store read.
-    const job = this.allocJob.get(d.allocId) ?? (ALLOC_ID.test(d.allocId) ? (await this.o.store.getAllocation(d.allocId))?.job : undefined);
-    const entry = job === undefined ? undefined : this.jobs.get(job);
+    const job = this.table.jobOf(d.allocId) ?? (ALLOC_ID.test(d.allocId) ? (await this.o.store.getAllocation(d.allocId))?.job : undefined);
+    const entry = job === undefined ? undefined : this.table.get(job);
     if (!entry) {
       // Nothing the server wants: a job purged while its host was away. Tell a host that runs it to stop.
       const live = ['starting', 'running', 'restarting'].includes(d.state);
@@ -433,8 +428,7 @@ export class WorkloadService {
     }
     const d = parsed.data;
     if (!ALLOC_ID.test(d.allocId)) return;
-    const job = this.allocJob.get(d.allocId);
-    const a = job === undefined ? await this.o.store.getAllocation(d.allocId) : this.jobs.get(job)?.allocs.get(d.allocId);
+    const a = this.table.jobOf(d.allocId) === undefined ? await this.o.store.getAllocation(d.allocId) : this.table.followed(d.allocId);
     // Output of an allocation the server does not know, or of another node's, is not kept.
     if (!a || a.nodeId !== record.nodeId) return;
     await this.output.write({ allocId: d.allocId, stream: d.stream, chunk: d.chunk, data: d.data, at: record.ts });
@@ -448,8 +442,8 @@ export class WorkloadService {
 
   private resendTo(nodeId: string): void {
     if (this.leftovers.size > 0) for (const l of this.leftovers.onNode(nodeId)) this.delivery.stop({ id: l.allocId, nodeId }, l.specHash, l.reason);
-    for (const id of [...(this.nodeAllocs.get(nodeId) ?? [])]) {
-      const entry = this.jobs.get(this.allocJob.get(id) ?? '');
+    for (const id of this.table.allocsOn(nodeId)) {
+      const entry = this.table.entryOf(id);
       const a = entry?.allocs.get(id);
       const v = a ? entry?.versions.get(a.jobVersion) : undefined;
       if (!a || !v) continue;
@@ -463,8 +457,8 @@ export class WorkloadService {
   /** Allocations on the node that have not ended, purged ones included (drains wait for them). */
   runningOn(nodeId: string): number {
     let n = this.leftovers.size > 0 ? this.leftovers.onNode(nodeId).length : 0;
-    for (const id of this.nodeAllocs.get(nodeId) ?? []) {
-      const a = this.jobs.get(this.allocJob.get(id) ?? '')?.allocs.get(id);
+    for (const id of this.table.allocsOn(nodeId)) {
+      const a = this.table.followed(id);
       if (a && !isFinalStatus(a.status)) n++;
     }
     return n;
@@ -476,7 +470,7 @@ export class WorkloadService {
    */
   pendingSlots(): PendingSlots[] {
     const out: PendingSlots[] = [];
-    for (const entry of this.jobs.values()) {
+    for (const entry of this.table.entries()) {
       if (entry.unplaced.length === 0 || entry.record.stoppedAt !== null) continue;
       const spec = entry.versions.get(entry.record.currentVersion)?.placeSpec;
       if (!spec) continue;
@@ -502,7 +496,7 @@ export class WorkloadService {
   gpuAllocation(nodeId: string, gpuIndex: number): GpuAllocationRef | null {
     const holder = this.claims.gpuHolder(nodeId, gpuIndex);
     if (holder === null) return null;
-    const a = this.jobs.get(this.allocJob.get(holder) ?? '')?.allocs.get(holder);
+    const a = this.table.followed(holder);
     if (a) return { id: a.id, job: a.job, name: allocName(a.group, a.index) };
     return { id: holder, job: this.claims.held(holder)?.job ?? '', name: '' };
   }
@@ -511,17 +505,16 @@ export class WorkloadService {
 
   /** The followed jobs, by name. */
   entries(): IterableIterator<JobEntry> {
-    return this.jobs.values();
+    return this.table.entries();
   }
 
   entry(name: string): JobEntry | undefined {
-    return this.jobs.get(name);
+    return this.table.get(name);
   }
 
   /** The allocation as followed in memory (newer than its stored copy by at most one write), if it is. */
   followed(id: string): AllocationRecord | undefined {
-    const job = this.allocJob.get(id);
-    return job === undefined ? undefined : this.jobs.get(job)?.allocs.get(id);
+    return this.table.followed(id);
   }
 
   /** The allocation as followed now, else as stored. */
@@ -551,7 +544,7 @@ export class WorkloadService {
   // ---- evaluation ----
 
   private kick(job: string | undefined, delayMs = 10): void {
-    if (job === undefined || !this.jobs.has(job)) return;
+    if (job === undefined || !this.table.has(job)) return;
     this.queue.kick(job, () => this.evaluateNamed(job), delayMs);
   }
 
@@ -568,7 +561,7 @@ export class WorkloadService {
     // Only the scheduler places: two replicas evaluating one job would both place its allocations.
     if (!this.o.lease.holds()) return;
     await this.tenure.current();
-    const entry = this.jobs.get(job);
+    const entry = this.table.get(job);
     if (entry) await this.evaluate(entry);
   }
 
@@ -618,7 +611,7 @@ export class WorkloadService {
       await this.place(entry, decision.places, outcome, now);
       break;
     }
-    for (const a of entry.stale()) this.forget(entry, a.id);
+    for (const a of entry.stale()) this.table.forget(entry, a.id);
     return outcome;
   }
 
@@ -632,7 +625,7 @@ export class WorkloadService {
       this.capacityEpoch++;
     } else await this.o.store.updateAllocation(id, c.patch);
     const next = { ...(entry.allocs.get(id) ?? c.alloc), ...c.patch };
-    this.remember(entry, next);
+    this.table.remember(entry, next);
     if (c.stopReason !== null) {
       const v = entry.versions.get(next.jobVersion);
       if (v) this.delivery.stop(next, v.specHash, c.stopReason);
@@ -667,10 +660,10 @@ export class WorkloadService {
     );
     for (const u of placed.linked) {
       const old = entry.allocs.get(u.id);
-      if (old) this.remember(entry, { ...old, ...u.patch });
+      if (old) this.table.remember(entry, { ...old, ...u.patch });
     }
     for (const a of placed.committed) {
-      this.remember(entry, a);
+      this.table.remember(entry, a);
       this.delivery.start(a, v.signed);
       this.o.hub.publish({ type: 'workload', change: 'allocation', job: entry.name, allocId: a.id, nodeId: a.nodeId, status: a.status });
     }
@@ -704,7 +697,7 @@ export class WorkloadService {
     this.leftovers.delete(allocId);
     this.claims.release(allocId);
     this.capacityEpoch++;
-    for (const entry of this.jobs.values()) if (entry.unplaced.length > 0) this.kick(entry.name);
+    for (const entry of this.table.entries()) if (entry.unplaced.length > 0) this.kick(entry.name);
   }
 
   private async saveDeployment(entry: JobEntry, d: DeploymentRecord): Promise<void> {
@@ -779,24 +772,6 @@ export class WorkloadService {
       failures: outcome.failures,
       nodesEvaluated: outcome.nodesEvaluated,
     });
-  }
-
-  private remember(entry: JobEntry, a: AllocationRecord): void {
-    entry.allocs.set(a.id, a);
-    this.allocJob.set(a.id, entry.name);
-    let onNode = this.nodeAllocs.get(a.nodeId);
-    if (!onNode) this.nodeAllocs.set(a.nodeId, (onNode = new Set()));
-    onNode.add(a.id);
-  }
-
-  private forget(entry: JobEntry, id: string): void {
-    const a = entry.allocs.get(id);
-    entry.allocs.delete(id);
-    this.allocJob.delete(id);
-    if (!a) return;
-    const onNode = this.nodeAllocs.get(a.nodeId);
-    onNode?.delete(id);
-    if (onNode?.size === 0) this.nodeAllocs.delete(a.nodeId);
   }
 }
 
