@@ -85,7 +85,17 @@ export class LaunchedHost {
   }
 
   async join(token: string, releaseRoot: string): Promise<void> {
-    const { stdout } = await run(process.execPath, [AGENT_BIN, 'join', token, '--data-dir', this.dataDir, '--release-root', releaseRoot]);
+    const { stdout } = await run(process.execPath, [
+      AGENT_BIN,
+      'join',
+      token,
+      '--data-dir',
+      this.dataDir,
+      '--release-root',
+      releaseRoot,
+      '--hostname',
+      this.name,
+    ]);
     const id = /node id: (\S+)/.exec(stdout)?.[1];
     if (!id) throw new Error(`join printed no node id:\n${stdout}`);
     this.nodeId = id;
@@ -101,6 +111,8 @@ export class LaunchedHost {
       '--',
       '--data-dir',
       this.dataDir,
+      '--hostname',
+      this.name,
       '--kernel-log',
       'off',
       '--commands',

@@ -13,12 +13,13 @@ import { waitFor } from '../support/wait-for.js';
 import { agentRollout, assertAgentBuilt, cliFor, LaunchedHost, setUpReleases } from './agent-fleet.js';
 
 /**
- * Agent updates end to end (issue 14): the built server with a real TUF repository, an agent
- * host run by `gpufleet-agent launch` from the built tree, and rollouts signed by the fleet root
- * and started through POST /api/v1/rollouts. The host restarts into a release built by
- * `npm run release:agent` (the node record shows its version), a release whose agent crashes
- * at start is rolled back by the launcher and reported failed, and a target whose bytes were
- * changed on the server is refused while the old build keeps running.
+ * Agent updates end to end (issue 14): the built server with a real TUF repository, three agent
+ * hosts run by `gpufleet-agent launch` from the built tree, and rollouts signed by the fleet root
+ * and started through POST /api/v1/rollouts (a canary, then the rest). The hosts restart into a
+ * release built by `npm run release:agent` (the node records show its version); a release whose
+ * agent crashes at start is rolled back by the canary's launcher, reported failed, and the
+ * rollout pauses before any other host takes it; a target whose bytes were changed on the server
+ * is refused by the canary while every host keeps its build.
  */
 
 const work = mkdtempSync(join(tmpdir(), 'gpufleet-e2e-agent-update-'));
@@ -27,12 +28,16 @@ let api: ApiCall;
 let cli: (...args: string[]) => Promise<string>;
 let root: Awaited<ReturnType<typeof setUpReleases>>['root'];
 let keys: string;
-let host: LaunchedHost;
+const hosts: LaunchedHost[] = [];
 const tgz: Record<string, Buffer> = {};
+/** A canary, then every other host; no failure tolerated (a bad build stops at the canary). */
+const PLAN = { canary: 1, waves: [100], healthyForMs: 1000, maxFailures: 0 };
 
-async function node(): Promise<{ agentVersion: string; connected: boolean }> {
+async function node(host: LaunchedHost): Promise<{ agentVersion: string; connected: boolean }> {
   return (await api('GET', `/api/v1/nodes/${host.nodeId}`)).body;
 }
+
+const versions = async () => Promise.all(hosts.map(async (h) => (await node(h)).agentVersion));
 
 async function publish(version: string, bytes: Buffer): Promise<void> {
   const file = join(work, `gpufleet-agent-${version}.tgz`);
@@ -42,13 +47,13 @@ async function publish(version: string, bytes: Buffer): Promise<void> {
 }
 
 async function startRollout(version: string): Promise<string> {
-  const res = await api('POST', '/api/v1/rollouts', { rollout: agentRollout(root, version, tgz[version]!) });
+  const res = await api('POST', '/api/v1/rollouts', { rollout: agentRollout(root, version, tgz[version]!, { plan: PLAN }) });
   expect(res.status, res.text).toBe(201);
   return res.body.id;
 }
 
-/** The host's entry in a rollout once it reached one of `states`. */
-async function hostIn(rolloutId: string, states: string[], what: string) {
+/** A host's entry in a rollout once it reached one of `states`. */
+async function hostIn(rolloutId: string, host: LaunchedHost, states: string[], what: string) {
   return waitFor(
     what,
     async () => {
@@ -58,6 +63,14 @@ async function hostIn(rolloutId: string, states: string[], what: string) {
     },
     { timeoutMs: 90_000, intervalMs: 250 },
   );
+}
+
+/** The rollout's canary host (its step 0). */
+async function canaryOf(rolloutId: string): Promise<LaunchedHost> {
+  const r = await api('GET', `/api/v1/rollouts/${rolloutId}`);
+  const ids = (r.body.hosts as Array<{ nodeId: string; step: number }>).filter((h) => h.step === 0).map((h) => h.nodeId);
+  expect(ids).toHaveLength(1);
+  return hosts.find((h) => h.nodeId === ids[0])!;
 }
 
 /** Ends a rollout that still runs, leaving the hosts as they are, so the next one may start. */
@@ -85,63 +98,80 @@ beforeAll(async () => {
   await publish('9.9.1', readFileSync(await buildAgentRelease({ version: '9.9.1', outDir: join(work, 'built') })));
   const token = await api('POST', '/api/v1/join-tokens', { description: 'agent updates e2e', reusable: true });
   expect(token.status, token.text).toBe(201);
-  host = new LaunchedHost('upd-1');
-  await host.join(token.body.token, join(keys, '1.root.json'));
-  host.start('60s');
-  await waitFor('the built-in agent connected', async () => ((await node()).connected ? true : null), { timeoutMs: 30_000 });
-}, 120_000);
+  for (const name of ['upd-1', 'upd-2', 'upd-3']) {
+    const host = new LaunchedHost(name);
+    hosts.push(host);
+    await host.join(token.body.token, join(keys, '1.root.json'));
+    host.start('60s');
+  }
+  for (const host of hosts) {
+    await waitFor(`${host.name}'s built-in agent connected`, async () => ((await node(host)).connected ? true : null), { timeoutMs: 30_000 });
+  }
+}, 150_000);
 
 afterAll(async () => {
-  await host?.stop();
+  for (const host of hosts) await host.stop();
   await server?.stop();
-  if (host) rmSync(host.dataDir, { recursive: true, force: true });
+  for (const host of hosts) rmSync(host.dataDir, { recursive: true, force: true });
   rmSync(work, { recursive: true, force: true });
 });
 
-describe('agent updates through a rollout, with gpufleet-agent launch', { timeout: 120_000 }, () => {
+describe('agent updates through a rollout, with gpufleet-agent launch', { timeout: 150_000 }, () => {
   let first = '';
 
-  it('restarts into the new build: the node record shows its version and the host reports healthy', async () => {
-    expect((await node()).agentVersion).toBe('0.1.0');
+  it('every host restarts into the new build, canary first: the node records show its version and each host reports healthy', async () => {
+    expect(await versions()).toEqual(['0.1.0', '0.1.0', '0.1.0']);
     first = await startRollout('9.9.1');
-    await waitFor(
-      'the node on agent 9.9.1',
-      async () => {
-        const n = await node();
-        return n.connected && n.agentVersion === '9.9.1' ? n : null;
-      },
-      { timeoutMs: 90_000, intervalMs: 250 },
-    );
-    const h = await hostIn(first, ['healthy'], 'the host healthy in the rollout');
-    expect(h).toMatchObject({ fromVersion: '0.1.0', runningVersion: '9.9.1' });
-    // The launcher started the built-in agent, then the release from slot a.
-    expect(host.agentStarts()).toEqual([
-      expect.stringMatching(/packages\/agent\/dist\/bin\.js$/),
-      expect.stringMatching(/agent-install\/a\/gpufleet-agent\/agent\.mjs$/),
-    ]);
-    expect(readlinkSync(join(host.installDir, 'current'))).toBe('a');
-    expect(readlinkSync(join(host.installDir, 'previous'))).toBe('builtin');
-    expect(readPendingUpdate(host.dataDir)).toBeNull();
+    for (const host of hosts) {
+      await waitFor(
+        `${host.name} on agent 9.9.1`,
+        async () => {
+          const n = await node(host);
+          return n.connected && n.agentVersion === '9.9.1' ? n : null;
+        },
+        { timeoutMs: 90_000, intervalMs: 250 },
+      );
+      const h = await hostIn(first, host, ['healthy'], `${host.name} healthy in the rollout`);
+      expect(h).toMatchObject({ fromVersion: '0.1.0', runningVersion: '9.9.1' });
+      // The launcher started the built-in agent, then the release from slot a.
+      expect(host.agentStarts()).toEqual([
+        expect.stringMatching(/packages\/agent\/dist\/bin\.js$/),
+        expect.stringMatching(/agent-install\/a\/gpufleet-agent\/agent\.mjs$/),
+      ]);
+      expect(readlinkSync(join(host.installDir, 'current'))).toBe('a');
+      expect(readlinkSync(join(host.installDir, 'previous'))).toBe('builtin');
+      expect(readPendingUpdate(host.dataDir)).toBeNull();
+    }
+    await waitFor('the rollout succeeded', async () => ((await api('GET', `/api/v1/rollouts/${first}`)).body.state === 'succeeded' ? true : null), {
+      timeoutMs: 30_000,
+    });
   });
 
-  it('a build that crashes at start is rolled back by the launcher and reported failed by the old build', async () => {
+  it("a build that crashes at start is rolled back by the canary's launcher, reported failed, and goes no further", async () => {
     await settle(first);
     await publish('9.9.2', packAgentRelease({ version: '9.9.2', agentMjs: new Uint8Array(Buffer.from('process.exit(1);\n')) }));
     const id = await startRollout('9.9.2');
-    const h = await hostIn(id, ['failed', 'rolled-back'], 'the host to report the crashed build');
+    const canary = await canaryOf(id);
+    const h = await hostIn(id, canary, ['failed', 'rolled-back'], 'the canary to report the crashed build');
     expect(h).toMatchObject({ state: 'failed', runningVersion: '9.9.1' });
     expect(h.message).toMatch(/the new agent 9\.9\.2 exited with code 1 before its self-check/);
-    const n = await node();
-    expect(n).toMatchObject({ agentVersion: '9.9.1' });
+    const r = await waitFor('the rollout paused', async () => {
+      const res = await api('GET', `/api/v1/rollouts/${id}`);
+      return res.body.state === 'paused' ? res.body : null;
+    });
+    // The other hosts never got it.
+    expect(r.hosts.filter((x: { nodeId: string }) => x.nodeId !== canary.nodeId).map((x: { state: string }) => x.state)).toEqual(['pending', 'pending']);
+    expect(await versions()).toEqual(['9.9.1', '9.9.1', '9.9.1']);
     // The built-in agent, 9.9.1 (a), the crashing 9.9.2 (b), then 9.9.1 again from a: no second try of 9.9.2.
-    expect(host.agentStarts().map((e) => /agent-install\/(\w)\//.exec(e)?.[1] ?? 'built-in')).toEqual(['built-in', 'a', 'b', 'a']);
-    expect(readlinkSync(join(host.installDir, 'current'))).toBe('a');
-    expect(readPendingUpdate(host.dataDir)).toBeNull();
-    expect(host.running).toBe(true);
+    expect(canary.agentStarts().map((e) => /agent-install\/(\w)\//.exec(e)?.[1] ?? 'built-in')).toEqual(['built-in', 'a', 'b', 'a']);
+    expect(readlinkSync(join(canary.installDir, 'current'))).toBe('a');
+    expect(readPendingUpdate(canary.dataDir)).toBeNull();
+    for (const host of hosts) expect(host.running).toBe(true);
+    for (const host of hosts.filter((x) => x !== canary)) expect(host.agentStarts()).toHaveLength(2);
     await settle(id);
   });
 
-  it('a target whose bytes were changed on the server is refused; the old build keeps running', async () => {
+  it('a target whose bytes were changed on the server is refused; every host keeps its build', async () => {
     const bytes = packAgentRelease({ version: '9.9.3', agentMjs: new Uint8Array(Buffer.from('console.log("9.9.3");\n')) });
     await publish('9.9.3', bytes);
     // A stolen server (or a bad mirror) serves other bytes under the signed name.
@@ -155,15 +185,18 @@ describe('agent updates through a rollout, with gpufleet-agent launch', { timeou
     } finally {
       db.close();
     }
-    const starts = host.agentStarts().length;
+    const starts = hosts.map((h) => h.agentStarts().length);
     const id = await startRollout('9.9.3');
-    const h = await hostIn(id, ['refused'], 'the host to refuse the changed target');
+    const canary = await canaryOf(id);
+    const h = await hostIn(id, canary, ['refused'], 'the canary to refuse the changed target');
     expect(h.message).toMatch(/release refused/);
     expect(h.message).toMatch(/hash/i);
-    expect(await node()).toMatchObject({ agentVersion: '9.9.1', connected: true });
-    expect(host.agentStarts()).toHaveLength(starts);
-    expect(host.running).toBe(true);
-    expect(readlinkSync(join(host.installDir, 'current'))).toBe('a');
+    expect(await versions()).toEqual(['9.9.1', '9.9.1', '9.9.1']);
+    expect(hosts.map((x) => x.agentStarts().length)).toEqual(starts);
+    for (const host of hosts) {
+      expect(host.running).toBe(true);
+      expect(readlinkSync(join(host.installDir, 'current'))).toBe('a');
+    }
     await settle(id);
   });
 });

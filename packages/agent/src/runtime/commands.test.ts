@@ -64,6 +64,10 @@ describe('gpufleet-agent command line', () => {
       [['run', '--commands', ''], /--commands must be on or off/],
       [['run', '--workloads', 'sometimes'], /--workloads must be on or off, got 'sometimes'/],
       [['run', '--workloads', ''], /--workloads must be on or off/],
+      [['join', 'tok', '--hostname', ''], /--hostname must be 1-253 letters/],
+      [['join', 'tok', '--hostname', 'bad name'], /--hostname must be .* got 'bad name'/],
+      [['run', '--hostname=-leading'], /--hostname must be/],
+      [['run', '--hostname', 'x'.repeat(254)], /--hostname must be/],
     ];
     for (const [argv, message] of cases) {
       const r = await run(argv);
@@ -110,6 +114,20 @@ describe('gpufleet-agent command line', () => {
     const r = await running;
     expect(r.code).toBe(0);
     expect(cp.violations).toEqual([]);
+  });
+
+  it('reports the name --hostname gives in its inventory', async () => {
+    cp = new FakeControlPlane({ tokens: { t1: { secret: 'x' } }, heartbeatMs: 50 });
+    await cp.start();
+    const token = encodeJoinToken({ url: cp.url, caFingerprint: null, roots: [], tokenId: 't1', secret: 'x' });
+    expect((await run(['join', token, '--data-dir', dir, '--hostname', 'gpu-node-7.example'])).code).toBe(0);
+    const node = cp.nodes.get(loadIdentity(dir)!.did)!;
+    const abort = new AbortController();
+    const running = run(['run', '--data-dir', dir, '--hostname', 'gpu-node-7.example'], { signal: abort.signal });
+    await cp.waitFor('inventory', () => node.inventories.length === 1);
+    expect(node.inventories[0]?.body.host.hostname).toBe('gpu-node-7.example');
+    abort.abort();
+    expect((await running).code).toBe(0);
   });
 
   it('exits 1 with the reason when the server refuses the node', async () => {

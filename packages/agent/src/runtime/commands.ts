@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { FleetError, isLabelKey, isLabelValue, type BundleDriftData, type ReleaseKind } from '@gpufleet/protocol';
 import type { HardwareBackend } from '../hardware/backend.js';
+import { HOSTNAME_OVERRIDE, withHostname } from '../hardware/hostname-override.js';
 import { RealHardwareBackend } from '../hardware/real-backend.js';
 import { Agent } from './agent.js';
 import { FileStateStore } from './file-state.js';
@@ -55,6 +56,7 @@ function usage(prog: string): string {
     '    --label k=v      ask for a label on this node (repeatable)',
     '    --root DID       trust only this fleet root (repeatable); the join is refused when the token names others',
     '    --release-root FILE  trust this fleet release root (1.root.json of `gpufleet releases keys init`) for updates',
+    "    --hostname NAME  the name this host reports instead of the OS's (containers, cloned VMs); give run the same",
     '  run            run the agent: connect to the server and report until stopped',
     '    --data-dir DIR   state directory (default /var/lib/gpufleet-agent)',
     `    --log-level L    ${LOG_LEVELS.join(' | ')} (default info)`,
@@ -66,6 +68,7 @@ function usage(prog: string): string {
     '    --updates U      on | off: apply operator-signed rollouts of agent builds and bundles (default on);',
     '                     agent builds install only when the agent runs under `launch`',
     '    --release-root FILE  the fleet release root to trust when this host trusts none yet',
+    "    --hostname NAME  the name this host reports instead of the OS's (as given to join)",
     '',
     '  launch -- <run options>  run the agent under a watchdog (what the systemd unit runs): starts the installed',
     '                     agent build, restarts into a new one, and goes back when it fails its self-check',
@@ -151,6 +154,21 @@ export function parseLabelArgs(values: string[]): Record<string, string> {
   return labels;
 }
 
+function checkHostname(hostname: string | undefined): void {
+  if (hostname !== undefined && !HOSTNAME_OVERRIDE.test(hostname)) {
+    throw new UsageError(
+      `--hostname must be 1-253 letters, digits, '.', '-' or '_', starting and ending with a letter or digit, got '${hostname.slice(0, 60)}'`,
+    );
+  }
+}
+
+/** This host's hardware, reporting the name `--hostname` gives instead of the OS's when given. */
+function hostBackend(deps: CommandDeps, hostname: string | undefined): HardwareBackend {
+  checkHostname(hostname);
+  const backend = (deps.backend ?? ((v) => new RealHardwareBackend({ agentVersion: v })))(AGENT_VERSION);
+  return hostname === undefined ? backend : withHostname(backend, hostname);
+}
+
 async function joinCommand(args: string[], deps: CommandDeps, out: (t: string) => void, prog: string): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -161,6 +179,7 @@ async function joinCommand(args: string[], deps: CommandDeps, out: (t: string) =
       label: { type: 'string', multiple: true },
       root: { type: 'string', multiple: true },
       'release-root': { type: 'string' },
+      hostname: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -172,7 +191,7 @@ async function joinCommand(args: string[], deps: CommandDeps, out: (t: string) =
   const labels = parseLabelArgs(values.label ?? []);
   if (values['release-root'] === '') throw new UsageError('--release-root needs a file');
   const dataDir = values['data-dir'] ?? DEFAULT_DATA_DIR;
-  const backend = (deps.backend ?? ((v) => new RealHardwareBackend({ agentVersion: v })))(AGENT_VERSION);
+  const backend = hostBackend(deps, values.hostname);
   const result = await joinFleet({
     token: positionals[0]!,
     dataDir,
@@ -223,6 +242,7 @@ async function runCommand(args: string[], deps: CommandDeps, err: (t: string) =>
       workloads: { type: 'string' },
       updates: { type: 'string' },
       'release-root': { type: 'string' },
+      hostname: { type: 'string' },
     },
   });
   if (positionals.length > 0) throw new UsageError(`run takes no arguments, got '${positionals[0]}'`);
@@ -233,6 +253,7 @@ async function runCommand(args: string[], deps: CommandDeps, err: (t: string) =>
   const updates = values.updates ?? 'on';
   if (updates !== 'on' && updates !== 'off') throw new UsageError(`--updates must be on or off, got '${updates}'`);
   if (values['release-root'] === '') throw new UsageError('--release-root needs a file');
+  checkHostname(values.hostname);
   // Where XID/SXid lines are read from: auto (/dev/kmsg, then journalctl, then dmesg), off, or a file.
   const kernelLog = values['kernel-log'] ?? 'auto';
   if (kernelLog === '') throw new UsageError('--kernel-log needs auto, off or a file path');
@@ -247,7 +268,7 @@ async function runCommand(args: string[], deps: CommandDeps, err: (t: string) =>
   try {
     const logger = deps.logger ?? createJsonLogger({ level });
     if (values['release-root'] !== undefined) logger.info(trustReleaseRootFile(dataDir, values['release-root']));
-    const backend = (deps.backend ?? ((v) => new RealHardwareBackend({ agentVersion: v })))(AGENT_VERSION);
+    const backend = hostBackend(deps, values.hostname);
     const restart = { asked: false, agent: null as Agent | null };
     const installDir = deps.installDir ?? process.env[INSTALL_DIR_ENV];
     // Host bundles (containers, files, units) apply through the bundle installer, which also reports drift.
