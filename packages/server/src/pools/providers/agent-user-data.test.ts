@@ -61,7 +61,7 @@ describe('agentUserData', () => {
     expect(result).toEqual({ status: 0, stderr: '' });
     expect(calls(join(dir, 'agent.log'))).toEqual([['join', 'gfj_123.abc', '--data-dir', dataDir, '--label', 'zone=us-east-1a', '--label', 'gpu/kind=h100']]);
     const unit = readFileSync(unitPath, 'utf8');
-    expect(unit).toContain(`ExecStart=${join(bin, 'gpufleet-agent')} run --data-dir ${dataDir}\n`);
+    expect(unit).toContain(`ExecStart=${join(bin, 'gpufleet-agent')} launch -- --data-dir ${dataDir}\n`);
     expect(unit).toContain('Restart=always');
     expect(calls(join(dir, 'systemctl.log'))).toEqual([['daemon-reload'], ['enable', '--now', 'gpufleet-agent']]);
   });

@@ -88,7 +88,8 @@ export function agentUserData(options: AgentUserDataOptions): string {
     '',
     '[Service]',
     'Type=simple',
-    'ExecStart=$AGENT_BIN run --data-dir $DATA_DIR',
+    // Under the launcher, so signed agent releases can be installed and rolled back (issue 14).
+    'ExecStart=$AGENT_BIN launch -- --data-dir $DATA_DIR',
     'Restart=always',
     'RestartSec=5',
     'TimeoutStopSec=15',

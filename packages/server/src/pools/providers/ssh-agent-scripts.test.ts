@@ -107,9 +107,9 @@ describe('script text', () => {
     expect(remoteLine({ user: 'root' }, 'echo $HOME')).toBe(`sh -c 'echo $HOME'`);
   });
 
-  it('writes a unit whose ExecStart runs the agent with the data dir, quoted for systemd', () => {
+  it('writes a unit whose ExecStart runs the agent under its launcher with the data dir, quoted for systemd', () => {
     const unit = agentUnitText(setup);
-    expect(unit).toContain('ExecStart=node "/opt/gpu fleet/agent.js" run --data-dir /var/lib/gpufleet-agent\n');
+    expect(unit).toContain('ExecStart=node "/opt/gpu fleet/agent.js" launch -- --data-dir /var/lib/gpufleet-agent\n');
     expect(unit).toContain('Restart=always');
     expect(unit).toContain('WantedBy=multi-user.target');
     const start = startScript(setup);

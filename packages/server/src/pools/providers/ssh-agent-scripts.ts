@@ -57,6 +57,15 @@ function runArgv(setup: AgentSetup): string[] {
   return [...setup.agentCommand, 'run', '--data-dir', setup.dataDir];
 }
 
+/**
+ * The agent under its launcher (`launch -- run options`), for systemd: signed agent releases can
+ * then be installed and rolled back, and the unit's cgroup takes the agent down with the launcher.
+ * The background start keeps `run`: without a cgroup, a killed launcher would leave its agent behind.
+ */
+function launchArgv(setup: AgentSetup): string[] {
+  return [...setup.agentCommand, 'launch', '--', '--data-dir', setup.dataDir];
+}
+
 /** A systemd unit like the one the agent ships (packages/agent/systemd), running this host's agent command. */
 export function agentUnitText(setup: AgentSetup): string {
   return [
@@ -68,7 +77,7 @@ export function agentUnitText(setup: AgentSetup): string {
     '',
     '[Service]',
     'Type=simple',
-    `ExecStart=${runArgv(setup).map(systemdQuote).join(' ')}`,
+    `ExecStart=${launchArgv(setup).map(systemdQuote).join(' ')}`,
     'Restart=always',
     'RestartSec=5',
     'TimeoutStopSec=15',
