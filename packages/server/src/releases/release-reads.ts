@@ -41,18 +41,27 @@ export async function metadataFile(store: Store, name: string): Promise<string> 
 
 const HASHED = /^(?:(.+)\/)?([0-9a-f]{64})\.([^/]+)$/;
 
+/** `dir/<sha256>.<file>` (the consistent-snapshot name clients use) → the published path and hash; null when not of that form. */
+export function hashedTargetName(path: string): { logical: string; sha256: string } | null {
+  const m = HASHED.exec(path);
+  if (!m) return null;
+  const [, dir, sha256, file] = m;
+  return { logical: dir === undefined ? file! : `${dir}/${file}`, sha256: sha256! };
+}
+
+export function missingTarget(path: string): FleetError {
+  return new FleetError('not_found', `no target '${path.slice(0, 120)}'`);
+}
+
 /** A target's bytes by the consistent-snapshot name clients use: `dir/<sha256>.<file>`. */
 export async function targetFile(store: Store, path: string): Promise<Uint8Array> {
-  const m = HASHED.exec(path);
-  const missing = () => new FleetError('not_found', `no target '${path.slice(0, 120)}'`);
-  if (!m) throw missing();
-  const [, dir, sha256, file] = m;
-  const logical = dir === undefined ? file : `${dir}/${file}`;
+  const name = hashedTargetName(path);
+  if (!name) throw missingTarget(path);
   // Only a published path under its own hash: the store is not a general blob service.
-  const listed = (await store.listReleaseTargets()).some((t) => t.path === logical && t.sha256 === sha256);
-  if (!listed) throw missing();
-  const blob = await store.getReleaseBlob(sha256!);
-  if (!blob) throw missing();
+  const listed = (await store.listReleaseTargets()).some((t) => t.path === name.logical && t.sha256 === name.sha256);
+  if (!listed) throw missingTarget(path);
+  const blob = await store.getReleaseBlob(name.sha256);
+  if (!blob) throw missingTarget(path);
   return blob.bytes;
 }
 

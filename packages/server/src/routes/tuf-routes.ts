@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { App } from '../http/app.js';
 import type { ReleaseRepository } from '../releases/release-repository.js';
-import { metadataFile, targetFile } from '../releases/release-reads.js';
+import { ReleaseFileCache } from '../releases/release-file-cache.js';
 import type { Store } from '../store/store.js';
 
 const FileParams = z.strictObject({ file: z.string().min(1).max(64) });
@@ -14,6 +14,7 @@ const TargetParams = z.strictObject({ '*': z.string().min(1).max(600) });
  * timestamp changes and must be fetched fresh.
  */
 export function registerTufRoutes(app: App, deps: { store: Store; releases: ReleaseRepository }): void {
+  const files = new ReleaseFileCache(deps.store);
   app.get(
     '/tuf/metadata/:file',
     {
@@ -21,7 +22,7 @@ export function registerTufRoutes(app: App, deps: { store: Store; releases: Rele
       schema: { tags: ['releases'], summary: 'TUF metadata: N.root.json, timestamp.json, N.snapshot.json, N.targets.json', params: FileParams },
     },
     async (req, reply) => {
-      const text = await metadataFile(deps.store, req.params.file);
+      const text = await files.metadataFile(req.params.file);
       reply.header('cache-control', req.params.file === 'timestamp.json' ? 'no-store' : 'public, max-age=31536000, immutable');
       return reply.type('application/json').send(text);
     },
@@ -35,7 +36,7 @@ export function registerTufRoutes(app: App, deps: { store: Store; releases: Rele
       schema: { hide: true, tags: ['releases'], summary: 'A TUF target under its consistent-snapshot name: dir/<sha256>.<file>', params: TargetParams },
     },
     async (req, reply) => {
-      const bytes = await targetFile(deps.store, req.params['*']);
+      const bytes = await files.targetFile(req.params['*']);
       reply.header('cache-control', 'public, max-age=31536000, immutable');
       return reply.type('application/octet-stream').send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     },
