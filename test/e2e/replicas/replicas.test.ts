@@ -249,4 +249,31 @@ describe('e2e: three control-plane replicas over PostgreSQL and NATS', () => {
     }
     expect(sum((await replicasOf(taken)).map((x) => x.agents))).toBe(HOSTS);
   }, 30_000);
+  it('the replica following a run is SIGKILLed mid-run: a survivor takes the run up and finishes it, the host ran it once', async () => {
+    const [follower, survivor] = cluster.live as [Replica, Replica];
+    const marker = join(markers, 'adopted');
+    const command = signed(root, {
+      target: 'hostname in (e2e-rep-1)',
+      command: { kind: 'argv', argv: ['sh', '-c', `sleep 2; echo x >> '${marker}'; echo ran`] },
+    });
+    const sent = await follower.api('POST', '/api/v1/runs', { command });
+    expect(sent.status, sent.text).toBe(201);
+    const runId = sent.body.id as string;
+    await waitFor(`run ${runId} running on host 1`, async () => {
+      const res = await follower.api('GET', `/api/v1/runs/${runId}`);
+      return (res.body?.targets as TargetView[] | undefined)?.[0]?.state === 'running';
+    });
+    expect((await follower.server.kill('SIGKILL')).signal).toBe('SIGKILL');
+    const run = await waitFor(
+      `${survivor.name}: run ${runId} finished`,
+      async () => {
+        const res = await survivor.api('GET', `/api/v1/runs/${runId}`);
+        return res.body?.state === 'succeeded' ? res.body : null;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    expect(run.targets.map((t: TargetView) => [t.nodeId, t.state, t.exitCode])).toEqual([[hosts[0]!.nodeId, 'succeeded', 0]]);
+    expect(readFileSync(marker, 'utf8')).toBe('x\n');
+    expect(survivor.server.output).toMatch(/took up a run whose replica is gone/);
+  }, 60_000);
 });

@@ -84,9 +84,18 @@ export function fleetServices(): AnyServiceDefinition[] {
     defineService({ provides: refs.eventWriter, deps: { store: refs.store }, init: ({ store }) => new EventWriter(store), stop: (w) => w.close() }),
     defineService({
       provides: refs.runs,
-      deps: { store: refs.store, registry: refs.registry, sessions: refs.sessions, hub: refs.hub, clock: refs.clock, log: refs.log, scripts: refs.scripts },
-      async init({ store, registry, sessions, hub, clock, log, scripts }) {
-        const runs = new RunService({ store, registry, gateway: sessions, hub, clock, log, scriptLookup: scripts.lookup });
+      deps: {
+        store: refs.store,
+        registry: refs.registry,
+        sessions: refs.sessions,
+        hub: refs.hub,
+        clock: refs.clock,
+        log: refs.log,
+        scripts: refs.scripts,
+        claims: refs.runFollowers,
+      },
+      async init({ store, registry, sessions, hub, clock, log, scripts, claims }) {
+        const runs = new RunService({ store, registry, gateway: sessions, hub, clock, log, scriptLookup: scripts.lookup, claims });
         await runs.load();
         return runs;
       },

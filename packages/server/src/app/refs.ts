@@ -48,6 +48,7 @@ import type { NoticeLedger } from '../alerts/notice-ledger.js';
 import type { SessionOwners } from '../replicas/session-owners.js';
 import type { FrameRelay } from '../replicas/frame-relay.js';
 import type { ReplicaBridge } from '../replicas/replica-bridge.js';
+import type { RunFollowers } from '../replicas/run-followers.js';
 import type { ReleaseRepository } from '../releases/release-repository.js';
 import type { RolloutService } from '../rollouts/rollout-service.js';
 import { serviceRef } from './service-ref.js';
@@ -87,6 +88,8 @@ export const refs = {
   leases: serviceRef<Leases>('leases'),
   /** Which replica holds each agent's session. */
   sessionOwners: serviceRef<SessionOwners>('session-owners'),
+  /** Which replica follows each active run. */
+  runFollowers: serviceRef<RunFollowers>('run-followers'),
   /** Frames for sessions another replica holds. */
   frameRelay: serviceRef<FrameRelay>('frame-relay'),
   /** Node changes, metric deltas and run reports passed between replicas. */

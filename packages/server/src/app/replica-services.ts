@@ -5,6 +5,7 @@ import { NatsBus } from '../bus/nats-bus.js';
 import { ReplicaDirectory } from '../replicas/replica-directory.js';
 import { Leases } from '../replicas/leases.js';
 import { SessionOwners } from '../replicas/session-owners.js';
+import { RunFollowers } from '../replicas/run-followers.js';
 import { FrameRelay } from '../replicas/frame-relay.js';
 import { ReplicaBridge } from '../replicas/replica-bridge.js';
 import { defineService, type AnyServiceDefinition } from './service-definition.js';
@@ -105,6 +106,12 @@ export function replicaServices(choices: { masterKey: string | null }): AnyServi
         }),
       start: (owners) => owners.start(),
       stop: (owners) => owners.stop(),
+    }),
+    defineService({
+      provides: refs.runFollowers,
+      deps: { bus: refs.bus, replica: refs.replica, directory: refs.replicaDirectory },
+      init: ({ bus, replica, directory }) => new RunFollowers({ bus, replica: replica.name, instance: replica.instance, directory }),
+      start: (followers) => followers.start(),
     }),
     defineService({
       provides: refs.frameRelay,

@@ -127,8 +127,10 @@ export const consumers = {
  */
 export const buckets = {
   sessionOwners: 'session-owners',
+  runFollowers: 'run-followers',
 } as const;
 
 export const kvKeys = {
   sessionOwner: (nodeId: string) => idToken(nodeId),
+  runFollower: (runId: string) => idToken(runId),
 } as const;

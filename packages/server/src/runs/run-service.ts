@@ -24,6 +24,7 @@ import { outputView, runView, type RunOutputView, type RunView } from './run-vie
 import { RunWriter } from './run-writer.js';
 import { SignedCancels } from './signed-cancels.js';
 import { parseSubmitRequest } from './submit-request.js';
+import type { RunClaims } from '../replicas/run-followers.js';
 
 /** Finds a library script's content and signature (scripts/script-library.ts); null: no such version. */
 export type RunScriptLookup = (name: string, version: number) => Promise<{ content: string; signature: ScriptSignature | null } | null>;
@@ -47,6 +48,13 @@ export interface RunServiceOptions {
   /** Store write tick (default 100 ms; hosts' reports are announced at once, only the write waits). */
   flushDelayMs?: number;
   log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+  /**
+   * Which replica follows each active run (replicas/run-followers.ts): a run is taken up only
+   * when no live replica follows it, at start and when its follower dies.
+   */
+  claims: RunClaims;
+  /** How often runs whose follower died are looked for (default 5 s). */
+  adoptEveryMs?: number;
 }
 
 /** The answer to a submission. */
@@ -72,6 +80,10 @@ export class RunService {
   private readonly signedCancels: SignedCancels;
   private readonly outputLimit: number;
   private timer: NodeJS.Timeout | null = null;
+  private lastAdoptAt = 0;
+  private adopting = false;
+  /** Active runs whose stored command cannot be followed: looked at once, not every tick. */
+  private readonly unloadable = new Set<string>();
 
   constructor(private readonly o: RunServiceOptions) {
     this.writer = new RunWriter({ store: o.store, log: o.log, ...(o.flushDelayMs === undefined ? {} : { delayMs: o.flushDelayMs }) });
@@ -86,27 +98,66 @@ export class RunService {
     this.outputLimit = o.outputLimitBytes ?? 1024 * 1024;
   }
 
-  /** Takes up the runs that were still going when the server stopped. */
+  /** Takes up the runs that were still going when the server stopped (and that no live replica follows). */
   async load(): Promise<void> {
     for (const record of await this.o.store.listRuns({ active: true, limit: 10_000 })) {
-      const command = SignedCommand.safeParse(record.command);
-      if (!command.success) {
-        this.o.log.warn({ runId: record.id }, 'a stored run holds no valid command; left as it is');
-        continue;
-      }
-      const frame = await this.frameFor(command.data).catch(() => null);
-      if (!frame) continue;
-      const targets = await this.o.store.listRunTargets(record.id);
-      const policy = resolveBatchPolicy((record.batch as { asked?: never } | null)?.asked, targets.length);
-      const run = new ActiveRun(record, command.data, frame, policy, targets);
-      this.runs.set(record.id, run);
-      if (record.canceledBy !== null) run.stopped = true;
-      // Open targets may have been sent before the restart (only final states are stored).
-      for (const t of targets) if (!FINAL_STATES.has(t.state)) run.resent.add(t.nodeId);
+      if (!(await this.o.claims.claim(record.id))) continue;
+      const run = await this.adopt(record);
       // Hosts not confirmed yet wait for their sessions (nobody is connected this early).
-      this.scheduler.pump(run);
+      if (run) this.scheduler.pump(run);
     }
     await this.signedCancels.restore(this.o.clock.now(), (msg) => this.o.log.warn({}, msg));
+  }
+
+  /** Builds the run's state from the store and follows it; null when its command cannot be followed. */
+  private async adopt(record: RunRecord): Promise<ActiveRun | null> {
+    const command = SignedCommand.safeParse(record.command);
+    if (!command.success) {
+      this.unloadable.add(record.id);
+      this.o.log.warn({ runId: record.id }, 'a stored run holds no valid command; left as it is');
+      return null;
+    }
+    const frame = await this.frameFor(command.data).catch(() => null);
+    if (!frame) {
+      this.unloadable.add(record.id);
+      return null;
+    }
+    const targets = await this.o.store.listRunTargets(record.id);
+    const policy = resolveBatchPolicy((record.batch as { asked?: never } | null)?.asked, targets.length);
+    const run = new ActiveRun(record, command.data, frame, policy, targets);
+    this.runs.set(record.id, run);
+    if (record.canceledBy !== null) run.stopped = true;
+    // Open targets may have been sent before (only final states are stored).
+    for (const t of targets) if (!FINAL_STATES.has(t.state)) run.resent.add(t.nodeId);
+    return run;
+  }
+
+  /**
+   * Runs whose follower is gone (its replica was killed or stopped mid-run): taken up here. What
+   * their hosts reported to the gone follower is in the store and is applied first; then the
+   * batches go on and hosts that are connected get what they have not confirmed.
+   */
+  private async adoptOrphans(): Promise<void> {
+    if (this.adopting) return;
+    this.adopting = true;
+    try {
+      for (const record of await this.o.store.listRuns({ active: true, limit: 10_000 })) {
+        if (this.runs.has(record.id) || this.unloadable.has(record.id)) continue;
+        if (!(await this.o.claims.claim(record.id))) continue;
+        const run = await this.adopt(record);
+        if (!run) continue;
+        this.o.log.warn({ runId: run.id }, 'took up a run whose replica is gone');
+        const open = [...run.targets.values()].filter((t) => !FINAL_STATES.has(t.state)).map((t) => t.nodeId);
+        await Promise.all(open.map((nodeId) => this.catchUp(nodeId, [run])));
+        this.scheduler.pump(run);
+        for (const nodeId of open) this.scheduler.onSessionReady(run, nodeId);
+        this.scheduler.finishIfDone(run);
+      }
+    } catch (err) {
+      this.o.log.warn({ err: (err as Error).message }, 'could not look for runs whose replica is gone');
+    } finally {
+      this.adopting = false;
+    }
   }
 
   /** Checks deadlines every second. */
@@ -140,7 +191,14 @@ export class RunService {
     this.signedCancels.prune(now);
     for (const run of [...this.runs.values()]) {
       if (!run.finished && now >= run.record.deadline) this.scheduler.expire(run);
-      if (run.finished && now - Math.max(run.record.finishedAt ?? now, run.record.deadline) > retain) this.runs.delete(run.id);
+      if (run.finished && now - Math.max(run.record.finishedAt ?? now, run.record.deadline) > retain) {
+        this.runs.delete(run.id);
+        this.o.claims.release(run.id).catch((err: Error) => this.o.log.warn({ runId: run.id, err: err.message }, 'could not forget a finished run'));
+      }
+    }
+    if (now - this.lastAdoptAt >= (this.o.adoptEveryMs ?? 5000)) {
+      this.lastAdoptAt = now;
+      void this.adoptOrphans();
     }
   }
 
@@ -236,6 +294,8 @@ export class RunService {
       finishedAt: null,
       canceledBy: null,
     };
+    // Claimed before it is stored: another replica looking for runs to take up must not take it.
+    if (!(await this.o.claims.claim(p.runId))) throw new FleetError('already_exists', `run id '${p.runId}' is followed by another replica`);
     // Stored before anything is sent: a host's answer always finds its run.
     await this.o.store.insertRun(record, targets);
     const run = new ActiveRun(record, command, frame, policy, targets);

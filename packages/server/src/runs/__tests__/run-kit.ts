@@ -6,6 +6,10 @@ import type { AgentEventRecord, NodeRecord, Store } from '../../store/store.js';
 import { sampleNode } from '../../store/__tests__/store-fixtures.js';
 import { ManualClock } from '../../testing/test-server.js';
 import { RunService, type RunServiceOptions } from '../run-service.js';
+import type { RunClaims } from '../../replicas/run-followers.js';
+
+/** One server alone: it follows every run (replica claims are tested in replicas/run-followers.test.ts). */
+export const ALWAYS_FOLLOWS: RunClaims = { claim: async () => true, release: async () => undefined };
 
 export const T0 = 1_760_000_000_000;
 export const operator = generateEd25519();
@@ -53,6 +57,8 @@ export interface RunKit {
   result(nodeId: string, runId: string, over?: Record<string, unknown>): void;
   /** A new RunService over the same store, gateway and hub (a server restart). */
   restart(): RunService;
+  /** Another replica's run service over the same store, fleet and gateway (closed with the kit). */
+  peer(over: Partial<RunServiceOptions>): RunService;
   close(): Promise<void>;
 }
 
@@ -95,8 +101,9 @@ export async function runKit(count: number, opts: { connected?: boolean; service
   };
   const warnings: string[] = [];
   const log = { warn: (_o: object, msg: string) => void warnings.push(msg), info: () => undefined };
-  const make = () => new RunService({ store, registry, gateway, hub, clock, log, flushDelayMs: 1, ...opts.service });
+  const make = () => new RunService({ store, registry, gateway, hub, clock, log, flushDelayMs: 1, claims: ALWAYS_FOLLOWS, ...opts.service });
   let seq = 0;
+  const peers: RunService[] = [];
   const kit: RunKit = {
     service: make(),
     store,
@@ -157,7 +164,13 @@ export async function runKit(count: number, opts: { connected?: boolean; service
       kit.service = make();
       return kit.service;
     },
+    peer(over) {
+      const made = new RunService({ store, registry, gateway, hub, clock, log, flushDelayMs: 1, claims: ALWAYS_FOLLOWS, ...opts.service, ...over });
+      peers.push(made);
+      return made;
+    },
     async close() {
+      for (const p of peers) await p.stop();
       await kit.service.stop();
       await store.close();
     },
