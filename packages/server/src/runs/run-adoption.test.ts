@@ -76,12 +76,16 @@ describe('runs whose replica died', () => {
     survivor.tick();
     await new Promise((r) => setTimeout(r, 50));
     expect(survivor.runningOn(nodeId(1))).toBe(0); // the follower is alive: not taken
-    // The follower dies.
+    // The follower stops answering (killed, or paused past its directory entry).
     alive.delete('a');
-    await kit.service.stop();
     kit.clock.advance(2000);
     survivor.tick();
     await until('the survivor follows the run', () => survivor.runningOn(nodeId(1)) === 1);
+    // The paused one comes back: it finds the run followed by another and lets it go.
+    alive.add('a');
+    kit.service.tick();
+    await until('the old follower let the run go', () => kit!.service.runningOn(nodeId(1)) === 0);
+    expect(kit.warnings).toContain('another replica follows this run now; letting it go');
     await until(
       'host 0 succeeded from its stored report',
       async () => (await survivor.get(id)).targets?.find((t) => t.nodeId === nodeId(0))?.state === 'succeeded',

@@ -141,6 +141,12 @@ export class RunService {
     if (this.adopting) return;
     this.adopting = true;
     try {
+      // A replica paused past its directory entry (SIGSTOP, a frozen VM) finds its runs taken up by others: it lets them go.
+      for (const run of [...this.runs.values()]) {
+        if (run.finished || (await this.o.claims.claim(run.id))) continue;
+        this.runs.delete(run.id);
+        this.o.log.warn({ runId: run.id }, 'another replica follows this run now; letting it go');
+      }
       for (const record of await this.o.store.listRuns({ active: true, limit: 10_000 })) {
         if (this.runs.has(record.id) || this.unloadable.has(record.id)) continue;
         if (!(await this.o.claims.claim(record.id))) continue;
