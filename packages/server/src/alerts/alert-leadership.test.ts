@@ -34,7 +34,12 @@ afterEach(async () => {
 
 async function replica(name: 'a' | 'b'): Promise<{ engine: AlertEngine; ledger: NoticeLedger }> {
   const bus = new InProcessBus({ broker });
-  const lease: LeaseRole = { name: 'alerts', holds: () => leader === name, fence: () => (leader === name ? 1 : null) };
+  const lease: LeaseRole = {
+    name: 'alerts',
+    holds: () => leader === name,
+    fence: () => (leader === name ? 1 : null),
+    tenure: () => (leader === name ? 1 : null),
+  };
   const ledger = new NoticeLedger({ bus, lease, log: quiet });
   await ledger.start();
   const rules = `

@@ -60,7 +60,7 @@ describe('EventRetention', () => {
       store,
       clock,
       log,
-      lease: { name: 'retention', holds: () => held, fence: () => null },
+      lease: { name: 'retention', holds: () => held, fence: () => null, tenure: () => null },
       retentionMs: DAY,
       maxPerNode: 100,
     });

@@ -87,6 +87,12 @@ describe.each(BACKENDS)('Leases over the %s bus', (kind) => {
     const a = await start(leases(busA, 'a'));
     const b = await start(leases(busB, 'b'));
     const first = a.alerts.fence()!;
+    // A renewal moves the fencing token but not the tenure.
+    const tenure = a.alerts.tenure();
+    await a.l.renewAll();
+    expect(a.alerts.fence()!).toBeGreaterThan(first);
+    expect(a.alerts.tenure()).toBe(tenure);
+    expect(b.alerts.tenure()).toBeNull();
     await a.l.stop();
     expect(a.alerts.holds()).toBe(false);
     expect(a.l.held()).toEqual([]);
@@ -95,6 +101,7 @@ describe.each(BACKENDS)('Leases over the %s bus', (kind) => {
     expect(b.l.held().sort()).toEqual(ALL);
     const second = b.alerts.fence()!;
     expect(second).toBeGreaterThan(first);
+    expect(b.alerts.tenure()).toBe(second);
 
     // A third tenure (a new replica instance on the first bus) fences higher again.
     const c = await start(leases(busA, 'c'));

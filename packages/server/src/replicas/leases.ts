@@ -27,17 +27,24 @@ export interface LeaseRole {
    * its deadline gone the moment it runs again, before it could renew, and so does not act.
    */
   holds(): boolean;
-  /** The fencing token of the current tenure (the lease's KV revision), null when not held. Grows with every tenure. */
+  /** The fencing token of the current tenure (the lease's KV revision), null when not held. Grows with every tenure and every renewal. */
   fence(): number | null;
+  /**
+   * Which tenure this replica holds: the revision that began it, the same across its renewals;
+   * null when not held. A new value means another replica may have acted in between.
+   */
+  tenure(): number | null;
 }
 
 /** A role always held: for a loop built outside a replica set (unit tests, tools). */
 export function soleHolder(name: LeaseRoleName): LeaseRole {
-  return { name, holds: () => true, fence: () => 0 };
+  return { name, holds: () => true, fence: () => 0, tenure: () => 0 };
 }
 
 interface Tenure {
   revision: number;
+  /** The revision that began this tenure (renewals keep it). */
+  since: number;
   /** Monotonic time after which this replica must assume the lease lost. */
   deadline: number;
 }
@@ -72,6 +79,7 @@ export class Leases {
       name,
       holds: () => this.holds(name),
       fence: () => (this.holds(name) ? (this.roles.get(name)?.revision ?? null) : null),
+      tenure: () => (this.holds(name) ? (this.roles.get(name)?.since ?? null) : null),
     };
   }
 
@@ -112,7 +120,7 @@ export class Leases {
     try {
       if (tenure !== null && this.now() < tenure.deadline) {
         const revision = await kv.update(name, record, tenure.revision);
-        this.roles.set(name, { revision, deadline });
+        this.roles.set(name, { revision, since: tenure.since, deadline });
         return;
       }
       if (tenure !== null) {
@@ -121,7 +129,7 @@ export class Leases {
         this.o.log.warn({ role: name, replica: this.o.replica }, 'lease deadline passed before it was renewed; no longer acting for the role');
       }
       const revision = await kv.create(name, record);
-      this.roles.set(name, { revision, deadline });
+      this.roles.set(name, { revision, since: revision, deadline });
       this.o.log.info({ role: name, replica: this.o.replica, fence: revision }, 'took the lease');
     } catch (err) {
       const lost = err instanceof FleetError && (err.code === 'conflict' || err.code === 'already_exists');

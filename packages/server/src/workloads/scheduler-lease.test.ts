@@ -13,7 +13,14 @@ afterEach(async () => kit?.close());
 
 let held = false;
 let tenure = 1;
-const lease: LeaseRole = { name: 'scheduler', holds: () => held, fence: () => (held ? tenure : null) };
+let renewals = 0;
+// As a real lease: the fencing token changes with every renewal, the tenure id only with a new tenure.
+const lease: LeaseRole = {
+  name: 'scheduler',
+  holds: () => held,
+  fence: () => (held ? tenure * 1000 + ++renewals : null),
+  tenure: () => (held ? tenure : null),
+};
 
 async function refusal(p: Promise<unknown>): Promise<FleetError> {
   try {
@@ -60,7 +67,7 @@ describe('the scheduler lease', () => {
     await kit.addNode('gpu-a', { gpus: 1 });
     // Another replica, started before the job existed and not holding the lease.
     let peerHeld = false;
-    const peer = await kit.peer({ name: 'scheduler', holds: () => peerHeld, fence: () => (peerHeld ? 7 : null) });
+    const peer = await kit.peer({ name: 'scheduler', holds: () => peerHeld, fence: () => (peerHeld ? 7 : null), tenure: () => (peerHeld ? 7 : null) });
     await kit.submit(processJob('llama', 1));
     const [a] = await kit.allocs('llama');
     const start = kit.sessions.frames.find(({ frame }) => frame.t === 'alloc' && frame.body.op === 'start')?.frame;
@@ -88,7 +95,7 @@ describe('the scheduler lease', () => {
     // The lease moves to another replica, which stops the job.
     held = false;
     let peerHeld = true;
-    const peer = await kit.peer({ name: 'scheduler', holds: () => peerHeld, fence: () => (peerHeld ? 2 : null) });
+    const peer = await kit.peer({ name: 'scheduler', holds: () => peerHeld, fence: () => (peerHeld ? 2 : null), tenure: () => (peerHeld ? 2 : null) });
     await peer.stopJob('llama', {}, 'alice');
     await peer.onHostReport({
       id: 'ev-2',
