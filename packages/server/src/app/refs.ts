@@ -42,7 +42,7 @@ import type { PlayService } from '../plays/play-service.js';
 import type { TemplateService } from '../plays/template-service.js';
 import type { Bus } from '../bus/bus.js';
 import type { ReplicaDirectory } from '../replicas/replica-directory.js';
-import type { Leases } from '../replicas/leases.js';
+import type { LeaseSet } from '../replicas/leases.js';
 import type { ReplicaStatus } from '../replicas/replica-status.js';
 import type { NoticeLedger } from '../alerts/notice-ledger.js';
 import type { SessionOwners } from '../replicas/session-owners.js';
@@ -85,7 +85,7 @@ export const refs = {
   /** The live replicas, each renewing its entry every beat (`replicas ls`). */
   replicaDirectory: serviceRef<ReplicaDirectory>('replica-directory'),
   /** Leases with fencing for the loops that must run on one replica (alerts, retention, pools, scheduler). */
-  leases: serviceRef<Leases>('leases'),
+  leases: serviceRef<LeaseSet>('leases'),
   /** Which replica holds each agent's session. */
   sessionOwners: serviceRef<SessionOwners>('session-owners'),
   /** Which replica follows each active run. */

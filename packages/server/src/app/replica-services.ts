@@ -3,7 +3,7 @@ import { FleetError } from '@gpufleet/protocol';
 import { InProcessBus } from '../bus/in-process-bus.js';
 import { NatsBus } from '../bus/nats-bus.js';
 import { ReplicaDirectory } from '../replicas/replica-directory.js';
-import { Leases } from '../replicas/leases.js';
+import { Leases, SoleLeases } from '../replicas/leases.js';
 import { SessionOwners } from '../replicas/session-owners.js';
 import { RunFollowers } from '../replicas/run-followers.js';
 import { FrameRelay } from '../replicas/frame-relay.js';
@@ -55,7 +55,9 @@ export function replicaServices(choices: { masterKey: string | null }): AnyServi
       provides: refs.leases,
       deps: { config: refs.config, bus: refs.bus, replica: refs.replica, log: refs.log },
       init: ({ config, bus, replica, log }) =>
-        new Leases({ bus, replica: replica.name, instance: replica.instance, ttlMs: 3 * replicaBeatMs(config.heartbeatIntervalMs), log }),
+        config.bus === null
+          ? new SoleLeases()
+          : new Leases({ bus, replica: replica.name, instance: replica.instance, ttlMs: 3 * replicaBeatMs(config.heartbeatIntervalMs), log }),
       // The first pass is awaited here: the loops that need a lease depend on this and start after.
       start: (leases) => leases.start(),
       stop: (leases) => leases.stop(),

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Bus } from '../bus/bus.js';
 import { type Backend, BACKENDS, eventually, expectFleetError, FakeClock, openBackend, recordingLog } from './__tests__/replica-test-kit.js';
-import { LEASE_ROLES, LEASES_BUCKET, Leases, type LeasesOptions } from './leases.js';
+import { LEASE_ROLES, LEASES_BUCKET, Leases, SoleLeases, type LeasesOptions } from './leases.js';
 
 /** Short enough that a lapse is waited out in a test, at the 300 ms floor's double. */
 const TTL = 600;
@@ -163,5 +163,18 @@ describe.each(BACKENDS)('Leases over the %s bus', (kind) => {
     expect(a.alerts.holds()).toBe(true);
     // Renewals are compare-and-set writes: the revision moved on.
     expect(a.alerts.fence()!).toBeGreaterThan(first);
+  });
+});
+
+describe('SoleLeases (the embedded control plane)', () => {
+  it('holds every role from the start and never loses one: there is no other replica to fence', async () => {
+    const sole = new SoleLeases();
+    await sole.start();
+    expect(sole.held().sort()).toEqual([...LEASE_ROLES].sort());
+    for (const name of LEASE_ROLES) expect(sole.role(name).holds()).toBe(true);
+    expect(sole.role('scheduler').holds()).toBe(true);
+    expect(sole.role('scheduler').tenure()).toBe(0);
+    await sole.stop();
+    expect(sole.role('alerts').holds()).toBe(true);
   });
 });

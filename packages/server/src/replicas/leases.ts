@@ -36,6 +36,34 @@ export interface LeaseRole {
   tenure(): number | null;
 }
 
+/** What the loops and the replica directory see of the leases, whoever keeps them. */
+export interface LeaseSet {
+  role(name: LeaseRoleName): LeaseRole;
+  /** The roles this replica holds now. */
+  held(): LeaseRoleName[];
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The leases of an embedded control plane (one process, no --bus): it holds every role, always.
+ * No other replica could act, so there is nothing to fence, and a stall of its own event loop on
+ * a loaded machine must not make it refuse job changes or rollouts as if another might.
+ */
+export class SoleLeases implements LeaseSet {
+  role(name: LeaseRoleName): LeaseRole {
+    return soleHolder(name);
+  }
+
+  held(): LeaseRoleName[] {
+    return [...LEASE_ROLES];
+  }
+
+  async start(): Promise<void> {}
+
+  async stop(): Promise<void> {}
+}
+
 /** A role always held: for a loop built outside a replica set (unit tests, tools). */
 export function soleHolder(name: LeaseRoleName): LeaseRole {
   return { name, holds: () => true, fence: () => 0, tenure: () => 0 };
@@ -58,7 +86,7 @@ interface Tenure {
  * renewing. The revision is the fencing token; the local deadline (set from when the renewal was
  * sent, not when it was answered, minus a margin for clock drift) is what stops a paused holder.
  */
-export class Leases {
+export class Leases implements LeaseSet {
   private kv: BusKv | null = null;
   private readonly roles = new Map<LeaseRoleName, Tenure | null>();
   private timer: NodeJS.Timeout | null = null;
