@@ -1,8 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { InProcessBroker, InProcessBus } from '../bus/in-process-bus.js';
 import { RunFollowers } from '../replicas/run-followers.js';
-import type { AgentEventRecord } from '../store/store.js';
-import { nodeId, runKit, storedStates, type RunKit } from './__tests__/run-kit.js';
+import { nodeId, runKit, storedElsewhere, storedStates, type RunKit } from './__tests__/run-kit.js';
 
 /**
  * With replicas, the replica that takes a run follows it; when it dies mid-run, a survivor's
@@ -23,24 +22,6 @@ async function followers(broker: InProcessBroker, instance: string, alive: Set<s
   const f = new RunFollowers({ bus, replica: `cp-${instance}`, instance, directory: { isAlive: (_n, i) => alive.has(i) } });
   await f.start();
   return f;
-}
-
-let seq = 5000;
-async function storedElsewhere(k: RunKit, node: string, kind: string, data: Record<string, unknown>): Promise<void> {
-  seq++;
-  const event: AgentEventRecord = {
-    nodeId: node,
-    seq,
-    id: `y${seq}`,
-    ts: k.clock.now(),
-    kind,
-    gpuUuid: null,
-    pciBusId: null,
-    message: kind,
-    data,
-    receivedAt: k.clock.now(),
-  };
-  await k.store.insertAgentEvents([event]);
 }
 
 const result = (runId: string, exitCode = 0) => ({

@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AgentEventRecord } from '../store/store.js';
-import { nodeId, runKit, type RunKit } from './__tests__/run-kit.js';
+import { nodeId, runKit, storedElsewhere, type RunKit } from './__tests__/run-kit.js';
 
 /**
  * With replicas, a host's reports may be stored (and acknowledged to the host) by the replica
@@ -12,25 +11,6 @@ afterEach(async () => {
   await kit?.close();
   kit = undefined;
 });
-
-let seq = 1000;
-/** A report stored by another replica: in the store, never handed to this RunService. */
-async function storedElsewhere(k: RunKit, node: string, kind: string, data: Record<string, unknown>): Promise<void> {
-  seq++;
-  const event: AgentEventRecord = {
-    nodeId: node,
-    seq,
-    id: `x${seq}`,
-    ts: k.clock.now(),
-    kind,
-    gpuUuid: null,
-    pciBusId: null,
-    message: kind,
-    data,
-    receivedAt: k.clock.now(),
-  };
-  await k.store.insertAgentEvents([event]);
-}
 
 async function settle(k: RunKit, runId: string, want: string): Promise<string> {
   for (let i = 0; i < 100; i++) {

@@ -183,3 +183,22 @@ export async function storedStates(kit: RunKit, runId: string): Promise<Record<s
   await kit.service.flush();
   return Object.fromEntries((await kit.store.listRunTargets(runId)).map((t) => [t.hostname, t.state]));
 }
+
+let storedSeq = 1000;
+/** A host's report stored by another replica: in the store, never handed to the kit's RunService. */
+export async function storedElsewhere(k: RunKit, node: string, kind: string, data: Record<string, unknown>): Promise<void> {
+  storedSeq++;
+  const event: AgentEventRecord = {
+    nodeId: node,
+    seq: storedSeq,
+    id: `x${storedSeq}`,
+    ts: k.clock.now(),
+    kind,
+    gpuUuid: null,
+    pciBusId: null,
+    message: kind,
+    data,
+    receivedAt: k.clock.now(),
+  };
+  await k.store.insertAgentEvents([event]);
+}
