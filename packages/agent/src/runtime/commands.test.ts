@@ -43,6 +43,20 @@ describe('gpufleet-agent command line', () => {
     expect((await run(['--help'], { programName: 'gpufleet agent' })).stdout).toMatch(/usage: gpufleet agent/);
   });
 
+  it('prints the usage for --help after any command (before a launch -- separator)', async () => {
+    for (const argv of [
+      ['run', '--help'],
+      ['sideload', '-h'],
+      ['launch', '--help', '--', '--data-dir', dir],
+      ['join', '--help'],
+    ]) {
+      const r = await run(argv);
+      expect(r.code, argv.join(' ')).toBe(0);
+      expect(r.stdout).toMatch(/^usage: gpufleet-agent <command>/);
+      expect(r.stdout).toMatch(/--hostname NAME/);
+    }
+  });
+
   it('prints the package version', async () => {
     const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
     const r = await run(['--version']);

@@ -107,6 +107,12 @@ export async function runAgentCommand(argv: string[], deps: CommandDeps = {}): P
       out(`${AGENT_VERSION}\n`);
       return 0;
     }
+    // `run --help`, `sideload -h`, `launch --help -- ...`: the usage, not an unknown-option error.
+    const own = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+    if (own.includes('--help') || own.includes('-h')) {
+      out(usage(prog));
+      return 0;
+    }
     if (command === 'join') return await joinCommand(rest, deps, out, prog);
     if (command === 'run') return await runCommand(rest, deps, err);
     if (command === 'sideload') return await sideloadCommand(rest, out, (m) => new UsageError(m), DEFAULT_DATA_DIR);
