@@ -262,7 +262,7 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
   const executorsOf = new Map(hosts.map((h) => [h.hostname, h.executors]));
   // The agentVersion each host reports: an agent release changes it (the agent restarts, as a real one execs its new build).
   const versionOf = new Map<string, string>();
-  let restartForUpdate: (hostname: string, version: string) => Promise<Agent> = () => Promise.reject(new Error('not started'));
+  let restartForUpdate: (hostname: string, version: string) => Promise<unknown> = () => Promise.reject(new Error('not started'));
   const updates =
     o.updates === false
       ? null
@@ -289,8 +289,9 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
       ...(health ? { health } : {}),
       ...exec,
       workloads: workloadOptions,
+      // Simulated hosts answer update frames through the agent's update seam (no TUF check, no install).
+      ...(updates ? { updates: { ...o.agentOptions?.updates, handler: updates.handlerFor(h.hostname) } } : {}),
     });
-    updates?.attach(agent, h.hostname);
     return agent;
   };
   const simHosts: SimHost[] = hosts.map((h) => ({

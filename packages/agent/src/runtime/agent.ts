@@ -32,8 +32,8 @@ import type { WorkloadOptions } from '../workloads/agent-workloads.js';
 import type { WorkloadHost, WorkloadSupervisor } from '../workloads/supervisor.js';
 import { createHostServices } from './host-services.js';
 import { createAgentUpdates, type UpdateOptions } from '../updates/agent-updates.js';
+import type { UpdateFrameHandler } from '../updates/update-frame-handler.js';
 import type { AgentSelfCheck } from '../updates/agent-self-check.js';
-import type { UpdateHandler } from '../updates/update-handler.js';
 
 export type { NewAgentEvent } from './gpu-changes.js';
 
@@ -106,7 +106,7 @@ export class Agent {
   private link: AgentLink | null = null;
   private execHandler: CommandHandler | null = null;
   private workloadSupervisor: WorkloadSupervisor | null = null;
-  private updateHandler: UpdateHandler | null = null;
+  private updateHandler: UpdateFrameHandler | null = null;
   private selfCheck: AgentSelfCheck | null = null;
   /** Welcomed since start: the first collection after it completes a new build's self-check. */
   private welcomed = false;
@@ -162,7 +162,7 @@ export class Agent {
   }
 
   /** Applies signed releases (update frames); null before start. */
-  get updates(): UpdateHandler | null {
+  get updates(): UpdateFrameHandler | null {
     return this.updateHandler;
   }
 

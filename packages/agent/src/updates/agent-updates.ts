@@ -6,6 +6,7 @@ import { AgentSelfCheck } from './agent-self-check.js';
 import type { ReleaseInstaller } from './release-installer.js';
 import { ReleaseVerifier, serverSource } from './release-verifier.js';
 import { takeSideloadReports } from './sideload-reports.js';
+import type { UpdateFrameHandler, UpdateHandlerHost } from './update-frame-handler.js';
 import { updateFailure } from './update-failures.js';
 import { UpdateHandler, type UpdateTrust } from './update-handler.js';
 
@@ -21,6 +22,12 @@ export interface UpdateOptions {
   installers?: Partial<Record<ReleaseKind, ReleaseInstaller>>;
   /** Why a kind has no installer, said in its refusals. */
   missingInstaller?: Partial<Record<ReleaseKind, string>>;
+  /**
+   * Takes the `update` frames in place of the verifying handler, for hosts that only pretend to
+   * install (the simulator's SimUpdates: no TUF check, no files). When given, the fields above
+   * are not used and no self-check is made. `gpufleet-agent run` never sets it.
+   */
+  handler?: (host: UpdateHandlerHost) => UpdateFrameHandler;
 }
 
 /** Builds an agent's update handler and its post-switch self-check. */
@@ -34,8 +41,9 @@ export function createAgentUpdates(o: {
   enqueue: (e: NewAgentEvent, critical: boolean) => unknown;
   clock: Clock;
   logger: Logger;
-}): { handler: UpdateHandler; selfCheck: AgentSelfCheck | null } {
+}): { handler: UpdateFrameHandler; selfCheck: AgentSelfCheck | null } {
   const opts = o.options ?? {};
+  if (opts.handler) return { handler: opts.handler({ agentVersion: o.agentVersion, enqueue: o.enqueue, logger: o.logger }), selfCheck: null };
   const releasesDir = opts.releasesDir;
   let selfCheck: AgentSelfCheck | null = null;
   const handler = new UpdateHandler({

@@ -9,6 +9,7 @@ export { keepSideloadReport, takeSideloadReports } from './sideload-reports.js';
 export type { ReleaseInstaller, InstallOutcome } from './release-installer.js';
 export { UpdateHandler, type UpdateHandlerOptions, type UpdateTrust, type ReleaseFetcher } from './update-handler.js';
 export { createAgentUpdates, type UpdateOptions } from './agent-updates.js';
+export type { UpdateFrameHandler, UpdateHandlerHost } from './update-frame-handler.js';
 export { AgentInstaller, RESTART_EXIT_CODE, type AgentInstallerOptions } from './agent-installer.js';
 export { InstallLayout, BUILTIN, type Slot } from './install-layout.js';
 export { packAgentRelease, unpackAgentRelease, AGENT_ENTRY, AGENT_RELEASE_JSON, AGENT_RELEASE_FOLDER } from './agent-release.js';

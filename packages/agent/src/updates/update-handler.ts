@@ -14,6 +14,7 @@ import type { HostLabelView } from '../exec/attested-labels.js';
 import type { Clock } from '../runtime/clock.js';
 import type { NewAgentEvent } from '../runtime/gpu-changes.js';
 import { errorText, type Logger } from '../runtime/logger.js';
+import type { UpdateFrameHandler } from './update-frame-handler.js';
 import type { InstallOutcome, ReleaseInstaller } from './release-installer.js';
 import type { VerifiedRelease } from './release-verifier.js';
 
@@ -72,7 +73,7 @@ const UPDATES_OFF = 'updates are off on this host (gpufleet-agent run --updates 
  * `update-state` event through the outbox (critical: it must outlive a restart). A refusal
  * leaves the running version alone. One update at a time per release name.
  */
-export class UpdateHandler {
+export class UpdateHandler implements UpdateFrameHandler {
   /** Release names being updated now, with the rollout doing it. */
   private readonly busy = new Map<string, string>();
 

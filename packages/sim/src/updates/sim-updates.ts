@@ -1,4 +1,4 @@
-import type { Agent } from '@gpufleet/agent';
+import { errorText, type UpdateFrameHandler, type UpdateHandlerHost } from '@gpufleet/agent';
 import { AGENT_RELEASE_NAME, type UpdateFrame, type UpdateStateData } from '@gpufleet/protocol';
 import { downloadTarget, type TufSource } from './tuf-download.js';
 
@@ -11,7 +11,7 @@ export interface SimUpdatesOptions {
    * Restarts a host's agent reporting another agentVersion, as a real host execs its new build:
    * agent releases go through it (the fleet wires it); without it only the report changes.
    */
-  restartAgent?: (hostname: string, agentVersion: string) => Promise<Agent>;
+  restartAgent?: (hostname: string, agentVersion: string) => Promise<unknown>;
   /** The agentVersion hosts start with: what an agent release replaces (and a rollback brings back). */
   agentVersion?: string;
 }
@@ -29,6 +29,7 @@ type Body = UpdateFrame['body'];
  * each host reports verifying, installing and then healthy, or failed where a fault was set
  * (`failOn`), and goes back on a rollback. Versions are kept per host and release name, so an
  * apply of what runs already is healthy again at once (as a real host's idempotent apply).
+ * Agents take it through their declared seam: `updates: { handler: sim.handlerFor(hostname) }`.
  */
 export class SimUpdates {
   /** Bytes the hosts fetched from the TUF repository. */
@@ -38,6 +39,8 @@ export class SimUpdates {
   /** hostname → release name → [previous, current] versions. */
   private readonly versions = new Map<string, Map<string, { previous: string | null; current: string | null }>>();
   private readonly busy = new Set<string>();
+  /** hostname → the outbox of the host's latest agent: an agent release restarts it, and reports go to the new one. */
+  private readonly outboxes = new Map<string, UpdateHandlerHost['enqueue']>();
   private readonly o: SimUpdatesOptions;
 
   constructor(o: Partial<SimUpdatesOptions> = {}) {
@@ -59,15 +62,21 @@ export class SimUpdates {
   }
 
   /**
-   * Answers the agent's `update` frames in its place. The agent's own handler is for real hosts
-   * (it verifies against TUF and installs); the simulated one takes the frame before it does.
+   * The update handler of `hostname`'s agents (UpdateOptions.handler): each agent started on the
+   * host, a restarted one too, hands its `update` frames here and takes the reports.
    */
-  attach(agent: Agent, hostname: string): void {
-    const target = agent as unknown as { onRemoteOp(frame: { t: string; body: unknown }): void };
-    const own = target.onRemoteOp.bind(agent);
-    target.onRemoteOp = (frame) => {
-      if (frame.t === 'update') void this.onFrame(agent, hostname, frame.body as Body);
-      else own(frame);
+  handlerFor(hostname: string): (host: UpdateHandlerHost) => UpdateFrameHandler {
+    return (host) => {
+      this.outboxes.set(hostname, host.enqueue);
+      return {
+        onFrame: async (body) => {
+          try {
+            await this.onFrame(hostname, body);
+          } catch (err) {
+            host.logger.error('simulated update failed', { err: errorText(err) });
+          }
+        },
+      };
     };
   }
 
@@ -79,20 +88,19 @@ export class SimUpdates {
     return v;
   }
 
-  private async onFrame(first: Agent, hostname: string, body: Body): Promise<void> {
-    let agent = first;
-    /** An agent release: the host comes back as a new process reporting the version it now runs. */
+  private async onFrame(hostname: string, body: Body): Promise<void> {
+    /** An agent release: the host comes back as a new agent (reporting through its own outbox) with the version it now runs. */
     const switchTo = async (version: string | null) => {
       const kind = body.op === 'rollback' ? body.kind : body.rollout.payload.release.kind;
       if (kind !== 'agent') return;
       if (version === null || !this.o.restartAgent) return;
-      agent = await this.o.restartAgent(hostname, version);
+      await this.o.restartAgent(hostname, version);
     };
     const wait = () => new Promise((r) => setTimeout(r, this.o.stepMs));
     const report = (data: Omit<UpdateStateData, 'rolloutId' | 'reason'> & { reason?: UpdateStateData['reason'] }) =>
-      agent.enqueueEvent(
+      this.outboxes.get(hostname)?.(
         { kind: 'update-state', message: `${data.name}@${data.version}: ${data.state}`, data: { rolloutId: body.rolloutId, reason: null, ...data } },
-        { critical: true },
+        true,
       );
     if (body.op === 'rollback') {
       const v = this.slot(hostname, body.name);
