@@ -46,15 +46,17 @@ export function coreServices(choices: CoreChoices): AnyServiceDefinition[] {
     }),
     defineService({
       provides: refs.tls,
-      // dataDir: only for the order (the CA key is written inside it).
-      deps: { config: refs.config, dataDir: refs.dataDir },
-      init({ config }) {
+      // dataDir: only for the order (the serving key is written inside it). The store: the CA is
+      // sealed there with the master key, so that every replica serves under one CA.
+      deps: { config: refs.config, dataDir: refs.dataDir, store: refs.store },
+      init({ config, store }) {
         if (config.tlsCert === null && isLoopbackHost(config.listenHost)) return null;
         const host = advertisedHost(config.listenHost);
         return ensureServerTls({
           dataDir: config.dataDir,
           hostnames: [host, hostname()].filter((h) => !isIP(h)),
           ips: [config.listenHost, host].filter((h) => isIP(h) && h !== '0.0.0.0' && h !== '::'),
+          sharing: { store, masterKey: choices.masterKey, replicated: config.bus !== null },
           ...(config.tlsCert ? { certFile: config.tlsCert, keyFile: config.tlsKey! } : {}),
         });
       },
@@ -82,11 +84,12 @@ export function coreServices(choices: CoreChoices): AnyServiceDefinition[] {
     }),
     defineService({
       provides: refs.log,
-      deps: { http: refs.http, dataDir: refs.dataDir },
-      init({ http, dataDir }) {
-        // The data dir was checked before a logger existed: what it found is said now.
+      deps: { http: refs.http, dataDir: refs.dataDir, tls: refs.tls },
+      init({ http, dataDir, tls }) {
+        // The data dir and the TLS material were settled before a logger existed: what they found is said now.
         for (const warning of dataDir.warnings) http.log.warn(warning);
         for (const fixed of dataDir.fixed) http.log.warn(`made private: ${fixed}`);
+        for (const notice of tls?.notices ?? []) http.log[notice.level](notice.data, notice.msg);
         return http.log;
       },
     }),

@@ -53,5 +53,7 @@ export function loadGivenTls(certFile: string, keyFile: string): ServerTls {
     certPem: blocks.join(''),
     keyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString(),
     caFingerprint: certificateFingerprint(ca),
+    caKeptIn: 'given',
+    notices: [],
   };
 }

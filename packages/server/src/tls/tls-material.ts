@@ -10,6 +10,17 @@ export interface ServerTls {
   keyPem: string;
   /** SHA-256 of the CA certificate's DER, lower-case hex without separators. */
   caFingerprint: string;
+  /** Where the CA's key is: sealed in the store (shared by the replicas), in the data dir, or not ours (given files). */
+  caKeptIn: 'store' | 'data-dir' | 'given';
+  /** What the start found and did that an operator should read; logged once a logger exists (after the listener). */
+  notices: TlsNotice[];
+}
+
+/** A line for the server log about the TLS material. */
+export interface TlsNotice {
+  level: 'info' | 'warn';
+  msg: string;
+  data: Record<string, unknown>;
 }
 
 /** SHA-256 of a certificate's DER bytes as lower-case hex (the form join tokens carry). */
