@@ -2,11 +2,13 @@ import { existsSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, 
 import { dirname, join, resolve, sep } from 'node:path';
 import { FleetError } from '@gpufleet/protocol';
 import { AGENT_ENTRY, AGENT_RELEASE_JSON } from './agent-release.js';
+import { manifestOf, slotProblem, writeSlotManifest } from './slot-manifest.js';
 
 /**
  * The A/B layout of installed agent builds (issue 14):
  *
  *   <install-dir>/a/gpufleet-agent/agent.mjs   one build
+ *   <install-dir>/a/.gpufleet-slot.json        the sha256 of its files as installed
  *   <install-dir>/b/gpufleet-agent/agent.mjs   the other
  *   <install-dir>/current  -> a                what the launcher starts
  *   <install-dir>/previous -> b                what a rollback goes back to
@@ -70,7 +72,10 @@ export class InstallLayout {
     }
   }
 
-  /** Empties `slot` and writes `files` into it; refuses (before writing) any path that resolves outside it. */
+  /**
+   * Empties `slot` and writes `files` into it, then the record of their hashes the launcher checks
+   * before starting them; refuses (before writing) any path that resolves outside it.
+   */
   fill(slot: Slot, files: ReadonlyMap<string, Uint8Array>): void {
     if (slot === this.current) throw new FleetError('failed_precondition', `slot ${slot} holds the running build`);
     const root = resolve(this.slotDir(slot));
@@ -85,6 +90,17 @@ export class InstallLayout {
       mkdirSync(dirname(t.path), { recursive: true, mode: 0o755 });
       writeFileSync(t.path, t.bytes, { mode: 0o644 });
     }
+    writeSlotManifest(root, manifestOf(files));
+  }
+
+  /** Why the build in `slot` must not be started (a file changed or missing since install), or null. */
+  problem(slot: Slot): string | null {
+    return slotProblem(this.slotDir(slot));
+  }
+
+  /** Stops naming any slot current: the launcher starts the built-in agent. */
+  dropCurrent(): void {
+    rmSync(join(this.dir, 'current'), { force: true });
   }
 
   /** Makes `slot` current; what was current (or the built-in agent) becomes previous. */
@@ -101,7 +117,7 @@ export class InstallLayout {
   switchBack(): boolean {
     const previous = this.previous;
     if (previous === null) return false;
-    if (previous === BUILTIN) rmSync(join(this.dir, 'current'), { force: true });
+    if (previous === BUILTIN) this.dropCurrent();
     else this.setLink('current', previous);
     rmSync(join(this.dir, 'previous'), { force: true });
     return true;

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseDurationMs } from '@gpufleet/protocol';
 import { createJsonLogger, isLogLevel, LOG_LEVELS, type Logger } from '../runtime/logger.js';
+import { AGENT_VERSION } from '../runtime/version.js';
 import { runLauncher } from './launcher.js';
 
 /** Where agent builds are installed when --install-dir is not given. */
@@ -57,6 +58,7 @@ export async function launchCommand(
     runArgs,
     healthDeadlineMs,
     builtinEntry: o.builtinEntry,
+    builtinVersion: AGENT_VERSION,
     logger: o.logger ?? createJsonLogger({ level }),
     ...(o.signal ? { signal: o.signal } : {}),
   });

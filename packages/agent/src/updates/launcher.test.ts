@@ -1,13 +1,15 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runAgentCommand } from '../runtime/commands.js';
 import { silentLogger } from '../runtime/logger.js';
-import { AGENT_ENTRY } from './agent-release.js';
+import { AGENT_ENTRY, AGENT_RELEASE_JSON } from './agent-release.js';
 import { InstallLayout } from './install-layout.js';
 import { INSTALL_DIR_ENV, runLauncher } from './launcher.js';
 import { readPendingUpdate, writePendingUpdate } from './pending-update.js';
+import { takeSideloadReports } from './sideload-reports.js';
+import { SLOT_MANIFEST } from './slot-manifest.js';
 
 /**
  * The launcher with real child processes standing in for agent builds (small scripts): it
@@ -36,8 +38,10 @@ function script(name: string, body: string): string {
   ].join('\n');
 }
 
-function installSlot(slot: 'a' | 'b', body: string): void {
-  layout.fill(slot, new Map([[AGENT_ENTRY, new Uint8Array(Buffer.from(script(slot, body)))]]));
+function installSlot(slot: 'a' | 'b', body: string, version?: string): void {
+  const files = new Map([[AGENT_ENTRY, new Uint8Array(Buffer.from(script(slot, body)))]]);
+  if (version) files.set(AGENT_RELEASE_JSON, new Uint8Array(Buffer.from(JSON.stringify({ version }))));
+  layout.fill(slot, files);
 }
 
 function pending(): void {
@@ -63,6 +67,7 @@ function launch(over: { healthDeadlineMs?: number; signal?: AbortSignal; builtin
     runArgs: ['--data-dir', data()],
     healthDeadlineMs: over.healthDeadlineMs ?? 60_000,
     builtinEntry: builtin,
+    builtinVersion: '0.1.0',
     pollMs: 50,
     stopGraceMs: 2_000,
     logger: silentLogger,
@@ -144,5 +149,76 @@ describe('gpufleet-agent launch', () => {
     let stderr = '';
     expect(await runAgentCommand(['run', '--updates', 'maybe'], { stderr: (t) => void (stderr += t) })).toBe(2);
     expect(stderr).toMatch(/--updates must be on or off, got 'maybe'/);
+  });
+});
+
+/** What the agent that starts next reports from the kept reports. */
+function keptReports() {
+  const out: Array<Record<string, unknown>> = [];
+  takeSideloadReports(data(), (d) => void out.push(d));
+  return out;
+}
+
+describe('gpufleet-agent launch: a build whose files changed since install is not started', () => {
+  it('goes back to the build before when the running build was edited, and leaves a failed report for the agent', async () => {
+    installSlot('b', 'process.exit(0);', '1.0.0');
+    layout.switchTo('b');
+    installSlot('a', 'process.exit(0);', '2.0.0');
+    layout.switchTo('a');
+    expect(layout.problem('a')).toBeNull();
+    appendFileSync(join(layout.slotDir('a'), AGENT_ENTRY), '\nconsole.log("edited by hand");\n');
+    expect(await launch()).toBe(0);
+    expect(started()).toEqual(['b']);
+    expect(layout.current).toBe('b');
+    expect(readPendingUpdate(data())).toBeNull();
+    const reports = keptReports();
+    expect(reports).toHaveLength(1);
+    expect(reports[0]).toMatchObject({
+      rolloutId: null,
+      kind: 'agent',
+      version: '2.0.0',
+      fromVersion: '2.0.0',
+      runningVersion: '1.0.0',
+      state: 'failed',
+      rolledBack: true,
+    });
+    expect(reports[0]!.message).toMatch(/^agent 2\.0\.0 in slot a was not started: gpufleet-agent\/agent\.mjs changed since it was installed \(sha256 [0-9a-f]{16}…, installed [0-9a-f]{16}…\); running slot b instead$/);
+  });
+
+  it('fails the switch in flight when the new build lost a file, starting the built-in agent without watching it', async () => {
+    installSlot('a', 'setInterval(() => {}, 1000);', '2.0.0');
+    layout.switchTo('a');
+    pending();
+    rmSync(join(layout.slotDir('a'), AGENT_RELEASE_JSON));
+    expect(await launch({ healthDeadlineMs: 1000 })).toBe(0);
+    expect(started()).toEqual(['builtin']);
+    expect(layout.current).toBeNull();
+    expect(readPendingUpdate(data())).toMatchObject({
+      state: 'rolled-back',
+      reason: 'agent build in slot a was not started: gpufleet-agent/release.json is missing',
+    });
+    expect(keptReports()).toEqual([]);
+  });
+
+  it('refuses slots with no manifest or a garbage one, falling back through both to the built-in agent', async () => {
+    installSlot('b', 'process.exit(0);', '1.0.0');
+    layout.switchTo('b');
+    installSlot('a', 'process.exit(0);', '2.0.0');
+    layout.switchTo('a');
+    writeFileSync(join(layout.slotDir('a'), SLOT_MANIFEST), '{"v":1,"files":{"gpufleet-agent/agent.mjs":"not a hash"}}');
+    rmSync(join(layout.slotDir('b'), SLOT_MANIFEST));
+    expect(await launch()).toBe(0);
+    expect(started()).toEqual(['builtin']);
+    expect(layout.current).toBeNull();
+    const messages = keptReports().map((r) => r.message);
+    expect(messages).toEqual([
+      `agent 2.0.0 in slot a was not started: its record of installed files (${SLOT_MANIFEST}) is not one this agent writes; running slot b instead`,
+      `agent 1.0.0 in slot b was not started: it has no record of its installed files (${SLOT_MANIFEST}); running the built-in agent instead`,
+    ]);
+    // A manifest that does not parse, or names a file outside the slot, is refused too.
+    writeFileSync(join(layout.slotDir('a'), SLOT_MANIFEST), 'garbage{');
+    expect(layout.problem('a')).toMatch(/is not JSON/);
+    writeFileSync(join(layout.slotDir('a'), SLOT_MANIFEST), JSON.stringify({ v: 1, files: { '../../etc/passwd': 'a'.repeat(64), [AGENT_ENTRY]: 'a'.repeat(64) } }));
+    expect(layout.problem('a')).toMatch(/names '\.\.\/\.\.\/etc\/passwd', outside the slot/);
   });
 });

@@ -3,6 +3,7 @@ import { errorText, type Logger } from '../runtime/logger.js';
 import { RESTART_EXIT_CODE } from './agent-installer.js';
 import { InstallLayout } from './install-layout.js';
 import { clearPendingUpdate, readPendingUpdate, writePendingUpdate } from './pending-update.js';
+import { startableEntry } from './startable-build.js';
 
 /** The environment variable that tells `run` it was started by the launcher, and where the A/B folders are. */
 export const INSTALL_DIR_ENV = 'GPUFLEET_AGENT_INSTALL_DIR';
@@ -16,6 +17,8 @@ export interface LauncherOptions {
   healthDeadlineMs: number;
   /** The agent to start when no release is installed: the launcher's own program. */
   builtinEntry: string;
+  /** The version of the built-in agent (said in the report of a build refused for changed files). */
+  builtinVersion: string;
   /** The node binary. Default process.execPath. */
   node?: string;
   /** How often the pending record is read while a new build is watched. Default 250 ms. */
@@ -32,7 +35,8 @@ type ChildEnd = { code: number | null; signal: NodeJS.Signals | null; why: 'exit
 /**
  * `gpufleet-agent launch` (issue 14): the small supervisor the systemd unit runs, never replaced
  * by a release. It starts the build the install dir's `current` link names (or its own agent
- * when none is installed), starts it again when it exits asking to (code 75, after switching
+ * when none is installed) once its files match the hashes recorded at install (startable-build.ts
+ * goes back to the build before when not), starts it again when it exits asking to (code 75, after switching
  * builds), and watches a switched-to build: if it does not confirm its self-check within the
  * deadline, or exits before, the launcher stops it, switches `current` back and starts the old
  * build, which reports the failure. Any other exit ends the launcher with the agent's code, so
@@ -43,7 +47,8 @@ export async function runLauncher(o: LauncherOptions): Promise<number> {
   const log = o.logger;
   for (;;) {
     if (o.signal?.aborted) return 0;
-    const entry = layout.currentEntry() ?? o.builtinEntry;
+    // Before the record is read: a refused new build turns a switch in flight into a rolled-back one.
+    const entry = startableEntry({ layout, dataDir: o.dataDir, builtinEntry: o.builtinEntry, builtinVersion: o.builtinVersion, logger: log });
     const pending = readPendingUpdate(o.dataDir);
     const watching = pending?.state === 'switched';
     log.info('starting the agent', { entry, ...(watching ? { watch: `${pending.fromVersion} -> ${pending.toVersion}` } : {}) });

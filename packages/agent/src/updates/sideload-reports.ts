@@ -3,11 +3,12 @@ import { join } from 'node:path';
 import { UpdateStateData } from '@gpufleet/protocol';
 
 /**
- * Reports of releases side-loaded while the agent was not the one applying them (`gpufleet-agent
- * sideload --install` of a bundle runs as its own process, maybe with no server reachable): kept
- * as JSON lines in the data dir until the agent starts, which puts them in its outbox, so they
- * reach the server when it next connects. An agent build reports through its pending-update
- * record instead (the new build's self-check).
+ * Reports made while no agent was running to send them: releases side-loaded by their own
+ * process (`gpufleet-agent sideload --install` of a bundle, maybe with no server reachable), and
+ * agent builds the launcher refused to start because their files changed since install
+ * (startable-build.ts). Kept as JSON lines in the data dir until the agent starts, which puts
+ * them in its outbox, so they reach the server when it next connects. A side-loaded agent build
+ * reports through its pending-update record instead (the new build's self-check).
  */
 const FILE = 'sideload-reports.jsonl';
 
