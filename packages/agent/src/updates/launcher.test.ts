@@ -182,7 +182,9 @@ describe('gpufleet-agent launch: a build whose files changed since install is no
       state: 'failed',
       rolledBack: true,
     });
-    expect(reports[0]!.message).toMatch(/^agent 2\.0\.0 in slot a was not started: gpufleet-agent\/agent\.mjs changed since it was installed \(sha256 [0-9a-f]{16}…, installed [0-9a-f]{16}…\); running slot b instead$/);
+    expect(reports[0]!.message).toMatch(
+      /^agent 2\.0\.0 in slot a was not started: gpufleet-agent\/agent\.mjs changed since it was installed \(sha256 [0-9a-f]{16}…, installed [0-9a-f]{16}…\); running slot b instead$/,
+    );
   });
 
   it('fails the switch in flight when the new build lost a file, starting the built-in agent without watching it', async () => {
@@ -218,7 +220,10 @@ describe('gpufleet-agent launch: a build whose files changed since install is no
     // A manifest that does not parse, or names a file outside the slot, is refused too.
     writeFileSync(join(layout.slotDir('a'), SLOT_MANIFEST), 'garbage{');
     expect(layout.problem('a')).toMatch(/is not JSON/);
-    writeFileSync(join(layout.slotDir('a'), SLOT_MANIFEST), JSON.stringify({ v: 1, files: { '../../etc/passwd': 'a'.repeat(64), [AGENT_ENTRY]: 'a'.repeat(64) } }));
+    writeFileSync(
+      join(layout.slotDir('a'), SLOT_MANIFEST),
+      JSON.stringify({ v: 1, files: { '../../etc/passwd': 'a'.repeat(64), [AGENT_ENTRY]: 'a'.repeat(64) } }),
+    );
     expect(layout.problem('a')).toMatch(/names '\.\.\/\.\.\/etc\/passwd', outside the slot/);
   });
 });
