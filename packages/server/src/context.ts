@@ -15,6 +15,7 @@ import type { AuditLog } from './services/audit-log.js';
 import type { AgentGateway } from './gateway/agent-gateway.js';
 import type { GatewayStats } from './gateway/gateway-stats.js';
 import type { MetricStore } from './metrics/metric-store.js';
+import type { MetricReads } from './replicas/metric-reads.js';
 import type { HealthEngine } from './health/health-engine.js';
 import type { AlertEngine } from './alerts/alert-engine.js';
 import type { RunService } from './runs/run-service.js';
@@ -48,6 +49,8 @@ export interface ServerContext {
   gateway: AgentGateway;
   stats: GatewayStats;
   metrics: MetricStore;
+  /** Series and sparklines of any node: from this replica's rings, or asked of the replica holding it. */
+  metricReads: MetricReads;
   /** Health judgement: verdicts, findings, timeline; node/GPU states are registry.states. */
   health: HealthEngine;
   alerts: AlertEngine;

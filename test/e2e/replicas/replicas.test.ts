@@ -153,6 +153,24 @@ describe('e2e: three control-plane replicas over PostgreSQL and NATS', () => {
         });
       }
     }
+    // Only the holder keeps a node's rings: the others keep its latest sample (the remote-nodes
+    // gauge) and ask the holder for history, so sparklines through any replica have buckets.
+    const held = new Map((await replicasOf(r1!)).map((x) => [x.name, x.agents]));
+    for (const r of cluster.replicas) {
+      await waitFor(`${r.name}: latest sample only of the ${HOSTS - held.get(r.name)!} node(s) held elsewhere`, async () => {
+        const m = /^gpufleet_metric_store_remote_nodes (\d+)$/m.exec(await scrape(r));
+        return m !== null && Number(m[1]) === HOSTS - held.get(r.name)!;
+      });
+      const ids = hosts.map((h) => h.nodeId.replace(/^did:key:/, '')).join(',');
+      const spark = await r.api('GET', `/api/v1/sparklines?ids=${ids}&since=1m&points=10`);
+      expect(spark.status, spark.text).toBe(200);
+      for (const item of spark.body.items as Array<{ id: string; util: unknown[]; temp: unknown[] }>) {
+        expect(
+          [...item.util, ...item.temp].some((v) => typeof v === 'number'),
+          `${r.name}: sparkline of ${item.id.slice(-8)}`,
+        ).toBe(true);
+      }
+    }
   }, 60_000);
 
   it('a command sent through replicas that do not hold the agent runs once and reports back', async () => {

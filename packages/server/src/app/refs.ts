@@ -5,6 +5,7 @@ import type { Store } from '../store/store.js';
 import type { ServerTls } from '../tls/index.js';
 import type { EventHub } from '../events/event-hub.js';
 import type { MetricStore } from '../metrics/metric-store.js';
+import type { MetricReads } from '../replicas/metric-reads.js';
 import type { NodeRegistry } from '../services/node-registry.js';
 import type { NodeViews } from '../services/node-views.js';
 import type { NodeDrains } from '../services/node-drains.js';
@@ -92,6 +93,8 @@ export const refs = {
   runFollowers: serviceRef<RunFollowers>('run-followers'),
   /** Frames for sessions another replica holds. */
   frameRelay: serviceRef<FrameRelay>('frame-relay'),
+  /** Metric history of nodes held elsewhere, asked of their holder. */
+  metricReads: serviceRef<MetricReads>('metric-reads'),
   /** Node changes, metric deltas and run reports passed between replicas. */
   replicaBridge: serviceRef<ReplicaBridge>('replica-bridge'),
   // Fleet.

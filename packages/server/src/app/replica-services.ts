@@ -7,6 +7,7 @@ import { Leases, SoleLeases } from '../replicas/leases.js';
 import { SessionOwners } from '../replicas/session-owners.js';
 import { RunFollowers } from '../replicas/run-followers.js';
 import { FrameRelay } from '../replicas/frame-relay.js';
+import { MetricReads } from '../replicas/metric-reads.js';
 import { ReplicaBridge } from '../replicas/replica-bridge.js';
 import { defineService, type AnyServiceDefinition } from './service-definition.js';
 import { refs } from './refs.js';
@@ -120,6 +121,13 @@ export function replicaServices(choices: { masterKey: string | null }): AnyServi
       deps: { bus: refs.bus, replica: refs.replica, log: refs.log },
       init: ({ bus, replica, log }) => new FrameRelay({ bus, replica: replica.name, log }),
       stop: (relay) => relay.stop(),
+    }),
+    defineService({
+      provides: refs.metricReads,
+      deps: { bus: refs.bus, replica: refs.replica, metrics: refs.metrics, owners: refs.sessionOwners, log: refs.log },
+      init: ({ bus, replica, metrics, owners, log }) => new MetricReads({ bus, replica, metrics, owners, log }),
+      start: (reads) => reads.start(),
+      stop: (reads) => reads.stop(),
     }),
     defineService({
       provides: refs.replicaBridge,

@@ -99,6 +99,13 @@ export const subjects = {
   replicaFrames: (replica: string) => `replica.${idToken(replica)}.frames`,
 
   /**
+   * Core NATS. Questions about the metric history of nodes whose session a replica holds (series,
+   * sparklines): only the holder keeps a node's rings. Answers go to the asking instance.
+   */
+  metricQueries: (replica: string) => `replica.${idToken(replica)}.metric-queries`,
+  metricAnswers: (instance: string) => `replica.${idToken(instance)}.metric-answers`,
+
+  /**
    * JetStream. A run command waiting for delivery to a node: the replica holding the node's session
    * consumes it under consumers.runDelivery(nodeId). It must survive that replica dying, and a
    * session that moves takes the undelivered commands with it.

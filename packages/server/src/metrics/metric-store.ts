@@ -48,6 +48,8 @@ export interface MetricStoreStats {
   droppedInvalid: number;
   /** Bytes held by the typed arrays (not counting the kept latest bodies). */
   bytes: number;
+  /** Nodes held by another replica, of which only the latest sample is kept here. */
+  remoteNodes?: number;
 }
 
 /** Filters for `query`. */
@@ -98,6 +100,8 @@ export class MetricStore {
   readonly retentionMs: number;
   readonly capacity: number;
   private readonly nodes = new Map<string, NodeSeries>();
+  /** The latest sample of nodes whose session another replica holds (it keeps their rings). */
+  private readonly remote = new Map<string, MetricsBody>();
   private droppedOutOfOrder = 0;
   private droppedUnkeyedGpus = 0;
   private droppedInvalid = 0;
@@ -133,6 +137,7 @@ export class MetricStore {
       this.droppedInvalid++;
       return;
     }
+    this.remote.delete(nodeId);
     let node = this.nodes.get(nodeId);
     if (node === undefined) {
       node = { ring: new RingBuffer(this.capacity), host: valueBlock(HOST_COLUMNS, this.capacity), gpus: new Map(), latest: body };
@@ -201,9 +206,37 @@ export class MetricStore {
     return series;
   }
 
-  /** The last sample of a node as the agent sent it, or null. */
+  /**
+   * The latest sample of a node held by another replica (a metric delta relayed over the bus).
+   * Only the sample is kept, no rings: lists, heatmaps and alerts need the latest values of every
+   * node, while history is asked of the holder (replicas/metric-reads.ts). This is what lets a
+   * replica's memory follow the nodes it holds rather than the whole fleet.
+   */
+  noteRemote(nodeId: string, body: MetricsBody): void {
+    const ts = body !== null && typeof body === 'object' ? body.ts : Number.NaN;
+    if (typeof ts !== 'number' || !Number.isFinite(ts)) {
+      this.droppedInvalid++;
+      return;
+    }
+    const had = this.remote.get(nodeId);
+    if (had !== undefined && !(ts > had.ts)) {
+      this.droppedOutOfOrder++;
+      return;
+    }
+    this.remote.set(nodeId, body);
+  }
+
+  /** Whether this store keeps the node's history (it was ingested here within the retention window). */
+  hasHistory(nodeId: string): boolean {
+    return this.nodes.has(nodeId);
+  }
+
+  /** The last sample of a node as the agent sent it (wherever it was ingested), or null. */
   latest(nodeId: string): MetricsBody | null {
-    return this.nodes.get(nodeId)?.latest ?? null;
+    const local = this.nodes.get(nodeId)?.latest ?? null;
+    const remote = this.remote.get(nodeId) ?? null;
+    if (remote === null) return local;
+    return local === null || remote.ts > local.ts ? remote : local;
   }
 
   /**
@@ -252,11 +285,13 @@ export class MetricStore {
   /** Forgets a node's samples (node deleted or decommissioned). */
   dropNode(nodeId: string): void {
     this.nodes.delete(nodeId);
+    this.remote.delete(nodeId);
   }
 
   /** Drops points older than the retention window, GPUs not seen in it and nodes with nothing left. */
   prune(now: number): void {
     const cutoff = now - this.retentionMs;
+    for (const [id, body] of this.remote) if (body.ts < cutoff) this.remote.delete(id);
     for (const [id, node] of this.nodes) {
       node.ring.dropBefore(cutoff);
       if (node.ring.size === 0) {
@@ -285,6 +320,7 @@ export class MetricStore {
       droppedUnkeyedGpus: this.droppedUnkeyedGpus,
       droppedInvalid: this.droppedInvalid,
       bytes,
+      remoteNodes: this.remote.size,
     };
   }
 }

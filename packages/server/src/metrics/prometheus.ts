@@ -253,6 +253,9 @@ export function* renderPrometheusChunks(input: PrometheusInput): Generator<strin
     yield simple('gpufleet_metric_store_series', 'gauge', 'Series held in the in-memory metric store.', (f) => f.sample('', ms.series));
     yield simple('gpufleet_metric_store_points', 'gauge', 'Points held in the in-memory metric store.', (f) => f.sample('', ms.points));
     yield simple('gpufleet_metric_store_bytes', 'gauge', 'Bytes of ring buffers in the in-memory metric store.', (f) => f.sample('', ms.bytes));
+    yield simple('gpufleet_metric_store_remote_nodes', 'gauge', 'Nodes held by other replicas, of which only the latest sample is kept here.', (f) =>
+      f.sample('', ms.remoteNodes ?? 0),
+    );
     yield simple('gpufleet_metric_samples_dropped_total', 'counter', 'Metrics samples or GPU readings the store refused, by reason.', (f) => {
       f.sample('{reason="out_of_order"}', ms.droppedOutOfOrder);
       f.sample('{reason="unkeyed_gpu"}', ms.droppedUnkeyedGpus);

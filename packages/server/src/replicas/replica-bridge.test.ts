@@ -80,7 +80,7 @@ describe('ReplicaBridge', () => {
       owners: { noteHolder: (node, replica, inst) => void s.holders.push([node, replica, inst]) },
       instance,
       hub,
-      metrics: { latest: (id) => s.latest.get(id) ?? null, ingest: (id, body) => s.ingested.push([id, body]) },
+      metrics: { latest: (id) => s.latest.get(id) ?? null, noteRemote: (id, body) => s.ingested.push([id, body]) },
       registry: {
         reload: async (id) => {
           s.reloads.push(id);

@@ -30,8 +30,8 @@ export interface ReplicaBridgeOptions {
   /** This replica instance: its own messages come back on the shared subjects and are skipped. */
   instance: string;
   hub: EventHub;
-  /** The latest metrics of a node held here, to pass on; and the rings other replicas' deltas go into. */
-  metrics: { latest(nodeId: string): MetricsBody | null; ingest(nodeId: string, body: MetricsBody): void };
+  /** The latest metrics of a node held here, to pass on; and where other replicas' latest samples are kept (no rings: see MetricReads). */
+  metrics: { latest(nodeId: string): MetricsBody | null; noteRemote(nodeId: string, body: MetricsBody): void };
   /** A node changed on another replica: read its stored record again. */
   registry: { reload(nodeId: string): Promise<void> };
   /** A verdict changed on another replica: read the node's findings again. */
@@ -84,7 +84,7 @@ export class ReplicaBridge {
         const m = msg.json<{ origin?: string; body?: MetricsBody }>();
         if (m.origin === instance || !m.body || typeof m.body.ts !== 'number') return;
         const nodeId = nodeIdOf(msg.subject);
-        this.o.metrics.ingest(nodeId, m.body);
+        this.o.metrics.noteRemote(nodeId, m.body);
         this.inject({ type: 'metrics', nodeId, ts: m.body.ts });
       }),
       await bus.subscribe(subjects.allNodeHealth, (msg) => {

@@ -157,7 +157,7 @@ export function registerNodeRoutes(app: App, ctx: ServerContext): void {
             .map((s) => s.trim())
             .filter(Boolean)
         : undefined;
-      return ctx.metrics.query(node.id, { since: parseSince(req.query.since, ctx.clock.now()), names });
+      return ctx.metricReads.query(node.id, { since: parseSince(req.query.since, ctx.clock.now()), names });
     },
   );
 }

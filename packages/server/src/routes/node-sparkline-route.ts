@@ -10,7 +10,7 @@ import {
 } from '@gpufleet/protocol';
 import type { App } from '../http/app.js';
 import type { ServerContext } from '../context.js';
-import { nodeSparkline, sparklineWindow } from '../metrics/sparklines.js';
+import { sparklineWindow } from '../metrics/sparklines.js';
 
 const SparklineQuery = z.strictObject({
   ids: z
@@ -70,8 +70,9 @@ function parseSparklineSince(text: string, retentionMs: number): number {
  * need no history (filters, sorting, the CLI). The page asks once per page of rows on screen
  * (<= 200 ids; bare ids keep the URL near 10 KB, under Node's 16 KB header limit) and every
  * 30 s. The work is a map lookup per id and one pass over each node's last 15 minutes of ring:
- * no fleet scan, whatever the fleet's size. Not under /nodes/: a static /nodes/sparklines would
- * shadow a host named "sparklines" in /nodes/:ref.
+ * no fleet scan, whatever the fleet's size. With several replicas, the nodes held elsewhere are
+ * computed by their holder (one bus question per holder, replicas/metric-reads.ts). Not under
+ * /nodes/: a static /nodes/sparklines would shadow a host named "sparklines" in /nodes/:ref.
  */
 export function registerNodeSparklineRoute(app: App, ctx: ServerContext): void {
   const summary = `Mean GPU utilization and hottest GPU temperature of up to ${SPARKLINE_MAX_IDS} nodes, averaged into buckets`;
@@ -82,12 +83,9 @@ export function registerNodeSparklineRoute(app: App, ctx: ServerContext): void {
       const ids = parseSparklineIds(req.query.ids);
       const sinceMs = parseSparklineSince(req.query.since ?? '15m', ctx.metrics.retentionMs);
       const window = sparklineWindow(ctx.clock.now(), sinceMs, req.query.points ?? SPARKLINE_DEFAULT_POINTS);
-      const items: NodeSparkline[] = [];
-      const missing: string[] = [];
-      for (const id of ids) {
-        if (ctx.registry.get(id)) items.push(nodeSparkline(ctx.metrics, id, window));
-        else missing.push(id);
-      }
+      const known = ids.filter((id) => ctx.registry.get(id));
+      const missing = ids.filter((id) => !ctx.registry.get(id));
+      const items: NodeSparkline[] = await ctx.metricReads.sparklines(known, window);
       return { ...window, items, missing };
     },
   );
