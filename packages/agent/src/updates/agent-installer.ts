@@ -22,6 +22,8 @@ export interface AgentInstallerOptions {
   clock: Clock;
   /** Whether the new build's self-check waits for the server's welcome. Default true; false for side-loading. */
   needsServer?: boolean;
+  /** Ask the running launcher to restart the agent into the new build (a side-load: this process is not the agent). Default false. */
+  askLauncherToRestart?: boolean;
 }
 
 /**
@@ -61,7 +63,9 @@ export class AgentInstaller implements ReleaseInstaller {
       switchedAt: this.o.clock.now(),
       reason: null,
       ...(this.o.needsServer === false ? { needsServer: false } : {}),
+      ...(this.o.askLauncherToRestart ? { launcherRestart: 'asked' as const } : {}),
     });
+    // After the record: a launcher asked to restart acts only once `current` names the new build.
     this.layout.switchTo(slot);
     setTimeout(() => this.o.restart(), 50);
     return {

@@ -21,7 +21,7 @@ export interface LauncherOptions {
   builtinVersion: string;
   /** The node binary. Default process.execPath. */
   node?: string;
-  /** How often the pending record is read while a new build is watched. Default 250 ms. */
+  /** How often the pending record is read (a new build watched, a side-load's restart asked). Default 250 ms. */
   pollMs?: number;
   /** Grace a stopped agent gets before SIGKILL. Default 10 s. */
   stopGraceMs?: number;
@@ -30,7 +30,7 @@ export interface LauncherOptions {
   logger: Logger;
 }
 
-type ChildEnd = { code: number | null; signal: NodeJS.Signals | null; why: 'exited' | 'deadline' | 'stopped' };
+type ChildEnd = { code: number | null; signal: NodeJS.Signals | null; why: 'exited' | 'deadline' | 'stopped' | 'restart' };
 
 /**
  * `gpufleet-agent launch` (issue 14): the small supervisor the systemd unit runs, never replaced
@@ -39,8 +39,10 @@ type ChildEnd = { code: number | null; signal: NodeJS.Signals | null; why: 'exit
  * goes back to the build before when not), starts it again when it exits asking to (code 75, after switching
  * builds), and watches a switched-to build: if it does not confirm its self-check within the
  * deadline, or exits before, the launcher stops it, switches `current` back and starts the old
- * build, which reports the failure. Any other exit ends the launcher with the agent's code, so
- * systemd's Restart= applies as before.
+ * build, which reports the failure. A side-load that installed a build and asked for a restart
+ * (pending record `launcherRestart: 'asked'`, `current` switched) has the running agent stopped
+ * and the new build started and watched, as if the agent had exited 75. Any other exit ends the
+ * launcher with the agent's code, so systemd's Restart= applies as before.
  */
 export async function runLauncher(o: LauncherOptions): Promise<number> {
   const layout = new InstallLayout(o.installDir);
@@ -56,8 +58,9 @@ export async function runLauncher(o: LauncherOptions): Promise<number> {
       stdio: 'inherit',
       env: { ...process.env, [INSTALL_DIR_ENV]: o.installDir },
     });
-    const end = await supervise(child, o, watching ? performance.now() + o.healthDeadlineMs : null);
+    const end = await supervise(child, o, watching ? performance.now() + o.healthDeadlineMs : null, () => restartAsked(o, layout, entry));
     if (end.why === 'stopped') return end.code ?? 0;
+    if (end.why === 'restart') continue;
     const record = readPendingUpdate(o.dataDir);
     if (watching && record?.state === 'switched' && end.code !== RESTART_EXIT_CODE) {
       const reason =
@@ -78,8 +81,28 @@ export async function runLauncher(o: LauncherOptions): Promise<number> {
   }
 }
 
-/** Waits for the child: its exit, the launcher's stop, or (while watching) the deadline passing unconfirmed. */
-function supervise(child: ChildProcess, o: LauncherOptions, deadline: number | null): Promise<ChildEnd> {
+/**
+ * True when a side-load switched `current` away from `entry` and asked for a restart: marks the
+ * request taken first (what `sideload` waits to see), so it is acted on once.
+ */
+function restartAsked(o: LauncherOptions, layout: InstallLayout, entry: string): boolean {
+  const r = readPendingUpdate(o.dataDir);
+  if (r?.state !== 'switched' || r.launcherRestart !== 'asked' || (layout.currentEntry() ?? o.builtinEntry) === entry) return false;
+  try {
+    writePendingUpdate(o.dataDir, { ...r, launcherRestart: 'taken' });
+  } catch (err) {
+    o.logger.error('could not take the side-loaded restart; restart the agent by hand', { err: errorText(err) });
+    return false;
+  }
+  o.logger.info('restarting the agent into a side-loaded build', { from: r.fromVersion, to: r.toVersion });
+  return true;
+}
+
+/**
+ * Waits for the child: its exit, the launcher's stop, (while watching) the deadline passing
+ * unconfirmed, or (otherwise) a side-load asking for a restart.
+ */
+function supervise(child: ChildProcess, o: LauncherOptions, deadline: number | null, askedToRestart: () => boolean): Promise<ChildEnd> {
   return new Promise((resolve) => {
     let why: ChildEnd['why'] = 'exited';
     let killTimer: NodeJS.Timeout | null = null;
@@ -96,26 +119,23 @@ function supervise(child: ChildProcess, o: LauncherOptions, deadline: number | n
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
     }
-    const poll =
-      deadline === null
-        ? null
-        : setInterval(() => {
-            const r = readPendingUpdate(o.dataDir);
-            // Confirmed (or reported and cleared): the new build is healthy; stop watching.
-            if (r?.state !== 'switched') {
-              clearInterval(poll!);
-              return;
-            }
-            if (performance.now() > deadline) {
-              clearInterval(poll!);
-              stop('deadline');
-            }
-          }, o.pollMs ?? 250);
+    let watching = deadline !== null;
+    const poll = setInterval(() => {
+      if (why !== 'exited') return;
+      if (!watching) {
+        if (askedToRestart()) stop('restart');
+        return;
+      }
+      const r = readPendingUpdate(o.dataDir);
+      // Confirmed (or reported and cleared): the new build is healthy; stop watching.
+      if (r?.state !== 'switched') watching = false;
+      else if (deadline !== null && performance.now() > deadline) stop('deadline');
+    }, o.pollMs ?? 250);
     let settled = false;
     const done = (code: number | null, signal: NodeJS.Signals | null) => {
       if (settled) return;
       settled = true;
-      if (poll) clearInterval(poll);
+      clearInterval(poll);
       if (killTimer) clearTimeout(killTimer);
       o.signal?.removeEventListener('abort', onAbort);
       process.off('SIGTERM', onSignal);

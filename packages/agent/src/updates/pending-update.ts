@@ -28,6 +28,12 @@ export interface PendingUpdate {
   reason: string | null;
   /** False for a side-loaded build: its self-check passes without a server (the host may have no route to one). Absent: true. */
   needsServer?: boolean;
+  /**
+   * A side-load asks the running launcher to restart the agent into the new build ('asked'; the
+   * launcher sets 'taken' as it does). Absent: whoever switched restarts the agent (the agent
+   * itself online; the operator after `sideload --install --no-restart`).
+   */
+  launcherRestart?: 'asked' | 'taken';
 }
 
 const text = (v: unknown, max = 64): v is string => typeof v === 'string' && v.length <= max;
@@ -46,7 +52,8 @@ function isPendingUpdate(r: Partial<PendingUpdate> | null): r is PendingUpdate {
     (r.state === 'switched' || r.state === 'confirmed' || r.state === 'rolled-back') &&
     Number.isSafeInteger(r.switchedAt) &&
     (r.reason === null || text(r.reason, 2048)) &&
-    (r.needsServer === undefined || typeof r.needsServer === 'boolean')
+    (r.needsServer === undefined || typeof r.needsServer === 'boolean') &&
+    (r.launcherRestart === undefined || r.launcherRestart === 'asked' || r.launcherRestart === 'taken')
   );
 }
 

@@ -41,6 +41,8 @@ describe('gpufleet-agent sideload', () => {
     expect(await agent('sideload', 'a.tar', '--bogus')).toMatchObject({ code: 2, stderr: expect.stringMatching(/bogus/) });
     expect(await agent('sideload', 'a.tar', '--root')).toMatchObject({ code: 2 });
     expect(await agent('sideload', 'a.tar', '--root', '')).toMatchObject({ code: 2, stderr: expect.stringMatching(/--root needs a file/) });
+    expect(await agent('sideload', 'a.tar', '--no-restart')).toMatchObject({ code: 2, stderr: expect.stringMatching(/--no-restart goes with --install/) });
+    expect(await agent('sideload', 'a.tar', '--install', '--no-restart=yes')).toMatchObject({ code: 2 });
   });
 
   it('refuses files that are not bundles, and a host with no trusted root, with one line and exit 1', async () => {

@@ -11,6 +11,9 @@ import { offlineSource, ReleaseVerifier, type VerifiedRelease } from './release-
 /** Where a host keeps release metadata and verified targets in its data dir. */
 export const RELEASES_DIR = 'releases';
 
+// A launcher reads the pending record every 250 ms; this leaves room for a loaded host.
+const LAUNCHER_RESTART_WAIT_MS = 10_000;
+
 // A bundle is read into memory; an agent build is tens of MiB, so this leaves room for bundles.
 const MAX_BUNDLE_BYTES = 2 * 1024 ** 3;
 
@@ -88,6 +91,7 @@ export async function sideloadCommand(args: string[], out: (t: string) => void, 
       install: { type: 'boolean' },
       'install-dir': { type: 'string' },
       'bundle-root': { type: 'string' },
+      'no-restart': { type: 'boolean' },
     },
   });
   if (positionals.length !== 1)
@@ -97,6 +101,7 @@ export async function sideloadCommand(args: string[], out: (t: string) => void, 
   if (values['install-dir'] === '') throw usage('--install-dir needs a folder');
   if (values['bundle-root'] !== undefined && !values.install) throw usage('--bundle-root goes with --install');
   if (values['bundle-root'] === '') throw usage('--bundle-root needs a folder');
+  if (values['no-restart'] && !values.install) throw usage('--no-restart goes with --install');
   const dataDir = values['data-dir'] ?? defaultDataDir;
   const { release, rootNote } = await sideload({
     bundle: positionals[0]!,
@@ -115,6 +120,7 @@ export async function sideloadCommand(args: string[], out: (t: string) => void, 
       installDir: values['install-dir'] ?? join(dataDir, DEFAULT_INSTALL_SUBDIR),
       builtinVersion: AGENT_VERSION,
       ...(values['bundle-root'] === undefined ? {} : { bundleRoot: values['bundle-root'] }),
+      ...(values['no-restart'] ? {} : { restart: { waitMs: LAUNCHER_RESTART_WAIT_MS } }),
     }),
   );
   return 0;
