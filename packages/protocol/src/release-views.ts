@@ -1,5 +1,7 @@
 import { z } from 'zod';
 
+export * from './release-teams.js';
+
 /**
  * Signed releases (issue 14): the control plane serves a TUF repository of gpufleet-agent builds
  * (and, later, host bundles). These are the REST shapes and the naming rules the CLI, the server
@@ -11,6 +13,7 @@ import { z } from 'zod';
  *   POST /api/v1/releases/root      NewReleaseRootRequest → ReleaseRepositoryView      (admin)
  *   POST /api/v1/releases/publish   PublishReleaseRequest → ReleaseList                (admin)
  *   GET  /api/v1/releases           → ReleaseList                                      (viewer)
+ *   (teams, delegated from the targets role: release-teams.ts)
  */
 
 export const RELEASE_KINDS = ['agent', 'bundle'] as const;
@@ -138,6 +141,8 @@ export interface ReleaseView {
   length: number;
   /** ISO 8601: when the publish that added it was accepted. */
   publishedAt: string;
+  /** The TUF role that signed it: `targets` (the top-level targets key) or a team's `team-NAME`. */
+  signedBy: string;
 }
 
 export interface ReleaseList {

@@ -15,8 +15,8 @@ import { AGENT_BIN, assertAgentBuilt, cliFor, LaunchedHost, setUpReleases } from
 /**
  * Side-loading an agent build with the server stopped (issue 14): `releases export` writes the
  * signed offline tar, `gpufleet-agent sideload --install` verifies it with TUF on the host and
- * installs it for the launcher; the restarted agent runs the new build without any server, and
- * reports the update (no rollout id) once the server is back.
+ * installs it; the running launcher restarts the agent into the new build, which runs without
+ * any server and reports the update (no rollout id) once the server is back.
  */
 
 const run = promisify(execFile);
@@ -85,16 +85,17 @@ describe('gpufleet-agent sideload --install with the server stopped', { timeout:
     const installed = await sideload(join(work, 'offline.tar'), '--install');
     expect(installed.code, installed.stderr).toBe(0);
     expect(installed.stdout).toMatch(/installed agent 9\.9\.1 in .*agent-install\/a \(before: the built-in agent 0\.1\.0\)/);
-    expect(readPendingUpdate(host.dataDir)).toMatchObject({ rolloutId: null, toVersion: '9.9.1', state: 'switched', needsServer: false });
+    // The running launcher takes the restart: no `systemctl restart` by hand.
+    expect(installed.stdout).toMatch(/\nthe launcher is restarting the agent into it/);
+    expect(readPendingUpdate(host.dataDir)).toMatchObject({ rolloutId: null, toVersion: '9.9.1', state: 'switched', needsServer: false, launcherRestart: 'taken' });
 
-    // What `systemctl restart gpufleet-agent` does: the launcher stops, and starts again.
-    await host.stop();
-    host.start('60s');
     // The new build passes its self-check without a server: one collection.
     await waitFor('the side-loaded build confirmed', () => readPendingUpdate(host.dataDir) === null && existsSync(join(host.dataDir, 'node.json')), {
       timeoutMs: 60_000,
       intervalMs: 200,
     });
+    // One launcher throughout: the built-in agent, then the side-loaded build.
+    expect(host.agentStarts()).toHaveLength(2);
     expect(host.agentStarts().at(-1)).toMatch(/agent-install\/a\/gpufleet-agent\/agent\.mjs$/);
     expect(readlinkSync(join(host.installDir, 'current'))).toBe('a');
     expect(host.running).toBe(true);

@@ -9,14 +9,23 @@ export interface SignedText<T extends Snapshot | Timestamp> {
   text: string;
 }
 
-/** Snapshot version `version`: which targets metadata version is current. */
-export function makeSnapshot(o: { version: number; targetsVersion: number; expires: string; signers: ReadonlyArray<TufSigningKey> }): SignedText<Snapshot> {
+/**
+ * Snapshot version `version`: which targets metadata version is current, and which version of
+ * each team's metadata (`delegated`, by role name). A team once listed stays listed, even after
+ * it is removed: clients refuse a snapshot that drops a file the previous one named.
+ */
+export function makeSnapshot(o: {
+  version: number;
+  targetsVersion: number;
+  delegated?: Readonly<Record<string, number>>;
+  expires: string;
+  signers: ReadonlyArray<TufSigningKey>;
+}): SignedText<Snapshot> {
+  const meta: Record<string, { version: number }> = { 'targets.json': { version: o.targetsVersion } };
+  for (const [role, version] of Object.entries(o.delegated ?? {}).sort(([a], [b]) => a.localeCompare(b))) meta[`${role}.json`] = { version };
   const metadata = parseMetadata(
     'snapshot',
-    {
-      signed: { _type: 'snapshot', spec_version: '1.0.31', version: o.version, expires: o.expires, meta: { 'targets.json': { version: o.targetsVersion } } },
-      signatures: [],
-    },
+    { signed: { _type: 'snapshot', spec_version: '1.0.31', version: o.version, expires: o.expires, meta }, signatures: [] },
     `snapshot version ${o.version}`,
   );
   for (const key of o.signers) signWith(metadata, key);

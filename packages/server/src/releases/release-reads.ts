@@ -3,6 +3,7 @@ import { FleetError, type ReleaseList, type ReleaseRepositoryView, type ReleaseV
 import type { ReleaseRole, Store } from '../store/store.js';
 import { parseMetadata } from './tuf-metadata.js';
 import { targetEntries } from './publish-checks.js';
+import { currentTeams, storedTargets } from './team-reads.js';
 
 /** What clients and the API read from the repository; nothing here writes. */
 
@@ -19,7 +20,7 @@ export async function latestMetadata(store: Store, role: ReleaseRole): Promise<u
   }
 }
 
-const VERSIONED = /^([1-9]\d{0,9})\.(root|snapshot|targets)\.json$/;
+const VERSIONED = /^([1-9]\d{0,9})\.(root|snapshot|targets|team-[a-z][a-z0-9]{0,31})\.json$/;
 
 /**
  * The text of a metadata file as clients ask for it with consistent snapshots: `N.root.json`,
@@ -32,7 +33,7 @@ export async function metadataFile(store: Store, name: string): Promise<string> 
     throw new FleetError('not_found', 'nothing is published yet: there is no timestamp.json');
   }
   const m = VERSIONED.exec(name);
-  if (!m) throw new FleetError('not_found', `no metadata file '${name.slice(0, 80)}': ask for N.root.json, timestamp.json, N.snapshot.json or N.targets.json`);
+  if (!m) throw new FleetError('not_found', `no metadata file '${name.slice(0, 80)}': ask for N.root.json, timestamp.json, N.snapshot.json, N.targets.json or N.team-NAME.json`);
   const version = Number(m[1]);
   const record = version <= 2_147_483_647 ? await store.getReleaseMetadata(m[2] as ReleaseRole, version) : undefined;
   if (!record) throw new FleetError('not_found', `there is no ${name}`);
@@ -83,22 +84,31 @@ export async function repositoryView(store: Store, onlineKeys: (root: Metadata<R
   };
 }
 
-/** The releases the current targets metadata lists, newest first, with when each was published. */
+/**
+ * The releases the current targets metadata lists, and those of the teams it delegates to,
+ * newest first, with when each was published and which role signed it.
+ */
 export async function releaseViews(store: Store): Promise<ReleaseView[]> {
-  const targets = await latestMetadata(store, 'targets');
-  if (!targets) return [];
-  const record = await store.getReleaseMetadata('targets');
+  const top = await storedTargets(store, 'targets');
+  if (!top) return [];
+  const signers = [
+    { role: 'targets', stored: top },
+    ...(await currentTeams(store, top.metadata)).flatMap((t) => (t.stored ? [{ role: t.role.name, stored: t.stored }] : [])),
+  ];
   const published = new Map((await store.listReleaseTargets()).map((t) => [t.path, t.publishedAt]));
-  return targetEntries(targets)
-    .map((e) => ({
-      kind: e.custom.kind,
-      name: e.custom.name,
-      version: e.custom.version,
-      path: e.path,
-      sha256: e.sha256,
-      length: e.length,
-      at: published.get(e.path) ?? record!.createdAt,
-    }))
+  return signers
+    .flatMap(({ role, stored }) =>
+      targetEntries(stored.metadata).map((e) => ({
+        kind: e.custom.kind,
+        name: e.custom.name,
+        version: e.custom.version,
+        path: e.path,
+        sha256: e.sha256,
+        length: e.length,
+        at: published.get(e.path) ?? stored.createdAt,
+        signedBy: role,
+      })),
+    )
     .sort((a, b) => b.at - a.at || b.path.localeCompare(a.path))
     .map(({ at, ...view }) => ({ ...view, publishedAt: new Date(at).toISOString() }));
 }

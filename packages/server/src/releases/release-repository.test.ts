@@ -92,6 +92,7 @@ describe('publish', () => {
         sha256,
         length: 5,
         publishedAt: new Date(kit.clock.now()).toISOString(),
+        signedBy: 'targets',
       },
     ]);
     const ts = parseMetadata('timestamp', JSON.parse(await metadataFile(kit.store, 'timestamp.json')));

@@ -4,8 +4,11 @@ import {
   FleetError,
   type NewReleaseRootRequest,
   type PublishReleaseRequest,
+  type PublishTeamReleaseRequest,
   type ReleaseList,
   type ReleaseRepositoryView,
+  type ReleaseTeamList,
+  type ReleaseTeamsRequest,
   type UploadReleaseKeysRequest,
 } from '@gpufleet/protocol';
 import type { Clock } from '../clock.js';
@@ -13,8 +16,12 @@ import type { ActionAudit } from '../services/audit-log.js';
 import type { ReleaseMetadataRecord, Store } from '../store/store.js';
 import { OnlineKeys } from './online-keys.js';
 import { makeSnapshot, makeTimestamp } from './online-signing.js';
-import { checkImmutable, checkUploads, targetEntries } from './publish-checks.js';
+import { checkOutsideTeams, delegationsText, teamDelegations } from './delegation-checks.js';
+import { checkImmutable, targetEntries } from './publish-checks.js';
 import { latestMetadata, releaseList, repositoryView } from './release-reads.js';
+import { acceptUploads, type AcceptedUploads } from './release-uploads.js';
+import { planTeamPublish, planTeamsChange } from './team-publishing.js';
+import { teamList } from './team-reads.js';
 import { signingKeyFromPem } from './tuf-keys.js';
 import { checkRootSuccession, expiresMs, parseMetadata, roleKeyIds, tufExpires, verifyRoleSignatures } from './tuf-metadata.js';
 
@@ -141,9 +148,7 @@ export class ReleaseRepository {
   /** Accepts the next targets metadata, signed by the targets key, with the bytes of its new targets. */
   publish(req: PublishReleaseRequest, audit: ActionAudit): Promise<ReleaseList> {
     return this.serial(async () => {
-      const root = await latestMetadata(this.o.store, 'root');
-      if (root === null)
-        throw new FleetError('failed_precondition', 'the repository has no root yet: run `gpufleet releases keys init` and `keys upload` first');
+      const root = await this.requireRoot();
       const targets = parseMetadata('targets', req.targets, 'the targets metadata');
       const v = targets.signed.version;
       verifyRoleSignatures(root, 'targets', targets, `targets version ${v}`);
@@ -156,22 +161,12 @@ export class ReleaseRepository {
       const entries = targetEntries(targets);
       const before = current ? targetEntries(current) : [];
       checkImmutable(before, entries);
-      const uploads = checkUploads(req.files, entries);
-      const uploaded = new Set(uploads.map((u) => u.sha256));
-      const need = [...new Set(entries.filter((e) => !uploaded.has(e.sha256)).map((e) => e.sha256))];
-      const stored = new Map((await this.o.store.releaseBlobLengths(need)).map((b) => [b.sha256, b.length]));
-      for (const e of entries) {
-        if (!uploaded.has(e.sha256) && stored.get(e.sha256) !== e.length) {
-          throw new FleetError('failed_precondition', `the bytes of ${e.path} were neither uploaded nor published before: send them in files`);
-        }
-      }
-      const known = new Set((await this.o.store.listReleaseTargets()).map((t) => t.path));
-      const blobs = [...new Map(uploads.map((u) => [u.sha256, { sha256: u.sha256, length: u.bytes.length, bytes: u.bytes, createdAt: now }])).values()];
-      const rows = entries
-        .filter((e) => !known.has(e.path))
-        .map((e) => ({ path: e.path, sha256: e.sha256, length: e.length, ...e.custom, targetsVersion: v, publishedAt: now }));
+      if (delegationsText(targets) !== delegationsText(current))
+        throw new FleetError('invalid_argument', `targets version ${v} changes the teams: a publish keeps them (change them with \`releases teams\`)`);
+      checkOutsideTeams(entries, teamDelegations(targets), `targets version ${v}`);
+      const { uploads, ...written } = await acceptUploads(this.o.store, { entries, files: req.files, metadataVersion: v, now });
       const record: ReleaseMetadataRecord = { role: 'targets', version: v, json: JSON.stringify(req.targets), createdAt: now };
-      await this.commitWithOnline(root, [record], now, { targetsVersion: v, blobs, rows });
+      await this.commitWithOnline(root, [record], now, { 'targets.json': v }, written);
       const was = new Set(before.map((e) => e.path));
       const is = new Set(entries.map((e) => e.path));
       await audit.note({
@@ -182,6 +177,52 @@ export class ReleaseRepository {
       });
       return this.list();
     });
+  }
+
+  /** The teams the current targets delegate to (`releases teams ls`). */
+  teams(): Promise<ReleaseTeamList> {
+    return teamList(this.o.store);
+  }
+
+  /** Accepts the next top-level targets with teams added, changed or removed (`releases teams add|remove`). */
+  changeTeams(req: ReleaseTeamsRequest, audit: ActionAudit): Promise<ReleaseTeamList> {
+    return this.serial(async () => {
+      const root = await this.requireRoot();
+      const now = this.o.clock.now();
+      const plan = await planTeamsChange(this.o.store, root, req, now);
+      await this.commitWithOnline(root, [plan.record], now, { 'targets.json': plan.version });
+      await audit.note({
+        action: 'release.teams',
+        target: `targets v${plan.version}`,
+        result: 'ok',
+        details: { added: plan.added, removed: plan.removed, changed: plan.changed },
+      });
+      return this.teams();
+    });
+  }
+
+  /** Accepts a team's next targets metadata, signed by its key(s), with the bytes of its new bundles. */
+  publishTeam(team: string, req: PublishTeamReleaseRequest, audit: ActionAudit): Promise<ReleaseList> {
+    return this.serial(async () => {
+      const root = await this.requireRoot();
+      const now = this.o.clock.now();
+      const plan = await planTeamPublish(this.o.store, team, req, now);
+      const { uploads, ...written } = plan.accepted;
+      await this.commitWithOnline(root, [plan.record], now, { [`${plan.role}.json`]: plan.version }, written);
+      await audit.note({
+        action: 'release.team-publish',
+        target: `${plan.role} v${plan.version}`,
+        result: 'ok',
+        details: { added: plan.added, uploaded: uploads.map((u) => u.path) },
+      });
+      return this.list();
+    });
+  }
+
+  private async requireRoot(): Promise<Metadata<Root>> {
+    const root = await latestMetadata(this.o.store, 'root');
+    if (root === null) throw new FleetError('failed_precondition', 'the repository has no root yet: run `gpufleet releases keys init` and `keys upload` first');
+    return root;
   }
 
   /**
@@ -202,7 +243,7 @@ export class ReleaseRepository {
       const resnap = left(snapshot.json) < this.timings.snapshotRefreshMs;
       if (!resnap && left(timestamp.json) >= this.timings.timestampRefreshMs) return 'none';
       const records = resnap
-        ? await this.online(root, targets.version, now)
+        ? await this.online(root, {}, now)
         : [await this.timestamp(root, { version: snapshot.version, text: snapshot.json }, timestamp.version + 1, now)];
       try {
         await this.o.store.commitRelease({ metadata: records });
@@ -222,28 +263,44 @@ export class ReleaseRepository {
     });
   }
 
-  /** Commits `metadata` with a new snapshot and timestamp when anything is published (or being published). */
+  /**
+   * Commits `metadata` with a new snapshot and timestamp when anything is published (or being
+   * published); `changes` are the new versions of targets files (`targets.json`, `team-NAME.json`).
+   */
   private async commitWithOnline(
     root: Metadata<Root>,
     metadata: ReleaseMetadataRecord[],
     now: number,
-    publish?: {
-      targetsVersion: number;
-      blobs: NonNullable<Parameters<Store['commitRelease']>[0]['blobs']>;
-      rows: NonNullable<Parameters<Store['commitRelease']>[0]['targets']>;
-    },
+    changes: Readonly<Record<string, number>> = {},
+    written?: Omit<AcceptedUploads, 'uploads'>,
   ): Promise<void> {
-    const targetsVersion = publish?.targetsVersion ?? (await this.o.store.getReleaseMetadata('targets'))?.version;
-    const online = targetsVersion === undefined ? [] : await this.online(root, targetsVersion, now);
-    await this.o.store.commitRelease({ metadata: [...metadata, ...online], blobs: publish?.blobs ?? [], targets: publish?.rows ?? [] });
+    const online = await this.online(root, changes, now);
+    await this.o.store.commitRelease({ metadata: [...metadata, ...online], blobs: written?.blobs ?? [], targets: written?.rows ?? [] });
   }
 
-  /** The next snapshot (naming targets version `targetsVersion`) and the timestamp naming it. */
-  private async online(root: Metadata<Root>, targetsVersion: number, now: number): Promise<ReleaseMetadataRecord[]> {
-    const version = ((await this.o.store.getReleaseMetadata('snapshot'))?.version ?? 0) + 1;
+  /**
+   * The next snapshot and the timestamp naming it: the current snapshot's files with `changes`
+   * applied (none when nothing is published yet). Every file a snapshot named stays named.
+   */
+  private async online(root: Metadata<Root>, changes: Readonly<Record<string, number>>, now: number): Promise<ReleaseMetadataRecord[]> {
+    const previous = await this.o.store.getReleaseMetadata('snapshot');
+    const meta: Record<string, number> = {};
+    if (previous) {
+      const listed = (JSON.parse(previous.json) as { signed: { meta: Record<string, { version: number }> } }).signed.meta;
+      for (const [file, info] of Object.entries(listed)) meta[file] = info.version;
+    } else {
+      const targets = await this.o.store.getReleaseMetadata('targets');
+      if (targets) meta['targets.json'] = targets.version;
+    }
+    Object.assign(meta, changes);
+    const { 'targets.json': targetsVersion, ...rest } = meta;
+    if (targetsVersion === undefined) return [];
+    const delegated = Object.fromEntries(Object.entries(rest).map(([file, v]) => [file.replace(/\.json$/, ''), v]));
+    const version = (previous?.version ?? 0) + 1;
     const snap = makeSnapshot({
       version,
       targetsVersion,
+      delegated,
       expires: tufExpires(now, this.timings.snapshotValidMs),
       signers: await this.keys.signers(root, 'snapshot'),
     });

@@ -1,4 +1,5 @@
-import { NewReleaseRootRequest, PublishReleaseRequest, UploadReleaseKeysRequest } from '@gpufleet/protocol';
+import { z } from 'zod';
+import { NewReleaseRootRequest, PublishReleaseRequest, PublishTeamReleaseRequest, ReleaseTeamsRequest, UploadReleaseKeysRequest } from '@gpufleet/protocol';
 import type { App } from '../http/app.js';
 import type { ReleaseRepository } from '../releases/release-repository.js';
 import { audited } from './request-audit.js';
@@ -19,9 +20,14 @@ export interface ReleaseRouteDeps {
   publishBodyLimit?: number;
 }
 
+const TeamParams = z.strictObject({ team: z.string().min(1).max(64) });
+
 /**
  * Signed releases (issue 14): upload the root chain and the online keys, accept a new root,
- * publish (admin), and list (viewer). Each write is one audit record under its domain action.
+ * publish (admin), and list (viewer); teams delegated from the targets role: change them
+ * (admin, signed by the targets key), list them (viewer), and a team's publish (operator: the
+ * team's key, checked against the delegation, is what authorizes its bundles). Each write is one
+ * audit record under its domain action.
  */
 export function registerReleaseRoutes(app: App, deps: ReleaseRouteDeps): void {
   app.get(
@@ -79,6 +85,49 @@ export function registerReleaseRoutes(app: App, deps: ReleaseRouteDeps): void {
     },
     async (req, reply) => {
       const list = await audited(req, 'release.publish', null, (audit) => deps.releases.publish(req.body, audit));
+      reply.code(201);
+      return list;
+    },
+  );
+
+  app.get(
+    '/api/v1/releases/teams',
+    { config: { auth: 'viewer' }, schema: { tags: ['releases'], summary: 'The teams the targets role delegates bundles to: keys, threshold, paths, newest version' } },
+    async () => deps.releases.teams(),
+  );
+
+  app.post(
+    '/api/v1/releases/teams',
+    {
+      config: { auth: 'admin' },
+      bodyLimit: KEYS_BODY_LIMIT,
+      schema: {
+        tags: ['releases'],
+        summary: 'Add, change or remove teams: the next targets metadata, signed by the targets key, with the same targets and other delegations',
+        body: ReleaseTeamsRequest,
+      },
+    },
+    async (req, reply) => {
+      const list = await audited(req, 'release.teams', null, (audit) => deps.releases.changeTeams(req.body, audit));
+      reply.code(201);
+      return list;
+    },
+  );
+
+  app.post(
+    '/api/v1/releases/teams/:team/publish',
+    {
+      config: { auth: 'operator' },
+      bodyLimit: deps.publishBodyLimit ?? PUBLISH_BODY_LIMIT,
+      schema: {
+        tags: ['releases'],
+        summary: "A team's publish: its next targets metadata signed by its key(s), with its new bundles (base64); the server signs snapshot and timestamp",
+        params: TeamParams,
+        body: PublishTeamReleaseRequest,
+      },
+    },
+    async (req, reply) => {
+      const list = await audited(req, 'release.team-publish', req.params.team, (audit) => deps.releases.publishTeam(req.params.team, req.body, audit));
       reply.code(201);
       return list;
     },

@@ -1,4 +1,4 @@
-import { FleetError } from '@gpufleet/protocol';
+import { FleetError, TEAM_ROLE } from '@gpufleet/protocol';
 import type { Kysely, Selectable } from 'kysely';
 import type { Database } from './schema.js';
 import type { ReleaseBlobsTable, ReleaseMetadataTable, ReleaseTargetsTable } from './release-schema.js';
@@ -8,6 +8,11 @@ import { BATCH_ROWS, checkArray, checkId, checkIdList, checkInt, checkObject, ch
 /** The SQL of the TUF repository (0012_releases), kept out of kysely-store.ts; every input is checked first. */
 
 const ROLES: readonly ReleaseRole[] = ['root', 'targets', 'snapshot', 'timestamp'];
+
+function checkRole(value: unknown): ReleaseRole {
+  if (typeof value === 'string' && TEAM_ROLE.test(value)) return value as ReleaseRole;
+  return checkOneOf('role', value, ROLES);
+}
 const SHA256 = /^[0-9a-f]{64}$/;
 
 function checkSha256(field: string, value: unknown): string {
@@ -37,7 +42,7 @@ function checkJsonText(value: unknown): string {
 function metadataToRow(r: ReleaseMetadataRecord): ReleaseMetadataTable {
   checkObject('metadata', r);
   return {
-    role: checkOneOf('role', r.role, ROLES),
+    role: checkRole(r.role),
     version: checkVersion('version', r.version),
     json: checkJsonText(r.json),
     created_at: checkInt('createdAt', r.createdAt),
@@ -121,7 +126,7 @@ export async function getReleaseMetadata(db: Kysely<Database>, role: ReleaseRole
   let q = db
     .selectFrom('release_metadata')
     .selectAll()
-    .where('role', '=', checkOneOf('role', role, ROLES));
+    .where('role', '=', checkRole(role));
   q = version === undefined ? q.orderBy('version', 'desc').limit(1) : q.where('version', '=', checkVersion('version', version));
   const row = await q.executeTakeFirst();
   return row ? rowToMetadata(row) : undefined;

@@ -3,7 +3,8 @@
  * ReleaseStore interface. Times are epoch milliseconds.
  */
 
-export type ReleaseRole = 'root' | 'targets' | 'snapshot' | 'timestamp';
+/** A top-level role, or a team's delegated targets role (`team-NAME`, protocol TEAM_ROLE). */
+export type ReleaseRole = 'root' | 'targets' | 'snapshot' | 'timestamp' | `team-${string}`;
 
 /** One version of one role's signed metadata, as the exact JSON text served to clients. */
 export interface ReleaseMetadataRecord {

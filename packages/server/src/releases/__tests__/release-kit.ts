@@ -1,8 +1,8 @@
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { PublishReleaseRequest, UploadReleaseKeysRequest } from '@gpufleet/protocol';
-import { agentTargetPath } from '@gpufleet/protocol';
+import type { PublishReleaseRequest, PublishTeamReleaseRequest, ReleaseTeamsRequest, UploadReleaseKeysRequest } from '@gpufleet/protocol';
+import { agentTargetPath, bundleTargetPath, teamRoleName } from '@gpufleet/protocol';
 import { openStore } from '../../store/open-store.js';
 import type { Store } from '../../store/store.js';
 import type { ActionAudit, ActionOutcome } from '../../services/audit-log.js';
@@ -11,6 +11,8 @@ import { initKeyDir, latestRoot, readKeyDir } from '../key-dir.js';
 import { ReleaseRepository, type ReleaseTimings } from '../release-repository.js';
 import { latestMetadata } from '../release-reads.js';
 import { nextTargets } from '../targets-signing.js';
+import { nextTargetsWithTeams, nextTeamTargets, type TeamChange } from '../delegation-signing.js';
+import type { TufSigningKey } from '../tuf-keys.js';
 
 export const MASTER_KEY = 'release-kit-master-key-0123456789';
 export const DAY = 86_400_000;
@@ -29,6 +31,10 @@ export interface ReleaseKit {
   uploadRequest(): UploadReleaseKeysRequest;
   /** A publish of `agent/gpufleet-agent-<version>.tgz` signed with the folder's targets key, as `releases publish` makes it. */
   publishRequest(version: string, bytes?: Uint8Array, opts?: { validMs?: number }): Promise<PublishReleaseRequest>;
+  /** The next top-level targets with a team added or removed, signed with the folder's targets key, as `releases teams` makes it. */
+  teamsRequest(change: TeamChange, opts?: { validMs?: number }): Promise<ReleaseTeamsRequest>;
+  /** A team's publish of bundle `name` (which must be TEAM-...) signed with `key`, as `releases publish bundle --team` makes it. */
+  teamPublishRequest(team: string, key: TufSigningKey, name: string, version: string, bytes?: Uint8Array, opts?: { validMs?: number }): Promise<PublishTeamReleaseRequest>;
   close(): Promise<void>;
 }
 
@@ -74,6 +80,35 @@ export async function startReleaseKit(opts: { masterKey?: string | null; timings
         now: clock.now(),
       });
       return { targets: md.toJSON() as Record<string, unknown>, files: [{ path, data: Buffer.from(bytes).toString('base64') }] };
+    },
+    async teamsRequest(change, o = {}) {
+      const current = await store.getReleaseMetadata('targets');
+      const root = (await latestMetadata(store, 'root')) ?? latestRoot(readKeyDir(keysDir));
+      const { metadata } = nextTargetsWithTeams({
+        current: current ? JSON.parse(current.json) : null,
+        root,
+        key: readKeyDir(keysDir).targets!.key,
+        change,
+        validMs: o.validMs ?? 90 * DAY,
+        now: clock.now(),
+      });
+      return { targets: metadata.toJSON() as Record<string, unknown> };
+    },
+    async teamPublishRequest(team, key, name, version, bytes = new Uint8Array(Buffer.from(`bundle ${name} ${version}`)), o = {}) {
+      const top = await store.getReleaseMetadata('targets');
+      const current = await store.getReleaseMetadata(teamRoleName(team) as `team-${string}`);
+      const path = bundleTargetPath(name, version);
+      const md = nextTeamTargets({
+        team,
+        topLevel: JSON.parse(top!.json),
+        current: current ? JSON.parse(current.json) : null,
+        storedVersion: current?.version ?? 0,
+        key,
+        add: { path, bytes, custom: { kind: 'bundle', name, version } },
+        validMs: o.validMs ?? 30 * DAY,
+        now: clock.now(),
+      });
+      return { metadata: md.toJSON() as Record<string, unknown>, files: [{ path, data: Buffer.from(bytes).toString('base64') }] };
     },
     async close() {
       await store.close();

@@ -34,6 +34,20 @@ export function releaseContract(store: StoreRef): void {
       expect(await store().getReleaseMetadata('timestamp')).toEqual(meta('timestamp', 1));
     });
 
+    it("keeps a team's delegated role (team-NAME) beside the top-level ones, by version", async () => {
+      await store().commitRelease({ metadata: [meta('team-ml', 1), meta('team-ml', 2, BIG), meta('team-ops', 1)] });
+      expect(await store().getReleaseMetadata('team-ml')).toEqual(meta('team-ml', 2, BIG));
+      expect(await store().getReleaseMetadata('team-ml', 1)).toEqual(meta('team-ml', 1));
+      expect(await store().getReleaseMetadata('team-ops')).toEqual(meta('team-ops', 1));
+      expect(await store().getReleaseMetadata('team-qa')).toBeUndefined();
+      expect(await store().getReleaseMetadata('targets')).toBeUndefined();
+      await expectFleetError(store().commitRelease({ metadata: [meta('team-ml', 2)] }), 'already_exists');
+      for (const role of ['team-', 'team-ML', 'team-a-b', 'team-../x', 'teams-ml']) {
+        await expectFleetError(store().commitRelease({ metadata: [meta(role as never, 1)] }), 'invalid_argument');
+        await expectFleetError(store().getReleaseMetadata(role as never), 'invalid_argument');
+      }
+    });
+
     it('stores bytes by SHA-256, binary-exact, once; reads lengths without the bytes', async () => {
       const all = new Uint8Array(256).map((_, i) => i);
       const a = blob(all);
