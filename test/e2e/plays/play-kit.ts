@@ -9,7 +9,9 @@ import type { ActionOutcome } from '../../../packages/server/src/services/audit-
 import { openSqliteStore } from '../../../packages/server/src/store/sqlite-store.js';
 import type { Store } from '../../../packages/server/src/store/store.js';
 import { bareNode } from '../../../packages/server/src/store/__tests__/store-fixtures.js';
+import { InProcessBus } from '../../../packages/server/src/bus/in-process-bus.js';
 import { PlayService } from '../../../packages/server/src/plays/play-service.js';
+import { PlayRunners } from '../../../packages/server/src/replicas/play-runners.js';
 import { TemplateService } from '../../../packages/server/src/plays/template-service.js';
 import { findOnPath } from '../../../packages/server/src/plays/run-folder.js';
 import { fingerprintOf, makeKey, TestSshd } from '../../support/test-sshd.js';
@@ -161,6 +163,14 @@ export class PlayKit {
         output: async () => Promise.reject(new Error('PlayKit: no agent parts')),
         cancel: async () => Promise.reject(new Error('PlayKit: no agent parts')),
       },
+      // One control plane: this kit's instance is the only one alive.
+      runners: new PlayRunners({
+        bus: new InProcessBus(),
+        replica: 'kit',
+        instance: 'kit-instance',
+        directory: { isAlive: (name, instance) => name === 'kit' && instance === 'kit-instance' },
+        log: { warn: (obj, msg) => void this.errors.push(new Error(`${msg} ${JSON.stringify(obj)}`)) },
+      }),
       runsDir: join(this.dir, 'runs'),
       ansiblePlaybook: findOnPath('ansible-playbook'),
       sshpass: findOnPath('sshpass'),

@@ -78,6 +78,12 @@ export const subjects = {
   allRunReports: 'node.*.run-report',
 
   /**
+   * Core NATS. Cancels of plays asked of other replicas, for the replica instance running them
+   * (an ansible-playbook process cannot move). At most once: the asker repeats until the play ends.
+   */
+  playCancels: (instance: string) => `replica.${idToken(instance)}.play-cancels`,
+
+  /**
    * Core NATS. A health verdict changed on the replica holding the node's session: the others
    * read its findings again and tell their alert engines (policy alerts, live views).
    */

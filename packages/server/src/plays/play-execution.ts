@@ -28,6 +28,8 @@ export interface ExecutionDeps {
   graceMs?: number;
   /** Agent hosts' parts go out through the command fan-out. */
   runs: PlayRuns;
+  /** This replica instance: the play's writes land only while it is still the play's runner. */
+  runnerInstance: string;
   publish: (event: PlayEventView) => void;
   onError: (err: unknown) => void;
 }
@@ -53,6 +55,8 @@ export class PlayExecution {
   private recapSeen = false;
   private lastError = '';
   private dirty = new Set<string>();
+  /** Set once the play's end is being written: a stop then changes nothing. */
+  finishing = false;
   readonly log: PlayLog;
   readonly done: Promise<PlayStateRecord>;
 
@@ -87,7 +91,12 @@ export class PlayExecution {
     let exitCode: number | null = null;
     let timer: NodeJS.Timeout | null = null;
     try {
-      await store.updatePlay(this.play.id, { state: 'RUNNING', startedAt: clock.now() });
+      const mine = { states: ['PENDING'] as const, runnerInstance: this.d.runnerInstance };
+      // Canceled while it waited, or ended by a replica that took this one for dead: not run.
+      if (!(await store.updatePlayWhile(this.play.id, mine, { state: 'RUNNING', startedAt: clock.now() }))) {
+        this.finishing = true;
+        return (await store.getPlay(this.play.id))?.state ?? 'FAILED';
+      }
       this.log.add({ kind: 'state', host: null, task: null, status: null, message: 'RUNNING' });
       const template = await store.getTemplate(this.play.template, this.play.templateVersion);
       if (!template) throw new FleetError('failed_precondition', `template ${this.play.template}@${this.play.templateVersion} is gone`);
@@ -286,12 +295,21 @@ export class PlayExecution {
         }
       }
     }
+    this.finishing = true;
     const endedAt = this.d.clock.now();
     try {
-      this.log.add({ kind: 'state', host: null, task: null, status: null, message: error === null ? state : `${state}: ${error}` });
-      await this.log.flush();
-      await this.saveHosts();
-      await this.d.store.updatePlay(this.play.id, { state, endedAt, exitCode, error });
+      const now = await this.d.store.getPlay(this.play.id);
+      if (now?.state !== 'RUNNING' || now.runner?.instance !== this.d.runnerInstance) {
+        await this.log.flush();
+        this.d.onError(
+          new FleetError('conflict', `play ${this.play.id} was ended by another replica (${now?.state ?? 'gone'}); its end here (${state}) is not recorded`),
+        );
+      } else {
+        this.log.add({ kind: 'state', host: null, task: null, status: null, message: error === null ? state : `${state}: ${error}` });
+        await this.log.flush();
+        await this.saveHosts();
+        await this.d.store.updatePlayWhile(this.play.id, { states: ['RUNNING'], runnerInstance: this.d.runnerInstance }, { state, endedAt, exitCode, error });
+      }
     } catch (err) {
       this.d.onError(err);
     }

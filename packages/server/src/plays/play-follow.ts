@@ -33,10 +33,14 @@ export function followPlay(plays: PlayService, playId: string, after: number, si
       sink.end();
     }
   };
-  const unsubscribe = plays.subscribe(playId, (u) => {
-    if (live) deliver(u);
-    else held.push(u);
-  });
+  const unsubscribe = plays.subscribe(
+    playId,
+    (u) => {
+      if (live) deliver(u);
+      else held.push(u);
+    },
+    after,
+  );
 
   void (async () => {
     try {

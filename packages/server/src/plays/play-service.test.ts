@@ -2,7 +2,9 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { InProcessBus } from '../bus/in-process-bus.js';
 import type { NodeGroups, SshHostDirectory } from '../jobcenter/job-center-contracts.js';
+import { PlayRunners } from '../replicas/play-runners.js';
 import type { ActionOutcome } from '../services/audit-log.js';
 import { samplePlay, sampleTemplate } from '../store/__tests__/contract-plays.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
@@ -35,6 +37,14 @@ describe('play service without hosts', () => {
       runs: noRuns,
       nodeGroups: () => groups,
       runsDir: join(dir, 'runs'),
+      // The embedded control plane: this instance is the only one alive.
+      runners: new PlayRunners({
+        bus: new InProcessBus(),
+        replica: 'cp',
+        instance: 'cp-now',
+        directory: { isAlive: (_name, instance) => instance === 'cp-now' },
+        log: { warn: () => expect.fail('no warning expected') },
+      }),
       ansiblePlaybook,
       sshpass: null,
     });
@@ -52,12 +62,13 @@ describe('play service without hosts', () => {
   });
 
   it('ends plays a previous process left RUNNING or PENDING as FAILED, and makes the runs folder private', async () => {
-    await store.insertPlay(samplePlay('p-running', { state: 'RUNNING', startedAt: 1500 }), []);
-    await store.insertPlay(samplePlay('p-pending'), []);
+    const before = { replica: 'cp', instance: 'cp-before' };
+    await store.insertPlay(samplePlay('p-running', { state: 'RUNNING', startedAt: 1500, runner: before }), []);
+    await store.insertPlay(samplePlay('p-pending', { runner: before }), []);
     await store.insertPlay(samplePlay('p-done', { state: 'SUCCEEDED' }), []);
     expect(await service('/usr/bin/ansible-playbook').load()).toBe(2);
-    expect(await store.getPlay('p-running')).toMatchObject({ state: 'FAILED', endedAt: 2000, error: 'the control plane restarted during the play' });
-    expect(await store.getPlay('p-pending')).toMatchObject({ state: 'FAILED', error: 'the control plane restarted before the play started' });
+    expect(await store.getPlay('p-running')).toMatchObject({ state: 'FAILED', endedAt: 2000, error: expect.stringContaining('(cp) stopped during it') });
+    expect(await store.getPlay('p-pending')).toMatchObject({ state: 'FAILED', error: 'the replica the play was queued on (cp) stopped before it started' });
     expect((await store.getPlay('p-done'))?.state).toBe('SUCCEEDED');
     expect(statSync(join(dir, 'runs')).mode & 0o777).toBe(0o700);
   });

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { chmod, mkdir } from 'node:fs/promises';
 import {
   FleetError,
@@ -12,14 +11,18 @@ import {
 import type { Clock } from '../clock.js';
 import type { NodeGroups, SshHostDirectory } from '../jobcenter/job-center-contracts.js';
 import type { ActionAudit } from '../services/audit-log.js';
-import type { PlayHostRecord, PlayRecord, Store, TemplateRecord } from '../store/store.js';
-import { expectedScript, matchAgentCommands, planAgentHosts } from './agent-hosts-plan.js';
+import type { PlayRunnerLink } from '../replicas/play-runners.js';
+import type { PlayHostRecord, PlayRecord, Store } from '../store/store.js';
 import type { PlayRuns } from './agent-play-part.js';
+import { KILL_GRACE_MS } from './ansible-process.js';
+import { cancelElsewhere } from './cancel-elsewhere.js';
 import { eventView } from './play-log.js';
-import { checkIntegrity, NO_ANSIBLE, PlayExecution } from './play-execution.js';
-import { checkExtraVars, pickHosts } from './play-hosts.js';
+import { PlayExecution } from './play-execution.js';
+import { endOrphanPlay, endOrphanPlays } from './play-orphans.js';
+import { newPlay, planPlay, type PlayRequestDeps } from './play-request.js';
 import { playView } from './play-views.js';
-import { parseRunTimeout, type TemplateService } from './template-service.js';
+import { followStoredPlay } from './stored-play-follow.js';
+import type { TemplateService } from './template-service.js';
 
 /** What a follower of one play hears: each stored event, then the play's end. */
 export type PlayUpdate = { type: 'event'; event: PlayEventView } | { type: 'end'; play: PlayView };
@@ -38,9 +41,17 @@ export interface PlayServiceOptions {
   runsDir: string;
   ansiblePlaybook: string | null;
   sshpass: string | null;
-  /** Plays running at once; the rest wait as PENDING (default 4). */
+  /** Which replica instance runs each play (issue 13): this one for the plays it starts. */
+  runners: PlayRunnerLink;
+  /** Plays running at once on this replica; the rest wait as PENDING (default 4). */
   maxConcurrent?: number;
   graceMs?: number;
+  /** How often plays whose runner is gone are looked for (default 2 s). */
+  orphansEveryMs?: number;
+  /** How often a follower of a play another replica runs reads the store (default 250 ms). */
+  followPollMs?: number;
+  /** How long a cancel carried to another replica waits for the play to end (default the grace + 20 s). */
+  remoteCancelWaitMs?: number;
   onError?: (err: unknown) => void;
 }
 
@@ -48,124 +59,81 @@ const TERMINAL: readonly PlayState[] = ['SUCCEEDED', 'FAILED', 'CANCELED'];
 
 /**
  * Plays: runs of a template with ansible-playbook on the SSH hosts a selector picks, one process
- * per play, at most `maxConcurrent` at once, each with a live log, per-host counts, a timeout and
- * cancel. Every start and cancel is audited.
+ * per play, at most `maxConcurrent` at once on this replica, each with a live log, per-host
+ * counts, a timeout and cancel. Every start and cancel is audited.
+ *
+ * With several replicas (issue 13) a play is run by the replica instance that started it, as
+ * recorded on the play: its process cannot move. Any replica answers for any play from the store
+ * (a follower elsewhere reads the stored log), a cancel is carried to the runner, and every
+ * replica ends the plays of an instance that is gone (a restart is a new instance).
  */
 export class PlayService {
   private readonly queue: string[] = [];
   private readonly active = new Map<string, PlayExecution>();
   private readonly listeners = new Map<string, Set<PlayListener>>();
+  private readonly stops: Array<() => void> = [];
+  private orphanTimer: NodeJS.Timeout | null = null;
+  private lookingForOrphans: Promise<number> | null = null;
   private stopped = false;
 
   constructor(private readonly o: PlayServiceOptions) {}
 
-  /** At start: a play left RUNNING (or PENDING) by a previous process cannot go on; it ends FAILED. */
+  /** At start: the plays whose runner is gone (this replica's previous process among them) end FAILED. */
   async load(): Promise<number> {
     await mkdir(this.o.runsDir, { recursive: true, mode: 0o700 });
     await chmod(this.o.runsDir, 0o700);
-    let ended = 0;
-    for (const state of ['RUNNING', 'PENDING'] as const) {
-      for (const p of await this.o.store.listPlays({ state, limit: 10_000 })) {
-        const error = state === 'RUNNING' ? 'the control plane restarted during the play' : 'the control plane restarted before the play started';
-        await this.o.store.updatePlay(p.id, { state: 'FAILED', endedAt: this.o.clock.now(), error });
-        ended++;
-      }
-    }
-    return ended;
+    return this.endOrphans();
+  }
+
+  /** Hears the cancels other replicas carry here, and ends orphaned plays every few seconds. */
+  async serve(): Promise<void> {
+    this.stops.push(await this.o.runners.onCancel((id) => void this.cancelAsked(id)));
+    this.orphanTimer = setInterval(() => void this.endOrphans().catch((err) => this.onError(err)), this.o.orphansEveryMs ?? 2000);
+    this.orphanTimer.unref?.();
+  }
+
+  /**
+   * Ends the unfinished plays whose runner instance is not alive (FAILED, saying which replica
+   * stopped), and lets go of the plays running here that another replica ended meanwhile (this
+   * one was taken for dead: a long pause). Returns how many plays it ended.
+   */
+  endOrphans(): Promise<number> {
+    this.lookingForOrphans ??= endOrphanPlays({
+      store: this.o.store,
+      clock: this.o.clock,
+      runners: this.o.runners,
+      active: this.active,
+      onError: (err) => this.onError(err),
+    }).finally(() => (this.lookingForOrphans = null));
+    return this.lookingForOrphans;
   }
 
   /** What a play would run on, and the parts of each agent host's signed command (nothing is stored). */
   async plan(req: StartPlayRequest): Promise<PlayPlanView> {
-    const { template, extraVars, timeoutMs, picked } = await this.prepare(req);
-    return {
-      template: {
-        name: template.name,
-        version: template.version,
-        sha256: template.sha256,
-        playbook: template.playbook,
-        become: template.become,
-        vars: template.vars,
-      },
-      ssh: picked.ssh,
-      agents: await planAgentHosts(picked.agents, extraVars, this.o.nodeGroups()),
-      extraVars,
-      check: req.check,
-      timeoutMs,
-    };
-  }
-
-  private async prepare(req: StartPlayRequest) {
     if (this.stopped) throw new FleetError('unavailable', 'the server is stopping');
-    const template = await this.o.templates.get(req.template, req.version);
-    checkIntegrity(template);
-    const extraVars = req.extraVars ?? {};
-    checkExtraVars(extraVars);
-    const timeoutMs = req.timeout === undefined ? template.timeoutMs : parseRunTimeout('timeout', req.timeout);
-    const picked = await pickHosts(req.selector, this.o.nodeGroups(), this.o.sshHosts(), this.o.store);
-    if (picked.ssh.length > 0 && this.o.ansiblePlaybook === null) throw new FleetError('failed_precondition', NO_ANSIBLE);
-    return { template, extraVars, timeoutMs, picked };
+    return planPlay(req, this.requestDeps());
   }
 
-  /** The agent hosts' signed parts, matched to the hosts; the agent hosts left out when none were given. */
-  private async agentParts(
-    req: StartPlayRequest,
-    template: TemplateRecord,
-    extraVars: Record<string, unknown>,
-    agents: { nodeId: string; hostname: string }[],
-  ) {
-    if (req.agentCommands === undefined || agents.length === 0) {
-      if (req.agentCommands !== undefined && req.agentCommands.length > 0)
-        throw new FleetError('invalid_argument', 'agentCommands: the selector picks no agent host');
-      return { commands: new Map<string, SignedCommand>(), leftOut: agents.map((a) => a.hostname), notes: [] as string[] };
-    }
-    const planned = await planAgentHosts(agents, extraVars, this.o.nodeGroups());
-    const commands = matchAgentCommands(req.agentCommands, planned, (h) => expectedScript(template, h, extraVars, req.check));
-    return { commands, leftOut: [] as string[], notes: planned.flatMap((h) => h.notes) };
+  private requestDeps(): PlayRequestDeps {
+    return {
+      store: this.o.store,
+      clock: this.o.clock,
+      templates: this.o.templates,
+      sshHosts: this.o.sshHosts(),
+      nodeGroups: this.o.nodeGroups(),
+      ansiblePlaybook: this.o.ansiblePlaybook,
+    };
   }
 
   async start(req: StartPlayRequest, audit: ActionAudit): Promise<PlayView> {
     try {
-      const { template, extraVars, timeoutMs, picked } = await this.prepare(req);
-      const parts = await this.agentParts(req, template, extraVars, picked.agents);
-      if (picked.ssh.length === 0 && parts.commands.size === 0) {
-        throw new FleetError(
-          'failed_precondition',
-          `selector '${req.selector}' picks only agent hosts (${parts.leftOut.slice(0, 5).join(', ')}): their parts run as commands signed with your operator key (gpufleet plays run ... --key NAME signs them)`,
-        );
-      }
-      const runsOn = [...picked.ssh, ...picked.agents.filter((a) => parts.commands.has(a.nodeId))];
-      const id = `play_${randomBytes(8).toString('hex')}`;
-      const play: PlayRecord = {
-        id,
-        template: template.name,
-        templateVersion: template.version,
-        selector: req.selector,
-        serial: req.serial ?? null,
-        maxFailPercentage: req.maxFailPercentage ?? null,
-        check: req.check,
-        extraVars,
-        timeoutMs,
-        state: 'PENDING',
-        createdBy: audit.actor,
-        createdAt: this.o.clock.now(),
-        startedAt: null,
-        endedAt: null,
-        exitCode: null,
-        error: null,
-        reason: req.reason ?? null,
-      };
-      const hosts: PlayHostRecord[] = runsOn.map((h) => ({
-        playId: id,
-        nodeId: h.nodeId,
-        hostname: h.hostname,
-        ok: 0,
-        changed: 0,
-        failed: 0,
-        unreachable: 0,
-        skipped: 0,
-        state: 'pending',
-      }));
+      if (this.stopped) throw new FleetError('unavailable', 'the server is stopping');
+      const { play, hosts, notes, commands, template } = await newPlay(req, this.requestDeps(), audit.actor, this.o.runners.self);
+      const id = play.id;
       await this.o.store.insertPlay(play, hosts);
+      // Queued before anything else is awaited: from now on this replica answers for the play.
+      this.pending.set(id, { notes, commands });
+      this.queue.push(id);
       await audit.note({
         action: 'play.start',
         target: id,
@@ -174,18 +142,11 @@ export class PlayService {
           template: `${template.name}@${template.version}`,
           selector: req.selector,
           hosts: hosts.length,
-          agentHosts: parts.commands.size,
+          agentHosts: commands.size,
           check: req.check,
           reason: req.reason ?? null,
         },
       });
-      this.queue.push(id);
-      const notes = [...parts.notes];
-      if (parts.leftOut.length > 0)
-        notes.push(
-          `not run on ${parts.leftOut.length} agent host(s), whose parts were not signed (gpufleet plays run --key signs them): ${parts.leftOut.join(', ')}`,
-        );
-      this.pending.set(id, { notes, commands: parts.commands });
       this.pump();
       return playView(play, hosts);
     } catch (err) {
@@ -220,6 +181,7 @@ export class PlayService {
         runsDir: this.o.runsDir,
         ...(this.o.graceMs === undefined ? {} : { graceMs: this.o.graceMs }),
         runs: this.o.runs,
+        runnerInstance: this.o.runners.self.instance,
         publish: (event) => this.emit(id, { type: 'event', event }),
         onError: (err) => this.onError(err),
       },
@@ -242,22 +204,30 @@ export class PlayService {
     }
   }
 
+  /**
+   * Cancels a play from any replica: here when it runs here, through its runner when another live
+   * replica runs it; a play whose runner is gone cannot be stopped by anyone and ends as orphaned.
+   */
   async cancel(id: string, audit: ActionAudit): Promise<PlayView> {
     try {
       const play = await this.record(id);
       if (TERMINAL.includes(play.state)) throw new FleetError('failed_precondition', `play ${id} already ended (${play.state})`);
-      const queued = this.queue.indexOf(id);
-      const exec = this.active.get(id);
-      if (exec) {
-        exec.stop('canceled');
-        await audit.note({ action: 'play.cancel', target: id, result: 'ok', details: { was: play.state } });
-        await exec.done;
+      const details = { was: play.state, runner: play.runner?.replica ?? null };
+      if (this.runsHere(id)) {
+        await audit.note({ action: 'play.cancel', target: id, result: 'ok', details });
+        await this.cancelHere(id);
+      } else if (play.runner !== null && play.runner.instance !== this.o.runners.self.instance && this.o.runners.isAlive(play.runner)) {
+        await cancelElsewhere({
+          store: this.o.store,
+          runners: this.o.runners,
+          play: { ...play, runner: play.runner },
+          waitMs: this.o.remoteCancelWaitMs ?? (this.o.graceMs ?? KILL_GRACE_MS) + 20_000,
+          endOrphan: (p) => endOrphanPlay(this.o.store, this.o.clock, p),
+        });
+        await audit.note({ action: 'play.cancel', target: id, result: 'ok', details });
       } else {
-        if (queued >= 0) this.queue.splice(queued, 1);
-        this.pending.delete(id);
-        await this.o.store.updatePlay(id, { state: 'CANCELED', endedAt: this.o.clock.now() });
-        await audit.note({ action: 'play.cancel', target: id, result: 'ok', details: { was: play.state } });
-        this.emit(id, { type: 'end', play: await this.get(id) });
+        await endOrphanPlay(this.o.store, this.o.clock, play);
+        await audit.note({ action: 'play.cancel', target: id, result: 'ok', details: { ...details, orphaned: true } });
       }
       return this.get(id);
     } catch (err) {
@@ -265,6 +235,48 @@ export class PlayService {
         await audit.note({ action: 'play.cancel', target: id, result: 'error', details: { error: (err as Error).message } });
       }
       throw err;
+    }
+  }
+
+  /** Whether this replica instance runs the play (queued or running here). */
+  private runsHere(id: string): boolean {
+    return this.active.has(id) || this.pending.has(id) || this.queue.includes(id);
+  }
+
+  /** Another replica carried a cancel here (audited there). */
+  private async cancelAsked(id: string): Promise<void> {
+    try {
+      if (this.runsHere(id)) await this.cancelHere(id);
+    } catch (err) {
+      this.onError(err);
+    }
+  }
+
+  /** Stops the execution, or takes a queued play out of the queue; resolves once the play ended. */
+  private async cancelHere(id: string): Promise<void> {
+    const exec = this.active.get(id);
+    if (exec) {
+      exec.stop('canceled');
+      await exec.done;
+      return;
+    }
+    const queued = this.queue.indexOf(id);
+    if (queued >= 0) this.queue.splice(queued, 1);
+    this.pending.delete(id);
+    const ended = await this.o.store.updatePlayWhile(
+      id,
+      { states: ['PENDING'], runnerInstance: this.o.runners.self.instance },
+      { state: 'CANCELED', endedAt: this.o.clock.now() },
+    );
+    if (ended) {
+      this.emit(id, { type: 'end', play: await this.get(id) });
+      return;
+    }
+    // It was launched meanwhile: its execution is registered by now.
+    const started = this.active.get(id);
+    if (started) {
+      started.stop('canceled');
+      await started.done;
     }
   }
 
@@ -296,8 +308,22 @@ export class PlayService {
     return { items, next: items.at(-1)?.seq ?? after };
   }
 
-  /** Follows one play: stored events as they are stored, then its end. */
-  subscribe(id: string, listener: PlayListener): () => void {
+  /**
+   * Follows one play: stored events as they are stored, then its end. A play another replica runs
+   * is followed from the store, from the event after `after`.
+   */
+  subscribe(id: string, listener: PlayListener, after = 0): () => void {
+    if (!this.runsHere(id)) {
+      return followStoredPlay({
+        store: this.o.store,
+        playId: id,
+        after,
+        everyMs: this.o.followPollMs ?? 250,
+        view: () => this.get(id),
+        listener,
+        onError: (err) => this.onError(err),
+      });
+    }
     let set = this.listeners.get(id);
     if (!set) {
       set = new Set();
@@ -328,6 +354,10 @@ export class PlayService {
   /** Stops every running play (they end FAILED: the control plane stopped) and waits for them. */
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.orphanTimer) clearInterval(this.orphanTimer);
+    this.orphanTimer = null;
+    for (const stop of this.stops.splice(0)) stop();
+    await this.lookingForOrphans?.catch(() => undefined);
     const running = [...this.active.values()];
     for (const exec of running) exec.stop('shutdown');
     await Promise.all(running.map((e) => e.done.catch(() => undefined)));

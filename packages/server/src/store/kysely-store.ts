@@ -29,7 +29,7 @@ import * as releaseQueries from './release-queries.js';
 import * as rolloutQueries from './rollout-queries.js';
 import type { RolloutEventInput, RolloutEventRecord, RolloutHostPatch, RolloutHostRecord, RolloutPatch, RolloutRecord } from './rollout-records.js';
 import type { ReleaseBlobRecord, ReleaseCommit, ReleaseMetadataRecord, ReleaseRole, ReleaseTargetRecord } from './release-records.js';
-import type { ListPlaysQuery, PlayEventRecord, PlayHostRecord, PlayPatch, PlayRecord, TemplateRecord } from './play-records.js';
+import type { ListPlaysQuery, PlayCondition, PlayEventRecord, PlayHostRecord, PlayPatch, PlayRecord, TemplateRecord } from './play-records.js';
 import type { GroupPatch, GroupRecord, VarRecord, VarRecordScope, VarsChange } from './group-records.js';
 import type { SshCredentialRecord, SshHostPatch, SshHostRecord } from './ssh-host-records.js';
 import type {
@@ -660,6 +660,10 @@ export class KyselyStore implements Store {
 
   updatePlay(id: string, patch: PlayPatch): Promise<void> {
     return playQueries.updatePlay(this.db, id, patch);
+  }
+
+  updatePlayWhile(id: string, when: PlayCondition, patch: PlayPatch): Promise<boolean> {
+    return playQueries.updatePlayWhile(this.db, id, when, patch);
   }
 
   listPlayHosts(playId: string): Promise<PlayHostRecord[]> {

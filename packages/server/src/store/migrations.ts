@@ -11,6 +11,7 @@ import { groupsMigration } from './migration-0010-groups.js';
 import { playsMigration } from './migration-0011-plays.js';
 import { releasesMigration } from './migration-0012-releases.js';
 import { rolloutsMigration } from './migration-0013-rollouts.js';
+import { playRunnersMigration } from './migration-0014-play-runners.js';
 
 /** Which SQL engine is underneath; the only place migrations differ by dialect is auto-increment. */
 export type StoreDialect = 'sqlite' | 'postgres';
@@ -265,6 +266,8 @@ export function storeMigrations(dialect: StoreDialect): Record<string, Migration
     '0012_releases': releasesMigration(dialect),
     // Rollouts of signed releases (issue 14): steps, hosts and history.
     '0013_rollouts': rolloutsMigration(dialect),
+    // Which replica instance runs each play (issue 13): survivors end only the plays of one that is gone.
+    '0014_play_runners': playRunnersMigration(),
   };
 }
 

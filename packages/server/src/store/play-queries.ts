@@ -2,7 +2,17 @@ import { FleetError } from '@gpufleet/protocol';
 import type { Kysely, Selectable } from 'kysely';
 import type { Database } from './schema.js';
 import type { PlayEventsTable, PlayHostsTable, PlaysTable, PlayTemplatesTable } from './play-schema.js';
-import type { ListPlaysQuery, PlayEventRecord, PlayHostRecord, PlayPatch, PlayRecord, PlayStateRecord, TemplateRecord } from './play-records.js';
+import type {
+  ListPlaysQuery,
+  PlayCondition,
+  PlayEventRecord,
+  PlayHostRecord,
+  PlayPatch,
+  PlayRecord,
+  PlayRunner,
+  PlayStateRecord,
+  TemplateRecord,
+} from './play-records.js';
 import {
   checkBool,
   checkId,
@@ -67,9 +77,16 @@ function rowToTemplate(r: Selectable<PlayTemplatesTable>): TemplateRecord {
   };
 }
 
+function runnerToRow(r: PlayRunner | null): Pick<PlaysTable, 'runner_replica' | 'runner_instance'> {
+  if (r === null) return { runner_replica: null, runner_instance: null };
+  if (!isObject(r)) throw new FleetError('invalid_argument', 'store: runner must be an object or null');
+  return { runner_replica: checkId('runner.replica', r.replica), runner_instance: checkId('runner.instance', r.instance) };
+}
+
 function playToRow(p: PlayRecord): PlaysTable {
   if (!isObject(p)) throw new FleetError('invalid_argument', 'store: play must be an object');
   return {
+    ...runnerToRow(p.runner),
     id: checkId('id', p.id),
     template: checkId('template', p.template),
     template_version: checkInt('templateVersion', p.templateVersion),
@@ -109,6 +126,7 @@ function rowToPlay(r: Selectable<PlaysTable>): PlayRecord {
     exitCode: dbIntOrNull(r.exit_code),
     error: r.error,
     reason: r.reason,
+    runner: r.runner_replica !== null && r.runner_instance !== null ? { replica: r.runner_replica, instance: r.runner_instance } : null,
   };
 }
 
@@ -233,8 +251,7 @@ export async function listPlays(db: Kysely<Database>, query: ListPlaysQuery = {}
   return rows.map(rowToPlay);
 }
 
-export async function updatePlay(db: Kysely<Database>, id: string, patch: PlayPatch): Promise<void> {
-  const key = checkId('id', id);
+function patchToRow(patch: PlayPatch): Partial<PlaysTable> {
   if (!isObject(patch)) throw new FleetError('invalid_argument', 'store: play patch must be an object');
   const row: Partial<PlaysTable> = {};
   for (const [field, value] of Object.entries(patch)) {
@@ -246,12 +263,34 @@ export async function updatePlay(db: Kysely<Database>, id: string, patch: PlayPa
     else if (field === 'error') row.error = checkTextOrNull('error', value);
     else throw new FleetError('invalid_argument', `store: play field '${field}' cannot be patched`);
   }
-  const result = await db.updateTable('plays').set(row).where('id', '=', key).executeTakeFirst();
+  return row;
+}
+
+export async function updatePlay(db: Kysely<Database>, id: string, patch: PlayPatch): Promise<void> {
+  const key = checkId('id', id);
+  const row = patchToRow(patch);
   if (Object.keys(row).length === 0) {
     if (!(await getPlay(db, key))) throw new FleetError('not_found', `no play ${key}`);
     return;
   }
+  const result = await db.updateTable('plays').set(row).where('id', '=', key).executeTakeFirst();
   if (Number(result.numUpdatedRows) === 0) throw new FleetError('not_found', `no play ${key}`);
+}
+
+export async function updatePlayWhile(db: Kysely<Database>, id: string, when: PlayCondition, patch: PlayPatch): Promise<boolean> {
+  const key = checkId('id', id);
+  if (!isObject(when) || !Array.isArray(when.states) || when.states.length === 0)
+    throw new FleetError('invalid_argument', 'store: a play condition needs a non-empty list of states');
+  const states = when.states.map((st) => checkOneOf('when.states', st, PLAY_STATES));
+  const runner = when.runnerInstance === null ? null : checkId('when.runnerInstance', when.runnerInstance);
+  const row = patchToRow(patch);
+  if (Object.keys(row).length === 0) throw new FleetError('invalid_argument', 'store: a conditional play patch must change something');
+  let q = db.updateTable('plays').set(row).where('id', '=', key).where('state', 'in', states);
+  q = runner === null ? q.where('runner_instance', 'is', null) : q.where('runner_instance', '=', runner);
+  const result = await q.executeTakeFirst();
+  if (Number(result.numUpdatedRows) > 0) return true;
+  if (!(await getPlay(db, key))) throw new FleetError('not_found', `no play ${key}`);
+  return false;
 }
 
 export async function listPlayHosts(db: Kysely<Database>, playId: string): Promise<PlayHostRecord[]> {

@@ -25,6 +25,16 @@ export interface TemplateRecord {
   createdBy: string;
 }
 
+/**
+ * The replica instance running a play (0014_play_runners, issue 13): its ansible-playbook runs
+ * there and cannot move, so only that instance writes the play's progress, and a survivor ends
+ * the plays of one that died. An instance is one process's life: a restart is a new one.
+ */
+export interface PlayRunner {
+  replica: string;
+  instance: string;
+}
+
 export interface PlayRecord {
   id: string;
   template: string;
@@ -43,9 +53,17 @@ export interface PlayRecord {
   exitCode: number | null;
   error: string | null;
   reason: string | null;
+  /** Null for plays stored before 0014 (a single control plane, long gone). */
+  runner: PlayRunner | null;
 }
 
 export type PlayPatch = Partial<Pick<PlayRecord, 'state' | 'startedAt' | 'endedAt' | 'exitCode' | 'error'>>;
+
+/** When a conditional patch applies: the play is in one of `states` and its runner is `runnerInstance` (null: none recorded). */
+export interface PlayCondition {
+  states: readonly PlayStateRecord[];
+  runnerInstance: string | null;
+}
 
 export interface PlayHostRecord {
   playId: string;
@@ -90,6 +108,12 @@ export interface PlayStore {
   getPlay(id: string): Promise<PlayRecord | undefined>;
   listPlays(query?: ListPlaysQuery): Promise<PlayRecord[]>;
   updatePlay(id: string, patch: PlayPatch): Promise<void>;
+  /**
+   * Patches a play only while `when` holds, in one statement (a runner's last write and a
+   * survivor ending the play as orphaned cannot both land); false when it did not hold,
+   * not_found when there is no such play.
+   */
+  updatePlayWhile(id: string, when: PlayCondition, patch: PlayPatch): Promise<boolean>;
   listPlayHosts(playId: string): Promise<PlayHostRecord[]>;
   /** Replaces a host's counts and state. */
   updatePlayHost(host: PlayHostRecord): Promise<void>;

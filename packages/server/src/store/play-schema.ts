@@ -33,6 +33,9 @@ export interface PlaysTable {
   exit_code: number | null;
   error: string | null;
   reason: string | null;
+  /** 0014_play_runners: both null for plays stored before it. */
+  runner_replica: string | null;
+  runner_instance: string | null;
 }
 
 export interface PlayHostsTable {

@@ -40,6 +40,7 @@ export function samplePlay(id: string, overrides: Partial<PlayRecord> = {}): Pla
     exitCode: null,
     error: null,
     reason: 'rollout',
+    runner: { replica: 'cp-1', instance: 'cp-1-instance-a' },
     ...overrides,
   };
 }
@@ -97,6 +98,40 @@ export function playContract(store: StoreRef): void {
       await expectFleetError(store().updatePlay('p1', { selector: 'x' } as never), 'invalid_argument');
       await expectFleetError(store().updatePlay('nope', { state: 'RUNNING' }), 'not_found');
       await expectFleetError(store().listPlays({ state: 'nope' as never }), 'invalid_argument');
+      expect((await store().getPlay('p1'))?.state).toBe('PENDING');
+    });
+
+    it('keeps each play runner (none for older plays) and patches a play only while its state and runner are as expected', async () => {
+      await store().insertPlay(samplePlay('p1'), []);
+      await store().insertPlay(samplePlay('old', { runner: null }), []);
+      expect((await store().getPlay('p1'))?.runner).toEqual({ replica: 'cp-1', instance: 'cp-1-instance-a' });
+      expect((await store().getPlay('old'))?.runner).toBeNull();
+      const mine = { states: ['PENDING'] as const, runnerInstance: 'cp-1-instance-a' };
+      // Another instance, or a state the play has left, does not match: nothing changes.
+      expect(await store().updatePlayWhile('p1', { ...mine, runnerInstance: 'cp-2-instance-b' }, { state: 'RUNNING' })).toBe(false);
+      expect(await store().updatePlayWhile('p1', { ...mine, states: ['RUNNING'] }, { state: 'FAILED' })).toBe(false);
+      expect(await store().updatePlayWhile('p1', { ...mine, runnerInstance: null }, { state: 'RUNNING' })).toBe(false);
+      expect((await store().getPlay('p1'))?.state).toBe('PENDING');
+      expect(await store().updatePlayWhile('p1', mine, { state: 'RUNNING', startedAt: T0 + 1 })).toBe(true);
+      expect(await store().updatePlayWhile('p1', mine, { state: 'CANCELED' })).toBe(false);
+      expect(await store().getPlay('p1')).toMatchObject({ state: 'RUNNING', startedAt: T0 + 1 });
+      // Plays without a runner are matched by null.
+      expect(await store().updatePlayWhile('old', { states: ['PENDING', 'RUNNING'], runnerInstance: null }, { state: 'FAILED', error: 'gone' })).toBe(true);
+      expect(await store().getPlay('old')).toMatchObject({ state: 'FAILED', error: 'gone' });
+    });
+
+    it('refuses a garbage runner, condition or patch, and an unknown play, changing nothing', async () => {
+      await expectFleetError(store().insertPlay(samplePlay('p1', { runner: { replica: '', instance: 'i' } }), []), 'invalid_argument');
+      await expectFleetError(store().insertPlay(samplePlay('p1', { runner: 'cp-1' as never }), []), 'invalid_argument');
+      expect(await store().getPlay('p1')).toBeUndefined();
+      await store().insertPlay(samplePlay('p1'), []);
+      const when = { states: ['PENDING'] as const, runnerInstance: 'cp-1-instance-a' };
+      await expectFleetError(store().updatePlayWhile('p1', { ...when, states: [] }, { state: 'RUNNING' }), 'invalid_argument');
+      await expectFleetError(store().updatePlayWhile('p1', { ...when, states: ['DONE' as never] }, { state: 'RUNNING' }), 'invalid_argument');
+      await expectFleetError(store().updatePlayWhile('p1', { ...when, runnerInstance: 7 as never }, { state: 'RUNNING' }), 'invalid_argument');
+      await expectFleetError(store().updatePlayWhile('p1', when, {}), 'invalid_argument');
+      await expectFleetError(store().updatePlayWhile('p1', when, { selector: 'x' } as never), 'invalid_argument');
+      await expectFleetError(store().updatePlayWhile('nope', when, { state: 'RUNNING' }), 'not_found');
       expect((await store().getPlay('p1'))?.state).toBe('PENDING');
     });
 
