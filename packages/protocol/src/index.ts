@@ -48,3 +48,4 @@ export * from './signed-rollout.js';
 export * from './update-frames.js';
 export * from './bundle-manifest.js';
 export * from './rollout-views.js';
+export * from './replica-order.js';

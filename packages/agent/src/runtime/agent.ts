@@ -7,6 +7,7 @@ import {
   ToolFailure as ToolFailureSchema,
   gpuInfoOf,
   gpuSampleOf,
+  replicaOrderFor,
   type GpuInfo,
   type GpuSample,
   type GpuSnapshot,
@@ -241,7 +242,9 @@ export class Agent {
     // After the first readout, so kernel events (the look-back included) find their GPU's UUID.
     this.health?.start();
     this.link = new AgentLink({
-      serverUrls: nodeServerUrls(config),
+      // Its own order of preference, as the welcome will list them: agents joined with one token
+      // spread over the replicas rather than all dialing the token's first URL.
+      serverUrls: replicaOrderFor(config.nodeId, nodeServerUrls(config)),
       caPem: config.caPem,
       identity: this.o.identity,
       agentVersion: this.o.agentVersion,

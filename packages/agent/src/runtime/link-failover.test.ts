@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
-import { CLOSE_CODES, type MetricsBody } from '@gpufleet/protocol';
+import { CLOSE_CODES, replicaOrderFor, type MetricsBody } from '@gpufleet/protocol';
 import { FakeControlPlane, type FakeControlPlaneOptions } from '../testing/fake-control-plane.js';
 import { StubBackend } from '../testing/stub-backend.js';
 import { Agent } from './agent.js';
@@ -249,5 +249,36 @@ describe('Agent with several server URLs', () => {
     expect(saved.serverUrls).toEqual([live.url, dead, 'http://127.0.0.1:9']);
     // The join URL stays what it was: older agents reading this file still find a server.
     expect(saved.serverUrl).toBe(dead);
+  });
+});
+
+describe('Agents joined with one token listing several replicas', () => {
+  it('each dial its own first choice (rendezvous order of node id and URL), so they spread over the replicas', async () => {
+    const a = await replica();
+    const b = await replica();
+    const urls = [a.url, b.url];
+    const agents: Agent[] = [];
+    for (let n = 0; n < 8; n++) {
+      const dir = mkdtempSync(join(tmpdir(), 'gf-spread-'));
+      cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+      const identity = seeded(20 + n);
+      a.addNode(identity.did);
+      b.addNode(identity.did);
+      const state = new FileStateStore(dir);
+      // As the token gave them: a's URL first for every agent.
+      state.saveConfig({ nodeId: identity.did, serverUrl: a.url, serverUrls: urls, caPem: null, roots: [], heartbeatMs: 1000, labels: {} });
+      const agent = new Agent({ state, identity, backend: new StubBackend(1), agentVersion: '1', random: () => 0.5, backoff: { baseMs: 20, capMs: 100 } });
+      cleanups.push(async () => void (await agent.stop()));
+      await agent.start();
+      agents.push(agent);
+    }
+    await waitUntil('every agent welcomed', () => agents.every((x) => x.linkState === 'live'));
+    for (const agent of agents) {
+      const first = replicaOrderFor(agent.nodeId, urls)[0];
+      expect((first === a.url ? a : b).sessions.has(agent.nodeId), agent.nodeId).toBe(true);
+    }
+    // Seeds 20..27 prefer both replicas (checked by the order itself, not assumed).
+    expect(a.sessions.size).toBeGreaterThan(0);
+    expect(b.sessions.size).toBeGreaterThan(0);
   });
 });

@@ -1,4 +1,3 @@
-import { replicaOrderFor } from '../replicas/replica-order.js';
 import { randomBytes } from 'node:crypto';
 import type { WebSocket, RawData } from 'ws';
 import {
@@ -8,6 +7,7 @@ import {
   MAX_FRAME_BYTES,
   PROTOCOL_VERSION,
   challengeMessage,
+  replicaOrderFor,
   verifyEd25519,
   type ErrorCode,
   type ServerFrame,
