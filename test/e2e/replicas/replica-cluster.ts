@@ -43,6 +43,8 @@ export class ReplicaCluster {
     private readonly flags: string[],
     /** The NATS the replicas use (default the shared one): a test may run its own to restart it. */
     readonly natsUrl: string = NATS_URL,
+    /** Where the replicas listen: 0.0.0.0 makes them serve https with the CA they share (see ChildServer). */
+    readonly listenHost = '127.0.0.1',
   ) {
     const url = new URL(PG_URL);
     url.pathname = `/${this.database}`;
@@ -60,7 +62,13 @@ export class ReplicaCluster {
   async child(flags: string[]): Promise<{ server: ChildServer; dataDir: string }> {
     const dataDir = mkdtempSync(join(tmpdir(), 'gpufleet-e2e-replica-'));
     this.cleanups.add('replica data dir', () => rmSync(dataDir, { recursive: true, force: true }));
-    const server = new ChildServer({ port: await freePort(), dataDir, flags, env: { GPUFLEET_MASTER_KEY: this.masterKey } });
+    const server = new ChildServer({
+      port: await freePort(this.listenHost),
+      dataDir,
+      flags,
+      env: { GPUFLEET_MASTER_KEY: this.masterKey },
+      listenHost: this.listenHost,
+    });
     this.cleanups.add('replica process', () => server.stop(2000));
     return { server, dataDir };
   }
@@ -75,7 +83,7 @@ export class ReplicaCluster {
     const { server, dataDir } = await this.child(this.replicaFlags(name));
     await server.start(30_000);
     if (this.adminToken === '') this.adminToken = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
-    const replica = { name, server, api: apiClient(server.url, this.adminToken) };
+    const replica = { name, server, api: apiClient(server.url, this.adminToken, server.caPem()) };
     this.replicas.push(replica);
     return replica;
   }

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { apiClient } from './http-json.js';
 import { sleep } from './wait-for.js';
@@ -27,6 +27,12 @@ export interface ChildServerOptions {
   flags?: string[];
   /** Environment variables added for the child (GPUFLEET_MASTER_KEY, say); the caller's GPUFLEET_* are never passed. */
   env?: Record<string, string>;
+  /**
+   * The address it listens on (default 127.0.0.1). Beyond loopback (0.0.0.0) it serves https with
+   * its self-made CA: `url` is then https://127.0.0.1:port, also given as --public-url, and the
+   * client trusts the CA copy in `<dataDir>/tls/ca.pem` (caPem()).
+   */
+  listenHost?: string;
 }
 
 /**
@@ -41,7 +47,18 @@ export class ChildServer {
   readonly url: string;
 
   constructor(private readonly o: ChildServerOptions) {
-    this.url = `http://127.0.0.1:${o.port}`;
+    this.url = `${this.tls ? 'https' : 'http'}://127.0.0.1:${o.port}`;
+  }
+
+  /** Beyond loopback the server serves https (config/server-config.ts isLoopbackHost). */
+  private get tls(): boolean {
+    return !['127.0.0.1', 'localhost', '::1'].includes(this.o.listenHost ?? '127.0.0.1');
+  }
+
+  /** The CA its https is served under (the copy in its data dir); undefined for plain http or before it is made. */
+  caPem(): string | undefined {
+    const file = join(this.o.dataDir, 'tls', 'ca.pem');
+    return this.tls && existsSync(file) ? readFileSync(file, 'utf8') : undefined;
   }
 
   get running(): boolean {
@@ -56,7 +73,8 @@ export class ChildServer {
     // Only our flags configure it: GPUFLEET_* settings of the calling environment are left out.
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('GPUFLEET_')) env[k] = v;
     Object.assign(env, this.o.env ?? {});
-    const args = [CLI_MAIN, 'server', '--listen', `127.0.0.1:${this.o.port}`, '--data-dir', this.o.dataDir, '--log-level', 'warn', ...(this.o.flags ?? [])];
+    const listen = ['--listen', `${this.o.listenHost ?? '127.0.0.1'}:${this.o.port}`, ...(this.tls ? ['--public-url', this.url] : [])];
+    const args = [CLI_MAIN, 'server', ...listen, '--data-dir', this.o.dataDir, '--log-level', 'warn', ...(this.o.flags ?? [])];
     const proc = spawn(process.execPath, args, { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = proc;
     const keep = (chunk: Buffer) => {
@@ -65,12 +83,12 @@ export class ChildServer {
     proc.stdout!.on('data', keep);
     proc.stderr!.on('data', keep);
     this.exit = new Promise((res) => proc.once('exit', (code, signal) => res({ code, signal })));
-    const health = apiClient(this.url, null);
     const deadline = performance.now() + timeoutMs;
     for (;;) {
       if (!this.running) throw new Error(`gpufleet server exited during start-up:\n${this.output}`);
       try {
-        if ((await health('GET', '/healthz')).status === 200) return;
+        // The CA is read anew each time: a server with https makes (or fetches) it while starting.
+        if ((await apiClient(this.url, null, this.caPem())('GET', '/healthz')).status === 200) return;
       } catch {
         // Not listening yet.
       }
