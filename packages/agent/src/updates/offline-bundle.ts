@@ -5,7 +5,8 @@ import { readTar, writeTar, type TarEntry } from './ustar.js';
 /**
  * An offline release bundle (`gpufleet releases export agent@V -o offline.tar`): a ustar file
  * with the repository's metadata as clients fetch it (`metadata/N.root.json` for every root
- * version, `metadata/timestamp.json`, `metadata/N.snapshot.json`, `metadata/N.targets.json`),
+ * version, `metadata/timestamp.json`, `metadata/N.snapshot.json`, `metadata/N.targets.json`, and
+ * `metadata/N.team-NAME.json` when a team signed the release),
  * the target under its consistent-snapshot name (`targets/agent/<sha256>.<file>`), and a small
  * unsigned manifest naming which release to look for. Nothing in it is trusted as is: the agent
  * verifies it with TUF against the root it already trusts, exactly as online.
@@ -34,6 +35,8 @@ export interface BundleParts {
   timestamp: string;
   snapshot: { version: number; text: string };
   targets: { version: number; text: string };
+  /** Metadata of the delegated roles (teams) the target is found through, named as the snapshot names them. */
+  delegated?: ReadonlyArray<{ role: string; version: number; text: string }>;
   target: { path: string; sha256: string; bytes: Uint8Array };
 }
 
@@ -56,6 +59,7 @@ export function writeBundle(p: BundleParts): Buffer {
     { name: 'metadata/timestamp.json', bytes: utf8(p.timestamp) },
     { name: `metadata/${p.snapshot.version}.snapshot.json`, bytes: utf8(p.snapshot.text) },
     { name: `metadata/${p.targets.version}.targets.json`, bytes: utf8(p.targets.text) },
+    ...(p.delegated ?? []).map((d) => ({ name: `metadata/${d.version}.${d.role}.json`, bytes: utf8(d.text) })),
     { name: `targets/${hashed}`, bytes: p.target.bytes },
   ];
   return writeTar(entries);

@@ -166,7 +166,11 @@ describe('gpufleet releases publish bundle', () => {
         2,
       ],
       [['releases', 'publish', 'bundle', 'inference-stack', '--name', 'inference', '--version', '1 2', '--keys', 'keys'], /--version '1 2' must be/, 2],
-      [['releases', 'publish', 'bundle', 'inference-stack', '--name', 'inference', '--version', '12'], /required option '--keys <dir>'/, 2],
+      [
+        ['releases', 'publish', 'bundle', 'inference-stack', '--name', 'inference', '--version', '12'],
+        /give --keys DIR \(the targets key\), or for a team's bundle --team/,
+        2,
+      ],
       [['releases', 'export', 'inference@13', '--out', 'x.tar'], /inference@13 is not published on this server/, 1],
       [['releases', 'export', 'bundle:Inference@12', '--out', 'x.tar'], /is not a release: write agent@VERSION or BUNDLE@VERSION/, 2],
     ];

@@ -29,21 +29,31 @@ function signedOf(text: string, name: string): SignedParts {
 
 /**
  * Gathers what a host needs to verify one release offline, as the server serves it (every root
- * version, the timestamp, the snapshot and targets it names, the target's bytes), checks the
- * target's bytes against its signed hash, and writes the bundle. The host verifies all of it
- * again with TUF; this check only stops a broken download from being carried to a site.
+ * version, the timestamp, the snapshot and targets it names, the metadata of the team that signed
+ * it when a team did, the target's bytes), checks the target's bytes against its signed hash, and
+ * writes the bundle. The host verifies all of it again with TUF; this check only stops a broken
+ * download from being carried to a site.
  */
 export async function exportRelease(client: ApiClient, ref: ReleaseRef, out: string): Promise<{ bytes: number; targetPath: string; timestampExpires: string }> {
-  const { repository } = await client.get<ReleaseList>('/api/v1/releases');
+  const { repository, items } = await client.get<ReleaseList>('/api/v1/releases');
   if (repository.timestampVersion === 0) throw new CliError('nothing is published on this server yet');
   const roots = [];
   for (let v = 1; v <= repository.rootVersion; v++) roots.push({ version: v, text: await metadata(client, `${v}.root.json`) });
   const timestamp = await metadata(client, 'timestamp.json');
   const snapshotVersion = Number(signedOf(timestamp, 'timestamp.json').meta?.['snapshot.json']?.version);
   const snapshotText = await metadata(client, `${snapshotVersion}.snapshot.json`);
-  const targetsVersion = Number(signedOf(snapshotText, 'snapshot').meta?.['targets.json']?.version);
+  const snapshotMeta = signedOf(snapshotText, 'snapshot').meta ?? {};
+  const targetsVersion = Number(snapshotMeta['targets.json']?.version);
   const targetsText = await metadata(client, `${targetsVersion}.targets.json`);
-  const targets = (signedOf(targetsText, 'targets').targets ?? {}) as Record<
+  // Which role signed it: the top-level targets, or a team whose metadata the host must follow too.
+  const listed = items.find((i) => i.kind === ref.kind && i.name === ref.name && i.version === ref.version);
+  const signedBy = listed?.signedBy ?? 'targets';
+  let delegated: { role: string; version: number; text: string } | null = null;
+  if (signedBy !== 'targets') {
+    const version = Number(snapshotMeta[`${signedBy}.json`]?.version);
+    delegated = { role: signedBy, version, text: await metadata(client, `${version}.${signedBy}.json`) };
+  }
+  const targets = (signedOf(delegated?.text ?? targetsText, delegated ? signedBy : 'targets').targets ?? {}) as Record<
     string,
     { length: number; hashes: { sha256?: string }; custom?: Record<string, unknown> }
   >;
@@ -66,6 +76,7 @@ export async function exportRelease(client: ApiClient, ref: ReleaseRef, out: str
     timestamp,
     snapshot: { version: snapshotVersion, text: snapshotText },
     targets: { version: targetsVersion, text: targetsText },
+    ...(delegated ? { delegated: [delegated] } : {}),
     target: { path, sha256, bytes },
   });
   try {

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command } from 'commander';
-import { parseDurationMs, type ReleaseList, type ReleaseRepositoryView } from '@gpufleet/protocol';
+import { parseDurationMs, teamNameProblem, type ReleaseList, type ReleaseRepositoryView } from '@gpufleet/protocol';
 import type { CliDeps } from '../command-deps.js';
 import { checkDuration, collect, intOption } from '../args.js';
-import { CliError } from '../errors.js';
+import { CliError, UsageError } from '../errors.js';
 import { print } from '../output.js';
 
 /** The release tools of the server package: loaded when used (they need no server, only its code). */
@@ -22,7 +22,8 @@ snapshot and timestamp (online: the server holds them, sealed with GPUFLEET_MAST
 Examples:
   gpufleet releases keys init --dir ./release-keys
   gpufleet releases keys upload --dir ./release-keys
-  gpufleet releases keys sign-root --dir ./release-keys`,
+  gpufleet releases keys sign-root --dir ./release-keys
+  gpufleet releases keys init-team ml --out ./ml-keys`,
   );
 
   keys
@@ -58,6 +59,41 @@ Examples:
             `  ${made.rootFile}  root version 1, valid until ${r.expires}`,
             'Copy 1.root.json to each host; keep root-*.pem and targets.pem offline.',
             `Next: gpufleet releases keys upload --dir ${o.dir}   (sends the snapshot and timestamp keys only)`,
+            '',
+          ].join('\n'),
+      });
+    });
+
+  keys
+    .command('init-team')
+    .description("make a team's Ed25519 key pair (no server needed): NAME.pem stays with the team, NAME.pub.json goes to the targets key holder")
+    .addHelpText(
+      'after',
+      `
+Writes NAME.pem (PKCS#8, mode 0600, like the keys folder's) and NAME.pub.json (the TUF public
+key) into DIR. Whoever holds the targets key delegates the team's bundles to it with
+\`releases teams add NAME --key NAME.pub.json\`; the team then publishes with --team-key NAME.pem.
+
+Examples:
+  gpufleet releases keys init-team ml --out ./ml-keys
+  gpufleet releases keys init-team ml --out /media/usb/ml -o json`,
+    )
+    .argument('<name>', 'the team: lowercase letters and digits, e.g. ml (it owns the bundles ml-*)')
+    .requiredOption('--out <dir>', 'folder for the two files (made 0700; an existing key is never overwritten)')
+    .action(async (name: string, _o, cmd: Command) => {
+      const o = deps.opts<{ out: string }>(cmd);
+      const problem = teamNameProblem(name);
+      if (problem) throw new UsageError(problem);
+      const { initTeamKey } = await tools();
+      const made = initTeamKey({ name, dir: resolve(deps.io.cwd, o.out) });
+      print(deps.io, deps.format(cmd), {
+        data: { team: name, keyId: made.key.keyId, privateFile: made.privateFile, publicFile: made.publicFile },
+        text: () =>
+          [
+            `team key made for ${name}: key id ${made.key.keyId}`,
+            `  ${made.privateFile}  (0600: keep it with the team)`,
+            `  ${made.publicFile}  (give it to whoever holds the targets key)`,
+            `Next, with the targets key: gpufleet releases teams add ${name} --key ${made.publicFile} --dir KEYS`,
             '',
           ].join('\n'),
       });

@@ -67,8 +67,8 @@ describe('gpufleet releases, end to end', () => {
     const ls = await cli('releases', 'ls');
     expect(ls.code, ls.stderr).toBe(0);
     const [header, row, ...rest] = ls.stdout.trimEnd().split('\n');
-    expect(header).toMatch(/^KIND\s+NAME\s+VERSION\s+SHA256\s+SIZE\s+PUBLISHED$/);
-    expect(row).toMatch(new RegExp(`^agent\\s+gpufleet-agent\\s+0\\.3\\.0\\s+${sha.slice(0, 12)}\\s+68\\.4 KiB\\s+`));
+    expect(header).toMatch(/^KIND\s+NAME\s+VERSION\s+SHA256\s+SIZE\s+PUBLISHED\s+SIGNED BY$/);
+    expect(row).toMatch(new RegExp(`^agent\\s+gpufleet-agent\\s+0\\.3\\.0\\s+${sha.slice(0, 12)}\\s+68\\.4 KiB\\s+.*\\s+targets$`));
     expect(rest).toEqual([]);
     const json = JSON.parse((await cli('releases', 'ls', '-o', 'json')).stdout);
     expect(json.repository).toMatchObject({ rootVersion: 1, targetsVersion: 1, snapshotVersion: 1, timestampVersion: 1, onlineKeys: true });
@@ -109,7 +109,7 @@ describe('gpufleet releases, end to end', () => {
         /agent gpufleet-agent 0.3.0 is published already \(.*the same bytes\)/,
         1,
       ],
-      [['releases', 'publish', 'agent', 'gpufleet-agent-0.3.0.tgz', '--version', '0.5.0'], /required option '--keys <dir>'/, 2],
+      [['releases', 'publish', 'agent', 'gpufleet-agent-0.3.0.tgz', '--version', '0.5.0'], /give --keys DIR \(the targets key\)/, 2],
       [['releases', 'export', 'agent-0.3.0', '--out', 'x.tar'], /'agent-0.3.0' is not a release: write agent@VERSION or BUNDLE@VERSION/, 2],
       [['releases', 'export', 'agent@7.7.7', '--out', 'x.tar'], /agent@7.7.7 is not published on this server/, 1],
       [['releases', 'export', 'agent@0.3.0', '-o', 'offline.tar'], /argument 'offline.tar' is invalid/, 2],
@@ -145,6 +145,11 @@ describe('gpufleet releases, end to end', () => {
       ['releases', 'keys', 'init'],
       ['releases', 'keys', 'sign-root'],
       ['releases', 'keys', 'upload'],
+      ['releases', 'keys', 'init-team'],
+      ['releases', 'teams'],
+      ['releases', 'teams', 'add'],
+      ['releases', 'teams', 'ls'],
+      ['releases', 'teams', 'remove'],
       ['releases', 'publish'],
       ['releases', 'ls'],
       ['releases', 'export'],

@@ -10,6 +10,7 @@ import {
   parseReleaseRef,
   RELEASE_VERSION,
   releaseRefText,
+  teamNameProblem,
   type ReleaseList,
   type ReleaseView,
 } from '@gpufleet/protocol';
@@ -22,6 +23,8 @@ import { formatBytes, relativeTime } from '../units.js';
 import { packBundleFolder } from './release-bundle-pack.js';
 import { exportRelease } from './release-export.js';
 import { releaseKeysCommand } from './release-keys.js';
+import { publishTeamTarget } from './release-team-publish.js';
+import { releaseTeamsCommand, serverTargets } from './release-teams.js';
 
 /** Base64 of this many bytes stays under the server's 256 MiB publish body. */
 const MAX_PUBLISH_BYTES = 190 * 1024 * 1024;
@@ -34,6 +37,7 @@ export function releaseColumns(now: number): Column<ReleaseView>[] {
     { header: 'SHA256', get: (r) => r.sha256.slice(0, 12) },
     { header: 'SIZE', get: (r) => formatBytes(r.length), align: 'right' },
     { header: 'PUBLISHED', get: (r) => relativeTime(r.publishedAt, now) },
+    { header: 'SIGNED BY', get: (r) => termSafe(r.signedBy) },
     { header: 'PATH', get: (r) => termSafe(r.path), wide: true },
   ];
 }
@@ -60,20 +64,26 @@ async function publishTarget(deps: CliDeps, cmd: Command, keysDir: string, targe
   const kd = readKeyDir(resolve(deps.io.cwd, keysDir));
   if (!kd.targets) throw new CliError(`${keysDir} holds no targets.pem: publishing needs the targets key`);
   const client = deps.client(cmd);
-  const { repository } = await client.get<ReleaseList>('/api/v1/releases');
-  if (repository.rootVersion === 0) throw new CliError(`the server has no release root yet: run \`gpufleet releases keys upload --dir ${keysDir}\` first`);
-  const root = parseMetadata(
-    'root',
-    JSON.parse((await client.getBytes(`/tuf/metadata/${repository.rootVersion}.root.json`)).toString('utf8')),
-    'the server root',
-  );
-  const current =
-    repository.targetsVersion === 0 ? null : JSON.parse((await client.getBytes(`/tuf/metadata/${repository.targetsVersion}.targets.json`)).toString('utf8'));
-  const signed = nextTargets({ current, root, key: kd.targets.key, add: target, validMs, now: deps.now() });
+  const server = await serverTargets(client, keysDir);
+  const root = parseMetadata('root', server.root, 'the server root');
+  const signed = nextTargets({ current: server.targets, root, key: kd.targets.key, add: target, validMs, now: deps.now() });
   return client.post<ReleaseList>('/api/v1/releases/publish', {
     targets: signed.toJSON(),
     files: [{ path: target.path, data: Buffer.from(target.bytes).toString('base64') }],
   });
+}
+
+/** Exactly one signer: the targets key (--keys), or a team (--team and --team-key) for a bundle. */
+function checkSigner(kind: string, o: { keys?: string; team?: string; teamKey?: string }): void {
+  const team = o.team !== undefined || o.teamKey !== undefined;
+  if (team && kind === 'agent') throw new UsageError('--team is for bundles: an agent build is signed by the targets key (--keys)');
+  if (team && o.keys !== undefined) throw new UsageError('give --keys (the targets key) or --team with --team-key, not both');
+  if (team && (o.team === undefined || o.teamKey === undefined)) throw new UsageError('a team publish needs both --team NAME and --team-key NAME.pem');
+  if (o.team !== undefined) {
+    const problem = teamNameProblem(o.team);
+    if (problem) throw new UsageError(`--team ${problem}`);
+  }
+  if (!team && o.keys === undefined) throw new UsageError("give --keys DIR (the targets key), or for a team's bundle --team NAME --team-key NAME.pem");
 }
 
 /** `gpufleet releases`: signed releases served by the control plane's TUF repository (issue 14). */
@@ -90,10 +100,13 @@ Examples:
   gpufleet releases keys upload --dir ./release-keys
   gpufleet releases publish agent ./gpufleet-agent-0.3.0.tgz --version 0.3.0 --keys ./release-keys
   gpufleet releases publish bundle ./inference-stack/ --name inference --version 12 --keys ./release-keys
+  gpufleet releases teams add ml --key ml.pub.json --dir ./release-keys
+  gpufleet releases publish bundle ./ml-serving/ --name ml-serving --version 3 --team ml --team-key ml.pem
   gpufleet releases ls
   gpufleet releases export agent@0.3.0 --out offline.tar`,
   );
   releases.addCommand(releaseKeysCommand(deps));
+  releases.addCommand(releaseTeamsCommand(deps));
 
   releases
     .command('ls')
@@ -126,20 +139,27 @@ digest, files, units, hooks) and the files under files/ and units/ it names; bun
 and version must be those of --name and --version. Only bundle.yaml and the files it names are
 packed, into the same bytes every time.
 
+A team's bundle (named TEAM-..., see \`releases teams\`) is signed with the team's key instead:
+--team TEAM --team-key TEAM.pem; the server checks it against the team's delegation.
+
 Examples:
   gpufleet releases publish agent ./gpufleet-agent-0.3.0.tgz --version 0.3.0 --keys ./release-keys
   gpufleet releases publish agent ./agent.tgz --version 0.3.1-rc.1 --keys /media/usb/keys --expires 90d
-  gpufleet releases publish bundle ./inference-stack/ --name inference --version 12 --keys ./release-keys`,
+  gpufleet releases publish bundle ./inference-stack/ --name inference --version 12 --keys ./release-keys
+  gpufleet releases publish bundle ./ml-serving/ --name ml-serving --version 3 --team ml --team-key ./ml.pem`,
     )
     .argument('<kind>', 'what it is: agent or bundle')
     .argument('<path>', 'the agent release file, or the bundle folder')
     .requiredOption('--version <version>', 'its version, e.g. 0.3.0 or 12')
     .option('--name <name>', "the bundle's name (bundles only), e.g. inference")
-    .requiredOption('--keys <dir>', 'the keys folder holding targets.pem')
+    .option('--keys <dir>', 'the keys folder holding targets.pem')
+    .option('--team <name>', "a team's bundle: the team that signs it (its bundles are named TEAM-...)")
+    .option('--team-key <file>', "the team's private key, TEAM.pem from `releases keys init-team`")
     .option('--expires <duration>', 'how long the new targets metadata is valid', '365d')
     .action(async (kind: string, path: string, _o, cmd: Command) => {
-      const o = deps.opts<{ version: string; name?: string; keys: string; expires: string }>(cmd);
+      const o = deps.opts<{ version: string; name?: string; keys?: string; team?: string; teamKey?: string; expires: string }>(cmd);
       if (kind !== 'agent' && kind !== 'bundle') throw new UsageError(`'${kind}' is not a release kind: publish agent FILE or bundle FOLDER`);
+      checkSigner(kind, o);
       if (!RELEASE_VERSION.test(o.version)) throw new UsageError(`--version '${o.version}' must be letters, digits and . + _ - (e.g. 0.3.0)`);
       const validMs = parseDurationMs(checkDuration(o.expires, '--expires'));
       let target: NewTarget;
@@ -159,13 +179,16 @@ Examples:
           throw new CliError(`${path} packs to ${formatBytes(tar.length)}; a publish carries at most ${formatBytes(MAX_PUBLISH_BYTES)}`);
         target = { path: bundleTargetPath(o.name, o.version), bytes: tar, custom: { kind: 'bundle', name: o.name, version: o.version } };
       }
-      const list = await publishTarget(deps, cmd, o.keys, target, validMs);
+      const list =
+        o.team !== undefined && o.teamKey !== undefined
+          ? await publishTeamTarget(deps, cmd, o.team, o.teamKey, target, validMs)
+          : await publishTarget(deps, cmd, o.keys!, target, validMs);
       const item = list.items.find((i) => i.path === target.path);
       const what = kind === 'agent' ? `agent ${o.version}` : `bundle ${o.name}@${o.version}`;
       print(deps.io, deps.format(cmd), {
         data: list,
         text: () =>
-          `published ${what} (targets version ${list.repository.targetsVersion}): ${target.path}, ${formatBytes(target.bytes.length)}, sha256 ${item?.sha256 ?? '?'}\n`,
+          `published ${what} (${o.team === undefined ? `targets version ${list.repository.targetsVersion}` : `signed by team ${o.team}`}): ${target.path}, ${formatBytes(target.bytes.length)}, sha256 ${item?.sha256 ?? '?'}\n`,
       });
     });
 

@@ -42,7 +42,7 @@ export function teamDelegations(md: Metadata<Targets>, what = `targets version $
     if (team === null) bad(`${what} delegates to '${role.name.slice(0, 60)}', which is not a team's role (team-NAME, NAME lowercase letters and digits)`);
     const pattern = teamBundlePattern(team);
     if (role.pathHashPrefixes) bad(`${what}: ${role.name} delegates by path hash prefixes; a team holds the path ${pattern}`);
-    if (!role.paths || role.paths.length !== 1 || role.paths[0] !== pattern) {
+    if (role.paths?.length !== 1 || role.paths[0] !== pattern) {
       bad(`${what}: ${role.name} may sign only its own bundles, ${pattern}; its paths ${JSON.stringify(role.paths ?? []).slice(0, 120)} reach beyond them`);
     }
     if (!role.terminating) bad(`${what}: ${role.name} must be terminating (no other role may answer for its bundles)`);

@@ -33,7 +33,11 @@ export async function metadataFile(store: Store, name: string): Promise<string> 
     throw new FleetError('not_found', 'nothing is published yet: there is no timestamp.json');
   }
   const m = VERSIONED.exec(name);
-  if (!m) throw new FleetError('not_found', `no metadata file '${name.slice(0, 80)}': ask for N.root.json, timestamp.json, N.snapshot.json, N.targets.json or N.team-NAME.json`);
+  if (!m)
+    throw new FleetError(
+      'not_found',
+      `no metadata file '${name.slice(0, 80)}': ask for N.root.json, timestamp.json, N.snapshot.json, N.targets.json or N.team-NAME.json`,
+    );
   const version = Number(m[1]);
   const record = version <= 2_147_483_647 ? await store.getReleaseMetadata(m[2] as ReleaseRole, version) : undefined;
   if (!record) throw new FleetError('not_found', `there is no ${name}`);

@@ -48,7 +48,10 @@ export function withTarget(current: Metadata<Targets> | null, add: NewTarget): R
     const custom = releaseCustomOf(file.custom);
     if (path === add.path) {
       const same = file.hashes.sha256 === sha256 && file.length === add.bytes.length;
-      throw new FleetError('already_exists', `${what} is published already (${path}${same ? ', the same bytes' : ', other bytes: publish a new version instead'})`);
+      throw new FleetError(
+        'already_exists',
+        `${what} is published already (${path}${same ? ', the same bytes' : ', other bytes: publish a new version instead'})`,
+      );
     }
     if (custom && custom.kind === add.custom.kind && custom.name === add.custom.name && custom.version === add.custom.version) {
       throw new FleetError('already_exists', `${what} is published already as ${path}`);

@@ -92,7 +92,11 @@ describe('teams: the targets key delegates, the team signs its own bundles', () 
       ['bundle', 'ml-inference', '12', 'team-ml'],
       ['agent', 'gpufleet-agent', '0.3.0', 'targets'],
     ]);
-    expect(kit.notes.at(-1)).toMatchObject({ action: 'release.team-publish', target: 'team-ml v1', details: { added: ['bundles/ml-inference/ml-inference-12.tar'] } });
+    expect(kit.notes.at(-1)).toMatchObject({
+      action: 'release.team-publish',
+      target: 'team-ml v1',
+      details: { added: ['bundles/ml-inference/ml-inference-12.tar'] },
+    });
     const snapshot = JSON.parse(await metadataFile(kit.store, `${list.repository.snapshotVersion}.snapshot.json`));
     expect(snapshot.signed.meta).toEqual({ 'targets.json': { version: 2 }, 'team-ml.json': { version: 1 } });
     expect(JSON.parse(await metadataFile(kit.store, '1.team-ml.json')).signed.targets).toHaveProperty(['bundles/ml-inference/ml-inference-12.tar']);
@@ -114,7 +118,9 @@ describe('teams: the targets key delegates, the team signs its own bundles', () 
     const second = generateTufKey();
     await addTeam('ml', [ml, second], 2);
     const req = await kit.teamPublishRequest('ml', ml, 'ml-a', '1');
-    expect(await refusal(kit.repo.publishTeam('ml', req, kit.audit))).toMatch(/^invalid_argument: team-ml version 1 is not signed by team ml's key\(s\) in targets version 2: .*1\/2/);
+    expect(await refusal(kit.repo.publishTeam('ml', req, kit.audit))).toMatch(
+      /^invalid_argument: team-ml version 1 is not signed by team ml's key\(s\) in targets version 2: .*1\/2/,
+    );
     const md = parseMetadata('targets', req.metadata);
     signWith(md, second);
     await kit.repo.publishTeam('ml', { ...req, metadata: md.toJSON() as Record<string, unknown> }, kit.audit);
@@ -132,9 +138,9 @@ describe('teams: the targets key delegates, the team signs its own bundles', () 
     expect(JSON.parse(await metadataFile(kit.store, `${list.repository.snapshotVersion}.snapshot.json`)).signed.meta['team-ml.json']).toEqual({ version: 1 });
     expect(await refusal(kit.teamPublishRequest('ml', ml, 'ml-inference', '2'))).toMatch(/^not_found: there is no team ml on the server/);
     const t = bundleTarget('ml-inference', '2');
-    expect(await refusal(kit.repo.publishTeam('ml', { metadata: teamMetadata({ version: 2, targets: t.entry, keys: [ml] }), files: [t.file] }, kit.audit))).toMatch(
-      /^not_found: there is no team ml/,
-    );
+    expect(
+      await refusal(kit.repo.publishTeam('ml', { metadata: teamMetadata({ version: 2, targets: t.entry, keys: [ml] }), files: [t.file] }, kit.audit)),
+    ).toMatch(/^not_found: there is no team ml/);
     expect(await refusal(kit.teamsRequest({ remove: 'ml' }))).toMatch(/^not_found: there is no team ml/);
 
     const rotated = generateTufKey();
@@ -183,7 +189,7 @@ describe("a team's publish is refused", () => {
     );
   });
 
-  it('outside its paths: another team\'s bundle, an unprefixed bundle, an agent build', async () => {
+  it("outside its paths: another team's bundle, an unprefixed bundle, an agent build", async () => {
     for (const [name, message] of [
       ['ops-a', /bundles\/ops-a\/ops-a-1.tar is outside team ml's paths \(bundles\/ml-\*\/\*\)/],
       ['inference', /is outside team ml's paths/],
@@ -202,7 +208,9 @@ describe("a team's publish is refused", () => {
     );
     await kit.repo.publishTeam('ml', await kit.teamPublishRequest('ml', ml, 'ml-a', '1'), kit.audit);
     await kit.repo.publishTeam('ml', await kit.teamPublishRequest('ml', ml, 'ml-a', '2'), kit.audit);
-    expect(await publish(teamMetadata({ version: 2, targets: t.entry, keys: [ml] }))).toMatch(/must be version 3 \(the current one is 2\), so an older one is a rollback, got 2/);
+    expect(await publish(teamMetadata({ version: 2, targets: t.entry, keys: [ml] }))).toMatch(
+      /must be version 3 \(the current one is 2\), so an older one is a rollback, got 2/,
+    );
     expect(await publish(teamMetadata({ version: 3, targets: t.entry, keys: [ml], expires: tufExpires(Date.now(), -60_000) }))).toMatch(
       /^invalid_argument: team-ml version 3 expired at/,
     );
@@ -243,13 +251,15 @@ describe('a change of teams is refused', () => {
 
   it('a delegation whose paths escape the team prefix, or that is not terminating, or that delegates by hash', async () => {
     for (const paths of [['bundles/*/*'], ['agent/*'], ['bundles/ml-*/*', 'bundles/ops-*/*'], ['bundles/ml*/*'], ['*']]) {
-      expect(await change(mlDelegation({ paths })), paths.join()).toMatch(/^invalid_argument: targets version 2: team-ml may sign only its own bundles, bundles\/ml-\*\/\*; its paths .* reach beyond them/);
+      expect(await change(mlDelegation({ paths })), paths.join()).toMatch(
+        /^invalid_argument: targets version 2: team-ml may sign only its own bundles, bundles\/ml-\*\/\*; its paths .* reach beyond them/,
+      );
     }
     expect(await change(mlDelegation({ terminating: false }))).toMatch(/team-ml must be terminating/);
     expect(await change(mlDelegation({ paths: undefined, path_hash_prefixes: ['ab'] }))).toMatch(/team-ml delegates by path hash prefixes/);
   });
 
-  it('role names that are not a team\'s, unknown or non-Ed25519 keys, a threshold out of reach', async () => {
+  it("role names that are not a team's, unknown or non-Ed25519 keys, a threshold out of reach", async () => {
     expect(await change(mlDelegation({ name: 'ml' }))).toMatch(/delegates to 'ml', which is not a team's role/);
     expect(await change(mlDelegation({ name: 'team-ML' }))).toMatch(/which is not a team's role/);
     // The models refuse it while parsing, before any signature is looked at.
@@ -281,7 +291,7 @@ describe('a change of teams is refused', () => {
     expect((await kit.repo.teams()).items).toEqual([]);
   });
 
-  it('a publish by the targets key may neither change teams nor sign into a team\'s paths', async () => {
+  it("a publish by the targets key may neither change teams nor sign into a team's paths", async () => {
     await addTeam('ml', [ml]);
     // Signed as the top-level publish would be, but without the delegations.
     const req = await kit.publishRequest('0.5.0');
@@ -304,7 +314,10 @@ describe('a change of teams is refused', () => {
     const t = bundleTarget('ml-old', '1');
     const current = parseMetadata('targets', JSON.parse((await kit.store.getReleaseMetadata('targets'))!.json));
     const json = current.toJSON() as { signed: Record<string, unknown> };
-    const md = parseMetadata('targets', { signed: { ...json.signed, version: 2, targets: { ...(json.signed.targets as object), ...t.entry } }, signatures: [] });
+    const md = parseMetadata('targets', {
+      signed: { ...json.signed, version: 2, targets: { ...(json.signed.targets as object), ...t.entry } },
+      signatures: [],
+    });
     signWith(md, readKeyDir(kit.keysDir).targets!.key);
     await kit.repo.publish({ targets: md.toJSON() as Record<string, unknown>, files: [t.file] }, kit.audit);
     expect(await refusal(kit.teamsRequest({ add: { team: 'ml', keys: [ml], threshold: 1 } }))).toMatch(/bundle ml-old is in team ml's paths/);

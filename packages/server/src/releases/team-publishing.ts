@@ -1,12 +1,5 @@
 import type { Metadata, Root, Targets } from '@tufjs/models';
-import {
-  canonicalJson,
-  FleetError,
-  teamNameProblem,
-  teamRoleName,
-  type PublishTeamReleaseRequest,
-  type ReleaseTeamsRequest,
-} from '@gpufleet/protocol';
+import { canonicalJson, FleetError, teamNameProblem, teamRoleName, type PublishTeamReleaseRequest, type ReleaseTeamsRequest } from '@gpufleet/protocol';
 import type { ReleaseMetadataRecord, ReleaseRole, Store } from '../store/store.js';
 import { checkOutsideTeams, delegationsText, teamDelegations, teamTargetEntries } from './delegation-checks.js';
 import { checkImmutable, targetEntries } from './publish-checks.js';
@@ -55,7 +48,10 @@ export async function planTeamsChange(store: Store, root: Metadata<Root>, req: R
   const entries = targetEntries(targets);
   const keyed = (md: Metadata<Targets> | null) => canonicalJson(Object.fromEntries(Object.entries(md?.signed.targets ?? {}).map(([p, f]) => [p, f.toJSON()])));
   if (keyed(targets) !== keyed(current))
-    throw new FleetError('invalid_argument', `${what} changes the published targets: a teams change keeps them as they are (publish with \`releases publish\`)`);
+    throw new FleetError(
+      'invalid_argument',
+      `${what} changes the published targets: a teams change keeps them as they are (publish with \`releases publish\`)`,
+    );
   if (delegationsText(targets) === delegationsText(current)) throw new FleetError('invalid_argument', `${what} changes no team`);
   const teams = teamDelegations(targets, what);
   checkOutsideTeams(entries, teams, what);
@@ -97,9 +93,13 @@ export async function planTeamPublish(store: Store, team: string, req: PublishTe
   try {
     top.verifyDelegate(role, md);
   } catch (err) {
-    throw new FleetError('invalid_argument', `${what} is not signed by team ${team}'s key(s) in targets version ${top.signed.version}: ${(err as Error).message}`, {
-      cause: err,
-    });
+    throw new FleetError(
+      'invalid_argument',
+      `${what} is not signed by team ${team}'s key(s) in targets version ${top.signed.version}: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
   }
   const stored = await storedTargets(store, role);
   checkNextVersion(role, v, stored?.metadata.signed.version ?? 0);

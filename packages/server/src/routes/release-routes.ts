@@ -92,7 +92,10 @@ export function registerReleaseRoutes(app: App, deps: ReleaseRouteDeps): void {
 
   app.get(
     '/api/v1/releases/teams',
-    { config: { auth: 'viewer' }, schema: { tags: ['releases'], summary: 'The teams the targets role delegates bundles to: keys, threshold, paths, newest version' } },
+    {
+      config: { auth: 'viewer' },
+      schema: { tags: ['releases'], summary: 'The teams the targets role delegates bundles to: keys, threshold, paths, newest version' },
+    },
     async () => deps.releases.teams(),
   );
 

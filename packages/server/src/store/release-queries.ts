@@ -123,10 +123,7 @@ export async function commitRelease(db: Kysely<Database>, commit: ReleaseCommit)
 }
 
 export async function getReleaseMetadata(db: Kysely<Database>, role: ReleaseRole, version?: number): Promise<ReleaseMetadataRecord | undefined> {
-  let q = db
-    .selectFrom('release_metadata')
-    .selectAll()
-    .where('role', '=', checkRole(role));
+  let q = db.selectFrom('release_metadata').selectAll().where('role', '=', checkRole(role));
   q = version === undefined ? q.orderBy('version', 'desc').limit(1) : q.where('version', '=', checkVersion('version', version));
   const row = await q.executeTakeFirst();
   return row ? rowToMetadata(row) : undefined;

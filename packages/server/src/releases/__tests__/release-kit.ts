@@ -34,7 +34,14 @@ export interface ReleaseKit {
   /** The next top-level targets with a team added or removed, signed with the folder's targets key, as `releases teams` makes it. */
   teamsRequest(change: TeamChange, opts?: { validMs?: number }): Promise<ReleaseTeamsRequest>;
   /** A team's publish of bundle `name` (which must be TEAM-...) signed with `key`, as `releases publish bundle --team` makes it. */
-  teamPublishRequest(team: string, key: TufSigningKey, name: string, version: string, bytes?: Uint8Array, opts?: { validMs?: number }): Promise<PublishTeamReleaseRequest>;
+  teamPublishRequest(
+    team: string,
+    key: TufSigningKey,
+    name: string,
+    version: string,
+    bytes?: Uint8Array,
+    opts?: { validMs?: number },
+  ): Promise<PublishTeamReleaseRequest>;
   close(): Promise<void>;
 }
 
