@@ -87,7 +87,13 @@ describe('gpufleet-agent sideload --install with the server stopped', { timeout:
     expect(installed.stdout).toMatch(/installed agent 9\.9\.1 in .*agent-install\/a \(before: the built-in agent 0\.1\.0\)/);
     // The running launcher takes the restart: no `systemctl restart` by hand.
     expect(installed.stdout).toMatch(/\nthe launcher is restarting the agent into it/);
-    expect(readPendingUpdate(host.dataDir)).toMatchObject({ rolloutId: null, toVersion: '9.9.1', state: 'switched', needsServer: false, launcherRestart: 'taken' });
+    expect(readPendingUpdate(host.dataDir)).toMatchObject({
+      rolloutId: null,
+      toVersion: '9.9.1',
+      state: 'switched',
+      needsServer: false,
+      launcherRestart: 'taken',
+    });
 
     // The new build passes its self-check without a server: one collection.
     await waitFor('the side-loaded build confirmed', () => readPendingUpdate(host.dataDir) === null && existsSync(join(host.dataDir, 'node.json')), {
