@@ -27,7 +27,7 @@ export interface PromoteServiceOptions {
   vault: Pick<CredentialVault, 'open'>;
   transport: SshTransport;
   joinTokens: Pick<JoinTokenService, 'create' | 'revoke'>;
-  /** True once the node's agent holds a session with the gateway (its hello was accepted). */
+  /** True once the node's agent holds a session with a replica (its hello was accepted): see sessionUpAnywhere. */
   sessionUp: (nodeId: string) => boolean;
   clock: Clock;
   log: Pick<FastifyBaseLogger, 'info' | 'warn'>;
@@ -207,6 +207,19 @@ export class PromoteService {
         .catch((err: Error) => this.o.log.warn({ hostname, err: err.message }, 'could not stop the agent after a failed promote'));
     }
   }
+}
+
+/**
+ * Whether a node's agent holds a session with the control plane: with this replica, or with
+ * another live one (issue 13). The agent joins through the promoting replica's URL, then
+ * connects to the replica its node id puts first among all of them, often another one; the
+ * promote is done either way.
+ */
+export function sessionUpAnywhere(
+  here: { hasSession(nodeId: string): boolean },
+  owners: { liveHolderElsewhere(nodeId: string): string | null },
+): (nodeId: string) => boolean {
+  return (nodeId) => here.hasSession(nodeId) || owners.liveHolderElsewhere(nodeId) !== null;
 }
 
 /** The request's timeout (default 5m), from 10 s to 1 h. */
