@@ -1,7 +1,7 @@
 // Replicas benchmark (issue 13): for each replica count, that many `gpufleet server` processes (the
 // built CLI) on one fresh PostgreSQL database and their own NATS namespace, and N simulated agents
-// (one child process: the real Agent on fake hardware, 8 GPUs each) joined with tokens whose
-// replica lists come in rotated orders, so the agents spread over the replicas. Measures, per step:
+// (one child process: the real Agent on fake hardware, 8 GPUs each) joined with one token listing
+// every replica (each agent picks its own first choice, so they spread). Measures, per step:
 // agents held per replica; ingest lag (each replica's gpufleet_ingest_lag_seconds histogram, its
 // growth over a steady window) and CPU per replica; fan-out runs (`echo ok` to every host, signed
 // with the fleet root) through one replica, POST to the run final; and with more than one replica,
@@ -48,6 +48,11 @@ interface Scrape {
   lag: Histogram;
   cpuSeconds: number;
   rssBytes: number;
+  heapBytes: number;
+  /** Ring bytes of the metric store: the nodes this replica holds (or held within the retention). */
+  ringBytes: number;
+  /** Nodes held elsewhere, of which only the latest sample is kept. */
+  remoteNodes: number;
   frames: number;
 }
 
@@ -62,7 +67,10 @@ interface StepResult {
     lagP50Ms: number | null;
     lagP99Ms: number | null;
     lagP99BucketMs: string;
-    perReplica: Record<string, { lagP99Ms: number | null; cpuPercent: number; rssMiB: number; framesPerSecond: number }>;
+    perReplica: Record<
+      string,
+      { lagP99Ms: number | null; cpuPercent: number; rssMiB: number; heapMiB: number; ringMiB: number; remoteNodes: number; framesPerSecond: number }
+    >;
   };
   agentsProcessCpuPercent: number | null;
   loadAverage: number[];
@@ -139,6 +147,12 @@ export async function runReplicasBench(argv: string[]): Promise<void> {
       'CPU per replica': Object.values(s.ingest.perReplica)
         .map((r) => `${r.cpuPercent}%`)
         .join(' / '),
+      'rings MiB per replica': Object.values(s.ingest.perReplica)
+        .map((r) => r.ringMiB)
+        .join(' / '),
+      'RSS MiB per replica': Object.values(s.ingest.perReplica)
+        .map((r) => r.rssMiB)
+        .join(' / '),
       'fan-out p50 / max': `${s.fanout.allResultsMsP50} / ${s.fanout.allResultsMsMax} ms`,
       'failover: agents back': f?.agentsBackSeconds == null ? '-' : `${f.agentsBackSeconds} s (${f.agentsOnKilled} from ${f.killed})`,
       'failover per agent p50 / p90': f?.perAgentSeconds ? `${f.perAgentSeconds.p50} / ${f.perAgentSeconds.p90} s` : '-',
@@ -182,18 +196,12 @@ async function step(k: number, o: Options): Promise<StepResult> {
     const root = generateEd25519();
     const init = await r1.api('POST', '/api/v1/roots/init', { did: root.did });
     if (init.status !== 201) throw new Error(`roots/init answered ${init.status}: ${init.text}`);
-    // Agents dial the first URL of their token first: k rotations put N/k on each replica.
+    // One token listing every replica, as an operator makes it: each agent dials its own first
+    // choice (rendezvous order of node id and URL), so they spread over the replicas by themselves.
     const urls = replicas.map((r) => r.server.url);
-    const tokens: string[] = [];
-    for (let i = 0; i < k; i++) {
-      const created = await r1.api('POST', '/api/v1/join-tokens', {
-        description: `replicas bench ${i}`,
-        reusable: true,
-        serverUrls: [...urls.slice(i), ...urls.slice(0, i)],
-      });
-      if (created.status !== 201) throw new Error(`join-tokens answered ${created.status}: ${created.text}`);
-      tokens.push(created.body.token);
-    }
+    const created = await r1.api('POST', '/api/v1/join-tokens', { description: 'replicas bench', reusable: true, serverUrls: urls });
+    if (created.status !== 201) throw new Error(`join-tokens answered ${created.status}: ${created.text}`);
+    const tokens: string[] = [created.body.token];
 
     const t0 = performance.now();
     await agents.start({ tokens, count: o.agents, hostPrefix: 'bench-rep', seed: `replicas-${o.seed}`, exec: 'sim', gpuCount: o.gpus }, 20 * 60_000);
@@ -237,6 +245,9 @@ async function step(k: number, o: Options): Promise<StepResult> {
         lagP99Ms: msOrNull(quantile(lag, 0.99)),
         cpuPercent: round(((after[i]!.cpuSeconds - before[i]!.cpuSeconds) / windowSeconds) * 100),
         rssMiB: round(after[i]!.rssBytes / 2 ** 20),
+        heapMiB: round(after[i]!.heapBytes / 2 ** 20),
+        ringMiB: round(after[i]!.ringBytes / 2 ** 20),
+        remoteNodes: after[i]!.remoteNodes,
         framesPerSecond: round(f / windowSeconds),
       };
     });
@@ -459,6 +470,9 @@ async function scrape(r: Replica): Promise<Scrape> {
     lag: { bounds: buckets.map((b) => b.le), cumulative: buckets.map((b) => b.value) },
     cpuSeconds: one('process_cpu_seconds_total'),
     rssBytes: one('process_resident_memory_bytes'),
+    heapBytes: one('process_heap_bytes'),
+    ringBytes: one('gpufleet_metric_store_bytes'),
+    remoteNodes: one('gpufleet_metric_store_remote_nodes'),
     frames: sum(promSamples(text, 'gpufleet_frames_total').map((s) => s.value)),
   };
 }
