@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -69,6 +69,20 @@ async function startPlay(on: Replica): Promise<PlayView & { release: string }> {
   return { ...(res.body as PlayView), release };
 }
 
+/** Processes whose command line names the play (its ansible-playbook runs in the play's run folder). */
+function processesOf(playId: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      if (argv.includes(playId) && argv.includes('ansible-playbook')) found.push(`${pid}: ${argv}`);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return found;
+}
+
 async function playOn(r: Replica, id: string): Promise<PlayView> {
   const res = await r.api('GET', `/api/v1/plays/${id}`);
   if (res.status !== 200) throw new Error(`${r.name} GET /api/v1/plays/${id}: ${res.status} ${res.text}`);
@@ -133,6 +147,7 @@ describe('plays with two replicas', { timeout: 120_000 }, () => {
   it('the runner SIGKILLed: the survivor ends its play FAILED, naming it, within seconds', async () => {
     const play = await startPlay(cp1);
     await untilHolding(cp2, play.id);
+    expect(processesOf(play.id).length).toBeGreaterThan(0);
     await cp1.server.kill('SIGKILL');
     const t0 = performance.now();
     const ended = await waitFor(
@@ -151,6 +166,8 @@ describe('plays with two replicas', { timeout: 120_000 }, () => {
     // Its one task never reported: the host's result is unknown, not ok.
     expect(ended.hosts).toEqual([expect.objectContaining({ hostname: 'gpu-a', state: 'pending', ok: 0 })]);
     expect(tookMs).toBeLessThan(ORPHAN_LIMIT_MS);
+    // Its ansible-playbook died with it (parent death signal): no task starts after the play ended.
+    await waitFor('no ansible-playbook of the play left', () => processesOf(play.id).length === 0, { timeoutMs: 5000 });
     console.log(`play of the SIGKILLed replica ended FAILED by the survivor after ${Math.round(tookMs)} ms`);
   });
 });

@@ -4,6 +4,17 @@ import { createInterface } from 'node:readline';
 /** How long a canceled or timed-out ansible-playbook gets after SIGINT before SIGKILL. */
 export const KILL_GRACE_MS = 10_000;
 
+/**
+ * Runs the program in place of the shell (same pid, exit status and signals) with a watcher
+ * beside it in its process group: once stdin, a pipe from this process, closes (we ended it,
+ * or this replica died, SIGKILL included), the watcher kills the whole group. So a replica that
+ * dies takes its ansible-playbook and every ansible worker and ssh with it: no task starts
+ * after a survivor ended the play (issue 13). The watcher reads a copy of stdin (sh gives a
+ * background job /dev/null), ignores the SIGINT of a stop as background jobs of sh do, and holds
+ * none of the output pipes.
+ */
+const DIE_WITH_PARENT = 'exec 3<&0; ( cat <&3; kill -KILL 0 ) >/dev/null 2>&1 & exec "$@" </dev/null 3<&-';
+
 export interface AnsibleRun {
   /** Resolves with the exit code (null when killed by a signal) once the process and its pipes closed. */
   done: Promise<{ code: number | null; signal: string | null }>;
@@ -24,7 +35,14 @@ export function startAnsible(o: {
   onStderr: (line: string) => void;
   graceMs?: number;
 }): AnsibleRun {
-  const child = spawn(o.program, o.args, { cwd: o.cwd, env: o.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  // stdin is a pipe this process never writes: it closes when we end it or when we die.
+  const child = spawn('/bin/sh', ['-c', DIE_WITH_PARENT, 'ansible', o.program, ...o.args], {
+    cwd: o.cwd,
+    env: o.env,
+    detached: true,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  child.stdin!.on('error', () => undefined);
   let killTimer: NodeJS.Timeout | null = null;
   const signalGroup = (signal: NodeJS.Signals) => {
     if (child.pid === undefined) return;
@@ -44,7 +62,11 @@ export function startAnsible(o: {
       o.onStderr(`cannot start ${o.program}: ${e.message}`);
       resolve({ code: 127, signal: null });
     });
-    child.once('exit', (code, signal) => resolve({ code, signal }));
+    child.once('exit', (code, signal) => {
+      // Its watcher ends the group's leftovers (ssh children) and itself.
+      child.stdin!.end();
+      resolve({ code, signal });
+    });
   });
   const done = Promise.all([exited, closed(out), closed(err)]).then(([r]) => {
     if (killTimer) {
