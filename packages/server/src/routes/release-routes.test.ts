@@ -7,6 +7,7 @@ import { buildApp, type App } from '../http/app.js';
 import { startReleaseKit, type ReleaseKit } from '../releases/__tests__/release-kit.js';
 import { registerReleaseRoutes } from './release-routes.js';
 import { registerTufRoutes } from './tuf-routes.js';
+import { injectJson } from './__tests__/inject-json.js';
 
 /** The release routes on a real app (auth, validation, error mapping, audit hook) over a real SQLite store. */
 
@@ -33,21 +34,8 @@ afterAll(async () => {
   await kit.close();
 });
 
-async function call(method: string, url: string, token: string | null, body?: unknown) {
-  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
-  let payload: string | undefined;
-  if (body !== undefined) {
-    headers['content-type'] = 'application/json';
-    payload = typeof body === 'string' ? body : JSON.stringify(body);
-  }
-  const res = await app.inject({ method: method as 'GET', url, headers, ...(payload === undefined ? {} : { payload }) });
-  let parsed: any = null;
-  try {
-    parsed = JSON.parse(res.body);
-  } catch {
-    parsed = null;
-  }
-  return { status: res.statusCode, body: parsed, raw: res.rawPayload, headers: res.headers };
+function call(method: string, url: string, token: string | null, body?: unknown) {
+  return injectJson(app, method, url, token, body);
 }
 
 function expectError(r: { status: number; body: any }, status: number, code: string, message?: RegExp): void {

@@ -8,6 +8,7 @@ import { generateTufKey, signWith, type TufSigningKey } from '../releases/tuf-ke
 import { parseMetadata } from '../releases/tuf-metadata.js';
 import { registerReleaseRoutes } from './release-routes.js';
 import { registerTufRoutes } from './tuf-routes.js';
+import { injectJson } from './__tests__/inject-json.js';
 
 /** The team routes on a real app (auth, validation, error mapping, audit hook) over a real SQLite store. */
 
@@ -39,21 +40,8 @@ afterAll(async () => {
   await kit.close();
 });
 
-async function call(method: string, url: string, token: string | null, body?: unknown) {
-  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
-  let payload: string | undefined;
-  if (body !== undefined) {
-    headers['content-type'] = 'application/json';
-    payload = typeof body === 'string' ? body : JSON.stringify(body);
-  }
-  const res = await app.inject({ method: method as 'GET', url, headers, ...(payload === undefined ? {} : { payload }) });
-  let parsed: any = null;
-  try {
-    parsed = JSON.parse(res.body);
-  } catch {
-    parsed = null;
-  }
-  return { status: res.statusCode, body: parsed, headers: res.headers };
+function call(method: string, url: string, token: string | null, body?: unknown) {
+  return injectJson(app, method, url, token, body);
 }
 
 function expectError(r: { status: number; body: any }, status: number, code: string, message?: RegExp): void {
