@@ -1,49 +1,23 @@
-import { randomBytes, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FleetError } from '@gpufleet/protocol';
-import { openPostgresStore } from '../store/postgres-store.js';
-import { openSqliteStore } from '../store/sqlite-store.js';
 import type { Store } from '../store/store.js';
 import { sealSecret } from '../trust/secret-box.js';
 import { ensureServerTls } from './ensure-server-tls.js';
 import { SHARED_CA_SECRET_ID } from './shared-ca.js';
 import { pemCertificateBlocks, type ServerTls } from './tls-material.js';
+import { SCRATCH_STORES } from '../store/__tests__/scratch-stores.js';
 
 /** The TLS CA shared by replicas through the store, on both stores (PostgreSQL of this machine and CI; GPUFLEET_TEST_PG overrides the URL). */
-const TEST_PG_URL = process.env.GPUFLEET_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 const MASTER = 'the replicas share this master key';
 const T0 = Date.UTC(2026, 0, 15, 12, 0, 0);
 
-const openers: Record<string, () => Promise<{ store: Store; cleanup: () => Promise<void> }>> = {
-  sqlite: async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gpufleet-shared-ca-db-'));
-    const store = await openSqliteStore({ path: join(dir, 'db.sqlite') });
-    return { store, cleanup: async () => void (await store.close(), rmSync(dir, { recursive: true, force: true })) };
-  },
-  postgres: async () => {
-    const schema = `gf_test_${randomBytes(6).toString('hex')}`;
-    const store = await openPostgresStore({ url: TEST_PG_URL, schema });
-    return {
-      store,
-      cleanup: async () => {
-        await store.close();
-        const client = new pg.Client({ connectionString: TEST_PG_URL });
-        await client.connect();
-        try {
-          await client.query(`drop schema if exists "${schema}" cascade`);
-        } finally {
-          await client.end();
-        }
-      },
-    };
-  },
-};
+const openers = SCRATCH_STORES;
 
 const leafOf = (tls: ServerTls) => new X509Certificate(pemCertificateBlocks(tls.certPem)[0]!);
 const tlsFiles = (dataDir: string) => readdirSync(join(dataDir, 'tls')).sort();
