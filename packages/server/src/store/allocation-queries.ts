@@ -5,6 +5,7 @@ import { checkArray, checkBool, checkId, checkObject } from './store-checks.js';
 import { allocationPatchToRow, allocationToRow, claimsOf, FINAL_ALLOC_STATUSES, rowToAllocation, rowToGpuClaim } from './workload-rows.js';
 import type { AllocationPatch, AllocationRecord, GpuClaimRecord, ListAllocationsQuery, PlanCommit, PlanConflict } from './workload-records.js';
 import type { GpuClaimsTable } from './workload-schema.js';
+import { retryOnDeadlock } from './retry-deadlock.js';
 
 /**
  * The SQL of allocations and GPU claims (0007_workloads): the plan applier's commit, allocation
@@ -58,40 +59,42 @@ export async function commitPlan(db: Kysely<Database>, plan: PlanCommit): Promis
   if (inserts.length + updates.length + release.length === 0) return { ok: true };
 
   try {
-    await db.transaction().execute(async (trx) => {
-      // Writes only until the claims are in: SQLite takes its write lock on the first statement.
-      for (let i = 0; i < release.length; i += BATCH_ROWS) {
-        await trx
-          .deleteFrom('gpu_claims')
-          .where('alloc_id', 'in', release.slice(i, i + BATCH_ROWS))
-          .execute();
-      }
-      for (const u of updates) await updateOne(trx, u.id, u.row);
-      for (let i = 0; i < inserts.length; i += BATCH_ROWS) {
-        const chunk = inserts.slice(i, i + BATCH_ROWS);
-        const stored = await trx
-          .insertInto('allocations')
-          .values(chunk)
-          .onConflict((oc) => oc.column('id').doNothing())
-          .returning('id')
-          .execute();
-        if (stored.length !== chunk.length) {
-          const inserted = new Set(stored.map((r) => r.id));
-          // Taken before this plan: the rows this plan did insert are rolled back with it.
-          throw new FleetError('already_exists', `allocation ${chunk.find((a) => !inserted.has(a.id))?.id} already exists`);
+    await retryOnDeadlock(() =>
+      db.transaction().execute(async (trx) => {
+        // Writes only until the claims are in: SQLite takes its write lock on the first statement.
+        for (let i = 0; i < release.length; i += BATCH_ROWS) {
+          await trx
+            .deleteFrom('gpu_claims')
+            .where('alloc_id', 'in', release.slice(i, i + BATCH_ROWS))
+            .execute();
         }
-      }
-      let claimed = 0;
-      for (let i = 0; i < claims.length; i += BATCH_ROWS) {
-        const r = await trx
-          .insertInto('gpu_claims')
-          .values(claims.slice(i, i + BATCH_ROWS))
-          .onConflict((oc) => oc.columns(['node_id', 'gpu_index']).doNothing())
-          .executeTakeFirst();
-        claimed += Number(r.numInsertedOrUpdatedRows ?? 0n);
-      }
-      if (claimed !== claims.length) throw new PlanRefused(await conflictsOf(trx, claims));
-    });
+        for (const u of updates) await updateOne(trx, u.id, u.row);
+        for (let i = 0; i < inserts.length; i += BATCH_ROWS) {
+          const chunk = inserts.slice(i, i + BATCH_ROWS);
+          const stored = await trx
+            .insertInto('allocations')
+            .values(chunk)
+            .onConflict((oc) => oc.column('id').doNothing())
+            .returning('id')
+            .execute();
+          if (stored.length !== chunk.length) {
+            const inserted = new Set(stored.map((r) => r.id));
+            // Taken before this plan: the rows this plan did insert are rolled back with it.
+            throw new FleetError('already_exists', `allocation ${chunk.find((a) => !inserted.has(a.id))?.id} already exists`);
+          }
+        }
+        let claimed = 0;
+        for (let i = 0; i < claims.length; i += BATCH_ROWS) {
+          const r = await trx
+            .insertInto('gpu_claims')
+            .values(claims.slice(i, i + BATCH_ROWS))
+            .onConflict((oc) => oc.columns(['node_id', 'gpu_index']).doNothing())
+            .executeTakeFirst();
+          claimed += Number(r.numInsertedOrUpdatedRows ?? 0n);
+        }
+        if (claimed !== claims.length) throw new PlanRefused(await conflictsOf(trx, claims));
+      }),
+    );
   } catch (err) {
     if (err instanceof PlanRefused) return { ok: false, conflicts: err.conflicts };
     throw err;
