@@ -7,7 +7,7 @@ import { buildApp, type App } from '../http/app.js';
 import { startReleaseKit, type ReleaseKit } from '../releases/__tests__/release-kit.js';
 import { registerReleaseRoutes } from './release-routes.js';
 import { registerTufRoutes } from './tuf-routes.js';
-import { injectJson } from './__tests__/inject-json.js';
+import { expectError, injectJson } from './__tests__/inject-json.js';
 
 /** The release routes on a real app (auth, validation, error mapping, audit hook) over a real SQLite store. */
 
@@ -36,12 +36,6 @@ afterAll(async () => {
 
 function call(method: string, url: string, token: string | null, body?: unknown) {
   return injectJson(app, method, url, token, body);
-}
-
-function expectError(r: { status: number; body: any }, status: number, code: string, message?: RegExp): void {
-  expect(r.status, JSON.stringify(r.body)).toBe(status);
-  expect(r.body.error.code).toBe(code);
-  if (message) expect(r.body.error.message).toMatch(message);
 }
 
 describe('release routes', () => {

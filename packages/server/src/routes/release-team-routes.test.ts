@@ -8,7 +8,7 @@ import { generateTufKey, signWith, type TufSigningKey } from '../releases/tuf-ke
 import { parseMetadata } from '../releases/tuf-metadata.js';
 import { registerReleaseRoutes } from './release-routes.js';
 import { registerTufRoutes } from './tuf-routes.js';
-import { injectJson } from './__tests__/inject-json.js';
+import { expectError, injectJson } from './__tests__/inject-json.js';
 
 /** The team routes on a real app (auth, validation, error mapping, audit hook) over a real SQLite store. */
 
@@ -42,12 +42,6 @@ afterAll(async () => {
 
 function call(method: string, url: string, token: string | null, body?: unknown) {
   return injectJson(app, method, url, token, body);
-}
-
-function expectError(r: { status: number; body: any }, status: number, code: string, message?: RegExp): void {
-  expect(r.status, JSON.stringify(r.body)).toBe(status);
-  expect(r.body.error.code).toBe(code);
-  if (message) expect(r.body.error.message).toMatch(message);
 }
 
 describe('release team routes', () => {

@@ -5,7 +5,7 @@ import { AuditLog } from '../services/audit-log.js';
 import { buildApp, type App } from '../http/app.js';
 import { readyNodes, startRolloutKit, type RolloutKit } from '../rollouts/__tests__/rollout-kit.js';
 import { registerRolloutRoutes } from './rollout-routes.js';
-import { injectJson } from './__tests__/inject-json.js';
+import { expectError, injectJson } from './__tests__/inject-json.js';
 
 /** The rollout routes on a real app (auth, validation, error mapping, audit hook) over a real service and SQLite store. */
 
@@ -32,12 +32,6 @@ afterAll(async () => {
 
 function call(method: string, url: string, token: string | null, body?: unknown) {
   return injectJson(app, method, url, token, body);
-}
-
-function expectError(r: { status: number; body: any }, status: number, code: string, message?: RegExp): void {
-  expect(r.status, JSON.stringify(r.body)).toBe(status);
-  expect(r.body.error.code).toBe(code);
-  if (message) expect(r.body.error.message).toMatch(message);
 }
 
 describe('rollout routes', () => {

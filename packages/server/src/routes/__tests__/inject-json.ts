@@ -1,3 +1,4 @@
+import { expect } from 'vitest';
 import type { App } from '../../http/app.js';
 
 /** What a route test reads back from one injected request. */
@@ -29,4 +30,11 @@ export async function injectJson(app: App, method: string, url: string, token: s
     parsed = null;
   }
   return { status: res.statusCode, body: parsed, raw: res.rawPayload, headers: res.headers };
+}
+
+/** The reply is the error the API promises: this status, this code, a message matching. */
+export function expectError(r: { status: number; body: any }, status: number, code: string, message?: RegExp): void {
+  expect(r.status, JSON.stringify(r.body)).toBe(status);
+  expect(r.body.error.code).toBe(code);
+  if (message) expect(r.body.error.message).toMatch(message);
 }
