@@ -182,8 +182,9 @@ describe('e2e replica faults: SIGKILL of the alerts lease holder while an alert 
     const list = await replicasOf(cluster.replicas[0]!);
     const holder = cluster.replicas.find((r) => r.name === list.find((x) => x.leases.includes('alerts'))!.name)!;
     const survivors = cluster.replicas.filter((r) => r !== holder);
-    // The agent dials the token's first URL: a survivor's, so the kill leaves its session (and its metrics) alone.
-    const urls = [...survivors, holder].map((r) => r.server.url);
+    // The token lists only the survivors: the agent dials its first choice among them and sticks
+    // to the one that welcomed it, so the kill leaves its session (and its metrics) alone.
+    const urls = survivors.map((r) => r.server.url);
     const token = await holder.api('POST', '/api/v1/join-tokens', { description: 'replica faults', reusable: true, serverUrls: urls });
     expect(token.status, token.text).toBe(201);
     const host = await E2eHost.joinAndStart({ token: token.body.token, hostname: 'e2e-fault-hot', gpuCount: 2 });

@@ -196,7 +196,8 @@ describe('e2e: a run across 200 hosts survives SIGKILL of a replica', () => {
     root = generateEd25519();
     const init = await r1!.api('POST', '/api/v1/roots/init', { did: root.did });
     expect(init.status, init.text).toBe(201);
-    // Agents dial the first URL of their token first: three rotations put a third on each replica.
+    // Each agent dials its own first choice (rendezvous order), so they spread over the three; the
+    // rotated lists make the joins themselves go through every replica.
     const urls = cluster.replicas.map((r) => r.server.url);
     const tokens: string[] = [];
     for (let k = 0; k < urls.length; k++) {
