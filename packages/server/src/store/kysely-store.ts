@@ -336,6 +336,12 @@ export class KyselyStore implements Store {
   getSecret(id: string): Promise<SecretRecord | undefined> {
     return this.#trust.getSecret(id);
   }
+  replaceSecret(id: string, expectedSealed: string, sealed: string): Promise<boolean> {
+    return this.#trust.replaceSecret(id, expectedSealed, sealed);
+  }
+  listSecretIds(): Promise<string[]> {
+    return this.#trust.listSecretIds();
+  }
 
   /** Newest first (by id, i.e. append order); `since` is inclusive on `at`. */
   async listAudit(query: ListAuditQuery): Promise<AuditEntry[]> {

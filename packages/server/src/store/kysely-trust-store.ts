@@ -4,7 +4,7 @@ import { AUDIT_GENESIS, auditRecordHash } from '../audit/audit-hash.js';
 import type { StoreDialect } from './migrations.js';
 import { auditToRow, rowToAudit } from './row-mappers.js';
 import type { Database } from './schema.js';
-import { checkId, checkInt, checkLimit } from './store-checks.js';
+import { checkId, checkInt, checkLimit, checkText } from './store-checks.js';
 import type { AuditInput } from './store.js';
 import type {
   AuditChainRecord,
@@ -196,6 +196,21 @@ export class KyselyTrustStore implements TrustStore {
   async getSecret(id: string): Promise<SecretRecord | undefined> {
     const row = await this.db.selectFrom('secrets').selectAll().where('id', '=', checkId('id', id)).executeTakeFirst();
     return row === undefined ? undefined : rowToSecret(row);
+  }
+
+  async replaceSecret(id: string, expectedSealed: string, sealed: string): Promise<boolean> {
+    const r = await this.db
+      .updateTable('secrets')
+      .set({ sealed: checkText('sealed', sealed) })
+      .where('id', '=', checkId('id', id))
+      .where('sealed', '=', checkText('expectedSealed', expectedSealed))
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async listSecretIds(): Promise<string[]> {
+    const rows = await this.db.selectFrom('secrets').select('id').orderBy('id').execute();
+    return rows.map((r) => r.id);
   }
 
   // ---- label attestations (0005) ----

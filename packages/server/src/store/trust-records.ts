@@ -125,6 +125,14 @@ export interface TrustStore {
   /** Stores a secret unless one with that id exists; returns whether this call stored it. */
   insertSecret(record: SecretRecord): Promise<boolean>;
   getSecret(id: string): Promise<SecretRecord | undefined>;
+  /**
+   * Replaces a secret's sealed value only while it still is `expectedSealed` (compare-and-set: a
+   * master key rotation re-seals records that several replicas may open at once); returns whether
+   * this call replaced it. createdAt is kept.
+   */
+  replaceSecret(id: string, expectedSealed: string, sealed: string): Promise<boolean>;
+  /** Every secret's id, sorted; the sealed values stay where they are. */
+  listSecretIds(): Promise<string[]>;
 
   /** Audit records with their chain links, oldest first (by id). */
   listAuditChain(query?: ListAuditChainQuery): Promise<AuditChainRecord[]>;

@@ -199,6 +199,39 @@ export function trustContract(store: StoreRef): void {
       expect(await store().getSecret('other')).toBeUndefined();
       await expectFleetError(store().insertSecret({ id: '', sealed: 'x', createdAt: T0 }), 'invalid_argument');
     });
+
+    it('are replaced only while they still hold the value the caller read (compare-and-set), keeping createdAt', async () => {
+      await store().insertSecret({ id: 'k', sealed: '{"v":1}', createdAt: T0 });
+      expect(await store().replaceSecret('k', '{"v":1}', '{"v":2}')).toBe(true);
+      expect(await store().getSecret('k')).toEqual({ id: 'k', sealed: '{"v":2}', createdAt: T0 });
+      // A second replica that read the old value loses: the first re-seal stays.
+      expect(await store().replaceSecret('k', '{"v":1}', '{"v":3}')).toBe(false);
+      expect(await store().getSecret('k')).toEqual({ id: 'k', sealed: '{"v":2}', createdAt: T0 });
+      // A record that is not there is not made.
+      expect(await store().replaceSecret('missing', '{"v":1}', '{"v":2}')).toBe(false);
+      expect(await store().getSecret('missing')).toBeUndefined();
+    });
+
+    it('replace only their own record', async () => {
+      await store().insertSecret({ id: 'a', sealed: 'same', createdAt: T0 });
+      await store().insertSecret({ id: 'b', sealed: 'same', createdAt: T0 });
+      expect(await store().replaceSecret('a', 'same', 'new')).toBe(true);
+      expect((await store().getSecret('b'))?.sealed).toBe('same');
+    });
+
+    it('list their ids, sorted', async () => {
+      expect(await store().listSecretIds()).toEqual([]);
+      for (const id of ['server-tls.ca', 'release-key.ab', 'server-identity.ed25519']) await store().insertSecret({ id, sealed: 'x', createdAt: T0 });
+      expect(await store().listSecretIds()).toEqual(['release-key.ab', 'server-identity.ed25519', 'server-tls.ca']);
+    });
+
+    it('refuse a garbage replace', async () => {
+      await store().insertSecret({ id: 'k', sealed: 'x', createdAt: T0 });
+      await expectFleetError(store().replaceSecret('', 'x', 'y'), 'invalid_argument');
+      await expectFleetError(store().replaceSecret('k', 'x', 5 as never), 'invalid_argument');
+      await expectFleetError(store().replaceSecret('k', null as never, 'y'), 'invalid_argument');
+      expect((await store().getSecret('k'))?.sealed).toBe('x');
+    });
   });
 
   describe('audit hash chain', () => {
