@@ -1,40 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { FleetError } from '@gpufleet/protocol';
 import type { SshCredentialPurpose, SshCredentialRecord, Store } from '../store/store.js';
-import { checkMasterKey, openSecret, sealSecret } from '../trust/secret-box.js';
+import type { MasterKeys, VersionedKey } from '../trust/master-keys.js';
+import { openSecret, sealSecret } from '../trust/secret-box.js';
 import type { SshLogin } from '../ssh/ssh-transport.js';
 
-/** A master key and its version (GPUFLEET_MASTER_KEY / GPUFLEET_MASTER_KEY_VERSION). */
-export interface VersionedKey {
-  key: string;
-  version: number;
-}
-
-export interface MasterKeys {
-  /** Seals new records and rotations; null: no master key, so no credentials can be stored. */
-  current: VersionedKey | null;
-  /** GPUFLEET_MASTER_KEY_PREVIOUS (version current-1): still opens records sealed before a rotation. */
-  previous: VersionedKey | null;
-}
+// The master keys seal more than credentials (the control plane's own records too): they live in trust/.
+export { masterKeysFrom, type MasterKeys, type VersionedKey } from '../trust/master-keys.js';
 
 /** How an operator sets the key, said wherever one is missing. */
 export const MASTER_KEY_HELP =
   'set GPUFLEET_MASTER_KEY (at least 16 characters, e.g. `openssl rand -base64 32`) in the server environment and restart it; credentials are sealed with it';
-
-/** Reads the master keys from the environment; a master key given directly (StartOptions) wins over GPUFLEET_MASTER_KEY. */
-export function masterKeysFrom(env: Record<string, string | undefined>, masterKey?: string | null): MasterKeys {
-  const key = masterKey ?? env.GPUFLEET_MASTER_KEY ?? '';
-  if (key === '') return { current: null, previous: null };
-  checkMasterKey(key);
-  const rawVersion = env.GPUFLEET_MASTER_KEY_VERSION ?? '1';
-  const version = Number(rawVersion);
-  if (!/^\d+$/.test(rawVersion) || !Number.isSafeInteger(version) || version < 1) {
-    throw new FleetError('invalid_argument', `GPUFLEET_MASTER_KEY_VERSION must be a whole number from 1, not '${rawVersion}'`);
-  }
-  const previousKey = env.GPUFLEET_MASTER_KEY_PREVIOUS ?? '';
-  if (previousKey !== '') checkMasterKey(previousKey);
-  return { current: { key, version }, previous: previousKey === '' || version < 2 ? null : { key: previousKey, version: version - 1 } };
-}
 
 /**
  * SSH credentials at rest (issue 12): each sealed with AES-256-GCM under the master key
@@ -43,7 +19,8 @@ export function masterKeysFrom(env: Record<string, string | undefined>, masterKe
  * while a connection is made; it is never logged and never leaves in an error.
  */
 export class CredentialVault {
-  constructor(private readonly keys: MasterKeys) {}
+  /** The master keys it seals and opens with (a rotation re-seals the control plane's own records with them too). */
+  constructor(readonly keys: MasterKeys) {}
 
   get keyVersion(): number {
     return this.keys.current?.version ?? 0;
