@@ -80,6 +80,7 @@ export function serverGraph(config: ServerConfig, opts: StartOptions = {}): Serv
       ...(opts.store ? { store: opts.store } : {}),
       logger: opts.logger !== false,
       masterKey: opts.masterKey ?? process.env.GPUFLEET_MASTER_KEY,
+      env: process.env,
     }),
     ...replicaServices({ masterKey: opts.masterKey ?? process.env.GPUFLEET_MASTER_KEY ?? null }),
     ...fleetServices(),
@@ -88,7 +89,7 @@ export function serverGraph(config: ServerConfig, opts: StartOptions = {}): Serv
     ...sshHostServices({ masterKey: opts.masterKey ?? process.env.GPUFLEET_MASTER_KEY ?? null, env: process.env }),
     ...promoteServices({ masterKey: opts.masterKey ?? process.env.GPUFLEET_MASTER_KEY ?? null, env: process.env }),
     ...playServices(opts.plays),
-    ...releaseServices({ masterKey: opts.masterKey ?? process.env.GPUFLEET_MASTER_KEY ?? null }),
+    ...releaseServices({ masterKey: opts.masterKey ?? process.env.GPUFLEET_MASTER_KEY ?? null, env: process.env }),
     ...rolloutServices(),
     ...servingServices(clock.now()),
   );

@@ -11,6 +11,7 @@ import { AuditLog } from '../services/audit-log.js';
 import { ApiTokenService } from '../auth/api-tokens.js';
 import { buildApp } from '../http/app.js';
 import { createTrust } from '../trust/index.js';
+import { masterKeysFrom } from '../trust/master-keys.js';
 import { AuditCheckpointer } from '../audit/audit-checkpointer.js';
 import { defineService, type AnyServiceDefinition } from './service-definition.js';
 import { refs } from './refs.js';
@@ -24,11 +25,16 @@ export interface CoreChoices {
   store?: Store;
   /** false silences the log. */
   logger: boolean;
+  /** GPUFLEET_MASTER_KEY (or StartOptions.masterKey): the control plane key and the shared TLS CA are sealed with it. */
   masterKey: string | undefined;
+  /** GPUFLEET_MASTER_KEY_VERSION and GPUFLEET_MASTER_KEY_PREVIOUS come from here. */
+  env: Record<string, string | undefined>;
 }
 
 /** The foundations: store, TLS, hub, metrics rings, audit, API tokens, HTTP app and log, trust, the audit checkpoint, the first admin token. */
 export function coreServices(choices: CoreChoices): AnyServiceDefinition[] {
+  // Read once, before anything is opened: a rotation set up wrong stops the start here.
+  const keys = masterKeysFrom(choices.env, choices.masterKey ?? null);
   return [
     // A data dir others can write is refused here, before a key, token or database lands in it.
     defineService({ provides: refs.dataDir, deps: { config: refs.config }, init: ({ config }) => securePrivateDir(config.dataDir, SERVER_PRIVATE_FILES) }),
@@ -56,7 +62,7 @@ export function coreServices(choices: CoreChoices): AnyServiceDefinition[] {
           dataDir: config.dataDir,
           hostnames: [host, hostname()].filter((h) => !isIP(h)),
           ips: [config.listenHost, host].filter((h) => isIP(h) && h !== '0.0.0.0' && h !== '::'),
-          sharing: { store, masterKey: choices.masterKey, replicated: config.bus !== null },
+          sharing: { store, keys, replicated: config.bus !== null },
           ...(config.tlsCert ? { certFile: config.tlsCert, keyFile: config.tlsKey! } : {}),
         });
       },
@@ -96,7 +102,7 @@ export function coreServices(choices: CoreChoices): AnyServiceDefinition[] {
     defineService({
       provides: refs.trust,
       deps: { config: refs.config, store: refs.store, clock: refs.clock, hub: refs.hub, log: refs.log },
-      init: ({ config, store, clock, hub, log }) => createTrust({ store, clock, hub, dataDir: config.dataDir, masterKey: choices.masterKey, log }),
+      init: ({ config, store, clock, hub, log }) => createTrust({ store, clock, hub, dataDir: config.dataDir, keys, log }),
     }),
     defineService({
       provides: refs.checkpointer,

@@ -1,4 +1,5 @@
 import { ReleaseRepository } from '../releases/release-repository.js';
+import { masterKeysFrom } from '../trust/master-keys.js';
 import { Interval } from './interval.js';
 import { defineService, type AnyServiceDefinition } from './service-definition.js';
 import { refs } from './refs.js';
@@ -11,12 +12,17 @@ const REFRESH_CHECK_MS = 10 * 60_000;
  * before the current one expires (once at start too: a server that was down for a day must
  * not leave agents refusing an expired timestamp until the first tick).
  */
-export function releaseServices(choices: { masterKey: string | null }): AnyServiceDefinition[] {
+export function releaseServices(choices: {
+  /** GPUFLEET_MASTER_KEY (or StartOptions.masterKey): the online keys are sealed with it; null refuses them. */
+  masterKey: string | null;
+  /** GPUFLEET_MASTER_KEY_VERSION and GPUFLEET_MASTER_KEY_PREVIOUS come from here. */
+  env: Record<string, string | undefined>;
+}): AnyServiceDefinition[] {
   return [
     defineService({
       provides: refs.releases,
-      deps: { store: refs.store, clock: refs.clock },
-      init: ({ store, clock }) => new ReleaseRepository({ store, clock, masterKey: choices.masterKey || null }),
+      deps: { store: refs.store, clock: refs.clock, log: refs.log },
+      init: ({ store, clock, log }) => new ReleaseRepository({ store, clock, keys: masterKeysFrom(choices.env, choices.masterKey), log }),
     }),
     defineService({
       provides: refs.releaseRefresh,

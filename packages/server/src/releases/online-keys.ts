@@ -2,7 +2,9 @@ import type { Metadata, Root } from '@tufjs/models';
 import { FleetError } from '@gpufleet/protocol';
 import type { Clock } from '../clock.js';
 import type { Store } from '../store/store.js';
-import { openSecret, sealSecret } from '../trust/secret-box.js';
+import type { MasterKeys } from '../trust/master-keys.js';
+import { openSealedRecord } from '../trust/sealed-records.js';
+import { sealSecret } from '../trust/secret-box.js';
 import { signingKeyFromPem, type TufSigningKey } from './tuf-keys.js';
 
 /** Id of a sealed online key's record (also its AEAD associated data): one record per key id. */
@@ -16,6 +18,15 @@ const NEED_MASTER_KEY =
 /** The roles whose keys the server holds: it signs their metadata itself, unattended. */
 export type OnlineRole = 'snapshot' | 'timestamp';
 
+export interface OnlineKeysOptions {
+  store: Store;
+  clock: Clock;
+  /** The master keys; no current key refuses online keys. */
+  keys: MasterKeys;
+  /** Told when a key sealed with the previous master key is sealed again under the current one. */
+  log: { info(obj: object, msg: string): void };
+}
+
 /**
  * The snapshot and timestamp private keys, uploaded once by an admin and kept in the store
  * sealed with the master key (trust/secret-box.ts), like SSH credentials: without a master key
@@ -26,12 +37,12 @@ export class OnlineKeys {
   // Opening a record runs scrypt: each key is opened once per process.
   readonly #opened = new Map<string, TufSigningKey>();
 
-  constructor(private readonly o: { store: Store; clock: Clock; masterKey: string | null }) {}
+  constructor(private readonly o: OnlineKeysOptions) {}
 
   /** Throws failed_precondition, saying how to set one, when there is no master key. */
   requireMasterKey(): string {
-    if (!this.o.masterKey) throw new FleetError('failed_precondition', NEED_MASTER_KEY);
-    return this.o.masterKey;
+    if (!this.o.keys.current) throw new FleetError('failed_precondition', NEED_MASTER_KEY);
+    return this.o.keys.current.key;
   }
 
   /** Seals and stores keys; a key stored already (same id) is kept as it is. */
@@ -52,7 +63,7 @@ export class OnlineKeys {
     const found: TufSigningKey[] = [];
     for (const keyId of entry?.keyIDs ?? []) {
       if (found.length >= need) break;
-      const key = await this.open(keyId);
+      const key = await this.open(keyId, role);
       if (key) found.push(key);
     }
     if (found.length < need) {
@@ -66,7 +77,7 @@ export class OnlineKeys {
 
   /** Whether every online role of this root can be signed now. */
   async complete(root: Metadata<Root>): Promise<boolean> {
-    if (!this.o.masterKey) return false;
+    if (!this.o.keys.current) return false;
     try {
       await this.signers(root, 'snapshot');
       await this.signers(root, 'timestamp');
@@ -77,13 +88,15 @@ export class OnlineKeys {
     }
   }
 
-  private async open(keyId: string): Promise<TufSigningKey | undefined> {
+  private async open(keyId: string, role: OnlineRole): Promise<TufSigningKey | undefined> {
     const cached = this.#opened.get(keyId);
     if (cached) return cached;
-    const id = releaseKeySecretId(keyId);
-    const record = await this.o.store.getSecret(id);
+    const record = await this.o.store.getSecret(releaseKeySecretId(keyId));
     if (!record) return undefined;
-    const key = signingKeyFromPem(openSecret(this.requireMasterKey(), id, record.sealed).toString('utf8'), `sealed key ${keyId.slice(0, 12)}`);
+    this.requireMasterKey();
+    const what = `the release signing key ${role} (${keyId.slice(0, 12)})`;
+    const pem = await openSealedRecord({ store: this.o.store, keys: this.o.keys, log: this.o.log }, record, what);
+    const key = signingKeyFromPem(pem.toString('utf8'), `sealed key ${keyId.slice(0, 12)}`);
     // The record id is bound by the AEAD, but a key that is not the one named is still refused.
     if (key.keyId !== keyId) throw new FleetError('internal', `sealed release key ${keyId.slice(0, 12)} holds another key`);
     this.#opened.set(keyId, key);

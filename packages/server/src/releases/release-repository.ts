@@ -14,6 +14,7 @@ import {
 import type { Clock } from '../clock.js';
 import type { ActionAudit } from '../services/audit-log.js';
 import type { ReleaseMetadataRecord, Store } from '../store/store.js';
+import type { MasterKeys } from '../trust/master-keys.js';
 import { OnlineKeys } from './online-keys.js';
 import { makeSnapshot, makeTimestamp } from './online-signing.js';
 import { checkOutsideTeams, delegationsText, teamDelegations } from './delegation-checks.js';
@@ -45,8 +46,10 @@ export const RELEASE_TIMINGS: ReleaseTimings = { timestampValidMs: DAY, timestam
 export interface ReleaseRepositoryOptions {
   store: Store;
   clock: Clock;
-  /** GPUFLEET_MASTER_KEY: the online keys are sealed with it; null refuses them. */
-  masterKey: string | null;
+  /** The master keys the online keys are sealed with; no current key refuses them. */
+  keys: MasterKeys;
+  /** Told when an online key is sealed again under a new master key. */
+  log: { info(obj: object, msg: string): void };
   timings?: Partial<ReleaseTimings>;
 }
 
@@ -63,7 +66,7 @@ export class ReleaseRepository {
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly o: ReleaseRepositoryOptions) {
-    this.keys = new OnlineKeys({ store: o.store, clock: o.clock, masterKey: o.masterKey });
+    this.keys = new OnlineKeys({ store: o.store, clock: o.clock, keys: o.keys, log: o.log });
     this.timings = { ...RELEASE_TIMINGS, ...o.timings };
   }
 

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FleetError } from '@gpufleet/protocol';
 import type { Store } from '../store/store.js';
-import { sealSecret } from '../trust/secret-box.js';
+import { masterKeysFrom } from '../trust/master-keys.js';
+import { openSecret, sealSecret } from '../trust/secret-box.js';
 import { ensureServerTls } from './ensure-server-tls.js';
 import { SHARED_CA_SECRET_ID } from './shared-ca.js';
 import { pemCertificateBlocks, type ServerTls } from './tls-material.js';
@@ -43,12 +44,12 @@ for (const [kind, open] of Object.entries(openers)) {
       return dir;
     };
     /** One replica's start: its data dir and names, the shared store. */
-    const start = (dir: string, o: { masterKey?: string; replicated?: boolean; hostnames?: string[]; at?: number } = {}) =>
+    const start = async (dir: string, o: { masterKey?: string; env?: Record<string, string>; replicated?: boolean; hostnames?: string[]; at?: number } = {}) =>
       ensureServerTls({
         dataDir: dir,
         hostnames: o.hostnames ?? [],
         ips: [],
-        sharing: { store, masterKey: 'masterKey' in o ? o.masterKey : MASTER, replicated: o.replicated ?? true },
+        sharing: { store, keys: masterKeysFrom(o.env ?? {}, 'masterKey' in o ? (o.masterKey ?? '') : MASTER), replicated: o.replicated ?? true },
         clock: () => o.at ?? T0,
       });
     /** A CA made by a server that ran without a master key (today's per-data-dir CA). */
@@ -190,12 +191,30 @@ for (const [kind, open] of Object.entries(openers)) {
       const wrong = await rejection(start(dataDir(), { masterKey: 'some other master key entirely' }));
       expect(wrong.code).toBe('failed_precondition');
       expect(wrong.message).toMatch(
-        /the TLS CA the replicas share .*'server-tls\.ca'.* cannot be opened: .*GPUFLEET_MASTER_KEY is not the master key it was sealed with/,
+        /the shared TLS CA .*'server-tls\.ca'.* cannot be opened: GPUFLEET_MASTER_KEY is not the master key it was sealed with.*set GPUFLEET_MASTER_KEY_PREVIOUS/,
       );
       const none = await rejection(start(dataDir(), { masterKey: undefined, replicated: false }));
       expect(none.code).toBe('failed_precondition');
       expect(none.message).toMatch(/TLS CA is sealed in the store.*set GPUFLEET_MASTER_KEY/);
       expect((await rejection(start(dataDir(), { masterKey: 'short' }))).message).toMatch(/at least 16 characters/);
+    });
+
+    it('survives a master key rotation: the previous key opens it once, it is sealed again under the new one, and the fingerprint stays', async () => {
+      const NEW = 'the replicas rotated to this master key';
+      const first = await start(dataDir());
+      const before = (await store.getSecret(SHARED_CA_SECRET_ID))!.sealed;
+      const rotated = await start(dataDir(), { masterKey: NEW, env: { GPUFLEET_MASTER_KEY_VERSION: '2', GPUFLEET_MASTER_KEY_PREVIOUS: MASTER } });
+      expect(rotated.caFingerprint).toBe(first.caFingerprint);
+      expect(rotated.notices).toEqual([
+        expect.objectContaining({ level: 'info', msg: expect.stringMatching(/^the shared TLS CA was sealed with the previous master key/) }),
+      ]);
+      const after = (await store.getSecret(SHARED_CA_SECRET_ID))!.sealed;
+      expect(after).not.toBe(before);
+      expect(JSON.parse(openSecret(NEW, SHARED_CA_SECRET_ID, after).toString('utf8')).certPem).toBe(first.caPem);
+      // The new key alone is enough now, on a replica that had not started since.
+      const later = await start(dataDir(), { masterKey: NEW, env: { GPUFLEET_MASTER_KEY_VERSION: '2' } });
+      expect(later.caFingerprint).toBe(first.caFingerprint);
+      expect(later.notices).toEqual([]);
     });
 
     it('refuses replicas without a master key before making any CA; a single server without one keeps its data-dir CA', async () => {
@@ -262,7 +281,7 @@ for (const [kind, open] of Object.entries(openers)) {
           const err = await rejection(start(dir));
           expect(err.code).toBe('failed_precondition');
           expect(err.message).toMatch(message);
-          expect(err.message).toMatch(/TLS CA the replicas share/);
+          expect(err.message).toMatch(/the shared TLS CA/);
           // The data dir's own CA is neither moved nor replaced.
           expect(tlsFiles(dir)).toEqual(['ca-key.pem', 'ca.pem', 'server-key.pem', 'server.pem']);
           expect(readFileSync(join(dir, 'tls', 'ca.pem'), 'utf8')).toBe(before.caPem);

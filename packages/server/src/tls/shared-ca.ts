@@ -1,6 +1,8 @@
 import { FleetError } from '@gpufleet/protocol';
-import type { Store } from '../store/store.js';
-import { openSecret, sealSecret } from '../trust/secret-box.js';
+import type { SecretRecord, Store } from '../store/store.js';
+import type { MasterKeys } from '../trust/master-keys.js';
+import { openSealedRecord } from '../trust/sealed-records.js';
+import { sealSecret } from '../trust/secret-box.js';
 import { caKeyPem, createCa, parseCa, type Ca } from './ca-material.js';
 import { dropDataDirCaKey, loadOrCreateDataDirCa, peekDataDirCa, readDataDirCa, supersedeDataDirCa, writeCaCopy } from './data-dir-ca.js';
 import type { TlsNotice } from './tls-material.js';
@@ -8,12 +10,15 @@ import type { TlsNotice } from './tls-material.js';
 /** Id of the sealed record holding the shared TLS CA (also the AEAD associated data). */
 export const SHARED_CA_SECRET_ID = 'server-tls.ca';
 
-/** Where the CA can be shared: the store and the master key it is sealed with. */
+/** The record in words, for the operator. */
+const WHAT = 'the shared TLS CA';
+
+/** Where the CA can be shared: the store and the master keys it is sealed with. */
 export interface CaSharing {
   /** The store every replica shares. */
-  store: Pick<Store, 'getSecret' | 'insertSecret'>;
-  /** GPUFLEET_MASTER_KEY; undefined or '' keeps the CA in the data dir (refused when `replicated`). */
-  masterKey: string | undefined;
+  store: Pick<Store, 'getSecret' | 'insertSecret' | 'replaceSecret'>;
+  /** The master keys; no current key keeps the CA in the data dir (refused when `replicated`). */
+  keys: MasterKeys;
   /** Several replicas share the store (--bus): a CA per data dir would split them, so a master key is required. */
   replicated: boolean;
 }
@@ -44,7 +49,7 @@ const short = (fingerprint: string) => `${fingerprint.slice(0, 16)}…`;
  */
 export async function resolveServerCa(dir: string, now: number, sharing: CaSharing | undefined): Promise<ResolvedCa> {
   if (!sharing) return { ca: await loadOrCreateDataDirCa(dir, now), keptIn: 'data-dir', notices: [] };
-  const masterKey = sharing.masterKey === '' ? undefined : sharing.masterKey;
+  const masterKey = sharing.keys.current?.key;
   const record = await sharing.store.getSecret(SHARED_CA_SECRET_ID);
   if (masterKey === undefined) {
     if (record) {
@@ -64,7 +69,7 @@ export async function resolveServerCa(dir: string, now: number, sharing: CaShari
 
   const notices: TlsNotice[] = [];
   if (record) {
-    const ca = openSharedCa(masterKey, record.sealed, now);
+    const ca = await openSharedCa(sharing, record, now, notices);
     settleDataDir(dir, ca, now, notices);
     return { ca, keptIn: 'store', notices };
   }
@@ -97,14 +102,17 @@ export async function resolveServerCa(dir: string, now: number, sharing: CaShari
   // Another replica sealed its CA first: use that one, so every replica serves under one CA.
   const winner = await sharing.store.getSecret(SHARED_CA_SECRET_ID);
   if (!winner) throw new FleetError('internal', 'the sealed TLS CA vanished from the store while it was being created');
-  const ca = openSharedCa(masterKey, winner.sealed, now);
+  const ca = await openSharedCa(sharing, winner, now, notices);
   settleDataDir(dir, ca, now, notices);
   return { ca, keptIn: 'store', notices };
 }
 
-/** Opens and checks the sealed CA; every failure says what it is and what to do. */
-function openSharedCa(masterKey: string, sealed: string, now: number): Ca {
-  const what = `the TLS CA the replicas share (sealed in the store as '${SHARED_CA_SECRET_ID}')`;
+/**
+ * Opens and checks the sealed CA (with the previous master key too, re-sealing it under the
+ * current one, which `notices` then tells); every failure says what it is and what to do.
+ */
+async function openSharedCa(sharing: CaSharing, record: SecretRecord, now: number, notices: TlsNotice[]): Promise<Ca> {
+  const what = `${WHAT} (sealed in the store as '${SHARED_CA_SECRET_ID}')`;
   const damaged = (why: string, cause?: unknown): never => {
     throw new FleetError(
       'failed_precondition',
@@ -113,12 +121,14 @@ function openSharedCa(masterKey: string, sealed: string, now: number): Ca {
     );
   };
   let text = '';
+  // No logger exists yet while TLS is settled: a re-seal is told through the notices.
+  const log = { info: (data: object, msg: string) => void notices.push({ level: 'info', msg, data: { ...data } }) };
   try {
-    text = openSecret(masterKey, SHARED_CA_SECRET_ID, sealed).toString('utf8');
+    text = (await openSealedRecord({ store: sharing.store, keys: sharing.keys, log }, record, WHAT)).toString('utf8');
   } catch (err) {
     const inner = err as FleetError;
-    if (inner.code === 'invalid_argument') throw inner; // a master key too short to be any key
-    if (inner.code === 'failed_precondition') throw new FleetError('failed_precondition', `${what} cannot be opened: ${inner.message}`, { cause: err });
+    // Neither key opens it (the message says which variables to set), or a master key too short to be any key.
+    if (inner.code === 'failed_precondition' || inner.code === 'invalid_argument') throw inner;
     damaged('not a sealed record this version understands', err);
   }
   let payload: Partial<SealedCa> | null = null;

@@ -5,6 +5,7 @@ import type { Store } from '../store/store.js';
 import { CapabilityRegistry } from './capability-registry.js';
 import { FleetRoots } from './fleet-roots.js';
 import { LabelAttestations } from './label-attestations.js';
+import type { MasterKeys } from './master-keys.js';
 import { ServerIdentity, type ServerSigner } from './server-identity.js';
 import { TrustDistribution, type TrustSender } from './trust-distribution.js';
 
@@ -14,6 +15,8 @@ export { LabelAttestations, type LabelNodes } from './label-attestations.js';
 export { ServerIdentity, SERVER_KEY_FILE, SERVER_KEY_SECRET_ID, type ServerSigner } from './server-identity.js';
 export { TrustDistribution, type TrustFrame, type TrustSender } from './trust-distribution.js';
 export { sealSecret, openSecret, checkMasterKey, type SealedSecret } from './secret-box.js';
+export { masterKeysFrom, type MasterKeys, type VersionedKey } from './master-keys.js';
+export { openSealedRecord, resealAll, type ResealReport } from './sealed-records.js';
 export { labelsSatisfying } from './selector-witness.js';
 
 export interface TrustOptions {
@@ -23,8 +26,8 @@ export interface TrustOptions {
   hub: EventHub;
   /** Where the control plane key file lives when no master key is set. */
   dataDir: string;
-  /** GPUFLEET_MASTER_KEY from the environment (undefined: none). */
-  masterKey: string | undefined;
+  /** The master keys (no current key: the control plane key stays in a file). */
+  keys: MasterKeys;
   log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void; error(obj: object, msg: string): void };
 }
 
@@ -82,7 +85,7 @@ export async function createTrust(opts: TrustOptions): Promise<Trust> {
   await roots.load();
   await capabilities.loadAll();
   await labels.load();
-  const identity = await ServerIdentity.load({ store: opts.store, clock: opts.clock, dataDir: opts.dataDir, masterKey: opts.masterKey, log: opts.log });
+  const identity = await ServerIdentity.load({ store: opts.store, clock: opts.clock, dataDir: opts.dataDir, keys: opts.keys, log: opts.log });
   distribution = new TrustDistribution({
     rootsUpdates: () => roots.updates(),
     revocations: () => capabilities.revocationRecords(),

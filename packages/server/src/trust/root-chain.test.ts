@@ -6,6 +6,8 @@ import { startTrustKit, type TrustKit } from './__tests__/trust-kit.js';
 import { createTrust } from './index.js';
 import { rootChainProblem } from './root-chain.js';
 
+const NO_MASTER_KEY = { current: null, previous: null };
+
 const root = generateEd25519();
 const root2 = generateEd25519();
 const thief = generateEd25519();
@@ -75,13 +77,13 @@ describe('FleetRoots on load', () => {
         this.errors.push(msg);
       },
     };
-    const fresh = await createTrust({ store: kit.store, clock: kit.clock, hub: new EventHub(), dataDir: kit.dataDir, masterKey: undefined, log });
+    const fresh = await createTrust({ store: kit.store, clock: kit.clock, hub: new EventHub(), dataDir: kit.dataDir, keys: NO_MASTER_KEY, log });
     expect(fresh.currentRoots()).toEqual([root.did, root2.did]);
     expect(log.errors).toEqual([]);
 
     // Someone with the database but no root key writes version 3 naming their own key.
     await kit.store.insertRootsVersion({ version: 3, roots: [thief.did], update: update(3, [thief.did], thief), actor: 'intruder', at: AT });
-    const restarted = await createTrust({ store: kit.store, clock: kit.clock, hub: new EventHub(), dataDir: kit.dataDir, masterKey: undefined, log });
+    const restarted = await createTrust({ store: kit.store, clock: kit.clock, hub: new EventHub(), dataDir: kit.dataDir, keys: NO_MASTER_KEY, log });
     expect(restarted.roots.brokenChain()).toMatch(/version 3/);
     expect(log.errors.join('\n')).toMatch(/REFUSING the fleet roots/);
     // Nothing hands out the thief's root: not join tokens, not the roots view, not trust frames.

@@ -6,7 +6,8 @@ import { CommandPayload, keyPairFromPem, verifyEd25519, verifySignedCommand } fr
 import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
 import { SERVER_KEY_FILE, SERVER_KEY_SECRET_ID, ServerIdentity } from './server-identity.js';
-import type { SealedSecret } from './secret-box.js';
+import { masterKeysFrom } from './master-keys.js';
+import { openSecret, type SealedSecret } from './secret-box.js';
 
 const MASTER = 'a master key that is long enough';
 let dataDir: string;
@@ -14,7 +15,9 @@ let store: Store;
 let logs: string[];
 const clock = { now: () => Date.UTC(2025, 5, 1) };
 const log = { warn: (_o: object, m: string) => void logs.push(`warn: ${m}`), info: (_o: object, m: string) => void logs.push(`info: ${m}`) };
-const load = (masterKey: string | undefined) => ServerIdentity.load({ store, clock, dataDir, masterKey, log });
+/** A start with this master key (and env for the version and previous key); async, so a refused key is a rejection. */
+const load = async (masterKey: string | undefined, env: Record<string, string> = {}) =>
+  ServerIdentity.load({ store, clock, dataDir, keys: masterKeysFrom(env, masterKey ?? ''), log });
 
 beforeEach(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'server-identity-'));
@@ -43,7 +46,9 @@ describe('the control plane key', () => {
 
   it('refuses to start with a wrong master key, or with none once the key is sealed', async () => {
     await load(MASTER);
-    await expect(load('not the master key at all')).rejects.toThrow(/GPUFLEET_MASTER_KEY is not the master key it was sealed with/);
+    await expect(load('not the master key at all')).rejects.toThrow(
+      /the control plane key .* cannot be opened: GPUFLEET_MASTER_KEY is not the master key it was sealed with.*set GPUFLEET_MASTER_KEY_PREVIOUS/,
+    );
     await expect(load(undefined)).rejects.toThrow(/sealed in the store: set GPUFLEET_MASTER_KEY/);
     await expect(load('short')).rejects.toThrow(/at least 16 characters/);
   });
@@ -66,6 +71,22 @@ describe('the control plane key', () => {
     expect(after.storage).toBe('sealed');
     expect(existsSync(join(dataDir, SERVER_KEY_FILE))).toBe(false);
     expect(logs.join('\n')).toMatch(/info: the control plane key was moved/);
+  });
+
+  it('survives a master key rotation: the previous key opens it once and it is sealed again under the new one', async () => {
+    const NEW = 'the new master key, long enough';
+    const first = await load(MASTER);
+    const before = (await store.getSecret(SERVER_KEY_SECRET_ID))!.sealed;
+    logs = [];
+    const rotated = await load(NEW, { GPUFLEET_MASTER_KEY_VERSION: '2', GPUFLEET_MASTER_KEY_PREVIOUS: MASTER });
+    expect(rotated.did).toBe(first.did);
+    const after = (await store.getSecret(SERVER_KEY_SECRET_ID))!.sealed;
+    expect(after).not.toBe(before);
+    expect(openSecret(NEW, SERVER_KEY_SECRET_ID, after).toString('utf8')).toMatch(/PRIVATE KEY/);
+    expect(logs).toEqual([expect.stringMatching(/^info: the control plane key was sealed with the previous master key/)]);
+    // The previous key is no longer needed, and the old key alone no longer opens it.
+    expect((await load(NEW, { GPUFLEET_MASTER_KEY_VERSION: '2' })).did).toBe(first.did);
+    await expect(load(MASTER)).rejects.toThrow(/the control plane key .* cannot be opened/);
   });
 
   it('signs messages and commands as its DID, never exposing the private key', async () => {

@@ -1,12 +1,16 @@
 import { chmodSync, existsSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FleetError, generateEd25519, keyPairFromPem, signCommand, signEd25519, type CommandPayload, type SignedCommand } from '@gpufleet/protocol';
-import type { Store } from '../store/store.js';
+import type { SecretRecord, Store } from '../store/store.js';
 import type { Clock } from '../clock.js';
-import { openSecret, sealSecret, type SealedSecret } from './secret-box.js';
+import type { MasterKeys } from './master-keys.js';
+import { openSealedRecord } from './sealed-records.js';
+import { sealSecret, type SealedSecret } from './secret-box.js';
 
 /** Id of the sealed record holding the control plane's private key (also the AEAD associated data). */
 export const SERVER_KEY_SECRET_ID = 'server-identity.ed25519';
+/** The record in words, for the operator. */
+const WHAT = 'the control plane key';
 /** File of the key when no master key is set (mode 0600, in the data dir). */
 export const SERVER_KEY_FILE = 'server-identity.pem';
 
@@ -23,8 +27,8 @@ export interface ServerIdentityOptions {
   store: Store;
   clock: Clock;
   dataDir: string;
-  /** GPUFLEET_MASTER_KEY; undefined or '' keeps the key in a 0600 file instead, with a warning. */
-  masterKey: string | undefined;
+  /** The master keys (GPUFLEET_MASTER_KEY and a previous one); no current key keeps the key in a 0600 file instead, with a warning. */
+  keys: MasterKeys;
   log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
 }
 
@@ -44,8 +48,10 @@ export class ServerIdentity {
 
   static async load(opts: ServerIdentityOptions): Promise<ServerIdentity> {
     const file = join(opts.dataDir, SERVER_KEY_FILE);
-    const masterKey = opts.masterKey === '' ? undefined : opts.masterKey;
+    const masterKey = opts.keys.current?.key;
     const sealed = await opts.store.getSecret(SERVER_KEY_SECRET_ID);
+    const open = async (record: SecretRecord) =>
+      ServerIdentity.fromPem((await openSealedRecord({ store: opts.store, keys: opts.keys, log: opts.log }, record, WHAT)).toString('utf8'), 'sealed');
     if (masterKey === undefined) {
       if (sealed) {
         throw new FleetError(
@@ -60,7 +66,7 @@ export class ServerIdentity {
       );
       return ServerIdentity.fromPem(pem, 'file');
     }
-    if (sealed) return ServerIdentity.fromPem(openSecret(masterKey, SERVER_KEY_SECRET_ID, sealed.sealed).toString('utf8'), 'sealed');
+    if (sealed) return open(sealed);
 
     const fromFile = existsSync(file) ? readFileSync(file, 'utf8') : null;
     const pem = fromFile ?? generateEd25519().privateKeyPem;
@@ -70,7 +76,7 @@ export class ServerIdentity {
       // Another replica sealed its key first: use that one, so every replica signs as one identity.
       const winner = await opts.store.getSecret(SERVER_KEY_SECRET_ID);
       if (!winner) throw new FleetError('internal', 'the sealed control plane key vanished while it was being created');
-      return ServerIdentity.fromPem(openSecret(masterKey, SERVER_KEY_SECRET_ID, winner.sealed).toString('utf8'), 'sealed');
+      return open(winner);
     }
     if (fromFile !== null) {
       unlinkSync(file);

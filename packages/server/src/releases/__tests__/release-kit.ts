@@ -6,6 +6,7 @@ import { agentTargetPath, bundleTargetPath, teamRoleName } from '@gpufleet/proto
 import { openStore } from '../../store/open-store.js';
 import type { Store } from '../../store/store.js';
 import type { ActionAudit, ActionOutcome } from '../../services/audit-log.js';
+import { masterKeysFrom } from '../../trust/master-keys.js';
 import { ManualClock } from '../../testing/test-server.js';
 import { initKeyDir, latestRoot, readKeyDir } from '../key-dir.js';
 import { ReleaseRepository, type ReleaseTimings } from '../release-repository.js';
@@ -54,7 +55,8 @@ export async function startReleaseKit(opts: { masterKey?: string | null; timings
   const store = await openStore({ database: null, dataDir: dir });
   await store.migrate();
   const masterKey = opts.masterKey === undefined ? MASTER_KEY : opts.masterKey;
-  const repo = new ReleaseRepository({ store, clock, masterKey, ...(opts.timings ? { timings: opts.timings } : {}) });
+  const keys = masterKeysFrom({}, masterKey ?? '');
+  const repo = new ReleaseRepository({ store, clock, keys, log: { info: () => {} }, ...(opts.timings ? { timings: opts.timings } : {}) });
   const notes: ActionOutcome[] = [];
   const audit: ActionAudit = { actor: 'test', note: async (entry) => void notes.push(entry) };
   const kit: ReleaseKit = {

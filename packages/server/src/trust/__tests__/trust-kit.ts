@@ -15,6 +15,7 @@ import { registerScriptRoutes } from '../../routes/script-routes.js';
 import { registerAuditVerifyRoutes } from '../../routes/audit-verify-routes.js';
 import { AuditCheckpointer } from '../../audit/audit-checkpointer.js';
 import { createTrust, type Trust } from '../index.js';
+import { masterKeysFrom } from '../master-keys.js';
 
 /** A clock that ticks 1 ms per reading, so records made one after another sort in that order. */
 export class KitClock {
@@ -62,7 +63,7 @@ export async function startTrustKit(opts: { masterKey?: string; dataDir?: string
   const hub = new EventHub();
   const hubEvents: HubEvent[] = [];
   hub.subscribe((e) => void hubEvents.push(e));
-  const trust = await createTrust({ store, clock, hub, dataDir, masterKey: opts.masterKey, log });
+  const trust = await createTrust({ store, clock, hub, dataDir, keys: masterKeysFrom({}, opts.masterKey ?? ''), log });
   const checkpointer = new AuditCheckpointer({ store, clock, signer: trust.identity.signer(), log, delayMs: 5 });
   await checkpointer.start();
   audit.onAppended(() => checkpointer.notify());
