@@ -118,9 +118,15 @@ export interface PromoteResult {
 }
 
 export interface RotateCredentialsResult {
-  /** Records sealed again under the current master key. */
+  /** SSH credentials sealed again under the current master key. */
   rotated: number;
   keyVersion: number;
+  /**
+   * The control plane's own sealed records (its key, the shared TLS CA, the online release
+   * keys): re-sealed now from the previous key, already under the current one, and the ids
+   * neither key opens (keep GPUFLEET_MASTER_KEY_PREVIOUS until that list is empty, or restore them).
+   */
+  sealedRecords: { resealed: number; current: number; unopenable: string[] };
 }
 
 /** POST /api/v1/ssh-hosts/{node}/trust-host-key: accept the changed key the host now presents. */

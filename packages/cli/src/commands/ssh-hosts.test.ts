@@ -276,6 +276,23 @@ describe('SSH host commands', () => {
     expect((await run(['credentials', 'rotate'])).stdout).toBe('re-sealed 4 credentials under master key version 2\n');
   });
 
+  it('credentials rotate says how many control plane records it re-sealed, and warns of any neither key opens', async () => {
+    const sealedRecords = { resealed: 3, current: 1, unopenable: [] as string[] };
+    api.json.set('POST /api/v1/credentials/rotate', () => ({ body: { rotated: 4, keyVersion: 2, sealedRecords } }));
+    const done = await run(['credentials', 'rotate']);
+    expect(done.stdout).toBe('re-sealed 4 credentials under master key version 2\nre-sealed 3 control plane records (1 already under that key)\n');
+    expect(done.stderr).toBe('');
+    expect(JSON.parse((await run(['credentials', 'rotate', '-o', 'json'])).stdout)).toEqual({ rotated: 4, keyVersion: 2, sealedRecords });
+
+    sealedRecords.unopenable = ['release-key.ab12', 'server-tls.ca'];
+    const lost = await run(['credentials', 'rotate', '-o', 'json']);
+    expect(lost.code).toBe(0);
+    expect(JSON.parse(lost.stdout).sealedRecords.unopenable).toEqual(['release-key.ab12', 'server-tls.ca']);
+    expect(lost.stderr).toBe(
+      'warning: neither master key opens these 2 sealed records: release-key.ab12, server-tls.ca; keep GPUFLEET_MASTER_KEY_PREVIOUS until they are restored, or they are lost with it\n',
+    );
+  });
+
   it('nodes ls shows MODE and UNREACHABLE', async () => {
     api.json.set('GET /api/v1/nodes', () => ({
       body: {

@@ -340,23 +340,40 @@ export function sshHostsCommand(deps: CliDeps): Command {
 
 /** `gpufleet credentials rotate`. */
 export function credentialsCommand(deps: CliDeps): Command {
-  const cmd = new Command('credentials').description('stored SSH credentials (sealed with the server master key)');
+  const cmd = new Command('credentials').description('stored SSH credentials and the control plane records sealed with the server master key');
   cmd.addHelpText('after', '\nExamples:\n  gpufleet credentials rotate');
   cmd
     .command('rotate')
-    .description('seal every stored credential again under the current master key')
+    .description("seal every stored credential, and the control plane's own sealed records, again under the current master key")
     .addHelpText(
       'after',
       `
-To change the master key: start the server with GPUFLEET_MASTER_KEY=<new>, GPUFLEET_MASTER_KEY_VERSION=<n+1>
-and GPUFLEET_MASTER_KEY_PREVIOUS=<old>, run this, then drop GPUFLEET_MASTER_KEY_PREVIOUS.
+To change the master key: restart the server with GPUFLEET_MASTER_KEY=<new>, GPUFLEET_MASTER_KEY_VERSION=<n+1>
+and GPUFLEET_MASTER_KEY_PREVIOUS=<old> (every replica), run this, then restart without GPUFLEET_MASTER_KEY_PREVIOUS.
+Besides SSH credentials this re-seals the control plane key, the shared TLS CA and the release signing keys
+still under the old key; drop the old key only once it reports none it could not open.
 
 Examples:
-  gpufleet credentials rotate`,
+  gpufleet credentials rotate
+  gpufleet credentials rotate -o json`,
     )
     .action(async (_opts, c: Command) => {
       const result = await deps.client(c).post<RotateCredentialsResult>('/api/v1/credentials/rotate');
-      print(deps.io, deps.format(c), { data: result, text: () => `re-sealed ${result.rotated} credentials under master key version ${result.keyVersion}\n` });
+      print(deps.io, deps.format(c), { data: result, text: () => rotationText(result) });
+      const lost = result.sealedRecords?.unopenable ?? [];
+      if (lost.length > 0) {
+        deps.io.err(
+          `warning: neither master key opens ${lost.length === 1 ? 'this sealed record' : `these ${lost.length} sealed records`}: ${lost.map(termSafe).join(', ')}; keep GPUFLEET_MASTER_KEY_PREVIOUS until ${lost.length === 1 ? 'it is' : 'they are'} restored, or they are lost with it\n`,
+        );
+      }
     });
   return cmd;
+}
+
+/** What a rotation did, in words; a server from before sealedRecords existed says only its credentials. */
+function rotationText(result: RotateCredentialsResult): string {
+  const lines = [`re-sealed ${result.rotated} credentials under master key version ${result.keyVersion}`];
+  const records = result.sealedRecords;
+  if (records) lines.push(`re-sealed ${records.resealed} control plane records (${records.current} already under that key)`);
+  return `${lines.join('\n')}\n`;
 }

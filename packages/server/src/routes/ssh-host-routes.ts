@@ -99,7 +99,11 @@ export function registerSshHostRoutes(app: App, deps: SshHostRouteDeps): void {
     '/api/v1/credentials/rotate',
     {
       config: { auth: 'admin' },
-      schema: { tags: ['ssh-hosts'], summary: 'Seal every stored credential again under the current master key (GPUFLEET_MASTER_KEY)' },
+      schema: {
+        tags: ['ssh-hosts'],
+        summary:
+          "Seal every stored credential, and the control plane's records only the previous key opens, again under the current master key (GPUFLEET_MASTER_KEY)",
+      },
     },
     async (req) => audited(req, 'credentials.rotate', null, (audit) => deps.sshHosts.rotateCredentials(audit)),
   );

@@ -8,6 +8,7 @@ import { NodeRegistry } from '../services/node-registry.js';
 import type { ActionOutcome } from '../services/audit-log.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
 import type { Store } from '../store/store.js';
+import { sealSecret } from '../trust/secret-box.js';
 import { writeFakeGpuTools } from './__tests__/fake-gpu-tools.js';
 import { LocalShellTransport } from './__tests__/local-shell-transport.js';
 import { CredentialVault, masterKeysFrom } from './credential-vault.js';
@@ -153,7 +154,14 @@ describe('SshHostsService', () => {
 
   it('rotates credentials and audits the count', async () => {
     await service.add(request(), audit);
-    expect(await service.rotateCredentials(audit)).toEqual({ rotated: 2, keyVersion: 1 });
-    expect(notes.at(-1)).toMatchObject({ action: 'credentials.rotate', details: { rotated: 2 } });
+    // A control plane record (sealed-records.test.ts covers the re-seal itself) is counted and audited too.
+    await store.insertSecret({
+      id: 'server-identity.ed25519',
+      sealed: JSON.stringify(sealSecret('test-master-key-0123456789', 'server-identity.ed25519', 'k')),
+      createdAt: 1,
+    });
+    const sealedRecords = { resealed: 0, current: 1, unopenable: [] };
+    expect(await service.rotateCredentials(audit)).toEqual({ rotated: 2, keyVersion: 1, sealedRecords });
+    expect(notes.at(-1)).toMatchObject({ action: 'credentials.rotate', details: { rotated: 2, sealedRecords } });
   });
 });

@@ -6,6 +6,7 @@ import {
   type MetricsBody,
   type ProbeSshHostRequest,
   type ProbeSshHostResult,
+  type RotateCredentialsResult,
   type SshHostView,
   type TrustHostKeyRequest,
 } from '@gpufleet/protocol';
@@ -17,6 +18,7 @@ import type { NodeRegistry } from '../services/node-registry.js';
 import type { ActionAudit } from '../services/audit-log.js';
 import type { SshHostKey, SshTransport } from '../ssh/ssh-transport.js';
 import type { NodeRecord, PinnedHostKeyRecord, SshCredentialRecord, SshHostRecord, Store } from '../store/store.js';
+import { resealAll } from '../trust/sealed-records.js';
 import type { CredentialVault } from './credential-vault.js';
 import { collectRemoteFacts, describeFailure, endpointOf } from './host-contact.js';
 import { probeHostKey, toLogin } from './host-probe.js';
@@ -254,11 +256,17 @@ export class SshHostsService implements SshHostDirectory {
     return this.view(await this.contact(host.nodeId), node);
   }
 
-  async rotateCredentials(audit: ActionAudit): Promise<{ rotated: number; keyVersion: number }> {
+  /**
+   * Re-seals every SSH credential under the current master key, and the control plane's own
+   * sealed records (its key, the shared TLS CA, the online release keys) that only the previous
+   * key still opens: after this the previous key can be dropped.
+   */
+  async rotateCredentials(audit: ActionAudit): Promise<RotateCredentialsResult> {
     const rotated = await this.o.vault.rotate(this.o.store, this.o.clock.now());
     const keyVersion = this.o.vault.keyVersion;
-    await audit.note({ action: 'credentials.rotate', target: null, result: 'ok', details: { rotated, keyVersion } });
-    return { rotated, keyVersion };
+    const sealedRecords = await resealAll(this.o.store, this.o.vault.keys);
+    await audit.note({ action: 'credentials.rotate', target: null, result: 'ok', details: { rotated, keyVersion, sealedRecords } });
+    return { rotated, keyVersion, sealedRecords };
   }
 
   /** The node was removed from the fleet: its SSH record and credentials go with it. */
