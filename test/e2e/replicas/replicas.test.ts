@@ -161,6 +161,13 @@ describe('e2e: three control-plane replicas over PostgreSQL and NATS', () => {
         const m = /^gpufleet_metric_store_remote_nodes (\d+)$/m.exec(await scrape(r));
         return m !== null && Number(m[1]) === HOSTS - held.get(r.name)!;
       });
+      // Those samples came in batches: each holder sent its nodes' samples, fewer messages than samples, none refused.
+      const text = await scrape(r);
+      const sent = promSamples(text, 'gpufleet_replica_samples_sent_total')[0]!.value;
+      const batches = promSamples(text, 'gpufleet_replica_sample_batches_sent_total')[0]!.value;
+      if (held.get(r.name)! > 0) expect(sent, `${r.name}: samples sent`).toBeGreaterThan(0);
+      expect(batches).toBeLessThanOrEqual(sent);
+      expect(promSamples(text, 'gpufleet_replica_samples_refused_total').map((x) => x.value)).toEqual([0, 0, 0]);
       const ids = hosts.map((h) => h.nodeId.replace(/^did:key:/, '')).join(',');
       const spark = await r.api('GET', `/api/v1/sparklines?ids=${ids}&since=1m&points=10`);
       expect(spark.status, spark.text).toBe(200);

@@ -140,9 +140,16 @@ export function fleetServices(): AnyServiceDefinition[] {
     }),
     defineService({
       provides: refs.replicaStatus,
-      deps: { directory: refs.replicaDirectory, owners: refs.sessionOwners, leases: refs.leases, relay: refs.frameRelay, sessions: refs.sessions },
-      init: ({ directory, owners, leases, relay, sessions }) =>
-        new ReplicaStatus({ directory, owners, leases, relay, heldHere: (nodeId) => sessions.hasSession(nodeId) }),
+      deps: {
+        directory: refs.replicaDirectory,
+        owners: refs.sessionOwners,
+        leases: refs.leases,
+        relay: refs.frameRelay,
+        bridge: refs.replicaBridge,
+        sessions: refs.sessions,
+      },
+      init: ({ directory, owners, leases, relay, bridge, sessions }) =>
+        new ReplicaStatus({ directory, owners, leases, relay, samples: bridge, heldHere: (nodeId) => sessions.hasSession(nodeId) }),
     }),
     defineService({
       provides: refs.alertLeadership,

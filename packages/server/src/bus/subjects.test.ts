@@ -28,14 +28,15 @@ describe('idToken', () => {
 
 describe('subjects', () => {
   it('builds subjects, keys and consumer names the bus accepts, from did:key node ids', () => {
-    const built = [subjects.nodeSession(DID), subjects.nodeEvent(DID), subjects.metricDelta(DID), subjects.runDelivery(DID), subjects.healthFact(DID)];
+    const built = [subjects.nodeSession(DID), subjects.nodeEvent(DID), subjects.runDelivery(DID), subjects.healthFact(DID)];
     for (const s of built) expect(checkSubject(s)).toBe(s);
-    for (const p of [subjects.allNodeSessions, subjects.allNodeEvents, subjects.allMetricDeltas, subjects.allRunDeliveries, subjects.allHealthFacts]) {
+    for (const p of [subjects.allNodeSessions, subjects.allNodeEvents, subjects.allRunDeliveries, subjects.allHealthFacts]) {
       expect(checkPattern(p)).toBe(p);
     }
     expect(checkKey(kvKeys.sessionOwner(DID))).toBe(kvKeys.sessionOwner(DID));
     expect(checkName('consumer name', consumers.runDelivery(DID))).toBe(consumers.runDelivery(DID));
     expect(checkName('consumer name', consumers.healthFacts)).toBe('health-facts');
+    expect(checkSubject(subjects.metricBatches)).toBe('metrics.batch');
     expect(checkName('bucket', buckets.sessionOwners)).toBe('session-owners');
   });
 
@@ -43,7 +44,7 @@ describe('subjects', () => {
     const subjectsOf = (id: string) => ({
       session: subjects.nodeSession(id),
       event: subjects.nodeEvent(id),
-      metrics: subjects.metricDelta(id),
+      health: subjects.nodeHealth(id),
       delivery: subjects.runDelivery(id),
       fact: subjects.healthFact(id),
     });
@@ -51,13 +52,13 @@ describe('subjects', () => {
     const matching = (pattern: string) => all.filter((s) => subjectMatches(pattern, s));
     expect(matching(subjects.allNodeSessions)).toEqual([subjects.nodeSession(DID)]);
     expect(matching(subjects.allNodeEvents)).toEqual([subjects.nodeEvent(DID)]);
-    expect(matching(subjects.allMetricDeltas)).toEqual([subjects.metricDelta(DID)]);
+    expect(matching(subjects.allNodeHealth)).toEqual([subjects.nodeHealth(DID)]);
     expect(matching(subjects.allRunDeliveries)).toEqual([subjects.runDelivery(DID)]);
     expect(matching(subjects.allHealthFacts)).toEqual([subjects.healthFact(DID)]);
   });
 
   it('nodeIdOf reads the node id back from any node subject', () => {
-    for (const s of [subjects.nodeSession(DID), subjects.metricDelta(DID), subjects.runDelivery(DID), subjects.healthFact(DID)]) {
+    for (const s of [subjects.nodeSession(DID), subjects.nodeHealth(DID), subjects.runDelivery(DID), subjects.healthFact(DID)]) {
       expect(nodeIdOf(s)).toBe(DID);
     }
     expect(() => nodeIdOf('other.x')).toThrow(FleetError);

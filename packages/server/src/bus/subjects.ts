@@ -64,11 +64,11 @@ export const subjects = {
   allNodeEvents: 'node.*.event',
 
   /**
-   * Core NATS. Metric deltas for live views: latest wins, and a lost delta is overwritten by the
-   * next one a few seconds later, so storing them would only cost.
+   * Core NATS. The latest samples of the nodes a replica holds, many in one message
+   * (replicas/metric-batch.ts), for the others' live views and alert rules: latest wins, and a lost
+   * batch is overwritten by the next samples a few seconds later, so storing them would only cost.
    */
-  metricDelta: (nodeId: string) => `node.${idToken(nodeId)}.metrics`,
-  allMetricDeltas: 'node.*.metrics',
+  metricBatches: 'metrics.batch',
 
   /**
    * Core NATS. A host's report on a run (started, output, result, refused), stored already by the

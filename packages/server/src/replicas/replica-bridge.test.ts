@@ -6,6 +6,7 @@ import { subjects } from '../bus/subjects.js';
 import { EventHub, type HubEvent } from '../events/event-hub.js';
 import type { AgentEventRecord } from '../store/store.js';
 import { eventually, recordingLog } from './__tests__/replica-test-kit.js';
+import { encodeSampleItem, packBatches } from './metric-batch.js';
 import { ReplicaBridge } from './replica-bridge.js';
 
 const NODE = 'did:key:z6MkBridged';
@@ -98,6 +99,7 @@ describe('ReplicaBridge', () => {
         },
       ],
       othersAlive: () => s.others.alive,
+      metricFlushMs: 10,
       log: s.log,
     });
     await s.bridge.start();
@@ -147,10 +149,13 @@ describe('ReplicaBridge', () => {
     expect(b.heard).toEqual([]);
   });
 
-  it('passes metric deltas on only while another replica is alive, and only with a body', async () => {
+  it('passes the latest samples on only while another replica is alive, and only with a body', async () => {
     a.latest.set(NODE, metricsBody(1_000));
     a.others.alive = false;
     a.hub.publish({ type: 'metrics', nodeId: NODE, ts: 1_000 });
+    await eventually(() => a.bridge.relayed.samples === 0 && b.heard.length === 0);
+    await new Promise((r) => setTimeout(r, 30)); // a flush or two, alone: nothing encoded
+    expect(a.bridge.relayed).toEqual({ samples: 0, batches: 0, oversized: 0 });
     a.others.alive = true;
     a.hub.publish({ type: 'metrics', nodeId: 'no-body', ts: 1_000 }); // latest() has nothing for it
     a.latest.set(NODE, metricsBody(2_000));
@@ -159,9 +164,52 @@ describe('ReplicaBridge', () => {
     await sentinel(a, b);
     expect(b.ingested).toEqual([[NODE, metricsBody(2_000)]]);
     expect(b.heard.filter((e) => e.type === 'metrics')).toEqual([{ type: 'metrics', nodeId: NODE, ts: 2_000 }]);
-    // b does not echo the delta back.
+    // b does not echo the sample back.
     await sentinel(b, a);
     expect(a.ingested).toEqual([]);
+  });
+
+  it('sends many nodes in one batch, each once with its newest sample', async () => {
+    // Sampled twice before a flush: one item, the newer sample.
+    for (let i = 0; i < 300; i++) {
+      const id = `did:key:z6MkNode${i}`;
+      a.latest.set(id, metricsBody(1_000));
+      a.hub.publish({ type: 'metrics', nodeId: id, ts: 1_000 });
+      a.latest.set(id, metricsBody(1_001));
+      a.hub.publish({ type: 'metrics', nodeId: id, ts: 1_001 });
+    }
+    await eventually(() => b.ingested.length >= 300);
+    await sentinel(a, b);
+    expect(b.ingested).toHaveLength(300);
+    expect(new Set(b.ingested.map(([id]) => id)).size).toBe(300);
+    expect(b.ingested.every(([, body]) => body.ts === 1_001)).toBe(true);
+    // 300 tiny samples fit one message (a flush may fall between the publishes: at most two).
+    expect(a.bridge.relayed.samples).toBe(300);
+    expect(a.bridge.relayed.batches).toBeLessThanOrEqual(2);
+  });
+
+  it('drops a sample too large for any message, counts it, and still sends the others', async () => {
+    const huge = { ts: 5_000, host: { note: 'x'.repeat(600 * 1024) }, gpus: [] } as unknown as MetricsBody;
+    a.latest.set('did:key:z6MkHuge', huge);
+    a.latest.set(NODE, metricsBody(5_000));
+    a.hub.publish({ type: 'metrics', nodeId: 'did:key:z6MkHuge', ts: 5_000 });
+    a.hub.publish({ type: 'metrics', nodeId: NODE, ts: 5_000 });
+    await eventually(() => b.ingested.length === 1);
+    expect(b.ingested).toEqual([[NODE, metricsBody(5_000)]]);
+    expect(a.bridge.relayed.oversized).toBe(1);
+  });
+
+  it('keeps the good items of a batch and refuses the bad ones', async () => {
+    const good = encodeSampleItem(NODE, metricsBody(7_000));
+    const lying = encodeSampleItem('did:key:z6MkLying', metricsBody(7_000));
+    // Same framing, but the body says another time than its header: refused.
+    const body = new TextEncoder().encode(JSON.stringify(metricsBody(6_000)));
+    lying.set(body, lying.length - body.length);
+    const { batches } = packBatches('instance-x', [lying, good], 64 * 1024);
+    a.bus.publish(subjects.metricBatches, batches[0]!);
+    await eventually(() => b.ingested.length === 1);
+    expect(b.ingested).toEqual([[NODE, metricsBody(7_000)]]);
+    expect(b.bridge.refusedSamples).toEqual({ batches: 0, samples: 1 });
   });
 
   it('passes health verdicts on while another replica is alive: the other adopts the node first', async () => {
@@ -254,8 +302,9 @@ describe('ReplicaBridge', () => {
       [subjects.nodeEvent(NODE), ['status']],
       [subjects.nodeEvent(NODE), new TextEncoder().encode('not json')],
       ['node.=ZZ.event', { change: 'status' }], // not an id token
-      [subjects.metricDelta(NODE), { body: { ts: 'late' } }],
-      [subjects.metricDelta(NODE), { body: null }],
+      [subjects.metricBatches, { body: { ts: 'late' } }],
+      [subjects.metricBatches, new Uint8Array([1, 0, 0])],
+      [subjects.metricBatches, new Uint8Array([9, 0, 1, 120, 0, 0, 0, 0])], // another version
       [subjects.runReport(NODE), { record: { kind: 7 } }],
       [subjects.runReport(NODE), { record: 'run-output' }],
       [subjects.nodeSession(NODE), { ready: 'yes' }],
@@ -269,6 +318,7 @@ describe('ReplicaBridge', () => {
     await sentinel(a, b);
     expect(b.reloads).toEqual(['sentinel']);
     expect(b.ingested).toEqual([]);
+    expect(b.bridge.refusedSamples.batches).toBe(3);
     expect(b.agentEvents).toEqual([]);
     expect(b.ready).toEqual([]);
     expect(b.adopted).toEqual([]);

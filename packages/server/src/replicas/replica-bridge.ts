@@ -3,6 +3,8 @@ import type { Bus } from '../bus/bus.js';
 import { subjects, nodeIdOf } from '../bus/subjects.js';
 import type { EventHub, HubEvent } from '../events/event-hub.js';
 import type { AgentEventRecord } from '../store/store.js';
+import { decodeBatch, parseRelayedBody } from './metric-batch.js';
+import { MetricRelay } from './metric-relay.js';
 
 type NodeChange = Extract<HubEvent, { type: 'node' }>['change'];
 
@@ -42,16 +44,19 @@ export interface ReplicaBridgeOptions {
   trust: { refresh(): Promise<boolean> };
   /** Lease-held services that act on reports stored on any replica. */
   reports: readonly RelayedReports[];
-  /** Whether another replica is alive: alone, metric deltas are not encoded for nobody. */
+  /** Whether another replica is alive: alone, metric samples are not encoded for nobody. */
   othersAlive: () => boolean;
+  /** How long samples of nodes held here gather before they go to the others (MetricRelay). */
+  metricFlushMs?: number;
   log: { warn(obj: object, msg: string): void };
 }
 
 /**
  * Carries what one replica sees to the others over core NATS (latest wins, a lost message is
  * made good by the next one or by the store): node changes (the others read the node from the
- * store again), metric deltas of the nodes held here (the others keep them in their rings, so
- * lists, heatmaps and sparklines show every node on every replica), health verdicts and stored
+ * store again), the latest samples of the nodes held here, in batches (the others keep them as
+ * those nodes' latest, so lists, heatmaps and alert rules see every node on every replica; history
+ * is asked of the holder), health verdicts and stored
  * agent events (for the others' alert engines, findings and event streams), hosts' run reports
  * (for the replica following the run) and sessions becoming ready (so that replica delivers
  * what waits).
@@ -61,10 +66,30 @@ export class ReplicaBridge {
   private readonly injected = new WeakSet<HubEvent>();
   private readonly stops: Array<() => void> = [];
 
-  constructor(private readonly o: ReplicaBridgeOptions) {}
+  private readonly relay: MetricRelay;
+  /** Relayed samples refused (a malformed batch counts each of its items it could not read as one). */
+  readonly refusedSamples = { batches: 0, samples: 0 };
+
+  constructor(private readonly o: ReplicaBridgeOptions) {
+    this.relay = new MetricRelay({
+      bus: o.bus,
+      instance: o.instance,
+      latest: (nodeId) => o.metrics.latest(nodeId),
+      othersAlive: o.othersAlive,
+      flushMs: o.metricFlushMs,
+      log: o.log,
+    });
+  }
+
+  /** Samples and batches this replica relayed to the others. */
+  get relayed(): Readonly<MetricRelay['sent']> {
+    return this.relay.sent;
+  }
 
   async start(): Promise<void> {
     const { bus, instance } = this.o;
+    this.relay.start();
+    this.stops.push(() => this.relay.stop());
     this.stops.push(this.o.hub.subscribe((event) => this.outgoing(event)));
     // A lost trust.changed (core NATS, a NATS restart) must not leave a revocation unsent for long.
     const trustTimer = setInterval(() => this.refreshTrust(), TRUST_REFRESH_MS);
@@ -80,13 +105,7 @@ export class ReplicaBridge {
           (err: Error) => this.o.log.warn({ nodeId, err: err.message }, 'could not read a node another replica changed'),
         );
       }),
-      await bus.subscribe(subjects.allMetricDeltas, (msg) => {
-        const m = msg.json<{ origin?: string; body?: MetricsBody }>();
-        if (m.origin === instance || !m.body || typeof m.body.ts !== 'number') return;
-        const nodeId = nodeIdOf(msg.subject);
-        this.o.metrics.noteRemote(nodeId, m.body);
-        this.inject({ type: 'metrics', nodeId, ts: m.body.ts });
-      }),
+      await bus.subscribe(subjects.metricBatches, (msg) => this.incomingSamples(msg.data)),
       await bus.subscribe(subjects.allNodeHealth, (msg) => {
         const m = msg.json<{ origin?: string; event?: Extract<HubEvent, { type: 'health' }> }>();
         if (m.origin === instance || m.event?.type !== 'health' || typeof m.event.verdict !== 'string') return;
@@ -130,6 +149,27 @@ export class ReplicaBridge {
     );
   }
 
+  /** Another replica's batch of latest samples: kept as those nodes' latest, and told to live views here. */
+  private incomingSamples(data: Uint8Array): void {
+    let batch: ReturnType<typeof decodeBatch>;
+    try {
+      batch = decodeBatch(data);
+    } catch (err) {
+      if (this.refusedSamples.batches++ % 1000 === 0) this.o.log.warn({ err: (err as Error).message }, 'refused a metric batch from the bus');
+      return;
+    }
+    if (batch.origin === this.o.instance) return;
+    for (const item of batch.items) {
+      const body = parseRelayedBody(item);
+      if (body === null) {
+        this.refusedSamples.samples++;
+        continue;
+      }
+      this.o.metrics.noteRemote(item.nodeId, body);
+      this.inject({ type: 'metrics', nodeId: item.nodeId, ts: body.ts });
+    }
+  }
+
   private refreshTrust(): void {
     this.o.trust.refresh().catch((err: Error) => this.o.log.warn({ err: err.message }, 'could not read the fleet roots and revocations again'));
   }
@@ -150,9 +190,8 @@ export class ReplicaBridge {
         this.o.bus.publish(subjects.nodeHealth(event.nodeId), { origin: this.o.instance, event });
       } else if (event.type === 'agent-event' && !event.event.kind.startsWith('run-') && this.o.othersAlive()) {
         this.o.bus.publish(subjects.nodeAgentEvent(event.nodeId), { origin: this.o.instance, record: event.event });
-      } else if (event.type === 'metrics' && this.o.othersAlive()) {
-        const body = this.o.metrics.latest(event.nodeId);
-        if (body) this.o.bus.publish(subjects.metricDelta(event.nodeId), { origin: this.o.instance, body });
+      } else if (event.type === 'metrics') {
+        this.relay.note(event.nodeId);
       }
     } catch (err) {
       // A closed bus during shutdown, a body over the limit: the others catch up from the store.

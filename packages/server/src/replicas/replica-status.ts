@@ -7,6 +7,8 @@ export interface ReplicaStatusDeps {
   owners: { heldElsewhere(nodeId: string): boolean; holderOf(nodeId: string): string | null };
   leases: { held(): LeaseRoleName[] };
   relay: { relayed: number; dropped: number };
+  /** Latest samples sent to the other replicas, and those refused from them (ReplicaBridge). */
+  samples: { relayed: { samples: number; batches: number; oversized: number }; refusedSamples: { batches: number; samples: number } };
   /** Whether this replica holds the node's agent session now. */
   heldHere: (nodeId: string) => boolean;
 }
@@ -73,6 +75,19 @@ export class ReplicaStatus {
       'Relayed frames for an agent no longer held here (it moved; the sender resends when it is ready).',
     );
     dropped.sample('', this.d.relay.dropped);
-    return [info, peers, leases, relayed, dropped].map((f) => f.flush()).join('');
+    const { relayed: sent, refusedSamples: refused } = this.d.samples;
+    const samples = new FamilyWriter('gpufleet_replica_samples_sent_total', 'counter', 'Latest samples of nodes held here sent to the other replicas.');
+    samples.sample('', sent.samples);
+    const batches = new FamilyWriter('gpufleet_replica_sample_batches_sent_total', 'counter', 'Bus messages those samples went out in (many samples each).');
+    batches.sample('', sent.batches);
+    const refusedSamples = new FamilyWriter(
+      'gpufleet_replica_samples_refused_total',
+      'counter',
+      'Samples not sent or not taken: too large for a bus message (reason="oversized"), a malformed batch or body from another replica (reason="malformed_batch", "malformed_sample").',
+    );
+    refusedSamples.sample(labelBlock([['reason', 'oversized']]), sent.oversized);
+    refusedSamples.sample(labelBlock([['reason', 'malformed_batch']]), refused.batches);
+    refusedSamples.sample(labelBlock([['reason', 'malformed_sample']]), refused.samples);
+    return [info, peers, leases, relayed, dropped, samples, batches, refusedSamples].map((f) => f.flush()).join('');
   }
 }

@@ -60,6 +60,9 @@ describe('replicas: the embedded server', () => {
     for (const role of ['alerts', 'retention', 'pools', 'scheduler'])
       expect(text).toMatch(new RegExp(`^gpufleet_replica_lease_held\\{role="${role}"\\} 1$`, 'm'));
     expect(text).toMatch(/^gpufleet_replica_frames_relayed_total 0$/m);
+    // Alone, no sample is encoded for nobody.
+    expect(text).toMatch(/^gpufleet_replica_samples_sent_total 0$/m);
+    expect(text).toMatch(/^gpufleet_replica_samples_refused_total\{reason="oversized"\} 0$/m);
     expect(text).toMatch(/^# TYPE gpufleet_alerts gauge$/m);
   });
 });
