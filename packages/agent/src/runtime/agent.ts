@@ -1,29 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import {
-  AgentEvent,
-  FleetError,
-  HostSample,
-  InventoryBody,
-  ToolFailure as ToolFailureSchema,
-  gpuInfoOf,
-  gpuSampleOf,
-  replicaOrderFor,
-  type GpuInfo,
-  type GpuSample,
-  type GpuSnapshot,
-  type HostFacts,
-  type Labels,
-  type MetricsBody,
-  type ToolFailure,
-} from '@gpufleet/protocol';
+import { AgentEvent, FleetError, replicaOrderFor, type GpuSample, type Labels, type MetricsBody } from '@gpufleet/protocol';
 import { vouchedHostLabels, type ExecOptions } from '../exec/agent-exec.js';
 import type { CommandHandler } from '../exec/command-handler.js';
-import type { GpuReadout, HardwareBackend } from '../hardware/backend.js';
+import type { HardwareBackend } from '../hardware/backend.js';
 import { HealthReporter, type HealthOptions } from '../health/health-reporter.js';
 import { systemClock, type Clock } from './clock.js';
 import type { AgentIdentity } from './identity.js';
 import { AgentLink, type BackoffOptions, type LinkState, type RemoteOpFrame } from './link.js';
-import { GpuChangeTracker, type NewAgentEvent } from './gpu-changes.js';
+import type { NewAgentEvent } from './gpu-changes.js';
+import { FixedCadence } from './fixed-cadence.js';
+import { HardwareReadings } from './hardware-readings.js';
 import { checkIntervalBounds, clampServerInterval, DEFAULT_SERVER_INTERVAL_BOUNDS, type ServerIntervalBounds } from './interval-bounds.js';
 import { errorText, silentLogger, type Logger } from './logger.js';
 import { MetricsRing } from './metrics-ring.js';
@@ -112,12 +98,10 @@ export class Agent {
   /** Welcomed since start: the first collection after it completes a new build's self-check. */
   private welcomed = false;
   private joinLabels: Record<string, string> = {};
-  private hostFacts: HostFacts | null = null;
-  private readonly tracker = new GpuChangeTracker();
+  private readonly readings: HardwareReadings;
   private intervalMs: number;
   private readonly intervalBounds: ServerIntervalBounds;
-  private timer: NodeJS.Timeout | null = null;
-  private nextTickAt = 0;
+  private readonly cadence = new FixedCadence(() => this.collect());
   private inFlight: Promise<void> | null = null;
   private started = false;
   private resolveExit!: (exit: AgentExit) => void;
@@ -132,6 +116,7 @@ export class Agent {
     this.intervalBounds = checkIntervalBounds(o.serverIntervalBounds ?? DEFAULT_SERVER_INTERVAL_BOUNDS);
     this.outbox = new Outbox(o.state, { limits: o.outboxLimits, logger: this.logger });
     this.metrics = new MetricsRing<MetricsBody>(o.metricsRingCapacity);
+    this.readings = new HardwareReadings({ backend: o.backend, logger: this.logger, stats: this.stats });
     this.health = o.health ? new HealthReporter({ ...o.health, enqueue: (e) => this.enqueueEvent(e), logger: this.logger, clock: this.clock }) : null;
     this.exited = new Promise((resolve) => (this.resolveExit = resolve));
   }
@@ -224,7 +209,7 @@ export class Agent {
     this.selfCheck?.start();
     // Runs that were going when the agent died: reported (outcome unknown), never started again.
     this.execHandler.reportInterrupted();
-    await this.refreshHostFacts();
+    await this.readings.refreshHostFacts();
     await this.collectGpus();
     // stop() may have come while the first readings were taken: then there is nothing to start.
     if (this.state !== 'starting') return;
@@ -236,7 +221,7 @@ export class Agent {
       this.enqueueEvent({
         kind: 'agent-started',
         message: `gpufleet-agent ${this.o.agentVersion} started`,
-        data: { gpus: this.tracker.latest?.snapshots.length ?? null },
+        data: { gpus: this.readings.snapshots.length },
       });
     }
     // After the first readout, so kernel events (the look-back included) find their GPU's UUID.
@@ -271,12 +256,12 @@ export class Agent {
     });
     this.state = 'running';
     this.link.start();
-    this.schedule(true);
+    this.cadence.start(this.intervalMs);
     this.logger.info('agent started', {
       nodeId: this.nodeId,
       server: this.link.currentUrl,
       serverUrls: this.link.serverUrls,
-      gpus: this.tracker.latest?.snapshots.length ?? 0,
+      gpus: this.readings.snapshots.length,
     });
   }
 
@@ -302,15 +287,15 @@ export class Agent {
 
   /** The labels this host vouches for itself (see vouchedHostLabels): what command selectors are matched against. */
   hostLabels(): Labels {
-    return vouchedHostLabels(this.hostFacts, this.tracker.latest?.snapshots ?? [], this.joinLabels);
+    return vouchedHostLabels(this.readings.hostFacts, this.readings.snapshots, this.joinLabels);
   }
 
   /** This host as workload placements are judged against it: its id, hostname, latest GPUs and own labels. */
   private workloadHost(): WorkloadHost {
     return {
       nodeId: this.nodeId,
-      hostname: this.hostFacts?.hostname ?? '',
-      gpus: (this.tracker.latest?.snapshots ?? []).map((s) => ({ index: s.index, uuid: s.uuid, vendor: s.vendor, pciBusId: s.pciBusId })),
+      hostname: this.readings.hostFacts?.hostname ?? '',
+      gpus: this.readings.snapshots.map((s) => ({ index: s.index, uuid: s.uuid, vendor: s.vendor, pciBusId: s.pciBusId })),
       labels: this.hostLabels(),
     };
   }
@@ -368,12 +353,12 @@ export class Agent {
     this.stats.collections++;
     const ts = this.clock.now();
     const afterWelcome = this.welcomed;
-    if (!this.hostFacts) {
-      await this.refreshHostFacts();
+    if (!this.readings.hostFacts) {
+      await this.readings.refreshHostFacts();
       // The welcome could not send an inventory without host facts; send it now that they are known.
-      if (this.hostFacts && this.state === 'running') this.enqueueInventory();
+      if (this.readings.hostFacts && this.state === 'running') this.enqueueInventory();
     }
-    const [host, gpus] = await Promise.all([this.readHostSample(), this.collectGpus()]);
+    const [host, gpus] = await Promise.all([this.readings.hostSample(), this.collectGpus()]);
     if (!host || this.state !== 'running') return;
     this.stats.metricsProduced++;
     this.link?.sendMetrics({ ts, host, gpus: gpus ?? [] });
@@ -381,94 +366,21 @@ export class Agent {
     this.selfCheck?.collected(afterWelcome);
   }
 
-  private async refreshHostFacts(): Promise<void> {
-    try {
-      this.hostFacts = await this.o.backend.hostFacts();
-    } catch (err) {
-      this.stats.collectionErrors++;
-      this.logger.warn('could not read host facts; will retry', { err: errorText(err) });
-    }
-  }
-
-  private async readHostSample(): Promise<HostSample | null> {
-    try {
-      const parsed = HostSample.safeParse(await this.o.backend.hostSample());
-      if (parsed.success) return parsed.data;
-      this.stats.collectionErrors++;
-      this.logger.warn('host sample is out of range; skipped', { issue: `${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}` });
-    } catch (err) {
-      this.stats.collectionErrors++;
-      this.logger.warn('could not sample the host', { err: errorText(err) });
-    }
-    return null;
-  }
-
-  /** Reads the GPUs, reacts to changes, and returns this pass's samples (null if the read failed). */
+  /** Reads the GPUs, turns what changed into events (and an inventory), and returns this pass's samples. */
   private async collectGpus(): Promise<GpuSample[] | null> {
-    let readout: GpuReadout;
-    try {
-      readout = await this.o.backend.gpus();
-      if (!readout || !Array.isArray(readout.snapshots) || (readout.failures !== undefined && !Array.isArray(readout.failures))) {
-        throw new Error('the hardware backend returned a malformed GPU readout');
-      }
-    } catch (err) {
-      this.stats.collectionErrors++;
-      this.logger.warn('could not read the GPUs', { err: errorText(err) });
-      return null;
-    }
-    const samples: GpuSample[] = [];
-    const valid: GpuSnapshot[] = [];
-    for (const snap of readout.snapshots) {
-      try {
-        samples.push(gpuSampleOf(snap));
-        valid.push(snap);
-      } catch (err) {
-        this.stats.collectionErrors++;
-        this.logger.warn('a GPU snapshot does not match the protocol; skipped', { index: snap?.index ?? null, err: errorText(err).slice(0, 300) });
-      }
-    }
-    const failures: ToolFailure[] = [];
-    for (const f of readout.failures ?? []) {
-      const parsed = ToolFailureSchema.safeParse(f && typeof f === 'object' ? { ...f, message: String(f.message).slice(0, 4096) } : f);
-      if (parsed.success) failures.push(parsed.data);
-      else this.stats.collectionErrors++;
-    }
-    this.react({ snapshots: valid, failures });
-    return samples.slice(0, 64);
-  }
-
-  /** Turns what changed since the last readout into events and, when needed, an inventory. */
-  private react(readout: GpuReadout): void {
-    const changes = this.tracker.observe(readout);
-    this.health?.observe(readout.snapshots);
-    for (const e of changes.events) this.enqueueEvent(e);
-    if (changes.inventoryChanged && this.state === 'running') this.enqueueInventory();
+    const read = await this.readings.gpus();
+    if (!read) return null;
+    this.health?.observe(read.snapshots);
+    for (const e of read.changes.events) this.enqueueEvent(e);
+    if (read.changes.inventoryChanged && this.state === 'running') this.enqueueInventory();
+    return read.samples;
   }
 
   /** Enqueues the current inventory; skipped (logged) while the host facts are unknown. */
   private enqueueInventory(): void {
-    if (!this.hostFacts) {
-      this.logger.warn('no inventory sent yet: host facts are not readable');
-      return;
-    }
-    const gpus: GpuInfo[] = [];
-    for (const s of this.tracker.latest?.snapshots ?? []) {
-      try {
-        gpus.push(gpuInfoOf(s));
-      } catch {
-        // Already counted when the sample was refused.
-      }
-    }
-    const toolFailures = (this.tracker.latest?.failures ?? []).slice(0, 16).map((f) => ({ ...f, message: f.message.slice(0, 4096) }));
-    const parsed = InventoryBody.safeParse({ host: { ...this.hostFacts, agentVersion: this.o.agentVersion }, gpus: gpus.slice(0, 64), toolFailures });
-    if (!parsed.success) {
-      this.stats.collectionErrors++;
-      this.logger.error('inventory does not match the protocol; not sent', {
-        issue: `${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`,
-      });
-      return;
-    }
-    const item = this.outbox.append({ t: 'inventory', body: parsed.data });
+    const body = this.readings.inventory(this.o.agentVersion);
+    if (!body) return;
+    const item = this.outbox.append({ t: 'inventory', body });
     if (item) {
       this.stats.inventoriesEnqueued++;
       this.link?.offer(item);
@@ -481,29 +393,14 @@ export class Agent {
     if (ms === this.intervalMs) return;
     this.logger.info('metrics interval changed', { from: this.intervalMs, to: ms });
     this.intervalMs = ms;
-    if (this.state === 'running') this.schedule(true);
-  }
-
-  /** Self-rescheduling timer on a fixed cadence; a slow pass makes the next one skip, not pile up. */
-  private schedule(reset: boolean): void {
-    if (this.timer) clearTimeout(this.timer);
-    const now = performance.now();
-    this.nextTickAt = reset ? now + this.intervalMs : this.nextTickAt + this.intervalMs;
-    if (this.nextTickAt < now) this.nextTickAt = now + this.intervalMs;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      void this.collect().finally(() => {
-        if (this.state === 'running' && this.timer === null) this.schedule(false);
-      });
-    }, this.nextTickAt - now);
+    if (this.state === 'running') this.cadence.start(ms);
   }
 
   private async shutdown(exit: AgentExit): Promise<void> {
     if (this.state === 'draining' || this.state === 'stopped') return;
     const wasRunning = this.started;
     this.state = 'draining';
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    this.cadence.stop();
     this.health?.stop();
     if (this.inFlight) await Promise.race([this.inFlight, new Promise((r) => setTimeout(r, 5000))]);
     // Running commands are killed (their groups) and report canceled before the link closes.
