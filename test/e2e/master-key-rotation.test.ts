@@ -107,16 +107,16 @@ describe('a master key rotation, as documented', { timeout: 60_000 }, () => {
     await server.stop();
   });
 
-  it('key B with A as the previous key (version 2): it starts with the same DID and CA, and `credentials rotate` re-seals the rest', async () => {
+  it('key B with A as the previous key (version 2): it starts with the same DID and CA, and re-seals every record at start', async () => {
     await startWith({ GPUFLEET_MASTER_KEY: KEY_B, GPUFLEET_MASTER_KEY_VERSION: '2', GPUFLEET_MASTER_KEY_PREVIOUS: KEY_A });
     expect(server.caPem()).toBe(first.caPem);
     const api = pinnedApi();
     expect((await identity(api)).did).toBe(first.did);
-    // The start re-sealed what it opened (the control plane key, the CA); rotate does the two
-    // release keys, which nothing has opened yet in this process.
+    // The start re-sealed what it opened (the control plane key, the CA) and then the rest (the
+    // two release keys, which nothing in this process has opened): rotate finds all four current.
     const rotated = await api('POST', '/api/v1/credentials/rotate');
     expect(rotated.status, rotated.text).toBe(200);
-    expect(rotated.body).toEqual({ rotated: 0, keyVersion: 2, sealedRecords: { resealed: 2, current: 2, unopenable: [] } });
+    expect(rotated.body).toEqual({ rotated: 0, keyVersion: 2, sealedRecords: { resealed: 0, current: 4, unopenable: [] } });
     expect(await onlineKeysHeld(api)).toBe(true);
     await server.stop();
   });

@@ -12,6 +12,7 @@ import { ApiTokenService } from '../auth/api-tokens.js';
 import { buildApp } from '../http/app.js';
 import { createTrust } from '../trust/index.js';
 import { masterKeysFrom } from '../trust/master-keys.js';
+import { resealAll } from '../trust/sealed-records.js';
 import { AuditCheckpointer } from '../audit/audit-checkpointer.js';
 import { defineService, type AnyServiceDefinition } from './service-definition.js';
 import { refs } from './refs.js';
@@ -103,6 +104,23 @@ export function coreServices(choices: CoreChoices): AnyServiceDefinition[] {
       provides: refs.trust,
       deps: { config: refs.config, store: refs.store, clock: refs.clock, hub: refs.hub, log: refs.log },
       init: ({ config, store, clock, hub, log }) => createTrust({ store, clock, hub, dataDir: config.dataDir, keys, log }),
+    }),
+    defineService({
+      provides: refs.sealedRecords,
+      // After trust: its key was opened (and re-sealed) first. The rest (the online release keys
+      // are opened only when they sign) is re-sealed now, so a rotation is complete once every
+      // replica has started with the new key, even if nobody runs `credentials rotate`.
+      deps: { store: refs.store, trust: refs.trust, log: refs.log },
+      init: ({ store, log }) => ({
+        async start() {
+          if (keys.previous === null) return;
+          const report = await resealAll(store, keys);
+          if (report.resealed > 0) log.info({ resealed: report.resealed }, 'sealed records were sealed again under the current master key');
+          if (report.unopenable.length > 0)
+            log.warn({ ids: report.unopenable }, 'sealed records neither GPUFLEET_MASTER_KEY nor GPUFLEET_MASTER_KEY_PREVIOUS opens');
+        },
+      }),
+      start: (s) => s.start(),
     }),
     defineService({
       provides: refs.checkpointer,

@@ -145,6 +145,8 @@ export const refs = {
   eventRetention: serviceRef<EventRetention>('event-retention'),
   /** Signs a fresh release timestamp before the current one expires. */
   releaseRefresh: serviceRef<{ start(): Promise<void>; stop(): Promise<void> }>('release-refresh'),
+  /** Re-seals, at start, the sealed records only GPUFLEET_MASTER_KEY_PREVIOUS opens (trust/sealed-records.ts). */
+  sealedRecords: serviceRef<{ start(): Promise<void> }>('sealed-records'),
   // Serving.
   listener: serviceRef<HttpListener>('http-listener'),
 } as const;
