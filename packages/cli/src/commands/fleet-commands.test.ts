@@ -139,7 +139,31 @@ describe('gpus and tokens', () => {
     const [head, row0] = r.stdout.trimEnd().split('\n');
     expect(head).toMatch(/^NODE\s+INDEX\s+MODEL\s+MEMORY\s+UTIL\s+TEMP\s+POWER\s+HEALTH$/);
     expect(row0).toMatch(/^gpu-node-01\s+0\s+H100 80GB HBM3\s+1\/80 GiB\s+0%\s+50°C\s+100\/700 W\s+healthy$/);
-    expect(api.requests.at(-1)!.query).toEqual({ selector: 'gpu.model=H100' });
+    expect(api.requests.at(-1)!.query).toEqual({ selector: 'gpu.model=H100', limit: '10000', offset: '0' });
+  });
+
+  it('gpus ls asks for pages until it has every GPU the server counts', async () => {
+    const paged = await startFakeApi({
+      // One row per page, 25,000 counted: pages at offsets 0, 10,000 and 20,000.
+      'GET /api/v1/gpus': (req) => ({
+        body: { items: [{ ...gpuRows[0], gpu: { ...gpuRows[0]!.gpu, index: Number(req.query.offset) / 10_000 } }], total: 25_000 },
+      }),
+    });
+    try {
+      const io = captureIo({ columns: 200 });
+      const code = await runCli(['gpus', 'ls', '-o', 'json', '--server', paged.url, '--token', 'gft_t_s'], io, { now: () => NOW });
+      expect(code, io.stderr).toBe(0);
+      expect(paged.requests.map((r) => r.query)).toEqual([
+        { limit: '10000', offset: '0' },
+        { limit: '10000', offset: '10000' },
+        { limit: '10000', offset: '20000' },
+      ]);
+      const out = JSON.parse(io.stdout) as { items: Array<{ gpu: { index: number } }>; total: number };
+      expect(out.items.map((r) => r.gpu.index)).toEqual([0, 1, 2]);
+      expect(out.total).toBe(3);
+    } finally {
+      await paged.close();
+    }
   });
 
   it('tokens create sends the options and prints the token and the join command', async () => {

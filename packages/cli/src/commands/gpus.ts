@@ -7,6 +7,9 @@ import { print, termSafe, type Column } from '../output.js';
 import { gpuColumns } from '../views/node-detail.js';
 import { parseNodeGpu } from './health.js';
 
+/** GPUs asked for per request by `gpus ls` (the server's largest page). */
+export const GPU_PAGE = 10_000;
+
 /** A GPU row as a server with workloads sends it: which allocation holds the GPU (null: free). */
 export type GpuRowWithAllocation = FleetGpuRow & { allocation?: { id: string; job: string; name: string } | null };
 
@@ -60,7 +63,21 @@ Examples:
     )
     .action(async (_opts, cmd: Command) => {
       const { selector } = deps.opts<{ selector?: string }>(cmd);
-      const result = await deps.client(cmd).get<{ items: GpuRowWithAllocation[] }>('/api/v1/gpus', { selector: checkSelector(selector) });
+      const client = deps.client(cmd);
+      // In pages: the server answers at most 10,000 GPUs without a limit (800,000 at 100,000 nodes
+      // do not fit one response), and the pages of one query keep one order.
+      const items: GpuRowWithAllocation[] = [];
+      for (let offset = 0, total = 1; offset < total; offset += GPU_PAGE) {
+        const page = await client.get<{ items: GpuRowWithAllocation[]; total?: number }>('/api/v1/gpus', {
+          selector: checkSelector(selector),
+          limit: String(GPU_PAGE),
+          offset: String(offset),
+        });
+        items.push(...page.items);
+        total = page.total ?? 0;
+        if (page.items.length === 0) break;
+      }
+      const result = { items, total: items.length };
       const allocations = result.items.some((r) => r.allocation !== undefined);
       print(deps.io, deps.format(cmd), { data: result, columns: fleetGpuColumns({ allocations }), rows: result.items, empty: 'no GPUs match' });
     });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import {
+  FleetError,
   GPU_SORT_HELP,
   GPU_SORTS,
   GPU_STATES,
@@ -16,6 +17,7 @@ import type { ServerContext } from '../context.js';
 import { shortGpuModel } from '../services/builtin-labels.js';
 import { gpuFilter, sortGpus, type GpuFilter, type GpuRowFacts } from '../services/gpu-order.js';
 import { gpuKeyOf } from '../health/gpu-keys.js';
+import { RecentOrders } from '../services/recent-orders.js';
 import { parseSince } from './node-routes.js';
 
 const GpuListQuery = z.strictObject({
@@ -40,32 +42,20 @@ const AuditQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(10_000).optional(),
 });
 
-/** How long the GPU list keeps one query's order for the next pages of it. */
+/** How long the GPU list keeps one query's order for the next pages of it (at least). */
 export const GPU_ORDER_TTL_MS = 2000;
 
-/** A few recent sorted GPU lists by query, each kept GPU_ORDER_TTL_MS (one per app, not per module). */
-class RecentOrders {
-  private readonly entries = new Map<string, { at: number; rows: GpuRowFacts[] }>();
-  constructor(
-    private readonly ttlMs: number,
-    private readonly max: number,
-  ) {}
-
-  get(key: string, now: number, make: () => GpuRowFacts[]): GpuRowFacts[] {
-    const hit = this.entries.get(key);
-    if (hit && now >= hit.at && now - hit.at < this.ttlMs) return hit.rows;
-    const rows = make();
-    this.entries.delete(key);
-    this.entries.set(key, { at: now, rows });
-    // A Map iterates oldest first: drop from the front.
-    while (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
-    return rows;
-  }
-}
+/**
+ * Without `limit`, at most this many GPUs come back in one response; past it the request is refused
+ * and pages must be asked for. At 100,000 nodes the whole list (800,000 GPUs, ~1 KB of JSON each)
+ * is longer than a JavaScript string may be: building it blocked the server for half a minute and
+ * then failed (measured, docs/benchmarks.md).
+ */
+export const GPU_LIST_UNPAGED_MAX = 10_000;
 
 export function registerFleetRoutes(app: App, ctx: ServerContext): void {
   const { registry, views: nodeViews } = ctx;
-  const orders = new RecentOrders(GPU_ORDER_TTL_MS, 8);
+  const orders = new RecentOrders<GpuRowFacts>(GPU_ORDER_TTL_MS, 8);
 
   /*
    * Filters and sorts on small per-GPU facts (readings, state, verdict), then builds full node
@@ -75,7 +65,8 @@ export function registerFleetRoutes(app: App, ctx: ServerContext): void {
    *
    * Sorting 80,000 GPUs takes a few hundred milliseconds on a small machine, and a scrolled page
    * asks for several pages of one order: the order (not the readings, which each page reads
-   * fresh) is kept for GPU_ORDER_TTL_MS per query, so a page's membership may lag that much.
+   * fresh) is kept for GPU_ORDER_TTL_MS per query (longer when it took long to make: RecentOrders),
+   * so a page's membership may lag that much.
    */
   app.get(
     '/api/v1/gpus',
@@ -84,13 +75,20 @@ export function registerFleetRoutes(app: App, ctx: ServerContext): void {
       schema: {
         tags: ['gpus'],
         summary:
-          'Every GPU in the fleet with its node, latest readings and the allocation holding it (label selector, model, state, health, node, sort, paging)',
+          'Every GPU in the fleet with its node, latest readings and the allocation holding it (label selector, model, state, health, node, sort, paging; without limit at most 10,000 GPUs, else 400)',
         querystring: GpuListQuery,
       },
     },
     async (req) => {
       const { selector, sort, limit, offset = 0, ...filter } = req.query;
-      const sorted = orders.get(JSON.stringify([selector, filter, sort]), ctx.clock.now(), () => gpuRows(selector, filter, sort));
+      const sorted = orders.get(JSON.stringify([selector, filter, sort]), ctx.clock, () => gpuRows(selector, filter, sort));
+      if (limit === undefined && sorted.length - offset > GPU_LIST_UNPAGED_MAX) {
+        throw new FleetError(
+          'invalid_argument',
+          `${sorted.length - offset} GPUs match, more than ${GPU_LIST_UNPAGED_MAX} in one response: ask for pages with limit (at most 10000) and offset (\`gpufleet gpus ls\` pages by itself)`,
+          { details: { total: sorted.length, max: GPU_LIST_UNPAGED_MAX } },
+        );
+      }
       const page = limit === undefined ? sorted.slice(offset) : sorted.slice(offset, offset + limit);
       const views = new Map<string, NodeView>();
       const items: FleetGpuRow[] = [];
