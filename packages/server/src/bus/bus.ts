@@ -111,6 +111,11 @@ export interface BusKv {
   delete(key: string, expectedRevision?: number): Promise<void>;
   /** The keys with a live entry, in no particular order. */
   keys(): Promise<string[]>;
+  /**
+   * Every live entry, in no particular order: one read of the whole bucket, where keys() and a
+   * get() per key would cost a request per key (100,000 session owners at a replica's start).
+   */
+  entries(): Promise<KvEntry[]>;
   /** Calls handler for every write from now on; resolves once watching. Returns stop. */
   watch(handler: (change: KvChange) => void): Promise<() => Promise<void>>;
 }

@@ -217,6 +217,10 @@ export class InProcessBus implements Bus {
         this.ensureOpen();
         return store.keys();
       },
+      entries: async () => {
+        this.ensureOpen();
+        return store.entries();
+      },
       watch: async (handler) => {
         this.ensureOpen();
         const stop = store.watch(handler);

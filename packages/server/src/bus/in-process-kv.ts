@@ -54,6 +54,15 @@ export class MemoryBucket {
     return [...this.slots.keys()].filter((key) => this.slot(key)?.value);
   }
 
+  entries(): KvEntry[] {
+    const live: KvEntry[] = [];
+    for (const key of this.slots.keys()) {
+      const entry = this.get(key);
+      if (entry) live.push(entry);
+    }
+    return live;
+  }
+
   watch(handler: (change: KvChange) => void): () => void {
     this.watchers.add(handler);
     return () => this.watchers.delete(handler);

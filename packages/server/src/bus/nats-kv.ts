@@ -1,7 +1,7 @@
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { type KV, KvWatchInclude } from '@nats-io/kv';
 import { FleetError } from '@gpufleet/protocol';
-import type { BusData, BusKv, BusLog, KvChange } from './bus.js';
+import type { BusData, BusKv, BusLog, KvChange, KvEntry } from './bus.js';
 import { checkKey, checkRevision } from './bus-names.js';
 import { encodeData, kvEntry } from './bus-payload.js';
 
@@ -16,6 +16,9 @@ export interface NatsKvContext {
 }
 
 /** A write refused because the key's last revision was not the expected one. */
+/** How long entries() waits for a bucket's last values before it gives up (a stuck consumer). */
+const ENTRIES_TIMEOUT_MS = 60_000;
+
 function isWrongRevision(err: unknown): boolean {
   return (
     err instanceof JetStreamApiError &&
@@ -97,6 +100,42 @@ export function natsKv(kv: KV, bucket: string, ctx: NatsKvContext): BusKv {
         return found;
       } catch (err) {
         throw unavailable('keys', err);
+      }
+    },
+
+    async entries() {
+      ctx.ensureOpen();
+      try {
+        // An empty bucket delivers nothing to wait for.
+        if ((await kv.status()).values === 0) return [];
+        // The last value of every key, as a watcher's first deliveries: one consumer, no request per key.
+        const values = await kv.watch({ include: KvWatchInclude.LastValue });
+        const found = new Map<string, KvEntry>();
+        let timedOut = false;
+        let complete = false;
+        const guard = setTimeout(() => {
+          timedOut = true;
+          values.stop();
+        }, ENTRIES_TIMEOUT_MS);
+        try {
+          for await (const e of values) {
+            if (e.operation === 'PUT') found.set(e.key, kvEntry(e.key, e.value, e.revision));
+            else found.delete(e.key);
+            // Past the last value there was when the watch began (or caught up with the writes since).
+            if (e.isUpdate || e.delta === 0) {
+              complete = true;
+              break;
+            }
+          }
+        } finally {
+          clearTimeout(guard);
+          values.stop();
+        }
+        // Never a part of the bucket passed off as all of it.
+        if (!complete) throw new Error(timedOut ? `no end of the last values within ${ENTRIES_TIMEOUT_MS / 1000} s` : 'the watch ended early');
+        return [...found.values()];
+      } catch (err) {
+        throw unavailable('entries', err);
       }
     },
 

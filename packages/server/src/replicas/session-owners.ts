@@ -70,24 +70,19 @@ export class SessionOwners implements RemoteSessions {
       }
       this.o.onChange(nodeId);
     });
-    // What was claimed before this replica started (watching first: nothing falls in between).
-    const keys = await kv.keys();
-    for (let i = 0; i < keys.length; i += 256) {
-      await Promise.all(
-        keys.slice(i, i + 256).map(async (key) => {
-          const entry = await kv.get(key);
-          const owner = entry ? parseOwner(entry.value, entry.revision) : null;
-          if (!owner) return;
-          let nodeId: string;
-          try {
-            nodeId = tokenId(key);
-          } catch {
-            return;
-          }
-          const known = this.owners.get(nodeId);
-          if (!known || known.revision < owner.revision) this.owners.set(nodeId, owner);
-        }),
-      );
+    // What was claimed before this replica started (watching first: nothing falls in between), in
+    // one read of the bucket: a get per key cost 100,000 requests at a 100,000-node start.
+    for (const entry of await kv.entries()) {
+      const owner = parseOwner(entry.value, entry.revision);
+      if (!owner) continue;
+      let nodeId: string;
+      try {
+        nodeId = tokenId(entry.key);
+      } catch {
+        continue;
+      }
+      const known = this.owners.get(nodeId);
+      if (!known || known.revision < owner.revision) this.owners.set(nodeId, owner);
     }
   }
 

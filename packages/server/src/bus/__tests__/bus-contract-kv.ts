@@ -112,6 +112,25 @@ export function describeKeyValue(state: ContractState): void {
       await stopLater();
     });
 
+    it('entries() reads every live entry at once: last values, revisions, no deleted keys; an empty bucket has none', async () => {
+      const kv = await a.kv('bulk');
+      const other = await b.kv('bulk');
+      expect(await other.entries()).toEqual([]);
+      const revisions = new Map<string, number>();
+      for (let i = 0; i < 300; i++) revisions.set(`k-${i}`, await kv.create(`k-${i}`, { i }));
+      revisions.set('k-7', await kv.update('k-7', { i: 7, again: true }, revisions.get('k-7')!));
+      await kv.delete('k-8');
+      revisions.delete('k-8');
+      const entries = await other.entries();
+      expect(entries).toHaveLength(299);
+      expect(new Map(entries.map((e) => [e.key, e.revision]))).toEqual(revisions);
+      expect(entries.find((e) => e.key === 'k-7')!.json()).toEqual({ i: 7, again: true });
+      expect(entries.find((e) => e.key === 'k-42')!.json()).toEqual({ i: 42 });
+      // Everything deleted: none again.
+      for (const key of revisions.keys()) await kv.delete(key);
+      expect(await other.entries()).toEqual([]);
+    });
+
     it('refuses bad keys, buckets, revisions, TTLs and values', async () => {
       const kv = await a.kv('checked');
       for (const key of ['', 'a b', 'did:key:z6Mk', 'a..b', '.a', 'a.', 'a.*', 'a.>', 'ü', 'x'.repeat(257)]) {
