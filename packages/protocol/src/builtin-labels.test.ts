@@ -40,4 +40,12 @@ describe('builtinLabels', () => {
     expect(labelSafe('  --a b/c!! ')).toBe('a-b-c');
     expect(labelSafe('x'.repeat(100))).toHaveLength(63);
   });
+
+  it('gives the same answer when asked again, past the names it keeps', () => {
+    // More distinct names than the bounded cache keeps: each still shortens right, twice.
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 1_500; i++) expect(shortGpuModel(`NVIDIA H${i}-SXM5-80GB`)).toBe(`H${i}`);
+      expect(shortGpuModel('NVIDIA A100-SXM4-40GB')).toBe('A100');
+    }
+  });
 });

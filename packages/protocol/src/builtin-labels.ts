@@ -31,6 +31,21 @@ export function labelSafe(text: string): string {
  */
 export function shortGpuModel(name: string | null): string {
   if (!name) return 'unknown';
+  // A fleet has a handful of models and lists ask for them per GPU (800,000 times for one GPU
+  // list at 100,000 nodes): the answer is kept per name, in a bounded map.
+  let short = shortModels.get(name);
+  if (short === undefined) {
+    short = shortGpuModelOf(name);
+    if (shortModels.size >= SHORT_MODELS_KEPT) shortModels.clear();
+    shortModels.set(name, short);
+  }
+  return short;
+}
+
+const SHORT_MODELS_KEPT = 1024;
+const shortModels = new Map<string, string>();
+
+function shortGpuModelOf(name: string): string {
   const words = name.split(/\s+/).filter((w) => w && !VENDOR_WORDS.has(w.toLowerCase()));
   if (words.length === 0) return labelSafe(name) || 'unknown';
   const first = words[0]!;
