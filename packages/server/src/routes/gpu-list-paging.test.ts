@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { enrollmentMessage, generateEd25519, signEd25519 } from '@gpufleet/protocol';
 import { startTestServer, type TestServer } from '../testing/test-server.js';
-import { testGpu, testHostFacts } from '../testing/fake-host.js';
-import { tokenParts } from '../testing/protocol-client.js';
+import { testGpu } from '../testing/fake-host.js';
+import { enrollTestNode } from '../testing/protocol-client.js';
 import { GPU_LIST_UNPAGED_MAX } from './fleet-routes.js';
 
 /**
@@ -16,28 +15,12 @@ let t: TestServer;
 
 beforeAll(async () => {
   t = await startTestServer();
-  const created = await t.api('POST', '/api/v1/join-tokens', { reusable: true });
-  expect(created.status, created.text).toBe(201);
-  const [tokenId, secret] = tokenParts(created.body.token);
   for (let n = 0; n < NODES; n++) {
-    const key = generateEd25519();
-    const res = await t.api(
-      'POST',
-      '/api/v1/enroll',
-      {
-        tokenId,
-        secret,
-        nodeId: key.did,
-        signature: signEd25519(key.privateKeyPem, enrollmentMessage(tokenId, key.did)),
-        host: testHostFacts(`big-${String(n).padStart(3, '0')}`),
-        gpus: Array.from({ length: GPUS }, (_, i) => ({
-          ...testGpu(i),
-          uuid: `GPU-${String(n).padStart(8, '0')}-0000-0000-0000-${String(i).padStart(12, '0')}`,
-        })),
-      },
-      null,
-    );
-    expect(res.status, res.text).toBe(201);
+    const gpus = Array.from({ length: GPUS }, (_, i) => ({
+      ...testGpu(i),
+      uuid: `GPU-${String(n).padStart(8, '0')}-0000-0000-0000-${String(i).padStart(12, '0')}`,
+    }));
+    await enrollTestNode(t, `big-${String(n).padStart(3, '0')}`, {}, gpus);
   }
 }, 120_000);
 afterAll(() => t.close());

@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import { challengeMessage, enrollmentMessage, generateEd25519, PROTOCOL_VERSION, signEd25519, type Ed25519KeyPair } from '@gpufleet/protocol';
+import { challengeMessage, enrollmentMessage, generateEd25519, PROTOCOL_VERSION, signEd25519, type Ed25519KeyPair, type GpuInfo } from '@gpufleet/protocol';
 import { testGpu, testHostFacts } from './fake-host.js';
 import type { TestServer } from './test-server.js';
 
@@ -85,7 +85,12 @@ export class ProtocolClient {
 }
 
 /** Creates a join token and enrolls a fresh key with it; returns the key. */
-export async function enrollTestNode(t: TestServer, hostname: string, tokenBody: object = {}): Promise<Ed25519KeyPair> {
+export async function enrollTestNode(
+  t: TestServer,
+  hostname: string,
+  tokenBody: object = {},
+  gpus: GpuInfo[] = [testGpu(0), testGpu(1)],
+): Promise<Ed25519KeyPair> {
   const created = await t.api('POST', '/api/v1/join-tokens', tokenBody);
   if (created.status !== 201) throw new Error(`join token: ${created.text}`);
   const key = generateEd25519();
@@ -99,7 +104,7 @@ export async function enrollTestNode(t: TestServer, hostname: string, tokenBody:
       nodeId: key.did,
       signature: signEd25519(key.privateKeyPem, enrollmentMessage(tokenId, key.did)),
       host: testHostFacts(hostname),
-      gpus: [testGpu(0), testGpu(1)],
+      gpus,
     },
     null,
   );
