@@ -25,18 +25,17 @@ export function registerSystemRoutes(app: App, ctx: ServerContext): void {
 
   app.get('/metrics', { config: { auth: 'viewer' }, schema: { hide: true } }, async (req, reply) => {
     // With several replicas each node is in the /metrics of exactly one (replica-status.ts).
-    const nodes = ctx.registry
-      .all()
-      .filter((n) => n.adminState !== 'decommissioned' && ctx.replicas.exportsNode(n.id))
-      .map((n) => ({
-        id: n.id,
-        hostname: n.hostname,
-        status: ctx.registry.status(n),
-        labels: ctx.registry.labelsOf(n.id),
-        gpus: n.gpus,
-        latest: ctx.metrics.latest(n.id),
-        connected: ctx.gateway.hasSession(n.id),
-      }));
+    // Decided once per scrape: at 100,000 nodes each walk over the registry is tens of milliseconds.
+    const exported = ctx.registry.all().filter((n) => n.adminState !== 'decommissioned' && ctx.replicas.exportsNode(n.id));
+    const nodes = exported.map((n) => ({
+      id: n.id,
+      hostname: n.hostname,
+      status: ctx.registry.status(n),
+      labels: ctx.registry.labelsOf(n.id),
+      gpus: n.gpus,
+      latest: ctx.metrics.latest(n.id),
+      connected: ctx.gateway.hasSession(n.id),
+    }));
     // Streamed in chunks: at 10,000 nodes the text is ~240 MB and must not block the loop at once.
     // DCGM_FI_DEV_XID_ERRORS: the last XID of each GPU, as the health engine saw it.
     const input = { nodes, server: ctx.stats, now: ctx.clock.now(), metricStore: ctx.metrics.stats(), lastXid: ctx.health.lastXid.map };
@@ -44,7 +43,7 @@ export function registerSystemRoutes(app: App, ctx: ServerContext): void {
       (function* () {
         yield* renderPrometheusChunks(input);
         yield* renderHealthSeries({
-          nodes: ctx.registry.all().filter((n) => n.adminState !== 'decommissioned' && ctx.replicas.exportsNode(n.id)),
+          nodes: exported,
           gpuHealth: (n, k, s) => ctx.health.gpuHealth(n, k, s),
           eventCounts: ctx.health.counts.entries(),
         });
