@@ -94,6 +94,45 @@ describe('background start and stop, run by a real sh', () => {
     expect(alive(stranger.pid!)).toBe(true);
     expect(existsSync(dataDir)).toBe(false);
   });
+
+  it('starts the agent when the pid file names another process (a recycled pid), not taking it for the agent', () => {
+    const dataDir = join(root, 'recycled-start');
+    mkdirSync(dataDir);
+    const stranger = spawn('sleep', ['30'], { stdio: 'ignore' });
+    others.push(stranger);
+    writeFileSync(join(dataDir, PID_FILE), `${stranger.pid}\n`);
+    const setup: AgentSetup = { agentCommand: [fakeAgent('stays-recycled', 'exec sleep 30')], dataDir, service: 'background', user: 'root' };
+    expect(runHere(setup, startScript(setup)).code).toBe(0);
+    const pid = Number(readFileSync(join(dataDir, PID_FILE), 'utf8'));
+    started.push(pid);
+    expect(pid).not.toBe(stranger.pid);
+    expect(alive(pid)).toBe(true);
+  });
+
+  it('starts the agent when the one the pid file names was killed and is not reaped yet (a zombie)', () => {
+    const dataDir = join(root, 'zombie-start');
+    mkdirSync(dataDir);
+    const agent = fakeAgent('stays-zombie', 'exec sleep 30');
+    // A parent that neither waits for its killed child nor exits: the child stays a zombie.
+    const parent = spawn('sh', ['-c', `'${agent}' run --data-dir '${dataDir}' & echo $! > '${join(dataDir, PID_FILE)}'; kill -9 $!; exec sleep 30`], {
+      stdio: 'ignore',
+    });
+    others.push(parent);
+    let zombie = 0;
+    const deadline = Date.now() + 5_000;
+    while (Date.now() < deadline) {
+      zombie = Number(existsSync(join(dataDir, PID_FILE)) ? readFileSync(join(dataDir, PID_FILE), 'utf8') : 0);
+      if (zombie > 0 && existsSync(`/proc/${zombie}/stat`) && /\) Z /.test(readFileSync(`/proc/${zombie}/stat`, 'utf8'))) break;
+      spawnSync('sleep', ['0.05']);
+    }
+    expect(/\) Z /.test(readFileSync(`/proc/${zombie}/stat`, 'utf8'))).toBe(true);
+    const setup: AgentSetup = { agentCommand: [agent], dataDir, service: 'background', user: 'root' };
+    expect(runHere(setup, startScript(setup)).code).toBe(0);
+    const pid = Number(readFileSync(join(dataDir, PID_FILE), 'utf8'));
+    started.push(pid);
+    expect(pid).not.toBe(zombie);
+    expect(alive(pid)).toBe(true);
+  });
 });
 
 describe('script text', () => {

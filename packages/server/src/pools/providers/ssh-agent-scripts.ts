@@ -27,6 +27,9 @@ export const EXIT_NO_SYSTEMD = 97;
 /** Exit status of the start script when the agent died at once (its log's end is on stderr). */
 export const EXIT_AGENT_DIED = 98;
 
+/** Shell: `running PID` is true while the process is alive and not a zombie waiting to be reaped. */
+const RUNNING_FUNCTION = `running() { kill -0 "$1" 2>/dev/null && ! sed -n 's/.*) \\([A-Z]\\).*/\\1/p' "/proc/$1/stat" 2>/dev/null | grep -q Z; }`;
+
 /**
  * The line to run `script` with: in `sh` (whatever the login shell is), through `sudo -n` for a
  * user other than root (the unit, the data dir under /var/lib and the agent itself need root).
@@ -115,9 +118,16 @@ export function startScript(setup: AgentSetup): string {
   }
   const pid = shellQuote(`${setup.dataDir}/${PID_FILE}`);
   const log = shellQuote(`${setup.dataDir}/${LOG_FILE}`);
+  const mark = shellQuote(`--data-dir ${setup.dataDir} `);
   const run = shellCommand(runArgv(setup));
   return [
-    `if [ -f ${pid} ] && kill -0 "$(cat ${pid})" 2>/dev/null; then exit 0; fi`,
+    // Already running: the pid is alive, not a zombie (an agent killed and not yet reaped answers
+    // kill -0), and its command line names this data dir (a recycled pid is someone else).
+    RUNNING_FUNCTION,
+    `if [ -f ${pid} ]; then`,
+    `  p="$(cat ${pid})"`,
+    `  if running "$p" && [ -r "/proc/$p/cmdline" ] && tr '\\000' ' ' < "/proc/$p/cmdline" | grep -qF -- ${mark}; then exit 0; fi`,
+    'fi',
     `cd / || exit 1`,
     `mkdir -p ${dir}`,
     `if command -v setsid >/dev/null 2>&1; then setsid ${run} >>${log} 2>&1 </dev/null &`,
@@ -125,7 +135,7 @@ export function startScript(setup: AgentSetup): string {
     'fi',
     `echo $! > ${pid}`,
     'sleep 1',
-    `kill -0 "$(cat ${pid})" 2>/dev/null || { tail -n 20 ${log} >&2; exit ${EXIT_AGENT_DIED}; }`,
+    `running "$(cat ${pid})" || { tail -n 20 ${log} >&2; exit ${EXIT_AGENT_DIED}; }`,
   ].join('\n');
 }
 
@@ -150,8 +160,7 @@ export function stopScript(setup: AgentSetup): string {
     const pid = shellQuote(`${setup.dataDir}/${PID_FILE}`);
     const mark = shellQuote(`--data-dir ${setup.dataDir} `);
     lines.push(
-      // Running, and not a zombie waiting for its new parent to reap it.
-      `running() { kill -0 "$1" 2>/dev/null && ! sed -n 's/.*) \\([A-Z]\\).*/\\1/p' "/proc/$1/stat" 2>/dev/null | grep -q Z; }`,
+      RUNNING_FUNCTION,
       `if [ -f ${pid} ]; then`,
       `  p="$(cat ${pid})"`,
       `  if [ -r "/proc/$p/cmdline" ] && tr '\\000' ' ' < "/proc/$p/cmdline" | grep -qF -- ${mark}; then`,
