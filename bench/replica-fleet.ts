@@ -266,8 +266,10 @@ async function measure(o: Options, cleanups: Cleanups) {
   const onlineAfterReads = await onlineCheck(api, o.nodes).catch(() => null);
 
   if (o.cpuProf) {
-    await server.stop(60_000); // the profile is written on a clean exit
-    console.log(`  CPU profile of ${MEASURED}: ${join(o.cpuProf, `${MEASURED}.cpuprofile`)} (timeline: seconds after spawn)`);
+    const exit = await server.stop(60_000); // the profile is written on a clean exit
+    const file = join(o.cpuProf, `${MEASURED}.cpuprofile`);
+    if (existsSync(file)) console.log(`  CPU profile of ${MEASURED}: ${file} (timeline: seconds after spawn)`);
+    else console.log(`  no CPU profile of ${MEASURED}: it exited ${JSON.stringify(exit)}\n${server.output.slice(-2000)}`);
   }
   // A loop blocked past 3 beats lets the replica's entry and leases lapse (the others count it
   // dead); blocked 10 s, NATS cuts it off as a slow consumer (it reconnects, samples are lost).

@@ -109,6 +109,26 @@ describe('ServiceGraph', () => {
     expect(g.state()).toBe('stopped');
   });
 
+  it('names a service that is slow to stop while it drags, then says how long it took', async () => {
+    const { log, svc } = recorder();
+    const warned: Array<{ msg: string; service: string; ms?: number }> = [];
+    const g = new ServiceGraph({ warn: (o, msg) => void warned.push({ msg, ...(o as { service: string; ms?: number }) }) }, 30).add(
+      svc(a, {}, { name: 'a' as const }),
+      defineService({
+        provides: b,
+        deps: { a },
+        init: () => ({ name: 'b' as const, a: '' }),
+        stop: () => new Promise<void>((resolve) => setTimeout(resolve, 120)),
+      }),
+    );
+    await g.start();
+    await g.stop();
+    expect(warned.map((w) => `${w.service}: ${w.msg}`)).toEqual(['b: a service is slow to stop; still waiting for it', 'b: a service was slow to stop']);
+    expect(warned[1]!.ms).toBeGreaterThanOrEqual(100);
+    // A quick one is not named.
+    expect(log).toContain('stop a');
+  });
+
   it('get() of a service outside the graph is a clear not_found', async () => {
     const g = new ServiceGraph().add(valueService(a, { name: 'a' }));
     await g.start();

@@ -11,6 +11,9 @@ export interface GraphLog {
   warn(obj: object, msg: string): void;
 }
 
+/** A service stop taking at least this long is reported. */
+export const SLOW_STOP_MS = 2000;
+
 interface Built {
   def: AnyServiceDefinition;
   value: unknown;
@@ -31,7 +34,10 @@ export class ServiceGraph {
   private lifecycle: Lifecycle = 'starting';
   private stopping: Promise<void> | null = null;
 
-  constructor(private readonly log: GraphLog = { warn: () => undefined }) {}
+  constructor(
+    private readonly log: GraphLog = { warn: () => undefined },
+    private readonly slowStopMs = SLOW_STOP_MS,
+  ) {}
 
   /** Adds services; only before start. */
   add(...defs: AnyServiceDefinition[]): this {
@@ -102,11 +108,19 @@ export class ServiceGraph {
       const entry = this.built.get(id);
       if (!entry?.started) continue;
       entry.started = false;
+      const from = performance.now();
+      // A stop that drags is what keeps a SIGTERM from ending the process: name it while it
+      // drags (one that never ends is never reported after), and say how long it took.
+      const dragging = setTimeout(() => this.log.warn({ service: id }, 'a service is slow to stop; still waiting for it'), this.slowStopMs);
       try {
         await entry.def.stop?.(entry.value);
+        const ms = Math.round(performance.now() - from);
+        if (ms >= this.slowStopMs) this.log.warn({ service: id, ms }, 'a service was slow to stop');
       } catch (err) {
         // One service failing to stop must not leave the ones it depends on running.
         this.log.warn({ service: id, err: err instanceof Error ? err.message : String(err) }, 'a service failed to stop');
+      } finally {
+        clearTimeout(dragging);
       }
     }
   }
