@@ -16,7 +16,7 @@ export interface NatsKvContext {
 }
 
 /** A write refused because the key's last revision was not the expected one. */
-/** How long entries() waits for a bucket's last values before it gives up (a stuck consumer). */
+/** How long entries() and keys() wait for a bucket's last values or keys before they give up (a stuck consumer). */
 const ENTRIES_TIMEOUT_MS = 60_000;
 
 function isWrongRevision(err: unknown): boolean {
@@ -95,8 +95,22 @@ export function natsKv(kv: KV, bucket: string, ctx: NatsKvContext): BusKv {
     async keys() {
       ctx.ensureOpen();
       try {
+        const keys = await kv.keys();
+        let timedOut = false;
+        // Under load the consumer behind keys() has been seen never to end: a caller that awaits
+        // it (a replica's beat) would wait forever.
+        const guard = setTimeout(() => {
+          timedOut = true;
+          keys.stop();
+        }, ENTRIES_TIMEOUT_MS);
         const found: string[] = [];
-        for await (const key of await kv.keys()) found.push(key);
+        try {
+          for await (const key of keys) found.push(key);
+        } finally {
+          clearTimeout(guard);
+        }
+        // Never a part of the keys passed off as all of them.
+        if (timedOut) throw new Error(`no end of the keys within ${ENTRIES_TIMEOUT_MS / 1000} s`);
         return found;
       } catch (err) {
         throw unavailable('keys', err);

@@ -1,6 +1,7 @@
 import type { ReplicaView } from '@gpufleet/protocol';
 import { FleetError } from '@gpufleet/protocol';
 import type { Bus, BusKv } from '../bus/bus.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../clock.js';
 import { kvPut } from './kv-put.js';
 import { parseReplicaRecord, type ReplicaRecord } from './replica-record.js';
@@ -8,6 +9,9 @@ import { parseReplicaRecord, type ReplicaRecord } from './replica-record.js';
 export const REPLICAS_BUCKET = 'replicas';
 /** Every replica's URL, kept while it is down (not a TTL bucket): removed only when it stops on purpose. */
 export const REPLICA_URLS_BUCKET = 'replica-urls';
+
+/** How long stop() waits for a beat under way before it leaves the directory anyway. */
+const STOP_WAIT_MS = 2000;
 
 export interface ReplicaDirectoryOptions {
   bus: Bus;
@@ -45,6 +49,9 @@ export class ReplicaDirectory {
   /** When a replica was last seen alive, kept after it lapsed: sessions it held get a grace period. */
   private readonly lastAlive = new Map<string, number>();
   private beating: Promise<void> | null = null;
+  private beatStartedAt = 0;
+  /** Counts beats: what a beat left behind reads comes too late to be the directory's view. */
+  private generation = 0;
 
   constructor(private readonly o: ReplicaDirectoryOptions) {
     this.startedAt = o.clock.now();
@@ -72,8 +79,18 @@ export class ReplicaDirectory {
     this.revision = existing ? await this.kv.update(this.o.name, this.record(), existing.revision) : await this.kv.create(this.o.name, this.record());
     await this.refresh();
     this.timer = setInterval(() => {
-      // One beat at a time: a slow NATS must not pile beats up.
-      this.beating ??= this.beat().finally(() => (this.beating = null));
+      // One beat at a time: a slow NATS must not pile beats up. But one that hangs (a KV read
+      // that never ends was seen under load) is left behind after a TTL, or this replica would
+      // never beat again and the others would count it dead while it runs.
+      if (this.beating && performance.now() - this.beatStartedAt < this.ttlMs) return;
+      if (this.beating)
+        this.o.log.warn({ replica: this.o.name, ms: Math.round(performance.now() - this.beatStartedAt) }, 'a replica beat is hung; beating again without it');
+      const generation = ++this.generation;
+      this.beatStartedAt = performance.now();
+      const beat = this.beat(generation).finally(() => {
+        if (this.beating === beat) this.beating = null;
+      });
+      this.beating = beat;
     }, this.o.beatMs);
   }
 
@@ -90,7 +107,7 @@ export class ReplicaDirectory {
     };
   }
 
-  private async beat(): Promise<void> {
+  private async beat(generation: number): Promise<void> {
     const kv = this.kv;
     if (!kv) return;
     await this.writeUrl();
@@ -106,7 +123,7 @@ export class ReplicaDirectory {
       }
     }
     try {
-      await this.refresh();
+      await this.refresh(generation);
     } catch (err) {
       this.o.log.warn({ err: (err as Error).message }, 'could not read the other replicas');
     }
@@ -123,25 +140,27 @@ export class ReplicaDirectory {
     }
   }
 
-  /** Reads every live entry (a handful of replicas: one get each per beat is cheap). */
-  private async refresh(): Promise<void> {
+  /** Reads every live entry, a bucket in one read each (a handful of replicas). */
+  private async refresh(generation = this.generation): Promise<void> {
     const kv = this.kv;
     if (!kv) return;
+    let urls: Map<string, string> | null = null;
     if (this.urlsKv) {
-      const urls = new Map<string, string>();
-      for (const key of await this.urlsKv.keys()) {
-        const value = jsonOrNull(await this.urlsKv.get(key));
+      urls = new Map<string, string>();
+      for (const entry of await this.urlsKv.entries()) {
+        const value = jsonOrNull(entry);
         const url = value !== null && typeof value === 'object' ? (value as { url?: unknown }).url : undefined;
-        if (typeof url === 'string' && url !== '') urls.set(key, url);
+        if (typeof url === 'string' && url !== '') urls.set(entry.key, url);
       }
-      this.knownUrls = urls;
     }
     const next = new Map<string, ReplicaRecord>();
-    for (const key of await kv.keys()) {
-      const entry = await kv.get(key);
-      const record = entry ? parseReplicaRecord(jsonOrNull(entry)) : null;
-      if (record) next.set(key, record);
+    for (const entry of await kv.entries()) {
+      const record = parseReplicaRecord(jsonOrNull(entry));
+      if (record) next.set(entry.key, record);
     }
+    // A beat left behind as hung that ends after all: a later beat's reading stands.
+    if (generation !== this.generation) return;
+    if (urls) this.knownUrls = urls;
     const now = this.o.clock.now();
     for (const record of next.values()) this.lastAlive.set(aliveKey(record.name, record.instance), now);
     this.peers = next;
@@ -181,7 +200,8 @@ export class ReplicaDirectory {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    await this.beating;
+    // A beat under way may finish first, but a hung one must not keep the process from stopping.
+    if (this.beating) await Promise.race([this.beating, sleep(STOP_WAIT_MS, undefined, { ref: false })]);
     const kv = this.kv;
     this.kv = null;
     await kv?.delete(this.o.name, this.revision).catch(() => undefined);
