@@ -19,6 +19,8 @@ import { gpuFilter, sortGpus, type GpuFilter, type GpuRowFacts } from '../servic
 import { gpuKeyOf } from '../health/gpu-keys.js';
 import { RecentOrders } from '../services/recent-orders.js';
 import { parseSince } from './node-routes.js';
+import { LazyItems, sendSlicedJson } from '../http/sliced-json.js';
+import { FLEET_SLICE, forEachInSlices } from '../services/loop-slices.js';
 
 const GpuListQuery = z.strictObject({
   selector: z.string().max(4096).optional(),
@@ -53,6 +55,9 @@ export const GPU_ORDER_TTL_MS = 2000;
  */
 export const GPU_LIST_UNPAGED_MAX = 10_000;
 
+/** GPU rows made per slice of an answer (a row carries its GPU's whole view, ~1 KB). */
+const GPU_ROW_SLICE = 500;
+
 export function registerFleetRoutes(app: App, ctx: ServerContext): void {
   const { registry, views: nodeViews } = ctx;
   const orders = new RecentOrders<GpuRowFacts>(GPU_ORDER_TTL_MS, 8);
@@ -79,9 +84,9 @@ export function registerFleetRoutes(app: App, ctx: ServerContext): void {
         querystring: GpuListQuery,
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const { selector, sort, limit, offset = 0, ...filter } = req.query;
-      const sorted = orders.get(JSON.stringify([selector, filter, sort]), ctx.clock, () => gpuRows(selector, filter, sort));
+      const sorted = await orders.get(JSON.stringify([selector, filter, sort]), ctx.clock, () => gpuRows(selector, filter, sort));
       if (limit === undefined && sorted.length - offset > GPU_LIST_UNPAGED_MAX) {
         throw new FleetError(
           'invalid_argument',
@@ -90,27 +95,27 @@ export function registerFleetRoutes(app: App, ctx: ServerContext): void {
         );
       }
       const page = limit === undefined ? sorted.slice(offset) : sorted.slice(offset, offset + limit);
+      // Rows are made as the answer is written, a slice at a time; a node's view once for its GPUs.
       const views = new Map<string, NodeView>();
-      const items: FleetGpuRow[] = [];
-      for (const r of page) {
+      const row = (r: GpuRowFacts): FleetGpuRow | undefined => {
         const node = registry.get(r.nodeId);
-        if (!node) continue; // removed since the order was kept
+        if (!node) return undefined; // removed since the order was kept
         let view = views.get(r.nodeId);
         if (!view) views.set(r.nodeId, (view = nodeViews.view(node)));
         const gpu = view.gpus[r.position];
-        if (!gpu) continue;
+        if (!gpu) return undefined;
         // The verdict comes from the health engine through the node view (gpu.health).
-        items.push({ nodeId: r.nodeId, hostname: node.hostname, nodeStatus: view.status, gpu, health: gpu.health.verdict, allocation: gpu.allocation ?? null });
-      }
-      return { items, total: sorted.length };
+        return { nodeId: r.nodeId, hostname: node.hostname, nodeStatus: view.status, gpu, health: gpu.health.verdict, allocation: gpu.allocation ?? null };
+      };
+      return sendSlicedJson(reply, { items: new LazyItems(page, row, GPU_ROW_SLICE), total: sorted.length });
     },
   );
 
   /** Every GPU of the nodes the selector picks, as small facts, filtered and sorted. */
-  function gpuRows(selector: string | undefined, filter: GpuFilter, sort: GpuSort | undefined): GpuRowFacts[] {
+  async function gpuRows(selector: string | undefined, filter: GpuFilter, sort: GpuSort | undefined): Promise<GpuRowFacts[]> {
     const keep = gpuFilter(filter);
     const rows: GpuRowFacts[] = [];
-    for (const node of registry.list({ selector, limit: Number.MAX_SAFE_INTEGER }).items) {
+    await forEachInSlices(registry.list({ selector, limit: Number.MAX_SAFE_INTEGER }).items, FLEET_SLICE, (node) => {
       const row = nodeViews.heatmapRow(node);
       const samples = new Map<string, GpuSample>();
       for (const s of ctx.metrics.latest(node.id)?.gpus ?? []) samples.set(s.uuid ?? s.pciBusId ?? `#${s.index}`, s);
@@ -133,8 +138,8 @@ export function registerFleetRoutes(app: App, ctx: ServerContext): void {
         };
         if (keep(facts)) rows.push(facts);
       });
-    }
-    return sortGpus(rows, sort);
+    });
+    return await sortGpus(rows, sort);
   }
 
   app.get(
@@ -149,7 +154,7 @@ export function registerFleetRoutes(app: App, ctx: ServerContext): void {
       let utilSum = 0;
       let utilN = 0;
       const nodes = registry.all().filter((n) => n.adminState !== 'decommissioned');
-      for (const node of nodes) {
+      await forEachInSlices(nodes, FLEET_SLICE, (node) => {
         byStatus[registry.status(node)]++;
         for (const g of node.gpus) {
           gpus++;
@@ -157,7 +162,7 @@ export function registerFleetRoutes(app: App, ctx: ServerContext): void {
           byModel[model] = (byModel[model] ?? 0) + 1;
           byVendor[g.vendor] = (byVendor[g.vendor] ?? 0) + 1;
         }
-        if (!registry.isOnline(node.id)) continue;
+        if (!registry.isOnline(node.id)) return;
         for (const s of ctx.metrics.latest(node.id)?.gpus ?? []) {
           power += s.powerDrawW ?? 0;
           if (s.utilizationPct !== null) {
@@ -165,7 +170,7 @@ export function registerFleetRoutes(app: App, ctx: ServerContext): void {
             utilN++;
           }
         }
-      }
+      });
       return {
         nodes: { total: nodes.length, byStatus },
         gpus: { total: gpus, byModel, byVendor },

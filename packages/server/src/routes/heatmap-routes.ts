@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import type { App } from '../http/app.js';
 import type { ServerContext } from '../context.js';
-import { fleetHeatmap } from '../services/fleet-heatmap.js';
+import { HeatmapBuilder } from '../services/fleet-heatmap.js';
+import { FLEET_SLICE, forEachInSlices } from '../services/loop-slices.js';
+import { sendSlicedJson } from '../http/sliced-json.js';
 
 const HeatmapQuery = z.strictObject({ selector: z.string().max(4096).optional() });
 
@@ -18,12 +20,13 @@ export function registerHeatmapRoutes(app: App, ctx: Pick<ServerContext, 'regist
         querystring: HeatmapQuery,
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const { items } = registry.list({ selector: req.query.selector, limit: Number.MAX_SAFE_INTEGER });
-      return fleetHeatmap(
-        items.map((n) => ctx.views.heatmapRow(n)),
-        ctx.clock.now(),
-      );
+      // At 100,000 nodes (800,000 GPUs, 24 MB of JSON) building and writing it in one piece held
+      // the event loop for seconds: both go a slice at a time.
+      const heatmap = new HeatmapBuilder(ctx.clock.now());
+      await forEachInSlices(items, FLEET_SLICE, (n) => heatmap.add(ctx.views.heatmapRow(n)));
+      return sendSlicedJson(reply, heatmap.heatmap);
     },
   );
 }

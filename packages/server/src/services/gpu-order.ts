@@ -1,3 +1,4 @@
+import { sortInSlices } from './loop-slices.js';
 import { parseGpuSort, type GpuSort, type GpuSortKey, type GpuState, type NodeStatus, type ReportedVerdict } from '@gpufleet/protocol';
 
 /** What filtering and sorting need to know of one GPU: small, so 80,000 of them cost little. */
@@ -61,22 +62,41 @@ function sortValue(g: GpuRowFacts, key: GpuSortKey): number | string | null {
  * hostname, node id and GPU index, so the order is total and paging with offset/limit never shows
  * a GPU twice or skips one while readings stand still (as node-order.ts does for nodes).
  */
-export function sortGpus<T extends GpuRowFacts>(rows: readonly T[], sort: GpuSort | undefined): T[] {
+export async function sortGpus<T extends GpuRowFacts>(rows: readonly T[], sort: GpuSort | undefined): Promise<T[]> {
   const { key, descending } = parseGpuSort(sort ?? 'node');
-  const keyed = rows.map((row) => ({ row, value: sortValue(row, key) }));
+  const values = rows.map((row) => sortValue(row, key));
+  // Strings (hostnames, models) are ranked once, so the sort compares numbers: 800,000 rows
+  // compared through the collator were seconds of work.
+  const ranks = await collationRanks(values);
+  const keyed = rows.map((row, i) => {
+    const v = values[i]!;
+    return { row, value: typeof v === 'string' ? ranks.get(v)! : v };
+  });
   const dir = descending ? -1 : 1;
-  keyed.sort((a, b) => {
+  const sorted = await sortInSlices(keyed, (a, b) => {
     const av = a.value;
     const bv = b.value;
     if (av !== bv) {
       if (av === null) return 1;
       if (bv === null) return -1;
-      const c = typeof av === 'number' && typeof bv === 'number' ? av - bv : collator.compare(String(av), String(bv));
-      if (c !== 0) return dir * c;
+      return dir * (av - bv);
     }
     return (
       byCodeUnits(a.row.hostname, b.row.hostname) || byCodeUnits(a.row.nodeId, b.row.nodeId) || a.row.index - b.row.index || a.row.position - b.row.position
     );
   });
-  return keyed.map((k) => k.row);
+  return sorted.map((k) => k.row);
+}
+
+/** Each distinct string's place in collation order (equal under the collator: equal rank). */
+async function collationRanks(values: ReadonlyArray<number | string | null>): Promise<Map<string, number>> {
+  const distinct = [...new Set(values.filter((v): v is string => typeof v === 'string'))];
+  const ordered = await sortInSlices(distinct, (a, b) => collator.compare(a, b));
+  const ranks = new Map<string, number>();
+  let rank = 0;
+  ordered.forEach((v, i) => {
+    if (i > 0 && collator.compare(ordered[i - 1]!, v) !== 0) rank++;
+    ranks.set(v, rank);
+  });
+  return ranks;
 }

@@ -9,17 +9,28 @@ const KEEP_PER_BUILD = 5;
  */
 export class RecentOrders<T> {
   private readonly entries = new Map<string, { at: number; ttlMs: number; rows: T[] }>();
+  /** Orders being made: a second ask for the same query waits for the first instead of making it again. */
+  private readonly making = new Map<string, Promise<T[]>>();
   constructor(
     private readonly ttlMs: number,
     private readonly max: number,
   ) {}
 
-  get(key: string, clock: { now(): number }, make: () => T[]): T[] {
+  /** The kept order of `key`, or the one `make` makes (which may give the event loop back while it works). */
+  get(key: string, clock: { now(): number }, make: () => T[] | Promise<T[]>): Promise<T[]> {
     const now = clock.now();
     const hit = this.entries.get(key);
-    if (hit && now >= hit.at && now - hit.at < hit.ttlMs) return hit.rows;
+    if (hit && now >= hit.at && now - hit.at < hit.ttlMs) return Promise.resolve(hit.rows);
+    const pending = this.making.get(key);
+    if (pending) return pending;
+    const making = this.make(key, clock, make).finally(() => this.making.delete(key));
+    this.making.set(key, making);
+    return making;
+  }
+
+  private async make(key: string, clock: { now(): number }, make: () => T[] | Promise<T[]>): Promise<T[]> {
     const started = performance.now();
-    const rows = make();
+    const rows = await make();
     const tookMs = performance.now() - started;
     this.entries.delete(key);
     this.entries.set(key, { at: clock.now(), ttlMs: Math.max(this.ttlMs, KEEP_PER_BUILD * tookMs), rows });
