@@ -150,6 +150,26 @@ describe('NodeRegistry.list sort', () => {
     expect(registry.list({ sort: '-util', status: 'READY', limit: 2 }).items.map((n) => n.hostname)).toEqual(['node-a', 'node-e']);
   });
 
+  it('keeps the default order across lists, yet follows joins, hostname changes and new states', async () => {
+    const before = order();
+    expect(order()).toEqual(before);
+    // A cordon replaces the node's record: the kept order must hand out the current one.
+    await registry.states.node('did:key:z6MkA1', 'cordon', 'test', 'kept order');
+    expect(registry.list({}).items.find((n) => n.id === 'did:key:z6MkA1')!.adminState).toBe('cordoned');
+    expect(registry.list({ status: 'CORDONED' }).items.map((n) => n.hostname)).toEqual(['node-b', 'node-c']);
+    await registry.states.node('did:key:z6MkA1', 'uncordon', 'test', 'kept order');
+    // A node that joins, and one renamed, take their places at once.
+    await registry.add({ ...makeNode('did:key:z6MkJ9', { hostname: 'node-0', gpus: 1 }), lastSeenAt: null });
+    await registry.update('did:key:z6MkB2', { hostname: 'node-z' }, 'inventory');
+    try {
+      expect(order()).toEqual(['node-0/J9', 'node-b/D4', 'node-c/A1', 'node-d/E5', 'node-e/C3', 'node-f/F6', 'node-g/G7', 'node-g/H8', 'node-z/B2']);
+    } finally {
+      await registry.update('did:key:z6MkB2', { hostname: 'node-a' }, 'inventory');
+      await registry.remove('did:key:z6MkJ9');
+    }
+    expect(order()).toEqual(before);
+  });
+
   it('refuses an unknown sort naming the keys it takes', () => {
     expect(() => registry.list({ sort: 'name' as NodeSort })).toThrow(/hostname, status, gpus, util, temp, power, lastSeen/);
   });

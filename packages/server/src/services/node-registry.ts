@@ -1,4 +1,13 @@
-import { FleetError, matchesSelector, parseSelector, type InventoryBody, type MetricsBody, type NodeSort, type NodeStatus } from '@gpufleet/protocol';
+import {
+  FleetError,
+  matchesSelector,
+  parseNodeSort,
+  parseSelector,
+  type InventoryBody,
+  type MetricsBody,
+  type NodeSort,
+  type NodeStatus,
+} from '@gpufleet/protocol';
 import type { NodeRecord, Store } from '../store/store.js';
 import type { Clock } from '../clock.js';
 import type { EventHub } from '../events/event-hub.js';
@@ -48,6 +57,12 @@ export class NodeRegistry {
   /** Nodes that went OFFLINE while a session was still open (counted by the gateway benchmark). */
   offlineTransitions = 0;
   private readonly dirtyAcks = new Set<string>();
+  /**
+   * Node ids in the default order (hostname, then id), kept until a node joins or changes its
+   * hostname: at 100,000 nodes the sort takes 0.3-0.4 s, and every node list, heatmap and GPU
+   * order asked for it again. Ids, not records: a record is replaced whenever the node changes.
+   */
+  private hostnameOrder: string[] | null = null;
   /** Nodes managed over SSH: whether the last contact succeeded, and when it was (set by the SSH hosts service). */
   private readonly contacts = new Map<string, { reachable: boolean; at: number | null }>();
   /** The node and GPU state machine: cordon, drain, mark unhealthy, clear, with who and why. */
@@ -77,6 +92,7 @@ export class NodeRegistry {
   }
 
   private remember(node: NodeRecord): void {
+    if (this.nodes.get(node.id)?.hostname !== node.hostname) this.hostnameOrder = null;
     this.nodes.set(node.id, node);
     // The hostname label is the node's unique hostname (see applyInventory), not whatever the host reported last.
     this.labels.set(node.id, {
@@ -289,11 +305,17 @@ export class NodeRegistry {
   list(query: NodeListQuery = {}): { items: NodeRecord[]; total: number } {
     const selector = parseSelector(query.selector ?? '');
     const q = query.q?.toLowerCase();
-    const all = [...this.nodes.values()]
+    const facts = { status: (n: NodeRecord) => this.status(n), latestMetrics: this.opts.latestMetrics, lastSeen: (id: string) => this.lastSeen(id) };
+    const byHostname = parseNodeSort(query.sort ?? 'hostname');
+    const inOrder = byHostname.key === 'hostname' && !byHostname.descending;
+    if (inOrder && this.hostnameOrder === null) this.hostnameOrder = sortNodes([...this.nodes.values()], 'hostname', facts).map((n) => n.id);
+    const source = inOrder ? this.hostnameOrder!.map((id) => this.nodes.get(id)!) : [...this.nodes.values()];
+    const all = source
       .filter((n) => (query.status ? this.status(n) === query.status : n.adminState !== 'decommissioned'))
       .filter((n) => !q || n.hostname.toLowerCase().includes(q) || n.id.includes(q))
       .filter((n) => matchesSelector(selector, this.labelsOf(n.id)));
-    const sorted = sortNodes(all, query.sort, { status: (n) => this.status(n), latestMetrics: this.opts.latestMetrics, lastSeen: (id) => this.lastSeen(id) });
+    // Filtering keeps the kept order: only another order needs a sort.
+    const sorted = inOrder ? all : sortNodes(all, query.sort, facts);
     const offset = query.offset ?? 0;
     const limit = query.limit ?? 500;
     return { items: sorted.slice(offset, offset + limit), total: sorted.length };
