@@ -45,6 +45,12 @@ export class StoredView {
 
   /** Reads jobs, their live allocations and the GPU claims from the store, and the fleet from the registry. */
   async load(): Promise<void> {
+    await this.readStore();
+    await this.d.fleet.syncAll();
+  }
+
+  /** Reads jobs, their live allocations and the GPU claims from the store. */
+  private async readStore(): Promise<void> {
     const { store, log, table } = this.d;
     this.startedAt = this.d.clock.now();
     this.readAt = this.startedAt;
@@ -67,7 +73,6 @@ export class StoredView {
       await ensureVersions(store, log, entry);
     }
     this.d.claims.load(await store.listGpuClaims(), followed);
-    this.d.fleet.syncAll();
   }
 
   /** Resolves once the view was read under the scheduler lease tenure held now (the holder reads it before it acts). */
@@ -83,7 +88,9 @@ export class StoredView {
   async current(): Promise<void> {
     if (this.d.lease.holds()) return this.tenure.current();
     if (this.d.clock.now() - this.readAt < FOLLOWER_READ_MS) return;
-    this.followerRead ??= this.readAgain().finally(() => {
+    // The store only: the fleet index follows node changes as they come (workload-service.ts), and
+    // a replica that does not schedule has no use for a whole pass over the fleet every second.
+    this.followerRead ??= this.readAgain(false).finally(() => {
       this.followerRead = null;
     });
     await this.followerRead;
@@ -97,12 +104,15 @@ export class StoredView {
    */
   private async takeOver(): Promise<void> {
     this.d.log.info({}, 'took the scheduler lease over: reading the jobs and allocations again');
-    await this.readAgain();
+    // With the fleet too: a node change missed while another replica held the lease (a bus
+    // outage) must not mislead this holder's placements.
+    await this.readAgain(true);
     for (const nodeId of this.d.table.nodes()) this.d.resendTo(nodeId);
   }
 
-  private async readAgain(): Promise<void> {
+  private async readAgain(withFleet: boolean): Promise<void> {
     this.d.table.clear();
-    await this.load();
+    if (withFleet) await this.load();
+    else await this.readStore();
   }
 }
