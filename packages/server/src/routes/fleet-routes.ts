@@ -115,7 +115,8 @@ export function registerFleetRoutes(app: App, ctx: ServerContext): void {
   async function gpuRows(selector: string | undefined, filter: GpuFilter, sort: GpuSort | undefined): Promise<GpuRowFacts[]> {
     const keep = gpuFilter(filter);
     const rows: GpuRowFacts[] = [];
-    await forEachInSlices(registry.list({ selector, limit: Number.MAX_SAFE_INTEGER }).items, FLEET_SLICE, (node) => {
+    const { items: nodes } = await registry.listInSlices({ selector, limit: Number.MAX_SAFE_INTEGER });
+    await forEachInSlices(nodes, FLEET_SLICE, (node) => {
       const row = nodeViews.heatmapRow(node);
       const samples = new Map<string, GpuSample>();
       for (const s of ctx.metrics.latest(node.id)?.gpus ?? []) samples.set(s.uuid ?? s.pciBusId ?? `#${s.index}`, s);

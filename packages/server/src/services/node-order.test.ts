@@ -8,7 +8,7 @@ import type { Store } from '../store/store.js';
 import { EventHub } from '../events/event-hub.js';
 import { MetricStore } from '../metrics/metric-store.js';
 import { gpuSample, makeNode, metricsOf, TestClock } from '../alerts/__tests__/alert-fixtures.js';
-import { NodeRegistry } from './node-registry.js';
+import { NodeRegistry, type NodeListQuery } from './node-registry.js';
 import { NO_OTHER_REPLICAS } from '../replicas/session-owners.js';
 
 /**
@@ -168,6 +168,20 @@ describe('NodeRegistry.list sort', () => {
       await registry.remove('did:key:z6MkJ9');
     }
     expect(order()).toEqual(before);
+  });
+
+  it('listInSlices answers as list does, for every order, filter and page', async () => {
+    const queries: NodeListQuery[] = [{}, { q: 'node-g' }, { status: 'READY' }, { selector: 'hostname!=node-a' }, { offset: 2, limit: 3 }];
+    for (const key of NODE_SORT_KEYS)
+      for (const sort of [key, `-${key}`] as NodeSort[]) queries.push({ sort }, { sort, offset: 1, limit: 4 }, { sort, status: 'OFFLINE' });
+    for (const query of queries) {
+      const sliced = await registry.listInSlices(query);
+      const whole = registry.list(query);
+      expect({ items: sliced.items.map((n) => n.id), total: sliced.total }, JSON.stringify(query)).toEqual({
+        items: whole.items.map((n) => n.id),
+        total: whole.total,
+      });
+    }
   });
 
   it('refuses an unknown sort naming the keys it takes', () => {

@@ -1,5 +1,6 @@
 import { parseNodeSort, type MetricsBody, type NodeSort, type NodeSortKey, type NodeStatus } from '@gpufleet/protocol';
 import type { NodeRecord } from '../store/store.js';
+import { FLEET_SLICE, forEachInSlices, sortInSlices } from './loop-slices.js';
 
 /** What sorting needs to know about a node beyond its record. */
 export interface NodeFacts {
@@ -49,17 +50,10 @@ function sortValue(node: NodeRecord, key: NodeSortKey, facts: NodeFacts): number
   }
 }
 
-/**
- * Nodes in `sort` order (default hostname). Ties fall back to hostname then id, so an order is
- * total and paging through it with offset/limit never shows a node twice or skips one while
- * readings stand still. Each node's value is read once up front, not in the comparator: at
- * 10,000 nodes a comparator runs ~130,000 times.
- */
-export function sortNodes(nodes: readonly NodeRecord[], sort: NodeSort | undefined, facts: NodeFacts): NodeRecord[] {
-  const { key, descending } = parseNodeSort(sort ?? 'hostname');
-  const keyed = nodes.map((node) => ({ node, value: sortValue(node, key, facts) }));
+/** Each node with its sort value, and the comparison of two of them (see sortNodes). */
+function keyedOrder(values: Array<{ node: NodeRecord; value: number | string | null }>, descending: boolean) {
   const dir = descending ? -1 : 1;
-  keyed.sort((a, b) => {
+  return (a: (typeof values)[number], b: (typeof values)[number]): number => {
     const av = a.value;
     const bv = b.value;
     if (av !== bv) {
@@ -69,6 +63,25 @@ export function sortNodes(nodes: readonly NodeRecord[], sort: NodeSort | undefin
       if (c !== 0) return dir * c;
     }
     return byCodeUnits(a.node.hostname, b.node.hostname) || byCodeUnits(a.node.id, b.node.id);
-  });
-  return keyed.map((k) => k.node);
+  };
+}
+
+/**
+ * Nodes in `sort` order (default hostname). Ties fall back to hostname then id, so an order is
+ * total and paging through it with offset/limit never shows a node twice or skips one while
+ * readings stand still. Each node's value is read once up front, not in the comparator: at
+ * 10,000 nodes a comparator runs ~130,000 times.
+ */
+export function sortNodes(nodes: readonly NodeRecord[], sort: NodeSort | undefined, facts: NodeFacts): NodeRecord[] {
+  const { key, descending } = parseNodeSort(sort ?? 'hostname');
+  const keyed = nodes.map((node) => ({ node, value: sortValue(node, key, facts) }));
+  return keyed.sort(keyedOrder(keyed, descending)).map((k) => k.node);
+}
+
+/** The same order as sortNodes, giving the event loop back while it works (100,000 nodes: about a second in one piece). */
+export async function sortNodesInSlices(nodes: readonly NodeRecord[], sort: NodeSort | undefined, facts: NodeFacts): Promise<NodeRecord[]> {
+  const { key, descending } = parseNodeSort(sort ?? 'hostname');
+  const keyed: Array<{ node: NodeRecord; value: number | string | null }> = [];
+  await forEachInSlices(nodes, FLEET_SLICE, (node) => keyed.push({ node, value: sortValue(node, key, facts) }));
+  return (await sortInSlices(keyed, keyedOrder(keyed, descending))).map((k) => k.node);
 }
