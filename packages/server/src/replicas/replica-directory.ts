@@ -111,9 +111,13 @@ export class ReplicaDirectory {
     const kv = this.kv;
     if (!kv) return;
     await this.writeUrl();
+    if (generation !== this.generation) return;
     try {
       this.revision = await kv.update(this.o.name, this.record(), this.revision);
     } catch (err) {
+      // A beat left behind whose write fails at last: the beat after it keeps the entry (its own
+      // write is why this one's revision is stale), and writing again would undo that one's.
+      if (generation !== this.generation) return;
       // Our entry lapsed (a long pause, NATS restarted without it) or was rewritten: write it again.
       this.o.log.warn({ err: (err as Error).message, replica: this.o.name }, 'replica entry was not ours any more; writing it again');
       try {
