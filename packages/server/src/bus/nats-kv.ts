@@ -15,10 +15,10 @@ export interface NatsKvContext {
   log: BusLog | undefined;
 }
 
-/** A write refused because the key's last revision was not the expected one. */
 /** How long entries() and keys() wait for a bucket's last values or keys before they give up (a stuck consumer). */
-const ENTRIES_TIMEOUT_MS = 60_000;
+const KV_READ_TIMEOUT_MS = 60_000;
 
+/** A write refused because the key's last revision was not the expected one. */
 function isWrongRevision(err: unknown): boolean {
   return (
     err instanceof JetStreamApiError &&
@@ -102,7 +102,7 @@ export function natsKv(kv: KV, bucket: string, ctx: NatsKvContext): BusKv {
         const guard = setTimeout(() => {
           timedOut = true;
           keys.stop();
-        }, ENTRIES_TIMEOUT_MS);
+        }, KV_READ_TIMEOUT_MS);
         const found: string[] = [];
         try {
           for await (const key of keys) found.push(key);
@@ -110,7 +110,7 @@ export function natsKv(kv: KV, bucket: string, ctx: NatsKvContext): BusKv {
           clearTimeout(guard);
         }
         // Never a part of the keys passed off as all of them.
-        if (timedOut) throw new Error(`no end of the keys within ${ENTRIES_TIMEOUT_MS / 1000} s`);
+        if (timedOut) throw new Error(`no end of the keys within ${KV_READ_TIMEOUT_MS / 1000} s`);
         return found;
       } catch (err) {
         throw unavailable('keys', err);
@@ -130,7 +130,7 @@ export function natsKv(kv: KV, bucket: string, ctx: NatsKvContext): BusKv {
         const guard = setTimeout(() => {
           timedOut = true;
           values.stop();
-        }, ENTRIES_TIMEOUT_MS);
+        }, KV_READ_TIMEOUT_MS);
         try {
           for await (const e of values) {
             if (e.operation === 'PUT') found.set(e.key, kvEntry(e.key, e.value, e.revision));
@@ -146,7 +146,7 @@ export function natsKv(kv: KV, bucket: string, ctx: NatsKvContext): BusKv {
           values.stop();
         }
         // Never a part of the bucket passed off as all of it.
-        if (!complete) throw new Error(timedOut ? `no end of the last values within ${ENTRIES_TIMEOUT_MS / 1000} s` : 'the watch ended early');
+        if (!complete) throw new Error(timedOut ? `no end of the last values within ${KV_READ_TIMEOUT_MS / 1000} s` : 'the watch ended early');
         return [...found.values()];
       } catch (err) {
         throw unavailable('entries', err);

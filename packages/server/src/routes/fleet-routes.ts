@@ -115,7 +115,7 @@ export function registerFleetRoutes(app: App, ctx: ServerContext): void {
   async function gpuRows(selector: string | undefined, filter: GpuFilter, sort: GpuSort | undefined): Promise<GpuRowFacts[]> {
     const keep = gpuFilter(filter);
     const rows: GpuRowFacts[] = [];
-    const { items: nodes } = await registry.listInSlices({ selector, limit: Number.MAX_SAFE_INTEGER });
+    const { items: nodes } = await registry.list({ selector, limit: Number.MAX_SAFE_INTEGER });
     await forEachInSlices(nodes, FLEET_SLICE, (node) => {
       const row = nodeViews.heatmapRow(node);
       const samples = new Map<string, GpuSample>();

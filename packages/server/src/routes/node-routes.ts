@@ -47,7 +47,7 @@ export function registerNodeRoutes(app: App, ctx: ServerContext): void {
       schema: { tags: ['nodes'], summary: 'List nodes (label selector, status, hostname search, sort, paging)', querystring: ListQuery },
     },
     async (req, reply) => {
-      const { items, total } = await registry.listInSlices(req.query);
+      const { items, total } = await registry.list(req.query);
       // Views are made as the answer is written, a slice at a time: a page of 10,000 is ~100 MB.
       return sendSlicedJson(reply, { items: new LazyItems(items, (n) => views.view(n)), total });
     },

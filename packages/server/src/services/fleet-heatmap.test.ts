@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { FleetHeatmap, type NodeView } from '@gpufleet/protocol';
-import { fleetHeatmap } from './fleet-heatmap.js';
+import { HeatmapBuilder, type HeatmapNode } from './fleet-heatmap.js';
+
+/** The heatmap of `views`, added one at a time as the route adds them. */
+function fleetHeatmap(views: readonly HeatmapNode[], at: number) {
+  const builder = new HeatmapBuilder(at);
+  for (const view of views) builder.add(view);
+  return builder.heatmap;
+}
 
 function gpu(index: number, name: string | null, sample: Record<string, number | null> | null, verdict = 'healthy', state = 'READY') {
   return { index, name, sample, state, health: { verdict, rule: null, cause: null, since: null } };
@@ -9,7 +16,7 @@ function node(id: string, status: string, connected: boolean, gpus: unknown[]): 
   return { id, hostname: `host-${id}`, status, connected, gpus } as unknown as NodeView;
 }
 
-describe('fleetHeatmap', () => {
+describe('HeatmapBuilder', () => {
   const at = Date.UTC(2026, 0, 2, 3, 4, 5);
   const heat = fleetHeatmap(
     [

@@ -72,10 +72,3 @@ export class HeatmapBuilder {
     }
   }
 }
-
-/** The heatmap of `views` in one piece (see HeatmapBuilder). */
-export function fleetHeatmap(views: Iterable<HeatmapNode>, at: number): FleetHeatmap {
-  const builder = new HeatmapBuilder(at);
-  for (const view of views) builder.add(view);
-  return builder.heatmap;
-}

@@ -50,10 +50,16 @@ function sortValue(node: NodeRecord, key: NodeSortKey, facts: NodeFacts): number
   }
 }
 
-/** Each node with its sort value, and the comparison of two of them (see sortNodes). */
-function keyedOrder(values: Array<{ node: NodeRecord; value: number | string | null }>, descending: boolean) {
+/** A node with the value it sorts by. */
+interface Keyed {
+  node: NodeRecord;
+  value: number | string | null;
+}
+
+/** How two keyed nodes compare: by value (none last, either way), then hostname, then id. */
+function keyedOrder(descending: boolean): (a: Keyed, b: Keyed) => number {
   const dir = descending ? -1 : 1;
-  return (a: (typeof values)[number], b: (typeof values)[number]): number => {
+  return (a, b) => {
     const av = a.value;
     const bv = b.value;
     if (av !== bv) {
@@ -69,19 +75,13 @@ function keyedOrder(values: Array<{ node: NodeRecord; value: number | string | n
 /**
  * Nodes in `sort` order (default hostname). Ties fall back to hostname then id, so an order is
  * total and paging through it with offset/limit never shows a node twice or skips one while
- * readings stand still. Each node's value is read once up front, not in the comparator: at
- * 10,000 nodes a comparator runs ~130,000 times.
+ * readings stand still. Each node's value is read once up front, not in the comparator (at
+ * 10,000 nodes a comparator runs ~130,000 times), and the event loop is given back while it
+ * works: at 100,000 nodes one sort was about a second in one piece.
  */
-export function sortNodes(nodes: readonly NodeRecord[], sort: NodeSort | undefined, facts: NodeFacts): NodeRecord[] {
+export async function sortNodes(nodes: readonly NodeRecord[], sort: NodeSort | undefined, facts: NodeFacts): Promise<NodeRecord[]> {
   const { key, descending } = parseNodeSort(sort ?? 'hostname');
-  const keyed = nodes.map((node) => ({ node, value: sortValue(node, key, facts) }));
-  return keyed.sort(keyedOrder(keyed, descending)).map((k) => k.node);
-}
-
-/** The same order as sortNodes, giving the event loop back while it works (100,000 nodes: about a second in one piece). */
-export async function sortNodesInSlices(nodes: readonly NodeRecord[], sort: NodeSort | undefined, facts: NodeFacts): Promise<NodeRecord[]> {
-  const { key, descending } = parseNodeSort(sort ?? 'hostname');
-  const keyed: Array<{ node: NodeRecord; value: number | string | null }> = [];
+  const keyed: Keyed[] = [];
   await forEachInSlices(nodes, FLEET_SLICE, (node) => keyed.push({ node, value: sortValue(node, key, facts) }));
-  return (await sortInSlices(keyed, keyedOrder(keyed, descending))).map((k) => k.node);
+  return (await sortInSlices(keyed, keyedOrder(descending))).map((k) => k.node);
 }

@@ -13,7 +13,7 @@ import type { Clock } from '../clock.js';
 import type { EventHub } from '../events/event-hub.js';
 import { NodeStateMachine, nodeStateOf } from '../health/node-state-machine.js';
 import { BUILTIN_LABEL_KEYS, builtinLabels } from './builtin-labels.js';
-import { sortNodes, sortNodesInSlices } from './node-order.js';
+import { sortNodes } from './node-order.js';
 import { FLEET_SLICE, forEachInSlices } from './loop-slices.js';
 import type { RemoteSessions } from '../replicas/session-owners.js';
 
@@ -307,33 +307,27 @@ export class NodeRegistry {
     return batch.length;
   }
 
-  list(query: NodeListQuery = {}): { items: NodeRecord[]; total: number } {
-    const plan = this.listPlan(query);
-    if (plan.inOrder && this.hostnameOrder === null) this.hostnameOrder = sortNodes([...this.nodes.values()], 'hostname', plan.facts).map((n) => n.id);
-    const all = this.source(plan.inOrder).filter(plan.keep);
-    // Filtering keeps the kept order: only another order needs a sort.
-    return page(plan.inOrder ? all : sortNodes(all, query.sort, plan.facts), query);
-  }
-
   /**
-   * The same answer as list(), giving the event loop back while it filters and sorts: for reads
-   * of the whole fleet (node list, heatmap, GPU order), which at 100,000 nodes took up to a second
-   * each in one piece, with every lease renewal and heartbeat of the replica waiting behind them.
+   * One page of the nodes a query picks, in its order, and how many it picks. It gives the event
+   * loop back while it filters and sorts: reads of the whole fleet (node list, heatmap, GPU order)
+   * took up to a second each in one piece at 100,000 nodes, with every lease renewal and
+   * heartbeat of the replica waiting behind them.
    */
-  async listInSlices(query: NodeListQuery = {}): Promise<{ items: NodeRecord[]; total: number }> {
+  async list(query: NodeListQuery = {}): Promise<{ items: NodeRecord[]; total: number }> {
     const plan = this.listPlan(query);
     if (plan.inOrder && this.hostnameOrder === null) {
       const version = this.hostnameOrderVersion;
-      const order = (await sortNodesInSlices([...this.nodes.values()], 'hostname', plan.facts)).map((n) => n.id);
+      const order = (await sortNodes([...this.nodes.values()], 'hostname', plan.facts)).map((n) => n.id);
       // A node that joined (or was renamed) meanwhile is not in this order: keep it only if none did.
       if (version === this.hostnameOrderVersion) this.hostnameOrder = order;
-      if (this.hostnameOrder === null) return page(await sortNodesInSlices(this.filtered(plan), undefined, plan.facts), query);
+      else return page(await sortNodes([...this.nodes.values()].filter(plan.keep), undefined, plan.facts), query);
     }
     const all: NodeRecord[] = [];
     await forEachInSlices(this.source(plan.inOrder), FLEET_SLICE, (n) => {
       if (plan.keep(n)) all.push(n);
     });
-    return page(plan.inOrder ? all : await sortNodesInSlices(all, query.sort, plan.facts), query);
+    // Filtering keeps the kept order: only another order needs a sort.
+    return page(plan.inOrder ? all : await sortNodes(all, query.sort, plan.facts), query);
   }
 
   private listPlan(query: NodeListQuery) {
@@ -351,10 +345,6 @@ export class NodeRegistry {
   /** The nodes to filter: in the kept hostname order when that is the order asked for. */
   private source(inOrder: boolean): NodeRecord[] {
     return inOrder && this.hostnameOrder !== null ? this.hostnameOrder.map((id) => this.nodes.get(id)!) : [...this.nodes.values()];
-  }
-
-  private filtered(plan: { keep: (n: NodeRecord) => boolean }): NodeRecord[] {
-    return [...this.nodes.values()].filter(plan.keep);
   }
 
   all(): NodeRecord[] {

@@ -78,7 +78,7 @@ describe('SshHostsService', () => {
     expect(host.nodeId).toMatch(/^did:key:z6Mk/);
     expect(registry.status(node)).toBe('READY');
     expect(node.gpus.map((g) => g.vendor)).toEqual(['nvidia']);
-    expect(registry.list({ selector: 'rack=a,gpu.vendor=nvidia' }).items.map((n) => n.id)).toEqual([host.nodeId]);
+    expect((await registry.list({ selector: 'rack=a,gpu.vendor=nvidia' })).items.map((n) => n.id)).toEqual([host.nodeId]);
     expect(ingested[0]?.body.gpus[0]?.temperatureC).toBeTypeOf('number');
     expect(notes.map((n) => n.action)).toEqual(['ssh-hosts.add']);
     expect(JSON.stringify(notes)).not.toContain(PRIVATE_LINE);
